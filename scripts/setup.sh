@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything Maratang needs to build, run and test, from Debian bookworm packages.
+# Idempotent and non-interactive; safe to run again. Usage: scripts/setup.sh [--test]
+#   --test  also installs what the test suite needs beyond the build (sanitizer runtimes, tools).
+set -euo pipefail
+
+want_test=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+build_pkgs=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libsqlite3-dev libsodium-dev libicu-dev libssl-dev zlib1g-dev
+  libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+test_pkgs=(clang-format procps)
+
+pkgs=("${build_pkgs[@]}")
+if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "setup: all packages present"

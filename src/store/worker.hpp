@@ -1,0 +1,86 @@
+// The asynchronous storage worker: owns one backend and one thread. Callers on any thread submit
+// operations; the worker runs them in order, batching consecutive ones into one transaction, and
+// calls each operation's completion after that transaction has committed (so a completion is an
+// acknowledgement that the write is durable). No room or network thread ever waits on disk.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "store/backend.hpp"
+
+namespace maratang::store {
+
+struct worker_options {
+  std::size_t max_batch = 256;        // operations per transaction at most
+  std::size_t max_queue = 100'000;    // submissions beyond this are refused (submit returns false)
+};
+
+// Counters a metrics endpoint reads. All fields are updated by the worker thread.
+struct worker_stats {
+  std::atomic<std::uint64_t> ops{0};
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> failures{0};    // operations whose body threw store_error
+  std::atomic<std::uint64_t> commit_ns_total{0};
+  std::atomic<std::uint64_t> latency_ns_total{0};  // submit -> committed, summed over ops
+};
+
+class worker {
+ public:
+  // An operation runs on the worker thread inside a transaction (and its own savepoint). It may
+  // read and write through the backend. If it throws store_error, its savepoint is rolled back,
+  // `failures` counts it, and its completion receives ok=false; the rest of the batch goes on.
+  using operation = std::function<void(backend&)>;
+  // Called on the worker thread after the batch holding the operation committed (ok=true), or
+  // after it failed (ok=false). Must not block; post to your own executor.
+  using completion = std::function<void(bool ok)>;
+
+  worker(std::unique_ptr<backend> b, worker_options opts = {});
+  // Stops the worker after running everything already submitted.
+  ~worker();
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  // Queues an operation. Returns false (and runs nothing) when the queue is full or the worker is
+  // stopping. Thread-safe.
+  bool submit(operation op, completion done = {});
+  // Blocks until everything submitted before the call has run and committed. Thread-safe; not to
+  // be called from the worker thread.
+  void flush();
+  // Runs everything submitted, then stops the thread. Later submits return false. Idempotent.
+  void stop();
+
+  std::size_t queue_depth() const;
+  const worker_stats& stats() const noexcept { return stats_; }
+  const std::string& backend_name() const noexcept { return name_; }
+
+ private:
+  struct item {
+    operation op;
+    completion done;
+    std::chrono::steady_clock::time_point submitted;
+  };
+  void run();
+
+  std::unique_ptr<backend> backend_;
+  worker_options opts_;
+  std::string name_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;       // work arrived or stop requested
+  std::condition_variable idle_cv_;  // a batch finished
+  std::deque<item> queue_;           // GUARDED_BY(mu_)
+  std::uint64_t submitted_ = 0;      // GUARDED_BY(mu_)
+  std::uint64_t finished_ = 0;       // GUARDED_BY(mu_)
+  bool stopping_ = false;            // GUARDED_BY(mu_)
+  worker_stats stats_;
+  std::thread thread_;
+};
+
+}  // namespace maratang::store

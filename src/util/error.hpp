@@ -1,0 +1,78 @@
+// Public error codes: the stable vocabulary every client sees. Internal detail never reaches a
+// client; the core returns one of these and the API layer maps it to a frame or an HTTP status.
+#pragma once
+
+#include <boost/system/result.hpp>
+#include <string>
+#include <string_view>
+
+namespace maratang {
+
+// Every code a client may receive. Add new codes at the end of their group; the wire name (see
+// to_string) is the contract, the numeric value is not.
+enum class errc {
+  // Protocol
+  bad_json,          // the frame or body is not valid JSON (or not valid UTF-8)
+  bad_message,       // valid JSON but not an envelope: not an object, no type, bad id
+  unknown_type,      // no such message type
+  missing_field,     // a required field is absent
+  bad_field,         // a field has the wrong type, range or shape
+  too_large,         // frame, body or field above its limit
+  too_deep,          // JSON nested deeper than allowed
+  rate_limited,      // too many messages in too little time
+  hello_required,    // a message came before the hello exchange
+  unsupported_version,
+  // Authentication
+  unauthorized,      // no credentials, or they do not verify
+  token_invalid,     // forged or malformed token
+  token_expired,
+  token_revoked,
+  bad_credentials,   // wrong email or password
+  account_exists,    // email or device already registered
+  // Accounts
+  nickname_invalid,
+  nickname_taken,
+  nickname_required,  // the action needs a nickname first
+  // Lobby and rooms
+  unknown_room,
+  room_full,
+  already_in_room,
+  not_in_room,
+  game_in_progress,
+  no_game,           // the room has no game running
+  wrong_password,
+  not_leader,
+  not_ready,         // not everyone but the leader is ready
+  too_few_players,
+  unknown_mode,
+  unknown_player,
+  out_of_order,      // the action is not allowed in the current state
+  forbidden,         // the caller may not do this
+  // Server
+  not_found,         // REST: no such resource
+  method_not_allowed,
+  unavailable,       // shutting down, or a dependency is down
+  internal,          // a bug: logged with detail, reported without
+};
+
+// The stable wire name of a code, e.g. "room_full".
+std::string_view to_string(errc code) noexcept;
+// A default human-readable sentence for a code.
+std::string_view default_message(errc code) noexcept;
+// The HTTP status a REST endpoint answers with for a code.
+int http_status(errc code) noexcept;
+
+// A public error: a code and a message fit to show a player.
+struct error {
+  errc code;
+  std::string message;
+
+  error(errc c) : code(c), message(default_message(c)) {}  // NOLINT: implicit by design
+  error(errc c, std::string msg) : code(c), message(std::move(msg)) {}
+};
+
+// The return type of every operation that can fail on a client's behalf.
+template <class T = void>
+using result = boost::system::result<T, error>;
+
+}  // namespace maratang
