@@ -9,7 +9,7 @@
 namespace maratang::core {
 
 struct nickname_rules {
-  int min_chars = 2;   // user-perceived characters (grapheme clusters)
+  int min_chars = 2;  // user-perceived characters (grapheme clusters)
   int max_chars = 16;
 };
 

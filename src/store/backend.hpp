@@ -22,49 +22,49 @@ class store_error : public std::runtime_error {
 enum class status { ok, not_found, conflict };
 
 struct account {
-  std::int64_t id = 0;         // assigned by create_account, > 0
-  std::string device_id;       // empty when the account has none
-  std::string email;           // normalised (lower-case); empty when none
-  std::string password_hash;   // argon2id string; empty when none
-  std::string nickname;        // display form; empty until chosen
-  std::string nickname_key;    // comparison key; unique among accounts; empty until chosen
+  std::int64_t id = 0;        // assigned by create_account, > 0
+  std::string device_id;      // empty when the account has none
+  std::string email;          // normalised (lower-case); empty when none
+  std::string password_hash;  // argon2id string; empty when none
+  std::string nickname;       // display form; empty until chosen
+  std::string nickname_key;   // comparison key; unique among accounts; empty until chosen
   std::int64_t created_ms = 0;
 };
 
 // One login session. Tokens name the session; logout revokes it.
 struct session_record {
-  std::string id;              // opaque, unique
+  std::string id;  // opaque, unique
   std::int64_t account_id = 0;
-  std::string refresh_hash;    // hash of the current refresh token
+  std::string refresh_hash;  // hash of the current refresh token
   std::int64_t created_ms = 0;
-  std::int64_t expires_ms = 0; // when the refresh token stops working
+  std::int64_t expires_ms = 0;  // when the refresh token stops working
   bool revoked = false;
 };
 
 // A finished (or abandoned) game.
 struct game_record {
-  std::string id;              // unique
+  std::string id;  // unique
   std::string mode;
   std::string room_id;
   std::int64_t started_ms = 0;
   std::int64_t ended_ms = 0;
   std::vector<std::int64_t> players;  // account ids, in seat order
-  std::string record_json;     // the mode's own record: roles, votes, winners...
+  std::string record_json;            // the mode's own record: roles, votes, winners...
 };
 
 // One line of the append-only action/chat log of a room or game.
 struct log_entry {
-  std::string stream;          // the game id (or room id) the entry belongs to
-  std::int64_t seq = 0;        // strictly increasing within a stream, assigned by the caller
+  std::string stream;    // the game id (or room id) the entry belongs to
+  std::int64_t seq = 0;  // strictly increasing within a stream, assigned by the caller
   std::int64_t ts_ms = 0;
-  std::string kind;            // e.g. "chat", "action", "event"
-  std::int64_t actor = 0;      // account id, 0 for the system
+  std::string kind;        // e.g. "chat", "action", "event"
+  std::int64_t actor = 0;  // account id, 0 for the system
   std::string payload_json;
 };
 
 // An event for the outbox (published to Kafka by a later component).
 struct event_record {
-  std::int64_t id = 0;         // assigned on append, increasing
+  std::int64_t id = 0;  // assigned on append, increasing
   std::string topic;
   std::string key;
   std::string payload_json;

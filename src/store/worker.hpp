@@ -19,15 +19,15 @@
 namespace maratang::store {
 
 struct worker_options {
-  std::size_t max_batch = 256;        // operations per transaction at most
-  std::size_t max_queue = 100'000;    // submissions beyond this are refused (submit returns false)
+  std::size_t max_batch = 256;      // operations per transaction at most
+  std::size_t max_queue = 100'000;  // submissions beyond this are refused (submit returns false)
 };
 
 // Counters a metrics endpoint reads. All fields are updated by the worker thread.
 struct worker_stats {
   std::atomic<std::uint64_t> ops{0};
   std::atomic<std::uint64_t> batches{0};
-  std::atomic<std::uint64_t> failures{0};    // operations whose body threw store_error
+  std::atomic<std::uint64_t> failures{0};  // operations completed with ok=false
   std::atomic<std::uint64_t> commit_ns_total{0};
   std::atomic<std::uint64_t> latency_ns_total{0};  // submit -> committed, summed over ops
 };

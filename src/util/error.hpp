@@ -12,23 +12,23 @@ namespace maratang {
 // to_string) is the contract, the numeric value is not.
 enum class errc {
   // Protocol
-  bad_json,          // the frame or body is not valid JSON (or not valid UTF-8)
-  bad_message,       // valid JSON but not an envelope: not an object, no type, bad id
-  unknown_type,      // no such message type
-  missing_field,     // a required field is absent
-  bad_field,         // a field has the wrong type, range or shape
-  too_large,         // frame, body or field above its limit
-  too_deep,          // JSON nested deeper than allowed
-  rate_limited,      // too many messages in too little time
-  hello_required,    // a message came before the hello exchange
+  bad_json,        // the frame or body is not valid JSON (or not valid UTF-8)
+  bad_message,     // valid JSON but not an envelope: not an object, no type, bad id
+  unknown_type,    // no such message type
+  missing_field,   // a required field is absent
+  bad_field,       // a field has the wrong type, range or shape
+  too_large,       // frame, body or field above its limit
+  too_deep,        // JSON nested deeper than allowed
+  rate_limited,    // too many messages in too little time
+  hello_required,  // a message came before the hello exchange
   unsupported_version,
   // Authentication
-  unauthorized,      // no credentials, or they do not verify
-  token_invalid,     // forged or malformed token
+  unauthorized,   // no credentials, or they do not verify
+  token_invalid,  // forged or malformed token
   token_expired,
   token_revoked,
-  bad_credentials,   // wrong email or password
-  account_exists,    // email or device already registered
+  bad_credentials,  // wrong email or password
+  account_exists,   // email or device already registered
   // Accounts
   nickname_invalid,
   nickname_taken,
@@ -39,20 +39,20 @@ enum class errc {
   already_in_room,
   not_in_room,
   game_in_progress,
-  no_game,           // the room has no game running
+  no_game,  // the room has no game running
   wrong_password,
   not_leader,
-  not_ready,         // not everyone but the leader is ready
+  not_ready,  // not everyone but the leader is ready
   too_few_players,
   unknown_mode,
   unknown_player,
-  out_of_order,      // the action is not allowed in the current state
-  forbidden,         // the caller may not do this
+  out_of_order,  // the action is not allowed in the current state
+  forbidden,     // the caller may not do this
   // Server
-  not_found,         // REST: no such resource
+  not_found,  // REST: no such resource
   method_not_allowed,
-  unavailable,       // shutting down, or a dependency is down
-  internal,          // a bug: logged with detail, reported without
+  unavailable,  // shutting down, or a dependency is down
+  internal,     // a bug: logged with detail, reported without
 };
 
 // The stable wire name of a code, e.g. "room_full".
@@ -67,9 +67,14 @@ struct error {
   errc code;
   std::string message;
 
+  error() : error(errc::internal) {}
   error(errc c) : code(c), message(default_message(c)) {}  // NOLINT: implicit by design
   error(errc c, std::string msg) : code(c), message(std::move(msg)) {}
 };
+
+// Lets result<T>::value() report an error: throws std::runtime_error with the code and message.
+// Only for tests and start-up code; frame-handling paths check the result instead.
+[[noreturn]] void throw_exception_from_error(const error& e, const boost::source_location& loc);
 
 // The return type of every operation that can fail on a client's behalf.
 template <class T = void>

@@ -1,0 +1,92 @@
+// The application's front door: implements the network handler. REST endpoints live in
+// rest_api.cpp, the realtime (WebSocket) message table in realtime_api.cpp. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include "net/handler.hpp"
+#include "proto/codec.hpp"
+#include "util/clock.hpp"
+
+namespace maratang::app {
+class metrics;
+}
+namespace maratang::core {
+class auth_service;
+}
+namespace maratang::store {
+class worker;
+}
+namespace maratang::lobby {
+class lobby;
+}
+
+namespace maratang::api {
+
+struct gateway_options {
+  unsigned json_depth_max = 32;
+  int ws_message_max = 64 << 10;
+  int ws_rate = 30;
+};
+
+class gateway final : public net::handler {
+ public:
+  gateway(core::auth_service& auth, lobby::lobby& lobby, store::worker& store, app::metrics& m,
+          const clock& clk, gateway_options opts);
+
+  void on_http(net::http_request req, net::http_responder respond) override;
+  result<net::ws_identity> on_ws_upgrade(const net::http_request& req) override;
+  void on_ws_open(const std::shared_ptr<net::connection>& c) override;
+  void on_ws_message(const std::shared_ptr<net::connection>& c, std::string_view text) override;
+  void on_ws_refused(const std::shared_ptr<net::connection>& c, errc why,
+                     std::string_view text) override;
+  void on_ws_close(const std::shared_ptr<net::connection>& c) override;
+
+  // Refuse new work (503 / unavailable) from now on: the server is shutting down.
+  void set_draining() { draining_ = true; }
+
+  // One realtime request in flight.
+  struct request {
+    std::shared_ptr<net::connection> conn;
+    std::string type;
+    boost::json::value id;
+    boost::json::object data;
+    epoch_ms received_ms;
+  };
+  using ws_handler = void (gateway::*)(request&);
+
+ private:
+  // Realtime handlers (realtime_api.cpp).
+  void on_hello(request& r);
+  void on_time_sync(request& r);
+  void on_room_list(request& r);
+  void on_room_create(request& r);
+  void on_room_join(request& r);
+  void on_room_leave(request& r);
+  void on_room_ready(request& r);
+  void on_room_kick(request& r);
+  void on_room_transfer(request& r);
+  void on_room_start(request& r);
+  void on_room_chat(request& r);
+  void answer_hello(const std::shared_ptr<net::connection>& c, boost::json::value id);
+  void reply(const request& r, result<boost::json::object> res);
+  void send_error(const std::shared_ptr<net::connection>& c, std::string_view type,
+                  const boost::json::value& id, const error& e);
+
+  // REST (rest_api.cpp).
+  void route_http(net::http_request& req, const net::http_responder& respond);
+
+  core::auth_service& auth_;
+  lobby::lobby& lobby_;
+  store::worker& store_;
+  app::metrics& metrics_;
+  const clock& clock_;
+  gateway_options opts_;
+  std::unordered_map<std::string_view, ws_handler> ws_table_;
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace maratang::api

@@ -1,0 +1,303 @@
+// The realtime pipeline: one WebSocket frame from parse to reply. The table built in the
+// constructor maps every core message type (proto/messages.cpp) to its handler; any other type
+// that a game mode declares goes to the sender's room.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/json.hpp>
+
+#include "api/gateway.hpp"
+#include "app/metrics.hpp"
+#include "core/auth_service.hpp"
+#include "lobby/lobby.hpp"
+#include "lobby/room.hpp"
+#include "store/worker.hpp"
+
+namespace maratang::api {
+
+namespace json = boost::json;
+
+gateway::gateway(core::auth_service& auth, lobby::lobby& lobby, store::worker& store,
+                 app::metrics& m, const clock& clk, gateway_options opts)
+    : auth_(auth), lobby_(lobby), store_(store), metrics_(m), clock_(clk), opts_(opts) {
+  ws_table_ = {
+      {"hello", &gateway::on_hello},
+      {"time.sync", &gateway::on_time_sync},
+      {"room.list", &gateway::on_room_list},
+      {"room.create", &gateway::on_room_create},
+      {"room.join", &gateway::on_room_join},
+      {"room.leave", &gateway::on_room_leave},
+      {"room.ready", &gateway::on_room_ready},
+      {"room.kick", &gateway::on_room_kick},
+      {"room.transfer", &gateway::on_room_transfer},
+      {"room.start", &gateway::on_room_start},
+      {"room.chat", &gateway::on_room_chat},
+  };
+  // Every request in the protocol table has a handler, and nothing else does.
+  for (const auto& msg : proto::core_messages()) {
+    if (msg.dir == proto::direction::request && !ws_table_.count(msg.type)) {
+      throw std::logic_error(fmt::format("no handler for message {}", msg.type));
+    }
+  }
+}
+
+// --- Connection lifecycle ---------------------------------------------------------------------
+
+result<net::ws_identity> gateway::on_ws_upgrade(const net::http_request& req) {
+  if (draining_) return error{errc::unavailable, "The server is shutting down."};
+  auto claims = auth_.authenticate(req.bearer_token());
+  if (!claims) return claims.error();
+  return net::ws_identity{claims->account_id, claims->session_id};
+}
+
+void gateway::on_ws_open(const std::shared_ptr<net::connection>& c) {
+  auto acc = c->context().account_id;
+  // One live socket per account: the newest wins.
+  if (auto old = lobby_.attach(acc, c)) {
+    metrics_.sessions_replaced.fetch_add(1);
+    old->close("replaced", "This account connected from somewhere else.");
+  }
+  // Read the account while the client sends hello; hello is answered once both are in.
+  auto found = std::make_shared<std::optional<store::account>>();
+  bool queued = store_.submit([acc, found](store::backend& b) { *found = b.find_account(acc); },
+                              [this, c, found](bool ok) {
+                                c->run_on_strand([this, c, found, ok] {
+                                  auto& ctx = c->context();
+                                  if (!ok || !*found) {
+                                    c->close("unauthorized", "The account no longer exists.");
+                                    return;
+                                  }
+                                  ctx.nickname = (*found)->nickname;
+                                  ctx.loaded = true;
+                                  if (!ctx.nickname.empty())
+                                    lobby_.set_nickname(ctx.account_id, ctx.nickname);
+                                  if (ctx.hello_waiting) {
+                                    ctx.hello_waiting = false;
+                                    answer_hello(c, json::parse(ctx.hello_id_json));
+                                  }
+                                });
+                              });
+  if (!queued) c->close("unavailable", "The server is busy; try again.");
+}
+
+void gateway::on_ws_close(const std::shared_ptr<net::connection>& c) {
+  lobby_.detach(c->context().account_id, c);
+}
+
+// --- Frames -----------------------------------------------------------------------------------
+
+void gateway::send_error(const std::shared_ptr<net::connection>& c, std::string_view type,
+                         const json::value& id, const error& e) {
+  metrics_.count_error(e.code);
+  c->send(proto::encode_error(type, id, e));
+}
+
+void gateway::reply(const request& r, result<json::object> res) {
+  if (res) {
+    r.conn->send(proto::encode_reply(r.type, r.id, *res));
+  } else {
+    send_error(r.conn, r.type, r.id, res.error());
+  }
+}
+
+void gateway::on_ws_refused(const std::shared_ptr<net::connection>& c, errc why,
+                            std::string_view text) {
+  json::value id;
+  std::string type;
+  if (!text.empty()) {
+    // Echo the id when the frame is readable, so the client knows which request was dropped.
+    (void)proto::parse_envelope(text, {opts_.json_depth_max}, id, type);
+  }
+  error e = why == errc::too_large
+                ? error{why, fmt::format("Messages are limited to {} bytes.", opts_.ws_message_max)}
+                : error{why, fmt::format("At most {} messages a second; this one was dropped.",
+                                         opts_.ws_rate)};
+  send_error(c, type, id, e);
+}
+
+void gateway::on_ws_message(const std::shared_ptr<net::connection>& c, std::string_view text) {
+  request r;
+  r.conn = c;
+  r.received_ms = clock_.now_ms();
+  auto in = proto::parse_envelope(text, {opts_.json_depth_max}, r.id, r.type);
+  if (!in) return send_error(c, r.type, r.id, in.error());
+  r.data = std::move(in->data);
+  auto& ctx = c->context();
+  if (!ctx.hello_done && r.type != "hello")
+    return send_error(c, r.type, r.id, errc::hello_required);
+
+  if (auto it = ws_table_.find(r.type); it != ws_table_.end()) {
+    const proto::message_spec* spec = proto::find_core_message(r.type);
+    if (auto v = proto::validate_fields(r.data, spec->fields); !v) {
+      return send_error(c, r.type, r.id, v.error());
+    }
+    if (draining_ && r.type != "hello" && r.type != "time.sync") {
+      return send_error(c, r.type, r.id, error{errc::unavailable, "The server is shutting down."});
+    }
+    return (this->*(it->second))(r);
+  }
+  // A game message: the sender's room validates it against its mode's table.
+  if (!lobby_.modes().find_message(r.type)) {
+    return send_error(
+        c, r.type, r.id,
+        error{errc::unknown_type, fmt::format("There is no message \"{}\".", r.type)});
+  }
+  auto room = lobby_.room_of(ctx.account_id);
+  if (!room) return send_error(c, r.type, r.id, errc::not_in_room);
+  auto shared = std::make_shared<request>(std::move(r));
+  room->game_message(ctx.account_id, shared->type, std::move(shared->data),
+                     [this, shared](result<json::object> res) { reply(*shared, std::move(res)); });
+}
+
+// --- Handlers ---------------------------------------------------------------------------------
+
+void gateway::on_hello(request& r) {
+  auto& ctx = r.conn->context();
+  if (ctx.hello_done || ctx.hello_waiting) {
+    return send_error(r.conn, r.type, r.id, error{errc::out_of_order, "hello was already sent."});
+  }
+  if (r.data.at("version").as_int64() != proto::protocol_version) {
+    return send_error(
+        r.conn, r.type, r.id,
+        error{errc::unsupported_version,
+              fmt::format("This server speaks protocol version {}.", proto::protocol_version)});
+  }
+  ctx.hello_done = true;
+  if (!ctx.loaded) {
+    ctx.hello_waiting = true;
+    ctx.hello_id_json = json::serialize(r.id);
+    return;
+  }
+  answer_hello(r.conn, r.id);
+}
+
+void gateway::answer_hello(const std::shared_ptr<net::connection>& c, json::value id) {
+  auto& ctx = c->context();
+  json::object data{
+      {"version", proto::protocol_version},
+      {"account", {{"id", ctx.account_id}, {"nickname", ctx.nickname}}},
+      {"limits",
+       {{"max_message_bytes", opts_.ws_message_max}, {"messages_per_second", opts_.ws_rate}}}};
+  // The room (if the player still has a seat) answers with their snapshot; the reply is sent from
+  // the room's strand so that it precedes every room event the new connection will receive.
+  lobby_.resume(ctx.account_id, c, [this, c, id, data = std::move(data)](json::value room) mutable {
+    data["server_time"] = clock_.now_ms();
+    data["room"] = std::move(room);
+    c->send(proto::encode_reply("hello", id, data));
+  });
+}
+
+void gateway::on_time_sync(request& r) {
+  json::object data{{"client_send", r.data.at("client_send")},
+                    {"server_recv", r.received_ms},
+                    {"server_send", clock_.now_ms()}};
+  reply(r, std::move(data));
+}
+
+void gateway::on_room_list(request& r) {
+  std::string mode;
+  if (auto* m = r.data.if_contains("mode")) mode = m->as_string();
+  json::array rooms;
+  for (const auto& s : lobby_.list(mode)) {
+    rooms.push_back({{"id", s.id},
+                     {"name", s.name},
+                     {"mode", s.mode},
+                     {"state", s.state},
+                     {"players", s.players},
+                     {"capacity", s.capacity},
+                     {"has_password", s.has_password}});
+  }
+  reply(r, json::object{{"rooms", std::move(rooms)}});
+}
+
+namespace {
+
+bool flag(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_bool() && v->get_bool();
+}
+
+std::string text(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+}  // namespace
+
+void gateway::on_room_create(request& r) {
+  lobby::create_params p;
+  p.mode = text(r.data, "mode");
+  p.name = text(r.data, "name");
+  if (auto* cap = r.data.if_contains("capacity")) p.capacity = static_cast<int>(cap->as_int64());
+  p.is_private = flag(r.data, "private");
+  p.password = text(r.data, "password");
+  p.allow_spectators = flag(r.data, "allow_spectators");
+  const lobby::mode_factory* f = lobby_.modes().find(p.mode);
+  if (!f) {
+    return send_error(
+        r.conn, r.type, r.id,
+        error{errc::unknown_mode, fmt::format("There is no game mode \"{}\".", p.mode)});
+  }
+  json::object settings;
+  if (auto* s = r.data.if_contains("settings")) settings = s->as_object();
+  auto valid = f->validate_settings(settings);
+  if (!valid) return send_error(r.conn, r.type, r.id, valid.error());
+  if (auto* seed = valid->if_contains("seed"); seed && seed->is_int64()) {
+    p.seed = static_cast<std::uint64_t>(seed->get_int64());
+  }
+  p.settings = std::make_shared<const json::object>(std::move(*valid));
+  auto shared = std::make_shared<request>(std::move(r));
+  lobby_.create(shared->conn->context().account_id, std::move(p), shared->conn,
+                [this, shared](result<json::object> res) { reply(*shared, std::move(res)); });
+}
+
+void gateway::on_room_join(request& r) {
+  lobby::join_params p;
+  p.room_id = text(r.data, "room_id");
+  p.invite_code = text(r.data, "invite_code");
+  p.password = text(r.data, "password");
+  p.spectate = flag(r.data, "spectate");
+  if (p.room_id.empty() == p.invite_code.empty()) {
+    return send_error(
+        r.conn, r.type, r.id,
+        error{errc::missing_field, "Give exactly one of \"room_id\" and \"invite_code\"."});
+  }
+  auto shared = std::make_shared<request>(std::move(r));
+  lobby_.join(shared->conn->context().account_id, std::move(p), shared->conn,
+              [this, shared](result<json::object> res) { reply(*shared, std::move(res)); });
+}
+
+// Runs `fn(room, account, reply)` on the sender's room, or answers not_in_room.
+#define MARATANG_IN_ROOM(r, call)                                                             \
+  do {                                                                                        \
+    auto room = lobby_.room_of((r).conn->context().account_id);                               \
+    if (!room) return send_error((r).conn, (r).type, (r).id, errc::not_in_room);              \
+    auto shared = std::make_shared<request>(std::move(r));                                    \
+    auto done = [this, shared](result<json::object> res) { reply(*shared, std::move(res)); }; \
+    auto acc = shared->conn->context().account_id;                                            \
+    auto& data = shared->data;                                                                \
+    (void)data;                                                                               \
+    call;                                                                                     \
+  } while (0)
+
+void gateway::on_room_leave(request& r) {
+  MARATANG_IN_ROOM(r, room->leave(acc, done));
+}
+void gateway::on_room_ready(request& r) {
+  MARATANG_IN_ROOM(r, room->ready(acc, data.at("ready").as_bool(), done));
+}
+void gateway::on_room_kick(request& r) {
+  MARATANG_IN_ROOM(r, room->kick(acc, data.at("player").to_number<std::int64_t>(), done));
+}
+void gateway::on_room_transfer(request& r) {
+  MARATANG_IN_ROOM(r, room->transfer(acc, data.at("player").to_number<std::int64_t>(), done));
+}
+void gateway::on_room_start(request& r) {
+  MARATANG_IN_ROOM(r, room->start(acc, done));
+}
+void gateway::on_room_chat(request& r) {
+  MARATANG_IN_ROOM(r, room->chat(acc, std::string(data.at("text").as_string()), done));
+}
+
+#undef MARATANG_IN_ROOM
+
+}  // namespace maratang::api

@@ -1,0 +1,308 @@
+// REST endpoints (see proto::core_endpoints for the list and docs/PROTOCOL.md for the contract).
+#include <fmt/format.h>
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "api/gateway.hpp"
+#include "app/metrics.hpp"
+#include "core/auth_service.hpp"
+#include "lobby/lobby.hpp"
+#include "store/worker.hpp"
+
+namespace maratang::api {
+
+namespace json = boost::json;
+using net::http_request;
+using net::http_responder;
+using net::http_response;
+
+namespace {
+
+http_response json_response(int status, const json::value& v) {
+  http_response r;
+  r.status = status;
+  r.body = json::serialize(v);
+  return r;
+}
+
+http_response error_response(const error& e, int status = 0) {
+  return json_response(
+      status ? status : http_status(e.code),
+      json::object{{"error", {{"code", to_string(e.code)}, {"message", e.message}}}});
+}
+
+// Parses and validates a JSON body against a field list.
+result<json::object> parse_body(const http_request& req, std::span<const proto::field_spec> fields,
+                                unsigned depth) {
+  if (req.content_type.rfind("application/json", 0) != 0) {
+    return error{errc::bad_message, "The body must be JSON (Content-Type: application/json)."};
+  }
+  json::parse_options po;
+  po.max_depth = depth;
+  boost::system::error_code ec;
+  json::value v = json::parse(req.body, ec, {}, po);
+  if (ec == json::error::too_deep) return error{errc::too_deep};
+  if (ec) return error{errc::bad_json, fmt::format("Not valid JSON: {}.", ec.message())};
+  if (!v.is_object()) return error{errc::bad_message, "The body must be a JSON object."};
+  if (auto ok = proto::validate_fields(v.get_object(), fields); !ok) return ok.error();
+  return std::move(v.get_object());
+}
+
+std::span<const proto::field_spec> body_of(std::string_view method, std::string_view path) {
+  for (const auto& e : proto::core_endpoints()) {
+    if (e.method == method && e.path == path) return e.body;
+  }
+  return {};
+}
+
+json::object tokens_json(const core::session_tokens& t) {
+  return {{"account_id", t.account_id},
+          {"token", t.token},
+          {"refresh_token", t.refresh_token},
+          {"expires_at", t.expires_at},
+          {"created", t.created}};
+}
+
+json::object game_json(const store::game_record& g) {
+  json::array players;
+  for (auto p : g.players)
+    players.push_back(p);
+  boost::system::error_code ec;
+  json::value record = json::parse(g.record_json, ec);
+  return {{"id", g.id},
+          {"mode", g.mode},
+          {"room_id", g.room_id},
+          {"started_at", g.started_ms},
+          {"ended_at", g.ended_ms},
+          {"players", std::move(players)},
+          {"record", ec ? json::value(nullptr) : std::move(record)}};
+}
+
+bool parse_i64(std::string_view s, std::int64_t& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace
+
+void gateway::on_http(http_request req, http_responder respond) {
+  route_http(req, respond);
+}
+
+void gateway::route_http(http_request& req, const http_responder& respond) {
+  const std::string& path = req.path;
+  const std::string& m = req.method;
+  auto fail = [&](const error& e, int status = 0) {
+    metrics_.count_error(e.code);
+    respond(error_response(e, status));
+  };
+  // Completes with tokens or an error, from whichever thread the service calls back on.
+  auto with_tokens = [this, respond](result<core::session_tokens> r) {
+    if (!r) {
+      metrics_.count_error(r.error().code);
+      return respond(error_response(r.error()));
+    }
+    respond(json_response(r->created ? 201 : 200, tokens_json(*r)));
+  };
+  auto body = [&](json::object& out) -> bool {
+    auto r = parse_body(req, body_of(m, path), opts_.json_depth_max);
+    if (!r) {
+      fail(r.error(), r.error().code == errc::bad_message && !req.body.empty() &&
+                              req.content_type.rfind("application/json", 0) != 0
+                          ? 415
+                          : 0);
+      return false;
+    }
+    out = std::move(*r);
+    return true;
+  };
+  auto authed = [&](core::token_claims& out) -> bool {
+    auto c = auth_.authenticate(req.bearer_token());
+    if (!c) {
+      fail(c.error());
+      return false;
+    }
+    out = *c;
+    return true;
+  };
+
+  // Operations.
+  if (path == "/health") {
+    if (m != "GET") return fail(errc::method_not_allowed);
+    return respond(json_response(200, {{"status", "healthy"}}));
+  }
+  if (path == "/ready") {
+    if (m != "GET") return fail(errc::method_not_allowed);
+    if (draining_) return fail(error{errc::unavailable, "Shutting down."});
+    auto up = std::make_shared<bool>(false);
+    bool queued = store_.submit(
+        [up](store::backend& b) { *up = b.ping(); },
+        [respond, up](bool ok) {
+          if (ok && *up) return respond(json_response(200, {{"status", "ready"}}));
+          respond(error_response(error{errc::unavailable, "Storage does not answer."}));
+        });
+    if (!queued) fail(error{errc::unavailable, "Storage queue is full."});
+    return;
+  }
+  if (path == "/metrics") {
+    if (m != "GET") return fail(errc::method_not_allowed);
+    http_response r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = metrics_.render();
+    return respond(std::move(r));
+  }
+  if (path == "/v1/time") {
+    auto recv = clock_.now_ms();
+    json::object o{{"server_recv", recv}};
+    std::int64_t cs = 0;
+    if (parse_i64(req.query_param("client_send"), cs)) o["client_send"] = cs;
+    o["server_send"] = clock_.now_ms();
+    return respond(json_response(200, o));
+  }
+  if (path == "/v1/modes") {
+    json::array modes;
+    for (const auto& f : lobby_.modes().all()) {
+      modes.push_back({{"name", f->name()},
+                       {"min_players", f->min_players()},
+                       {"max_players", f->max_players()}});
+    }
+    return respond(json_response(200, {{"modes", std::move(modes)}}));
+  }
+
+  if (draining_) return fail(error{errc::unavailable, "The server is shutting down."});
+
+  // Authentication.
+  if (path.rfind("/v1/auth/", 0) == 0) {
+    if (m != "POST") return fail(errc::method_not_allowed);
+    json::object b;
+    if (path == "/v1/auth/logout") {
+      core::token_claims c;
+      if (!authed(c)) return;
+      std::string sid = c.session_id;
+      return auth_.logout(sid, [this, respond, sid](result<bool> r) {
+        if (!r) return respond(error_response(r.error()));
+        lobby_.close_session(sid);
+        respond(json_response(200, json::object{}));
+      });
+    }
+    if (path == "/v1/auth/device") {
+      if (!body(b)) return;
+      return auth_.login_device(std::string(b.at("device_id").as_string()), with_tokens);
+    }
+    if (path == "/v1/auth/register") {
+      if (!body(b)) return;
+      return auth_.register_email(std::string(b.at("email").as_string()),
+                                  std::string(b.at("password").as_string()), with_tokens);
+    }
+    if (path == "/v1/auth/login") {
+      if (!body(b)) return;
+      return auth_.login_email(std::string(b.at("email").as_string()),
+                               std::string(b.at("password").as_string()), with_tokens);
+    }
+    if (path == "/v1/auth/refresh") {
+      if (!body(b)) return;
+      return auth_.refresh(std::string(b.at("refresh_token").as_string()), with_tokens);
+    }
+    return fail(errc::not_found);
+  }
+
+  // Account and nicknames.
+  if (path == "/v1/account") {
+    if (m != "GET") return fail(errc::method_not_allowed);
+    core::token_claims c;
+    if (!authed(c)) return;
+    return auth_.get_account(c.account_id, [respond](result<store::account> r) {
+      if (!r) return respond(error_response(r.error()));
+      json::object o{{"id", r->id}, {"nickname", r->nickname}, {"created_at", r->created_ms}};
+      if (!r->email.empty()) o["email"] = r->email;
+      o["device"] = !r->device_id.empty();
+      respond(json_response(200, o));
+    });
+  }
+  if (path == "/v1/account/nickname") {
+    if (m != "PUT") return fail(errc::method_not_allowed);
+    core::token_claims c;
+    if (!authed(c)) return;
+    json::object b;
+    if (!body(b)) return;
+    auto acc = c.account_id;
+    return auth_.set_nickname(acc, std::string(b.at("nickname").as_string()),
+                              [this, respond, acc](result<core::nickname> r) {
+                                if (!r) {
+                                  metrics_.count_error(r.error().code);
+                                  return respond(error_response(r.error()));
+                                }
+                                lobby_.set_nickname(acc, r->display);
+                                respond(json_response(200, {{"nickname", r->display}}));
+                              });
+  }
+  if (path.rfind("/v1/nicknames/", 0) == 0) {
+    if (m != "GET") return fail(errc::method_not_allowed);
+    return auth_.check_nickname(
+        path.substr(14), [respond](result<std::pair<core::nickname, bool>> r) {
+          if (!r) return respond(error_response(r.error()));
+          respond(json_response(200, {{"nickname", r->first.display}, {"available", r->second}}));
+        });
+  }
+
+  // Rooms and games.
+  if (path == "/v1/rooms") {
+    if (m != "GET") return fail(errc::method_not_allowed);
+    json::array rooms;
+    for (const auto& s : lobby_.list(req.query_param("mode"))) {
+      rooms.push_back({{"id", s.id},
+                       {"name", s.name},
+                       {"mode", s.mode},
+                       {"state", s.state},
+                       {"players", s.players},
+                       {"capacity", s.capacity},
+                       {"has_password", s.has_password}});
+    }
+    return respond(json_response(200, {{"rooms", std::move(rooms)}}));
+  }
+  if (path.rfind("/v1/games/", 0) == 0 && m == "GET") {
+    std::string id = path.substr(10);
+    auto found = std::make_shared<std::optional<store::game_record>>();
+    store_.submit([id, found](store::backend& b) { *found = b.find_game(id); },
+                  [respond, found](bool ok) {
+                    if (!ok) return respond(error_response(errc::internal));
+                    if (!*found)
+                      return respond(error_response(error{errc::not_found, "No such game."}));
+                    respond(json_response(200, game_json(**found)));
+                  });
+    return;
+  }
+  if (path.rfind("/v1/accounts/", 0) == 0 && m == "GET") {
+    std::string_view rest = std::string_view(path).substr(13);
+    auto slash = rest.find('/');
+    std::int64_t acc = 0;
+    if (slash == std::string_view::npos || rest.substr(slash) != "/games" ||
+        !parse_i64(rest.substr(0, slash), acc)) {
+      return fail(errc::not_found);
+    }
+    std::int64_t limit = 20, before = 0;
+    if (auto l = req.query_param("limit");
+        !l.empty() && (!parse_i64(l, limit) || limit < 1 || limit > 100)) {
+      return fail(error{errc::bad_field, "limit must be 1 to 100."});
+    }
+    if (auto b = req.query_param("before"); !b.empty() && !parse_i64(b, before)) {
+      return fail(error{errc::bad_field, "before must be a time in ms."});
+    }
+    auto games = std::make_shared<std::vector<store::game_record>>();
+    store_.submit(
+        [acc, limit, before, games](store::backend& b) {
+          *games = b.games_of(acc, static_cast<int>(limit), before);
+        },
+        [respond, games](bool ok) {
+          if (!ok) return respond(error_response(errc::internal));
+          json::array out;
+          for (const auto& g : *games)
+            out.push_back(game_json(g));
+          respond(json_response(200, {{"games", std::move(out)}}));
+        });
+    return;
+  }
+  fail(errc::not_found);
+}
+
+}  // namespace maratang::api

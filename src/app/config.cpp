@@ -1,0 +1,332 @@
+#include "app/config.hpp"
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <boost/json.hpp>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+namespace maratang::app {
+
+namespace json = boost::json;
+
+namespace {
+
+// One setting: its key, its environment names and how to parse and show it.
+struct setting {
+  std::string key;
+  std::vector<std::string> env;  // MARATANG_<KEY> first, then seed-compatible aliases
+  std::string doc;
+  bool secret = false;
+  // Parses text into the config; returns an error message or "".
+  std::function<std::string(config&, const std::string&)> parse;
+  std::function<json::value(const config&)> show;
+};
+
+std::string env_name(const std::string& key) {
+  std::string s = "MARATANG_";
+  for (char c : key)
+    s += (c == '.') ? '_' : static_cast<char>(std::toupper(c));
+  return s;
+}
+
+setting int_setting(std::string key, int config::*field, int lo, int hi, std::string doc,
+                    std::vector<std::string> aliases = {}) {
+  setting s;
+  s.env = {env_name(key)};
+  s.env.insert(s.env.end(), aliases.begin(), aliases.end());
+  s.key = std::move(key);
+  s.doc = std::move(doc);
+  s.parse = [field, lo, hi](config& c, const std::string& text) -> std::string {
+    long long v = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || p != text.data() + text.size() || v < lo || v > hi) {
+      return fmt::format("must be an integer from {} to {}, got \"{}\"", lo, hi, text);
+    }
+    c.*field = static_cast<int>(v);
+    return {};
+  };
+  s.show = [field](const config& c) { return json::value(c.*field); };
+  return s;
+}
+
+setting str_setting(std::string key, std::string config::*field, std::string doc,
+                    std::vector<std::string> choices = {}, bool secret = false,
+                    std::vector<std::string> aliases = {}) {
+  setting s;
+  s.env = {env_name(key)};
+  s.env.insert(s.env.end(), aliases.begin(), aliases.end());
+  s.key = std::move(key);
+  s.doc = std::move(doc);
+  s.secret = secret;
+  s.parse = [field, choices](config& c, const std::string& text) -> std::string {
+    if (!choices.empty() && std::find(choices.begin(), choices.end(), text) == choices.end()) {
+      return fmt::format("must be one of {}, got \"{}\"", fmt::join(choices, ", "), text);
+    }
+    c.*field = text;
+    return {};
+  };
+  s.show = [field](const config& c) { return json::value(c.*field); };
+  return s;
+}
+
+setting bool_setting(std::string key, bool config::*field, std::string doc) {
+  setting s;
+  s.env = {env_name(key)};
+  s.key = std::move(key);
+  s.doc = std::move(doc);
+  s.parse = [field](config& c, const std::string& text) -> std::string {
+    if (text == "true" || text == "1" || text == "yes" || text == "on") {
+      c.*field = true;
+    } else if (text == "false" || text == "0" || text == "no" || text == "off") {
+      c.*field = false;
+    } else {
+      return fmt::format("must be true or false, got \"{}\"", text);
+    }
+    return {};
+  };
+  s.show = [field](const config& c) { return json::value(c.*field); };
+  return s;
+}
+
+const std::vector<setting>& settings() {
+  static const std::vector<setting> table = [] {
+    std::vector<setting> t;
+    t.push_back(str_setting("server.host", &config::host, "Address to listen on."));
+    t.push_back(int_setting("server.port", &config::port, 0, 65535,
+                            "Port for HTTP and WebSocket (0: any free port).", {"PORT"}));
+    t.push_back(int_setting("server.threads", &config::threads, 0, 256,
+                            "Network and room threads (0: one per core)."));
+    t.push_back(str_setting("server.data_dir", &config::data_dir,
+                            "Directory for the embedded database and the signing key."));
+    t.push_back(str_setting("server.port_file", &config::port_file,
+                            "If set, the bound port is written to this file once listening."));
+    t.push_back(int_setting("server.shutdown_grace_ms", &config::shutdown_grace_ms, 0, 600000,
+                            "On SIGTERM, how long in-flight work may take before exit."));
+    t.push_back(str_setting("log.level", &config::log_level, "Log level.",
+                            {"trace", "debug", "info", "warn", "error", "off"}));
+    t.push_back(
+        str_setting("log.format", &config::log_format, "Log line format.", {"text", "json"}));
+    t.push_back(str_setting("storage.backend", &config::storage_backend,
+                            "Where data is kept: sqlite (embedded) or memory (lost at exit).",
+                            {"sqlite", "memory"}));
+    t.push_back(str_setting("storage.sqlite_path", &config::sqlite_path,
+                            "SQLite database file (default <data_dir>/maratang.db)."));
+    t.push_back(bool_setting("storage.full_sync", &config::storage_full_sync,
+                             "fsync every commit (survives power loss), not only process death."));
+    t.push_back(int_setting("storage.batch_max", &config::storage_batch_max, 1, 100000,
+                            "Writes per storage transaction at most."));
+    t.push_back(str_setting("storage.database_url", &config::database_url,
+                            "PostgreSQL URL (not supported yet: leave empty).", {}, true,
+                            {"DATABASE_URL"}));
+    t.push_back(str_setting("auth.secret", &config::auth_secret,
+                            "Token signing key, base64url of 32 bytes (default: generated once "
+                            "into <data_dir>/secret.key).",
+                            {}, true));
+    t.push_back(int_setting("auth.token_ttl_s", &config::token_ttl_s, 10, 30 * 24 * 3600,
+                            "Lifetime of a session token."));
+    t.push_back(int_setting("auth.refresh_ttl_s", &config::refresh_ttl_s, 60, 365 * 24 * 3600,
+                            "Lifetime of a refresh token."));
+    t.push_back(str_setting("auth.password_hash", &config::password_hash,
+                            "Argon2id cost: interactive (production) or minimal (tests).",
+                            {"interactive", "minimal"}));
+    t.push_back(int_setting("limits.http_body_max", &config::http_body_max, 1024, 64 << 20,
+                            "Largest HTTP request body, bytes."));
+    t.push_back(int_setting("limits.ws_message_max", &config::ws_message_max, 256, 16 << 20,
+                            "Largest WebSocket message, bytes."));
+    t.push_back(int_setting("limits.json_depth_max", &config::json_depth_max, 2, 1000,
+                            "Deepest JSON nesting accepted."));
+    t.push_back(int_setting("limits.ws_rate", &config::ws_rate, 1, 100000,
+                            "Messages per second a connection may send, sustained."));
+    t.push_back(int_setting("limits.ws_burst", &config::ws_burst, 1, 100000,
+                            "Messages a connection may send at once (token bucket size)."));
+    t.push_back(int_setting("limits.send_queue_max", &config::send_queue_max, 1, 1000000,
+                            "Outgoing messages queued per connection before it is dropped as a "
+                            "slow consumer."));
+    t.push_back(int_setting("limits.send_queue_max_bytes", &config::send_queue_max_bytes, 1024,
+                            1 << 30, "Outgoing bytes queued per connection at most."));
+    t.push_back(int_setting("limits.handshake_timeout_ms", &config::handshake_timeout_ms, 100,
+                            600000, "WebSocket opening/closing handshake and hello timeout."));
+    t.push_back(int_setting("limits.ws_idle_timeout_ms", &config::ws_idle_timeout_ms, 1000, 3600000,
+                            "A silent WebSocket is pinged at half this and closed at this."));
+    t.push_back(int_setting("limits.http_idle_timeout_ms", &config::http_idle_timeout_ms, 100,
+                            3600000, "Idle keep-alive HTTP connections close after this."));
+    t.push_back(int_setting("limits.max_connections", &config::max_connections, 1, 10000000,
+                            "Open connections at most; more are refused."));
+    t.push_back(int_setting("rooms.reconnect_grace_ms", &config::reconnect_grace_ms, 0, 3600000,
+                            "How long a dropped player keeps their seat."));
+    t.push_back(int_setting("rooms.max_rooms", &config::max_rooms, 1, 10000000,
+                            "Rooms at most on this node."));
+    t.push_back(int_setting("nickname.min_chars", &config::nickname_min, 1, 64,
+                            "Shortest nickname, in characters."));
+    t.push_back(int_setting("nickname.max_chars", &config::nickname_max, 1, 64,
+                            "Longest nickname, in characters."));
+    t.push_back(str_setting("llm.base_url", &config::vllm_base_url,
+                            "OpenAI-compatible base model endpoint (vLLM).", {}, false,
+                            {"VLLM_BASE_URL"}));
+    t.push_back(str_setting("llm.lora_base_url", &config::lora_vllm_base_url,
+                            "OpenAI-compatible endpoint serving LoRA adapters.", {}, false,
+                            {"LORA_VLLM_BASE_URL"}));
+    t.push_back(str_setting("llm.api_key", &config::llm_api_key, "API key for the LLM endpoints.",
+                            {}, true, {"VLLM_API_KEY"}));
+    t.push_back(bool_setting("testing.test_modes", &config::test_modes,
+                             "Registers the test-only game mode used by the integration tests."));
+    return t;
+  }();
+  return table;
+}
+
+const setting* find_setting(const std::string& key) {
+  for (const auto& s : settings()) {
+    if (s.key == key) return &s;
+  }
+  return nullptr;
+}
+
+// Flattens {"a": {"b": 1}} into {"a.b": "1"}.
+std::string flatten(const json::object& obj, const std::string& prefix,
+                    std::vector<std::pair<std::string, std::string>>& out) {
+  for (const auto& [k, v] : obj) {
+    std::string key = prefix.empty() ? std::string(k) : prefix + "." + std::string(k);
+    if (v.is_object()) {
+      if (auto err = flatten(v.get_object(), key, out); !err.empty()) return err;
+    } else if (v.is_string()) {
+      out.emplace_back(key, std::string(v.get_string()));
+    } else if (v.is_bool()) {
+      out.emplace_back(key, v.get_bool() ? "true" : "false");
+    } else if (v.is_int64() || v.is_uint64()) {
+      out.emplace_back(key, json::serialize(v));
+    } else {
+      return fmt::format("\"{}\" must be a string, an integer or a boolean", key);
+    }
+  }
+  return {};
+}
+
+std::string getenv_from(char** env, const std::string& name, bool& found) {
+  found = false;
+  if (!env) return {};
+  for (char** e = env; *e; ++e) {
+    std::string_view kv(*e);
+    if (kv.size() > name.size() && kv.substr(0, name.size()) == name && kv[name.size()] == '=') {
+      found = true;
+      return std::string(kv.substr(name.size() + 1));
+    }
+  }
+  return {};
+}
+
+std::string_view source_name(source s) {
+  switch (s) {
+    case source::defaults:
+      return "default";
+    case source::file:
+      return "file";
+    case source::env:
+      return "env";
+    case source::flag:
+      return "flag";
+  }
+  return "default";
+}
+
+}  // namespace
+
+result<loaded_config> load_config(const std::string& file_arg, const overrides& flags, char** env) {
+  loaded_config lc;
+  for (const auto& s : settings())
+    lc.sources[s.key] = source::defaults;
+
+  auto apply = [&](const std::string& key, const std::string& value, source src,
+                   const std::string& origin) -> result<> {
+    const setting* s = find_setting(key);
+    if (!s) return error{errc::bad_field, fmt::format("unknown setting \"{}\" ({})", key, origin)};
+    if (auto msg = s->parse(lc.cfg, value); !msg.empty()) {
+      return error{errc::bad_field, fmt::format("setting {} ({}): {}", key, origin, msg)};
+    }
+    lc.sources[key] = src;
+    return {};
+  };
+
+  // 1. The config file: JSON, comments and trailing commas allowed.
+  bool found = false;
+  std::string file = file_arg.empty() ? getenv_from(env, "MARATANG_CONFIG", found) : file_arg;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) return error{errc::bad_field, fmt::format("cannot read config file \"{}\"", file)};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    json::parse_options po;
+    po.allow_comments = true;
+    po.allow_trailing_commas = true;
+    boost::system::error_code ec;
+    json::value v = json::parse(ss.str(), ec, {}, po);
+    if (ec || !v.is_object()) {
+      return error{errc::bad_field, fmt::format("config file \"{}\" is not a JSON object: {}", file,
+                                                ec ? ec.message() : "top level is not an object")};
+    }
+    std::vector<std::pair<std::string, std::string>> kvs;
+    if (auto err = flatten(v.get_object(), "", kvs); !err.empty()) {
+      return error{errc::bad_field, fmt::format("config file \"{}\": {}", file, err)};
+    }
+    for (const auto& [k, val] : kvs) {
+      if (auto r = apply(k, val, source::file, "config file " + file); !r) return r.error();
+    }
+  }
+
+  // 2. The environment: MARATANG_<KEY> wins over a seed-compatible alias.
+  for (const auto& s : settings()) {
+    for (const auto& name : s.env) {
+      std::string val = getenv_from(env, name, found);
+      if (!found) continue;
+      if (auto r = apply(s.key, val, source::env, "environment " + name); !r) return r.error();
+      break;
+    }
+  }
+
+  // 3. Flags.
+  for (const auto& [k, v] : flags) {
+    if (auto r = apply(k, v, source::flag, "flag"); !r) return r.error();
+  }
+
+  // Cross-setting checks.
+  config& c = lc.cfg;
+  if (c.nickname_min > c.nickname_max) {
+    return error{errc::bad_field, "setting nickname.min_chars: must not exceed nickname.max_chars"};
+  }
+  if (!c.database_url.empty()) {
+    return error{errc::bad_field,
+                 "setting storage.database_url: the PostgreSQL backend is not available in this "
+                 "build yet; unset it to use the embedded SQLite store"};
+  }
+  if (c.data_dir.empty()) {
+    return error{errc::bad_field, "setting server.data_dir: must not be empty"};
+  }
+  if (c.sqlite_path.empty()) c.sqlite_path = c.data_dir + "/maratang.db";
+  return lc;
+}
+
+std::string describe(const loaded_config& lc) {
+  json::object out;
+  for (const auto& s : settings()) {
+    json::value v = s.show(lc.cfg);
+    if (s.secret && !(v.is_string() && v.get_string().empty())) v = "<redacted>";
+    out[s.key] = json::object{{"value", v}, {"source", source_name(lc.sources.at(s.key))}};
+  }
+  return json::serialize(out);
+}
+
+std::string settings_markdown() {
+  std::string md = "| setting | environment | default | meaning |\n| --- | --- | --- | --- |\n";
+  config defaults;
+  for (const auto& s : settings()) {
+    md += fmt::format("| `{}` | `{}` | `{}` | {} |\n", s.key, fmt::join(s.env, "`, `"),
+                      json::serialize(s.show(defaults)), s.doc);
+  }
+  return md;
+}
+
+}  // namespace maratang::app

@@ -1,0 +1,83 @@
+// Server configuration: one table of settings, filled from defaults < config file < environment
+// < command-line flags. Loaded once at start-up on the main thread; read-only afterwards.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace maratang::app {
+
+struct config {
+  // server
+  std::string host = "0.0.0.0";
+  int port = 8080;
+  int threads = 0;  // 0: one per core
+  std::string data_dir = "./data";
+  std::string port_file;  // when set, the bound port is written here (for tests and scripts)
+  std::string log_level = "info";
+  std::string log_format = "text";
+  int shutdown_grace_ms = 5000;
+  // storage
+  std::string storage_backend = "sqlite";
+  std::string sqlite_path;  // default: <data_dir>/maratang.db
+  bool storage_full_sync = true;
+  int storage_batch_max = 256;
+  std::string database_url;
+  // auth
+  std::string auth_secret;  // base64url 32-byte key; default: kept in <data_dir>/secret.key
+  int token_ttl_s = 3600;
+  int refresh_ttl_s = 30 * 24 * 3600;
+  std::string password_hash = "interactive";  // or "minimal" (tests only)
+  // transport limits
+  int http_body_max = 1 << 20;
+  int ws_message_max = 64 << 10;
+  int json_depth_max = 32;
+  int ws_rate = 30;   // messages per second, sustained
+  int ws_burst = 60;  // messages allowed at once
+  int send_queue_max = 1024;
+  int send_queue_max_bytes = 4 << 20;
+  int handshake_timeout_ms = 10000;
+  int ws_idle_timeout_ms = 60000;
+  int http_idle_timeout_ms = 30000;
+  int max_connections = 100000;
+  // rooms
+  int reconnect_grace_ms = 30000;
+  int max_rooms = 100000;
+  // nicknames
+  int nickname_min = 2;
+  int nickname_max = 16;
+  // LLM (used by the mystery mode)
+  std::string vllm_base_url;
+  std::string lora_vllm_base_url;
+  std::string llm_api_key;
+  // testing
+  bool test_modes = false;
+};
+
+// Where a setting's value came from.
+enum class source { defaults, file, env, flag };
+
+struct loaded_config {
+  config cfg;
+  std::map<std::string, source> sources;  // key -> where its value came from
+};
+
+// Flag overrides in order, as "key=value" (from --set) or from dedicated flags.
+using overrides = std::vector<std::pair<std::string, std::string>>;
+
+// Loads the configuration. `file` is the config file path (empty: $MARATANG_CONFIG, or none).
+// `env` is the environment (usually environ). Errors name the setting, its source and the problem.
+result<loaded_config> load_config(const std::string& file, const overrides& flags, char** env);
+
+// The effective configuration as JSON text, secrets redacted, each value with its source.
+std::string describe(const loaded_config& lc);
+
+// The documentation of every setting (key, environment variable, default, meaning), as Markdown.
+std::string settings_markdown();
+
+}  // namespace maratang::app

@@ -1,0 +1,261 @@
+#include "app/server.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "api/gateway.hpp"
+#include "app/metrics.hpp"
+#include "core/auth_service.hpp"
+#include "core/crypto.hpp"
+#include "lobby/lobby.hpp"
+#include "modes/testing/counter_mode.hpp"
+#include "net/listener.hpp"
+#include "store/memory/memory_backend.hpp"
+#include "store/sqlite/sqlite_backend.hpp"
+#include "store/worker.hpp"
+
+namespace maratang::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+result<std::unique_ptr<store::backend>> open_backend(const config& cfg) {
+  try {
+    if (cfg.storage_backend == "memory") {
+      return std::unique_ptr<store::backend>(std::make_unique<store::memory_backend>());
+    }
+    std::filesystem::path p(cfg.sqlite_path);
+    if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+    store::sqlite_options o;
+    o.full_sync = cfg.storage_full_sync;
+    return std::unique_ptr<store::backend>(store::sqlite_backend::open(cfg.sqlite_path, o));
+  } catch (const std::exception& e) {
+    return error{errc::unavailable, fmt::format("storage ({}): {}", cfg.storage_backend, e.what())};
+  }
+}
+
+// The signing key: from the config, else from <data_dir>/secret.key, made on first start.
+result<core::signing_key> load_key(const config& cfg) {
+  core::signing_key key{};
+  if (!cfg.auth_secret.empty()) {
+    if (!core::decode_key(cfg.auth_secret, key)) {
+      return error{errc::bad_field, "setting auth.secret: must be base64url of exactly 32 bytes"};
+    }
+    return key;
+  }
+  if (cfg.storage_backend == "memory") return core::random_signing_key();
+  std::filesystem::path path = std::filesystem::path(cfg.data_dir) / "secret.key";
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  if (std::ifstream in(path); in) {
+    std::string text;
+    std::getline(in, text);
+    if (!core::decode_key(text, key)) {
+      return error{errc::bad_field,
+                   fmt::format("{} is not a valid key; delete it to make a new one "
+                               "(every session token will stop working)",
+                               path.string())};
+    }
+    return key;
+  }
+  key = core::random_signing_key();
+  std::string tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return error{errc::unavailable, fmt::format("cannot write {}", tmp)};
+    out << core::encode_key(key) << "\n";
+  }
+  ::chmod(tmp.c_str(), 0600);
+  std::filesystem::rename(tmp, path, ec);
+  if (ec)
+    return error{errc::unavailable,
+                 fmt::format("cannot write {}: {}", path.string(), ec.message())};
+  return key;
+}
+
+}  // namespace
+
+result<int> migrate(const config& cfg) {
+  auto b = open_backend(cfg);
+  if (!b) return b.error();
+  try {
+    (*b)->migrate();
+    return (*b)->schema_version();
+  } catch (const std::exception& e) {
+    return error{errc::unavailable, fmt::format("migration failed: {}", e.what())};
+  }
+}
+
+struct server::impl {
+  explicit impl(config c) : cfg(std::move(c)), signals(ioc, SIGINT, SIGTERM) {}
+
+  config cfg;
+  asio::io_context ioc;
+  asio::signal_set signals;
+  metrics m;
+  asio::thread_pool offload{1};
+  std::unique_ptr<store::worker> store;
+  std::unique_ptr<core::auth_service> auth;
+  lobby::mode_registry modes;
+  std::unique_ptr<lobby::lobby> lob;
+  std::unique_ptr<api::gateway> gate;
+  std::unique_ptr<net::listener> listen;
+  std::atomic<bool> stopping{false};
+
+  void shutdown() {
+    if (stopping.exchange(true)) return;
+    spdlog::info("shutting down: no new connections; telling {} clients", lob->online());
+    gate->set_draining();
+    listen->stop();
+    lob->shutdown([this] { asio::post(ioc, [this] { wait_for_clients(); }); });
+  }
+
+  // Gives connections the grace period to receive their last frames and close.
+  void wait_for_clients() {
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.shutdown_grace_ms);
+    auto timer = std::make_shared<asio::steady_timer>(ioc);
+    auto poll = std::make_shared<std::function<void()>>();
+    *poll = [this, timer, deadline, poll] {
+      if (m.connections_open.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
+        *poll = nullptr;  // break the cycle
+        ioc.stop();
+        return;
+      }
+      timer->expires_after(std::chrono::milliseconds(20));
+      timer->async_wait([poll](boost::system::error_code) {
+        if (*poll) (*poll)();
+      });
+    };
+    (*poll)();
+  }
+};
+
+server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+
+server::~server() = default;
+
+result<int> server::start() {
+  auto& s = *impl_;
+  core::crypto_init();
+  auto b = open_backend(s.cfg);
+  if (!b) return b.error();
+  try {
+    (*b)->migrate();
+  } catch (const std::exception& e) {
+    return error{errc::unavailable, fmt::format("storage migration failed: {}", e.what())};
+  }
+  auto key = load_key(s.cfg);
+  if (!key) return key.error();
+
+  store::worker_options wo;
+  wo.max_batch = static_cast<std::size_t>(s.cfg.storage_batch_max);
+  s.store = std::make_unique<store::worker>(std::move(*b), wo);
+
+  core::auth_options ao;
+  ao.token_ttl_s = s.cfg.token_ttl_s;
+  ao.refresh_ttl_s = s.cfg.refresh_ttl_s;
+  ao.pwhash = s.cfg.password_hash == "minimal" ? core::pwhash_params::minimal()
+                                               : core::pwhash_params::interactive();
+  ao.nicknames = {s.cfg.nickname_min, s.cfg.nickname_max};
+  s.auth = std::make_unique<core::auth_service>(
+      *s.store, real_clock(), *key, ao,
+      [&s](std::function<void()> fn) { asio::post(s.offload, std::move(fn)); });
+  s.auth->load_revocations();
+
+  if (s.cfg.test_modes) s.modes.add(modes::make_counter_mode_factory());
+
+  lobby::lobby_options lo;
+  lo.reconnect_grace_ms = s.cfg.reconnect_grace_ms;
+  lo.max_rooms = s.cfg.max_rooms;
+  s.lob = std::make_unique<lobby::lobby>(s.ioc, s.modes, *s.store, real_clock(), s.m, lo);
+
+  api::gateway_options go;
+  go.json_depth_max = static_cast<unsigned>(s.cfg.json_depth_max);
+  go.ws_message_max = s.cfg.ws_message_max;
+  go.ws_rate = s.cfg.ws_rate;
+  s.gate = std::make_unique<api::gateway>(*s.auth, *s.lob, *s.store, s.m, real_clock(), go);
+
+  s.m.add_collector([&s](std::string& out) {
+    s.lob->render_metrics(out);
+    const auto& st = s.store->stats();
+    auto ops = st.ops.load();
+    out += fmt::format(
+        "# HELP maratang_storage_queue_depth Storage operations waiting.\n"
+        "# TYPE maratang_storage_queue_depth gauge\nmaratang_storage_queue_depth {}\n"
+        "# HELP maratang_storage_ops_total Storage operations run.\n"
+        "# TYPE maratang_storage_ops_total counter\nmaratang_storage_ops_total {}\n"
+        "# HELP maratang_storage_batches_total Storage transactions committed.\n"
+        "# TYPE maratang_storage_batches_total counter\nmaratang_storage_batches_total {}\n"
+        "# HELP maratang_storage_failures_total Storage operations that failed.\n"
+        "# TYPE maratang_storage_failures_total counter\nmaratang_storage_failures_total {}\n"
+        "# HELP maratang_storage_latency_seconds_avg Mean submit-to-commit time.\n"
+        "# TYPE maratang_storage_latency_seconds_avg gauge\nmaratang_storage_latency_seconds_avg "
+        "{}\n",
+        s.store->queue_depth(), ops, st.batches.load(), st.failures.load(),
+        ops ? static_cast<double>(st.latency_ns_total.load()) / 1e9 / static_cast<double>(ops)
+            : 0.0);
+  });
+
+  net::net_options no;
+  no.http_body_max = static_cast<std::size_t>(s.cfg.http_body_max);
+  no.ws_message_max = static_cast<std::size_t>(s.cfg.ws_message_max);
+  no.ws_rate = s.cfg.ws_rate;
+  no.ws_burst = s.cfg.ws_burst;
+  no.send_queue_max = static_cast<std::size_t>(s.cfg.send_queue_max);
+  no.send_queue_max_bytes = static_cast<std::size_t>(s.cfg.send_queue_max_bytes);
+  no.handshake_timeout_ms = s.cfg.handshake_timeout_ms;
+  no.ws_idle_timeout_ms = s.cfg.ws_idle_timeout_ms;
+  no.http_idle_timeout_ms = s.cfg.http_idle_timeout_ms;
+  no.max_connections = s.cfg.max_connections;
+  s.listen = std::make_unique<net::listener>(s.ioc, *s.gate, s.m, no);
+  auto port = s.listen->open(s.cfg.host, s.cfg.port);
+  if (!port) return port.error();
+
+  if (!s.cfg.port_file.empty()) {
+    std::string tmp = s.cfg.port_file + ".tmp";
+    { std::ofstream(tmp) << *port << "\n"; }
+    std::filesystem::rename(tmp, s.cfg.port_file);
+  }
+  return *port;
+}
+
+int server::run() {
+  auto& s = *impl_;
+  s.signals.async_wait([&s](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {} received", sig);
+    s.shutdown();
+  });
+  s.listen->start();
+  int n = s.cfg.threads > 0 ? s.cfg.threads
+                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> threads;
+  for (int i = 1; i < n; ++i)
+    threads.emplace_back([&s] { s.ioc.run(); });
+  s.ioc.run();
+  for (auto& t : threads)
+    t.join();
+  s.offload.join();
+  // Everything a client was told is stored is stored; what is still queued is written now.
+  s.store->stop();
+  spdlog::info("stopped; storage flushed ({} operations in {} transactions)",
+               s.store->stats().ops.load(), s.store->stats().batches.load());
+  return 0;
+}
+
+void server::request_shutdown() {
+  asio::post(impl_->ioc, [this] { impl_->shutdown(); });
+}
+
+}  // namespace maratang::app

@@ -1,0 +1,33 @@
+// The whole server: storage, accounts, lobby, modes and the network, wired together from a
+// config. Constructed and driven from the main thread.
+#pragma once
+
+#include <memory>
+
+#include "app/config.hpp"
+#include "util/error.hpp"
+
+namespace maratang::app {
+
+class server {
+ public:
+  explicit server(config cfg);
+  ~server();
+
+  // Opens storage (migrating it), loads keys and revocations, binds the port. Returns the port.
+  result<int> start();
+  // Serves until SIGTERM/SIGINT (or request_shutdown), then shuts down cleanly: stop accepting,
+  // tell clients, abandon running games (stored as aborted), flush storage. Returns the exit code.
+  int run();
+  // Thread-safe.
+  void request_shutdown();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// Opens the configured store and applies every pending migration. Returns the schema version.
+result<int> migrate(const config& cfg);
+
+}  // namespace maratang::app

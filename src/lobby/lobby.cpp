@@ -1,0 +1,250 @@
+#include "lobby/lobby.hpp"
+
+#include <fmt/format.h>
+#include <atomic>
+#include <boost/json.hpp>
+#include <map>
+
+#include "app/metrics.hpp"
+#include "core/crypto.hpp"
+#include "lobby/room.hpp"
+
+namespace maratang::lobby {
+
+namespace json = boost::json;
+
+lobby::lobby(boost::asio::io_context& ioc, const mode_registry& modes, store::worker& store,
+             const clock& clk, app::metrics& m, lobby_options opts)
+    : ioc_(ioc), modes_(modes), store_(store), clock_(clk), metrics_(m), opts_(opts) {}
+
+lobby::~lobby() = default;
+
+std::shared_ptr<net::connection> lobby::attach(player_id p, std::shared_ptr<net::connection> c) {
+  std::lock_guard lock(mu_);
+  auto& slot = online_[p];
+  auto old = std::move(slot);
+  slot = std::move(c);
+  return old;
+}
+
+void lobby::detach(player_id p, const std::shared_ptr<net::connection>& c) {
+  std::shared_ptr<room> r;
+  {
+    std::lock_guard lock(mu_);
+    auto it = online_.find(p);
+    if (it != online_.end() && it->second == c) online_.erase(it);
+    if (auto s = seat_of_.find(p); s != seat_of_.end()) {
+      if (auto rit = rooms_.find(s->second); rit != rooms_.end()) r = rit->second;
+    }
+  }
+  if (r) r->disconnected(p, c->id());
+}
+
+void lobby::resume(player_id p, std::shared_ptr<net::connection> c,
+                   std::function<void(json::value)> done) {
+  auto r = room_of(p);
+  if (!r) return done(nullptr);
+  r->reconnect(p, std::move(c), std::move(done));
+}
+
+void lobby::set_nickname(player_id p, std::string nickname) {
+  std::lock_guard lock(mu_);
+  nicknames_[p] = std::move(nickname);
+}
+
+std::string lobby::nickname_of(player_id p) const {
+  std::lock_guard lock(mu_);
+  auto it = nicknames_.find(p);
+  return it == nicknames_.end() ? std::string() : it->second;
+}
+
+std::string lobby::new_room_id() {
+  return core::random_token(9);
+}
+
+std::string lobby::new_invite_code() {
+  // Eight characters from an alphabet without look-alikes (no 0/O, 1/I/L), easy to read aloud.
+  static constexpr std::string_view alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+  std::string raw = core::random_token(8);
+  std::string code;
+  for (char ch : raw)
+    code += alphabet[static_cast<unsigned char>(ch) % alphabet.size()];
+  return code;
+}
+
+void lobby::create(player_id p, create_params params, std::shared_ptr<net::connection> c,
+                   reply_fn reply) {
+  const mode_factory* f = modes_.find(params.mode);
+  if (!f)
+    return reply(
+        error{errc::unknown_mode, fmt::format("There is no game mode \"{}\".", params.mode)});
+  if (params.capacity == 0) params.capacity = f->max_players();
+  if (params.capacity < f->min_players() || params.capacity > f->max_players()) {
+    return reply(
+        error{errc::bad_field, fmt::format("capacity must be between {} and {} for {}.",
+                                           f->min_players(), f->max_players(), f->name())});
+  }
+  std::string nickname = nickname_of(p);
+  if (nickname.empty()) return reply(error{errc::nickname_required});
+  std::shared_ptr<room> r;
+  {
+    std::lock_guard lock(mu_);
+    if (shutting_down_) return reply(error{errc::unavailable});
+    if (seat_of_.count(p)) return reply(error{errc::already_in_room});
+    if (rooms_.size() >= static_cast<std::size_t>(opts_.max_rooms)) {
+      return reply(error{errc::unavailable, "This server has as many rooms as it can hold."});
+    }
+    std::string id;
+    do {
+      id = new_room_id();
+    } while (rooms_.count(id));
+    std::string invite;
+    do {
+      invite = new_invite_code();
+    } while (invites_.count(invite));
+    r = std::make_shared<room>(*this, ioc_, id, invite, std::move(params), *f, store_, clock_,
+                               metrics_, opts_);
+    rooms_.emplace(id, r);
+    invites_.emplace(invite, id);
+    seat_of_[p] = id;
+  }
+  r->join(p, std::move(nickname), {}, std::move(c), std::move(reply));
+}
+
+void lobby::join(player_id p, join_params params, std::shared_ptr<net::connection> c,
+                 reply_fn reply) {
+  std::string nickname = nickname_of(p);
+  if (nickname.empty()) return reply(error{errc::nickname_required});
+  std::shared_ptr<room> r;
+  {
+    std::lock_guard lock(mu_);
+    if (shutting_down_) return reply(error{errc::unavailable});
+    if (seat_of_.count(p)) return reply(error{errc::already_in_room});
+    std::string id = params.room_id;
+    if (id.empty()) {
+      auto it = invites_.find(params.invite_code);
+      if (it == invites_.end())
+        return reply(error{errc::unknown_room, "No room has that invite code."});
+      id = it->second;
+    }
+    auto it = rooms_.find(id);
+    if (it == rooms_.end()) return reply(error{errc::unknown_room});
+    r = it->second;
+    // A private room is joined by its invite code only.
+    auto sit = summaries_.find(id);
+    if (sit != summaries_.end() && sit->second.is_private && params.invite_code.empty()) {
+      return reply(error{errc::unknown_room});
+    }
+    seat_of_[p] = id;  // reserved; the room releases it if it refuses
+  }
+  r->join(p, std::move(nickname), std::move(params), std::move(c), std::move(reply));
+}
+
+std::shared_ptr<room> lobby::room_of(player_id p) const {
+  std::lock_guard lock(mu_);
+  auto s = seat_of_.find(p);
+  if (s == seat_of_.end()) return nullptr;
+  auto it = rooms_.find(s->second);
+  return it == rooms_.end() ? nullptr : it->second;
+}
+
+std::vector<room_summary> lobby::list(std::string_view mode) const {
+  std::vector<room_summary> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, s] : summaries_) {
+    if (s.is_private || (!mode.empty() && s.mode != mode)) continue;
+    out.push_back(s);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+void lobby::release_seat(player_id p, const std::string& room_id) {
+  std::lock_guard lock(mu_);
+  auto it = seat_of_.find(p);
+  if (it != seat_of_.end() && it->second == room_id) seat_of_.erase(it);
+}
+
+void lobby::update_summary(const room_summary& s) {
+  std::lock_guard lock(mu_);
+  if (rooms_.count(s.id)) summaries_[s.id] = s;
+}
+
+void lobby::remove_room(const std::string& room_id) {
+  std::lock_guard lock(mu_);
+  auto it = rooms_.find(room_id);
+  if (it == rooms_.end()) return;
+  invites_.erase(it->second->invite_code());
+  summaries_.erase(room_id);
+  rooms_.erase(it);
+}
+
+void lobby::close_session(const std::string& session_id) {
+  std::vector<std::shared_ptr<net::connection>> conns;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [p, c] : online_)
+      conns.push_back(c);
+  }
+  // session_id is fixed at open, so reading it from another thread is safe.
+  for (auto& c : conns) {
+    if (c->context().session_id == session_id)
+      c->close("logged_out", "The session was logged out.");
+  }
+}
+
+void lobby::shutdown(std::function<void()> done) {
+  std::vector<std::shared_ptr<net::connection>> conns;
+  std::vector<std::shared_ptr<room>> rooms;
+  {
+    std::lock_guard lock(mu_);
+    shutting_down_ = true;
+    for (const auto& [p, c] : online_)
+      conns.push_back(c);
+    for (const auto& [id, r] : rooms_)
+      rooms.push_back(r);
+  }
+  auto ev = std::make_shared<const std::string>(json::serialize(
+      json::object{{"type", "server.shutdown"}, {"data", {{"reconnect_after_ms", 5000}}}}));
+  for (auto& c : conns) {
+    c->send(ev);
+    c->close("shutdown", "The server is shutting down.");
+  }
+  if (rooms.empty()) return done();
+  auto left = std::make_shared<std::atomic<std::size_t>>(rooms.size());
+  auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
+  for (auto& r : rooms) {
+    r->shutdown([left, shared_done] {
+      if (left->fetch_sub(1) == 1) (*shared_done)();
+    });
+  }
+}
+
+std::size_t lobby::online() const {
+  std::lock_guard lock(mu_);
+  return online_.size();
+}
+
+std::size_t lobby::room_count() const {
+  std::lock_guard lock(mu_);
+  return rooms_.size();
+}
+
+void lobby::render_metrics(std::string& out) const {
+  std::map<std::pair<std::string, std::string>, int> counts;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, s] : summaries_)
+      counts[{s.mode, s.state}]++;
+  }
+  out += "# HELP maratang_rooms Rooms by mode and state.\n# TYPE maratang_rooms gauge\n";
+  for (const auto& [k, n] : counts) {
+    out += fmt::format("maratang_rooms{{mode=\"{}\",state=\"{}\"}} {}\n", k.first, k.second, n);
+  }
+  out += fmt::format(
+      "# HELP maratang_players_online Accounts with a live connection.\n"
+      "# TYPE maratang_players_online gauge\nmaratang_players_online {}\n",
+      online());
+}
+
+}  // namespace maratang::lobby

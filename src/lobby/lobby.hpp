@@ -1,0 +1,135 @@
+// The lobby: who is online, which rooms exist, and which room each account sits in (one at a
+// time). Thread-safe: a mutex guards its maps and is never held while calling into a room or a
+// connection. Rooms themselves are actors on their own strands (see room.hpp).
+#pragma once
+
+#include <boost/json/fwd.hpp>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "lobby/mode.hpp"
+#include "net/connection.hpp"
+#include "util/clock.hpp"
+#include "util/error.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+namespace maratang::store {
+class worker;
+}
+namespace maratang::app {
+class metrics;
+}
+
+namespace maratang::lobby {
+
+class room;
+
+struct lobby_options {
+  int reconnect_grace_ms = 30000;
+  int max_rooms = 100000;
+  int max_spectators = 50;
+  int chat_history = 50;  // lobby chat lines kept for snapshots
+};
+
+struct room_summary {
+  std::string id;
+  std::string name;
+  std::string mode;
+  std::string state;  // "waiting" | "playing"
+  int players = 0;
+  int capacity = 0;
+  bool has_password = false;
+  bool is_private = false;
+};
+
+struct create_params {
+  std::string mode;
+  std::string name;
+  int capacity = 0;
+  bool is_private = false;
+  std::string password;
+  bool allow_spectators = false;
+  std::shared_ptr<const boost::json::object> settings;  // validated by the mode
+  std::uint64_t seed = 0;                               // 0: random
+};
+
+struct join_params {
+  std::string room_id;
+  std::string invite_code;
+  std::string password;
+  bool spectate = false;
+};
+
+// Completes a request with reply data or an error. Called on a room strand or the caller's thread.
+using reply_fn = std::function<void(result<boost::json::object>)>;
+
+class lobby {
+ public:
+  lobby(boost::asio::io_context& ioc, const mode_registry& modes, store::worker& store,
+        const clock& clk, app::metrics& m, lobby_options opts);
+  ~lobby();
+
+  // Presence. attach: `c` becomes the account's connection; returns the one it replaces (which
+  // the caller closes), or null. detach: `c` is gone; its room keeps the seat for the grace
+  // period. resume: after hello, hands `c` to the account's room (if any), which answers with the
+  // player's snapshot; `done` receives it, or null when the account has no seat.
+  std::shared_ptr<net::connection> attach(player_id p, std::shared_ptr<net::connection> c);
+  void detach(player_id p, const std::shared_ptr<net::connection>& c);
+  void resume(player_id p, std::shared_ptr<net::connection> c,
+              std::function<void(boost::json::value)> done);
+  // Nicknames as rooms show them (cached from storage at login and on change).
+  void set_nickname(player_id p, std::string nickname);
+  std::string nickname_of(player_id p) const;
+
+  // Rooms.
+  void create(player_id p, create_params params, std::shared_ptr<net::connection> c,
+              reply_fn reply);
+  void join(player_id p, join_params params, std::shared_ptr<net::connection> c, reply_fn reply);
+  // The room the account sits in, or null.
+  std::shared_ptr<room> room_of(player_id p) const;
+  std::vector<room_summary> list(std::string_view mode) const;
+  const mode_registry& modes() const noexcept { return modes_; }
+
+  // Called by rooms (any thread).
+  void release_seat(player_id p, const std::string& room_id);
+  void update_summary(const room_summary& s);
+  void remove_room(const std::string& room_id);
+
+  // Closes every connection of a session (after logout).
+  void close_session(const std::string& session_id);
+  // Shutdown: tells every client, closes every connection, abandons running games (their records
+  // are stored as aborted). `done` runs once every room has finished.
+  void shutdown(std::function<void()> done);
+  std::size_t online() const;
+  std::size_t room_count() const;
+  // Appends "maratang_rooms{mode,state} N" series.
+  void render_metrics(std::string& out) const;
+
+ private:
+  std::string new_room_id();
+  std::string new_invite_code();
+
+  boost::asio::io_context& ioc_;
+  const mode_registry& modes_;
+  store::worker& store_;
+  const clock& clock_;
+  app::metrics& metrics_;
+  lobby_options opts_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<player_id, std::shared_ptr<net::connection>> online_;  // GUARDED_BY(mu_)
+  std::unordered_map<player_id, std::string> nicknames_;                    // GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::shared_ptr<room>> rooms_;            // GUARDED_BY(mu_)
+  std::unordered_map<std::string, room_summary> summaries_;                 // GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::string> invites_;                    // GUARDED_BY(mu_)
+  std::unordered_map<player_id, std::string> seat_of_;                      // GUARDED_BY(mu_)
+  bool shutting_down_ = false;                                              // GUARDED_BY(mu_)
+};
+
+}  // namespace maratang::lobby

@@ -1,0 +1,38 @@
+#include "lobby/mode.hpp"
+
+#include <boost/json/object.hpp>
+
+namespace maratang::lobby {
+
+result<bool> mode::on_chat(room_api&, player_id, std::string_view) {
+  return false;
+}
+void mode::on_tick(room_api&) {}
+void mode::on_disconnect(room_api&, player_id) {}
+void mode::on_reconnect(room_api&, player_id) {}
+
+void mode_registry::add(std::unique_ptr<mode_factory> f) {
+  factories_.push_back(std::move(f));
+}
+
+const mode_factory* mode_registry::find(std::string_view name) const {
+  for (const auto& f : factories_) {
+    if (f->name() == name) return f.get();
+  }
+  return nullptr;
+}
+
+const proto::message_spec* mode_registry::find_message(std::string_view type,
+                                                       const mode_factory** owner) const {
+  for (const auto& f : factories_) {
+    for (const auto& m : f->messages()) {
+      if (m.type == type && m.dir == proto::direction::request) {
+        if (owner) *owner = f.get();
+        return &m;
+      }
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace maratang::lobby

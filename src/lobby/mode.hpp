@@ -1,0 +1,128 @@
+// The game-mode plug-in contract. A room hosts at most one game at a time; a game is an instance
+// of `mode` created by its `mode_factory` when the leader starts. Every call into a mode happens
+// on its room's strand, one at a time, so a mode takes no locks; it must never block (storage and
+// LLM calls are asynchronous and come back as calls on the room). A mode that throws ends its own
+// room only. This header is free of Asio and Beast on purpose.
+#pragma once
+
+#include <boost/json/fwd.hpp>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/messages.hpp"
+#include "util/clock.hpp"
+#include "util/error.hpp"
+#include "util/random.hpp"
+
+namespace maratang::lobby {
+
+using player_id = std::int64_t;  // the account id
+using timer_id = std::uint64_t;
+
+struct member_info {
+  player_id id = 0;
+  std::string nickname;
+  bool connected = false;
+  bool spectator = false;
+};
+
+// What a mode may do to its room. Valid only during a call into the mode, on the room's strand.
+class room_api {
+ public:
+  virtual ~room_api() = default;
+
+  virtual std::string_view room_id() const = 0;
+  virtual std::string_view game_id() const = 0;
+  virtual epoch_ms now_ms() const = 0;
+  // The room's seeded random source: the same seed and inputs replay the same game.
+  virtual rng& random() = 0;
+  // Players (not spectators) in seat order, then spectators.
+  virtual std::vector<member_info> members() const = 0;
+
+  // Events. send_all reaches every player and spectator; send_group the members of a named group
+  // (see set_group); send_to one player. Sending to a disconnected player drops the event: a
+  // reconnecting player gets the mode's view() instead.
+  virtual void send_all(std::string_view type, const boost::json::object& data) = 0;
+  virtual void send_to(player_id p, std::string_view type, const boost::json::object& data) = 0;
+  virtual void send_group(std::string_view group, std::string_view type,
+                          const boost::json::object& data) = 0;
+  virtual void set_group(std::string_view group, player_id p, bool member) = 0;
+  // Spectators, as a group, for events that only they and some players may see.
+  virtual void send_spectators(std::string_view type, const boost::json::object& data) = 0;
+
+  // Timers at an absolute server time; on_timer(tag) fires on the room's strand. Cancelling an
+  // unknown or fired timer does nothing.
+  virtual timer_id set_timer(epoch_ms at, std::uint64_t tag) = 0;
+  virtual void cancel_timer(timer_id id) = 0;
+  // A fixed-rate tick (0 stops it): on_tick is called `hz` times a second.
+  virtual void set_tick(int hz) = 0;
+
+  // Appends to the game's action log (asynchronously, in order).
+  virtual void log(std::string_view kind, player_id actor, const boost::json::object& payload) = 0;
+  // Ends the game: `record` is stored as the game record (readable over REST), `result` is
+  // announced to the room in room.game_ended. The mode instance is destroyed after the current
+  // call returns; the room goes back to waiting with ready flags reset.
+  virtual void end_game(const boost::json::object& result, const boost::json::object& record) = 0;
+};
+
+class mode {
+ public:
+  virtual ~mode() = default;
+
+  // The game begins with these players (members() says who).
+  virtual void on_start(room_api& room) = 0;
+  // A message of one of the mode's own types (already validated against its field list). Returns
+  // the reply data, or an error that changes nothing.
+  virtual result<boost::json::object> on_message(room_api& room, player_id from,
+                                                 std::string_view type,
+                                                 const boost::json::object& data) = 0;
+  // A room.chat line during the game. Return true when the mode routed it itself; false lets the
+  // room broadcast it to everyone. An error refuses it.
+  virtual result<bool> on_chat(room_api& room, player_id from, std::string_view text);
+  virtual void on_timer(room_api& room, std::uint64_t tag) = 0;
+  virtual void on_tick(room_api& room);
+  // A player's connection dropped (seat kept) or came back.
+  virtual void on_disconnect(room_api& room, player_id p);
+  virtual void on_reconnect(room_api& room, player_id p);
+  // A player left for good (left, or their reconnect grace ran out).
+  virtual void on_leave(room_api& room, player_id p) = 0;
+  // Everything `viewer` may currently see of the game (sent in snapshots and after reconnects).
+  // viewer is a spectator's id for spectators.
+  virtual boost::json::object view(player_id viewer) const = 0;
+};
+
+// Describes and creates a mode. Registered once at start-up; shared by all rooms (thread-safe:
+// const methods only).
+class mode_factory {
+ public:
+  virtual ~mode_factory() = default;
+  virtual std::string_view name() const = 0;
+  virtual int min_players() const = 0;
+  virtual int max_players() const = 0;
+  // The mode's client messages (types must start with "<name>.").
+  virtual std::span<const proto::message_spec> messages() const = 0;
+  // Checks and completes room settings (defaults filled in). The error names the bad setting.
+  virtual result<boost::json::object> validate_settings(const boost::json::object& s) const = 0;
+  // A new game with validated settings.
+  virtual std::unique_ptr<mode> create(const boost::json::object& settings) const = 0;
+};
+
+// The modes a server runs. Filled at start-up, then read-only.
+class mode_registry {
+ public:
+  void add(std::unique_ptr<mode_factory> f);
+  const mode_factory* find(std::string_view name) const;
+  // The mode whose message table has `type`, and that message's spec.
+  const proto::message_spec* find_message(std::string_view type,
+                                          const mode_factory** owner = nullptr) const;
+  std::span<const std::unique_ptr<mode_factory>> all() const { return factories_; }
+
+ private:
+  std::vector<std::unique_ptr<mode_factory>> factories_;
+};
+
+}  // namespace maratang::lobby

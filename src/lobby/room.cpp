@@ -1,0 +1,636 @@
+#include "lobby/room.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "app/metrics.hpp"
+#include "core/crypto.hpp"
+#include "store/worker.hpp"
+
+namespace maratang::lobby {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+json::object ok_empty() {
+  return {};
+}
+
+std::uint64_t random_seed() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+}  // namespace
+
+room::room(lobby& owner, asio::io_context& ioc, std::string id, std::string invite,
+           create_params params, const mode_factory& factory, store::worker& store,
+           const clock& clk, app::metrics& m, lobby_options opts)
+    : lobby_(owner),
+      strand_(asio::make_strand(ioc)),
+      id_(std::move(id)),
+      invite_(std::move(invite)),
+      params_(std::move(params)),
+      factory_(factory),
+      store_(store),
+      clock_(clk),
+      metrics_(m),
+      opts_(opts),
+      rng_(params_.seed ? params_.seed : random_seed()) {}
+
+room::~room() = default;
+
+template <class F>
+void room::on_strand(F&& f) {
+  asio::post(strand_, [self = shared_from_this(), f = std::forward<F>(f)]() mutable { f(); });
+}
+
+// --- Lookup and views ----------------------------------------------------------------------------
+
+room::member* room::find(player_id p) {
+  for (auto& m : members_) {
+    if (m.id == p) return &m;
+  }
+  return nullptr;
+}
+
+const room::member* room::find(player_id p) const {
+  for (const auto& m : members_) {
+    if (m.id == p) return &m;
+  }
+  return nullptr;
+}
+
+std::size_t room::player_count() const {
+  std::size_t n = 0;
+  for (const auto& m : members_)
+    n += !m.spectator;
+  return n;
+}
+
+json::object room::member_json(const member& m) const {
+  json::object o{{"id", m.id},
+                 {"nickname", m.nickname},
+                 {"ready", m.ready},
+                 {"leader", m.id == leader_},
+                 {"connected", m.conn != nullptr},
+                 {"spectator", m.spectator}};
+  if (!m.conn && m.seat_kept_until) o["seat_kept_until"] = m.seat_kept_until;
+  return o;
+}
+
+json::object room::snapshot(player_id viewer) const {
+  json::array members;
+  for (const auto& m : members_)
+    members.push_back(member_json(m));
+  json::array chat;
+  for (const auto& c : chat_)
+    chat.push_back(c);
+  json::object o{{"id", id_},
+                 {"name", params_.name},
+                 {"mode", params_.mode},
+                 {"state", state_ == state::playing ? "playing" : "waiting"},
+                 {"capacity", params_.capacity},
+                 {"private", params_.is_private},
+                 {"has_password", !params_.password.empty()},
+                 {"allow_spectators", params_.allow_spectators},
+                 {"leader", leader_},
+                 {"members", std::move(members)},
+                 {"can_start", can_start().has_value()},
+                 {"settings", params_.settings ? *params_.settings : json::object{}},
+                 {"chat", std::move(chat)},
+                 {"server_time", clock_.now_ms()}};
+  // The invite code is for members to share; it is part of every member's snapshot.
+  if (params_.is_private) o["invite_code"] = invite_;
+  if (mode_) {
+    o["game"] = mode_->view(viewer);
+    o["game_id"] = game_id_;
+  }
+  return o;
+}
+
+std::vector<member_info> room::members() const {
+  std::vector<member_info> out;
+  out.reserve(members_.size());
+  for (const auto& m : members_) {
+    if (!m.spectator) out.push_back({m.id, m.nickname, m.conn != nullptr, false});
+  }
+  for (const auto& m : members_) {
+    if (m.spectator) out.push_back({m.id, m.nickname, m.conn != nullptr, true});
+  }
+  return out;
+}
+
+// --- Sending
+// ---------------------------------------------------------------------------------------
+
+void room::send_frame(const member& m, const proto::frame& f) {
+  if (m.conn) m.conn->send(f);
+}
+
+void room::broadcast(const proto::frame& f, player_id except) {
+  for (const auto& m : members_) {
+    if (m.id != except) send_frame(m, f);
+  }
+}
+
+void room::send_all(std::string_view type, const json::object& data) {
+  broadcast(proto::encode_event(type, data));
+}
+
+void room::send_to(player_id p, std::string_view type, const json::object& data) {
+  if (const member* m = find(p)) send_frame(*m, proto::encode_event(type, data));
+}
+
+void room::send_group(std::string_view group, std::string_view type, const json::object& data) {
+  auto it = groups_.find(std::string(group));
+  if (it == groups_.end()) return;
+  auto f = proto::encode_event(type, data);
+  for (player_id p : it->second) {
+    if (const member* m = find(p)) send_frame(*m, f);
+  }
+}
+
+void room::set_group(std::string_view group, player_id p, bool in) {
+  auto& g = groups_[std::string(group)];
+  if (in) {
+    g.insert(p);
+  } else {
+    g.erase(p);
+  }
+}
+
+void room::send_spectators(std::string_view type, const json::object& data) {
+  auto f = proto::encode_event(type, data);
+  for (const auto& m : members_) {
+    if (m.spectator) send_frame(m, f);
+  }
+}
+
+// --- Lobby requests -----------------------------------------------------------------------------
+
+result<> room::can_start() const {
+  if (state_ != state::waiting) return error{errc::game_in_progress};
+  auto n = static_cast<int>(player_count());
+  if (n < factory_.min_players()) {
+    return error{errc::too_few_players, fmt::format("{} needs at least {} players.",
+                                                    factory_.name(), factory_.min_players())};
+  }
+  for (const auto& m : members_) {
+    if (!m.spectator && m.id != leader_ && !m.ready) return error{errc::not_ready};
+  }
+  return {};
+}
+
+void room::announce_can_start() {
+  auto r = can_start();
+  bool now = r.has_value();
+  if (now == last_can_start_ || state_ != state::waiting) return;
+  last_can_start_ = now;
+  json::object data{{"can_start", now}};
+  if (!now) data["reason"] = to_string(r.error().code);
+  send_all("room.can_start", data);
+}
+
+void room::publish_summary() {
+  room_summary s;
+  s.id = id_;
+  s.name = params_.name;
+  s.mode = params_.mode;
+  s.state = state_ == state::playing ? "playing" : "waiting";
+  s.players = static_cast<int>(player_count());
+  s.capacity = params_.capacity;
+  s.has_password = !params_.password.empty();
+  s.is_private = params_.is_private;
+  lobby_.update_summary(s);
+}
+
+void room::join(player_id p, std::string nickname, join_params jp,
+                std::shared_ptr<net::connection> c, reply_fn reply) {
+  on_strand([this, p, nickname = std::move(nickname), jp = std::move(jp), c = std::move(c),
+             reply = std::move(reply)]() mutable {
+    auto refuse = [&](error e) {
+      lobby_.release_seat(p, id_);
+      reply(std::move(e));
+    };
+    if (state_ == state::closed) return refuse(errc::unknown_room);
+    if (find(p)) return refuse(errc::already_in_room);
+    // The creator joins an empty room; everyone else must pass the room's checks.
+    bool creator = members_.empty() && leader_ == 0;
+    if (!creator) {
+      bool by_invite = !jp.invite_code.empty() && jp.invite_code == invite_;
+      if (!params_.password.empty() && !by_invite && jp.password != params_.password) {
+        return refuse(errc::wrong_password);
+      }
+    }
+    bool spectator = jp.spectate;
+    if (!spectator && state_ == state::playing) {
+      return refuse(error{errc::game_in_progress,
+                          params_.allow_spectators
+                              ? "A game is in progress; join as a spectator (spectate: true)."
+                              : "A game is in progress."});
+    }
+    if (spectator) {
+      if (!params_.allow_spectators)
+        return refuse(error{errc::forbidden, "This room does not allow spectators."});
+      std::size_t specs = members_.size() - player_count();
+      if (specs >= static_cast<std::size_t>(opts_.max_spectators)) return refuse(errc::room_full);
+    } else if (player_count() >= static_cast<std::size_t>(params_.capacity)) {
+      return refuse(errc::room_full);
+    }
+
+    member m;
+    m.id = p;
+    m.nickname = std::move(nickname);
+    m.spectator = spectator;
+    m.conn = std::move(c);
+    if (creator) leader_ = p;
+    // Players sit before spectators.
+    auto pos = members_.end();
+    if (!spectator) {
+      pos = std::find_if(members_.begin(), members_.end(),
+                         [](const member& x) { return x.spectator; });
+    }
+    auto it = members_.insert(pos, std::move(m));
+    broadcast(proto::encode_event("room.member_joined", {{"member", member_json(*it)}}), p);
+    reply(snapshot(p));
+    if (spectator && mode_) call_mode([&](mode& md) { md.on_reconnect(*this, p); });
+    publish_summary();
+    announce_can_start();
+  });
+}
+
+void room::leave(player_id p, reply_fn reply) {
+  on_strand([this, p, reply = std::move(reply)] {
+    if (!find(p)) return reply(error{errc::not_in_room});
+    reply(ok_empty());
+    remove(p, "left");
+  });
+}
+
+void room::remove(player_id p, std::string_view reason) {
+  auto it =
+      std::find_if(members_.begin(), members_.end(), [&](const member& m) { return m.id == p; });
+  if (it == members_.end()) return;
+  bool spectator = it->spectator;
+  if (reason != "left" && it->conn) {
+    it->conn->send(proto::encode_event("room.removed", {{"reason", reason}, {"room_id", id_}}));
+  }
+  members_.erase(it);
+  lobby_.release_seat(p, id_);
+  for (auto& [name, g] : groups_)
+    g.erase(p);
+  send_all("room.member_left", {{"player", p}, {"reason", reason}});
+  if (!spectator && mode_) call_mode([&](mode& md) { md.on_leave(*this, p); });
+  if (state_ == state::closed) return;
+  if (player_count() == 0) return close_room("empty");
+  if (p == leader_) pick_leader();
+  publish_summary();
+  announce_can_start();
+}
+
+void room::pick_leader() {
+  // The longest-seated connected player, else the longest-seated one.
+  const member* next = nullptr;
+  for (const auto& m : members_) {
+    if (m.spectator) continue;
+    if (m.conn) {
+      next = &m;
+      break;
+    }
+    if (!next) next = &m;
+  }
+  leader_ = next ? next->id : 0;
+  if (next) {
+    find(leader_)->ready = false;
+    send_all("room.leader_changed", {{"player", leader_}});
+  }
+}
+
+void room::ready(player_id p, bool value, reply_fn reply) {
+  on_strand([this, p, value, reply = std::move(reply)] {
+    member* m = find(p);
+    if (!m) return reply(error{errc::not_in_room});
+    if (m->spectator) return reply(error{errc::forbidden, "Spectators do not ready up."});
+    if (state_ != state::waiting) return reply(error{errc::game_in_progress});
+    reply(ok_empty());
+    if (m->ready == value) return;
+    m->ready = value;
+    send_all("room.member_ready", {{"player", p}, {"ready", value}});
+    announce_can_start();
+  });
+}
+
+void room::kick(player_id p, player_id target, reply_fn reply) {
+  on_strand([this, p, target, reply = std::move(reply)] {
+    if (!find(p)) return reply(error{errc::not_in_room});
+    if (p != leader_) return reply(error{errc::not_leader});
+    if (target == p)
+      return reply(error{errc::bad_field, "The leader cannot kick themselves; leave instead."});
+    if (!find(target))
+      return reply(error{errc::unknown_player, "That player is not in this room."});
+    if (state_ != state::waiting)
+      return reply(error{errc::game_in_progress, "Players cannot be kicked during a game."});
+    reply(ok_empty());
+    remove(target, "kicked");
+  });
+}
+
+void room::transfer(player_id p, player_id target, reply_fn reply) {
+  on_strand([this, p, target, reply = std::move(reply)] {
+    if (!find(p)) return reply(error{errc::not_in_room});
+    if (p != leader_) return reply(error{errc::not_leader});
+    member* t = find(target);
+    if (!t || t->spectator)
+      return reply(error{errc::unknown_player, "That player is not seated in this room."});
+    reply(ok_empty());
+    if (target == p) return;
+    leader_ = target;
+    t->ready = false;
+    send_all("room.leader_changed", {{"player", leader_}});
+    announce_can_start();
+  });
+}
+
+void room::start(player_id p, reply_fn reply) {
+  on_strand([this, p, reply = std::move(reply)] {
+    if (!find(p)) return reply(error{errc::not_in_room});
+    if (p != leader_) return reply(error{errc::not_leader});
+    if (auto ok = can_start(); !ok) return reply(ok.error());
+
+    game_id_ = core::random_token(12);
+    game_started_ms_ = clock_.now_ms();
+    game_players_.clear();
+    for (const auto& m : members_) {
+      if (!m.spectator) game_players_.push_back(m.id);
+    }
+    log_seq_ = 0;
+    groups_.clear();
+    end_pending_ = false;
+    try {
+      mode_ = factory_.create(params_.settings ? *params_.settings : json::object{});
+    } catch (const std::exception& e) {
+      spdlog::error("room {}: mode {} failed to create a game: {}", id_, factory_.name(), e.what());
+      return reply(error{errc::internal});
+    }
+    state_ = state::playing;
+    last_can_start_ = false;
+    reply(json::object{{"game_id", game_id_}});
+    send_all("room.game_started", {{"mode", params_.mode}, {"game_id", game_id_}});
+    publish_summary();
+    call_mode([&](mode& md) { md.on_start(*this); });
+  });
+}
+
+void room::chat(player_id p, std::string text, reply_fn reply) {
+  on_strand([this, p, text = std::move(text), reply = std::move(reply)]() mutable {
+    member* m = find(p);
+    if (!m) return reply(error{errc::not_in_room});
+    if (mode_) {
+      result<bool> routed = false;
+      bool crashed = false;
+      call_mode([&](mode& md) { routed = md.on_chat(*this, p, text); });
+      crashed = state_ == state::closed;
+      if (crashed) return reply(error{errc::internal});
+      if (!routed) return reply(routed.error());
+      if (*routed) return reply(ok_empty());
+    }
+    json::object line{
+        {"from", p}, {"nickname", m->nickname}, {"text", text}, {"ts", clock_.now_ms()}};
+    reply(ok_empty());
+    send_all("room.chat", line);
+    log("chat", p, {{"text", text}});
+    if (!mode_) {
+      chat_.push_back(std::move(line));
+      while (chat_.size() > static_cast<std::size_t>(opts_.chat_history))
+        chat_.pop_front();
+    }
+  });
+}
+
+void room::game_message(player_id p, std::string type, json::object data, reply_fn reply) {
+  on_strand([this, p, type = std::move(type), data = std::move(data),
+             reply = std::move(reply)]() mutable {
+    if (!find(p)) return reply(error{errc::not_in_room});
+    const proto::message_spec* spec = nullptr;
+    for (const auto& m : factory_.messages()) {
+      if (m.type == type && m.dir == proto::direction::request) spec = &m;
+    }
+    if (!spec) {
+      return reply(error{
+          errc::unknown_type,
+          fmt::format("\"{}\" is not a message of this room's mode ({}).", type, params_.mode)});
+    }
+    if (auto v = proto::validate_fields(data, spec->fields); !v) return reply(v.error());
+    if (!mode_) return reply(error{errc::no_game});
+    result<json::object> r = error{errc::internal};
+    call_mode([&](mode& md) { r = md.on_message(*this, p, type, data); });
+    if (state_ == state::closed) return reply(error{errc::internal});
+    reply(std::move(r));
+  });
+}
+
+// --- Presence -----------------------------------------------------------------------------------
+
+void room::reconnect(player_id p, std::shared_ptr<net::connection> c,
+                     std::function<void(json::value)> done) {
+  on_strand([this, p, c = std::move(c), done = std::move(done)]() mutable {
+    member* m = find(p);
+    if (!m || state_ == state::closed) {
+      lobby_.release_seat(p, id_);
+      return done(nullptr);
+    }
+    bool was_connected = m->conn != nullptr;
+    m->conn = std::move(c);
+    m->seat_kept_until = 0;
+    if (m->grace) m->grace->cancel();
+    m->grace.reset();
+    done(snapshot(p));
+    if (!was_connected) {
+      broadcast(proto::encode_event("room.member_connection", {{"player", p}, {"connected", true}}),
+                p);
+    }
+    if (mode_) call_mode([&](mode& md) { md.on_reconnect(*this, p); });
+  });
+}
+
+void room::disconnected(player_id p, std::uint64_t conn_id) {
+  on_strand([this, p, conn_id] {
+    member* m = find(p);
+    if (!m || !m->conn || m->conn->id() != conn_id) return;  // a newer connection took over
+    m->conn.reset();
+    if (opts_.reconnect_grace_ms <= 0) return remove(p, "disconnected");
+    m->seat_kept_until = clock_.now_ms() + opts_.reconnect_grace_ms;
+    m->grace = std::make_unique<asio::steady_timer>(strand_);
+    m->grace->expires_after(std::chrono::milliseconds(opts_.reconnect_grace_ms));
+    m->grace->async_wait([self = shared_from_this(), p](boost::system::error_code ec) {
+      if (ec) return;
+      member* mm = self->find(p);
+      if (mm && !mm->conn) self->remove(p, "timeout");
+    });
+    send_all("room.member_connection",
+             {{"player", p}, {"connected", false}, {"seat_kept_until", m->seat_kept_until}});
+    if (mode_) call_mode([&](mode& md) { md.on_disconnect(*this, p); });
+  });
+}
+
+// --- Timers and ticks ---------------------------------------------------------------------------
+
+timer_id room::set_timer(epoch_ms at, std::uint64_t tag) {
+  timer_id id = next_timer_++;
+  auto t = std::make_unique<asio::steady_timer>(strand_);
+  // Deadlines are absolute server time; the timer runs on the monotonic clock.
+  auto delay = std::chrono::milliseconds(std::max<epoch_ms>(0, at - clock_.now_ms()));
+  t->expires_at(clock_.steady_now() + delay);
+  t->async_wait([self = shared_from_this(), id, tag](boost::system::error_code ec) {
+    if (ec) return;
+    if (self->timers_.erase(id) == 0) return;
+    self->call_mode([&](mode& md) { md.on_timer(*self, tag); });
+  });
+  timers_.emplace(id, std::move(t));
+  return id;
+}
+
+void room::cancel_timer(timer_id id) {
+  auto it = timers_.find(id);
+  if (it == timers_.end()) return;
+  it->second->cancel();
+  timers_.erase(it);
+}
+
+void room::set_tick(int hz) {
+  tick_hz_ = std::max(0, hz);
+  if (tick_hz_ == 0) {
+    if (tick_timer_) tick_timer_->cancel();
+    tick_timer_.reset();
+    return;
+  }
+  tick_timer_ = std::make_unique<asio::steady_timer>(strand_);
+  next_tick_ = std::chrono::steady_clock::now();
+  schedule_tick();
+}
+
+void room::schedule_tick() {
+  if (!tick_timer_ || tick_hz_ == 0) return;
+  // Fixed-rate: the next tick is due one period after the previous due time, not after now.
+  next_tick_ += std::chrono::nanoseconds(1'000'000'000 / tick_hz_);
+  tick_timer_->expires_at(next_tick_);
+  tick_timer_->async_wait(
+      [self = shared_from_this(), timer = tick_timer_.get()](boost::system::error_code ec) {
+        if (ec || self->tick_timer_.get() != timer) return;
+        self->call_mode([&](mode& md) { md.on_tick(*self); });
+        self->schedule_tick();
+      });
+}
+
+// --- Game lifecycle ---------------------------------------------------------------------------
+
+void room::log(std::string_view kind, player_id actor, const json::object& payload) {
+  store::log_entry e;
+  e.stream = game_id_.empty() ? id_ : game_id_;
+  e.seq = ++log_seq_;
+  e.ts_ms = clock_.now_ms();
+  e.kind = kind;
+  e.actor = actor;
+  e.payload_json = json::serialize(payload);
+  store_.submit([e = std::move(e)](store::backend& b) { b.append_log(e); });
+}
+
+void room::end_game(const json::object& result, const json::object& record) {
+  end_pending_ = true;
+  end_result_ = result;
+  end_record_ = record;
+}
+
+template <class F>
+void room::call_mode(F&& f) {
+  if (!mode_) return;
+  try {
+    f(*mode_);
+  } catch (const std::exception& e) {
+    return crash(e.what());
+  } catch (...) {
+    return crash("unknown exception");
+  }
+  if (end_pending_) finish_game();
+}
+
+void room::finish_game() {
+  end_pending_ = false;
+  for (auto& [id, t] : timers_)
+    t->cancel();
+  timers_.clear();
+  set_tick(0);
+  store::game_record g;
+  g.id = game_id_;
+  g.mode = params_.mode;
+  g.room_id = id_;
+  g.started_ms = game_started_ms_;
+  g.ended_ms = clock_.now_ms();
+  g.players = game_players_;
+  g.record_json = json::serialize(end_record_);
+  store_.submit([g = std::move(g)](store::backend& b) { b.insert_game(g); });
+  log("game_ended", 0, end_result_);
+
+  // Destroy the game after the mode's call has returned (we are past it here).
+  mode_.reset();
+  groups_.clear();
+  state_ = state::waiting;
+  for (auto& m : members_)
+    m.ready = false;
+  send_all("room.game_ended", {{"game_id", game_id_}, {"result", end_result_}});
+  game_id_.clear();
+  // Spectators who came for the game stay; players who left during it are already gone.
+  publish_summary();
+  last_can_start_ = !can_start().has_value();  // force an announcement of the current value
+  announce_can_start();
+}
+
+void room::abandon_game(std::string_view why) {
+  if (!mode_) return;
+  end_result_ = {{"aborted", why}};
+  end_record_ = {{"aborted", why}};
+  finish_game();
+}
+
+void room::crash(std::string_view what) {
+  metrics_.mode_crashes.fetch_add(1);
+  spdlog::error("room {}: mode {} threw: {}; closing the room", id_, params_.mode, what);
+  mode_.reset();
+  end_pending_ = false;
+  close_room("room_error");
+}
+
+void room::close_room(std::string_view reason) {
+  if (state_ == state::closed) return;
+  if (mode_) abandon_game(reason);
+  state_ = state::closed;
+  for (auto& [id, t] : timers_)
+    t->cancel();
+  timers_.clear();
+  set_tick(0);
+  auto f = proto::encode_event("room.removed", {{"reason", reason}, {"room_id", id_}});
+  for (auto& m : members_) {
+    if (m.grace) m.grace->cancel();
+    send_frame(m, f);
+    lobby_.release_seat(m.id, id_);
+  }
+  members_.clear();
+  lobby_.remove_room(id_);
+}
+
+void room::shutdown(std::function<void()> done) {
+  on_strand([this, done = std::move(done)] {
+    if (state_ != state::closed) {
+      if (mode_) abandon_game("shutdown");
+      close_room("shutdown");
+    }
+    done();
+  });
+}
+
+}  // namespace maratang::lobby

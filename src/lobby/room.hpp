@@ -1,0 +1,140 @@
+// A room: members, leader, ready flags, lobby chat, and at most one running game. An actor: every
+// public method posts to the room's strand and returns at once; all state is touched only there,
+// and every call into the game mode happens there. Owned by the lobby; async work holds a
+// shared_ptr.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/json/object.hpp>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "lobby/lobby.hpp"
+#include "lobby/mode.hpp"
+#include "proto/codec.hpp"
+
+namespace maratang::lobby {
+
+class room final : public room_api, public std::enable_shared_from_this<room> {
+ public:
+  room(lobby& owner, boost::asio::io_context& ioc, std::string id, std::string invite,
+       create_params params, const mode_factory& factory, store::worker& store, const clock& clk,
+       app::metrics& m, lobby_options opts);
+  ~room() override;
+
+  const std::string& id() const noexcept { return id_; }
+  const std::string& invite_code() const noexcept { return invite_; }
+
+  // Requests from players. Each replies exactly once through `reply`.
+  void join(player_id p, std::string nickname, join_params params,
+            std::shared_ptr<net::connection> c, reply_fn reply);
+  void leave(player_id p, reply_fn reply);
+  void ready(player_id p, bool value, reply_fn reply);
+  void kick(player_id p, player_id target, reply_fn reply);
+  void transfer(player_id p, player_id target, reply_fn reply);
+  void start(player_id p, reply_fn reply);
+  void chat(player_id p, std::string text, reply_fn reply);
+  void game_message(player_id p, std::string type, boost::json::object data, reply_fn reply);
+  // Presence: the account's new connection (after hello), or its connection `conn_id` dropped.
+  void reconnect(player_id p, std::shared_ptr<net::connection> c,
+                 std::function<void(boost::json::value)> done);
+  void disconnected(player_id p, std::uint64_t conn_id);
+  // Server shutdown: abandons a running game (stored as aborted) and drops everyone.
+  void shutdown(std::function<void()> done);
+
+  // room_api (strand only; see mode.hpp)
+  std::string_view room_id() const override { return id_; }
+  std::string_view game_id() const override { return game_id_; }
+  epoch_ms now_ms() const override { return clock_.now_ms(); }
+  rng& random() override { return rng_; }
+  std::vector<member_info> members() const override;
+  void send_all(std::string_view type, const boost::json::object& data) override;
+  void send_to(player_id p, std::string_view type, const boost::json::object& data) override;
+  void send_group(std::string_view group, std::string_view type,
+                  const boost::json::object& data) override;
+  void set_group(std::string_view group, player_id p, bool member) override;
+  void send_spectators(std::string_view type, const boost::json::object& data) override;
+  timer_id set_timer(epoch_ms at, std::uint64_t tag) override;
+  void cancel_timer(timer_id id) override;
+  void set_tick(int hz) override;
+  void log(std::string_view kind, player_id actor, const boost::json::object& payload) override;
+  void end_game(const boost::json::object& result, const boost::json::object& record) override;
+
+ private:
+  struct member {
+    player_id id = 0;
+    std::string nickname;
+    bool ready = false;
+    bool spectator = false;
+    std::shared_ptr<net::connection> conn;  // null while disconnected
+    epoch_ms seat_kept_until = 0;
+    std::unique_ptr<boost::asio::steady_timer> grace;
+  };
+  enum class state { waiting, playing, closed };
+
+  template <class F>
+  void on_strand(F&& f);
+  member* find(player_id p);
+  const member* find(player_id p) const;
+  std::size_t player_count() const;
+  boost::json::object member_json(const member& m) const;
+  boost::json::object snapshot(player_id viewer) const;
+  void broadcast(const proto::frame& f, player_id except = 0);
+  void send_frame(const member& m, const proto::frame& f);
+  result<> can_start() const;
+  void announce_can_start();
+  void remove(player_id p, std::string_view reason);
+  void pick_leader();
+  void publish_summary();
+  // Calls into the mode, catching what it throws; handles a game that ended during the call.
+  template <class F>
+  void call_mode(F&& f);
+  void finish_game();
+  void crash(std::string_view what);
+  void close_room(std::string_view reason);
+  void schedule_tick();
+  void abandon_game(std::string_view why);
+
+  lobby& lobby_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  const std::string id_;
+  const std::string invite_;
+  const create_params params_;
+  const mode_factory& factory_;
+  store::worker& store_;
+  const clock& clock_;
+  app::metrics& metrics_;
+  const lobby_options opts_;
+  rng rng_;
+
+  state state_ = state::waiting;
+  std::vector<member> members_;  // players in seat order, then spectators
+  player_id leader_ = 0;
+  bool last_can_start_ = false;
+  std::deque<boost::json::object> chat_;  // recent lobby chat, for snapshots
+
+  // The running game.
+  std::unique_ptr<mode> mode_;
+  std::string game_id_;
+  epoch_ms game_started_ms_ = 0;
+  std::vector<player_id> game_players_;
+  bool end_pending_ = false;
+  boost::json::object end_result_;
+  boost::json::object end_record_;
+  std::int64_t log_seq_ = 0;
+  std::unordered_map<std::string, std::unordered_set<player_id>> groups_;
+  std::unordered_map<timer_id, std::unique_ptr<boost::asio::steady_timer>> timers_;
+  timer_id next_timer_ = 1;
+  int tick_hz_ = 0;
+  std::unique_ptr<boost::asio::steady_timer> tick_timer_;
+  std::chrono::steady_clock::time_point next_tick_;
+};
+
+}  // namespace maratang::lobby

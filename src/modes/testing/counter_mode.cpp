@@ -1,0 +1,127 @@
+#include "modes/testing/counter_mode.hpp"
+
+#include <boost/json.hpp>
+#include <map>
+#include <stdexcept>
+
+namespace maratang::modes {
+
+namespace json = boost::json;
+using lobby::player_id;
+using lobby::room_api;
+
+namespace {
+
+constexpr proto::field_spec add_fields[] = {
+    {"n", proto::field_type::integer, true, 1, 100, "How much to add."},
+};
+constexpr proto::message_spec messages[] = {
+    {"test.counter.add", proto::direction::request, "Adds n to the shared total.", add_fields,
+     "`{total, mine}`", true},
+    {"test.counter.finish", proto::direction::request, "Ends the game.", {}, "`{}`", true},
+    {"test.counter.crash",
+     proto::direction::request,
+     "Makes the mode throw (tests only).",
+     {},
+     "never replies: the room closes",
+     true},
+};
+
+class counter_mode final : public lobby::mode {
+ public:
+  explicit counter_mode(std::int64_t end_after_ms) : end_after_ms_(end_after_ms) {}
+
+  void on_start(room_api& room) override {
+    for (const auto& m : room.members()) {
+      if (!m.spectator) mine_[m.id] = 0;
+    }
+    if (end_after_ms_ > 0) {
+      deadline_ = room.now_ms() + end_after_ms_;
+      room.set_timer(deadline_, 1);
+    }
+    room.send_all("test.counter.started", {{"deadline", deadline_}});
+  }
+
+  result<json::object> on_message(room_api& room, player_id from, std::string_view type,
+                                  const json::object& data) override {
+    if (type == "test.counter.crash") throw std::runtime_error("asked to crash");
+    if (!mine_.count(from)) return error{errc::forbidden, "Spectators cannot play."};
+    if (type == "test.counter.finish") {
+      finish(room, "finished");
+      return json::object{};
+    }
+    auto n = data.at("n").as_int64();
+    total_ += n;
+    mine_[from] += n;
+    room.log("add", from, {{"n", n}});
+    room.send_all("test.counter.total", {{"total", total_}});
+    room.send_to(from, "test.counter.private", {{"mine", mine_[from]}});
+    return json::object{{"total", total_}, {"mine", mine_[from]}};
+  }
+
+  void on_timer(room_api& room, std::uint64_t) override { finish(room, "time"); }
+
+  void on_leave(room_api& room, player_id p) override {
+    mine_.erase(p);
+    if (mine_.empty()) finish(room, "abandoned");
+  }
+
+  json::object view(player_id viewer) const override {
+    json::object o{{"total", total_}, {"deadline", deadline_}};
+    if (auto it = mine_.find(viewer); it != mine_.end()) o["mine"] = it->second;
+    return o;
+  }
+
+ private:
+  void finish(room_api& room, std::string_view why) {
+    json::object per;
+    for (const auto& [p, n] : mine_)
+      per[std::to_string(p)] = n;
+    room.end_game({{"total", total_}, {"reason", why}},
+                  {{"total", total_}, {"reason", why}, {"players", per}});
+  }
+
+  std::int64_t end_after_ms_;
+  epoch_ms deadline_ = 0;
+  std::int64_t total_ = 0;
+  std::map<player_id, std::int64_t> mine_;
+};
+
+class counter_factory final : public lobby::mode_factory {
+ public:
+  std::string_view name() const override { return "test.counter"; }
+  int min_players() const override { return 2; }
+  int max_players() const override { return 8; }
+  std::span<const proto::message_spec> messages() const override {
+    return ::maratang::modes::messages;
+  }
+
+  result<json::object> validate_settings(const json::object& s) const override {
+    json::object out;
+    out["end_after_ms"] = 0;
+    for (const auto& [k, v] : s) {
+      if (k == "end_after_ms" || k == "seed") {
+        if (!v.is_int64() || v.get_int64() < 0) {
+          return error{errc::bad_field,
+                       "settings." + std::string(k) + " must be a non-negative integer."};
+        }
+        out[k] = v;
+      } else {
+        return error{errc::bad_field, "Unknown setting \"" + std::string(k) + "\"."};
+      }
+    }
+    return out;
+  }
+
+  std::unique_ptr<lobby::mode> create(const json::object& settings) const override {
+    return std::make_unique<counter_mode>(settings.at("end_after_ms").as_int64());
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<lobby::mode_factory> make_counter_mode_factory() {
+  return std::make_unique<counter_factory>();
+}
+
+}  // namespace maratang::modes

@@ -1,0 +1,52 @@
+// Accepts TCP connections on one port and serves HTTP/1.1 and WebSocket on them. Created and
+// started on the main thread; all its work then runs on the io_context's threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "util/error.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace maratang::app {
+class metrics;
+}
+
+namespace maratang::net {
+
+class handler;
+
+struct net_options {
+  std::size_t http_body_max = 1 << 20;
+  std::size_t ws_message_max = 64 << 10;
+  int ws_rate = 30;
+  int ws_burst = 60;
+  std::size_t send_queue_max = 1024;
+  std::size_t send_queue_max_bytes = 4 << 20;
+  int handshake_timeout_ms = 10000;
+  int ws_idle_timeout_ms = 60000;
+  int http_idle_timeout_ms = 30000;
+  std::int64_t max_connections = 100000;
+};
+
+class listener {
+ public:
+  listener(boost::asio::io_context& ioc, handler& h, app::metrics& m, net_options opts);
+  ~listener();
+  // Binds and listens; returns the bound port (useful with port 0).
+  result<int> open(const std::string& host, int port);
+  // Starts accepting. Call once after open().
+  void start();
+  // Stops accepting new connections (existing ones go on). Thread-safe.
+  void stop();
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace maratang::net

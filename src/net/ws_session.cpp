@@ -1,0 +1,240 @@
+#include <spdlog/spdlog.h>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "net/session.hpp"
+
+namespace maratang::net {
+
+namespace {
+
+// Close codes in the private range, one per reason the server ends a connection.
+constexpr websocket::close_code kPolicy = websocket::close_code::policy_error;
+constexpr std::size_t kReadChunk = 4096;
+constexpr std::size_t kHardMessageMax = 64 << 20;
+
+frame closed_event(std::string_view reason, std::string_view message) {
+  boost::json::object data{{"reason", reason}, {"message", message}};
+  boost::json::object o{{"type", "session.closed"}, {"data", std::move(data)}};
+  return std::make_shared<const std::string>(boost::json::serialize(o));
+}
+
+}  // namespace
+
+ws_session::ws_session(tcp::socket socket, std::shared_ptr<shared_state> st, ws_identity ident,
+                       std::chrono::steady_clock::time_point accepted)
+    : ws_(std::move(socket)),
+      st_(std::move(st)),
+      id_(st_->next_id.fetch_add(1)),
+      accepted_(accepted),
+      tokens_(st_->opts.ws_burst),
+      refill_at_(std::chrono::steady_clock::now()) {
+  ctx_.account_id = ident.account_id;
+  ctx_.session_id = std::move(ident.session_id);
+}
+
+ws_session::~ws_session() {
+  st_->open_connections.fetch_sub(1);
+}
+
+void ws_session::run(http::request<http::string_body> req) {
+  websocket::stream_base::timeout t;
+  t.handshake_timeout = std::chrono::milliseconds(st_->opts.handshake_timeout_ms);
+  t.idle_timeout = std::chrono::milliseconds(st_->opts.ws_idle_timeout_ms);
+  t.keep_alive_pings = true;
+  ws_.set_option(t);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "maratang"); }));
+  // Messages over limits.ws_message_max are answered with too_large (see on_read); only a message
+  // over this hard cap fails the connection (close code 1009).
+  ws_.read_message_max(kHardMessageMax);
+  ws_.auto_fragment(false);
+  ws_.write_buffer_bytes(512);
+  ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+}
+
+void ws_session::on_accept(beast::error_code ec) {
+  if (ec) return;  // handshake failed or timed out: nothing was opened
+  open_ = true;
+  st_->m.connections_open.fetch_add(1);
+  st_->m.connections_total.fetch_add(1);
+  st_->m.handshake_seconds.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - accepted_).count());
+  st_->h.on_ws_open(shared_from_this());
+  do_read();
+}
+
+void ws_session::do_read() {
+  ws_.async_read_some(buffer_, kReadChunk,
+                      beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+}
+
+bool ws_session::take_token() {
+  auto now = std::chrono::steady_clock::now();
+  double elapsed = std::chrono::duration<double>(now - refill_at_).count();
+  refill_at_ = now;
+  tokens_ = std::min<double>(st_->opts.ws_burst, tokens_ + elapsed * st_->opts.ws_rate);
+  tokens_ -= 1.0;
+  return tokens_ >= 0.0;
+}
+
+void ws_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec) return finish();
+  // An oversize message is discarded as it streams in, so it never occupies more than one chunk.
+  if (discarding_ || buffer_.size() > st_->opts.ws_message_max) {
+    discarding_ = true;
+    buffer_.clear();
+  }
+  if (!ws_.is_message_done()) return do_read();
+
+  auto start = std::chrono::steady_clock::now();
+  st_->m.messages_in.fetch_add(1, std::memory_order_relaxed);
+  auto self = shared_from_this();
+  if (discarding_) {
+    discarding_ = false;
+    st_->h.on_ws_refused(self, errc::too_large, {});
+  } else {
+    auto data = buffer_.cdata();
+    std::string_view text(static_cast<const char*>(data.data()), data.size());
+    if (take_token()) {
+      st_->h.on_ws_message(self, text);
+    } else if (tokens_ < -2.0 * st_->opts.ws_burst) {
+      // A client far over its budget is cut off rather than answered forever.
+      buffer_.clear();
+      close("rate_limited", "Too many messages; the connection was closed.");
+      return;
+    } else {
+      st_->h.on_ws_refused(self, errc::rate_limited, text);
+    }
+  }
+  buffer_.clear();
+  // Keep idle connections small: drop a buffer a large message grew.
+  if (buffer_.capacity() > kReadChunk) buffer_.shrink_to_fit();
+  st_->m.frame_seconds.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  do_read();
+}
+
+void ws_session::send(frame f) {
+  bool schedule = false;
+  bool overflow = false;
+  {
+    std::lock_guard lock(mu_);
+    if (closing_) return;
+    if (queued_msgs_ + 1 > st_->opts.send_queue_max ||
+        queued_bytes_ + f->size() > st_->opts.send_queue_max_bytes) {
+      overflow = true;
+      closing_ = true;
+      pending_.clear();
+    } else {
+      queued_msgs_ += 1;
+      queued_bytes_ += f->size();
+      pending_.push_back(std::move(f));
+      if (!flush_scheduled_) schedule = flush_scheduled_ = true;
+    }
+  }
+  if (overflow) {
+    st_->m.slow_consumer_drops.fetch_add(1);
+    asio::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+      self->start_close(websocket::close_code::policy_error, "slow_consumer");
+    });
+    return;
+  }
+  if (schedule) {
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->flush(); });
+  }
+}
+
+void ws_session::close(std::string_view reason, std::string_view message) {
+  {
+    std::lock_guard lock(mu_);
+    if (closing_) return;
+    auto f = closed_event(reason, message);
+    queued_msgs_ += 1;
+    queued_bytes_ += f->size();
+    pending_.push_back(std::move(f));
+    closing_ = true;
+    close_after_.emplace(
+        reason == "replaced" || reason == "shutdown" ? websocket::close_code::going_away : kPolicy,
+        std::string(reason));
+    flush_scheduled_ = true;
+  }
+  asio::post(ws_.get_executor(), [self = shared_from_this()] { self->flush(); });
+}
+
+void ws_session::flush() {
+  if (writing_ || close_started_ || finished_) return;
+  std::optional<std::pair<websocket::close_code, std::string>> close_now;
+  {
+    std::lock_guard lock(mu_);
+    flush_scheduled_ = false;
+    for (auto& f : pending_)
+      out_.push_back(std::move(f));
+    pending_.clear();
+    if (out_.empty() && close_after_) close_now = std::move(close_after_);
+  }
+  if (close_now) return start_close(close_now->first, std::move(close_now->second));
+  if (out_.empty()) return;
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(asio::buffer(*out_.front()),
+                  beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+}
+
+void ws_session::on_write(beast::error_code ec, std::size_t n) {
+  writing_ = false;
+  if (ec) return finish();
+  st_->m.messages_out.fetch_add(1, std::memory_order_relaxed);
+  st_->m.bytes_out.fetch_add(n, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(mu_);
+    queued_msgs_ -= 1;
+    queued_bytes_ -= out_.front()->size();
+  }
+  out_.pop_front();
+  flush();
+}
+
+void ws_session::start_close(websocket::close_code code, std::string reason) {
+  if (close_started_ || finished_) return;
+  close_started_ = true;
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+  }
+  // A peer that stopped reading may never let the close frame out: cut the socket after a while.
+  kill_timer_.emplace(ws_.get_executor());
+  kill_timer_->expires_after(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
+  kill_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec) return;
+    beast::error_code ignored;
+    beast::get_lowest_layer(self->ws_).close(ignored);
+  });
+  if (reason.size() > 120) reason.resize(120);
+  ws_.async_close(websocket::close_reason(code, reason),
+                  [self = shared_from_this()](beast::error_code) {
+                    // The pending read completes with an error next and calls finish().
+                    beast::error_code ignored;
+                    if (self->writing_) beast::get_lowest_layer(self->ws_).close(ignored);
+                  });
+}
+
+void ws_session::finish() {
+  if (finished_) return;
+  finished_ = true;
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    pending_.clear();
+  }
+  out_.clear();
+  if (kill_timer_) kill_timer_->cancel();
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).close(ignored);
+  if (open_) {
+    st_->m.connections_open.fetch_sub(1);
+    st_->h.on_ws_close(shared_from_this());
+  }
+}
+
+}  // namespace maratang::net

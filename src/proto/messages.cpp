@@ -1,0 +1,341 @@
+#include "proto/messages.hpp"
+
+#include <array>
+
+namespace maratang::proto {
+
+namespace {
+
+using ft = field_type;
+constexpr std::int64_t kMaxInt = INT64_MAX;
+
+// --- Field lists -----------------------------------------------------------------------------
+
+constexpr field_spec hello_fields[] = {
+    {"version", ft::integer, true, 1, 1000, "Protocol version the client speaks (currently 1)."},
+    {"client", ft::string, false, 0, 64, "Free-form client name and version, for logs."},
+};
+constexpr field_spec time_sync_fields[] = {
+    {"client_send", ft::integer, true, 0, kMaxInt,
+     "Client clock when the request was sent, ms since the epoch."},
+};
+constexpr field_spec room_list_fields[] = {
+    {"mode", ft::string, false, 1, 32, "Only rooms of this mode."},
+};
+constexpr field_spec room_create_fields[] = {
+    {"mode", ft::string, true, 1, 32, "Game mode name (see GET /v1/modes)."},
+    {"name", ft::string, true, 1, 40, "Room name shown in the list."},
+    {"capacity", ft::integer, false, 1, 1000,
+     "Seats; defaults to and is capped by the mode's maximum."},
+    {"private", ft::boolean, false, 0, 0,
+     "Hidden from the list; joined by invite code. Default false."},
+    {"password", ft::string, false, 1, 64, "Required to join by id."},
+    {"allow_spectators", ft::boolean, false, 0, 0, "Others may watch a game in progress."},
+    {"settings", ft::object, false, 0, 0, "Mode settings; each mode documents its own."},
+};
+constexpr field_spec room_join_fields[] = {
+    {"room_id", ft::string, false, 1, 64, "The room to join (this or invite_code)."},
+    {"invite_code", ft::string, false, 1, 16, "A private room's invite code."},
+    {"password", ft::string, false, 0, 64, "The room password, if it has one."},
+    {"spectate", ft::boolean, false, 0, 0, "Join as a spectator."},
+};
+constexpr field_spec room_ready_fields[] = {
+    {"ready", ft::boolean, true, 0, 0, "true to mark ready, false to unmark."},
+};
+constexpr field_spec player_fields[] = {
+    {"player", ft::integer, true, 1, kMaxInt, "The target player's account id."},
+};
+constexpr field_spec room_chat_fields[] = {
+    {"text", ft::string, true, 1, 500, "The message."},
+};
+
+// Event data
+constexpr field_spec member_fields[] = {
+    {"member", ft::object, true, 0, 0,
+     "The member: {id, nickname, ready, leader, connected, spectator}."},
+};
+constexpr field_spec member_left_fields[] = {
+    {"player", ft::integer, true, 1, kMaxInt, "Who left."},
+    {"reason", ft::string, true, 0, 0, "left | kicked | timeout | disconnected"},
+};
+constexpr field_spec member_ready_fields[] = {
+    {"player", ft::integer, true, 1, kMaxInt, "Who."},
+    {"ready", ft::boolean, true, 0, 0, "Their new ready flag."},
+};
+constexpr field_spec leader_fields[] = {
+    {"player", ft::integer, true, 1, kMaxInt, "The new leader."},
+};
+constexpr field_spec can_start_fields[] = {
+    {"can_start", ft::boolean, true, 0, 0, "Whether the leader may start now."},
+    {"reason", ft::string, false, 0, 0, "Error code saying why not (too_few_players, not_ready)."},
+};
+constexpr field_spec chat_event_fields[] = {
+    {"from", ft::integer, true, 1, kMaxInt, "Sender's account id."},
+    {"nickname", ft::string, true, 0, 0, "Sender's nickname."},
+    {"text", ft::string, true, 0, 0, "The message."},
+    {"ts", ft::integer, true, 0, kMaxInt, "Server time it was sent, ms since the epoch."},
+};
+constexpr field_spec connection_fields[] = {
+    {"player", ft::integer, true, 1, kMaxInt, "Who."},
+    {"connected", ft::boolean, true, 0, 0, "Whether their connection is up."},
+    {"seat_kept_until", ft::integer, false, 0, kMaxInt,
+     "When disconnected: the absolute server time their seat is given up."},
+};
+constexpr field_spec reason_fields[] = {
+    {"reason", ft::string, true, 0, 0, "Why, as a stable code."},
+    {"message", ft::string, false, 0, 0, "Human-readable detail."},
+};
+constexpr field_spec game_started_fields[] = {
+    {"mode", ft::string, true, 0, 0, "The mode now playing."},
+    {"game_id", ft::string, true, 0, 0, "Id of the game record."},
+};
+constexpr field_spec game_ended_fields[] = {
+    {"game_id", ft::string, true, 0, 0, "Id of the stored game record (GET /v1/games/{id})."},
+    {"result", ft::object, true, 0, 0, "The mode's public result."},
+};
+constexpr field_spec snapshot_fields[] = {
+    {"room", ft::object, true, 0, 0, "Full room snapshot (as in room.join's reply)."},
+};
+constexpr field_spec shutdown_fields[] = {
+    {"reconnect_after_ms", ft::integer, true, 0, kMaxInt, "Suggested wait before reconnecting."},
+};
+
+// REST bodies
+constexpr field_spec device_body[] = {
+    {"device_id", ft::string, true, 8, 128, "A stable id the client generated for this device."},
+};
+constexpr field_spec email_body[] = {
+    {"email", ft::string, true, 3, 254, "Email address (compared case-insensitively)."},
+    {"password", ft::string, true, 8, 128, "Password, at least 8 characters."},
+};
+constexpr field_spec refresh_body[] = {
+    {"refresh_token", ft::string, true, 1, 256, "The refresh token of the session."},
+};
+constexpr field_spec nickname_body[] = {
+    {"nickname", ft::string, true, 1, 64, "The wanted nickname."},
+};
+constexpr field_spec time_body[] = {
+    {"client_send", ft::integer, false, 0, kMaxInt, "Client clock at sending, ms since the epoch."},
+};
+
+constexpr std::string_view kSnapshotDoc =
+    "`{room}`: the room snapshot `{id, name, mode, state, capacity, private, invite_code?, "
+    "has_password, allow_spectators, leader, members:[member], can_start, settings, game?}` where "
+    "game is the mode's view for this player when a game is running.";
+
+// --- The tables ------------------------------------------------------------------------------
+
+constexpr message_spec messages[] = {
+    {"hello", direction::request, "First message on a connection: negotiates the version.",
+     hello_fields,
+     "`{version, server_time, account:{id, nickname}, limits:{max_message_bytes, "
+     "messages_per_second}, room}`; room is the snapshot of the room the player still has a "
+     "seat in (after a reconnect), or null.",
+     false},
+    {"time.sync", direction::request,
+     "NTP-style clock sync: offset = ((server_recv - client_send) + (server_send - "
+     "client_recv)) / 2.",
+     time_sync_fields, "`{client_send, server_recv, server_send}`, all ms since the epoch.", false},
+    {"room.list", direction::request, "Lists open public rooms.", room_list_fields,
+     "`{rooms:[{id, name, mode, state, players, capacity, has_password}]}`", false},
+    {"room.create", direction::request, "Creates a room and joins it as its leader.",
+     room_create_fields, kSnapshotDoc, false},
+    {"room.join", direction::request, "Joins a room by id or invite code.", room_join_fields,
+     kSnapshotDoc, false},
+    {"room.leave",
+     direction::request,
+     "Leaves the current room (giving up the seat).",
+     {},
+     "`{}`",
+     true},
+    {"room.ready", direction::request, "Marks or unmarks the sender ready.", room_ready_fields,
+     "`{}`", true},
+    {"room.kick", direction::request, "Leader only: removes a member.", player_fields, "`{}`",
+     true},
+    {"room.transfer", direction::request, "Leader only: hands leadership to another member.",
+     player_fields, "`{}`", true},
+    {"room.start",
+     direction::request,
+     "Leader only: starts the game once the mode's minimum is met and everyone else is ready.",
+     {},
+     "`{game_id}`",
+     true},
+    {"room.chat", direction::request, "Sends a chat line to the room (lobby chat).",
+     room_chat_fields, "`{}`", true},
+
+    {"room.member_joined", direction::event, "Someone joined the room.", member_fields, {}, true},
+    {"room.member_left", direction::event, "Someone left the room.", member_left_fields, {}, true},
+    {"room.member_ready",
+     direction::event,
+     "Someone's ready flag changed.",
+     member_ready_fields,
+     {},
+     true},
+    {"room.member_connection",
+     direction::event,
+     "Someone's connection dropped (seat kept until a deadline) or came back.",
+     connection_fields,
+     {},
+     true},
+    {"room.leader_changed",
+     direction::event,
+     "The room has a new leader.",
+     leader_fields,
+     {},
+     true},
+    {"room.can_start",
+     direction::event,
+     "Whether the leader may start changed.",
+     can_start_fields,
+     {},
+     true},
+    {"room.chat", direction::event, "A chat line.", chat_event_fields, {}, true},
+    {"room.snapshot",
+     direction::event,
+     "The whole room, sent after a reconnect or when the room changes state.",
+     snapshot_fields,
+     {},
+     true},
+    {"room.game_started",
+     direction::event,
+     "The game began; mode events follow.",
+     game_started_fields,
+     {},
+     true},
+    {"room.game_ended",
+     direction::event,
+     "The game ended; the room waits again, ready flags reset.",
+     game_ended_fields,
+     {},
+     true},
+    {"room.removed",
+     direction::event,
+     "The receiver is no longer in the room (kicked, seat timed out, or the room closed).",
+     reason_fields,
+     {},
+     false},
+    {"session.closed",
+     direction::event,
+     "Sent just before the server closes this connection (replaced by a newer one, logged out, "
+     "slow consumer, shutdown).",
+     reason_fields,
+     {},
+     false},
+    {"server.shutdown",
+     direction::event,
+     "The server is going down; reconnect later.",
+     shutdown_fields,
+     {},
+     false},
+};
+
+constexpr endpoint_spec endpoints[] = {
+    {"GET", "/health", false, "Liveness.", {}, "`{\"status\":\"healthy\"}`"},
+    {"GET",
+     "/ready",
+     false,
+     "Readiness: 200 when storage answers, else 503.",
+     {},
+     "`{\"status\":\"ready\"}` or an error."},
+    {"GET", "/metrics", false, "Prometheus text format metrics.", {}, "text/plain; version=0.0.4"},
+    {"GET", "/v1/time", false,
+     "Server time (HTTP form of time.sync; client_send as a query "
+     "parameter).",
+     time_body, "`{client_send?, server_recv, server_send}`"},
+    {"GET",
+     "/v1/modes",
+     false,
+     "Game modes this server runs.",
+     {},
+     "`{modes:[{name, min_players, max_players}]}`"},
+    {"POST", "/v1/auth/device", false, "Guest login: the device id becomes an account.",
+     device_body, "`{account_id, token, refresh_token, expires_at, created}`"},
+    {"POST", "/v1/auth/register", false, "Creates an email + password account and logs in.",
+     email_body, "`{account_id, token, refresh_token, expires_at, created}`"},
+    {"POST", "/v1/auth/login", false, "Email + password login.", email_body,
+     "`{account_id, token, refresh_token, expires_at, created}`"},
+    {"POST", "/v1/auth/refresh", false,
+     "Trades a refresh token for a new token pair (the old refresh token stops working).",
+     refresh_body, "`{account_id, token, refresh_token, expires_at}`"},
+    {"POST",
+     "/v1/auth/logout",
+     true,
+     "Revokes the session: its tokens stop working everywhere.",
+     {},
+     "`{}`"},
+    {"GET",
+     "/v1/account",
+     true,
+     "The caller's account.",
+     {},
+     "`{id, nickname, email?, device?, created_at}`"},
+    {"PUT", "/v1/account/nickname", true, "Sets the caller's nickname.", nickname_body,
+     "`{nickname}`"},
+    {"GET",
+     "/v1/nicknames/{nickname}",
+     false,
+     "Whether a nickname is valid and free.",
+     {},
+     "`{nickname, available}` or nickname_invalid."},
+    {"GET",
+     "/v1/rooms",
+     false,
+     "Open public rooms (query: mode).",
+     {},
+     "`{rooms:[...]}` as room.list."},
+    {"GET",
+     "/v1/games/{id}",
+     false,
+     "One stored game record.",
+     {},
+     "`{id, mode, room_id, started_at, ended_at, players, record}`"},
+    {"GET",
+     "/v1/accounts/{id}/games",
+     false,
+     "A player's games, newest first (query: limit, before).",
+     {},
+     "`{games:[...]}`"},
+    {"GET",
+     "/ws",
+     false,
+     "WebSocket upgrade. Token in the `token` query parameter or an `Authorization: Bearer` "
+     "header.",
+     {},
+     "101 Switching Protocols, or 401 with an error body."},
+};
+
+}  // namespace
+
+std::span<const message_spec> core_messages() {
+  return messages;
+}
+std::span<const endpoint_spec> core_endpoints() {
+  return endpoints;
+}
+
+const message_spec* find_core_message(std::string_view type) {
+  for (const auto& m : messages) {
+    if (m.type == type && m.dir == direction::request) return &m;
+  }
+  return nullptr;
+}
+
+std::string_view to_string(field_type t) noexcept {
+  switch (t) {
+    case field_type::string:
+      return "string";
+    case field_type::integer:
+      return "integer";
+    case field_type::boolean:
+      return "boolean";
+    case field_type::object:
+      return "object";
+    case field_type::array:
+      return "array";
+    case field_type::any:
+      return "any";
+  }
+  return "any";
+}
+
+}  // namespace maratang::proto

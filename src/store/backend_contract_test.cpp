@@ -1,0 +1,591 @@
+// The storage contract suite: every test runs against every backend, so that memory behaves
+// exactly like sqlite. A new backend adds itself to `backends` below.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/backend.hpp"
+#include "store/memory/memory_backend.hpp"
+#include "store/sqlite/sqlite_backend.hpp"
+#include "store/test_temp_dir.hpp"
+
+namespace maratang::store {
+namespace {
+
+enum class kind { memory, sqlite };
+
+std::string kind_name(kind k) {
+  return k == kind::memory ? "memory" : "sqlite";
+}
+
+account make_account(const std::string& device, const std::string& email = {}) {
+  account a;
+  a.device_id = device;
+  a.email = email;
+  a.password_hash = email.empty() ? "" : "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA";
+  a.created_ms = 1'700'000'000'000;
+  return a;
+}
+
+session_record make_session(const std::string& id, std::int64_t account_id, const std::string& hash,
+                            std::int64_t expires_ms) {
+  session_record s;
+  s.id = id;
+  s.account_id = account_id;
+  s.refresh_hash = hash;
+  s.created_ms = 1000;
+  s.expires_ms = expires_ms;
+  return s;
+}
+
+game_record make_game(const std::string& id, std::int64_t ended_ms,
+                      std::vector<std::int64_t> players) {
+  game_record g;
+  g.id = id;
+  g.mode = "mafia";
+  g.room_id = "room-" + id;
+  g.started_ms = ended_ms - 100;
+  g.ended_ms = ended_ms;
+  g.players = std::move(players);
+  g.record_json = R"({"winner":"town","id":")" + id + "\"}";
+  return g;
+}
+
+log_entry make_entry(const std::string& stream, std::int64_t seq) {
+  log_entry e;
+  e.stream = stream;
+  e.seq = seq;
+  e.ts_ms = 5000 + seq;
+  e.kind = seq % 2 == 0 ? "chat" : "action";
+  e.actor = seq % 3;
+  e.payload_json = R"({"n":)" + std::to_string(seq) + "}";
+  return e;
+}
+
+std::vector<std::string> ids_of(const std::vector<game_record>& games) {
+  std::vector<std::string> ids;
+  for (const auto& g : games)
+    ids.push_back(g.id);
+  return ids;
+}
+
+std::vector<std::int64_t> seqs_of(const std::vector<log_entry>& entries) {
+  std::vector<std::int64_t> seqs;
+  for (const auto& e : entries)
+    seqs.push_back(e.seq);
+  return seqs;
+}
+
+class store_contract : public ::testing::TestWithParam<kind> {
+ protected:
+  void SetUp() override {
+    db_ = open_fresh();
+    db_->migrate();
+  }
+
+  // A new, empty, unmigrated backend of the kind under test.
+  std::unique_ptr<backend> open_fresh() {
+    if (GetParam() == kind::memory) return std::make_unique<memory_backend>();
+    dirs_.push_back(std::make_unique<testing::temp_dir>());
+    return sqlite_backend::open(dirs_.back()->file("store.db"));
+  }
+
+  backend& db() { return *db_; }
+
+  // Creates an account that must not conflict; returns its id.
+  std::int64_t add_account(const std::string& device, const std::string& email = {}) {
+    account a = make_account(device, email);
+    EXPECT_EQ(db().create_account(a), status::ok);
+    return a.id;
+  }
+
+  std::vector<std::unique_ptr<testing::temp_dir>> dirs_;  // outlive db_: declared first
+  std::unique_ptr<backend> db_;
+};
+
+// --- Basics and schema ------------------------------------------------------------------------
+
+TEST_P(store_contract, name_and_ping) {
+  EXPECT_EQ(db().name(), kind_name(GetParam()));
+  EXPECT_TRUE(db().ping());
+}
+
+TEST_P(store_contract, fresh_backend_is_at_version_zero) {
+  auto fresh = open_fresh();
+  EXPECT_EQ(fresh->schema_version(), 0);
+  EXPECT_GT(fresh->latest_schema_version(), 0);
+}
+
+TEST_P(store_contract, migrate_is_idempotent) {
+  EXPECT_EQ(db().schema_version(), db().latest_schema_version());
+  const std::int64_t id = add_account("dev-1");
+  db().migrate();
+  db().migrate();
+  EXPECT_EQ(db().schema_version(), db().latest_schema_version());
+  EXPECT_TRUE(db().find_account(id).has_value());
+}
+
+// --- Accounts ---------------------------------------------------------------------------------
+
+TEST_P(store_contract, create_account_assigns_increasing_ids_and_round_trips) {
+  account a = make_account("dev-a", "a@example.com");
+  a.nickname = "Alice";
+  a.nickname_key = "alice";
+  ASSERT_EQ(db().create_account(a), status::ok);
+  EXPECT_GT(a.id, 0);
+  account b = make_account("dev-b");
+  ASSERT_EQ(db().create_account(b), status::ok);
+  EXPECT_GT(b.id, a.id);
+
+  const auto found = db().find_account(a.id);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, a.id);
+  EXPECT_EQ(found->device_id, "dev-a");
+  EXPECT_EQ(found->email, "a@example.com");
+  EXPECT_EQ(found->password_hash, a.password_hash);
+  EXPECT_EQ(found->nickname, "Alice");
+  EXPECT_EQ(found->nickname_key, "alice");
+  EXPECT_EQ(found->created_ms, a.created_ms);
+
+  const auto fb = db().find_account(b.id);
+  ASSERT_TRUE(fb.has_value());
+  EXPECT_EQ(fb->email, "");
+  EXPECT_EQ(fb->nickname_key, "");
+  EXPECT_FALSE(db().find_account(b.id + 1000).has_value());
+}
+
+TEST_P(store_contract, find_account_by_device_email_and_nickname_key) {
+  const std::int64_t a = add_account("dev-a", "a@example.com");
+  const std::int64_t b = add_account("dev-b", "b@example.com");
+  ASSERT_EQ(db().set_nickname(b, "Bob", "bob"), status::ok);
+
+  EXPECT_EQ(db().find_account_by_device("dev-a")->id, a);
+  EXPECT_EQ(db().find_account_by_device("dev-b")->id, b);
+  EXPECT_EQ(db().find_account_by_email("a@example.com")->id, a);
+  EXPECT_EQ(db().find_account_by_email("b@example.com")->id, b);
+  EXPECT_EQ(db().find_account_by_nickname_key("bob")->id, b);
+  EXPECT_EQ(db().find_account_by_nickname_key("bob")->nickname, "Bob");
+
+  EXPECT_FALSE(db().find_account_by_device("dev-c").has_value());
+  EXPECT_FALSE(db().find_account_by_email("c@example.com").has_value());
+  EXPECT_FALSE(db().find_account_by_nickname_key("carol").has_value());
+}
+
+TEST_P(store_contract, empty_unique_fields_never_collide_and_are_not_found) {
+  // Several accounts without an email, and one without a device either.
+  add_account("dev-1");
+  add_account("dev-2");
+  add_account("", "only-email@example.com");
+  add_account("", "other@example.com");
+  EXPECT_FALSE(db().find_account_by_device("").has_value());
+  EXPECT_FALSE(db().find_account_by_email("").has_value());
+  EXPECT_FALSE(db().find_account_by_nickname_key("").has_value());
+}
+
+TEST_P(store_contract, duplicate_device_or_email_conflicts_and_writes_nothing) {
+  const std::int64_t a = add_account("dev-a", "a@example.com");
+
+  account same_device = make_account("dev-a", "new@example.com");
+  EXPECT_EQ(db().create_account(same_device), status::conflict);
+  EXPECT_FALSE(db().find_account_by_email("new@example.com").has_value());
+
+  account same_email = make_account("dev-new", "a@example.com");
+  EXPECT_EQ(db().create_account(same_email), status::conflict);
+  EXPECT_FALSE(db().find_account_by_device("dev-new").has_value());
+
+  EXPECT_EQ(db().find_account_by_device("dev-a")->id, a);
+  // The store still accepts new accounts afterwards.
+  EXPECT_GT(add_account("dev-b", "b@example.com"), a);
+}
+
+TEST_P(store_contract, set_nickname_results) {
+  const std::int64_t a = add_account("dev-a");
+  const std::int64_t b = add_account("dev-b");
+
+  EXPECT_EQ(db().set_nickname(a, "Alice", "alice"), status::ok);
+  auto found = db().find_account(a);
+  EXPECT_EQ(found->nickname, "Alice");
+  EXPECT_EQ(found->nickname_key, "alice");
+
+  // Another account holds the key: conflict, nothing changes.
+  EXPECT_EQ(db().set_nickname(b, "ALICE", "alice"), status::conflict);
+  EXPECT_EQ(db().find_account(b)->nickname, "");
+  EXPECT_EQ(db().find_account_by_nickname_key("alice")->id, a);
+
+  // The key the account already holds: ok, and the display form may change.
+  EXPECT_EQ(db().set_nickname(a, "ALICE", "alice"), status::ok);
+  EXPECT_EQ(db().find_account(a)->nickname, "ALICE");
+
+  // No such account.
+  EXPECT_EQ(db().set_nickname(a + b + 100, "Zed", "zed"), status::not_found);
+  EXPECT_FALSE(db().find_account_by_nickname_key("zed").has_value());
+}
+
+TEST_P(store_contract, changing_nickname_frees_the_old_key) {
+  const std::int64_t a = add_account("dev-a");
+  const std::int64_t b = add_account("dev-b");
+  ASSERT_EQ(db().set_nickname(a, "Alice", "alice"), status::ok);
+  ASSERT_EQ(db().set_nickname(a, "Alicia", "alicia"), status::ok);
+  EXPECT_FALSE(db().find_account_by_nickname_key("alice").has_value());
+  EXPECT_EQ(db().set_nickname(b, "Alice", "alice"), status::ok);
+  EXPECT_EQ(db().find_account_by_nickname_key("alice")->id, b);
+  EXPECT_EQ(db().find_account_by_nickname_key("alicia")->id, a);
+}
+
+// --- Sessions ---------------------------------------------------------------------------------
+
+TEST_P(store_contract, sessions_create_find_and_conflict) {
+  const std::int64_t a = add_account("dev-a");
+  session_record s = make_session("sess-1", a, "hash-1", 9000);
+  ASSERT_EQ(db().create_session(s), status::ok);
+
+  const auto found = db().find_session("sess-1");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, "sess-1");
+  EXPECT_EQ(found->account_id, a);
+  EXPECT_EQ(found->refresh_hash, "hash-1");
+  EXPECT_EQ(found->created_ms, 1000);
+  EXPECT_EQ(found->expires_ms, 9000);
+  EXPECT_FALSE(found->revoked);
+
+  session_record dup = make_session("sess-1", a, "other", 1);
+  EXPECT_EQ(db().create_session(dup), status::conflict);
+  EXPECT_EQ(db().find_session("sess-1")->refresh_hash, "hash-1");
+  EXPECT_FALSE(db().find_session("sess-2").has_value());
+}
+
+TEST_P(store_contract, rotate_refresh_results) {
+  ASSERT_EQ(db().create_session(make_session("s", 1, "h1", 9000)), status::ok);
+
+  EXPECT_EQ(db().rotate_refresh("s", "h1", "h2", 12000), status::ok);
+  auto found = db().find_session("s");
+  EXPECT_EQ(found->refresh_hash, "h2");
+  EXPECT_EQ(found->expires_ms, 12000);
+
+  // A stale (already rotated) hash: conflict, nothing changes.
+  EXPECT_EQ(db().rotate_refresh("s", "h1", "h3", 15000), status::conflict);
+  found = db().find_session("s");
+  EXPECT_EQ(found->refresh_hash, "h2");
+  EXPECT_EQ(found->expires_ms, 12000);
+
+  // Revoked: conflict even with the right hash.
+  ASSERT_EQ(db().revoke_session("s"), status::ok);
+  EXPECT_EQ(db().rotate_refresh("s", "h2", "h3", 15000), status::conflict);
+  EXPECT_EQ(db().find_session("s")->refresh_hash, "h2");
+
+  EXPECT_EQ(db().rotate_refresh("missing", "h1", "h2", 1), status::not_found);
+}
+
+TEST_P(store_contract, revoke_session_is_idempotent) {
+  ASSERT_EQ(db().create_session(make_session("s", 1, "h", 9000)), status::ok);
+  EXPECT_EQ(db().revoke_session("s"), status::ok);
+  EXPECT_TRUE(db().find_session("s")->revoked);
+  EXPECT_EQ(db().revoke_session("s"), status::ok);
+  EXPECT_TRUE(db().find_session("s")->revoked);
+  EXPECT_EQ(db().revoke_session("missing"), status::not_found);
+}
+
+TEST_P(store_contract, revoked_sessions_lists_revoked_and_unexpired_only) {
+  ASSERT_EQ(db().create_session(make_session("c-live", 1, "h", 2000)), status::ok);
+  ASSERT_EQ(db().create_session(make_session("a-live", 1, "h", 5000)), status::ok);
+  ASSERT_EQ(db().create_session(make_session("b-expired", 1, "h", 999)), status::ok);
+  ASSERT_EQ(db().create_session(make_session("d-at-now", 1, "h", 1000)), status::ok);
+  ASSERT_EQ(db().create_session(make_session("e-not-revoked", 1, "h", 5000)), status::ok);
+  for (const char* id : {"c-live", "a-live", "b-expired", "d-at-now"}) {
+    ASSERT_EQ(db().revoke_session(id), status::ok);
+  }
+  // Expiry must be strictly after now; order is by id.
+  EXPECT_EQ(db().revoked_sessions(1000), (std::vector<std::string>{"a-live", "c-live"}));
+  EXPECT_EQ(db().revoked_sessions(3000), (std::vector<std::string>{"a-live"}));
+  EXPECT_TRUE(db().revoked_sessions(5000).empty());
+}
+
+// --- Games ------------------------------------------------------------------------------------
+
+TEST_P(store_contract, games_insert_find_and_conflict) {
+  const game_record g = make_game("g1", 10'000, {7, 3, 5});
+  ASSERT_EQ(db().insert_game(g), status::ok);
+
+  const auto found = db().find_game("g1");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, "g1");
+  EXPECT_EQ(found->mode, "mafia");
+  EXPECT_EQ(found->room_id, "room-g1");
+  EXPECT_EQ(found->started_ms, 9'900);
+  EXPECT_EQ(found->ended_ms, 10'000);
+  EXPECT_EQ(found->players, (std::vector<std::int64_t>{7, 3, 5}));  // seat order
+  EXPECT_EQ(found->record_json, g.record_json);
+
+  // Same id: conflict, and neither the record nor its players change.
+  EXPECT_EQ(db().insert_game(make_game("g1", 20'000, {9})), status::conflict);
+  EXPECT_EQ(db().find_game("g1")->ended_ms, 10'000);
+  EXPECT_EQ(db().find_game("g1")->players, (std::vector<std::int64_t>{7, 3, 5}));
+  EXPECT_TRUE(db().games_of(9, 10, 0).empty());
+
+  EXPECT_FALSE(db().find_game("g2").has_value());
+}
+
+TEST_P(store_contract, games_of_orders_newest_first_with_limit_and_before) {
+  ASSERT_EQ(db().insert_game(make_game("g-old", 1000, {1, 2})), status::ok);
+  ASSERT_EQ(db().insert_game(make_game("g-new", 3000, {2, 1})), status::ok);
+  ASSERT_EQ(db().insert_game(make_game("g-mid", 2000, {1, 3})), status::ok);
+  ASSERT_EQ(db().insert_game(make_game("g-other", 2500, {2, 3})), status::ok);
+  ASSERT_EQ(db().insert_game(make_game("g-empty", 2600, {})), status::ok);
+
+  EXPECT_EQ(ids_of(db().games_of(1, 10, 0)), (std::vector<std::string>{"g-new", "g-mid", "g-old"}));
+  EXPECT_EQ(ids_of(db().games_of(1, 2, 0)), (std::vector<std::string>{"g-new", "g-mid"}));
+  // Strictly before: a game that ended exactly at before_ms is left out.
+  EXPECT_EQ(ids_of(db().games_of(1, 10, 3000)), (std::vector<std::string>{"g-mid", "g-old"}));
+  EXPECT_EQ(ids_of(db().games_of(1, 1, 2001)), (std::vector<std::string>{"g-mid"}));
+  EXPECT_TRUE(db().games_of(1, 10, 1000).empty());
+  EXPECT_TRUE(db().games_of(1, 0, 0).empty());
+  EXPECT_TRUE(db().games_of(99, 10, 0).empty());
+
+  // Full records come back, players included.
+  const auto games = db().games_of(3, 10, 0);
+  ASSERT_EQ(ids_of(games), (std::vector<std::string>{"g-other", "g-mid"}));
+  EXPECT_EQ(games[0].players, (std::vector<std::int64_t>{2, 3}));
+  EXPECT_EQ(games[0].mode, "mafia");
+}
+
+TEST_P(store_contract, games_of_breaks_ties_by_id_and_lists_a_game_once) {
+  ASSERT_EQ(db().insert_game(make_game("g-a", 1000, {1})), status::ok);
+  ASSERT_EQ(db().insert_game(make_game("g-c", 1000, {1})), status::ok);
+  ASSERT_EQ(db().insert_game(make_game("g-b", 1000, {1, 1})), status::ok);
+  EXPECT_EQ(ids_of(db().games_of(1, 10, 0)), (std::vector<std::string>{"g-c", "g-b", "g-a"}));
+  EXPECT_EQ(db().find_game("g-b")->players, (std::vector<std::int64_t>{1, 1}));
+}
+
+// --- Action log -------------------------------------------------------------------------------
+
+TEST_P(store_contract, append_log_conflicts_on_duplicate_seq_and_writes_nothing) {
+  ASSERT_EQ(db().append_log(make_entry("game-1", 1)), status::ok);
+  log_entry dup = make_entry("game-1", 1);
+  dup.payload_json = R"({"dup":true})";
+  EXPECT_EQ(db().append_log(dup), status::conflict);
+  const auto entries = db().read_log("game-1", 0, 10);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].payload_json, make_entry("game-1", 1).payload_json);
+  // The same seq in another stream is fine.
+  EXPECT_EQ(db().append_log(make_entry("game-2", 1)), status::ok);
+}
+
+TEST_P(store_contract, read_log_after_seq_with_limit_per_stream) {
+  // Two streams, interleaved and out of seq order.
+  for (std::int64_t seq : {3, 1, 5, 2, 4}) {
+    ASSERT_EQ(db().append_log(make_entry("game-a", seq)), status::ok);
+    ASSERT_EQ(db().append_log(make_entry("game-b", seq * 10)), status::ok);
+  }
+  EXPECT_EQ(seqs_of(db().read_log("game-a", 0, 100)), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(seqs_of(db().read_log("game-a", 2, 100)), (std::vector<std::int64_t>{3, 4, 5}));
+  EXPECT_EQ(seqs_of(db().read_log("game-a", 2, 2)), (std::vector<std::int64_t>{3, 4}));
+  EXPECT_TRUE(db().read_log("game-a", 5, 100).empty());
+  EXPECT_TRUE(db().read_log("game-a", 0, 0).empty());
+  EXPECT_EQ(seqs_of(db().read_log("game-b", 25, 100)), (std::vector<std::int64_t>{30, 40, 50}));
+  EXPECT_TRUE(db().read_log("game-c", 0, 100).empty());
+  // A stream whose name is a prefix of another does not see it.
+  EXPECT_TRUE(db().read_log("game-", 0, 100).empty());
+
+  const auto one = db().read_log("game-a", 3, 1);
+  ASSERT_EQ(one.size(), 1u);
+  const log_entry want = make_entry("game-a", 4);
+  EXPECT_EQ(one[0].stream, want.stream);
+  EXPECT_EQ(one[0].seq, want.seq);
+  EXPECT_EQ(one[0].ts_ms, want.ts_ms);
+  EXPECT_EQ(one[0].kind, want.kind);
+  EXPECT_EQ(one[0].actor, want.actor);
+  EXPECT_EQ(one[0].payload_json, want.payload_json);
+}
+
+// --- Event outbox -----------------------------------------------------------------------------
+
+TEST_P(store_contract, events_get_increasing_ids_and_read_back_in_order) {
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    event_record e;
+    e.topic = i % 2 == 0 ? "games" : "accounts";
+    e.key = "k" + std::to_string(i);
+    e.payload_json = R"({"i":)" + std::to_string(i) + "}";
+    e.ts_ms = 100 + i;
+    db().append_event(e);
+    if (!ids.empty()) {
+      EXPECT_GT(e.id, ids.back());
+    }
+    EXPECT_GT(e.id, 0);
+    ids.push_back(e.id);
+  }
+  const auto all = db().read_events(0, 100);
+  ASSERT_EQ(all.size(), 5u);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].id, ids[i]);
+    EXPECT_EQ(all[i].key, "k" + std::to_string(i));
+    EXPECT_EQ(all[i].ts_ms, static_cast<std::int64_t>(100 + i));
+  }
+  EXPECT_EQ(all[1].topic, "accounts");
+  EXPECT_EQ(all[1].payload_json, R"({"i":1})");
+
+  const auto page = db().read_events(ids[1], 2);
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].id, ids[2]);
+  EXPECT_EQ(page[1].id, ids[3]);
+  EXPECT_TRUE(db().read_events(ids[4], 100).empty());
+  EXPECT_TRUE(db().read_events(0, 0).empty());
+}
+
+// --- Transactions -----------------------------------------------------------------------------
+
+TEST_P(store_contract, commit_keeps_a_transaction) {
+  db().begin();
+  const std::int64_t a = add_account("dev-a");
+  ASSERT_EQ(db().append_log(make_entry("s", 1)), status::ok);
+  db().commit();
+  EXPECT_TRUE(db().find_account(a).has_value());
+  EXPECT_EQ(db().read_log("s", 0, 10).size(), 1u);
+}
+
+TEST_P(store_contract, rollback_undoes_a_whole_transaction) {
+  const std::int64_t before = add_account("dev-before");
+  db().begin();
+  add_account("dev-a", "a@example.com");
+  ASSERT_EQ(db().create_session(make_session("s", before, "h", 9000)), status::ok);
+  ASSERT_EQ(db().insert_game(make_game("g", 1000, {before})), status::ok);
+  ASSERT_EQ(db().append_log(make_entry("g", 1)), status::ok);
+  event_record e;
+  db().append_event(e);
+  ASSERT_EQ(db().set_nickname(before, "B", "b"), status::ok);
+  db().savepoint();
+  add_account("dev-b");
+  db().rollback();
+
+  EXPECT_FALSE(db().find_account_by_device("dev-a").has_value());
+  EXPECT_FALSE(db().find_account_by_device("dev-b").has_value());
+  EXPECT_FALSE(db().find_session("s").has_value());
+  EXPECT_FALSE(db().find_game("g").has_value());
+  EXPECT_TRUE(db().games_of(before, 10, 0).empty());
+  EXPECT_TRUE(db().read_log("g", 0, 10).empty());
+  EXPECT_TRUE(db().read_events(0, 10).empty());
+  EXPECT_FALSE(db().find_account_by_nickname_key("b").has_value());
+  EXPECT_EQ(db().find_account(before)->nickname, "");
+
+  // Unique values freed by the rollback can be used again, and new writes work.
+  EXPECT_GT(add_account("dev-a", "a@example.com"), before);
+  EXPECT_EQ(db().insert_game(make_game("g", 1000, {before})), status::ok);
+}
+
+TEST_P(store_contract, rollback_to_savepoint_undoes_only_the_inner_writes) {
+  db().begin();
+  const std::int64_t a = add_account("dev-a");
+  db().savepoint();
+  add_account("dev-b");
+  ASSERT_EQ(db().append_log(make_entry("s", 1)), status::ok);
+  ASSERT_EQ(db().set_nickname(a, "A", "a"), status::ok);
+  db().rollback_to();
+  db().release();
+  // Writes after the released savepoint belong to the transaction again.
+  const std::int64_t c = add_account("dev-c");
+  db().commit();
+
+  EXPECT_TRUE(db().find_account(a).has_value());
+  EXPECT_TRUE(db().find_account(c).has_value());
+  EXPECT_FALSE(db().find_account_by_device("dev-b").has_value());
+  EXPECT_TRUE(db().read_log("s", 0, 10).empty());
+  EXPECT_EQ(db().find_account(a)->nickname_key, "");
+  EXPECT_FALSE(db().find_account_by_nickname_key("a").has_value());
+}
+
+TEST_P(store_contract, released_savepoint_keeps_its_writes) {
+  db().begin();
+  db().savepoint();
+  const std::int64_t a = add_account("dev-a");
+  db().release();
+  db().savepoint();
+  add_account("dev-b");
+  db().rollback_to();
+  db().release();
+  db().commit();
+  EXPECT_TRUE(db().find_account(a).has_value());
+  EXPECT_FALSE(db().find_account_by_device("dev-b").has_value());
+}
+
+TEST_P(store_contract, nested_savepoints_roll_back_innermost_first) {
+  db().begin();
+  db().savepoint();
+  add_account("dev-outer");
+  db().savepoint();
+  add_account("dev-inner");
+  db().rollback_to();  // the inner one
+  db().release();
+  db().release();
+  db().commit();
+  EXPECT_TRUE(db().find_account_by_device("dev-outer").has_value());
+  EXPECT_FALSE(db().find_account_by_device("dev-inner").has_value());
+}
+
+TEST_P(store_contract, rollback_to_keeps_the_savepoint_open) {
+  db().begin();
+  db().savepoint();
+  add_account("dev-1");
+  db().rollback_to();
+  add_account("dev-2");
+  db().rollback_to();  // the same savepoint, again
+  add_account("dev-3");
+  db().release();
+  db().commit();
+  EXPECT_FALSE(db().find_account_by_device("dev-1").has_value());
+  EXPECT_FALSE(db().find_account_by_device("dev-2").has_value());
+  EXPECT_TRUE(db().find_account_by_device("dev-3").has_value());
+}
+
+TEST_P(store_contract, conflict_inside_a_transaction_leaves_it_usable) {
+  add_account("dev-a");
+  db().begin();
+  const std::int64_t b = add_account("dev-b");
+  account dup = make_account("dev-a");
+  EXPECT_EQ(db().create_account(dup), status::conflict);
+  EXPECT_EQ(db().append_log(make_entry("s", 1)), status::ok);
+  EXPECT_EQ(db().append_log(make_entry("s", 1)), status::conflict);
+  db().commit();
+  EXPECT_TRUE(db().find_account(b).has_value());
+  EXPECT_EQ(db().read_log("s", 0, 10).size(), 1u);
+}
+
+TEST_P(store_contract, savepoint_outside_a_transaction_starts_one) {
+  db().savepoint();
+  add_account("dev-1");
+  db().rollback_to();
+  add_account("dev-2");
+  db().release();  // the outermost savepoint: commits
+  EXPECT_FALSE(db().find_account_by_device("dev-1").has_value());
+  EXPECT_TRUE(db().find_account_by_device("dev-2").has_value());
+  // No transaction is left open.
+  db().begin();
+  db().commit();
+}
+
+TEST_P(store_contract, misuse_of_transactions_throws_store_error) {
+  EXPECT_THROW(db().commit(), store_error);
+  EXPECT_THROW(db().release(), store_error);
+  EXPECT_THROW(db().rollback_to(), store_error);
+  EXPECT_NO_THROW(db().rollback());  // nothing to roll back: a no-op
+
+  db().begin();
+  EXPECT_THROW(db().begin(), store_error);
+  EXPECT_THROW(db().release(), store_error);
+  const std::int64_t a = add_account("dev-a");
+  db().commit();  // the failed calls did not end the transaction
+  EXPECT_TRUE(db().find_account(a).has_value());
+  EXPECT_TRUE(db().ping());
+}
+
+std::string param_name(const ::testing::TestParamInfo<kind>& p) {
+  return kind_name(p.param);
+}
+
+INSTANTIATE_TEST_SUITE_P(backends, store_contract, ::testing::Values(kind::memory, kind::sqlite),
+                         param_name);
+
+}  // namespace
+}  // namespace maratang::store

@@ -1,0 +1,235 @@
+#include "store/memory/memory_backend.hpp"
+
+#include <algorithm>
+
+namespace maratang::store {
+
+namespace {
+
+// Unique-index helpers: an empty value is "none" and never collides (NULL in SQLite).
+bool taken_by_other(const std::map<std::string, std::int64_t>& index, const std::string& key,
+                    std::int64_t self) {
+  if (key.empty()) return false;
+  const auto it = index.find(key);
+  return it != index.end() && it->second != self;
+}
+
+void index_put(std::map<std::string, std::int64_t>& index, const std::string& key,
+               std::int64_t id) {
+  if (!key.empty()) index[key] = id;
+}
+
+// Clamps a caller's limit like the sqlite backend does: nothing for limit <= 0.
+std::size_t clamp_limit(int limit) {
+  return limit > 0 ? static_cast<std::size_t>(limit) : 0;
+}
+
+}  // namespace
+
+// --- Transactions -----------------------------------------------------------------------------
+
+void memory_backend::begin() {
+  if (tx_start_) throw store_error("memory begin: cannot start a transaction within a transaction");
+  tx_start_ = state_;
+  tx_from_savepoint_ = false;
+}
+
+void memory_backend::commit() {
+  if (!tx_start_) throw store_error("memory commit: cannot commit - no transaction is active");
+  tx_start_.reset();
+  savepoints_.clear();
+}
+
+void memory_backend::rollback() {
+  if (!tx_start_) return;
+  state_ = std::move(*tx_start_);
+  tx_start_.reset();
+  savepoints_.clear();
+}
+
+void memory_backend::savepoint() {
+  if (!tx_start_) {
+    tx_start_ = state_;
+    tx_from_savepoint_ = true;
+  }
+  savepoints_.push_back(state_);
+}
+
+void memory_backend::release() {
+  if (savepoints_.empty()) throw store_error("memory release: no such savepoint: op");
+  savepoints_.pop_back();
+  // Releasing the savepoint that opened the transaction commits it.
+  if (savepoints_.empty() && tx_from_savepoint_) tx_start_.reset();
+}
+
+void memory_backend::rollback_to() {
+  if (savepoints_.empty()) throw store_error("memory rollback_to: no such savepoint: op");
+  // The savepoint stays open, as after SQL's ROLLBACK TO.
+  state_ = savepoints_.back();
+}
+
+// --- Accounts ---------------------------------------------------------------------------------
+
+status memory_backend::create_account(account& a) {
+  if (taken_by_other(state_.by_device, a.device_id, 0) ||
+      taken_by_other(state_.by_email, a.email, 0) ||
+      taken_by_other(state_.by_nickname_key, a.nickname_key, 0)) {
+    return status::conflict;
+  }
+  account stored = a;
+  stored.id = ++state_.last_account_id;
+  index_put(state_.by_device, stored.device_id, stored.id);
+  index_put(state_.by_email, stored.email, stored.id);
+  index_put(state_.by_nickname_key, stored.nickname_key, stored.id);
+  state_.accounts.emplace(stored.id, stored);
+  a.id = stored.id;
+  return status::ok;
+}
+
+std::optional<account> memory_backend::find_account(std::int64_t id) {
+  const auto it = state_.accounts.find(id);
+  if (it == state_.accounts.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<account> memory_backend::find_by_key(const std::map<std::string, std::int64_t>& index,
+                                                   const std::string& key) const {
+  if (key.empty()) return std::nullopt;
+  const auto it = index.find(key);
+  if (it == index.end()) return std::nullopt;
+  return state_.accounts.at(it->second);
+}
+
+std::optional<account> memory_backend::find_account_by_device(const std::string& device_id) {
+  return find_by_key(state_.by_device, device_id);
+}
+
+std::optional<account> memory_backend::find_account_by_email(const std::string& email) {
+  return find_by_key(state_.by_email, email);
+}
+
+std::optional<account> memory_backend::find_account_by_nickname_key(const std::string& key) {
+  return find_by_key(state_.by_nickname_key, key);
+}
+
+status memory_backend::set_nickname(std::int64_t account_id, const std::string& nickname,
+                                    const std::string& key) {
+  const auto it = state_.accounts.find(account_id);
+  if (it == state_.accounts.end()) return status::not_found;
+  if (taken_by_other(state_.by_nickname_key, key, account_id)) return status::conflict;
+  account& a = it->second;
+  if (!a.nickname_key.empty()) state_.by_nickname_key.erase(a.nickname_key);
+  a.nickname = nickname;
+  a.nickname_key = key;
+  index_put(state_.by_nickname_key, key, account_id);
+  return status::ok;
+}
+
+// --- Sessions ---------------------------------------------------------------------------------
+
+status memory_backend::create_session(const session_record& s) {
+  return state_.sessions.emplace(s.id, s).second ? status::ok : status::conflict;
+}
+
+std::optional<session_record> memory_backend::find_session(const std::string& id) {
+  const auto it = state_.sessions.find(id);
+  if (it == state_.sessions.end()) return std::nullopt;
+  return it->second;
+}
+
+status memory_backend::rotate_refresh(const std::string& id, const std::string& old_hash,
+                                      const std::string& new_hash, std::int64_t new_expires_ms) {
+  const auto it = state_.sessions.find(id);
+  if (it == state_.sessions.end()) return status::not_found;
+  session_record& s = it->second;
+  if (s.revoked || s.refresh_hash != old_hash) return status::conflict;
+  s.refresh_hash = new_hash;
+  s.expires_ms = new_expires_ms;
+  return status::ok;
+}
+
+status memory_backend::revoke_session(const std::string& id) {
+  const auto it = state_.sessions.find(id);
+  if (it == state_.sessions.end()) return status::not_found;
+  it->second.revoked = true;
+  return status::ok;
+}
+
+std::vector<std::string> memory_backend::revoked_sessions(std::int64_t now_ms) {
+  std::vector<std::string> ids;  // in id order, as the sqlite backend returns them
+  for (const auto& [id, s] : state_.sessions) {
+    if (s.revoked && s.expires_ms > now_ms) ids.push_back(id);
+  }
+  return ids;
+}
+
+// --- Games ------------------------------------------------------------------------------------
+
+status memory_backend::insert_game(const game_record& g) {
+  return state_.games.emplace(g.id, g).second ? status::ok : status::conflict;
+}
+
+std::optional<game_record> memory_backend::find_game(const std::string& id) {
+  const auto it = state_.games.find(id);
+  if (it == state_.games.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<game_record> memory_backend::games_of(std::int64_t account_id, int limit,
+                                                  std::int64_t before_ms) {
+  std::vector<const game_record*> found;
+  for (const auto& [id, g] : state_.games) {
+    if (before_ms > 0 && g.ended_ms >= before_ms) continue;
+    if (std::find(g.players.begin(), g.players.end(), account_id) == g.players.end()) continue;
+    found.push_back(&g);
+  }
+  // Newest first; ties by id, descending (the sqlite backend's index order).
+  std::sort(found.begin(), found.end(), [](const game_record* x, const game_record* y) {
+    if (x->ended_ms != y->ended_ms) return x->ended_ms > y->ended_ms;
+    return x->id > y->id;
+  });
+  std::vector<game_record> out;
+  const std::size_t n = std::min(found.size(), clamp_limit(limit));
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    out.push_back(*found[i]);
+  return out;
+}
+
+// --- Action log -------------------------------------------------------------------------------
+
+status memory_backend::append_log(const log_entry& e) {
+  return state_.log.emplace(std::pair(e.stream, e.seq), e).second ? status::ok : status::conflict;
+}
+
+std::vector<log_entry> memory_backend::read_log(const std::string& stream, std::int64_t after_seq,
+                                                int limit) {
+  std::vector<log_entry> out;
+  const std::size_t max = clamp_limit(limit);
+  for (auto it = state_.log.upper_bound(std::pair(stream, after_seq));
+       it != state_.log.end() && it->first.first == stream && out.size() < max; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+// --- Event outbox -----------------------------------------------------------------------------
+
+void memory_backend::append_event(event_record& e) {
+  event_record stored = e;
+  stored.id = ++state_.last_event_id;
+  state_.events.emplace(stored.id, stored);
+  e.id = stored.id;
+}
+
+std::vector<event_record> memory_backend::read_events(std::int64_t after_id, int limit) {
+  std::vector<event_record> out;
+  const std::size_t max = clamp_limit(limit);
+  for (auto it = state_.events.upper_bound(after_id); it != state_.events.end() && out.size() < max;
+       ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+}  // namespace maratang::store

@@ -1,0 +1,91 @@
+// The in-memory backend: std::map tables, for tests and `storage.backend=memory`. Nothing
+// survives the process. Behaves exactly like the sqlite backend under the contract suite,
+// including transaction and savepoint semantics. Not thread-safe (see store::backend).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/backend.hpp"
+
+namespace maratang::store {
+
+class memory_backend : public backend {
+ public:
+  memory_backend() = default;
+
+  std::string name() const override { return "memory"; }
+
+  int schema_version() override { return version_; }
+  int latest_schema_version() const override { return 1; }
+  void migrate() override { version_ = latest_schema_version(); }
+
+  // Transactions copy the whole state: simple, and fast enough for tests. As in SQLite, a
+  // savepoint outside a transaction starts one, and releasing that outermost savepoint commits;
+  // rollback() outside a transaction does nothing.
+  void begin() override;
+  void commit() override;
+  void rollback() override;
+  void savepoint() override;
+  void release() override;
+  void rollback_to() override;
+  bool ping() override { return true; }
+
+  status create_account(account& a) override;
+  std::optional<account> find_account(std::int64_t id) override;
+  std::optional<account> find_account_by_device(const std::string& device_id) override;
+  std::optional<account> find_account_by_email(const std::string& email) override;
+  std::optional<account> find_account_by_nickname_key(const std::string& key) override;
+  status set_nickname(std::int64_t account_id, const std::string& nickname,
+                      const std::string& key) override;
+
+  status create_session(const session_record& s) override;
+  std::optional<session_record> find_session(const std::string& id) override;
+  status rotate_refresh(const std::string& id, const std::string& old_hash,
+                        const std::string& new_hash, std::int64_t new_expires_ms) override;
+  status revoke_session(const std::string& id) override;
+  std::vector<std::string> revoked_sessions(std::int64_t now_ms) override;
+
+  status insert_game(const game_record& g) override;
+  std::optional<game_record> find_game(const std::string& id) override;
+  std::vector<game_record> games_of(std::int64_t account_id, int limit,
+                                    std::int64_t before_ms) override;
+
+  status append_log(const log_entry& e) override;
+  std::vector<log_entry> read_log(const std::string& stream, std::int64_t after_seq,
+                                  int limit) override;
+
+  void append_event(event_record& e) override;
+  std::vector<event_record> read_events(std::int64_t after_id, int limit) override;
+
+ private:
+  // Everything a transaction can roll back, ids counters included (as SQLite's sqlite_sequence).
+  struct state {
+    std::map<std::int64_t, account> accounts;
+    // Unique indexes; empty values are not indexed (SQLite stores them as NULL).
+    std::map<std::string, std::int64_t> by_device;
+    std::map<std::string, std::int64_t> by_email;
+    std::map<std::string, std::int64_t> by_nickname_key;
+    std::int64_t last_account_id = 0;
+    std::map<std::string, session_record> sessions;
+    std::map<std::string, game_record> games;
+    std::map<std::pair<std::string, std::int64_t>, log_entry> log;
+    std::map<std::int64_t, event_record> events;
+    std::int64_t last_event_id = 0;
+  };
+
+  std::optional<account> find_by_key(const std::map<std::string, std::int64_t>& index,
+                                     const std::string& key) const;
+
+  state state_;
+  std::optional<state> tx_start_;   // set while a transaction is open: the state at its start
+  bool tx_from_savepoint_ = false;  // the open transaction was started by savepoint()
+  std::vector<state> savepoints_;   // the state at each open savepoint, innermost last
+  int version_ = 0;
+};
+
+}  // namespace maratang::store

@@ -1,0 +1,684 @@
+#include "store/sqlite/sqlite_backend.hpp"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <iterator>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+
+namespace maratang::store {
+
+namespace {
+
+// The schema, one migration per entry, applied in order. Never edit a shipped entry: append one.
+// Version N is the state after entry N-1.
+constexpr const char* migrations[] = {
+    // 1: accounts and login sessions. Unique columns hold NULL, not '', when empty, so that
+    // any number of accounts may lack a device, an email or a nickname.
+    R"sql(
+CREATE TABLE accounts (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id     TEXT UNIQUE,
+  email         TEXT UNIQUE,
+  password_hash TEXT NOT NULL DEFAULT '',
+  nickname      TEXT NOT NULL DEFAULT '',
+  nickname_key  TEXT UNIQUE,
+  created_ms    INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+  id           TEXT PRIMARY KEY,
+  account_id   INTEGER NOT NULL,
+  refresh_hash TEXT NOT NULL,
+  created_ms   INTEGER NOT NULL,
+  expires_ms   INTEGER NOT NULL,
+  revoked      INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX sessions_account ON sessions(account_id);
+CREATE INDEX sessions_revoked ON sessions(expires_ms) WHERE revoked = 1;
+)sql",
+    // 2: game records and the action/chat log. game_players copies ended_ms so that games_of
+    // walks one index in order.
+    R"sql(
+CREATE TABLE games (
+  id          TEXT PRIMARY KEY,
+  mode        TEXT NOT NULL,
+  room_id     TEXT NOT NULL,
+  started_ms  INTEGER NOT NULL,
+  ended_ms    INTEGER NOT NULL,
+  record_json TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE game_players (
+  game_id    TEXT NOT NULL REFERENCES games(id) ON DELETE CASCADE,
+  seat       INTEGER NOT NULL,
+  account_id INTEGER NOT NULL,
+  ended_ms   INTEGER NOT NULL,
+  PRIMARY KEY (game_id, seat)
+) WITHOUT ROWID;
+CREATE INDEX game_players_account ON game_players(account_id, ended_ms DESC, game_id DESC);
+CREATE TABLE action_log (
+  stream       TEXT NOT NULL,
+  seq          INTEGER NOT NULL,
+  ts_ms        INTEGER NOT NULL,
+  kind         TEXT NOT NULL,
+  actor        INTEGER NOT NULL,
+  payload_json TEXT NOT NULL,
+  PRIMARY KEY (stream, seq)
+) WITHOUT ROWID;
+)sql",
+    // 3: the event outbox.
+    R"sql(
+CREATE TABLE events (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  topic        TEXT NOT NULL,
+  event_key    TEXT NOT NULL,
+  payload_json TEXT NOT NULL,
+  ts_ms        INTEGER NOT NULL
+);
+)sql",
+};
+
+constexpr int migration_count = static_cast<int>(std::size(migrations));
+
+[[noreturn]] void fail(sqlite3* db, const std::string& op, int rc) {
+  throw store_error("sqlite " + op + ": " + sqlite3_errmsg(db) + " (code " + std::to_string(rc) +
+                    ")");
+}
+
+// One use of a cached statement: binds, steps, reads columns, and resets the statement (and
+// clears its bindings) when it goes out of scope. Text is bound without copying, so every bound
+// string must outlive the query; binding a temporary does not compile.
+class query {
+ public:
+  query(sqlite3* db, sqlite3_stmt* s, const char* op) : db_(db), s_(s), op_(op) {}
+  ~query() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  query(const query&) = delete;
+  query& operator=(const query&) = delete;
+
+  void bind_i64(int i, std::int64_t v) { check(sqlite3_bind_int64(s_, i, v)); }
+  void bind_text(int i, const std::string& v) {
+    check(sqlite3_bind_text64(s_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
+  }
+  void bind_text(int i, std::string&&) = delete;
+  // For the unique columns: '' is stored as NULL.
+  void bind_text_or_null(int i, const std::string& v) {
+    if (v.empty()) {
+      check(sqlite3_bind_null(s_, i));
+    } else {
+      bind_text(i, v);
+    }
+  }
+  void bind_text_or_null(int i, std::string&&) = delete;
+
+  // Steps a reading statement: true when a row is ready, false when done.
+  bool next() {
+    const int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    fail(db_, op_, rc);
+  }
+  // Runs a writing statement: a constraint violation is a conflict, any other error throws.
+  status run() {
+    const int rc = sqlite3_step(s_);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) return status::ok;
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return status::conflict;
+    fail(db_, op_, rc);
+  }
+
+  std::int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
+  // NULL reads as "".
+  std::string text(int c) const {
+    const unsigned char* p = sqlite3_column_text(s_, c);
+    if (p == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(p),
+                       static_cast<std::size_t>(sqlite3_column_bytes(s_, c)));
+  }
+
+ private:
+  void check(int rc) const {
+    if (rc != SQLITE_OK) fail(db_, op_, rc);
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* s_;
+  const char* op_;
+};
+
+account read_account(const query& q) {
+  account a;
+  a.id = q.i64(0);
+  a.device_id = q.text(1);
+  a.email = q.text(2);
+  a.password_hash = q.text(3);
+  a.nickname = q.text(4);
+  a.nickname_key = q.text(5);
+  a.created_ms = q.i64(6);
+  return a;
+}
+
+session_record read_session(const query& q) {
+  session_record s;
+  s.id = q.text(0);
+  s.account_id = q.i64(1);
+  s.refresh_hash = q.text(2);
+  s.created_ms = q.i64(3);
+  s.expires_ms = q.i64(4);
+  s.revoked = q.i64(5) != 0;
+  return s;
+}
+
+std::int64_t now_epoch_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// --- Connection -------------------------------------------------------------------------------
+
+std::unique_ptr<sqlite_backend> sqlite_backend::open(const std::string& path, sqlite_options opts) {
+  const std::string op = "open '" + path + "'";
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    throw store_error("sqlite " + op + ": " + msg + " (code " + std::to_string(rc) + ")");
+  }
+  // From here the backend owns the handle and closes it if configuration throws.
+  std::unique_ptr<sqlite_backend> b(new sqlite_backend(db));
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, opts.busy_timeout_ms);
+
+  // The first statement reads the file header: a non-database file fails here.
+  std::string mode;
+  {
+    query q(db, b->prepare("PRAGMA journal_mode=WAL", op.c_str()), op.c_str());
+    if (q.next()) mode = q.text(0);
+  }
+  // In-memory databases (no file name) cannot use WAL; a file that will not is an error.
+  const char* file = sqlite3_db_filename(db, "main");
+  if (mode != "wal" && file != nullptr && *file != '\0') {
+    throw store_error("sqlite " + op + ": cannot enable WAL (journal_mode is '" + mode + "')");
+  }
+
+  b->exec(opts.full_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", op.c_str());
+  b->exec("PRAGMA foreign_keys=ON", op.c_str());
+  return b;
+}
+
+sqlite_backend::~sqlite_backend() {
+  for (auto& [sql, stmt] : stmts_)
+    sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+sqlite3_stmt* sqlite_backend::prepare(std::string_view sql, const char* op) {
+  if (auto it = stmts_.find(sql); it != stmts_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) fail(db_, op, rc);
+  stmts_.emplace(std::string(sql), stmt);
+  return stmt;
+}
+
+void sqlite_backend::exec(const char* sql, const char* op) {
+  query q(db_, prepare(sql, op), op);
+  q.next();  // a PRAGMA may answer with a row: not needed
+}
+
+bool sqlite_backend::ping() {
+  try {
+    query q(db_, prepare("SELECT 1", "ping"), "ping");
+    return q.next() && q.i64(0) == 1;
+  } catch (const store_error&) {
+    return false;
+  }
+}
+
+// --- Schema -----------------------------------------------------------------------------------
+
+int sqlite_backend::latest_schema_version() const {
+  return migration_count;
+}
+
+int sqlite_backend::schema_version() {
+  {
+    query t(db_,
+            prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                    "'schema_migrations'",
+                    "schema_version"),
+            "schema_version");
+    if (!t.next()) return 0;
+  }
+  query q(db_, prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", "schema_version"),
+          "schema_version");
+  if (!q.next()) return 0;
+  return static_cast<int>(q.i64(0));
+}
+
+void sqlite_backend::migrate() {
+  migrate_to(migration_count);
+}
+
+void sqlite_backend::migrate_to(int version) {
+  if (version < 0 || version > migration_count) {
+    throw std::invalid_argument("sqlite migrate: no schema version " + std::to_string(version));
+  }
+  // One migration per transaction. The version is read under the write lock, so two processes
+  // migrating the same file at once apply each migration once.
+  for (;;) {
+    exec("BEGIN IMMEDIATE", "migrate");
+    try {
+      exec(
+          "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+          "applied_ms INTEGER NOT NULL)",
+          "migrate");
+      const int current = schema_version();
+      if (current > migration_count) {
+        throw store_error("sqlite migrate: the database is at schema version " +
+                          std::to_string(current) + ", newer than this build's " +
+                          std::to_string(migration_count));
+      }
+      if (current >= version) {
+        exec("COMMIT", "migrate");
+        return;
+      }
+      const int next = current + 1;
+      const std::string op = "migrate to version " + std::to_string(next);
+      const int rc = sqlite3_exec(db_, migrations[current], nullptr, nullptr, nullptr);
+      if (rc != SQLITE_OK) fail(db_, op, rc);
+      {
+        query q(db_,
+                prepare("INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
+                        "migrate"),
+                "migrate");
+        q.bind_i64(1, next);
+        q.bind_i64(2, now_epoch_ms());
+        if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+      }
+      exec("COMMIT", "migrate");
+    } catch (...) {
+      try {
+        rollback();
+      } catch (const store_error&) {
+        // Report the first error, not this one.
+      }
+      throw;
+    }
+  }
+}
+
+// --- Transactions -----------------------------------------------------------------------------
+
+void sqlite_backend::begin() {
+  exec("BEGIN IMMEDIATE", "begin");
+}
+void sqlite_backend::commit() {
+  exec("COMMIT", "commit");
+}
+
+void sqlite_backend::rollback() {
+  // Some errors (I/O, full disk, busy) make SQLite roll back by itself; then there is nothing left.
+  if (sqlite3_get_autocommit(db_) != 0) return;
+  exec("ROLLBACK", "rollback");
+}
+
+void sqlite_backend::savepoint() {
+  exec("SAVEPOINT op", "savepoint");
+}
+void sqlite_backend::release() {
+  exec("RELEASE op", "release");
+}
+void sqlite_backend::rollback_to() {
+  exec("ROLLBACK TO op", "rollback_to");
+}
+
+// --- Accounts ---------------------------------------------------------------------------------
+
+status sqlite_backend::create_account(account& a) {
+  const char* op = "create_account";
+  query q(db_,
+          prepare("INSERT INTO accounts (device_id, email, password_hash, nickname, nickname_key, "
+                  "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                  op),
+          op);
+  q.bind_text_or_null(1, a.device_id);
+  q.bind_text_or_null(2, a.email);
+  q.bind_text(3, a.password_hash);
+  q.bind_text(4, a.nickname);
+  q.bind_text_or_null(5, a.nickname_key);
+  q.bind_i64(6, a.created_ms);
+  const status st = q.run();
+  if (st == status::ok) a.id = sqlite3_last_insert_rowid(db_);
+  return st;
+}
+
+std::optional<account> sqlite_backend::find_account(std::int64_t id) {
+  const char* op = "find_account";
+  query q(db_,
+          prepare("SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms "
+                  "FROM accounts WHERE id = ?1",
+                  op),
+          op);
+  q.bind_i64(1, id);
+  if (!q.next()) return std::nullopt;
+  return read_account(q);
+}
+
+std::optional<account> sqlite_backend::find_account_where(const char* sql, const std::string& key,
+                                                          const char* op) {
+  // '' means "none" and is stored as NULL, which no key equals.
+  if (key.empty()) return std::nullopt;
+  query q(db_, prepare(sql, op), op);
+  q.bind_text(1, key);
+  if (!q.next()) return std::nullopt;
+  return read_account(q);
+}
+
+std::optional<account> sqlite_backend::find_account_by_device(const std::string& device_id) {
+  return find_account_where(
+      "SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms "
+      "FROM accounts WHERE device_id = ?1",
+      device_id, "find_account_by_device");
+}
+
+std::optional<account> sqlite_backend::find_account_by_email(const std::string& email) {
+  return find_account_where(
+      "SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms "
+      "FROM accounts WHERE email = ?1",
+      email, "find_account_by_email");
+}
+
+std::optional<account> sqlite_backend::find_account_by_nickname_key(const std::string& key) {
+  return find_account_where(
+      "SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms "
+      "FROM accounts WHERE nickname_key = ?1",
+      key, "find_account_by_nickname_key");
+}
+
+status sqlite_backend::set_nickname(std::int64_t account_id, const std::string& nickname,
+                                    const std::string& key) {
+  const char* op = "set_nickname";
+  query q(db_, prepare("UPDATE accounts SET nickname = ?2, nickname_key = ?3 WHERE id = ?1", op),
+          op);
+  q.bind_i64(1, account_id);
+  q.bind_text(2, nickname);
+  q.bind_text_or_null(3, key);
+  // An update that matches no row cannot conflict, so conflict implies the account exists.
+  const status st = q.run();
+  if (st != status::ok) return st;
+  return sqlite3_changes(db_) > 0 ? status::ok : status::not_found;
+}
+
+// --- Sessions ---------------------------------------------------------------------------------
+
+status sqlite_backend::create_session(const session_record& s) {
+  const char* op = "create_session";
+  query q(db_,
+          prepare("INSERT INTO sessions (id, account_id, refresh_hash, created_ms, expires_ms, "
+                  "revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                  op),
+          op);
+  q.bind_text(1, s.id);
+  q.bind_i64(2, s.account_id);
+  q.bind_text(3, s.refresh_hash);
+  q.bind_i64(4, s.created_ms);
+  q.bind_i64(5, s.expires_ms);
+  q.bind_i64(6, s.revoked ? 1 : 0);
+  return q.run();
+}
+
+std::optional<session_record> sqlite_backend::find_session(const std::string& id) {
+  const char* op = "find_session";
+  query q(db_,
+          prepare("SELECT id, account_id, refresh_hash, created_ms, expires_ms, revoked "
+                  "FROM sessions WHERE id = ?1",
+                  op),
+          op);
+  q.bind_text(1, id);
+  if (!q.next()) return std::nullopt;
+  return read_session(q);
+}
+
+status sqlite_backend::rotate_refresh(const std::string& id, const std::string& old_hash,
+                                      const std::string& new_hash, std::int64_t new_expires_ms) {
+  const char* op = "rotate_refresh";
+  {
+    // Compare-and-swap in one statement.
+    query q(db_,
+            prepare("UPDATE sessions SET refresh_hash = ?3, expires_ms = ?4 "
+                    "WHERE id = ?1 AND refresh_hash = ?2 AND revoked = 0",
+                    op),
+            op);
+    q.bind_text(1, id);
+    q.bind_text(2, old_hash);
+    q.bind_text(3, new_hash);
+    q.bind_i64(4, new_expires_ms);
+    const status st = q.run();
+    if (st != status::ok) return st;
+    if (sqlite3_changes(db_) > 0) return status::ok;
+  }
+  // Nothing changed: tell a stale or revoked session from a missing one.
+  query e(db_, prepare("SELECT 1 FROM sessions WHERE id = ?1", op), op);
+  e.bind_text(1, id);
+  return e.next() ? status::conflict : status::not_found;
+}
+
+status sqlite_backend::revoke_session(const std::string& id) {
+  const char* op = "revoke_session";
+  query q(db_, prepare("UPDATE sessions SET revoked = 1 WHERE id = ?1", op), op);
+  q.bind_text(1, id);
+  const status st = q.run();
+  if (st != status::ok) return st;
+  return sqlite3_changes(db_) > 0 ? status::ok : status::not_found;
+}
+
+std::vector<std::string> sqlite_backend::revoked_sessions(std::int64_t now_ms) {
+  const char* op = "revoked_sessions";
+  query q(db_,
+          prepare("SELECT id FROM sessions WHERE revoked = 1 AND expires_ms > ?1 ORDER BY id", op),
+          op);
+  q.bind_i64(1, now_ms);
+  std::vector<std::string> ids;
+  while (q.next())
+    ids.push_back(q.text(0));
+  return ids;
+}
+
+// --- Games ------------------------------------------------------------------------------------
+
+status sqlite_backend::insert_game(const game_record& g) {
+  const char* op = "insert_game";
+  // The game row and its player rows go in together, inside or outside a transaction.
+  exec("SAVEPOINT insert_game", op);
+  try {
+    {
+      query q(db_,
+              prepare("INSERT INTO games (id, mode, room_id, started_ms, ended_ms, record_json) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                      op),
+              op);
+      q.bind_text(1, g.id);
+      q.bind_text(2, g.mode);
+      q.bind_text(3, g.room_id);
+      q.bind_i64(4, g.started_ms);
+      q.bind_i64(5, g.ended_ms);
+      q.bind_text(6, g.record_json);
+      if (q.run() == status::conflict) {
+        exec("RELEASE insert_game", op);
+        return status::conflict;
+      }
+    }
+    for (std::size_t seat = 0; seat < g.players.size(); ++seat) {
+      query q(db_,
+              prepare("INSERT INTO game_players (game_id, seat, account_id, ended_ms) "
+                      "VALUES (?1, ?2, ?3, ?4)",
+                      op),
+              op);
+      q.bind_text(1, g.id);
+      q.bind_i64(2, static_cast<std::int64_t>(seat));
+      q.bind_i64(3, g.players[seat]);
+      q.bind_i64(4, g.ended_ms);
+      if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+    }
+    exec("RELEASE insert_game", op);
+    return status::ok;
+  } catch (...) {
+    try {
+      exec("ROLLBACK TO insert_game", op);
+      exec("RELEASE insert_game", op);
+    } catch (const store_error&) {
+      // Report the first error; the caller's rollback cleans up.
+    }
+    throw;
+  }
+}
+
+std::optional<game_record> sqlite_backend::find_game(const std::string& id) {
+  const char* op = "find_game";
+  game_record g;
+  {
+    query q(db_,
+            prepare("SELECT id, mode, room_id, started_ms, ended_ms, record_json "
+                    "FROM games WHERE id = ?1",
+                    op),
+            op);
+    q.bind_text(1, id);
+    if (!q.next()) return std::nullopt;
+    g.id = q.text(0);
+    g.mode = q.text(1);
+    g.room_id = q.text(2);
+    g.started_ms = q.i64(3);
+    g.ended_ms = q.i64(4);
+    g.record_json = q.text(5);
+  }
+  query p(db_, prepare("SELECT account_id FROM game_players WHERE game_id = ?1 ORDER BY seat", op),
+          op);
+  p.bind_text(1, id);
+  while (p.next())
+    g.players.push_back(p.i64(0));
+  return g;
+}
+
+std::vector<game_record> sqlite_backend::games_of(std::int64_t account_id, int limit,
+                                                  std::int64_t before_ms) {
+  const char* op = "games_of";
+  if (limit <= 0) return {};
+  // First the ids, in the index's order; then each game. "ended_ms < before_ms" is written as
+  // "<= before_ms - 1" so one form serves both cases and keeps the index range.
+  std::vector<std::string> ids;
+  {
+    query q(db_,
+            prepare("SELECT DISTINCT game_id, ended_ms FROM game_players "
+                    "WHERE account_id = ?1 AND ended_ms <= ?2 "
+                    "ORDER BY ended_ms DESC, game_id DESC LIMIT ?3",
+                    op),
+            op);
+    q.bind_i64(1, account_id);
+    q.bind_i64(2, before_ms > 0 ? before_ms - 1 : std::numeric_limits<std::int64_t>::max());
+    q.bind_i64(3, limit);
+    while (q.next())
+      ids.push_back(q.text(0));
+  }
+  std::vector<game_record> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    if (auto g = find_game(id)) out.push_back(std::move(*g));
+  }
+  return out;
+}
+
+// --- Action log -------------------------------------------------------------------------------
+
+status sqlite_backend::append_log(const log_entry& e) {
+  const char* op = "append_log";
+  query q(db_,
+          prepare("INSERT INTO action_log (stream, seq, ts_ms, kind, actor, payload_json) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                  op),
+          op);
+  q.bind_text(1, e.stream);
+  q.bind_i64(2, e.seq);
+  q.bind_i64(3, e.ts_ms);
+  q.bind_text(4, e.kind);
+  q.bind_i64(5, e.actor);
+  q.bind_text(6, e.payload_json);
+  return q.run();
+}
+
+std::vector<log_entry> sqlite_backend::read_log(const std::string& stream, std::int64_t after_seq,
+                                                int limit) {
+  const char* op = "read_log";
+  if (limit <= 0) return {};
+  query q(db_,
+          prepare("SELECT stream, seq, ts_ms, kind, actor, payload_json FROM action_log "
+                  "WHERE stream = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                  op),
+          op);
+  q.bind_text(1, stream);
+  q.bind_i64(2, after_seq);
+  q.bind_i64(3, limit);
+  std::vector<log_entry> out;
+  while (q.next()) {
+    log_entry e;
+    e.stream = q.text(0);
+    e.seq = q.i64(1);
+    e.ts_ms = q.i64(2);
+    e.kind = q.text(3);
+    e.actor = q.i64(4);
+    e.payload_json = q.text(5);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// --- Event outbox -----------------------------------------------------------------------------
+
+void sqlite_backend::append_event(event_record& e) {
+  const char* op = "append_event";
+  query q(db_,
+          prepare("INSERT INTO events (topic, event_key, payload_json, ts_ms) "
+                  "VALUES (?1, ?2, ?3, ?4)",
+                  op),
+          op);
+  q.bind_text(1, e.topic);
+  q.bind_text(2, e.key);
+  q.bind_text(3, e.payload_json);
+  q.bind_i64(4, e.ts_ms);
+  // No constraint can fail here but NOT NULL, which bound strings always satisfy.
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  e.id = sqlite3_last_insert_rowid(db_);
+}
+
+std::vector<event_record> sqlite_backend::read_events(std::int64_t after_id, int limit) {
+  const char* op = "read_events";
+  if (limit <= 0) return {};
+  query q(db_,
+          prepare("SELECT id, topic, event_key, payload_json, ts_ms FROM events "
+                  "WHERE id > ?1 ORDER BY id LIMIT ?2",
+                  op),
+          op);
+  q.bind_i64(1, after_id);
+  q.bind_i64(2, limit);
+  std::vector<event_record> out;
+  while (q.next()) {
+    event_record e;
+    e.id = q.i64(0);
+    e.topic = q.text(1);
+    e.key = q.text(2);
+    e.payload_json = q.text(3);
+    e.ts_ms = q.i64(4);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace maratang::store

@@ -1,0 +1,96 @@
+// The SQLite backend: one connection to one database file, in WAL mode, with versioned
+// migrations and cached prepared statements. Not thread-safe (see store::backend): the worker
+// thread owns it; it may be created on another thread and handed over.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/backend.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace maratang::store {
+
+struct sqlite_options {
+  bool full_sync = true;       // synchronous=FULL; NORMAL when false (may lose the last commits)
+  int busy_timeout_ms = 5000;  // how long a statement waits for another connection's lock
+};
+
+class sqlite_backend : public backend {
+ public:
+  // Opens (creating it if missing) the database at `path` and configures the connection. Does
+  // not migrate. Throws store_error, naming the path, when the file cannot be opened or is not
+  // a database.
+  static std::unique_ptr<sqlite_backend> open(const std::string& path, sqlite_options opts = {});
+  ~sqlite_backend() override;
+  sqlite_backend(const sqlite_backend&) = delete;
+  sqlite_backend& operator=(const sqlite_backend&) = delete;
+
+  std::string name() const override { return "sqlite"; }
+
+  int schema_version() override;
+  int latest_schema_version() const override;
+  // Throws store_error when the database is at a newer version than this build knows.
+  void migrate() override;
+  // Applies the missing migrations up to `version` only (for tests and tools); the same rules.
+  void migrate_to(int version);
+
+  void begin() override;
+  void commit() override;
+  // Does nothing when no transaction is open (SQLite may already have rolled it back itself).
+  void rollback() override;
+  void savepoint() override;
+  void release() override;
+  void rollback_to() override;
+  bool ping() override;
+
+  status create_account(account& a) override;
+  std::optional<account> find_account(std::int64_t id) override;
+  std::optional<account> find_account_by_device(const std::string& device_id) override;
+  std::optional<account> find_account_by_email(const std::string& email) override;
+  std::optional<account> find_account_by_nickname_key(const std::string& key) override;
+  status set_nickname(std::int64_t account_id, const std::string& nickname,
+                      const std::string& key) override;
+
+  status create_session(const session_record& s) override;
+  std::optional<session_record> find_session(const std::string& id) override;
+  status rotate_refresh(const std::string& id, const std::string& old_hash,
+                        const std::string& new_hash, std::int64_t new_expires_ms) override;
+  status revoke_session(const std::string& id) override;
+  std::vector<std::string> revoked_sessions(std::int64_t now_ms) override;
+
+  status insert_game(const game_record& g) override;
+  std::optional<game_record> find_game(const std::string& id) override;
+  std::vector<game_record> games_of(std::int64_t account_id, int limit,
+                                    std::int64_t before_ms) override;
+
+  status append_log(const log_entry& e) override;
+  std::vector<log_entry> read_log(const std::string& stream, std::int64_t after_seq,
+                                  int limit) override;
+
+  void append_event(event_record& e) override;
+  std::vector<event_record> read_events(std::int64_t after_id, int limit) override;
+
+ private:
+  explicit sqlite_backend(sqlite3* db) : db_(db) {}
+
+  // The cached statement for `sql`, prepared on first use. Throws store_error naming `op`.
+  sqlite3_stmt* prepare(std::string_view sql, const char* op);
+  // Runs one statement that returns no rows (transaction control, DDL). Throws store_error.
+  void exec(const char* sql, const char* op);
+  std::optional<account> find_account_where(const char* sql, const std::string& key,
+                                            const char* op);
+
+  sqlite3* db_;
+  std::map<std::string, sqlite3_stmt*, std::less<>> stmts_;  // SQL text -> prepared statement
+};
+
+}  // namespace maratang::store

@@ -1,0 +1,175 @@
+#include "store/worker.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace maratang::store {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// The worker whose thread this is, if any: lets flush() and stop() notice a call from inside an
+// operation or a completion, where waiting for the worker would wait forever.
+thread_local const worker* current_worker = nullptr;
+
+std::uint64_t ns_between(steady::time_point from, steady::time_point to) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count();
+  return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
+}
+
+// Runs one operation body; true when it returned normally. Any exception (store_error, another
+// std::exception, or anything else thrown) fails this operation only: the caller rolls back its
+// savepoint, and the storage thread lives on.
+bool run_body(const worker::operation& op, backend& b) {
+  try {
+    op(b);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+worker::worker(std::unique_ptr<backend> b, worker_options opts)
+    : backend_(std::move(b)), opts_(opts) {
+  if (!backend_) throw std::invalid_argument("store::worker: null backend");
+  opts_.max_batch = std::max<std::size_t>(opts_.max_batch, 1);
+  name_ = backend_->name();
+  // Last: run() reads every other member.
+  thread_ = std::thread([this] { run(); });
+}
+
+worker::~worker() {
+  stop();
+  // stop() leaves the join to us when it was first called from the worker thread itself.
+  if (thread_.joinable()) thread_.join();
+}
+
+bool worker::submit(operation op, completion done) {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_ || queue_.size() >= opts_.max_queue) return false;
+    queue_.push_back(item{std::move(op), std::move(done), steady::now()});
+    ++submitted_;
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void worker::flush() {
+  if (current_worker == this) throw std::logic_error("store::worker::flush on the worker thread");
+  std::unique_lock lk(mu_);
+  const std::uint64_t target = submitted_;
+  idle_cv_.wait(lk, [&] { return finished_ >= target; });
+}
+
+void worker::stop() {
+  bool first = false;
+  {
+    std::lock_guard lk(mu_);
+    first = !stopping_;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (current_worker == this) {
+    // From an operation or a completion: the loop drains and ends after this batch; the owner's
+    // stop() or the destructor joins.
+    return;
+  }
+  if (first) {
+    // run() drains the queue before it returns.
+    thread_.join();
+  } else {
+    // Another caller is joining; wait for the drain it is waiting for.
+    std::unique_lock lk(mu_);
+    idle_cv_.wait(lk, [&] { return finished_ >= submitted_; });
+  }
+}
+
+std::size_t worker::queue_depth() const {
+  std::lock_guard lk(mu_);
+  return queue_.size();
+}
+
+void worker::run() {
+  current_worker = this;
+  std::vector<item> batch;
+  std::vector<char> ok;  // not vector<bool>: one flag per item, written in place
+  batch.reserve(opts_.max_batch);
+  for (;;) {
+    // Wait for work; leave only once stopping and drained.
+    batch.clear();
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      const std::size_t n = std::min(opts_.max_batch, queue_.size());
+      for (std::size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+
+    // One transaction; each operation in its own savepoint so a failing one loses only itself.
+    ok.assign(batch.size(), 0);
+    std::uint64_t commit_ns = 0;
+    try {
+      backend_->begin();
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        backend_->savepoint();
+        const bool body_ok = run_body(batch[i].op, *backend_);
+        if (!body_ok) backend_->rollback_to();
+        backend_->release();
+        ok[i] = body_ok ? 1 : 0;
+      }
+      const auto t0 = steady::now();
+      backend_->commit();
+      commit_ns = ns_between(t0, steady::now());
+    } catch (...) {
+      // begin, a savepoint step or commit failed: nothing of this batch is durable.
+      try {
+        backend_->rollback();
+      } catch (...) {
+        // The database is already failing; the next begin() will report it again.
+      }
+      std::fill(ok.begin(), ok.end(), 0);
+    }
+
+    // Stats before completions, so a completion (or a flush that returns) sees them current.
+    const auto done_at = steady::now();
+    std::uint64_t latency_ns = 0;
+    for (const item& it : batch)
+      latency_ns += ns_between(it.submitted, done_at);
+    const auto failed = static_cast<std::uint64_t>(std::count(ok.begin(), ok.end(), 0));
+    stats_.ops += batch.size();
+    stats_.batches += 1;
+    stats_.failures += failed;
+    stats_.commit_ns_total += commit_ns;
+    stats_.latency_ns_total += latency_ns;
+
+    // Completions run outside the mutex: they may submit more work.
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!batch[i].done) continue;
+      try {
+        batch[i].done(ok[i] != 0);
+      } catch (...) {
+        // A completion must not throw; if one does, it must not stop storage for everyone else.
+      }
+    }
+    // Drop the operations (and whatever they captured) before reporting them finished.
+    const std::size_t n = batch.size();
+    batch.clear();
+
+    {
+      std::lock_guard lk(mu_);
+      finished_ += n;
+    }
+    idle_cv_.notify_all();
+  }
+}
+
+}  // namespace maratang::store
