@@ -122,23 +122,24 @@ struct server::impl {
 
   // Gives connections the grace period to receive their last frames and close.
   void wait_for_clients() {
-    auto deadline =
+    drain_deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.shutdown_grace_ms);
-    auto timer = std::make_shared<asio::steady_timer>(ioc);
-    auto poll = std::make_shared<std::function<void()>>();
-    *poll = [this, timer, deadline, poll] {
-      if (m.connections_open.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
-        *poll = nullptr;  // break the cycle
-        ioc.stop();
-        return;
-      }
-      timer->expires_after(std::chrono::milliseconds(20));
-      timer->async_wait([poll](boost::system::error_code) {
-        if (*poll) (*poll)();
-      });
-    };
-    (*poll)();
+    poll_clients();
   }
+
+  void poll_clients() {
+    if (m.connections_open.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      ioc.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec) poll_clients();
+    });
+  }
+
+  asio::steady_timer drain_timer{ioc};
+  std::chrono::steady_clock::time_point drain_deadline;
 };
 
 server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
