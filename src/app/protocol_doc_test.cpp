@@ -1,0 +1,34 @@
+#include "app/protocol_doc.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "util/error.hpp"
+
+namespace maratang::app {
+namespace {
+
+// docs/PROTOCOL.md is generated from the message table; this keeps the two from drifting.
+TEST(protocol_doc, file_matches_the_code) {
+  std::ifstream in(std::filesystem::path(MARATANG_SOURCE_DIR) / "docs" / "PROTOCOL.md");
+  ASSERT_TRUE(in) << "docs/PROTOCOL.md is missing";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_TRUE(ss.str() == protocol_markdown())
+      << "docs/PROTOCOL.md is out of date: regenerate it with\n"
+         "  build/release/maratang protocol > docs/PROTOCOL.md";
+}
+
+TEST(protocol_doc, lists_every_error_code) {
+  auto md = protocol_markdown();
+  for (int i = 0; i <= static_cast<int>(errc::internal); ++i) {
+    auto name = std::string("`") + std::string(to_string(static_cast<errc>(i))) + "`";
+    EXPECT_NE(md.find(name), std::string::npos) << name;
+  }
+}
+
+}  // namespace
+}  // namespace maratang::app
