@@ -403,8 +403,10 @@ void room::chat(player_id p, std::string text, reply_fn reply) {
         {"from", p}, {"nickname", m->nickname}, {"text", text}, {"ts", clock_.now_ms()}};
     reply(ok_empty());
     send_all("room.chat", line);
-    log("chat", p, {{"text", text}});
-    if (!mode_) {
+    // In-game chat belongs to the game's action log; lobby chat is kept only for snapshots.
+    if (mode_) {
+      log("chat", p, {{"text", text}});
+    } else {
       chat_.push_back(std::move(line));
       while (chat_.size() > static_cast<std::size_t>(opts_.chat_history))
         chat_.pop_front();

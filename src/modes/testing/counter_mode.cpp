@@ -91,7 +91,7 @@ class counter_factory final : public lobby::mode_factory {
  public:
   std::string_view name() const override { return "test.counter"; }
   int min_players() const override { return 2; }
-  int max_players() const override { return 8; }
+  int max_players() const override { return 1000; }
   std::span<const proto::message_spec> messages() const override {
     return ::maratang::modes::messages;
   }

@@ -1,0 +1,381 @@
+// Accounts and sessions over REST and the WebSocket upgrade: device and email logins, refresh
+// rotation, logout revocation, token checks, and nickname rules (Unicode normalisation, case,
+// invisible characters).
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/crypto.hpp"
+#include "harness.hpp"
+
+namespace maratang::it {
+namespace {
+
+class auth_test : public ::testing::Test {
+ protected:
+  int port() const { return srv_.port(); }
+
+  http_result post(std::string_view path, const json::object& body, const header_list& h = {}) {
+    return http_call(port(), "POST", path, json::serialize(body), h);
+  }
+  http_result put_nickname(const player& p, std::string_view nickname) {
+    return http_call(port(), "PUT", "/v1/account/nickname",
+                     json::serialize(json::object{{"nickname", nickname}}), bearer(p.token));
+  }
+  http_result account(const std::string& token) {
+    return http_call(port(), "GET", "/v1/account", {}, bearer(token));
+  }
+
+  // A token signed with the server's own key (read from its data dir), with chosen claims.
+  std::string sign_with_server_key(const core::token_claims& claims) {
+    core::crypto_init();
+    std::ifstream in(srv_.data_dir() / "secret.key");
+    std::string text;
+    std::getline(in, text);
+    core::signing_key key{};
+    if (!core::decode_key(text, key)) throw std::runtime_error("cannot read the server's key");
+    return core::token_signer(key).sign(claims);
+  }
+
+  server_process srv_;
+};
+
+TEST_F(auth_test, device_login_creates_once_then_logs_in) {
+  auto before = now_ms();
+  auto r1 = post("/v1/auth/device", {{"device_id", "device-0001-abcdef"}});
+  ASSERT_EQ(r1.status, 201) << r1.body;
+  auto v1 = r1.json();
+  EXPECT_EQ(at(v1, "created"), json::value(true));
+  EXPECT_FALSE(str(at(v1, "token")).empty());
+  EXPECT_FALSE(str(at(v1, "refresh_token")).empty());
+  EXPECT_GT(num(at(v1, "expires_at")), before);
+
+  auto r2 = post("/v1/auth/device", {{"device_id", "device-0001-abcdef"}});
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  auto v2 = r2.json();
+  EXPECT_EQ(at(v2, "created"), json::value(false));
+  EXPECT_EQ(num(at(v2, "account_id")), num(at(v1, "account_id")));
+  EXPECT_NE(str(at(v2, "token")), str(at(v1, "token"))) << "each login is a new session";
+
+  auto r3 = post("/v1/auth/device", {{"device_id", "device-0002-abcdef"}});
+  ASSERT_EQ(r3.status, 201) << r3.body;
+  EXPECT_NE(num(at(r3.json(), "account_id")), num(at(v1, "account_id")));
+
+  // Both sessions of the first account work.
+  auto a = account(str(at(v1, "token")));
+  ASSERT_EQ(a.status, 200) << a.body;
+  auto av = a.json();
+  EXPECT_EQ(num(at(av, "id")), num(at(v1, "account_id")));
+  EXPECT_EQ(at(av, "device"), json::value(true));
+  EXPECT_EQ(account(str(at(v2, "token"))).status, 200);
+}
+
+TEST_F(auth_test, device_id_is_validated) {
+  auto r = post("/v1/auth/device", {{"device_id", "short"}});
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.error_code(), "bad_field");
+  r = post("/v1/auth/device", {{"device_id", std::string(129, 'd')}});
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.error_code(), "bad_field");
+}
+
+TEST_F(auth_test, email_register_login_and_wrong_password) {
+  auto reg = post("/v1/auth/register", {{"email", "Mira@Example.com"}, {"password", "correct horse"}});
+  ASSERT_EQ(reg.status, 201) << reg.body;
+  auto rv = reg.json();
+  EXPECT_EQ(at(rv, "created"), json::value(true));
+  auto id = num(at(rv, "account_id"));
+
+  auto login = post("/v1/auth/login", {{"email", "mira@example.com"}, {"password", "correct horse"}});
+  ASSERT_EQ(login.status, 200) << login.body;
+  EXPECT_EQ(num(at(login.json(), "account_id")), id) << "emails compare case-insensitively";
+  EXPECT_EQ(at(login.json(), "created"), json::value(false));
+
+  auto a = account(str(at(login.json(), "token")));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(str(at(a.json(), "email")), "mira@example.com");
+
+  auto wrong = post("/v1/auth/login", {{"email", "mira@example.com"}, {"password", "wrong horse"}});
+  EXPECT_EQ(wrong.status, 401) << wrong.body;
+  EXPECT_EQ(wrong.error_code(), "bad_credentials");
+  auto nobody = post("/v1/auth/login", {{"email", "nobody@example.com"}, {"password", "whatever1"}});
+  EXPECT_EQ(nobody.status, 401) << nobody.body;
+  EXPECT_EQ(nobody.error_code(), "bad_credentials") << "unknown emails look like wrong passwords";
+}
+
+TEST_F(auth_test, duplicate_email_is_409_account_exists) {
+  ASSERT_EQ(post("/v1/auth/register", {{"email", "dup@example.com"}, {"password", "password1"}}).status,
+            201);
+  auto r = post("/v1/auth/register", {{"email", "DUP@example.com"}, {"password", "password2"}});
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.error_code(), "account_exists");
+  // The first password still logs in; the second does not.
+  EXPECT_EQ(post("/v1/auth/login", {{"email", "dup@example.com"}, {"password", "password1"}}).status,
+            200);
+  EXPECT_EQ(post("/v1/auth/login", {{"email", "dup@example.com"}, {"password", "password2"}}).status,
+            401);
+}
+
+TEST_F(auth_test, register_validates_email_and_password) {
+  auto r = post("/v1/auth/register", {{"email", "not-an-email"}, {"password", "password1"}});
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.error_code(), "bad_field");
+  r = post("/v1/auth/register", {{"email", "short@example.com"}, {"password", "1234567"}});
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.error_code(), "bad_field");
+}
+
+TEST_F(auth_test, refresh_rotates_the_refresh_token) {
+  auto p = login_device(port(), "device-refresh-1");
+  auto r1 = post("/v1/auth/refresh", {{"refresh_token", p.refresh_token}});
+  ASSERT_EQ(r1.status, 200) << r1.body;
+  auto v1 = r1.json();
+  EXPECT_EQ(num(at(v1, "account_id")), p.id);
+  std::string new_refresh = str(at(v1, "refresh_token"));
+  EXPECT_NE(new_refresh, p.refresh_token);
+  EXPECT_EQ(account(str(at(v1, "token"))).status, 200);
+
+  // The old refresh token is spent.
+  auto again = post("/v1/auth/refresh", {{"refresh_token", p.refresh_token}});
+  EXPECT_EQ(again.status, 401) << again.body;
+  EXPECT_EQ(again.error_code(), "token_invalid") << again.body;
+  // The new one works, once.
+  auto r2 = post("/v1/auth/refresh", {{"refresh_token", new_refresh}});
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  EXPECT_EQ(post("/v1/auth/refresh", {{"refresh_token", new_refresh}}).status, 401);
+
+  auto junk = post("/v1/auth/refresh", {{"refresh_token", "junk"}});
+  EXPECT_EQ(junk.status, 401) << junk.body;
+  EXPECT_EQ(junk.error_code(), "token_invalid");
+}
+
+TEST_F(auth_test, logout_revokes_the_session_everywhere) {
+  auto p = make_player(port(), "Leaving");
+  auto other = login_device(port(), "device-other-session");  // another account
+
+  ws_client live(port(), p.token);
+  live.hello();
+
+  auto out = http_call(port(), "POST", "/v1/auth/logout", {}, bearer(p.token));
+  ASSERT_EQ(out.status, 200) << out.body;
+  EXPECT_EQ(out.json(), json::value(json::object{}));
+
+  // The live socket of that session is told and closed.
+  auto closed = live.expect("session.closed");
+  EXPECT_EQ(str(at(closed, "data.reason")), "logged_out");
+  EXPECT_TRUE(live.wait_closed());
+
+  // The token is refused on REST and on the upgrade.
+  auto acc = account(p.token);
+  EXPECT_EQ(acc.status, 401) << acc.body;
+  EXPECT_EQ(acc.error_code(), "token_revoked");
+  auto up = ws_upgrade_probe(port(), p.token);
+  EXPECT_EQ(up.status, 401) << up.body;
+  EXPECT_EQ(up.error_code(), "token_revoked") << up.body;
+  auto up2 = ws_upgrade_probe(port(), p.token, token_via::header);
+  EXPECT_EQ(up2.status, 401) << up2.body;
+  EXPECT_EQ(up2.error_code(), "token_revoked") << up2.body;
+  // Its refresh token is dead too.
+  auto ref = post("/v1/auth/refresh", {{"refresh_token", p.refresh_token}});
+  EXPECT_EQ(ref.status, 401) << ref.body;
+  EXPECT_EQ(ref.error_code(), "token_revoked") << ref.body;
+  // Logging out twice is refused as revoked.
+  EXPECT_EQ(http_call(port(), "POST", "/v1/auth/logout", {}, bearer(p.token)).status, 401);
+
+  // Other sessions are untouched.
+  EXPECT_EQ(account(other.token).status, 200);
+  ws_client ok(port(), other.token);
+  ok.hello();
+  EXPECT_TRUE(ok.ping_ok());
+}
+
+TEST_F(auth_test, logout_of_one_session_keeps_the_accounts_other_sessions) {
+  auto first = login_device(port(), "device-two-sessions");
+  auto second = login_device(port(), "device-two-sessions");
+  ASSERT_EQ(first.id, second.id);
+  ASSERT_EQ(http_call(port(), "POST", "/v1/auth/logout", {}, bearer(first.token)).status, 200);
+  EXPECT_EQ(account(first.token).status, 401);
+  EXPECT_EQ(account(second.token).status, 200);
+  EXPECT_EQ(ws_upgrade_probe(port(), second.token).status, 101);
+}
+
+TEST_F(auth_test, websocket_upgrade_checks_the_token) {
+  auto p = login_device(port(), "device-upgrade-1");
+  EXPECT_EQ(ws_upgrade_probe(port(), p.token, token_via::query).status, 101);
+  EXPECT_EQ(ws_upgrade_probe(port(), p.token, token_via::header).status, 101);
+
+  struct bad {
+    std::string token;
+    const char* code;
+  };
+  std::string tampered = p.token;
+  tampered[tampered.size() / 3] = tampered[tampered.size() / 3] == 'A' ? 'B' : 'A';
+  std::vector<bad> cases = {
+      {"", "unauthorized"},
+      {"not-a-token", "token_invalid"},
+      {"eyJzaWQiOiJ4In0.AAAA", "token_invalid"},
+      {tampered, "token_invalid"},
+      {sign_with_server_key({"expired-session", p.id, now_ms() - 1000}), "token_expired"},
+  };
+  for (const auto& c : cases) {
+    for (auto via : {token_via::query, token_via::header}) {
+      auto r = ws_upgrade_probe(port(), c.token, via);
+      EXPECT_EQ(r.status, 401) << c.code << " via " << (via == token_via::query ? "query" : "header")
+                               << ": " << r.body;
+      EXPECT_EQ(r.error_code(), c.code) << r.body;
+    }
+  }
+  // A token forged with another key.
+  core::crypto_init();
+  auto forged = core::token_signer(core::random_signing_key()).sign({"s", p.id, now_ms() + 60000});
+  auto r = ws_upgrade_probe(port(), forged);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(r.error_code(), "token_invalid");
+  // The same claims signed with the server's key pass: the test's signer is the real one.
+  auto genuine = sign_with_server_key({"some-session", p.id, now_ms() + 60000});
+  EXPECT_EQ(ws_upgrade_probe(port(), genuine).status, 101);
+  // The expired token is refused on REST too.
+  auto rest = account(sign_with_server_key({"s2", p.id, now_ms() - 1}));
+  EXPECT_EQ(rest.status, 401);
+  EXPECT_EQ(rest.error_code(), "token_expired");
+}
+
+TEST_F(auth_test, websocket_for_a_vanished_account_is_closed) {
+  // A genuine signature over an account id that does not exist.
+  ws_client ws(port(), sign_with_server_key({"ghost-session", 987654, now_ms() + 60000}));
+  ws.send_request("hello", {{"version", 1}});
+  auto closed = ws.expect("session.closed");
+  EXPECT_EQ(str(at(closed, "data.reason")), "unauthorized");
+  EXPECT_TRUE(ws.wait_closed());
+}
+
+TEST_F(auth_test, other_routes_need_a_valid_token) {
+  EXPECT_EQ(http_call(port(), "GET", "/v1/account").error_code(), "unauthorized");
+  EXPECT_EQ(http_call(port(), "GET", "/v1/account", {}, bearer("garbage")).error_code(),
+            "token_invalid");
+  auto r = http_call(port(), "PUT", "/v1/account/nickname", R"({"nickname":"Nobody"})");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(http_call(port(), "POST", "/v1/auth/logout").status, 401);
+}
+
+// --- Nicknames ------------------------------------------------------------------------------------
+
+TEST_F(auth_test, korean_nickname_is_accepted) {
+  auto p = login_device(port(), "device-korean-1");
+  auto r = put_nickname(p, "한글닉네임");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(str(at(r.json(), "nickname")), "한글닉네임");
+  auto a = account(p.token);
+  EXPECT_EQ(str(at(a.json(), "nickname")), "한글닉네임");
+  // The hello reply carries it too.
+  ws_client ws(port(), p.token);
+  EXPECT_EQ(str(at(ws.hello(), "account.nickname")), "한글닉네임");
+}
+
+TEST_F(auth_test, composed_and_decomposed_hangul_are_the_same_name) {
+  const std::string composed = "\xED\x95\x9C\xEA\xB8\x80";  // U+D55C U+AE00
+  // U+1112 U+1161 U+11AB U+1100 U+1173 U+11AF
+  const std::string decomposed = "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB\xE1\x84\x80\xE1\x85\xB3\xE1\x86\xAF";
+  ASSERT_NE(composed, decomposed);
+  auto a = login_device(port(), "device-hangul-a");
+  auto b = login_device(port(), "device-hangul-b");
+  auto ra = put_nickname(a, composed);
+  ASSERT_EQ(ra.status, 200) << ra.body;
+  auto rb = put_nickname(b, decomposed);
+  EXPECT_EQ(rb.status, 409) << rb.body;
+  EXPECT_EQ(rb.error_code(), "nickname_taken") << rb.body;
+
+  // Availability agrees, and reports the composed (NFC) spelling.
+  auto chk = http_call(port(), "GET", "/v1/nicknames/" + url_encode(decomposed));
+  ASSERT_EQ(chk.status, 200) << chk.body;
+  EXPECT_EQ(at(chk.json(), "available"), json::value(false)) << chk.body;
+  EXPECT_EQ(str(at(chk.json(), "nickname")), composed) << chk.body;
+}
+
+TEST_F(auth_test, decomposed_hangul_is_stored_composed) {
+  const std::string composed = "\xED\x95\x9C\xEA\xB8\x80";
+  const std::string decomposed = "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB\xE1\x84\x80\xE1\x85\xB3\xE1\x86\xAF";
+  auto a = login_device(port(), "device-hangul-c");
+  auto b = login_device(port(), "device-hangul-d");
+  auto ra = put_nickname(a, decomposed);
+  ASSERT_EQ(ra.status, 200) << ra.body;
+  EXPECT_EQ(str(at(ra.json(), "nickname")), composed);
+  auto rb = put_nickname(b, composed);
+  EXPECT_EQ(rb.status, 409) << rb.body;
+  EXPECT_EQ(rb.error_code(), "nickname_taken");
+}
+
+TEST_F(auth_test, nicknames_are_case_insensitive) {
+  auto a = login_device(port(), "device-case-a");
+  auto b = login_device(port(), "device-case-b");
+  ASSERT_EQ(put_nickname(a, "Alice").status, 200);
+  auto r = put_nickname(b, "ALICE");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.error_code(), "nickname_taken");
+  r = put_nickname(b, "ａｌｉｃｅ");  // full-width
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.error_code(), "nickname_taken");
+  // The loser keeps no nickname; the winner keeps theirs as typed.
+  EXPECT_EQ(str(at(account(b.token).json(), "nickname")), "");
+  EXPECT_EQ(str(at(account(a.token).json(), "nickname")), "Alice");
+}
+
+TEST_F(auth_test, invisible_and_direction_characters_are_refused) {
+  auto p = login_device(port(), "device-invisible");
+  for (std::string bad : {
+           std::string("Al\u200Bice"),   // zero-width space
+           std::string("Al\u200Dice"),   // zero-width joiner
+           std::string("\u202Eecila"),   // right-to-left override
+           std::string("Ali\u2066ce"),   // left-to-right isolate
+           std::string("\uFEFFAlice"),   // byte order mark
+           std::string("\u3164\u3164"),  // Hangul filler: a "blank" Korean name
+           std::string("Al\tice"),
+           std::string(" Alice"),
+           std::string("A"),  // shorter than nickname.min_chars (2)
+           std::string(17, 'x'),
+       }) {
+    auto r = put_nickname(p, bad);
+    EXPECT_EQ(r.status, 400) << "nickname " << json::serialize(json::value(bad)) << ": " << r.body;
+    EXPECT_EQ(r.error_code(), "nickname_invalid") << r.body;
+    auto chk = http_call(port(), "GET", "/v1/nicknames/" + url_encode(bad));
+    EXPECT_EQ(chk.status, 400) << chk.body;
+    EXPECT_EQ(chk.error_code(), "nickname_invalid") << chk.body;
+  }
+  // Sixteen Hangul syllables are sixteen characters: allowed.
+  std::string sixteen;
+  for (int i = 0; i < 16; ++i)
+    sixteen += "가";
+  EXPECT_EQ(put_nickname(p, sixteen).status, 200);
+}
+
+TEST_F(auth_test, nickname_availability) {
+  auto a = login_device(port(), "device-avail-a");
+  ASSERT_EQ(put_nickname(a, "Taken").status, 200);
+  for (const char* n : {"Taken", "taken", "TAKEN"}) {
+    auto r = http_call(port(), "GET", std::string("/v1/nicknames/") + n);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(at(r.json(), "available"), json::value(false)) << n;
+    EXPECT_EQ(str(at(r.json(), "nickname")), n);
+  }
+  auto r = http_call(port(), "GET", "/v1/nicknames/Free%20One");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(at(r.json(), "available"), json::value(true));
+  EXPECT_EQ(str(at(r.json(), "nickname")), "Free One");
+  r = http_call(port(), "GET", "/v1/nicknames/" + url_encode("빈이름"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(at(r.json(), "available"), json::value(true));
+}
+
+TEST_F(auth_test, renaming_frees_the_old_name_and_keeping_it_is_allowed) {
+  auto a = login_device(port(), "device-rename-a");
+  auto b = login_device(port(), "device-rename-b");
+  ASSERT_EQ(put_nickname(a, "Original").status, 200);
+  auto same = put_nickname(a, "original");
+  EXPECT_EQ(same.status, 200) << "an account may re-set its own name (another case): " << same.body;
+  ASSERT_EQ(put_nickname(a, "Renamed").status, 200);
+  auto r = put_nickname(b, "Original");
+  EXPECT_EQ(r.status, 200) << "the old name is free after a rename: " << r.body;
+}
+
+}  // namespace
+}  // namespace maratang::it

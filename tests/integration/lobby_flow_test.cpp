@@ -1,0 +1,636 @@
+// The lobby over real WebSockets: hello, clock sync, rooms (public, private, password), ready and
+// start, a whole test.counter game with private events, its stored record, and the room rules
+// (full, already in a room, game in progress, spectators, kick, leadership).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "harness.hpp"
+
+namespace maratang::it {
+namespace {
+
+class lobby_flow_test : public ::testing::Test {
+ protected:
+  int port() const { return srv_.port(); }
+
+  // Creates a room as `s` and returns its snapshot.
+  json::object create_room(seat& s, json::object params) {
+    if (!params.contains("mode")) params["mode"] = "test.counter";
+    if (!params.contains("name")) params["name"] = "Table";
+    return snapshot_of_reply(s.ws->call("room.create", params));
+  }
+  json::object join_room(seat& s, json::object params) {
+    return snapshot_of_reply(s.ws->call("room.join", params));
+  }
+
+  // Waits until every seat in `who` has received an event of `type` whose data.player is `player`.
+  static void expect_player_event(std::vector<seat*> who, std::string_view type,
+                                  std::int64_t player,
+                                  const std::function<void(const json::object&)>& check = {}) {
+    for (seat* s : who) {
+      auto f = s->ws->recv_until(
+          [&](const json::object& fr) {
+            return str(at(fr, "type")) == type && !fr.contains("id") && has(fr, "data.player") &&
+                   num(at(fr, "data.player")) == player;
+          },
+          kWait);
+      ASSERT_TRUE(f) << s->acc.nickname << " did not receive " << type << " for " << player;
+      if (check) check(at(*f, "data").as_object());
+    }
+  }
+
+  server_process srv_;
+};
+
+std::vector<seat*> all(std::vector<seat>& seats) {
+  std::vector<seat*> out;
+  for (auto& s : seats)
+    out.push_back(&s);
+  return out;
+}
+
+TEST_F(lobby_flow_test, hello_reply_carries_time_account_and_limits) {
+  auto p = make_player(port(), "Hana");
+  ws_client ws(port(), p.token);
+  auto before = now_ms();
+  auto data = ws.hello();
+  auto after = now_ms();
+  EXPECT_EQ(num(at(data, "version")), 1);
+  auto t = num(at(data, "server_time"));
+  EXPECT_GE(t, before - 1000);
+  EXPECT_LE(t, after + 1000);
+  EXPECT_EQ(num(at(data, "account.id")), p.id);
+  EXPECT_EQ(str(at(data, "account.nickname")), "Hana");
+  EXPECT_TRUE(at(data, "room").is_null()) << json::serialize(data);
+  EXPECT_GT(num(at(data, "limits.max_message_bytes")), 0);
+  EXPECT_GT(num(at(data, "limits.messages_per_second")), 0);
+}
+
+TEST_F(lobby_flow_test, time_sync_reply_is_consistent) {
+  auto p = make_player(port(), "Clock");
+  ws_client ws(port(), p.token);
+  ws.hello();
+  for (int i = 0; i < 3; ++i) {
+    auto client_send = now_ms();
+    auto f = ws.request("time.sync", {{"client_send", client_send}});
+    auto client_recv = now_ms();
+    ASSERT_EQ(error_code(f), "") << json::serialize(f);
+    EXPECT_EQ(str(at(f, "type")), "time.sync");
+    EXPECT_EQ(num(at(f, "data.client_send")), client_send);
+    auto server_recv = num(at(f, "data.server_recv"));
+    auto server_send = num(at(f, "data.server_send"));
+    EXPECT_LE(server_recv, server_send);
+    // Same host, same clock: the server's stamps fall inside our round trip (ms resolution).
+    EXPECT_GE(server_recv, client_send - 1);
+    EXPECT_LE(server_send, client_recv + 1);
+    auto offset = ((server_recv - client_send) + (server_send - client_recv)) / 2;
+    EXPECT_LE(std::abs(offset), 50) << "clock offset on one host";
+  }
+}
+
+TEST_F(lobby_flow_test, full_game_with_four_players) {
+  auto seats = seat_players(port(), {"Leader", "Bora", "Chul", "Dami"});
+  auto& leader = seats[0];
+  auto everyone = all(seats);
+
+  // 1. The leader creates a room and sees it in its snapshot.
+  auto snap = create_room(leader, {{"name", "Table 1"}, {"capacity", 4}});
+  std::string room_id = str(at(snap, "id"));
+  EXPECT_FALSE(room_id.empty());
+  EXPECT_EQ(str(at(snap, "name")), "Table 1");
+  EXPECT_EQ(str(at(snap, "mode")), "test.counter");
+  EXPECT_EQ(str(at(snap, "state")), "waiting");
+  EXPECT_EQ(num(at(snap, "capacity")), 4);
+  EXPECT_EQ(at(snap, "private"), json::value(false));
+  EXPECT_EQ(at(snap, "has_password"), json::value(false));
+  EXPECT_EQ(num(at(snap, "leader")), leader.acc.id);
+  EXPECT_EQ(member_ids(snap), std::vector<std::int64_t>{leader.acc.id});
+  EXPECT_EQ(at(snap, "can_start"), json::value(false));
+  EXPECT_FALSE(snap.contains("invite_code")) << "a public room has no invite code";
+
+  // 2. Others see it in room.list (WebSocket and REST).
+  auto list = seats[1].ws->call("room.list", {{"mode", "test.counter"}});
+  bool listed = false;
+  for (const auto& r : at(list, "rooms").as_array()) {
+    if (str(at(r, "id")) != room_id) continue;
+    listed = true;
+    EXPECT_EQ(str(at(r, "name")), "Table 1");
+    EXPECT_EQ(str(at(r, "mode")), "test.counter");
+    EXPECT_EQ(str(at(r, "state")), "waiting");
+    EXPECT_EQ(num(at(r, "players")), 1);
+    EXPECT_EQ(num(at(r, "capacity")), 4);
+    EXPECT_EQ(at(r, "has_password"), json::value(false));
+  }
+  EXPECT_TRUE(listed) << json::serialize(list);
+  auto rest = http_call(port(), "GET", "/v1/rooms");
+  EXPECT_NE(rest.body.find(room_id), std::string::npos) << rest.body;
+
+  // 3. Three players join by id; everyone already inside hears about each.
+  for (std::size_t i = 1; i < seats.size(); ++i) {
+    auto js = join_room(seats[i], {{"room_id", room_id}});
+    EXPECT_EQ(str(at(js, "id")), room_id);
+    EXPECT_EQ(member_ids(js).size(), i + 1);
+    EXPECT_EQ(num(at(js, "leader")), leader.acc.id);
+    for (std::size_t j = 0; j < i; ++j) {
+      auto ev = seats[j].ws->expect("room.member_joined");
+      EXPECT_EQ(num(at(ev, "data.member.id")), seats[i].acc.id);
+      EXPECT_EQ(str(at(ev, "data.member.nickname")), seats[i].acc.nickname);
+      EXPECT_EQ(at(ev, "data.member.ready"), json::value(false));
+      EXPECT_EQ(at(ev, "data.member.leader"), json::value(false));
+      EXPECT_EQ(at(ev, "data.member.connected"), json::value(true));
+      EXPECT_EQ(at(ev, "data.member.spectator"), json::value(false));
+    }
+  }
+  EXPECT_EQ(seats[3].ws->count_received("room.member_joined"), 0u)
+      << "a joiner is not told about its own join";
+
+  // 4. Starting: only the leader, and only when everyone else is ready.
+  auto f = seats[1].ws->request("room.start");
+  EXPECT_EQ(error_code(f), "not_leader") << json::serialize(f);
+  f = leader.ws->request("room.start");
+  EXPECT_EQ(error_code(f), "not_ready") << json::serialize(f);
+
+  for (std::size_t i = 1; i < seats.size(); ++i) {
+    seats[i].ws->call("room.ready", {{"ready", true}});
+    expect_player_event(everyone, "room.member_ready", seats[i].acc.id,
+                        [](const json::object& d) { EXPECT_EQ(d.at("ready"), json::value(true)); });
+    if (i + 1 < seats.size()) {
+      f = leader.ws->request("room.start");
+      EXPECT_EQ(error_code(f), "not_ready") << "after " << i << " ready: " << json::serialize(f);
+    }
+  }
+  for (auto* s : everyone) {
+    auto ev = s->ws->expect("room.can_start");
+    EXPECT_EQ(at(ev, "data.can_start"), json::value(true)) << s->acc.nickname;
+  }
+  // One unready flips it back, with the reason.
+  seats[2].ws->call("room.ready", {{"ready", false}});
+  expect_player_event(everyone, "room.member_ready", seats[2].acc.id,
+                      [](const json::object& d) { EXPECT_EQ(d.at("ready"), json::value(false)); });
+  for (auto* s : everyone) {
+    auto ev = s->ws->expect("room.can_start");
+    EXPECT_EQ(at(ev, "data.can_start"), json::value(false)) << s->acc.nickname;
+    EXPECT_EQ(str(at(ev, "data.reason")), "not_ready") << s->acc.nickname;
+  }
+  f = leader.ws->request("room.start");
+  EXPECT_EQ(error_code(f), "not_ready") << json::serialize(f);
+  seats[2].ws->call("room.ready", {{"ready", true}});
+  for (auto* s : everyone) {
+    auto ev = s->ws->expect("room.can_start");
+    EXPECT_EQ(at(ev, "data.can_start"), json::value(true)) << s->acc.nickname;
+  }
+
+  // 5. Start: everyone hears game_started with the same id.
+  auto started = leader.ws->call("room.start");
+  std::string game_id = str(at(started, "game_id"));
+  EXPECT_FALSE(game_id.empty());
+  for (auto* s : everyone) {
+    auto ev = s->ws->expect("room.game_started");
+    EXPECT_EQ(str(at(ev, "data.game_id")), game_id) << s->acc.nickname;
+    EXPECT_EQ(str(at(ev, "data.mode")), "test.counter") << s->acc.nickname;
+  }
+  f = seats[1].ws->request("room.ready", {{"ready", false}});
+  EXPECT_EQ(error_code(f), "game_in_progress") << json::serialize(f);
+
+  // 6. Game messages: the total goes to all, the subtotal only to the adder.
+  auto add = seats[1].ws->call("test.counter.add", {{"n", 5}});
+  EXPECT_EQ(num(at(add, "total")), 5);
+  EXPECT_EQ(num(at(add, "mine")), 5);
+  for (auto* s : everyone) {
+    auto ev = s->ws->expect("test.counter.total");
+    EXPECT_EQ(num(at(ev, "data.total")), 5) << s->acc.nickname;
+  }
+  auto priv = seats[1].ws->expect("test.counter.private");
+  EXPECT_EQ(num(at(priv, "data.mine")), 5);
+  add = seats[2].ws->call("test.counter.add", {{"n", 7}});
+  EXPECT_EQ(num(at(add, "total")), 12);
+  EXPECT_EQ(num(at(add, "mine")), 7);
+  for (auto* s : everyone) {
+    auto ev = s->ws->expect("test.counter.total");
+    EXPECT_EQ(num(at(ev, "data.total")), 12) << s->acc.nickname;
+  }
+  priv = seats[2].ws->expect("test.counter.private");
+  EXPECT_EQ(num(at(priv, "data.mine")), 7);
+  f = seats[1].ws->request("test.counter.add", {{"n", 0}});
+  EXPECT_EQ(error_code(f), "bad_field") << "n is 1..100: " << json::serialize(f);
+  f = seats[1].ws->request("test.counter.add", {{"n", 101}});
+  EXPECT_EQ(error_code(f), "bad_field") << "n is 1..100: " << json::serialize(f);
+
+  // 7. Chat reaches everyone. The room sends it after the adds, so once a player has it, any
+  // private event meant for someone else would already have arrived: a barrier, not a sleep.
+  leader.ws->call("room.chat", {{"text", "안녕하세요 everyone"}});
+  for (auto* s : everyone) {
+    auto ev = s->ws->expect("room.chat");
+    EXPECT_EQ(num(at(ev, "data.from")), leader.acc.id);
+    EXPECT_EQ(str(at(ev, "data.nickname")), "Leader");
+    EXPECT_EQ(str(at(ev, "data.text")), "안녕하세요 everyone");
+    EXPECT_GT(num(at(ev, "data.ts")), 0);
+  }
+  EXPECT_EQ(leader.ws->count_received("test.counter.private"), 0u);
+  EXPECT_EQ(seats[1].ws->count_received("test.counter.private"), 1u);
+  EXPECT_EQ(seats[2].ws->count_received("test.counter.private"), 1u);
+  EXPECT_EQ(seats[3].ws->count_received("test.counter.private"), 0u);
+
+  // 8. Finish: everyone hears game_ended with the id and the public result.
+  seats[3].ws->call("test.counter.finish");
+  for (auto* s : everyone) {
+    auto ev = s->ws->expect("room.game_ended");
+    EXPECT_EQ(str(at(ev, "data.game_id")), game_id) << s->acc.nickname;
+    EXPECT_EQ(num(at(ev, "data.result.total")), 12) << s->acc.nickname;
+    EXPECT_EQ(str(at(ev, "data.result.reason")), "finished") << s->acc.nickname;
+  }
+  // Ready flags are reset: the leader may not start, and can_start is announced false.
+  for (auto* s : everyone) {
+    auto ev = s->ws->expect("room.can_start");
+    EXPECT_EQ(at(ev, "data.can_start"), json::value(false)) << s->acc.nickname;
+  }
+  f = leader.ws->request("room.start");
+  EXPECT_EQ(error_code(f), "not_ready") << json::serialize(f);
+  f = seats[1].ws->request("test.counter.add", {{"n", 1}});
+  EXPECT_EQ(error_code(f), "no_game") << json::serialize(f);
+
+  // 9. The stored record.
+  auto g = http_call(port(), "GET", "/v1/games/" + game_id);
+  ASSERT_EQ(g.status, 200) << g.body;
+  auto gv = g.json();
+  EXPECT_EQ(str(at(gv, "id")), game_id);
+  EXPECT_EQ(str(at(gv, "mode")), "test.counter");
+  EXPECT_EQ(str(at(gv, "room_id")), room_id);
+  EXPECT_LE(num(at(gv, "started_at")), num(at(gv, "ended_at")));
+  std::set<std::int64_t> players;
+  for (const auto& p : at(gv, "players").as_array())
+    players.insert(num(p));
+  std::set<std::int64_t> expected;
+  for (auto* s : everyone)
+    expected.insert(s->acc.id);
+  EXPECT_EQ(players, expected) << g.body;
+  EXPECT_EQ(num(at(gv, "record.total")), 12) << g.body;
+  EXPECT_EQ(str(at(gv, "record.reason")), "finished") << g.body;
+  EXPECT_EQ(num(at(gv, "record.players." + std::to_string(seats[1].acc.id))), 5) << g.body;
+  EXPECT_EQ(num(at(gv, "record.players." + std::to_string(seats[2].acc.id))), 7) << g.body;
+
+  auto hist = http_call(port(), "GET", "/v1/accounts/" + std::to_string(seats[2].acc.id) + "/games");
+  ASSERT_EQ(hist.status, 200) << hist.body;
+  auto hv = hist.json();
+  ASSERT_FALSE(at(hv, "games").as_array().empty()) << hist.body;
+  EXPECT_EQ(str(at(hv, "games.0.id")), game_id) << hist.body;
+
+  // 10. A fresh snapshot (a second socket for Dami takes over and says hello) shows the room
+  // waiting again with every ready flag down.
+  ws_client again(port(), seats[3].acc.token);
+  auto h = again.hello();
+  ASSERT_TRUE(at(h, "room").is_object()) << json::serialize(h);
+  auto after = at(h, "room").as_object();
+  EXPECT_EQ(str(at(after, "id")), room_id);
+  EXPECT_EQ(str(at(after, "state")), "waiting");
+  EXPECT_FALSE(has(after, "game")) << json::serialize(after);
+  EXPECT_EQ(member_ids(after).size(), 4u);
+  for (const auto& m : at(after, "members").as_array())
+    EXPECT_EQ(at(m, "ready"), json::value(false)) << json::serialize(m);
+  EXPECT_EQ(at(after, "can_start"), json::value(false));
+
+  // 11. The room list shows it waiting with four players.
+  list = seats[1].ws->call("room.list");
+  listed = false;
+  for (const auto& r : at(list, "rooms").as_array()) {
+    if (str(at(r, "id")) != room_id) continue;
+    listed = true;
+    EXPECT_EQ(num(at(r, "players")), 4);
+    EXPECT_EQ(str(at(r, "state")), "waiting");
+  }
+  EXPECT_TRUE(listed);
+}
+
+// docs/PROTOCOL.md: room.create and room.join reply `{room}`, the room snapshot under "room" (as
+// in hello's reply, where `room` is a field).
+TEST_F(lobby_flow_test, room_replies_are_shaped_as_documented) {
+  auto seats = seat_players(port(), {"Shape", "Form"});
+  auto created = seats[0].ws->call("room.create", {{"mode", "test.counter"}, {"name", "Shaped"}});
+  ASSERT_TRUE(has(created, "room")) << "room.create reply data: " << json::serialize(created);
+  EXPECT_TRUE(has(created, "room.id")) << json::serialize(created);
+  auto joined = seats[1].ws->call("room.join", {{"room_id", at(created, "room.id")}});
+  ASSERT_TRUE(has(joined, "room")) << "room.join reply data: " << json::serialize(joined);
+  EXPECT_EQ(member_ids(at(joined, "room").as_object()).size(), 2u);
+}
+
+TEST_F(lobby_flow_test, a_second_game_can_follow_the_first) {
+  auto seats = seat_players(port(), {"First", "Second"});
+  auto snap = create_room(seats[0], {});
+  join_room(seats[1], {{"room_id", at(snap, "id")}});
+  for (int round = 0; round < 2; ++round) {
+    seats[1].ws->call("room.ready", {{"ready", true}});
+    auto id = str(at(seats[0].ws->call("room.start"), "game_id"));
+    seats[1].ws->expect("room.game_started");
+    seats[0].ws->call("test.counter.add", {{"n", 3}});
+    seats[1].ws->call("test.counter.finish");
+    auto ended = seats[0].ws->expect("room.game_ended");
+    EXPECT_EQ(str(at(ended, "data.game_id")), id);
+    EXPECT_EQ(num(at(ended, "data.result.total")), 3) << "each game starts from zero";
+  }
+  auto hist = http_call(port(), "GET", "/v1/accounts/" + std::to_string(seats[0].acc.id) + "/games");
+  auto hv = hist.json();
+  EXPECT_EQ(at(hv, "games").as_array().size(), 2u) << hist.body;
+}
+
+TEST_F(lobby_flow_test, create_needs_a_nickname_and_a_known_mode) {
+  auto p = login_device(port(), "device-no-nickname-1");
+  ws_client ws(port(), p.token);
+  auto h = ws.hello();
+  EXPECT_EQ(str(at(h, "account.nickname")), "");
+  auto f = ws.request("room.create", {{"mode", "test.counter"}, {"name", "Nameless"}});
+  EXPECT_EQ(error_code(f), "nickname_required") << json::serialize(f);
+
+  auto seats = seat_players(port(), {"Moder"});
+  f = seats[0].ws->request("room.create", {{"mode", "no.such.mode"}, {"name", "X"}});
+  EXPECT_EQ(error_code(f), "unknown_mode") << json::serialize(f);
+  f = seats[0].ws->request("room.create",
+                           {{"mode", "test.counter"}, {"name", "X"}, {"settings", {{"bogus", 1}}}});
+  EXPECT_EQ(error_code(f), "bad_field") << json::serialize(f);
+  f = seats[0].ws->request("room.create", {{"mode", "test.counter"}, {"name", "X"}, {"capacity", 1}});
+  EXPECT_EQ(error_code(f), "bad_field") << "capacity below the mode's minimum: "
+                                        << json::serialize(f);
+  EXPECT_TRUE(seats[0].ws->ping_ok());
+}
+
+TEST_F(lobby_flow_test, nickname_set_after_connecting_is_used_in_the_room) {
+  auto p = login_device(port(), "device-late-nickname");
+  ws_client ws(port(), p.token);
+  ws.hello();
+  set_nickname(port(), p, "Latecomer");
+  auto snap = snapshot_of_reply(ws.call("room.create", {{"mode", "test.counter"}, {"name", "L"}}));
+  EXPECT_EQ(str(at(member_of(snap, p.id), "nickname")), "Latecomer");
+}
+
+TEST_F(lobby_flow_test, private_room_is_joined_by_invite_code_only) {
+  auto seats = seat_players(port(), {"Owner", "Friend", "Stranger"});
+  auto snap = create_room(seats[0], {{"private", true}, {"name", "Secret"}});
+  std::string room_id = str(at(snap, "id"));
+  EXPECT_EQ(at(snap, "private"), json::value(true));
+  ASSERT_TRUE(has(snap, "invite_code")) << json::serialize(snap);
+  std::string code = str(at(snap, "invite_code"));
+  EXPECT_FALSE(code.empty());
+
+  // Not listed, over WebSocket or REST.
+  auto list = seats[2].ws->call("room.list");
+  EXPECT_EQ(json::serialize(list).find(room_id), std::string::npos) << json::serialize(list);
+  auto rest = http_call(port(), "GET", "/v1/rooms");
+  EXPECT_EQ(rest.body.find(room_id), std::string::npos) << rest.body;
+
+  // By id: refused as if there were no such room.
+  auto f = seats[2].ws->request("room.join", {{"room_id", room_id}});
+  EXPECT_EQ(error_code(f), "unknown_room") << json::serialize(f);
+  f = seats[2].ws->request("room.join", {{"invite_code", "NOPE2345"}});
+  EXPECT_EQ(error_code(f), "unknown_room") << json::serialize(f);
+
+  // By invite code: in.
+  auto js = join_room(seats[1], {{"invite_code", code}});
+  EXPECT_EQ(str(at(js, "id")), room_id);
+  EXPECT_EQ(member_ids(js), (std::vector<std::int64_t>{seats[0].acc.id, seats[1].acc.id}));
+  EXPECT_EQ(str(at(js, "invite_code")), code) << "members may share the code";
+  auto ev = seats[0].ws->expect("room.member_joined");
+  EXPECT_EQ(num(at(ev, "data.member.id")), seats[1].acc.id);
+
+  // Exactly one of room_id and invite_code.
+  f = seats[2].ws->request("room.join", {{"room_id", room_id}, {"invite_code", code}});
+  EXPECT_EQ(error_code(f), "missing_field") << json::serialize(f);
+  f = seats[2].ws->request("room.join", json::object{});
+  EXPECT_EQ(error_code(f), "missing_field") << json::serialize(f);
+}
+
+TEST_F(lobby_flow_test, password_room_checks_the_password) {
+  auto seats = seat_players(port(), {"Keeper", "Guest"});
+  auto snap = create_room(seats[0], {{"password", "sesame"}});
+  std::string room_id = str(at(snap, "id"));
+  EXPECT_EQ(at(snap, "has_password"), json::value(true));
+  EXPECT_FALSE(json::serialize(snap).find("sesame") != std::string::npos)
+      << "the password is never echoed";
+
+  auto list = seats[1].ws->call("room.list");
+  bool listed = false;
+  for (const auto& r : at(list, "rooms").as_array()) {
+    if (str(at(r, "id")) == room_id) {
+      listed = true;
+      EXPECT_EQ(at(r, "has_password"), json::value(true));
+    }
+  }
+  EXPECT_TRUE(listed);
+
+  auto f = seats[1].ws->request("room.join", {{"room_id", room_id}});
+  EXPECT_EQ(error_code(f), "wrong_password") << json::serialize(f);
+  f = seats[1].ws->request("room.join", {{"room_id", room_id}, {"password", "Sesame"}});
+  EXPECT_EQ(error_code(f), "wrong_password") << json::serialize(f);
+  // A refused join keeps no seat: the right password works afterwards.
+  auto js = join_room(seats[1], {{"room_id", room_id}, {"password", "sesame"}});
+  EXPECT_EQ(member_ids(js).size(), 2u);
+}
+
+TEST_F(lobby_flow_test, full_room_refuses_with_room_full) {
+  auto seats = seat_players(port(), {"Alpha", "Bravo", "Charlie"});
+  auto snap = create_room(seats[0], {{"capacity", 2}});
+  std::string room_id = str(at(snap, "id"));
+  join_room(seats[1], {{"room_id", room_id}});
+  auto f = seats[2].ws->request("room.join", {{"room_id", room_id}});
+  EXPECT_EQ(error_code(f), "room_full") << json::serialize(f);
+  // The refused player holds no seat anywhere: they can create their own room.
+  create_room(seats[2], {});
+  f = seats[2].ws->request("room.join", {{"room_id", "doesnotexist"}});
+  EXPECT_EQ(error_code(f), "already_in_room") << json::serialize(f);
+}
+
+TEST_F(lobby_flow_test, one_room_at_a_time) {
+  auto seats = seat_players(port(), {"Uno", "Dos"});
+  auto a = create_room(seats[0], {{"name", "A"}});
+  auto b = create_room(seats[1], {{"name", "B"}});
+  auto f = seats[0].ws->request("room.create", {{"mode", "test.counter"}, {"name", "C"}});
+  EXPECT_EQ(error_code(f), "already_in_room") << json::serialize(f);
+  f = seats[0].ws->request("room.join", {{"room_id", at(b, "id")}});
+  EXPECT_EQ(error_code(f), "already_in_room") << json::serialize(f);
+  f = seats[0].ws->request("room.join", {{"room_id", at(a, "id")}});
+  EXPECT_EQ(error_code(f), "already_in_room") << json::serialize(f);
+  // After leaving, joining works.
+  seats[0].ws->call("room.leave");
+  auto js = join_room(seats[0], {{"room_id", at(b, "id")}});
+  EXPECT_EQ(member_ids(js), (std::vector<std::int64_t>{seats[1].acc.id, seats[0].acc.id}));
+  // Room A emptied and is gone.
+  auto list = seats[0].ws->call("room.list");
+  EXPECT_EQ(json::serialize(list).find(str(at(a, "id"))), std::string::npos)
+      << json::serialize(list);
+}
+
+TEST_F(lobby_flow_test, join_during_a_game_is_refused_but_spectating_works) {
+  auto seats = seat_players(port(), {"Pia", "Quinn", "Rosa", "Sven"});
+  auto snap = create_room(seats[0], {{"allow_spectators", true}, {"capacity", 3}});
+  std::string room_id = str(at(snap, "id"));
+  join_room(seats[1], {{"room_id", room_id}});
+  seats[1].ws->call("room.ready", {{"ready", true}});
+  seats[0].ws->call("room.start");
+  seats[1].ws->expect("room.game_started");
+
+  auto f = seats[2].ws->request("room.join", {{"room_id", room_id}});
+  EXPECT_EQ(error_code(f), "game_in_progress") << json::serialize(f);
+
+  auto spec = join_room(seats[2], {{"room_id", room_id}, {"spectate", true}});
+  EXPECT_EQ(str(at(spec, "state")), "playing");
+  EXPECT_TRUE(has(spec, "game")) << "a spectator sees the public game view: "
+                                 << json::serialize(spec);
+  EXPECT_FALSE(has(spec, "game.mine")) << "a spectator has no private subtotal";
+  EXPECT_EQ(at(member_of(spec, seats[2].acc.id), "spectator"), json::value(true));
+  for (int i : {0, 1}) {
+    auto ev = seats[i].ws->recv_until([&](const json::object& fr) {
+      return str(at(fr, "type")) == "room.member_joined" &&
+             num(at(fr, "data.member.id")) == seats[2].acc.id;
+    });
+    ASSERT_TRUE(ev) << seats[i].acc.nickname;
+    EXPECT_EQ(at(*ev, "data.member.spectator"), json::value(true));
+  }
+
+  // The spectator watches the public events but may not play.
+  seats[1].ws->call("test.counter.add", {{"n", 4}});
+  auto ev = seats[2].ws->expect("test.counter.total");
+  EXPECT_EQ(num(at(ev, "data.total")), 4);
+  f = seats[2].ws->request("test.counter.add", {{"n", 1}});
+  EXPECT_EQ(error_code(f), "forbidden") << json::serialize(f);
+  f = seats[2].ws->request("room.ready", {{"ready", true}});
+  EXPECT_FALSE(error_code(f).empty()) << json::serialize(f);
+
+  // The room list still counts players only.
+  auto list = seats[3].ws->call("room.list");
+  for (const auto& r : at(list, "rooms").as_array()) {
+    if (str(at(r, "id")) == room_id) {
+      EXPECT_EQ(num(at(r, "players")), 2);
+      EXPECT_EQ(str(at(r, "state")), "playing");
+    }
+  }
+}
+
+TEST_F(lobby_flow_test, spectating_needs_allow_spectators) {
+  auto seats = seat_players(port(), {"Tara", "Uma", "Vic"});
+  auto snap = create_room(seats[0], {});
+  std::string room_id = str(at(snap, "id"));
+  EXPECT_EQ(at(snap, "allow_spectators"), json::value(false));
+  join_room(seats[1], {{"room_id", room_id}});
+  seats[1].ws->call("room.ready", {{"ready", true}});
+  seats[0].ws->call("room.start");
+  auto f = seats[2].ws->request("room.join", {{"room_id", room_id}, {"spectate", true}});
+  EXPECT_EQ(error_code(f), "forbidden") << json::serialize(f);
+  f = seats[2].ws->request("room.join", {{"room_id", room_id}});
+  EXPECT_EQ(error_code(f), "game_in_progress") << json::serialize(f);
+}
+
+TEST_F(lobby_flow_test, leader_kicks_a_member) {
+  auto seats = seat_players(port(), {"Kim", "Lee", "Park"});
+  auto snap = create_room(seats[0], {});
+  std::string room_id = str(at(snap, "id"));
+  join_room(seats[1], {{"room_id", room_id}});
+  join_room(seats[2], {{"room_id", room_id}});
+
+  auto f = seats[1].ws->request("room.kick", {{"player", seats[2].acc.id}});
+  EXPECT_EQ(error_code(f), "not_leader") << json::serialize(f);
+  f = seats[0].ws->request("room.kick", {{"player", 999999}});
+  EXPECT_EQ(error_code(f), "unknown_player") << json::serialize(f);
+
+  seats[0].ws->call("room.kick", {{"player", seats[2].acc.id}});
+  auto removed = seats[2].ws->expect("room.removed");
+  EXPECT_EQ(str(at(removed, "data.reason")), "kicked");
+  for (int i : {0, 1}) {
+    auto ev = seats[i].ws->expect("room.member_left");
+    EXPECT_EQ(num(at(ev, "data.player")), seats[2].acc.id);
+    EXPECT_EQ(str(at(ev, "data.reason")), "kicked");
+  }
+  // The kicked player is out: room actions say so, and they may join elsewhere or come back.
+  f = seats[2].ws->request("room.chat", {{"text", "hey"}});
+  EXPECT_EQ(error_code(f), "not_in_room") << json::serialize(f);
+  auto back = join_room(seats[2], {{"room_id", room_id}});
+  EXPECT_EQ(member_ids(back).size(), 3u);
+}
+
+TEST_F(lobby_flow_test, leader_leaving_passes_leadership) {
+  auto seats = seat_players(port(), {"Mina", "Nari", "Oona"});
+  auto snap = create_room(seats[0], {});
+  std::string room_id = str(at(snap, "id"));
+  join_room(seats[1], {{"room_id", room_id}});
+  join_room(seats[2], {{"room_id", room_id}});
+  seats[1].ws->call("room.ready", {{"ready", true}});
+
+  seats[0].ws->call("room.leave");
+  for (int i : {1, 2}) {
+    auto left = seats[i].ws->expect("room.member_left");
+    EXPECT_EQ(num(at(left, "data.player")), seats[0].acc.id);
+    EXPECT_EQ(str(at(left, "data.reason")), "left");
+    auto lc = seats[i].ws->expect("room.leader_changed");
+    EXPECT_EQ(num(at(lc, "data.player")), seats[1].acc.id) << "the longest-seated player leads";
+  }
+  EXPECT_EQ(seats[0].ws->count_received("room.removed"), 0u) << "leaving is not being removed";
+  // The new leader leads: kicking works, and the old leader's room actions fail.
+  auto f = seats[0].ws->request("room.start");
+  EXPECT_EQ(error_code(f), "not_in_room") << json::serialize(f);
+  f = seats[2].ws->request("room.start");
+  EXPECT_EQ(error_code(f), "not_leader") << json::serialize(f);
+  seats[2].ws->call("room.ready", {{"ready", true}});
+  auto started = seats[1].ws->call("room.start");
+  EXPECT_FALSE(str(at(started, "game_id")).empty());
+}
+
+TEST_F(lobby_flow_test, leader_transfers_leadership) {
+  auto seats = seat_players(port(), {"Xena", "Yuri"});
+  auto snap = create_room(seats[0], {});
+  join_room(seats[1], {{"room_id", at(snap, "id")}});
+  seats[0].ws->call("room.transfer", {{"player", seats[1].acc.id}});
+  for (auto& s : seats) {
+    auto lc = s.ws->expect("room.leader_changed");
+    EXPECT_EQ(num(at(lc, "data.player")), seats[1].acc.id);
+  }
+  auto f = seats[0].ws->request("room.transfer", {{"player", seats[0].acc.id}});
+  EXPECT_EQ(error_code(f), "not_leader") << json::serialize(f);
+}
+
+// A chat line is answered with two frames back to back: the reply, then the room.chat event. Both
+// must leave at once. Writing them as separate small segments without TCP_NODELAY lets Nagle's
+// algorithm hold the second until the client's delayed ACK (about 40 ms on Linux) — far too slow
+// for a realtime game. The bound is generous (20 ms a round trip on loopback, against ~1 ms
+// expected and ~40 ms when stalled).
+TEST(lobby_latency_test, an_event_right_after_a_reply_is_not_delayed) {
+  server_process srv({"limits.ws_rate=1000", "limits.ws_burst=1000"});
+  auto seats = seat_players(srv.port(), {"Fast", "Quick"});
+  auto snap = snapshot_of_reply(
+      seats[0].ws->call("room.create", {{"mode", "test.counter"}, {"name", "Speed"}}));
+  seats[1].ws->call("room.join", {{"room_id", at(snap, "id")}});
+  const int rounds = 30;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < rounds; ++i) {
+    seats[0].ws->call("room.chat", {{"text", "ping " + std::to_string(i)}});
+    seats[0].ws->expect("room.chat");
+  }
+  auto took = std::chrono::duration_cast<ms>(std::chrono::steady_clock::now() - start);
+  EXPECT_LT(took.count(), rounds * 20) << rounds << " chat round trips (reply + event) took "
+                                       << took.count() << " ms";
+}
+
+TEST_F(lobby_flow_test, a_mode_that_throws_closes_only_its_room) {
+  auto seats = seat_players(port(), {"Crash", "Bang", "Calm1", "Calm2"});
+  auto bad = create_room(seats[0], {});
+  join_room(seats[1], {{"room_id", at(bad, "id")}});
+  auto good = create_room(seats[2], {});
+  join_room(seats[3], {{"room_id", at(good, "id")}});
+  for (int leader : {0, 2}) {
+    seats[leader + 1].ws->call("room.ready", {{"ready", true}});
+    seats[leader].ws->call("room.start");
+  }
+  seats[0].ws->send_request("test.counter.crash");
+  for (int i : {0, 1}) {
+    auto removed = seats[i].ws->expect("room.removed");
+    EXPECT_FALSE(str(at(removed, "data.reason")).empty());
+  }
+  // The other room plays on, and the crashed room's players are free.
+  auto add = seats[3].ws->call("test.counter.add", {{"n", 2}});
+  EXPECT_EQ(num(at(add, "total")), 2);
+  create_room(seats[1], {});
+  EXPECT_EQ(http_call(port(), "GET", "/health").status, 200);
+  auto m = http_call(port(), "GET", "/metrics");
+  EXPECT_NE(m.body.find("\nmaratang_mode_crashes_total 1\n"), std::string::npos) << m.body;
+}
+
+}  // namespace
+}  // namespace maratang::it
