@@ -1,8 +1,6 @@
 #include "harness.hpp"
 
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -477,7 +475,6 @@ std::int64_t ws_client::send_request(std::string_view type, const json::object& 
 bool ws_client::read_one(steady::time_point deadline) {
   if (closed_) return false;
   auto& s = *impl_;
-  if (getenv("QUICKACK")) { int one = 1; ::setsockopt(beast::get_lowest_layer(s.ws).socket().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one); }
   if (!s.reading) {
     s.reading = true;
     s.read_done = false;
