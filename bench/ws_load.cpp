@@ -29,6 +29,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -211,6 +212,7 @@ struct client {
   websocket::stream<beast::tcp_stream> ws;
   beast::flat_buffer buf;
   std::int64_t next_id = 1;
+  bool batch = false;            // asked the server for newline-batched messages
   std::uint64_t deliveries = 0;  // room.chat events received in the fan-out phase
   int outstanding = 0;
 
@@ -221,7 +223,9 @@ struct client {
         use_awaitable);
     sock.expires_never();
     co_await ws.async_handshake("127.0.0.1", "/ws?token=" + token, use_awaitable);
-    co_await send("hello", kv("version", 1));
+    json::object hello = kv("version", 1);
+    if (batch) hello["batch"] = true;
+    co_await send("hello", std::move(hello));
     co_await until_reply("hello");
   }
 
@@ -238,12 +242,21 @@ struct client {
     for (;;) {
       buf.clear();
       co_await ws.async_read(buf, use_awaitable);
-      auto v = json::parse(beast::buffers_to_string(buf.data()));
-      auto& o = v.as_object();
-      if (o.contains("ok") && o.at("type").as_string() == type) {
-        if (!o.at("ok").as_bool()) throw std::runtime_error(json::serialize(o));
-        co_return o["data"].as_object();
+      std::string text = beast::buffers_to_string(buf.data());
+      std::size_t start = 0;
+      std::optional<json::object> found;
+      while (start < text.size()) {
+        auto end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        auto v = json::parse(std::string_view(text).substr(start, end - start));
+        start = end + 1;
+        auto& o = v.as_object();
+        if (o.contains("ok") && o.at("type").as_string() == type) {
+          if (!o.at("ok").as_bool()) throw std::runtime_error(json::serialize(o));
+          found = o["data"].as_object();
+        }
       }
+      if (found) co_return *found;
     }
   }
 
@@ -310,11 +323,22 @@ awaitable<void> fanout_reader(client& c, bool sender, int window, const std::ato
       c.buf.clear();
       co_await c.ws.async_read(c.buf, use_awaitable);
       std::string_view text(static_cast<const char*>(c.buf.data().data()), c.buf.size());
-      if (text.find("\"ok\"") != std::string_view::npos) {
-        // The reply to one of our chats: send the next unless stopping.
-        if (!stop.load()) co_await c.ws.async_write(asio::buffer(chat), use_awaitable);
-      } else if (text.rfind(R"({"type":"room.chat")", 0) == 0) {
-        ++c.deliveries;
+      // One envelope per line (several when batching). Replies to our chats carry "ok".
+      int replies = 0;
+      for (std::size_t pos = 0; pos < text.size();) {
+        auto end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        auto line = text.substr(pos, end - pos);
+        if (line.find("\"ok\"") != std::string_view::npos) {
+          ++replies;
+        } else if (line.rfind(R"({"type":"room.chat")", 0) == 0) {
+          ++c.deliveries;
+        }
+        pos = end + 1;
+      }
+      // Send the next chat for each reply, unless stopping.
+      for (int i = 0; i < replies && !stop.load(); ++i) {
+        co_await c.ws.async_write(asio::buffer(chat), use_awaitable);
       }
     }
   } catch (const boost::system::system_error&) {
@@ -344,6 +368,8 @@ int main(int argc, char** argv) {
   double duration = 5;
   std::vector<int> room_sizes = {8, 100};
   int window = 4;
+  bool batch = false;
+  cli.add_flag("--batch", batch, "Clients ask for newline-batched messages (hello.batch)");
   cli.add_option("--server", binary, "Path of the maratang binary");
   cli.add_option("--connections", connections, "Idle connections to open");
   cli.add_option("--duration", duration, "Seconds per fan-out measurement");

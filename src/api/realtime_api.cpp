@@ -162,6 +162,7 @@ void gateway::on_hello(request& r) {
               fmt::format("This server speaks protocol version {}.", proto::protocol_version)});
   }
   ctx.hello_done = true;
+  if (auto* b = r.data.if_contains("batch")) ctx.batch = b->as_bool();
   if (!ctx.loaded) {
     ctx.hello_waiting = true;
     ctx.hello_id_json = json::serialize(r.id);

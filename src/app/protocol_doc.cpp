@@ -62,6 +62,10 @@ Every frame is one JSON object (text frames; binary frames holding the same JSON
   `message` is for people.
 - event: `{"type": T, "data": {...}}`: pushed by the server, no `id`, no `ok`.
 
+A client that sent `hello` with `"batch": true` may receive several envelopes in one WebSocket
+message, separated by a newline (`\n`, which never occurs unescaped inside an envelope); split
+each message on newlines. Without it, every message holds exactly one envelope.
+
 Fields a message does not define are ignored. A bad frame changes nothing and the connection
 stays open, with these exceptions required by RFC 6455 or by resource limits: invalid UTF-8 in a
 *text* frame closes the connection with code 1007 (send binary frames to get a `bad_json` reply

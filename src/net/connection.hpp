@@ -22,6 +22,7 @@ struct conn_context {
   bool hello_waiting = false;  // hello arrived before the account was loaded
   std::string hello_id_json;   // the waiting hello's id, serialised
   std::string nickname;
+  bool batch = false;  // the client accepts several envelopes per message, newline-separated
 };
 
 class connection {

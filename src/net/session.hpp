@@ -109,10 +109,12 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   bool closing_ = false;          // GUARDED_BY(mu_): no more frames accepted
   std::optional<std::pair<websocket::close_code, std::string>> close_after_;  // GUARDED_BY(mu_)
   std::deque<frame> out_;                                                     // strand only
-  bool writing_ = false;                                                      // strand only
-  bool close_started_ = false;                                                // strand only
-  bool open_ = false;      // strand only: on_ws_open was called
-  bool finished_ = false;  // strand only
+  std::size_t in_flight_ = 0;              // strand only: frames of out_ being written
+  std::vector<asio::const_buffer> batch_;  // strand only: a batched write's buffers
+  bool writing_ = false;                   // strand only
+  bool close_started_ = false;             // strand only
+  bool open_ = false;                      // strand only: on_ws_open was called
+  bool finished_ = false;                  // strand only
   std::optional<asio::steady_timer> kill_timer_;
 
   bool discarding_ = false;  // strand only: skipping an oversize message

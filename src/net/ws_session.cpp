@@ -12,6 +12,9 @@ namespace {
 constexpr websocket::close_code kPolicy = websocket::close_code::policy_error;
 constexpr std::size_t kReadChunk = 4096;
 constexpr std::size_t kHardMessageMax = 64 << 20;
+constexpr std::size_t kMaxBatch = 64;              // envelopes per batched message
+constexpr std::size_t kMaxBatchBytes = 256 << 10;  // bytes per batched message
+constexpr char kNewline = '\n';
 
 frame closed_event(std::string_view reason, std::string_view message) {
   boost::json::object data{{"reason", reason}, {"message", message}};
@@ -177,21 +180,43 @@ void ws_session::flush() {
   if (out_.empty()) return;
   writing_ = true;
   ws_.text(true);
-  ws_.async_write(asio::buffer(*out_.front()),
-                  beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+  if (!ctx_.batch || out_.size() == 1) {
+    in_flight_ = 1;
+    ws_.async_write(asio::buffer(*out_.front()),
+                    beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+    return;
+  }
+  // A client that asked for batching gets every queued envelope in one message, separated by
+  // newlines: one frame and one system call for what would otherwise be many.
+  batch_.clear();
+  std::size_t bytes = 0;
+  in_flight_ = 0;
+  for (const auto& f : out_) {
+    if (in_flight_ == kMaxBatch || (in_flight_ > 0 && bytes + f->size() > kMaxBatchBytes)) break;
+    if (in_flight_ > 0) batch_.emplace_back(&kNewline, 1);
+    batch_.emplace_back(f->data(), f->size());
+    bytes += f->size();
+    ++in_flight_;
+  }
+  ws_.async_write(batch_, beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
 }
 
 void ws_session::on_write(beast::error_code ec, std::size_t n) {
   writing_ = false;
   if (ec) return finish();
-  st_->m.messages_out.fetch_add(1, std::memory_order_relaxed);
+  st_->m.messages_out.fetch_add(in_flight_, std::memory_order_relaxed);
   st_->m.bytes_out.fetch_add(n, std::memory_order_relaxed);
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < in_flight_; ++i) {
+    bytes += out_.front()->size();
+    out_.pop_front();
+  }
   {
     std::lock_guard lock(mu_);
-    queued_msgs_ -= 1;
-    queued_bytes_ -= out_.front()->size();
+    queued_msgs_ -= in_flight_;
+    queued_bytes_ -= bytes;
   }
-  out_.pop_front();
+  in_flight_ = 0;
   flush();
 }
 

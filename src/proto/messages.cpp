@@ -14,6 +14,10 @@ constexpr std::int64_t kMaxInt = INT64_MAX;
 constexpr field_spec hello_fields[] = {
     {"version", ft::integer, true, 1, 1000, "Protocol version the client speaks (currently 1)."},
     {"client", ft::string, false, 0, 64, "Free-form client name and version, for logs."},
+    {"batch", ft::boolean, false, 0, 0,
+     "Accept batched messages: from then on, one WebSocket message may carry several "
+     "envelopes separated by newlines (\\n). Fewer frames and system calls under load. Default "
+     "false: one envelope per message."},
 };
 constexpr field_spec time_sync_fields[] = {
     {"client_send", ft::integer, true, 0, kMaxInt,
