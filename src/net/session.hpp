@@ -111,6 +111,7 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   std::deque<frame> out_;                                                     // strand only
   std::size_t in_flight_ = 0;              // strand only: frames of out_ being written
   std::vector<asio::const_buffer> batch_;  // strand only: a batched write's buffers
+  bool yielded_ = false;                   // strand only: this flush already waited one turn
   bool writing_ = false;                   // strand only
   bool close_started_ = false;             // strand only
   bool open_ = false;                      // strand only: on_ws_open was called

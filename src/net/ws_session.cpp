@@ -168,14 +168,25 @@ void ws_session::close(std::string_view reason, std::string_view message) {
 void ws_session::flush() {
   if (writing_ || close_started_ || finished_) return;
   std::optional<std::pair<websocket::close_code, std::string>> close_now;
+  bool yield = false;
   {
     std::lock_guard lock(mu_);
-    flush_scheduled_ = false;
     for (auto& f : pending_)
       out_.push_back(std::move(f));
     pending_.clear();
     if (out_.empty() && close_after_) close_now = std::move(close_after_);
+    // A batching client's write waits one turn of the event loop, so that frames other handlers
+    // are about to queue go out in the same message. When the server is idle the queue is empty
+    // and the turn costs nothing; under load it turns many small writes into one.
+    yield = ctx_.batch && !yielded_ && !close_now && !out_.empty() && out_.size() < kMaxBatch;
+    flush_scheduled_ = yield;
   }
+  if (yield) {
+    yielded_ = true;
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->flush(); });
+    return;
+  }
+  yielded_ = false;
   if (close_now) return start_close(close_now->first, std::move(close_now->second));
   if (out_.empty()) return;
   writing_ = true;
