@@ -205,6 +205,31 @@ awaitable<void> make_accounts(int port, int first, int count, int stride,
   }
 }
 
+// A counter from GET /metrics.
+double metric(int port, std::string_view name) {
+  asio::io_context ioc;
+  beast::tcp_stream s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  http::request<http::empty_body> req{http::verb::get, "/metrics", 11};
+  req.set(http::field::host, "127.0.0.1");
+  http::write(s, req);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(s, buf, res);
+  std::string_view body = res.body();
+  for (std::size_t pos = 0; pos < body.size();) {
+    auto end = body.find('\n', pos);
+    if (end == std::string_view::npos) end = body.size();
+    auto line = body.substr(pos, end - pos);
+    if (line.size() > name.size() && line.substr(0, name.size()) == name &&
+        line[name.size()] == ' ') {
+      return std::stod(std::string(line.substr(name.size() + 1)));
+    }
+    pos = end + 1;
+  }
+  return 0;
+}
+
 // --- WebSocket clients ------------------------------------------------------------------------
 
 struct client {
@@ -410,8 +435,10 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     long rss_before = srv.rss_kb();
     std::vector<std::unique_ptr<client>> cs;
-    for (int i = 0; i < connections; ++i)
+    for (int i = 0; i < connections; ++i) {
       cs.push_back(std::make_unique<client>(ioc));
+      cs.back()->batch = batch;
+    }
     t0 = clock_type::now();
     run_all(ioc, [&](auto spawn) {
       for (std::size_t k = 0; k < 64; ++k)
@@ -466,6 +493,8 @@ int main(int argc, char** argv) {
       std::atomic<bool> stop{false};
       int senders = size <= 8 ? size : 10;
       std::uint64_t delivered = 0;
+      double envelopes0 = metric(srv.port, "maratang_messages_out_total");
+      double writes0 = metric(srv.port, "maratang_ws_writes_total");
       double wall = 0, cpu = 0;
       double cpu0 = srv.cpu_seconds();
       t0 = clock_type::now();
@@ -487,12 +516,15 @@ int main(int argc, char** argv) {
           spawn(fanout_reader(*used[i], sender, window, stop));
         }
       });
+      double per_write = (metric(srv.port, "maratang_messages_out_total") - envelopes0) /
+                         std::max(1.0, metric(srv.port, "maratang_ws_writes_total") - writes0);
       fmt::print(
-          "fanout: {} rooms of {} ({} senders each, {} chats in flight per sender): "
+          "fanout{}: {} rooms of {} ({} senders each, {} chats in flight per sender): "
           "{:.0f} deliveries/s wall; server CPU {:.2f} s in {:.2f} s -> {:.0f} deliveries per "
-          "server CPU-second (goal >= 500000)\n",
-          rooms, size, senders, window, static_cast<double>(delivered) / wall, cpu, wall,
-          static_cast<double>(delivered) / std::max(cpu, 1e-9));
+          "server CPU-second (goal >= 500000); {:.1f} envelopes per WebSocket write\n",
+          batch ? " (batched)" : "", rooms, size, senders, window,
+          static_cast<double>(delivered) / wall, cpu, wall,
+          static_cast<double>(delivered) / std::max(cpu, 1e-9), per_write);
     }
     srv.stop();
   } catch (const std::exception& e) {

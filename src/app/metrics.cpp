@@ -72,8 +72,11 @@ std::string metrics::render() const {
   counter("maratang_ws_connections_total", "WebSocket connections accepted.",
           connections_total.load());
   counter("maratang_messages_in_total", "WebSocket messages received.", messages_in.load());
-  counter("maratang_messages_out_total", "WebSocket messages sent.", messages_out.load());
+  counter("maratang_messages_out_total", "Envelopes sent over WebSocket.", messages_out.load());
   counter("maratang_bytes_out_total", "WebSocket payload bytes sent.", bytes_out.load());
+  counter("maratang_ws_writes_total",
+          "WebSocket messages written; below messages_out when clients take batches.",
+          writes_out.load());
   counter("maratang_http_requests_total", "HTTP requests served.", http_requests.load());
   counter("maratang_slow_consumer_drops_total",
           "Connections closed because their send queue was full.", slow_consumer_drops.load());

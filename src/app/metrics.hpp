@@ -41,6 +41,7 @@ class metrics {
   std::atomic<std::uint64_t> messages_in{0};
   std::atomic<std::uint64_t> messages_out{0};
   std::atomic<std::uint64_t> bytes_out{0};
+  std::atomic<std::uint64_t> writes_out{0};  // WebSocket messages written (a batch is one)
   std::atomic<std::uint64_t> http_requests{0};
   std::atomic<std::uint64_t> slow_consumer_drops{0};
   std::atomic<std::uint64_t> sessions_replaced{0};

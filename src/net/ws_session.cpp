@@ -216,6 +216,7 @@ void ws_session::on_write(beast::error_code ec, std::size_t n) {
   writing_ = false;
   if (ec) return finish();
   st_->m.messages_out.fetch_add(in_flight_, std::memory_order_relaxed);
+  st_->m.writes_out.fetch_add(1, std::memory_order_relaxed);
   st_->m.bytes_out.fetch_add(n, std::memory_order_relaxed);
   std::size_t bytes = 0;
   for (std::size_t i = 0; i < in_flight_; ++i) {
