@@ -64,6 +64,14 @@ void ws_session::on_accept(beast::error_code ec) {
   st_->m.handshake_seconds.observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - accepted_).count());
   st_->h.on_ws_open(shared_from_this());
+  // A client must finish the hello exchange within the handshake timeout, or it is closed: an
+  // open socket that never says hello would otherwise be kept alive by pings for ever.
+  kill_timer_.emplace(ws_.get_executor());
+  kill_timer_->expires_after(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
+  kill_timer_->async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+    if (wait_ec || self->ctx_.hello_done || self->close_started_ || self->finished_) return;
+    self->close("hello_timeout", "No hello within the handshake timeout.");
+  });
   do_read();
 }
 

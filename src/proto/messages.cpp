@@ -220,8 +220,9 @@ constexpr message_spec messages[] = {
      false},
     {"session.closed",
      direction::event,
-     "Sent just before the server closes this connection (replaced by a newer one, logged out, "
-     "slow consumer, shutdown).",
+     "Sent just before the server closes this connection. Reasons: replaced (the account "
+     "connected again), logged_out, rate_limited, hello_timeout (no hello within "
+     "limits.handshake_timeout_ms), unauthorized, unavailable, shutdown.",
      reason_fields,
      {},
      false},
