@@ -197,17 +197,7 @@ void gateway::on_time_sync(request& r) {
 void gateway::on_room_list(request& r) {
   std::string mode;
   if (auto* m = r.data.if_contains("mode")) mode = m->as_string();
-  json::array rooms;
-  for (const auto& s : lobby_.list(mode)) {
-    rooms.push_back({{"id", s.id},
-                     {"name", s.name},
-                     {"mode", s.mode},
-                     {"state", s.state},
-                     {"players", s.players},
-                     {"capacity", s.capacity},
-                     {"has_password", s.has_password}});
-  }
-  reply(r, json::object{{"rooms", std::move(rooms)}});
+  reply(r, json::object{{"rooms", lobby_.list_json(mode)}});
 }
 
 namespace {

@@ -248,17 +248,7 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
   // Rooms and games.
   if (path == "/v1/rooms") {
     if (m != "GET") return fail(errc::method_not_allowed);
-    json::array rooms;
-    for (const auto& s : lobby_.list(req.query_param("mode"))) {
-      rooms.push_back({{"id", s.id},
-                       {"name", s.name},
-                       {"mode", s.mode},
-                       {"state", s.state},
-                       {"players", s.players},
-                       {"capacity", s.capacity},
-                       {"has_password", s.has_password}});
-    }
-    return respond(json_response(200, {{"rooms", std::move(rooms)}}));
+    return respond(json_response(200, {{"rooms", lobby_.list_json(req.query_param("mode"))}}));
   }
   if (path.rfind("/v1/games/", 0) == 0 && m == "GET") {
     std::string id = path.substr(10);

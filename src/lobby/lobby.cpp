@@ -159,6 +159,20 @@ std::vector<room_summary> lobby::list(std::string_view mode) const {
   return out;
 }
 
+json::array lobby::list_json(std::string_view mode) const {
+  json::array rooms;
+  for (const auto& s : list(mode)) {
+    rooms.push_back({{"id", s.id},
+                     {"name", s.name},
+                     {"mode", s.mode},
+                     {"state", s.state},
+                     {"players", s.players},
+                     {"capacity", s.capacity},
+                     {"has_password", s.has_password}});
+  }
+  return rooms;
+}
+
 void lobby::release_seat(player_id p, const std::string& room_id) {
   std::lock_guard lock(mu_);
   auto it = seat_of_.find(p);

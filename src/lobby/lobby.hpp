@@ -94,6 +94,8 @@ class lobby {
   // The room the account sits in, or null.
   std::shared_ptr<room> room_of(player_id p) const;
   std::vector<room_summary> list(std::string_view mode) const;
+  // The same list as the JSON array room.list and GET /v1/rooms answer with.
+  boost::json::array list_json(std::string_view mode) const;
   const mode_registry& modes() const noexcept { return modes_; }
 
   // Called by rooms (any thread).
