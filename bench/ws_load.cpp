@@ -306,7 +306,7 @@ awaitable<void> lobby_group(std::vector<client*> g, samples& create, samples& jo
   auto snap =
       co_await g[0]->request("room.create", room_create(static_cast<int>(g.size()), "bench"));
   create.add(clock_type::now() - t0);
-  std::string room_id(snap.at("id").as_string());
+  std::string room_id(snap.at("room").at("id").as_string());
   for (std::size_t i = 1; i < g.size(); ++i) {
     auto t = clock_type::now();
     co_await g[i]->request("room.join", kv("room_id", room_id.c_str()));
@@ -329,7 +329,7 @@ awaitable<void> lobby_group(std::vector<client*> g, samples& create, samples& jo
 awaitable<void> setup_room(const std::vector<client*>& used, std::size_t r, std::size_t sz) {
   auto snap =
       co_await used[r * sz]->request("room.create", room_create(static_cast<int>(sz), "fan"));
-  std::string id(snap.at("id").as_string());
+  std::string id(snap.at("room").at("id").as_string());
   for (std::size_t i = 1; i < sz; ++i) {
     co_await used[r * sz + i]->request("room.join", kv("room_id", id.c_str()));
   }

@@ -69,7 +69,7 @@ void gateway::on_ws_open(const std::shared_ptr<net::connection>& c) {
                                   ctx.nickname = (*found)->nickname;
                                   ctx.loaded = true;
                                   if (!ctx.nickname.empty())
-                                    lobby_.set_nickname(ctx.account_id, ctx.nickname);
+                                    lobby_.remember_nickname(ctx.account_id, ctx.nickname);
                                   if (ctx.hello_waiting) {
                                     ctx.hello_waiting = false;
                                     answer_hello(c, json::parse(ctx.hello_id_json));
@@ -173,6 +173,8 @@ void gateway::on_hello(request& r) {
 
 void gateway::answer_hello(const std::shared_ptr<net::connection>& c, json::value id) {
   auto& ctx = c->context();
+  // The lobby knows renames committed since the account was read at open.
+  if (auto fresh = lobby_.nickname_of(ctx.account_id); !fresh.empty()) ctx.nickname = fresh;
   json::object data{
       {"version", proto::protocol_version},
       {"account", {{"id", ctx.account_id}, {"nickname", ctx.nickname}}},

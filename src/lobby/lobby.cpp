@@ -52,6 +52,11 @@ void lobby::set_nickname(player_id p, std::string nickname) {
   nicknames_[p] = std::move(nickname);
 }
 
+void lobby::remember_nickname(player_id p, std::string nickname) {
+  std::lock_guard lock(mu_);
+  nicknames_.try_emplace(p, std::move(nickname));
+}
+
 std::string lobby::nickname_of(player_id p) const {
   std::lock_guard lock(mu_);
   auto it = nicknames_.find(p);

@@ -84,7 +84,10 @@ class lobby {
   void resume(player_id p, std::shared_ptr<net::connection> c,
               std::function<void(boost::json::value)> done);
   // Nicknames as rooms show them (cached from storage at login and on change).
+  // set_nickname: a committed change (REST). remember_nickname: a value read from storage, kept
+  // only if no change is known, so a read that raced a rename cannot undo it.
   void set_nickname(player_id p, std::string nickname);
+  void remember_nickname(player_id p, std::string nickname);
   std::string nickname_of(player_id p) const;
 
   // Rooms.

@@ -257,7 +257,7 @@ void room::join(player_id p, std::string nickname, join_params jp,
     }
     auto it = members_.insert(pos, std::move(m));
     broadcast(proto::encode_event("room.member_joined", {{"member", member_json(*it)}}), p);
-    reply(snapshot(p));
+    reply(json::object{{"room", snapshot(p)}});
     if (spectator && mode_) call_mode([&](mode& md) { md.on_reconnect(*this, p); });
     publish_summary();
     announce_can_start();
@@ -306,9 +306,17 @@ void room::pick_leader() {
   }
   leader_ = next ? next->id : 0;
   if (next) {
-    find(leader_)->ready = false;
     send_all("room.leader_changed", {{"player", leader_}});
+    clear_leader_ready();
   }
+}
+
+// The leader does not ready up; a member who becomes leader loses the flag, and everyone is told.
+void room::clear_leader_ready() {
+  member* m = find(leader_);
+  if (!m || !m->ready) return;
+  m->ready = false;
+  send_all("room.member_ready", {{"player", leader_}, {"ready", false}});
 }
 
 void room::ready(player_id p, bool value, reply_fn reply) {
@@ -350,8 +358,8 @@ void room::transfer(player_id p, player_id target, reply_fn reply) {
     reply(ok_empty());
     if (target == p) return;
     leader_ = target;
-    t->ready = false;
     send_all("room.leader_changed", {{"player", leader_}});
+    clear_leader_ready();
     announce_can_start();
   });
 }

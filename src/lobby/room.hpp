@@ -92,6 +92,7 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   void announce_can_start();
   void remove(player_id p, std::string_view reason);
   void pick_leader();
+  void clear_leader_ready();
   void publish_summary();
   // Calls into the mode, catching what it throws; handles a game that ended during the call.
   template <class F>

@@ -26,6 +26,10 @@ struct listener::impl : std::enable_shared_from_this<listener::impl> {
       beast::error_code ignored;
       socket.close(ignored);
     } else {
+      // Small frames go out at once: Nagle's algorithm would hold an event sent right after a
+      // reply until the client's delayed ACK (about 40 ms).
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       std::make_shared<http_session>(std::move(socket), st_)->run();
     }
     do_accept();

@@ -90,6 +90,7 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   void flush();
   void on_write(beast::error_code ec, std::size_t n);
   void start_close(websocket::close_code code, std::string reason);
+  void arm_kill_timer();
   void finish();
 
   websocket::stream<tcp::socket> ws_;

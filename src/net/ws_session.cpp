@@ -135,8 +135,6 @@ void ws_session::send(frame f) {
     if (queued_msgs_ + 1 > st_->opts.send_queue_max ||
         queued_bytes_ + f->size() > st_->opts.send_queue_max_bytes) {
       overflow = true;
-      closing_ = true;
-      pending_.clear();
     } else {
       queued_msgs_ += 1;
       queued_bytes_ += f->size();
@@ -145,10 +143,10 @@ void ws_session::send(frame f) {
     }
   }
   if (overflow) {
+    // The queue stays as it is (bounded); the client gets what is queued, then session.closed,
+    // then close code 1008, or is cut off when it does not read them in time.
     st_->m.slow_consumer_drops.fetch_add(1);
-    asio::dispatch(ws_.get_executor(), [self = shared_from_this()] {
-      self->start_close(websocket::close_code::policy_error, "slow_consumer");
-    });
+    close("slow_consumer", "The connection did not keep up with its messages.");
     return;
   }
   if (schedule) {
@@ -160,6 +158,7 @@ void ws_session::close(std::string_view reason, std::string_view message) {
   {
     std::lock_guard lock(mu_);
     if (closing_) return;
+    // One frame past the queue's limit at most: the queue stays bounded.
     auto f = closed_event(reason, message);
     queued_msgs_ += 1;
     queued_bytes_ += f->size();
@@ -170,7 +169,23 @@ void ws_session::close(std::string_view reason, std::string_view message) {
         std::string(reason));
     flush_scheduled_ = true;
   }
-  asio::post(ws_.get_executor(), [self = shared_from_this()] { self->flush(); });
+  asio::post(ws_.get_executor(), [self = shared_from_this()] {
+    self->arm_kill_timer();
+    self->flush();
+  });
+}
+
+void ws_session::arm_kill_timer() {
+  // A peer that stops reading would hold the last frames, and the close, for ever: cut the
+  // socket after the handshake timeout. The pending read then fails and finish() runs.
+  kill_timer_.emplace(ws_.get_executor());
+  kill_timer_->expires_after(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
+  kill_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec) return;
+    beast::error_code ignored;
+    beast::get_lowest_layer(self->ws_).close(ignored);
+    self->finish();
+  });
 }
 
 void ws_session::flush() {
@@ -247,20 +262,13 @@ void ws_session::start_close(websocket::close_code code, std::string reason) {
     std::lock_guard lock(mu_);
     closing_ = true;
   }
-  // A peer that stopped reading may never let the close frame out: cut the socket after a while.
-  kill_timer_.emplace(ws_.get_executor());
-  kill_timer_->expires_after(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
-  kill_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec) return;
-    beast::error_code ignored;
-    beast::get_lowest_layer(self->ws_).close(ignored);
-  });
+  arm_kill_timer();
   if (reason.size() > 120) reason.resize(120);
   ws_.async_close(websocket::close_reason(code, reason),
                   [self = shared_from_this()](beast::error_code) {
-                    // The pending read completes with an error next and calls finish().
-                    beast::error_code ignored;
-                    if (self->writing_) beast::get_lowest_layer(self->ws_).close(ignored);
+                    // The close handshake is over (or failed): the connection is gone. A read
+                    // still pending fails next; finish() runs once either way.
+                    self->finish();
                   });
 }
 
@@ -272,7 +280,7 @@ void ws_session::finish() {
     closing_ = true;
     pending_.clear();
   }
-  out_.clear();
+  if (!writing_) out_.clear();  // a write in flight still points into its frame
   if (kill_timer_) kill_timer_->cancel();
   beast::error_code ignored;
   beast::get_lowest_layer(ws_).close(ignored);

@@ -123,7 +123,8 @@ constexpr field_spec time_body[] = {
 };
 
 constexpr std::string_view kSnapshotDoc =
-    "`{room}`: the room snapshot `{id, name, mode, state, capacity, private, invite_code?, "
+    "`{room}`: `room` is the room snapshot `{id, name, mode, state, capacity, private, "
+    "invite_code?, "
     "has_password, allow_spectators, leader, members:[member], can_start, settings, game?}` where "
     "game is the mode's view for this player when a game is running.";
 
