@@ -31,10 +31,21 @@ http_response error_response(const error& e, int status = 0) {
       json::object{{"error", {{"code", to_string(e.code)}, {"message", e.message}}}});
 }
 
+// Whether a Content-Type names JSON; media types are case-insensitive (RFC 7231 3.1.1.1).
+bool is_json(std::string_view content_type) {
+  constexpr std::string_view json_type = "application/json";
+  if (content_type.size() < json_type.size()) return false;
+  for (std::size_t i = 0; i < json_type.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(content_type[i])) != json_type[i]) return false;
+  }
+  return content_type.size() == json_type.size() || content_type[json_type.size()] == ';' ||
+         content_type[json_type.size()] == ' ';
+}
+
 // Parses and validates a JSON body against a field list.
 result<json::object> parse_body(const http_request& req, std::span<const proto::field_spec> fields,
                                 unsigned depth) {
-  if (req.content_type.rfind("application/json", 0) != 0) {
+  if (!is_json(req.content_type)) {
     return error{errc::bad_message, "The body must be JSON (Content-Type: application/json)."};
   }
   json::parse_options po;
@@ -107,10 +118,10 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
   auto body = [&](json::object& out) -> bool {
     auto r = parse_body(req, body_of(m, path), opts_.json_depth_max);
     if (!r) {
-      fail(r.error(), r.error().code == errc::bad_message && !req.body.empty() &&
-                              req.content_type.rfind("application/json", 0) != 0
-                          ? 415
-                          : 0);
+      fail(r.error(),
+           r.error().code == errc::bad_message && !req.body.empty() && !is_json(req.content_type)
+               ? 415
+               : 0);
       return false;
     }
     out = std::move(*r);

@@ -52,6 +52,15 @@ void lobby::set_nickname(player_id p, std::string nickname) {
   nicknames_[p] = std::move(nickname);
 }
 
+epoch_ms lobby::next_game_end(epoch_ms now) {
+  epoch_ms last = last_game_end_.load();
+  epoch_ms next = 0;
+  do {
+    next = std::max(now, last + 1);
+  } while (!last_game_end_.compare_exchange_weak(last, next));
+  return next;
+}
+
 void lobby::remember_nickname(player_id p, std::string nickname) {
   std::lock_guard lock(mu_);
   nicknames_.try_emplace(p, std::move(nickname));
@@ -70,10 +79,12 @@ std::string lobby::new_room_id() {
 std::string lobby::new_invite_code() {
   // Eight characters from an alphabet without look-alikes (no 0/O, 1/I/L), easy to read aloud.
   static constexpr std::string_view alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+  // random_token's base64 text has 11 characters for 8 bytes; eight of them make the code.
   std::string raw = core::random_token(8);
   std::string code;
-  for (char ch : raw)
-    code += alphabet[static_cast<unsigned char>(ch) % alphabet.size()];
+  for (std::size_t i = 0; i < 8; ++i) {
+    code += alphabet[static_cast<unsigned char>(raw[i]) % alphabet.size()];
+  }
   return code;
 }
 

@@ -3,6 +3,7 @@
 // connection. Rooms themselves are actors on their own strands (see room.hpp).
 #pragma once
 
+#include <atomic>
 #include <boost/json/fwd.hpp>
 #include <functional>
 #include <memory>
@@ -106,6 +107,10 @@ class lobby {
   void update_summary(const room_summary& s);
   void remove_room(const std::string& room_id);
 
+  // The end time for a game ending at `now`: strictly later than every earlier one on this node,
+  // so game histories sort and page by end time without ties (GET /v1/accounts/{id}/games).
+  epoch_ms next_game_end(epoch_ms now);
+
   // Closes every connection of a session (after logout).
   void close_session(const std::string& session_id);
   // Shutdown: tells every client, closes every connection, abandons running games (their records
@@ -135,6 +140,7 @@ class lobby {
   std::unordered_map<std::string, std::string> invites_;                    // GUARDED_BY(mu_)
   std::unordered_map<player_id, std::string> seat_of_;                      // GUARDED_BY(mu_)
   bool shutting_down_ = false;                                              // GUARDED_BY(mu_)
+  std::atomic<epoch_ms> last_game_end_{0};  // the latest end time handed out
 };
 
 }  // namespace maratang::lobby

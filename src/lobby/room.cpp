@@ -580,7 +580,7 @@ void room::finish_game() {
   g.mode = params_.mode;
   g.room_id = id_;
   g.started_ms = game_started_ms_;
-  g.ended_ms = clock_.now_ms();
+  g.ended_ms = lobby_.next_game_end(clock_.now_ms());
   g.players = game_players_;
   g.record_json = json::serialize(end_record_);
   store_.submit([g = std::move(g)](store::backend& b) { b.insert_game(g); });

@@ -1,6 +1,8 @@
 #include "net/http_types.hpp"
 
+#include <algorithm>
 #include <boost/url/parse_query.hpp>
+#include <cctype>
 
 namespace maratang::net {
 
@@ -14,9 +16,11 @@ std::string http_request::query_param(std::string_view name) const {
 }
 
 std::string http_request::bearer_token() const {
-  constexpr std::string_view prefix = "Bearer ";
+  // The scheme is case-insensitive (RFC 7235 2.1).
+  constexpr std::string_view prefix = "bearer ";
   if (authorization.size() > prefix.size() &&
-      std::string_view(authorization).substr(0, prefix.size()) == prefix) {
+      std::equal(prefix.begin(), prefix.end(), authorization.begin(),
+                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
     return authorization.substr(prefix.size());
   }
   return query_param("token");

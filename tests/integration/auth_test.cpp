@@ -3,7 +3,10 @@
 // invisible characters).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
+#include <set>
+#include <thread>
 
 #include "core/crypto.hpp"
 #include "harness.hpp"
@@ -80,13 +83,15 @@ TEST_F(auth_test, device_id_is_validated) {
 }
 
 TEST_F(auth_test, email_register_login_and_wrong_password) {
-  auto reg = post("/v1/auth/register", {{"email", "Mira@Example.com"}, {"password", "correct horse"}});
+  auto reg =
+      post("/v1/auth/register", {{"email", "Mira@Example.com"}, {"password", "correct horse"}});
   ASSERT_EQ(reg.status, 201) << reg.body;
   auto rv = reg.json();
   EXPECT_EQ(at(rv, "created"), json::value(true));
   auto id = num(at(rv, "account_id"));
 
-  auto login = post("/v1/auth/login", {{"email", "mira@example.com"}, {"password", "correct horse"}});
+  auto login =
+      post("/v1/auth/login", {{"email", "mira@example.com"}, {"password", "correct horse"}});
   ASSERT_EQ(login.status, 200) << login.body;
   EXPECT_EQ(num(at(login.json(), "account_id")), id) << "emails compare case-insensitively";
   EXPECT_EQ(at(login.json(), "created"), json::value(false));
@@ -98,22 +103,26 @@ TEST_F(auth_test, email_register_login_and_wrong_password) {
   auto wrong = post("/v1/auth/login", {{"email", "mira@example.com"}, {"password", "wrong horse"}});
   EXPECT_EQ(wrong.status, 401) << wrong.body;
   EXPECT_EQ(wrong.error_code(), "bad_credentials");
-  auto nobody = post("/v1/auth/login", {{"email", "nobody@example.com"}, {"password", "whatever1"}});
+  auto nobody =
+      post("/v1/auth/login", {{"email", "nobody@example.com"}, {"password", "whatever1"}});
   EXPECT_EQ(nobody.status, 401) << nobody.body;
   EXPECT_EQ(nobody.error_code(), "bad_credentials") << "unknown emails look like wrong passwords";
 }
 
 TEST_F(auth_test, duplicate_email_is_409_account_exists) {
-  ASSERT_EQ(post("/v1/auth/register", {{"email", "dup@example.com"}, {"password", "password1"}}).status,
-            201);
+  ASSERT_EQ(
+      post("/v1/auth/register", {{"email", "dup@example.com"}, {"password", "password1"}}).status,
+      201);
   auto r = post("/v1/auth/register", {{"email", "DUP@example.com"}, {"password", "password2"}});
   EXPECT_EQ(r.status, 409) << r.body;
   EXPECT_EQ(r.error_code(), "account_exists");
   // The first password still logs in; the second does not.
-  EXPECT_EQ(post("/v1/auth/login", {{"email", "dup@example.com"}, {"password", "password1"}}).status,
-            200);
-  EXPECT_EQ(post("/v1/auth/login", {{"email", "dup@example.com"}, {"password", "password2"}}).status,
-            401);
+  EXPECT_EQ(
+      post("/v1/auth/login", {{"email", "dup@example.com"}, {"password", "password1"}}).status,
+      200);
+  EXPECT_EQ(
+      post("/v1/auth/login", {{"email", "dup@example.com"}, {"password", "password2"}}).status,
+      401);
 }
 
 TEST_F(auth_test, register_validates_email_and_password) {
@@ -220,8 +229,8 @@ TEST_F(auth_test, websocket_upgrade_checks_the_token) {
   for (const auto& c : cases) {
     for (auto via : {token_via::query, token_via::header}) {
       auto r = ws_upgrade_probe(port(), c.token, via);
-      EXPECT_EQ(r.status, 401) << c.code << " via " << (via == token_via::query ? "query" : "header")
-                               << ": " << r.body;
+      EXPECT_EQ(r.status, 401) << c.code << " via "
+                               << (via == token_via::query ? "query" : "header") << ": " << r.body;
       EXPECT_EQ(r.error_code(), c.code) << r.body;
     }
   }
@@ -249,6 +258,15 @@ TEST_F(auth_test, websocket_for_a_vanished_account_is_closed) {
   EXPECT_TRUE(ws.wait_closed());
 }
 
+// RFC 7235 2.1: the authentication scheme is a case-insensitive token ("bearer" = "Bearer").
+TEST_F(auth_test, auth_scheme_is_case_insensitive) {
+  auto p = login_device(port(), "device-scheme-case");
+  for (const char* scheme : {"Bearer ", "bearer ", "BEARER "}) {
+    auto r = http_call(port(), "GET", "/v1/account", {}, {{"Authorization", scheme + p.token}});
+    EXPECT_EQ(r.status, 200) << "scheme \"" << scheme << "\": " << r.body;
+  }
+}
+
 TEST_F(auth_test, other_routes_need_a_valid_token) {
   EXPECT_EQ(http_call(port(), "GET", "/v1/account").error_code(), "unauthorized");
   EXPECT_EQ(http_call(port(), "GET", "/v1/account", {}, bearer("garbage")).error_code(),
@@ -258,7 +276,8 @@ TEST_F(auth_test, other_routes_need_a_valid_token) {
   EXPECT_EQ(http_call(port(), "POST", "/v1/auth/logout").status, 401);
 }
 
-// --- Nicknames ------------------------------------------------------------------------------------
+// --- Nicknames
+// ------------------------------------------------------------------------------------
 
 TEST_F(auth_test, korean_nickname_is_accepted) {
   auto p = login_device(port(), "device-korean-1");
@@ -275,7 +294,8 @@ TEST_F(auth_test, korean_nickname_is_accepted) {
 TEST_F(auth_test, composed_and_decomposed_hangul_are_the_same_name) {
   const std::string composed = "\xED\x95\x9C\xEA\xB8\x80";  // U+D55C U+AE00
   // U+1112 U+1161 U+11AB U+1100 U+1173 U+11AF
-  const std::string decomposed = "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB\xE1\x84\x80\xE1\x85\xB3\xE1\x86\xAF";
+  const std::string decomposed =
+      "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB\xE1\x84\x80\xE1\x85\xB3\xE1\x86\xAF";
   ASSERT_NE(composed, decomposed);
   auto a = login_device(port(), "device-hangul-a");
   auto b = login_device(port(), "device-hangul-b");
@@ -294,7 +314,8 @@ TEST_F(auth_test, composed_and_decomposed_hangul_are_the_same_name) {
 
 TEST_F(auth_test, decomposed_hangul_is_stored_composed) {
   const std::string composed = "\xED\x95\x9C\xEA\xB8\x80";
-  const std::string decomposed = "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB\xE1\x84\x80\xE1\x85\xB3\xE1\x86\xAF";
+  const std::string decomposed =
+      "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB\xE1\x84\x80\xE1\x85\xB3\xE1\x86\xAF";
   auto a = login_device(port(), "device-hangul-c");
   auto b = login_device(port(), "device-hangul-d");
   auto ra = put_nickname(a, decomposed);
@@ -375,6 +396,88 @@ TEST_F(auth_test, renaming_frees_the_old_name_and_keeping_it_is_allowed) {
   ASSERT_EQ(put_nickname(a, "Renamed").status, 200);
   auto r = put_nickname(b, "Original");
   EXPECT_EQ(r.status, 200) << "the old name is free after a rename: " << r.body;
+}
+
+// --- Races: the store decides, exactly once
+// ---------------------------------------------------------
+
+// Runs fn(i) on n threads at once and returns the results in order.
+template <class F>
+std::vector<http_result> concurrently(int n, F fn) {
+  std::vector<http_result> out(static_cast<std::size_t>(n));
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.push_back(spawn([&, i] {
+      ++ready;
+      while (ready < n)
+        std::this_thread::yield();
+      out[static_cast<std::size_t>(i)] = fn(i);
+    }));
+  }
+  for (auto& t : threads)
+    t.join();
+  return out;
+}
+
+TEST_F(auth_test, racing_for_one_nickname_has_one_winner) {
+  std::vector<player> racers;
+  for (int i = 0; i < 8; ++i)
+    racers.push_back(login_device(port(), "device-racer-" + std::to_string(i)));
+  auto results = concurrently(8, [&](int i) {
+    return put_nickname(racers[static_cast<std::size_t>(i)], i % 2 ? "Racer" : "RACER");
+  });
+  int won = 0, lost = 0;
+  for (const auto& r : results) {
+    if (r.status == 200) ++won;
+    if (r.status == 409 && r.error_code() == "nickname_taken") ++lost;
+  }
+  EXPECT_EQ(won, 1);
+  EXPECT_EQ(lost, 7);
+}
+
+TEST_F(auth_test, racing_device_logins_make_one_account) {
+  auto results = concurrently(8, [&](int) {
+    return http_call(port(), "POST", "/v1/auth/device", R"({"device_id":"device-same-for-all"})");
+  });
+  std::set<std::int64_t> ids;
+  int created = 0;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.status == 200 || r.status == 201) << r.status << " " << r.body;
+    auto v = r.json();
+    ids.insert(num(at(v, "account_id")));
+    created += at(v, "created") == json::value(true);
+  }
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(created, 1);
+}
+
+TEST_F(auth_test, racing_registrations_of_one_email_make_one_account) {
+  auto results = concurrently(6, [&](int i) {
+    return post("/v1/auth/register",
+                {{"email", "race@example.com"}, {"password", "password-" + std::to_string(i)}});
+  });
+  int created = 0, exists = 0;
+  for (const auto& r : results) {
+    created += r.status == 201;
+    exists += r.status == 409 && r.error_code() == "account_exists";
+  }
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(exists, 5);
+}
+
+TEST_F(auth_test, a_refresh_token_is_spent_once_even_when_raced) {
+  auto p = login_device(port(), "device-refresh-race");
+  auto results = concurrently(6, [&](int) {
+    return post("/v1/auth/refresh", {{"refresh_token", p.refresh_token}});
+  });
+  int ok = 0, refused = 0;
+  for (const auto& r : results) {
+    ok += r.status == 200;
+    refused += r.status == 401;
+  }
+  EXPECT_EQ(ok, 1) << "a refresh token must rotate exactly once";
+  EXPECT_EQ(refused, 5);
 }
 
 }  // namespace

@@ -22,7 +22,8 @@ class bad_input_test : public ::testing::Test {
   }
   int port() const { return srv_->port(); }
 
-  // Sends `text` and returns the next frame, which must be an error with `code`.
+  // Sends `text`; the next frame must be an error with `code`, and the connection must still
+  // answer a time.sync afterwards.
   void expect_error(std::string_view text, std::string_view code, bool binary = false) {
     SCOPED_TRACE(std::string(text.substr(0, 120)));
     ASSERT_TRUE(binary ? ws_->send_raw_binary(text) : ws_->send_raw_text(text));
@@ -52,16 +53,20 @@ TEST_F(bad_input_test, malformed_json_is_bad_json) {
   ASSERT_TRUE(f);
   EXPECT_EQ(str(at(*f, "type")), "error");
   EXPECT_FALSE(f->contains("id")) << json::serialize(*f);
+  // Errors are counted by code.
+  auto m = http_call(port(), "GET", "/metrics");
+  EXPECT_NE(m.body.find("maratang_errors_total{code=\"bad_json\"} 7\n"), std::string::npos)
+      << m.body;
 }
 
 TEST_F(bad_input_test, frames_that_are_not_envelopes_are_bad_message) {
   start();
-  for (const char* text : {"[1,2,3]", "\"hello\"", "42", "null", "{}", "{\"type\":5}",
-                           "{\"type\":\"\"}", "{\"type\":\"time.sync\",\"data\":[1]}",
-                           "{\"type\":\"time.sync\",\"data\":\"x\"}",
-                           "{\"type\":\"time.sync\",\"id\":{\"a\":1},\"data\":{\"client_send\":1}}",
-                           "{\"type\":\"time.sync\",\"id\":\"\",\"data\":{\"client_send\":1}}",
-                           "{\"type\":\"time.sync\",\"id\":1.5,\"data\":{\"client_send\":1}}"}) {
+  for (const char* text :
+       {"[1,2,3]", "\"hello\"", "42", "null", "{}", "{\"type\":5}", "{\"type\":\"\"}",
+        "{\"type\":\"time.sync\",\"data\":[1]}", "{\"type\":\"time.sync\",\"data\":\"x\"}",
+        "{\"type\":\"time.sync\",\"id\":{\"a\":1},\"data\":{\"client_send\":1}}",
+        "{\"type\":\"time.sync\",\"id\":\"\",\"data\":{\"client_send\":1}}",
+        "{\"type\":\"time.sync\",\"id\":1.5,\"data\":{\"client_send\":1}}"}) {
     expect_error(text, "bad_message");
   }
   std::string long_id = "{\"type\":\"time.sync\",\"id\":\"" + std::string(65, 'i') +
@@ -88,6 +93,33 @@ TEST_F(bad_input_test, unknown_type_is_unknown_type_with_the_id_echoed) {
   expect_error(R"({"type":"test.counter.total","data":{"total":1}})", "unknown_type");
 }
 
+TEST_F(bad_input_test, id_and_data_are_optional) {
+  start();
+  // No id: the reply has none either.
+  ASSERT_TRUE(ws_->send_raw_text(R"({"type":"time.sync","data":{"client_send":5}})"));
+  auto f = ws_->recv();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(error_code(*f), "") << json::serialize(*f);
+  EXPECT_FALSE(f->contains("id")) << json::serialize(*f);
+  EXPECT_EQ(num(at(*f, "data.client_send")), 5);
+  // No data, or null data, for a message without required fields.
+  for (const char* text :
+       {R"({"type":"room.list","id":"a"})", R"({"type":"room.list","id":"b","data":null})"}) {
+    ASSERT_TRUE(ws_->send_raw_text(text));
+    f = ws_->recv();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(error_code(*f), "") << text << ": " << json::serialize(*f);
+    EXPECT_TRUE(has(*f, "data.rooms")) << json::serialize(*f);
+  }
+  // Ids of every allowed kind come back as sent.
+  for (const char* id : {"0", "-7", "18446744073709551615", "\"x\"", "\"한글-id\""}) {
+    ASSERT_TRUE(ws_->send_raw_text(std::string(R"({"type":"room.list","id":)") + id + "}"));
+    f = ws_->recv();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(at(*f, "id"), json::parse(id)) << json::serialize(*f);
+  }
+}
+
 TEST_F(bad_input_test, missing_field_is_missing_field) {
   start();
   expect_error(R"({"type":"time.sync","id":1,"data":{}})", "missing_field");
@@ -108,8 +140,9 @@ TEST_F(bad_input_test, mistyped_or_out_of_range_field_is_bad_field) {
   expect_error(R"({"type":"room.kick","data":{"player":0}})", "bad_field");
   expect_error(R"({"type":"room.create","data":{"mode":"test.counter","name":""}})", "bad_field");
   std::string long_name(41, 'n');
-  expect_error(R"({"type":"room.create","data":{"mode":"test.counter","name":")" + long_name + "\"}}",
-               "bad_field");
+  expect_error(
+      R"({"type":"room.create","data":{"mode":"test.counter","name":")" + long_name + "\"}}",
+      "bad_field");
   expect_error(R"({"type":"room.chat","data":{"text":")" + std::string(501, 'c') + "\"}}",
                "bad_field");
   // Field lengths count characters, not bytes: 500 Hangul syllables (1500 bytes) are allowed.
@@ -121,12 +154,14 @@ TEST_F(bad_input_test, mistyped_or_out_of_range_field_is_bad_field) {
   ASSERT_TRUE(f);
   EXPECT_EQ(error_code(*f), "not_in_room") << "length accepted, then refused as not in a room";
   expect_error(R"({"type":"hello","data":{"version":"1"}})", "bad_field");
+  expect_error(R"({"type":"hello","data":{"version":1,"client":")" + std::string(65, 'v') + "\"}}",
+               "bad_field");
 }
 
 TEST_F(bad_input_test, huge_numbers_are_refused) {
   start();
-  for (const char* n : {"1e400", "-1e400", "123456789012345678901234567890",
-                        "18446744073709551615", "9223372036854775808", "1e18"}) {
+  for (const char* n : {"1e400", "-1e400", "123456789012345678901234567890", "18446744073709551615",
+                        "9223372036854775808", "1e18"}) {
     std::string text =
         std::string(R"({"type":"time.sync","id":"big","data":{"client_send":)") + n + "}}";
     SCOPED_TRACE(n);
@@ -138,7 +173,8 @@ TEST_F(bad_input_test, huge_numbers_are_refused) {
     EXPECT_TRUE(ws_->ping_ok());
   }
   // The largest int64 is a valid integer.
-  ws_->send_raw_text(R"({"type":"time.sync","id":"max","data":{"client_send":9223372036854775807}})");
+  ws_->send_raw_text(
+      R"({"type":"time.sync","id":"max","data":{"client_send":9223372036854775807}})");
   auto f = ws_->recv();
   ASSERT_TRUE(f);
   EXPECT_EQ(error_code(*f), "") << json::serialize(*f);
@@ -175,7 +211,8 @@ TEST_F(bad_input_test, oversize_message_is_too_large) {
   ASSERT_TRUE(ws_->send_raw_text(padded(1024)));
   auto f = ws_->recv();
   ASSERT_TRUE(f);
-  EXPECT_EQ(error_code(*f), "") << "1024 bytes is within a 1024-byte limit: " << json::serialize(*f);
+  EXPECT_EQ(error_code(*f), "") << "1024 bytes is within a 1024-byte limit: "
+                                << json::serialize(*f);
   // One byte over, a few KiB over, and far over (the server discards it as it streams in).
   for (std::size_t size : {std::size_t{1025}, std::size_t{5000}, std::size_t{3} << 20}) {
     SCOPED_TRACE(size);
@@ -213,8 +250,8 @@ TEST_F(bad_input_test, invalid_utf8_in_a_text_frame_closes_with_1007) {
   start();
   ASSERT_TRUE(ws_->send_raw_text("{\"type\":\"room.chat\",\"data\":{\"text\":\"\xff\xfe\"}}"));
   ASSERT_TRUE(ws_->wait_closed()) << "RFC 6455 8.1: the endpoint must fail the connection";
-  EXPECT_EQ(ws_->close_code(), 1007) << "close reason: " << ws_->close_reason()
-                                     << ", read error: " << ws_->read_error();
+  EXPECT_EQ(ws_->close_code(), 1007)
+      << "close reason: " << ws_->close_reason() << ", read error: " << ws_->read_error();
   // Only that connection: the server is fine.
   EXPECT_EQ(http_call(port(), "GET", "/health").status, 200);
   ws_client again(port(), p_.token);
@@ -224,8 +261,7 @@ TEST_F(bad_input_test, invalid_utf8_in_a_text_frame_closes_with_1007) {
 
 TEST_F(bad_input_test, hello_comes_first_and_once) {
   start();
-  ws_client raw(port(), login_device(port(), "device-order-1").token);
-  ws_client& c = raw;
+  ws_client c(port(), login_device(port(), "device-order-1").token);
   for (const char* type : {"time.sync", "room.list", "room.start", "test.counter.add"}) {
     auto f = c.request(type, {{"client_send", 1}, {"n", 1}});
     EXPECT_EQ(error_code(f), "hello_required") << type << ": " << json::serialize(f);
@@ -237,6 +273,17 @@ TEST_F(bad_input_test, hello_comes_first_and_once) {
   f = c.request("hello", {{"version", 1}});
   EXPECT_EQ(error_code(f), "out_of_order") << "second hello: " << json::serialize(f);
   EXPECT_TRUE(c.ping_ok());
+}
+
+// limits.handshake_timeout_ms is documented as "WebSocket opening/closing handshake and hello
+// timeout": a socket that never says hello must not hold its connection slot forever. (The client
+// keeps a read pending, so it answers keep-alive pings like any live client.)
+TEST_F(bad_input_test, a_socket_that_never_says_hello_is_closed) {
+  start({"limits.handshake_timeout_ms=300"});
+  ws_client silent(port(), login_device(port(), "device-never-hello").token);
+  EXPECT_TRUE(silent.wait_closed(3s))
+      << "still open 3 s after connecting without hello (hello timeout 300 ms)";
+  EXPECT_TRUE(ws_->ping_ok());
 }
 
 TEST_F(bad_input_test, room_actions_outside_a_room_are_not_in_room) {
@@ -308,8 +355,9 @@ TEST_F(bad_input_test, game_message_with_bad_fields_in_a_room) {
   EXPECT_EQ(error_code(f), "bad_field") << json::serialize(f);
   ASSERT_TRUE(ws_->send_raw_text(
       R"({"type":"test.counter.add","id":"huge","data":{"n":123456789012345678901234567890}})"));
-  auto h = ws_->recv_until(
-      [](const json::object& fr) { return fr.contains("id") && fr.at("id") == json::value("huge"); });
+  auto h = ws_->recv_until([](const json::object& fr) {
+    return fr.contains("id") && fr.at("id") == json::value("huge");
+  });
   ASSERT_TRUE(h);
   EXPECT_TRUE(error_code(*h) == "bad_field" || error_code(*h) == "bad_json") << json::serialize(*h);
   EXPECT_EQ(num(at(ws_->call("test.counter.add", {{"n", 2}}), "total")), 2)
@@ -317,7 +365,7 @@ TEST_F(bad_input_test, game_message_with_bad_fields_in_a_room) {
 }
 
 TEST_F(bad_input_test, rate_limit_refuses_the_excess_then_closes_a_flood) {
-  start({"limits.ws_rate=5", "limits.ws_burst=5"});
+  start({"limits.ws_rate=5", "limits.ws_burst=5", "server.shutdown_grace_ms=1000"});
   EXPECT_EQ(num(at(hello_, "limits.messages_per_second")), 5);
   // The bucket holds 5; hello took one. Send 8 at once.
   std::vector<std::int64_t> ids;
@@ -343,10 +391,11 @@ TEST_F(bad_input_test, rate_limit_refuses_the_excess_then_closes_a_flood) {
   EXPECT_GE(limited, 2);
   EXPECT_FALSE(ws_->closed());
 
-  // The bucket refills at 5/s: a request every 250 ms soon gets through again.
+  // The bucket refills at 5/s; a refused request costs a token too. Probing every 500 ms gains
+  // 1.5 tokens a probe, so the connection gets through again within a few probes.
   bool recovered = false;
-  for (int i = 0; i < 20 && !recovered; ++i) {
-    std::this_thread::sleep_for(250ms);  // pacing below the documented rate, not luck
+  for (int i = 0; i < 10 && !recovered; ++i) {
+    std::this_thread::sleep_for(500ms);  // pacing at the configured rate, not a wait for luck
     recovered = ws_->ping_ok();
   }
   EXPECT_TRUE(recovered) << "the connection never recovered from rate limiting";
@@ -364,6 +413,49 @@ TEST_F(bad_input_test, rate_limit_refuses_the_excess_then_closes_a_flood) {
   ws_client calm(port(), other.token);
   calm.hello();
   EXPECT_TRUE(calm.ping_ok());
+}
+
+// The server's side of a connection it closed for flooding must be torn down like any other:
+// its room sees the player disconnect, the connection gauge goes back down, and shutdown does not
+// wait for it.
+TEST_F(bad_input_test, a_client_closed_for_flooding_is_really_disconnected) {
+  start({"limits.ws_rate=5", "limits.ws_burst=5", "server.shutdown_grace_ms=2000"});
+  auto other = make_player(port(), "Witness");
+  ws_client witness(port(), other.token);
+  witness.hello();
+  auto snap =
+      snapshot_of_reply(ws_->call("room.create", {{"mode", "test.counter"}, {"name", "F"}}));
+  witness.call("room.join", {{"room_id", at(snap, "id")}});
+
+  for (int i = 0; i < 100 && !ws_->closed(); ++i)
+    ws_->send_request("time.sync", {{"client_send", i}});
+  auto closed = ws_->recv_until("session.closed");
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(str(at(*closed, "data.reason")), "rate_limited");
+  ASSERT_TRUE(ws_->wait_closed());
+
+  auto gone = witness.recv_until(
+      [&](const json::object& f) {
+        return str(at(f, "type")) == "room.member_connection" &&
+               num(at(f, "data.player")) == p_.id && at(f, "data.connected") == json::value(false);
+      },
+      3s);
+  EXPECT_TRUE(gone) << "the room never learned that the flooder's connection is gone";
+
+  bool gauge_down = false;
+  std::string body;
+  for (int i = 0; i < 100 && !gauge_down; ++i) {
+    body = http_call(port(), "GET", "/metrics").body;
+    gauge_down = body.find("\nmaratang_ws_connections 1\n") != std::string::npos;
+    if (!gauge_down) std::this_thread::sleep_for(20ms);  // polling, bounded (2 s)
+  }
+  EXPECT_TRUE(gauge_down) << "maratang_ws_connections never went back to 1:\n" << body;
+
+  witness.close();
+  auto e = srv_->stop(10s);
+  EXPECT_EQ(e.code, 0);
+  EXPECT_LT(e.took.count(), 2000) << "shutdown waited " << e.took.count()
+                                  << " ms for connections that were already closed";
 }
 
 TEST_F(bad_input_test, client_that_stops_reading_is_dropped_and_others_carry_on) {
@@ -393,7 +485,7 @@ TEST_F(bad_input_test, client_that_stops_reading_is_dropped_and_others_carry_on)
   std::vector<std::thread> threads;
   std::vector<char> saw(chatters.size(), 0);  // one byte per thread: no sharing
   for (std::size_t i = 0; i < chatters.size(); ++i) {
-    threads.emplace_back([&, i] {
+    threads.push_back(spawn([&, i] {
       auto& ws = *chatters[i].ws;
       auto deadline = std::chrono::steady_clock::now() + 20s;
       // Batches of chat lines without waiting for each reply, then read until the batch's last
@@ -415,7 +507,7 @@ TEST_F(bad_input_test, client_that_stops_reading_is_dropped_and_others_carry_on)
       }
       // Everyone else must learn it too.
       if (!saw[i] && ws.recv_until(dropped, 10s)) saw[i] = 1;
-    });
+    }));
   }
   for (auto& t : threads)
     t.join();
@@ -441,6 +533,73 @@ TEST_F(bad_input_test, client_that_stops_reading_is_dropped_and_others_carry_on)
 
   // The stalled client, reading again, finds its connection ended.
   EXPECT_TRUE(slow.wait_closed(20s)) << "the slow consumer's socket was never closed";
+}
+
+// The documented close for a slow consumer is 1008 "slow_consumer". Here the stalled client starts
+// reading again as soon as the server has dropped it (seen in /metrics), before the server's
+// timeout cuts the socket, so the close frame can reach it.
+TEST_F(bad_input_test, a_slow_consumer_is_closed_with_1008_slow_consumer) {
+  start({"limits.send_queue_max=256", "limits.ws_rate=100000", "limits.ws_burst=100000",
+         "limits.handshake_timeout_ms=10000"});
+  auto stalled = make_player(port(), "Stalled");
+  auto chatters = seat_players(port(), {"Talk1", "Talk2"});
+  auto snap = snapshot_of_reply(
+      chatters[0].ws->call("room.create", {{"mode", "test.counter"}, {"name", "Busy"}}));
+  chatters[1].ws->call("room.join", {{"room_id", at(snap, "id")}});
+  ws_client slow(port(), stalled.token, {token_via::query, 4096});
+  slow.hello();
+  slow.call("room.join", {{"room_id", at(snap, "id")}});
+
+  auto drops = [&] {
+    auto body = http_call(port(), "GET", "/metrics").body;
+    constexpr std::string_view key = "\nmaratang_slow_consumer_drops_total ";
+    auto at_line = body.find(key);
+    return at_line == std::string::npos ? -1 : std::atoi(body.c_str() + at_line + key.size());
+  };
+  ASSERT_EQ(drops(), 0);
+  std::atomic<bool> stop{false};
+  std::string text;
+  for (int i = 0; i < 500; ++i)
+    text += "말";
+  std::vector<std::thread> threads;
+  for (auto& c : chatters) {
+    threads.push_back(spawn([&, ws = c.ws.get()] {
+      while (!stop && !ws->closed()) {
+        std::int64_t last = 0;
+        for (int k = 0; k < 16; ++k)
+          last = ws->send_request("room.chat", {{"text", text}});
+        if (!ws->recv_until([last](const json::object& f) {
+              return f.contains("id") && f.at("id") == json::value(last);
+            }))
+          break;
+        ws->pending().clear();
+      }
+    }));
+  }
+  auto until = std::chrono::steady_clock::now() + 20s;
+  while (drops() < 1 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(20ms);  // polling the counter, bounded
+  stop = true;
+  for (auto& t : threads)
+    t.join();
+  ASSERT_GE(drops(), 1) << "the stalled client was never dropped";
+
+  ASSERT_TRUE(slow.wait_closed(10s));
+  EXPECT_EQ(slow.close_code(), 1008) << "read error: " << slow.read_error();
+  EXPECT_EQ(slow.close_reason(), "slow_consumer");
+  // docs/PROTOCOL.md, session.closed: "Sent just before the server closes this connection
+  // (replaced by a newer one, logged out, slow consumer, shutdown)".
+  auto closed = slow.recv_until("session.closed", 0ms);
+  ASSERT_TRUE(closed) << "no session.closed before the slow_consumer close";
+  EXPECT_EQ(str(at(*closed, "data.reason")), "slow_consumer");
+  for (auto& c : chatters) {
+    auto f = c.ws->recv_until([&](const json::object& fr) {
+      return str(at(fr, "type")) == "room.member_connection" &&
+             num(at(fr, "data.player")) == stalled.id &&
+             at(fr, "data.connected") == json::value(false);
+    });
+    EXPECT_TRUE(f) << c.acc.nickname;
+  }
 }
 
 }  // namespace

@@ -68,7 +68,7 @@ bool run_until(asio::io_context& ioc, const std::function<bool()>& done, steady:
 
 }  // namespace
 
-// --- temp_dir -------------------------------------------------------------------------------------
+// --- temp_dir ------------------------------------------------------------------------------------
 
 temp_dir::temp_dir() {
   path_ = std::filesystem::temp_directory_path() / ("maratang-it-" + unique_suffix());
@@ -80,7 +80,7 @@ temp_dir::~temp_dir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-// --- server_process -------------------------------------------------------------------------------
+// --- server_process ------------------------------------------------------------------------------
 
 server_process::server_process(std::vector<std::string> sets, std::filesystem::path data_dir)
     : run_dir_(std::make_unique<temp_dir>()) {
@@ -93,22 +93,14 @@ server_process::server_process(std::vector<std::string> sets, std::filesystem::p
   log_path_ = run_dir_->path() / "server.log";
   const auto port_file = run_dir_->path() / "port";
 
-  std::vector<std::string> args = {MARATANG_BINARY,
-                                   "serve",
-                                   "--port",
-                                   "0",
-                                   "--host",
-                                   "127.0.0.1",
-                                   "--port-file",
-                                   port_file.string(),
-                                   "--data-dir",
-                                   data_dir_.string(),
-                                   "--set",
-                                   "auth.password_hash=minimal",
-                                   "--set",
-                                   "testing.test_modes=true",
-                                   "--set",
-                                   "log.level=warn"};
+  std::vector<std::string> args = {MARATANG_BINARY, "serve",
+                                   "--port",        "0",
+                                   "--host",        "127.0.0.1",
+                                   "--port-file",   port_file.string(),
+                                   "--data-dir",    data_dir_.string(),
+                                   "--set",         "auth.password_hash=minimal",
+                                   "--set",         "testing.test_modes=true",
+                                   "--set",         "log.level=warn"};
   for (const auto& s : sets) {
     args.push_back("--set");
     args.push_back(s);
@@ -168,11 +160,27 @@ server_process::server_process(std::vector<std::string> sets, std::filesystem::p
 }
 
 server_process::~server_process() {
+  const bool stopped_by_test = exit_.has_value();
   auto e = stop(10s);
+  std::string text = log_text();
+  // A sanitizer report in the server fails the test that ran it, whatever the test saw.
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "runtime error:", "WARNING: ThreadSanitizer"}) {
+    if (text.find(marker) != std::string::npos) {
+      ADD_FAILURE() << "the server's log has a sanitizer report (" << marker << ")";
+      break;
+    }
+  }
+  // Every server this harness stops must exit cleanly on SIGTERM.
+  if (!stopped_by_test && (e.killed || !e.exited || e.code != 0)) {
+    ADD_FAILURE() << "the server did not exit cleanly on SIGTERM: "
+                  << (e.killed   ? "had to SIGKILL it"
+                      : e.exited ? "exit code " + std::to_string(e.code)
+                                 : "signal " + std::to_string(e.signal));
+  }
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   bool failed = info && info->result() && info->result()->Failed();
   if (failed || e.killed) {
-    std::string text = log_text();
     if (text.size() > 20000) text = "...\n" + text.substr(text.size() - 20000);
     std::cerr << "---- server log (pid " << pid_ << ", port " << port_ << ")"
               << (e.killed ? " [had to SIGKILL it]" : "") << " ----\n"
@@ -225,7 +233,7 @@ std::string server_process::log_text() const {
   return read_file(log_path_);
 }
 
-// --- HTTP ---------------------------------------------------------------------------------------
+// --- HTTP ----------------------------------------------------------------------------------------
 
 json::value http_result::json() const {
   boost::system::error_code ec;
@@ -377,7 +385,7 @@ http_result ws_upgrade_probe(int port, const std::string& token, token_via via) 
   return http_call(port, "GET", target, {}, h, 2s);
 }
 
-// --- ws_client ------------------------------------------------------------------------------------
+// --- ws_client -----------------------------------------------------------------------------------
 
 struct ws_client::impl {
   asio::io_context ioc;
@@ -393,7 +401,8 @@ ws_client::ws_client(int port, const std::string& token, connect_options opts)
   auto& s = *impl_;
   auto& sock = beast::get_lowest_layer(s.ws).socket();
   sock.open(tcp::v4());
-  if (opts.receive_buffer > 0) sock.set_option(asio::socket_base::receive_buffer_size(opts.receive_buffer));
+  if (opts.receive_buffer > 0)
+    sock.set_option(asio::socket_base::receive_buffer_size(opts.receive_buffer));
   std::string target = "/ws";
   if (opts.via == token_via::query) {
     target += "?token=" + url_encode(token);
@@ -419,11 +428,12 @@ ws_client::ws_client(int port, const std::string& token, connect_options opts)
                            done = true;
                          });
   });
-  run_until(s.ioc, [&] { return done; }, steady::now() + kWait + 1s);
+  run_until(
+      s.ioc, [&] { return done; }, steady::now() + kWait + 1s);
   if (!done || result) {
-    throw std::runtime_error("WebSocket connect failed: " +
-                             (done ? result.message() : std::string("timed out")) + " (HTTP " +
-                             std::to_string(res.result_int()) + " " + res.body() + ")");
+    throw std::runtime_error(
+        "WebSocket connect failed: " + (done ? result.message() : std::string("timed out")) +
+        " (HTTP " + std::to_string(res.result_int()) + " " + res.body() + ")");
   }
   beast::get_lowest_layer(s.ws).expires_never();
   s.ws.read_message_max(64 << 20);
@@ -444,10 +454,12 @@ bool ws_client::write(std::string_view bytes, bool text) {
     result = ec;
     done = true;
   });
-  if (!run_until(s.ioc, [&] { return done; }, steady::now() + kWait)) {
+  if (!run_until(
+          s.ioc, [&] { return done; }, steady::now() + kWait)) {
     // A write that cannot finish in 5 s leaves the stream unusable: treat it as closed.
     drop();
-    run_until(s.ioc, [&] { return done; }, steady::now() + 1s);
+    run_until(
+        s.ioc, [&] { return done; }, steady::now() + 1s);
     if (!done) throw std::runtime_error("WebSocket write did not complete");
     return false;
   }
@@ -485,7 +497,9 @@ bool ws_client::read_one(steady::time_point deadline) {
       st.read_ec = ec;
     });
   }
-  if (!run_until(s.ioc, [&] { return s.read_done; }, deadline)) return false;
+  if (!run_until(
+          s.ioc, [&] { return s.read_done; }, deadline))
+    return false;
   s.read_done = false;
   if (s.read_ec) {
     closed_ = true;
@@ -498,14 +512,30 @@ bool ws_client::read_one(steady::time_point deadline) {
   }
   std::string text = beast::buffers_to_string(s.rbuf.data());
   s.rbuf.consume(s.rbuf.size());
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) {
-    ADD_FAILURE() << "the server sent a frame that is not a JSON object: " << text;
-    return true;
+  ++messages_;
+  // Envelopes never contain a raw newline; a batching client's message holds several.
+  std::vector<std::string_view> parts;
+  for (std::size_t begin = 0;;) {
+    auto nl = text.find('\n', begin);
+    parts.push_back(std::string_view(text).substr(begin, nl - begin));
+    if (nl == std::string::npos) break;
+    begin = nl + 1;
   }
-  history_.push_back(v.get_object());
-  pending_.push_back(std::move(v.get_object()));
+  if (parts.size() > 1 && !batch_) {
+    ADD_FAILURE() << "a client that did not ask for batching received " << parts.size()
+                  << " envelopes in one message: " << text.substr(0, 300);
+  }
+  for (auto part : parts) {
+    boost::system::error_code ec;
+    json::value v = json::parse(part, ec);
+    if (ec || !v.is_object()) {
+      ADD_FAILURE() << "the server sent an envelope that is not a JSON object: "
+                    << std::string(part.substr(0, 300));
+      continue;
+    }
+    history_.push_back(v.get_object());
+    pending_.push_back(std::move(v.get_object()));
+  }
   return true;
 }
 
@@ -549,10 +579,9 @@ json::object ws_client::expect(std::string_view type, ms timeout) {
     std::string seen;
     for (const auto& p : pending_)
       seen += "\n  " + json::serialize(p);
-    throw std::runtime_error("no \"" + std::string(type) + "\" event within " +
-                             std::to_string(timeout.count()) + " ms" +
-                             (closed_ ? " (connection closed: " + read_error_ + ")" : "") +
-                             "; pending frames:" + seen);
+    throw std::runtime_error(
+        "no \"" + std::string(type) + "\" event within " + std::to_string(timeout.count()) + " ms" +
+        (closed_ ? " (connection closed: " + read_error_ + ")" : "") + "; pending frames:" + seen);
   }
   return *f;
 }
@@ -584,8 +613,13 @@ json::object ws_client::call(std::string_view type, const json::object& data, ms
   return d->get_object();
 }
 
-json::object ws_client::hello() {
-  return call("hello", {{"version", 1}, {"client", "integration-tests"}});
+json::object ws_client::hello(bool batch) {
+  json::object data{{"version", 1}, {"client", "integration-tests"}};
+  if (batch) {
+    data["batch"] = true;
+    batch_ = true;  // the reply itself may already share a message with room events
+  }
+  return call("hello", data);
 }
 
 bool ws_client::ping_ok(ms timeout) {
@@ -614,7 +648,8 @@ void ws_client::close() {
   auto& s = *impl_;
   bool done = false;
   s.ws.async_close(websocket::close_code::normal, [&](beast::error_code) { done = true; });
-  run_until(s.ioc, [&] { return done; }, steady::now() + 2s);
+  run_until(
+      s.ioc, [&] { return done; }, steady::now() + 2s);
   drop();
 }
 
@@ -641,7 +676,7 @@ std::size_t ws_client::count_received(std::string_view type) const {
   return n;
 }
 
-// --- Lobby helpers --------------------------------------------------------------------------------
+// --- Lobby helpers -------------------------------------------------------------------------------
 
 std::vector<seat> seat_players(int port, const std::vector<std::string>& nicknames) {
   std::vector<seat> out;
@@ -671,11 +706,23 @@ json::object member_of(const json::object& snapshot, std::int64_t id) {
   for (const auto& m : at(snapshot, "members").as_array()) {
     if (num(at(m, "id")) == id) return m.as_object();
   }
-  throw std::runtime_error("member " + std::to_string(id) + " not in " +
-                           json::serialize(snapshot));
+  throw std::runtime_error("member " + std::to_string(id) + " not in " + json::serialize(snapshot));
 }
 
-// --- JSON helpers ---------------------------------------------------------------------------------
+// --- Threads
+// --------------------------------------------------------------------------------------
+
+std::thread spawn(std::function<void()> fn) {
+  return std::thread([fn = std::move(fn)] {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "a test thread threw: " << e.what();
+    }
+  });
+}
+
+// --- JSON helpers --------------------------------------------------------------------------------
 
 const json::value& at(const json::value& v, std::string_view path) {
   const json::value* cur = &v;
@@ -687,7 +734,8 @@ const json::value& at(const json::value& v, std::string_view path) {
     const json::value* next = nullptr;
     if (cur->is_object()) {
       next = cur->get_object().if_contains(key);
-    } else if (cur->is_array() && !key.empty() && std::isdigit(static_cast<unsigned char>(key[0]))) {
+    } else if (cur->is_array() && !key.empty() &&
+               std::isdigit(static_cast<unsigned char>(key[0]))) {
       auto i = static_cast<std::size_t>(std::stoul(std::string(key)));
       if (i < cur->get_array().size()) next = &cur->get_array()[i];
     }

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -46,13 +47,15 @@ class temp_dir {
 struct exit_info {
   bool exited = false;  // normal exit (then `code` is valid)
   int code = -1;
-  int signal = 0;      // the signal that killed it, when !exited
+  int signal = 0;       // the signal that killed it, when !exited
   bool killed = false;  // we had to SIGKILL it after the timeout
   ms took{0};           // from SIGTERM to reaped
 };
 
-// One `maratang serve` child. The constructor spawns it and waits for its port file; the
-// destructor stops it (SIGTERM, then SIGKILL) and prints its stderr if the test failed.
+// One `maratang serve` child. The constructor spawns it and waits for its port file (throwing,
+// with the server's log, if it exits first). The destructor stops it (SIGTERM, then SIGKILL), fails
+// the test if the server did not exit 0 or its log holds a sanitizer report, and prints the log
+// when the test failed.
 class server_process {
  public:
   // `sets` are extra `--set key=value` overrides, applied after the defaults (so they win).
@@ -82,13 +85,13 @@ class server_process {
   std::optional<exit_info> exit_;
 };
 
-// --- HTTP ---------------------------------------------------------------------------------------
+// --- HTTP ----------------------------------------------------------------------------------------
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
 struct http_result {
-  int status = 0;      // 0: no response (connection refused, reset, timed out)
-  std::string error;   // transport error when status == 0
+  int status = 0;     // 0: no response (connection refused, reset, timed out)
+  std::string error;  // transport error when status == 0
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
 
@@ -123,7 +126,7 @@ void set_nickname(int port, player& p, const std::string& nickname);
 // A new device account with a nickname (unique per call within a process run).
 player make_player(int port, const std::string& nickname);
 
-// --- WebSocket ----------------------------------------------------------------------------------
+// --- WebSocket -----------------------------------------------------------------------------------
 
 enum class token_via { query, header };
 
@@ -166,8 +169,12 @@ class ws_client {
   json::object request(std::string_view type, const json::object& data = {}, ms timeout = kWait);
   // request() that also checks ok == true and returns its data; throws otherwise.
   json::object call(std::string_view type, const json::object& data = {}, ms timeout = kWait);
-  // hello with version 1; returns the reply data. Throws unless ok.
-  json::object hello();
+  // hello with version 1 (and "batch": true when `batch`); returns the reply data. Throws
+  // unless ok. A batching client splits each message on newlines into envelopes; any other
+  // client must never receive a message holding more than one envelope (a test failure).
+  json::object hello(bool batch = false);
+  // WebSocket messages received, and the envelopes they carried (equal unless batching).
+  std::size_t messages_received() const noexcept { return messages_; }
   // A time.sync round trip; true when answered ok (proves the connection still works).
   bool ping_ok(ms timeout = kWait);
 
@@ -198,13 +205,15 @@ class ws_client {
   std::deque<json::object> pending_;
   std::vector<json::object> history_;
   std::int64_t next_id_ = 1;
+  bool batch_ = false;
+  std::size_t messages_ = 0;
   bool closed_ = false;
   int close_code_ = 0;
   std::string close_reason_;
   std::string read_error_;
 };
 
-// --- Lobby helpers ------------------------------------------------------------------------------
+// --- Lobby helpers -------------------------------------------------------------------------------
 
 // A player with a connected WebSocket that has said hello.
 struct seat {
@@ -225,7 +234,13 @@ std::vector<std::int64_t> member_ids(const json::object& snapshot);
 // The snapshot's member entry for `id`; throws when absent.
 json::object member_of(const json::object& snapshot, std::int64_t id);
 
-// --- JSON helpers -------------------------------------------------------------------------------
+// --- Threads -------------------------------------------------------------------------------------
+
+// A thread running `fn`; an exception escaping it becomes a test failure instead of terminating
+// the test binary.
+std::thread spawn(std::function<void()> fn);
+
+// --- JSON helpers --------------------------------------------------------------------------------
 
 // The value at a dotted path ("data.room.id"); throws std::runtime_error naming the path when a
 // step is missing.

@@ -1,6 +1,12 @@
 // REST surface: operations endpoints, request validation, and the error envelope.
 #include <gtest/gtest.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <thread>
+
 #include "harness.hpp"
 
 namespace maratang::it {
@@ -102,8 +108,8 @@ TEST_F(http_test, wrong_content_type_is_415) {
 }
 
 TEST_F(http_test, malformed_json_body_is_400_bad_json) {
-  for (const char* body : {R"({"device_id": )", R"({"device_id":"abcdefgh",})", "{'a':1}",
-                           "\xff\xfe{}"}) {
+  for (const char* body :
+       {R"({"device_id": )", R"({"device_id":"abcdefgh",})", "{'a':1}", "\xff\xfe{}"}) {
     auto r = http_call(port(), "POST", "/v1/auth/device", body);
     EXPECT_EQ(r.status, 400) << body << ": " << r.body;
     EXPECT_EQ(r.error_code(), "bad_json") << body << ": " << r.body;
@@ -173,6 +179,101 @@ TEST_F(http_test, account_games_validates_limit) {
   r = http_call(port(), "GET", "/v1/accounts/1/games");
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(at(r.json(), "games").as_array().empty()) << r.body;
+}
+
+TEST_F(http_test, json_content_type_with_charset_is_accepted) {
+  auto r = http_call(port(), "POST", "/v1/auth/device", R"({"device_id":"device-charset-1"})",
+                     {{"Content-Type", "application/json; charset=utf-8"}});
+  EXPECT_EQ(r.status, 201) << r.body;
+}
+
+// RFC 7231 3.1.1.1: media type names are case-insensitive.
+TEST_F(http_test, json_content_type_is_case_insensitive) {
+  auto r = http_call(port(), "POST", "/v1/auth/device", R"({"device_id":"device-case-type"})",
+                     {{"Content-Type", "Application/JSON"}});
+  EXPECT_EQ(r.status, 201) << r.body;
+}
+
+TEST_F(http_test, oversize_headers_are_431) {
+  auto r = http_call(port(), "GET", "/health", {}, {{"X-Padding", std::string(20000, 'p')}});
+  EXPECT_EQ(r.status, 431) << r.error << " " << r.body;
+  EXPECT_EQ(r.error_code(), "too_large") << r.body;
+  EXPECT_EQ(http_call(port(), "GET", "/health").status, 200);
+}
+
+TEST_F(http_test, garbage_request_is_400) {
+  namespace asio = boost::asio;
+  asio::io_context ioc;
+  asio::ip::tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port())});
+  asio::write(sock, asio::buffer(std::string("\x01\x02 NOT HTTP AT ALL\r\n\r\n")));
+  std::string all;
+  boost::system::error_code ec;
+  char buf[4096];
+  while (!ec) {
+    auto n = sock.read_some(asio::buffer(buf), ec);
+    all.append(buf, n);
+  }
+  EXPECT_EQ(all.rfind("HTTP/1.1 400", 0), 0u) << all;
+  EXPECT_NE(all.find("bad_message"), std::string::npos) << all;
+  EXPECT_EQ(http_call(port(), "GET", "/health").status, 200);
+}
+
+TEST_F(http_test, websocket_upgrade_elsewhere_is_404) {
+  auto p = login_device(port(), "device-upgrade-path");
+  auto r = http_call(port(), "GET", "/chat?token=" + url_encode(p.token), {},
+                     {{"Connection", "Upgrade"},
+                      {"Upgrade", "websocket"},
+                      {"Sec-WebSocket-Version", "13"},
+                      {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_EQ(r.error_code(), "not_found");
+}
+
+TEST_F(http_test, keep_alive_serves_several_requests_on_one_connection) {
+  // Two pipelined requests on one socket, answered in order.
+  namespace asio = boost::asio;
+  asio::io_context ioc;
+  asio::ip::tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port())});
+  std::string req =
+      "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /v1/nicknames/Someone HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  asio::write(sock, asio::buffer(req));
+  std::string all;
+  boost::system::error_code ec;
+  char buf[4096];
+  while (!ec) {
+    auto n = sock.read_some(asio::buffer(buf), ec);
+    all.append(buf, n);
+  }
+  auto first = all.find("HTTP/1.1 200");
+  auto second = all.find("HTTP/1.1 200", first + 1);
+  EXPECT_NE(first, std::string::npos) << all;
+  EXPECT_NE(second, std::string::npos) << all;
+  EXPECT_LT(all.find("healthy"), all.find("available")) << all;
+}
+
+TEST(http_limits_test, max_connections_refuses_the_excess_and_recovers) {
+  server_process srv({"limits.max_connections=2"});
+  auto a = make_player(srv.port(), "ConnA");
+  auto b = make_player(srv.port(), "ConnB");
+  auto wa = std::make_unique<ws_client>(srv.port(), a.token);
+  wa->hello();
+  ws_client wb(srv.port(), b.token);
+  wb.hello();
+  // Both slots are taken: a third connection is closed at once.
+  auto r = http_call(srv.port(), "GET", "/health", {}, {}, 2s);
+  EXPECT_EQ(r.status, 0) << "a third connection was served: " << r.body;
+  // Free a slot; the server notices the close, and then serves again.
+  wa->close();
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {
+    served = http_call(srv.port(), "GET", "/health", {}, {}, 1s).status == 200;
+    if (!served) std::this_thread::sleep_for(20ms);  // polling for the slot, bounded
+  }
+  EXPECT_TRUE(served) << "a freed connection slot was never reused";
+  EXPECT_TRUE(wb.ping_ok());
 }
 
 }  // namespace

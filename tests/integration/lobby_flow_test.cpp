@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "harness.hpp"
 
@@ -66,6 +68,58 @@ TEST_F(lobby_flow_test, hello_reply_carries_time_account_and_limits) {
   EXPECT_TRUE(at(data, "room").is_null()) << json::serialize(data);
   EXPECT_GT(num(at(data, "limits.max_message_bytes")), 0);
   EXPECT_GT(num(at(data, "limits.messages_per_second")), 0);
+}
+
+// hello's reply carries the account as it is when hello is answered, not as it was when the socket
+// opened: a nickname set between connecting and hello is the one reported (and used in rooms).
+TEST_F(lobby_flow_test, hello_reports_a_nickname_set_after_connecting) {
+  auto p = make_player(port(), "Before");
+  ws_client ws(port(), p.token);
+  // Let the server finish opening the socket (a request before hello is answered with an error).
+  EXPECT_EQ(error_code(ws.request("time.sync", {{"client_send", 1}})), "hello_required");
+  set_nickname(port(), p, "After");
+  auto h = ws.hello();
+  EXPECT_EQ(str(at(h, "account.nickname")), "After") << json::serialize(h);
+  auto snap = snapshot_of_reply(ws.call("room.create", {{"mode", "test.counter"}, {"name", "N"}}));
+  EXPECT_EQ(str(at(member_of(snap, p.id), "nickname")), "After");
+}
+
+// A rename acknowledged (200) before hello must be the name rooms show, even when it raced the
+// socket's opening: the account read at open must not overwrite the newer name afterwards. The
+// interleaving is timing-dependent, so this runs it many times with varied offsets; once the race
+// is fixed it can never fail.
+TEST_F(lobby_flow_test, rename_racing_a_new_connection_is_not_undone) {
+  // Background writes keep the storage worker busy, so that the socket's account read and the
+  // rename tend to share a storage batch (where the race shows).
+  std::atomic<bool> done{false};
+  std::thread busy = spawn([&] {
+    for (int n = 0; !done; ++n)
+      http_call(port(), "POST", "/v1/auth/device",
+                json::serialize(json::object{{"device_id", "device-busy-" + std::to_string(n)}}));
+  });
+  int stale = 0;
+  std::string seen;
+  for (int i = 0; i < 40; ++i) {
+    auto p = make_player(port(), "Old" + std::to_string(i));
+    std::string renamed = "New" + std::to_string(i);
+    std::thread rename = spawn([&] {
+      std::this_thread::sleep_for(std::chrono::microseconds(200 * (i % 10)));  // vary the overlap
+      set_nickname(port(), p, renamed);
+    });
+    ws_client ws(port(), p.token);
+    rename.join();
+    ws.hello();
+    auto snap =
+        snapshot_of_reply(ws.call("room.create", {{"mode", "test.counter"}, {"name", "Race"}}));
+    auto shown = str(at(member_of(snap, p.id), "nickname"));
+    if (shown != renamed) {
+      ++stale;
+      seen += " " + shown + " (wanted " + renamed + ")";
+    }
+  }
+  done = true;
+  busy.join();
+  EXPECT_EQ(stale, 0) << "rooms showed the pre-rename nickname:" << seen;
 }
 
 TEST_F(lobby_flow_test, time_sync_reply_is_consistent) {
@@ -271,7 +325,8 @@ TEST_F(lobby_flow_test, full_game_with_four_players) {
   EXPECT_EQ(num(at(gv, "record.players." + std::to_string(seats[1].acc.id))), 5) << g.body;
   EXPECT_EQ(num(at(gv, "record.players." + std::to_string(seats[2].acc.id))), 7) << g.body;
 
-  auto hist = http_call(port(), "GET", "/v1/accounts/" + std::to_string(seats[2].acc.id) + "/games");
+  auto hist =
+      http_call(port(), "GET", "/v1/accounts/" + std::to_string(seats[2].acc.id) + "/games");
   ASSERT_EQ(hist.status, 200) << hist.body;
   auto hv = hist.json();
   ASSERT_FALSE(at(hv, "games").as_array().empty()) << hist.body;
@@ -301,6 +356,22 @@ TEST_F(lobby_flow_test, full_game_with_four_players) {
     EXPECT_EQ(str(at(r, "state")), "waiting");
   }
   EXPECT_TRUE(listed);
+
+  // 12. Every frame had the documented envelope: replies carry ok (and data or error); events
+  // carry data and neither id nor ok.
+  for (auto* s : everyone) {
+    for (const auto& fr : s->ws->history()) {
+      ASSERT_TRUE(fr.contains("type") && fr.at("type").is_string()) << json::serialize(fr);
+      if (fr.contains("id")) {
+        ASSERT_TRUE(fr.contains("ok") && fr.at("ok").is_bool()) << json::serialize(fr);
+        EXPECT_TRUE(fr.at("ok").get_bool() ? fr.contains("data") : fr.contains("error"))
+            << json::serialize(fr);
+      } else {
+        EXPECT_FALSE(fr.contains("ok")) << "an event with ok: " << json::serialize(fr);
+        EXPECT_TRUE(fr.contains("data") && fr.at("data").is_object()) << json::serialize(fr);
+      }
+    }
+  }
 }
 
 // docs/PROTOCOL.md: room.create and room.join reply `{room}`, the room snapshot under "room" (as
@@ -329,7 +400,8 @@ TEST_F(lobby_flow_test, a_second_game_can_follow_the_first) {
     EXPECT_EQ(str(at(ended, "data.game_id")), id);
     EXPECT_EQ(num(at(ended, "data.result.total")), 3) << "each game starts from zero";
   }
-  auto hist = http_call(port(), "GET", "/v1/accounts/" + std::to_string(seats[0].acc.id) + "/games");
+  auto hist =
+      http_call(port(), "GET", "/v1/accounts/" + std::to_string(seats[0].acc.id) + "/games");
   auto hv = hist.json();
   EXPECT_EQ(at(hv, "games").as_array().size(), 2u) << hist.body;
 }
@@ -348,9 +420,10 @@ TEST_F(lobby_flow_test, create_needs_a_nickname_and_a_known_mode) {
   f = seats[0].ws->request("room.create",
                            {{"mode", "test.counter"}, {"name", "X"}, {"settings", {{"bogus", 1}}}});
   EXPECT_EQ(error_code(f), "bad_field") << json::serialize(f);
-  f = seats[0].ws->request("room.create", {{"mode", "test.counter"}, {"name", "X"}, {"capacity", 1}});
-  EXPECT_EQ(error_code(f), "bad_field") << "capacity below the mode's minimum: "
-                                        << json::serialize(f);
+  f = seats[0].ws->request("room.create",
+                           {{"mode", "test.counter"}, {"name", "X"}, {"capacity", 1}});
+  EXPECT_EQ(error_code(f), "bad_field")
+      << "capacity below the mode's minimum: " << json::serialize(f);
   EXPECT_TRUE(seats[0].ws->ping_ok());
 }
 
@@ -370,7 +443,9 @@ TEST_F(lobby_flow_test, private_room_is_joined_by_invite_code_only) {
   EXPECT_EQ(at(snap, "private"), json::value(true));
   ASSERT_TRUE(has(snap, "invite_code")) << json::serialize(snap);
   std::string code = str(at(snap, "invite_code"));
-  EXPECT_FALSE(code.empty());
+  // Codes are read aloud and typed: eight characters without look-alikes (src/lobby/lobby.cpp).
+  EXPECT_EQ(code.size(), 8u) << code;
+  EXPECT_EQ(code.find_first_not_of("ABCDEFGHJKMNPQRSTUVWXYZ23456789"), std::string::npos) << code;
 
   // Not listed, over WebSocket or REST.
   auto list = seats[2].ws->call("room.list");
@@ -437,6 +512,50 @@ TEST_F(lobby_flow_test, full_room_refuses_with_room_full) {
   create_room(seats[2], {});
   f = seats[2].ws->request("room.join", {{"room_id", "doesnotexist"}});
   EXPECT_EQ(error_code(f), "already_in_room") << json::serialize(f);
+}
+
+TEST_F(lobby_flow_test, racing_for_the_last_seats_never_overfills_a_room) {
+  auto seats =
+      seat_players(port(), {"Owner", "Race1", "Race2", "Race3", "Race4", "Race5", "Race6"});
+  auto snap = create_room(seats[0], {{"capacity", 3}});
+  std::string room_id = str(at(snap, "id"));
+  std::vector<std::string> codes(seats.size());
+  std::atomic<int> go{0};
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < seats.size(); ++i) {
+    threads.push_back(spawn([&, i] {
+      ++go;
+      while (go < static_cast<int>(seats.size()) - 1)
+        std::this_thread::yield();
+      codes[i] = error_code(seats[i].ws->request("room.join", {{"room_id", room_id}}));
+    }));
+  }
+  for (auto& t : threads)
+    t.join();
+  int joined = 0, full = 0;
+  for (std::size_t i = 1; i < seats.size(); ++i) {
+    joined += codes[i].empty();
+    full += codes[i] == "room_full";
+  }
+  EXPECT_EQ(joined, 2);
+  EXPECT_EQ(full, 4);
+  auto list = seats[0].ws->call("room.list");
+  EXPECT_EQ(num(at(list, "rooms.0.players")), 3) << json::serialize(list);
+}
+
+TEST_F(lobby_flow_test, spectators_do_not_take_seats) {
+  auto seats = seat_players(port(), {"Seat1", "Seat2", "Viewer"});
+  auto snap = create_room(seats[0], {{"capacity", 2}, {"allow_spectators", true}});
+  join_room(seats[1], {{"room_id", at(snap, "id")}});
+  auto f = seats[2].ws->request("room.join", {{"room_id", at(snap, "id")}});
+  EXPECT_EQ(error_code(f), "room_full") << json::serialize(f);
+  auto spec = join_room(seats[2], {{"room_id", at(snap, "id")}, {"spectate", true}});
+  EXPECT_EQ(member_ids(spec).size(), 3u);
+  // Spectators do not count towards the minimum or the ready check.
+  seats[1].ws->call("room.ready", {{"ready", true}});
+  auto started = seats[0].ws->call("room.start");
+  EXPECT_FALSE(str(at(started, "game_id")).empty());
+  EXPECT_TRUE(seats[2].ws->recv_until("room.game_started"));
 }
 
 TEST_F(lobby_flow_test, one_room_at_a_time) {
@@ -573,6 +692,51 @@ TEST_F(lobby_flow_test, leader_leaving_passes_leadership) {
   EXPECT_FALSE(str(at(started, "game_id")).empty());
 }
 
+TEST_F(lobby_flow_test, can_start_turns_false_when_too_few_players_remain) {
+  auto seats = seat_players(port(), {"Pair1", "Pair2"});
+  auto snap = create_room(seats[0], {});
+  join_room(seats[1], {{"room_id", at(snap, "id")}});
+  seats[1].ws->call("room.ready", {{"ready", true}});
+  auto ev = seats[0].ws->expect("room.can_start");
+  EXPECT_EQ(at(ev, "data.can_start"), json::value(true));
+  seats[1].ws->call("room.leave");
+  ev = seats[0].ws->expect("room.can_start");
+  EXPECT_EQ(at(ev, "data.can_start"), json::value(false));
+  EXPECT_EQ(str(at(ev, "data.reason")), "too_few_players");
+  auto f = seats[0].ws->request("room.start");
+  EXPECT_EQ(error_code(f), "too_few_players") << json::serialize(f);
+}
+
+// A member who becomes leader has their ready flag cleared (the snapshot shows ready: false). The
+// others must hear about it: room.member_ready is "someone's ready flag changed", and without it
+// their view keeps showing the new leader as ready.
+TEST_F(lobby_flow_test, a_new_leaders_cleared_ready_flag_is_announced) {
+  auto seats = seat_players(port(), {"Old", "Heir", "Third"});
+  auto snap = create_room(seats[0], {});
+  join_room(seats[1], {{"room_id", at(snap, "id")}});
+  join_room(seats[2], {{"room_id", at(snap, "id")}});
+  seats[1].ws->call("room.ready", {{"ready", true}});
+  seats[0].ws->call("room.transfer", {{"player", seats[1].acc.id}});
+  seats[2].ws->expect("room.leader_changed");
+  // The server's view, through a fresh snapshot (a second socket for Third).
+  ws_client again(port(), seats[2].acc.token);
+  auto room = at(again.hello(), "room").as_object();
+  EXPECT_EQ(num(at(room, "leader")), seats[1].acc.id);
+  bool heir_ready = at(member_of(room, seats[1].acc.id), "ready").as_bool();
+  // What the others were told: anything the transfer announced precedes this chat line, which the
+  // room sends later on its strand.
+  again.call("room.chat", {{"text", "barrier"}});
+  seats[0].ws->expect("room.chat");
+  bool announced = false;
+  for (const auto& f : seats[0].ws->history()) {
+    announced |= str(at(f, "type")) == "room.member_ready" &&
+                 num(at(f, "data.player")) == seats[1].acc.id &&
+                 at(f, "data.ready") == json::value(false);
+  }
+  EXPECT_TRUE(heir_ready || announced) << "the new leader's ready flag was cleared (snapshot: "
+                                          "ready false) without a room.member_ready event";
+}
+
 TEST_F(lobby_flow_test, leader_transfers_leadership) {
   auto seats = seat_players(port(), {"Xena", "Yuri"});
   auto snap = create_room(seats[0], {});
@@ -584,6 +748,154 @@ TEST_F(lobby_flow_test, leader_transfers_leadership) {
   }
   auto f = seats[0].ws->request("room.transfer", {{"player", seats[0].acc.id}});
   EXPECT_EQ(error_code(f), "not_leader") << json::serialize(f);
+}
+
+TEST_F(lobby_flow_test, game_ends_on_its_timer) {
+  auto seats = seat_players(port(), {"Timer", "Clocky"});
+  auto snap = create_room(seats[0], {{"settings", {{"end_after_ms", 300}}}});
+  EXPECT_EQ(num(at(snap, "settings.end_after_ms")), 300);
+  join_room(seats[1], {{"room_id", at(snap, "id")}});
+  seats[1].ws->call("room.ready", {{"ready", true}});
+  auto before = now_ms();
+  auto game_id = str(at(seats[0].ws->call("room.start"), "game_id"));
+  auto started = seats[1].ws->expect("test.counter.started");
+  auto deadline = num(at(started, "data.deadline"));
+  EXPECT_GE(deadline, before + 300);
+  EXPECT_LE(deadline, now_ms() + 300);
+  seats[0].ws->call("test.counter.add", {{"n", 6}});
+  for (auto& s : seats) {
+    auto ended = s.ws->expect("room.game_ended");
+    EXPECT_EQ(str(at(ended, "data.game_id")), game_id);
+    EXPECT_EQ(str(at(ended, "data.result.reason")), "time");
+    EXPECT_EQ(num(at(ended, "data.result.total")), 6);
+    EXPECT_GE(now_ms(), deadline - 5) << "ended before its deadline";
+  }
+  auto g = http_call(port(), "GET", "/v1/games/" + game_id);
+  ASSERT_EQ(g.status, 200) << g.body;
+  EXPECT_EQ(str(at(g.json(), "record.reason")), "time");
+}
+
+// GET /v1/accounts/{id}/games lists "newest first" and pages with `before`. Games here end quickly
+// one after another (several may end in the same millisecond, as busy rooms do): the list must
+// still be in the order they were played, and paging with limit=1 must visit every game once.
+TEST_F(lobby_flow_test, game_history_is_newest_first_and_pages_without_gaps) {
+  auto seats = seat_players(port(), {"Hist", "Tory"});
+  auto snap = create_room(seats[0], {});
+  join_room(seats[1], {{"room_id", at(snap, "id")}});
+  std::vector<std::string> ids;  // in the order played
+  for (int round = 0; round < 5; ++round) {
+    seats[1].ws->call("room.ready", {{"ready", true}});
+    ids.push_back(str(at(seats[0].ws->call("room.start"), "game_id")));
+    seats[0].ws->call("test.counter.finish");
+  }
+  auto base = "/v1/accounts/" + std::to_string(seats[1].acc.id) + "/games";
+  auto describe = [](const json::value& v) {
+    std::string out;
+    for (const auto& g : at(v, "games").as_array())
+      out += " " + str(at(g, "id")) + "@" + std::to_string(num(at(g, "ended_at")));
+    return out;
+  };
+  auto all_games = http_call(port(), "GET", base);
+  ASSERT_EQ(all_games.status, 200) << all_games.body;
+  auto av = all_games.json();
+  ASSERT_EQ(at(av, "games").as_array().size(), ids.size()) << all_games.body;
+  std::vector<std::string> listed;
+  for (const auto& g : at(av, "games").as_array())
+    listed.push_back(str(at(g, "id")));
+  std::vector<std::string> newest_first(ids.rbegin(), ids.rend());
+  EXPECT_EQ(listed, newest_first) << "listed (id@ended_at):" << describe(av);
+
+  // Page through with limit=1, each page before the previous page's game.
+  std::vector<std::string> paged;
+  std::string query = "?limit=1";
+  for (int page = 0; page < 10; ++page) {
+    auto r = http_call(port(), "GET", base + query);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto v = r.json();
+    if (at(v, "games").as_array().empty()) break;
+    paged.push_back(str(at(v, "games.0.id")));
+    query = "?limit=1&before=" + std::to_string(num(at(v, "games.0.ended_at")));
+  }
+  EXPECT_EQ(paged.size(), ids.size()) << "paging skipped games that ended in the same millisecond "
+                                         "as a page boundary; all games:"
+                                      << describe(av);
+
+  // Someone who never played has no games.
+  auto none = http_call(port(), "GET", "/v1/accounts/999999/games");
+  auto nv = none.json();
+  EXPECT_TRUE(at(nv, "games").as_array().empty());
+}
+
+TEST_F(lobby_flow_test, leaving_during_a_game_and_the_last_player_out_ends_it) {
+  auto seats = seat_players(port(), {"Stay", "Go"});
+  auto snap = create_room(seats[0], {});
+  join_room(seats[1], {{"room_id", at(snap, "id")}});
+  seats[1].ws->call("room.ready", {{"ready", true}});
+  auto game_id = str(at(seats[0].ws->call("room.start"), "game_id"));
+  seats[1].ws->call("test.counter.add", {{"n", 2}});
+  // Kicking is not allowed mid-game; leaving is.
+  auto f = seats[0].ws->request("room.kick", {{"player", seats[1].acc.id}});
+  EXPECT_EQ(error_code(f), "game_in_progress") << json::serialize(f);
+  seats[1].ws->call("room.leave");
+  auto left = seats[0].ws->expect("room.member_left");
+  EXPECT_EQ(num(at(left, "data.player")), seats[1].acc.id);
+  EXPECT_EQ(str(at(left, "data.reason")), "left");
+  // The game goes on for one; when the last player leaves, it ends and is recorded.
+  seats[0].ws->call("test.counter.add", {{"n", 1}});
+  seats[0].ws->call("room.leave");
+  auto g = http_call(port(), "GET", "/v1/games/" + game_id);
+  ASSERT_EQ(g.status, 200) << "a game ended by everyone leaving is still recorded: " << g.body;
+  auto gv = g.json();
+  EXPECT_EQ(at(gv, "players").as_array().size(), 2u) << "players who left still played";
+  // The empty room is gone.
+  auto list = seats[1].ws->call("room.list");
+  EXPECT_EQ(json::serialize(list).find(str(at(snap, "id"))), std::string::npos);
+}
+
+TEST_F(lobby_flow_test, a_player_who_left_gets_no_more_room_events) {
+  auto seats = seat_players(port(), {"Out", "In1", "In2"});
+  auto snap = create_room(seats[1], {});
+  join_room(seats[0], {{"room_id", at(snap, "id")}});
+  join_room(seats[2], {{"room_id", at(snap, "id")}});
+  seats[0].ws->call("room.leave");
+  seats[1].ws->call("room.chat", {{"text", "after you left"}});
+  seats[2].ws->call("room.ready", {{"ready", true}});
+  // Rejoining is ordered after those on the room's strand: anything meant for the leaver would
+  // have arrived before this reply.
+  join_room(seats[0], {{"room_id", at(snap, "id")}});
+  EXPECT_EQ(seats[0].ws->count_received("room.chat"), 0u);
+  EXPECT_EQ(seats[0].ws->count_received("room.member_ready"), 0u);
+}
+
+TEST_F(lobby_flow_test, room_list_filters_by_mode) {
+  auto seats = seat_players(port(), {"Lister"});
+  auto snap = create_room(seats[0], {});
+  auto list = seats[0].ws->call("room.list", {{"mode", "other.mode"}});
+  EXPECT_TRUE(at(list, "rooms").as_array().empty()) << json::serialize(list);
+  list = seats[0].ws->call("room.list", {{"mode", "test.counter"}});
+  EXPECT_EQ(at(list, "rooms").as_array().size(), 1u);
+  auto rest = http_call(port(), "GET", "/v1/rooms?mode=other.mode");
+  EXPECT_TRUE(at(rest.json(), "rooms").as_array().empty()) << rest.body;
+  rest = http_call(port(), "GET", "/v1/rooms?mode=test.counter");
+  EXPECT_NE(rest.body.find(str(at(snap, "id"))), std::string::npos) << rest.body;
+}
+
+TEST_F(lobby_flow_test, invite_code_lets_a_friend_skip_the_password) {
+  auto seats = seat_players(port(), {"Host", "Pal"});
+  auto snap = create_room(seats[0], {{"private", true}, {"password", "hunter22"}});
+  auto js = join_room(seats[1], {{"invite_code", at(snap, "invite_code")}});
+  EXPECT_EQ(member_ids(js).size(), 2u) << "the password is required to join by id only";
+}
+
+TEST_F(lobby_flow_test, transfer_to_a_spectator_or_stranger_is_refused) {
+  auto seats = seat_players(port(), {"Boss", "Player", "Watcher", "Nobody"});
+  auto snap = create_room(seats[0], {{"allow_spectators", true}});
+  join_room(seats[1], {{"room_id", at(snap, "id")}});
+  join_room(seats[2], {{"room_id", at(snap, "id")}, {"spectate", true}});
+  auto f = seats[0].ws->request("room.transfer", {{"player", seats[2].acc.id}});
+  EXPECT_EQ(error_code(f), "unknown_player") << json::serialize(f);
+  f = seats[0].ws->request("room.transfer", {{"player", seats[3].acc.id}});
+  EXPECT_EQ(error_code(f), "unknown_player") << json::serialize(f);
 }
 
 // A chat line is answered with two frames back to back: the reply, then the room.chat event. Both
@@ -604,8 +916,19 @@ TEST(lobby_latency_test, an_event_right_after_a_reply_is_not_delayed) {
     seats[0].ws->expect("room.chat");
   }
   auto took = std::chrono::duration_cast<ms>(std::chrono::steady_clock::now() - start);
-  EXPECT_LT(took.count(), rounds * 20) << rounds << " chat round trips (reply + event) took "
-                                       << took.count() << " ms";
+  EXPECT_LT(took.count(), rounds * 20)
+      << rounds << " chat round trips (reply + event) took " << took.count() << " ms";
+}
+
+TEST(lobby_limits_test, max_rooms_is_enforced) {
+  server_process srv({"rooms.max_rooms=1"});
+  auto seats = seat_players(srv.port(), {"Room1", "Room2"});
+  seats[0].ws->call("room.create", {{"mode", "test.counter"}, {"name", "Only"}});
+  auto f = seats[1].ws->request("room.create", {{"mode", "test.counter"}, {"name", "Extra"}});
+  EXPECT_EQ(error_code(f), "unavailable") << json::serialize(f);
+  // Once the room is gone, another may be made.
+  seats[0].ws->call("room.leave");
+  seats[1].ws->call("room.create", {{"mode", "test.counter"}, {"name", "Now"}});
 }
 
 TEST_F(lobby_flow_test, a_mode_that_throws_closes_only_its_room) {

@@ -3,6 +3,9 @@
 // account: a second connection takes over the first.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "harness.hpp"
 
 namespace maratang::it {
@@ -61,8 +64,8 @@ TEST(reconnect_test, reconnect_within_grace_restores_the_seat_and_private_view) 
   EXPECT_EQ(str(at(room, "state")), "playing");
   ASSERT_TRUE(has(room, "game")) << json::serialize(room);
   EXPECT_EQ(num(at(room, "game.total")), 7);
-  ASSERT_TRUE(has(room, "game.mine")) << "the private view is the reconnecting player's: "
-                                      << json::serialize(room);
+  ASSERT_TRUE(has(room, "game.mine"))
+      << "the private view is the reconnecting player's: " << json::serialize(room);
   EXPECT_EQ(num(at(room, "game.mine")), 5);
   auto me = member_of(room, bae.acc.id);
   EXPECT_EQ(at(me, "connected"), json::value(true));
@@ -85,6 +88,57 @@ TEST(reconnect_test, reconnect_within_grace_restores_the_seat_and_private_view) 
   // The others never saw Bae leave.
   for (int i : {0, 2})
     EXPECT_EQ(seats[i].ws->count_received("room.member_left"), 0u);
+}
+
+// The hello reply is sent from the room's strand so that it precedes every room event the new
+// connection receives, even while the room is busy.
+TEST(reconnect_test, hello_reply_comes_before_room_events_on_a_busy_room) {
+  server_process srv({"limits.ws_rate=100000", "limits.ws_burst=100000"});
+  auto seats = seat_players(srv.port(), {"Busy1", "Busy2", "Back"});
+  auto snap = start_game(seats);
+  auto& back = seats[2];
+  back.ws->drop();
+  seats[0].ws->recv_until(event_about("room.member_connection", back.acc.id));
+  // The others flood the room while Back reconnects.
+  std::atomic<bool> done{false};
+  std::atomic<int> rounds{0};
+  // Each flooder sends batches and reads up to its batch's last reply, so that it is never
+  // dropped as a slow consumer itself.
+  std::vector<std::thread> flood;
+  for (int k : {0, 1}) {
+    flood.push_back(spawn([&, k] {
+      auto& ws = *seats[k].ws;
+      for (int round = 0; !done && round < 500; ++round) {
+        std::int64_t last = 0;
+        for (int i = 0; i < 10; ++i)
+          last = ws.send_request("test.counter.add", {{"n", 1}});
+        if (!ws.recv_until([last](const json::object& f) {
+              return f.contains("id") && f.at("id") == json::value(last);
+            }))
+          break;
+        ws.pending().clear();
+        ++rounds;
+      }
+    }));
+  }
+  auto busy_by = std::chrono::steady_clock::now() + 5s;
+  while (rounds < 6 && std::chrono::steady_clock::now() < busy_by)
+    std::this_thread::sleep_for(1ms);  // until the flood is under way (bounded)
+  back.ws = std::make_unique<ws_client>(srv.port(), back.acc.token);
+  back.ws->send_request("hello", {{"version", 1}});
+  auto first = back.ws->recv();
+  done = true;
+  for (auto& t : flood)
+    t.join();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(str(at(*first, "type")), "hello") << "first frame: " << json::serialize(*first);
+  EXPECT_TRUE(first->contains("id"));
+  // And the events that follow continue from the snapshot's total.
+  ASSERT_EQ(str(at(*first, "type")), "hello");
+  auto total = num(at(*first, "data.room.game.total"));
+  seats[0].ws->send_request("test.counter.add", {{"n", 1}});
+  auto next = back.ws->expect("test.counter.total");
+  EXPECT_GT(num(at(next, "data.total")), total);
 }
 
 TEST(reconnect_test, seat_is_given_up_after_the_grace) {
@@ -132,6 +186,26 @@ TEST(reconnect_test, leader_timing_out_passes_leadership) {
     auto lc = seats[i].ws->expect("room.leader_changed");
     EXPECT_EQ(num(at(lc, "data.player")), seats[1].acc.id);
   }
+}
+
+// The connected player leaves while the only other one is away: the room waits for them (their
+// seat is kept), and they come back to it as its leader.
+TEST(reconnect_test, a_room_waits_for_its_last_disconnected_player) {
+  server_process srv({"rooms.reconnect_grace_ms=5000"});
+  auto seats = seat_players(srv.port(), {"Stays", "Away"});
+  auto snap = snapshot_of_reply(
+      seats[0].ws->call("room.create", {{"mode", "test.counter"}, {"name", "Wait"}}));
+  seats[1].ws->call("room.join", {{"room_id", at(snap, "id")}});
+  seats[1].ws->drop();
+  ASSERT_TRUE(seats[0].ws->recv_until(event_about("room.member_connection", seats[1].acc.id)));
+  seats[0].ws->call("room.leave");
+  seats[1].ws = std::make_unique<ws_client>(srv.port(), seats[1].acc.token);
+  auto hello = seats[1].ws->hello();
+  ASSERT_TRUE(at(hello, "room").is_object()) << json::serialize(hello);
+  auto room = at(hello, "room").as_object();
+  EXPECT_EQ(str(at(room, "id")), str(at(snap, "id")));
+  EXPECT_EQ(member_ids(room), std::vector<std::int64_t>{seats[1].acc.id});
+  EXPECT_EQ(num(at(room, "leader")), seats[1].acc.id);
 }
 
 TEST(reconnect_test, without_grace_a_drop_leaves_the_room_at_once) {

@@ -6,6 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -45,9 +51,8 @@ TEST(shutdown_test, sigterm_with_writes_in_flight_keeps_every_acknowledged_write
   std::vector<ws_outcome> outcomes(4);
 
   {
-    server_process srv({"server.shutdown_grace_ms=3000", "limits.ws_rate=1000",
-                        "limits.ws_burst=1000"},
-                       data_dir);
+    server_process srv(
+        {"server.shutdown_grace_ms=3000", "limits.ws_rate=1000", "limits.ws_burst=1000"}, data_dir);
     const int port = srv.port();
     auto seats = seat_players(port, {"Sun", "Moon", "Star", "Sky"});
     auto snap = snapshot_of_reply(
@@ -72,7 +77,7 @@ TEST(shutdown_test, sigterm_with_writes_in_flight_keeps_every_acknowledged_write
 
     // Players add and chat continuously until their socket closes.
     for (int i = 0; i < 4; ++i) {
-      threads.emplace_back([&, i] {
+      threads.push_back(spawn([&, i] {
         auto& ws = *seats[i].ws;
         auto& out = outcomes[i];
         auto deadline = steady::now() + 20s;
@@ -97,11 +102,11 @@ TEST(shutdown_test, sigterm_with_writes_in_flight_keeps_every_acknowledged_write
           }
         }
         out.socket_closed = ws.wait_closed(5s);
-      });
+      }));
     }
     // REST writers: device logins and nickname sets, recorded when acknowledged.
     for (int t = 0; t < 3; ++t) {
-      threads.emplace_back([&, t] {
+      threads.push_back(spawn([&, t] {
         for (int n = 0; !stop; ++n) {
           acked_write w;
           w.device_id = "device-sd-" + std::to_string(t) + "-" + std::to_string(n);
@@ -122,7 +127,7 @@ TEST(shutdown_test, sigterm_with_writes_in_flight_keeps_every_acknowledged_write
           std::lock_guard lock(mu);
           acked.push_back(std::move(w));
         }
-      });
+      }));
     }
 
     // Let the load build up, then pull the plug.
@@ -213,6 +218,40 @@ TEST(shutdown_test, idle_server_exits_zero_promptly) {
   EXPECT_LT(e.took.count(), 2000);
 }
 
+TEST(shutdown_test, sigint_also_shuts_down_cleanly) {
+  server_process srv;
+  auto p = make_player(srv.port(), "Interrupt");
+  ws_client ws(srv.port(), p.token);
+  ws.hello();
+  ::kill(srv.pid(), SIGINT);
+  auto closed = ws.recv_until("session.closed");
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(str(at(*closed, "data.reason")), "shutdown");
+  EXPECT_TRUE(ws.wait_closed());
+  auto e = srv.stop(10s);
+  EXPECT_TRUE(e.exited);
+  EXPECT_EQ(e.code, 0);
+}
+
+TEST(shutdown_test, a_bad_setting_stops_the_server_before_it_listens) {
+  try {
+    server_process srv({"no.such.setting=1"});
+    ADD_FAILURE() << "the server started with an unknown setting";
+  } catch (const std::runtime_error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("status 2"), std::string::npos) << what;
+    EXPECT_NE(what.find("no.such.setting"), std::string::npos) << what;
+  }
+  try {
+    server_process srv({"limits.ws_rate=0"});
+    ADD_FAILURE() << "the server started with an out-of-range setting";
+  } catch (const std::runtime_error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("status 2"), std::string::npos) << what;
+    EXPECT_NE(what.find("limits.ws_rate"), std::string::npos) << what;
+  }
+}
+
 TEST(shutdown_test, silent_client_does_not_hold_the_exit_past_the_grace) {
   server_process srv({"server.shutdown_grace_ms=1000"});
   auto p = make_player(srv.port(), "Mute");
@@ -232,16 +271,46 @@ TEST(shutdown_test, silent_client_does_not_hold_the_exit_past_the_grace) {
   EXPECT_TRUE(ws.wait_closed());
 }
 
-TEST(shutdown_test, new_connections_are_refused_while_draining) {
-  // A client that does not answer the close handshake keeps the server draining for the grace.
-  server_process srv({"server.shutdown_grace_ms=3000"});
+// Sends one HTTP/1.1 request on an already open socket and reads one response (status and body).
+std::pair<int, std::string> request_on(boost::asio::ip::tcp::socket& sock, const std::string& req) {
+  namespace asio = boost::asio;
+  namespace http = boost::beast::http;
+  asio::write(sock, asio::buffer(req));
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  boost::system::error_code ec;
+  http::read(sock, buf, res, ec);
+  if (ec) return {0, ec.message()};
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
+TEST(shutdown_test, draining_refuses_new_work) {
+  namespace asio = boost::asio;
+  // A client that does not answer the close handshake keeps the server draining for the grace
+  // (it reads only up to server.shutdown).
+  server_process srv({"server.shutdown_grace_ms=1000"});
   auto p = make_player(srv.port(), "Holder");
   ws_client holder(srv.port(), p.token);
   holder.hello();
+  // A keep-alive HTTP connection opened before the signal.
+  asio::io_context ioc;
+  asio::ip::tcp::socket kept(ioc);
+  kept.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(srv.port())});
+  ASSERT_EQ(request_on(kept, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").first, 200);
+
   ::kill(srv.pid(), SIGTERM);
-  auto f = holder.recv_until("server.shutdown");
-  ASSERT_TRUE(f);
-  // The listener is closed: a new connection is refused (or, if it raced in, answered 503).
+  ASSERT_TRUE(holder.recv_until("server.shutdown"));
+  // On the open connection: not ready, and writes are refused with 503 unavailable.
+  auto ready = request_on(kept, "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(ready.first, 503) << ready.second;
+  auto body = std::string(R"({"device_id":"device-while-draining"})");
+  auto write = request_on(kept,
+                          "POST /v1/auth/device HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_EQ(write.first, 503) << write.second;
+  EXPECT_NE(write.second.find("unavailable"), std::string::npos) << write.second;
+  // A new connection is refused (or, if it raced the listener's close, answered 503).
   auto r = http_call(srv.port(), "POST", "/v1/auth/device",
                      json::serialize(json::object{{"device_id", "device-too-late"}}));
   EXPECT_TRUE(r.status == 0 || r.status == 503) << r.status << " " << r.body;
