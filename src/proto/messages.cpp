@@ -97,9 +97,6 @@ constexpr field_spec game_ended_fields[] = {
     {"game_id", ft::string, true, 0, 0, "Id of the stored game record (GET /v1/games/{id})."},
     {"result", ft::object, true, 0, 0, "The mode's public result."},
 };
-constexpr field_spec snapshot_fields[] = {
-    {"room", ft::object, true, 0, 0, "Full room snapshot (as in room.join's reply)."},
-};
 constexpr field_spec shutdown_fields[] = {
     {"reconnect_after_ms", ft::integer, true, 0, kMaxInt, "Suggested wait before reconnecting."},
 };
@@ -195,12 +192,6 @@ constexpr message_spec messages[] = {
      {},
      true},
     {"room.chat", direction::event, "A chat line.", chat_event_fields, {}, true},
-    {"room.snapshot",
-     direction::event,
-     "The whole room, sent after a reconnect or when the room changes state.",
-     snapshot_fields,
-     {},
-     true},
     {"room.game_started",
      direction::event,
      "The game began; mode events follow.",
