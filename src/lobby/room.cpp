@@ -400,10 +400,9 @@ void room::chat(player_id p, std::string text, reply_fn reply) {
     if (!m) return reply(error{errc::not_in_room});
     if (mode_) {
       result<bool> routed = false;
-      bool crashed = false;
       call_mode([&](mode& md) { routed = md.on_chat(*this, p, text); });
-      crashed = state_ == state::closed;
-      if (crashed) return reply(error{errc::internal});
+      // A mode that threw has closed the room (and `m` with it).
+      if (state_ == state::closed) return reply(error{errc::internal});
       if (!routed) return reply(routed.error());
       if (*routed) return reply(ok_empty());
     }
