@@ -160,6 +160,10 @@ const std::vector<setting>& settings() {
                             "How long a dropped player keeps their seat."));
     t.push_back(int_setting("rooms.max_rooms", &config::max_rooms, 1, 10000000,
                             "Rooms at most on this node."));
+    t.push_back(int_setting("mafia.min_players", &config::mafia_min_players, 4, 20,
+                            "Fewest players a Mafia game starts with."));
+    t.push_back(int_setting("mafia.max_players", &config::mafia_max_players, 4, 20,
+                            "Most players a Mafia room seats."));
     t.push_back(int_setting("nickname.min_chars", &config::nickname_min, 1, 64,
                             "Shortest nickname, in characters."));
     t.push_back(int_setting("nickname.max_chars", &config::nickname_max, 1, 64,
@@ -294,6 +298,9 @@ result<loaded_config> load_config(const std::string& file_arg, const overrides& 
 
   // Cross-setting checks.
   config& c = lc.cfg;
+  if (c.mafia_min_players > c.mafia_max_players) {
+    return error{errc::bad_field, "setting mafia.min_players: must not exceed mafia.max_players"};
+  }
   if (c.nickname_min > c.nickname_max) {
     return error{errc::bad_field, "setting nickname.min_chars: must not exceed nickname.max_chars"};
   }

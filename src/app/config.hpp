@@ -48,6 +48,8 @@ struct config {
   // rooms
   int reconnect_grace_ms = 30000;
   int max_rooms = 100000;
+  int mafia_min_players = 4;
+  int mafia_max_players = 12;
   // nicknames
   int nickname_min = 2;
   int nickname_max = 16;

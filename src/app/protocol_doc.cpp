@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "modes/mafia/mafia_mode.hpp"
 #include "proto/messages.hpp"
 #include "util/error.hpp"
 
@@ -92,6 +93,28 @@ arrives; offset = ((server_recv − client_send) + (server_send − client_recv)
   for (const auto& m : proto::core_messages()) {
     if (m.dir != proto::direction::event) continue;
     md += fmt::format("#### `{}`\n\n{}\n\n{}\n", m.type, m.summary, fields_table(m.fields));
+  }
+  md += R"(## Game modes
+
+A room's mode adds its own messages, sent and answered like the core ones while the sender is in
+a room of that mode. Each mode's README (under `src/modes/`) explains its rules and flow.
+
+)";
+  auto mafia = modes::make_mafia_mode_factory();
+  for (const lobby::mode_factory* f : {mafia.get()}) {
+    md += fmt::format("### Mode `{}` ({}–{} players)\n\n", f->name(), f->min_players(),
+                      f->max_players());
+    for (const auto& m : f->messages()) {
+      if (m.dir != proto::direction::request) continue;
+      md += fmt::format("#### `{}`\n\n{}\n\n{}\nReply data: {}\n\n", m.type, m.summary,
+                        fields_table(m.fields), m.reply);
+    }
+    md += "Events:\n\n";
+    for (const auto& m : f->messages()) {
+      if (m.dir != proto::direction::event) continue;
+      md += fmt::format("- `{}`: {}\n", m.type, m.summary);
+    }
+    md += "\n";
   }
   md +=
       "## REST\n\nErrors have the body `{\"error\": {\"code\": C, \"message\": M}}` and the HTTP "

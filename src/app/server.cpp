@@ -17,6 +17,7 @@
 #include "core/auth_service.hpp"
 #include "core/crypto.hpp"
 #include "lobby/lobby.hpp"
+#include "modes/mafia/mafia_mode.hpp"
 #include "modes/testing/counter_mode.hpp"
 #include "net/listener.hpp"
 #include "store/memory/memory_backend.hpp"
@@ -174,6 +175,7 @@ result<int> server::start() {
       [&s](std::function<void()> fn) { asio::post(s.offload, std::move(fn)); });
   s.auth->load_revocations();
 
+  s.modes.add(modes::make_mafia_mode_factory(s.cfg.mafia_min_players, s.cfg.mafia_max_players));
   if (s.cfg.test_modes) s.modes.add(modes::make_counter_mode_factory());
 
   lobby::lobby_options lo;

@@ -8,6 +8,9 @@ result<bool> mode::on_chat(room_api&, player_id, std::string_view) {
   return false;
 }
 void mode::on_tick(room_api&) {}
+result<> mode_factory::check_start(const boost::json::object&, int) const {
+  return {};
+}
 void mode::on_disconnect(room_api&, player_id) {}
 void mode::on_reconnect(room_api&, player_id) {}
 

@@ -107,6 +107,10 @@ class mode_factory {
   virtual std::span<const proto::message_spec> messages() const = 0;
   // Checks and completes room settings (defaults filled in). The error names the bad setting.
   virtual result<boost::json::object> validate_settings(const boost::json::object& s) const = 0;
+  // Whether a game with these (validated) settings can start with `players` players; the error
+  // says why not. Checked with the room's other start conditions, so it is announced in
+  // room.can_start and refused at room.start.
+  virtual result<> check_start(const boost::json::object& settings, int players) const;
   // A new game with validated settings.
   virtual std::unique_ptr<mode> create(const boost::json::object& settings) const = 0;
 };

@@ -180,6 +180,9 @@ result<> room::can_start() const {
     return error{errc::too_few_players, fmt::format("{} needs at least {} players.",
                                                     factory_.name(), factory_.min_players())};
   }
+  static const json::object no_settings;
+  if (auto ok = factory_.check_start(params_.settings ? *params_.settings : no_settings, n); !ok)
+    return ok.error();
   for (const auto& m : members_) {
     if (!m.spectator && m.id != leader_ && !m.ready) return error{errc::not_ready};
   }

@@ -81,6 +81,18 @@ constexpr code_info info_of(errc code) noexcept {
       return {"out_of_order", "That is not allowed right now.", 409};
     case errc::forbidden:
       return {"forbidden", "You may not do that.", 403};
+    case errc::wrong_phase:
+      return {"wrong_phase", "That action belongs to another phase of the game.", 409};
+    case errc::not_alive:
+      return {"not_alive", "You are out of the game and may not do that.", 403};
+    case errc::bad_target:
+      return {"bad_target", "That player cannot be chosen.", 400};
+    case errc::wrong_role:
+      return {"wrong_role", "Your role cannot do that.", 403};
+    case errc::channel_closed:
+      return {"channel_closed", "You cannot speak right now.", 403};
+    case errc::not_eligible:
+      return {"not_eligible", "You may not vote in this vote.", 403};
     case errc::not_found:
       return {"not_found", "Not found.", 404};
     case errc::method_not_allowed:

@@ -48,6 +48,13 @@ enum class errc {
   unknown_player,
   out_of_order,  // the action is not allowed in the current state
   forbidden,     // the caller may not do this
+  // Game rules (shared by the modes)
+  wrong_phase,     // the action belongs to another phase of the game
+  not_alive,       // the player is dead (or out of the game) and may not act
+  bad_target,      // the chosen player is unknown, dead, or not a legal choice
+  wrong_role,      // the action belongs to another role
+  channel_closed,  // the player may not speak in any channel right now
+  not_eligible,    // the player may not take part in this vote
   // Server
   not_found,  // REST: no such resource
   method_not_allowed,

@@ -1,0 +1,1021 @@
+#include "modes/mafia/mafia_mode.hpp"
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <boost/json.hpp>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+
+namespace maratang::modes {
+
+namespace json = boost::json;
+using lobby::player_id;
+using lobby::room_api;
+
+namespace {
+
+// --- Messages -----------------------------------------------------------------------------------
+
+constexpr proto::field_spec vote_fields[] = {
+    {"target", proto::field_type::integer, false, 1, INT64_MAX,
+     "The suspect (a living player's id); leave it out to abstain."},
+};
+constexpr proto::field_spec verdict_fields[] = {
+    {"yes", proto::field_type::boolean, true, 0, 0, "true to execute the accused."},
+};
+constexpr proto::field_spec target_fields[] = {
+    {"target", proto::field_type::integer, true, 1, INT64_MAX, "A living player's id."},
+};
+constexpr proto::field_spec signal_fields[] = {
+    {"to", proto::field_type::integer, true, 1, INT64_MAX, "The room member to signal."},
+    {"kind", proto::field_type::string, true, 1, 16, "`offer`, `answer`, `ice` or `bye`."},
+    {"data", proto::field_type::object, false, 0, 0, "The SDP or ICE candidate, relayed as is."},
+};
+
+constexpr proto::message_spec messages[] = {
+    {"mafia.vote", proto::direction::request,
+     "Citizen vote: name a suspect, or abstain. May be changed until the phase ends.", vote_fields,
+     "`{target}` (null when abstaining)", true},
+    {"mafia.verdict", proto::direction::request,
+     "Yes/no on executing the accused (living players but the accused).", verdict_fields, "`{yes}`",
+     true},
+    {"mafia.kill", proto::direction::request,
+     "Night, mafia only: choose the victim. May be changed until the night ends.", target_fields,
+     "`{target}`", true},
+    {"mafia.heal", proto::direction::request,
+     "Night, doctor only: choose the patient. May be changed until the night ends.", target_fields,
+     "`{target}`", true},
+    {"mafia.investigate", proto::direction::request,
+     "Night, police only: learn whether one player is mafia (once a night).", target_fields,
+     "`{player, is_mafia}`", true},
+    {"mafia.signal", proto::direction::request,
+     "Relays WebRTC signaling to another member, if the media policy lets the two connect.",
+     signal_fields, "`{}`", true},
+    {"mafia.started",
+     proto::direction::event,
+     "The game began: `{players: [{player, nickname}], counts: {mafia, doctor, police, citizen}, "
+     "rules}`.",
+     {},
+     {},
+     false},
+    {"mafia.role",
+     proto::direction::event,
+     "To one player only: `{player, role}`; mafia also get `team: [{player, role}]`.",
+     {},
+     {},
+     false},
+    {"mafia.phase",
+     proto::direction::event,
+     "A phase began: `{phase, day, ends_at, accused}`; phase `day`, `vote`, `defense`, "
+     "`verdict` or `night`; `ends_at` in server ms; `accused` in defense and verdict.",
+     {},
+     {},
+     false},
+    {"mafia.vote_tally",
+     proto::direction::event,
+     "Live citizen vote: `{tally: [{target, voters}], abstained: [ids]}`.",
+     {},
+     {},
+     false},
+    {"mafia.vote_result",
+     proto::direction::event,
+     "`{accused}` (null on a tie or no votes) and `tie`.",
+     {},
+     {},
+     false},
+    {"mafia.verdict_tally",
+     proto::direction::event,
+     "Live verdict counts: `{yes, no}`.",
+     {},
+     {},
+     false},
+    {"mafia.verdict_result",
+     proto::direction::event,
+     "`{player, executed, yes, no}`.",
+     {},
+     {},
+     false},
+    {"mafia.kill_pick",
+     proto::direction::event,
+     "To the mafia (and the dead): `{player, target}`, one mafioso's current choice.",
+     {},
+     {},
+     false},
+    {"mafia.heal_pick",
+     proto::direction::event,
+     "To the doctor (and the dead): `{player, target}`.",
+     {},
+     {},
+     false},
+    {"mafia.investigation",
+     proto::direction::event,
+     "To the police (and the dead): `{by, player, is_mafia}`.",
+     {},
+     {},
+     false},
+    {"mafia.night_result",
+     proto::direction::event,
+     "At dawn: `{killed}` (null when nobody died).",
+     {},
+     {},
+     false},
+    {"mafia.death",
+     proto::direction::event,
+     "`{player, cause}` (`executed`, `killed`, `left`); with `role` when the room reveals roles "
+     "on death.",
+     {},
+     {},
+     false},
+    {"mafia.roles",
+     proto::direction::event,
+     "To a player who just died: every role, `{roles: [{player, role}]}`.",
+     {},
+     {},
+     false},
+    {"mafia.chat",
+     proto::direction::event,
+     "A chat line: `{channel, from, nickname, text, ts}`; channel `day`, `mafia` or `dead`.",
+     {},
+     {},
+     false},
+    {"mafia.media",
+     proto::direction::event,
+     "To each member, their own media policy: `{phase, publish_to: [ids], hear: [ids]}`.",
+     {},
+     {},
+     false},
+    {"mafia.signal",
+     proto::direction::event,
+     "Relayed signaling: `{from, kind, data}`.",
+     {},
+     {},
+     false},
+};
+
+// --- Rules --------------------------------------------------------------------------------------
+
+enum class role { citizen, mafia, doctor, police };
+enum class phase { day, vote, defense, verdict, night, over };
+
+std::string_view name(role r) {
+  switch (r) {
+    case role::mafia:
+      return "mafia";
+    case role::doctor:
+      return "doctor";
+    case role::police:
+      return "police";
+    case role::citizen:
+      break;
+  }
+  return "citizen";
+}
+
+std::string_view name(phase p) {
+  switch (p) {
+    case phase::day:
+      return "day";
+    case phase::vote:
+      return "vote";
+    case phase::defense:
+      return "defense";
+    case phase::verdict:
+      return "verdict";
+    case phase::night:
+      return "night";
+    case phase::over:
+      break;
+  }
+  return "over";
+}
+
+struct role_counts {
+  int mafia = 1;
+  int doctor = 1;
+  int police = 0;
+};
+
+struct rules {
+  std::int64_t day_ms = 60'000;
+  std::int64_t vote_ms = 30'000;
+  std::int64_t defense_ms = 20'000;
+  std::int64_t verdict_ms = 15'000;
+  std::int64_t night_ms = 30'000;
+  bool police = true;
+  bool night_early_end = false;
+  bool tie_to_night = false;
+  bool reveal_on_death = false;
+  bool doctor_self_heal = true;
+  std::optional<role_counts> roles;
+};
+
+constexpr int max_players = 20;  // the most a role count may name
+constexpr std::int64_t min_phase_ms = 50;
+constexpr std::int64_t max_phase_ms = 3'600'000;
+constexpr std::size_t chat_history = 60;
+
+struct duration_setting {
+  std::string_view key;
+  std::int64_t rules::*field;
+};
+constexpr duration_setting durations[] = {
+    {"day_ms", &rules::day_ms},         {"vote_ms", &rules::vote_ms},
+    {"defense_ms", &rules::defense_ms}, {"verdict_ms", &rules::verdict_ms},
+    {"night_ms", &rules::night_ms},
+};
+struct flag_setting {
+  std::string_view key;
+  bool rules::*field;
+};
+constexpr flag_setting flags[] = {
+    {"police", &rules::police},
+    {"night_early_end", &rules::night_early_end},
+    {"reveal_on_death", &rules::reveal_on_death},
+    {"doctor_self_heal", &rules::doctor_self_heal},
+};
+
+// The default deal by player count: a quarter mafia (at least one), one doctor, and one police
+// from five players when the police rule is on.
+role_counts default_counts(int players, bool police) {
+  role_counts c;
+  c.mafia = players <= 5 ? 1 : players <= 8 ? 2 : players <= 12 ? 3 : players / 4;
+  c.doctor = 1;
+  c.police = police && players >= 5 ? 1 : 0;
+  return c;
+}
+
+rules rules_from(const json::object& s) {
+  rules r;
+  for (const auto& d : durations)
+    r.*d.field = s.at(d.key).as_int64();
+  for (const auto& f : flags)
+    r.*f.field = s.at(f.key).as_bool();
+  r.tie_to_night = s.at("tie").as_string() == "night";
+  if (const auto* c = s.if_contains("roles")) {
+    const auto& o = c->as_object();
+    r.roles = role_counts{static_cast<int>(o.at("mafia").as_int64()),
+                          static_cast<int>(o.at("doctor").as_int64()),
+                          static_cast<int>(o.at("police").as_int64())};
+  }
+  return r;
+}
+
+role_counts counts_for(const rules& r, int players) {
+  return r.roles ? *r.roles : default_counts(players, r.police);
+}
+
+json::object rules_json(const rules& r) {
+  json::object o;
+  for (const auto& d : durations)
+    o[d.key] = r.*d.field;
+  for (const auto& f : flags)
+    o[f.key] = r.*f.field;
+  o["tie"] = r.tie_to_night ? "night" : "day";
+  return o;
+}
+
+// --- The game -----------------------------------------------------------------------------------
+
+struct seat {
+  player_id id = 0;
+  std::string nickname;
+  role r = role::citizen;
+  bool alive = true;
+};
+
+struct chat_line {
+  std::string_view channel;  // "day", "mafia" or "dead"
+  json::object line;
+};
+
+json::value id_or_null(player_id p) {
+  return p ? json::value(p) : json::value(nullptr);
+}
+
+class mafia_game final : public lobby::mode {
+ public:
+  explicit mafia_game(rules r) : rules_(std::move(r)) {}
+
+  void on_start(room_api& room) override {
+    for (const auto& m : room.members()) {
+      if (!m.spectator) seats_.push_back({m.id, m.nickname, role::citizen, true});
+    }
+    auto c = counts_for(rules_, static_cast<int>(seats_.size()));
+    std::vector<role> deck(seats_.size(), role::citizen);
+    auto it = deck.begin();
+    it = std::fill_n(it, c.mafia, role::mafia);
+    it = std::fill_n(it, c.doctor, role::doctor);
+    std::fill_n(it, c.police, role::police);
+    std::shuffle(deck.begin(), deck.end(), room.random().engine());
+    for (std::size_t i = 0; i < seats_.size(); ++i)
+      seats_[i].r = deck[i];
+
+    json::array players;
+    for (const auto& s : seats_)
+      players.push_back(json::object{{"player", s.id}, {"nickname", s.nickname}});
+    auto citizens = static_cast<int>(seats_.size()) - c.mafia - c.doctor - c.police;
+    room.send_all(
+        "mafia.started",
+        {{"players", players},
+         {"counts",
+          {{"mafia", c.mafia}, {"doctor", c.doctor}, {"police", c.police}, {"citizen", citizens}}},
+         {"rules", rules_json(rules_)}});
+    for (const auto& s : seats_)
+      room.send_to(s.id, "mafia.role", role_json(s.id));
+    json::array dealt;
+    for (const auto& s : seats_)
+      dealt.push_back(json::object{{"player", s.id}, {"role", name(s.r)}});
+    room.log("roles", 0, {{"roles", dealt}});
+    record(room, {{"kind", "start"}, {"roles", dealt}});
+    day_ = 1;
+    enter(room, phase::day);
+  }
+
+  result<json::object> on_message(room_api& room, player_id from, std::string_view type,
+                                  const json::object& data) override {
+    if (type == "mafia.signal") return signal(room, from, data);
+    seat* me = find(from);
+    if (!me) return error{errc::forbidden, "Spectators watch; they do not play."};
+    if (phase_ == phase::over) return error{errc::wrong_phase, "The game is over."};
+    if (!me->alive) return error{errc::not_alive, "The dead do not vote or act."};
+    if (type == "mafia.vote") return vote(room, *me, data);
+    if (type == "mafia.verdict") return verdict(room, *me, data.at("yes").as_bool());
+    auto target = data.at("target").as_int64();
+    if (type == "mafia.kill") return kill_pick(room, *me, target);
+    if (type == "mafia.heal") return heal_pick(room, *me, target);
+    return investigate(room, *me, target);
+  }
+
+  result<bool> on_chat(room_api& room, player_id from, std::string_view text) override {
+    const seat* me = find(from);
+    std::string_view channel;
+    if (!me || !me->alive) {
+      channel = "dead";  // the dead, and spectators, talk among themselves
+    } else if (phase_ == phase::night) {
+      if (me->r != role::mafia) return error{errc::channel_closed, "Night: the town sleeps."};
+      channel = "mafia";
+    } else if (phase_ == phase::defense && from != accused_) {
+      return error{errc::channel_closed, "Only the accused speaks during the final defense."};
+    } else {
+      channel = "day";
+    }
+    std::string nickname;
+    if (me) {
+      nickname = me->nickname;
+    } else {
+      for (const auto& m : room.members()) {
+        if (m.id == from) nickname = m.nickname;
+      }
+    }
+    json::object line{{"channel", channel},
+                      {"from", from},
+                      {"nickname", nickname},
+                      {"text", text},
+                      {"ts", room.now_ms()}};
+    room.log("chat", from, {{"channel", channel}, {"text", text}});
+    deliver_chat(room, channel, line);
+    chat_.push_back({channel, std::move(line)});
+    if (chat_.size() > chat_history) chat_.pop_front();
+    return true;
+  }
+
+  void on_timer(room_api& room, std::uint64_t tag) override {
+    if (tag != phase_serial_) return;
+    timer_ = 0;  // fired
+    end_phase(room);
+  }
+
+  void on_leave(room_api& room, player_id p) override {
+    seat* s = find(p);
+    if (!s || !s->alive || phase_ == phase::over) return;
+    // Choices by and against the leaver are dropped; then they die, which may end the game.
+    votes_.erase(p);
+    std::erase_if(votes_, [&](const auto& v) { return v.second == p; });
+    verdicts_.erase(p);
+    kill_picks_.erase(p);
+    std::erase_if(kill_picks_, [&](const auto& k) { return k.second == p; });
+    if (heal_ == p) heal_ = 0;
+    if (die(room, *s, "left")) return;
+    if (phase_ == phase::vote) {
+      send_tally(room);
+    } else if (phase_ == phase::verdict) {
+      send_verdict_tally(room);
+    }
+    if ((phase_ == phase::defense || phase_ == phase::verdict) && p == accused_) {
+      record(room, {{"kind", "accused_left"}, {"player", p}});
+      return enter(room, phase::night);
+    }
+    send_media(room);
+    maybe_end_early(room);
+  }
+
+  json::object view(player_id viewer) const override {
+    json::object o{{"phase", name(phase_)}, {"day", day_}, {"ends_at", ends_at_}};
+    json::array players;
+    for (const auto& s : seats_)
+      players.push_back(
+          json::object{{"player", s.id}, {"nickname", s.nickname}, {"alive", s.alive}});
+    o["players"] = std::move(players);
+    o["rules"] = rules_json(rules_);
+    if (accused_ && (phase_ == phase::defense || phase_ == phase::verdict)) o["accused"] = accused_;
+    if (phase_ == phase::vote) o["tally"] = tally_json();
+    if (phase_ == phase::verdict) o["verdict"] = verdict_counts();
+
+    const seat* me = find(viewer);
+    bool ghost = me && !me->alive;  // the dead see everything
+    if (me) {
+      o["me"] = role_json(viewer);
+      o["me"].as_object()["alive"] = me->alive;
+    }
+    if (ghost) o["roles"] = all_roles();
+    if (phase_ == phase::night) {
+      if (ghost || (me && me->r == role::mafia)) o["mafia_picks"] = picks_json();
+      if (heal_ && (ghost || (me && me->r == role::doctor))) o["patient"] = heal_;
+    }
+    if (ghost || (me && me->r == role::police)) {
+      json::array inv;
+      for (const auto& i : investigations_)
+        inv.push_back(i);
+      o["investigations"] = std::move(inv);
+    }
+    json::array chat;
+    for (const auto& c : chat_) {
+      if (may_read(viewer, c.channel)) chat.push_back(c.line);
+    }
+    o["chat"] = std::move(chat);
+    o["media"] = media_json(viewer, spectators_);
+    return o;
+  }
+
+ private:
+  seat* find(player_id p) {
+    for (auto& s : seats_) {
+      if (s.id == p) return &s;
+    }
+    return nullptr;
+  }
+  const seat* find(player_id p) const { return const_cast<mafia_game*>(this)->find(p); }
+
+  json::object role_json(player_id p) const {
+    const seat* s = find(p);
+    json::object o{{"player", p}, {"role", name(s->r)}};
+    if (s->r == role::mafia) {
+      json::array team;
+      for (const auto& t : seats_) {
+        if (t.r == role::mafia) team.push_back(json::object{{"player", t.id}, {"role", "mafia"}});
+      }
+      o["team"] = std::move(team);
+    }
+    return o;
+  }
+
+  json::array all_roles() const {
+    json::array a;
+    for (const auto& s : seats_)
+      a.push_back(json::object{{"player", s.id}, {"role", name(s.r)}});
+    return a;
+  }
+
+  // Who may read a channel: the day channel is public; the mafia channel is for the mafia and
+  // the dead; the dead channel for the dead and spectators.
+  bool may_read(player_id viewer, std::string_view channel) const {
+    if (channel == "day") return true;
+    const seat* s = find(viewer);
+    if (channel == "mafia") return s && (!s->alive || s->r == role::mafia);
+    return !s || !s->alive;
+  }
+
+  void deliver_chat(room_api& room, std::string_view channel, const json::object& line) {
+    if (channel == "day") return room.send_all("mafia.chat", line);
+    for (const auto& s : seats_) {
+      if (may_read(s.id, channel)) room.send_to(s.id, "mafia.chat", line);
+    }
+    if (channel == "dead") room.send_spectators("mafia.chat", line);
+  }
+
+  // Sends to the seats with role `r` (alive or dead) and to every dead seat.
+  void send_role(room_api& room, role r, std::string_view type, const json::object& data) {
+    for (const auto& s : seats_) {
+      if (s.r == r || !s.alive) room.send_to(s.id, type, data);
+    }
+  }
+
+  void record(room_api& room, json::object entry) {
+    entry["day"] = day_;
+    entry["ts"] = room.now_ms();
+    history_.push_back(std::move(entry));
+  }
+
+  int alive_count() const {
+    return static_cast<int>(
+        std::count_if(seats_.begin(), seats_.end(), [](const seat& s) { return s.alive; }));
+  }
+
+  // --- Phases ---
+
+  void enter(room_api& room, phase p) {
+    if (timer_) room.cancel_timer(timer_);
+    phase_ = p;
+    std::int64_t ms = 0;
+    switch (p) {
+      case phase::day:
+        ms = rules_.day_ms;
+        break;
+      case phase::vote:
+        ms = rules_.vote_ms;
+        votes_.clear();
+        break;
+      case phase::defense:
+        ms = rules_.defense_ms;
+        break;
+      case phase::verdict:
+        ms = rules_.verdict_ms;
+        verdicts_.clear();
+        break;
+      case phase::night:
+        ms = rules_.night_ms;
+        kill_picks_.clear();
+        heal_ = 0;
+        investigated_ = false;
+        break;
+      case phase::over:
+        return;
+    }
+    if (p != phase::defense && p != phase::verdict) accused_ = 0;
+    ends_at_ = room.now_ms() + ms;
+    timer_ = room.set_timer(ends_at_, ++phase_serial_);
+    json::object ev{{"phase", name(p)}, {"day", day_}, {"ends_at", ends_at_}};
+    if (accused_) ev["accused"] = accused_;
+    room.log("phase", 0, ev);
+    room.send_all("mafia.phase", ev);
+    spectators_.clear();
+    for (const auto& m : room.members()) {
+      if (m.spectator) spectators_.push_back(m.id);
+    }
+    send_media(room);
+  }
+
+  // Ends the current phase, at its deadline or early (then its timer is cancelled on entering
+  // the next phase).
+  void end_phase(room_api& room) {
+    switch (phase_) {
+      case phase::day:
+        return enter(room, phase::vote);
+      case phase::vote:
+        return resolve_vote(room);
+      case phase::defense:
+        return enter(room, phase::verdict);
+      case phase::verdict:
+        return resolve_verdict(room);
+      case phase::night:
+        return resolve_night(room);
+      case phase::over:
+        return;
+    }
+  }
+
+  // Seed 002 "투표 완료": a vote ends as soon as everyone eligible has voted.
+  void maybe_end_early(room_api& room) {
+    bool done = false;
+    if (phase_ == phase::vote) {
+      done = static_cast<int>(votes_.size()) >= alive_count();
+    } else if (phase_ == phase::verdict) {
+      done = static_cast<int>(verdicts_.size()) >= alive_count() - 1;
+    } else if (phase_ == phase::night && rules_.night_early_end) {
+      done = true;
+      for (const auto& s : seats_) {
+        if (!s.alive) continue;
+        if (s.r == role::mafia && !kill_picks_.count(s.id)) done = false;
+        if (s.r == role::doctor && !heal_) done = false;
+        if (s.r == role::police && !investigated_) done = false;
+      }
+    }
+    if (done) end_phase(room);
+  }
+
+  void resolve_vote(room_api& room) {
+    std::map<player_id, int> count;
+    for (const auto& [voter, target] : votes_) {
+      if (target) ++count[target];
+    }
+    int top = 0;
+    player_id accused = 0;
+    bool tie = false;
+    for (const auto& [target, n] : count) {
+      if (n > top) {
+        top = n;
+        accused = target;
+        tie = false;
+      } else if (n == top) {
+        tie = true;
+      }
+    }
+    if (tie) accused = 0;
+    json::object votes;
+    for (const auto& s : seats_) {
+      if (!s.alive) continue;
+      auto it = votes_.find(s.id);
+      votes[std::to_string(s.id)] = id_or_null(it == votes_.end() ? 0 : it->second);
+    }
+    record(room, {{"kind", "vote"}, {"votes", votes}, {"accused", id_or_null(accused)}});
+    room.send_all("mafia.vote_result", {{"accused", id_or_null(accused)}, {"tie", tie}});
+    if (accused) {
+      accused_ = accused;
+      return enter(room, phase::defense);
+    }
+    // Seed 002: a tied (or empty) vote executes nobody and the day starts again; the `tie` rule
+    // can send the town to night instead.
+    enter(room, rules_.tie_to_night ? phase::night : phase::day);
+  }
+
+  void resolve_verdict(room_api& room) {
+    json::array yes, no;
+    for (const auto& [voter, y] : verdicts_)
+      (y ? yes : no).push_back(voter);
+    bool executed = yes.size() > no.size();
+    player_id accused = accused_;
+    record(room, {{"kind", "verdict"},
+                  {"player", accused},
+                  {"yes", yes},
+                  {"no", no},
+                  {"executed", executed}});
+    room.send_all("mafia.verdict_result", {{"player", accused},
+                                           {"executed", executed},
+                                           {"yes", static_cast<std::int64_t>(yes.size())},
+                                           {"no", static_cast<std::int64_t>(no.size())}});
+    if (executed) {
+      if (die(room, *find(accused), "executed")) return;
+    }
+    enter(room, phase::night);
+  }
+
+  void resolve_night(room_api& room) {
+    // The mafia kill only when every mafioso who chose named the same player (seed 002: split
+    // votes kill nobody), and not when the doctor chose that player.
+    player_id victim = 0;
+    bool split = false;
+    for (const auto& [m, target] : kill_picks_) {
+      if (victim && target != victim) split = true;
+      victim = target;
+    }
+    if (split) victim = 0;
+    bool saved = victim && victim == heal_;
+    json::object picks;
+    for (const auto& [m, target] : kill_picks_)
+      picks[std::to_string(m)] = target;
+    record(room, {{"kind", "night"},
+                  {"mafia_picks", picks},
+                  {"patient", id_or_null(heal_)},
+                  {"split", split},
+                  {"saved", saved},
+                  {"killed", id_or_null(saved ? 0 : victim)}});
+    ++day_;
+    room.send_all("mafia.night_result", {{"killed", id_or_null(saved ? 0 : victim)}});
+    if (victim && !saved) {
+      if (die(room, *find(victim), "killed")) return;
+    }
+    enter(room, phase::day);
+  }
+
+  // Kills a player; returns true when that ended the game.
+  bool die(room_api& room, seat& s, std::string_view cause) {
+    s.alive = false;
+    json::object ev{{"player", s.id}, {"cause", cause}};
+    if (rules_.reveal_on_death) ev["role"] = name(s.r);
+    record(room, {{"kind", "death"}, {"player", s.id}, {"cause", cause}, {"role", name(s.r)}});
+    room.log("death", s.id, ev);
+    room.send_all("mafia.death", ev);
+    // Seed 002 QnA: the dead see every event from now on, roles included.
+    room.send_to(s.id, "mafia.roles", {{"roles", all_roles()}});
+    int mafia = 0, town = 0;
+    for (const auto& t : seats_) {
+      if (t.alive) ++(t.r == role::mafia ? mafia : town);
+    }
+    if (mafia == 0) return finish(room, "town"), true;
+    if (mafia >= town) return finish(room, "mafia"), true;
+    return false;
+  }
+
+  void finish(room_api& room, std::string_view winner) {
+    if (timer_) room.cancel_timer(timer_);
+    timer_ = 0;
+    phase_ = phase::over;
+    json::array players;
+    for (const auto& s : seats_) {
+      players.push_back(json::object{{"player", s.id},
+                                     {"nickname", s.nickname},
+                                     {"role", name(s.r)},
+                                     {"alive", s.alive},
+                                     {"won", (s.r == role::mafia) == (winner == "mafia")}});
+    }
+    record(room, {{"kind", "end"}, {"winner", winner}});
+    room.end_game({{"winner", winner}, {"days", day_}, {"players", players}},
+                  {{"winner", winner},
+                   {"days", day_},
+                   {"players", players},
+                   {"rules", rules_json(rules_)},
+                   {"history", history_}});
+  }
+
+  // --- Actions ---
+
+  result<json::object> vote(room_api& room, seat& me, const json::object& data) {
+    if (phase_ != phase::vote) return error{errc::wrong_phase, "It is not time for the vote."};
+    player_id target = 0;
+    if (const auto* t = data.if_contains("target")) {
+      target = t->as_int64();
+      const seat* s = find(target);
+      if (!s) return error{errc::bad_target, "No such player in this game."};
+      if (!s->alive) return error{errc::bad_target, "That player is dead."};
+      if (target == me.id) return error{errc::bad_target, "You cannot vote for yourself."};
+    }
+    votes_[me.id] = target;
+    room.log("vote", me.id, {{"target", id_or_null(target)}});
+    send_tally(room);
+    maybe_end_early(room);
+    return json::object{{"target", id_or_null(target)}};
+  }
+
+  result<json::object> verdict(room_api& room, seat& me, bool yes) {
+    if (phase_ != phase::verdict)
+      return error{errc::wrong_phase, "It is not time for the verdict."};
+    if (me.id == accused_)
+      return error{errc::not_eligible, "The accused does not vote on their own verdict."};
+    verdicts_[me.id] = yes;
+    room.log("verdict", me.id, {{"yes", yes}});
+    send_verdict_tally(room);
+    maybe_end_early(room);
+    return json::object{{"yes", yes}};
+  }
+
+  result<const seat*> night_target(const seat& me, role r, player_id target) {
+    if (me.r != r) return error{errc::wrong_role, "Your role has no such action."};
+    if (phase_ != phase::night) return error{errc::wrong_phase, "That is a night action."};
+    const seat* s = find(target);
+    if (!s) return error{errc::bad_target, "No such player in this game."};
+    if (!s->alive) return error{errc::bad_target, "That player is dead."};
+    return s;
+  }
+
+  result<json::object> kill_pick(room_api& room, seat& me, player_id target) {
+    auto s = night_target(me, role::mafia, target);
+    if (!s) return s.error();
+    if ((*s)->r == role::mafia)
+      return error{errc::bad_target, "Choose someone outside the family."};
+    kill_picks_[me.id] = target;
+    room.log("kill_pick", me.id, {{"target", target}});
+    send_role(room, role::mafia, "mafia.kill_pick", {{"player", me.id}, {"target", target}});
+    maybe_end_early(room);
+    return json::object{{"target", target}};
+  }
+
+  result<json::object> heal_pick(room_api& room, seat& me, player_id target) {
+    auto s = night_target(me, role::doctor, target);
+    if (!s) return s.error();
+    if (target == me.id && !rules_.doctor_self_heal)
+      return error{errc::bad_target, "This room does not let the doctor heal themselves."};
+    heal_ = target;
+    room.log("heal_pick", me.id, {{"target", target}});
+    send_role(room, role::doctor, "mafia.heal_pick", {{"player", me.id}, {"target", target}});
+    maybe_end_early(room);
+    return json::object{{"target", target}};
+  }
+
+  result<json::object> investigate(room_api& room, seat& me, player_id target) {
+    auto s = night_target(me, role::police, target);
+    if (!s) return s.error();
+    if (target == me.id) return error{errc::bad_target, "You know yourself already."};
+    if (investigated_) return error{errc::out_of_order, "One investigation a night."};
+    investigated_ = true;
+    bool is_mafia = (*s)->r == role::mafia;
+    json::object found{{"by", me.id}, {"player", target}, {"is_mafia", is_mafia}};
+    investigations_.push_back(found);
+    room.log("investigation", me.id, found);
+    record(room,
+           {{"kind", "investigation"}, {"by", me.id}, {"player", target}, {"is_mafia", is_mafia}});
+    send_role(room, role::police, "mafia.investigation", found);
+    maybe_end_early(room);
+    return json::object{{"player", target}, {"is_mafia", is_mafia}};
+  }
+
+  void send_tally(room_api& room) { room.send_all("mafia.vote_tally", tally_json()); }
+  void send_verdict_tally(room_api& room) {
+    room.send_all("mafia.verdict_tally", verdict_counts());
+  }
+
+  json::object tally_json() const {
+    std::map<player_id, json::array> by_target;
+    json::array abstained;
+    for (const auto& [voter, target] : votes_) {
+      if (target) {
+        by_target[target].push_back(voter);
+      } else {
+        abstained.push_back(voter);
+      }
+    }
+    json::array tally;
+    for (auto& [target, voters] : by_target)
+      tally.push_back(json::object{{"target", target}, {"voters", std::move(voters)}});
+    return {{"tally", std::move(tally)}, {"abstained", std::move(abstained)}};
+  }
+
+  json::object verdict_counts() const {
+    std::int64_t yes = 0;
+    for (const auto& [voter, y] : verdicts_)
+      yes += y;
+    return {{"yes", yes}, {"no", static_cast<std::int64_t>(verdicts_.size()) - yes}};
+  }
+
+  json::array picks_json() const {
+    json::array a;
+    for (const auto& [m, target] : kill_picks_)
+      a.push_back(json::object{{"player", m}, {"target", target}});
+    return a;
+  }
+
+  // --- Media (seed 002's video call): who may publish to whom, per phase and per death ---
+
+  bool is_spectator(player_id p, const std::vector<player_id>& spectators) const {
+    return std::find(spectators.begin(), spectators.end(), p) != spectators.end();
+  }
+
+  // Whether `listener` may hear and see `speaker` now.
+  bool may_hear(player_id listener, player_id speaker,
+                const std::vector<player_id>& spectators) const {
+    if (listener == speaker) return false;
+    const seat* sp = find(speaker);
+    if (!sp) return false;  // spectators never publish
+    const seat* li = find(listener);
+    bool ghost = !li || !li->alive;  // dead players and spectators
+    if (!sp->alive) return ghost;    // the dead talk only among the dead and spectators
+    switch (phase_) {
+      case phase::night:
+        // The mafia talk among themselves; the dead (not spectators) overhear.
+        return sp->r == role::mafia && li && (!li->alive || li->r == role::mafia);
+      case phase::defense:
+        return speaker == accused_;
+      default:
+        return li || is_spectator(listener, spectators);
+    }
+  }
+
+  json::object media_json(player_id viewer, const std::vector<player_id>& spectators) const {
+    json::array publish_to, hear;
+    for (const auto& s : seats_) {
+      if (may_hear(s.id, viewer, spectators)) publish_to.push_back(s.id);
+      if (may_hear(viewer, s.id, spectators)) hear.push_back(s.id);
+    }
+    for (player_id sp : spectators) {
+      if (may_hear(sp, viewer, spectators)) publish_to.push_back(sp);
+    }
+    return {{"phase", name(phase_)}, {"publish_to", publish_to}, {"hear", hear}};
+  }
+
+  void send_media(room_api& room) {
+    for (const auto& s : seats_)
+      room.send_to(s.id, "mafia.media", media_json(s.id, spectators_));
+    for (player_id sp : spectators_)
+      room.send_to(sp, "mafia.media", media_json(sp, spectators_));
+  }
+
+  result<json::object> signal(room_api& room, player_id from, const json::object& data) {
+    auto to = data.at("to").as_int64();
+    auto kind = data.at("kind").as_string();
+    if (kind != "offer" && kind != "answer" && kind != "ice" && kind != "bye")
+      return error{errc::bad_field, "kind must be offer, answer, ice or bye."};
+    std::vector<player_id> spectators;
+    bool present = false;
+    for (const auto& m : room.members()) {
+      if (m.spectator) spectators.push_back(m.id);
+      if (m.id == to && to != from) present = true;
+    }
+    if (!present) return error{errc::unknown_player, "That player is not in this room."};
+    if (!may_hear(to, from, spectators) && !may_hear(from, to, spectators))
+      return error{errc::forbidden, "The media policy does not connect you two now."};
+    json::object ev{{"from", from}, {"kind", kind}};
+    if (const auto* d = data.if_contains("data")) ev["data"] = *d;
+    room.send_to(to, "mafia.signal", ev);
+    return json::object{};
+  }
+
+  rules rules_;
+  std::vector<seat> seats_;
+  std::vector<player_id> spectators_;  // as of the current phase
+  phase phase_ = phase::day;
+  int day_ = 0;
+  epoch_ms ends_at_ = 0;
+  lobby::timer_id timer_ = 0;
+  std::uint64_t phase_serial_ = 0;
+  player_id accused_ = 0;
+  std::map<player_id, player_id> votes_;  // voter -> suspect (0: abstained)
+  std::map<player_id, bool> verdicts_;
+  std::map<player_id, player_id> kill_picks_;  // mafioso -> victim
+  player_id heal_ = 0;
+  bool investigated_ = false;
+  std::vector<json::object> investigations_;
+  std::deque<chat_line> chat_;
+  json::array history_;
+};
+
+// --- The factory --------------------------------------------------------------------------------
+
+result<std::int64_t> count_field(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v) return error{errc::missing_field, fmt::format("settings.roles.{} is missing.", key)};
+  if (!v->is_int64() || v->get_int64() < 0 || v->get_int64() > max_players)
+    return error{errc::bad_field, fmt::format("settings.roles.{} must be an integer from 0 to {}.",
+                                              key, max_players)};
+  return v->get_int64();
+}
+
+class mafia_factory final : public lobby::mode_factory {
+ public:
+  mafia_factory(int min, int max) : min_players_(min), max_players_(max) {}
+  std::string_view name() const override { return "mafia"; }
+  int min_players() const override { return min_players_; }
+  int max_players() const override { return max_players_; }
+  std::span<const proto::message_spec> messages() const override {
+    return ::maratang::modes::messages;
+  }
+
+  result<json::object> validate_settings(const json::object& s) const override {
+    rules defaults;
+    json::object out = rules_json(defaults);
+    for (const auto& [k, v] : s) {
+      std::string key(k);
+      bool known = false;
+      for (const auto& d : durations) {
+        if (d.key != key) continue;
+        known = true;
+        if (!v.is_int64() || v.get_int64() < min_phase_ms || v.get_int64() > max_phase_ms)
+          return error{errc::bad_field,
+                       fmt::format("settings.{} must be an integer from {} to {} (ms).", key,
+                                   min_phase_ms, max_phase_ms)};
+        out[key] = v;
+      }
+      for (const auto& f : flags) {
+        if (f.key != key) continue;
+        known = true;
+        if (!v.is_bool())
+          return error{errc::bad_field, fmt::format("settings.{} must be true or false.", key)};
+        out[key] = v;
+      }
+      if (key == "tie") {
+        known = true;
+        if (!v.is_string() || (v.get_string() != "day" && v.get_string() != "night"))
+          return error{errc::bad_field, "settings.tie must be \"day\" or \"night\"."};
+        out[key] = v;
+      } else if (key == "roles") {
+        known = true;
+        if (!v.is_object()) return error{errc::bad_field, "settings.roles must be an object."};
+        json::object roles;
+        for (std::string_view r : {"mafia", "doctor", "police"}) {
+          auto n = count_field(v.get_object(), r);
+          if (!n) return n.error();
+          roles[r] = *n;
+        }
+        if (v.get_object().size() != 3)
+          return error{errc::bad_field, "settings.roles has only mafia, doctor and police."};
+        if (roles["mafia"].as_int64() < 1)
+          return error{errc::bad_field, "settings.roles.mafia must be at least 1."};
+        out[key] = std::move(roles);
+      } else if (key == "seed") {
+        known = true;  // the room's random source: the same seed deals the same roles
+        if (!v.is_int64() || v.get_int64() < 0)
+          return error{errc::bad_field, "settings.seed must be a non-negative integer."};
+        out[key] = v;
+      }
+      if (!known) return error{errc::bad_field, fmt::format("Unknown setting \"{}\".", key)};
+    }
+    return out;
+  }
+
+  result<> check_start(const json::object& settings, int players) const override {
+    auto c = counts_for(rules_from(settings), players);
+    if (c.mafia * 2 >= players)
+      return error{errc::too_few_players,
+                   fmt::format("{} mafia need more than {} players.", c.mafia, c.mafia * 2)};
+    if (c.mafia + c.doctor + c.police > players)
+      return error{errc::too_few_players,
+                   fmt::format("The roles need {} players.", c.mafia + c.doctor + c.police)};
+    return {};
+  }
+
+  std::unique_ptr<lobby::mode> create(const json::object& settings) const override {
+    return std::make_unique<mafia_game>(rules_from(settings));
+  }
+
+ private:
+  int min_players_;
+  int max_players_;
+};
+
+}  // namespace
+
+std::unique_ptr<lobby::mode_factory> make_mafia_mode_factory(int min_players, int max_players) {
+  return std::make_unique<mafia_factory>(min_players, max_players);
+}
+
+}  // namespace maratang::modes
