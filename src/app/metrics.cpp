@@ -44,7 +44,8 @@ void histogram::render(std::string& out, const std::string& name) const {
 metrics::metrics()
     : handshake_seconds(latency_bounds()),
       request_seconds(latency_bounds()),
-      frame_seconds(latency_bounds()) {}
+      frame_seconds(latency_bounds()),
+      timer_lateness_seconds(latency_bounds()) {}
 
 void metrics::count_error(errc code) noexcept {
   errors_[static_cast<std::size_t>(code)].fetch_add(1, std::memory_order_relaxed);
@@ -97,6 +98,9 @@ std::string metrics::render() const {
   request_seconds.render(out, "maratang_http_request_seconds");
   line(out, "maratang_ws_frame_seconds", "histogram", "WebSocket frame handling time.");
   frame_seconds.render(out, "maratang_ws_frame_seconds");
+  line(out, "maratang_room_timer_lateness_seconds", "histogram",
+       "How late game timers (phase deadlines) fire after their due time.");
+  timer_lateness_seconds.render(out, "maratang_room_timer_lateness_seconds");
   std::lock_guard lock(mu_);
   for (const auto& fn : collectors_)
     fn(out);

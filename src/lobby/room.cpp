@@ -497,10 +497,13 @@ timer_id room::set_timer(epoch_ms at, std::uint64_t tag) {
   auto t = std::make_unique<asio::steady_timer>(strand_);
   // Deadlines are absolute server time; the timer runs on the monotonic clock.
   auto delay = std::chrono::milliseconds(std::max<epoch_ms>(0, at - clock_.now_ms()));
-  t->expires_at(clock_.steady_now() + delay);
-  t->async_wait([self = shared_from_this(), id, tag](boost::system::error_code ec) {
+  auto due = clock_.steady_now() + delay;
+  t->expires_at(due);
+  t->async_wait([self = shared_from_this(), id, tag, due](boost::system::error_code ec) {
     if (ec) return;
     if (self->timers_.erase(id) == 0) return;
+    self->metrics_.timer_lateness_seconds.observe(
+        std::chrono::duration<double>(self->clock_.steady_now() - due).count());
     self->call_mode([&](mode& md) { md.on_timer(*self, tag); });
   });
   timers_.emplace(id, std::move(t));
