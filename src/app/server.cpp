@@ -22,6 +22,7 @@
 #include "store/memory/memory_backend.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/worker.hpp"
+#include "traces/trace_service.hpp"
 
 namespace maratang::app {
 
@@ -83,6 +84,24 @@ result<core::signing_key> load_key(const config& cfg) {
   return key;
 }
 
+traces::trace_options trace_options_of(const config& c) {
+  traces::trace_options o;
+  o.default_area = c.traces_default_area;
+  o.cache_max_age_ms = c.traces_cache_max_age_ms;
+  o.limits.json_depth_max = static_cast<unsigned>(c.json_depth_max);
+  o.limits.phantom_points_max = c.traces_phantom_points_max;
+  o.limits.message_part_max = c.traces_message_part_max;
+  o.anon_write_rate = c.traces_anon_write_rate;
+  o.anon_write_burst = c.traces_anon_write_burst;
+  o.account_write_rate = c.traces_account_write_rate;
+  o.account_write_burst = c.traces_account_write_burst;
+  o.hide_after_reports = c.traces_hide_after_reports;
+  o.max_age_s = c.traces_max_age_s;
+  o.max_per_kind = c.traces_max_per_kind;
+  o.trim_interval_ms = c.traces_trim_interval_ms;
+  return o;
+}
+
 }  // namespace
 
 result<int> migrate(const config& cfg) {
@@ -108,6 +127,7 @@ struct server::impl {
   std::unique_ptr<core::auth_service> auth;
   lobby::mode_registry modes;
   std::unique_ptr<lobby::lobby> lob;
+  std::unique_ptr<traces::trace_service> traces;
   std::unique_ptr<api::gateway> gate;
   std::unique_ptr<net::listener> listen;
   std::atomic<bool> stopping{false};
@@ -185,7 +205,12 @@ result<int> server::start() {
   go.json_depth_max = static_cast<unsigned>(s.cfg.json_depth_max);
   go.ws_message_max = s.cfg.ws_message_max;
   go.ws_rate = s.cfg.ws_rate;
+  go.docs_dir = s.cfg.docs_assets_dir;
   s.gate = std::make_unique<api::gateway>(*s.auth, *s.lob, *s.store, s.m, real_clock(), go);
+  s.traces = std::make_unique<traces::trace_service>(
+      *s.store, real_clock(), trace_options_of(s.cfg),
+      [&s](std::function<void()> fn) { asio::post(s.offload, std::move(fn)); });
+  s.gate->set_traces(s.traces.get());
 
   s.m.add_collector([&s](std::string& out) {
     s.lob->render_metrics(out);
