@@ -211,6 +211,17 @@ result<int> server::start() {
       *s.store, real_clock(), trace_options_of(s.cfg),
       [&s](std::function<void()> fn) { asio::post(s.offload, std::move(fn)); });
   s.gate->set_traces(s.traces.get());
+  s.m.add_collector([&s](std::string& out) {
+    const auto st = s.traces->cache().stats();
+    out += fmt::format(
+        "# HELP maratang_traces_cache_hits_total Trace listings served from cache.\n"
+        "# TYPE maratang_traces_cache_hits_total counter\nmaratang_traces_cache_hits_total {}\n"
+        "# HELP maratang_traces_cache_fills_total Trace listings read, serialized and gzip'd.\n"
+        "# TYPE maratang_traces_cache_fills_total counter\nmaratang_traces_cache_fills_total {}\n"
+        "# HELP maratang_traces_cache_waits_total Requests that waited for a fill in flight.\n"
+        "# TYPE maratang_traces_cache_waits_total counter\nmaratang_traces_cache_waits_total {}\n",
+        st.hits, st.fills, st.waits);
+  });
 
   s.m.add_collector([&s](std::string& out) {
     s.lob->render_metrics(out);
