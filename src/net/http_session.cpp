@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::string_view kServerName = "maratang";
 
-http_request convert(const http::request<http::string_body>& req, const tcp::socket& sock) {
+http_request convert(const http::request<http::string_body>& req, const std::string& remote) {
   http_request r;
   r.method = std::string(req.method_string());
   std::string_view target = req.target();
@@ -26,9 +26,7 @@ http_request convert(const http::request<http::string_body>& req, const tcp::soc
   r.accept_encoding = std::string(req[http::field::accept_encoding]);
   r.if_none_match = std::string(req[http::field::if_none_match]);
   r.body = req.body();
-  beast::error_code ec;
-  auto ep = sock.remote_endpoint(ec);
-  if (!ec) r.remote = ep.address().to_string();
+  r.remote = remote;
   return r;
 }
 
@@ -40,6 +38,10 @@ std::string error_body(std::string_view code, std::string_view message) {
 
 http_session::http_session(tcp::socket socket, std::shared_ptr<shared_state> st)
     : stream_(std::move(socket)), st_(std::move(st)) {
+  // Once per connection, not per request (it is a system call).
+  beast::error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  if (!ec) remote_ = ep.address().to_string();
   st_->open_connections.fetch_add(1);
   st_->m.http_connections_open.fetch_add(1);
 }
@@ -95,14 +97,14 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 
   st_->m.http_requests.fetch_add(1, std::memory_order_relaxed);
   auto self = shared_from_this();
-  st_->h.on_http(convert(req, stream_.socket()), [self](http_response resp) {
+  st_->h.on_http(convert(req, remote_), [self](http_response resp) {
     asio::dispatch(self->stream_.get_executor(),
                    [self, resp = std::move(resp)]() mutable { self->respond(std::move(resp)); });
   });
 }
 
 void http_session::upgrade(http::request<http::string_body> req) {
-  auto r = convert(req, stream_.socket());
+  auto r = convert(req, remote_);
   if (r.path != "/ws") {
     return write_error(http::status::not_found,
                        error_body("not_found", "WebSocket endpoint is /ws."), false);
@@ -120,13 +122,33 @@ void http_session::upgrade(http::request<http::string_body> req) {
 }
 
 void http_session::respond(http_response resp) {
+  if (resp.shared_body) {
+    // Shared bytes (e.g. a cached listing) go out as they are: referenced, not copied.
+    auto res = std::make_shared<http::response<http::buffer_body>>(
+        static_cast<http::status>(resp.status), version_);
+    res->set(http::field::server, kServerName);
+    res->set(http::field::content_type, resp.content_type);
+    for (auto& [k, v] : resp.headers)
+      res->set(k, v);
+    shared_body_ = std::move(resp.shared_body);
+    res->body().data = const_cast<char*>(shared_body_->data());  // only read by the writer
+    res->body().size = shared_body_->size();
+    res->body().more = false;
+    res->content_length(shared_body_->size());
+    res->keep_alive(keep_alive_);
+    shared_res_ = res;
+    http::async_write(
+        stream_, *res,
+        beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive_));
+    return;
+  }
   auto res = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(resp.status), version_);
   res->set(http::field::server, kServerName);
   res->set(http::field::content_type, resp.content_type);
   for (auto& [k, v] : resp.headers)
     res->set(k, v);
-  res->body() = resp.shared_body ? *resp.shared_body : std::move(resp.body);
+  res->body() = std::move(resp.body);
   res->keep_alive(keep_alive_);
   res->prepare_payload();
   res_ = res;
@@ -149,6 +171,8 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) 
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   }
   res_.reset();
+  shared_res_.reset();
+  shared_body_.reset();
   if (ec) return;
   if (!keep_alive) {
     beast::error_code ignored;
