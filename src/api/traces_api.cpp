@@ -109,6 +109,7 @@ bool gateway::route_traces(http_request& req, const http_responder& respond) {
 
   auto listing = [&](const std::string& area, traces::listing_format f) {
     listing_request lr{traces::accepts_gzip(req.accept_encoding), req.if_none_match};
+    if (auto hit = svc.cached(area, f)) return send_snapshot(lr, respond, hit), true;
     svc.latest(area, f, [lr, respond](std::shared_ptr<const traces::snapshot> s) {
       send_snapshot(lr, respond, s);
     });

@@ -189,6 +189,22 @@ void snapshot_cache::get(const std::string& area, const std::string& variant, re
   });
 }
 
+std::shared_ptr<const snapshot> snapshot_cache::find(const std::string& area,
+                                                     const std::string& variant) {
+  std::string key = area + '\n' + variant;
+  const auto now = clock_.steady_now();
+  std::lock_guard lk(mu_);
+  std::uint64_t gen = all_gen_;
+  if (auto g = gens_.find(area); g != gens_.end()) gen += g->second;
+  auto it = entries_.find(key);
+  if (it == entries_.end() || !it->second.snap || it->second.snap->generation != gen ||
+      now - it->second.snap->made >= max_age_) {
+    return nullptr;
+  }
+  ++stats_.hits;
+  return it->second.snap;
+}
+
 void snapshot_cache::on_filled(const std::string& key, std::uint64_t generation,
                                std::chrono::steady_clock::time_point started,
                                std::shared_ptr<const snapshot> snap) {

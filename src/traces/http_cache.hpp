@@ -55,6 +55,8 @@ class snapshot_cache {
   snapshot_cache(const clock& clk, std::chrono::milliseconds max_age, std::size_t max_entries);
 
   void get(const std::string& area, const std::string& variant, ready use, const filler& fill);
+  // The fresh snapshot of (area, variant), or null (then call get). Counts a hit when found.
+  std::shared_ptr<const snapshot> find(const std::string& area, const std::string& variant);
   // New traces arrived in `area`: its snapshots are stale from now on.
   void invalidate(const std::string& area);
   // Every snapshot is stale from now on (after trimming).

@@ -145,7 +145,7 @@ void trace_service::latest(const std::string& area, listing_format f, snapshot_c
     };
     if (!store_.submit(std::move(op), std::move(completion))) ready(nullptr);
   };
-  cache_.get(area, f == listing_format::compat ? "compat" : "extended", std::move(done), fill);
+  cache_.get(area, f == listing_format::compat ? kCompat : kExtended, std::move(done), fill);
 }
 
 void trace_service::page(const std::string& area, store::trace_kind kind, std::int64_t before,

@@ -75,6 +75,10 @@ class trace_service {
   // The latest objects, messages and phantoms of an area, as a shared snapshot (null when
   // storage failed).
   void latest(const std::string& area, listing_format f, snapshot_cache::ready done);
+  // The cached listing when it is fresh, else null (then call latest). Cheap: the hot path.
+  std::shared_ptr<const snapshot> cached(const std::string& area, listing_format f) {
+    return cache_.find(area, f == listing_format::compat ? kCompat : kExtended);
+  }
 
   // One kind, newest first, ids below `before` (0: from the newest):
   // {"items":[...], "next_before": id|null}.
@@ -97,6 +101,8 @@ class trace_service {
   std::uint64_t trims() const noexcept { return trims_.load(); }
 
  private:
+  static inline const std::string kCompat = "compat";
+  static inline const std::string kExtended = "extended";
   std::int64_t created_after() const;
   void maybe_trim();
 
