@@ -96,6 +96,31 @@ TEST(snapshot_cache, concurrent_misses_fill_once_and_all_get_the_result) {
   EXPECT_EQ(st.waits, 4u);
 }
 
+TEST(snapshot_cache, find_returns_only_fresh_snapshots_and_never_fills) {
+  manual_clock clk;
+  snapshot_cache cache(clk, 30s, 100);
+  pending_fills fills;
+  EXPECT_EQ(cache.find("a", "v"), nullptr);
+  cache.get(
+      "a", "v", [](std::shared_ptr<const snapshot>) {}, fills.filler());
+  EXPECT_EQ(cache.find("a", "v"), nullptr);  // still filling
+  fills.calls[0](make_snapshot("x"));
+  auto hit = cache.find("a", "v");
+  ASSERT_NE(hit, nullptr);
+  EXPECT_EQ(*hit->json, "x");
+  EXPECT_EQ(cache.find("a", "other"), nullptr);
+  cache.invalidate("a");
+  EXPECT_EQ(cache.find("a", "v"), nullptr);
+  cache.get(
+      "a", "v", [](std::shared_ptr<const snapshot>) {}, fills.filler());
+  fills.calls[1](make_snapshot("y"));
+  ASSERT_NE(cache.find("a", "v"), nullptr);
+  clk.advance(30s);
+  EXPECT_EQ(cache.find("a", "v"), nullptr);
+  EXPECT_EQ(fills.calls.size(), 2u);
+  EXPECT_EQ(cache.stats().hits, 2u);
+}
+
 TEST(snapshot_cache, expires_after_max_age) {
   manual_clock clk;
   snapshot_cache cache(clk, 30s, 100);
