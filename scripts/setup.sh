@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Maratang needs to build, run and test, from Debian bookworm packages.
 # Idempotent and non-interactive; safe to run again. Usage: scripts/setup.sh [--test]
-#   --test  also installs what the test suite needs beyond the build (sanitizer runtimes, tools).
+#   --test  also installs what the test suite needs beyond the build (tools, and Chromium for the
+#           headless test of /docs).
 set -euo pipefail
 
 want_test=0
@@ -19,7 +20,7 @@ build_pkgs=(
   libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
-test_pkgs=(clang-format procps)
+test_pkgs=(clang-format procps chromium)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi

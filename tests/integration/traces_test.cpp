@@ -5,6 +5,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -466,6 +468,41 @@ TEST_F(traces_test, openapi_lists_every_endpoint_and_docs_serve_swagger_ui) {
   EXPECT_EQ(http_call(port(), "GET", "/docs/..%2Fpackage.json").status, 404);
   EXPECT_EQ(http_call(port(), "GET", "/docs/.hidden").status, 404);
   EXPECT_EQ(http_call(port(), "GET", "/docs/nope.js").status, 404);
+}
+
+// The real Swagger UI, run by headless Chromium: every path of the OpenAPI document is rendered
+// as an operation.
+TEST_F(traces_test, docs_render_every_operation_in_headless_chromium) {
+  const auto assets =
+      std::filesystem::path(MARATANG_SOURCE_DIR) / "web" / "node_modules" / "swagger-ui-dist";
+  std::string browser;
+  for (const char* b : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
+    if (std::filesystem::exists(b)) browser = b;
+  }
+  ASSERT_FALSE(browser.empty()) << "no Chromium: run scripts/setup.sh --test";
+  start(unlimited({"docs.assets_dir=" + assets.string()}));
+  temp_dir out;
+  const auto dom_file = out.path() / "dom.html";
+  const auto cmd = fmt::format(
+      "timeout 60 {} --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage "
+      "--no-first-run --user-data-dir={} --virtual-time-budget=15000 --dump-dom "
+      "http://127.0.0.1:{}/docs > {} 2>/dev/null",
+      browser, (out.path() / "profile").string(), port(), dom_file.string());
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream in(dom_file);
+  std::string dom((std::istreambuf_iterator<char>(in)), {});
+  std::set<std::string> rendered;
+  constexpr std::string_view marker = "class=\"opblock-summary-path\" data-path=\"";
+  for (auto pos = dom.find(marker); pos != std::string::npos; pos = dom.find(marker, pos + 1)) {
+    const auto start_at = pos + marker.size();
+    rendered.insert(dom.substr(start_at, dom.find('"', start_at) - start_at));
+  }
+  std::set<std::string> documented;
+  const auto doc = http_call(port(), "GET", "/openapi.json").json();
+  for (const auto& p : at(doc, "paths").as_object())
+    documented.insert(std::string(p.key()));
+  EXPECT_GE(documented.size(), 25u);
+  EXPECT_EQ(rendered, documented) << dom.substr(0, 2000);
 }
 
 TEST_F(traces_test, docs_without_assets_say_how_to_install_them) {
