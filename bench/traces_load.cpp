@@ -54,7 +54,7 @@ struct server_process {
                                      "--data-dir",  (dir / "data").string(),
                                      "--set",       "server.threads=1",
                                      "--set",       "log.level=warn",
-                                     "--set",       "traces.anon_write_rate=0",
+                                     "--set",       "traces.anon_writes_per_minute=0",
                                      "--set",       "limits.max_connections=10000"};
     std::vector<char*> argv;
     for (auto& a : args)

@@ -177,12 +177,14 @@ const std::vector<setting>& settings() {
     t.push_back(int_setting("traces.cache_max_age_ms", &config::traces_cache_max_age_ms, 0, 3600000,
                             "Trace listings are served from cache for at most this long (and "
                             "refreshed sooner when traces arrive)."));
-    t.push_back(int_setting("traces.anon_write_rate", &config::traces_anon_write_rate, 0, 1000000,
-                            "POST /add-object per second per client address (0: no limit)."));
+    t.push_back(int_setting("traces.anon_writes_per_minute", &config::traces_anon_writes_per_minute,
+                            0, 100000000,
+                            "POST /add-object per minute per client address (0: no limit)."));
     t.push_back(int_setting("traces.anon_write_burst", &config::traces_anon_write_burst, 1, 1000000,
                             "POST /add-object a client address may send at once."));
-    t.push_back(int_setting("traces.account_write_rate", &config::traces_account_write_rate, 0,
-                            1000000, "Trace writes per second per account (0: no limit)."));
+    t.push_back(int_setting("traces.account_writes_per_minute",
+                            &config::traces_account_writes_per_minute, 0, 100000000,
+                            "Trace writes per minute per account (0: no limit)."));
     t.push_back(int_setting("traces.account_write_burst", &config::traces_account_write_burst, 1,
                             1000000, "Trace writes an account may send at once."));
     t.push_back(int_setting("traces.phantom_points_max", &config::traces_phantom_points_max, 1,

@@ -58,9 +58,9 @@ struct config {
   // traces (seed 003's GameDB; see src/traces/trace_service.hpp)
   std::string traces_default_area = "default";
   int traces_cache_max_age_ms = 30000;
-  int traces_anon_write_rate = 5;
+  int traces_anon_writes_per_minute = 300;
   int traces_anon_write_burst = 20;
-  int traces_account_write_rate = 2;
+  int traces_account_writes_per_minute = 120;
   int traces_account_write_burst = 10;
   int traces_phantom_points_max = 2000;
   int traces_message_part_max = 256;

@@ -91,9 +91,9 @@ traces::trace_options trace_options_of(const config& c) {
   o.limits.json_depth_max = static_cast<unsigned>(c.json_depth_max);
   o.limits.phantom_points_max = c.traces_phantom_points_max;
   o.limits.message_part_max = c.traces_message_part_max;
-  o.anon_write_rate = c.traces_anon_write_rate;
+  o.anon_write_rate = c.traces_anon_writes_per_minute / 60.0;
   o.anon_write_burst = c.traces_anon_write_burst;
-  o.account_write_rate = c.traces_account_write_rate;
+  o.account_write_rate = c.traces_account_writes_per_minute / 60.0;
   o.account_write_burst = c.traces_account_write_burst;
   o.hide_after_reports = c.traces_hide_after_reports;
   o.max_age_s = c.traces_max_age_s;

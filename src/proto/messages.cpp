@@ -363,7 +363,7 @@ constexpr endpoint_spec endpoints[] = {
     {"POST", "/add-object", false,
      "GameDB (seed 003): stores an object and/or a message, and a phantom, in the default "
      "area. 200 only once committed to storage. Invalid input: 422 naming every bad field "
-     "(nothing is stored). Limited per client address (traces.anon_write_rate).",
+     "(nothing is stored). Limited per client address (traces.anon_writes_per_minute).",
      trace_add_body,
      "`{status:\"success\", ids:{obj?, message?, phantom}}`; 422 "
      "`{error:{code, message, fields:[{field, code, message}]}, detail:[{loc, msg, type}]}`"},
@@ -376,7 +376,7 @@ constexpr endpoint_spec endpoints[] = {
      "`{objects:[...], messages:[...], phantoms:[...]}`"},
     {"POST", "/v1/traces/areas/{area}", true,
      "Stores traces in an area, as /add-object, for the caller's account "
-     "(traces.account_write_rate).",
+     "(traces.account_writes_per_minute).",
      trace_add_body, "`{status:\"success\", ids:{obj?, message?, phantom}}`; 422 as /add-object"},
     {"GET", "/v1/traces/areas/{area}/objects", false,
      "An area's objects, newest first, a page at a time.", trace_page_query,

@@ -27,8 +27,8 @@ constexpr std::string_view kSeedBody = R"({
 
 // Writes are not rate limited unless a test says so.
 std::vector<std::string> unlimited(std::vector<std::string> more = {}) {
-  more.push_back("traces.anon_write_rate=0");
-  more.push_back("traces.account_write_rate=0");
+  more.push_back("traces.anon_writes_per_minute=0");
+  more.push_back("traces.account_writes_per_minute=0");
   return more;
 }
 
@@ -264,7 +264,7 @@ TEST_F(traces_test, wrong_methods_and_a_body_over_the_transport_limit) {
 }
 
 TEST_F(traces_test, anonymous_writes_are_limited_per_address) {
-  start({"traces.anon_write_rate=1", "traces.anon_write_burst=3"});
+  start({"traces.anon_writes_per_minute=1", "traces.anon_write_burst=3"});
   for (int i = 0; i < 3; ++i)
     ASSERT_EQ(http_call(port(), "POST", "/add-object", trace_body(i)).status, 200) << i;
   auto r = http_call(port(), "POST", "/add-object", trace_body(3));
@@ -428,7 +428,7 @@ TEST_F(traces_test, appraise_and_report_until_hidden) {
 }
 
 TEST_F(traces_test, account_writes_are_limited) {
-  start({"traces.account_write_rate=1", "traces.account_write_burst=2"});
+  start({"traces.account_writes_per_minute=1", "traces.account_write_burst=2"});
   auto p = login_device(port(), "device-traces-limit");
   for (int i = 0; i < 2; ++i) {
     ASSERT_EQ(
