@@ -11,6 +11,12 @@
 #include <set>
 #include <thread>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
 #include "harness.hpp"
 #include "traces/http_cache.hpp"
 
@@ -337,6 +343,48 @@ TEST_F(traces_test, concurrent_readers_share_one_fill) {
   auto m = http_call(port(), "GET", "/metrics");
   // One fill after the write; every other read was a hit or waited for that fill.
   EXPECT_NE(m.body.find("\nmaratang_traces_cache_fills_total 1\n"), std::string::npos) << m.body;
+}
+
+// Cached listings are written with a head formatted by the server itself: check it on the wire.
+std::string raw_exchange(int port, const std::string& request) {
+  namespace asio = boost::asio;
+  asio::io_context ioc;
+  asio::ip::tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+  asio::write(sock, asio::buffer(request));
+  // Reads until the server closes: the requests below end with a close.
+  std::string out;
+  boost::system::error_code ec;
+  char buf[65536];
+  while (!ec) {
+    auto n = sock.read_some(asio::buffer(buf), ec);
+    out.append(buf, n);
+  }
+  return out;
+}
+
+TEST_F(traces_test, cached_responses_on_the_wire_keep_alive_and_close_as_asked) {
+  start();
+  ASSERT_EQ(http_call(port(), "POST", "/add-object", std::string(kSeedBody)).status, 200);
+  const auto body = http_call(port(), "GET", "/get-objects").body;
+  // HTTP/1.0 without keep-alive: answered as 1.0, then closed.
+  auto r = raw_exchange(port(), "GET /get-objects HTTP/1.0\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << r;
+  EXPECT_NE(r.find(fmt::format("\r\nContent-Length: {}\r\n", body.size())), std::string::npos);
+  EXPECT_EQ(r.substr(r.find("\r\n\r\n") + 4), body);
+  // HTTP/1.1: two requests on one connection, both answered in order, the second closes.
+  r = raw_exchange(port(),
+                   "GET /get-objects HTTP/1.1\r\nHost: x\r\n\r\n"
+                   "GET /get-objects HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const auto second = r.find("HTTP/1.1 200 OK\r\n", 1);
+  ASSERT_NE(second, std::string::npos) << r;
+  EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  const auto first = r.substr(0, second);
+  EXPECT_EQ(first.find("Connection: close"), std::string::npos) << first;
+  EXPECT_EQ(first.substr(first.find("\r\n\r\n") + 4), body);
+  EXPECT_NE(r.find("Connection: close\r\n", second), std::string::npos);
+  EXPECT_NE(r.find("ETag: \"", second), std::string::npos);
+  EXPECT_EQ(r.substr(r.find("\r\n\r\n", second) + 4), body);
 }
 
 // --- /v1/traces --------------------------------------------------------------------------------
