@@ -134,8 +134,14 @@ void http_session::respond(http_response resp) {
                    "HTTP/{}.{} {} {}\r\nServer: {}\r\nContent-Type: {}\r\n", version_ / 10,
                    version_ % 10, resp.status, http::obsolete_reason(status), kServerName,
                    resp.content_type);
-    for (auto& [k, v] : resp.headers)
+    for (auto& [k, v] : resp.headers) {
+      // Never let a value end the head early (Beast's serializer would not either).
+      if (k.find_first_of("\r\n") != std::string::npos ||
+          v.find_first_of("\r\n") != std::string::npos) {
+        continue;
+      }
       fmt::format_to(std::back_inserter(shared_head_), "{}: {}\r\n", k, v);
+    }
     // HTTP/1.1 keeps the connection by default, HTTP/1.0 closes it by default.
     if (!keep_alive_ && version_ >= 11) shared_head_ += "Connection: close\r\n";
     if (keep_alive_ && version_ < 11) shared_head_ += "Connection: keep-alive\r\n";

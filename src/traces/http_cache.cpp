@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <stdexcept>
@@ -230,6 +231,15 @@ void snapshot_cache::on_filled(const std::string& key, std::uint64_t generation,
 
 void snapshot_cache::invalidate(const std::string& area) {
   std::lock_guard lk(mu_);
+  if (gens_.size() >= max_entries_ && !gens_.contains(area)) {
+    // Bounded too: forget every area's count, and move the shared part past the largest one, so
+    // that no generation seen before can come back and make an old snapshot look fresh.
+    std::uint64_t largest = 0;
+    for (const auto& [name, gen] : gens_)
+      largest = std::max(largest, gen);
+    gens_.clear();
+    all_gen_ += largest + 1;
+  }
   ++gens_[area];
 }
 

@@ -57,7 +57,8 @@ class snapshot_cache {
   void get(const std::string& area, const std::string& variant, ready use, const filler& fill);
   // The fresh snapshot of (area, variant), or null (then call get). Counts a hit when found.
   std::shared_ptr<const snapshot> find(const std::string& area, const std::string& variant);
-  // New traces arrived in `area`: its snapshots are stale from now on.
+  // New traces arrived in `area`: its snapshots are stale from now on. At most max_entries areas
+  // are counted; beyond that every snapshot goes stale once.
   void invalidate(const std::string& area);
   // Every snapshot is stale from now on (after trimming).
   void invalidate_all();

@@ -204,6 +204,23 @@ TEST(snapshot_cache, fills_once_under_threads) {
   EXPECT_EQ(served.load(), 800);
 }
 
+TEST(snapshot_cache, area_generations_are_bounded_without_reviving_old_snapshots) {
+  manual_clock clk;
+  snapshot_cache cache(clk, 30s, 2);
+  pending_fills fills;
+  auto use = [](std::shared_ptr<const snapshot>) {};
+  cache.invalidate("a");
+  cache.get("a", "v", use, fills.filler());
+  fills.calls.back()(make_snapshot("a1"));  // stamped with a's generation, 1
+  ASSERT_NE(cache.find("a", "v"), nullptr);
+  cache.invalidate("b");
+  cache.invalidate("c");  // a third area: the counts are reset
+  // a's count restarts, but its old snapshot must not match any later generation.
+  EXPECT_EQ(cache.find("a", "v"), nullptr);
+  cache.invalidate("a");
+  EXPECT_EQ(cache.find("a", "v"), nullptr);
+}
+
 TEST(snapshot_cache, entries_are_bounded) {
   manual_clock clk;
   snapshot_cache cache(clk, 30s, 3);
