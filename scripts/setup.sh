@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Maratang needs to build, run and test, from Debian bookworm packages.
 # Idempotent and non-interactive; safe to run again. Usage: scripts/setup.sh [--test]
-#   --test  also installs what the test suite needs beyond the build (sanitizer runtimes, tools).
+#   --test  also installs what the test suite needs beyond the build (tools, and Chromium for the
+#           headless test of /docs).
 set -euo pipefail
 
 want_test=0
@@ -19,7 +20,7 @@ build_pkgs=(
   libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
-test_pkgs=(clang-format procps)
+test_pkgs=(clang-format procps chromium)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi
@@ -29,11 +30,22 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+# npm installs Swagger UI (below); Debian's package only when no npm is on the PATH already.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
 if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Swagger UI for /docs: the npm package swagger-ui-dist, pinned by web/package-lock.json, into
+# web/node_modules (gitignored; the server's docs.assets_dir). Install scripts are not run.
+cd "$(dirname "$0")/.."
+if [ ! -f web/node_modules/swagger-ui-dist/swagger-ui-bundle.js ] ||
+   [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  npm ci --prefix web --ignore-scripts --no-audit --no-fund --loglevel=error
 fi
 echo "setup: all packages present"

@@ -23,6 +23,9 @@ class worker;
 namespace maratang::lobby {
 class lobby;
 }
+namespace maratang::traces {
+class trace_service;
+}
 
 namespace maratang::api {
 
@@ -30,6 +33,7 @@ struct gateway_options {
   unsigned json_depth_max = 32;
   int ws_message_max = 64 << 10;
   int ws_rate = 30;
+  std::string docs_dir;  // Swagger UI assets (swagger-ui-dist) served under /docs
 };
 
 class gateway final : public net::handler {
@@ -44,6 +48,9 @@ class gateway final : public net::handler {
   void on_ws_refused(const std::shared_ptr<net::connection>& c, errc why,
                      std::string_view text) override;
   void on_ws_close(const std::shared_ptr<net::connection>& c) override;
+
+  // Serves the traces endpoints through `t` (traces_api.cpp). Call once, before serving.
+  void set_traces(traces::trace_service* t) { traces_ = t; }
 
   // Refuse new work (503 / unavailable) from now on: the server is shutting down.
   void set_draining() { draining_ = true; }
@@ -78,6 +85,9 @@ class gateway final : public net::handler {
 
   // REST (rest_api.cpp).
   void route_http(net::http_request& req, const net::http_responder& respond);
+  // Traces (traces_api.cpp) and API docs (docs_api.cpp): true when the path was theirs.
+  bool route_traces(net::http_request& req, const net::http_responder& respond);
+  bool route_docs(net::http_request& req, const net::http_responder& respond);
 
   core::auth_service& auth_;
   lobby::lobby& lobby_;
@@ -87,6 +97,7 @@ class gateway final : public net::handler {
   gateway_options opts_;
   std::unordered_map<std::string_view, ws_handler> ws_table_;
   std::atomic<bool> draining_{false};
+  traces::trace_service* traces_ = nullptr;
 };
 
 }  // namespace maratang::api

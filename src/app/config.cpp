@@ -176,6 +176,37 @@ const std::vector<setting>& settings() {
                             {"LORA_VLLM_BASE_URL"}));
     t.push_back(str_setting("llm.api_key", &config::llm_api_key, "API key for the LLM endpoints.",
                             {}, true, {"VLLM_API_KEY"}));
+    t.push_back(str_setting("traces.default_area", &config::traces_default_area,
+                            "Area served by the GameDB-compatible /get-objects and /add-object."));
+    t.push_back(int_setting("traces.cache_max_age_ms", &config::traces_cache_max_age_ms, 0, 3600000,
+                            "Trace listings are served from cache for at most this long (and "
+                            "refreshed sooner when traces arrive)."));
+    t.push_back(int_setting("traces.anon_writes_per_minute", &config::traces_anon_writes_per_minute,
+                            0, 100000000,
+                            "POST /add-object per minute per client address (0: no limit)."));
+    t.push_back(int_setting("traces.anon_write_burst", &config::traces_anon_write_burst, 1, 1000000,
+                            "POST /add-object a client address may send at once."));
+    t.push_back(int_setting("traces.account_writes_per_minute",
+                            &config::traces_account_writes_per_minute, 0, 100000000,
+                            "Trace writes per minute per account (0: no limit)."));
+    t.push_back(int_setting("traces.account_write_burst", &config::traces_account_write_burst, 1,
+                            1000000, "Trace writes an account may send at once."));
+    t.push_back(int_setting("traces.phantom_points_max", &config::traces_phantom_points_max, 1,
+                            1000000, "Entries in a phantom's data at most."));
+    t.push_back(int_setting("traces.message_part_max", &config::traces_message_part_max, 1, 100000,
+                            "Characters in each part of a message at most."));
+    t.push_back(int_setting("traces.hide_after_reports", &config::traces_hide_after_reports, 1,
+                            1000000, "Reports (from different accounts) that hide a trace."));
+    t.push_back(int_setting("traces.max_age_s", &config::traces_max_age_s, 0, 10 * 365 * 86400,
+                            "Traces older than this are no longer listed and are trimmed (0: "
+                            "kept forever)."));
+    t.push_back(int_setting("traces.max_per_kind", &config::traces_max_per_kind, 0, 100000000,
+                            "Per area and kind, only the newest this many are kept (0: all)."));
+    t.push_back(int_setting("traces.trim_interval_ms", &config::traces_trim_interval_ms, 0,
+                            86400000, "Trimming runs at most this often, triggered by writes."));
+    t.push_back(str_setting("docs.assets_dir", &config::docs_assets_dir,
+                            "Directory of the Swagger UI assets served at /docs (the npm package "
+                            "swagger-ui-dist, installed by scripts/setup.sh)."));
     t.push_back(bool_setting("testing.test_modes", &config::test_modes,
                              "Registers the test-only game mode used by the integration tests."));
     return t;
@@ -311,6 +342,12 @@ result<loaded_config> load_config(const std::string& file_arg, const overrides& 
   }
   if (c.data_dir.empty()) {
     return error{errc::bad_field, "setting server.data_dir: must not be empty"};
+  }
+  if (c.traces_default_area.empty() || c.traces_default_area.size() > 64 ||
+      c.traces_default_area.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                              "0123456789_.-") != std::string::npos) {
+    return error{errc::bad_field,
+                 "setting traces.default_area: must be 1 to 64 of A-Z a-z 0-9 _ . -"};
   }
   if (c.sqlite_path.empty()) c.sqlite_path = c.data_dir + "/maratang.db";
   return lc;

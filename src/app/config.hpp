@@ -57,6 +57,21 @@ struct config {
   std::string vllm_base_url;
   std::string lora_vllm_base_url;
   std::string llm_api_key;
+  // traces (seed 003's GameDB; see src/traces/trace_service.hpp)
+  std::string traces_default_area = "default";
+  int traces_cache_max_age_ms = 30000;
+  int traces_anon_writes_per_minute = 300;
+  int traces_anon_write_burst = 20;
+  int traces_account_writes_per_minute = 120;
+  int traces_account_write_burst = 10;
+  int traces_phantom_points_max = 2000;
+  int traces_message_part_max = 256;
+  int traces_hide_after_reports = 3;
+  int traces_max_age_s = 30 * 24 * 3600;
+  int traces_max_per_kind = 10000;
+  int traces_trim_interval_ms = 60000;
+  // API docs
+  std::string docs_assets_dir = "web/node_modules/swagger-ui-dist";
   // testing
   bool test_modes = false;
 };

@@ -10,10 +10,8 @@ namespace maratang::app {
 
 namespace {
 
-std::string fields_table(std::span<const proto::field_spec> fields) {
-  if (fields.empty()) return "No fields.\n";
-  std::string s =
-      "| field | type | required | limits | meaning |\n| --- | --- | --- | --- | --- |\n";
+void field_rows(std::string& s, std::span<const proto::field_spec> fields,
+                const std::string& prefix) {
   for (const auto& f : fields) {
     std::string limits;
     if (f.min != 0 || f.max != 0) {
@@ -24,9 +22,18 @@ std::string fields_table(std::span<const proto::field_spec> fields) {
             f.max == INT64_MAX ? fmt::format("≥ {}", f.min) : fmt::format("{}–{}", f.min, f.max);
       }
     }
-    s += fmt::format("| `{}` | {} | {} | {} | {} |\n", f.name, proto::to_string(f.type),
+    s += fmt::format("| `{}{}` | {} | {} | {} | {} |\n", prefix, f.name, proto::to_string(f.type),
                      f.required ? "yes" : "no", limits, f.doc);
+    // An object's own fields follow it, named by their path.
+    if (!f.fields.empty()) field_rows(s, f.fields, fmt::format("{}{}.", prefix, f.name));
   }
+}
+
+std::string fields_table(std::span<const proto::field_spec> fields) {
+  if (fields.empty()) return "No fields.\n";
+  std::string s =
+      "| field | type | required | limits | meaning |\n| --- | --- | --- | --- | --- |\n";
+  field_rows(s, fields, "");
   return s;
 }
 

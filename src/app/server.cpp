@@ -23,6 +23,7 @@
 #include "store/memory/memory_backend.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/worker.hpp"
+#include "traces/trace_service.hpp"
 
 namespace maratang::app {
 
@@ -84,6 +85,24 @@ result<core::signing_key> load_key(const config& cfg) {
   return key;
 }
 
+traces::trace_options trace_options_of(const config& c) {
+  traces::trace_options o;
+  o.default_area = c.traces_default_area;
+  o.cache_max_age_ms = c.traces_cache_max_age_ms;
+  o.limits.json_depth_max = static_cast<unsigned>(c.json_depth_max);
+  o.limits.phantom_points_max = c.traces_phantom_points_max;
+  o.limits.message_part_max = c.traces_message_part_max;
+  o.anon_write_rate = c.traces_anon_writes_per_minute / 60.0;
+  o.anon_write_burst = c.traces_anon_write_burst;
+  o.account_write_rate = c.traces_account_writes_per_minute / 60.0;
+  o.account_write_burst = c.traces_account_write_burst;
+  o.hide_after_reports = c.traces_hide_after_reports;
+  o.max_age_s = c.traces_max_age_s;
+  o.max_per_kind = c.traces_max_per_kind;
+  o.trim_interval_ms = c.traces_trim_interval_ms;
+  return o;
+}
+
 }  // namespace
 
 result<int> migrate(const config& cfg) {
@@ -109,6 +128,7 @@ struct server::impl {
   std::unique_ptr<core::auth_service> auth;
   lobby::mode_registry modes;
   std::unique_ptr<lobby::lobby> lob;
+  std::unique_ptr<traces::trace_service> traces;
   std::unique_ptr<api::gateway> gate;
   std::unique_ptr<net::listener> listen;
   std::atomic<bool> stopping{false};
@@ -187,7 +207,23 @@ result<int> server::start() {
   go.json_depth_max = static_cast<unsigned>(s.cfg.json_depth_max);
   go.ws_message_max = s.cfg.ws_message_max;
   go.ws_rate = s.cfg.ws_rate;
+  go.docs_dir = s.cfg.docs_assets_dir;
   s.gate = std::make_unique<api::gateway>(*s.auth, *s.lob, *s.store, s.m, real_clock(), go);
+  s.traces = std::make_unique<traces::trace_service>(
+      *s.store, real_clock(), trace_options_of(s.cfg),
+      [&s](std::function<void()> fn) { asio::post(s.offload, std::move(fn)); });
+  s.gate->set_traces(s.traces.get());
+  s.m.add_collector([&s](std::string& out) {
+    const auto st = s.traces->cache().stats();
+    out += fmt::format(
+        "# HELP maratang_traces_cache_hits_total Trace listings served from cache.\n"
+        "# TYPE maratang_traces_cache_hits_total counter\nmaratang_traces_cache_hits_total {}\n"
+        "# HELP maratang_traces_cache_fills_total Trace listings read, serialized and gzip'd.\n"
+        "# TYPE maratang_traces_cache_fills_total counter\nmaratang_traces_cache_fills_total {}\n"
+        "# HELP maratang_traces_cache_waits_total Requests that waited for a fill in flight.\n"
+        "# TYPE maratang_traces_cache_waits_total counter\nmaratang_traces_cache_waits_total {}\n",
+        st.hits, st.fills, st.waits);
+  });
 
   s.m.add_collector([&s](std::string& out) {
     s.lob->render_metrics(out);

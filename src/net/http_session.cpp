@@ -1,5 +1,8 @@
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <array>
 #include <boost/url/parse.hpp>
+#include <iterator>
 
 #include "net/session.hpp"
 
@@ -9,7 +12,7 @@ namespace {
 
 constexpr std::string_view kServerName = "maratang";
 
-http_request convert(const http::request<http::string_body>& req, const tcp::socket& sock) {
+http_request convert(const http::request<http::string_body>& req, const std::string& remote) {
   http_request r;
   r.method = std::string(req.method_string());
   std::string_view target = req.target();
@@ -26,9 +29,7 @@ http_request convert(const http::request<http::string_body>& req, const tcp::soc
   r.accept_encoding = std::string(req[http::field::accept_encoding]);
   r.if_none_match = std::string(req[http::field::if_none_match]);
   r.body = req.body();
-  beast::error_code ec;
-  auto ep = sock.remote_endpoint(ec);
-  if (!ec) r.remote = ep.address().to_string();
+  r.remote = remote;
   return r;
 }
 
@@ -40,6 +41,10 @@ std::string error_body(std::string_view code, std::string_view message) {
 
 http_session::http_session(tcp::socket socket, std::shared_ptr<shared_state> st)
     : stream_(std::move(socket)), st_(std::move(st)) {
+  // Once per connection, not per request (it is a system call).
+  beast::error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  if (!ec) remote_ = ep.address().to_string();
   st_->open_connections.fetch_add(1);
   st_->m.http_connections_open.fetch_add(1);
 }
@@ -95,14 +100,14 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 
   st_->m.http_requests.fetch_add(1, std::memory_order_relaxed);
   auto self = shared_from_this();
-  st_->h.on_http(convert(req, stream_.socket()), [self](http_response resp) {
+  st_->h.on_http(convert(req, remote_), [self](http_response resp) {
     asio::dispatch(self->stream_.get_executor(),
                    [self, resp = std::move(resp)]() mutable { self->respond(std::move(resp)); });
   });
 }
 
 void http_session::upgrade(http::request<http::string_body> req) {
-  auto r = convert(req, stream_.socket());
+  auto r = convert(req, remote_);
   if (r.path != "/ws") {
     return write_error(http::status::not_found,
                        error_body("not_found", "WebSocket endpoint is /ws."), false);
@@ -120,13 +125,43 @@ void http_session::upgrade(http::request<http::string_body> req) {
 }
 
 void http_session::respond(http_response resp) {
+  if (resp.shared_body) {
+    // Shared bytes (e.g. a cached listing) go out as they are, referenced rather than copied,
+    // behind a head formatted here: the hot path of cached GETs skips Beast's serializer.
+    const auto status = static_cast<http::status>(resp.status);
+    shared_head_.clear();
+    fmt::format_to(std::back_inserter(shared_head_),
+                   "HTTP/{}.{} {} {}\r\nServer: {}\r\nContent-Type: {}\r\n", version_ / 10,
+                   version_ % 10, resp.status, http::obsolete_reason(status), kServerName,
+                   resp.content_type);
+    for (auto& [k, v] : resp.headers) {
+      // Never let a value end the head early (Beast's serializer would not either).
+      if (k.find_first_of("\r\n") != std::string::npos ||
+          v.find_first_of("\r\n") != std::string::npos) {
+        continue;
+      }
+      fmt::format_to(std::back_inserter(shared_head_), "{}: {}\r\n", k, v);
+    }
+    // HTTP/1.1 keeps the connection by default, HTTP/1.0 closes it by default.
+    if (!keep_alive_ && version_ >= 11) shared_head_ += "Connection: close\r\n";
+    if (keep_alive_ && version_ < 11) shared_head_ += "Connection: keep-alive\r\n";
+    fmt::format_to(std::back_inserter(shared_head_), "Content-Length: {}\r\n\r\n",
+                   resp.shared_body->size());
+    shared_body_ = std::move(resp.shared_body);
+    const std::array<asio::const_buffer, 2> bufs = {asio::buffer(shared_head_),
+                                                    asio::buffer(*shared_body_)};
+    asio::async_write(
+        stream_, bufs,
+        beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive_));
+    return;
+  }
   auto res = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(resp.status), version_);
   res->set(http::field::server, kServerName);
   res->set(http::field::content_type, resp.content_type);
   for (auto& [k, v] : resp.headers)
     res->set(k, v);
-  res->body() = resp.shared_body ? *resp.shared_body : std::move(resp.body);
+  res->body() = std::move(resp.body);
   res->keep_alive(keep_alive_);
   res->prepare_payload();
   res_ = res;
@@ -149,6 +184,7 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) 
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   }
   res_.reset();
+  shared_body_.reset();
   if (ec) return;
   if (!keep_alive) {
     beast::error_code ignored;

@@ -58,6 +58,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::shared_ptr<shared_state> st_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> res_;
+  // A response whose body is a shared buffer (a cache entry), written without copying it.
+  std::string shared_head_;
+  std::shared_ptr<const std::string> shared_body_;
+  std::string remote_;  // the peer's address
   std::chrono::steady_clock::time_point started_;
   unsigned version_ = 11;
   bool keep_alive_ = true;

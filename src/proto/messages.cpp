@@ -119,6 +119,52 @@ constexpr field_spec time_body[] = {
     {"client_send", ft::integer, false, 0, kMaxInt, "Client clock at sending, ms since the epoch."},
 };
 
+// Traces (seed 003's GameDB). Limits here are the defaults of the traces.* settings.
+constexpr field_spec trace_obj_fields[] = {
+    {"u_uuid", ft::string, true, 1, 64, "The player's own user id."},
+    {"o_type", ft::integer, true, INT32_MIN, INT32_MAX, "Object type."},
+    {"o_pos", ft::string, true, 0, 128,
+     "Position, \"x,y,z\" (three numbers make it findable by near queries)."},
+    {"o_rot", ft::string, true, 0, 128, "Rotation, \"x,y,z\"."},
+};
+constexpr field_spec trace_message_fields[] = {
+    {"u_uuid", ft::string, true, 1, 64, "The player's own user id."},
+    {"part1", ft::string, true, 0, 256, "Message part 1."},
+    {"part2", ft::string, true, 0, 256, "Message part 2."},
+    {"part3", ft::string, true, 0, 256, "Message part 3."},
+    {"pos", ft::string, false, 0, 128,
+     "Extension: where the message lies, \"x,y,z\" (default: the object's o_pos)."},
+};
+constexpr field_spec trace_phantom_fields[] = {
+    {"u_uuid", ft::string, true, 1, 64, "The player's own user id."},
+    {"data", ft::array, true, 0, 0,
+     "The recording: up to traces.phantom_points_max (2000) entries, each an array of up to 8 "
+     "numbers or strings of at most 128 characters, e.g. [[\"pos1\", \"rot1\"], ...]. A first "
+     "value \"x,y,z\" places the phantom for near queries."},
+};
+constexpr field_spec trace_add_body[] = {
+    {"obj", ft::object, false, 0, 0, "A placed object (this or message, or both).",
+     trace_obj_fields},
+    {"message", ft::object, false, 0, 0, "A message in three parts (this or obj, or both).",
+     trace_message_fields},
+    {"phantom", ft::object, true, 0, 0, "A recording of the player's movement.",
+     trace_phantom_fields},
+};
+constexpr field_spec trace_page_query[] = {
+    {"limit", ft::integer, false, 1, 100, "Traces at most (default 20)."},
+    {"before", ft::integer, false, 1, kMaxInt, "Only ids below this (the previous next_before)."},
+};
+constexpr field_spec trace_near_query[] = {
+    {"x", ft::string, true, 0, 0, "Centre x (a number)."},
+    {"y", ft::string, true, 0, 0, "Centre y (a number)."},
+    {"z", ft::string, true, 0, 0, "Centre z (a number)."},
+    {"radius", ft::string, true, 0, 0, "Distance at most (a number above 0)."},
+    {"limit", ft::integer, false, 1, 100, "Traces of each kind at most (default 20)."},
+};
+constexpr field_spec trace_appraise_body[] = {
+    {"value", ft::integer, true, -1, 1, "1 (good) or -1 (bad); replaces your earlier appraisal."},
+};
+
 constexpr std::string_view kSnapshotDoc =
     "`{room}`: `room` is the room snapshot `{id, name, mode, state, capacity, private, "
     "invite_code?, "
@@ -292,6 +338,68 @@ constexpr endpoint_spec endpoints[] = {
      "A player's games, newest first (query: limit, before).",
      {},
      "`{games:[...]}`"},
+    {"GET",
+     "/openapi.json",
+     false,
+     "This list as an OpenAPI 3 document (generated from src/proto/messages.cpp).",
+     {},
+     "application/json: the OpenAPI document."},
+    {"GET",
+     "/docs",
+     false,
+     "Interactive API documentation (Swagger UI, served from docs.assets_dir).",
+     {},
+     "text/html, or 503 unavailable when the Swagger UI assets are not installed."},
+    {"GET", "/docs/{file}", false, "Swagger UI assets.", {}, "The file, or 404 not_found."},
+    {"GET",
+     "/get-objects",
+     false,
+     "GameDB (seed 003): the latest 200 objects, 200 messages and 20 phantoms of the default "
+     "area, newest first. Served from a cache (at most traces.cache_max_age_ms old, refreshed "
+     "when traces arrive); gzip'd when Accept-Encoding allows; ETag / If-None-Match gives 304.",
+     {},
+     "`{objects:[{id, u_uuid, o_type, o_pos, o_rot}], messages:[{id, u_uuid, part1, part2, "
+     "part3}], phantoms:[{id, u_uuid, data}]}`"},
+    {"POST", "/add-object", false,
+     "GameDB (seed 003): stores an object and/or a message, and a phantom, in the default "
+     "area. 200 only once committed to storage. Invalid input: 422 naming every bad field "
+     "(nothing is stored). Limited per client address (traces.anon_writes_per_minute).",
+     trace_add_body,
+     "`{status:\"success\", ids:{obj?, message?, phantom}}`; 422 "
+     "`{error:{code, message, fields:[{field, code, message}]}, detail:[{loc, msg, type}]}`"},
+    {"GET",
+     "/v1/traces/areas/{area}",
+     false,
+     "The latest traces of an area (as /get-objects, each with created_at, pos when known, and "
+     "rating and votes for messages). Cached, gzip'd, ETag.",
+     {},
+     "`{objects:[...], messages:[...], phantoms:[...]}`"},
+    {"POST", "/v1/traces/areas/{area}", true,
+     "Stores traces in an area, as /add-object, for the caller's account "
+     "(traces.account_writes_per_minute).",
+     trace_add_body, "`{status:\"success\", ids:{obj?, message?, phantom}}`; 422 as /add-object"},
+    {"GET", "/v1/traces/areas/{area}/objects", false,
+     "An area's objects, newest first, a page at a time.", trace_page_query,
+     "`{items:[...], next_before: id|null}`"},
+    {"GET", "/v1/traces/areas/{area}/messages", false,
+     "An area's messages, newest first, a page at a time.", trace_page_query,
+     "`{items:[...], next_before: id|null}`"},
+    {"GET", "/v1/traces/areas/{area}/phantoms", false,
+     "An area's phantoms, newest first, a page at a time.", trace_page_query,
+     "`{items:[...], next_before: id|null}`"},
+    {"GET", "/v1/traces/areas/{area}/near", false,
+     "An area's traces with a position within radius of (x, y, z), newest first.", trace_near_query,
+     "`{objects:[...], messages:[...], phantoms:[...]}`"},
+    {"POST", "/v1/traces/items/{id}/appraise", true,
+     "Appraises a message: one appraisal per account, the latest counts.", trace_appraise_body,
+     "`{id, kind, rating, votes, reports, hidden}`; not_found for anything but a visible message."},
+    {"POST",
+     "/v1/traces/items/{id}/report",
+     true,
+     "Reports a trace, once per account (a repeat changes nothing and says already_reported). "
+     "After traces.hide_after_reports reports it is hidden everywhere.",
+     {},
+     "`{id, kind, rating, votes, reports, hidden, already_reported?}`"},
     {"GET",
      "/ws",
      false,

@@ -24,6 +24,9 @@ struct field_spec {
   std::int64_t min;
   std::int64_t max;
   std::string_view doc;
+  // For objects: their fields (documentation and the OpenAPI schema; not checked by
+  // validate_fields).
+  std::span<const field_spec> fields = {};
 };
 
 enum class direction {

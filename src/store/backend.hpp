@@ -71,6 +71,38 @@ struct event_record {
   std::int64_t ts_ms = 0;
 };
 
+// Traces (src/traces/): what a player left in an area for others to find, as in seed 003's
+// GameDB. One id sequence serves every kind, so an id names one trace.
+enum class trace_kind { object = 0, message = 1, phantom = 2 };
+
+struct trace_record {
+  std::int64_t id = 0;  // assigned by insert_trace, > 0 and increasing
+  std::string area;
+  trace_kind kind = trace_kind::object;
+  std::int64_t account_id = 0;  // 0: anonymous (the GameDB-compatible endpoint)
+  std::string u_uuid;           // the client's own user id (seed 003), stored as given
+  std::string payload_json;     // the kind's fields as a JSON object, e.g. {"o_type":1,...}
+  bool has_pos = false;         // x, y, z hold a position (for near queries)
+  double x = 0, y = 0, z = 0;
+  std::int64_t created_ms = 0;
+  std::int64_t rating = 0;  // sum of appraisals (+1 / -1 each)
+  std::int64_t votes = 0;   // number of appraisals
+  std::int64_t reports = 0;
+  bool hidden = false;  // reported too often: never listed
+};
+
+// Which traces list_traces returns: one kind of one area, newest (highest id) first, never
+// hidden ones.
+struct trace_query {
+  std::string area;
+  trace_kind kind = trace_kind::object;
+  int limit = 0;                   // at most this many (nothing when <= 0)
+  std::int64_t before_id = 0;      // when > 0: only ids below it (paging)
+  std::int64_t created_after = 0;  // only traces with created_ms >= this
+  bool near = false;               // when set: only traces with a position within radius
+  double x = 0, y = 0, z = 0, radius = 0;
+};
+
 class backend {
  public:
   virtual ~backend() = default;
@@ -136,6 +168,23 @@ class backend {
   virtual void append_event(event_record& e) = 0;
   // Events with id > after_id, in id order, at most `limit`.
   virtual std::vector<event_record> read_events(std::int64_t after_id, int limit) = 0;
+
+  // Traces. insert_trace assigns t.id (rating, votes, reports and hidden start at zero/false).
+  virtual void insert_trace(trace_record& t) = 0;
+  virtual std::vector<trace_record> list_traces(const trace_query& q) = 0;
+  // Any trace by id, hidden ones included.
+  virtual std::optional<trace_record> find_trace(std::int64_t id) = 0;
+  // Sets the account's appraisal (+1 or -1) of a trace, replacing an earlier one; updates its
+  // rating and votes. not_found when no such trace.
+  virtual status appraise_trace(std::int64_t id, std::int64_t account_id, int value) = 0;
+  // Records one report per account: conflict when this account already reported it (nothing
+  // changes), not_found when no such trace. The trace becomes hidden once it has at least
+  // hide_after reports.
+  virtual status report_trace(std::int64_t id, std::int64_t account_id,
+                              std::int64_t hide_after) = 0;
+  // Deletes traces created before created_before_ms (when > 0) and, per (area, kind), all but
+  // the newest keep_per_kind (when > 0), with their appraisals and reports. Returns how many.
+  virtual std::int64_t trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind) = 0;
 };
 
 }  // namespace maratang::store

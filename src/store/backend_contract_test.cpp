@@ -584,6 +584,176 @@ std::string param_name(const ::testing::TestParamInfo<kind>& p) {
   return kind_name(p.param);
 }
 
+// --- Traces ---------------------------------------------------------------------------------
+
+trace_record make_trace(const std::string& area, trace_kind kind, std::int64_t created_ms,
+                        const std::string& payload = R"({"o_type":1})") {
+  trace_record t;
+  t.area = area;
+  t.kind = kind;
+  t.account_id = 7;
+  t.u_uuid = "user-" + std::to_string(created_ms);
+  t.payload_json = payload;
+  t.created_ms = created_ms;
+  return t;
+}
+
+trace_query latest(const std::string& area, trace_kind kind, int limit) {
+  trace_query q;
+  q.area = area;
+  q.kind = kind;
+  q.limit = limit;
+  return q;
+}
+
+std::vector<std::int64_t> trace_ids(const std::vector<trace_record>& ts) {
+  std::vector<std::int64_t> ids;
+  for (const auto& t : ts)
+    ids.push_back(t.id);
+  return ids;
+}
+
+TEST_P(store_contract, insert_trace_assigns_increasing_ids_and_round_trips) {
+  trace_record a = make_trace("lvl-1", trace_kind::message, 1000, R"({"part1":"hi"})");
+  a.has_pos = true;
+  a.x = 1.5;
+  a.y = -2;
+  a.z = 3.25;
+  db().insert_trace(a);
+  trace_record b = make_trace("lvl-1", trace_kind::object, 1001);
+  db().insert_trace(b);
+  EXPECT_GT(a.id, 0);
+  EXPECT_GT(b.id, a.id);
+  auto found = db().find_trace(a.id);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->area, "lvl-1");
+  EXPECT_EQ(found->kind, trace_kind::message);
+  EXPECT_EQ(found->account_id, 7);
+  EXPECT_EQ(found->u_uuid, "user-1000");
+  EXPECT_EQ(found->payload_json, R"({"part1":"hi"})");
+  EXPECT_TRUE(found->has_pos);
+  EXPECT_DOUBLE_EQ(found->x, 1.5);
+  EXPECT_DOUBLE_EQ(found->y, -2);
+  EXPECT_DOUBLE_EQ(found->z, 3.25);
+  EXPECT_EQ(found->created_ms, 1000);
+  EXPECT_EQ(found->rating, 0);
+  EXPECT_EQ(found->reports, 0);
+  EXPECT_FALSE(found->hidden);
+  EXPECT_FALSE(db().find_trace(b.id)->has_pos);
+  EXPECT_FALSE(db().find_trace(b.id + 100));
+}
+
+TEST_P(store_contract, list_traces_is_newest_first_per_area_and_kind_with_paging) {
+  std::vector<std::int64_t> objects;
+  for (int i = 0; i < 5; ++i) {
+    trace_record t = make_trace("a", trace_kind::object, 100 + i);
+    db().insert_trace(t);
+    objects.push_back(t.id);
+    trace_record other = make_trace("b", trace_kind::object, 100 + i);
+    db().insert_trace(other);
+    trace_record msg = make_trace("a", trace_kind::message, 100 + i);
+    db().insert_trace(msg);
+  }
+  auto page1 = db().list_traces(latest("a", trace_kind::object, 3));
+  EXPECT_EQ(trace_ids(page1), (std::vector<std::int64_t>{objects[4], objects[3], objects[2]}));
+  trace_query q = latest("a", trace_kind::object, 3);
+  q.before_id = page1.back().id;
+  EXPECT_EQ(trace_ids(db().list_traces(q)), (std::vector<std::int64_t>{objects[1], objects[0]}));
+  q = latest("a", trace_kind::object, 10);
+  q.created_after = 103;
+  EXPECT_EQ(trace_ids(db().list_traces(q)), (std::vector<std::int64_t>{objects[4], objects[3]}));
+  EXPECT_TRUE(db().list_traces(latest("a", trace_kind::phantom, 10)).empty());
+  EXPECT_TRUE(db().list_traces(latest("a", trace_kind::object, 0)).empty());
+  EXPECT_TRUE(db().list_traces(latest("c", trace_kind::object, 10)).empty());
+}
+
+TEST_P(store_contract, list_traces_near_keeps_those_within_the_radius) {
+  auto put = [&](double x, double y, double z) {
+    trace_record t = make_trace("a", trace_kind::object, 1);
+    t.has_pos = true;
+    t.x = x;
+    t.y = y;
+    t.z = z;
+    db().insert_trace(t);
+    return t.id;
+  };
+  const auto at_origin = put(0, 0, 0);
+  const auto inside = put(3, 4, 0);  // distance 5
+  put(3, 4, 0.1);                    // just outside 5
+  put(100, 0, 0);
+  trace_record nowhere = make_trace("a", trace_kind::object, 1);
+  db().insert_trace(nowhere);
+  trace_query q = latest("a", trace_kind::object, 10);
+  q.near = true;
+  q.radius = 5;
+  EXPECT_EQ(trace_ids(db().list_traces(q)), (std::vector<std::int64_t>{inside, at_origin}));
+  q.x = 100;
+  q.radius = 1;
+  EXPECT_EQ(db().list_traces(q).size(), 1u);
+}
+
+TEST_P(store_contract, appraise_replaces_an_accounts_vote) {
+  trace_record t = make_trace("a", trace_kind::message, 1);
+  db().insert_trace(t);
+  EXPECT_EQ(db().appraise_trace(t.id, 1, 1), status::ok);
+  EXPECT_EQ(db().appraise_trace(t.id, 2, 1), status::ok);
+  EXPECT_EQ(db().appraise_trace(t.id, 3, -1), status::ok);
+  EXPECT_EQ(db().find_trace(t.id)->rating, 1);
+  EXPECT_EQ(db().find_trace(t.id)->votes, 3);
+  EXPECT_EQ(db().appraise_trace(t.id, 1, -1), status::ok);  // changes its mind
+  EXPECT_EQ(db().find_trace(t.id)->rating, -1);
+  EXPECT_EQ(db().find_trace(t.id)->votes, 3);
+  EXPECT_EQ(db().appraise_trace(t.id + 1, 1, 1), status::not_found);
+}
+
+TEST_P(store_contract, reports_count_once_per_account_and_hide_at_the_threshold) {
+  trace_record t = make_trace("a", trace_kind::message, 1);
+  db().insert_trace(t);
+  EXPECT_EQ(db().report_trace(t.id, 1, 2), status::ok);
+  EXPECT_EQ(db().report_trace(t.id, 1, 2), status::conflict);
+  EXPECT_EQ(db().find_trace(t.id)->reports, 1);
+  EXPECT_FALSE(db().find_trace(t.id)->hidden);
+  EXPECT_EQ(db().list_traces(latest("a", trace_kind::message, 10)).size(), 1u);
+  EXPECT_EQ(db().report_trace(t.id, 2, 2), status::ok);
+  EXPECT_TRUE(db().find_trace(t.id)->hidden);
+  EXPECT_TRUE(db().list_traces(latest("a", trace_kind::message, 10)).empty());
+  EXPECT_EQ(db().report_trace(t.id + 1, 1, 2), status::not_found);
+}
+
+TEST_P(store_contract, trim_removes_old_traces_and_keeps_the_newest_per_kind) {
+  std::vector<std::int64_t> a_objects;
+  for (int i = 0; i < 6; ++i) {
+    trace_record t = make_trace("a", trace_kind::object, 100 + i);
+    db().insert_trace(t);
+    a_objects.push_back(t.id);
+  }
+  trace_record old_msg = make_trace("a", trace_kind::message, 50);
+  db().insert_trace(old_msg);
+  ASSERT_EQ(db().appraise_trace(old_msg.id, 1, 1), status::ok);
+  trace_record b_obj = make_trace("b", trace_kind::object, 200);
+  db().insert_trace(b_obj);
+  // Age: the message (50) goes; count: area a keeps its 3 newest objects.
+  EXPECT_EQ(db().trim_traces(100, 3), 4);
+  EXPECT_FALSE(db().find_trace(old_msg.id));
+  EXPECT_EQ(trace_ids(db().list_traces(latest("a", trace_kind::object, 10))),
+            (std::vector<std::int64_t>{a_objects[5], a_objects[4], a_objects[3]}));
+  EXPECT_TRUE(db().find_trace(b_obj.id));
+  EXPECT_EQ(db().trim_traces(0, 0), 0);
+  // Ids are never reused.
+  trace_record later = make_trace("a", trace_kind::object, 300);
+  db().insert_trace(later);
+  EXPECT_GT(later.id, b_obj.id);
+}
+
+TEST_P(store_contract, rolled_back_traces_are_gone) {
+  db().begin();
+  trace_record t = make_trace("a", trace_kind::object, 1);
+  db().insert_trace(t);
+  db().rollback();
+  EXPECT_FALSE(db().find_trace(t.id));
+  EXPECT_TRUE(db().list_traces(latest("a", trace_kind::object, 10)).empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(backends, store_contract, ::testing::Values(kind::memory, kind::sqlite),
                          param_name);
 

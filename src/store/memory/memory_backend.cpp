@@ -1,6 +1,7 @@
 #include "store/memory/memory_backend.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace maratang::store {
 
@@ -230,6 +231,92 @@ std::vector<event_record> memory_backend::read_events(std::int64_t after_id, int
     out.push_back(it->second);
   }
   return out;
+}
+
+// --- Traces -----------------------------------------------------------------------------------
+
+void memory_backend::insert_trace(trace_record& t) {
+  t.id = ++state_.last_trace_id;
+  t.rating = t.votes = t.reports = 0;
+  t.hidden = false;
+  state_.traces[t.id] = t;
+}
+
+std::vector<trace_record> memory_backend::list_traces(const trace_query& q) {
+  std::vector<trace_record> out;
+  const std::size_t limit = clamp_limit(q.limit);
+  if (limit == 0) return out;
+  // Newest first: walk the id-ordered map backwards from before_id.
+  auto it = q.before_id > 0 ? state_.traces.lower_bound(q.before_id) : state_.traces.end();
+  while (it != state_.traces.begin() && out.size() < limit) {
+    --it;
+    const trace_record& t = it->second;
+    if (t.area != q.area || t.kind != q.kind || t.hidden || t.created_ms < q.created_after) {
+      continue;
+    }
+    if (q.near) {
+      if (!t.has_pos) continue;
+      const double dx = t.x - q.x, dy = t.y - q.y, dz = t.z - q.z;
+      if (dx * dx + dy * dy + dz * dz > q.radius * q.radius) continue;
+    }
+    out.push_back(t);
+  }
+  return out;
+}
+
+std::optional<trace_record> memory_backend::find_trace(std::int64_t id) {
+  auto it = state_.traces.find(id);
+  if (it == state_.traces.end()) return std::nullopt;
+  return it->second;
+}
+
+status memory_backend::appraise_trace(std::int64_t id, std::int64_t account_id, int value) {
+  auto it = state_.traces.find(id);
+  if (it == state_.traces.end()) return status::not_found;
+  state_.trace_votes[{id, account_id}] = value;
+  std::int64_t rating = 0, votes = 0;
+  for (auto v = state_.trace_votes.lower_bound({id, INT64_MIN});
+       v != state_.trace_votes.end() && v->first.first == id; ++v) {
+    rating += v->second;
+    ++votes;
+  }
+  it->second.rating = rating;
+  it->second.votes = votes;
+  return status::ok;
+}
+
+status memory_backend::report_trace(std::int64_t id, std::int64_t account_id,
+                                    std::int64_t hide_after) {
+  auto it = state_.traces.find(id);
+  if (it == state_.traces.end()) return status::not_found;
+  if (!state_.trace_reports.insert({id, account_id}).second) return status::conflict;
+  it->second.reports += 1;
+  it->second.hidden = it->second.reports >= hide_after;
+  return status::ok;
+}
+
+std::int64_t memory_backend::trim_traces(std::int64_t created_before_ms,
+                                         std::int64_t keep_per_kind) {
+  std::vector<std::int64_t> doomed;
+  std::map<std::pair<std::string, trace_kind>, std::int64_t> kept;  // newest first
+  for (auto it = state_.traces.rbegin(); it != state_.traces.rend(); ++it) {
+    const trace_record& t = it->second;
+    if (created_before_ms > 0 && t.created_ms < created_before_ms) {
+      doomed.push_back(t.id);
+      continue;
+    }
+    if (keep_per_kind > 0 && ++kept[{t.area, t.kind}] > keep_per_kind) doomed.push_back(t.id);
+  }
+  for (std::int64_t id : doomed) {
+    state_.traces.erase(id);
+    auto v = state_.trace_votes.lower_bound({id, INT64_MIN});
+    while (v != state_.trace_votes.end() && v->first.first == id)
+      v = state_.trace_votes.erase(v);
+    auto r = state_.trace_reports.lower_bound({id, INT64_MIN});
+    while (r != state_.trace_reports.end() && r->first == id)
+      r = state_.trace_reports.erase(r);
+  }
+  return static_cast<std::int64_t>(doomed.size());
 }
 
 }  // namespace maratang::store

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +63,13 @@ class memory_backend : public backend {
   void append_event(event_record& e) override;
   std::vector<event_record> read_events(std::int64_t after_id, int limit) override;
 
+  void insert_trace(trace_record& t) override;
+  std::vector<trace_record> list_traces(const trace_query& q) override;
+  std::optional<trace_record> find_trace(std::int64_t id) override;
+  status appraise_trace(std::int64_t id, std::int64_t account_id, int value) override;
+  status report_trace(std::int64_t id, std::int64_t account_id, std::int64_t hide_after) override;
+  std::int64_t trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind) override;
+
  private:
   // Everything a transaction can roll back, ids counters included (as SQLite's sqlite_sequence).
   struct state {
@@ -76,6 +84,10 @@ class memory_backend : public backend {
     std::map<std::pair<std::string, std::int64_t>, log_entry> log;
     std::map<std::int64_t, event_record> events;
     std::int64_t last_event_id = 0;
+    std::map<std::int64_t, trace_record> traces;
+    std::map<std::pair<std::int64_t, std::int64_t>, int> trace_votes;  // (trace, account) -> value
+    std::set<std::pair<std::int64_t, std::int64_t>> trace_reports;     // (trace, account)
+    std::int64_t last_trace_id = 0;
   };
 
   std::optional<account> find_by_key(const std::map<std::string, std::int64_t>& index,

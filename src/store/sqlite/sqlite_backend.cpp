@@ -77,6 +77,39 @@ CREATE TABLE events (
   ts_ms        INTEGER NOT NULL
 );
 )sql",
+    // 4: traces (objects, messages, phantoms) with their appraisals and reports. The partial
+    // index serves the "latest of a kind in an area" reads, which never list hidden traces.
+    R"sql(
+CREATE TABLE traces (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  area         TEXT NOT NULL,
+  kind         INTEGER NOT NULL,
+  account_id   INTEGER NOT NULL,
+  u_uuid       TEXT NOT NULL,
+  payload_json TEXT NOT NULL,
+  x            REAL,
+  y            REAL,
+  z            REAL,
+  created_ms   INTEGER NOT NULL,
+  rating       INTEGER NOT NULL DEFAULT 0,
+  votes        INTEGER NOT NULL DEFAULT 0,
+  reports      INTEGER NOT NULL DEFAULT 0,
+  hidden       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX traces_latest ON traces(area, kind, id DESC) WHERE hidden = 0;
+CREATE INDEX traces_created ON traces(created_ms);
+CREATE TABLE trace_votes (
+  trace_id   INTEGER NOT NULL REFERENCES traces(id) ON DELETE CASCADE,
+  account_id INTEGER NOT NULL,
+  value      INTEGER NOT NULL,
+  PRIMARY KEY (trace_id, account_id)
+) WITHOUT ROWID;
+CREATE TABLE trace_reports (
+  trace_id   INTEGER NOT NULL REFERENCES traces(id) ON DELETE CASCADE,
+  account_id INTEGER NOT NULL,
+  PRIMARY KEY (trace_id, account_id)
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -129,7 +162,11 @@ class query {
     fail(db_, op_, rc);
   }
 
+  void bind_f64(int i, double v) { check(sqlite3_bind_double(s_, i, v)); }
+  void bind_null(int i) { check(sqlite3_bind_null(s_, i)); }
   std::int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
+  double f64(int c) const { return sqlite3_column_double(s_, c); }
+  bool is_null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
   // NULL reads as "".
   std::string text(int c) const {
     const unsigned char* p = sqlite3_column_text(s_, c);
@@ -679,6 +716,187 @@ std::vector<event_record> sqlite_backend::read_events(std::int64_t after_id, int
     out.push_back(std::move(e));
   }
   return out;
+}
+
+// --- Traces -----------------------------------------------------------------------------------
+
+namespace {
+
+// Reads the columns "id, area, kind, account_id, u_uuid, payload_json, x, y, z, created_ms,
+// rating, votes, reports, hidden", in that order.
+trace_record read_trace(const query& q) {
+  trace_record t;
+  t.id = q.i64(0);
+  t.area = q.text(1);
+  t.kind = static_cast<trace_kind>(q.i64(2));
+  t.account_id = q.i64(3);
+  t.u_uuid = q.text(4);
+  t.payload_json = q.text(5);
+  t.has_pos = !q.is_null(6);
+  if (t.has_pos) {
+    t.x = q.f64(6);
+    t.y = q.f64(7);
+    t.z = q.f64(8);
+  }
+  t.created_ms = q.i64(9);
+  t.rating = q.i64(10);
+  t.votes = q.i64(11);
+  t.reports = q.i64(12);
+  t.hidden = q.i64(13) != 0;
+  return t;
+}
+
+}  // namespace
+
+void sqlite_backend::insert_trace(trace_record& t) {
+  const char* op = "insert_trace";
+  query q(db_,
+          prepare("INSERT INTO traces (area, kind, account_id, u_uuid, payload_json, x, y, z, "
+                  "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                  op),
+          op);
+  q.bind_text(1, t.area);
+  q.bind_i64(2, static_cast<std::int64_t>(t.kind));
+  q.bind_i64(3, t.account_id);
+  q.bind_text(4, t.u_uuid);
+  q.bind_text(5, t.payload_json);
+  if (t.has_pos) {
+    q.bind_f64(6, t.x);
+    q.bind_f64(7, t.y);
+    q.bind_f64(8, t.z);
+  } else {
+    q.bind_null(6);
+    q.bind_null(7);
+    q.bind_null(8);
+  }
+  q.bind_i64(9, t.created_ms);
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  t.id = sqlite3_last_insert_rowid(db_);
+  t.rating = t.votes = t.reports = 0;
+  t.hidden = false;
+}
+
+std::vector<trace_record> sqlite_backend::list_traces(const trace_query& tq) {
+  const char* op = "list_traces";
+  std::vector<trace_record> out;
+  if (tq.limit <= 0) return out;
+  // One statement for both forms: the near filter is switched off by ?6 = 0. The box test lets
+  // SQLite skip most rows before the exact distance.
+  query q(db_,
+          prepare("SELECT id, area, kind, account_id, u_uuid, payload_json, x, y, z, created_ms, "
+                  "rating, votes, reports, hidden FROM traces WHERE area = ?1 AND kind = ?2 AND "
+                  "hidden = 0 AND id < ?3 "
+                  "AND created_ms >= ?4 AND (?6 = 0 OR (x IS NOT NULL "
+                  "AND x BETWEEN ?7 - ?10 AND ?7 + ?10 AND y BETWEEN ?8 - ?10 AND ?8 + ?10 "
+                  "AND z BETWEEN ?9 - ?10 AND ?9 + ?10 "
+                  "AND (x - ?7) * (x - ?7) + (y - ?8) * (y - ?8) + (z - ?9) * (z - ?9) "
+                  "<= ?10 * ?10)) ORDER BY id DESC LIMIT ?5",
+                  op),
+          op);
+  q.bind_text(1, tq.area);
+  q.bind_i64(2, static_cast<std::int64_t>(tq.kind));
+  q.bind_i64(3, tq.before_id > 0 ? tq.before_id : std::numeric_limits<std::int64_t>::max());
+  q.bind_i64(4, tq.created_after);
+  q.bind_i64(5, tq.limit);
+  q.bind_i64(6, tq.near ? 1 : 0);
+  q.bind_f64(7, tq.x);
+  q.bind_f64(8, tq.y);
+  q.bind_f64(9, tq.z);
+  q.bind_f64(10, tq.radius);
+  while (q.next())
+    out.push_back(read_trace(q));
+  return out;
+}
+
+std::optional<trace_record> sqlite_backend::find_trace(std::int64_t id) {
+  const char* op = "find_trace";
+  query q(db_,
+          prepare("SELECT id, area, kind, account_id, u_uuid, payload_json, x, y, z, created_ms, "
+                  "rating, votes, reports, hidden FROM traces WHERE id = ?1",
+                  op),
+          op);
+  q.bind_i64(1, id);
+  if (!q.next()) return std::nullopt;
+  return read_trace(q);
+}
+
+status sqlite_backend::appraise_trace(std::int64_t id, std::int64_t account_id, int value) {
+  const char* op = "appraise_trace";
+  {
+    query e(db_, prepare("SELECT 1 FROM traces WHERE id = ?1", op), op);
+    e.bind_i64(1, id);
+    if (!e.next()) return status::not_found;
+  }
+  {
+    query q(db_,
+            prepare("INSERT INTO trace_votes (trace_id, account_id, value) VALUES (?1, ?2, ?3) "
+                    "ON CONFLICT (trace_id, account_id) DO UPDATE SET value = excluded.value",
+                    op),
+            op);
+    q.bind_i64(1, id);
+    q.bind_i64(2, account_id);
+    q.bind_i64(3, value);
+    if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  }
+  query u(db_,
+          prepare("UPDATE traces SET rating = (SELECT COALESCE(SUM(value), 0) FROM trace_votes "
+                  "WHERE trace_id = ?1), votes = (SELECT COUNT(*) FROM trace_votes WHERE "
+                  "trace_id = ?1) WHERE id = ?1",
+                  op),
+          op);
+  u.bind_i64(1, id);
+  if (u.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  return status::ok;
+}
+
+status sqlite_backend::report_trace(std::int64_t id, std::int64_t account_id,
+                                    std::int64_t hide_after) {
+  const char* op = "report_trace";
+  {
+    query e(db_, prepare("SELECT 1 FROM traces WHERE id = ?1", op), op);
+    e.bind_i64(1, id);
+    if (!e.next()) return status::not_found;
+  }
+  {
+    query q(db_, prepare("INSERT INTO trace_reports (trace_id, account_id) VALUES (?1, ?2)", op),
+            op);
+    q.bind_i64(1, id);
+    q.bind_i64(2, account_id);
+    if (q.run() == status::conflict) return status::conflict;
+  }
+  query u(db_,
+          prepare("UPDATE traces SET reports = reports + 1, hidden = (reports + 1 >= ?2) "
+                  "WHERE id = ?1",
+                  op),
+          op);
+  u.bind_i64(1, id);
+  u.bind_i64(2, hide_after);
+  if (u.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  return status::ok;
+}
+
+std::int64_t sqlite_backend::trim_traces(std::int64_t created_before_ms,
+                                         std::int64_t keep_per_kind) {
+  const char* op = "trim_traces";
+  std::int64_t removed = 0;
+  if (created_before_ms > 0) {
+    query q(db_, prepare("DELETE FROM traces WHERE created_ms < ?1", op), op);
+    q.bind_i64(1, created_before_ms);
+    if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+    removed += sqlite3_changes(db_);
+  }
+  if (keep_per_kind > 0) {
+    query q(db_,
+            prepare("DELETE FROM traces WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() "
+                    "OVER (PARTITION BY area, kind ORDER BY id DESC) AS rn FROM traces) "
+                    "WHERE rn > ?1)",
+                    op),
+            op);
+    q.bind_i64(1, keep_per_kind);
+    if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+    removed += sqlite3_changes(db_);
+  }
+  return removed;
 }
 
 }  // namespace maratang::store

@@ -79,6 +79,13 @@ class sqlite_backend : public backend {
   void append_event(event_record& e) override;
   std::vector<event_record> read_events(std::int64_t after_id, int limit) override;
 
+  void insert_trace(trace_record& t) override;
+  std::vector<trace_record> list_traces(const trace_query& q) override;
+  std::optional<trace_record> find_trace(std::int64_t id) override;
+  status appraise_trace(std::int64_t id, std::int64_t account_id, int value) override;
+  status report_trace(std::int64_t id, std::int64_t account_id, std::int64_t hide_after) override;
+  std::int64_t trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind) override;
+
  private:
   explicit sqlite_backend(sqlite3* db) : db_(db) {}
 

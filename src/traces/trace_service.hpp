@@ -1,0 +1,120 @@
+// The traces service (seed 003's GameDB, grown): stores objects, messages and phantoms per area
+// through the storage worker (acknowledging after commit), serves listings from snapshot_cache,
+// pages, near queries, appraisals, reports, per-writer rate limits and trimming. Thread-safe:
+// any thread may call it; completions run on the storage thread or the offload executor.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "store/backend.hpp"
+#include "traces/http_cache.hpp"
+#include "traces/rate_limiter.hpp"
+#include "traces/trace_codec.hpp"
+#include "util/clock.hpp"
+#include "util/error.hpp"
+
+namespace maratang::store {
+class worker;
+}
+
+namespace maratang::traces {
+
+struct trace_options {
+  std::string default_area = "default";  // what the GameDB-compatible endpoints serve
+  int latest_objects = 200;              // seed 003: the latest 200 objects,
+  int latest_messages = 200;             // 200 messages
+  int latest_phantoms = 20;              // and 20 phantoms
+  int cache_max_age_ms = 30000;          // seed 003: cached for 30 s
+  body_limits limits;
+  double anon_write_rate = 5;  // POST /add-object per second per client address (0: no limit)
+  double anon_write_burst = 20;
+  double account_write_rate = 2;  // POST /v1/traces/... per second per account (0: no limit)
+  double account_write_burst = 10;
+  std::int64_t hide_after_reports = 3;
+  std::int64_t max_age_s = 30 * 24 * 3600;  // older traces are not listed and get trimmed (0: keep)
+  std::int64_t max_per_kind = 10000;        // per area and kind, the newest kept (0: all)
+  int trim_interval_ms = 60000;             // trimming runs at most this often, on writes
+  int page_max = 100;
+};
+
+// What an add stored: the id of each part (0 when absent).
+struct added_ids {
+  std::int64_t obj = 0;
+  std::int64_t message = 0;
+  std::int64_t phantom = 0;
+};
+
+// The outcome of an appraisal or a report.
+struct trace_state {
+  store::trace_record trace;
+  bool already_reported = false;
+};
+
+class trace_service {
+ public:
+  // Runs `fn` later on some other thread (serialization and compression of listings).
+  using post_fn = std::function<void(std::function<void()>)>;
+
+  trace_service(store::worker& store, const clock& clk, trace_options opts, post_fn offload);
+
+  const trace_options& options() const noexcept { return opts_; }
+
+  // Write limits: true when the writer may write now (takes a token).
+  bool allow_anonymous_write(const std::string& address);
+  bool allow_account_write(std::int64_t account_id);
+
+  // Stores every part of `req` in `area` in one transaction; `done` runs after the commit, or
+  // with `unavailable` when storage refused or failed (then nothing is stored).
+  void add(const std::string& area, add_request req, std::int64_t account_id,
+           std::function<void(result<added_ids>)> done);
+
+  // The latest objects, messages and phantoms of an area, as a shared snapshot (null when
+  // storage failed).
+  void latest(const std::string& area, listing_format f, snapshot_cache::ready done);
+  // The cached listing when it is fresh, else null (then call latest). Cheap: the hot path.
+  std::shared_ptr<const snapshot> cached(const std::string& area, listing_format f) {
+    return cache_.find(area, f == listing_format::compat ? kCompat : kExtended);
+  }
+
+  // One kind, newest first, ids below `before` (0: from the newest):
+  // {"items":[...], "next_before": id|null}.
+  void page(const std::string& area, store::trace_kind kind, std::int64_t before, int limit,
+            std::function<void(result<std::string>)> done);
+
+  // Each kind's traces within `radius` of (x, y, z), newest first, at most `limit` of each:
+  // {"objects":[...],"messages":[...],"phantoms":[...]}.
+  void near(const std::string& area, double x, double y, double z, double radius, int limit,
+            std::function<void(result<std::string>)> done);
+
+  // Appraises a visible message (+1 / -1); not_found for anything else.
+  void appraise(std::int64_t id, std::int64_t account_id, int value,
+                std::function<void(result<trace_state>)> done);
+  // Reports a visible trace (once per account; a repeat changes nothing); not_found otherwise.
+  void report(std::int64_t id, std::int64_t account_id,
+              std::function<void(result<trace_state>)> done);
+
+  snapshot_cache& cache() noexcept { return cache_; }
+  std::uint64_t trims() const noexcept { return trims_.load(); }
+
+ private:
+  static inline const std::string kCompat = "compat";
+  static inline const std::string kExtended = "extended";
+  std::int64_t created_after() const;
+  void maybe_trim();
+
+  store::worker& store_;
+  const clock& clock_;
+  trace_options opts_;
+  post_fn offload_;
+  snapshot_cache cache_;
+  rate_limiter anon_limit_;
+  rate_limiter account_limit_;
+  std::atomic<std::int64_t> last_trim_ms_{0};
+  std::atomic<std::uint64_t> trims_{0};
+};
+
+}  // namespace maratang::traces
