@@ -33,7 +33,8 @@ struct gateway_options {
   unsigned json_depth_max = 32;
   int ws_message_max = 64 << 10;
   int ws_rate = 30;
-  std::string docs_dir;  // Swagger UI assets (swagger-ui-dist) served under /docs
+  std::string docs_dir;      // Swagger UI assets (swagger-ui-dist) served under /docs
+  bool allow_seeds = false;  // rooms.allow_seeds
 };
 
 class gateway final : public net::handler {

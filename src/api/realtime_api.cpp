@@ -234,8 +234,17 @@ void gateway::on_room_create(request& r) {
   if (auto* s = r.data.if_contains("settings")) settings = s->as_object();
   auto valid = f->validate_settings(settings);
   if (!valid) return send_error(r.conn, r.type, r.id, valid.error());
-  if (auto* seed = valid->if_contains("seed"); seed && seed->is_int64()) {
-    p.seed = static_cast<std::uint64_t>(seed->get_int64());
+  if (auto* seed = valid->if_contains("seed")) {
+    // A fixed seed fixes the deal: its creator would know everyone's role. Only for replays and
+    // tests, on servers that allow it; never shown to members (the room leaves it out of
+    // snapshots).
+    if (!opts_.allow_seeds) {
+      return send_error(r.conn, r.type, r.id,
+                        error{errc::bad_field,
+                              "settings.seed is accepted only on servers with rooms.allow_seeds."});
+    }
+    if (seed->is_int64()) p.seed = static_cast<std::uint64_t>(seed->get_int64());
+    valid->erase("seed");
   }
   p.settings = std::make_shared<const json::object>(std::move(*valid));
   auto shared = std::make_shared<request>(std::move(r));

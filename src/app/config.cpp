@@ -158,6 +158,10 @@ const std::vector<setting>& settings() {
                             "Open connections at most; more are refused."));
     t.push_back(int_setting("rooms.reconnect_grace_ms", &config::reconnect_grace_ms, 0, 3600000,
                             "How long a dropped player keeps their seat."));
+    t.push_back(
+        bool_setting("rooms.allow_seeds", &config::allow_seeds,
+                     "Lets a room's creator fix its random seed (settings.seed) to replay a "
+                     "game; the creator then knows the deal, so keep it off for real play."));
     t.push_back(int_setting("rooms.max_rooms", &config::max_rooms, 1, 10000000,
                             "Rooms at most on this node."));
     t.push_back(int_setting("mafia.min_players", &config::mafia_min_players, 4, 20,

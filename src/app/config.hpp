@@ -48,6 +48,7 @@ struct config {
   // rooms
   int reconnect_grace_ms = 30000;
   int max_rooms = 100000;
+  bool allow_seeds = false;
   int mafia_min_players = 4;
   int mafia_max_players = 12;
   // nicknames

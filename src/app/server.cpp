@@ -207,6 +207,7 @@ result<int> server::start() {
   go.json_depth_max = static_cast<unsigned>(s.cfg.json_depth_max);
   go.ws_message_max = s.cfg.ws_message_max;
   go.ws_rate = s.cfg.ws_rate;
+  go.allow_seeds = s.cfg.allow_seeds;
   go.docs_dir = s.cfg.docs_assets_dir;
   s.gate = std::make_unique<api::gateway>(*s.auth, *s.lob, *s.store, s.m, real_clock(), go);
   s.traces = std::make_unique<traces::trace_service>(

@@ -100,6 +100,7 @@ server_process::server_process(std::vector<std::string> sets, std::filesystem::p
                                    "--data-dir",    data_dir_.string(),
                                    "--set",         "auth.password_hash=minimal",
                                    "--set",         "testing.test_modes=true",
+                                   "--set",         "rooms.allow_seeds=true",
                                    "--set",         "log.level=warn"};
   for (const auto& s : sets) {
     args.push_back("--set");
@@ -487,7 +488,9 @@ std::int64_t ws_client::send_request(std::string_view type, const json::object& 
 bool ws_client::read_one(steady::time_point deadline) {
   if (closed_) return false;
   auto& s = *impl_;
-  if (!s.reading) {
+  // A read that completed while we were busy elsewhere (say, running a write after a receive
+  // timed out) still holds its message: take it before starting another read into the buffer.
+  if (!s.reading && !s.read_done) {
     s.reading = true;
     s.read_done = false;
     s.ws.async_read(s.rbuf, [this](beast::error_code ec, std::size_t) {
