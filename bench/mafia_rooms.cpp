@@ -409,6 +409,7 @@ int main(int argc, char** argv) {
              histogram_quantiles(metrics1, "maratang_room_timer_lateness_seconds"));
   fmt::print("  refused actions: {} (e.g. a vote after the phase ended early)\n",
              sh.refused.load());
+  fmt::print("  storage queue at the end: {} operations waiting\n", worker.queue_depth());
 
   // Stop: rooms close, storage flushes.
   std::promise<void> done;
