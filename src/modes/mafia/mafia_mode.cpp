@@ -246,15 +246,19 @@ role_counts default_counts(int players, bool police) {
   return c;
 }
 
+// Rules from validated settings; a key that is missing keeps its default.
 rules rules_from(const json::object& s) {
   rules r;
-  for (const auto& d : durations)
-    r.*d.field = s.at(d.key).as_int64();
-  for (const auto& f : flags)
-    r.*f.field = s.at(f.key).as_bool();
-  r.tie_to_night = s.at("tie").as_string() == "night";
-  if (const auto* c = s.if_contains("roles")) {
-    const auto& o = c->as_object();
+  for (const auto& d : durations) {
+    if (const auto* v = s.if_contains(d.key); v && v->is_int64()) r.*d.field = v->get_int64();
+  }
+  for (const auto& f : flags) {
+    if (const auto* v = s.if_contains(f.key); v && v->is_bool()) r.*f.field = v->get_bool();
+  }
+  if (const auto* t = s.if_contains("tie"); t && t->is_string())
+    r.tie_to_night = t->get_string() == "night";
+  if (const auto* c = s.if_contains("roles"); c && c->is_object()) {
+    const auto& o = c->get_object();
     r.roles = role_counts{static_cast<int>(o.at("mafia").as_int64()),
                           static_cast<int>(o.at("doctor").as_int64()),
                           static_cast<int>(o.at("police").as_int64())};

@@ -174,8 +174,10 @@ TEST(MafiaSettings, StartNeedsRoomForTheRoles) {
       f->validate_settings({{"roles", {{"mafia", 1}, {"doctor", 3}, {"police", 2}}}}).value();
   EXPECT_EQ(f->check_start(many, 5).error().code, errc::too_few_players);
   auto d = f->validate_settings({}).value();
-  for (int n = 4; n <= 12; ++n)
+  for (int n = 4; n <= 12; ++n) {
     EXPECT_TRUE(f->check_start(d, n)) << n;
+    EXPECT_TRUE(f->check_start({}, n)) << n;  // no settings at all: the defaults
+  }
 }
 
 // --- The deal -----------------------------------------------------------------------------------
