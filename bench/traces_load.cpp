@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "server_process.hpp"
 
 namespace {
 
@@ -37,70 +37,6 @@ using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 
 // --- The server process ---------------------------------------------------------------------
-
-struct server_process {
-  pid_t pid = -1;
-  int port = 0;
-  std::filesystem::path dir;
-
-  void start(const std::string& binary, const std::filesystem::path& base) {
-    dir = base / fmt::format("maratang_traces_bench_{}", ::getpid());
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-    std::vector<std::string> args = {binary,        "serve",
-                                     "--port",      "0",
-                                     "--host",      "127.0.0.1",
-                                     "--port-file", (dir / "port").string(),
-                                     "--data-dir",  (dir / "data").string(),
-                                     "--set",       "server.threads=1",
-                                     "--set",       "log.level=warn",
-                                     "--set",       "traces.anon_writes_per_minute=0",
-                                     "--set",       "limits.max_connections=10000"};
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid, binary.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
-      throw std::runtime_error("cannot start " + binary);
-    }
-    auto deadline = clock_type::now() + std::chrono::seconds(20);
-    while (clock_type::now() < deadline) {
-      std::ifstream in(dir / "port");
-      if (in >> port && port > 0) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    throw std::runtime_error("server did not start");
-  }
-
-  // utime + stime of the whole process, in seconds.
-  double cpu_seconds() const {
-    std::ifstream in(fmt::format("/proc/{}/stat", pid));
-    std::string s((std::istreambuf_iterator<char>(in)), {});
-    auto close = s.rfind(')');
-    std::istringstream rest(s.substr(close + 2));
-    std::string field;
-    std::vector<std::string> f;
-    while (rest >> field)
-      f.push_back(field);
-    double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-    return (std::stod(f[11]) + std::stod(f[12])) / ticks;
-  }
-
-  void stop() {
-    if (pid <= 0) return;
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 500 && pid > 0; ++i) {
-      if (waitpid(pid, &status, WNOHANG) == pid) pid = -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-    }
-    std::filesystem::remove_all(dir);
-  }
-};
 
 // --- The load generator -----------------------------------------------------------------------
 
@@ -281,9 +217,12 @@ int main(int argc, char** argv) {
   cli.add_option("--data-base", data_base, "Where the server's data directory is made");
   CLI11_PARSE(cli, argc, argv);
 
-  server_process srv;
+  maratang::bench::server_process srv;
   try {
-    srv.start(binary, data_base);
+    srv.start(binary, "maratang_traces_bench",
+              {"server.threads=1", "log.level=warn", "traces.anon_writes_per_minute=0",
+               "limits.max_connections=10000"},
+              data_base);
   } catch (const std::exception& e) {
     std::cerr << "traces_load: " << e.what() << "\n";
     return 1;

@@ -33,7 +33,7 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "server_process.hpp"
 
 namespace {
 
@@ -48,89 +48,6 @@ using asio::awaitable;
 using asio::use_awaitable;
 
 // --- The server process ---------------------------------------------------------------------
-
-struct server_process {
-  pid_t pid = -1;
-  int port = 0;
-  std::filesystem::path dir;
-
-  void start(const std::string& binary, int connections) {
-    dir = std::filesystem::temp_directory_path() / fmt::format("maratang_bench_{}", ::getpid());
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-    std::vector<std::string> args = {
-        binary,        "serve",
-        "--port",      "0",
-        "--host",      "127.0.0.1",
-        "--port-file", (dir / "port").string(),
-        "--data-dir",  (dir / "data").string(),
-        "--set",       "server.threads=1",
-        "--set",       "testing.test_modes=true",
-        "--set",       "auth.password_hash=minimal",
-        "--set",       "log.level=warn",
-        "--set",       "limits.ws_rate=100000",
-        "--set",       "limits.ws_burst=100000",
-        "--set",       "limits.send_queue_max=100000",
-        "--set",       "limits.send_queue_max_bytes=67108864",
-        "--set",       fmt::format("limits.max_connections={}", connections + 1000)};
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid, binary.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
-      throw std::runtime_error("cannot start " + binary);
-    }
-    auto deadline = clock_type::now() + std::chrono::seconds(20);
-    while (clock_type::now() < deadline) {
-      std::ifstream in(dir / "port");
-      if (in >> port && port > 0) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    throw std::runtime_error("server did not start");
-  }
-
-  long rss_kb() const {
-    std::ifstream in(fmt::format("/proc/{}/status", pid));
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    }
-    return -1;
-  }
-
-  // utime + stime of the whole process, in seconds.
-  double cpu_seconds() const {
-    std::ifstream in(fmt::format("/proc/{}/stat", pid));
-    std::string s((std::istreambuf_iterator<char>(in)), {});
-    auto close = s.rfind(')');
-    std::istringstream rest(s.substr(close + 2));
-    std::string field;
-    std::vector<std::string> f;
-    while (rest >> field)
-      f.push_back(field);
-    // Fields after the command: state is f[0]; utime is field 14 overall -> f[11], stime f[12].
-    double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-    return (std::stod(f[11]) + std::stod(f[12])) / ticks;
-  }
-
-  void stop() {
-    if (pid <= 0) return;
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 500; ++i) {
-      if (waitpid(pid, &status, WNOHANG) == pid) {
-        pid = -1;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-    }
-    std::filesystem::remove_all(dir);
-  }
-};
 
 // --- Percentiles ------------------------------------------------------------------------------
 
@@ -413,9 +330,13 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  server_process srv;
+  maratang::bench::server_process srv;
   try {
-    srv.start(binary, connections);
+    srv.start(binary, "maratang_bench",
+              {"server.threads=1", "testing.test_modes=true", "auth.password_hash=minimal",
+               "log.level=warn", "limits.ws_rate=100000", "limits.ws_burst=100000",
+               "limits.send_queue_max=100000", "limits.send_queue_max_bytes=67108864",
+               fmt::format("limits.max_connections={}", connections + 1000)});
     asio::io_context ioc;
     fmt::print("server pid {} on port {}, one network thread\n", srv.pid, srv.port);
 

@@ -1,9 +1,9 @@
 // REST endpoints (see proto::core_endpoints for the list and docs/PROTOCOL.md for the contract).
 #include <fmt/format.h>
 #include <boost/json.hpp>
-#include <charconv>
 
 #include "api/gateway.hpp"
+#include "api/http_replies.hpp"
 #include "app/metrics.hpp"
 #include "core/auth_service.hpp"
 #include "lobby/lobby.hpp"
@@ -18,34 +18,10 @@ using net::http_response;
 
 namespace {
 
-http_response json_response(int status, const json::value& v) {
-  http_response r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
-
-http_response error_response(const error& e, int status = 0) {
-  return json_response(
-      status ? status : http_status(e.code),
-      json::object{{"error", {{"code", to_string(e.code)}, {"message", e.message}}}});
-}
-
-// Whether a Content-Type names JSON; media types are case-insensitive (RFC 7231 3.1.1.1).
-bool is_json(std::string_view content_type) {
-  constexpr std::string_view json_type = "application/json";
-  if (content_type.size() < json_type.size()) return false;
-  for (std::size_t i = 0; i < json_type.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(content_type[i])) != json_type[i]) return false;
-  }
-  return content_type.size() == json_type.size() || content_type[json_type.size()] == ';' ||
-         content_type[json_type.size()] == ' ';
-}
-
 // Parses and validates a JSON body against a field list.
 result<json::object> parse_body(const http_request& req, std::span<const proto::field_spec> fields,
                                 unsigned depth) {
-  if (!is_json(req.content_type)) {
+  if (!proto::is_json_media_type(req.content_type)) {
     return error{errc::bad_message, "The body must be JSON (Content-Type: application/json)."};
   }
   json::parse_options po;
@@ -89,11 +65,6 @@ json::object game_json(const store::game_record& g) {
           {"record", ec ? json::value(nullptr) : std::move(record)}};
 }
 
-bool parse_i64(std::string_view s, std::int64_t& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
 }  // namespace
 
 void gateway::on_http(http_request req, http_responder respond) {
@@ -118,10 +89,10 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
   auto body = [&](json::object& out) -> bool {
     auto r = parse_body(req, body_of(m, path), opts_.json_depth_max);
     if (!r) {
-      fail(r.error(),
-           r.error().code == errc::bad_message && !req.body.empty() && !is_json(req.content_type)
-               ? 415
-               : 0);
+      fail(r.error(), r.error().code == errc::bad_message && !req.body.empty() &&
+                              !proto::is_json_media_type(req.content_type)
+                          ? 415
+                          : 0);
       return false;
     }
     out = std::move(*r);

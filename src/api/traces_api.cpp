@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "api/gateway.hpp"
+#include "api/http_replies.hpp"
 #include "app/metrics.hpp"
 #include "core/auth_service.hpp"
 #include "traces/trace_service.hpp"
@@ -22,14 +23,6 @@ namespace {
 
 constexpr std::string_view kAreas = "/v1/traces/areas/";
 constexpr std::string_view kItems = "/v1/traces/items/";
-
-http_response error_reply(const error& e, int status = 0) {
-  http_response r;
-  r.status = status ? status : http_status(e.code);
-  r.body = json::serialize(
-      json::object{{"error", {{"code", to_string(e.code)}, {"message", e.message}}}});
-  return r;
-}
 
 http_response json_reply(int status, std::string body) {
   http_response r;
@@ -47,7 +40,7 @@ struct listing_request {
 // Sends a cached listing: gzip'd when the client accepts it, 304 when its tag matches.
 void send_snapshot(const listing_request& lr, const http_responder& respond,
                    const std::shared_ptr<const traces::snapshot>& s) {
-  if (!s) return respond(error_reply(error{errc::unavailable, "Storage does not answer."}));
+  if (!s) return respond(error_response(error{errc::unavailable, "Storage does not answer."}));
   const std::string& tag = lr.gzip ? s->etag_gzip : s->etag;
   http_response r;
   r.headers = {{"ETag", tag}, {"Vary", "Accept-Encoding"}, {"Cache-Control", "no-cache"}};
@@ -80,11 +73,6 @@ std::string state_json(const traces::trace_state& s) {
   return json::serialize(o);
 }
 
-bool parse_int(std::string_view s, std::int64_t& out) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return !s.empty() && ec == std::errc() && p == s.data() + s.size();
-}
-
 bool parse_number(std::string_view s, double& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return !s.empty() && ec == std::errc() && p == s.data() + s.size() && std::isfinite(out);
@@ -101,7 +89,7 @@ bool gateway::route_traces(http_request& req, const http_responder& respond) {
 
   auto fail = [&](const error& e, int status = 0) {
     metrics_.count_error(e.code);
-    respond(error_reply(e, status));
+    respond(error_response(e, status));
     return true;
   };
   if (!traces_) return fail(error{errc::not_found, "Traces are not enabled on this server."});
@@ -125,7 +113,7 @@ bool gateway::route_traces(http_request& req, const http_responder& respond) {
       return true;
     }
     svc.add(area, std::move(parsed.request), account_id, [respond](result<traces::added_ids> r) {
-      if (!r) return respond(error_reply(r.error()));
+      if (!r) return respond(error_response(r.error()));
       respond(json_reply(200, added_json(*r)));
     });
     return true;
@@ -176,12 +164,12 @@ bool gateway::route_traces(http_request& req, const http_responder& respond) {
     if (m != "GET") return fail(errc::method_not_allowed);
     std::int64_t limit = 20;
     if (auto l = req.query_param("limit");
-        !l.empty() && (!parse_int(l, limit) || limit < 1 || limit > svc.options().page_max)) {
+        !l.empty() && (!parse_i64(l, limit) || limit < 1 || limit > svc.options().page_max)) {
       return fail(
           error{errc::bad_field, fmt::format("limit must be 1 to {}.", svc.options().page_max)});
     }
     auto text_reply = [respond](result<std::string> r) {
-      if (!r) return respond(error_reply(r.error()));
+      if (!r) return respond(error_response(r.error()));
       respond(json_reply(200, std::move(*r)));
     };
     if (sub == "near") {
@@ -199,7 +187,7 @@ bool gateway::route_traces(http_request& req, const http_responder& respond) {
     auto kind = traces::kind_from_plural(sub);
     if (!kind) return fail(errc::not_found);
     std::int64_t before = 0;
-    if (auto b = req.query_param("before"); !b.empty() && (!parse_int(b, before) || before < 1)) {
+    if (auto b = req.query_param("before"); !b.empty() && (!parse_i64(b, before) || before < 1)) {
       return fail(error{errc::bad_field, "before must be a trace id."});
     }
     svc.page(area, *kind, before, static_cast<int>(limit), text_reply);
@@ -211,7 +199,7 @@ bool gateway::route_traces(http_request& req, const http_responder& respond) {
     std::string_view rest = std::string_view(path).substr(kItems.size());
     const auto slash = rest.find('/');
     std::int64_t id = 0;
-    if (slash == std::string_view::npos || !parse_int(rest.substr(0, slash), id) || id < 1) {
+    if (slash == std::string_view::npos || !parse_i64(rest.substr(0, slash), id) || id < 1) {
       return fail(errc::not_found);
     }
     const std::string_view action = rest.substr(slash + 1);
@@ -221,14 +209,14 @@ bool gateway::route_traces(http_request& req, const http_responder& respond) {
     std::int64_t account = 0;
     if (!authed(account)) return true;
     auto state_reply = [respond](result<traces::trace_state> r) {
-      if (!r) return respond(error_reply(r.error()));
+      if (!r) return respond(error_response(r.error()));
       respond(json_reply(200, state_json(*r)));
     };
     if (action == "report") {
       svc.report(id, account, state_reply);
       return true;
     }
-    if (!traces::is_json_media_type(req.content_type)) {
+    if (!proto::is_json_media_type(req.content_type)) {
       return fail(
           error{errc::bad_message, "The body must be JSON (Content-Type: application/json)."}, 415);
     }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cctype>
 
 namespace maratang::proto {
 
@@ -144,6 +145,16 @@ frame encode_event(std::string_view type, const json::object& data) {
   o.emplace("type", type);
   o.emplace("data", data);
   return make_frame(o);
+}
+
+bool is_json_media_type(std::string_view content_type) {
+  constexpr std::string_view json_type = "application/json";
+  if (content_type.size() < json_type.size()) return false;
+  for (std::size_t i = 0; i < json_type.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(content_type[i])) != json_type[i]) return false;
+  }
+  return content_type.size() == json_type.size() || content_type[json_type.size()] == ';' ||
+         content_type[json_type.size()] == ' ';
 }
 
 }  // namespace maratang::proto

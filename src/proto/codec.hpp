@@ -47,4 +47,8 @@ frame encode_event(std::string_view type, const boost::json::object& data);
 // The number of Unicode code points in valid UTF-8 text.
 std::size_t utf8_length(std::string_view s) noexcept;
 
+// Whether an HTTP Content-Type names JSON; media types are case-insensitive (RFC 7231
+// 3.1.1.1), and parameters such as charset may follow.
+bool is_json_media_type(std::string_view content_type);
+
 }  // namespace maratang::proto

@@ -186,16 +186,6 @@ void append_escaped(std::string& out, std::string_view s) {
 
 }  // namespace
 
-bool is_json_media_type(std::string_view content_type) {
-  constexpr std::string_view json_type = "application/json";
-  if (content_type.size() < json_type.size()) return false;
-  for (std::size_t i = 0; i < json_type.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(content_type[i])) != json_type[i]) return false;
-  }
-  return content_type.size() == json_type.size() || content_type[json_type.size()] == ';' ||
-         content_type[json_type.size()] == ' ';
-}
-
 bool parse_position(std::string_view text, double& x, double& y, double& z) {
   double v[3];
   std::size_t start = 0;
@@ -222,7 +212,7 @@ bool parse_position(std::string_view text, double& x, double& y, double& z) {
 parsed_add parse_add(std::string_view content_type, std::string_view body, const body_limits& lim) {
   parsed_add out;
   checker c(out.errors);
-  if (!is_json_media_type(content_type)) {
+  if (!proto::is_json_media_type(content_type)) {
     c.add("body", "bad_message", "The body must be JSON (Content-Type: application/json).");
     return out;
   }

@@ -50,9 +50,6 @@ struct parsed_add {
   std::vector<field_error> errors;  // empty: `request` is valid
 };
 
-// Whether a Content-Type names JSON (media types are case-insensitive).
-bool is_json_media_type(std::string_view content_type);
-
 // Validates an add-object body. Every bad field is reported (up to a bound), not just the first.
 parsed_add parse_add(std::string_view content_type, std::string_view body, const body_limits& lim);
 

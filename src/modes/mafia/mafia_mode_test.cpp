@@ -321,9 +321,8 @@ TEST(MafiaPhases, VerdictCountsAreLiveAndCanChange) {
   EXPECT_EQ(g.last_public("mafia.verdict_tally")->data.at("no").as_int64(), 1);
 }
 
-TEST(MafiaPhases, TiedVoteStartsTheDayAgainByDefault) {
-  game u;
-  u.start(4, fast());
+// In a 4-player game's vote, two votes each for two town players: a tie.
+void tie_the_vote(game& u) {
   u.run_to("vote");
   auto uw = u.town();
   auto um = u.one("mafia");
@@ -331,6 +330,12 @@ TEST(MafiaPhases, TiedVoteStartsTheDayAgainByDefault) {
   ASSERT_TRUE(u.vote(uw[1], uw[0]));
   ASSERT_TRUE(u.vote(uw[0], uw[1]));
   ASSERT_TRUE(u.vote(uw[2], uw[1]));
+}
+
+TEST(MafiaPhases, TiedVoteStartsTheDayAgainByDefault) {
+  game u;
+  u.start(4, fast());
+  tie_the_vote(u);
   const auto* r = u.last_public("mafia.vote_result");
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->data.at("accused").is_null());
@@ -344,13 +349,7 @@ TEST(MafiaPhases, TiedVoteGoesToNightWithTheTieRule) {
   auto s = fast();
   s["tie"] = "night";
   u.start(4, s);
-  u.run_to("vote");
-  auto uw = u.town();
-  auto um = u.one("mafia");
-  ASSERT_TRUE(u.vote(um, uw[0]));
-  ASSERT_TRUE(u.vote(uw[1], uw[0]));
-  ASSERT_TRUE(u.vote(uw[0], uw[1]));
-  ASSERT_TRUE(u.vote(uw[2], uw[1]));
+  tie_the_vote(u);
   EXPECT_EQ(u.phase(), "night");
 }
 

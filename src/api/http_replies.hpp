@@ -1,0 +1,33 @@
+// Small helpers shared by the REST handlers of the gateway (rest_api.cpp, traces_api.cpp).
+#pragma once
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <string_view>
+
+#include "net/http_types.hpp"
+#include "util/error.hpp"
+
+namespace maratang::api {
+
+inline net::http_response json_response(int status, const boost::json::value& v) {
+  net::http_response r;
+  r.status = status;
+  r.body = boost::json::serialize(v);
+  return r;
+}
+
+// The error body every endpoint answers with: {"error": {"code", "message"}}.
+inline net::http_response error_response(const error& e, int status = 0) {
+  return json_response(
+      status ? status : http_status(e.code),
+      boost::json::object{{"error", {{"code", to_string(e.code)}, {"message", e.message}}}});
+}
+
+// A whole decimal integer (a path segment or query value), nothing else.
+inline bool parse_i64(std::string_view s, std::int64_t& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace maratang::api
