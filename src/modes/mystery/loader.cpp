@@ -52,6 +52,12 @@ class parser {
   }
 
   void parse_file(const fs::path& path);
+  // Where field `key` of `what` (e.g. "item 'lantern'") was written; `fallback` when unknown.
+  source_pos field_pos(const std::string& what, const char* key, const source_pos& fallback) const {
+    auto it = field_pos_.find(what + '\n' + key);
+    return it == field_pos_.end() ? fallback : it->second;
+  }
+  bool had_syntax_error() const { return had_syntax_error_; }
   bool saw_scenario() const { return saw_scenario_; }
   const source_pos& scenario_pos() const { return scenario_pos_; }
 
@@ -149,6 +155,7 @@ class parser {
       err(pos_of(n), sq(key) + " of " + what + " must be a list, e.g. [a, b]");
       return out;
     }
+    field_pos_[what + '\n' + key] = pos_of(n);
     for (const auto& e : n) {
       if (!e.IsScalar() || e.Scalar().empty())
         err(pos_of(e), "every entry of " + sq(key) + " of " + what + " must be non-empty text");
@@ -162,6 +169,7 @@ class parser {
   std::string ref(const YAML::Node& m, const char* key, const source_pos& owner,
                   const std::string& what, bool required) {
     std::string v = text(m, key, owner, what, required);
+    if (present(field(m, key))) field_pos_[what + '\n' + key] = pos_of(field(m, key));
     if (!v.empty() && !valid_id(v))
       err(pos_of(field(m, key)),
           sq(key) + " of " + what + " must be an id ([a-z0-9_-]), not " + sq(v));
@@ -223,7 +231,9 @@ class parser {
   std::vector<diagnostic>& errors_;
   std::string file_;
   bool saw_scenario_ = false;
+  bool had_syntax_error_ = false;
   source_pos scenario_pos_;
+  std::map<std::string, source_pos> field_pos_;
 };
 
 void parser::parse_file(const fs::path& path) {
@@ -251,6 +261,7 @@ void parser::parse_file(const fs::path& path) {
     root = YAML::Load(buf.str());
   } catch (const YAML::ParserException& e) {
     err({file_, e.mark.line >= 0 ? e.mark.line + 1 : 0}, "YAML syntax error: " + e.msg);
+    had_syntax_error_ = true;
     return;
   } catch (const YAML::Exception& e) {
     err({file_, 0}, std::string("YAML error: ") + e.what());
@@ -914,7 +925,9 @@ void checker::effects(const std::vector<effect>& es, const std::string& ctx) {
 }
 
 void checker::run() {
-  if (!s_.start.empty()) need(s_.locations, s_.start, s_.pos, "location", "the scenario's 'start'");
+  if (!s_.start.empty())
+    need(s_.locations, s_.start, p_.field_pos("the scenario", "start", s_.pos), "location",
+         "the scenario's 'start'");
   if (s_.locations.empty()) p_.err(s_.pos, "the scenario needs at least one location");
   if (s_.endings.empty()) p_.err(s_.pos, "the scenario needs at least one ending");
   for (const auto& [id, l] : s_.locations) {
@@ -928,7 +941,8 @@ void checker::run() {
   }
   for (const auto& [id, it] : s_.items) {
     const std::string w = "item " + sq(id);
-    if (!it.at.empty()) need(s_.locations, it.at, it.pos, "location", w + " lies at");
+    if (!it.at.empty())
+      need(s_.locations, it.at, p_.field_pos(w, "at", it.pos), "location", w + ": 'at'");
     if (s_.npcs.count(id))
       p_.err(it.pos, "id " + sq(id) + " names both an item and an npc (at " +
                          s_.npcs.at(id).pos.file + ":" + std::to_string(s_.npcs.at(id).pos.line) +
@@ -943,17 +957,18 @@ void checker::run() {
     }
     for (const auto& c : it.combines) {
       const std::string cw = "combining " + w;
-      need(s_.items, c.with, c.pos, "item", cw + " with");
-      need(s_.items, c.makes, c.pos, "item", cw + " makes");
+      need(s_.items, c.with, c.pos, "item", cw + ": 'with'");
+      need(s_.items, c.makes, c.pos, "item", cw + ": 'makes'");
       if (c.with == id) p_.err(c.pos, w + " is combined with itself");
     }
   }
   for (const auto& [id, z] : s_.puzzles) {
     const std::string w = "puzzle " + sq(id);
-    need(s_.locations, z.at, z.pos, "location", w + " at");
-    if (z.target != "self") need(s_.items, z.target, z.pos, "item", w + " target");
+    need(s_.locations, z.at, p_.field_pos(w, "at", z.pos), "location", w + ": 'at'");
+    if (z.target != "self")
+      need(s_.items, z.target, p_.field_pos(w, "target", z.pos), "item", w + ": 'target'");
     for (const auto& st : z.steps)
-      need(s_.items, st, z.pos, "item", w + " step");
+      need(s_.items, st, p_.field_pos(w, "steps", z.pos), "item", w + ": 'steps'");
     cond(z.when, w);
     effects(z.on_solve, w + " (on_solve)");
     effects(z.on_fail, w + " (on_fail)");
@@ -963,7 +978,7 @@ void checker::run() {
   }
   for (const auto& [id, c] : s_.npcs) {
     const std::string w = "npc " + sq(id);
-    need(s_.locations, c.at, c.pos, "location", w + " at");
+    need(s_.locations, c.at, p_.field_pos(w, "at", c.pos), "location", w + ": 'at'");
     for (const auto& k : c.knowledge) {
       const std::string kw = "knowledge " + sq(k.id) + " of " + w;
       cond(k.when, kw);
@@ -1359,7 +1374,7 @@ load_result load_scenario(const fs::path& folder) {
   }
   for (const auto& f : files)
     p.parse_file(f);
-  if (!files.empty() && !p.saw_scenario()) {
+  if (!files.empty() && !p.saw_scenario() && !p.had_syntax_error()) {
     p.err({files.front().string(), 0}, "no 'scenario' section in any file");
   }
   if (s->id.empty()) {
