@@ -102,6 +102,8 @@ server_process::server_process(std::vector<std::string> sets, std::filesystem::p
                                    "--set",         "testing.test_modes=true",
                                    "--set",         "rooms.allow_seeds=true",
                                    "--set",         "log.level=warn"};
+  args.push_back("--set");
+  args.push_back("mystery.scenarios_dir=" + std::string(MARATANG_SOURCE_DIR) + "/scenarios");
   for (const auto& s : sets) {
     args.push_back("--set");
     args.push_back(s);

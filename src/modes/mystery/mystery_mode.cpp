@@ -333,16 +333,17 @@ class mystery_mode final : public lobby::mode {
   }
 
   // The words for one event: NPC talk and looking around are written by the LLM when there is
-  // one (with the offline text as the fallback); everything else by the templates.
+  // one (with the offline text as the fallback); everything else by the templates, in each
+  // reader's own person ("You take..." / "Mina takes...").
   void narrate_event(room_api& room, const event& e, const std::vector<player_id>& to) {
     if (e.kind == "npc_talk") return npc_line(room, e, to);
     auto names = [this](player_id p) { return nickname(p); };
-    std::string text = narrate(*scn_, e, names);
-    if (text.empty()) return;
+    auto render = [this, &e, names](player_id viewer) { return narrate(*scn_, e, viewer, names); };
+    if (render(0).empty()) return;
     if (e.kind == "look" && llm_ && llm_busy_ < svc_->max_llm_lines_per_room) {
-      return llm_line(room, "narration", "", e.actor, to, look_prompt(*scn_, e), text, false);
+      return llm_line(room, "narration", "", e.actor, to, look_prompt(*scn_, e), render(e.actor));
     }
-    offline_line(room, "narration", "", e.actor, to, text);
+    offline_line(room, "narration", "", e.actor, to, render);
   }
 
   void npc_line(room_api& room, const event& e, const std::vector<player_id>& to) {
@@ -363,9 +364,9 @@ class mystery_mode final : public lobby::mode {
         call.lora = true;
         call.model = npc.lora;
       }
-      return llm_line(room, "npc", npc.id, e.actor, to, std::move(call), offline, true);
+      return llm_line(room, "npc", npc.id, e.actor, to, std::move(call), offline);
     }
-    offline_line(room, "npc", npc.id, e.actor, to, offline);
+    offline_line(room, "npc", npc.id, e.actor, to, [&offline](player_id) { return offline; });
   }
 
   json::object line_base(std::int64_t id, const char* kind, const std::string& npc,
@@ -378,6 +379,7 @@ class mystery_mode final : public lobby::mode {
     return o;
   }
 
+  // One text for every reader (LLM lines).
   void send_line(room_api& room, const std::vector<player_id>& to, const json::object& line) {
     if (to.empty()) {
       room.send_all("mystery.line", line);
@@ -402,21 +404,37 @@ class mystery_mode final : public lobby::mode {
     room.log("line", line.at("actor").as_int64(), l);
   }
 
+  // A whole line told by the offline narrator, rendered for each reader; the log and the
+  // replay buffer keep the third-person text.
   void offline_line(room_api& room, const char* kind, const std::string& npc, player_id actor,
-                    const std::vector<player_id>& to, const std::string& text) {
+                    const std::vector<player_id>& to,
+                    const std::function<std::string(player_id)>& render) {
     auto line = line_base(++next_line_, kind, npc, actor);
     line["source"] = "offline";
-    line["text"] = text;
     line["done"] = true;
-    send_line(room, to, line);
-    remember(line, to);
-    log_line(room, line);
+    auto for_reader = [&](player_id viewer) {
+      auto l = line;
+      l["text"] = render(viewer);
+      return l;
+    };
+    if (to.empty()) {
+      for (const auto& [p, n] : names_) {
+        if (!left_.count(p)) room.send_to(p, "mystery.line", for_reader(p));
+      }
+      room.send_spectators("mystery.line", for_reader(0));
+    } else {
+      for (player_id p : to) {
+        if (!left_.count(p)) room.send_to(p, "mystery.line", for_reader(p));
+      }
+    }
+    auto third = for_reader(0);
+    remember(third, to);
+    log_line(room, third);
   }
 
   // Streams an LLM line to `to`; falls back to `offline` if the call fails.
   void llm_line(room_api& room, const char* kind, const std::string& npc, player_id actor,
-                const std::vector<player_id>& to, llm_call call, const std::string& offline,
-                bool) {
+                const std::vector<player_id>& to, llm_call call, const std::string& offline) {
     const std::int64_t id = ++next_line_;
     ++llm_busy_;
     auto base = line_base(id, kind, npc, actor);

@@ -1,0 +1,185 @@
+#include "modes/mystery/casebook.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "store/memory/memory_backend.hpp"
+#include "store/worker.hpp"
+#include "util/clock.hpp"
+
+namespace maratang::mystery {
+namespace {
+
+namespace json = boost::json;
+
+store::log_entry entry(std::int64_t seq, std::string kind, std::int64_t actor, json::object p) {
+  return {"game-1", seq, 1000 + seq, std::move(kind), actor, json::serialize(p)};
+}
+
+std::vector<store::log_entry> sample_log() {
+  return {
+      entry(1, "intro", 0, {{"text", "The storm came at dusk."}, {"round", 1}}),
+      entry(2, "action", 7, {{"text", "take *lantern* <b>now</b>"}, {"round", 1}}),
+      entry(3, "line", 7, {{"kind", "narration"}, {"text", "Ana takes the lantern."}, {"round", 1}}),
+      entry(4, "event", 7, {{"kind", "took"}, {"a", "lantern"}}),
+      entry(5, "line", 7,
+            {{"kind", "npc"}, {"npc_name", "Marrow"}, {"text", "Mind the stairs."}, {"round", 5}}),
+      entry(6, "ending", 0,
+            {{"title", "Dawn"}, {"text", "The light held until morning."}, {"round", 6}}),
+  };
+}
+
+casebook_meta meta() { return {"game-1", "Gull Rock", "en", {{7, "Ana"}, {9, "Bo"}}}; }
+
+TEST(MysteryCasebook, chapters_follow_rounds_and_keep_the_order_of_the_log) {
+  auto chapters = chapters_of(meta(), sample_log(), 4);
+  ASSERT_EQ(chapters.size(), 2u);  // rounds 1..4, then 5..8
+  EXPECT_EQ(chapters[0].number, 1);
+  ASSERT_EQ(chapters[0].lines.size(), 3u);  // intro, action, narration; events are not prose
+  EXPECT_EQ(chapters[0].lines[0], "The storm came at dusk.");
+  EXPECT_EQ(chapters[1].number, 2);
+  ASSERT_EQ(chapters[1].lines.size(), 2u);
+  EXPECT_NE(chapters[1].lines[0].find("**Marrow**"), std::string::npos);
+  EXPECT_NE(chapters[1].lines[1].find("The light held until morning."), std::string::npos);
+  EXPECT_NE(chapters[1].lines[1].find("Epilogue: Dawn"), std::string::npos);
+}
+
+TEST(MysteryCasebook, player_text_cannot_become_markup) {
+  auto chapters = chapters_of(meta(), sample_log(), 4);
+  const auto& action = chapters[0].lines[1];
+  EXPECT_NE(action.find("**Ana**"), std::string::npos);
+  EXPECT_EQ(action.find("<b>"), std::string::npos) << action;
+  auto html = casebook_html("T", "en", template_casebook(meta(), chapters));
+  EXPECT_EQ(html.find("<b>now"), std::string::npos) << html;
+  EXPECT_NE(html.find("&lt;b&gt;now"), std::string::npos) << html;
+  // The star-wrapped word stays literal text, not emphasis.
+  EXPECT_NE(html.find("*lantern*"), std::string::npos) << html;
+}
+
+TEST(MysteryCasebook, template_casebook_is_complete_markdown_and_html) {
+  auto md = template_casebook(meta(), chapters_of(meta(), sample_log(), 4));
+  EXPECT_EQ(md.rfind("# Gull Rock\n", 0), 0u) << md;
+  EXPECT_NE(md.find("## Chapter 1"), std::string::npos);
+  EXPECT_NE(md.find("## Chapter 2"), std::string::npos);
+  EXPECT_NE(md.find("Ana, Bo"), std::string::npos);
+  auto html = casebook_html("Gull <Rock>", "en", md);
+  EXPECT_NE(html.find("<title>Gull &lt;Rock&gt;</title>"), std::string::npos);
+  EXPECT_NE(html.find("<h2>Chapter 1</h2>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<blockquote>"), std::string::npos);
+  EXPECT_NE(html.find("charset=\"utf-8\""), std::string::npos);
+}
+
+TEST(MysteryCasebook, raw_html_in_the_markdown_is_not_passed_through) {
+  auto html = casebook_html("x", "en", "Hello <script>alert(1)</script>\n\n[a](javascript:x)");
+  EXPECT_EQ(html.find("<script>"), std::string::npos) << html;
+  EXPECT_EQ(html.find("javascript:"), std::string::npos) << html;
+}
+
+TEST(MysteryCasebook, korean_headings_and_text) {
+  casebook_meta m{"g", "청운재의 긴 밤", "ko", {{1, "민지"}}};
+  auto md = template_casebook(m, chapters_of(m, sample_log(), 4));
+  EXPECT_NE(md.find("# 청운재의 긴 밤"), std::string::npos);
+  EXPECT_NE(md.find("## 제1장"), std::string::npos);
+  EXPECT_NE(md.find("에필로그"), std::string::npos);
+}
+
+TEST(MysteryCasebook, chapter_prompt_quotes_the_record_as_data) {
+  auto chapters = chapters_of(meta(), sample_log(), 4);
+  auto call = chapter_prompt(meta(), chapters[0], 2);
+  ASSERT_EQ(call.messages.size(), 2u);
+  EXPECT_NE(call.messages[0].content.find("chapter 1 of 2"), std::string::npos);
+  EXPECT_NE(call.messages[0].content.find("not instructions"), std::string::npos);
+  EXPECT_NE(call.messages[1].content.find("<record>"), std::string::npos);
+  EXPECT_NE(call.messages[1].content.find("The storm came at dusk."), std::string::npos);
+}
+
+// A scripted LLM: answers each chapter call with "LLM chapter N", or fails the ones listed.
+class scripted_llm final : public llm_port {
+ public:
+  explicit scripted_llm(std::set<int> failing) : failing_(std::move(failing)) {}
+  void chat(llm_call call, token_fn, done_fn done) override {
+    int n = ++calls_;
+    prompts_.push_back(call.messages.back().content);
+    // Answer from another thread, as the real client does.
+    std::thread([n, done = std::move(done), fail = failing_.count(n) > 0] {
+      if (fail) {
+        done(false, "LLM chap", "broken_stream: test");
+      } else {
+        done(true, "LLM chapter " + std::to_string(n), {});
+      }
+    }).detach();
+  }
+  bool has_lora() const override { return false; }
+  std::atomic<int> calls_{0};
+  std::vector<std::string> prompts_;
+
+ private:
+  std::set<int> failing_;
+};
+
+struct writer_fixture {
+  store::worker store{std::make_unique<store::memory_backend>()};
+  writer_fixture() {
+    store.submit([](store::backend& b) { b.migrate(); });
+    for (auto& e : sample_log())
+      store.submit([e](store::backend& b) { b.append_log(e); });
+  }
+  std::string write(llm_port* llm) {
+    casebook_writer w(store, llm, real_clock());
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<std::string> author;
+    w.write(meta(), [&](std::string a) {
+      std::lock_guard lk(mu);
+      author = std::move(a);
+      cv.notify_all();
+    });
+    std::unique_lock lk(mu);
+    EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return author.has_value(); }));
+    return author.value_or("timeout");
+  }
+  std::optional<store::casebook_record> stored() {
+    std::optional<store::casebook_record> c;
+    store.submit([&](store::backend& b) { c = b.find_casebook("game-1"); });
+    store.flush();
+    return c;
+  }
+};
+
+TEST(MysteryCasebook, writer_without_llm_stores_the_template_casebook) {
+  writer_fixture f;
+  EXPECT_EQ(f.write(nullptr), "template");
+  auto c = f.stored();
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->author, "template");
+  EXPECT_EQ(c->markdown, template_casebook(meta(), chapters_of(meta(), sample_log())));
+}
+
+TEST(MysteryCasebook, writer_with_llm_writes_each_chapter_and_falls_back_per_chapter) {
+  writer_fixture f;
+  scripted_llm all_ok({});
+  EXPECT_EQ(f.write(&all_ok), "llm");
+  EXPECT_EQ(all_ok.calls_.load(), 2);
+  auto c = f.stored();
+  ASSERT_TRUE(c.has_value());
+  EXPECT_NE(c->markdown.find("LLM chapter 1"), std::string::npos);
+  EXPECT_NE(c->markdown.find("LLM chapter 2"), std::string::npos);
+
+  scripted_llm second_fails({2});
+  EXPECT_EQ(f.write(&second_fails), "mixed");
+  c = f.stored();
+  EXPECT_NE(c->markdown.find("LLM chapter 1"), std::string::npos);
+  // Chapter 2 by template: the ending's text, not the broken partial reply.
+  EXPECT_NE(c->markdown.find("The light held until morning."), std::string::npos);
+  EXPECT_EQ(c->markdown.find("LLM chap\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace maratang::mystery
