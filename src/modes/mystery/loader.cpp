@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -1428,6 +1429,38 @@ std::vector<load_result> load_scenarios(const fs::path& dir) {
     out.push_back(std::move(r));
   }
   return out;
+}
+
+bool validate_paths(const std::vector<fs::path>& paths, std::ostream& out, std::ostream& err) {
+  bool all_ok = true;
+  for (const auto& path : paths) {
+    std::error_code ec;
+    if (!fs::is_directory(path, ec)) {
+      err << path.string() << ": not a folder\n";
+      all_ok = false;
+      continue;
+    }
+    std::vector<load_result> results;
+    if (is_scenario_folder(path))
+      results.push_back(load_scenario(path));
+    else
+      results = load_scenarios(path);
+    if (results.empty()) {
+      err << path.string() << ": no scenario folders (folders with *.yaml files) found\n";
+      all_ok = false;
+    }
+    for (const auto& r : results) {
+      if (r.scn) out << "ok: " << r.scn->id << " (" << r.scn->title << ")\n";
+      for (const auto& d : r.errors)
+        err << to_string(d) << "\n";
+      if (!r.scn) {
+        err << "invalid: " << r.folder.string() << " (" << r.errors.size() << " error"
+            << (r.errors.size() == 1 ? "" : "s") << ")\n";
+        all_ok = false;
+      }
+    }
+  }
+  return all_ok;
 }
 
 }  // namespace maratang::mystery

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "store/test_temp_dir.hpp"
@@ -598,6 +599,31 @@ TEST_F(MysteryLoader, FolderWithoutYamlIsAnError) {
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_NE(r.errors[0].message.find("no *.yaml files"), std::string::npos);
   EXPECT_FALSE(is_scenario_folder(folder_));
+}
+
+TEST_F(MysteryLoader, ValidatePathsPrintsOkAndDiagnostics) {
+  write(tmp_.path() / "lib" / "a_good" / "all.yaml", scenario_yaml + locations_yaml + rest_yaml);
+  std::ostringstream out, err;
+  EXPECT_TRUE(validate_paths({tmp_.path() / "lib" / "a_good"}, out, err));
+  EXPECT_EQ(out.str(), "ok: a_good (The Last Keeper)\n");
+  EXPECT_EQ(err.str(), "");
+
+  write(tmp_.path() / "lib" / "b_bad" / "all.yaml",
+        scenario_yaml + locations_yaml + replaced(rest_yaml, "at: office", "at: nowhere"));
+  std::ostringstream out2, err2;
+  EXPECT_FALSE(validate_paths({tmp_.path() / "lib", tmp_.path() / "missing"}, out2, err2));
+  EXPECT_EQ(out2.str(), "ok: a_good (The Last Keeper)\n");
+  const std::string bad =
+      (tmp_.path() / "lib" / "b_bad" / "all.yaml").string() + ":" +
+      std::to_string(line_of(scenario_yaml + locations_yaml + rest_yaml, "at: office")) +
+      ": item 'oil_can': 'at' names unknown location 'nowhere'\n";
+  EXPECT_NE(err2.str().find(bad), std::string::npos) << err2.str();
+  EXPECT_NE(err2.str().find("missing: not a folder"), std::string::npos) << err2.str();
+
+  fs::create_directories(tmp_.path() / "empty");
+  std::ostringstream out3, err3;
+  EXPECT_FALSE(validate_paths({tmp_.path() / "empty"}, out3, err3));
+  EXPECT_NE(err3.str().find("no scenario folders"), std::string::npos);
 }
 
 }  // namespace
