@@ -396,6 +396,13 @@ TEST_F(MysteryLoader, YamlSyntaxErrorHasFileAndLine) {
   EXPECT_TRUE(found) << dump(r);
 }
 
+TEST_F(MysteryLoader, InvalidUtf8IsAnErrorWithItsLine) {
+  write(folder_ / "latin1.yaml", "clues:\n  a:\n    title: caf\xe9\n    text: x\n");
+  auto r = load();
+  EXPECT_FALSE(r.scn);
+  EXPECT_TRUE(has_error(r, "latin1.yaml", 3, "not valid UTF-8"));
+}
+
 TEST_F(MysteryLoader, FlagTestedButNeverSet) {
   rest_ = replaced(rest_, "when: {flag: safe_opened}", "when: {flag: safe_opend}");
   auto r = load();
