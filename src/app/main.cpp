@@ -1,4 +1,5 @@
-// maratang: the game server binary. Subcommands: serve, migrate, config, protocol, version.
+// maratang: the game server binary. Subcommands: serve, migrate, config, protocol, version,
+// scenario validate.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 #include "app/config.hpp"
 #include "app/protocol_doc.hpp"
 #include "app/server.hpp"
+#include "modes/mystery/loader.hpp"
 
 extern char** environ;
 
@@ -49,6 +51,12 @@ int main(int argc, char** argv) {
   auto* proto_cmd =
       cli.add_subcommand("protocol", "Print docs/PROTOCOL.md as generated from the code");
   auto* version = cli.add_subcommand("version", "Print the version");
+  auto* scenario_cmd = cli.add_subcommand("scenario", "Mystery scenario tools");
+  scenario_cmd->require_subcommand(1);
+  auto* validate = scenario_cmd->add_subcommand(
+      "validate", "Check Mystery scenarios: each PATH is a scenario folder or a folder of them");
+  std::vector<std::string> scenario_paths;
+  validate->add_option("PATH", scenario_paths, "Scenario folder(s)")->required();
   for (auto* sub : {serve, migrate, show})
     add_common(sub);
   CLI11_PARSE(cli, argc, argv);
@@ -56,6 +64,10 @@ int main(int argc, char** argv) {
   if (*version) {
     std::cout << "maratang " << MARATANG_VERSION << "\n";
     return 0;
+  }
+  if (*validate) {
+    std::vector<std::filesystem::path> paths(scenario_paths.begin(), scenario_paths.end());
+    return mystery::validate_paths(paths, std::cout, std::cerr) ? 0 : 1;
   }
   if (*proto_cmd) {
     std::cout << app::protocol_markdown();

@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -38,6 +39,31 @@ bool valid_id(const std::string& id) {
 
 std::string sq(const std::string& s) {
   return "'" + s + "'";
+}
+
+// 1-based line of the first byte that is not valid UTF-8; 0 when all of `s` is valid.
+int bad_utf8_line(std::string_view s) {
+  int line = 1;
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\n') ++line;
+    std::size_t len = c < 0x80           ? 1
+                      : (c >> 5) == 0x6  ? 2
+                      : (c >> 4) == 0xE  ? 3
+                      : (c >> 3) == 0x1E ? 4
+                                         : 0;
+    if (len == 0 || i + len > s.size()) return line;
+    std::uint32_t cp = len == 1 ? c : c & (0x7Fu >> len);
+    for (std::size_t k = 1; k < len; ++k) {
+      auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return line;
+      cp = (cp << 6) | (b & 0x3Fu);
+    }
+    static constexpr std::uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return line;
+    i += len;
+  }
+  return 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,9 +282,15 @@ void parser::parse_file(const fs::path& path) {
     err({file_, 0}, "cannot read the file");
     return;
   }
+  const std::string content = buf.str();
+  if (int line = bad_utf8_line(content)) {
+    err({file_, line}, "not valid UTF-8 (save the file as UTF-8)");
+    had_syntax_error_ = true;
+    return;
+  }
   YAML::Node root;
   try {
-    root = YAML::Load(buf.str());
+    root = YAML::Load(content);
   } catch (const YAML::ParserException& e) {
     err({file_, e.mark.line >= 0 ? e.mark.line + 1 : 0}, "YAML syntax error: " + e.msg);
     had_syntax_error_ = true;
@@ -1428,6 +1460,38 @@ std::vector<load_result> load_scenarios(const fs::path& dir) {
     out.push_back(std::move(r));
   }
   return out;
+}
+
+bool validate_paths(const std::vector<fs::path>& paths, std::ostream& out, std::ostream& err) {
+  bool all_ok = true;
+  for (const auto& path : paths) {
+    std::error_code ec;
+    if (!fs::is_directory(path, ec)) {
+      err << path.string() << ": not a folder\n";
+      all_ok = false;
+      continue;
+    }
+    std::vector<load_result> results;
+    if (is_scenario_folder(path))
+      results.push_back(load_scenario(path));
+    else
+      results = load_scenarios(path);
+    if (results.empty()) {
+      err << path.string() << ": no scenario folders (folders with *.yaml files) found\n";
+      all_ok = false;
+    }
+    for (const auto& r : results) {
+      if (r.scn) out << "ok: " << r.scn->id << " (" << r.scn->title << ")\n";
+      for (const auto& d : r.errors)
+        err << to_string(d) << "\n";
+      if (!r.scn) {
+        err << "invalid: " << r.folder.string() << " (" << r.errors.size() << " error"
+            << (r.errors.size() == 1 ? "" : "s") << ")\n";
+        all_ok = false;
+      }
+    }
+  }
+  return all_ok;
 }
 
 }  // namespace maratang::mystery

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,5 +43,11 @@ bool is_scenario_folder(const std::filesystem::path& folder);
 // Loads every subfolder of `dir` that is a scenario folder, in name order. A broken scenario does
 // not stop the others; a scenario id used by an earlier folder is an error in the later one.
 std::vector<load_result> load_scenarios(const std::filesystem::path& dir);
+
+// `maratang scenario validate PATH...`: each path is a scenario folder or a folder of them.
+// Prints "ok: <id> (<title>)" to `out` per good scenario and every diagnostic to `err`; true when
+// every scenario is valid (and at least one was found under each path).
+bool validate_paths(const std::vector<std::filesystem::path>& paths, std::ostream& out,
+                    std::ostream& err);
 
 }  // namespace maratang::mystery

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "store/test_temp_dir.hpp"
@@ -395,6 +396,13 @@ TEST_F(MysteryLoader, YamlSyntaxErrorHasFileAndLine) {
   EXPECT_TRUE(found) << dump(r);
 }
 
+TEST_F(MysteryLoader, InvalidUtf8IsAnErrorWithItsLine) {
+  write(folder_ / "latin1.yaml", "clues:\n  a:\n    title: caf\xe9\n    text: x\n");
+  auto r = load();
+  EXPECT_FALSE(r.scn);
+  EXPECT_TRUE(has_error(r, "latin1.yaml", 3, "not valid UTF-8"));
+}
+
 TEST_F(MysteryLoader, FlagTestedButNeverSet) {
   rest_ = replaced(rest_, "when: {flag: safe_opened}", "when: {flag: safe_opend}");
   auto r = load();
@@ -598,6 +606,31 @@ TEST_F(MysteryLoader, FolderWithoutYamlIsAnError) {
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_NE(r.errors[0].message.find("no *.yaml files"), std::string::npos);
   EXPECT_FALSE(is_scenario_folder(folder_));
+}
+
+TEST_F(MysteryLoader, ValidatePathsPrintsOkAndDiagnostics) {
+  write(tmp_.path() / "lib" / "a_good" / "all.yaml", scenario_yaml + locations_yaml + rest_yaml);
+  std::ostringstream out, err;
+  EXPECT_TRUE(validate_paths({tmp_.path() / "lib" / "a_good"}, out, err));
+  EXPECT_EQ(out.str(), "ok: a_good (The Last Keeper)\n");
+  EXPECT_EQ(err.str(), "");
+
+  write(tmp_.path() / "lib" / "b_bad" / "all.yaml",
+        scenario_yaml + locations_yaml + replaced(rest_yaml, "at: office", "at: nowhere"));
+  std::ostringstream out2, err2;
+  EXPECT_FALSE(validate_paths({tmp_.path() / "lib", tmp_.path() / "missing"}, out2, err2));
+  EXPECT_EQ(out2.str(), "ok: a_good (The Last Keeper)\n");
+  const std::string bad =
+      (tmp_.path() / "lib" / "b_bad" / "all.yaml").string() + ":" +
+      std::to_string(line_of(scenario_yaml + locations_yaml + rest_yaml, "at: office")) +
+      ": item 'oil_can': 'at' names unknown location 'nowhere'\n";
+  EXPECT_NE(err2.str().find(bad), std::string::npos) << err2.str();
+  EXPECT_NE(err2.str().find("missing: not a folder"), std::string::npos) << err2.str();
+
+  fs::create_directories(tmp_.path() / "empty");
+  std::ostringstream out3, err3;
+  EXPECT_FALSE(validate_paths({tmp_.path() / "empty"}, out3, err3));
+  EXPECT_NE(err3.str().find("no scenario folders"), std::string::npos);
 }
 
 }  // namespace
