@@ -17,7 +17,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libsodium-dev libicu-dev libssl-dev zlib1g-dev
-  libspdlog-dev libfmt-dev libcli11-dev
+  libspdlog-dev libfmt-dev libcli11-dev libcmark-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 test_pkgs=(clang-format procps chromium)

@@ -26,6 +26,9 @@ class lobby;
 namespace maratang::traces {
 class trace_service;
 }
+namespace maratang::mystery {
+struct mystery_services;
+}
 
 namespace maratang::api {
 
@@ -52,6 +55,8 @@ class gateway final : public net::handler {
 
   // Serves the traces endpoints through `t` (traces_api.cpp). Call once, before serving.
   void set_traces(traces::trace_service* t) { traces_ = t; }
+  // Serves the Mystery endpoints (mystery_api.cpp). Call once, before serving.
+  void set_mystery(const mystery::mystery_services* m) { mystery_ = m; }
 
   // Refuse new work (503 / unavailable) from now on: the server is shutting down.
   void set_draining() { draining_ = true; }
@@ -89,6 +94,7 @@ class gateway final : public net::handler {
   // Traces (traces_api.cpp) and API docs (docs_api.cpp): true when the path was theirs.
   bool route_traces(net::http_request& req, const net::http_responder& respond);
   bool route_docs(net::http_request& req, const net::http_responder& respond);
+  bool route_mystery(net::http_request& req, const net::http_responder& respond);
 
   core::auth_service& auth_;
   lobby::lobby& lobby_;
@@ -99,6 +105,7 @@ class gateway final : public net::handler {
   std::unordered_map<std::string_view, ws_handler> ws_table_;
   std::atomic<bool> draining_{false};
   traces::trace_service* traces_ = nullptr;
+  const mystery::mystery_services* mystery_ = nullptr;
 };
 
 }  // namespace maratang::api

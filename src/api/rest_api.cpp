@@ -141,7 +141,7 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
     o["server_send"] = clock_.now_ms();
     return respond(json_response(200, o));
   }
-  if (route_docs(req, respond) || route_traces(req, respond)) return;
+  if (route_docs(req, respond) || route_traces(req, respond) || route_mystery(req, respond)) return;
   if (path == "/v1/modes") {
     json::array modes;
     for (const auto& f : lobby_.modes().all()) {

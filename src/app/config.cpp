@@ -180,6 +180,27 @@ const std::vector<setting>& settings() {
                             {"LORA_VLLM_BASE_URL"}));
     t.push_back(str_setting("llm.api_key", &config::llm_api_key, "API key for the LLM endpoints.",
                             {}, true, {"VLLM_API_KEY"}));
+    t.push_back(str_setting("llm.model", &config::llm_model,
+                            "Model name sent to the base endpoint (NPCs with a LoRA adapter send "
+                            "the adapter's name to the LoRA endpoint instead)."));
+    t.push_back(int_setting("llm.first_token_timeout_ms", &config::llm_first_token_timeout_ms, 50,
+                            600000, "An LLM call fails if no token arrives within this."));
+    t.push_back(int_setting("llm.total_timeout_ms", &config::llm_total_timeout_ms, 100, 3600000,
+                            "An LLM call fails if it takes longer than this in all."));
+    t.push_back(int_setting("llm.max_concurrency", &config::llm_max_concurrency, 1, 10000,
+                            "LLM calls in flight per endpoint at most; more wait in a queue."));
+    t.push_back(int_setting("llm.retries", &config::llm_retries, 0, 10,
+                            "Retries of a failed LLM call before any token was received."));
+    t.push_back(int_setting("llm.breaker_failures", &config::llm_breaker_failures, 1, 1000,
+                            "Consecutive failed LLM calls that open the circuit breaker (calls "
+                            "then fail at once and the offline narrator speaks)."));
+    t.push_back(
+        int_setting("llm.breaker_open_ms", &config::llm_breaker_open_ms, 10, 3600000,
+                    "How long the breaker stays open before one probe call is let through."));
+    t.push_back(str_setting("mystery.scenarios_dir", &config::mystery_scenarios_dir,
+                            "Folder of Mystery scenario folders, validated and loaded at start."));
+    t.push_back(int_setting("mystery.turn_ms", &config::mystery_turn_ms, 0, 3600000,
+                            "A group player's turn passes after this long (0: never)."));
     t.push_back(str_setting("traces.default_area", &config::traces_default_area,
                             "Area served by the GameDB-compatible /get-objects and /add-object."));
     t.push_back(int_setting("traces.cache_max_age_ms", &config::traces_cache_max_age_ms, 0, 3600000,

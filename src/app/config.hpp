@@ -58,6 +58,16 @@ struct config {
   std::string vllm_base_url;
   std::string lora_vllm_base_url;
   std::string llm_api_key;
+  std::string llm_model = "kanana-8b";
+  int llm_first_token_timeout_ms = 8000;
+  int llm_total_timeout_ms = 30000;
+  int llm_max_concurrency = 8;
+  int llm_retries = 2;
+  int llm_breaker_failures = 5;
+  int llm_breaker_open_ms = 15000;
+
+  std::string mystery_scenarios_dir = "scenarios";
+  int mystery_turn_ms = 90000;
   // traces (seed 003's GameDB; see src/traces/trace_service.hpp)
   std::string traces_default_area = "default";
   int traces_cache_max_age_ms = 30000;

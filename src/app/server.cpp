@@ -18,6 +18,10 @@
 #include "core/crypto.hpp"
 #include "lobby/lobby.hpp"
 #include "modes/mafia/mafia_mode.hpp"
+#include "modes/mystery/casebook.hpp"
+#include "modes/mystery/loader.hpp"
+#include "modes/mystery/mystery_mode.hpp"
+#include "modes/mystery/openai_port.hpp"
 #include "modes/testing/counter_mode.hpp"
 #include "net/listener.hpp"
 #include "store/memory/memory_backend.hpp"
@@ -116,6 +120,54 @@ result<int> migrate(const config& cfg) {
   }
 }
 
+// Loads the Mystery scenarios (a broken one is reported and left out; the others load), connects
+// the LLM endpoints when configured, and registers the mode.
+template <class Impl>
+void start_mystery(Impl& s) {
+  auto svc = std::make_shared<mystery::mystery_services>();
+  svc->turn_ms = s.cfg.mystery_turn_ms;
+  std::filesystem::path dir(s.cfg.mystery_scenarios_dir);
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) {
+    for (auto& r : mystery::load_scenarios(dir)) {
+      if (!r.scn) {
+        spdlog::error("mystery: scenario {} not loaded ({} errors):", r.folder.string(),
+                      r.errors.size());
+        for (const auto& d : r.errors)
+          spdlog::error("  {}", mystery::to_string(d));
+        continue;
+      }
+      spdlog::info("mystery: scenario {} loaded ({}, {})", r.scn->id, r.scn->title,
+                   r.scn->language);
+      svc->scenarios.emplace(r.scn->id, r.scn);
+    }
+  } else {
+    spdlog::warn("mystery: no scenarios folder at {}; Mystery rooms cannot start",
+                 dir.string());
+  }
+  if (!s.cfg.vllm_base_url.empty()) {
+    llm::client_options o;
+    o.first_token_timeout_ms = s.cfg.llm_first_token_timeout_ms;
+    o.total_timeout_ms = s.cfg.llm_total_timeout_ms;
+    o.max_concurrency = s.cfg.llm_max_concurrency;
+    o.max_retries = s.cfg.llm_retries;
+    o.breaker_failures = s.cfg.llm_breaker_failures;
+    o.breaker_open_ms = s.cfg.llm_breaker_open_ms;
+    s.llm = std::make_unique<mystery::openai_port>(
+        s.ioc, llm::endpoint{s.cfg.vllm_base_url, s.cfg.llm_api_key},
+        llm::endpoint{s.cfg.lora_vllm_base_url, s.cfg.llm_api_key}, s.cfg.llm_model, o);
+    svc->llm = s.llm.get();
+    spdlog::info("mystery: LLM at {}{}", s.cfg.vllm_base_url,
+                 s.cfg.lora_vllm_base_url.empty() ? "" : ", LoRA at " + s.cfg.lora_vllm_base_url);
+  } else {
+    spdlog::info("mystery: no LLM configured; the offline narrator speaks");
+  }
+  s.casebooks = std::make_unique<mystery::casebook_writer>(*s.store, s.llm.get(), real_clock());
+  svc->casebooks = s.casebooks.get();
+  s.mystery = svc;
+  s.modes.add(mystery::make_mystery_mode_factory(svc));
+}
+
 struct server::impl {
   explicit impl(config c) : cfg(std::move(c)), signals(ioc, SIGINT, SIGTERM) {}
 
@@ -127,6 +179,9 @@ struct server::impl {
   std::unique_ptr<store::worker> store;
   std::unique_ptr<core::auth_service> auth;
   lobby::mode_registry modes;
+  std::unique_ptr<mystery::openai_port> llm;  // null: no LLM configured
+  std::unique_ptr<mystery::casebook_writer> casebooks;
+  std::shared_ptr<mystery::mystery_services> mystery;
   std::unique_ptr<lobby::lobby> lob;
   std::unique_ptr<traces::trace_service> traces;
   std::unique_ptr<api::gateway> gate;
@@ -197,6 +252,7 @@ result<int> server::start() {
 
   s.modes.add(modes::make_mafia_mode_factory(s.cfg.mafia_min_players, s.cfg.mafia_max_players));
   if (s.cfg.test_modes) s.modes.add(modes::make_counter_mode_factory());
+  start_mystery(s);
 
   lobby::lobby_options lo;
   lo.reconnect_grace_ms = s.cfg.reconnect_grace_ms;
@@ -214,6 +270,34 @@ result<int> server::start() {
       *s.store, real_clock(), trace_options_of(s.cfg),
       [&s](std::function<void()> fn) { asio::post(s.offload, std::move(fn)); });
   s.gate->set_traces(s.traces.get());
+  s.gate->set_mystery(s.mystery.get());
+  s.m.add_collector([&s](std::string& out) {
+    if (!s.llm) return;
+    auto one = [&out](const char* ep, const llm::client& c) {
+      auto st = c.get_stats();
+      out += fmt::format(
+          "maratang_llm_calls_total{{endpoint=\"{0}\"}} {1}\n"
+          "maratang_llm_failures_total{{endpoint=\"{0}\"}} {2}\n"
+          "maratang_llm_retries_total{{endpoint=\"{0}\"}} {3}\n"
+          "maratang_llm_in_flight{{endpoint=\"{0}\"}} {4}\n"
+          "maratang_llm_breaker_open{{endpoint=\"{0}\"}} {5}\n",
+          ep, st.calls, st.failed, st.retries, st.in_flight,
+          c.breaker() == llm::client::breaker_state::closed ? 0 : 1);
+    };
+    out +=
+        "# HELP maratang_llm_calls_total LLM calls started.\n"
+        "# TYPE maratang_llm_calls_total counter\n"
+        "# HELP maratang_llm_failures_total LLM calls that failed (the offline narrator spoke).\n"
+        "# TYPE maratang_llm_failures_total counter\n"
+        "# HELP maratang_llm_retries_total LLM retries.\n"
+        "# TYPE maratang_llm_retries_total counter\n"
+        "# HELP maratang_llm_in_flight LLM calls in flight.\n"
+        "# TYPE maratang_llm_in_flight gauge\n"
+        "# HELP maratang_llm_breaker_open 1 while the circuit breaker is open or half-open.\n"
+        "# TYPE maratang_llm_breaker_open gauge\n";
+    one("base", s.llm->base());
+    if (s.llm->lora()) one("lora", *s.llm->lora());
+  });
   s.m.add_collector([&s](std::string& out) {
     const auto st = s.traces->cache().stats();
     out += fmt::format(

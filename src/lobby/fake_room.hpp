@@ -5,7 +5,10 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <condition_variable>
+#include <deque>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -74,6 +77,24 @@ class fake_room final : public room_api {
   }
   void cancel_timer(timer_id id) override { timers_.erase(id); }
   void set_tick(int hz) override { tick_hz_ = hz; }
+  // Async work is queued (from any thread) and run when the test calls run_async().
+  std::function<void(async_fn)> async_gate() override {
+    return [this](async_fn fn) {
+      std::lock_guard lk(async_mu_);
+      async_.push_back({std::move(fn), true});
+      async_cv_.notify_all();
+    };
+  }
+  announce_fn announcer() override {
+    return [this](std::string type, boost::json::object data) {
+      std::lock_guard lk(async_mu_);
+      async_.push_back({[type = std::move(type), data = std::move(data)](room_api& r) {
+                          r.send_all(type, data);
+                        },
+                        false});
+      async_cv_.notify_all();
+    };
+  }
   void log(std::string_view kind, player_id actor, const boost::json::object& payload) override {
     log_.push_back({++seq_, std::string(kind), {{"actor", actor}, {"payload", payload}}});
   }
@@ -110,6 +131,29 @@ class fake_room final : public room_api {
     return best;
   }
   void advance(epoch_ms ms) { now_ += ms; }
+
+  // Runs the queued async work, in order (work queued meanwhile included). Work for an ended game
+  // is dropped, as the real room does. Returns how many ran.
+  int run_async() {
+    int n = 0;
+    for (;;) {
+      async_item it;
+      {
+        std::lock_guard lk(async_mu_);
+        if (async_.empty()) return n;
+        it = std::move(async_.front());
+        async_.pop_front();
+      }
+      if (ended_ && it.game_scoped) continue;
+      it.fn(*this);
+      ++n;
+    }
+  }
+  // Waits (up to `ms`) until async work is queued; true when some is.
+  bool wait_async(int ms) {
+    std::unique_lock lk(async_mu_);
+    return async_cv_.wait_for(lk, std::chrono::milliseconds(ms), [&] { return !async_.empty(); });
+  }
 
   // A client message as the real room delivers it: validated against the mode's field list
   // first, then handed to the mode.
@@ -175,6 +219,13 @@ class fake_room final : public room_api {
   }
 
   std::vector<member_info> members_;
+  std::mutex async_mu_;
+  std::condition_variable async_cv_;
+  struct async_item {
+    async_fn fn;
+    bool game_scoped = true;  // dropped once the game ended
+  };
+  std::deque<async_item> async_;  // GUARDED_BY(async_mu_)
   rng rng_;
   epoch_ms now_;
   std::uint64_t seq_ = 0;

@@ -7,6 +7,7 @@
 
 #include <boost/json/fwd.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -60,6 +61,17 @@ class room_api {
   virtual void cancel_timer(timer_id id) = 0;
   // A fixed-rate tick (0 stops it): on_tick is called `hz` times a second.
   virtual void set_tick(int hz) = 0;
+
+  // The way back onto the room for asynchronous work (LLM replies, storage reads). The returned
+  // function may be called from any thread, any number of times, even after the game ended; each
+  // call runs `fn` later on the room's strand, as a call into the mode, but only while the game
+  // that obtained it is still running (otherwise `fn` is dropped unrun).
+  using async_fn = std::function<void(room_api&)>;
+  virtual std::function<void(async_fn)> async_gate() = 0;
+  // Sends `type` to everyone in the room from any thread, while the room exists, whether or not a
+  // game is running (e.g. a casebook finished after the game ended).
+  using announce_fn = std::function<void(std::string type, boost::json::object data)>;
+  virtual announce_fn announcer() = 0;
 
   // Appends to the game's action log (asynchronously, in order).
   virtual void log(std::string_view kind, player_id actor, const boost::json::object& payload) = 0;

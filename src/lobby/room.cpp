@@ -544,6 +544,28 @@ void room::schedule_tick() {
 
 // --- Game lifecycle ---------------------------------------------------------------------------
 
+std::function<void(room_api::async_fn)> room::async_gate() {
+  return [weak = weak_from_this(), game = game_id_](async_fn fn) {
+    auto self = weak.lock();
+    if (!self) return;
+    asio::post(self->strand_, [self, game, fn = std::move(fn)] {
+      // The game that asked may have ended (or another begun) meanwhile.
+      if (!self->mode_ || self->game_id_ != game) return;
+      self->call_mode([&](mode&) { fn(*self); });
+    });
+  };
+}
+
+room_api::announce_fn room::announcer() {
+  return [weak = weak_from_this()](std::string type, json::object data) {
+    auto self = weak.lock();
+    if (!self) return;
+    asio::post(self->strand_, [self, type = std::move(type), data = std::move(data)] {
+      if (self->state_ != state::closed) self->send_all(type, data);
+    });
+  };
+}
+
 void room::log(std::string_view kind, player_id actor, const json::object& payload) {
   store::log_entry e;
   e.stream = game_id_.empty() ? id_ : game_id_;

@@ -64,6 +64,8 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   timer_id set_timer(epoch_ms at, std::uint64_t tag) override;
   void cancel_timer(timer_id id) override;
   void set_tick(int hz) override;
+  std::function<void(async_fn)> async_gate() override;
+  announce_fn announcer() override;
   void log(std::string_view kind, player_id actor, const boost::json::object& payload) override;
   void end_game(const boost::json::object& result, const boost::json::object& record) override;
 

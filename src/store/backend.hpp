@@ -52,6 +52,17 @@ struct game_record {
   std::string record_json;            // the mode's own record: roles, votes, winners...
 };
 
+// The casebook of a finished game: the story of the game, written from its action log (by the LLM
+// or by templates) as Markdown. A game has at most one; a rewrite replaces it.
+struct casebook_record {
+  std::string game_id;
+  std::string title;
+  std::string language;  // "en", "ko"
+  std::string author;    // "llm" or "template"
+  std::string markdown;
+  std::int64_t created_ms = 0;
+};
+
 // One line of the append-only action/chat log of a room or game.
 struct log_entry {
   std::string stream;    // the game id (or room id) the entry belongs to
@@ -157,6 +168,10 @@ class backend {
   // `before_ms` when it is > 0.
   virtual std::vector<game_record> games_of(std::int64_t account_id, int limit,
                                             std::int64_t before_ms) = 0;
+
+  // Casebooks. put_casebook inserts or replaces the game's casebook.
+  virtual void put_casebook(const casebook_record& c) = 0;
+  virtual std::optional<casebook_record> find_casebook(const std::string& game_id) = 0;
 
   // The action/chat log. append_log: conflict when (stream, seq) exists (nothing is written).
   virtual status append_log(const log_entry& e) = 0;

@@ -328,6 +328,26 @@ TEST_P(store_contract, games_insert_find_and_conflict) {
   EXPECT_FALSE(db().find_game("g2").has_value());
 }
 
+TEST_P(store_contract, casebooks_put_find_and_replace) {
+  EXPECT_FALSE(db().find_casebook("g1").has_value());
+  casebook_record c{"g1", "등대의 밤", "ko", "template", "# 등대의 밤\n\n첫 장.", 5'000};
+  db().put_casebook(c);
+  auto found = db().find_casebook("g1");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->title, "등대의 밤");
+  EXPECT_EQ(found->language, "ko");
+  EXPECT_EQ(found->author, "template");
+  EXPECT_EQ(found->markdown, c.markdown);
+  EXPECT_EQ(found->created_ms, 5'000);
+  // A rewrite (the LLM's, after the template's) replaces it.
+  c.author = "llm";
+  c.markdown = "# Rewritten";
+  db().put_casebook(c);
+  EXPECT_EQ(db().find_casebook("g1")->author, "llm");
+  EXPECT_EQ(db().find_casebook("g1")->markdown, "# Rewritten");
+  EXPECT_FALSE(db().find_casebook("g2").has_value());
+}
+
 TEST_P(store_contract, games_of_orders_newest_first_with_limit_and_before) {
   ASSERT_EQ(db().insert_game(make_game("g-old", 1000, {1, 2})), status::ok);
   ASSERT_EQ(db().insert_game(make_game("g-new", 3000, {2, 1})), status::ok);

@@ -775,6 +775,36 @@ TEST_F(lobby_flow_test, game_ends_on_its_timer) {
   EXPECT_EQ(str(at(g.json(), "record.reason")), "time");
 }
 
+// Work finished on another thread (as an LLM reply is) comes back into the game through the
+// room's async gate while the game runs, and is dropped once it has ended; the room-wide announcer
+// reaches the room either way.
+TEST_F(lobby_flow_test, async_work_returns_to_the_running_game_only) {
+  auto seats = seat_players(port(), {"Async", "Await"});
+  auto snap = create_room(seats[0], {});
+  join_room(seats[1], {{"room_id", at(snap, "id")}});
+  seats[1].ws->call("room.ready", {{"ready", true}});
+  seats[0].ws->call("room.start");
+  seats[1].ws->expect("test.counter.started");
+
+  seats[0].ws->call("test.counter.later", {{"n", 4}, {"delay_ms", 0}});
+  auto total = seats[1].ws->expect("test.counter.total");
+  EXPECT_EQ(num(at(total, "data.total")), 4);
+  EXPECT_EQ(num(at(seats[1].ws->expect("test.counter.announced"), "data.n")), 4);
+
+  // Ask for more later, then end the game before it arrives.
+  seats[0].ws->call("test.counter.later", {{"n", 7}, {"delay_ms", 300}});
+  seats[0].ws->call("test.counter.finish");
+  auto ended = seats[1].ws->expect("room.game_ended");
+  EXPECT_EQ(num(at(ended, "data.result.total")), 4);
+  EXPECT_EQ(num(at(seats[1].ws->expect("test.counter.announced"), "data.n")), 7);
+  // The late addition never reached the ended game: no total event came before the announcement.
+  for (const auto& f : seats[1].ws->history()) {
+    if (str(at(f, "type")) == "test.counter.total") {
+      EXPECT_EQ(num(at(f, "data.total")), 4) << "late work changed an ended game";
+    }
+  }
+}
+
 // GET /v1/accounts/{id}/games lists "newest first" and pages with `before`. Games here end quickly
 // one after another (several may end in the same millisecond, as busy rooms do): the list must
 // still be in the order they were played, and paging with limit=1 must visit every game once.

@@ -44,20 +44,20 @@ struct condition {
 // One effect of a use, a puzzle, a knowledge reveal... Applied in order by the engine.
 struct effect {
   enum class kind {
-    set,        // set flag `arg`
-    clear,      // clear flag `arg`
-    unlock,     // unlock exit `arg2` of location `arg` (an exit's lock no longer applies)
-    reveal,     // hidden item `arg` becomes visible where it lies
-    give,       // the acting player receives item `arg` (from wherever it is)
-    remove,     // item `arg` leaves the game
-    move_item,  // item `arg` is placed in location `arg2`
-    damage,     // the acting player loses n health
-    heal,       // the acting player gains n health (up to the maximum)
-    damage_all, // every living player loses n health
-    clue,       // every player learns clue `arg` (added to the shared journal)
-    teleport,   // the acting player moves to location `arg`
-    say,        // narration `text` (told to everyone in the actor's location)
-    end,        // the game ends with ending `arg`
+    set,         // set flag `arg`
+    clear,       // clear flag `arg`
+    unlock,      // unlock exit `arg2` of location `arg` (an exit's lock no longer applies)
+    reveal,      // hidden item `arg` becomes visible where it lies
+    give,        // the acting player receives item `arg` (from wherever it is)
+    remove,      // item `arg` leaves the game
+    move_item,   // item `arg` is placed in location `arg2`
+    damage,      // the acting player loses n health
+    heal,        // the acting player gains n health (up to the maximum)
+    damage_all,  // every living player loses n health
+    clue,        // every player learns clue `arg` (added to the shared journal)
+    teleport,    // the acting player moves to location `arg`
+    say,         // narration `text` (told to everyone in the actor's location)
+    end,         // the game ends with ending `arg`
   };
   kind k = kind::say;
   std::string arg, arg2;
@@ -115,7 +115,7 @@ struct item_def {
   std::string name;
   std::vector<std::string> aliases;
   std::string description;
-  std::string at;  // location id; "" = not in the world until an effect gives/moves it
+  std::string at;       // location id; "" = not in the world until an effect gives/moves it
   bool hidden = false;  // invisible until revealed
   bool portable = true;
   std::vector<effect> on_inspect;  // applied the first time anyone inspects it
@@ -204,10 +204,10 @@ struct scenario {
   std::string summary;
   int min_players = 1;
   int max_players = 1;
-  int turn_limit = 0;           // rounds; 0 = none
-  int minutes = 0;              // expected play time, for listings
-  int health = 10;              // starting and maximum health
-  std::string start;            // location id
+  int turn_limit = 0;  // rounds; 0 = none
+  int minutes = 0;     // expected play time, for listings
+  int health = 10;     // starting and maximum health
+  std::string start;   // location id
   std::string intro;
   std::map<std::string, location_def> locations;
   std::map<std::string, item_def> items;

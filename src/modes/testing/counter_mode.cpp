@@ -1,8 +1,10 @@
 #include "modes/testing/counter_mode.hpp"
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <map>
 #include <stdexcept>
+#include <thread>
 
 namespace maratang::modes {
 
@@ -15,7 +17,14 @@ namespace {
 constexpr proto::field_spec add_fields[] = {
     {"n", proto::field_type::integer, true, 1, 100, "How much to add."},
 };
+constexpr proto::field_spec later_fields[] = {
+    {"n", proto::field_type::integer, true, 1, 100, "How much to add."},
+    {"delay_ms", proto::field_type::integer, true, 0, 1000, "How long the other thread waits."},
+};
 constexpr proto::message_spec messages[] = {
+    {"test.counter.later", proto::direction::request,
+     "Adds n later, from another thread, through the room's async gate.", later_fields, "`{}`",
+     true},
     {"test.counter.add", proto::direction::request, "Adds n to the shared total.", add_fields,
      "`{total, mine}`", true},
     {"test.counter.finish", proto::direction::request, "Ends the game.", {}, "`{}`", true},
@@ -51,6 +60,21 @@ class counter_mode final : public lobby::mode {
       return json::object{};
     }
     auto n = data.at("n").as_int64();
+    if (type == "test.counter.later") {
+      // Another thread (as an LLM client would) comes back through the gate.
+      std::thread([gate = room.async_gate(), announce = room.announcer(), this_mode = this, from, n,
+                   delay = data.at("delay_ms").as_int64()] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+        // The gate runs the work only while this game lasts, so this_mode is alive then.
+        gate([this_mode, from, n](room_api& r) { this_mode->add(r, from, n); });
+        announce("test.counter.announced", {{"n", n}});
+      }).detach();
+      return json::object{};
+    }
+    return add(room, from, n);
+  }
+
+  result<json::object> add(room_api& room, player_id from, std::int64_t n) {
     total_ += n;
     mine_[from] += n;
     room.log("add", from, {{"n", n}});

@@ -176,6 +176,16 @@ std::optional<game_record> memory_backend::find_game(const std::string& id) {
   return it->second;
 }
 
+void memory_backend::put_casebook(const casebook_record& c) {
+  state_.casebooks[c.game_id] = c;
+}
+
+std::optional<casebook_record> memory_backend::find_casebook(const std::string& game_id) {
+  const auto it = state_.casebooks.find(game_id);
+  if (it == state_.casebooks.end()) return std::nullopt;
+  return it->second;
+}
+
 std::vector<game_record> memory_backend::games_of(std::int64_t account_id, int limit,
                                                   std::int64_t before_ms) {
   std::vector<const game_record*> found;

@@ -53,6 +53,8 @@ class memory_backend : public backend {
 
   status insert_game(const game_record& g) override;
   std::optional<game_record> find_game(const std::string& id) override;
+  void put_casebook(const casebook_record& c) override;
+  std::optional<casebook_record> find_casebook(const std::string& game_id) override;
   std::vector<game_record> games_of(std::int64_t account_id, int limit,
                                     std::int64_t before_ms) override;
 
@@ -81,6 +83,7 @@ class memory_backend : public backend {
     std::int64_t last_account_id = 0;
     std::map<std::string, session_record> sessions;
     std::map<std::string, game_record> games;
+    std::map<std::string, casebook_record> casebooks;
     std::map<std::pair<std::string, std::int64_t>, log_entry> log;
     std::map<std::int64_t, event_record> events;
     std::int64_t last_event_id = 0;

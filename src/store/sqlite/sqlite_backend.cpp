@@ -110,6 +110,17 @@ CREATE TABLE trace_reports (
   PRIMARY KEY (trace_id, account_id)
 ) WITHOUT ROWID;
 )sql",
+    // 5: casebooks of finished games (Mystery).
+    R"sql(
+CREATE TABLE casebooks (
+  game_id    TEXT PRIMARY KEY,
+  title      TEXT NOT NULL,
+  language   TEXT NOT NULL,
+  author     TEXT NOT NULL,
+  markdown   TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -603,6 +614,41 @@ std::optional<game_record> sqlite_backend::find_game(const std::string& id) {
   while (p.next())
     g.players.push_back(p.i64(0));
   return g;
+}
+
+void sqlite_backend::put_casebook(const casebook_record& c) {
+  const char* op = "put_casebook";
+  query q(db_,
+          prepare("INSERT OR REPLACE INTO casebooks (game_id, title, language, author, markdown, "
+                  "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                  op),
+          op);
+  q.bind_text(1, c.game_id);
+  q.bind_text(2, c.title);
+  q.bind_text(3, c.language);
+  q.bind_text(4, c.author);
+  q.bind_text(5, c.markdown);
+  q.bind_i64(6, c.created_ms);
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+}
+
+std::optional<casebook_record> sqlite_backend::find_casebook(const std::string& game_id) {
+  const char* op = "find_casebook";
+  query q(db_,
+          prepare("SELECT game_id, title, language, author, markdown, created_ms FROM casebooks "
+                  "WHERE game_id = ?1",
+                  op),
+          op);
+  q.bind_text(1, game_id);
+  if (!q.next()) return std::nullopt;
+  casebook_record c;
+  c.game_id = q.text(0);
+  c.title = q.text(1);
+  c.language = q.text(2);
+  c.author = q.text(3);
+  c.markdown = q.text(4);
+  c.created_ms = q.i64(5);
+  return c;
 }
 
 std::vector<game_record> sqlite_backend::games_of(std::int64_t account_id, int limit,

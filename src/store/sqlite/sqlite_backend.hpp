@@ -69,6 +69,8 @@ class sqlite_backend : public backend {
 
   status insert_game(const game_record& g) override;
   std::optional<game_record> find_game(const std::string& id) override;
+  void put_casebook(const casebook_record& c) override;
+  std::optional<casebook_record> find_casebook(const std::string& game_id) override;
   std::vector<game_record> games_of(std::int64_t account_id, int limit,
                                     std::int64_t before_ms) override;
 

@@ -1,0 +1,69 @@
+// The casebook: the story of one Mystery game, written from its action log when play ends — by the
+// LLM in chapters when one is available, by templates otherwise (or for any chapter the LLM failed
+// to write) — stored as Markdown and served as Markdown or HTML.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "modes/mystery/llm_port.hpp"
+#include "store/backend.hpp"
+#include "util/clock.hpp"
+
+namespace maratang::store {
+class worker;
+}
+
+namespace maratang::mystery {
+
+// What the casebook is about, beyond the log.
+struct casebook_meta {
+  std::string game_id;
+  std::string title;                          // the scenario's title
+  std::string language;                       // "en" or "ko"
+  std::map<std::int64_t, std::string> names;  // player id -> nickname
+};
+
+// One chapter: its heading and the lines it is written from.
+struct chapter {
+  int number = 0;
+  std::vector<std::string> lines;  // Markdown, one paragraph each (the template text)
+};
+
+// Splits a game's log (the entries the Mystery mode writes, in order) into chapters of
+// `rounds_per_chapter` rounds, the last one holding the ending.
+std::vector<chapter> chapters_of(const casebook_meta& meta,
+                                 const std::vector<store::log_entry>& log,
+                                 int rounds_per_chapter = 4);
+// The whole casebook by templates (deterministic).
+std::string template_casebook(const casebook_meta& meta, const std::vector<chapter>& chapters);
+// The prompt that asks the LLM to write one chapter. The log's player text is quoted data.
+llm_call chapter_prompt(const casebook_meta& meta, const chapter& c, int total);
+// Assembles a casebook from each chapter's prose (LLM or template), in order.
+std::string assemble_casebook(const casebook_meta& meta, const std::vector<std::string>& chapters);
+
+// Markdown to a complete, safe HTML page (raw HTML in the Markdown is not passed through).
+std::string casebook_html(const std::string& title, const std::string& language,
+                          const std::string& markdown);
+
+// Writes casebooks in the background: reads the game's log through the storage worker, writes
+// the text (LLM or templates), stores it, then calls `done`. Thread-safe; never blocks.
+class casebook_writer {
+ public:
+  // llm may be null (templates only). Outlives every write it starts (the server owns both).
+  casebook_writer(store::worker& store, llm_port* llm, const clock& clk);
+
+  // done(author) runs on some background thread after the casebook is stored; author is "llm",
+  // "mixed" (some chapters by templates) or "template"; "" if it could not be stored.
+  void write(casebook_meta meta, std::function<void(std::string author)> done);
+
+ private:
+  store::worker& store_;
+  llm_port* llm_;
+  const clock& clock_;
+};
+
+}  // namespace maratang::mystery

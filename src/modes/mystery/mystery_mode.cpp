@@ -1,0 +1,623 @@
+#include "modes/mystery/mystery_mode.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <deque>
+#include <optional>
+#include <set>
+
+#include "modes/mystery/casebook.hpp"
+#include "modes/mystery/engine.hpp"
+#include "modes/mystery/llm_port.hpp"
+#include "modes/mystery/narrator.hpp"
+#include "modes/mystery/parser.hpp"
+#include "modes/mystery/prompts.hpp"
+
+namespace maratang::mystery {
+
+namespace json = boost::json;
+using lobby::room_api;
+
+namespace {
+
+// --- Messages -----------------------------------------------------------------------------------
+
+constexpr proto::field_spec act_fields[] = {
+    {"text", proto::field_type::string, true, 1, 2000,
+     "A command (`take lantern`, `열쇠 줍기`) or free text; at most 500 bytes are played."},
+};
+constexpr proto::field_spec do_fields[] = {
+    {"verb", proto::field_type::string, true, 1, 16,
+     "look, go, inspect, take, drop, use, combine, code, talk, accuse, inventory, journal, help "
+     "or pass."},
+    {"object", proto::field_type::string, false, 0, 2000, "The item, exit, NPC or code target."},
+    {"target", proto::field_type::string, false, 0, 2000,
+     "Y in `use X on Y` / `combine X with Y`."},
+    {"text", proto::field_type::string, false, 0, 2000,
+     "The code, the words to an NPC, or the accusation."},
+};
+
+constexpr proto::message_spec messages[] = {
+    {"mystery.act", proto::direction::request,
+     "Plays a command typed by the player. Known commands are played at once; other free text is "
+     "interpreted (by the LLM when one is configured) and then played, or refused.",
+     act_fields, "`{played, turn_used}` or `{interpreting: true}`", true},
+    {"mystery.do", proto::direction::request, "Plays a structured command.", do_fields,
+     "`{played, turn_used}`", true},
+    {"mystery.started",
+     proto::direction::event,
+     "The game began: `{scenario: {id, title, language}, intro, players: [{player, nickname}], "
+     "turn_ms, llm}`.",
+     {},
+     {},
+     false},
+    {"mystery.events",
+     proto::direction::event,
+     "What happened, as facts for clients that draw the world: `{events: [{kind, actor, a, b, "
+     "n}]}` (see the mode's README for the kinds). Each player receives the events they may see.",
+     {},
+     {},
+     false},
+    {"mystery.line",
+     proto::direction::event,
+     "Narration or an NPC's words: `{line, kind: narration|npc, npc, npc_name, actor, source: "
+     "offline|llm, delta?, text?, done}`. LLM lines stream as several frames with `delta`, then "
+     "one with `done: true` and the whole `text`; if the LLM fails mid-line the last frame "
+     "carries `replaced: true` and the offline text. Offline lines come whole in one frame.",
+     {},
+     {},
+     false},
+    {"mystery.state",
+     proto::direction::event,
+     "To each player after every play: their view of the world (location, exits, items, NPCs, "
+     "inventory, health, journal, round, turn, players).",
+     {},
+     {},
+     false},
+    {"mystery.turn",
+     proto::direction::event,
+     "Group games: `{player, round, ends_at}` — whose turn it is and when it passes (server ms; 0 "
+     "= no limit).",
+     {},
+     {},
+     false},
+    {"mystery.rejected",
+     proto::direction::event,
+     "To one player: free text sent for interpretation could not be played: `{text, code, "
+     "message}`.",
+     {},
+     {},
+     false},
+    {"mystery.ended",
+     proto::direction::event,
+     "`{ending, title, kind, text, casebook}` (then room.game_ended); `casebook` is the REST path "
+     "where the casebook will be.",
+     {},
+     {},
+     false},
+    {"mystery.casebook",
+     proto::direction::event,
+     "Announced to the room when the casebook is stored: `{game_id, author: llm|mixed|template, "
+     "markdown, html}` (REST paths).",
+     {},
+     {},
+     false},
+};
+
+constexpr std::uint64_t turn_timer_tag = 1;
+constexpr std::size_t recent_lines_max = 40;
+
+std::optional<verb> verb_named(std::string_view s) {
+  static constexpr verb all[] = {verb::look,  verb::go,     verb::inspect,   verb::take,
+                                 verb::drop,  verb::use,    verb::combine,   verb::code,
+                                 verb::talk,  verb::accuse, verb::inventory, verb::journal,
+                                 verb::help,  verb::pass};
+  for (verb v : all) {
+    if (to_string(v) == s) return v;
+  }
+  return std::nullopt;
+}
+
+std::string str_field(const json::object& o, std::string_view k) {
+  if (auto* v = o.if_contains(k); v && v->is_string()) return std::string(v->get_string());
+  return {};
+}
+
+json::object event_json(const event& e) {
+  json::object o{{"kind", e.kind}};
+  if (e.actor) o["actor"] = e.actor;
+  if (!e.a.empty()) o["a"] = e.a;
+  if (!e.b.empty()) o["b"] = e.b;
+  if (e.n) o["n"] = e.n;
+  if (!e.list.empty()) {
+    json::array l;
+    for (const auto& x : e.list)
+      l.push_back(json::string(x));
+    o["list"] = std::move(l);
+  }
+  return o;
+}
+
+// --- The game -----------------------------------------------------------------------------------
+
+class mystery_mode final : public lobby::mode {
+ public:
+  mystery_mode(std::shared_ptr<const mystery_services> svc, std::shared_ptr<const scenario> scn,
+               int turn_ms, bool use_llm)
+      : svc_(std::move(svc)),
+        scn_(std::move(scn)),
+        turn_ms_(turn_ms),
+        llm_(use_llm ? svc_->llm : nullptr) {}
+
+  void on_start(room_api& room) override {
+    std::vector<player_id> seats;
+    json::array players;
+    for (const auto& m : room.members()) {
+      if (m.spectator) continue;
+      seats.push_back(m.id);
+      names_[m.id] = m.nickname;
+      players.push_back({{"player", m.id}, {"nickname", m.nickname}});
+    }
+    engine_.emplace(scn_, seats);
+    gate_ = room.async_gate();
+    room.send_all("mystery.started",
+                  {{"scenario", {{"id", scn_->id}, {"title", scn_->title},
+                                 {"language", scn_->language}}},
+                   {"intro", scn_->intro},
+                   {"players", std::move(players)},
+                   {"turn_ms", turn_ms_},
+                   {"llm", llm_ != nullptr}});
+    room.log("intro", 0, {{"title", scn_->title}, {"text", scn_->intro}, {"round", 1}});
+    // Everyone begins by looking around.
+    for (player_id p : seats) {
+      if (auto o = engine_->act(p, action{verb::look, {}, {}, {}})) deliver(room, *o);
+    }
+    send_states(room);
+    schedule_turn(room, true);
+  }
+
+  result<json::object> on_message(room_api& room, player_id from, std::string_view type,
+                                  const json::object& data) override {
+    if (!names_.count(from)) return error{errc::forbidden, "Spectators watch; they do not play."};
+    if (engine_->ended()) return error{errc::game_over};
+    if (type == "mystery.do") {
+      auto v = verb_named(str_field(data, "verb"));
+      if (!v) {
+        return error{errc::unknown_command,
+                     "Unknown verb \"" + str_field(data, "verb") + "\"; see `help`."};
+      }
+      return play(room, from, action{*v, str_field(data, "object"), str_field(data, "target"),
+                                     str_field(data, "text")},
+                  fmt::format("{} {} {} {}", str_field(data, "verb"), str_field(data, "object"),
+                              str_field(data, "target"), str_field(data, "text")));
+    }
+    auto text = str_field(data, "text");
+    if (text.size() > max_text_bytes) {
+      return error{errc::too_large, fmt::format("A command is at most {} bytes.", max_text_bytes)};
+    }
+    if (auto a = parse_command(text, *scn_)) return play(room, from, *a, text);
+    if (!llm_) {
+      return error{errc::unknown_command,
+                   scn_->language == "ko"
+                       ? "무슨 말인지 모르겠습니다. `도움말`로 명령을 확인하세요."
+                       : "That is not a command I know; try `help`."};
+    }
+    interpret(room, from, text);
+    return json::object{{"interpreting", true}};
+  }
+
+  void on_timer(room_api& room, std::uint64_t tag) override {
+    if (tag != turn_timer_tag || engine_->ended()) return;
+    turn_timer_ = 0;
+    deliver(room, engine_->pass_turn());
+    after_play(room, true);
+  }
+
+  void on_leave(room_api& room, player_id p) override {
+    if (!names_.count(p) || engine_->ended()) return;
+    left_.insert(p);
+    deliver(room, engine_->remove_player(p));
+    if (left_.size() == names_.size()) {
+      // Nobody is left to play: the game ends without an ending.
+      room.end_game({{"ending", ""}, {"reason", "abandoned"}},
+                    {{"scenario", scn_->id}, {"reason", "abandoned"}, {"state", engine_->state_json()}});
+      return;
+    }
+    after_play(room, true);
+  }
+
+  void on_reconnect(room_api& room, player_id p) override {
+    if (names_.count(p)) room.send_to(p, "mystery.state", engine_->view(p));
+  }
+
+  json::object view(player_id viewer) const override {
+    json::object v = engine_ ? engine_->view(viewer) : json::object{};
+    v["scenario"] = {{"id", scn_->id}, {"title", scn_->title}, {"language", scn_->language}};
+    v["intro"] = scn_->intro;
+    v["turn_ends_at"] = turn_ends_at_;
+    json::array lines;
+    for (const auto& l : recent_)
+      lines.push_back(l);
+    v["recent_lines"] = std::move(lines);
+    return v;
+  }
+
+ private:
+  // Plays a resolved action for `from` and tells everyone what happened.
+  result<json::object> play(room_api& room, player_id from, const action& a,
+                            const std::string& typed) {
+    auto o = engine_->act(from, a);
+    if (!o) return o.error();
+    room.log("action", from,
+             {{"text", typed.substr(0, max_text_bytes)},
+              {"verb", to_string(a.v)},
+              {"round", engine_->round()}});
+    bool used = o->turn_used;
+    deliver(room, *o);
+    after_play(room, used);
+    return json::object{{"played", to_string(a.v)}, {"turn_used", used}};
+  }
+
+  // After a play: states to everyone, the ending, or the next turn.
+  void after_play(room_api& room, bool turn_changed) {
+    send_states(room);
+    if (engine_->ended()) return finish(room);
+    schedule_turn(room, turn_changed);
+  }
+
+  void send_states(room_api& room) {
+    for (const auto& [p, n] : names_) {
+      if (!left_.count(p)) room.send_to(p, "mystery.state", engine_->view(p));
+    }
+  }
+
+  void schedule_turn(room_api& room, bool changed) {
+    if (engine_->solo() || engine_->ended()) return;
+    if (!changed && turn_timer_) return;
+    if (turn_timer_) room.cancel_timer(turn_timer_);
+    turn_timer_ = 0;
+    turn_ends_at_ = 0;
+    if (turn_ms_ > 0) {
+      turn_ends_at_ = room.now_ms() + turn_ms_;
+      turn_timer_ = room.set_timer(turn_ends_at_, turn_timer_tag);
+    }
+    room.send_all("mystery.turn", {{"player", engine_->current_turn()},
+                                   {"round", engine_->round()},
+                                   {"ends_at", turn_ends_at_}});
+  }
+
+  // Sends each event's facts and narration to those who may see it.
+  void deliver(room_api& room, const outcome& o) {
+    std::map<player_id, json::array> facts;
+    json::array public_facts;
+    for (const auto& e : o.events) {
+      auto recipients = audience(e);
+      auto j = event_json(e);
+      if (recipients.empty()) {
+        public_facts.push_back(j);
+      } else {
+        for (player_id p : recipients)
+          facts[p].push_back(j);
+      }
+      room.log("event", e.actor, j);
+      narrate_event(room, e, recipients);
+    }
+    if (!public_facts.empty()) {
+      // Everyone (spectators too) gets the public facts; players also get their private ones.
+      for (const auto& [p, n] : names_) {
+        if (left_.count(p)) continue;
+        auto& mine = facts[p];
+        json::array all = public_facts;
+        for (auto& x : mine)
+          all.push_back(std::move(x));
+        mine = std::move(all);
+      }
+      room.send_spectators("mystery.events", {{"events", public_facts}});
+    }
+    for (auto& [p, list] : facts) {
+      if (!list.empty() && !left_.count(p)) room.send_to(p, "mystery.events", {{"events", list}});
+    }
+  }
+
+  // Who sees an event: empty = everyone.
+  std::vector<player_id> audience(const event& e) const {
+    if (e.audience == "all" || e.audience.empty()) return {};
+    return e.to;
+  }
+
+  std::string nickname(player_id p) const {
+    auto it = names_.find(p);
+    return it == names_.end() ? std::to_string(p) : it->second;
+  }
+
+  // The words for one event: NPC talk and looking around are written by the LLM when there is
+  // one (with the offline text as the fallback); everything else by the templates.
+  void narrate_event(room_api& room, const event& e, const std::vector<player_id>& to) {
+    if (e.kind == "npc_talk") return npc_line(room, e, to);
+    auto names = [this](player_id p) { return nickname(p); };
+    std::string text = narrate(*scn_, e, names);
+    if (text.empty()) return;
+    if (e.kind == "look" && llm_ && llm_busy_ < svc_->max_llm_lines_per_room) {
+      return llm_line(room, "narration", "", e.actor, to, look_prompt(*scn_, e), text, false);
+    }
+    offline_line(room, "narration", "", e.actor, to, text);
+  }
+
+  void npc_line(room_api& room, const event& e, const std::vector<player_id>& to) {
+    auto it = scn_->npcs.find(e.a);
+    if (it == scn_->npcs.end()) return;
+    const npc_def& npc = it->second;
+    std::vector<const knowledge_def*> revealed, unlocked;
+    for (const auto& k : npc.knowledge) {
+      if (std::find(e.revealed.begin(), e.revealed.end(), k.id) != e.revealed.end())
+        revealed.push_back(&k);
+      if (std::find(e.unlocked.begin(), e.unlocked.end(), k.id) != e.unlocked.end())
+        unlocked.push_back(&k);
+    }
+    std::string offline = offline_npc_reply(npc, revealed, e.n == 1);
+    if (llm_ && llm_busy_ < svc_->max_llm_lines_per_room) {
+      auto call = npc_prompt(*scn_, npc, unlocked, revealed, nickname(e.actor), e.text);
+      if (!npc.lora.empty() && llm_->has_lora()) {
+        call.lora = true;
+        call.model = npc.lora;
+      }
+      return llm_line(room, "npc", npc.id, e.actor, to, std::move(call), offline, true);
+    }
+    offline_line(room, "npc", npc.id, e.actor, to, offline);
+  }
+
+  json::object line_base(std::int64_t id, const char* kind, const std::string& npc,
+                         player_id actor) const {
+    json::object o{{"line", id}, {"kind", kind}, {"actor", actor}};
+    if (!npc.empty()) {
+      o["npc"] = npc;
+      o["npc_name"] = scn_->npcs.at(npc).name;
+    }
+    return o;
+  }
+
+  void send_line(room_api& room, const std::vector<player_id>& to, const json::object& line) {
+    if (to.empty()) {
+      room.send_all("mystery.line", line);
+      return;
+    }
+    for (player_id p : to) {
+      if (!left_.count(p)) room.send_to(p, "mystery.line", line);
+    }
+  }
+
+  void remember(const json::object& line, const std::vector<player_id>& to) {
+    if (!to.empty()) return;  // only public lines are replayed to reconnecting players
+    recent_.push_back(line);
+    if (recent_.size() > recent_lines_max) recent_.pop_front();
+  }
+
+  void log_line(room_api& room, const json::object& line) {
+    json::object l{{"kind", line.at("kind")}, {"text", line.at("text")}, {"source", line.at("source")},
+                   {"round", engine_->round()}};
+    if (auto* n = line.if_contains("npc_name")) l["npc_name"] = *n;
+    if (auto* n = line.if_contains("npc")) l["npc"] = *n;
+    room.log("line", line.at("actor").as_int64(), l);
+  }
+
+  void offline_line(room_api& room, const char* kind, const std::string& npc, player_id actor,
+                    const std::vector<player_id>& to, const std::string& text) {
+    auto line = line_base(++next_line_, kind, npc, actor);
+    line["source"] = "offline";
+    line["text"] = text;
+    line["done"] = true;
+    send_line(room, to, line);
+    remember(line, to);
+    log_line(room, line);
+  }
+
+  // Streams an LLM line to `to`; falls back to `offline` if the call fails.
+  void llm_line(room_api& room, const char* kind, const std::string& npc, player_id actor,
+                const std::vector<player_id>& to, llm_call call, const std::string& offline,
+                bool) {
+    const std::int64_t id = ++next_line_;
+    ++llm_busy_;
+    auto base = line_base(id, kind, npc, actor);
+    base["source"] = "llm";
+    auto gate = gate_;
+    // Deltas and the end come back on the room's strand through the gate (dropped if the game
+    // ended meanwhile, in which case `this` is gone and never touched).
+    llm_->chat(
+        std::move(call),
+        [gate, this_mode = this, base, to](std::string_view delta) {
+          gate([this_mode, base, to, d = std::string(delta)](room_api& r) {
+            auto f = base;
+            f["delta"] = d;
+            f["done"] = false;
+            this_mode->send_line(r, to, f);
+          });
+        },
+        [gate, this_mode = this, base, to, offline](bool ok, std::string text, std::string) {
+          gate([this_mode, base, to, offline, ok, text = std::move(text)](room_api& r) {
+            --this_mode->llm_busy_;
+            auto f = base;
+            f["done"] = true;
+            if (ok && !text.empty()) {
+              f["text"] = text;
+            } else {
+              // The LLM failed: the scenario's own words stand in, marked as such.
+              f["text"] = offline;
+              f["source"] = "offline";
+              f["replaced"] = true;
+            }
+            this_mode->send_line(r, to, f);
+            this_mode->remember(f, to);
+            this_mode->log_line(r, f);
+          });
+        });
+  }
+
+  // Free text no rule understood: the LLM proposes a command, which the engine then checks like
+  // any other. The turn is not held meanwhile.
+  void interpret(room_api& room, player_id from, const std::string& text) {
+    auto gate = gate_;
+    ++llm_busy_;
+    llm_->chat(intent_prompt(*scn_, engine_->view(from), text), {},
+               [gate, this_mode = this, from, text](bool ok, std::string reply, std::string) {
+                 gate([this_mode, from, text, ok, reply = std::move(reply)](room_api& r) {
+                   --this_mode->llm_busy_;
+                   this_mode->interpreted(r, from, text, ok ? parse_intent(reply) : std::nullopt);
+                 });
+               });
+    (void)room;
+  }
+
+  void interpreted(room_api& room, player_id from, const std::string& text,
+                   std::optional<action> a) {
+    if (engine_->ended() || left_.count(from)) return;
+    if (!a) {
+      room.send_to(from, "mystery.rejected",
+                   {{"text", text},
+                    {"code", to_string(errc::unknown_command)},
+                    {"message", scn_->language == "ko" ? "무슨 말인지 모르겠습니다."
+                                                       : "That could not be understood as a "
+                                                         "command."}});
+      return;
+    }
+    auto r = play(room, from, *a, text);
+    if (!r) {
+      room.send_to(from, "mystery.rejected",
+                   {{"text", text},
+                    {"code", to_string(r.error().code)},
+                    {"message", r.error().message}});
+    }
+  }
+
+  void finish(room_api& room) {
+    const std::string& id = engine_->ending();
+    auto it = scn_->endings.find(id);
+    std::string title = it != scn_->endings.end() ? it->second.title : id;
+    std::string kind = it != scn_->endings.end() ? it->second.kind : "";
+    std::string text = it != scn_->endings.end() ? it->second.text : "";
+    std::string game_id(room.game_id());
+    std::string casebook = "/v1/games/" + game_id + "/casebook";
+    room.log("ending", 0,
+             {{"ending", id}, {"title", title}, {"kind", kind}, {"text", text},
+              {"round", engine_->round()}});
+    room.send_all("mystery.ended", {{"ending", id},
+                                    {"title", title},
+                                    {"kind", kind},
+                                    {"text", text},
+                                    {"casebook", svc_->casebooks ? casebook : ""}});
+    if (svc_->casebooks) {
+      casebook_meta meta{game_id, scn_->title, scn_->language, {}};
+      for (const auto& [p, n] : names_)
+        meta.names[p] = n;
+      svc_->casebooks->write(std::move(meta), [announce = room.announcer(), game_id,
+                                               casebook](std::string author) {
+        if (author.empty()) return;
+        announce("mystery.casebook", {{"game_id", game_id},
+                                      {"author", author},
+                                      {"markdown", casebook + ".md"},
+                                      {"html", casebook + ".html"}});
+      });
+    }
+    room.end_game({{"ending", id}, {"title", title}, {"kind", kind},
+                   {"casebook", svc_->casebooks ? casebook : ""}},
+                  {{"scenario", scn_->id}, {"ending", id}, {"state", engine_->state_json()}});
+  }
+
+  std::shared_ptr<const mystery_services> svc_;
+  std::shared_ptr<const scenario> scn_;
+  int turn_ms_;
+  llm_port* llm_;
+  std::optional<engine> engine_;
+  std::function<void(room_api::async_fn)> gate_;
+  std::map<player_id, std::string> names_;  // the players, seat order not implied
+  std::set<player_id> left_;
+  lobby::timer_id turn_timer_ = 0;
+  epoch_ms turn_ends_at_ = 0;
+  std::int64_t next_line_ = 0;
+  int llm_busy_ = 0;
+  std::deque<json::object> recent_;
+};
+
+// --- The factory --------------------------------------------------------------------------------
+
+class mystery_factory final : public lobby::mode_factory {
+ public:
+  explicit mystery_factory(std::shared_ptr<const mystery_services> svc) : svc_(std::move(svc)) {}
+
+  std::string_view name() const override { return "mystery"; }
+  int min_players() const override { return 1; }
+  int max_players() const override { return 6; }
+  std::span<const proto::message_spec> messages() const override {
+    return ::maratang::mystery::messages;
+  }
+
+  result<json::object> validate_settings(const json::object& s) const override {
+    json::object out{{"turn_ms", svc_->turn_ms}, {"llm", true}};
+    for (const auto& [k, v] : s) {
+      if (k == "scenario") {
+        if (!v.is_string() || !svc_->scenarios.count(std::string(v.get_string()))) {
+          return error{errc::bad_field, "settings.scenario must name a loaded scenario (see GET "
+                                        "/v1/mystery/scenarios)."};
+        }
+        out[k] = v;
+      } else if (k == "turn_ms") {
+        if (!v.is_int64() || v.get_int64() < 0 || v.get_int64() > 3'600'000) {
+          return error{errc::bad_field, "settings.turn_ms must be 0 (no limit) to 3600000."};
+        }
+        out[k] = v;
+      } else if (k == "llm") {
+        if (!v.is_bool()) return error{errc::bad_field, "settings.llm must be true or false."};
+        out[k] = v;
+      } else if (k == "seed") {
+        out[k] = v;  // the room checks it; the engine itself draws no randomness
+      } else {
+        return error{errc::bad_field, "Unknown setting \"" + std::string(k) + "\"."};
+      }
+    }
+    if (!out.contains("scenario")) {
+      if (svc_->scenarios.empty()) {
+        return error{errc::unavailable, "No Mystery scenario is loaded on this server."};
+      }
+      return error{errc::missing_field,
+                   "settings.scenario is required (see GET /v1/mystery/scenarios)."};
+    }
+    return out;
+  }
+
+  result<> check_start(const json::object& settings, int players) const override {
+    auto* id = settings.if_contains("scenario");
+    if (!id || !id->is_string()) return error{errc::bad_field, "No scenario chosen."};
+    auto it = svc_->scenarios.find(std::string(id->get_string()));
+    if (it == svc_->scenarios.end()) return error{errc::bad_field, "The scenario is gone."};
+    const auto& s = *it->second;
+    if (players < s.min_players) {
+      return error{errc::too_few_players,
+                   fmt::format("{} needs at least {} players.", s.title, s.min_players)};
+    }
+    if (players > s.max_players) {
+      return error{errc::room_full,
+                   fmt::format("{} is for at most {} players.", s.title, s.max_players)};
+    }
+    return {};
+  }
+
+  std::unique_ptr<lobby::mode> create(const json::object& settings) const override {
+    auto scn = svc_->scenarios.at(std::string(settings.at("scenario").as_string()));
+    return std::make_unique<mystery_mode>(svc_, std::move(scn),
+                                          static_cast<int>(settings.at("turn_ms").as_int64()),
+                                          settings.at("llm").as_bool());
+  }
+
+ private:
+  std::shared_ptr<const mystery_services> svc_;
+};
+
+}  // namespace
+
+std::unique_ptr<lobby::mode_factory> make_mystery_mode_factory(
+    std::shared_ptr<const mystery_services> services) {
+  return std::make_unique<mystery_factory>(std::move(services));
+}
+
+}  // namespace maratang::mystery
