@@ -93,6 +93,16 @@ constexpr code_info info_of(errc code) noexcept {
       return {"channel_closed", "You cannot speak right now.", 403};
     case errc::not_eligible:
       return {"not_eligible", "You may not vote in this vote.", 403};
+    case errc::not_your_turn:
+      return {"not_your_turn", "It is not your turn.", 409};
+    case errc::unknown_command:
+      return {"unknown_command", "That is not a command I understand.", 400};
+    case errc::not_here:
+      return {"not_here", "That is not here.", 409};
+    case errc::not_held:
+      return {"not_held", "You are not holding that.", 409};
+    case errc::game_over:
+      return {"game_over", "The game is over.", 409};
     case errc::not_found:
       return {"not_found", "Not found.", 404};
     case errc::method_not_allowed:
