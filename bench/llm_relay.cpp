@@ -34,8 +34,8 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-json::value http_json(int port, http::verb verb, const std::string& target,
-                      const std::string& body, const std::string& token) {
+json::value http_json(int port, http::verb verb, const std::string& target, const std::string& body,
+                      const std::string& token) {
   asio::io_context ioc;
   beast::tcp_stream s(ioc);
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
@@ -69,7 +69,8 @@ struct ws_client {
   }
   std::int64_t send(std::string_view type, json::object data) {
     auto id = next_id++;
-    auto text = json::serialize(json::object{{"type", type}, {"id", id}, {"data", std::move(data)}});
+    auto text =
+        json::serialize(json::object{{"type", type}, {"id", id}, {"data", std::move(data)}});
     ws.write(asio::buffer(text));
     return id;
   }

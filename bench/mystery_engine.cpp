@@ -84,8 +84,8 @@ int main(int argc, char** argv) {
       for (const auto& s : scripts) {
         engine e(s.scn, {1});
         for (std::size_t i = 0; i < s.actions.size(); ++i) {
-          result<outcome> o = parse ? e.act(1, *parse_command(s.lines[i], *s.scn))
-                                    : e.act(1, s.actions[i]);
+          maratang::result<outcome> o =
+              parse ? e.act(1, *parse_command(s.lines[i], *s.scn)) : e.act(1, s.actions[i]);
           if (o) {
             events += o->events.size();
           } else {
@@ -97,11 +97,12 @@ int main(int argc, char** argv) {
       }
     }
     double secs = std::chrono::duration<double>(clk::now() - start).count();
-    fmt::print("{:<22} {:>10.0f} actions/s  {:>8.0f} games/s  {:.1f} events/action  "
-               "{} refused  ({:.1f} s)\n",
-               parse ? "parse + engine" : "engine", static_cast<double>(actions) / secs,
-               static_cast<double>(games) / secs,
-               static_cast<double>(events) / static_cast<double>(actions), refused, secs);
+    fmt::print(
+        "{:<22} {:>10.0f} actions/s  {:>8.0f} games/s  {:.1f} events/action  "
+        "{} refused  ({:.1f} s)\n",
+        parse ? "parse + engine" : "engine", static_cast<double>(actions) / secs,
+        static_cast<double>(games) / secs,
+        static_cast<double>(events) / static_cast<double>(actions), refused, secs);
   };
   fmt::print("mystery_engine: {} walkthroughs, one core\n", scripts.size());
   run(false);

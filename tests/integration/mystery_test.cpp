@@ -3,6 +3,7 @@
 // 500, a broken stream, the breaker opening and closing) while the other player's requests keep
 // being answered; prompt injection with every prompt inspected; scenarios that fail validation
 // at start-up and on the command line.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -96,28 +97,28 @@ TEST(mystery_test, offline_game_to_its_ending_and_its_casebook) {
   }
   auto ended = ws.expect("mystery.ended");
   EXPECT_EQ(str(at(ended, "data.ending")), "light_holds");
-  EXPECT_EQ(str(at(ended, "data.casebook")), "/v1/games/" + game + "/casebook");
+  EXPECT_EQ(str(at(ended, "data.casebook")), fmt::format("/v1/games/{}/casebook", game));
   auto over = ws.expect("room.game_ended");
   EXPECT_EQ(str(at(over, "data.result.ending")), "light_holds");
   auto cb = ws.expect("mystery.casebook");
   EXPECT_EQ(str(at(cb, "data.author")), "template");
 
-  auto md = http_call(srv.port(), "GET", "/v1/games/" + game + "/casebook.md");
+  auto md = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.md", game));
   ASSERT_EQ(md.status, 200) << md.body;
   EXPECT_NE(md.header("content-type").find("text/markdown"), std::string::npos);
   EXPECT_EQ(md.body.rfind("# The Last Light of Gull Rock", 0), 0u) << md.body.substr(0, 200);
   EXPECT_NE(md.body.find("Sleuth"), std::string::npos);
-  auto html = http_call(srv.port(), "GET", "/v1/games/" + game + "/casebook.html");
+  auto html = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.html", game));
   ASSERT_EQ(html.status, 200);
   EXPECT_NE(html.header("content-type").find("text/html"), std::string::npos);
   EXPECT_NE(html.body.find("<h1>The Last Light of Gull Rock</h1>"), std::string::npos);
-  auto js = http_call(srv.port(), "GET", "/v1/games/" + game + "/casebook");
+  auto js = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook", game));
   ASSERT_EQ(js.status, 200);
   EXPECT_EQ(str(at(js.json(), "author")), "template");
   EXPECT_EQ(str(at(js.json(), "markdown")), md.body);
   EXPECT_EQ(http_call(srv.port(), "GET", "/v1/games/nope/casebook").status, 404);
   // The game record holds the ending.
-  auto rec = http_call(srv.port(), "GET", "/v1/games/" + game);
+  auto rec = http_call(srv.port(), "GET", fmt::format("/v1/games/{}", game));
   ASSERT_EQ(rec.status, 200);
   EXPECT_EQ(str(at(rec.json(), "record.ending")), "light_holds");
 }
@@ -148,24 +149,31 @@ class mystery_llm_test : public ::testing::Test {
   mystery_llm_test() {
     fake_.set_behaviour([this](std::size_t, const llm::fake_request&) {
       switch (mode_.load()) {
-        case mode::hang: return llm::fake_script::hang();
-        case mode::error500: return llm::fake_script::error(500);
-        case mode::broken: return llm::fake_script::broken({"The ", "lamp ", "is"}, 1);
-        case mode::reply: break;
+        case mode::hang:
+          return llm::fake_script::hang();
+        case mode::error500:
+          return llm::fake_script::error(500);
+        case mode::broken:
+          return llm::fake_script::broken({"The ", "lamp ", "is"}, 1);
+        case mode::reply:
+          break;
       }
       return llm::fake_script::reply({"The ", "lamp ", "is ", "dark."}, ms(5), ms(5));
     });
   }
 
   std::vector<std::string> llm_sets() const {
-    return {"llm.base_url=" + fake_.base_url(), "llm.first_token_timeout_ms=300",
-            "llm.total_timeout_ms=3000",        "llm.retries=1",
-            "llm.breaker_failures=3",           "llm.breaker_open_ms=800"};
+    return {fmt::format("llm.base_url={}", fake_.base_url()),
+            "llm.first_token_timeout_ms=300",
+            "llm.total_timeout_ms=3000",
+            "llm.retries=1",
+            "llm.breaker_failures=3",
+            "llm.breaker_open_ms=800"};
   }
 
   std::string metric(int port, std::string_view name) {
     auto m = http_call(port, "GET", "/metrics");
-    auto pos = m.body.find(std::string(name) + " ");
+    auto pos = m.body.find(fmt::format("{} ", name));
     if (pos == std::string::npos) return "";
     auto end = m.body.find('\n', pos);
     return m.body.substr(pos + name.size() + 1, end - pos - name.size() - 1);
@@ -238,11 +246,12 @@ TEST_F(mystery_llm_test, prompt_injection_never_puts_a_secret_in_a_prompt_and_ca
     // Ask every NPC every attempt the first time they are met (each question uses a round).
     for (const std::string npc : {"tamsin", "silas"}) {
       if (talked.count(npc)) continue;
-      auto r = ws.request("mystery.act", {{"text", "talk " + npc + " " + attempts[0]}});
+      auto r = ws.request("mystery.act", {{"text", fmt::format("talk {} {}", npc, attempts[0])}});
       if (error_code(r) != "") continue;  // not here
       talked.insert(npc);
       for (std::size_t i = 1; i < attempts.size(); ++i) {
-        ASSERT_EQ(error_code(ws.request("mystery.act", {{"text", "talk " + npc + " " + attempts[i]}})),
+        ASSERT_EQ(error_code(ws.request("mystery.act",
+                                        {{"text", fmt::format("talk {} {}", npc, attempts[i])}})),
                   "");
       }
     }
@@ -251,7 +260,7 @@ TEST_F(mystery_llm_test, prompt_injection_never_puts_a_secret_in_a_prompt_and_ca
   EXPECT_EQ(talked.size(), 2u);
   auto cb = ws.expect("mystery.casebook", 15s);
   EXPECT_EQ(str(at(cb, "data.author")), "llm");
-  auto md = http_call(srv.port(), "GET", "/v1/games/" + game + "/casebook.md");
+  auto md = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.md", game));
   EXPECT_NE(md.body.find("The lamp is dark."), std::string::npos);
 
   // Every prompt the server sent: no secret anywhere.
@@ -289,7 +298,7 @@ struct command_result {
 
 command_result run(const std::string& cmd) {
   command_result r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  FILE* p = ::popen(fmt::format("{} 2>&1", cmd).c_str(), "r");
   if (!p) return r;
   char buf[4096];
   while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
@@ -320,15 +329,15 @@ TEST(mystery_test, a_broken_scenario_is_refused_with_file_and_line_and_the_other
     s.insert(pos + 4, "nowhere_");
     std::ofstream(dir.path() / "broken/world.yaml") << s;
   }
-  auto bad = run(std::string(MARATANG_BINARY) + " scenario validate " + dir.path().string());
+  auto bad = run(fmt::format("{} scenario validate {}", MARATANG_BINARY, dir.path().string()));
   EXPECT_EQ(bad.code, 1) << bad.output;
   EXPECT_NE(bad.output.find("broken/world.yaml:"), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("nowhere_"), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("ok: gull_rock"), std::string::npos) << bad.output;
-  auto good = run(std::string(MARATANG_BINARY) + " scenario validate " + scenarios.string());
+  auto good = run(fmt::format("{} scenario validate {}", MARATANG_BINARY, scenarios.string()));
   EXPECT_EQ(good.code, 0) << good.output;
 
-  server_process srv({"mystery.scenarios_dir=" + dir.path().string()});
+  server_process srv({fmt::format("mystery.scenarios_dir={}", dir.path().string())});
   auto r = http_call(srv.port(), "GET", "/v1/mystery/scenarios");
   ASSERT_EQ(r.status, 200);
   const auto& list = at(r.json(), "scenarios").as_array();

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/json.hpp>
 #include <atomic>
+#include <boost/json.hpp>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -27,7 +27,8 @@ std::vector<store::log_entry> sample_log() {
   return {
       entry(1, "intro", 0, {{"text", "The storm came at dusk."}, {"round", 1}}),
       entry(2, "action", 7, {{"text", "take *lantern* <b>now</b>"}, {"round", 1}}),
-      entry(3, "line", 7, {{"kind", "narration"}, {"text", "Ana takes the lantern."}, {"round", 1}}),
+      entry(3, "line", 7,
+            {{"kind", "narration"}, {"text", "Ana takes the lantern."}, {"round", 1}}),
       entry(4, "event", 7, {{"kind", "took"}, {"a", "lantern"}}),
       entry(5, "line", 7,
             {{"kind", "npc"}, {"npc_name", "Marrow"}, {"text", "Mind the stairs."}, {"round", 5}}),
@@ -36,7 +37,9 @@ std::vector<store::log_entry> sample_log() {
   };
 }
 
-casebook_meta meta() { return {"game-1", "Gull Rock", "en", {{7, "Ana"}, {9, "Bo"}}}; }
+casebook_meta meta() {
+  return {"game-1", "Gull Rock", "en", {{7, "Ana"}, {9, "Bo"}}};
+}
 
 TEST(MysteryCasebook, chapters_follow_rounds_and_keep_the_order_of_the_log) {
   auto chapters = chapters_of(meta(), sample_log(), 4);

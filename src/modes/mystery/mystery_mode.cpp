@@ -110,10 +110,10 @@ constexpr std::uint64_t turn_timer_tag = 1;
 constexpr std::size_t recent_lines_max = 40;
 
 std::optional<verb> verb_named(std::string_view s) {
-  static constexpr verb all[] = {verb::look,  verb::go,     verb::inspect,   verb::take,
-                                 verb::drop,  verb::use,    verb::combine,   verb::code,
-                                 verb::talk,  verb::accuse, verb::inventory, verb::journal,
-                                 verb::help,  verb::pass};
+  static constexpr verb all[] = {verb::look, verb::go,     verb::inspect,   verb::take,
+                                 verb::drop, verb::use,    verb::combine,   verb::code,
+                                 verb::talk, verb::accuse, verb::inventory, verb::journal,
+                                 verb::help, verb::pass};
   for (verb v : all) {
     if (to_string(v) == s) return v;
   }
@@ -162,13 +162,13 @@ class mystery_mode final : public lobby::mode {
     }
     engine_.emplace(scn_, seats);
     gate_ = room.async_gate();
-    room.send_all("mystery.started",
-                  {{"scenario", {{"id", scn_->id}, {"title", scn_->title},
-                                 {"language", scn_->language}}},
-                   {"intro", scn_->intro},
-                   {"players", std::move(players)},
-                   {"turn_ms", turn_ms_},
-                   {"llm", llm_ != nullptr}});
+    room.send_all(
+        "mystery.started",
+        {{"scenario", {{"id", scn_->id}, {"title", scn_->title}, {"language", scn_->language}}},
+         {"intro", scn_->intro},
+         {"players", std::move(players)},
+         {"turn_ms", turn_ms_},
+         {"llm", llm_ != nullptr}});
     room.log("intro", 0, {{"title", scn_->title}, {"text", scn_->intro}, {"round", 1}});
     // Everyone begins by looking around.
     for (player_id p : seats) {
@@ -188,10 +188,11 @@ class mystery_mode final : public lobby::mode {
         return error{errc::unknown_command,
                      "Unknown verb \"" + str_field(data, "verb") + "\"; see `help`."};
       }
-      return play(room, from, action{*v, str_field(data, "object"), str_field(data, "target"),
-                                     str_field(data, "text")},
-                  fmt::format("{} {} {} {}", str_field(data, "verb"), str_field(data, "object"),
-                              str_field(data, "target"), str_field(data, "text")));
+      return play(
+          room, from,
+          action{*v, str_field(data, "object"), str_field(data, "target"), str_field(data, "text")},
+          fmt::format("{} {} {} {}", str_field(data, "verb"), str_field(data, "object"),
+                      str_field(data, "target"), str_field(data, "text")));
     }
     auto text = str_field(data, "text");
     if (text.size() > max_text_bytes) {
@@ -221,8 +222,9 @@ class mystery_mode final : public lobby::mode {
     deliver(room, engine_->remove_player(p));
     if (left_.size() == names_.size()) {
       // Nobody is left to play: the game ends without an ending.
-      room.end_game({{"ending", ""}, {"reason", "abandoned"}},
-                    {{"scenario", scn_->id}, {"reason", "abandoned"}, {"state", engine_->state_json()}});
+      room.end_game(
+          {{"ending", ""}, {"reason", "abandoned"}},
+          {{"scenario", scn_->id}, {"reason", "abandoned"}, {"state", engine_->state_json()}});
       return;
     }
     after_play(room, true);
@@ -397,7 +399,9 @@ class mystery_mode final : public lobby::mode {
   }
 
   void log_line(room_api& room, const json::object& line) {
-    json::object l{{"kind", line.at("kind")}, {"text", line.at("text")}, {"source", line.at("source")},
+    json::object l{{"kind", line.at("kind")},
+                   {"text", line.at("text")},
+                   {"source", line.at("source")},
                    {"round", engine_->round()}};
     if (auto* n = line.if_contains("npc_name")) l["npc_name"] = *n;
     if (auto* n = line.if_contains("npc")) l["npc"] = *n;
@@ -433,7 +437,7 @@ class mystery_mode final : public lobby::mode {
   }
 
   // Streams an LLM line to `to`; falls back to `offline` if the call fails.
-  void llm_line(room_api& room, const char* kind, const std::string& npc, player_id actor,
+  void llm_line(room_api& /*room*/, const char* kind, const std::string& npc, player_id actor,
                 const std::vector<player_id>& to, llm_call call, const std::string& offline) {
     const std::int64_t id = ++next_line_;
     ++llm_busy_;
@@ -501,10 +505,9 @@ class mystery_mode final : public lobby::mode {
     }
     auto r = play(room, from, *a, text);
     if (!r) {
-      room.send_to(from, "mystery.rejected",
-                   {{"text", text},
-                    {"code", to_string(r.error().code)},
-                    {"message", r.error().message}});
+      room.send_to(
+          from, "mystery.rejected",
+          {{"text", text}, {"code", to_string(r.error().code)}, {"message", r.error().message}});
     }
   }
 
@@ -517,7 +520,10 @@ class mystery_mode final : public lobby::mode {
     std::string game_id(room.game_id());
     std::string casebook = "/v1/games/" + game_id + "/casebook";
     room.log("ending", 0,
-             {{"ending", id}, {"title", title}, {"kind", kind}, {"text", text},
+             {{"ending", id},
+              {"title", title},
+              {"kind", kind},
+              {"text", text},
               {"round", engine_->round()}});
     room.send_all("mystery.ended", {{"ending", id},
                                     {"title", title},
@@ -528,16 +534,18 @@ class mystery_mode final : public lobby::mode {
       casebook_meta meta{game_id, scn_->title, scn_->language, {}};
       for (const auto& [p, n] : names_)
         meta.names[p] = n;
-      svc_->casebooks->write(std::move(meta), [announce = room.announcer(), game_id,
-                                               casebook](std::string author) {
-        if (author.empty()) return;
-        announce("mystery.casebook", {{"game_id", game_id},
-                                      {"author", author},
-                                      {"markdown", casebook + ".md"},
-                                      {"html", casebook + ".html"}});
-      });
+      svc_->casebooks->write(std::move(meta),
+                             [announce = room.announcer(), game_id, casebook](std::string author) {
+                               if (author.empty()) return;
+                               announce("mystery.casebook", {{"game_id", game_id},
+                                                             {"author", author},
+                                                             {"markdown", casebook + ".md"},
+                                                             {"html", casebook + ".html"}});
+                             });
     }
-    room.end_game({{"ending", id}, {"title", title}, {"kind", kind},
+    room.end_game({{"ending", id},
+                   {"title", title},
+                   {"kind", kind},
                    {"casebook", svc_->casebooks ? casebook : ""}},
                   {{"scenario", scn_->id}, {"ending", id}, {"state", engine_->state_json()}});
   }
@@ -575,8 +583,9 @@ class mystery_factory final : public lobby::mode_factory {
     for (const auto& [k, v] : s) {
       if (k == "scenario") {
         if (!v.is_string() || !svc_->scenarios.count(std::string(v.get_string()))) {
-          return error{errc::bad_field, "settings.scenario must name a loaded scenario (see GET "
-                                        "/v1/mystery/scenarios)."};
+          return error{errc::bad_field,
+                       "settings.scenario must name a loaded scenario (see GET "
+                       "/v1/mystery/scenarios)."};
         }
         out[k] = v;
       } else if (k == "turn_ms") {

@@ -20,10 +20,10 @@ class casebook_writer;
 // server runs; the services outlive every room.
 struct mystery_services {
   std::map<std::string, std::shared_ptr<const scenario>> scenarios;  // by id
-  llm_port* llm = nullptr;                // null: the offline narrator only
-  casebook_writer* casebooks = nullptr;   // null: no casebooks (unit tests)
-  int turn_ms = 90000;                    // default turn length in a group (0: no limit)
-  int max_llm_lines_per_room = 4;         // LLM lines in flight per room; more are told offline
+  llm_port* llm = nullptr;               // null: the offline narrator only
+  casebook_writer* casebooks = nullptr;  // null: no casebooks (unit tests)
+  int turn_ms = 90000;                   // default turn length in a group (0: no limit)
+  int max_llm_lines_per_room = 4;        // LLM lines in flight per room; more are told offline
 };
 
 std::unique_ptr<lobby::mode_factory> make_mystery_mode_factory(

@@ -22,12 +22,11 @@ void openai_port::chat(llm_call call, token_fn on_token, done_fn on_done) {
   for (auto& m : call.messages)
     r.messages.push_back({std::move(m.role), std::move(m.content)});
   llm::client& c = use_lora ? *lora_ : *base_;
-  c.complete(std::move(r), std::move(on_token),
-             [done = std::move(on_done)](llm::call_result res) {
-               if (res) return done(true, std::move(res->text), {});
-               const auto& e = res.error();
-               done(false, e.partial_text, fmt::format("{}: {}", llm::to_string(e.kind), e.detail));
-             });
+  c.complete(std::move(r), std::move(on_token), [done = std::move(on_done)](llm::call_result res) {
+    if (res) return done(true, std::move(res->text), {});
+    const auto& e = res.error();
+    done(false, e.partial_text, fmt::format("{}: {}", llm::to_string(e.kind), e.detail));
+  });
 }
 
 }  // namespace maratang::mystery
