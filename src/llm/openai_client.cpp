@@ -312,7 +312,8 @@ struct client::core::op : std::enable_shared_from_this<op> {
   // Admission: the breaker, then a slot or the queue.
   void admit() {
     start_time = steady::now();
-    total_deadline = start_time + milliseconds(c->opt.total_timeout_ms);
+    total_deadline = start_time + milliseconds(req.total_timeout_ms > 0 ? req.total_timeout_ms
+                                                                        : c->opt.total_timeout_ms);
     {
       std::lock_guard g(c->gate);
       if (c->closed) return finish(make_error(failure::cancelled, "client destroyed"));
@@ -659,7 +660,11 @@ struct client::core::op : std::enable_shared_from_this<op> {
     if (next) {
       asio::post(c->strand, [next] {
         if (next->abort_err) return next->finish(*next->abort_err);
-        if (!next->finished) next->start_attempt();
+        if (next->finished) return;
+        if (steady::now() >= next->total_deadline) {
+          return next->finish(make_error(failure::timeout, "total timeout expired in the queue"));
+        }
+        next->start_attempt();
       });
     }
     if (on_done) c->invoke([&] { on_done(std::move(res)); });

@@ -40,6 +40,7 @@ struct chat_request {
   int max_tokens = 300;
   double temperature = 0.7;
   bool stream = true;
+  int total_timeout_ms = 0;  // this call's total timeout; 0: client_options::total_timeout_ms
 };
 
 // base_url: "http://host:port" or with a path prefix ("http://host:8000/v1", "http://h/proxy");

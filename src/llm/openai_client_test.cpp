@@ -537,21 +537,29 @@ TEST(LlmClient, QueuedCallTimesOutWhileWaiting) {
   o.max_concurrency = 1;
   o.max_retries = 0;
   o.first_token_timeout_ms = 3000;
-  o.total_timeout_ms = 200;
+  o.total_timeout_ms = 3000;
   client c(io.ioc, {server.base_url(), ""}, o);
   auto first = std::make_shared<probe>();
   auto waiting = std::make_shared<probe>();
-  start(c, first, hello());
-  start(c, waiting, hello());
+  auto holder = start(c, first, hello());
+  auto short_call = hello();
+  short_call.total_timeout_ms = 200;  // shorter than the call holding the only slot
+  start(c, waiting, short_call);
   ASSERT_TRUE(waiting->wait());
   ASSERT_FALSE(waiting->result->has_value());
   EXPECT_EQ(waiting->result->error().kind, failure::timeout);
   EXPECT_EQ(waiting->result->error().attempts, 0);  // it never left the queue
+  EXPECT_GE(waiting->elapsed(), 200ms);
   EXPECT_LT(waiting->elapsed(), 2000ms);
+  {
+    std::lock_guard l(first->mu);
+    EXPECT_FALSE(first->result.has_value());  // the slot holder is still waiting
+  }
+  holder.cancel();
   ASSERT_TRUE(first->wait());
-  EXPECT_EQ(first->result->error().kind, failure::timeout);
+  EXPECT_EQ(first->result->error().kind, failure::cancelled);
   EXPECT_EQ(server.request_count(), 1u);
-  EXPECT_EQ(c.get_stats().timeouts, 2u);
+  EXPECT_EQ(c.get_stats().timeouts, 1u);
 }
 
 TEST(LlmClient, BreakerOpensFailsFastHalfOpensAndClosesOnProbe) {
@@ -648,7 +656,10 @@ TEST(LlmClient, CancelMidCallReportsCancelled) {
   EXPECT_EQ(server.request_count(), 1u);  // cancelled calls are not retried
   h.cancel();                             // a no-op once done
   std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(p->done_calls, 1);
+  {
+    std::lock_guard l(p->mu);
+    EXPECT_EQ(p->done_calls, 1);
+  }
   EXPECT_EQ(c.get_stats().in_flight, 0);
 }
 
