@@ -193,7 +193,11 @@ struct client::core : std::enable_shared_from_this<client::core> {
         opt(o),
         clk(c),
         url(parse_base(ep.base_url)),
-        rng(std::random_device{}()) {}
+        rng(std::random_device{}()) {
+    opt.max_concurrency = std::max(1, opt.max_concurrency);
+    opt.max_queue = std::max(0, opt.max_queue);
+    opt.max_retries = std::max(0, opt.max_retries);
+  }
 
   enum class admission { allow, probe, reject };
 
