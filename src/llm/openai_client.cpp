@@ -442,6 +442,8 @@ struct client::core::op : std::enable_shared_from_this<op> {
 
   void io_failed(beast::error_code ec, std::string_view what) {
     if (ec == beast::error::timeout) {
+      if (steady::now() >= total_deadline)
+        return attempt_failed(failure::timeout, fmt::format("{}: total timeout expired", what));
       return attempt_failed(
           failure::timeout,
           fmt::format("{}: no {} in time", what, token_delivered ? "data" : "first token"));

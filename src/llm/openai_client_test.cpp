@@ -472,6 +472,10 @@ TEST(LlmClient, TotalTimeoutBoundsTheWholeCall) {
   ASSERT_TRUE(p->wait());
   ASSERT_FALSE(p->result->has_value());
   EXPECT_EQ(p->result->error().kind, failure::timeout);
+  EXPECT_NE(p->result->error().detail.find("total timeout"), std::string::npos)
+      << p->result->error().detail;
+  EXPECT_EQ(p->result->error().attempts, 1);  // no retry once the deadline has passed
+  EXPECT_EQ(server.request_count(), 1u);
   EXPECT_GE(p->elapsed(), 250ms);
   EXPECT_LT(p->elapsed(), 2000ms);
 }
