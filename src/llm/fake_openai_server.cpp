@@ -59,6 +59,14 @@ fake_script fake_script::hang() {
   return s;
 }
 
+fake_script fake_script::raw(std::string content_type, std::string body) {
+  fake_script s;
+  s.what = kind::raw;
+  s.raw_content_type = std::move(content_type);
+  s.raw_body = std::move(body);
+  return s;
+}
+
 std::string fake_request::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
@@ -109,6 +117,7 @@ struct fake_openai_server::impl {
       if (stopping) return;
       if (ec) continue;
       ++accepted;
+      s.set_option(tcp::no_delay(true), ec);  // token write times are what the client sees
       fds.insert(s.native_handle());
       conn_threads.emplace_back([this, sock = std::move(s)]() mutable { serve(std::move(sock)); });
     }
@@ -182,6 +191,16 @@ struct fake_openai_server::impl {
       case fake_script::kind::hang:
         sleep(milliseconds(24 * 3600 * 1000));
         break;
+      case fake_script::kind::raw: {
+        if (!sleep(sc.first_delay)) break;
+        auto head = fmt::format(
+            "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
+            "Connection: close\r\n\r\n",
+            sc.raw_content_type, sc.raw_body.size());
+        release();
+        write(sock, head + sc.raw_body);
+        break;
+      }
       case fake_script::kind::http_error: {
         if (!sleep(sc.first_delay)) break;
         json::object err{{"error", json::object{{"message", sc.error_message},
@@ -240,7 +259,14 @@ struct fake_openai_server::impl {
     std::size_t n = broken ? std::min(sc.break_after, sc.tokens.size()) : sc.tokens.size();
     for (std::size_t i = 0; i < n; ++i) {
       if (i > 0 && !sleep(sc.token_delay)) return;
-      if (!write(sock, sse_chunk(model, json::object{{"content", sc.tokens[i]}}, nullptr))) return;
+      auto event = sse_chunk(model, json::object{{"content", sc.tokens[i]}}, nullptr);
+      if (sc.split_events) {
+        auto half = event.size() / 2;
+        if (!write(sock, std::string_view(event).substr(0, half))) return;
+        if (!sleep(milliseconds(5))) return;
+        event.erase(0, half);
+      }
+      if (!write(sock, event)) return;
       std::lock_guard g(mu);
       writes.push_back({index, i, std::chrono::steady_clock::now()});
     }

@@ -25,6 +25,7 @@ struct fake_script {
     http_error,     // status with an OpenAI-style error body
     broken_stream,  // 200, the role chunk and the first break_after tokens, then the socket closes
     hang,           // reads the request and never answers (until stop())
+    raw,            // 200 with raw_body as is (Content-Type raw_content_type), for bad replies
   };
   kind what = kind::reply;
   std::vector<std::string> tokens;
@@ -36,6 +37,9 @@ struct fake_script {
   int status = 500;
   std::string error_message = "internal server error";
   std::size_t break_after = 0;
+  std::string raw_body;
+  std::string raw_content_type = "application/json";
+  bool split_events = false;  // write each token's SSE event in two pieces, split mid-line
 
   static fake_script reply(std::vector<std::string> tokens,
                            std::chrono::milliseconds first_delay = {},
@@ -44,6 +48,7 @@ struct fake_script {
   static fake_script broken(std::vector<std::string> tokens, std::size_t break_after,
                             std::chrono::milliseconds token_delay = {});
   static fake_script hang();
+  static fake_script raw(std::string content_type, std::string body);
 };
 
 struct fake_request {

@@ -193,7 +193,11 @@ struct client::core : std::enable_shared_from_this<client::core> {
         opt(o),
         clk(c),
         url(parse_base(ep.base_url)),
-        rng(std::random_device{}()) {}
+        rng(std::random_device{}()) {
+    opt.max_concurrency = std::max(1, opt.max_concurrency);
+    opt.max_queue = std::max(0, opt.max_queue);
+    opt.max_retries = std::max(0, opt.max_retries);
+  }
 
   enum class admission { allow, probe, reject };
 
@@ -312,7 +316,8 @@ struct client::core::op : std::enable_shared_from_this<op> {
   // Admission: the breaker, then a slot or the queue.
   void admit() {
     start_time = steady::now();
-    total_deadline = start_time + milliseconds(c->opt.total_timeout_ms);
+    total_deadline = start_time + milliseconds(req.total_timeout_ms > 0 ? req.total_timeout_ms
+                                                                        : c->opt.total_timeout_ms);
     {
       std::lock_guard g(c->gate);
       if (c->closed) return finish(make_error(failure::cancelled, "client destroyed"));
@@ -437,6 +442,8 @@ struct client::core::op : std::enable_shared_from_this<op> {
 
   void io_failed(beast::error_code ec, std::string_view what) {
     if (ec == beast::error::timeout) {
+      if (steady::now() >= total_deadline)
+        return attempt_failed(failure::timeout, fmt::format("{}: total timeout expired", what));
       return attempt_failed(
           failure::timeout,
           fmt::format("{}: no {} in time", what, token_delivered ? "data" : "first token"));
@@ -659,7 +666,11 @@ struct client::core::op : std::enable_shared_from_this<op> {
     if (next) {
       asio::post(c->strand, [next] {
         if (next->abort_err) return next->finish(*next->abort_err);
-        if (!next->finished) next->start_attempt();
+        if (next->finished) return;
+        if (steady::now() >= next->total_deadline) {
+          return next->finish(make_error(failure::timeout, "total timeout expired in the queue"));
+        }
+        next->start_attempt();
       });
     }
     if (on_done) c->invoke([&] { on_done(std::move(res)); });

@@ -5,9 +5,10 @@
 // Thread-safety: every public method may be called from any thread. All I/O and every callback
 // of one client run on one strand of the io_context: callbacks never run inline inside
 // complete(), never concurrently with each other, and the caller posts onward to its own strand.
+// Callbacks must not throw, and must not block on a lock held by a thread that is destroying the
+// client (~client waits for a running callback to return).
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,6 +41,7 @@ struct chat_request {
   int max_tokens = 300;
   double temperature = 0.7;
   bool stream = true;
+  int total_timeout_ms = 0;  // this call's total timeout; 0: client_options::total_timeout_ms
 };
 
 // base_url: "http://host:port" or with a path prefix ("http://host:8000/v1", "http://h/proxy");
@@ -59,7 +61,7 @@ struct client_options {
   int max_retries = 2;                // extra attempts, only before any token was delivered
   int backoff_base_ms = 200;          // retry n waits a random time in [d/2, d],
   int backoff_max_ms = 2000;          //   d = min(max, base * 2^(n-1))
-  int max_concurrency = 8;            // calls on the wire at once
+  int max_concurrency = 8;            // calls on the wire at once (at least 1)
   int max_queue = 64;                 // calls waiting beyond that; more fail with queue_full
   int breaker_failures = 5;           // consecutive failed calls open the breaker
   int breaker_open_ms = 10000;        // then half-open: one probe; success closes it

@@ -10,6 +10,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -173,6 +174,107 @@ TEST(LlmClient, StreamedReplyDeliversTokensInOrder) {
   ASSERT_EQ(writes.size(), script.size());
   for (std::size_t i = 0; i < writes.size(); ++i)
     EXPECT_EQ(writes[i].token, i);
+}
+
+TEST(LlmClient, EventsSplitAcrossReadsAreReassembled) {
+  fake_openai_server server;
+  std::vector<std::string> script = {"Ünïcödé ", "split ", "{\"json\"} ", "data: [DONE]"};
+  server.set_behaviour([script](std::size_t, const fake_request&) {
+    auto sc = fake_script::reply(script);
+    sc.split_events = true;
+    return sc;
+  });
+  io_runner io;
+  client c(io.ioc, {server.base_url(), ""}, fast_options());
+  auto p = std::make_shared<probe>();
+  start(c, p, hello());
+  ASSERT_TRUE(p->wait());
+  ASSERT_TRUE(p->result->has_value()) << p->result->error().detail;
+  EXPECT_EQ(p->tokens, script);  // a token that reads "data: [DONE]" is content, not the end
+  EXPECT_EQ(p->result->value().text, "Ünïcödé split {\"json\"} data: [DONE]");
+}
+
+TEST(LlmClient, StreamRequestAnsweredWithJsonGivesOneDelta) {
+  fake_openai_server server;
+  server.set_behaviour([](std::size_t, const fake_request&) {
+    auto sc = fake_script::reply({"whole ", "reply"});
+    sc.stream = false;
+    sc.finish_reason = "length";
+    return sc;
+  });
+  io_runner io;
+  client c(io.ioc, {server.base_url(), ""}, fast_options());
+  auto p = std::make_shared<probe>();
+  start(c, p, hello(true));
+  ASSERT_TRUE(p->wait());
+  ASSERT_TRUE(p->result->has_value()) << p->result->error().detail;
+  EXPECT_EQ(p->tokens, std::vector<std::string>{"whole reply"});
+  EXPECT_EQ(p->result->value().text, "whole reply");
+  EXPECT_EQ(p->result->value().finish_reason, "length");
+}
+
+TEST(LlmClient, StreamWithoutTokenCallbackStillCompletes) {
+  fake_openai_server server;
+  io_runner io;
+  client c(io.ioc, {server.base_url(), ""}, fast_options());
+  std::promise<call_result> done;
+  c.complete(hello(), nullptr, [&done](call_result r) { done.set_value(std::move(r)); });
+  auto f = done.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  auto r = f.get();
+  ASSERT_TRUE(r.has_value()) << r.error().detail;
+  EXPECT_EQ(r.value().text, "Hello, world");
+}
+
+TEST(LlmClient, MalformedRepliesAreBadResponseAndNotRetried) {
+  fake_openai_server server;
+  server.set_behaviour([](std::size_t i, const fake_request&) {
+    return i == 0 ? fake_script::raw("application/json", "<html>not json</html>")
+                  : fake_script::raw("application/json", R"({"choices":[]})");
+  });
+  io_runner io;
+  client c(io.ioc, {server.base_url(), ""}, fast_options());
+  auto p = std::make_shared<probe>();
+  start(c, p, hello(false));
+  ASSERT_TRUE(p->wait());
+  ASSERT_FALSE(p->result->has_value());
+  EXPECT_EQ(p->result->error().kind, failure::bad_response) << p->result->error().detail;
+  EXPECT_EQ(server.request_count(), 1u);
+  auto q = std::make_shared<probe>();
+  start(c, q, hello(false));
+  ASSERT_TRUE(q->wait());
+  ASSERT_FALSE(q->result->has_value());
+  EXPECT_EQ(q->result->error().kind, failure::bad_response) << q->result->error().detail;
+  EXPECT_EQ(server.request_count(), 2u);
+  // A bad event in a stream too.
+  server.set_behaviour([](std::size_t, const fake_request&) {
+    return fake_script::raw("text/event-stream",
+                            "data: {\"choices\":[{\"delta\":{\"content\":"
+                            "\"ok\"}}]}\n\ndata: {oops\n\n");
+  });
+  auto r = std::make_shared<probe>();
+  start(c, r, hello(true));
+  ASSERT_TRUE(r->wait());
+  ASSERT_FALSE(r->result->has_value());
+  EXPECT_EQ(r->result->error().kind, failure::bad_response) << r->result->error().detail;
+  EXPECT_EQ(r->result->error().partial_text, "ok");
+  EXPECT_EQ(server.request_count(), 3u);
+}
+
+TEST(LlmClient, ConnectionRefusedIsRetriedThenFailsWithConnect) {
+  int port = 0;
+  {
+    fake_openai_server gone;  // a port that was just free and is now closed
+    port = gone.port();
+  }
+  io_runner io;
+  client c(io.ioc, {"http://127.0.0.1:" + std::to_string(port), ""}, fast_options());
+  auto p = std::make_shared<probe>();
+  start(c, p, hello());
+  ASSERT_TRUE(p->wait());
+  ASSERT_FALSE(p->result->has_value());
+  EXPECT_EQ(p->result->error().kind, failure::connect) << p->result->error().detail;
+  EXPECT_EQ(p->result->error().attempts, 3);
 }
 
 TEST(LlmClient, BaseUrlWithOrWithoutV1PostsToOnePath) {
@@ -370,6 +472,10 @@ TEST(LlmClient, TotalTimeoutBoundsTheWholeCall) {
   ASSERT_TRUE(p->wait());
   ASSERT_FALSE(p->result->has_value());
   EXPECT_EQ(p->result->error().kind, failure::timeout);
+  EXPECT_NE(p->result->error().detail.find("total timeout"), std::string::npos)
+      << p->result->error().detail;
+  EXPECT_EQ(p->result->error().attempts, 1);  // no retry once the deadline has passed
+  EXPECT_EQ(server.request_count(), 1u);
   EXPECT_GE(p->elapsed(), 250ms);
   EXPECT_LT(p->elapsed(), 2000ms);
 }
@@ -425,6 +531,39 @@ TEST(LlmClient, ConcurrencyLimitQueuesAndRejectsBeyondTheQueue) {
   EXPECT_EQ(s.failed, 1u);
   EXPECT_EQ(s.in_flight, 0);
   EXPECT_EQ(s.queued, 0);
+}
+
+TEST(LlmClient, QueuedCallTimesOutWhileWaiting) {
+  fake_openai_server server;
+  server.set_behaviour([](std::size_t, const fake_request&) { return fake_script::hang(); });
+  io_runner io;
+  auto o = fast_options();
+  o.max_concurrency = 1;
+  o.max_retries = 0;
+  o.first_token_timeout_ms = 3000;
+  o.total_timeout_ms = 3000;
+  client c(io.ioc, {server.base_url(), ""}, o);
+  auto first = std::make_shared<probe>();
+  auto waiting = std::make_shared<probe>();
+  auto holder = start(c, first, hello());
+  auto short_call = hello();
+  short_call.total_timeout_ms = 200;  // shorter than the call holding the only slot
+  start(c, waiting, short_call);
+  ASSERT_TRUE(waiting->wait());
+  ASSERT_FALSE(waiting->result->has_value());
+  EXPECT_EQ(waiting->result->error().kind, failure::timeout);
+  EXPECT_EQ(waiting->result->error().attempts, 0);  // it never left the queue
+  EXPECT_GE(waiting->elapsed(), 200ms);
+  EXPECT_LT(waiting->elapsed(), 2000ms);
+  {
+    std::lock_guard l(first->mu);
+    EXPECT_FALSE(first->result.has_value());  // the slot holder is still waiting
+  }
+  holder.cancel();
+  ASSERT_TRUE(first->wait());
+  EXPECT_EQ(first->result->error().kind, failure::cancelled);
+  EXPECT_EQ(server.request_count(), 1u);
+  EXPECT_EQ(c.get_stats().timeouts, 1u);
 }
 
 TEST(LlmClient, BreakerOpensFailsFastHalfOpensAndClosesOnProbe) {
@@ -521,7 +660,10 @@ TEST(LlmClient, CancelMidCallReportsCancelled) {
   EXPECT_EQ(server.request_count(), 1u);  // cancelled calls are not retried
   h.cancel();                             // a no-op once done
   std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(p->done_calls, 1);
+  {
+    std::lock_guard l(p->mu);
+    EXPECT_EQ(p->done_calls, 1);
+  }
   EXPECT_EQ(c.get_stats().in_flight, 0);
 }
 
