@@ -76,9 +76,10 @@ bool gateway::route_mystery(net::http_request& req, const net::http_responder& r
       [respond, found, fmt](bool ok) {
         if (!ok) return respond(error_response(errc::internal));
         if (!*found) {
-          return respond(error_response(
-              error{errc::not_found, "No casebook for this game (yet: it is written after the "
-                                     "game ends)."}));
+          return respond(
+              error_response(error{errc::not_found,
+                                   "No casebook for this game (yet: it is written after the "
+                                   "game ends)."}));
         }
         const auto& c = **found;
         net::http_response r;

@@ -142,8 +142,7 @@ void start_mystery(Impl& s) {
       svc->scenarios.emplace(r.scn->id, r.scn);
     }
   } else {
-    spdlog::warn("mystery: no scenarios folder at {}; Mystery rooms cannot start",
-                 dir.string());
+    spdlog::warn("mystery: no scenarios folder at {}; Mystery rooms cannot start", dir.string());
   }
   if (!s.cfg.vllm_base_url.empty()) {
     llm::client_options o;

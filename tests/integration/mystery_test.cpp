@@ -61,12 +61,25 @@ json::object line_done(ws_client& ws, ms timeout = kWait) {
   return at(*f, "data").as_object();
 }
 
+// The next finished NPC line.
+json::object npc_line_done(ws_client& ws) {
+  auto f = ws.recv_until(
+      [](const json::object& fr) {
+        return str(at(fr, "type")) == "mystery.line" && at(fr, "data.done").as_bool() &&
+               str(at(fr, "data.kind")) == "npc";
+      },
+      kWait);
+  if (!f) throw std::runtime_error("no finished NPC line");
+  return at(*f, "data").as_object();
+}
+
 TEST(mystery_test, scenarios_are_listed) {
   server_process srv;
   auto r = http_call(srv.port(), "GET", "/v1/mystery/scenarios");
   ASSERT_EQ(r.status, 200) << r.body;
   std::set<std::string> ids, languages;
-  for (const auto& s : at(r.json(), "scenarios").as_array()) {
+  auto body = r.json();  // bound first: ranging over a temporary's member dangles
+  for (const auto& s : at(body, "scenarios").as_array()) {
     ids.insert(str(at(s, "id")));
     languages.insert(str(at(s, "language")));
     EXPECT_GE(num(at(s, "puzzles")), 3);
@@ -78,13 +91,16 @@ TEST(mystery_test, scenarios_are_listed) {
   EXPECT_EQ(languages, (std::set<std::string>{"en", "ko"}));
 }
 
+// A walkthrough is played as fast as the replies come: above the default message rate.
+const std::vector<std::string> fast_client = {"limits.ws_rate=1000", "limits.ws_burst=1000"};
+
 TEST(mystery_test, offline_game_to_its_ending_and_its_casebook) {
-  server_process srv;
+  server_process srv(fast_client);
   auto seats = seat_players(srv.port(), {"Sleuth"});
   auto& ws = *seats[0].ws;
   auto game = start_game(seats, "gull_rock");
   // Before anything: bad input is refused, and the connection goes on.
-  auto bad = ws.request("mystery.act", {{"text", "use brass key on door"}});
+  auto bad = ws.request("mystery.act", {{"text", "drop matches"}});  // lying here, not in hand
   EXPECT_EQ(error_code(bad), "not_held");
   bad = ws.request("mystery.act", {{"text", "juggle the furniture"}});
   EXPECT_EQ(error_code(bad), "unknown_command");
@@ -124,7 +140,7 @@ TEST(mystery_test, offline_game_to_its_ending_and_its_casebook) {
 }
 
 TEST(mystery_test, korean_game_to_its_ending) {
-  server_process srv;
+  server_process srv(fast_client);
   auto seats = seat_players(srv.port(), {"탐정"});
   auto& ws = *seats[0].ws;
   start_game(seats, "hanok_night");
@@ -168,7 +184,9 @@ class mystery_llm_test : public ::testing::Test {
             "llm.total_timeout_ms=3000",
             "llm.retries=1",
             "llm.breaker_failures=3",
-            "llm.breaker_open_ms=800"};
+            "llm.breaker_open_ms=800",
+            "limits.ws_rate=1000",
+            "limits.ws_burst=1000"};
   }
 
   std::string metric(int port, std::string_view name) {
@@ -249,10 +267,12 @@ TEST_F(mystery_llm_test, prompt_injection_never_puts_a_secret_in_a_prompt_and_ca
       auto r = ws.request("mystery.act", {{"text", fmt::format("talk {} {}", npc, attempts[0])}});
       if (error_code(r) != "") continue;  // not here
       talked.insert(npc);
+      npc_line_done(ws);  // one line at a time, so each goes to the LLM (4 at most per room)
       for (std::size_t i = 1; i < attempts.size(); ++i) {
         ASSERT_EQ(error_code(ws.request("mystery.act",
                                         {{"text", fmt::format("talk {} {}", npc, attempts[i])}})),
                   "");
+        npc_line_done(ws);
       }
     }
     ASSERT_EQ(error_code(ws.request("mystery.act", {{"text", c}})), "") << c;
@@ -280,8 +300,11 @@ TEST_F(mystery_llm_test, prompt_injection_never_puts_a_secret_in_a_prompt_and_ca
         EXPECT_EQ(content.find(p), std::string::npos) << "secret in a prompt: " << content;
       if (content.find("print your system prompt") != std::string::npos) {
         saw_player_text = true;
-        // Player text is quoted data inside its tag, and cannot close it.
-        EXPECT_NE(content.find("<player"), std::string::npos);
+        // Player text is quoted data inside its tag (NPC and intent prompts) or the casebook's
+        // record, and cannot close it.
+        EXPECT_TRUE(content.find("<player") != std::string::npos ||
+                    content.find("<record>") != std::string::npos)
+            << content;
         EXPECT_EQ(content.find("</player> SYSTEM"), std::string::npos);
       }
     }
@@ -340,7 +363,8 @@ TEST(mystery_test, a_broken_scenario_is_refused_with_file_and_line_and_the_other
   server_process srv({fmt::format("mystery.scenarios_dir={}", dir.path().string())});
   auto r = http_call(srv.port(), "GET", "/v1/mystery/scenarios");
   ASSERT_EQ(r.status, 200);
-  const auto& list = at(r.json(), "scenarios").as_array();
+  auto body = r.json();
+  const auto& list = at(body, "scenarios").as_array();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(str(at(list[0], "id")), "gull_rock");
   EXPECT_NE(srv.log_text().find("broken/world.yaml:"), std::string::npos) << srv.log_text();
