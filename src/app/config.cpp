@@ -1,5 +1,7 @@
 #include "app/config.hpp"
 
+#include "llm/openai_client.hpp"
+
 #include <fmt/format.h>
 #include <algorithm>
 #include <boost/json.hpp>
@@ -367,6 +369,17 @@ result<loaded_config> load_config(const std::string& file_arg, const overrides& 
   }
   if (c.data_dir.empty()) {
     return error{errc::bad_field, "setting server.data_dir: must not be empty"};
+  }
+  for (auto [key, url] : {std::pair{"llm.base_url", &c.vllm_base_url},
+                          std::pair{"llm.lora_base_url", &c.lora_vllm_base_url}}) {
+    if (url->empty()) continue;
+    if (auto ok = llm::check_base_url(*url); !ok) {
+      return error{errc::bad_field, fmt::format("setting {}: {}", key, ok.error().message)};
+    }
+  }
+  if (!c.lora_vllm_base_url.empty() && c.vllm_base_url.empty()) {
+    return error{errc::bad_field,
+                 "setting llm.lora_base_url: needs llm.base_url (VLLM_BASE_URL) as well"};
   }
   if (c.traces_default_area.empty() || c.traces_default_area.size() > 64 ||
       c.traces_default_area.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

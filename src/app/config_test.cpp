@@ -69,8 +69,19 @@ TEST(config, seed_names_are_honoured) {
   EXPECT_EQ(lc->cfg.vllm_base_url, "http://127.0.0.1:8000/v1");
   EXPECT_EQ(lc->cfg.lora_vllm_base_url, "http://127.0.0.1:8001/v1");
   // The MARATANG_ name wins over the alias.
-  env_block both({"VLLM_BASE_URL=a", "MARATANG_LLM_BASE_URL=b"});
-  EXPECT_EQ(load_config("", {}, both.get())->cfg.vllm_base_url, "b");
+  env_block both({"VLLM_BASE_URL=http://a:1", "MARATANG_LLM_BASE_URL=http://b:2"});
+  EXPECT_EQ(load_config("", {}, both.get())->cfg.vllm_base_url, "http://b:2");
+}
+
+TEST(config, llm_urls_are_checked_at_start_up) {
+  env_block none({});
+  auto bad = load_config("", {{"llm.base_url", "ftp://gpu-box/v1"}}, none.get());
+  ASSERT_TRUE(bad.has_error());
+  EXPECT_NE(bad.error().message.find("llm.base_url"), std::string::npos) << bad.error().message;
+  auto lora_alone = load_config("", {{"llm.lora_base_url", "http://127.0.0.1:8001"}}, none.get());
+  ASSERT_TRUE(lora_alone.has_error());
+  EXPECT_NE(lora_alone.error().message.find("llm.lora_base_url"), std::string::npos);
+  EXPECT_TRUE(load_config("", {{"llm.base_url", "http://127.0.0.1:8000/v1"}}, none.get()));
 }
 
 TEST(config, errors_name_the_setting_and_source) {
