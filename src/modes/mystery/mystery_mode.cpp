@@ -292,35 +292,27 @@ class mystery_mode final : public lobby::mode {
 
   // Sends each event's facts and narration to those who may see it.
   void deliver(room_api& room, const outcome& o) {
+    // First the facts, each player's in the order they happened; then the words for them.
     std::map<player_id, json::array> facts;
     json::array public_facts;
     for (const auto& e : o.events) {
       auto recipients = audience(e);
       auto j = event_json(e);
-      if (recipients.empty()) {
-        public_facts.push_back(j);
-      } else {
-        for (player_id p : recipients)
-          facts[p].push_back(j);
-      }
       room.log("event", e.actor, j);
-      narrate_event(room, e, recipients);
-    }
-    if (!public_facts.empty()) {
-      // Everyone (spectators too) gets the public facts; players also get their private ones.
       for (const auto& [p, n] : names_) {
-        if (left_.count(p)) continue;
-        auto& mine = facts[p];
-        json::array all = public_facts;
-        for (auto& x : mine)
-          all.push_back(std::move(x));
-        mine = std::move(all);
+        if (recipients.empty() || std::find(recipients.begin(), recipients.end(), p) !=
+                                      recipients.end()) {
+          facts[p].push_back(j);
+        }
       }
-      room.send_spectators("mystery.events", {{"events", public_facts}});
+      if (recipients.empty()) public_facts.push_back(std::move(j));
     }
     for (auto& [p, list] : facts) {
       if (!list.empty() && !left_.count(p)) room.send_to(p, "mystery.events", {{"events", list}});
     }
+    if (!public_facts.empty()) room.send_spectators("mystery.events", {{"events", public_facts}});
+    for (const auto& e : o.events)
+      narrate_event(room, e, audience(e));
   }
 
   // Who sees an event: empty = everyone.
