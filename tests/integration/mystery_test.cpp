@@ -160,13 +160,15 @@ TEST(mystery_test, korean_game_to_its_ending) {
 
 class mystery_llm_test : public ::testing::Test {
  protected:
-  enum class mode { reply, hang, error500, broken };
+  enum class mode { reply, slow, hang, error500, broken };
 
   mystery_llm_test() {
     fake_.set_behaviour([this](std::size_t, const llm::fake_request&) {
       switch (mode_.load()) {
         case mode::hang:
           return llm::fake_script::hang();
+        case mode::slow:  // the first token comes late, but within the first-token timeout
+          return llm::fake_script::reply({"Slowly, ", "the lamp ", "wakes."}, ms(600), ms(5));
         case mode::error500:
           return llm::fake_script::error(500);
         case mode::broken:
@@ -180,8 +182,8 @@ class mystery_llm_test : public ::testing::Test {
 
   std::vector<std::string> llm_sets() const {
     return {fmt::format("llm.base_url={}", fake_.base_url()),
-            "llm.first_token_timeout_ms=300",
-            "llm.total_timeout_ms=3000",
+            "llm.first_token_timeout_ms=1000",
+            "llm.total_timeout_ms=4000",
             "llm.retries=1",
             "llm.breaker_failures=3",
             "llm.breaker_open_ms=800",
@@ -231,6 +233,19 @@ TEST_F(mystery_llm_test, failures_fall_back_to_the_scenario_and_the_room_keeps_a
     EXPECT_LT(std::chrono::steady_clock::now() - sent, 5s);
     EXPECT_EQ(fake_.request_count() - before, requests_per_call);
   };
+  {
+    // A slow first token within the timeout: the other player is answered meanwhile, and the
+    // line is the LLM's.
+    mode_ = mode::slow;
+    auto asked = std::chrono::steady_clock::now();
+    EXPECT_EQ(error_code(a.request("mystery.act", {{"text", "look"}})), "");
+    EXPECT_EQ(error_code(b.request("mystery.act", {{"text", "inventory"}}, 2s)), "");
+    // Both answered before the first token could exist: the room did not wait for the LLM.
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, ms(600));
+    auto line = line_done(a, 5s);
+    EXPECT_EQ(str(at(line, "source")), "llm");
+    EXPECT_EQ(str(at(line, "text")), "Slowly, the lamp wakes.");
+  }
   check_fallback(mode::hang, "hang past the first-token timeout (retried once)", 2);
   check_fallback(mode::error500, "HTTP 500 (retried once)", 2);
   check_fallback(mode::broken, "broken stream (never retried after a token)", 1);
