@@ -386,6 +386,13 @@ std::string engine::npc_here(std::string_view typed, const player_state& p) cons
   return {};
 }
 
+bool engine::names_portable_item(std::string_view typed) const {
+  for (const auto& form : name_forms(typed))
+    for (const auto& [key, id] : item_keys_)
+      if (!form.empty() && key == form && scn_->items.at(id).portable) return true;
+  return false;
+}
+
 const exit_def* engine::exit_named(std::string_view typed, const std::string& loc) const {
   auto lit = scn_->locations.find(loc);
   if (lit == scn_->locations.end()) return nullptr;
@@ -845,7 +852,12 @@ result<void> engine::do_use(ctx& c, const action& a) {
   if (a.object.empty()) return refuse(errc::bad_field, "Use what?");
   // X: held, or lying visible here (levers, buttons and other fixtures are used in place).
   auto x = item_named(a.object, ps, true, true);
-  if (x.empty()) return refuse(errc::not_here, fmt::format("There is no '{}' here.", a.object));
+  if (x.empty()) {
+    // A portable thing is used from the hand: say so (whether or not it lies somewhere else).
+    if (names_portable_item(a.object))
+      return refuse(errc::not_held, fmt::format("You are not holding '{}'.", a.object));
+    return refuse(errc::not_here, fmt::format("There is no '{}' here.", a.object));
+  }
   // Y: held, visible here, or an NPC here; none means "self".
   std::string y = "self";
   if (!a.target.empty()) {

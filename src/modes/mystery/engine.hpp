@@ -170,7 +170,7 @@ class engine {
 
   // Name resolution ("" = no match).
   std::string item_named(std::string_view typed, const player_state& p, bool held, bool here) const;
-  bool item_named_anywhere(std::string_view typed) const;
+  bool names_portable_item(std::string_view typed) const;  // some portable item has this name
   std::string npc_here(std::string_view typed, const player_state& p) const;
   const exit_def* exit_named(std::string_view typed, const std::string& loc) const;
 

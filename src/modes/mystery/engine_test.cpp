@@ -5,7 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
 
+#include "modes/mystery/loader.hpp"
+#include "modes/mystery/parser.hpp"
 #include "modes/mystery/test_scenario.hpp"
 
 namespace maratang::mystery {
@@ -146,6 +150,8 @@ TEST(MysteryEngine, RefusalsChangeNothing) {
   g.refused(2, act_of(verb::drop, "lamp"), errc::not_held);
   g.refused(2, act_of(verb::combine, "lamp", "oil"), errc::not_held);
   g.refused(2, act_of(verb::use, "ghost"), errc::not_here);
+  g.refused(2, act_of(verb::use, "oil can", "door"), errc::not_held);  // portable, elsewhere
+  g.refused(2, act_of(verb::use, "lamp"), errc::not_held);             // player 1 holds it
   g.refused(2, act_of(verb::use, "bandage", "ghost"), errc::not_here);
   g.refused(2, act_of(verb::use, "tea"), errc::bad_target);  // no use on self
   g.refused(2, act_of(verb::go, "west"), errc::not_here);
@@ -515,6 +521,52 @@ TEST(MysteryEngine, DeterministicForTheSameInputs) {
   EXPECT_EQ(one, run());
   EXPECT_NE(one.find("sequence_step"), std::string::npos);
   EXPECT_NE(one.find("code_wrong"), std::string::npos);
+}
+
+// The shipped scenarios' walkthroughs (scenarios/README.md): every line parses, every command is
+// accepted, and the game ends with the ending the last line expects, exactly there.
+TEST(MysteryEngine, ShippedWalkthroughsReachTheirEndings) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(MARATANG_SOURCE_DIR) / "scenarios";
+  int played = 0;
+  for (const auto& folder : fs::directory_iterator(root)) {
+    if (!folder.is_directory() || !fs::exists(folder.path() / "walkthroughs")) continue;
+    auto loaded = load_scenario(folder.path());
+    ASSERT_TRUE(loaded.scn) << folder.path() << ": "
+                            << (loaded.errors.empty() ? "" : to_string(loaded.errors[0]));
+    for (const auto& file : fs::directory_iterator(folder.path() / "walkthroughs")) {
+      const std::string name = file.path().filename().string();
+      engine g(loaded.scn, {1});
+      std::ifstream in(file.path());
+      std::string line, expected;
+      int number = 0;
+      while (std::getline(in, line)) {
+        ++number;
+        const std::string where = name + ":" + std::to_string(number) + ": " + line;
+        auto hash = line.find('#');
+        std::string comment = hash == std::string::npos ? "" : line.substr(hash);
+        std::string command = line.substr(0, hash);
+        if (auto at = comment.find("expect: ending "); at != std::string::npos) {
+          expected = comment.substr(at + 15);
+          while (!expected.empty() && (expected.back() == ' ' || expected.back() == '\r'))
+            expected.pop_back();
+        }
+        if (command.find_first_not_of(" \t\r") == std::string::npos) continue;
+        ASSERT_FALSE(g.ended()) << where << ": the game already ended with " << g.ending();
+        auto a = parse_command(command, *loaded.scn);
+        ASSERT_TRUE(a.has_value()) << where << ": does not parse";
+        auto r = g.act(1, *a);
+        ASSERT_TRUE(r) << where << ": " << to_string(r.error().code) << " " << r.error().message;
+        for (const auto& e : r->events)
+          ASSERT_NE(e.kind, "locked") << where << ": " << e.text;
+      }
+      ASSERT_FALSE(expected.empty()) << name << ": no '# expect: ending' line";
+      EXPECT_TRUE(g.ended()) << folder.path().filename() << "/" << name;
+      EXPECT_EQ(g.ending(), expected) << folder.path().filename() << "/" << name;
+      ++played;
+    }
+  }
+  EXPECT_GE(played, 7);
 }
 
 }  // namespace

@@ -265,6 +265,10 @@ std::string narrate(const scenario& s, const event& e, player_id viewer, const n
   return s.language == "ko" ? narrate_ko(s, e, you, name) : narrate_en(s, e, you, name);
 }
 
+std::string narrate(const scenario& s, const event& e, const names_fn& nick) {
+  return narrate(s, e, e.audience == "actor" ? e.actor : 0, nick);
+}
+
 std::string offline_npc_reply(const npc_def& npc, std::span<const knowledge_def* const> revealed,
                               bool first_time) {
   std::string out;

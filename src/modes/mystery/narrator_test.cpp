@@ -58,6 +58,13 @@ TEST(MysteryNarrator, EnglishTemplatesAndProse) {
   inv.list = {"key", "lantern"};
   EXPECT_EQ(narrate(*s, inv, 1, nick), "You carry: brass key, storm lantern.");
   EXPECT_EQ(narrate(*s, ev("help", 1), 1, nick), help_text("en"));
+  // One text for every recipient: second person only for the actor's private events.
+  auto took = ev("took", 1, "lantern");
+  took.audience = "here";
+  EXPECT_EQ(narrate(*s, took, nick), "Mina takes the storm lantern.");
+  auto hurt = ev("damaged", 1, "hazard", "", 2);
+  hurt.audience = "actor";
+  EXPECT_EQ(narrate(*s, hurt, nick), "You lose 2 health.");
 }
 
 TEST(MysteryNarrator, KoreanTemplates) {
