@@ -309,7 +309,7 @@ void parser::parse_file(const fs::path& path) {
   for (auto it = root.begin(); it != root.end(); ++it) {
     source_pos p = pos_of(it->first);
     const std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string();
-    const YAML::Node& v = it->second;
+    const YAML::Node v = it->second;  // a copy: `it->` is a proxy that dies at the semicolon
     try {
       if (key == "scenario") {
         parse_scenario(v, p);

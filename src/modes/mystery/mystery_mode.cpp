@@ -277,7 +277,11 @@ class mystery_mode final : public lobby::mode {
 
   void schedule_turn(room_api& room, bool changed) {
     if (engine_->solo() || engine_->ended()) return;
-    if (!changed && turn_timer_) return;
+    // A free command changes nothing; a pass or a play that kept the same player (the others
+    // are gone) still restarts the clock.
+    const std::pair<player_id, int> now{engine_->current_turn(), engine_->round()};
+    if (!changed && now == announced_) return;
+    announced_ = now;
     if (turn_timer_) room.cancel_timer(turn_timer_);
     turn_timer_ = 0;
     turn_ends_at_ = 0;
@@ -551,6 +555,7 @@ class mystery_mode final : public lobby::mode {
   std::map<player_id, std::string> names_;  // the players, seat order not implied
   std::set<player_id> left_;
   lobby::timer_id turn_timer_ = 0;
+  std::pair<player_id, int> announced_{0, 0};  // the turn last announced
   epoch_ms turn_ends_at_ = 0;
   std::int64_t next_line_ = 0;
   int llm_busy_ = 0;
