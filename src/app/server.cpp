@@ -272,30 +272,31 @@ result<int> server::start() {
   s.gate->set_mystery(s.mystery.get());
   s.m.add_collector([&s](std::string& out) {
     if (!s.llm) return;
-    auto one = [&out](const char* ep, const llm::client& c) {
-      auto st = c.get_stats();
-      out += fmt::format(
-          "maratang_llm_calls_total{{endpoint=\"{0}\"}} {1}\n"
-          "maratang_llm_failures_total{{endpoint=\"{0}\"}} {2}\n"
-          "maratang_llm_retries_total{{endpoint=\"{0}\"}} {3}\n"
-          "maratang_llm_in_flight{{endpoint=\"{0}\"}} {4}\n"
-          "maratang_llm_breaker_open{{endpoint=\"{0}\"}} {5}\n",
-          ep, st.calls, st.failed, st.retries, st.in_flight,
-          c.breaker() == llm::client::breaker_state::closed ? 0 : 1);
+    std::vector<std::pair<const char*, llm::client::stats>> eps{
+        {"base", s.llm->base().get_stats()}};
+    std::vector<int> open{s.llm->base().breaker() != llm::client::breaker_state::closed};
+    if (const auto* l = s.llm->lora()) {
+      eps.emplace_back("lora", l->get_stats());
+      open.push_back(l->breaker() != llm::client::breaker_state::closed);
+    }
+    // One family at a time, every endpoint's sample in it (the text format wants them grouped).
+    auto family = [&](const char* name, const char* type, const char* help, auto value) {
+      out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n", name, help, type);
+      for (std::size_t i = 0; i < eps.size(); ++i)
+        out += fmt::format("{}{{endpoint=\"{}\"}} {}\n", name, eps[i].first, value(i));
     };
-    out +=
-        "# HELP maratang_llm_calls_total LLM calls started.\n"
-        "# TYPE maratang_llm_calls_total counter\n"
-        "# HELP maratang_llm_failures_total LLM calls that failed (the offline narrator spoke).\n"
-        "# TYPE maratang_llm_failures_total counter\n"
-        "# HELP maratang_llm_retries_total LLM retries.\n"
-        "# TYPE maratang_llm_retries_total counter\n"
-        "# HELP maratang_llm_in_flight LLM calls in flight.\n"
-        "# TYPE maratang_llm_in_flight gauge\n"
-        "# HELP maratang_llm_breaker_open 1 while the circuit breaker is open or half-open.\n"
-        "# TYPE maratang_llm_breaker_open gauge\n";
-    one("base", s.llm->base());
-    if (s.llm->lora()) one("lora", *s.llm->lora());
+    family("maratang_llm_calls_total", "counter", "LLM calls started.",
+           [&](std::size_t i) { return eps[i].second.calls; });
+    family("maratang_llm_failures_total", "counter",
+           "LLM calls that failed (the offline narrator spoke instead).",
+           [&](std::size_t i) { return eps[i].second.failed; });
+    family("maratang_llm_retries_total", "counter", "LLM retries.",
+           [&](std::size_t i) { return eps[i].second.retries; });
+    family("maratang_llm_in_flight", "gauge", "LLM calls in flight.",
+           [&](std::size_t i) { return eps[i].second.in_flight; });
+    family("maratang_llm_breaker_open", "gauge",
+           "1 while the circuit breaker is open or half-open.",
+           [&](std::size_t i) { return open[i]; });
   });
   s.m.add_collector([&s](std::string& out) {
     const auto st = s.traces->cache().stats();
