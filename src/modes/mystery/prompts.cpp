@@ -46,8 +46,11 @@ std::string quote_player_text(std::string_view text, std::size_t max_bytes) {
     auto c = static_cast<unsigned char>(text[i]);
     std::size_t n = seq_len(c);
     if (i + n > text.size() || out.size() + n > max_bytes) break;
-    if (n == 1 && c >= 0x80) {
-      ++i;  // a stray byte: dropped
+    bool whole = n > 1 || c < 0x80;
+    for (std::size_t k = 1; whole && k < n; ++k)
+      whole = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    if (!whole) {
+      ++i;  // not a whole UTF-8 sequence: the byte is dropped (it could hide a '<')
       continue;
     }
     if (n == 1 && (c < 0x20 || c == 0x7F)) {
