@@ -49,17 +49,17 @@ enum class errc {
   out_of_order,  // the action is not allowed in the current state
   forbidden,     // the caller may not do this
   // Game rules (shared by the modes)
-  wrong_phase,     // the action belongs to another phase of the game
-  not_alive,       // the player is dead (or out of the game) and may not act
-  bad_target,      // the chosen player is unknown, dead, or not a legal choice
-  wrong_role,      // the action belongs to another role
-  channel_closed,  // the player may not speak in any channel right now
-  not_eligible,    // the player may not take part in this vote
-  not_your_turn,   // another player's turn (turn-based modes)
-  unknown_command, // the text is not a command the mode understands
-  not_here,        // the item, exit or character is not where the player is
-  not_held,        // the player does not hold that item
-  game_over,       // the game has ended
+  wrong_phase,      // the action belongs to another phase of the game
+  not_alive,        // the player is dead (or out of the game) and may not act
+  bad_target,       // the chosen player is unknown, dead, or not a legal choice
+  wrong_role,       // the action belongs to another role
+  channel_closed,   // the player may not speak in any channel right now
+  not_eligible,     // the player may not take part in this vote
+  not_your_turn,    // another player's turn (turn-based modes)
+  unknown_command,  // the text is not a command the mode understands
+  not_here,         // the item, exit or character is not where the player is
+  not_held,         // the player does not hold that item
+  game_over,        // the game has ended
   // Server
   not_found,  // REST: no such resource
   method_not_allowed,

@@ -304,8 +304,8 @@ class mystery_mode final : public lobby::mode {
       auto j = event_json(e);
       room.log("event", e.actor, j);
       for (const auto& [p, n] : names_) {
-        if (recipients.empty() || std::find(recipients.begin(), recipients.end(), p) !=
-                                      recipients.end()) {
+        if (recipients.empty() ||
+            std::find(recipients.begin(), recipients.end(), p) != recipients.end()) {
           facts[p].push_back(j);
         }
       }
