@@ -2,6 +2,8 @@
 // monotone reachability fixpoint over an over-approximation of the game (see reach below).
 #include "modes/mystery/loader.hpp"
 
+#include "modes/mystery/parser.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -1425,6 +1427,7 @@ load_result load_scenario(const fs::path& folder) {
       rc.report(p);
     }
   }
+  s->names = build_name_index(*s);
   r.scn = std::move(s);
   finish(r);
   return r;

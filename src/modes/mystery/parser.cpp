@@ -67,28 +67,17 @@ bool in(std::string_view w, const std::array<std::string_view, N>& set) {
 
 // --- Names from the scenario --------------------------------------------------------------------
 
+// The scenario's index, or one built for this call (hand-made scenarios in tests).
+std::shared_ptr<const name_index> index_of(const scenario& s) {
+  return s.names ? s.names : build_name_index(s);
+}
+
 bool is_known_name(const scenario& s, const std::string& folded) {
-  if (folded.empty()) return false;
-  auto eq = [&](std::string_view x) { return fold(x) == folded; };
-  for (const auto& [id, it] : s.items)
-    if (eq(id) || eq(it.name) || std::any_of(it.aliases.begin(), it.aliases.end(), eq)) return true;
-  for (const auto& [id, n] : s.npcs)
-    if (eq(id) || eq(n.name) || std::any_of(n.aliases.begin(), n.aliases.end(), eq)) return true;
-  for (const auto& [id, l] : s.locations) {
-    if (eq(id) || eq(l.name)) return true;
-    for (const auto& e : l.exits)
-      if (eq(e.direction) || std::any_of(e.aliases.begin(), e.aliases.end(), eq)) return true;
-  }
-  for (const auto& [id, p] : s.puzzles)
-    if (eq(id) || eq(p.name)) return true;
-  return false;
+  return !folded.empty() && index_of(s)->all.count(folded) > 0;
 }
 
 bool is_npc_name(const scenario& s, const std::string& folded) {
-  auto eq = [&](std::string_view x) { return fold(x) == folded; };
-  for (const auto& [id, n] : s.npcs)
-    if (eq(id) || eq(n.name) || std::any_of(n.aliases.begin(), n.aliases.end(), eq)) return true;
-  return false;
+  return !folded.empty() && index_of(s)->npcs.count(folded) > 0;
 }
 
 // Korean particles that may trail a noun; longest first.
@@ -430,6 +419,42 @@ std::optional<action> parse_ko(const scenario& s, words w) {
 }
 
 }  // namespace
+
+std::shared_ptr<const name_index> build_name_index(const scenario& s) {
+  auto ix = std::make_shared<name_index>();
+  auto add = [&](std::string_view x, bool npc) {
+    auto f = fold(x);
+    if (f.empty()) return;
+    ix->all.insert(f);
+    if (npc) ix->npcs.insert(std::move(f));
+  };
+  for (const auto& [id, it] : s.items) {
+    add(id, false);
+    add(it.name, false);
+    for (const auto& a : it.aliases)
+      add(a, false);
+  }
+  for (const auto& [id, n] : s.npcs) {
+    add(id, true);
+    add(n.name, true);
+    for (const auto& a : n.aliases)
+      add(a, true);
+  }
+  for (const auto& [id, l] : s.locations) {
+    add(id, false);
+    add(l.name, false);
+    for (const auto& e : l.exits) {
+      add(e.direction, false);
+      for (const auto& a : e.aliases)
+        add(a, false);
+    }
+  }
+  for (const auto& [id, p] : s.puzzles) {
+    add(id, false);
+    add(p.name, false);
+  }
+  return ix;
+}
 
 std::optional<action> parse_command(std::string_view text, const scenario& s) {
   words w = split(text);

@@ -3,13 +3,23 @@
 // so the parser only has to say what the player meant, not whether it is possible.
 #pragma once
 
+#include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "modes/mystery/engine.hpp"
 #include "modes/mystery/scenario.hpp"
 
 namespace maratang::mystery {
+
+// The folded names of a scenario (items, NPCs, places, exits, puzzles, with their aliases).
+struct name_index {
+  std::unordered_set<std::string> all;
+  std::unordered_set<std::string> npcs;
+};
+std::shared_ptr<const name_index> build_name_index(const scenario& s);
 
 // The command `text` means, or nullopt when the rules cannot tell (the mode may then ask the LLM,
 // or answer unknown_command). The scenario supplies NPC and item names (multi-word names, and

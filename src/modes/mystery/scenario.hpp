@@ -12,6 +12,8 @@
 
 namespace maratang::mystery {
 
+struct name_index;  // parser.hpp
+
 struct source_pos {
   std::string file;  // path of the YAML file, as given to the loader
   int line = 0;      // 1-based; 0 when unknown
@@ -216,6 +218,9 @@ struct scenario {
   std::map<std::string, npc_def> npcs;
   std::map<std::string, ending_def> endings;
   std::optional<accusation_def> accusation;
+  // Every name players may type, folded, for the parser (built by the loader; null in
+  // scenarios built by hand, which the parser then indexes on each call).
+  std::shared_ptr<const name_index> names;
   std::string folder;
   source_pos pos;
 };
