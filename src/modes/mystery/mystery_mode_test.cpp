@@ -181,6 +181,8 @@ TEST(MysteryMode, shipped_scenarios_load_and_have_a_walkthrough_for_every_ending
   auto walks = all_walkthroughs();
   for (const auto& [id, s] : svc->scenarios) {
     languages.insert(s->language);
+    ASSERT_TRUE(s->names) << id << ": the loader indexes the names players type";
+    EXPECT_EQ(s->names->npcs.size() > 0, true);
     EXPECT_GE(s->puzzles.size(), 3u) << id;
     EXPECT_GE(s->npcs.size(), 2u) << id;
     EXPECT_GE(s->endings.size(), 2u) << id;
