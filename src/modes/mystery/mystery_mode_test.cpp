@@ -375,6 +375,27 @@ TEST(MysteryMode, group_plays_in_turns_and_a_silent_player_times_out) {
   EXPECT_EQ(st->at("turn").as_int64(), 103);
 }
 
+// A player whose connection drops keeps their seat; on reconnect they get their own state, and
+// the room's snapshot (mode::view) holds the recent public lines to catch up on.
+TEST(MysteryMode, a_reconnecting_player_gets_their_state_and_the_recent_lines) {
+  game g;
+  g.start("gull_rock", 2, {{"turn_ms", 0}});
+  ASSERT_TRUE(g.act(101, "take matches"));
+  g.room->set_connected(*g.mode, 102, false);
+  ASSERT_TRUE(g.act(101, "inventory"));  // play goes on while 102 is away
+  g.room->inbox[102].clear();
+  g.room->set_connected(*g.mode, 102, true);
+  auto st = g.last(102, "mystery.state");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->at("health").as_int64(), g.svc->scenarios.at("gull_rock")->health);
+  auto view = g.mode->view(102);
+  ASSERT_FALSE(view.at("recent_lines").as_array().empty());
+  EXPECT_EQ(str(view.at("scenario").at("id")), "gull_rock");
+  // 102 may not see 101's inventory in their own view.
+  for (const auto& i : view.at("inventory").as_array())
+    EXPECT_NE(str(i.at("id")), "damp_matches");
+}
+
 TEST(MysteryMode, everyone_leaving_ends_the_game_without_an_ending) {
   game g;
   g.start("hanok_night", 2);
