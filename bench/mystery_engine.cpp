@@ -27,19 +27,6 @@ struct script {
   std::vector<action> actions;
 };
 
-std::vector<std::string> commands_of(const fs::path& file) {
-  std::ifstream in(file);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) {
-    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
-      line.pop_back();
-    auto start = line.find_first_not_of(" \t");
-    if (start != std::string::npos) out.push_back(line.substr(start));
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,7 +45,7 @@ int main(int argc, char** argv) {
     auto w = r.folder / "walkthroughs";
     if (!fs::is_directory(w)) continue;
     for (const auto& f : fs::directory_iterator(w)) {
-      script s{r.scn, commands_of(f.path()), {}};
+      script s{r.scn, read_walkthrough(f.path()), {}};
       for (const auto& l : s.lines) {
         auto a = parse_command(l, *r.scn);
         if (!a) {

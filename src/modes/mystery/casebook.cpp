@@ -121,16 +121,19 @@ std::vector<chapter> chapters_of(const casebook_meta& meta,
   return out;
 }
 
+std::string chapter_text(const chapter& c) {
+  std::string body;
+  for (const auto& l : c.lines) {
+    if (!body.empty()) body += "\n\n";
+    body += l;
+  }
+  return body;
+}
+
 std::string template_casebook(const casebook_meta& meta, const std::vector<chapter>& chapters) {
   std::vector<std::string> bodies;
-  for (const auto& c : chapters) {
-    std::string body;
-    for (const auto& l : c.lines) {
-      if (!body.empty()) body += "\n\n";
-      body += l;
-    }
-    bodies.push_back(std::move(body));
-  }
+  for (const auto& c : chapters)
+    bodies.push_back(chapter_text(c));
   return assemble_casebook(meta, bodies);
 }
 
@@ -288,14 +291,8 @@ void casebook_writer::write(casebook_meta meta, std::function<void(std::string)>
         }
         job->log = std::move(*read);
         job->chapters = chapters_of(job->meta, job->log);
-        for (const auto& c : job->chapters) {
-          std::string body;
-          for (const auto& l : c.lines) {
-            if (!body.empty()) body += "\n\n";
-            body += l;
-          }
-          job->prose.push_back(std::move(body));
-        }
+        for (const auto& c : job->chapters)
+          job->prose.push_back(chapter_text(c));
         if (llm_) {
           (*next)(job, 0);
         } else {

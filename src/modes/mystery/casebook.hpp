@@ -38,6 +38,8 @@ struct chapter {
 std::vector<chapter> chapters_of(const casebook_meta& meta,
                                  const std::vector<store::log_entry>& log,
                                  int rounds_per_chapter = 4);
+// A chapter's template text: its lines as paragraphs.
+std::string chapter_text(const chapter& c);
 // The whole casebook by templates (deterministic).
 std::string template_casebook(const casebook_meta& meta, const std::vector<chapter>& chapters);
 // The prompt that asks the LLM to write one chapter. The log's player text is quoted data.

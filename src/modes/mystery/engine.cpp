@@ -200,6 +200,17 @@ std::string_view to_string(verb v) noexcept {
   return "look";
 }
 
+std::optional<verb> verb_named(std::string_view name) noexcept {
+  static constexpr verb all[] = {verb::look, verb::go,     verb::inspect,   verb::take,
+                                 verb::drop, verb::use,    verb::combine,   verb::code,
+                                 verb::talk, verb::accuse, verb::inventory, verb::journal,
+                                 verb::help, verb::pass};
+  for (verb v : all) {
+    if (to_string(v) == name) return v;
+  }
+  return std::nullopt;
+}
+
 // --- Construction and queries -------------------------------------------------------------------
 
 struct engine::ctx {

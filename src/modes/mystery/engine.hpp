@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
@@ -48,6 +49,8 @@ enum class verb {
   pass
 };
 std::string_view to_string(verb v) noexcept;
+// The verb whose to_string is `name`, if any.
+std::optional<verb> verb_named(std::string_view name) noexcept;
 
 // One command. object: the item / exit / NPC / code target as typed (resolved by the engine by
 // id, name or alias, folded); target: Y of "use X on Y" / "combine X with Y"; text: the code

@@ -1388,6 +1388,19 @@ void finish(load_result& r) {
 
 }  // namespace
 
+std::vector<std::string> read_walkthrough(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
+      line.pop_back();
+    auto start = line.find_first_not_of(" \t");
+    if (start != std::string::npos) out.push_back(line.substr(start));
+  }
+  return out;
+}
+
 bool is_scenario_folder(const fs::path& folder) {
   std::error_code ec;
   return !yaml_files(folder, ec).empty() && !ec;

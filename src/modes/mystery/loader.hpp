@@ -40,6 +40,10 @@ load_result load_scenario(const std::filesystem::path& folder);
 // True when `folder` directly holds at least one `*.yaml` file.
 bool is_scenario_folder(const std::filesystem::path& folder);
 
+// The commands of a walkthrough file (`<scenario>/walkthroughs/<ending>.txt`): one per line,
+// `#` starts a comment, blank lines skipped, surrounding spaces trimmed. Empty if unreadable.
+std::vector<std::string> read_walkthrough(const std::filesystem::path& file);
+
 // Loads every subfolder of `dir` that is a scenario folder, in name order. A broken scenario does
 // not stop the others; a scenario id used by an earlier folder is an error in the later one.
 std::vector<load_result> load_scenarios(const std::filesystem::path& dir);

@@ -109,17 +109,6 @@ constexpr proto::message_spec messages[] = {
 constexpr std::uint64_t turn_timer_tag = 1;
 constexpr std::size_t recent_lines_max = 40;
 
-std::optional<verb> verb_named(std::string_view s) {
-  static constexpr verb all[] = {verb::look, verb::go,     verb::inspect,   verb::take,
-                                 verb::drop, verb::use,    verb::combine,   verb::code,
-                                 verb::talk, verb::accuse, verb::inventory, verb::journal,
-                                 verb::help, verb::pass};
-  for (verb v : all) {
-    if (to_string(v) == s) return v;
-  }
-  return std::nullopt;
-}
-
 std::string str_field(const json::object& o, std::string_view k) {
   if (auto* v = o.if_contains(k); v && v->is_string()) return std::string(v->get_string());
   return {};
@@ -337,11 +326,12 @@ class mystery_mode final : public lobby::mode {
     if (e.kind == "npc_talk") return npc_line(room, e, to);
     auto names = [this](player_id p) { return nickname(p); };
     auto render = [this, &e, names](player_id viewer) { return narrate(*scn_, e, viewer, names); };
-    if (render(0).empty()) return;
+    std::string third = render(0);
+    if (third.empty()) return;
     if (e.kind == "look" && llm_ && llm_busy_ < svc_->max_llm_lines_per_room) {
       return llm_line(room, "narration", "", e.actor, to, look_prompt(*scn_, e), render(e.actor));
     }
-    offline_line(room, "narration", "", e.actor, to, render);
+    offline_line(room, "narration", "", e.actor, to, render, std::move(third));
   }
 
   void npc_line(room_api& room, const event& e, const std::vector<player_id>& to) {
@@ -364,7 +354,8 @@ class mystery_mode final : public lobby::mode {
       }
       return llm_line(room, "npc", npc.id, e.actor, to, std::move(call), offline);
     }
-    offline_line(room, "npc", npc.id, e.actor, to, [&offline](player_id) { return offline; });
+    offline_line(
+        room, "npc", npc.id, e.actor, to, [&offline](player_id) { return offline; }, offline);
   }
 
   json::object line_base(std::int64_t id, const char* kind, const std::string& npc,
@@ -404,11 +395,11 @@ class mystery_mode final : public lobby::mode {
     room.log("line", line.at("actor").as_int64(), l);
   }
 
-  // A whole line told by the offline narrator, rendered for each reader; the log and the
-  // replay buffer keep the third-person text.
+  // A whole line told by the offline narrator, rendered for each reader; spectators, the log and
+  // the replay buffer get `third`, the third-person text (render(0)).
   void offline_line(room_api& room, const char* kind, const std::string& npc, player_id actor,
                     const std::vector<player_id>& to,
-                    const std::function<std::string(player_id)>& render) {
+                    const std::function<std::string(player_id)>& render, std::string third_text) {
     auto line = line_base(++next_line_, kind, npc, actor);
     line["source"] = "offline";
     line["done"] = true;
@@ -417,17 +408,18 @@ class mystery_mode final : public lobby::mode {
       l["text"] = render(viewer);
       return l;
     };
+    auto third = line;
+    third["text"] = std::move(third_text);
     if (to.empty()) {
       for (const auto& [p, n] : names_) {
         if (!left_.count(p)) room.send_to(p, "mystery.line", for_reader(p));
       }
-      room.send_spectators("mystery.line", for_reader(0));
+      room.send_spectators("mystery.line", third);
     } else {
       for (player_id p : to) {
         if (!left_.count(p)) room.send_to(p, "mystery.line", for_reader(p));
       }
     }
-    auto third = for_reader(0);
     remember(third, to);
     log_line(room, third);
   }

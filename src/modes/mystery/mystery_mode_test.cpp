@@ -160,20 +160,6 @@ std::vector<walkthrough> all_walkthroughs() {
   return out;
 }
 
-std::vector<std::string> commands_of(const fs::path& file) {
-  std::ifstream in(file);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) {
-    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
-      line.pop_back();
-    std::size_t start = line.find_first_not_of(" \t");
-    if (start == std::string::npos) continue;
-    out.push_back(line.substr(start));
-  }
-  return out;
-}
-
 TEST(MysteryMode, shipped_scenarios_load_and_have_a_walkthrough_for_every_ending) {
   auto svc = shipped_services();
   ASSERT_GE(svc->scenarios.size(), 2u);
@@ -203,7 +189,7 @@ TEST(MysteryMode, every_walkthrough_reaches_its_ending_offline) {
     SCOPED_TRACE(w.file.string());
     game g;
     g.start(w.scenario);
-    auto cmds = commands_of(w.file);
+    auto cmds = read_walkthrough(w.file);
     ASSERT_FALSE(cmds.empty());
     for (std::size_t i = 0; i < cmds.size(); ++i) {
       ASSERT_FALSE(g.room->ended()) << "ended early, before line " << i + 1 << ": " << cmds[i];
@@ -251,7 +237,7 @@ TEST(MysteryMode, the_guides_example_is_the_file_and_plays_to_both_endings) {
     game g;
     g.svc->scenarios["tiny_cellar"] = loaded.scn;
     g.start("tiny_cellar");
-    for (const auto& c : commands_of(dir / "walkthroughs" / (ending + ".txt"))) {
+    for (const auto& c : read_walkthrough(dir / "walkthroughs" / (ending + ".txt"))) {
       ASSERT_FALSE(g.room->ended()) << c;
       ASSERT_TRUE(g.act(101, c)) << c;
     }
@@ -264,7 +250,7 @@ TEST(MysteryMode, the_same_commands_replay_the_same_game) {
   auto run = [] {
     game g;
     g.start("gull_rock");
-    for (const auto& c : commands_of(scenarios_dir / "gull_rock/walkthroughs/light_holds.txt"))
+    for (const auto& c : read_walkthrough(scenarios_dir / "gull_rock/walkthroughs/light_holds.txt"))
       (void)g.act(101, c);
     std::vector<std::string> out;
     for (const auto& f : g.room->inbox[101])
@@ -309,7 +295,7 @@ TEST(MysteryMode, code_of_the_wrong_shape_is_refused_with_the_shape) {
   game g;
   g.start("gull_rock");
   // Walk to the cabinet as the walkthrough does, then try a malformed code.
-  auto cmds = commands_of(scenarios_dir / "gull_rock/walkthroughs/light_holds.txt");
+  auto cmds = read_walkthrough(scenarios_dir / "gull_rock/walkthroughs/light_holds.txt");
   for (const auto& c : cmds) {
     if (c.rfind("code cabinet", 0) == 0) break;
     ASSERT_TRUE(g.act(101, c)) << c;
@@ -412,7 +398,7 @@ TEST(MysteryMode, everyone_leaving_ends_the_game_without_an_ending) {
 
 // Plays the English walkthrough up to (not including) the first line that starts with `stop`.
 void walk_until(game& g, scripted_llm& llm, const std::string& stop) {
-  for (const auto& c : commands_of(scenarios_dir / "gull_rock/walkthroughs/light_holds.txt")) {
+  for (const auto& c : read_walkthrough(scenarios_dir / "gull_rock/walkthroughs/light_holds.txt")) {
     if (c.rfind(stop, 0) == 0) return;
     ASSERT_TRUE(g.act(101, c)) << c;
     while (llm.answer({"…"})) {
@@ -571,7 +557,7 @@ TEST(MysteryMode, prompt_injection_never_reaches_a_locked_secret) {
       }
     };
 
-    for (const auto& c : commands_of(w.file)) {
+    for (const auto& c : read_walkthrough(w.file)) {
       auto view = g.mode->view(101);  // bound first: ranging over a temporary's member dangles
       for (const auto& n : view["npcs"].as_array()) {
         std::string id = str(n.at("id"));

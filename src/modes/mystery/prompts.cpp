@@ -161,22 +161,14 @@ std::optional<action> parse_intent(std::string_view reply) {
     auto* x = o.if_contains(k);
     return x && x->is_string() ? std::string(x->get_string()) : std::string();
   };
-  auto name = get("verb");
-  static constexpr verb all[] = {verb::look, verb::go,     verb::inspect,   verb::take,
-                                 verb::drop, verb::use,    verb::combine,   verb::code,
-                                 verb::talk, verb::accuse, verb::inventory, verb::journal,
-                                 verb::help, verb::pass};
-  for (verb vb : all) {
-    if (to_string(vb) == name) {
-      action a{vb, get("object"), get("target"), get("text")};
-      if (a.object.size() > max_text_bytes || a.target.size() > max_text_bytes ||
-          a.text.size() > max_text_bytes) {
-        return std::nullopt;
-      }
-      return a;
-    }
+  auto vb = verb_named(get("verb"));
+  if (!vb) return std::nullopt;
+  action a{*vb, get("object"), get("target"), get("text")};
+  if (a.object.size() > max_text_bytes || a.target.size() > max_text_bytes ||
+      a.text.size() > max_text_bytes) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return a;
 }
 
 }  // namespace maratang::mystery
