@@ -22,6 +22,9 @@ lobby::~lobby() = default;
 std::shared_ptr<net::connection> lobby::attach(player_id p, std::shared_ptr<net::connection> c) {
   std::lock_guard lock(mu_);
   auto& slot = online_[p];
+  // The newest connection is the one whose upgrade the server took last (ids increase in that
+  // order), not the one whose handshake happened to finish last: a socket that opens late loses.
+  if (slot && slot->id() > c->id()) return c;
   auto old = std::move(slot);
   slot = std::move(c);
   return old;

@@ -77,7 +77,8 @@ class lobby {
   ~lobby();
 
   // Presence. attach: `c` becomes the account's connection; returns the one it replaces (which
-  // the caller closes), or null. detach: `c` is gone; its room keeps the seat for the grace
+  // the caller closes), or null — or `c` itself when a newer connection (a later upgrade, by id)
+  // is attached already. detach: `c` is gone; its room keeps the seat for the grace
   // period. resume: after hello, hands `c` to the account's room (if any), which answers with the
   // player's snapshot; `done` receives it, or null when the account has no seat.
   std::shared_ptr<net::connection> attach(player_id p, std::shared_ptr<net::connection> c);
