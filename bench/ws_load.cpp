@@ -242,8 +242,119 @@ awaitable<void> lobby_group(std::vector<client*> g, samples& create, samples& jo
   end_to_end.add(clock_type::now() - t0);
 }
 
+// --- Fan-out clients ----------------------------------------------------------------------------
+// The fan-out phase measures the server, so its clients must cost less than the server does: one
+// client core reads what one server core writes. They speak WebSocket themselves over a raw
+// socket: each read takes every frame the socket holds, and the next chats go out in one write.
+
+struct raw_client {
+  explicit raw_client(asio::io_context& ioc) : sock(ioc) {}
+  tcp::socket sock;
+  std::string in;  // received bytes not yet parsed
+  std::int64_t next_id = 1;
+  std::uint64_t deliveries = 0;  // room.chat events received
+
+  // Appends a client frame (masked, as RFC 6455 requires; the key is zero, which leaves the
+  // payload as it is) holding `text`.
+  static void frame(std::string& out, std::string_view text) {
+    out.push_back(static_cast<char>(0x81));
+    if (text.size() < 126) {
+      out.push_back(static_cast<char>(0x80 | text.size()));
+    } else {
+      out.push_back(static_cast<char>(0x80 | 126));
+      out.push_back(static_cast<char>(text.size() >> 8));
+      out.push_back(static_cast<char>(text.size() & 0xFF));
+    }
+    out.append(4, '\0');
+    out.append(text);
+  }
+
+  awaitable<void> connect(int port, const std::string& token, bool batch) {
+    co_await sock.async_connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)),
+        use_awaitable);
+    sock.set_option(tcp::no_delay(true));
+    std::string req = fmt::format(
+        "GET /ws?token={} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+        token);
+    co_await asio::async_write(sock, asio::buffer(req), use_awaitable);
+    std::size_t end = 0;
+    while ((end = in.find("\r\n\r\n")) == std::string::npos)
+      co_await read_more();
+    if (in.rfind("HTTP/1.1 101", 0) != 0) throw std::runtime_error("no 101: " + in.substr(0, end));
+    in.erase(0, end + 4);
+    json::object hello = kv("version", 1);
+    if (batch) hello["batch"] = true;
+    co_await request("hello", std::move(hello));
+  }
+
+  awaitable<void> read_more() {
+    char buf[65536];
+    std::size_t n = co_await sock.async_read_some(asio::buffer(buf), use_awaitable);
+    in.append(buf, n);
+  }
+
+  // Calls fn(payload) for every whole frame in `in` (server frames are unmasked) and drops them.
+  template <class F>
+  void each_message(F&& fn) {
+    std::size_t pos = 0;
+    for (;;) {
+      if (in.size() - pos < 2) break;
+      auto b1 = static_cast<unsigned char>(in[pos + 1]);
+      std::size_t len = b1 & 0x7F, head = 2;
+      if (len == 126) {
+        if (in.size() - pos < 4) break;
+        len = (static_cast<std::size_t>(static_cast<unsigned char>(in[pos + 2])) << 8) |
+              static_cast<unsigned char>(in[pos + 3]);
+        head = 4;
+      } else if (len == 127) {
+        if (in.size() - pos < 10) break;
+        len = 0;
+        for (std::size_t i = 2; i < 10; ++i)
+          len = (len << 8) | static_cast<unsigned char>(in[pos + i]);
+        head = 10;
+      }
+      if (in.size() - pos < head + len) break;
+      if ((in[pos] & 0x0F) == 0x8) throw std::runtime_error("the server closed a fan-out client");
+      fn(std::string_view(in).substr(pos + head, len));
+      pos += head + len;
+    }
+    in.erase(0, pos);
+  }
+
+  // Sends a request and waits for its reply (events before it are dropped).
+  awaitable<json::object> request(std::string_view type, json::object data) {
+    auto id = next_id++;
+    std::string out;
+    frame(out,
+          json::serialize(json::object{{"type", type}, {"id", id}, {"data", std::move(data)}}));
+    co_await asio::async_write(sock, asio::buffer(out), use_awaitable);
+    for (;;) {
+      std::optional<json::object> reply;
+      each_message([&](std::string_view payload) {
+        for (std::size_t start = 0; start < payload.size();) {
+          auto end = payload.find('\n', start);
+          if (end == std::string_view::npos) end = payload.size();
+          auto v = json::parse(payload.substr(start, end - start));
+          start = end + 1;
+          auto& o = v.as_object();
+          if (o.contains("ok") && o.at("type").as_string() == type && o.contains("id") &&
+              o.at("id") == json::value(id)) {
+            if (!o.at("ok").as_bool()) throw std::runtime_error(json::serialize(o));
+            reply = o["data"].as_object();
+          }
+        }
+      });
+      if (reply) co_return *reply;
+      co_await read_more();
+    }
+  }
+};
+
 // Fills room r of `sz` members: the first creates it, the others join.
-awaitable<void> setup_room(const std::vector<client*>& used, std::size_t r, std::size_t sz) {
+awaitable<void> setup_room(const std::vector<raw_client*>& used, std::size_t r, std::size_t sz) {
   auto snap =
       co_await used[r * sz]->request("room.create", room_create(static_cast<int>(sz), "fan"));
   std::string id(snap.at("room").at("id").as_string());
@@ -252,36 +363,49 @@ awaitable<void> setup_room(const std::vector<client*>& used, std::size_t r, std:
   }
 }
 
+awaitable<void> connect_raw(std::vector<std::unique_ptr<raw_client>>& cs,
+                            const std::vector<account>& accs, std::size_t first_account, int port,
+                            bool batch, std::size_t first, std::size_t stride) {
+  for (std::size_t i = first; i < cs.size(); i += stride)
+    co_await cs[i]->connect(port, accs[first_account + i].token, batch);
+}
+
 // Closed loop: each sender keeps `window` chats in flight; every client counts the chats it sees.
 // Runs until `stop`, after which the caller closes the sockets to end the reads.
-awaitable<void> fanout_reader(client& c, bool sender, int window, const std::atomic<bool>& stop) {
-  const std::string chat = R"({"type":"room.chat","data":{"text":"hello, fan-out"}})";
+awaitable<void> fanout_reader(raw_client& c, bool sender, int window,
+                              const std::atomic<bool>& stop) {
+  std::string chat;
+  raw_client::frame(chat, R"({"type":"room.chat","data":{"text":"hello, fan-out"}})");
+  std::string out;
   try {
     if (sender) {
       for (int i = 0; i < window; ++i)
-        co_await c.ws.async_write(asio::buffer(chat), use_awaitable);
+        out += chat;
+      co_await asio::async_write(c.sock, asio::buffer(out), use_awaitable);
     }
     for (;;) {
-      c.buf.clear();
-      co_await c.ws.async_read(c.buf, use_awaitable);
-      std::string_view text(static_cast<const char*>(c.buf.data().data()), c.buf.size());
-      // One envelope per line (several when batching). Replies to our chats carry "ok".
+      co_await c.read_more();
+      // One envelope per message, or several joined by newlines when batching. Replies to our
+      // chats carry "ok".
       int replies = 0;
-      for (std::size_t pos = 0; pos < text.size();) {
-        auto end = text.find('\n', pos);
-        if (end == std::string_view::npos) end = text.size();
-        auto line = text.substr(pos, end - pos);
-        if (line.find("\"ok\"") != std::string_view::npos) {
-          ++replies;
-        } else if (line.rfind(R"({"type":"room.chat")", 0) == 0) {
-          ++c.deliveries;
+      c.each_message([&](std::string_view text) {
+        for (std::size_t pos = 0; pos < text.size();) {
+          auto end = text.find('\n', pos);
+          if (end == std::string_view::npos) end = text.size();
+          auto line = text.substr(pos, end - pos);
+          if (line.find("\"ok\"") != std::string_view::npos) {
+            ++replies;
+          } else if (line.rfind(R"({"type":"room.chat")", 0) == 0) {
+            ++c.deliveries;
+          }
+          pos = end + 1;
         }
-        pos = end + 1;
-      }
-      // Send the next chat for each reply, unless stopping.
-      for (int i = 0; i < replies && !stop.load(); ++i) {
-        co_await c.ws.async_write(asio::buffer(chat), use_awaitable);
-      }
+      });
+      // Send the next chat for each reply, unless stopping: all in one write.
+      out.clear();
+      for (int i = 0; i < replies && !stop.load(); ++i)
+        out += chat;
+      if (!out.empty()) co_await asio::async_write(c.sock, asio::buffer(out), use_awaitable);
     }
   } catch (const boost::system::system_error&) {
     if (!stop.load()) throw;
@@ -336,7 +460,7 @@ int main(int argc, char** argv) {
               {"server.threads=1", "testing.test_modes=true", "auth.password_hash=minimal",
                "log.level=warn", "limits.ws_rate=100000", "limits.ws_burst=100000",
                "limits.send_queue_max=100000", "limits.send_queue_max_bytes=67108864",
-               fmt::format("limits.max_connections={}", connections + 1000)});
+               fmt::format("limits.max_connections={}", 2 * connections + 1000)});
     asio::io_context ioc;
     fmt::print("server pid {} on port {}, one network thread\n", srv.pid, srv.port);
 
@@ -402,9 +526,21 @@ int main(int argc, char** argv) {
       auto sz = static_cast<std::size_t>(size);
       std::size_t rooms = std::min<std::size_t>((cs.size() - offset) / sz, size <= 8 ? 100 : 10);
       if (rooms == 0) break;
-      std::vector<client*> used;
+      // Raw clients take over these accounts; their idle sockets close first.
+      for (std::size_t i = 0; i < rooms * sz; ++i) {
+        boost::system::error_code ignored;
+        beast::get_lowest_layer(cs[offset + i]->ws).socket().close(ignored);
+      }
+      std::vector<std::unique_ptr<raw_client>> raws;
       for (std::size_t i = 0; i < rooms * sz; ++i)
-        used.push_back(cs[offset + i].get());
+        raws.push_back(std::make_unique<raw_client>(ioc));
+      std::vector<raw_client*> used;
+      for (auto& r : raws)
+        used.push_back(r.get());
+      run_all(ioc, [&](auto spawn) {
+        for (std::size_t k = 0; k < 16; ++k)
+          spawn(connect_raw(raws, accs, offset, srv.port, batch, k, 16));
+      });
       offset += rooms * sz;
       run_all(ioc, [&](auto spawn) {
         for (std::size_t r = 0; r < rooms; ++r) {
@@ -428,7 +564,7 @@ int main(int argc, char** argv) {
         stop = true;
         for (auto* c : used) {
           boost::system::error_code ignored;
-          beast::get_lowest_layer(c->ws).socket().close(ignored);
+          c->sock.close(ignored);
         }
       });
       run_all(ioc, [&](auto spawn) {

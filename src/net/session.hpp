@@ -2,6 +2,8 @@
 // Beast; never include it outside src/net.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -9,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/detail/utf8_checker.hpp>
 #include <chrono>
 #include <deque>
 #include <mutex>
@@ -19,6 +22,7 @@
 #include "net/connection.hpp"
 #include "net/handler.hpp"
 #include "net/listener.hpp"
+#include "net/ws_frame.hpp"
 
 namespace maratang::net {
 
@@ -68,63 +72,103 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool upgraded_ = false;
 };
 
-// One WebSocket connection: a read loop that hands whole messages to the handler, and a bounded
-// outgoing queue drained by one write at a time.
+// One WebSocket connection, framed by the session itself (net/ws_frame.hpp) on the raw socket:
+// a read loop that hands whole messages to the handler, and a bounded outgoing queue that the
+// strand drains by gathering every queued frame into one sendmsg.
 class ws_session final : public connection, public std::enable_shared_from_this<ws_session> {
  public:
+  using strand_type = asio::strand<asio::io_context::executor_type>;
   ws_session(tcp::socket socket, std::shared_ptr<shared_state> st, ws_identity id,
              std::chrono::steady_clock::time_point accepted);
   ~ws_session() override;
-  void run(http::request<http::string_body> req);
+  // Answers the upgrade request (101, or 400/426 for a bad handshake) and starts reading.
+  void run(const http::request<http::string_body>& req);
 
   std::uint64_t id() const noexcept override { return id_; }
   void send(frame f) override;
   void close(std::string_view reason, std::string_view message) override;
   conn_context& context() noexcept override { return ctx_; }
-  void run_on_strand(std::function<void()> fn) override {
-    asio::dispatch(ws_.get_executor(), std::move(fn));
-  }
+  void run_on_strand(std::function<void()> fn) override { asio::dispatch(strand_, std::move(fn)); }
 
  private:
-  void on_accept(beast::error_code ec);
+  // A frame on its way out: the header (or the newline that joins a batched envelope to the one
+  // before it) and the payload it is written with.
+  struct out_frame {
+    frame payload;
+    unsigned char head[10];
+    unsigned char head_len;
+    bool counted;  // an envelope from the queue (counted in queued_*), not a control frame
+  };
+
+  void on_handshake_written(beast::error_code ec, bool opened);
   void do_read();
   void on_read(beast::error_code ec, std::size_t n);
+  std::size_t process(char* data, std::size_t n);
+  bool on_data_frame(bool fin, char* payload, std::size_t len);
+  void end_discarded();
+  void on_control_frame(ws::opcode op, char* payload, std::size_t len);
+  void dispatch_message(std::string_view text);
+  void fail(std::uint16_t code, std::string_view reason);
   bool take_token();
-  void schedule_flush();
+  void queue_control(ws::opcode op, std::string payload);
   void flush();
+  bool write_out();
   void on_write(beast::error_code ec, std::size_t n);
-  void start_close(websocket::close_code code, std::string reason);
-  void arm_kill_timer();
+  void consume(std::size_t n);
+  void arm_timer(std::chrono::milliseconds after);
+  void on_timer();
+  void teardown();
   void finish();
 
-  websocket::stream<tcp::socket> ws_;
-  beast::flat_buffer buffer_;
+  tcp::socket sock_;
+  strand_type strand_;
   std::shared_ptr<shared_state> st_;
   std::uint64_t id_;
   conn_context ctx_;
   std::chrono::steady_clock::time_point accepted_;
 
   // Outgoing queue. Producers (any thread) append to pending_ under mu_; the strand moves them to
-  // out_ and writes them one at a time.
+  // out_ with their headers and writes them.
   std::mutex mu_;
   std::vector<frame> pending_;    // GUARDED_BY(mu_)
   std::size_t queued_msgs_ = 0;   // GUARDED_BY(mu_): pending_ + out_ not yet written
   std::size_t queued_bytes_ = 0;  // GUARDED_BY(mu_)
   bool flush_scheduled_ = false;  // GUARDED_BY(mu_)
   bool closing_ = false;          // GUARDED_BY(mu_): no more frames accepted
-  std::optional<std::pair<websocket::close_code, std::string>> close_after_;  // GUARDED_BY(mu_)
-  std::deque<frame> out_;                                                     // strand only
-  std::size_t in_flight_ = 0;              // strand only: frames of out_ being written
-  std::vector<asio::const_buffer> batch_;  // strand only: a batched write's buffers
-  bool yielded_ = false;                   // strand only: this flush already waited one turn
-  bool writing_ = false;                   // strand only
-  bool close_started_ = false;             // strand only
-  bool open_ = false;                      // strand only: on_ws_open was called
-  bool finished_ = false;                  // strand only
-  std::optional<asio::steady_timer> kill_timer_;
+  std::optional<std::pair<std::uint16_t, std::string>> close_after_;  // GUARDED_BY(mu_)
 
-  bool discarding_ = false;  // strand only: skipping an oversize message
-  // Token bucket for the message rate (strand only).
+  // Strand only from here on.
+  std::deque<out_frame> out_;
+  std::size_t sent_ = 0;             // bytes of out_.front() already written
+  std::vector<frame> taking_;        // pending_ as the strand takes it (swapped, not reallocated)
+  std::vector<iovec> iov_;           // the gathered write's buffers
+  std::string handshake_;            // the 101 response while it is written
+  bool yielded_ = false;             // this flush already waited one turn (batching clients)
+  bool writing_ = false;             // an asynchronous write is in flight
+  bool close_sent_ = false;          // a close frame is queued: nothing may follow it
+  bool finish_after_write_ = false;  // the connection is failing: tear down once written
+  bool tearing_down_ = false;        // our side is shut down; reading until the peer's end
+  bool read_pending_ = false;
+  bool reading_ = true;  // frames are still read
+  bool muted_ = false;   // messages are no longer dispatched (cut off for flooding)
+  bool open_ = false;    // on_ws_open was called
+  bool finished_ = false;
+  bool rx_ = false;           // bytes arrived since the last liveness tick
+  bool ping_sent_ = false;    // a keep-alive ping is unanswered
+  asio::steady_timer timer_;  // hello, idle and closing timeouts
+
+  // Reading: bytes received and not yet parsed sit at in_[0, used_).
+  std::string in_;
+  std::size_t used_ = 0;
+  std::size_t want_ = 0;  // bytes the frame at in_[0] needs in all (header and payload)
+  std::string msg_;       // a fragmented message being assembled
+  ws::opcode msg_op_ = ws::opcode::continuation;  // continuation: no message in progress
+  std::uint64_t msg_size_ = 0;                    // payload bytes of the message so far
+  std::uint64_t discard_left_ = 0;                // payload bytes still to skip
+  bool discarding_ = false;                       // skipping an oversize message
+  bool discard_fin_ = false;                      // the skipped frame ends its message
+  beast::websocket::detail::utf8_checker utf8_;   // the text message in progress
+  // Token bucket for the message rate.
   double tokens_;
   std::chrono::steady_clock::time_point refill_at_;
 };

@@ -1,6 +1,12 @@
+#include <sys/socket.h>
+
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/beast/websocket/detail/hybi13.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <cerrno>
+#include <cstring>
 
 #include "net/session.hpp"
 
@@ -8,13 +14,20 @@ namespace maratang::net {
 
 namespace {
 
-// Close codes in the private range, one per reason the server ends a connection.
-constexpr websocket::close_code kPolicy = websocket::close_code::policy_error;
+// Close codes (RFC 6455 7.4.1).
+constexpr std::uint16_t kGoingAway = 1001;
+constexpr std::uint16_t kProtocolError = 1002;
+constexpr std::uint16_t kInvalidPayload = 1007;
+constexpr std::uint16_t kPolicy = 1008;
+constexpr std::uint16_t kTooBig = 1009;
+
 constexpr std::size_t kReadChunk = 4096;
-constexpr std::size_t kHardMessageMax = 64 << 20;
+constexpr std::uint64_t kHardMessageMax = 64 << 20;
 constexpr std::size_t kMaxBatch = 64;              // envelopes per batched message
 constexpr std::size_t kMaxBatchBytes = 256 << 10;  // bytes per batched message
-constexpr char kNewline = '\n';
+constexpr std::size_t kMaxIov = 512;               // buffers per sendmsg (IOV_MAX is 1024)
+constexpr std::size_t kMaxWriteBytes = 1 << 20;    // bytes per sendmsg
+constexpr int kMaxFlushRounds = 16;                // sendmsg calls per flush before yielding
 
 frame closed_event(std::string_view reason, std::string_view message) {
   boost::json::object data{{"reason", reason}, {"message", message}};
@@ -22,14 +35,29 @@ frame closed_event(std::string_view reason, std::string_view message) {
   return std::make_shared<const std::string>(boost::json::serialize(o));
 }
 
+std::string close_payload(std::uint16_t code, std::string_view reason) {
+  std::string p;
+  p.push_back(static_cast<char>(code >> 8));
+  p.push_back(static_cast<char>(code & 0xFF));
+  p.append(reason.substr(0, 123));  // a control frame carries at most 125 bytes
+  return p;
+}
+
+ws_session::strand_type strand_of(tcp::socket& s) {
+  if (auto* strand = s.get_executor().target<ws_session::strand_type>()) return *strand;
+  throw std::logic_error("a WebSocket's socket must run on a strand of the io_context");
+}
+
 }  // namespace
 
 ws_session::ws_session(tcp::socket socket, std::shared_ptr<shared_state> st, ws_identity ident,
                        std::chrono::steady_clock::time_point accepted)
-    : ws_(std::move(socket)),
+    : sock_(std::move(socket)),
+      strand_(strand_of(sock_)),
       st_(std::move(st)),
       id_(st_->next_id.fetch_add(1)),
       accepted_(accepted),
+      timer_(strand_),
       tokens_(st_->opts.ws_burst),
       refill_at_(std::chrono::steady_clock::now()) {
   ctx_.account_id = ident.account_id;
@@ -40,44 +68,227 @@ ws_session::~ws_session() {
   st_->open_connections.fetch_sub(1);
 }
 
-void ws_session::run(http::request<http::string_body> req) {
-  websocket::stream_base::timeout t;
-  t.handshake_timeout = std::chrono::milliseconds(st_->opts.handshake_timeout_ms);
-  t.idle_timeout = std::chrono::milliseconds(st_->opts.ws_idle_timeout_ms);
-  t.keep_alive_pings = true;
-  ws_.set_option(t);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(http::field::server, "maratang"); }));
-  // Messages over limits.ws_message_max are answered with too_large (see on_read); only a message
-  // over this hard cap fails the connection (close code 1009).
-  ws_.read_message_max(kHardMessageMax);
-  ws_.auto_fragment(false);
-  ws_.write_buffer_bytes(512);
-  ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+// --- Opening handshake --------------------------------------------------------------------------
+
+void ws_session::run(const http::request<http::string_body>& req) {
+  // http_session checked the method, the version and the Upgrade and Connection headers
+  // (websocket::is_upgrade); the rest of RFC 6455 4.2.1 is checked here.
+  auto key = req[http::field::sec_websocket_key];
+  bool opened = false;
+  if (req[http::field::sec_websocket_version] != "13") {
+    handshake_ =
+        "HTTP/1.1 426 Upgrade Required\r\nServer: maratang\r\nSec-WebSocket-Version: 13\r\n"
+        "Content-Length: 0\r\nConnection: close\r\n\r\n";
+  } else if (key.empty() || key.size() > 24 || req[http::field::host].empty()) {
+    handshake_ =
+        "HTTP/1.1 400 Bad Request\r\nServer: maratang\r\nContent-Length: 0\r\n"
+        "Connection: close\r\n\r\n";
+  } else {
+    websocket::detail::sec_ws_accept_type accept;
+    websocket::detail::make_sec_ws_accept(accept, key);
+    handshake_ = fmt::format(
+        "HTTP/1.1 101 Switching Protocols\r\nServer: maratang\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        std::string_view(accept.data(), accept.size()));
+    opened = true;
+  }
+  beast::error_code ignored;
+  sock_.non_blocking(true, ignored);  // the writer calls sendmsg itself
+  // The handshake timeout covers the 101 and the hello that must follow it.
+  arm_timer(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
+  asio::async_write(sock_, asio::buffer(handshake_),
+                    [self = shared_from_this(), opened](beast::error_code ec, std::size_t) {
+                      self->on_handshake_written(ec, opened);
+                    });
 }
 
-void ws_session::on_accept(beast::error_code ec) {
-  if (ec) return;  // handshake failed or timed out: nothing was opened
+void ws_session::on_handshake_written(beast::error_code ec, bool opened) {
+  std::string().swap(handshake_);
+  if (ec || !opened || finished_) return finish();
   open_ = true;
   st_->m.connections_open.fetch_add(1);
   st_->m.connections_total.fetch_add(1);
   st_->m.handshake_seconds.observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - accepted_).count());
   st_->h.on_ws_open(shared_from_this());
-  // A client must finish the hello exchange within the handshake timeout, or it is closed: an
-  // open socket that never says hello would otherwise be kept alive by pings for ever.
-  kill_timer_.emplace(ws_.get_executor());
-  kill_timer_->expires_after(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
-  kill_timer_->async_wait([self = shared_from_this()](beast::error_code wait_ec) {
-    if (wait_ec || self->ctx_.hello_done || self->close_started_ || self->finished_) return;
-    self->close("hello_timeout", "No hello within the handshake timeout.");
-  });
+  in_.resize(kReadChunk);
   do_read();
 }
 
+// --- Reading ------------------------------------------------------------------------------------
+
 void ws_session::do_read() {
-  ws_.async_read_some(buffer_, kReadChunk,
-                      beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+  // Room for at least the frame being received (want_), and for a good read besides.
+  std::size_t need = std::max(want_, used_ + kReadChunk / 2);
+  if (in_.size() < need) in_.resize(std::max(need, in_.size() * 2));
+  read_pending_ = true;
+  sock_.async_read_some(
+      asio::buffer(in_.data() + used_, in_.size() - used_),
+      [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
+}
+
+void ws_session::on_read(beast::error_code ec, std::size_t n) {
+  read_pending_ = false;
+  if (ec || finished_) return finish();
+  rx_ = true;
+  used_ += n;
+  std::size_t done = tearing_down_ ? used_ : process(in_.data(), used_);
+  if (finished_) return;
+  if (done > 0) {
+    std::memmove(in_.data(), in_.data() + done, used_ - done);
+    used_ -= done;
+  }
+  // Keep idle connections small: drop a buffer a large message grew.
+  if (used_ == 0 && in_.size() > kReadChunk) {
+    in_.resize(kReadChunk);
+    in_.shrink_to_fit();
+  }
+  if ((reading_ || tearing_down_) && !read_pending_) do_read();
+}
+
+// Parses and handles every whole frame in data[0, n); returns the bytes consumed. An incomplete
+// frame stays for the next read (want_ says how much it needs), except the payload of an oversize
+// message, which is skipped as it streams in and never buffered.
+std::size_t ws_session::process(char* data, std::size_t n) {
+  std::size_t pos = 0;
+  want_ = 0;
+  while (pos < n && reading_) {
+    if (discard_left_ > 0) {
+      auto skip = static_cast<std::size_t>(std::min<std::uint64_t>(discard_left_, n - pos));
+      pos += skip;
+      discard_left_ -= skip;
+      if (discard_left_ > 0) break;
+      if (discard_fin_) end_discarded();
+      continue;
+    }
+    ws::frame_header h;
+    auto parsed = ws::parse_client_header(reinterpret_cast<unsigned char*>(data + pos), n - pos, h);
+    if (parsed == ws::parse_result::need_more) break;
+    if (parsed == ws::parse_result::protocol_error) {
+      fail(kProtocolError, "protocol error");
+      break;
+    }
+    const bool control = ws::is_control(h.op);
+    const bool first = h.op != ws::opcode::continuation;
+    if (!control) {
+      if (first == (msg_op_ != ws::opcode::continuation)) {
+        fail(kProtocolError, first ? "a new message inside a fragmented one"
+                                   : "a continuation frame outside a message");
+        break;
+      }
+      const std::uint64_t before = first ? 0 : msg_size_;
+      if ((!first && discarding_) || before + h.length > st_->opts.ws_message_max) {
+        if (before + h.length > kHardMessageMax) {
+          fail(kTooBig, "message too big");
+          break;
+        }
+        // Over the limit: skip the rest of the message as it arrives, then answer too_large.
+        if (first) msg_op_ = h.op;
+        discarding_ = true;
+        std::string().swap(msg_);
+        msg_size_ = before + h.length;
+        pos += h.header_bytes;
+        discard_left_ = h.length;
+        discard_fin_ = h.fin;
+        if (discard_left_ == 0 && discard_fin_) end_discarded();
+        continue;
+      }
+    }
+    const std::size_t whole = h.header_bytes + static_cast<std::size_t>(h.length);
+    if (n - pos < whole) {
+      want_ = whole;
+      break;
+    }
+    if (!control && first) {
+      msg_op_ = h.op;
+      msg_size_ = 0;
+      discarding_ = false;
+      utf8_.reset();
+    }
+    char* payload = data + pos + h.header_bytes;
+    const auto len = static_cast<std::size_t>(h.length);
+    ws::unmask(payload, len, h.mask, 0);
+    pos += whole;
+    if (control) {
+      on_control_frame(h.op, payload, len);
+    } else if (!on_data_frame(h.fin, payload, len)) {
+      break;
+    }
+  }
+  return pos;
+}
+
+bool ws_session::on_data_frame(bool fin, char* payload, std::size_t len) {
+  const bool text = msg_op_ == ws::opcode::text;
+  if (text && !utf8_.write(reinterpret_cast<const std::uint8_t*>(payload), len)) {
+    fail(kInvalidPayload, "invalid UTF-8");
+    return false;
+  }
+  msg_size_ += len;
+  if (!fin) {
+    msg_.append(payload, len);
+    return true;
+  }
+  if (text && !utf8_.finish()) {
+    fail(kInvalidPayload, "invalid UTF-8");
+    return false;
+  }
+  msg_op_ = ws::opcode::continuation;
+  if (msg_.empty()) {
+    dispatch_message(std::string_view(payload, len));  // one frame: read in place, no copy
+  } else {
+    msg_.append(payload, len);
+    dispatch_message(msg_);
+    msg_.clear();
+    if (msg_.capacity() > kReadChunk) std::string().swap(msg_);
+  }
+  return reading_;
+}
+
+void ws_session::end_discarded() {
+  discarding_ = false;
+  msg_op_ = ws::opcode::continuation;
+  msg_size_ = 0;
+  st_->m.messages_in.fetch_add(1, std::memory_order_relaxed);
+  if (!muted_) st_->h.on_ws_refused(shared_from_this(), errc::too_large, {});
+}
+
+void ws_session::on_control_frame(ws::opcode op, char* payload, std::size_t len) {
+  if (op == ws::opcode::ping) {
+    if (!close_sent_) {
+      queue_control(ws::opcode::pong, std::string(payload, len));
+      flush();
+    }
+    return;
+  }
+  if (op == ws::opcode::pong) {
+    ping_sent_ = false;
+    return;
+  }
+  // Close.
+  if (close_sent_) return finish();  // the peer answered our close: the handshake is over
+  std::uint16_t code = 0;
+  if (len == 1) return fail(kProtocolError, "close frame of one byte");
+  if (len >= 2) {
+    code = static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
+                                      static_cast<unsigned char>(payload[1]));
+    if (!ws::valid_close_code(code)) return fail(kProtocolError, "invalid close code");
+    if (!websocket::detail::check_utf8(payload + 2, len - 2)) {
+      return fail(kInvalidPayload, "invalid UTF-8");
+    }
+  }
+  // The peer closes: echo its code after what is being written, drop the rest, and end.
+  reading_ = false;
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    pending_.clear();
+    close_after_.reset();
+  }
+  queue_control(ws::opcode::close, code ? close_payload(code, {}) : std::string());
+  finish_after_write_ = true;
+  arm_timer(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
+  flush();
 }
 
 bool ws_session::take_token() {
@@ -89,42 +300,43 @@ bool ws_session::take_token() {
   return tokens_ >= 0.0;
 }
 
-void ws_session::on_read(beast::error_code ec, std::size_t) {
-  if (ec) return finish();
-  // An oversize message is discarded as it streams in, so it never occupies more than one chunk.
-  if (discarding_ || buffer_.size() > st_->opts.ws_message_max) {
-    discarding_ = true;
-    buffer_.clear();
-  }
-  if (!ws_.is_message_done()) return do_read();
-
+void ws_session::dispatch_message(std::string_view text) {
+  if (muted_ || close_sent_) return;
   auto start = std::chrono::steady_clock::now();
   st_->m.messages_in.fetch_add(1, std::memory_order_relaxed);
   auto self = shared_from_this();
-  if (discarding_) {
-    discarding_ = false;
-    st_->h.on_ws_refused(self, errc::too_large, {});
+  if (take_token()) {
+    st_->h.on_ws_message(self, text);
+  } else if (tokens_ < -2.0 * st_->opts.ws_burst) {
+    // A client far over its budget is cut off rather than answered forever.
+    muted_ = true;
+    close("rate_limited", "Too many messages; the connection was closed.");
+    return;
   } else {
-    auto data = buffer_.cdata();
-    std::string_view text(static_cast<const char*>(data.data()), data.size());
-    if (take_token()) {
-      st_->h.on_ws_message(self, text);
-    } else if (tokens_ < -2.0 * st_->opts.ws_burst) {
-      // A client far over its budget is cut off rather than answered forever.
-      buffer_.clear();
-      close("rate_limited", "Too many messages; the connection was closed.");
-      return;
-    } else {
-      st_->h.on_ws_refused(self, errc::rate_limited, text);
-    }
+    st_->h.on_ws_refused(self, errc::rate_limited, text);
   }
-  buffer_.clear();
-  // Keep idle connections small: drop a buffer a large message grew.
-  if (buffer_.capacity() > kReadChunk) buffer_.shrink_to_fit();
   st_->m.frame_seconds.observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  do_read();
 }
+
+// Fails the connection (RFC 6455 7.1.7): a close frame with the code, then the socket closes.
+void ws_session::fail(std::uint16_t code, std::string_view reason) {
+  if (finished_) return;
+  reading_ = false;
+  muted_ = true;
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+    pending_.clear();
+    close_after_.reset();
+  }
+  if (!close_sent_) queue_control(ws::opcode::close, close_payload(code, reason));
+  finish_after_write_ = true;
+  arm_timer(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
+  flush();
+}
+
+// --- Writing ------------------------------------------------------------------------------------
 
 void ws_session::send(frame f) {
   bool schedule = false;
@@ -149,9 +361,7 @@ void ws_session::send(frame f) {
     close("slow_consumer", "The connection did not keep up with its messages.");
     return;
   }
-  if (schedule) {
-    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->flush(); });
-  }
+  if (schedule) asio::post(strand_, [self = shared_from_this()] { self->flush(); });
 }
 
 void ws_session::close(std::string_view reason, std::string_view message) {
@@ -164,126 +374,252 @@ void ws_session::close(std::string_view reason, std::string_view message) {
     queued_bytes_ += f->size();
     pending_.push_back(std::move(f));
     closing_ = true;
-    close_after_.emplace(
-        reason == "replaced" || reason == "shutdown" ? websocket::close_code::going_away : kPolicy,
-        std::string(reason));
+    close_after_.emplace(reason == "replaced" || reason == "shutdown" ? kGoingAway : kPolicy,
+                         std::string(reason));
     flush_scheduled_ = true;
   }
-  asio::post(ws_.get_executor(), [self = shared_from_this()] {
-    self->arm_kill_timer();
+  asio::post(strand_, [self = shared_from_this()] {
+    // A peer that stops reading would hold the last frames, and the close, for ever: the timer
+    // cuts the socket after the handshake timeout.
+    self->arm_timer(std::chrono::milliseconds(self->st_->opts.handshake_timeout_ms));
     self->flush();
   });
 }
 
-void ws_session::arm_kill_timer() {
-  // A peer that stops reading would hold the last frames, and the close, for ever: cut the
-  // socket after the handshake timeout. The pending read then fails and finish() runs.
-  kill_timer_.emplace(ws_.get_executor());
-  kill_timer_->expires_after(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
-  kill_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec) return;
-    beast::error_code ignored;
-    beast::get_lowest_layer(self->ws_).close(ignored);
-    self->finish();
-  });
+void ws_session::queue_control(ws::opcode op, std::string payload) {
+  out_frame f{std::make_shared<const std::string>(std::move(payload)), {}, 0, false};
+  f.head_len = static_cast<unsigned char>(ws::encode_header(f.head, op, f.payload->size()));
+  out_.push_back(std::move(f));
+  if (op == ws::opcode::close) close_sent_ = true;
 }
 
 void ws_session::flush() {
-  if (writing_ || close_started_ || finished_) return;
-  std::optional<std::pair<websocket::close_code, std::string>> close_now;
-  bool yield = false;
+  for (int round = 0; round < kMaxFlushRounds; ++round) {
+    if (writing_ || finished_) return;
+    std::optional<std::pair<std::uint16_t, std::string>> close_now;
+    {
+      std::lock_guard lock(mu_);
+      // A batching client's write waits one turn of the event loop, so that frames other
+      // handlers are about to queue go out in the same message. When the server is idle the
+      // queue is empty and the turn costs nothing; under load it turns many small writes into
+      // one.
+      if (ctx_.batch && !yielded_ && !pending_.empty() && !close_after_ &&
+          pending_.size() + out_.size() < kMaxBatch) {
+        yielded_ = true;
+        flush_scheduled_ = true;
+        asio::post(strand_, [self = shared_from_this()] { self->flush(); });
+        return;
+      }
+      taking_.swap(pending_);
+      flush_scheduled_ = false;
+      if (taking_.empty() && out_.empty() && close_after_) {
+        close_now = std::move(close_after_);
+        close_after_.reset();
+      }
+    }
+    yielded_ = false;
+    if (close_sent_) {
+      taking_.clear();  // nothing may follow a close frame
+    } else if (!ctx_.batch) {
+      for (auto& f : taking_) {
+        out_frame o{std::move(f), {}, 0, true};
+        o.head_len = static_cast<unsigned char>(
+            ws::encode_header(o.head, ws::opcode::text, o.payload->size()));
+        out_.push_back(std::move(o));
+      }
+    } else {
+      // A client that asked for batching gets queued envelopes joined by newlines into one
+      // message: the first carries the frame header for the whole run, the others a newline.
+      std::size_t first = 0, count = 0, bytes = 0;
+      auto seal = [&] {
+        auto& head = out_[first];
+        head.head_len =
+            static_cast<unsigned char>(ws::encode_header(head.head, ws::opcode::text, bytes));
+      };
+      for (auto& f : taking_) {
+        if (count > 0 && (count == kMaxBatch || bytes + 1 + f->size() > kMaxBatchBytes)) {
+          seal();
+          count = 0;
+        }
+        if (count == 0) {
+          first = out_.size();
+          bytes = 0;
+          out_.push_back(out_frame{std::move(f), {}, 0, true});
+        } else {
+          out_.push_back(out_frame{std::move(f), {'\n'}, 1, true});
+          bytes += 1;
+        }
+        bytes += out_.back().payload->size();
+        ++count;
+      }
+      if (count > 0) seal();
+    }
+    taking_.clear();
+    if (close_now)
+      queue_control(ws::opcode::close, close_payload(close_now->first, close_now->second));
+    if (out_.empty()) {
+      if (finish_after_write_) teardown();
+      return;
+    }
+    if (!write_out()) return;  // the socket is full: on_write continues
+  }
+  // Still more to write after many rounds: let other connections have the thread.
   {
     std::lock_guard lock(mu_);
-    for (auto& f : pending_)
-      out_.push_back(std::move(f));
-    pending_.clear();
-    if (out_.empty() && close_after_) close_now = std::move(close_after_);
-    // A batching client's write waits one turn of the event loop, so that frames other handlers
-    // are about to queue go out in the same message. When the server is idle the queue is empty
-    // and the turn costs nothing; under load it turns many small writes into one.
-    yield = ctx_.batch && !yielded_ && !close_now && !out_.empty() && out_.size() < kMaxBatch;
-    flush_scheduled_ = yield;
+    flush_scheduled_ = true;
   }
-  if (yield) {
-    yielded_ = true;
-    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->flush(); });
-    return;
-  }
-  yielded_ = false;
-  if (close_now) return start_close(close_now->first, std::move(close_now->second));
-  if (out_.empty()) return;
-  writing_ = true;
-  ws_.text(true);
-  if (!ctx_.batch || out_.size() == 1) {
-    in_flight_ = 1;
-    ws_.async_write(asio::buffer(*out_.front()),
-                    beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
-    return;
-  }
-  // A client that asked for batching gets every queued envelope in one message, separated by
-  // newlines: one frame and one system call for what would otherwise be many.
-  batch_.clear();
+  asio::post(strand_, [self = shared_from_this()] { self->flush(); });
+}
+
+// Writes as much of out_ as one sendmsg takes. Returns true when all of it went; otherwise an
+// asynchronous write of the rest of the first frame is in flight (writing_).
+bool ws_session::write_out() {
+  iov_.clear();
   std::size_t bytes = 0;
-  in_flight_ = 0;
-  for (const auto& f : out_) {
-    if (in_flight_ == kMaxBatch || (in_flight_ > 0 && bytes + f->size() > kMaxBatchBytes)) break;
-    if (in_flight_ > 0) batch_.emplace_back(&kNewline, 1);
-    batch_.emplace_back(f->data(), f->size());
-    bytes += f->size();
-    ++in_flight_;
+  for (auto it = out_.begin(); it != out_.end(); ++it) {
+    if (iov_.size() + 2 > kMaxIov || bytes >= kMaxWriteBytes) break;
+    std::size_t skip = it == out_.begin() ? sent_ : 0;
+    if (skip < it->head_len) {
+      iov_.push_back({it->head + skip, it->head_len - skip});
+      bytes += it->head_len - skip;
+      skip = 0;
+    } else {
+      skip -= it->head_len;
+    }
+    if (skip < it->payload->size()) {
+      // sendmsg does not write through iov_base; the cast only satisfies its type.
+      iov_.push_back({const_cast<char*>(it->payload->data()) + skip, it->payload->size() - skip});
+      bytes += it->payload->size() - skip;
+    }
   }
-  ws_.async_write(batch_, beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+  msghdr msg{};
+  msg.msg_iov = iov_.data();
+  msg.msg_iovlen = iov_.size();
+  ssize_t n;
+  do {
+    n = ::sendmsg(sock_.native_handle(), &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    finish();
+    return false;
+  }
+  if (n > 0) consume(static_cast<std::size_t>(n));
+  if (static_cast<std::size_t>(std::max<ssize_t>(n, 0)) == bytes) return true;
+  // The socket is full: wait for it with an asynchronous write of the rest of the first frame
+  // (asio tries once more, then waits for the socket); the next flush writes everything else.
+  auto& f = out_.front();
+  asio::const_buffer rest = sent_ < f.head_len
+                                ? asio::const_buffer(f.head + sent_, f.head_len - sent_)
+                                : asio::const_buffer(f.payload->data() + (sent_ - f.head_len),
+                                                     f.payload->size() - (sent_ - f.head_len));
+  writing_ = true;
+  sock_.async_write_some(rest, [self = shared_from_this()](beast::error_code ec, std::size_t w) {
+    self->on_write(ec, w);
+  });
+  return false;
 }
 
 void ws_session::on_write(beast::error_code ec, std::size_t n) {
   writing_ = false;
+  if (finished_) {
+    out_.clear();
+    return;
+  }
   if (ec) return finish();
-  st_->m.messages_out.fetch_add(in_flight_, std::memory_order_relaxed);
-  st_->m.writes_out.fetch_add(1, std::memory_order_relaxed);
-  st_->m.bytes_out.fetch_add(n, std::memory_order_relaxed);
-  std::size_t bytes = 0;
-  for (std::size_t i = 0; i < in_flight_; ++i) {
-    bytes += out_.front()->size();
-    out_.pop_front();
-  }
-  {
-    std::lock_guard lock(mu_);
-    queued_msgs_ -= in_flight_;
-    queued_bytes_ -= bytes;
-  }
-  in_flight_ = 0;
+  consume(n);
   flush();
 }
 
-void ws_session::start_close(websocket::close_code code, std::string reason) {
-  if (close_started_ || finished_) return;
-  close_started_ = true;
+// Drops the n bytes just written from the front of out_.
+void ws_session::consume(std::size_t n) {
+  st_->m.writes_out.fetch_add(1, std::memory_order_relaxed);
+  st_->m.bytes_out.fetch_add(n, std::memory_order_relaxed);
+  std::size_t msgs = 0;
+  std::size_t bytes = 0;
+  while (n > 0) {
+    auto& f = out_.front();
+    std::size_t left = f.head_len + f.payload->size() - sent_;
+    if (n < left) {
+      sent_ += n;
+      break;
+    }
+    n -= left;
+    sent_ = 0;
+    if (f.counted) {
+      ++msgs;
+      bytes += f.payload->size();
+    }
+    out_.pop_front();
+  }
+  if (msgs == 0) return;
+  st_->m.messages_out.fetch_add(msgs, std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  queued_msgs_ -= msgs;
+  queued_bytes_ -= bytes;
+}
+
+// --- Liveness and the end -----------------------------------------------------------------------
+
+void ws_session::arm_timer(std::chrono::milliseconds after) {
+  timer_.expires_after(after);
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->on_timer();
+  });
+}
+
+// One timer per connection: the opening handshake and hello, then keep-alive ticks every half
+// idle timeout (a ping after a silent half, the socket cut after a silent whole), and the closing
+// handshake.
+void ws_session::on_timer() {
+  if (finished_) return;
+  bool closing;
   {
     std::lock_guard lock(mu_);
-    closing_ = true;
+    closing = closing_;
   }
-  arm_kill_timer();
-  if (reason.size() > 120) reason.resize(120);
-  ws_.async_close(websocket::close_reason(code, reason),
-                  [self = shared_from_this()](beast::error_code) {
-                    // The close handshake is over (or failed): the connection is gone. A read
-                    // still pending fails next; finish() runs once either way.
-                    self->finish();
-                  });
+  if (!open_ || closing || close_sent_) {
+    // The handshake, or the close, took too long: the peer is not reading.
+    return finish();
+  }
+  if (!ctx_.hello_done) return close("hello_timeout", "No hello within the handshake timeout.");
+  if (rx_) {
+    rx_ = false;
+    ping_sent_ = false;
+  } else if (!ping_sent_) {
+    ping_sent_ = true;
+    queue_control(ws::opcode::ping, {});
+    flush();
+  } else {
+    // Silent for a whole idle timeout, ping unanswered.
+    return finish();
+  }
+  arm_timer(std::chrono::milliseconds(std::max(1, st_->opts.ws_idle_timeout_ms / 2)));
+}
+
+// After our close frame: shut down our side and read (and drop) until the peer closes too, so
+// that its close reply reaches an open socket (RFC 6455 7.1.1); the timer bounds the wait.
+void ws_session::teardown() {
+  if (tearing_down_ || finished_) return;
+  tearing_down_ = true;
+  beast::error_code ignored;
+  sock_.shutdown(tcp::socket::shutdown_send, ignored);
+  if (!read_pending_) do_read();
 }
 
 void ws_session::finish() {
   if (finished_) return;
   finished_ = true;
+  reading_ = false;
   {
     std::lock_guard lock(mu_);
     closing_ = true;
     pending_.clear();
   }
   if (!writing_) out_.clear();  // a write in flight still points into its frame
-  if (kill_timer_) kill_timer_->cancel();
+  timer_.cancel();
   beast::error_code ignored;
-  beast::get_lowest_layer(ws_).close(ignored);
+  sock_.shutdown(tcp::socket::shutdown_both, ignored);
+  sock_.close(ignored);
   if (open_) {
     st_->m.connections_open.fetch_sub(1);
     st_->h.on_ws_close(shared_from_this());
