@@ -94,8 +94,10 @@ void ws_session::run(const http::request<http::string_body>& req) {
   }
   beast::error_code ignored;
   sock_.non_blocking(true, ignored);  // the writer calls sendmsg itself
-  // The handshake timeout covers the 101 and the hello that must follow it.
-  arm_timer(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
+  // The first tick: the handshake timeout (for the 101 and the hello that must follow it), or
+  // the first keep-alive check if that comes sooner.
+  arm_timer(std::chrono::milliseconds(
+      std::min(st_->opts.handshake_timeout_ms, std::max(1, st_->opts.ws_idle_timeout_ms / 2))));
   asio::async_write(sock_, asio::buffer(handshake_),
                     [self = shared_from_this(), opened](beast::error_code ec, std::size_t) {
                       self->on_handshake_written(ec, opened);
@@ -567,9 +569,9 @@ void ws_session::arm_timer(std::chrono::milliseconds after) {
   });
 }
 
-// One timer per connection: the opening handshake and hello, then keep-alive ticks every half
-// idle timeout (a ping after a silent half, the socket cut after a silent whole), and the closing
-// handshake.
+// One timer per connection: keep-alive ticks every half idle timeout (a ping at a tick with
+// nothing received since the last, the socket cut at the next silent one), the hello deadline
+// until hello, and the closing handshake's deadline once closing.
 void ws_session::on_timer() {
   if (finished_) return;
   bool closing;
@@ -581,7 +583,14 @@ void ws_session::on_timer() {
     // The handshake, or the close, took too long: the peer is not reading.
     return finish();
   }
-  if (!ctx_.hello_done) return close("hello_timeout", "No hello within the handshake timeout.");
+  auto next = std::chrono::milliseconds(std::max(1, st_->opts.ws_idle_timeout_ms / 2));
+  if (!ctx_.hello_done) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(
+        accepted_ + std::chrono::milliseconds(st_->opts.handshake_timeout_ms) -
+        std::chrono::steady_clock::now());
+    if (left.count() <= 0) return close("hello_timeout", "No hello within the handshake timeout.");
+    next = std::min(next, left);
+  }
   if (rx_) {
     rx_ = false;
     ping_sent_ = false;
@@ -590,10 +599,10 @@ void ws_session::on_timer() {
     queue_control(ws::opcode::ping, {});
     flush();
   } else {
-    // Silent for a whole idle timeout, ping unanswered.
+    // Silent for a whole tick after the ping.
     return finish();
   }
-  arm_timer(std::chrono::milliseconds(std::max(1, st_->opts.ws_idle_timeout_ms / 2)));
+  arm_timer(next);
 }
 
 // After our close frame: shut down our side and read (and drop) until the peer closes too, so
