@@ -5,6 +5,7 @@
 #include <boost/beast/websocket/detail/hybi13.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -43,6 +44,15 @@ std::string close_payload(std::uint16_t code, std::string_view reason) {
   return p;
 }
 
+// RFC 6455 4.2.1: the key is the base64 of 16 bytes: 22 characters of the alphabet and "==".
+bool valid_key(std::string_view key) {
+  if (key.size() != 24 || key.substr(22) != "==") return false;
+  for (char c : key.substr(0, 22)) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') return false;
+  }
+  return true;
+}
+
 ws_session::strand_type strand_of(tcp::socket& s) {
   if (auto* strand = s.get_executor().target<ws_session::strand_type>()) return *strand;
   throw std::logic_error("a WebSocket's socket must run on a strand of the io_context");
@@ -79,7 +89,7 @@ void ws_session::run(const http::request<http::string_body>& req) {
     handshake_ =
         "HTTP/1.1 426 Upgrade Required\r\nServer: maratang\r\nSec-WebSocket-Version: 13\r\n"
         "Content-Length: 0\r\nConnection: close\r\n\r\n";
-  } else if (key.empty() || key.size() > 24 || req[http::field::host].empty()) {
+  } else if (!valid_key(key) || req[http::field::host].empty()) {
     handshake_ =
         "HTTP/1.1 400 Bad Request\r\nServer: maratang\r\nContent-Length: 0\r\n"
         "Connection: close\r\n\r\n";
