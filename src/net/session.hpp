@@ -143,14 +143,14 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   std::vector<frame> taking_;        // pending_ as the strand takes it (swapped, not reallocated)
   std::vector<iovec> iov_;           // the gathered write's buffers
   std::string handshake_;            // the 101 response while it is written
-  bool yielded_ = false;             // this flush already waited one turn (batching clients)
+  bool yielded_ = false;             // this flush already waited one turn
   bool writing_ = false;             // an asynchronous write is in flight
   bool close_sent_ = false;          // a close frame is queued: nothing may follow it
   bool finish_after_write_ = false;  // the connection is failing: tear down once written
   bool tearing_down_ = false;        // our side is shut down; reading until the peer's end
   bool read_pending_ = false;
   bool reading_ = true;  // frames are still read
-  bool muted_ = false;   // messages are no longer dispatched (cut off for flooding)
+  bool muted_ = false;   // messages are no longer dispatched (flooding, or failing)
   bool open_ = false;    // on_ws_open was called
   bool finished_ = false;
   bool rx_ = false;           // bytes arrived since the last liveness tick
