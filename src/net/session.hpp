@@ -109,6 +109,7 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   void on_control_frame(ws::opcode op, char* payload, std::size_t len);
   void dispatch_message(std::string_view text);
   void fail(std::uint16_t code, std::string_view reason);
+  void end_with_close(std::string payload);
   bool take_token();
   void queue_control(ws::opcode op, std::string payload);
   void flush();

@@ -289,18 +289,8 @@ void ws_session::on_control_frame(ws::opcode op, char* payload, std::size_t len)
       return fail(kInvalidPayload, "invalid UTF-8");
     }
   }
-  // The peer closes: echo its code after what is being written, drop the rest, and end.
-  reading_ = false;
-  {
-    std::lock_guard lock(mu_);
-    closing_ = true;
-    pending_.clear();
-    close_after_.reset();
-  }
-  queue_control(ws::opcode::close, code ? close_payload(code, {}) : std::string());
-  finish_after_write_ = true;
-  arm_timer(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
-  flush();
+  // The peer closes: echo its code.
+  end_with_close(code ? close_payload(code, {}) : std::string());
 }
 
 bool ws_session::take_token() {
@@ -334,15 +324,21 @@ void ws_session::dispatch_message(std::string_view text) {
 // Fails the connection (RFC 6455 7.1.7): a close frame with the code, then the socket closes.
 void ws_session::fail(std::uint16_t code, std::string_view reason) {
   if (finished_) return;
-  reading_ = false;
   muted_ = true;
+  end_with_close(close_payload(code, reason));
+}
+
+// Stops reading, drops what is queued but not being written, sends this close frame (unless one
+// went already) after what is, then tears down; the timer bounds it all.
+void ws_session::end_with_close(std::string payload) {
+  reading_ = false;
   {
     std::lock_guard lock(mu_);
     closing_ = true;
     pending_.clear();
     close_after_.reset();
   }
-  if (!close_sent_) queue_control(ws::opcode::close, close_payload(code, reason));
+  if (!close_sent_) queue_control(ws::opcode::close, std::move(payload));
   finish_after_write_ = true;
   arm_timer(std::chrono::milliseconds(st_->opts.handshake_timeout_ms));
   flush();

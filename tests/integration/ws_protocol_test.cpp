@@ -1242,5 +1242,44 @@ TEST_F(ws_protocol_test, a_silent_connection_is_pinged_and_dropped_unless_it_ans
   EXPECT_TRUE(silent->wait_eof(4s)) << "a client that never answers pings is still connected";
 }
 
+// The timing of the keep-alive ticks: a peer that never answers is pinged at a silent tick (not
+// before half the idle timeout) and cut at the next.
+TEST_F(ws_protocol_test, a_peer_that_never_answers_pings_is_pinged_then_closed) {
+  start({"limits.ws_idle_timeout_ms=1000", "limits.handshake_timeout_ms=200"});
+  auto opened = steady::now();
+  auto mute = open();
+  std::vector<int> ops;
+  steady::time_point first_ping{};
+  while (!mute->eof() && steady::now() < opened + 5s) {
+    auto f = mute->next_frame(100ms);
+    if (!f) continue;
+    if (f->opcode == op::ping && std::find(ops.begin(), ops.end(), op::ping) == ops.end())
+      first_ping = steady::now();
+    ops.push_back(f->opcode);
+  }
+  ASSERT_TRUE(mute->eof()) << "still open 5 s after going silent";
+  auto closed_after = steady::now() - opened;
+  ASSERT_NE(std::find(ops.begin(), ops.end(), op::ping), ops.end()) << "no ping before the close";
+  EXPECT_GE(first_ping - opened, 400ms) << "pinged before half the idle timeout";
+  // The handshake timeout (200 ms) passes first, then ticks every 500 ms: a ping at the first
+  // silent tick, the socket cut at the next one.
+  EXPECT_GE(closed_after, 900ms);
+  EXPECT_LE(closed_after, 3s);
+  // The server goes on.
+  ws_client other(port(), make_player(port(), "Other").token);
+  other.hello();
+  EXPECT_TRUE(other.ping_ok());
+}
+
+TEST_F(ws_protocol_test, a_client_that_answers_pings_stays_connected_while_silent) {
+  start({"limits.ws_idle_timeout_ms=1000", "limits.handshake_timeout_ms=200"});
+  ws_client quiet(port(), make_player(port(), "Quiet").token);
+  quiet.hello();
+  // Reading for 3 idle timeouts without sending anything: Beast answers the server's pings.
+  EXPECT_FALSE(quiet.recv(3s)) << "the server sent something other than pings";
+  EXPECT_FALSE(quiet.closed()) << "closed while answering pings; close code " << quiet.close_code();
+  EXPECT_TRUE(quiet.ping_ok());
+}
+
 }  // namespace
 }  // namespace maratang::it

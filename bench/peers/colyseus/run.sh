@@ -66,6 +66,17 @@ wait_port_file() {  # FILE: waits up to 20 s for a port number in FILE, prints i
   return 1
 }
 
+# Waits for the server just started ($SERVER_PID, $WORK/NAME.port), drives it, and stops it.
+# Usage: drive NAME DESCRIPTION
+drive() {
+  local port
+  port="$(wait_port_file "$WORK/$1.port")"
+  echo "$1 pid $SERVER_PID on port $port ($2)"
+  "${DRIVER[@]}" --target "$1" --port "$port" --pid "$SERVER_PID" --json "$WORK/$1.json" ||
+    { echo "driver failed against $1; its log:" >&2; tail -20 "$WORK/$1.log" >&2; exit 1; }
+  stop_server
+}
+
 # --- Install and build -------------------------------------------------------------------------
 command -v node >/dev/null || { echo "node is required (Debian: apt-get install nodejs)" >&2; exit 1; }
 (cd "$HERE" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
@@ -96,20 +107,12 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the m
   --set limits.send_queue_max=100000 --set limits.send_queue_max_bytes=67108864 \
   --set limits.max_connections=10000 >"$WORK/maratang.log" 2>&1 &
 SERVER_PID=$!
-PORT="$(wait_port_file "$WORK/maratang.port")"
-echo "maratang pid $SERVER_PID on port $PORT (server.threads=1)"
-"${DRIVER[@]}" --target maratang --port "$PORT" --pid "$SERVER_PID" --json "$WORK/maratang.json" ||
-  { echo "driver failed against maratang; its log:" >&2; tail -20 "$WORK/maratang.log" >&2; exit 1; }
-stop_server
+drive maratang "server.threads=1"
 
 # --- Colyseus ----------------------------------------------------------------------------------
 (cd "$HERE" && exec env NODE_ENV=production node server.js 0 "$WORK/colyseus.port") \
   >"$WORK/colyseus.log" 2>&1 &
 SERVER_PID=$!
-PORT="$(wait_port_file "$WORK/colyseus.port")"
-echo "colyseus pid $SERVER_PID on port $PORT (one Node process, NODE_ENV=production)"
-"${DRIVER[@]}" --target colyseus --port "$PORT" --pid "$SERVER_PID" --json "$WORK/colyseus.json" ||
-  { echo "driver failed against colyseus; its log:" >&2; tail -20 "$WORK/colyseus.log" >&2; exit 1; }
-stop_server
+drive colyseus "one Node process, NODE_ENV=production"
 
 node "$HERE/report.js" "$WORK/maratang.json" "$WORK/colyseus.json"
