@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "net/handler.hpp"
 #include "proto/codec.hpp"
+#include "proto/fields.hpp"
 #include "util/clock.hpp"
 
 namespace maratang::app {
@@ -66,7 +68,8 @@ class gateway final : public net::handler {
     std::shared_ptr<net::connection> conn;
     std::string type;
     boost::json::value id;
-    boost::json::object data;
+    boost::json::object data;           // as received (a game message goes to its room so)
+    std::optional<proto::fields> args;  // a core message's data, checked against its fields
     epoch_ms received_ms;
   };
   using ws_handler = void (gateway::*)(request&);

@@ -127,9 +127,9 @@ void gateway::on_ws_message(const std::shared_ptr<net::connection>& c, std::stri
 
   if (auto it = ws_table_.find(r.type); it != ws_table_.end()) {
     const proto::message_spec* spec = proto::find_core_message(r.type);
-    if (auto v = proto::validate_fields(r.data, spec->fields); !v) {
-      return send_error(c, r.type, r.id, v.error());
-    }
+    auto checked = proto::fields::check(std::move(r.data), spec->fields);
+    if (!checked) return send_error(c, r.type, r.id, checked.error());
+    r.args.emplace(std::move(*checked));
     if (draining_ && r.type != "hello" && r.type != "time.sync") {
       return send_error(c, r.type, r.id, error{errc::unavailable, "The server is shutting down."});
     }
@@ -155,14 +155,14 @@ void gateway::on_hello(request& r) {
   if (ctx.hello_done || ctx.hello_waiting) {
     return send_error(r.conn, r.type, r.id, error{errc::out_of_order, "hello was already sent."});
   }
-  if (r.data.at("version").as_int64() != proto::protocol_version) {
+  if (r.args->integer("version") != proto::protocol_version) {
     return send_error(
         r.conn, r.type, r.id,
         error{errc::unsupported_version,
               fmt::format("This server speaks protocol version {}.", proto::protocol_version)});
   }
   ctx.hello_done = true;
-  if (auto* b = r.data.if_contains("batch")) ctx.batch = b->as_bool();
+  ctx.batch = r.args->opt_boolean("batch").value_or(false);
   if (!ctx.loaded) {
     ctx.hello_waiting = true;
     ctx.hello_id_json = json::serialize(r.id);
@@ -190,40 +190,36 @@ void gateway::answer_hello(const std::shared_ptr<net::connection>& c, json::valu
 }
 
 void gateway::on_time_sync(request& r) {
-  json::object data{{"client_send", r.data.at("client_send")},
+  json::object data{{"client_send", r.args->integer("client_send")},
                     {"server_recv", r.received_ms},
                     {"server_send", clock_.now_ms()}};
   reply(r, std::move(data));
 }
 
 void gateway::on_room_list(request& r) {
-  std::string mode;
-  if (auto* m = r.data.if_contains("mode")) mode = m->as_string();
-  reply(r, json::object{{"rooms", lobby_.list_json(mode)}});
+  reply(r, json::object{{"rooms", lobby_.list_json(r.args->opt_string("mode").value_or(""))}});
 }
 
 namespace {
 
-bool flag(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_bool() && v->get_bool();
+bool flag(const proto::fields& f, std::string_view key) {
+  return f.opt_boolean(key).value_or(false);
 }
 
-std::string text(const json::object& o, std::string_view key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+std::string text(const proto::fields& f, std::string_view key) {
+  return std::string(f.opt_string(key).value_or(std::string_view()));
 }
 
 }  // namespace
 
 void gateway::on_room_create(request& r) {
   lobby::create_params p;
-  p.mode = text(r.data, "mode");
-  p.name = text(r.data, "name");
-  if (auto* cap = r.data.if_contains("capacity")) p.capacity = static_cast<int>(cap->as_int64());
-  p.is_private = flag(r.data, "private");
-  p.password = text(r.data, "password");
-  p.allow_spectators = flag(r.data, "allow_spectators");
+  p.mode = text(*r.args, "mode");
+  p.name = text(*r.args, "name");
+  p.capacity = static_cast<int>(r.args->opt_integer("capacity").value_or(0));
+  p.is_private = flag(*r.args, "private");
+  p.password = text(*r.args, "password");
+  p.allow_spectators = flag(*r.args, "allow_spectators");
   const lobby::mode_factory* f = lobby_.modes().find(p.mode);
   if (!f) {
     return send_error(
@@ -231,7 +227,7 @@ void gateway::on_room_create(request& r) {
         error{errc::unknown_mode, fmt::format("There is no game mode \"{}\".", p.mode)});
   }
   json::object settings;
-  if (auto* s = r.data.if_contains("settings")) settings = s->as_object();
+  if (const auto* s = r.args->object("settings")) settings = *s;
   auto valid = f->validate_settings(settings);
   if (!valid) return send_error(r.conn, r.type, r.id, valid.error());
   if (auto* seed = valid->if_contains("seed")) {
@@ -254,10 +250,10 @@ void gateway::on_room_create(request& r) {
 
 void gateway::on_room_join(request& r) {
   lobby::join_params p;
-  p.room_id = text(r.data, "room_id");
-  p.invite_code = text(r.data, "invite_code");
-  p.password = text(r.data, "password");
-  p.spectate = flag(r.data, "spectate");
+  p.room_id = text(*r.args, "room_id");
+  p.invite_code = text(*r.args, "invite_code");
+  p.password = text(*r.args, "password");
+  p.spectate = flag(*r.args, "spectate");
   if (p.room_id.empty() == p.invite_code.empty()) {
     return send_error(
         r.conn, r.type, r.id,
@@ -276,8 +272,8 @@ void gateway::on_room_join(request& r) {
     auto shared = std::make_shared<request>(std::move(r));                                    \
     auto done = [this, shared](result<json::object> res) { reply(*shared, std::move(res)); }; \
     auto acc = shared->conn->context().account_id;                                            \
-    auto& data = shared->data;                                                                \
-    (void)data;                                                                               \
+    const auto& args = *shared->args;                                                         \
+    (void)args;                                                                               \
     call;                                                                                     \
   } while (0)
 
@@ -285,19 +281,19 @@ void gateway::on_room_leave(request& r) {
   MARATANG_IN_ROOM(r, room->leave(acc, done));
 }
 void gateway::on_room_ready(request& r) {
-  MARATANG_IN_ROOM(r, room->ready(acc, data.at("ready").as_bool(), done));
+  MARATANG_IN_ROOM(r, room->ready(acc, args.boolean("ready"), done));
 }
 void gateway::on_room_kick(request& r) {
-  MARATANG_IN_ROOM(r, room->kick(acc, data.at("player").to_number<std::int64_t>(), done));
+  MARATANG_IN_ROOM(r, room->kick(acc, args.integer("player"), done));
 }
 void gateway::on_room_transfer(request& r) {
-  MARATANG_IN_ROOM(r, room->transfer(acc, data.at("player").to_number<std::int64_t>(), done));
+  MARATANG_IN_ROOM(r, room->transfer(acc, args.integer("player"), done));
 }
 void gateway::on_room_start(request& r) {
   MARATANG_IN_ROOM(r, room->start(acc, done));
 }
 void gateway::on_room_chat(request& r) {
-  MARATANG_IN_ROOM(r, room->chat(acc, std::string(data.at("text").as_string()), done));
+  MARATANG_IN_ROOM(r, room->chat(acc, std::string(args.string("text")), done));
 }
 
 #undef MARATANG_IN_ROOM

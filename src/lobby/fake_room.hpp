@@ -14,6 +14,7 @@
 
 #include "lobby/mode.hpp"
 #include "proto/codec.hpp"
+#include "proto/fields.hpp"
 
 namespace maratang::lobby::testing {
 
@@ -161,8 +162,9 @@ class fake_room final : public room_api {
                                   std::string_view type, const boost::json::object& data) {
     for (const auto& spec : f.messages()) {
       if (spec.type != type || spec.dir != proto::direction::request) continue;
-      if (auto ok = proto::validate_fields(data, spec.fields); !ok) return ok.error();
-      return m.on_message(*this, from, type, data);
+      auto checked = proto::fields::check(data, spec.fields);
+      if (!checked) return checked.error();
+      return m.on_message(*this, from, type, *checked);
     }
     return error{errc::unknown_type};
   }

@@ -36,6 +36,9 @@ struct lobby_options {
   int max_rooms = 100000;
   int max_spectators = 50;
   int chat_history = 50;  // lobby chat lines kept for snapshots
+  // Wrong room-password guesses an account may make per window, per room.
+  int password_attempts = 5;
+  int password_window_ms = 60'000;
 };
 
 struct room_summary {

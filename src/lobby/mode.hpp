@@ -19,6 +19,10 @@
 #include "util/error.hpp"
 #include "util/random.hpp"
 
+namespace maratang::proto {
+class fields;
+}
+
 namespace maratang::lobby {
 
 using player_id = std::int64_t;  // the account id
@@ -87,11 +91,12 @@ class mode {
 
   // The game begins with these players (members() says who).
   virtual void on_start(room_api& room) = 0;
-  // A message of one of the mode's own types (already validated against its field list). Returns
-  // the reply data, or an error that changes nothing.
+  // A message of one of the mode's own types, validated against its field list; its fields are
+  // read through `data` (proto/fields.hpp), never from the raw JSON. Returns the reply data, or an
+  // error that changes nothing.
   virtual result<boost::json::object> on_message(room_api& room, player_id from,
                                                  std::string_view type,
-                                                 const boost::json::object& data) = 0;
+                                                 const proto::fields& data) = 0;
   // A room.chat line during the game. Return true when the mode routed it itself; false lets the
   // room broadcast it to everyone. An error refuses it.
   virtual result<bool> on_chat(room_api& room, player_id from, std::string_view text);

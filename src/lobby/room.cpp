@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "app/metrics.hpp"
 #include "core/crypto.hpp"
+#include "proto/fields.hpp"
 #include "store/worker.hpp"
 
 namespace maratang::lobby {
@@ -226,8 +228,17 @@ void room::join(player_id p, std::string nickname, join_params jp,
     bool creator = members_.empty() && leader_ == 0;
     if (!creator) {
       bool by_invite = !jp.invite_code.empty() && jp.invite_code == invite_;
-      if (!params_.password.empty() && !by_invite && jp.password != params_.password) {
-        return refuse(errc::wrong_password);
+      if (!params_.password.empty() && !by_invite) {
+        if (auto wait = password_blocked(p)) {
+          return refuse(error{errc::rate_limited,
+                              fmt::format("Too many wrong passwords for this room; try again in "
+                                          "{} s.",
+                                          (wait + 999) / 1000)});
+        }
+        if (jp.password != params_.password) {
+          count_wrong_password(p);
+          return refuse(errc::wrong_password);
+        }
       }
     }
     bool spectator = jp.spectate;
@@ -265,6 +276,39 @@ void room::join(player_id p, std::string nickname, join_params jp,
     publish_summary();
     announce_can_start();
   });
+}
+
+// Wrong room passwords: each account may guess opts_.password_attempts times per window of
+// opts_.password_window_ms, then waits for the window to end. The table is bounded: expired entries
+// go first, and past its cap the oldest window is forgotten.
+epoch_ms room::password_blocked(player_id p) {
+  auto it = wrong_passwords_.find(p);
+  if (it == wrong_passwords_.end()) return 0;
+  const epoch_ms ends = it->second.since + opts_.password_window_ms;
+  const epoch_ms now = clock_.now_ms();
+  if (now >= ends) {
+    wrong_passwords_.erase(it);
+    return 0;
+  }
+  return it->second.count >= opts_.password_attempts ? ends - now : 0;
+}
+
+void room::count_wrong_password(player_id p) {
+  const epoch_ms now = clock_.now_ms();
+  if (wrong_passwords_.size() >= kWrongPasswordsMax && !wrong_passwords_.count(p)) {
+    std::erase_if(wrong_passwords_, [&](const auto& kv) {
+      return now >= kv.second.since + opts_.password_window_ms;
+    });
+    if (wrong_passwords_.size() >= kWrongPasswordsMax) {
+      auto oldest = std::min_element(
+          wrong_passwords_.begin(), wrong_passwords_.end(),
+          [](const auto& a, const auto& b) { return a.second.since < b.second.since; });
+      wrong_passwords_.erase(oldest);
+    }
+  }
+  auto& g = wrong_passwords_[p];
+  if (g.count == 0) g.since = now;
+  ++g.count;
 }
 
 void room::leave(player_id p, reply_fn reply) {
@@ -403,9 +447,9 @@ void room::chat(player_id p, std::string text, reply_fn reply) {
     if (!m) return reply(error{errc::not_in_room});
     if (mode_) {
       result<bool> routed = false;
-      call_mode([&](mode& md) { routed = md.on_chat(*this, p, text); });
-      // A mode that threw has closed the room (and `m` with it).
-      if (state_ == state::closed) return reply(error{errc::internal});
+      // A mode that threw has ended its game; the line goes nowhere (it may have been private).
+      if (!call_mode([&](mode& md) { routed = md.on_chat(*this, p, text); }))
+        return reply(error{errc::internal});
       if (!routed) return reply(routed.error());
       if (*routed) return reply(ok_empty());
     }
@@ -437,11 +481,12 @@ void room::game_message(player_id p, std::string type, json::object data, reply_
           errc::unknown_type,
           fmt::format("\"{}\" is not a message of this room's mode ({}).", type, params_.mode)});
     }
-    if (auto v = proto::validate_fields(data, spec->fields); !v) return reply(v.error());
+    auto checked = proto::fields::check(std::move(data), spec->fields);
+    if (!checked) return reply(checked.error());
     if (!mode_) return reply(error{errc::no_game});
     result<json::object> r = error{errc::internal};
-    call_mode([&](mode& md) { r = md.on_message(*this, p, type, data); });
-    if (state_ == state::closed) return reply(error{errc::internal});
+    if (!call_mode([&](mode& md) { r = md.on_message(*this, p, type, *checked); }))
+      return reply(error{errc::internal});
     reply(std::move(r));
   });
 }
@@ -584,16 +629,19 @@ void room::end_game(const json::object& result, const json::object& record) {
 }
 
 template <class F>
-void room::call_mode(F&& f) {
-  if (!mode_) return;
+bool room::call_mode(F&& f) {
+  if (!mode_) return true;
   try {
     f(*mode_);
   } catch (const std::exception& e) {
-    return crash(e.what());
+    crash(e.what());
+    return false;
   } catch (...) {
-    return crash("unknown exception");
+    crash("unknown exception");
+    return false;
   }
   if (end_pending_) finish_game();
+  return true;
 }
 
 void room::finish_game() {
@@ -627,19 +675,23 @@ void room::finish_game() {
   announce_can_start();
 }
 
-void room::abandon_game(std::string_view why) {
+void room::abandon_game(std::string_view why, std::string_view message) {
   if (!mode_) return;
   end_result_ = {{"aborted", why}};
+  if (!message.empty()) end_result_["message"] = message;
   end_record_ = {{"aborted", why}};
   finish_game();
 }
 
+// The mode broke an invariant (a bug): its game cannot go on, but nothing else is lost. The game
+// is stored as aborted (its plays are in its action log), everyone is told in room.game_ended,
+// and the room waits again with every member in it.
 void room::crash(std::string_view what) {
   metrics_.mode_crashes.fetch_add(1);
-  spdlog::error("room {}: mode {} threw: {}; closing the room", id_, params_.mode, what);
-  mode_.reset();
+  spdlog::error("room {}: mode {} threw: {}; the game {} is stored as aborted", id_, params_.mode,
+                what, game_id_);
   end_pending_ = false;
-  close_room("room_error");
+  abandon_game("error", "The game stopped on a server error; it was stored as aborted.");
 }
 
 void room::close_room(std::string_view reason) {

@@ -97,13 +97,17 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   void clear_leader_ready();
   void publish_summary();
   // Calls into the mode, catching what it throws; handles a game that ended during the call.
+  // False when the mode threw (its game is then over: see crash).
   template <class F>
-  void call_mode(F&& f);
+  bool call_mode(F&& f);
   void finish_game();
   void crash(std::string_view what);
   void close_room(std::string_view reason);
   void schedule_tick();
-  void abandon_game(std::string_view why);
+  void abandon_game(std::string_view why, std::string_view message = {});
+  // Wrong password guesses: how long `p` must still wait (0: may guess), and counting one.
+  epoch_ms password_blocked(player_id p);
+  void count_wrong_password(player_id p);
 
   lobby& lobby_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
@@ -122,6 +126,12 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   player_id leader_ = 0;
   bool last_can_start_ = false;
   std::deque<boost::json::object> chat_;  // recent lobby chat, for snapshots
+  struct guesses {
+    epoch_ms since = 0;  // the window's start
+    int count = 0;
+  };
+  static constexpr std::size_t kWrongPasswordsMax = 4096;
+  std::unordered_map<player_id, guesses> wrong_passwords_;
 
   // The running game.
   std::unique_ptr<mode> mode_;

@@ -1,5 +1,7 @@
 #include "proto/codec.hpp"
 
+#include "proto/fields.hpp"
+
 #include <fmt/format.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -18,24 +20,6 @@ frame make_frame(const json::object& o) {
 bool valid_id(const json::value& id) {
   if (id.is_int64() || id.is_uint64()) return true;
   return id.is_string() && !id.get_string().empty() && id.get_string().size() <= 64;
-}
-
-bool matches(const json::value& v, field_type t) {
-  switch (t) {
-    case field_type::string:
-      return v.is_string();
-    case field_type::integer:
-      return v.is_int64() || (v.is_uint64() && v.get_uint64() <= INT64_MAX);
-    case field_type::boolean:
-      return v.is_bool();
-    case field_type::object:
-      return v.is_object();
-    case field_type::array:
-      return v.is_array();
-    case field_type::any:
-      return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -87,35 +71,9 @@ result<inbound> parse_envelope(std::string_view text, const parse_limits& limits
   return in;
 }
 
-result<> validate_fields(const json::object& data, std::span<const field_spec> fields) {
-  for (const auto& f : fields) {
-    const json::value* v = data.if_contains(f.name);
-    if (!v || v->is_null()) {
-      if (f.required) {
-        return error{errc::missing_field, fmt::format("Field \"{}\" is required.", f.name)};
-      }
-      continue;
-    }
-    if (!matches(*v, f.type)) {
-      return error{errc::bad_field,
-                   fmt::format("Field \"{}\" must be {} {}.", f.name,
-                               f.type == field_type::integer ? "an" : "a", to_string(f.type))};
-    }
-    if (f.type == field_type::string && (f.min != 0 || f.max != 0)) {
-      auto len = static_cast<std::int64_t>(utf8_length(v->get_string()));
-      if (len < f.min || len > f.max) {
-        return error{errc::bad_field, fmt::format("Field \"{}\" must be {} to {} characters long.",
-                                                  f.name, f.min, f.max)};
-      }
-    }
-    if (f.type == field_type::integer && (f.min != 0 || f.max != 0)) {
-      std::int64_t n = v->is_int64() ? v->get_int64() : static_cast<std::int64_t>(v->get_uint64());
-      if (n < f.min || n > f.max) {
-        return error{errc::bad_field,
-                     fmt::format("Field \"{}\" must be between {} and {}.", f.name, f.min, f.max)};
-      }
-    }
-  }
+result<> validate_fields(const json::object& data, std::span<const field_spec> specs) {
+  auto checked = fields::check(data, specs);
+  if (!checked) return checked.error();
   return {};
 }
 

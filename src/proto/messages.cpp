@@ -188,8 +188,10 @@ constexpr message_spec messages[] = {
      "`{rooms:[{id, name, mode, state, players, capacity, has_password}]}`", false},
     {"room.create", direction::request, "Creates a room and joins it as its leader.",
      room_create_fields, kSnapshotDoc, false},
-    {"room.join", direction::request, "Joins a room by id or invite code.", room_join_fields,
-     kSnapshotDoc, false},
+    {"room.join", direction::request,
+     "Joins a room by id or invite code. A room password may be guessed wrong 5 times a minute "
+     "per account: the next tries answer rate_limited until the minute is over.",
+     room_join_fields, kSnapshotDoc, false},
     {"room.leave",
      direction::request,
      "Leaves the current room (giving up the seat).",

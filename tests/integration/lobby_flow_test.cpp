@@ -961,25 +961,52 @@ TEST(lobby_limits_test, max_rooms_is_enforced) {
   seats[1].ws->call("room.create", {{"mode", "test.counter"}, {"name", "Now"}});
 }
 
-TEST_F(lobby_flow_test, a_mode_that_throws_closes_only_its_room) {
+TEST_F(lobby_flow_test, a_mode_that_throws_ends_only_its_game_and_stores_it_as_aborted) {
   auto seats = seat_players(port(), {"Crash", "Bang", "Calm1", "Calm2"});
   auto bad = create_room(seats[0], {});
   join_room(seats[1], {{"room_id", at(bad, "id")}});
   auto good = create_room(seats[2], {});
   join_room(seats[3], {{"room_id", at(good, "id")}});
+  std::string game_id;
   for (int leader : {0, 2}) {
     seats[leader + 1].ws->call("room.ready", {{"ready", true}});
-    seats[leader].ws->call("room.start");
+    auto started = seats[leader].ws->call("room.start");
+    if (leader == 0) game_id = str(at(started, "game_id"));
   }
-  seats[0].ws->send_request("test.counter.crash");
+  seats[1].ws->call("test.counter.add", {{"n", 3}});
+  // The request that broke the mode is answered `internal` (the one honest use of that code).
+  auto crashed = seats[0].ws->request("test.counter.crash");
+  EXPECT_EQ(error_code(crashed), "internal") << json::serialize(crashed);
+  // Both players are told the game ended, and why; nobody is removed from the room.
   for (int i : {0, 1}) {
-    auto removed = seats[i].ws->expect("room.removed");
-    EXPECT_FALSE(str(at(removed, "data.reason")).empty());
+    auto ended = seats[i].ws->expect("room.game_ended");
+    EXPECT_EQ(str(at(ended, "data.game_id")), game_id);
+    EXPECT_EQ(str(at(ended, "data.result.aborted")), "error");
+    EXPECT_FALSE(str(at(ended, "data.result.message")).empty());
+    EXPECT_EQ(seats[i].ws->count_received("room.removed"), 0u);
   }
-  // The other room plays on, and the crashed room's players are free.
+  // The room goes on: it waits again with both members, and chat works.
+  seats[1].ws->call("room.chat", {{"text", "still here"}});
+  seats[0].ws->expect("room.chat");
+  seats[1].ws->call("room.ready", {{"ready", true}});
+  seats[0].ws->call("room.start");
+  seats[0].ws->expect("room.game_started");
+  // The aborted game is stored with its players.
+  std::optional<json::value> record;
+  for (int i = 0; i < 100 && !record; ++i) {
+    auto g = http_call(port(), "GET", "/v1/games/" + game_id, {}, bearer(seats[0].acc.token));
+    if (g.status == 200) {
+      record = g.json();
+    } else {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ASSERT_TRUE(record) << "the aborted game was not stored";
+  EXPECT_EQ(str(at(*record, "record.aborted")), "error");
+  EXPECT_EQ(at(*record, "players").as_array().size(), 2u);
+  // The other room plays on.
   auto add = seats[3].ws->call("test.counter.add", {{"n", 2}});
   EXPECT_EQ(num(at(add, "total")), 2);
-  create_room(seats[1], {});
   EXPECT_EQ(http_call(port(), "GET", "/health").status, 200);
   auto m = http_call(port(), "GET", "/metrics");
   EXPECT_NE(m.body.find("\nmaratang_mode_crashes_total 1\n"), std::string::npos) << m.body;

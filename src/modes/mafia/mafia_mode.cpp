@@ -8,6 +8,8 @@
 #include <optional>
 #include <set>
 
+#include "proto/fields.hpp"
+
 namespace maratang::modes {
 
 namespace json = boost::json;
@@ -338,15 +340,15 @@ class mafia_game final : public lobby::mode {
   }
 
   result<json::object> on_message(room_api& room, player_id from, std::string_view type,
-                                  const json::object& data) override {
+                                  const proto::fields& data) override {
     if (type == "mafia.signal") return signal(room, from, data);
     seat* me = find(from);
     if (!me) return error{errc::forbidden, "Spectators watch; they do not play."};
     if (phase_ == phase::over) return error{errc::wrong_phase, "The game is over."};
     if (!me->alive) return error{errc::not_alive, "The dead do not vote or act."};
     if (type == "mafia.vote") return vote(room, *me, data);
-    if (type == "mafia.verdict") return verdict(room, *me, data.at("yes").as_bool());
-    auto target = data.at("target").as_int64();
+    if (type == "mafia.verdict") return verdict(room, *me, data.boolean("yes"));
+    auto target = data.integer("target");
     if (type == "mafia.kill") return kill_pick(room, *me, target);
     if (type == "mafia.heal") return heal_pick(room, *me, target);
     return investigate(room, *me, target);
@@ -725,11 +727,11 @@ class mafia_game final : public lobby::mode {
 
   // --- Actions ---
 
-  result<json::object> vote(room_api& room, seat& me, const json::object& data) {
+  result<json::object> vote(room_api& room, seat& me, const proto::fields& data) {
     if (phase_ != phase::vote) return error{errc::wrong_phase, "It is not time for the vote."};
     player_id target = 0;
-    if (const auto* t = data.if_contains("target")) {
-      target = t->as_int64();
+    if (auto t = data.opt_integer("target")) {
+      target = *t;
       const seat* s = find(target);
       if (!s) return error{errc::bad_target, "No such player in this game."};
       if (!s->alive) return error{errc::bad_target, "That player is dead."};
@@ -884,9 +886,9 @@ class mafia_game final : public lobby::mode {
       room.send_to(sp, "mafia.media", media_json(sp, spectators_));
   }
 
-  result<json::object> signal(room_api& room, player_id from, const json::object& data) {
-    auto to = data.at("to").as_int64();
-    auto kind = data.at("kind").as_string();
+  result<json::object> signal(room_api& room, player_id from, const proto::fields& data) {
+    auto to = data.integer("to");
+    auto kind = data.string("kind");
     if (kind != "offer" && kind != "answer" && kind != "ice" && kind != "bye")
       return error{errc::bad_field, "kind must be offer, answer, ice or bye."};
     std::vector<player_id> spectators;
@@ -899,7 +901,7 @@ class mafia_game final : public lobby::mode {
     if (!may_hear(to, from, spectators) && !may_hear(from, to, spectators))
       return error{errc::forbidden, "The media policy does not connect you two now."};
     json::object ev{{"from", from}, {"kind", kind}};
-    if (const auto* d = data.if_contains("data")) ev["data"] = *d;
+    if (const auto* d = data.object("data")) ev["data"] = *d;
     room.send_to(to, "mafia.signal", ev);
     return json::object{};
   }

@@ -14,6 +14,7 @@
 #include "modes/mystery/narrator.hpp"
 #include "modes/mystery/parser.hpp"
 #include "modes/mystery/prompts.hpp"
+#include "proto/fields.hpp"
 
 namespace maratang::mystery {
 
@@ -109,11 +110,6 @@ constexpr proto::message_spec messages[] = {
 constexpr std::uint64_t turn_timer_tag = 1;
 constexpr std::size_t recent_lines_max = 40;
 
-std::string str_field(const json::object& o, std::string_view k) {
-  if (auto* v = o.if_contains(k); v && v->is_string()) return std::string(v->get_string());
-  return {};
-}
-
 json::object event_json(const event& e) {
   json::object o{{"kind", e.kind}};
   if (e.actor) o["actor"] = e.actor;
@@ -168,22 +164,24 @@ class mystery_mode final : public lobby::mode {
   }
 
   result<json::object> on_message(room_api& room, player_id from, std::string_view type,
-                                  const json::object& data) override {
+                                  const proto::fields& data) override {
+    auto str_field = [&data](std::string_view k) {
+      return std::string(data.opt_string(k).value_or(std::string_view()));
+    };
     if (!names_.count(from)) return error{errc::forbidden, "Spectators watch; they do not play."};
     if (engine_->ended()) return error{errc::game_over};
     if (type == "mystery.do") {
-      auto v = verb_named(str_field(data, "verb"));
+      auto v = verb_named(str_field("verb"));
       if (!v) {
         return error{errc::unknown_command,
-                     "Unknown verb \"" + str_field(data, "verb") + "\"; see `help`."};
+                     "Unknown verb \"" + str_field("verb") + "\"; see `help`."};
       }
-      return play(
-          room, from,
-          action{*v, str_field(data, "object"), str_field(data, "target"), str_field(data, "text")},
-          fmt::format("{} {} {} {}", str_field(data, "verb"), str_field(data, "object"),
-                      str_field(data, "target"), str_field(data, "text")));
+      return play(room, from,
+                  action{*v, str_field("object"), str_field("target"), str_field("text")},
+                  fmt::format("{} {} {} {}", str_field("verb"), str_field("object"),
+                              str_field("target"), str_field("text")));
     }
-    auto text = str_field(data, "text");
+    auto text = str_field("text");
     if (text.size() > max_text_bytes) {
       return error{errc::too_large, fmt::format("A command is at most {} bytes.", max_text_bytes)};
     }

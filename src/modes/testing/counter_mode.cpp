@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "proto/fields.hpp"
+
 namespace maratang::modes {
 
 namespace json = boost::json;
@@ -32,7 +34,7 @@ constexpr proto::message_spec messages[] = {
      proto::direction::request,
      "Makes the mode throw (tests only).",
      {},
-     "never replies: the room closes",
+     "`internal`: the game is stored as aborted",
      true},
 };
 
@@ -52,18 +54,18 @@ class counter_mode final : public lobby::mode {
   }
 
   result<json::object> on_message(room_api& room, player_id from, std::string_view type,
-                                  const json::object& data) override {
+                                  const proto::fields& data) override {
     if (type == "test.counter.crash") throw std::runtime_error("asked to crash");
     if (!mine_.count(from)) return error{errc::forbidden, "Spectators cannot play."};
     if (type == "test.counter.finish") {
       finish(room, "finished");
       return json::object{};
     }
-    auto n = data.at("n").as_int64();
+    auto n = data.integer("n");
     if (type == "test.counter.later") {
       // Another thread (as an LLM client would) comes back through the gate.
       std::thread([gate = room.async_gate(), announce = room.announcer(), this_mode = this, from, n,
-                   delay = data.at("delay_ms").as_int64()] {
+                   delay = data.integer("delay_ms")] {
         std::this_thread::sleep_for(std::chrono::milliseconds(delay));
         // The gate runs the work only while this game lasts, so this_mode is alive then.
         gate([this_mode, from, n](room_api& r) { this_mode->add(r, from, n); });
