@@ -121,6 +121,10 @@ const std::vector<setting>& settings() {
                              "fsync every commit (survives power loss), not only process death."));
     t.push_back(int_setting("storage.batch_max", &config::storage_batch_max, 1, 100000,
                             "Writes per storage transaction at most."));
+    t.push_back(int_setting("storage.max_size_mb", &config::storage_max_size_mb, 0, 1 << 30,
+                            "The SQLite database's size at most, in MiB (0: no limit). At the "
+                            "limit writes fail as on a full disk: clients are told unavailable, "
+                            "and records nobody waits for are retried until there is room."));
     t.push_back(str_setting("storage.database_url", &config::database_url,
                             "PostgreSQL URL (not supported yet: leave empty).", {}, true,
                             {"DATABASE_URL"}));

@@ -44,6 +44,7 @@ result<std::unique_ptr<store::backend>> open_backend(const config& cfg) {
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
     store::sqlite_options o;
     o.full_sync = cfg.storage_full_sync;
+    o.max_size_bytes = std::int64_t{cfg.storage_max_size_mb} << 20;
     return std::unique_ptr<store::backend>(store::sqlite_backend::open(cfg.sqlite_path, o));
   } catch (const std::exception& e) {
     return error{errc::unavailable, fmt::format("storage ({}): {}", cfg.storage_backend, e.what())};
@@ -323,10 +324,16 @@ result<int> server::start() {
         "# TYPE maratang_storage_batches_total counter\nmaratang_storage_batches_total {}\n"
         "# HELP maratang_storage_failures_total Storage operations that failed.\n"
         "# TYPE maratang_storage_failures_total counter\nmaratang_storage_failures_total {}\n"
+        "# HELP maratang_storage_retries_total Failed runs of writes that are retried until they "
+        "commit (game records, action log).\n"
+        "# TYPE maratang_storage_retries_total counter\nmaratang_storage_retries_total {}\n"
+        "# HELP maratang_storage_lost_total Retried writes given up at shutdown.\n"
+        "# TYPE maratang_storage_lost_total counter\nmaratang_storage_lost_total {}\n"
         "# HELP maratang_storage_latency_seconds_avg Mean submit-to-commit time.\n"
         "# TYPE maratang_storage_latency_seconds_avg gauge\nmaratang_storage_latency_seconds_avg "
         "{}\n",
-        s.store->queue_depth(), ops, st.batches.load(), st.failures.load(),
+        s.store->queue_depth(), ops, st.batches.load(), st.failures.load(), st.retries.load(),
+        st.lost.load(),
         ops ? static_cast<double>(st.latency_ns_total.load()) / 1e9 / static_cast<double>(ops)
             : 0.0);
   });

@@ -619,7 +619,8 @@ void room::log(std::string_view kind, player_id actor, const json::object& paylo
   e.kind = kind;
   e.actor = actor;
   e.payload_json = json::serialize(payload);
-  store_.submit([e = std::move(e)](store::backend& b) { b.append_log(e); });
+  store_.submit([e = std::move(e)](store::backend& b) { b.append_log(e); }, {},
+                store::retry::until_committed);
 }
 
 void room::end_game(const json::object& result, const json::object& record) {
@@ -658,7 +659,10 @@ void room::finish_game() {
   g.ended_ms = lobby_.next_game_end(clock_.now_ms());
   g.players = game_players_;
   g.record_json = json::serialize(end_record_);
-  store_.submit([g = std::move(g)](store::backend& b) { b.insert_game(g); });
+  // The record must outlive a full or failing disk: the worker retries it until it commits (a
+  // repeat after a commit it could not confirm is a conflict, and changes nothing).
+  store_.submit([g = std::move(g)](store::backend& b) { b.insert_game(g); }, {},
+                store::retry::until_committed);
   log("game_ended", 0, end_result_);
 
   // Destroy the game after the mode's call has returned (we are past it here).

@@ -1,5 +1,7 @@
 #include "store/worker.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
@@ -49,11 +51,11 @@ worker::~worker() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool worker::submit(operation op, completion done) {
+bool worker::submit(operation op, completion done, retry policy) {
   {
     std::lock_guard lk(mu_);
-    if (stopping_ || queue_.size() >= opts_.max_queue) return false;
-    queue_.push_back(item{std::move(op), std::move(done), steady::now()});
+    if (stopping_ || queue_.size() + retry_.size() >= opts_.max_queue) return false;
+    queue_.push_back(item{std::move(op), std::move(done), steady::now(), policy});
     ++submitted_;
   }
   cv_.notify_one();
@@ -92,7 +94,7 @@ void worker::stop() {
 
 std::size_t worker::queue_depth() const {
   std::lock_guard lk(mu_);
-  return queue_.size();
+  return queue_.size() + retry_.size();
 }
 
 void worker::run() {
@@ -101,14 +103,30 @@ void worker::run() {
   std::vector<char> ok;  // not vector<bool>: one flag per item, written in place
   batch.reserve(opts_.max_batch);
   for (;;) {
-    // Wait for work; leave only once stopping and drained.
+    // Wait for work (new, or retries whose time came); leave only once stopping and drained.
     batch.clear();
+    bool stopping = false;
     {
       std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      const std::size_t n = std::min(opts_.max_batch, queue_.size());
-      for (std::size_t i = 0; i < n; ++i) {
+      for (;;) {
+        const bool retries_due = !retry_.empty() && (stopping_ || steady::now() >= retry_at_);
+        if (!queue_.empty() || retries_due) break;
+        if (stopping_ && retry_.empty()) return;
+        if (retry_.empty()) {
+          cv_.wait(lk);
+        } else {
+          cv_.wait_until(lk, retry_at_);
+        }
+      }
+      stopping = stopping_;
+      // Retries first (they are the oldest), then new work, up to one batch.
+      if (!retry_.empty() && (stopping_ || steady::now() >= retry_at_)) {
+        while (!retry_.empty() && batch.size() < opts_.max_batch) {
+          batch.push_back(std::move(retry_.front()));
+          retry_.pop_front();
+        }
+      }
+      while (!queue_.empty() && batch.size() < opts_.max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -139,6 +157,27 @@ void worker::run() {
       std::fill(ok.begin(), ok.end(), 0);
     }
 
+    // A failed until_committed operation goes back for a later try (unless the worker is
+    // stopping: then it had its last one). It is not finished, and its completion waits.
+    std::size_t kept = 0;
+    {
+      std::lock_guard lk(mu_);
+      if (std::count(ok.begin(), ok.end(), 0) == 0) retry_delay_ms_ = 0;
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (ok[i] || batch[i].policy != retry::until_committed || stopping) continue;
+        retry_.push_back(std::move(batch[i]));
+        batch[i].done = {};
+        ok[i] = 2;  // kept
+        ++kept;
+      }
+      if (kept > 0) {
+        retry_delay_ms_ = retry_delay_ms_ == 0 ? opts_.retry_first_ms
+                                               : std::min(retry_delay_ms_ * 2, opts_.retry_max_ms);
+        retry_at_ = steady::now() + std::chrono::milliseconds(retry_delay_ms_);
+      }
+    }
+    stats_.retries += kept;
+
     // Stats before completions, so a completion (or a flush that returns) sees them current.
     const auto done_at = steady::now();
     std::uint64_t latency_ns = 0;
@@ -147,12 +186,17 @@ void worker::run() {
     const auto failed = static_cast<std::uint64_t>(std::count(ok.begin(), ok.end(), 0));
     stats_.ops += batch.size();
     stats_.batches += 1;
-    stats_.failures += failed;
+    stats_.failures += failed;  // kept ones are not completed
     stats_.commit_ns_total += commit_ns;
     stats_.latency_ns_total += latency_ns;
 
     // Completions run outside the mutex: they may submit more work.
     for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (ok[i] == 2) continue;
+      if (!ok[i] && batch[i].policy == retry::until_committed) {
+        stats_.lost += 1;
+        spdlog::error("storage: a write that must not be lost failed at shutdown and was given up");
+      }
       if (!batch[i].done) continue;
       try {
         batch[i].done(ok[i] != 0);
@@ -161,7 +205,7 @@ void worker::run() {
       }
     }
     // Drop the operations (and whatever they captured) before reporting them finished.
-    const std::size_t n = batch.size();
+    const std::size_t n = batch.size() - kept;
     batch.clear();
 
     {

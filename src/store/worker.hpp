@@ -21,13 +21,25 @@ namespace maratang::store {
 struct worker_options {
   std::size_t max_batch = 256;      // operations per transaction at most
   std::size_t max_queue = 100'000;  // submissions beyond this are refused (submit returns false)
+  // Retries of an operation submitted with retry::until_committed: the first after this long,
+  // each next after twice as long, at most retry_max_ms apart.
+  int retry_first_ms = 100;
+  int retry_max_ms = 5000;
 };
+
+// What the worker does when an operation's transaction fails (disk full, file unwritable, I/O
+// error): `once` completes it with ok=false; `until_committed` keeps it and runs it again, with
+// backoff, until it commits (writes nobody waits for but that must not be lost, such as a game's
+// record). A retried operation must be idempotent or fail cleanly on a repeat (a conflict status).
+enum class retry { once, until_committed };
 
 // Counters a metrics endpoint reads. All fields are updated by the worker thread.
 struct worker_stats {
   std::atomic<std::uint64_t> ops{0};
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> failures{0};  // operations completed with ok=false
+  std::atomic<std::uint64_t> retries{0};   // runs of until_committed operations that failed
+  std::atomic<std::uint64_t> lost{0};      // until_committed operations given up at stop
   std::atomic<std::uint64_t> commit_ns_total{0};
   std::atomic<std::uint64_t> latency_ns_total{0};  // submit -> committed, summed over ops
 };
@@ -49,8 +61,10 @@ class worker {
   worker& operator=(const worker&) = delete;
 
   // Queues an operation. Returns false (and runs nothing) when the queue is full or the worker is
-  // stopping. Thread-safe.
-  bool submit(operation op, completion done = {});
+  // stopping. Thread-safe. With retry::until_committed, `done` runs once, after the commit; an
+  // operation still failing when the worker stops is tried once more, then given up (logged,
+  // counted in stats().lost, `done(false)`).
+  bool submit(operation op, completion done = {}, retry policy = retry::once);
   // Blocks until everything submitted before the call has run and committed. Thread-safe; not to
   // be called from the worker thread.
   void flush();
@@ -66,6 +80,7 @@ class worker {
     operation op;
     completion done;
     std::chrono::steady_clock::time_point submitted;
+    retry policy = retry::once;
   };
   void run();
 
@@ -76,9 +91,12 @@ class worker {
   std::condition_variable cv_;       // work arrived or stop requested
   std::condition_variable idle_cv_;  // a batch finished
   std::deque<item> queue_;           // GUARDED_BY(mu_)
-  std::uint64_t submitted_ = 0;      // GUARDED_BY(mu_)
-  std::uint64_t finished_ = 0;       // GUARDED_BY(mu_)
-  bool stopping_ = false;            // GUARDED_BY(mu_)
+  std::deque<item> retry_;           // GUARDED_BY(mu_): failed until_committed operations
+  std::chrono::steady_clock::time_point retry_at_;  // GUARDED_BY(mu_): when retry_ runs next
+  int retry_delay_ms_ = 0;                          // GUARDED_BY(mu_): the current backoff
+  std::uint64_t submitted_ = 0;                     // GUARDED_BY(mu_)
+  std::uint64_t finished_ = 0;                      // GUARDED_BY(mu_)
+  bool stopping_ = false;                           // GUARDED_BY(mu_)
   worker_stats stats_;
   std::thread thread_;
 };

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -414,6 +415,121 @@ TEST(store_worker_basic, a_full_queue_refuses_submits) {
 
 TEST(store_worker_basic, rejects_a_null_backend) {
   EXPECT_THROW(worker(nullptr), std::invalid_argument);
+}
+
+// --- Faults: a full or unwritable disk -------------------------------------------------------
+
+TEST(store_worker_faults, until_committed_writes_wait_out_a_failing_disk) {
+  auto fail = std::make_shared<std::atomic<bool>>(true);
+  worker_options o;
+  o.retry_first_ms = 1;
+  o.retry_max_ms = 4;
+  worker w(std::make_unique<failing_commit_backend>(fail), o);
+  std::atomic<int> once_failed{0};
+  std::promise<bool> kept_done;
+  ASSERT_TRUE(w.submit(create("plain"), [&](bool ok) { once_failed += !ok; }));
+  ASSERT_TRUE(w.submit(
+      create("kept"), [&](bool ok) { kept_done.set_value(ok); }, retry::until_committed));
+  // The plain write fails at once; the kept one is retried while the disk fails.
+  auto kept = kept_done.get_future();
+  while (w.stats().retries.load() < 5)
+    std::this_thread::yield();
+  EXPECT_EQ(once_failed.load(), 1);
+  EXPECT_EQ(kept.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  EXPECT_EQ(w.queue_depth(), 1u);
+  // The disk recovers: the kept write commits and is acknowledged once.
+  fail->store(false);
+  EXPECT_TRUE(kept.get());
+  bool there = false;
+  ASSERT_TRUE(w.submit([&](backend& b) { there = b.find_account_by_device("kept").has_value(); }));
+  w.flush();
+  EXPECT_TRUE(there);
+  EXPECT_EQ(w.stats().lost.load(), 0u);
+}
+
+TEST(store_worker_faults, a_write_still_failing_at_stop_is_given_up_and_counted) {
+  auto fail = std::make_shared<std::atomic<bool>>(true);
+  worker_options o;
+  o.retry_first_ms = 60'000;  // no retry comes before the stop
+  worker w(std::make_unique<failing_commit_backend>(fail), o);
+  std::promise<bool> done;
+  ASSERT_TRUE(w.submit(
+      create("doomed"), [&](bool ok) { done.set_value(ok); }, retry::until_committed));
+  while (w.stats().retries.load() < 1)
+    std::this_thread::yield();
+  w.stop();  // one last try, then it is given up: stop never hangs on a broken disk
+  EXPECT_FALSE(done.get_future().get());
+  EXPECT_EQ(w.stats().lost.load(), 1u);
+}
+
+// A real SQLITE_FULL: the database is capped, filled, and given room again.
+TEST(store_worker_faults, a_full_sqlite_database_keeps_every_acknowledged_write_and_recovers) {
+  testing::temp_dir dir;
+  auto b = sqlite_backend::open(dir.file("full.db"), {.full_sync = false});
+  b->migrate();
+  auto* sqlite = b.get();
+  worker_options o;
+  o.retry_first_ms = 1;
+  o.retry_max_ms = 10;
+  worker w(std::move(b), o);
+  // Cap the file at its size now plus a little: writes soon fail as on a full disk.
+  ASSERT_TRUE(
+      w.submit([sqlite](backend&) { sqlite->set_max_size(sqlite->size_bytes() + 64 * 1024); }));
+  w.flush();
+  std::mutex mu;
+  std::vector<std::string> acknowledged;
+  int refused = 0;
+  std::string big(2000, 'x');
+  for (int i = 0; i < 2000 && refused < 20; ++i) {
+    std::string device = "device-" + std::to_string(i) + big;
+    ASSERT_TRUE(w.submit(create(device), [&, device](bool ok) {
+      std::lock_guard lk(mu);
+      if (ok) {
+        acknowledged.push_back(device);
+      } else {
+        ++refused;
+      }
+    }));
+    w.flush();
+  }
+  ASSERT_GT(refused, 0) << "the cap never filled the database";
+  ASSERT_GT(acknowledged.size(), 0u);
+  // A game record that must not be lost waits for room.
+  std::promise<bool> record_done;
+  ASSERT_TRUE(w.submit(
+      [](backend& bb) {
+        game_record g;
+        g.id = "game-on-a-full-disk";
+        g.mode = "mafia";
+        g.record_json = std::string(4000, 'r');
+        bb.insert_game(g);
+      },
+      [&](bool ok) { record_done.set_value(ok); }, retry::until_committed));
+  auto record = record_done.get_future();
+  EXPECT_EQ(record.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  // Every acknowledged write is there. (Not flush(): it would wait for the record too.)
+  std::size_t found = 0;
+  std::promise<void> read;
+  ASSERT_TRUE(w.submit(
+      [&](backend& bb) {
+        for (const auto& d : acknowledged)
+          found += bb.find_account_by_device(d).has_value();
+      },
+      [&](bool) { read.set_value(); }));
+  read.get_future().get();
+  EXPECT_EQ(found, acknowledged.size());
+  // Room returns: the waiting record commits, and new writes work.
+  ASSERT_TRUE(w.submit([sqlite](backend&) { sqlite->set_max_size(0); }));
+  EXPECT_TRUE(record.get());
+  bool ok_after = false;
+  ASSERT_TRUE(w.submit(create("after"), [&](bool ok) { ok_after = ok; }));
+  w.flush();
+  EXPECT_TRUE(ok_after);
+  bool stored = false;
+  ASSERT_TRUE(
+      w.submit([&](backend& bb) { stored = bb.find_game("game-on-a-full-disk").has_value(); }));
+  w.flush();
+  EXPECT_TRUE(stored);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_backend.hpp"
 
 #include <sqlite3.h>
+#include <algorithm>
 
 #include <chrono>
 #include <iterator>
@@ -258,7 +259,33 @@ std::unique_ptr<sqlite_backend> sqlite_backend::open(const std::string& path, sq
 
   b->exec(opts.full_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", op.c_str());
   b->exec("PRAGMA foreign_keys=ON", op.c_str());
+  if (opts.max_size_bytes > 0) b->set_max_size(opts.max_size_bytes);
   return b;
+}
+
+std::int64_t sqlite_backend::size_bytes() {
+  query count(db_, prepare("PRAGMA page_count", "page_count"), "page_count");
+  const std::int64_t pages = count.next() ? count.i64(0) : 0;
+  query size(db_, prepare("PRAGMA page_size", "page_size"), "page_size");
+  return pages * (size.next() ? size.i64(0) : 4096);
+}
+
+void sqlite_backend::set_max_size(std::int64_t bytes) {
+  std::int64_t page_size = 4096;
+  {
+    query q(db_, prepare("PRAGMA page_size", "page_size"), "page_size");
+    if (q.next()) page_size = q.i64(0);
+  }
+  // SQLite's own ceiling is 4294967294 pages; 0 asks for it.
+  const std::int64_t pages =
+      bytes > 0 ? std::min<std::int64_t>((bytes + page_size - 1) / page_size, 4294967294)
+                : 4294967294;
+  const std::string sql = "PRAGMA max_page_count = " + std::to_string(pages);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+  std::string msg = err ? err : "";
+  sqlite3_free(err);
+  if (rc != SQLITE_OK) throw store_error("sqlite max_page_count: " + msg);
 }
 
 sqlite_backend::~sqlite_backend() {

@@ -22,6 +22,9 @@ namespace maratang::store {
 struct sqlite_options {
   bool full_sync = true;       // synchronous=FULL; NORMAL when false (may lose the last commits)
   int busy_timeout_ms = 5000;  // how long a statement waits for another connection's lock
+  // The database file's size at most, in bytes (0: no limit). A write that would grow it further
+  // fails as a full disk does (SQLITE_FULL); see set_max_size.
+  std::int64_t max_size_bytes = 0;
 };
 
 class sqlite_backend : public backend {
@@ -51,6 +54,11 @@ class sqlite_backend : public backend {
   void release() override;
   void rollback_to() override;
   bool ping() override;
+  // Caps the database file at `bytes` (rounded up to whole pages; 0: no cap beyond SQLite's own).
+  // Lowering it below the current size stops growth; raising it lets writes that failed succeed.
+  void set_max_size(std::int64_t bytes);
+  // The database's size now, in bytes (pages in use and free).
+  std::int64_t size_bytes();
 
   status create_account(account& a) override;
   std::optional<account> find_account(std::int64_t id) override;
