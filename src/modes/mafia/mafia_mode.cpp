@@ -117,7 +117,8 @@ constexpr proto::message_spec messages[] = {
      false},
     {"mafia.night_result",
      proto::direction::event,
-     "At dawn: `{killed}` (null when nobody died).",
+     "At dawn: `{killed}`; null when nobody died, whether the mafia tied (or chose nobody) or "
+     "the doctor saved their pick: the town is not told which.",
      {},
      {},
      false},
@@ -208,6 +209,7 @@ struct rules {
   bool tie_to_night = false;
   bool reveal_on_death = false;
   bool doctor_self_heal = true;
+  bool unanimous_kill = false;  // mafia_kill: "unanimous" (else "plurality")
   std::optional<role_counts> roles;
 };
 
@@ -255,6 +257,8 @@ rules rules_from(const json::object& s) {
   for (const auto& f : flags) {
     if (const auto* v = s.if_contains(f.key); v && v->is_bool()) r.*f.field = v->get_bool();
   }
+  if (const auto* k = s.if_contains("mafia_kill"); k && k->is_string())
+    r.unanimous_kill = k->get_string() == "unanimous";
   if (const auto* t = s.if_contains("tie"); t && t->is_string())
     r.tie_to_night = t->get_string() == "night";
   if (const auto* c = s.if_contains("roles"); c && c->is_object()) {
@@ -277,6 +281,7 @@ json::object rules_json(const rules& r) {
   for (const auto& f : flags)
     o[f.key] = r.*f.field;
   o["tie"] = r.tie_to_night ? "night" : "day";
+  o["mafia_kill"] = r.unanimous_kill ? "unanimous" : "plurality";
   return o;
 }
 
@@ -656,16 +661,28 @@ class mafia_game final : public lobby::mode {
   }
 
   void resolve_night(room_api& room) {
-    // The mafia kill only when every mafioso who chose named the same player (seed 002: split
-    // votes kill nobody), and not when the doctor chose that player.
+    // Seed 002 "마피아 동률 시": the mafia's pick is the player most of the mafiosi who chose
+    // named; a tie for the most kills nobody. With the `mafia_kill: "unanimous"` rule every
+    // mafioso who chose must name the same player. Either way the doctor's patient survives.
+    std::map<player_id, int> count;
+    for (const auto& [m, target] : kill_picks_)
+      ++count[target];
     player_id victim = 0;
-    bool split = false;
-    for (const auto& [m, target] : kill_picks_) {
-      if (victim && target != victim) split = true;
-      victim = target;
+    int top = 0;
+    bool tie = false;
+    for (const auto& [target, n] : count) {
+      if (n > top) {
+        top = n;
+        victim = target;
+        tie = false;
+      } else if (n == top) {
+        tie = true;
+      }
     }
-    if (split) victim = 0;
+    bool split = count.size() > 1;
+    if (tie || (rules_.unanimous_kill && split)) victim = 0;
     bool saved = victim && victim == heal_;
+    player_id killed = saved ? 0 : victim;
     json::object picks;
     for (const auto& [m, target] : kill_picks_)
       picks[std::to_string(m)] = target;
@@ -673,12 +690,14 @@ class mafia_game final : public lobby::mode {
                   {"mafia_picks", picks},
                   {"patient", id_or_null(heal_)},
                   {"split", split},
+                  {"tie", tie},
+                  {"victim", id_or_null(victim)},
                   {"saved", saved},
-                  {"killed", id_or_null(saved ? 0 : victim)}});
+                  {"killed", id_or_null(killed)}});
     ++day_;
-    room.send_all("mafia.night_result", {{"killed", id_or_null(saved ? 0 : victim)}});
-    if (victim && !saved) {
-      if (die(room, *find(victim), "killed")) return;
+    room.send_all("mafia.night_result", {{"killed", id_or_null(killed)}});
+    if (killed) {
+      if (die(room, *find(killed), "killed")) return;
     }
     enter(room, phase::day);
   }
@@ -966,7 +985,13 @@ class mafia_factory final : public lobby::mode_factory {
           return error{errc::bad_field, fmt::format("settings.{} must be true or false.", key)};
         out[key] = v;
       }
-      if (key == "tie") {
+      if (key == "mafia_kill") {
+        known = true;
+        if (!v.is_string() || (v.get_string() != "plurality" && v.get_string() != "unanimous"))
+          return error{errc::bad_field,
+                       "settings.mafia_kill must be \"plurality\" or \"unanimous\"."};
+        out[key] = v;
+      } else if (key == "tie") {
         known = true;
         if (!v.is_string() || (v.get_string() != "day" && v.get_string() != "night"))
           return error{errc::bad_field, "settings.tie must be \"day\" or \"night\"."};
