@@ -139,6 +139,8 @@ TEST(MafiaSettings, DefaultsAreFilledIn) {
   EXPECT_FALSE(s.at("night_early_end").as_bool());
   EXPECT_TRUE(s.at("police").as_bool());
   EXPECT_EQ(s.at("mafia_kill").as_string(), "plurality");
+  EXPECT_EQ(s.at("max_tied_votes").as_int64(), 2);
+  EXPECT_EQ(s.at("max_days").as_int64(), 30);
   EXPECT_EQ(f->min_players(), 4);
   EXPECT_EQ(f->max_players(), 12);
 }
@@ -160,6 +162,11 @@ TEST(MafiaSettings, BadSettingsNameTheSetting) {
       {{{"werewolves", true}}, "werewolves"},
       {{{"mafia_kill", "majority"}}, "settings.mafia_kill"},
       {{{"mafia_kill", true}}, "settings.mafia_kill"},
+      {{{"max_tied_votes", 0}}, "settings.max_tied_votes"},
+      {{{"max_tied_votes", 11}}, "settings.max_tied_votes"},
+      {{{"max_tied_votes", "2"}}, "settings.max_tied_votes"},
+      {{{"max_days", 0}}, "settings.max_days"},
+      {{{"max_days", 101}}, "settings.max_days"},
   };
   for (const auto& c : cases) {
     auto r = f->validate_settings(c.s);
@@ -354,6 +361,84 @@ TEST(MafiaPhases, TiedVoteGoesToNightWithTheTieRule) {
   u.start(4, s);
   tie_the_vote(u);
   EXPECT_EQ(u.phase(), "night");
+}
+
+// Issue 11 item 16: a town that keeps tying does not replay the same day forever. The default
+// (max_tied_votes 2) gives one more round after a tie, as seed 002 says, and then night falls.
+TEST(MafiaPhases, TheSecondTiedVoteOfADayGoesToNight) {
+  game u;
+  u.start(4, fast());
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("round").as_int64(), 1);
+  tie_the_vote(u);
+  ASSERT_EQ(u.phase(), "day");
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("day").as_int64(), 1);
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("round").as_int64(), 2);
+  EXPECT_EQ(u.mode->view(first_id).at("round").as_int64(), 2);
+  tie_the_vote(u);
+  EXPECT_TRUE(u.last_public("mafia.vote_result")->data.at("tie").as_bool());
+  ASSERT_EQ(u.phase(), "night");
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("day").as_int64(), 1);
+  // The next day starts at round 1 again.
+  u.room->fire_next_timer(*u.mode);
+  ASSERT_EQ(u.phase(), "day");
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("day").as_int64(), 2);
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("round").as_int64(), 1);
+}
+
+TEST(MafiaPhases, MaxTiedVotesSetsHowManyTiesADayAllows) {
+  game u;
+  auto s = fast();
+  s["max_tied_votes"] = 3;
+  u.start(4, s);
+  tie_the_vote(u);
+  ASSERT_EQ(u.phase(), "day");
+  tie_the_vote(u);
+  ASSERT_EQ(u.phase(), "day");
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("round").as_int64(), 3);
+  tie_the_vote(u);
+  EXPECT_EQ(u.phase(), "night");
+
+  game one;
+  auto s1 = fast();
+  s1["max_tied_votes"] = 1;
+  one.start(4, s1);
+  tie_the_vote(one);
+  EXPECT_EQ(one.phase(), "night");
+}
+
+TEST(MafiaPhases, EmptyVotesCountAsTiesSoAnIdleTownReachesNight) {
+  game g;
+  g.start(5, fast());
+  g.run_to("vote");
+  g.room->fire_next_timer(*g.mode);  // nobody voted
+  ASSERT_EQ(g.phase(), "day");
+  g.run_to("vote");
+  g.room->fire_next_timer(*g.mode);  // nobody voted again
+  EXPECT_EQ(g.phase(), "night");
+}
+
+// With nobody ever dying (nobody votes, the mafia choose nobody), the game still ends: a draw at
+// the dawn after night `max_days`.
+TEST(MafiaEnd, AGameWhereNobodyDiesEndsInADrawAfterMaxDays) {
+  game g;
+  auto s = fast();
+  s["max_days"] = 3;
+  g.start(5, s);
+  for (int i = 0; i < 100 && !g.room->ended(); ++i)
+    g.room->fire_next_timer(*g.mode);
+  ASSERT_TRUE(g.room->ended());
+  EXPECT_EQ(g.room->result_data().at("winner").as_string(), "draw");
+  EXPECT_EQ(g.room->result_data().at("days").as_int64(), 3);
+  for (const auto& p : g.room->result_data().at("players").as_array())
+    EXPECT_FALSE(p.at("won").as_bool());
+  const auto& h = g.room->record().at("history").as_array();
+  EXPECT_EQ(h.back().at("kind").as_string(), "end");
+  EXPECT_EQ(h.back().at("winner").as_string(), "draw");
+  EXPECT_EQ(h.back().at("reason").as_string(), "max_days");
+  int nights = 0;
+  for (const auto& e : h)
+    nights += e.at("kind").as_string() == "night";
+  EXPECT_EQ(nights, 3);
 }
 
 TEST(MafiaPhases, TheLiveTallyShowsWhoVotedForWhom) {
