@@ -628,8 +628,9 @@ TEST(MafiaTest, scripted_game_from_start_to_stored_record) {
 // --- 2. The vote's deadline ----------------------------------------------------------------------
 
 // Nobody votes: the vote ends at its deadline (not before, and not much after), counts as
-// abstention, and with the default rules the day starts again. Then a tied vote (two each other,
-// two explicit abstentions) ends early, executes nobody and the day starts again too.
+// abstention, and with the default rules the day starts again, as its round 2. Then a tied vote
+// (two each other, two explicit abstentions) ends early and executes nobody; it is the day's
+// second undecided vote, so by the default max_tied_votes (2) night falls.
 TEST(MafiaTest, vote_ends_at_its_deadline_and_no_votes_restart_the_day) {
   server_process srv;
   table t;
@@ -651,6 +652,7 @@ TEST(MafiaTest, vote_ends_at_its_deadline_and_no_votes_restart_the_day) {
       EXPECT_TRUE(at(s->ws->expect("mafia.vote_result"), "data.accused").is_null());
     }
     auto day = wait_phase(*s, "day", 1);
+    EXPECT_EQ(num(at(day, "round")), 2) << json::serialize(day);
     EXPECT_GE(now_ms(), ends_at);
     EXPECT_GT(num(at(day, "ends_at")), ends_at);
   }
@@ -659,7 +661,7 @@ TEST(MafiaTest, vote_ends_at_its_deadline_and_no_votes_restart_the_day) {
     EXPECT_EQ(s.ws->count_received("mafia.death"), 0u);
   }
 
-  // A tie: everyone votes (two of them abstaining), so it ends early, and the day starts again.
+  // A tie: everyone votes (two of them abstaining), so it ends early, and night falls.
   for (auto* s : t.everyone())
     ends_at = num(at(wait_phase(*s, "vote", 1), "ends_at"));
   auto& a = t.seats[0];
@@ -672,7 +674,7 @@ TEST(MafiaTest, vote_ends_at_its_deadline_and_no_votes_restart_the_day) {
     auto r = s->ws->expect("mafia.vote_result");
     EXPECT_TRUE(at(r, "data.accused").is_null()) << json::serialize(r);
     EXPECT_EQ(at(r, "data.tie"), json::value(true)) << json::serialize(r);
-    wait_phase(*s, "day", 1);
+    wait_phase(*s, "night", 1);
     EXPECT_LT(now_ms(), ends_at) << "a full vote ends early";
   }
   const json::object* last = nullptr;

@@ -70,8 +70,10 @@ constexpr proto::message_spec messages[] = {
      false},
     {"mafia.phase",
      proto::direction::event,
-     "A phase began: `{phase, day, ends_at, accused}`; phase `day`, `vote`, `defense`, "
-     "`verdict` or `night`; `ends_at` in server ms; `accused` in defense and verdict.",
+     "A phase began: `{phase, day, round, ends_at, accused}`; phase `day`, `vote`, `defense`, "
+     "`verdict` or `night`; `round` is the vote round within the day (1, then one more each "
+     "time a tied or empty vote starts the day again, at most the `max_tied_votes` rule); "
+     "`ends_at` in server ms; `accused` in defense and verdict.",
      {},
      {},
      false},
@@ -119,7 +121,8 @@ constexpr proto::message_spec messages[] = {
      false},
     {"mafia.night_result",
      proto::direction::event,
-     "At dawn: `{killed}` (null when nobody died).",
+     "At dawn: `{killed}`; null when nobody died, whether the mafia tied (or chose nobody) or "
+     "the doctor saved their pick: the town is not told which.",
      {},
      {},
      false},
@@ -210,6 +213,9 @@ struct rules {
   bool tie_to_night = false;
   bool reveal_on_death = false;
   bool doctor_self_heal = true;
+  bool unanimous_kill = false;  // mafia_kill: "unanimous" (else "plurality")
+  std::int64_t max_tied_votes = 2;
+  std::int64_t max_days = 30;
   std::optional<role_counts> roles;
 };
 
@@ -230,6 +236,16 @@ constexpr duration_setting durations[] = {
 struct flag_setting {
   std::string_view key;
   bool rules::*field;
+};
+struct limit_setting {
+  std::string_view key;
+  std::int64_t rules::*field;
+  std::int64_t min;
+  std::int64_t max;
+};
+constexpr limit_setting limits[] = {
+    {"max_tied_votes", &rules::max_tied_votes, 1, 10},
+    {"max_days", &rules::max_days, 1, 100},
 };
 constexpr flag_setting flags[] = {
     {"police", &rules::police},
@@ -257,6 +273,11 @@ rules rules_from(const json::object& s) {
   for (const auto& f : flags) {
     if (const auto* v = s.if_contains(f.key); v && v->is_bool()) r.*f.field = v->get_bool();
   }
+  for (const auto& c : limits) {
+    if (const auto* v = s.if_contains(c.key); v && v->is_int64()) r.*c.field = v->get_int64();
+  }
+  if (const auto* k = s.if_contains("mafia_kill"); k && k->is_string())
+    r.unanimous_kill = k->get_string() == "unanimous";
   if (const auto* t = s.if_contains("tie"); t && t->is_string())
     r.tie_to_night = t->get_string() == "night";
   if (const auto* c = s.if_contains("roles"); c && c->is_object()) {
@@ -278,7 +299,10 @@ json::object rules_json(const rules& r) {
     o[d.key] = r.*d.field;
   for (const auto& f : flags)
     o[f.key] = r.*f.field;
+  for (const auto& c : limits)
+    o[c.key] = r.*c.field;
   o["tie"] = r.tie_to_night ? "night" : "day";
+  o["mafia_kill"] = r.unanimous_kill ? "unanimous" : "plurality";
   return o;
 }
 
@@ -418,7 +442,8 @@ class mafia_game final : public lobby::mode {
   }
 
   json::object view(player_id viewer) const override {
-    json::object o{{"phase", name(phase_)}, {"day", day_}, {"ends_at", ends_at_}};
+    json::object o{
+        {"phase", name(phase_)}, {"day", day_}, {"round", round_}, {"ends_at", ends_at_}};
     json::array players;
     for (const auto& s : seats_)
       players.push_back(
@@ -552,7 +577,7 @@ class mafia_game final : public lobby::mode {
     if (p != phase::defense && p != phase::verdict) accused_ = 0;
     ends_at_ = room.now_ms() + ms;
     timer_ = room.set_timer(ends_at_, ++phase_serial_);
-    json::object ev{{"phase", name(p)}, {"day", day_}, {"ends_at", ends_at_}};
+    json::object ev{{"phase", name(p)}, {"day", day_}, {"round", round_}, {"ends_at", ends_at_}};
     if (accused_) ev["accused"] = accused_;
     room.log("phase", 0, ev);
     room.send_all("mafia.phase", ev);
@@ -625,15 +650,20 @@ class mafia_game final : public lobby::mode {
       auto it = votes_.find(s.id);
       votes[std::to_string(s.id)] = id_or_null(it == votes_.end() ? 0 : it->second);
     }
-    record(room, {{"kind", "vote"}, {"votes", votes}, {"accused", id_or_null(accused)}});
+    record(
+        room,
+        {{"kind", "vote"}, {"round", round_}, {"votes", votes}, {"accused", id_or_null(accused)}});
     room.send_all("mafia.vote_result", {{"accused", id_or_null(accused)}, {"tie", tie}});
     if (accused) {
       accused_ = accused;
       return enter(room, phase::defense);
     }
-    // Seed 002: a tied (or empty) vote executes nobody and the day starts again; the `tie` rule
-    // can send the town to night instead.
-    enter(room, rules_.tie_to_night ? phase::night : phase::day);
+    // Seed 002: a tied (or empty) vote executes nobody and the day starts again, as its next
+    // round; the `tie` rule can send the town to night instead. After `max_tied_votes` such
+    // votes in one day night falls anyway, so a deadlocked town cannot replay one day forever.
+    bool again = !rules_.tie_to_night && round_ < rules_.max_tied_votes;
+    if (again) ++round_;
+    enter(room, again ? phase::day : phase::night);
   }
 
   void resolve_verdict(room_api& room) {
@@ -658,16 +688,28 @@ class mafia_game final : public lobby::mode {
   }
 
   void resolve_night(room_api& room) {
-    // The mafia kill only when every mafioso who chose named the same player (seed 002: split
-    // votes kill nobody), and not when the doctor chose that player.
+    // Seed 002 "마피아 동률 시": the mafia's pick is the player most of the mafiosi who chose
+    // named; a tie for the most kills nobody. With the `mafia_kill: "unanimous"` rule every
+    // mafioso who chose must name the same player. Either way the doctor's patient survives.
+    std::map<player_id, int> count;
+    for (const auto& [m, target] : kill_picks_)
+      ++count[target];
     player_id victim = 0;
-    bool split = false;
-    for (const auto& [m, target] : kill_picks_) {
-      if (victim && target != victim) split = true;
-      victim = target;
+    int top = 0;
+    bool tie = false;
+    for (const auto& [target, n] : count) {
+      if (n > top) {
+        top = n;
+        victim = target;
+        tie = false;
+      } else if (n == top) {
+        tie = true;
+      }
     }
-    if (split) victim = 0;
+    bool split = count.size() > 1;
+    if (tie || (rules_.unanimous_kill && split)) victim = 0;
     bool saved = victim && victim == heal_;
+    player_id killed = saved ? 0 : victim;
     json::object picks;
     for (const auto& [m, target] : kill_picks_)
       picks[std::to_string(m)] = target;
@@ -675,13 +717,22 @@ class mafia_game final : public lobby::mode {
                   {"mafia_picks", picks},
                   {"patient", id_or_null(heal_)},
                   {"split", split},
+                  {"tie", tie},
+                  {"victim", id_or_null(victim)},
                   {"saved", saved},
-                  {"killed", id_or_null(saved ? 0 : victim)}});
-    ++day_;
-    room.send_all("mafia.night_result", {{"killed", id_or_null(saved ? 0 : victim)}});
-    if (victim && !saved) {
-      if (die(room, *find(victim), "killed")) return;
+                  {"killed", id_or_null(killed)}});
+    // The last night allowed (`max_days`) ends the game at dawn: a draw, unless its death
+    // decides the game.
+    bool last = day_ >= rules_.max_days;
+    if (!last) {
+      ++day_;
+      round_ = 1;
     }
+    room.send_all("mafia.night_result", {{"killed", id_or_null(killed)}});
+    if (killed) {
+      if (die(room, *find(killed), "killed")) return;
+    }
+    if (last) return finish(room, "draw", "max_days");
     enter(room, phase::day);
   }
 
@@ -704,19 +755,23 @@ class mafia_game final : public lobby::mode {
     return false;
   }
 
-  void finish(room_api& room, std::string_view winner) {
+  // Ends the game: winner "mafia", "town", or "draw" (nobody wins; `reason` says why).
+  void finish(room_api& room, std::string_view winner, std::string_view reason = {}) {
     if (timer_) room.cancel_timer(timer_);
     timer_ = 0;
     phase_ = phase::over;
     json::array players;
     for (const auto& s : seats_) {
-      players.push_back(json::object{{"player", s.id},
-                                     {"nickname", s.nickname},
-                                     {"role", name(s.r)},
-                                     {"alive", s.alive},
-                                     {"won", (s.r == role::mafia) == (winner == "mafia")}});
+      players.push_back(
+          json::object{{"player", s.id},
+                       {"nickname", s.nickname},
+                       {"role", name(s.r)},
+                       {"alive", s.alive},
+                       {"won", winner != "draw" && (s.r == role::mafia) == (winner == "mafia")}});
     }
-    record(room, {{"kind", "end"}, {"winner", winner}});
+    json::object end{{"kind", "end"}, {"winner", winner}};
+    if (!reason.empty()) end["reason"] = reason;
+    record(room, std::move(end));
     room.end_game({{"winner", winner}, {"days", day_}, {"players", players}},
                   {{"winner", winner},
                    {"days", day_},
@@ -911,6 +966,7 @@ class mafia_game final : public lobby::mode {
   std::vector<player_id> spectators_;  // as of the current phase
   phase phase_ = phase::day;
   int day_ = 0;
+  std::int64_t round_ = 1;  // the vote round within the day
   epoch_ms ends_at_ = 0;
   lobby::timer_id timer_ = 0;
   std::uint64_t phase_serial_ = 0;
@@ -968,7 +1024,21 @@ class mafia_factory final : public lobby::mode_factory {
           return error{errc::bad_field, fmt::format("settings.{} must be true or false.", key)};
         out[key] = v;
       }
-      if (key == "tie") {
+      for (const auto& c : limits) {
+        if (c.key != key) continue;
+        known = true;
+        if (!v.is_int64() || v.get_int64() < c.min || v.get_int64() > c.max)
+          return error{errc::bad_field, fmt::format("settings.{} must be an integer from {} to {}.",
+                                                    key, c.min, c.max)};
+        out[key] = v;
+      }
+      if (key == "mafia_kill") {
+        known = true;
+        if (!v.is_string() || (v.get_string() != "plurality" && v.get_string() != "unanimous"))
+          return error{errc::bad_field,
+                       "settings.mafia_kill must be \"plurality\" or \"unanimous\"."};
+        out[key] = v;
+      } else if (key == "tie") {
         known = true;
         if (!v.is_string() || (v.get_string() != "day" && v.get_string() != "night"))
           return error{errc::bad_field, "settings.tie must be \"day\" or \"night\"."};

@@ -138,6 +138,9 @@ TEST(MafiaSettings, DefaultsAreFilledIn) {
   EXPECT_EQ(s.at("tie").as_string(), "day");
   EXPECT_FALSE(s.at("night_early_end").as_bool());
   EXPECT_TRUE(s.at("police").as_bool());
+  EXPECT_EQ(s.at("mafia_kill").as_string(), "plurality");
+  EXPECT_EQ(s.at("max_tied_votes").as_int64(), 2);
+  EXPECT_EQ(s.at("max_days").as_int64(), 30);
   EXPECT_EQ(f->min_players(), 4);
   EXPECT_EQ(f->max_players(), 12);
 }
@@ -157,6 +160,13 @@ TEST(MafiaSettings, BadSettingsNameTheSetting) {
       {{{"roles", {{"mafia", 1}, {"doctor", 1}}}}, "settings.roles.police"},
       {{{"roles", {{"mafia", 1}, {"doctor", 1}, {"police", 0}, {"witch", 1}}}}, "settings.roles"},
       {{{"werewolves", true}}, "werewolves"},
+      {{{"mafia_kill", "majority"}}, "settings.mafia_kill"},
+      {{{"mafia_kill", true}}, "settings.mafia_kill"},
+      {{{"max_tied_votes", 0}}, "settings.max_tied_votes"},
+      {{{"max_tied_votes", 11}}, "settings.max_tied_votes"},
+      {{{"max_tied_votes", "2"}}, "settings.max_tied_votes"},
+      {{{"max_days", 0}}, "settings.max_days"},
+      {{{"max_days", 101}}, "settings.max_days"},
   };
   for (const auto& c : cases) {
     auto r = f->validate_settings(c.s);
@@ -353,6 +363,84 @@ TEST(MafiaPhases, TiedVoteGoesToNightWithTheTieRule) {
   EXPECT_EQ(u.phase(), "night");
 }
 
+// Issue 11 item 16: a town that keeps tying does not replay the same day forever. The default
+// (max_tied_votes 2) gives one more round after a tie, as seed 002 says, and then night falls.
+TEST(MafiaPhases, TheSecondTiedVoteOfADayGoesToNight) {
+  game u;
+  u.start(4, fast());
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("round").as_int64(), 1);
+  tie_the_vote(u);
+  ASSERT_EQ(u.phase(), "day");
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("day").as_int64(), 1);
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("round").as_int64(), 2);
+  EXPECT_EQ(u.mode->view(first_id).at("round").as_int64(), 2);
+  tie_the_vote(u);
+  EXPECT_TRUE(u.last_public("mafia.vote_result")->data.at("tie").as_bool());
+  ASSERT_EQ(u.phase(), "night");
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("day").as_int64(), 1);
+  // The next day starts at round 1 again.
+  u.room->fire_next_timer(*u.mode);
+  ASSERT_EQ(u.phase(), "day");
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("day").as_int64(), 2);
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("round").as_int64(), 1);
+}
+
+TEST(MafiaPhases, MaxTiedVotesSetsHowManyTiesADayAllows) {
+  game u;
+  auto s = fast();
+  s["max_tied_votes"] = 3;
+  u.start(4, s);
+  tie_the_vote(u);
+  ASSERT_EQ(u.phase(), "day");
+  tie_the_vote(u);
+  ASSERT_EQ(u.phase(), "day");
+  EXPECT_EQ(u.last_public("mafia.phase")->data.at("round").as_int64(), 3);
+  tie_the_vote(u);
+  EXPECT_EQ(u.phase(), "night");
+
+  game one;
+  auto s1 = fast();
+  s1["max_tied_votes"] = 1;
+  one.start(4, s1);
+  tie_the_vote(one);
+  EXPECT_EQ(one.phase(), "night");
+}
+
+TEST(MafiaPhases, EmptyVotesCountAsTiesSoAnIdleTownReachesNight) {
+  game g;
+  g.start(5, fast());
+  g.run_to("vote");
+  g.room->fire_next_timer(*g.mode);  // nobody voted
+  ASSERT_EQ(g.phase(), "day");
+  g.run_to("vote");
+  g.room->fire_next_timer(*g.mode);  // nobody voted again
+  EXPECT_EQ(g.phase(), "night");
+}
+
+// With nobody ever dying (nobody votes, the mafia choose nobody), the game still ends: a draw at
+// the dawn after night `max_days`.
+TEST(MafiaEnd, AGameWhereNobodyDiesEndsInADrawAfterMaxDays) {
+  game g;
+  auto s = fast();
+  s["max_days"] = 3;
+  g.start(5, s);
+  for (int i = 0; i < 100 && !g.room->ended(); ++i)
+    g.room->fire_next_timer(*g.mode);
+  ASSERT_TRUE(g.room->ended());
+  EXPECT_EQ(g.room->result_data().at("winner").as_string(), "draw");
+  EXPECT_EQ(g.room->result_data().at("days").as_int64(), 3);
+  for (const auto& p : g.room->result_data().at("players").as_array())
+    EXPECT_FALSE(p.at("won").as_bool());
+  const auto& h = g.room->record().at("history").as_array();
+  EXPECT_EQ(h.back().at("kind").as_string(), "end");
+  EXPECT_EQ(h.back().at("winner").as_string(), "draw");
+  EXPECT_EQ(h.back().at("reason").as_string(), "max_days");
+  int nights = 0;
+  for (const auto& e : h)
+    nights += e.at("kind").as_string() == "night";
+  EXPECT_EQ(nights, 3);
+}
+
 TEST(MafiaPhases, TheLiveTallyShowsWhoVotedForWhom) {
   game g;
   g.start(5, fast());
@@ -400,9 +488,9 @@ TEST(MafiaPhases, NoVotesAtAllStartsTheDayAgain) {
 }
 
 // Runs a 6-player game (2 mafia) to its first night.
-void to_first_night(game& g, json::object s = fast()) {
+void to_first_night(game& g, json::object s = fast(), int players = 6) {
   s["tie"] = "night";
-  g.start(6, s, 3);
+  g.start(players, s, 3);
   g.run_to("vote");
   g.room->fire_next_timer(*g.mode);  // nobody voted: straight to night
   ASSERT_EQ(g.phase(), "night");
@@ -440,7 +528,7 @@ TEST(MafiaNight, TheDoctorSavesTheVictim) {
   EXPECT_EQ(g.last_public("mafia.death"), nullptr);
 }
 
-TEST(MafiaNight, SplitMafiaVotesKillNobody) {
+TEST(MafiaNight, TwoMafiaTiedOneToOneKillNobody) {
   game g;
   to_first_night(g);
   auto mafia = g.with("mafia");
@@ -451,6 +539,86 @@ TEST(MafiaNight, SplitMafiaVotesKillNobody) {
   EXPECT_TRUE(g.last_public("mafia.night_result")->data.at("killed").is_null());
   for (const auto& [p, r] : g.role)
     EXPECT_TRUE(g.alive(p));
+}
+
+// Issue 11 item 15 (seed 002 "마피아 동률 시"): the mafia's pick is the player most of them chose.
+TEST(MafiaNight, TheMostChosenPickDiesWhenThreeMafiaSplitTwoToOne) {
+  game g;
+  to_first_night(g, fast(), 9);
+  auto mafia = g.with("mafia");
+  ASSERT_EQ(mafia.size(), 3u);
+  auto c = g.with("citizen");
+  ASSERT_TRUE(g.act(mafia[0], "mafia.kill", {{"target", c[0]}}));
+  ASSERT_TRUE(g.act(mafia[1], "mafia.kill", {{"target", c[1]}}));
+  ASSERT_TRUE(g.act(mafia[2], "mafia.kill", {{"target", c[0]}}));
+  g.room->fire_next_timer(*g.mode);
+  EXPECT_EQ(g.last_public("mafia.night_result")->data.at("killed").as_int64(), c[0]);
+  EXPECT_FALSE(g.alive(c[0]));
+  EXPECT_TRUE(g.alive(c[1]));
+}
+
+TEST(MafiaNight, AThreeWaySplitKillsNobody) {
+  game g;
+  to_first_night(g, fast(), 9);
+  auto mafia = g.with("mafia");
+  auto c = g.with("citizen");
+  for (std::size_t i = 0; i < 3; ++i)
+    ASSERT_TRUE(g.act(mafia[i], "mafia.kill", {{"target", c[i]}}));
+  g.room->fire_next_timer(*g.mode);
+  EXPECT_TRUE(g.last_public("mafia.night_result")->data.at("killed").is_null());
+  EXPECT_EQ(g.last_public("mafia.death"), nullptr);
+}
+
+TEST(MafiaNight, TheDoctorSavesTheMostChosenPick) {
+  game g;
+  to_first_night(g, fast(), 9);
+  auto mafia = g.with("mafia");
+  auto c = g.with("citizen");
+  ASSERT_TRUE(g.act(mafia[0], "mafia.kill", {{"target", c[0]}}));
+  ASSERT_TRUE(g.act(mafia[1], "mafia.kill", {{"target", c[0]}}));
+  ASSERT_TRUE(g.act(mafia[2], "mafia.kill", {{"target", c[1]}}));
+  ASSERT_TRUE(g.act(g.one("doctor"), "mafia.heal", {{"target", c[0]}}));
+  g.room->fire_next_timer(*g.mode);
+  EXPECT_TRUE(g.last_public("mafia.night_result")->data.at("killed").is_null());
+  EXPECT_TRUE(g.alive(c[0]));
+  EXPECT_TRUE(g.alive(c[1]));  // the minority's pick does not die in the saved one's place
+}
+
+TEST(MafiaNight, AMafiosoWhoChoseNobodyDoesNotBlockTheOthers) {
+  game g;
+  to_first_night(g, fast(), 9);
+  auto mafia = g.with("mafia");
+  auto c = g.with("citizen");
+  ASSERT_TRUE(g.act(mafia[0], "mafia.kill", {{"target", c[0]}}));
+  g.room->fire_next_timer(*g.mode);
+  EXPECT_EQ(g.last_public("mafia.night_result")->data.at("killed").as_int64(), c[0]);
+}
+
+// The old rule, kept as a room setting: every mafioso who chose must agree.
+TEST(MafiaNight, TheUnanimousRuleKillsOnlyWhenEveryChoiceAgrees) {
+  auto s = fast();
+  s["mafia_kill"] = "unanimous";
+  game g;
+  to_first_night(g, s, 9);
+  EXPECT_EQ(g.last_public("mafia.started")->data.at("rules").at("mafia_kill").as_string(),
+            "unanimous");
+  auto mafia = g.with("mafia");
+  auto c = g.with("citizen");
+  ASSERT_TRUE(g.act(mafia[0], "mafia.kill", {{"target", c[0]}}));
+  ASSERT_TRUE(g.act(mafia[1], "mafia.kill", {{"target", c[0]}}));
+  ASSERT_TRUE(g.act(mafia[2], "mafia.kill", {{"target", c[1]}}));
+  g.room->fire_next_timer(*g.mode);
+  EXPECT_TRUE(g.last_public("mafia.night_result")->data.at("killed").is_null());
+  for (const auto& [p, r] : g.role)
+    EXPECT_TRUE(g.alive(p));
+  // The next night, all three agree: the pick dies.
+  g.run_to("vote");
+  g.room->fire_next_timer(*g.mode);
+  ASSERT_EQ(g.phase(), "night");
+  for (auto m : mafia)
+    ASSERT_TRUE(g.act(m, "mafia.kill", {{"target", c[1]}}));
+  g.room->fire_next_timer(*g.mode);
+  EXPECT_EQ(g.last_public("mafia.night_result")->data.at("killed").as_int64(), c[1]);
 }
 
 TEST(MafiaNight, MafiaChoicesCanChangeUntilDawnAndOnlyTheMafiaSeeThem) {
@@ -537,6 +705,11 @@ TEST(MafiaEnd, TheMafiaWinWhenTheyAreAsManyAsTheRest) {
   EXPECT_EQ(rec.at("history").at(3).at("player").as_int64(), town[0]);
   EXPECT_EQ(rec.at("history").at(5).at("player").as_int64(), town[1]);
   EXPECT_EQ(rec.at("history").at(1).at("votes").as_object().size(), 4u);
+  const auto& night = rec.at("history").at(4);
+  EXPECT_EQ(night.at("victim").as_int64(), town[1]);
+  EXPECT_FALSE(night.at("tie").as_bool());
+  EXPECT_FALSE(night.at("saved").as_bool());
+  EXPECT_EQ(night.at("killed").as_int64(), town[1]);
 }
 
 TEST(MafiaEnd, RevealOnDeathShowsTheRoleToEveryone) {
