@@ -264,7 +264,7 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
     auto games = std::make_shared<std::vector<store::game_record>>();
     store_.submit(
         [acc, limit, before, games](store::backend& b) {
-          *games = b.games_of(acc, static_cast<int>(limit), before);
+          *games = b.games_of(acc, static_cast<int>(limit), before, true);
         },
         [respond, games](bool ok) {
           if (!ok) return respond(error_response(errc::internal));

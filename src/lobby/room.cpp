@@ -610,6 +610,7 @@ void room::finish_game() {
   g.ended_ms = lobby_.next_game_end(clock_.now_ms());
   g.players = game_players_;
   g.record_json = json::serialize(end_record_);
+  g.is_private = params_.is_private;
   store_.submit([g = std::move(g)](store::backend& b) { b.insert_game(g); });
   log("game_ended", 0, end_result_);
 
