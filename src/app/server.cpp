@@ -190,8 +190,10 @@ void start_mystery(Impl& s) {
         s.ioc, llm::endpoint{s.cfg.vllm_base_url, s.cfg.llm_api_key},
         llm::endpoint{s.cfg.lora_vllm_base_url, s.cfg.llm_api_key}, s.cfg.llm_model, o);
     svc->llm = s.llm.get();
-    spdlog::info("mystery: LLM at {}{}", s.cfg.vllm_base_url,
-                 s.cfg.lora_vllm_base_url.empty() ? "" : ", LoRA at " + s.cfg.lora_vllm_base_url);
+    spdlog::info("mystery: LLM at {}{}", redact_userinfo(s.cfg.vllm_base_url),
+                 s.cfg.lora_vllm_base_url.empty()
+                     ? ""
+                     : ", LoRA at " + redact_userinfo(s.cfg.lora_vllm_base_url));
   } else {
     spdlog::info("mystery: no LLM configured; the offline narrator speaks");
   }
