@@ -2,8 +2,10 @@
 // HTML. See proto::core_endpoints for the list.
 #include <boost/json.hpp>
 
+#include "api/game_access.hpp"
 #include "api/gateway.hpp"
 #include "api/http_replies.hpp"
+#include "core/auth_service.hpp"
 #include "modes/mystery/casebook.hpp"
 #include "modes/mystery/mystery_mode.hpp"
 #include "store/worker.hpp"
@@ -69,12 +71,25 @@ bool gateway::route_mystery(net::http_request& req, const net::http_responder& r
     respond(error_response(errc::method_not_allowed));
     return true;
   }
+  // A casebook is read as its game's record is (may_read_game): a token is needed, and a private
+  // game's casebook is for its players only (404 to others, as for a game that does not exist).
+  auto claims = auth_.authenticate(req.bearer_token());
+  if (!claims) {
+    respond(error_response(claims.error()));
+    return true;
+  }
   std::string id(rest.substr(0, slash));
   auto found = std::make_shared<std::optional<store::casebook_record>>();
+  auto readable = std::make_shared<bool>(false);
   bool queued = store_.submit(
-      [id, found](store::backend& b) { *found = b.find_casebook(id); },
-      [respond, found, fmt](bool ok) {
+      [id, found, readable, c = *claims](store::backend& b) {
+        auto game = b.find_game(id);
+        *readable = game && may_read_game(c, *game);
+        if (*readable) *found = b.find_casebook(id);
+      },
+      [respond, found, readable, fmt](bool ok) {
         if (!ok) return respond(error_response(errc::internal));
+        if (!*readable) return respond(error_response(error{errc::not_found, "No such game."}));
         if (!*found) {
           return respond(
               error_response(error{errc::not_found,
@@ -83,11 +98,15 @@ bool gateway::route_mystery(net::http_request& req, const net::http_responder& r
         }
         const auto& c = **found;
         net::http_response r;
+        // The text is the LLM's: it is never to be sniffed as anything else or to load anything.
+        r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+        r.headers.emplace_back("Referrer-Policy", "no-referrer");
         if (fmt == format::markdown) {
           r.content_type = "text/markdown; charset=utf-8";
           r.body = c.markdown;
         } else if (fmt == format::html) {
           r.content_type = "text/html; charset=utf-8";
+          r.headers.emplace_back("Content-Security-Policy", mystery::casebook_csp);
           r.body = mystery::casebook_html(c.title, c.language, c.markdown);
         } else {
           return respond(json_response(200, {{"game_id", c.game_id},

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include "api/game_access.hpp"
 #include "api/gateway.hpp"
 #include "api/http_replies.hpp"
 #include "app/metrics.hpp"
@@ -233,13 +234,17 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
     if (m != "GET") return fail(errc::method_not_allowed);
     return respond(json_response(200, {{"rooms", lobby_.list_json(req.query_param("mode"))}}));
   }
+  // Game records: who may read which is decided by may_read_game (game_access.hpp). A private
+  // game the caller may not read is "No such game.", as one that does not exist.
   if (path.rfind("/v1/games/", 0) == 0 && m == "GET") {
+    core::token_claims c;
+    if (!authed(c)) return;
     std::string id = path.substr(10);
     auto found = std::make_shared<std::optional<store::game_record>>();
     store_.submit([id, found](store::backend& b) { *found = b.find_game(id); },
-                  [respond, found](bool ok) {
+                  [respond, found, c](bool ok) {
                     if (!ok) return respond(error_response(errc::internal));
-                    if (!*found)
+                    if (!*found || !may_read_game(c, **found))
                       return respond(error_response(error{errc::not_found, "No such game."}));
                     respond(json_response(200, game_json(**found)));
                   });
@@ -253,6 +258,8 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
         !parse_i64(rest.substr(0, slash), acc)) {
       return fail(errc::not_found);
     }
+    core::token_claims c;
+    if (!authed(c)) return;
     std::int64_t limit = 20, before = 0;
     if (auto l = req.query_param("limit");
         !l.empty() && (!parse_i64(l, limit) || limit < 1 || limit > 100)) {
@@ -261,10 +268,12 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
     if (auto b = req.query_param("before"); !b.empty() && !parse_i64(b, before)) {
       return fail(error{errc::bad_field, "before must be a time in ms."});
     }
+    // Others see only the account's public-room games (game_access.hpp).
+    bool with_private = may_list_private_games(c, acc);
     auto games = std::make_shared<std::vector<store::game_record>>();
     store_.submit(
-        [acc, limit, before, games](store::backend& b) {
-          *games = b.games_of(acc, static_cast<int>(limit), before);
+        [acc, limit, before, with_private, games](store::backend& b) {
+          *games = b.games_of(acc, static_cast<int>(limit), before, with_private);
         },
         [respond, games](bool ok) {
           if (!ok) return respond(error_response(errc::internal));

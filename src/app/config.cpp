@@ -301,7 +301,42 @@ std::string_view source_name(source s) {
 
 }  // namespace
 
-result<loaded_config> load_config(const std::string& file_arg, const overrides& flags, char** env) {
+std::string redact_userinfo(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto scheme_end = text.find("://", pos);
+    if (scheme_end == std::string_view::npos) break;
+    const std::size_t start = scheme_end + 3;
+    const std::size_t end = std::min(text.find_first_of(" \t\r\n\"'<>`", start), text.size());
+    const std::string_view rest = text.substr(start, end - start);
+    out.append(text.substr(pos, start - pos));
+    const auto at = rest.rfind('@');
+    if (at == std::string_view::npos) {
+      pos = start;
+      continue;
+    }
+    const std::string_view info = rest.substr(0, at);
+    const auto colon = info.find(':');
+    const auto slash = info.find_first_of("/?#");
+    if (colon != std::string_view::npos && colon > 0 &&
+        (slash == std::string_view::npos || colon < slash)) {
+      out.append(info.substr(0, colon));
+      out.append(":***@");
+    } else {
+      out.append("***@");
+    }
+    pos = start + at + 1;
+  }
+  out.append(text.substr(std::min(pos, text.size())));
+  return out;
+}
+
+namespace {
+
+result<loaded_config> load_config_unredacted(const std::string& file_arg, const overrides& flags,
+                                             char** env) {
   loaded_config lc;
   for (const auto& s : settings())
     lc.sources[s.key] = source::defaults;
@@ -395,11 +430,21 @@ result<loaded_config> load_config(const std::string& file_arg, const overrides& 
   return lc;
 }
 
+}  // namespace
+
+result<loaded_config> load_config(const std::string& file_arg, const overrides& flags, char** env) {
+  auto r = load_config_unredacted(file_arg, flags, env);
+  // Errors quote the values they refuse: a URL's user info (a password) is masked.
+  if (!r) return error{r.error().code, redact_userinfo(r.error().message)};
+  return r;
+}
+
 std::string describe(const loaded_config& lc) {
   json::object out;
   for (const auto& s : settings()) {
     json::value v = s.show(lc.cfg);
     if (s.secret && !(v.is_string() && v.get_string().empty())) v = "<redacted>";
+    if (v.is_string()) v = json::string(redact_userinfo(v.get_string()));
     out[s.key] = json::object{{"value", v}, {"source", source_name(lc.sources.at(s.key))}};
   }
   return json::serialize(out);

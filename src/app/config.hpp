@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -105,6 +106,12 @@ result<loaded_config> load_config(const std::string& file, const overrides& flag
 
 // The effective configuration as JSON text, secrets redacted, each value with its source.
 std::string describe(const loaded_config& lc);
+
+// `text` with the user info of every URL in it masked, for printing setting values (start-up
+// errors, `maratang config`, logs): "https://user:pw@host/x" becomes "https://user:***@host/x",
+// "https://token@host" becomes "https://***@host". Errs towards masking: everything from "://"
+// to the last "@" before the next space or quote counts as user info.
+std::string redact_userinfo(std::string_view text);
 
 // The documentation of every setting (key, environment variable, default, meaning), as Markdown.
 std::string settings_markdown();

@@ -137,3 +137,57 @@ TEST(config, postgres_url_is_refused_until_supported) {
 
 }  // namespace
 }  // namespace maratang::app
+
+namespace maratang::app {
+namespace {
+
+TEST(config, redact_userinfo_masks_the_password_of_every_url) {
+  EXPECT_EQ(redact_userinfo("http://user:hunter2@llm:8000/v1"), "http://user:***@llm:8000/v1");
+  EXPECT_EQ(redact_userinfo("postgresql://admin:s3cr%40t@db.internal:5432/app?sslmode=require"),
+            "postgresql://admin:***@db.internal:5432/app?sslmode=require");
+  // A user name alone may be a token: all of it goes.
+  EXPECT_EQ(redact_userinfo("https://ghp_token@host/x"), "https://***@host/x");
+  // An '@' inside the password (not encoded) is still hidden: up to the last '@'.
+  EXPECT_EQ(redact_userinfo("http://u:p@ss@host/"), "http://u:***@host/");
+  // Every URL in a message, quoted or not; text and URLs without user info are unchanged.
+  EXPECT_EQ(redact_userinfo("setting x: \"http://a:b@h1/\" and http://c:d@h2 end"),
+            "setting x: \"http://a:***@h1/\" and http://c:***@h2 end");
+  EXPECT_EQ(redact_userinfo("http://127.0.0.1:8000/v1"), "http://127.0.0.1:8000/v1");
+  EXPECT_EQ(redact_userinfo("no url here, mail@example.com"), "no url here, mail@example.com");
+  EXPECT_EQ(redact_userinfo(""), "");
+  EXPECT_EQ(redact_userinfo("http://"), "http://");
+  EXPECT_EQ(redact_userinfo("http://@host"), "http://***@host");
+}
+
+TEST(config, start_up_errors_never_show_a_url_password) {
+  for (const char* var : {"VLLM_BASE_URL=http://user:hunter2@127.0.0.1:8000/v1",
+                          "VLLM_BASE_URL=https://user:hunter2@llm.example/v1",
+                          "DATABASE_URL=postgresql://user:hunter2@127.0.0.1/db",
+                          "MARATANG_SERVER_PORT=http://user:hunter2@x:1",
+                          "MARATANG_LOG_LEVEL=http://user:hunter2@x:1"}) {
+    env_block env({var});
+    auto lc = load_config("", {}, env.get());
+    ASSERT_TRUE(lc.has_error()) << var;
+    EXPECT_EQ(lc.error().message.find("hunter2"), std::string::npos)
+        << var << ": " << lc.error().message;
+    EXPECT_NE(lc.error().message.find("setting "), std::string::npos) << lc.error().message;
+  }
+  // The refused value is still named, its user info masked.
+  env_block env({"VLLM_BASE_URL=http://user:hunter2@127.0.0.1:8000/v1"});
+  auto lc = load_config("", {}, env.get());
+  ASSERT_TRUE(lc.has_error());
+  EXPECT_NE(lc.error().message.find("http://user:***@127.0.0.1:8000/v1"), std::string::npos)
+      << lc.error().message;
+}
+
+TEST(config, describe_masks_url_user_info) {
+  env_block env({"MARATANG_DOCS_ASSETS_DIR=http://user:hunter2@cdn/x"});
+  auto lc = load_config("", {}, env.get());
+  ASSERT_TRUE(lc.has_value()) << lc.error().message;
+  auto text = describe(*lc);
+  EXPECT_EQ(text.find("hunter2"), std::string::npos) << text;
+  EXPECT_NE(text.find("http://user:***@cdn/x"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace maratang::app

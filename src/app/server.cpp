@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "api/gateway.hpp"
 #include "app/metrics.hpp"
@@ -90,6 +91,38 @@ result<core::signing_key> load_key(const config& cfg) {
   return key;
 }
 
+// The data folder and its files are the server's alone: the folder 0700, the files (database,
+// -wal, -shm, secret.key) 0600. Sets the process umask to 077 first, so that whatever the server
+// creates from here on (folders, the database and its journals, the key) is private; then
+// tightens what an earlier run (or an older version) left more open, saying so in the log.
+void protect_data(const config& cfg) {
+  ::umask(077);
+  namespace fs = std::filesystem;
+  auto tighten = [](const fs::path& p, fs::perms want, const char* what) {
+    std::error_code ec;
+    auto st = fs::status(p, ec);
+    if (ec || !fs::exists(st)) return;
+    const auto open = st.permissions() & (fs::perms::group_all | fs::perms::others_all);
+    if (open == fs::perms::none) return;
+    fs::permissions(p, want, fs::perm_options::replace, ec);
+    if (ec) {
+      spdlog::warn("cannot make {} {} private: {}", what, p.string(), ec.message());
+    } else {
+      spdlog::warn("{} {} was readable by others (mode {:o}); now {:o}", what, p.string(),
+                   static_cast<unsigned>(st.permissions()), static_cast<unsigned>(want));
+    }
+  };
+  if (cfg.storage_backend == "memory") return;  // nothing is written to the data folder
+  std::error_code ec;
+  fs::create_directories(cfg.data_dir, ec);  // 0700 under the umask
+  tighten(cfg.data_dir, fs::perms::owner_all, "data folder");
+  std::vector<fs::path> files{fs::path(cfg.data_dir) / "secret.key"};
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    files.emplace_back(cfg.sqlite_path + suffix);
+  for (const auto& f : files)
+    tighten(f, fs::perms::owner_read | fs::perms::owner_write, "file");
+}
+
 traces::trace_options trace_options_of(const config& c) {
   traces::trace_options o;
   o.default_area = c.traces_default_area;
@@ -111,6 +144,7 @@ traces::trace_options trace_options_of(const config& c) {
 }  // namespace
 
 result<int> migrate(const config& cfg) {
+  protect_data(cfg);
   auto b = open_backend(cfg);
   if (!b) return b.error();
   try {
@@ -157,8 +191,10 @@ void start_mystery(Impl& s) {
         s.ioc, llm::endpoint{s.cfg.vllm_base_url, s.cfg.llm_api_key},
         llm::endpoint{s.cfg.lora_vllm_base_url, s.cfg.llm_api_key}, s.cfg.llm_model, o);
     svc->llm = s.llm.get();
-    spdlog::info("mystery: LLM at {}{}", s.cfg.vllm_base_url,
-                 s.cfg.lora_vllm_base_url.empty() ? "" : ", LoRA at " + s.cfg.lora_vllm_base_url);
+    spdlog::info("mystery: LLM at {}{}", redact_userinfo(s.cfg.vllm_base_url),
+                 s.cfg.lora_vllm_base_url.empty()
+                     ? ""
+                     : ", LoRA at " + redact_userinfo(s.cfg.lora_vllm_base_url));
   } else {
     spdlog::info("mystery: no LLM configured; the offline narrator speaks");
   }
@@ -225,6 +261,7 @@ server::~server() = default;
 result<int> server::start() {
   auto& s = *impl_;
   core::crypto_init();
+  protect_data(s.cfg);
   auto b = open_backend(s.cfg);
   if (!b) return b.error();
   try {

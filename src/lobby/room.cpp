@@ -659,6 +659,7 @@ void room::finish_game() {
   g.ended_ms = lobby_.next_game_end(clock_.now_ms());
   g.players = game_players_;
   g.record_json = json::serialize(end_record_);
+  g.is_private = params_.is_private;
   // The record must outlive a full or failing disk: the worker retries it until it commits (a
   // repeat after a commit it could not confirm is a conflict, and changes nothing).
   store_.submit([g = std::move(g)](store::backend& b) { b.insert_game(g); }, {},

@@ -330,15 +330,20 @@ constexpr endpoint_spec endpoints[] = {
      "`{rooms:[...]}` as room.list."},
     {"GET",
      "/v1/games/{id}",
-     false,
-     "One stored game record.",
+     true,
+     "One stored game record. A public room's game: any signed-in account may read it; a private "
+     "room's game: only its players (404 not_found to others, as for a game that does not "
+     "exist).",
      {},
      "`{id, mode, room_id, started_at, ended_at, players, record}`"},
     {"GET",
      "/v1/games/{id}/casebook",
-     false,
-     "A finished Mystery game's casebook (`.md`: text/markdown; `.html`: a page). Written after "
-     "the game ends; 404 not_found until it is stored (the room is told: mystery.casebook).",
+     true,
+     "A finished Mystery game's casebook (`.md`: text/markdown; `.html`: a page of text and "
+     "formatting only, no links or images, sent with a Content-Security-Policy that loads "
+     "nothing). Read as the game's record is: a public room's by any signed-in account, a "
+     "private room's by its players only (404 not_found to others). Written after the game "
+     "ends; 404 not_found until it is stored (the room is told: mystery.casebook).",
      {},
      "`{game_id, title, language, author, markdown, created_at}`"},
     {"GET",
@@ -350,8 +355,9 @@ constexpr endpoint_spec endpoints[] = {
      "locations, puzzles, npcs, endings}]}`"},
     {"GET",
      "/v1/accounts/{id}/games",
-     false,
-     "A player's games, newest first (query: limit, before).",
+     true,
+     "A player's games, newest first (query: limit, before). The player sees all their games; "
+     "any other signed-in account only their public-room games.",
      {},
      "`{games:[...]}`"},
     {"GET",

@@ -50,6 +50,9 @@ struct game_record {
   std::int64_t ended_ms = 0;
   std::vector<std::int64_t> players;  // account ids, in seat order
   std::string record_json;            // the mode's own record: roles, votes, winners...
+  // The game was played in a private room (invite code). Who may read a record is decided by
+  // api::may_read_game; games stored before schema version 6 read back as private.
+  bool is_private = false;
 };
 
 // The casebook of a finished game: the story of the game, written from its action log (by the LLM
@@ -165,9 +168,9 @@ class backend {
   virtual status insert_game(const game_record& g) = 0;
   virtual std::optional<game_record> find_game(const std::string& id) = 0;
   // The account's games, newest (ended_ms) first, at most `limit`, ended strictly before
-  // `before_ms` when it is > 0.
+  // `before_ms` when it is > 0; private-room games only when `include_private`.
   virtual std::vector<game_record> games_of(std::int64_t account_id, int limit,
-                                            std::int64_t before_ms) = 0;
+                                            std::int64_t before_ms, bool include_private) = 0;
 
   // Casebooks. put_casebook inserts or replaces the game's casebook.
   virtual void put_casebook(const casebook_record& c) = 0;

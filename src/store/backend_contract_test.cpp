@@ -318,12 +318,13 @@ TEST_P(store_contract, games_insert_find_and_conflict) {
   EXPECT_EQ(found->ended_ms, 10'000);
   EXPECT_EQ(found->players, (std::vector<std::int64_t>{7, 3, 5}));  // seat order
   EXPECT_EQ(found->record_json, g.record_json);
+  EXPECT_FALSE(found->is_private);
 
   // Same id: conflict, and neither the record nor its players change.
   EXPECT_EQ(db().insert_game(make_game("g1", 20'000, {9})), status::conflict);
   EXPECT_EQ(db().find_game("g1")->ended_ms, 10'000);
   EXPECT_EQ(db().find_game("g1")->players, (std::vector<std::int64_t>{7, 3, 5}));
-  EXPECT_TRUE(db().games_of(9, 10, 0).empty());
+  EXPECT_TRUE(db().games_of(9, 10, 0, true).empty());
 
   EXPECT_FALSE(db().find_game("g2").has_value());
 }
@@ -355,27 +356,50 @@ TEST_P(store_contract, games_of_orders_newest_first_with_limit_and_before) {
   ASSERT_EQ(db().insert_game(make_game("g-other", 2500, {2, 3})), status::ok);
   ASSERT_EQ(db().insert_game(make_game("g-empty", 2600, {})), status::ok);
 
-  EXPECT_EQ(ids_of(db().games_of(1, 10, 0)), (std::vector<std::string>{"g-new", "g-mid", "g-old"}));
-  EXPECT_EQ(ids_of(db().games_of(1, 2, 0)), (std::vector<std::string>{"g-new", "g-mid"}));
+  EXPECT_EQ(ids_of(db().games_of(1, 10, 0, true)),
+            (std::vector<std::string>{"g-new", "g-mid", "g-old"}));
+  EXPECT_EQ(ids_of(db().games_of(1, 2, 0, true)), (std::vector<std::string>{"g-new", "g-mid"}));
   // Strictly before: a game that ended exactly at before_ms is left out.
-  EXPECT_EQ(ids_of(db().games_of(1, 10, 3000)), (std::vector<std::string>{"g-mid", "g-old"}));
-  EXPECT_EQ(ids_of(db().games_of(1, 1, 2001)), (std::vector<std::string>{"g-mid"}));
-  EXPECT_TRUE(db().games_of(1, 10, 1000).empty());
-  EXPECT_TRUE(db().games_of(1, 0, 0).empty());
-  EXPECT_TRUE(db().games_of(99, 10, 0).empty());
+  EXPECT_EQ(ids_of(db().games_of(1, 10, 3000, true)), (std::vector<std::string>{"g-mid", "g-old"}));
+  EXPECT_EQ(ids_of(db().games_of(1, 1, 2001, true)), (std::vector<std::string>{"g-mid"}));
+  EXPECT_TRUE(db().games_of(1, 10, 1000, true).empty());
+  EXPECT_TRUE(db().games_of(1, 0, 0, true).empty());
+  EXPECT_TRUE(db().games_of(99, 10, 0, true).empty());
 
   // Full records come back, players included.
-  const auto games = db().games_of(3, 10, 0);
+  const auto games = db().games_of(3, 10, 0, true);
   ASSERT_EQ(ids_of(games), (std::vector<std::string>{"g-other", "g-mid"}));
   EXPECT_EQ(games[0].players, (std::vector<std::int64_t>{2, 3}));
   EXPECT_EQ(games[0].mode, "mafia");
+}
+
+TEST_P(store_contract, is_private_round_trips_and_games_of_can_leave_private_games_out) {
+  game_record priv = make_game("g-priv", 2000, {1, 2});
+  priv.is_private = true;
+  ASSERT_EQ(db().insert_game(priv), status::ok);
+  ASSERT_EQ(db().insert_game(make_game("g-pub", 1000, {1})), status::ok);
+  ASSERT_EQ(db().insert_game(make_game("g-pub2", 3000, {2, 1})), status::ok);
+
+  EXPECT_TRUE(db().find_game("g-priv")->is_private);
+  EXPECT_FALSE(db().find_game("g-pub")->is_private);
+  // All of an account's games, or only the public ones (limit and before apply after the filter).
+  EXPECT_EQ(ids_of(db().games_of(1, 10, 0, true)),
+            (std::vector<std::string>{"g-pub2", "g-priv", "g-pub"}));
+  EXPECT_EQ(ids_of(db().games_of(1, 10, 0, false)), (std::vector<std::string>{"g-pub2", "g-pub"}));
+  EXPECT_EQ(ids_of(db().games_of(1, 2, 0, false)), (std::vector<std::string>{"g-pub2", "g-pub"}));
+  EXPECT_EQ(ids_of(db().games_of(1, 10, 3000, false)), (std::vector<std::string>{"g-pub"}));
+  EXPECT_EQ(ids_of(db().games_of(2, 10, 0, false)), (std::vector<std::string>{"g-pub2"}));
+  const auto mine = db().games_of(2, 10, 0, true);
+  ASSERT_EQ(ids_of(mine), (std::vector<std::string>{"g-pub2", "g-priv"}));
+  EXPECT_FALSE(mine[0].is_private);
+  EXPECT_TRUE(mine[1].is_private);
 }
 
 TEST_P(store_contract, games_of_breaks_ties_by_id_and_lists_a_game_once) {
   ASSERT_EQ(db().insert_game(make_game("g-a", 1000, {1})), status::ok);
   ASSERT_EQ(db().insert_game(make_game("g-c", 1000, {1})), status::ok);
   ASSERT_EQ(db().insert_game(make_game("g-b", 1000, {1, 1})), status::ok);
-  EXPECT_EQ(ids_of(db().games_of(1, 10, 0)), (std::vector<std::string>{"g-c", "g-b", "g-a"}));
+  EXPECT_EQ(ids_of(db().games_of(1, 10, 0, true)), (std::vector<std::string>{"g-c", "g-b", "g-a"}));
   EXPECT_EQ(db().find_game("g-b")->players, (std::vector<std::int64_t>{1, 1}));
 }
 
@@ -484,7 +508,7 @@ TEST_P(store_contract, rollback_undoes_a_whole_transaction) {
   EXPECT_FALSE(db().find_account_by_device("dev-b").has_value());
   EXPECT_FALSE(db().find_session("s").has_value());
   EXPECT_FALSE(db().find_game("g").has_value());
-  EXPECT_TRUE(db().games_of(before, 10, 0).empty());
+  EXPECT_TRUE(db().games_of(before, 10, 0, true).empty());
   EXPECT_TRUE(db().read_log("g", 0, 10).empty());
   EXPECT_TRUE(db().read_events(0, 10).empty());
   EXPECT_FALSE(db().find_account_by_nickname_key("b").has_value());

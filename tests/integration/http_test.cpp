@@ -167,16 +167,18 @@ TEST_F(http_test, error_bodies_have_code_and_message) {
 }
 
 TEST_F(http_test, unknown_game_is_404) {
-  auto r = http_call(port(), "GET", "/v1/games/doesnotexist");
+  auto p = make_player(port(), "Seeker");
+  auto r = http_call(port(), "GET", "/v1/games/doesnotexist", {}, bearer(p.token));
   EXPECT_EQ(r.status, 404) << r.body;
   EXPECT_EQ(r.error_code(), "not_found") << r.body;
 }
 
 TEST_F(http_test, account_games_validates_limit) {
-  auto r = http_call(port(), "GET", "/v1/accounts/1/games?limit=0");
+  auto p = make_player(port(), "Lister");
+  auto r = http_call(port(), "GET", "/v1/accounts/1/games?limit=0", {}, bearer(p.token));
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_EQ(r.error_code(), "bad_field");
-  r = http_call(port(), "GET", "/v1/accounts/1/games");
+  r = http_call(port(), "GET", "/v1/accounts/1/games", {}, bearer(p.token));
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(at(r.json(), "games").as_array().empty()) << r.body;
 }

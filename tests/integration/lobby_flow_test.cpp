@@ -306,7 +306,7 @@ TEST_F(lobby_flow_test, full_game_with_four_players) {
   EXPECT_EQ(error_code(f), "no_game") << json::serialize(f);
 
   // 9. The stored record.
-  auto g = http_call(port(), "GET", "/v1/games/" + game_id);
+  auto g = http_call(port(), "GET", "/v1/games/" + game_id, {}, bearer(seats[1].acc.token));
   ASSERT_EQ(g.status, 200) << g.body;
   auto gv = g.json();
   EXPECT_EQ(str(at(gv, "id")), game_id);
@@ -325,8 +325,8 @@ TEST_F(lobby_flow_test, full_game_with_four_players) {
   EXPECT_EQ(num(at(gv, "record.players." + std::to_string(seats[1].acc.id))), 5) << g.body;
   EXPECT_EQ(num(at(gv, "record.players." + std::to_string(seats[2].acc.id))), 7) << g.body;
 
-  auto hist =
-      http_call(port(), "GET", "/v1/accounts/" + std::to_string(seats[2].acc.id) + "/games");
+  auto hist = http_call(port(), "GET", "/v1/accounts/" + std::to_string(seats[2].acc.id) + "/games",
+                        {}, bearer(seats[2].acc.token));
   ASSERT_EQ(hist.status, 200) << hist.body;
   auto hv = hist.json();
   ASSERT_FALSE(at(hv, "games").as_array().empty()) << hist.body;
@@ -400,8 +400,8 @@ TEST_F(lobby_flow_test, a_second_game_can_follow_the_first) {
     EXPECT_EQ(str(at(ended, "data.game_id")), id);
     EXPECT_EQ(num(at(ended, "data.result.total")), 3) << "each game starts from zero";
   }
-  auto hist =
-      http_call(port(), "GET", "/v1/accounts/" + std::to_string(seats[0].acc.id) + "/games");
+  auto hist = http_call(port(), "GET", "/v1/accounts/" + std::to_string(seats[0].acc.id) + "/games",
+                        {}, bearer(seats[0].acc.token));
   auto hv = hist.json();
   EXPECT_EQ(at(hv, "games").as_array().size(), 2u) << hist.body;
 }
@@ -770,7 +770,7 @@ TEST_F(lobby_flow_test, game_ends_on_its_timer) {
     EXPECT_EQ(num(at(ended, "data.result.total")), 6);
     EXPECT_GE(now_ms(), deadline - 5) << "ended before its deadline";
   }
-  auto g = http_call(port(), "GET", "/v1/games/" + game_id);
+  auto g = http_call(port(), "GET", "/v1/games/" + game_id, {}, bearer(seats[1].acc.token));
   ASSERT_EQ(g.status, 200) << g.body;
   EXPECT_EQ(str(at(g.json(), "record.reason")), "time");
 }
@@ -825,7 +825,7 @@ TEST_F(lobby_flow_test, game_history_is_newest_first_and_pages_without_gaps) {
       out += " " + str(at(g, "id")) + "@" + std::to_string(num(at(g, "ended_at")));
     return out;
   };
-  auto all_games = http_call(port(), "GET", base);
+  auto all_games = http_call(port(), "GET", base, {}, bearer(seats[1].acc.token));
   ASSERT_EQ(all_games.status, 200) << all_games.body;
   auto av = all_games.json();
   ASSERT_EQ(at(av, "games").as_array().size(), ids.size()) << all_games.body;
@@ -839,7 +839,7 @@ TEST_F(lobby_flow_test, game_history_is_newest_first_and_pages_without_gaps) {
   std::vector<std::string> paged;
   std::string query = "?limit=1";
   for (int page = 0; page < 10; ++page) {
-    auto r = http_call(port(), "GET", base + query);
+    auto r = http_call(port(), "GET", base + query, {}, bearer(seats[1].acc.token));
     ASSERT_EQ(r.status, 200) << r.body;
     auto v = r.json();
     if (at(v, "games").as_array().empty()) break;
@@ -851,7 +851,7 @@ TEST_F(lobby_flow_test, game_history_is_newest_first_and_pages_without_gaps) {
                                       << describe(av);
 
   // Someone who never played has no games.
-  auto none = http_call(port(), "GET", "/v1/accounts/999999/games");
+  auto none = http_call(port(), "GET", "/v1/accounts/999999/games", {}, bearer(seats[0].acc.token));
   auto nv = none.json();
   EXPECT_TRUE(at(nv, "games").as_array().empty());
 }
@@ -873,7 +873,7 @@ TEST_F(lobby_flow_test, leaving_during_a_game_and_the_last_player_out_ends_it) {
   // The game goes on for one; when the last player leaves, it ends and is recorded.
   seats[0].ws->call("test.counter.add", {{"n", 1}});
   seats[0].ws->call("room.leave");
-  auto g = http_call(port(), "GET", "/v1/games/" + game_id);
+  auto g = http_call(port(), "GET", "/v1/games/" + game_id, {}, bearer(seats[1].acc.token));
   ASSERT_EQ(g.status, 200) << "a game ended by everyone leaving is still recorded: " << g.body;
   auto gv = g.json();
   EXPECT_EQ(at(gv, "players").as_array().size(), 2u) << "players who left still played";

@@ -561,7 +561,7 @@ TEST(MafiaTest, scripted_game_from_start_to_stored_record) {
     EXPECT_FALSE(history_mentions(*s.ws, hushed_tok)) << s.acc.nickname;
 
   // The stored record: players, roles, every vote and death in order, the winners.
-  auto g = http_call(srv.port(), "GET", "/v1/games/" + t.game_id);
+  auto g = http_call(srv.port(), "GET", "/v1/games/" + t.game_id, {}, bearer(t.seats[0].acc.token));
   ASSERT_EQ(g.status, 200) << g.body;
   auto gv = g.json();
   EXPECT_EQ(str(at(gv, "mode")), "mafia");
@@ -610,7 +610,8 @@ TEST(MafiaTest, scripted_game_from_start_to_stored_record) {
   EXPECT_EQ(str(at(h[9], "role")), "mafia");
   EXPECT_EQ(str(at(h[10], "winner")), "town");
 
-  auto hist = http_call(srv.port(), "GET", fmt::format("/v1/accounts/{}/games", c2.acc.id));
+  auto hist = http_call(srv.port(), "GET", fmt::format("/v1/accounts/{}/games", c2.acc.id), {},
+                        bearer(c2.acc.token));
   ASSERT_EQ(hist.status, 200) << hist.body;
   EXPECT_EQ(str(at(hist.json(), "games.0.id")), t.game_id) << hist.body;
 
@@ -850,7 +851,8 @@ TEST(MafiaTest, leaving_mid_game_is_a_death_that_can_end_the_game) {
       auto end = s->ws->expect("room.game_ended");
       EXPECT_EQ(str(at(end, "data.result.winner")), "town") << json::serialize(end);
     }
-    auto g = http_call(srv.port(), "GET", "/v1/games/" + t.game_id);
+    auto g =
+        http_call(srv.port(), "GET", "/v1/games/" + t.game_id, {}, bearer(t.seats[0].acc.token));
     ASSERT_EQ(g.status, 200) << g.body;
     EXPECT_EQ(str(at(g.json(), "record.winner")), "town");
   }

@@ -109,24 +109,65 @@ TEST(mystery_test, offline_game_to_its_ending_and_its_casebook) {
   auto cb = ws.expect("mystery.casebook");
   EXPECT_EQ(str(at(cb, "data.author")), "template");
 
-  auto md = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.md", game));
+  auto md = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.md", game), {},
+                      bearer(seats[0].acc.token));
   ASSERT_EQ(md.status, 200) << md.body;
   EXPECT_NE(md.header("content-type").find("text/markdown"), std::string::npos);
   EXPECT_EQ(md.body.rfind("# The Last Light of Gull Rock", 0), 0u) << md.body.substr(0, 200);
   EXPECT_NE(md.body.find("Sleuth"), std::string::npos);
-  auto html = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.html", game));
+  auto html = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.html", game), {},
+                        bearer(seats[0].acc.token));
   ASSERT_EQ(html.status, 200);
   EXPECT_NE(html.header("content-type").find("text/html"), std::string::npos);
   EXPECT_NE(html.body.find("<h1>The Last Light of Gull Rock</h1>"), std::string::npos);
-  auto js = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook", game));
+  EXPECT_EQ(html.header("content-security-policy"),
+            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'");
+  EXPECT_EQ(html.header("x-content-type-options"), "nosniff");
+  EXPECT_EQ(html.header("referrer-policy"), "no-referrer");
+  EXPECT_EQ(md.header("x-content-type-options"), "nosniff");
+  auto js = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook", game), {},
+                      bearer(seats[0].acc.token));
   ASSERT_EQ(js.status, 200);
   EXPECT_EQ(str(at(js.json(), "author")), "template");
   EXPECT_EQ(str(at(js.json(), "markdown")), md.body);
-  EXPECT_EQ(http_call(srv.port(), "GET", "/v1/games/nope/casebook").status, 404);
+  EXPECT_EQ(http_call(srv.port(), "GET", "/v1/games/nope/casebook", {}, bearer(seats[0].acc.token))
+                .status,
+            404);
   // The game record holds the ending.
-  auto rec = http_call(srv.port(), "GET", fmt::format("/v1/games/{}", game));
+  auto rec = http_call(srv.port(), "GET", fmt::format("/v1/games/{}", game), {},
+                       bearer(seats[0].acc.token));
   ASSERT_EQ(rec.status, 200);
   EXPECT_EQ(str(at(rec.json(), "record.ending")), "light_holds");
+}
+
+// A private room's casebook is for its players only: anyone else is answered as for a game that
+// does not exist; without a token, nobody.
+TEST(mystery_test, a_private_rooms_casebook_is_for_its_players_only) {
+  server_process srv(fast_client);
+  auto seats = seat_players(srv.port(), {"Sleuth", "Snoop"});
+  auto& ws = *seats[0].ws;
+  snapshot_of_reply(ws.call("room.create", {{"mode", "mystery"},
+                                            {"name", "Case"},
+                                            {"private", true},
+                                            {"settings", {{"scenario", "gull_rock"}}}}));
+  auto game = str(at(ws.call("room.start"), "game_id"));
+  for (const auto& c : read_walkthrough(scenarios / "gull_rock/walkthroughs/light_holds.txt")) {
+    auto r = ws.request("mystery.act", {{"text", c}});
+    ASSERT_EQ(error_code(r), "") << c << ": " << json::serialize(r);
+  }
+  ws.expect("mystery.casebook");
+  for (const char* tail : {"/casebook", "/casebook.md", "/casebook.html", ""}) {
+    const auto path = fmt::format("/v1/games/{}{}", game, tail);
+    EXPECT_EQ(http_call(srv.port(), "GET", path, {}, bearer(seats[0].acc.token)).status, 200)
+        << path;
+    auto other = http_call(srv.port(), "GET", path, {}, bearer(seats[1].acc.token));
+    auto missing = http_call(srv.port(), "GET", fmt::format("/v1/games/nope{}", tail), {},
+                             bearer(seats[1].acc.token));
+    EXPECT_EQ(other.status, 404) << path << ": " << other.body;
+    EXPECT_EQ(other.body, missing.body) << path;
+    EXPECT_EQ(http_call(srv.port(), "GET", path).status, 401) << path;
+  }
 }
 
 TEST(mystery_test, korean_game_to_its_ending) {
@@ -140,7 +181,8 @@ TEST(mystery_test, korean_game_to_its_ending) {
   }
   EXPECT_EQ(str(at(ws.expect("mystery.ended"), "data.ending")), "dawn");
   auto cb = ws.expect("mystery.casebook");
-  auto md = http_call(srv.port(), "GET", str(at(cb, "data.markdown")));
+  auto md =
+      http_call(srv.port(), "GET", str(at(cb, "data.markdown")), {}, bearer(seats[0].acc.token));
   ASSERT_EQ(md.status, 200);
   EXPECT_NE(md.body.find("## 제1장"), std::string::npos);
   EXPECT_NE(md.body.find("탐정"), std::string::npos);
@@ -150,7 +192,7 @@ TEST(mystery_test, korean_game_to_its_ending) {
 
 class mystery_llm_test : public ::testing::Test {
  protected:
-  enum class mode { reply, slow, hang, error500, broken };
+  enum class mode { reply, slow, hang, error500, broken, evil };
 
   mystery_llm_test() {
     fake_.set_behaviour([this](std::size_t, const llm::fake_request&) {
@@ -163,6 +205,12 @@ class mystery_llm_test : public ::testing::Test {
           return llm::fake_script::error(500);
         case mode::broken:
           return llm::fake_script::broken({"The ", "lamp ", "is"}, 1);
+        case mode::evil:  // what a manipulated model might write into a casebook chapter
+          return llm::fake_script::reply(
+              {"The lamp [click](https://evil.example) shone. ",
+               "![pixel](https://evil.example/p.png) ", "See <https://evil.example> and ",
+               "<img src=x> the end."},
+              ms(1), ms(1));
         case mode::reply:
           break;
       }
@@ -252,6 +300,36 @@ TEST_F(mystery_llm_test, failures_fall_back_to_the_scenario_and_the_room_keeps_a
   EXPECT_EQ(metric(srv.port(), "maratang_llm_breaker_open{endpoint=\"base\"}"), "0");
 }
 
+// The casebook's HTML shows what the LLM wrote as text and formatting only: no link, no image,
+// no raw HTML, and a Content-Security-Policy that loads nothing.
+TEST_F(mystery_llm_test, a_casebook_by_the_llm_renders_no_links_or_images) {
+  mode_ = mode::evil;
+  server_process srv(llm_sets());
+  auto seats = seat_players(srv.port(), {"Reader"});
+  auto& ws = *seats[0].ws;
+  auto game = start_game(seats, "gull_rock");
+  for (const auto& c : read_walkthrough(scenarios / "gull_rock/walkthroughs/light_holds.txt"))
+    ASSERT_EQ(error_code(ws.request("mystery.act", {{"text", c}})), "") << c;
+  auto cb = ws.expect("mystery.casebook", 15s);
+  EXPECT_EQ(str(at(cb, "data.author")), "llm");
+  auto md = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.md", game), {},
+                      bearer(seats[0].acc.token));
+  ASSERT_NE(md.body.find("[click](https://evil.example)"), std::string::npos) << md.body;
+  auto html = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.html", game), {},
+                        bearer(seats[0].acc.token));
+  ASSERT_EQ(html.status, 200) << html.body;
+  EXPECT_EQ(html.body.find("<a"), std::string::npos) << html.body;
+  EXPECT_EQ(html.body.find("<img"), std::string::npos) << html.body;
+  EXPECT_EQ(html.body.find("href="), std::string::npos) << html.body;
+  EXPECT_EQ(html.body.find("src="), std::string::npos) << html.body;
+  EXPECT_NE(html.body.find("The lamp click shone. pixel See https://evil.example and"),
+            std::string::npos)
+      << html.body;
+  EXPECT_NE(html.header("content-security-policy").find("default-src 'none'"), std::string::npos);
+  EXPECT_EQ(html.header("x-content-type-options"), "nosniff");
+  EXPECT_EQ(html.header("referrer-policy"), "no-referrer");
+}
+
 TEST_F(mystery_llm_test, prompt_injection_never_puts_a_secret_in_a_prompt_and_casebook_by_llm) {
   server_process srv(llm_sets());
   auto seats = seat_players(srv.port(), {"Mallory"});
@@ -285,7 +363,8 @@ TEST_F(mystery_llm_test, prompt_injection_never_puts_a_secret_in_a_prompt_and_ca
   EXPECT_EQ(talked.size(), 2u);
   auto cb = ws.expect("mystery.casebook", 15s);
   EXPECT_EQ(str(at(cb, "data.author")), "llm");
-  auto md = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.md", game));
+  auto md = http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.md", game), {},
+                      bearer(seats[0].acc.token));
   EXPECT_NE(md.body.find("The lamp is dark."), std::string::npos);
 
   // Every prompt the server sent: no secret anywhere.

@@ -182,7 +182,7 @@ TEST(shutdown_test, sigterm_with_writes_in_flight_keeps_every_acknowledged_write
   EXPECT_GT(with_nickname, 0);
 
   // The aborted game's record.
-  auto g = http_call(port, "GET", "/v1/games/" + game_id);
+  auto g = http_call(port, "GET", "/v1/games/" + game_id, {}, bearer(players[0].token));
   ASSERT_EQ(g.status, 200) << "the aborted game has no record: " << g.body;
   auto gv = g.json();
   EXPECT_EQ(str(at(gv, "record.aborted")), "shutdown") << g.body;
@@ -193,7 +193,8 @@ TEST(shutdown_test, sigterm_with_writes_in_flight_keeps_every_acknowledged_write
   for (const auto& p : players)
     expected.insert(p.id);
   EXPECT_EQ(ids, expected);
-  auto hist = http_call(port, "GET", "/v1/accounts/" + std::to_string(players[0].id) + "/games");
+  auto hist = http_call(port, "GET", "/v1/accounts/" + std::to_string(players[0].id) + "/games", {},
+                        bearer(players[0].token));
   EXPECT_NE(hist.body.find(game_id), std::string::npos) << hist.body;
 
   // Players come back to no room (rooms live in memory), with their nicknames.

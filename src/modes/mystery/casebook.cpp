@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
 #include "store/worker.hpp"
 
@@ -176,10 +177,66 @@ llm_call chapter_prompt(const casebook_meta& meta, const chapter& c, int total) 
   return call;
 }
 
+namespace {
+
+// The text inside a node (an image's alt text), without markup.
+std::string plain_text(cmark_node* node) {
+  std::string out;
+  cmark_iter* it = cmark_iter_new(node);
+  for (cmark_event_type ev; (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE;) {
+    cmark_node* n = cmark_iter_get_node(it);
+    if (ev != CMARK_EVENT_ENTER) continue;
+    const auto type = cmark_node_get_type(n);
+    if (type == CMARK_NODE_TEXT || type == CMARK_NODE_CODE) {
+      if (const char* lit = cmark_node_get_literal(n)) out += lit;
+    } else if (type == CMARK_NODE_SOFTBREAK || type == CMARK_NODE_LINEBREAK) {
+      out += ' ';
+    }
+  }
+  cmark_iter_free(it);
+  return out;
+}
+
+// Replaces every link by its children and every image by its alt text, as plain text.
+void unlink_links_and_images(cmark_node* doc) {
+  std::vector<cmark_node*> found;  // in document order: an outer node before the ones inside it
+  cmark_iter* it = cmark_iter_new(doc);
+  for (cmark_event_type ev; (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE;) {
+    cmark_node* n = cmark_iter_get_node(it);
+    const auto type = cmark_node_get_type(n);
+    if (ev == CMARK_EVENT_ENTER && (type == CMARK_NODE_LINK || type == CMARK_NODE_IMAGE)) {
+      found.push_back(n);
+    }
+  }
+  cmark_iter_free(it);
+  // Innermost first, so that a node is still in the tree when its turn comes.
+  for (auto n = found.rbegin(); n != found.rend(); ++n) {
+    cmark_node* node = *n;
+    if (cmark_node_get_type(node) == CMARK_NODE_IMAGE) {
+      cmark_node* text = cmark_node_new(CMARK_NODE_TEXT);
+      cmark_node_set_literal(text, plain_text(node).c_str());
+      cmark_node_insert_before(node, text);
+    } else {
+      while (cmark_node* child = cmark_node_first_child(node))
+        cmark_node_insert_before(node, child);
+    }
+    cmark_node_free(node);
+  }
+}
+
+}  // namespace
+
 std::string casebook_html(const std::string& title, const std::string& language,
                           const std::string& markdown) {
-  // CMARK_OPT_DEFAULT is safe in cmark 0.30: raw HTML and javascript: links are not passed on.
-  char* body = cmark_markdown_to_html(markdown.data(), markdown.size(), CMARK_OPT_DEFAULT);
+  // CMARK_OPT_DEFAULT is safe in cmark 0.30: raw HTML is replaced by a comment. Links and images
+  // are taken out of the tree before rendering.
+  cmark_node* doc = cmark_parse_document(markdown.data(), markdown.size(), CMARK_OPT_DEFAULT);
+  char* body = nullptr;
+  if (doc) {
+    unlink_links_and_images(doc);
+    body = cmark_render_html(doc, CMARK_OPT_DEFAULT);
+    cmark_node_free(doc);
+  }
   std::string escaped;
   for (char c : title) {
     switch (c) {

@@ -47,9 +47,16 @@ llm_call chapter_prompt(const casebook_meta& meta, const chapter& c, int total);
 // Assembles a casebook from each chapter's prose (LLM or template), in order.
 std::string assemble_casebook(const casebook_meta& meta, const std::vector<std::string>& chapters);
 
-// Markdown to a complete, safe HTML page (raw HTML in the Markdown is not passed through).
+// Markdown to a complete HTML page of text and formatting only. The Markdown is (partly) the
+// LLM's, so nothing in it may fetch or point anywhere: raw HTML is dropped (cmark's safe mode),
+// links become their text and images their alt text; the page's only style is inline.
 std::string casebook_html(const std::string& title, const std::string& language,
                           const std::string& markdown);
+// The Content-Security-Policy sent with casebook_html's page: nothing loads, runs, frames it or is
+// submitted; only its inline <style> applies.
+inline constexpr const char* casebook_csp =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'";
 
 // Writes casebooks in the background: reads the game's log through the storage worker, writes
 // the text (LLM or templates), stores it, then calls `done`. Thread-safe; never blocks.

@@ -85,6 +85,36 @@ TEST(MysteryCasebook, raw_html_in_the_markdown_is_not_passed_through) {
   EXPECT_EQ(html.find("javascript:"), std::string::npos) << html;
 }
 
+// The LLM writes casebook chapters: nothing it writes may load or point anywhere from the
+// server's origin (a tracking pixel, a phishing link). Links keep their text, images their alt
+// text, and no element but text formatting is made.
+TEST(MysteryCasebook, links_images_and_raw_html_render_as_text_only) {
+  const std::string md =
+      "# Case\n\n"
+      "Please [click here](https://evil.example/login) to continue.\n\n"
+      "A pixel: ![the lamp](https://evil.example/p.png) shone.\n\n"
+      "Autolink <https://evil.example> and <mail@evil.example>.\n\n"
+      "Raw <img src=x onerror=alert(1)> inline, and a block:\n\n"
+      "<img src=\"https://evil.example/b.png\">\n\n"
+      "Nested [![inner](https://evil.example/i.png) **bold**](https://evil.example/n) end.\n\n"
+      "[ref]: https://evil.example/r\n\n"
+      "A reference [link][ref] and *emphasis*.\n";
+  auto html = casebook_html("Case", "en", md);
+  EXPECT_EQ(html.find("<a"), std::string::npos) << html;
+  EXPECT_EQ(html.find("<img"), std::string::npos) << html;
+  EXPECT_EQ(html.find("href"), std::string::npos) << html;
+  EXPECT_EQ(html.find("src="), std::string::npos) << html;
+  EXPECT_EQ(html.find("evil.example/"), std::string::npos) << html;  // no target survives
+  // The text stays.
+  EXPECT_NE(html.find("Please click here to continue."), std::string::npos) << html;
+  EXPECT_NE(html.find("A pixel: the lamp shone."), std::string::npos) << html;
+  EXPECT_NE(html.find("Autolink https://evil.example and mail@evil.example."), std::string::npos)
+      << html;
+  EXPECT_NE(html.find("Nested inner <strong>bold</strong> end."), std::string::npos) << html;
+  EXPECT_NE(html.find("A reference link and <em>emphasis</em>."), std::string::npos) << html;
+  EXPECT_NE(html.find("<h1>Case</h1>"), std::string::npos) << html;
+}
+
 TEST(MysteryCasebook, korean_headings_and_text) {
   casebook_meta m{"g", "청운재의 긴 밤", "ko", {{1, "민지"}}};
   auto md = template_casebook(m, chapters_of(m, sample_log(), 4));

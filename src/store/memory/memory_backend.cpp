@@ -187,10 +187,11 @@ std::optional<casebook_record> memory_backend::find_casebook(const std::string& 
 }
 
 std::vector<game_record> memory_backend::games_of(std::int64_t account_id, int limit,
-                                                  std::int64_t before_ms) {
+                                                  std::int64_t before_ms, bool include_private) {
   std::vector<const game_record*> found;
   for (const auto& [id, g] : state_.games) {
     if (before_ms > 0 && g.ended_ms >= before_ms) continue;
+    if (g.is_private && !include_private) continue;
     if (std::find(g.players.begin(), g.players.end(), account_id) == g.players.end()) continue;
     found.push_back(&g);
   }

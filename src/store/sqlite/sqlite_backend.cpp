@@ -122,6 +122,13 @@ CREATE TABLE casebooks (
   created_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 6: whether a game's room was private. Games stored before this version are taken as private
+    // (their room's privacy was not recorded): only their players may read them. game_players
+    // copies it so that games_of can leave private games out while walking its index.
+    R"sql(
+ALTER TABLE games ADD COLUMN is_private INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE game_players ADD COLUMN is_private INTEGER NOT NULL DEFAULT 1;
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -577,8 +584,8 @@ status sqlite_backend::insert_game(const game_record& g) {
   try {
     {
       query q(db_,
-              prepare("INSERT INTO games (id, mode, room_id, started_ms, ended_ms, record_json) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+              prepare("INSERT INTO games (id, mode, room_id, started_ms, ended_ms, record_json, "
+                      "is_private) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                       op),
               op);
       q.bind_text(1, g.id);
@@ -587,6 +594,7 @@ status sqlite_backend::insert_game(const game_record& g) {
       q.bind_i64(4, g.started_ms);
       q.bind_i64(5, g.ended_ms);
       q.bind_text(6, g.record_json);
+      q.bind_i64(7, g.is_private ? 1 : 0);
       if (q.run() == status::conflict) {
         exec("RELEASE insert_game", op);
         return status::conflict;
@@ -594,14 +602,15 @@ status sqlite_backend::insert_game(const game_record& g) {
     }
     for (std::size_t seat = 0; seat < g.players.size(); ++seat) {
       query q(db_,
-              prepare("INSERT INTO game_players (game_id, seat, account_id, ended_ms) "
-                      "VALUES (?1, ?2, ?3, ?4)",
+              prepare("INSERT INTO game_players (game_id, seat, account_id, ended_ms, is_private) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5)",
                       op),
               op);
       q.bind_text(1, g.id);
       q.bind_i64(2, static_cast<std::int64_t>(seat));
       q.bind_i64(3, g.players[seat]);
       q.bind_i64(4, g.ended_ms);
+      q.bind_i64(5, g.is_private ? 1 : 0);
       if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
     }
     exec("RELEASE insert_game", op);
@@ -622,7 +631,7 @@ std::optional<game_record> sqlite_backend::find_game(const std::string& id) {
   game_record g;
   {
     query q(db_,
-            prepare("SELECT id, mode, room_id, started_ms, ended_ms, record_json "
+            prepare("SELECT id, mode, room_id, started_ms, ended_ms, record_json, is_private "
                     "FROM games WHERE id = ?1",
                     op),
             op);
@@ -634,6 +643,7 @@ std::optional<game_record> sqlite_backend::find_game(const std::string& id) {
     g.started_ms = q.i64(3);
     g.ended_ms = q.i64(4);
     g.record_json = q.text(5);
+    g.is_private = q.i64(6) != 0;
   }
   query p(db_, prepare("SELECT account_id FROM game_players WHERE game_id = ?1 ORDER BY seat", op),
           op);
@@ -679,7 +689,7 @@ std::optional<casebook_record> sqlite_backend::find_casebook(const std::string& 
 }
 
 std::vector<game_record> sqlite_backend::games_of(std::int64_t account_id, int limit,
-                                                  std::int64_t before_ms) {
+                                                  std::int64_t before_ms, bool include_private) {
   const char* op = "games_of";
   if (limit <= 0) return {};
   // First the ids, in the index's order; then each game. "ended_ms < before_ms" is written as
@@ -688,13 +698,14 @@ std::vector<game_record> sqlite_backend::games_of(std::int64_t account_id, int l
   {
     query q(db_,
             prepare("SELECT DISTINCT game_id, ended_ms FROM game_players "
-                    "WHERE account_id = ?1 AND ended_ms <= ?2 "
+                    "WHERE account_id = ?1 AND ended_ms <= ?2 AND (?4 OR is_private = 0) "
                     "ORDER BY ended_ms DESC, game_id DESC LIMIT ?3",
                     op),
             op);
     q.bind_i64(1, account_id);
     q.bind_i64(2, before_ms > 0 ? before_ms - 1 : std::numeric_limits<std::int64_t>::max());
     q.bind_i64(3, limit);
+    q.bind_i64(4, include_private ? 1 : 0);
     while (q.next())
       ids.push_back(q.text(0));
   }

@@ -96,7 +96,7 @@ TEST(sqlite_backend, data_survives_close_and_reopen) {
   EXPECT_EQ(a->email, "one@example.com");
   EXPECT_EQ(a->created_ms, 42);
   EXPECT_EQ(db->revoked_sessions(0), (std::vector<std::string>{"sess"}));
-  const auto games = db->games_of(77, 10, 0);
+  const auto games = db->games_of(77, 10, 0, true);
   ASSERT_EQ(games.size(), 1u);
   EXPECT_EQ(games[0].players, (std::vector<std::int64_t>{account_id, 77}));
   EXPECT_EQ(db->read_log("g1", 0, 10).size(), 1u);
@@ -137,6 +137,28 @@ TEST(sqlite_backend, migrates_an_empty_database_step_by_step) {
             std::to_string(db->latest_schema_version()));
   EXPECT_EQ(raw.scalar("SELECT COUNT(*) FROM schema_migrations WHERE applied_ms > 0"),
             std::to_string(db->latest_schema_version()));
+}
+
+// Schema 6 records whether a game's room was private. A game stored before it is read back as
+// private (its room's privacy is unknown): only its players may read it.
+TEST(sqlite_backend, games_stored_before_version_6_read_back_as_private) {
+  testing::temp_dir dir;
+  auto db = sqlite_backend::open(dir.file("store.db"));
+  db->migrate_to(5);
+  {
+    raw_db raw(dir.file("store.db"), SQLITE_OPEN_READWRITE);
+    raw.exec(
+        "INSERT INTO games (id, mode, room_id, started_ms, ended_ms, record_json) "
+        "VALUES ('g-old', 'mafia', 'r', 1, 2, '{}')");
+    raw.exec(
+        "INSERT INTO game_players (game_id, seat, account_id, ended_ms) VALUES ('g-old', 0, 7, 2)");
+  }
+  db->migrate();
+  EXPECT_GE(db->schema_version(), 6);
+  ASSERT_TRUE(db->find_game("g-old").has_value());
+  EXPECT_TRUE(db->find_game("g-old")->is_private);
+  EXPECT_EQ(db->games_of(7, 10, 0, true).size(), 1u);
+  EXPECT_TRUE(db->games_of(7, 10, 0, false).empty());
 }
 
 TEST(sqlite_backend, migrate_refuses_a_newer_database) {
