@@ -111,6 +111,8 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   void fail(std::uint16_t code, std::string_view reason);
   void end_with_close(std::string payload);
   bool take_token();
+  bool take_control_token();
+  void queue_pong(std::string_view payload);
   void queue_control(ws::opcode op, std::string payload);
   void flush();
   bool write_out();
@@ -140,6 +142,7 @@ class ws_session final : public connection, public std::enable_shared_from_this<
 
   // Strand only from here on.
   std::deque<out_frame> out_;
+  out_frame* pong_ = nullptr;        // the pong in out_ that no write has started (at most one)
   std::size_t sent_ = 0;             // bytes of out_.front() already written
   std::vector<frame> taking_;        // pending_ as the strand takes it (swapped, not reallocated)
   std::vector<iovec> iov_;           // the gathered write's buffers

@@ -146,6 +146,7 @@ void ws_session::on_read(beast::error_code ec, std::size_t n) {
   used_ += n;
   std::size_t done = tearing_down_ ? used_ : process(in_.data(), used_);
   if (finished_) return;
+  if (pong_) flush();  // one pong for all the pings this read brought
   if (done > 0) {
     std::memmove(in_.data(), in_.data() + done, used_ - done);
     used_ -= done;
@@ -267,14 +268,15 @@ void ws_session::end_discarded() {
 
 void ws_session::on_control_frame(ws::opcode op, char* payload, std::size_t len) {
   if (op == ws::opcode::ping) {
-    if (!close_sent_) {
-      queue_control(ws::opcode::pong, std::string(payload, len));
-      flush();
-    }
+    // A ping costs a message's token and one over the budget is not answered; the answer replaces
+    // any pong not yet being written (RFC 6455 5.5.3: the latest ping may be the only one
+    // answered), so a client that pings and never reads holds one pong, not one per ping.
+    if (!close_sent_ && !muted_ && take_control_token()) queue_pong(std::string_view(payload, len));
     return;
   }
   if (op == ws::opcode::pong) {
     ping_sent_ = false;
+    if (!muted_) take_control_token();
     return;
   }
   // Close.
@@ -300,6 +302,17 @@ bool ws_session::take_token() {
   tokens_ = std::min<double>(st_->opts.ws_burst, tokens_ + elapsed * st_->opts.ws_rate);
   tokens_ -= 1.0;
   return tokens_ >= 0.0;
+}
+
+// A control frame from the client (ping or pong) costs a token like a message. Returns whether it
+// was within the budget; a client far over it is closed as rate_limited, as for messages.
+bool ws_session::take_control_token() {
+  if (take_token()) return true;
+  if (tokens_ < -2.0 * st_->opts.ws_burst) {
+    muted_ = true;
+    close("rate_limited", "Too many messages; the connection was closed.");
+  }
+  return false;
 }
 
 void ws_session::dispatch_message(std::string_view text) {
@@ -392,6 +405,18 @@ void ws_session::close(std::string_view reason, std::string_view message) {
     self->arm_timer(std::chrono::milliseconds(self->st_->opts.handshake_timeout_ms));
     self->flush();
   });
+}
+
+// Queues a pong for the latest ping, replacing the payload of the pong no write has started yet.
+void ws_session::queue_pong(std::string_view payload) {
+  if (pong_) {
+    pong_->payload = std::make_shared<const std::string>(payload);
+    pong_->head_len = static_cast<unsigned char>(
+        ws::encode_header(pong_->head, ws::opcode::pong, pong_->payload->size()));
+    return;
+  }
+  queue_control(ws::opcode::pong, std::string(payload));
+  pong_ = &out_.back();  // deque: stays valid while other frames are pushed and popped
 }
 
 void ws_session::queue_control(ws::opcode op, std::string payload) {
@@ -522,6 +547,7 @@ bool ws_session::write_out() {
                                 : asio::const_buffer(f.payload->data() + (sent_ - f.head_len),
                                                      f.payload->size() - (sent_ - f.head_len));
   writing_ = true;
+  if (&f == pong_) pong_ = nullptr;  // the write in flight points into it
   sock_.async_write_some(rest, [self = shared_from_this()](beast::error_code ec, std::size_t w) {
     self->on_write(ec, w);
   });
@@ -532,6 +558,7 @@ void ws_session::on_write(beast::error_code ec, std::size_t n) {
   writing_ = false;
   if (finished_) {
     out_.clear();
+    pong_ = nullptr;
     return;
   }
   if (ec) return finish();
@@ -547,6 +574,7 @@ void ws_session::consume(std::size_t n) {
   std::size_t bytes = 0;
   while (n > 0) {
     auto& f = out_.front();
+    if (&f == pong_) pong_ = nullptr;  // written, or partly: no longer replaceable
     std::size_t left = f.head_len + f.payload->size() - sent_;
     if (n < left) {
       sent_ += n;
@@ -632,6 +660,7 @@ void ws_session::finish() {
     pending_.clear();
   }
   if (!writing_) out_.clear();  // a write in flight still points into its frame
+  pong_ = nullptr;
   timer_.cancel();
   beast::error_code ignored;
   sock_.shutdown(tcp::socket::shutdown_both, ignored);

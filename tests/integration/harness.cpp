@@ -236,6 +236,30 @@ std::string server_process::log_text() const {
   return read_file(log_path_);
 }
 
+std::int64_t server_process::rss_bytes() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;  // kB
+  }
+  return -1;
+}
+
+double server_process::cpu_seconds() const {
+  std::string text = read_file("/proc/" + std::to_string(pid_) + "/stat");
+  // Fields 14 and 15 (utime, stime, in clock ticks) follow the command name's closing ')'.
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::atoll(field.c_str());
+    if (i == 15) stime = std::atoll(field.c_str());
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 // --- HTTP ----------------------------------------------------------------------------------------
 
 json::value http_result::json() const {

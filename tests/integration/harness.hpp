@@ -74,6 +74,10 @@ class server_process {
   exit_info stop(ms timeout = 10s);
   // Everything the server wrote to stdout and stderr so far.
   std::string log_text() const;
+  // The server's resident memory (VmRSS), bytes, and the CPU time it used (user + system),
+  // seconds, from /proc; -1 when it cannot be read.
+  std::int64_t rss_bytes() const;
+  double cpu_seconds() const;
 
  private:
   std::unique_ptr<temp_dir> run_dir_;   // port file, log
