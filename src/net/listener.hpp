@@ -33,6 +33,11 @@ struct net_options {
   std::int64_t max_connections = 100000;
 };
 
+// Raises this process's soft RLIMIT_NOFILE to its hard limit and returns the number of connections
+// that fit in it: `max_connections`, or fewer when the limit leaves no room for them and for the
+// server's own files (storage, LLM calls, logs). Logs the decision once.
+std::int64_t fit_connections_to_fd_limit(std::int64_t max_connections);
+
 class listener {
  public:
   listener(boost::asio::io_context& ioc, handler& h, app::metrics& m, net_options opts);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,7 +83,8 @@ temp_dir::~temp_dir() {
 
 // --- server_process ------------------------------------------------------------------------------
 
-server_process::server_process(std::vector<std::string> sets, std::filesystem::path data_dir)
+server_process::server_process(std::vector<std::string> sets, std::filesystem::path data_dir,
+                               long nofile)
     : run_dir_(std::make_unique<temp_dir>()) {
   if (data_dir.empty()) {
     own_data_ = std::make_unique<temp_dir>();
@@ -128,6 +130,10 @@ server_process::server_process(std::vector<std::string> sets, std::filesystem::p
     if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
       for (int fd = 3; fd < 65536; ++fd)
         ::close(fd);
+    }
+    if (nofile > 0) {
+      rlimit rl{static_cast<rlim_t>(nofile), static_cast<rlim_t>(nofile)};
+      if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(126);
     }
     ::execv(argv[0], argv.data());
     ::_exit(127);
