@@ -338,6 +338,7 @@ result<int> server::start() {
   no.ws_burst = s.cfg.ws_burst;
   no.send_queue_max = static_cast<std::size_t>(s.cfg.send_queue_max);
   no.send_queue_max_bytes = static_cast<std::size_t>(s.cfg.send_queue_max_bytes);
+  no.slow_consumer_ms = s.cfg.slow_consumer_ms;
   no.handshake_timeout_ms = s.cfg.handshake_timeout_ms;
   no.ws_idle_timeout_ms = s.cfg.ws_idle_timeout_ms;
   no.http_idle_timeout_ms = s.cfg.http_idle_timeout_ms;

@@ -27,6 +27,7 @@ struct net_options {
   int ws_burst = 60;
   std::size_t send_queue_max = 1024;
   std::size_t send_queue_max_bytes = 4 << 20;
+  int slow_consumer_ms = 10000;
   int handshake_timeout_ms = 10000;
   int ws_idle_timeout_ms = 60000;
   int http_idle_timeout_ms = 30000;

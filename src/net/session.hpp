@@ -113,6 +113,8 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   bool take_token();
   bool take_control_token();
   void queue_pong(std::string_view payload);
+  bool stalled(std::chrono::steady_clock::time_point now) const;
+  void drop_slow_consumer();
   void queue_control(ws::opcode op, std::string payload);
   void flush();
   bool write_out();
@@ -138,6 +140,9 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   std::size_t queued_bytes_ = 0;  // GUARDED_BY(mu_)
   bool flush_scheduled_ = false;  // GUARDED_BY(mu_)
   bool closing_ = false;          // GUARDED_BY(mu_): no more frames accepted
+  // When the socket last took bytes, or the queue last went from empty to not (steady clock,
+  // nanoseconds): a queue over its bound with no progress for limits.slow_consumer_ms is dropped.
+  std::atomic<std::int64_t> progress_ns_{0};
   std::optional<std::pair<std::uint16_t, std::string>> close_after_;  // GUARDED_BY(mu_)
 
   // Strand only from here on.

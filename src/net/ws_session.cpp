@@ -29,6 +29,13 @@ constexpr std::size_t kMaxBatchBytes = 256 << 10;  // bytes per batched message
 constexpr std::size_t kMaxIov = 512;               // buffers per sendmsg (IOV_MAX is 1024)
 constexpr std::size_t kMaxWriteBytes = 1 << 20;    // bytes per sendmsg
 constexpr int kMaxFlushRounds = 16;                // sendmsg calls per flush before yielding
+// A queue this many times over limits.send_queue_max (or send_queue_max_bytes) is dropped at once,
+// draining or not; under that, only a queue over the limit that stopped draining is.
+constexpr std::size_t kHardQueueFactor = 4;
+
+std::int64_t steady_ns(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 
 frame closed_event(std::string_view reason, std::string_view message) {
   boost::json::object data{{"reason", reason}, {"message", message}};
@@ -359,16 +366,33 @@ void ws_session::end_with_close(std::string payload) {
 
 // --- Writing ------------------------------------------------------------------------------------
 
+// Whether the queue has not drained for limits.slow_consumer_ms: no byte written since then, and
+// it was not empty then.
+bool ws_session::stalled(std::chrono::steady_clock::time_point now) const {
+  return steady_ns(now) - progress_ns_.load(std::memory_order_relaxed) >
+         std::int64_t{st_->opts.slow_consumer_ms} * 1'000'000;
+}
+
 void ws_session::send(frame f) {
   bool schedule = false;
   bool overflow = false;
   {
     std::lock_guard lock(mu_);
     if (closing_) return;
-    if (queued_msgs_ + 1 > st_->opts.send_queue_max ||
-        queued_bytes_ + f->size() > st_->opts.send_queue_max_bytes) {
-      overflow = true;
+    const auto& o = st_->opts;
+    const std::size_t msgs = queued_msgs_ + 1;
+    const std::size_t bytes = queued_bytes_ + f->size();
+    if (msgs > kHardQueueFactor * o.send_queue_max ||
+        bytes > kHardQueueFactor * o.send_queue_max_bytes) {
+      overflow = true;  // far past the bound: dropped whether it drains or not
+    } else if ((msgs > o.send_queue_max || bytes > o.send_queue_max_bytes) &&
+               stalled(std::chrono::steady_clock::now())) {
+      overflow = true;  // past the bound and not draining
     } else {
+      // A burst past the bound is fine while the client reads. The stall clock starts when the
+      // queue stops being empty; every write moves it on.
+      if (queued_msgs_ == 0)
+        progress_ns_.store(steady_ns(std::chrono::steady_clock::now()), std::memory_order_relaxed);
       queued_msgs_ += 1;
       queued_bytes_ += f->size();
       pending_.push_back(std::move(f));
@@ -378,11 +402,19 @@ void ws_session::send(frame f) {
   if (overflow) {
     // The queue stays as it is (bounded); the client gets what is queued, then session.closed,
     // then close code 1008, or is cut off when it does not read them in time.
-    st_->m.slow_consumer_drops.fetch_add(1);
-    close("slow_consumer", "The connection did not keep up with its messages.");
+    drop_slow_consumer();
     return;
   }
   if (schedule) asio::post(strand_, [self = shared_from_this()] { self->flush(); });
+}
+
+void ws_session::drop_slow_consumer() {
+  {
+    std::lock_guard lock(mu_);
+    if (closing_) return;
+  }
+  st_->m.slow_consumer_drops.fetch_add(1);
+  close("slow_consumer", "The connection did not keep up with its messages.");
 }
 
 void ws_session::close(std::string_view reason, std::string_view message) {
@@ -570,6 +602,7 @@ void ws_session::on_write(beast::error_code ec, std::size_t n) {
 void ws_session::consume(std::size_t n) {
   st_->m.writes_out.fetch_add(1, std::memory_order_relaxed);
   st_->m.bytes_out.fetch_add(n, std::memory_order_relaxed);
+  progress_ns_.store(steady_ns(std::chrono::steady_clock::now()), std::memory_order_relaxed);
   std::size_t msgs = 0;
   std::size_t bytes = 0;
   while (n > 0) {
@@ -610,14 +643,20 @@ void ws_session::arm_timer(std::chrono::milliseconds after) {
 void ws_session::on_timer() {
   if (finished_) return;
   bool closing;
+  bool stuck;
   {
     std::lock_guard lock(mu_);
     closing = closing_;
+    stuck = (queued_msgs_ > st_->opts.send_queue_max ||
+             queued_bytes_ > st_->opts.send_queue_max_bytes) &&
+            stalled(std::chrono::steady_clock::now());
   }
   if (!open_ || closing || close_sent_) {
     // The handshake, or the close, took too long: the peer is not reading.
     return finish();
   }
+  // A queue past its bound that stopped draining, with nothing more sent to it since.
+  if (stuck) return drop_slow_consumer();
   auto next = std::chrono::milliseconds(std::max(1, st_->opts.ws_idle_timeout_ms / 2));
   if (!ctx_.hello_done) {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(
