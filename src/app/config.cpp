@@ -150,10 +150,15 @@ const std::vector<setting>& settings() {
     t.push_back(int_setting("limits.ws_burst", &config::ws_burst, 1, 100000,
                             "Messages a connection may send at once (token bucket size)."));
     t.push_back(int_setting("limits.send_queue_max", &config::send_queue_max, 1, 1000000,
-                            "Outgoing messages queued per connection before it is dropped as a "
-                            "slow consumer."));
+                            "Outgoing messages queued per connection past which it must be "
+                            "draining (limits.slow_consumer_ms); 4 times this drops it at once."));
     t.push_back(int_setting("limits.send_queue_max_bytes", &config::send_queue_max_bytes, 1024,
-                            1 << 30, "Outgoing bytes queued per connection at most."));
+                            1 << 30,
+                            "Outgoing bytes queued per connection past which it must be "
+                            "draining; 4 times this drops it at once."));
+    t.push_back(int_setting("limits.slow_consumer_ms", &config::slow_consumer_ms, 100, 600000,
+                            "A connection whose queue is past its bound and has not drained a "
+                            "byte for this long is dropped as a slow consumer."));
     t.push_back(int_setting("limits.handshake_timeout_ms", &config::handshake_timeout_ms, 100,
                             600000, "WebSocket opening/closing handshake and hello timeout."));
     t.push_back(int_setting("limits.ws_idle_timeout_ms", &config::ws_idle_timeout_ms, 1000, 3600000,

@@ -43,6 +43,7 @@ struct config {
   int ws_burst = 60;  // messages allowed at once
   int send_queue_max = 1024;
   int send_queue_max_bytes = 4 << 20;
+  int slow_consumer_ms = 10000;  // a queue past send_queue_max* not draining this long: dropped
   int handshake_timeout_ms = 10000;
   int ws_idle_timeout_ms = 60000;
   int http_idle_timeout_ms = 30000;

@@ -79,16 +79,18 @@ stays open, with these exceptions required by RFC 6455 or by resource limits: in
 *text* frame closes the connection with code 1007 (send binary frames to get a `bad_json` reply
 instead); a message over 64 MiB closes it with 1009 (messages over `limits.ws_message_max` but
 under that are discarded as they arrive and answered with `too_large`); a client far over its
-message rate is closed with `session.closed` reason `rate_limited`; a client whose outgoing
-queue overflows (it stopped reading) is closed with 1008 `slow_consumer`; a frame that breaks
-RFC 6455 framing (unmasked, reserved bits or opcodes, a fragmented or oversize control frame, a
+message rate (pings and pongs count as messages; a ping over the rate is not answered) is closed
+with `session.closed` reason `rate_limited`; a client that stops reading (its outgoing queue past
+its bound and not drained for `limits.slow_consumer_ms`, or far past it) is closed with 1008
+`slow_consumer`; a frame that breaks RFC 6455 framing (unmasked, reserved bits or opcodes, a fragmented or oversize control frame, a
 continuation with no message, a new message inside a fragmented one, a bad close frame) closes it
 with 1002. Extensions (permessage-deflate) are not negotiated.
 
 Liveness: the server checks each connection every half `limits.ws_idle_timeout_ms`. A connection
 silent since the last check is sent a ping; one still silent at the next check is closed, so a
 dead peer goes within 1 to 1.5 timeouts. Any frame from the client counts as life, and the server
-answers every ping with a pong carrying the same payload.
+answers pings within the message rate with a pong carrying the same payload (when several pings
+wait for their pong, only the latest is answered, as RFC 6455 5.5.3 allows).
 
 ### Time
 

@@ -382,10 +382,11 @@ result<int> server::start() {
   no.ws_burst = s.cfg.ws_burst;
   no.send_queue_max = static_cast<std::size_t>(s.cfg.send_queue_max);
   no.send_queue_max_bytes = static_cast<std::size_t>(s.cfg.send_queue_max_bytes);
+  no.slow_consumer_ms = s.cfg.slow_consumer_ms;
   no.handshake_timeout_ms = s.cfg.handshake_timeout_ms;
   no.ws_idle_timeout_ms = s.cfg.ws_idle_timeout_ms;
   no.http_idle_timeout_ms = s.cfg.http_idle_timeout_ms;
-  no.max_connections = s.cfg.max_connections;
+  no.max_connections = net::fit_connections_to_fd_limit(s.cfg.max_connections);
   s.listen = std::make_unique<net::listener>(s.ioc, *s.gate, s.m, no);
   auto port = s.listen->open(s.cfg.host, s.cfg.port);
   if (!port) return port.error();

@@ -27,11 +27,17 @@ struct net_options {
   int ws_burst = 60;
   std::size_t send_queue_max = 1024;
   std::size_t send_queue_max_bytes = 4 << 20;
+  int slow_consumer_ms = 10000;
   int handshake_timeout_ms = 10000;
   int ws_idle_timeout_ms = 60000;
   int http_idle_timeout_ms = 30000;
   std::int64_t max_connections = 100000;
 };
+
+// Raises this process's soft RLIMIT_NOFILE to its hard limit and returns the number of connections
+// that fit in it: `max_connections`, or fewer when the limit leaves no room for them and for the
+// server's own files (storage, LLM calls, logs). Logs the decision once.
+std::int64_t fit_connections_to_fd_limit(std::int64_t max_connections);
 
 class listener {
  public:

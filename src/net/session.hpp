@@ -111,6 +111,10 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   void fail(std::uint16_t code, std::string_view reason);
   void end_with_close(std::string payload);
   bool take_token();
+  bool take_control_token();
+  void queue_pong(std::string_view payload);
+  bool stalled(std::chrono::steady_clock::time_point now) const;
+  void drop_slow_consumer();
   void queue_control(ws::opcode op, std::string payload);
   void flush();
   bool write_out();
@@ -136,10 +140,14 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   std::size_t queued_bytes_ = 0;  // GUARDED_BY(mu_)
   bool flush_scheduled_ = false;  // GUARDED_BY(mu_)
   bool closing_ = false;          // GUARDED_BY(mu_): no more frames accepted
+  // When the socket last took bytes, or the queue last went from empty to not (steady clock,
+  // nanoseconds): a queue over its bound with no progress for limits.slow_consumer_ms is dropped.
+  std::atomic<std::int64_t> progress_ns_{0};
   std::optional<std::pair<std::uint16_t, std::string>> close_after_;  // GUARDED_BY(mu_)
 
   // Strand only from here on.
   std::deque<out_frame> out_;
+  out_frame* pong_ = nullptr;        // the pong in out_ that no write has started (at most one)
   std::size_t sent_ = 0;             // bytes of out_.front() already written
   std::vector<frame> taking_;        // pending_ as the strand takes it (swapped, not reallocated)
   std::vector<iovec> iov_;           // the gathered write's buffers

@@ -29,6 +29,13 @@ constexpr std::size_t kMaxBatchBytes = 256 << 10;  // bytes per batched message
 constexpr std::size_t kMaxIov = 512;               // buffers per sendmsg (IOV_MAX is 1024)
 constexpr std::size_t kMaxWriteBytes = 1 << 20;    // bytes per sendmsg
 constexpr int kMaxFlushRounds = 16;                // sendmsg calls per flush before yielding
+// A queue this many times over limits.send_queue_max (or send_queue_max_bytes) is dropped at once,
+// draining or not; under that, only a queue over the limit that stopped draining is.
+constexpr std::size_t kHardQueueFactor = 4;
+
+std::int64_t steady_ns(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 
 frame closed_event(std::string_view reason, std::string_view message) {
   boost::json::object data{{"reason", reason}, {"message", message}};
@@ -146,6 +153,7 @@ void ws_session::on_read(beast::error_code ec, std::size_t n) {
   used_ += n;
   std::size_t done = tearing_down_ ? used_ : process(in_.data(), used_);
   if (finished_) return;
+  if (pong_) flush();  // one pong for all the pings this read brought
   if (done > 0) {
     std::memmove(in_.data(), in_.data() + done, used_ - done);
     used_ -= done;
@@ -267,14 +275,15 @@ void ws_session::end_discarded() {
 
 void ws_session::on_control_frame(ws::opcode op, char* payload, std::size_t len) {
   if (op == ws::opcode::ping) {
-    if (!close_sent_) {
-      queue_control(ws::opcode::pong, std::string(payload, len));
-      flush();
-    }
+    // A ping costs a message's token and one over the budget is not answered; the answer replaces
+    // any pong not yet being written (RFC 6455 5.5.3: the latest ping may be the only one
+    // answered), so a client that pings and never reads holds one pong, not one per ping.
+    if (!close_sent_ && !muted_ && take_control_token()) queue_pong(std::string_view(payload, len));
     return;
   }
   if (op == ws::opcode::pong) {
     ping_sent_ = false;
+    if (!muted_) take_control_token();
     return;
   }
   // Close.
@@ -300,6 +309,17 @@ bool ws_session::take_token() {
   tokens_ = std::min<double>(st_->opts.ws_burst, tokens_ + elapsed * st_->opts.ws_rate);
   tokens_ -= 1.0;
   return tokens_ >= 0.0;
+}
+
+// A control frame from the client (ping or pong) costs a token like a message. Returns whether it
+// was within the budget; a client far over it is closed as rate_limited, as for messages.
+bool ws_session::take_control_token() {
+  if (take_token()) return true;
+  if (tokens_ < -2.0 * st_->opts.ws_burst) {
+    muted_ = true;
+    close("rate_limited", "Too many messages; the connection was closed.");
+  }
+  return false;
 }
 
 void ws_session::dispatch_message(std::string_view text) {
@@ -346,16 +366,33 @@ void ws_session::end_with_close(std::string payload) {
 
 // --- Writing ------------------------------------------------------------------------------------
 
+// Whether the queue has not drained for limits.slow_consumer_ms: no byte written since then, and
+// it was not empty then.
+bool ws_session::stalled(std::chrono::steady_clock::time_point now) const {
+  return steady_ns(now) - progress_ns_.load(std::memory_order_relaxed) >
+         std::int64_t{st_->opts.slow_consumer_ms} * 1'000'000;
+}
+
 void ws_session::send(frame f) {
   bool schedule = false;
   bool overflow = false;
   {
     std::lock_guard lock(mu_);
     if (closing_) return;
-    if (queued_msgs_ + 1 > st_->opts.send_queue_max ||
-        queued_bytes_ + f->size() > st_->opts.send_queue_max_bytes) {
-      overflow = true;
+    const auto& o = st_->opts;
+    const std::size_t msgs = queued_msgs_ + 1;
+    const std::size_t bytes = queued_bytes_ + f->size();
+    if (msgs > kHardQueueFactor * o.send_queue_max ||
+        bytes > kHardQueueFactor * o.send_queue_max_bytes) {
+      overflow = true;  // far past the bound: dropped whether it drains or not
+    } else if ((msgs > o.send_queue_max || bytes > o.send_queue_max_bytes) &&
+               stalled(std::chrono::steady_clock::now())) {
+      overflow = true;  // past the bound and not draining
     } else {
+      // A burst past the bound is fine while the client reads. The stall clock starts when the
+      // queue stops being empty; every write moves it on.
+      if (queued_msgs_ == 0)
+        progress_ns_.store(steady_ns(std::chrono::steady_clock::now()), std::memory_order_relaxed);
       queued_msgs_ += 1;
       queued_bytes_ += f->size();
       pending_.push_back(std::move(f));
@@ -365,11 +402,19 @@ void ws_session::send(frame f) {
   if (overflow) {
     // The queue stays as it is (bounded); the client gets what is queued, then session.closed,
     // then close code 1008, or is cut off when it does not read them in time.
-    st_->m.slow_consumer_drops.fetch_add(1);
-    close("slow_consumer", "The connection did not keep up with its messages.");
+    drop_slow_consumer();
     return;
   }
   if (schedule) asio::post(strand_, [self = shared_from_this()] { self->flush(); });
+}
+
+void ws_session::drop_slow_consumer() {
+  {
+    std::lock_guard lock(mu_);
+    if (closing_) return;
+  }
+  st_->m.slow_consumer_drops.fetch_add(1);
+  close("slow_consumer", "The connection did not keep up with its messages.");
 }
 
 void ws_session::close(std::string_view reason, std::string_view message) {
@@ -392,6 +437,18 @@ void ws_session::close(std::string_view reason, std::string_view message) {
     self->arm_timer(std::chrono::milliseconds(self->st_->opts.handshake_timeout_ms));
     self->flush();
   });
+}
+
+// Queues a pong for the latest ping, replacing the payload of the pong no write has started yet.
+void ws_session::queue_pong(std::string_view payload) {
+  if (pong_) {
+    pong_->payload = std::make_shared<const std::string>(payload);
+    pong_->head_len = static_cast<unsigned char>(
+        ws::encode_header(pong_->head, ws::opcode::pong, pong_->payload->size()));
+    return;
+  }
+  queue_control(ws::opcode::pong, std::string(payload));
+  pong_ = &out_.back();  // deque: stays valid while other frames are pushed and popped
 }
 
 void ws_session::queue_control(ws::opcode op, std::string payload) {
@@ -522,6 +579,7 @@ bool ws_session::write_out() {
                                 : asio::const_buffer(f.payload->data() + (sent_ - f.head_len),
                                                      f.payload->size() - (sent_ - f.head_len));
   writing_ = true;
+  if (&f == pong_) pong_ = nullptr;  // the write in flight points into it
   sock_.async_write_some(rest, [self = shared_from_this()](beast::error_code ec, std::size_t w) {
     self->on_write(ec, w);
   });
@@ -532,6 +590,7 @@ void ws_session::on_write(beast::error_code ec, std::size_t n) {
   writing_ = false;
   if (finished_) {
     out_.clear();
+    pong_ = nullptr;
     return;
   }
   if (ec) return finish();
@@ -543,10 +602,12 @@ void ws_session::on_write(beast::error_code ec, std::size_t n) {
 void ws_session::consume(std::size_t n) {
   st_->m.writes_out.fetch_add(1, std::memory_order_relaxed);
   st_->m.bytes_out.fetch_add(n, std::memory_order_relaxed);
+  progress_ns_.store(steady_ns(std::chrono::steady_clock::now()), std::memory_order_relaxed);
   std::size_t msgs = 0;
   std::size_t bytes = 0;
   while (n > 0) {
     auto& f = out_.front();
+    if (&f == pong_) pong_ = nullptr;  // written, or partly: no longer replaceable
     std::size_t left = f.head_len + f.payload->size() - sent_;
     if (n < left) {
       sent_ += n;
@@ -582,14 +643,20 @@ void ws_session::arm_timer(std::chrono::milliseconds after) {
 void ws_session::on_timer() {
   if (finished_) return;
   bool closing;
+  bool stuck;
   {
     std::lock_guard lock(mu_);
     closing = closing_;
+    stuck = (queued_msgs_ > st_->opts.send_queue_max ||
+             queued_bytes_ > st_->opts.send_queue_max_bytes) &&
+            stalled(std::chrono::steady_clock::now());
   }
   if (!open_ || closing || close_sent_) {
     // The handshake, or the close, took too long: the peer is not reading.
     return finish();
   }
+  // A queue past its bound that stopped draining, with nothing more sent to it since.
+  if (stuck) return drop_slow_consumer();
   auto next = std::chrono::milliseconds(std::max(1, st_->opts.ws_idle_timeout_ms / 2));
   if (!ctx_.hello_done) {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(
@@ -632,6 +699,7 @@ void ws_session::finish() {
     pending_.clear();
   }
   if (!writing_) out_.clear();  // a write in flight still points into its frame
+  pong_ = nullptr;
   timer_.cancel();
   beast::error_code ignored;
   sock_.shutdown(tcp::socket::shutdown_both, ignored);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,7 +83,8 @@ temp_dir::~temp_dir() {
 
 // --- server_process ------------------------------------------------------------------------------
 
-server_process::server_process(std::vector<std::string> sets, std::filesystem::path data_dir)
+server_process::server_process(std::vector<std::string> sets, std::filesystem::path data_dir,
+                               long nofile)
     : run_dir_(std::make_unique<temp_dir>()) {
   if (data_dir.empty()) {
     own_data_ = std::make_unique<temp_dir>();
@@ -128,6 +130,10 @@ server_process::server_process(std::vector<std::string> sets, std::filesystem::p
     if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
       for (int fd = 3; fd < 65536; ++fd)
         ::close(fd);
+    }
+    if (nofile > 0) {
+      rlimit rl{static_cast<rlim_t>(nofile), static_cast<rlim_t>(nofile)};
+      if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(126);
     }
     ::execv(argv[0], argv.data());
     ::_exit(127);
@@ -234,6 +240,30 @@ exit_info server_process::stop(ms timeout) {
 
 std::string server_process::log_text() const {
   return read_file(log_path_);
+}
+
+std::int64_t server_process::rss_bytes() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;  // kB
+  }
+  return -1;
+}
+
+double server_process::cpu_seconds() const {
+  std::string text = read_file("/proc/" + std::to_string(pid_) + "/stat");
+  // Fields 14 and 15 (utime, stime, in clock ticks) follow the command name's closing ')'.
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::atoll(field.c_str());
+    if (i == 15) stime = std::atoll(field.c_str());
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 // --- HTTP ----------------------------------------------------------------------------------------

@@ -60,7 +60,9 @@ class server_process {
  public:
   // `sets` are extra `--set key=value` overrides, applied after the defaults (so they win).
   // `data_dir` empty: a private temp dir, removed afterwards; else that directory (kept).
-  explicit server_process(std::vector<std::string> sets = {}, std::filesystem::path data_dir = {});
+  // `nofile` > 0: the child's RLIMIT_NOFILE, soft and hard, set before it starts.
+  explicit server_process(std::vector<std::string> sets = {}, std::filesystem::path data_dir = {},
+                          long nofile = 0);
   ~server_process();
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
@@ -74,6 +76,10 @@ class server_process {
   exit_info stop(ms timeout = 10s);
   // Everything the server wrote to stdout and stderr so far.
   std::string log_text() const;
+  // The server's resident memory (VmRSS), bytes, and the CPU time it used (user + system),
+  // seconds, from /proc; -1 when it cannot be read.
+  std::int64_t rss_bytes() const;
+  double cpu_seconds() const;
 
  private:
   std::unique_ptr<temp_dir> run_dir_;   // port file, log

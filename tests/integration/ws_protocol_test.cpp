@@ -22,6 +22,7 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -269,9 +270,12 @@ header_list standard_fields(const std::string& key) {
 // A WebSocket client over a plain blocking TCP socket; every read polls with a deadline.
 class raw_ws {
  public:
-  explicit raw_ws(int port) {
+  // `receive_buffer` > 0: SO_RCVBUF before connecting.
+  explicit raw_ws(int port, int receive_buffer = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    if (receive_buffer > 0)
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     // Writes are bounded too: a send() the server never drains fails instead of blocking.
@@ -611,9 +615,11 @@ class ws_protocol_test : public ::testing::Test {
 
   // A raw client that completed the opening handshake and, when `hello`, the hello exchange.
   // Throws (failing the test) when either does not succeed.
-  std::unique_ptr<raw_ws> open(bool hello = true) { return open_as(p_, hello); }
-  std::unique_ptr<raw_ws> open_as(const player& p, bool hello = true) {
-    auto c = std::make_unique<raw_ws>(port());
+  std::unique_ptr<raw_ws> open(bool hello = true, int receive_buffer = 0) {
+    return open_as(p_, hello, receive_buffer);
+  }
+  std::unique_ptr<raw_ws> open_as(const player& p, bool hello = true, int receive_buffer = 0) {
+    auto c = std::make_unique<raw_ws>(port(), receive_buffer);
     const std::string key = random_key();
     if (!c->send_bytes(upgrade_request(port(), target(p), standard_fields(key))))
       throw std::runtime_error("could not send the upgrade request");
@@ -855,6 +861,97 @@ TEST_F(ws_protocol_test, an_unsolicited_pong_is_ignored) {
   ASSERT_TRUE(v.is_object()) << f->payload;
   EXPECT_TRUE(is_time_sync_reply(v.as_object(), json::value(3), 33));
   EXPECT_TRUE(answers(*c));
+}
+
+// A ping flood (issue 11): one client sends pings as fast as it can and never reads. Pings count
+// against the message rate (a ping over it is not answered; a client far over it is closed as
+// rate_limited), and the server keeps at most one unsent pong, answering only the latest ping
+// (RFC 6455 5.5.3), so the flood costs the server a bounded amount of memory.
+
+// `count` pings in one buffer, each with the largest payload (125 bytes) and its own mask: the
+// pongs outgrow the sockets' buffers quickly, so what the server keeps for them shows in its RSS.
+std::string ping_burst(int count) {
+  const std::string payload(125, 'p');
+  std::string out;
+  for (int i = 0; i < count; ++i)
+    out += encode_frame(op::ping, payload);
+  return out;
+}
+
+// Sends `chunks` bursts of 1,000 pings from `flood` (stopping when a write fails) and returns the
+// highest server RSS seen during the flood and for half a second after it.
+std::int64_t flood_pings(server_process& srv, raw_ws& flood, int chunks, int& sent) {
+  const std::string chunk = ping_burst(1000);
+  std::int64_t peak = srv.rss_bytes();
+  for (int i = 0; i < chunks; ++i) {
+    if (!flood.send_bytes(chunk)) break;
+    sent += 1000;
+    peak = std::max(peak, srv.rss_bytes());
+  }
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(50ms);  // sampling the server's memory after the flood
+    peak = std::max(peak, srv.rss_bytes());
+  }
+  return peak;
+}
+
+TEST_F(ws_protocol_test, a_ping_flood_that_never_reads_is_cut_off_and_costs_little_memory) {
+  start();
+  auto other = open_as(make_player(port(), "Other"));
+  const std::int64_t before = srv_->rss_bytes();
+  auto flood = open(true, 4096);
+  int sent = 0;
+  const auto peak = flood_pings(*srv_, *flood, 200, sent);
+  const double growth_mib = static_cast<double>(peak - before) / (1 << 20);
+  std::printf("[ ping flood ] %d pings sent without reading; server RSS grew by %.1f MiB\n", sent,
+              growth_mib);
+  EXPECT_LT(growth_mib, 20.0) << "after " << sent << " pings";
+  // Another client is still answered promptly.
+  const auto t0 = steady::now();
+  EXPECT_TRUE(answers(*other));
+  EXPECT_LT(steady::now() - t0, 1s);
+  // The flooder, reading at last, finds itself closed for its rate (with session.closed first).
+  auto cl = flood->read_until_close(10s);
+  ASSERT_TRUE(cl) << "the flooder was not closed; connection: " << flood->state() << ", "
+                  << flood->pongs().size() << " pongs";
+  EXPECT_EQ(cl->code, 1008);
+  EXPECT_EQ(cl->reason, "rate_limited");
+  ASSERT_FALSE(flood->skipped().empty());
+  EXPECT_NE(flood->skipped().back().payload.find("\"rate_limited\""), std::string::npos)
+      << flood->skipped().back().payload;
+  EXPECT_LE(flood->pongs().size(), 70u) << "pings past the burst were answered";
+}
+
+TEST_F(ws_protocol_test, a_ping_flood_within_the_rate_is_answered_by_the_latest_pong_only) {
+  start(kFast);
+  auto other = open_as(make_player(port(), "Other"));
+  const std::int64_t before = srv_->rss_bytes();
+  auto flood = open(true, 4096);
+  int sent = 0;
+  const auto peak = flood_pings(*srv_, *flood, 200, sent);
+  const double growth_mib = static_cast<double>(peak - before) / (1 << 20);
+  std::printf(
+      "[ ping flood ] %d pings sent within the rate without reading; server RSS grew by "
+      "%.1f MiB\n",
+      sent, growth_mib);
+  EXPECT_LT(growth_mib, 20.0) << "after " << sent << " pings";
+  EXPECT_EQ(sent, 200000);
+  const auto t0 = steady::now();
+  EXPECT_TRUE(answers(*other));
+  EXPECT_LT(steady::now() - t0, 1s);
+  // After a pause (the bucket refills), one more ping: the last pong carries its payload.
+  std::this_thread::sleep_for(1500ms);  // lets the token bucket refill (100,000 a second)
+  ASSERT_TRUE(flood->send_frame(op::ping, "the last one"));
+  std::size_t pongs = 0;
+  std::optional<frame> f;
+  while ((f = flood->next_frame(10s))) {
+    ASSERT_EQ(int{f->opcode}, int{op::pong}) << f->payload;
+    ++pongs;
+    if (f->payload == "the last one") break;
+  }
+  ASSERT_TRUE(f) << "no pong for the last ping after " << pongs << " pongs; " << flood->state();
+  std::printf("[ ping flood ] %zu pongs received for %d pings\n", pongs, sent + 1);
+  EXPECT_TRUE(answers(*flood));
 }
 
 // --- 5-6. TCP segmentation -----------------------------------------------------------------------
