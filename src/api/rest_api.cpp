@@ -170,17 +170,19 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
     }
     if (path == "/v1/auth/device") {
       if (!body(b)) return;
-      return auth_.login_device(std::string(b.at("device_id").as_string()), with_tokens);
+      return auth_.login_device(std::string(b.at("device_id").as_string()), req.remote,
+                                with_tokens);
     }
     if (path == "/v1/auth/register") {
       if (!body(b)) return;
       return auth_.register_email(std::string(b.at("email").as_string()),
-                                  std::string(b.at("password").as_string()), with_tokens);
+                                  std::string(b.at("password").as_string()), req.remote,
+                                  with_tokens);
     }
     if (path == "/v1/auth/login") {
       if (!body(b)) return;
       return auth_.login_email(std::string(b.at("email").as_string()),
-                               std::string(b.at("password").as_string()), with_tokens);
+                               std::string(b.at("password").as_string()), req.remote, with_tokens);
     }
     if (path == "/v1/auth/refresh") {
       if (!body(b)) return;
