@@ -68,6 +68,15 @@ json::object game_json(const store::game_record& g) {
 }  // namespace
 
 void gateway::on_http(http_request req, http_responder respond) {
+  // A token in the URL ends up in proxy logs and browser history: REST takes it only from the
+  // Authorization header (the query parameter is for the WebSocket upgrade, see on_ws_upgrade).
+  if (!req.query.empty() && !req.query_param("token").empty()) {
+    metrics_.count_error(errc::unauthorized);
+    return respond(error_response(
+        error{errc::unauthorized,
+              "Send the token in the Authorization header (Authorization: Bearer <token>), not "
+              "in the URL; ?token= is accepted only by the WebSocket upgrade at /ws."}));
+  }
   route_http(req, respond);
 }
 

@@ -712,5 +712,22 @@ TEST(auth_limits, a_missing_password_list_is_logged_and_the_server_starts) {
       << srv.log_text();
 }
 
+TEST_F(auth_test, rest_refuses_a_token_in_the_url) {
+  auto p = login_device(port(), "device-query-token");
+  auto r = http_call(port(), "GET", "/v1/account?token=" + p.token);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(r.error_code(), "unauthorized");
+  EXPECT_NE(str(at(r.json(), "error.message")).find("Authorization header"), std::string::npos)
+      << r.body;
+  // Also where the header is sent as well, and on routes that need no token.
+  r = http_call(port(), "GET", "/v1/account?token=" + p.token, {}, bearer(p.token));
+  EXPECT_EQ(r.status, 401) << r.body;
+  r = http_call(port(), "GET", "/get-objects?token=" + p.token);
+  EXPECT_EQ(r.status, 401) << r.body;
+  // The header works; the WebSocket upgrade still takes the query parameter.
+  EXPECT_EQ(account(p.token).status, 200);
+  EXPECT_EQ(ws_upgrade_probe(port(), p.token, token_via::query).status, 101);
+}
+
 }  // namespace
 }  // namespace maratang::it
