@@ -636,6 +636,47 @@ TEST(auth_limits, a_hashing_flood_does_not_delay_trace_listings) {
             << ", " << took[2] << " s during the flood\n";
 }
 
+// With the login limits off, the hashing queue's bound alone: beyond it a login is refused at
+// once (429 rate_limited, Retry-After: 1) rather than queued behind the others.
+TEST(auth_limits, a_full_hashing_queue_refuses_at_once) {
+  server_process srv({"auth.password_hash=interactive"}, {},
+                     {"MARATANG_AUTH_LOGIN_FREE_FAILURES=0",
+                      "MARATANG_AUTH_ADDRESS_FREE_FAILURES=0", "MARATANG_AUTH_HASH_QUEUE_MAX=4"});
+  const int port = srv.port();
+  std::atomic<int> ready{0}, ok{0}, busy{0};
+  std::atomic<double> slowest_refusal{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 16; ++i) {
+    threads.push_back(spawn([&, i] {
+      ++ready;
+      while (ready < 16)
+        std::this_thread::yield();
+      // Sixteen addresses, so that the per-address share (a quarter) is not what refuses.
+      auto t = std::chrono::steady_clock::now();
+      auto r =
+          http_call_from("127.0.0." + std::to_string(i + 1), port, "POST", "/v1/auth/login",
+                         login_body(fmt::format("q{}@example.com", i), "wrong password"), {}, 30s);
+      const double took = seconds_since(t);
+      if (r.status == 401) ++ok;
+      if (r.status == 429 && r.error_code() == "rate_limited") {
+        ++busy;
+        EXPECT_EQ(r.header("Retry-After"), "1");
+        double prev = slowest_refusal.load();
+        while (took > prev && !slowest_refusal.compare_exchange_weak(prev, took)) {
+        }
+      }
+    }));
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_GE(busy, 1) << "16 at once with room for 4";
+  EXPECT_GE(ok, 4);
+  EXPECT_EQ(ok + busy, 16);
+  EXPECT_LT(slowest_refusal.load(), 0.5) << "a refusal is not queued";
+  std::cout << "[ figures  ] 16 logins at once, queue of 4: " << ok.load() << " checked, "
+            << busy.load() << " refused, slowest refusal " << slowest_refusal.load() << " s\n";
+}
+
 TEST(auth_limits, new_device_accounts_are_limited_per_address) {
   server_process srv({}, {},
                      {"MARATANG_AUTH_SIGNUPS_PER_HOUR=60", "MARATANG_AUTH_SIGNUP_BURST=10"});
