@@ -458,8 +458,9 @@ int main(int argc, char** argv) {
   try {
     srv.start(binary, "maratang_bench",
               {"server.threads=1", "testing.test_modes=true", "auth.password_hash=minimal",
-               "log.level=warn", "limits.ws_rate=100000", "limits.ws_burst=100000",
-               "limits.send_queue_max=100000", "limits.send_queue_max_bytes=67108864",
+               "log.level=warn", "auth.signups_per_hour=0", "limits.ws_rate=100000",
+               "limits.ws_burst=100000", "limits.send_queue_max=100000",
+               "limits.send_queue_max_bytes=67108864",
                fmt::format("limits.max_connections={}", 2 * connections + 1000)});
     asio::io_context ioc;
     fmt::print("server pid {} on port {}, one network thread\n", srv.pid, srv.port);

@@ -19,6 +19,7 @@ build_pkgs=(
   libsqlite3-dev libsodium-dev libicu-dev libssl-dev zlib1g-dev
   libspdlog-dev libfmt-dev libcli11-dev libcmark-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  john-data cracklib-runtime  # common-password lists (auth.password_lists), read at start-up
 )
 test_pkgs=(clang-format procps chromium)
 

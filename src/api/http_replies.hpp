@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <string>
 #include <string_view>
 
 #include "net/http_types.hpp"
@@ -17,11 +18,14 @@ inline net::http_response json_response(int status, const boost::json::value& v)
   return r;
 }
 
-// The error body every endpoint answers with: {"error": {"code", "message"}}.
+// The error body every endpoint answers with: {"error": {"code", "message"}}, with Retry-After
+// when the error says when to retry.
 inline net::http_response error_response(const error& e, int status = 0) {
-  return json_response(
+  auto r = json_response(
       status ? status : http_status(e.code),
       boost::json::object{{"error", {{"code", to_string(e.code)}, {"message", e.message}}}});
+  if (e.retry_after_s > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
+  return r;
 }
 
 // A whole decimal integer (a path segment or query value), nothing else.

@@ -69,6 +69,15 @@ json::object game_json(const store::game_record& g) {
 }  // namespace
 
 void gateway::on_http(http_request req, http_responder respond) {
+  // A token in the URL ends up in proxy logs and browser history: REST takes it only from the
+  // Authorization header (the query parameter is for the WebSocket upgrade, see on_ws_upgrade).
+  if (!req.query.empty() && !req.query_param("token").empty()) {
+    metrics_.count_error(errc::unauthorized);
+    return respond(error_response(
+        error{errc::unauthorized,
+              "Send the token in the Authorization header (Authorization: Bearer <token>), not "
+              "in the URL; ?token= is accepted only by the WebSocket upgrade at /ws."}));
+  }
   route_http(req, respond);
 }
 
@@ -171,17 +180,19 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
     }
     if (path == "/v1/auth/device") {
       if (!body(b)) return;
-      return auth_.login_device(std::string(b.at("device_id").as_string()), with_tokens);
+      return auth_.login_device(std::string(b.at("device_id").as_string()), req.remote,
+                                with_tokens);
     }
     if (path == "/v1/auth/register") {
       if (!body(b)) return;
       return auth_.register_email(std::string(b.at("email").as_string()),
-                                  std::string(b.at("password").as_string()), with_tokens);
+                                  std::string(b.at("password").as_string()), req.remote,
+                                  with_tokens);
     }
     if (path == "/v1/auth/login") {
       if (!body(b)) return;
       return auth_.login_email(std::string(b.at("email").as_string()),
-                               std::string(b.at("password").as_string()), with_tokens);
+                               std::string(b.at("password").as_string()), req.remote, with_tokens);
     }
     if (path == "/v1/auth/refresh") {
       if (!body(b)) return;

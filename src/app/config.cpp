@@ -139,6 +139,38 @@ const std::vector<setting>& settings() {
     t.push_back(str_setting("auth.password_hash", &config::password_hash,
                             "Argon2id cost: interactive (production) or minimal (tests).",
                             {"interactive", "minimal"}));
+    t.push_back(int_setting("auth.hash_threads", &config::auth_hash_threads, 1, 64,
+                            "Threads that hash passwords (their own, apart from the traces cache's "
+                            "compression); each hash takes 64 MiB while it runs."));
+    t.push_back(int_setting("auth.hash_queue_max", &config::auth_hash_queue_max, 0, 100000,
+                            "Password hashes waiting or running at most, a quarter of them (at "
+                            "least 1) per client address; a login or registration beyond is "
+                            "refused at once with 429 rate_limited (0: no bound)."));
+    t.push_back(int_setting("auth.login_free_failures", &config::auth_login_free_failures, 0,
+                            100000,
+                            "Failed logins to one email within auth.failure_window_s before each "
+                            "further attempt waits (auth.backoff_ms, doubling); 0: no limit."));
+    t.push_back(int_setting("auth.address_free_failures", &config::auth_address_free_failures, 0,
+                            100000,
+                            "The same per client address (IPv6: per /64), over all emails; 0: no "
+                            "limit."));
+    t.push_back(int_setting("auth.backoff_ms", &config::auth_backoff_ms, 1, 86400000,
+                            "First wait after the free failed logins; it doubles with each further "
+                            "failure."));
+    t.push_back(int_setting("auth.backoff_max_ms", &config::auth_backoff_max_ms, 1, 86400000,
+                            "Longest wait between failed logins (the right password waits too)."));
+    t.push_back(int_setting("auth.failure_window_s", &config::auth_failure_window_s, 1, 30 * 86400,
+                            "Failed logins older than this are forgotten."));
+    t.push_back(int_setting("auth.signups_per_hour", &config::auth_signups_per_hour, 0, 100000000,
+                            "New accounts (device or email) and registration attempts per hour per "
+                            "client address (0: no limit)."));
+    t.push_back(int_setting("auth.signup_burst", &config::auth_signup_burst, 1, 1000000,
+                            "New accounts and registration attempts a client address may make at "
+                            "once."));
+    t.push_back(str_setting("auth.password_lists", &config::auth_password_lists,
+                            "Comma-separated files of common passwords (one a line) that new "
+                            "passwords may not be; a missing file is logged at start-up and "
+                            "skipped. Empty: no list."));
     t.push_back(int_setting("limits.http_body_max", &config::http_body_max, 1024, 64 << 20,
                             "Largest HTTP request body, bytes."));
     t.push_back(int_setting("limits.ws_message_max", &config::ws_message_max, 256, 16 << 20,

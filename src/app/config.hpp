@@ -35,6 +35,16 @@ struct config {
   int token_ttl_s = 3600;
   int refresh_ttl_s = 30 * 24 * 3600;
   std::string password_hash = "interactive";  // or "minimal" (tests only)
+  int auth_hash_threads = 1;
+  int auth_hash_queue_max = 8;
+  int auth_login_free_failures = 5;
+  int auth_address_free_failures = 20;
+  int auth_backoff_ms = 1000;
+  int auth_backoff_max_ms = 300000;
+  int auth_failure_window_s = 900;
+  int auth_signups_per_hour = 60;
+  int auth_signup_burst = 10;
+  std::string auth_password_lists = "/usr/share/john/password.lst,/usr/share/dict/cracklib-small";
   // transport limits
   int http_body_max = 1 << 20;
   int ws_message_max = 64 << 10;

@@ -141,6 +141,43 @@ traces::trace_options trace_options_of(const config& c) {
   return o;
 }
 
+core::auth_limits auth_limits_of(const config& c) {
+  core::auth_limits l;
+  for (auto [b, free] : {std::pair{&l.account, c.auth_login_free_failures},
+                         std::pair{&l.address, c.auth_address_free_failures}}) {
+    b->free_attempts = free;
+    b->base_delay = std::chrono::milliseconds(c.auth_backoff_ms);
+    b->max_delay = std::chrono::milliseconds(c.auth_backoff_max_ms);
+    b->window = std::chrono::seconds(c.auth_failure_window_s);
+  }
+  l.signups_per_hour = c.auth_signups_per_hour;
+  l.signup_burst = c.auth_signup_burst;
+  l.hash_queue_max = c.auth_hash_queue_max;
+  return l;
+}
+
+// The common-password lists: a missing one is logged, not fatal.
+std::shared_ptr<const core::password_policy> load_password_policy(const config& c) {
+  auto p = std::make_shared<core::password_policy>();
+  std::string_view rest = c.auth_password_lists;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string path(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (path.empty()) continue;
+    if (auto n = p->load_list(path)) {
+      spdlog::info("auth: {} common passwords read from {}", *n, path);
+    } else {
+      spdlog::warn(
+          "auth: common-password list {} is missing ({}); new passwords are not checked against "
+          "it (install the Debian package john-data or cracklib-runtime, or set "
+          "auth.password_lists)",
+          path, n.error().message);
+    }
+  }
+  return p;
+}
+
 }  // namespace
 
 result<int> migrate(const config& cfg) {
@@ -211,7 +248,9 @@ struct server::impl {
   asio::io_context ioc;
   asio::signal_set signals;
   metrics m;
-  asio::thread_pool offload{1};
+  asio::thread_pool offload{1};  // the traces cache's compression
+  // Password hashing, apart from `offload`: a login flood must not delay trace listings.
+  asio::thread_pool hashing{static_cast<std::size_t>(cfg.auth_hash_threads)};
   std::unique_ptr<store::worker> store;
   std::unique_ptr<core::auth_service> auth;
   lobby::mode_registry modes;
@@ -282,9 +321,11 @@ result<int> server::start() {
   ao.pwhash = s.cfg.password_hash == "minimal" ? core::pwhash_params::minimal()
                                                : core::pwhash_params::interactive();
   ao.nicknames = {s.cfg.nickname_min, s.cfg.nickname_max};
+  ao.limits = auth_limits_of(s.cfg);
+  ao.passwords = load_password_policy(s.cfg);
   s.auth = std::make_unique<core::auth_service>(
       *s.store, real_clock(), *key, ao,
-      [&s](std::function<void()> fn) { asio::post(s.offload, std::move(fn)); });
+      [&s](std::function<void()> fn) { asio::post(s.hashing, std::move(fn)); });
   s.auth->load_revocations();
 
   s.modes.add(modes::make_mafia_mode_factory(s.cfg.mafia_min_players, s.cfg.mafia_max_players));
@@ -416,6 +457,7 @@ int server::run() {
   for (auto& t : threads)
     t.join();
   s.offload.join();
+  s.hashing.join();
   // Everything a client was told is stored is stored; what is still queued is written now.
   s.store->stop();
   spdlog::info("stopped; storage flushed ({} operations in {} transactions)",

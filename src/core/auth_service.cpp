@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <mutex>
 
 #include "store/worker.hpp"
@@ -13,6 +15,20 @@ namespace {
 template <class T>
 void fail_unavailable(const std::function<void(result<T>)>& cb) {
   cb(error{errc::unavailable, "Storage is not accepting work; try again."});
+}
+
+int seconds_of(std::chrono::milliseconds wait) {
+  return static_cast<int>(std::max<std::int64_t>(1, (wait.count() + 999) / 1000));
+}
+
+error limited(int retry_after_s, std::string_view what) {
+  error e{errc::rate_limited, fmt::format("{}; try again in {} s.", what, retry_after_s)};
+  e.retry_after_s = retry_after_s;
+  return e;
+}
+
+error hashing_busy() {
+  return limited(1, "The server is busy checking passwords");
 }
 
 }  // namespace
@@ -36,7 +52,58 @@ std::string normalize_email(std::string_view email) {
 
 auth_service::auth_service(store::worker& store, const clock& clk, const signing_key& key,
                            auth_options opts, offload_fn offload)
-    : store_(store), clock_(clk), signer_(key), opts_(opts), offload_(std::move(offload)) {}
+    : store_(store),
+      clock_(clk),
+      signer_(key),
+      opts_(std::move(opts)),
+      offload_(std::move(offload)),
+      account_failures_(clk, opts_.limits.account),
+      address_failures_(clk, opts_.limits.address),
+      signups_(clk, opts_.limits.signups_per_hour / 3600.0, opts_.limits.signup_burst) {}
+
+int auth_service::hash_per_address_max() const {
+  return std::max(1, opts_.limits.hash_queue_max / 4);
+}
+
+bool auth_service::reserve_hash(const std::string& addr) {
+  const int max = opts_.limits.hash_queue_max;
+  std::lock_guard lk(hashing_mu_);
+  if (max > 0) {
+    if (hashing_ >= max) return false;
+    auto it = hashing_by_address_.find(addr);
+    if (it != hashing_by_address_.end() && it->second >= hash_per_address_max()) return false;
+  }
+  ++hashing_;
+  ++hashing_by_address_[addr];
+  return true;
+}
+
+void auth_service::release_hash(const std::string& addr) {
+  std::lock_guard lk(hashing_mu_);
+  --hashing_;
+  if (auto it = hashing_by_address_.find(addr);
+      it != hashing_by_address_.end() && --it->second <= 0)
+    hashing_by_address_.erase(it);
+}
+
+bool auth_service::hash_queue_full(const std::string& addr) const {
+  const int max = opts_.limits.hash_queue_max;
+  if (max <= 0) return false;
+  std::lock_guard lk(hashing_mu_);
+  if (hashing_ >= max) return true;
+  auto it = hashing_by_address_.find(addr);
+  return it != hashing_by_address_.end() && it->second >= hash_per_address_max();
+}
+
+bool auth_service::allow_signup(const std::string& address_key) {
+  return signups_.allow(address_key);
+}
+
+error auth_service::signup_refused() const {
+  const double per_hour = opts_.limits.signups_per_hour;
+  return limited(per_hour > 0 ? static_cast<int>(std::ceil(3600.0 / per_hour)) : 1,
+                 "Too many new accounts from this address");
+}
 
 void auth_service::load_revocations() {
   std::vector<std::string> ids;
@@ -86,17 +153,24 @@ void auth_service::issue(std::int64_t account_id, bool created, callback<session
   if (!queued) fail_unavailable(cb);
 }
 
-void auth_service::login_device(std::string device_id, callback<session_tokens> cb) {
+void auth_service::login_device(std::string device_id, std::string client,
+                                callback<session_tokens> cb) {
   auto now = clock_.now_ms();
   struct outcome {
     std::int64_t id = 0;
     bool created = false;
+    bool limited = false;
   };
   auto out = std::make_shared<outcome>();
   bool queued = store_.submit(
-      [device_id, now, out](store::backend& b) {
+      [this, device_id, key = address_key(client), now, out](store::backend& b) {
         if (auto a = b.find_account_by_device(device_id)) {
           out->id = a->id;
+          return;
+        }
+        // Only a new account counts against the address (logging in again is not limited).
+        if (!allow_signup(key)) {
+          out->limited = true;
           return;
         }
         store::account a;
@@ -108,24 +182,35 @@ void auth_service::login_device(std::string device_id, callback<session_tokens> 
         }
       },
       [this, out, cb](bool ok) {
+        if (ok && out->limited) return cb(signup_refused());
         if (!ok || out->id == 0) return cb(error{errc::internal});
         issue(out->id, out->created, cb);
       });
   if (!queued) fail_unavailable(cb);
 }
 
-void auth_service::register_email(std::string email, std::string password,
+void auth_service::register_email(std::string email, std::string password, std::string client,
                                   callback<session_tokens> cb) {
   std::string norm = normalize_email(email);
   if (norm.empty()) return cb(error{errc::bad_field, "That is not an email address."});
+  if (opts_.passwords) {
+    if (auto ok = opts_.passwords->check(password, norm); !ok) return cb(ok.error());
+  }
+  // Every attempt counts, whether the email is free or not: this bounds how fast anyone can
+  // learn which emails have accounts (409 account_exists).
+  std::string addr = address_key(client);
+  if (!allow_signup(addr)) return cb(signup_refused());
+  if (!reserve_hash(addr)) return cb(hashing_busy());  // after the sign-up check: it counts
   // Hash first, off the network threads; then create the account.
-  offload_([this, norm, password = std::move(password), cb] {
+  offload_([this, norm, addr, password = std::move(password), cb] {
     std::string hash;
     try {
       hash = hash_password(password, opts_.pwhash);
     } catch (const std::exception&) {
+      release_hash(addr);
       return cb(error{errc::unavailable, "The server is out of memory for password hashing."});
     }
+    release_hash(addr);
     auto now = clock_.now_ms();
     auto st = std::make_shared<store::status>(store::status::ok);
     auto id = std::make_shared<std::int64_t>(0);
@@ -147,25 +232,56 @@ void auth_service::register_email(std::string email, std::string password,
   });
 }
 
-void auth_service::login_email(std::string email, std::string password,
+void auth_service::login_email(std::string email, std::string password, std::string client,
                                callback<session_tokens> cb) {
   std::string norm = normalize_email(email);
   if (norm.empty()) return cb(error{errc::bad_credentials});
+  // While the hashing queue is full, refuse before counting: attempts refused for that reason
+  // must not be given back to a flood (it would keep the queue full for everyone).
+  std::string addr = address_key(client);
+  if (hash_queue_full(addr)) return cb(hashing_busy());
+  // Each attempt counts as a failure until it succeeds; refused attempts cost no hash.
+  if (auto wait = address_failures_.acquire(addr); wait.count() > 0) {
+    return cb(limited(seconds_of(wait), "Too many failed logins from this address"));
+  }
+  if (auto wait = account_failures_.acquire(norm); wait.count() > 0) {
+    address_failures_.forgive(addr);
+    return cb(limited(seconds_of(wait), "Too many failed logins to this account"));
+  }
+  auto give_back = [this, norm, addr] {
+    account_failures_.forgive(norm);
+    address_failures_.forgive(addr);
+  };
+  if (!reserve_hash(addr)) {
+    give_back();
+    return cb(hashing_busy());
+  }
   auto found = std::make_shared<std::optional<store::account>>();
   bool queued = store_.submit(
       [norm, found](store::backend& b) { *found = b.find_account_by_email(norm); },
-      [this, found, password = std::move(password), cb](bool ok) {
-        if (!ok) return cb(error{errc::internal});
-        offload_([this, found, password, cb] {
+      [this, found, norm, addr, give_back, password = std::move(password), cb](bool ok) {
+        if (!ok) {
+          release_hash(addr);
+          give_back();
+          return cb(error{errc::internal});
+        }
+        offload_([this, found, norm, addr, password, cb] {
           // Verify even for an unknown email, so timing does not tell which emails exist.
           static const std::string dummy = hash_password("maratang-dummy-password", opts_.pwhash);
           const std::string& hash = *found ? (*found)->password_hash : dummy;
           bool good = verify_password(hash, password) && found->has_value();
+          release_hash(addr);
           if (!good) return cb(error{errc::bad_credentials});
+          account_failures_.reset(norm);
+          address_failures_.forgive(addr);
           issue((*found)->id, false, cb);
         });
       });
-  if (!queued) fail_unavailable(cb);
+  if (!queued) {
+    release_hash(addr);
+    give_back();
+    fail_unavailable(cb);
+  }
 }
 
 void auth_service::refresh(std::string refresh_token, callback<session_tokens> cb) {

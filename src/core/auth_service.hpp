@@ -2,16 +2,28 @@
 // refresh and revocation, nicknames. Thread-safe. Every operation that touches storage is
 // asynchronous: it runs on the storage worker (and password hashing on the `offload` executor),
 // and its callback runs on one of those threads.
+//
+// Abuse limits (all answer errc::rate_limited with retry_after_s, before any hash is computed):
+// failed email logins per account and per client address back off exponentially (a successful
+// login clears the account's count; until a block has passed even the right password is
+// refused); new accounts (device or email) and registration attempts are a token bucket per
+// client address; and at most `hash_queue_max` password hashes wait or run at once.
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
+#include "core/backoff_limiter.hpp"
 #include "core/crypto.hpp"
 #include "core/nickname.hpp"
+#include "core/password_policy.hpp"
 #include "store/backend.hpp"
+#include "traces/rate_limiter.hpp"
 #include "util/clock.hpp"
 #include "util/error.hpp"
 
@@ -21,11 +33,22 @@ class worker;
 
 namespace maratang::core {
 
+struct auth_limits {
+  backoff_options account{};                         // failed logins per email
+  backoff_options address{20, {}, {}, {}, 100'000};  // failed logins per client address
+  double signups_per_hour = 60;  // new accounts and registration attempts per address; 0: off
+  double signup_burst = 10;
+  int hash_queue_max = 8;  // password hashes waiting or running at once; 0: unbounded
+};
+
 struct auth_options {
   int token_ttl_s = 3600;
   int refresh_ttl_s = 30 * 24 * 3600;
   pwhash_params pwhash = pwhash_params::interactive();
   nickname_rules nicknames;
+  auth_limits limits;
+  // New passwords are checked against it; null: the length rules only.
+  std::shared_ptr<const password_policy> passwords;
 };
 
 struct session_tokens {
@@ -49,9 +72,13 @@ class auth_service {
   // Reads the revocation list from storage. Call once at start-up, before serving.
   void load_revocations();
 
-  void login_device(std::string device_id, callback<session_tokens> cb);
-  void register_email(std::string email, std::string password, callback<session_tokens> cb);
-  void login_email(std::string email, std::string password, callback<session_tokens> cb);
+  // `client` is the caller's address (net::http_request::remote): the key of the per-address
+  // limits.
+  void login_device(std::string device_id, std::string client, callback<session_tokens> cb);
+  void register_email(std::string email, std::string password, std::string client,
+                      callback<session_tokens> cb);
+  void login_email(std::string email, std::string password, std::string client,
+                   callback<session_tokens> cb);
   void refresh(std::string refresh_token, callback<session_tokens> cb);
   void logout(std::string session_id, callback<bool> cb);
 
@@ -67,12 +94,27 @@ class auth_service {
  private:
   void issue(std::int64_t account_id, bool created, callback<session_tokens> cb);
   bool is_revoked(const std::string& session_id) const;
+  // Reserves a place in the hashing queue: false when it is full.
+  // A place in the hashing queue: false when it is full, or when the address already holds its
+  // share (a quarter of it, at least 1), so that one address cannot fill it for everyone.
+  bool reserve_hash(const std::string& addr);
+  bool hash_queue_full(const std::string& addr) const;
+  void release_hash(const std::string& addr);
+  int hash_per_address_max() const;
+  bool allow_signup(const std::string& address_key);
+  error signup_refused() const;
 
   store::worker& store_;
   const clock& clock_;
   token_signer signer_;
   auth_options opts_;
   offload_fn offload_;
+  backoff_limiter account_failures_;
+  backoff_limiter address_failures_;
+  traces::rate_limiter signups_;  // a token bucket per client address
+  mutable std::mutex hashing_mu_;
+  int hashing_ = 0;                                          // GUARDED_BY(hashing_mu_)
+  std::unordered_map<std::string, int> hashing_by_address_;  // GUARDED_BY(hashing_mu_)
   mutable std::shared_mutex revoked_mu_;
   std::unordered_set<std::string> revoked_;  // GUARDED_BY(revoked_mu_)
 };

@@ -293,12 +293,26 @@ constexpr endpoint_spec endpoints[] = {
      "Game modes this server runs.",
      {},
      "`{modes:[{name, min_players, max_players}]}`"},
-    {"POST", "/v1/auth/device", false, "Guest login: the device id becomes an account.",
+    {"POST", "/v1/auth/device", false,
+     "Guest login: the device id becomes an account. New accounts per client address are "
+     "limited (auth.signups_per_hour, auth.signup_burst; shared with registration): beyond, 429 "
+     "rate_limited with Retry-After. Logging in to an existing device account is not limited.",
      device_body, "`{account_id, token, refresh_token, expires_at, created}`"},
-    {"POST", "/v1/auth/register", false, "Creates an email + password account and logs in.",
+    {"POST", "/v1/auth/register", false,
+     "Creates an email + password account and logs in. The password must be 8 characters or "
+     "more, not only spaces nor one character repeated, not the email or its local part, and "
+     "not a common password (auth.password_lists): else 400 weak_password. An email that has an "
+     "account answers 409 account_exists; every attempt counts against the client address's "
+     "sign-up allowance (429 rate_limited with Retry-After), which bounds how fast anyone can "
+     "learn which emails have accounts.",
      email_body, "`{account_id, token, refresh_token, expires_at, created}`"},
-    {"POST", "/v1/auth/login", false, "Email + password login.", email_body,
-     "`{account_id, token, refresh_token, expires_at, created}`"},
+    {"POST", "/v1/auth/login", false,
+     "Email + password login. Failed logins back off per email (after auth.login_free_failures) "
+     "and per client address (after auth.address_free_failures): each further attempt must wait "
+     "auth.backoff_ms, doubling up to auth.backoff_max_ms, and until then is refused with 429 "
+     "rate_limited and Retry-After, even with the right password. A successful login clears the "
+     "email's count. 429 too when too many password checks are waiting (auth.hash_queue_max).",
+     email_body, "`{account_id, token, refresh_token, expires_at, created}`"},
     {"POST", "/v1/auth/refresh", false,
      "Trades a refresh token for a new token pair (the old refresh token stops working).",
      refresh_body, "`{account_id, token, refresh_token, expires_at}`"},
@@ -425,8 +439,10 @@ constexpr endpoint_spec endpoints[] = {
     {"GET",
      "/ws",
      false,
-     "WebSocket upgrade. Token in the `token` query parameter or an `Authorization: Bearer` "
-     "header.",
+     "WebSocket upgrade. Token in the `token` query parameter (a browser cannot set headers on "
+     "an upgrade) or an `Authorization: Bearer` header. Only here: every REST endpoint refuses a "
+     "`?token=` with 401 unauthorized (URLs end up in proxy logs and browser history) and takes "
+     "the token in the Authorization header.",
      {},
      "101 Switching Protocols, or 401 with an error body."},
 };

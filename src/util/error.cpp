@@ -47,6 +47,11 @@ constexpr code_info info_of(errc code) noexcept {
       return {"bad_credentials", "Wrong email or password.", 401};
     case errc::account_exists:
       return {"account_exists", "That account already exists.", 409};
+    case errc::weak_password:
+      return {"weak_password",
+              "That password is too easy to guess: use at least 8 characters that are not a "
+              "common password and not the email address.",
+              400};
     case errc::nickname_invalid:
       return {"nickname_invalid", "That nickname is not allowed.", 400};
     case errc::nickname_taken:

@@ -29,6 +29,7 @@ enum class errc {
   token_revoked,
   bad_credentials,  // wrong email or password
   account_exists,   // email or device already registered
+  weak_password,    // too short, too common, or made of the email address
   // Accounts
   nickname_invalid,
   nickname_taken,
@@ -78,6 +79,9 @@ int http_status(errc code) noexcept;
 struct error {
   errc code;
   std::string message;
+  // For rate_limited: seconds until a retry may succeed (0: unknown). REST sends it as
+  // Retry-After.
+  int retry_after_s = 0;
 
   error() : error(errc::internal) {}
   error(errc c) : code(c), message(default_message(c)) {}  // NOLINT: implicit by design

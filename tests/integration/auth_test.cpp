@@ -3,8 +3,12 @@
 // invisible characters).
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <thread>
 
@@ -111,17 +115,20 @@ TEST_F(auth_test, email_register_login_and_wrong_password) {
 
 TEST_F(auth_test, duplicate_email_is_409_account_exists) {
   ASSERT_EQ(
-      post("/v1/auth/register", {{"email", "dup@example.com"}, {"password", "password1"}}).status,
+      post("/v1/auth/register", {{"email", "dup@example.com"}, {"password", "first-password-7"}})
+          .status,
       201);
-  auto r = post("/v1/auth/register", {{"email", "DUP@example.com"}, {"password", "password2"}});
+  auto r =
+      post("/v1/auth/register", {{"email", "DUP@example.com"}, {"password", "second-password-7"}});
   EXPECT_EQ(r.status, 409) << r.body;
   EXPECT_EQ(r.error_code(), "account_exists");
   // The first password still logs in; the second does not.
+  EXPECT_EQ(post("/v1/auth/login", {{"email", "dup@example.com"}, {"password", "first-password-7"}})
+                .status,
+            200);
   EXPECT_EQ(
-      post("/v1/auth/login", {{"email", "dup@example.com"}, {"password", "password1"}}).status,
-      200);
-  EXPECT_EQ(
-      post("/v1/auth/login", {{"email", "dup@example.com"}, {"password", "password2"}}).status,
+      post("/v1/auth/login", {{"email", "dup@example.com"}, {"password", "second-password-7"}})
+          .status,
       401);
 }
 
@@ -453,9 +460,12 @@ TEST_F(auth_test, racing_device_logins_make_one_account) {
 }
 
 TEST_F(auth_test, racing_registrations_of_one_email_make_one_account) {
+  // From six addresses: one address may hold only a quarter of the hashing queue at once.
   auto results = concurrently(6, [&](int i) {
-    return post("/v1/auth/register",
-                {{"email", "race@example.com"}, {"password", "password-" + std::to_string(i)}});
+    return http_call_from(
+        "127.0.0." + std::to_string(i + 1), port(), "POST", "/v1/auth/register",
+        json::serialize(json::object{{"email", "race@example.com"},
+                                     {"password", "password-" + std::to_string(i)}}));
   });
   int created = 0, exists = 0;
   for (const auto& r : results) {
@@ -478,6 +488,286 @@ TEST_F(auth_test, a_refresh_token_is_spent_once_even_when_raced) {
   }
   EXPECT_EQ(ok, 1) << "a refresh token must rotate exactly once";
   EXPECT_EQ(refused, 5);
+}
+
+// --- Hardening: rate limits, weak passwords, tokens in URLs (issue 11)
+// ------------------------------------------------------------------------------------------------
+// New settings go in through the environment (MARATANG_AUTH_...): the server reads them like any
+// other source, and a build that predates them ignores them, so these tests also show what such a
+// build does.
+
+std::string login_body(std::string_view email, std::string_view password) {
+  return json::serialize(json::object{{"email", email}, {"password", password}});
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TEST(auth_limits, wrong_passwords_back_off_and_even_the_right_one_waits) {
+  server_process srv({}, {}, {"MARATANG_AUTH_BACKOFF_MS=2000"});
+  const int port = srv.port();
+  const std::string email = "victim@example.com", right = "correct horse battery";
+  ASSERT_EQ(http_call(port, "POST", "/v1/auth/register", login_body(email, right)).status, 201);
+
+  int wrong = 0, limited = 0;
+  std::string retry_after;
+  for (int i = 0; i < 40; ++i) {
+    auto r = http_call(port, "POST", "/v1/auth/login", login_body(email, "wrong password"));
+    if (r.status == 401 && r.error_code() == "bad_credentials") ++wrong;
+    if (r.status == 429 && r.error_code() == "rate_limited") {
+      ++limited;
+      retry_after = r.header("Retry-After");
+      EXPECT_NE(str(at(r.json(), "error.message")).find("try again in"), std::string::npos)
+          << r.body;
+    }
+  }
+  EXPECT_GE(wrong, 5) << "auth.login_free_failures (5) fail normally";
+  EXPECT_LE(wrong, 6) << "then each attempt waits (a second one only if the 2 s passed)";
+  EXPECT_EQ(wrong + limited, 40);
+
+  // Even the right password is refused until the backoff has passed...
+  auto r = http_call(port, "POST", "/v1/auth/login", login_body(email, right));
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.error_code(), "rate_limited");
+  const int wait_s = std::atoi(r.header("Retry-After").c_str());
+  EXPECT_GE(wait_s, 1) << "Retry-After: " << r.header("Retry-After");
+  EXPECT_LE(wait_s, 4);
+  // ...and works once it has; a success clears the account's count.
+  std::this_thread::sleep_for(std::chrono::seconds(wait_s));
+  r = http_call(port, "POST", "/v1/auth/login", login_body(email, right));
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = http_call(port, "POST", "/v1/auth/login", login_body(email, "wrong again"));
+  EXPECT_EQ(r.status, 401) << r.body;
+}
+
+// 48 clients on one address send wrong passwords for made-up emails (real Argon2id cost), each
+// again 20 ms after its answer. Another address's login is still answered promptly.
+TEST(auth_limits, a_flood_from_one_address_does_not_delay_a_login_from_another) {
+  server_process srv({"auth.password_hash=interactive"});
+  const int port = srv.port();
+  const std::string email = "real@example.com", password = "correct horse battery";
+  auto reg = http_call_from("127.0.0.2", port, "POST", "/v1/auth/register",
+                            login_body(email, password), {}, 20s);
+  ASSERT_EQ(reg.status, 201) << reg.body;
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0}, address_limited{0};
+  std::vector<std::thread> flood;
+  for (int i = 0; i < 48; ++i) {
+    flood.push_back(spawn([&, i] {
+      for (int n = 0; !stop; ++n) {
+        auto r = http_call(
+            port, "POST", "/v1/auth/login",
+            login_body(fmt::format("flood{}-{}@example.com", i, n), "wrong password"), {}, 20s);
+        ++sent;
+        if (r.status == 429 && r.error_code() == "rate_limited") ++address_limited;
+        // 20 ms between an answer and the next attempt: up to 2,400 attempts a second in all.
+        // Without a pause, 48 client threads on this 2-core machine take the CPU from the server
+        // (a test of the machine, not of the limits).
+        std::this_thread::sleep_for(20ms);
+      }
+    }));
+  }
+  // Until the flood is refused (never, without limits: then give up after 5 s), and a moment for
+  // the hashes it had started.
+  auto t0 = std::chrono::steady_clock::now();
+  while (address_limited == 0 && seconds_since(t0) < 5)
+    std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(1500ms);
+  std::vector<double> took;
+  for (int k = 0; k < 3; ++k) {
+    auto t = std::chrono::steady_clock::now();
+    auto r = http_call_from("127.0.0.2", port, "POST", "/v1/auth/login",
+                            login_body(email, password), {}, 20s);
+    took.push_back(seconds_since(t));
+    EXPECT_EQ(r.status, 200) << r.body;
+    // Behind at most its address's share of the queue: about three Argon2id hashes (0.5-0.8 s
+    // on the shared 2-core test machine while other builds ran).
+    EXPECT_LT(took.back(), 1.5) << "login " << k << " took " << took.back() << " s";
+    std::this_thread::sleep_for(300ms);
+  }
+  stop = true;
+  for (auto& t : flood)
+    t.join();
+  std::cout << "[ figures  ] flood requests " << sent.load() << ", refused "
+            << address_limited.load() << "; logins from another address took " << took[0] << ", "
+            << took[1] << ", " << took[2] << " s\n";
+}
+
+// Even with every auth limit off, hashing does not share a thread with the traces cache: a trace
+// listing after a write (a cache fill and its gzip) is prompt while 48 clients keep the password
+// hashing thread busy.
+TEST(auth_limits, a_hashing_flood_does_not_delay_trace_listings) {
+  server_process srv({"auth.password_hash=interactive"}, {},
+                     {"MARATANG_AUTH_LOGIN_FREE_FAILURES=0",
+                      "MARATANG_AUTH_ADDRESS_FREE_FAILURES=0", "MARATANG_AUTH_HASH_QUEUE_MAX=0"});
+  const int port = srv.port();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> flood;
+  for (int i = 0; i < 48; ++i) {
+    flood.push_back(spawn([&, i] {
+      for (int n = 0; !stop; ++n) {
+        const char* path = n % 2 ? "/v1/auth/login" : "/v1/auth/register";
+        http_call(port, "POST", path,
+                  login_body(fmt::format("hash{}-{}@example.com", i, n), "some long password"), {},
+                  30s);
+      }
+    }));
+  }
+  std::this_thread::sleep_for(1s);
+  std::vector<double> took;
+  for (int k = 0; k < 3; ++k) {
+    auto w = http_call(port, "POST", "/add-object",
+                       R"({"obj":{"u_uuid":"u","o_type":1,"o_pos":"1,2,3","o_rot":"0,0,0"},
+                           "message":{"u_uuid":"u","part1":"a","part2":"b","part3":"c"},
+                           "phantom":{"u_uuid":"u","data":[["p","r"]]}})");
+    EXPECT_EQ(w.status, 200) << w.body;
+    auto t = std::chrono::steady_clock::now();
+    auto r = http_call(port, "GET", "/get-objects", {}, {{"Accept-Encoding", "gzip"}}, 20s);
+    took.push_back(seconds_since(t));
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_LT(took.back(), 1.0) << "GET /get-objects " << k << " took " << took.back() << " s";
+  }
+  stop = true;
+  for (auto& t : flood)
+    t.join();
+  std::cout << "[ figures  ] GET /get-objects after a write took " << took[0] << ", " << took[1]
+            << ", " << took[2] << " s during the flood\n";
+}
+
+// With the login limits off, the hashing queue's bound alone: beyond it a login is refused at
+// once (429 rate_limited, Retry-After: 1) rather than queued behind the others.
+TEST(auth_limits, a_full_hashing_queue_refuses_at_once) {
+  server_process srv({"auth.password_hash=interactive"}, {},
+                     {"MARATANG_AUTH_LOGIN_FREE_FAILURES=0",
+                      "MARATANG_AUTH_ADDRESS_FREE_FAILURES=0", "MARATANG_AUTH_HASH_QUEUE_MAX=4"});
+  const int port = srv.port();
+  std::atomic<int> ready{0}, ok{0}, busy{0};
+  std::atomic<double> slowest_refusal{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 16; ++i) {
+    threads.push_back(spawn([&, i] {
+      ++ready;
+      while (ready < 16)
+        std::this_thread::yield();
+      // Sixteen addresses, so that the per-address share (a quarter) is not what refuses.
+      auto t = std::chrono::steady_clock::now();
+      auto r =
+          http_call_from("127.0.0." + std::to_string(i + 1), port, "POST", "/v1/auth/login",
+                         login_body(fmt::format("q{}@example.com", i), "wrong password"), {}, 30s);
+      const double took = seconds_since(t);
+      if (r.status == 401) ++ok;
+      if (r.status == 429 && r.error_code() == "rate_limited") {
+        ++busy;
+        EXPECT_EQ(r.header("Retry-After"), "1");
+        double prev = slowest_refusal.load();
+        while (took > prev && !slowest_refusal.compare_exchange_weak(prev, took)) {
+        }
+      }
+    }));
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_GE(busy, 1) << "16 at once with room for 4";
+  EXPECT_GE(ok, 4);
+  EXPECT_EQ(ok + busy, 16);
+  EXPECT_LT(slowest_refusal.load(), 0.5) << "a refusal is not queued";
+  std::cout << "[ figures  ] 16 logins at once, queue of 4: " << ok.load() << " checked, "
+            << busy.load() << " refused, slowest refusal " << slowest_refusal.load() << " s\n";
+}
+
+TEST(auth_limits, new_device_accounts_are_limited_per_address) {
+  server_process srv({}, {},
+                     {"MARATANG_AUTH_SIGNUPS_PER_HOUR=60", "MARATANG_AUTH_SIGNUP_BURST=10"});
+  const int port = srv.port();
+  int created = 0, limited = 0;
+  for (int i = 0; i < 30; ++i) {
+    auto r = http_call(port, "POST", "/v1/auth/device",
+                       json::serialize(json::object{{"device_id", fmt::format("guest-{:04}", i)}}));
+    if (r.status == 201) ++created;
+    if (r.status == 429 && r.error_code() == "rate_limited") {
+      ++limited;
+      EXPECT_EQ(r.header("Retry-After"), "60");
+    }
+  }
+  EXPECT_EQ(created, 10);
+  EXPECT_EQ(limited, 20);
+  // Logging in to an existing device account is not creation: still allowed.
+  auto again = http_call(port, "POST", "/v1/auth/device", R"({"device_id":"guest-0000"})");
+  EXPECT_EQ(again.status, 200) << again.body;
+  // Another address has its own allowance.
+  auto other = http_call_from("127.0.0.2", port, "POST", "/v1/auth/device",
+                              R"({"device_id":"guest-other"})");
+  EXPECT_EQ(other.status, 201) << other.body;
+}
+
+// 409 account_exists stays (a player who mistyped wants to know); every registration attempt
+// counts against the address, so asking which emails exist is as slow as signing up.
+TEST(auth_limits, registration_attempts_are_limited_per_address) {
+  server_process srv({}, {},
+                     {"MARATANG_AUTH_SIGNUPS_PER_HOUR=60", "MARATANG_AUTH_SIGNUP_BURST=10"});
+  const int port = srv.port();
+  auto r = http_call(port, "POST", "/v1/auth/register",
+                     login_body("known@example.com", "correct horse battery"));
+  ASSERT_EQ(r.status, 201) << r.body;
+  int exists = 0, limited = 0;
+  for (int i = 0; i < 20; ++i) {
+    r = http_call(port, "POST", "/v1/auth/register",
+                  login_body("known@example.com", "correct horse battery"));
+    exists += r.status == 409 && r.error_code() == "account_exists";
+    limited += r.status == 429 && r.error_code() == "rate_limited";
+  }
+  EXPECT_EQ(exists, 9);
+  EXPECT_EQ(limited, 11);
+  // New device accounts are in the same family: the address has used its allowance.
+  r = http_call(port, "POST", "/v1/auth/device", R"({"device_id":"guest-after"})");
+  EXPECT_EQ(r.status, 429) << r.body;
+}
+
+TEST(auth_limits, weak_passwords_are_refused) {
+  server_process srv;
+  const int port = srv.port();
+  for (std::string weak :
+       {std::string(8, ' '), std::string("password"), std::string("12345678"),
+        std::string("PassWord"), std::string("qwertyuiop"), std::string("mira.kim@example.com"),
+        std::string("mira.kim"), std::string("mira.kim!!"), std::string("zzzzzzzzzz")}) {
+    auto r = http_call(port, "POST", "/v1/auth/register", login_body("Mira.Kim@example.com", weak));
+    EXPECT_EQ(r.status, 400) << "\"" << weak << "\": " << r.body;
+    EXPECT_EQ(r.error_code(), "weak_password") << r.body;
+  }
+  auto ok = http_call(port, "POST", "/v1/auth/register",
+                      login_body("Mira.Kim@example.com", "kettle under the stairs"));
+  EXPECT_EQ(ok.status, 201) << ok.body;
+  // Seven characters stay a schema error (bad_field), as before.
+  auto r = http_call(port, "POST", "/v1/auth/register", login_body("x@example.com", "1234567"));
+  EXPECT_EQ(r.error_code(), "bad_field") << r.body;
+}
+
+TEST(auth_limits, a_missing_password_list_is_logged_and_the_server_starts) {
+  server_process srv({}, {}, {"MARATANG_AUTH_PASSWORD_LISTS=/nonexistent/common.lst"});
+  auto r =
+      http_call(srv.port(), "POST", "/v1/auth/register", login_body("a@example.com", "        "));
+  EXPECT_EQ(r.error_code(), "weak_password") << "the built-in rules still apply: " << r.body;
+  EXPECT_NE(srv.log_text().find("/nonexistent/common.lst is missing"), std::string::npos)
+      << srv.log_text();
+}
+
+TEST_F(auth_test, rest_refuses_a_token_in_the_url) {
+  auto p = login_device(port(), "device-query-token");
+  auto r = http_call(port(), "GET", "/v1/account?token=" + p.token);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(r.error_code(), "unauthorized");
+  EXPECT_NE(str(at(r.json(), "error.message")).find("Authorization header"), std::string::npos)
+      << r.body;
+  // Also where the header is sent as well, and on routes that need no token.
+  r = http_call(port(), "GET", "/v1/account?token=" + p.token, {}, bearer(p.token));
+  EXPECT_EQ(r.status, 401) << r.body;
+  r = http_call(port(), "GET", "/get-objects?token=" + p.token);
+  EXPECT_EQ(r.status, 401) << r.body;
+  // The header works; the WebSocket upgrade still takes the query parameter.
+  EXPECT_EQ(account(p.token).status, 200);
+  EXPECT_EQ(ws_upgrade_probe(port(), p.token, token_via::query).status, 101);
 }
 
 }  // namespace

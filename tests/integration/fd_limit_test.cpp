@@ -104,7 +104,7 @@ TEST(fd_limit_test, out_of_descriptors_the_server_backs_off_and_recovers) {
 // Started with a descriptor limit below limits.max_connections, the server caps its connections
 // below the limit (leaving room for its own files), says so once, and refuses the excess cleanly.
 TEST(fd_limit_test, a_low_descriptor_limit_caps_connections_and_says_so_once) {
-  server_process srv({}, {}, 256);
+  server_process srv({}, {}, {}, 256);
   held_connections flood(srv.port(), 400);
   std::this_thread::sleep_for(300ms);  // lets the server accept what it will
   const double cpu = cpu_over(srv, 2s);

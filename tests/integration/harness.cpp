@@ -84,7 +84,7 @@ temp_dir::~temp_dir() {
 // --- server_process ------------------------------------------------------------------------------
 
 server_process::server_process(std::vector<std::string> sets, std::filesystem::path data_dir,
-                               long nofile)
+                               std::vector<std::string> env, long nofile)
     : run_dir_(std::make_unique<temp_dir>()) {
   if (data_dir.empty()) {
     own_data_ = std::make_unique<temp_dir>();
@@ -114,6 +114,14 @@ server_process::server_process(std::vector<std::string> sets, std::filesystem::p
   for (auto& a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The first entry of a name wins (the server reads the first match).
+  env.push_back("MARATANG_AUTH_SIGNUPS_PER_HOUR=0");
+  std::vector<char*> envp;
+  for (auto& e : env)
+    envp.push_back(e.data());
+  for (char** e = environ; e && *e; ++e)
+    envp.push_back(*e);
+  envp.push_back(nullptr);
 
   // Prepared before fork: the child only calls async-signal-safe functions.
   int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -135,7 +143,7 @@ server_process::server_process(std::vector<std::string> sets, std::filesystem::p
       rlimit rl{static_cast<rlim_t>(nofile), static_cast<rlim_t>(nofile)};
       if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(126);
     }
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(log_fd);
@@ -293,9 +301,24 @@ std::string http_result::header(std::string_view name) const {
 
 http_result http_call(int port, std::string_view method, std::string_view target, std::string body,
                       const header_list& headers, ms timeout) {
+  return http_call_from({}, port, method, target, std::move(body), headers, timeout);
+}
+
+http_result http_call_from(std::string_view source, int port, std::string_view method,
+                           std::string_view target, std::string body, const header_list& headers,
+                           ms timeout) {
   http_result out;
   asio::io_context ioc;
   beast::tcp_stream stream(ioc);
+  if (!source.empty()) {
+    boost::system::error_code bec;
+    stream.socket().open(tcp::v4(), bec);
+    if (!bec) stream.socket().bind(tcp::endpoint(asio::ip::make_address(source), 0), bec);
+    if (bec) {
+      out.error = "bind " + std::string(source) + ": " + bec.message();
+      return out;
+    }
+  }
   http::request<http::string_body> req;
   req.method_string(method);
   req.target(target);

@@ -60,9 +60,12 @@ class server_process {
  public:
   // `sets` are extra `--set key=value` overrides, applied after the defaults (so they win).
   // `data_dir` empty: a private temp dir, removed afterwards; else that directory (kept).
+  // `env` are extra environment entries ("MARATANG_AUTH_BACKOFF_MS=500"), ahead of the test's
+  // own environment. By default the server runs with auth.signups_per_hour=0 (tests make many
+  // accounts from 127.0.0.1); an `env` entry or a set overrides it.
   // `nofile` > 0: the child's RLIMIT_NOFILE, soft and hard, set before it starts.
   explicit server_process(std::vector<std::string> sets = {}, std::filesystem::path data_dir = {},
-                          long nofile = 0);
+                          std::vector<std::string> env = {}, long nofile = 0);
   ~server_process();
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
@@ -113,6 +116,11 @@ struct http_result {
 http_result http_call(int port, std::string_view method, std::string_view target,
                       std::string body = {}, const header_list& headers = {}, ms timeout = kWait);
 header_list bearer(const std::string& token);
+// http_call from a chosen local address (e.g. "127.0.0.2": any 127.x address reaches the server
+// on loopback), so that tests can be two clients for the per-address limits.
+http_result http_call_from(std::string_view source, int port, std::string_view method,
+                           std::string_view target, std::string body = {},
+                           const header_list& headers = {}, ms timeout = kWait);
 
 // Percent-encodes one path segment or query value (UTF-8 bytes).
 std::string url_encode(std::string_view s);

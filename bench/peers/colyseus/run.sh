@@ -103,7 +103,8 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the m
 "$MARATANG" serve --port 0 --host 127.0.0.1 --port-file "$WORK/maratang.port" \
   --data-dir "$WORK/maratang-data" \
   --set server.threads=1 --set testing.test_modes=true --set auth.password_hash=minimal \
-  --set log.level=warn --set limits.ws_rate=100000 --set limits.ws_burst=100000 \
+  --set log.level=warn --set auth.signups_per_hour=0 \
+  --set limits.ws_rate=100000 --set limits.ws_burst=100000 \
   --set limits.send_queue_max=100000 --set limits.send_queue_max_bytes=67108864 \
   --set limits.max_connections=10000 >"$WORK/maratang.log" 2>&1 &
 SERVER_PID=$!
