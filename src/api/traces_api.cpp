@@ -10,6 +10,7 @@
 #include "api/http_replies.hpp"
 #include "app/metrics.hpp"
 #include "core/auth_service.hpp"
+#include "core/backoff_limiter.hpp"
 #include "traces/trace_service.hpp"
 
 namespace maratang::api {
@@ -213,7 +214,7 @@ bool gateway::route_traces(http_request& req, const http_responder& respond) {
       respond(json_reply(200, state_json(*r)));
     };
     if (action == "report") {
-      svc.report(id, account, state_reply);
+      svc.report(id, account, core::address_key(req.remote), state_reply);
       return true;
     }
     if (!proto::is_json_media_type(req.content_type)) {

@@ -263,8 +263,14 @@ const std::vector<setting>& settings() {
                             1000000, "Entries in a phantom's data at most."));
     t.push_back(int_setting("traces.message_part_max", &config::traces_message_part_max, 1, 100000,
                             "Characters in each part of a message at most."));
-    t.push_back(int_setting("traces.hide_after_reports", &config::traces_hide_after_reports, 1,
-                            1000000, "Reports (from different accounts) that hide a trace."));
+    t.push_back(int_setting(
+        "traces.hide_after_reports", &config::traces_hide_after_reports, 1, 1000000,
+        "Reports that hide a trace: from accounts old enough (below), one per source address."));
+    t.push_back(int_setting("traces.report_min_account_age_s",
+                            &config::traces_report_min_account_age_s, 0, 365 * 86400,
+                            "A report helps hide a trace only from an account at least this old "
+                            "(seconds); younger accounts' reports are kept and shown but hide "
+                            "nothing."));
     t.push_back(int_setting("traces.max_age_s", &config::traces_max_age_s, 0, 10 * 365 * 86400,
                             "Traces older than this are no longer listed and are trimmed (0: "
                             "kept forever)."));

@@ -91,6 +91,7 @@ struct config {
   int traces_phantom_points_max = 2000;
   int traces_message_part_max = 256;
   int traces_hide_after_reports = 3;
+  int traces_report_min_account_age_s = 86400;
   int traces_max_age_s = 30 * 24 * 3600;
   int traces_max_per_kind = 10000;
   int traces_trim_interval_ms = 60000;

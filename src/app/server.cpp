@@ -135,6 +135,7 @@ traces::trace_options trace_options_of(const config& c) {
   o.account_write_rate = c.traces_account_writes_per_minute / 60.0;
   o.account_write_burst = c.traces_account_write_burst;
   o.hide_after_reports = c.traces_hide_after_reports;
+  o.report_min_account_age_ms = std::int64_t{c.traces_report_min_account_age_s} * 1000;
   o.max_age_s = c.traces_max_age_s;
   o.max_per_kind = c.traces_max_per_kind;
   o.trim_interval_ms = c.traces_trim_interval_ms;

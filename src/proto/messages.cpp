@@ -433,7 +433,10 @@ constexpr endpoint_spec endpoints[] = {
      "/v1/traces/items/{id}/report",
      true,
      "Reports a trace, once per account (a repeat changes nothing and says already_reported). "
-     "After traces.hide_after_reports reports it is hidden everywhere.",
+     "Every report is counted in `reports`; the trace is hidden everywhere once "
+     "traces.hide_after_reports different client addresses have reported it from accounts at "
+     "least traces.report_min_account_age_s old (one address, or fresh accounts, cannot hide "
+     "a trace alone).",
      {},
      "`{id, kind, rating, votes, reports, hidden, already_reported?}`"},
     {"GET",

@@ -105,6 +105,16 @@ struct trace_record {
   bool hidden = false;  // reported too often: never listed
 };
 
+// One account's report of a trace. `source` groups reports that may not count twice (the
+// reporter's address, as the service keys it); `weighty` is false for reports that are kept but
+// cannot help hide a trace (accounts too new to be trusted).
+struct trace_report {
+  std::int64_t trace_id = 0;
+  std::int64_t account_id = 0;
+  std::string source;
+  bool weighty = true;
+};
+
 // Which traces list_traces returns: one kind of one area, newest (highest id) first, never
 // hidden ones.
 struct trace_query {
@@ -196,10 +206,9 @@ class backend {
   // rating and votes. not_found when no such trace.
   virtual status appraise_trace(std::int64_t id, std::int64_t account_id, int value) = 0;
   // Records one report per account: conflict when this account already reported it (nothing
-  // changes), not_found when no such trace. The trace becomes hidden once it has at least
-  // hide_after reports.
-  virtual status report_trace(std::int64_t id, std::int64_t account_id,
-                              std::int64_t hide_after) = 0;
+  // changes), not_found when no such trace. Every report counts in `reports`; the trace becomes
+  // hidden once reports that carry weight come from at least hide_after different sources.
+  virtual status report_trace(const trace_report& r, std::int64_t hide_after) = 0;
   // Deletes traces created before created_before_ms (when > 0) and, per (area, kind), all but
   // the newest keep_per_kind (when > 0), with their appraisals and reports. Returns how many.
   virtual std::int64_t trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind) = 0;

@@ -753,15 +753,21 @@ TEST_P(store_contract, appraise_replaces_an_accounts_vote) {
 TEST_P(store_contract, reports_count_once_per_account_and_hide_at_the_threshold) {
   trace_record t = make_trace("a", trace_kind::message, 1);
   db().insert_trace(t);
-  EXPECT_EQ(db().report_trace(t.id, 1, 2), status::ok);
-  EXPECT_EQ(db().report_trace(t.id, 1, 2), status::conflict);
+  EXPECT_EQ(db().report_trace({t.id, 1, "10.0.0.1", true}, 2), status::ok);
+  EXPECT_EQ(db().report_trace({t.id, 1, "10.0.0.9", true}, 2), status::conflict);
   EXPECT_EQ(db().find_trace(t.id)->reports, 1);
   EXPECT_FALSE(db().find_trace(t.id)->hidden);
   EXPECT_EQ(db().list_traces(latest("a", trace_kind::message, 10)).size(), 1u);
-  EXPECT_EQ(db().report_trace(t.id, 2, 2), status::ok);
+  // Another account from the same source, and one without weight: counted, but hiding nothing.
+  EXPECT_EQ(db().report_trace({t.id, 2, "10.0.0.1", true}, 2), status::ok);
+  EXPECT_EQ(db().report_trace({t.id, 3, "10.0.0.3", false}, 2), status::ok);
+  EXPECT_EQ(db().find_trace(t.id)->reports, 3);
+  EXPECT_FALSE(db().find_trace(t.id)->hidden);
+  // A second source with weight hides it.
+  EXPECT_EQ(db().report_trace({t.id, 4, "10.0.0.4", true}, 2), status::ok);
   EXPECT_TRUE(db().find_trace(t.id)->hidden);
   EXPECT_TRUE(db().list_traces(latest("a", trace_kind::message, 10)).empty());
-  EXPECT_EQ(db().report_trace(t.id + 1, 1, 2), status::not_found);
+  EXPECT_EQ(db().report_trace({t.id + 1, 1, "10.0.0.1", true}, 2), status::not_found);
 }
 
 TEST_P(store_contract, trim_removes_old_traces_and_keeps_the_newest_per_kind) {

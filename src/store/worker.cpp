@@ -1,6 +1,9 @@
 #include "store/worker.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "util/log_limit.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -26,9 +29,19 @@ std::uint64_t ns_between(steady::time_point from, steady::time_point to) {
 // std::exception, or anything else thrown) fails this operation only: the caller rolls back its
 // savepoint, and the storage thread lives on.
 bool run_body(const worker::operation& op, backend& b) {
+  // What failed is logged (a few lines a minute at most: a full disk fails every write).
+  static util::log_limiter limit(5, std::chrono::minutes(1));
+  std::uint64_t suppressed = 0;
   try {
     op(b);
     return true;
+  } catch (const std::exception& e) {
+    // Keyed by the failing statement's name ("sqlite insert_trace: ..."): a small fixed set.
+    const std::string_view what = e.what();
+    if (limit.allow(what.substr(0, what.find(':')), suppressed))
+      spdlog::warn("storage: an operation failed: {}{}", e.what(),
+                   suppressed ? fmt::format(" ({} similar lines suppressed)", suppressed) : "");
+    return false;
   } catch (...) {
     return false;
   }
@@ -57,8 +70,10 @@ bool worker::submit(operation op, completion done, retry policy) {
     if (stopping_ || queue_.size() + retry_.size() >= opts_.max_queue) return false;
     queue_.push_back(item{std::move(op), std::move(done), steady::now(), policy});
     ++submitted_;
+    // Under the lock: a submitter still inside submit() must not touch the worker after the
+    // owner, woken by this work finishing, has destroyed it (found by ThreadSanitizer).
+    cv_.notify_one();
   }
-  cv_.notify_one();
   return true;
 }
 
@@ -95,6 +110,14 @@ void worker::stop() {
 std::size_t worker::queue_depth() const {
   std::lock_guard lk(mu_);
   return queue_.size() + retry_.size();
+}
+
+void worker::rollback_quietly() {
+  try {
+    backend_->rollback();
+  } catch (...) {
+    // The database is already failing; the next begin() will report it again.
+  }
 }
 
 void worker::run() {
@@ -148,13 +171,26 @@ void worker::run() {
       backend_->commit();
       commit_ns = ns_between(t0, steady::now());
     } catch (...) {
-      // begin, a savepoint step or commit failed: nothing of this batch is durable.
-      try {
-        backend_->rollback();
-      } catch (...) {
-        // The database is already failing; the next begin() will report it again.
-      }
+      // begin, a savepoint step or commit failed: nothing of this batch is durable. Some errors
+      // (a full disk, I/O) make SQLite roll back the whole transaction from inside one
+      // operation, so the others would fail with it: each operation runs again in a transaction
+      // of its own, and only those that fail alone fail. (Operations may run twice: their
+      // effects on the database were rolled back, and what they capture is overwritten.)
+      rollback_quietly();
       std::fill(ok.begin(), ok.end(), 0);
+      if (batch.size() > 1) {
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          try {
+            backend_->begin();
+            const bool body_ok = run_body(batch[i].op, *backend_);
+            if (!body_ok) throw store_error("operation failed");
+            backend_->commit();
+            ok[i] = 1;
+          } catch (...) {
+            rollback_quietly();
+          }
+        }
+      }
     }
 
     // A failed until_committed operation goes back for a later try (unless the worker is

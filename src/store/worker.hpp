@@ -83,6 +83,7 @@ class worker {
     retry policy = retry::once;
   };
   void run();
+  void rollback_quietly();
 
   std::unique_ptr<backend> backend_;
   worker_options opts_;

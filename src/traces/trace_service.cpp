@@ -215,15 +215,20 @@ void trace_service::appraise(std::int64_t id, std::int64_t account_id, int value
   if (!queued) done(storage_busy());
 }
 
-void trace_service::report(std::int64_t id, std::int64_t account_id,
+void trace_service::report(std::int64_t id, std::int64_t account_id, std::string source,
                            std::function<void(result<trace_state>)> done) {
   auto out = std::make_shared<std::optional<trace_state>>();
   const auto hide_after = opts_.hide_after_reports;
+  const epoch_ms trusted_before = clock_.now_ms() - opts_.report_min_account_age_ms;
   bool queued = store_.submit(
-      [id, account_id, hide_after, out](store::backend& b) {
+      [id, account_id, source = std::move(source), hide_after, trusted_before,
+       out](store::backend& b) {
         auto t = b.find_trace(id);
         if (!t || t->hidden) return;
-        const auto st = b.report_trace(id, account_id, hide_after);
+        const auto acc = b.find_account(account_id);
+        store::trace_report r{id, account_id, source,
+                              acc.has_value() && acc->created_ms <= trusted_before};
+        const auto st = b.report_trace(r, hide_after);
         if (st == store::status::not_found) return;
         *out = trace_state{*b.find_trace(id), st == store::status::conflict};
       },

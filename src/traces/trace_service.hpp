@@ -34,7 +34,10 @@ struct trace_options {
   double anon_write_burst = 20;
   double account_write_rate = 2;  // POST /v1/traces/... per second per account (0: no limit)
   double account_write_burst = 10;
-  std::int64_t hide_after_reports = 3;
+  std::int64_t hide_after_reports = 3;  // from this many sources (addresses), each counted once
+  // A report counts towards hiding only from an account at least this old (ms): fresh or
+  // throwaway accounts are heard (their reports are kept and shown) but cannot hide a trace.
+  std::int64_t report_min_account_age_ms = 86'400'000;
   std::int64_t max_age_s = 30 * 24 * 3600;  // older traces are not listed and get trimmed (0: keep)
   std::int64_t max_per_kind = 10000;        // per area and kind, the newest kept (0: all)
   int trim_interval_ms = 60000;             // trimming runs at most this often, on writes
@@ -94,7 +97,8 @@ class trace_service {
   void appraise(std::int64_t id, std::int64_t account_id, int value,
                 std::function<void(result<trace_state>)> done);
   // Reports a visible trace (once per account; a repeat changes nothing); not_found otherwise.
-  void report(std::int64_t id, std::int64_t account_id,
+  // `source` is the reporter's address key: reports from one source hide nothing alone.
+  void report(std::int64_t id, std::int64_t account_id, std::string source,
               std::function<void(result<trace_state>)> done);
 
   snapshot_cache& cache() noexcept { return cache_; }

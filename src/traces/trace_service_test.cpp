@@ -174,19 +174,40 @@ TEST_F(trace_service_test, appraise_only_messages_and_reports_hide) {
   ASSERT_FALSE(*st);
   EXPECT_EQ(st->error().code, errc::not_found);
 
-  svc_->report(ob.obj, 10, keep);
+  // Accounts 10..13 are old enough to be heard; 20 and 21 were made a moment ago.
+  for (std::int64_t id : {10, 11, 12, 13, 20, 21}) {
+    const epoch_ms created = id < 20 ? clk_.now_ms() - 2 * 86'400'000 : clk_.now_ms();
+    worker_->submit([id, created](store::backend& b) {
+      store::account acc;
+      acc.device_id = "dev-" + std::to_string(id);
+      acc.created_ms = created;
+      EXPECT_EQ(b.create_account(acc), store::status::ok);
+      EXPECT_EQ(acc.id, id - (id < 20 ? 9 : 15));
+    });
+  }
+  worker_->flush();
+  // Account ids as created: 1..4 old, 5..6 fresh.
+  svc_->report(ob.obj, 1, "10.0.0.1", keep);
   worker_->flush();
   EXPECT_FALSE((*st)->trace.hidden);
-  svc_->report(ob.obj, 10, keep);  // the same account again: counted once
+  svc_->report(ob.obj, 1, "10.0.0.1", keep);  // the same account again: counted once
   worker_->flush();
   EXPECT_TRUE((*st)->already_reported);
   EXPECT_EQ((*st)->trace.reports, 1);
+  // Fresh accounts, and another account from the same address, hide nothing.
+  svc_->report(ob.obj, 5, "10.0.0.5", keep);
+  svc_->report(ob.obj, 6, "10.0.0.6", keep);
+  svc_->report(ob.obj, 2, "10.0.0.1", keep);
+  worker_->flush();
+  EXPECT_EQ((*st)->trace.reports, 4);
+  EXPECT_FALSE((*st)->trace.hidden);
   EXPECT_EQ(ids(latest("a"), "objects"), std::vector<std::int64_t>{ob.obj});
-  svc_->report(ob.obj, 11, keep);
+  // An old account from another address does.
+  svc_->report(ob.obj, 3, "10.0.0.3", keep);
   worker_->flush();
   EXPECT_TRUE((*st)->trace.hidden);
   EXPECT_TRUE(latest("a").at("objects").as_array().empty());  // hidden at once (cache refreshed)
-  svc_->report(ob.obj, 12, keep);
+  svc_->report(ob.obj, 4, "10.0.0.4", keep);
   worker_->flush();
   ASSERT_FALSE(*st);
   EXPECT_EQ(st->error().code, errc::not_found);

@@ -440,7 +440,7 @@ TEST_F(traces_test, paging_and_near) {
 }
 
 TEST_F(traces_test, appraise_and_report_until_hidden) {
-  start(unlimited({"traces.hide_after_reports=2"}));
+  start(unlimited({"traces.hide_after_reports=2", "traces.report_min_account_age_s=0"}));
   auto a = login_device(port(), "device-traces-a");
   auto b = login_device(port(), "device-traces-b");
   auto r = http_call(port(), "POST", "/add-object", std::string(kSeedBody));
@@ -468,11 +468,33 @@ TEST_F(traces_test, appraise_and_report_until_hidden) {
   EXPECT_EQ(at(again.json(), "already_reported"), json::value(true));
   EXPECT_EQ(num(at(again.json(), "reports")), 1);
   EXPECT_EQ(count(get_objects(port()), "objects"), 1u);
-  auto r2 = http_call(port(), "POST", report, {}, bearer(b.token));
+  // A second account from the same address hides nothing: one address cannot hide alone.
+  auto c = login_device(port(), "device-traces-c");
+  auto same = http_call(port(), "POST", report, {}, bearer(c.token));
+  EXPECT_EQ(num(at(same.json(), "reports")), 2);
+  EXPECT_EQ(at(same.json(), "hidden"), json::value(false));
+  // From another address it does.
+  auto r2 = http_call_from("127.0.0.7", port(), "POST", report, {}, bearer(b.token));
   EXPECT_EQ(at(r2.json(), "hidden"), json::value(true));
   EXPECT_EQ(count(get_objects(port()), "objects"), 0u);  // hidden at once
   EXPECT_EQ(count(get_objects(port()), "messages"), 1u);
   EXPECT_EQ(http_call(port(), "POST", report, {}, bearer(b.token)).status, 404);
+}
+
+TEST_F(traces_test, fresh_accounts_cannot_hide_a_trace) {
+  start(unlimited({"traces.hide_after_reports=2"}));  // accounts must be a day old to be heard
+  auto r = http_call(port(), "POST", "/add-object", std::string(kSeedBody));
+  const auto obj = num(at(r.json(), "ids.obj"));
+  const auto report = fmt::format("/v1/traces/items/{}/report", obj);
+  for (int i = 0; i < 5; ++i) {
+    auto p = login_device(port(), fmt::format("device-fresh-{}", i));
+    auto rep = http_call_from(fmt::format("127.0.1.{}", i + 1), port(), "POST", report, {},
+                              bearer(p.token));
+    ASSERT_EQ(rep.status, 200) << rep.body;
+    EXPECT_EQ(num(at(rep.json(), "reports")), i + 1);
+    EXPECT_EQ(at(rep.json(), "hidden"), json::value(false));
+  }
+  EXPECT_EQ(count(get_objects(port()), "objects"), 1u);
 }
 
 TEST_F(traces_test, account_writes_are_limited) {

@@ -296,13 +296,18 @@ status memory_backend::appraise_trace(std::int64_t id, std::int64_t account_id, 
   return status::ok;
 }
 
-status memory_backend::report_trace(std::int64_t id, std::int64_t account_id,
-                                    std::int64_t hide_after) {
-  auto it = state_.traces.find(id);
+status memory_backend::report_trace(const trace_report& r, std::int64_t hide_after) {
+  auto it = state_.traces.find(r.trace_id);
   if (it == state_.traces.end()) return status::not_found;
-  if (!state_.trace_reports.insert({id, account_id}).second) return status::conflict;
+  if (!state_.trace_reports.emplace(std::pair{r.trace_id, r.account_id}, r).second)
+    return status::conflict;
   it->second.reports += 1;
-  it->second.hidden = it->second.reports >= hide_after;
+  std::set<std::string> sources;
+  for (auto x = state_.trace_reports.lower_bound({r.trace_id, INT64_MIN});
+       x != state_.trace_reports.end() && x->first.first == r.trace_id; ++x) {
+    if (x->second.weighty) sources.insert(x->second.source);
+  }
+  it->second.hidden = static_cast<std::int64_t>(sources.size()) >= hide_after;
   return status::ok;
 }
 
@@ -324,7 +329,7 @@ std::int64_t memory_backend::trim_traces(std::int64_t created_before_ms,
     while (v != state_.trace_votes.end() && v->first.first == id)
       v = state_.trace_votes.erase(v);
     auto r = state_.trace_reports.lower_bound({id, INT64_MIN});
-    while (r != state_.trace_reports.end() && r->first == id)
+    while (r != state_.trace_reports.end() && r->first.first == id)
       r = state_.trace_reports.erase(r);
   }
   return static_cast<std::int64_t>(doomed.size());

@@ -69,7 +69,7 @@ class memory_backend : public backend {
   std::vector<trace_record> list_traces(const trace_query& q) override;
   std::optional<trace_record> find_trace(std::int64_t id) override;
   status appraise_trace(std::int64_t id, std::int64_t account_id, int value) override;
-  status report_trace(std::int64_t id, std::int64_t account_id, std::int64_t hide_after) override;
+  status report_trace(const trace_report& r, std::int64_t hide_after) override;
   std::int64_t trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind) override;
 
  private:
@@ -89,7 +89,8 @@ class memory_backend : public backend {
     std::int64_t last_event_id = 0;
     std::map<std::int64_t, trace_record> traces;
     std::map<std::pair<std::int64_t, std::int64_t>, int> trace_votes;  // (trace, account) -> value
-    std::set<std::pair<std::int64_t, std::int64_t>> trace_reports;     // (trace, account)
+    std::map<std::pair<std::int64_t, std::int64_t>, trace_report>
+        trace_reports;  // (trace, account)
     std::int64_t last_trace_id = 0;
   };
 

@@ -129,6 +129,11 @@ CREATE TABLE casebooks (
 ALTER TABLE games ADD COLUMN is_private INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE game_players ADD COLUMN is_private INTEGER NOT NULL DEFAULT 1;
 )sql",
+    // 7: a report's source (the reporter's address key) and whether it may help hide a trace.
+    R"sql(
+ALTER TABLE trace_reports ADD COLUMN source TEXT NOT NULL DEFAULT '';
+ALTER TABLE trace_reports ADD COLUMN weighty INTEGER NOT NULL DEFAULT 1;
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -287,6 +292,11 @@ void sqlite_backend::set_max_size(std::int64_t bytes) {
   const std::int64_t pages =
       bytes > 0 ? std::min<std::int64_t>((bytes + page_size - 1) / page_size, 4294967294)
                 : 4294967294;
+  max_pages_ = bytes > 0 ? pages : 0;
+  set_max_pages(pages);
+}
+
+void sqlite_backend::set_max_pages(std::int64_t pages) {
   const std::string sql = "PRAGMA max_page_count = " + std::to_string(pages);
   char* err = nullptr;
   const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
@@ -405,12 +415,21 @@ void sqlite_backend::begin() {
 }
 void sqlite_backend::commit() {
   exec("COMMIT", "commit");
+  restore_cap();
 }
 
 void sqlite_backend::rollback() {
   // Some errors (I/O, full disk, busy) make SQLite roll back by itself; then there is nothing left.
-  if (sqlite3_get_autocommit(db_) != 0) return;
-  exec("ROLLBACK", "rollback");
+  if (sqlite3_get_autocommit(db_) == 0) exec("ROLLBACK", "rollback");
+  restore_cap();
+}
+
+// After a transaction that used the trimming reserve: back to the cap (SQLite keeps it at the
+// file's size if that is larger, until freed pages are reused).
+void sqlite_backend::restore_cap() {
+  if (!cap_raised_) return;
+  cap_raised_ = false;
+  set_max_pages(max_pages_);
 }
 
 void sqlite_backend::savepoint() {
@@ -933,27 +952,32 @@ status sqlite_backend::appraise_trace(std::int64_t id, std::int64_t account_id, 
   return status::ok;
 }
 
-status sqlite_backend::report_trace(std::int64_t id, std::int64_t account_id,
-                                    std::int64_t hide_after) {
+status sqlite_backend::report_trace(const trace_report& r, std::int64_t hide_after) {
   const char* op = "report_trace";
   {
     query e(db_, prepare("SELECT 1 FROM traces WHERE id = ?1", op), op);
-    e.bind_i64(1, id);
+    e.bind_i64(1, r.trace_id);
     if (!e.next()) return status::not_found;
   }
   {
-    query q(db_, prepare("INSERT INTO trace_reports (trace_id, account_id) VALUES (?1, ?2)", op),
+    query q(db_,
+            prepare("INSERT INTO trace_reports (trace_id, account_id, source, weighty) "
+                    "VALUES (?1, ?2, ?3, ?4)",
+                    op),
             op);
-    q.bind_i64(1, id);
-    q.bind_i64(2, account_id);
+    q.bind_i64(1, r.trace_id);
+    q.bind_i64(2, r.account_id);
+    q.bind_text(3, r.source);
+    q.bind_i64(4, r.weighty ? 1 : 0);
     if (q.run() == status::conflict) return status::conflict;
   }
   query u(db_,
-          prepare("UPDATE traces SET reports = reports + 1, hidden = (reports + 1 >= ?2) "
+          prepare("UPDATE traces SET reports = reports + 1, hidden = ((SELECT COUNT(DISTINCT "
+                  "source) FROM trace_reports WHERE trace_id = ?1 AND weighty = 1) >= ?2) "
                   "WHERE id = ?1",
                   op),
           op);
-  u.bind_i64(1, id);
+  u.bind_i64(1, r.trace_id);
   u.bind_i64(2, hide_after);
   if (u.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
   return status::ok;
@@ -961,6 +985,15 @@ status sqlite_backend::report_trace(std::int64_t id, std::int64_t account_id,
 
 std::int64_t sqlite_backend::trim_traces(std::int64_t created_before_ms,
                                          std::int64_t keep_per_kind) {
+  // A full database must still be able to delete: trimming may use a small reserve of pages
+  // beyond the cap until its transaction ends (freed pages are then reused, so the file stays
+  // within cap + reserve).
+  constexpr std::int64_t kTrimReserve = 64;
+  if (max_pages_ > 0 && !cap_raised_) {
+    set_max_pages(max_pages_ + kTrimReserve);
+    cap_raised_ = true;
+  }
+
   const char* op = "trim_traces";
   std::int64_t removed = 0;
   if (created_before_ms > 0) {

@@ -56,6 +56,8 @@ class sqlite_backend : public backend {
   bool ping() override;
   // Caps the database file at `bytes` (rounded up to whole pages; 0: no cap beyond SQLite's own).
   // Lowering it below the current size stops growth; raising it lets writes that failed succeed.
+  // Deleting may need a few pages of its own: trimming runs with a small reserve beyond the cap,
+  // so that a full database can still be cleaned up.
   void set_max_size(std::int64_t bytes);
   // The database's size now, in bytes (pages in use and free).
   std::int64_t size_bytes();
@@ -93,10 +95,13 @@ class sqlite_backend : public backend {
   std::vector<trace_record> list_traces(const trace_query& q) override;
   std::optional<trace_record> find_trace(std::int64_t id) override;
   status appraise_trace(std::int64_t id, std::int64_t account_id, int value) override;
-  status report_trace(std::int64_t id, std::int64_t account_id, std::int64_t hide_after) override;
+  status report_trace(const trace_report& r, std::int64_t hide_after) override;
   std::int64_t trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind) override;
 
  private:
+  // Sets SQLite's max_page_count (it never goes below the current size).
+  void set_max_pages(std::int64_t pages);
+  void restore_cap();
   explicit sqlite_backend(sqlite3* db) : db_(db) {}
 
   // The cached statement for `sql`, prepared on first use. Throws store_error naming `op`.
@@ -107,6 +112,8 @@ class sqlite_backend : public backend {
                                             const char* op);
 
   sqlite3* db_;
+  std::int64_t max_pages_ = 0;  // the size cap in pages (0: none)
+  bool cap_raised_ = false;     // trimming's reserve is in use until the transaction ends
   std::map<std::string, sqlite3_stmt*, std::less<>> stmts_;  // SQL text -> prepared statement
 };
 
