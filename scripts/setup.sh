@@ -20,7 +20,7 @@ build_pkgs=(
   libspdlog-dev libfmt-dev libcli11-dev libcmark-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
-test_pkgs=(clang-format procps chromium)
+test_pkgs=(clang-format procps chromium clang libclang-rt-14-dev)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi
