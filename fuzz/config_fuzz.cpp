@@ -26,14 +26,19 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
+// Named once per process, removed at exit (the path is never destroyed, so the exit handler can
+// still read it).
 const fs::path& file() {
-  static const fs::path f = [] {
+  static const fs::path* f = [] {
     fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-    fs::path p = base / ("maratang-config-fuzz-" + std::to_string(::getpid()) + ".json");
-    std::atexit([] { std::filesystem::remove(file()); });
+    auto* p = new fs::path(base / ("maratang-config-fuzz-" + std::to_string(::getpid()) + ".json"));
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove(file(), ec);
+    });
     return p;
   }();
-  return f;
+  return *f;
 }
 
 }  // namespace

@@ -125,6 +125,13 @@ def envelope_seeds():
         n += 1
         env = {"type": m.group(1), "id": n, "data": data}
         out(t, "%02d_%s" % (n, m.group(1)), json.dumps(env, ensure_ascii=False))
+    out(t, "mystery_act", '{"type":"mystery.act","id":"a1","data":{"text":"열쇠 줍기"}}')
+    out(t, "mystery_do", '{"type":"mystery.do","id":2,"data":{"verb":"use","object":"key",'
+        '"target":"door","text":""}}')
+    out(t, "mafia_settings", '{"type":"room.create","id":3,"data":{"mode":"mafia","name":"m",'
+        '"capacity":8,"settings":{"day_ms":60000,"night_ms":30000,"tie":"no_lynch"}}}')
+    out(t, "mystery_settings", '{"type":"room.create","id":4,"data":{"mode":"mystery",'
+        '"name":"m","settings":{"scenario":"gull_rock","turn_ms":0,"llm":false}}}')
     out(t, "bad_id", '{"type":"room.explode","id":12345678901234567890123}')
     out(t, "string_id", '{"type":"no.such.thing","id":"req-7","data":{}}')
     out(t, "data_array", '{"type":"hello","data":[1]}')

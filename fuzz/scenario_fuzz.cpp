@@ -24,15 +24,21 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
+// Created once per process, removed at exit (the path is never destroyed, so the exit handler can
+// still read it).
 const fs::path& folder() {
-  static const fs::path dir = [] {
+  static const fs::path* dir = [] {
     fs::path base = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-    fs::path d = base / ("maratang-scenario-fuzz-" + std::to_string(::getpid())) / "case_file";
-    fs::create_directories(d);
-    std::atexit([] { std::filesystem::remove_all(folder().parent_path()); });
+    auto* d =
+        new fs::path(base / ("maratang-scenario-fuzz-" + std::to_string(::getpid())) / "case_file");
+    fs::create_directories(*d);
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(folder().parent_path(), ec);
+    });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 }  // namespace
