@@ -231,7 +231,29 @@ def config_seeds():
     out(t, "empty", "{}")
 
 
+# ---- mystery_text_fuzz: player commands (the walkthroughs), LLM intent replies
+def mystery_text_seeds():
+    t = "mystery_text_fuzz"
+    reset(t)
+    sdir = os.path.join(ROOT, "scenarios")
+    n = 0
+    for d in sorted(os.listdir(sdir)):
+        wdir = os.path.join(sdir, d, "walkthroughs")
+        if not os.path.isdir(wdir):
+            continue
+        for w in sorted(os.listdir(wdir)):
+            for line in open(os.path.join(wdir, w), encoding="utf-8"):
+                line = line.split("#")[0].strip()
+                if line and n < 60:
+                    n += 1
+                    out(t, "cmd%02d" % n, line)
+    out(t, "intent", '{"verb": "use", "object": "lantern", "target": "door", "text": ""}')
+    out(t, "intent_fenced", '```json\n{"verb":"talk","object":"keeper","text":"hello"}\n```')
+    out(t, "tags", "say <b>hi</b>\t\x01 to keeper")
+
+
 if __name__ == "__main__":
+    mystery_text_seeds()
     ws_seeds()
     http_seeds()
     envelope_seeds()
