@@ -44,15 +44,13 @@ void use(const http_request& r) {
     std::string v = r.query_param(name);
     check(v.size() <= r.query.size());
   }
+  // The Authorization header's bearer token wins; otherwise the query's token parameter.
   std::string t = r.bearer_token();
   std::string_view a = r.authorization;
-  if (a.size() > 7) {
-    bool bearer = true;
-    for (std::size_t i = 0; i < 7; ++i)
-      bearer = bearer && std::tolower(static_cast<unsigned char>(a[i])) == "bearer "[i];
-    if (bearer) check(t == a.substr(7));
-  }
-  if (t.empty() || a.size() <= 7) check(t.size() <= r.query.size() || !a.empty());
+  bool bearer = a.size() > 7;
+  for (std::size_t i = 0; bearer && i < 7; ++i)
+    bearer = std::tolower(static_cast<unsigned char>(a[i])) == "bearer "[i];
+  check(bearer ? t == a.substr(7) : t == r.query_param("token"));
 }
 
 void wire(const std::uint8_t* data, std::size_t size) {

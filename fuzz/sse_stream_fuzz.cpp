@@ -78,15 +78,12 @@ void http_mode(std::string_view in) {
   while (at < in.size() && !parser.is_done()) {
     std::size_t used = parser.put(
         boost::asio::buffer(in.data() + at, std::min<std::size_t>(in.size() - at, 97)), ec);
-    if (ec == http::error::need_more) {
-      if (used == 0) {
-        // Beast wants more than 97 bytes at once (a long header line): give it everything.
-        used = parser.put(boost::asio::buffer(in.data() + at, in.size() - at), ec);
-        if (ec == http::error::need_more && used == 0) return;
-      }
-      ec = {};
+    if (ec == http::error::need_more && used == 0) {
+      // Beast wants more than 97 bytes at once (a long header line): give it everything.
+      used = parser.put(boost::asio::buffer(in.data() + at, in.size() - at), ec);
     }
-    if (ec) return;
+    if (ec == http::error::need_more) ec = {};
+    if (ec || used == 0) return;  // an error, or no progress: the client gives up as well
     at += used;
     if (!parser.is_header_done()) continue;
     if (parser.get().result_int() != 200) {
