@@ -7,14 +7,19 @@
 #
 # Usage: scripts/fuzz.sh [seconds] [target...]   (default 60 s each; default every target)
 #        scripts/fuzz.sh --smoke [target...]      (each seed once, no mutation: -runs=0)
+#        scripts/fuzz.sh --report [target...]     (the table of the last runs again, no build)
 # Environment: FUZZ_PARALLEL=2 runs two targets at once (at most 2); FUZZ_BUILD_JOBS (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 secs=60
 smoke=0
+report=0
 if [ "${1:-}" = "--smoke" ]; then
   smoke=1
+  shift
+elif [ "${1:-}" = "--report" ]; then
+  report=1
   shift
 elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
   secs=$1
@@ -28,6 +33,30 @@ all=(ws_frame_fuzz http_request_fuzz envelope_fuzz trace_codec_fuzz sse_stream_f
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=("${all[@]}")
 
+summary() {
+  local status=0 t dir execs rate last cov ft crashes rc
+  printf '%-20s %12s %9s %7s %8s %8s\n' target executions exec/s cov ft crashes
+  for t in "${targets[@]}"; do
+    dir=build/fuzz/runs/$t
+    [ -f "$dir/log" ] || { printf '%-20s (not run)\n' "$t"; continue; }
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/log" | tail -1)
+    last=$(grep -E '^#[0-9]+.*cov: ' "$dir/log" | tail -1 || true)
+    cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
+    ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+    crashes=$(find "$dir/crashes" -type f | wc -l)
+    rc=$(cat "$dir/rc" 2>/dev/null || echo "?")
+    printf '%-20s %12s %9s %7s %8s %8s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$crashes"
+    if [ "$rc" != 0 ] || [ "$crashes" != 0 ]; then
+      status=1
+      echo "   $t failed (exit $rc); log: $dir/log; inputs: $dir/crashes/"
+      grep -m3 -E 'ERROR: |runtime error:|SUMMARY:' "$dir/log" | sed 's/^/   /' || true
+    fi
+  done
+  return "$status"
+}
+if [ "$report" = 1 ]; then summary; exit; fi
+
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (scripts/setup.sh --test)" >&2; exit 2; }
 start=$(date +%s)
 cmake --preset fuzz >/dev/null
@@ -39,7 +68,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 run_one() {
   local t=$1 dir=build/fuzz/runs/$1
-  mkdir -p "$dir/corpus" "$dir/crashes"
+  mkdir -p "$dir/corpus" "$dir/crashes" "$dir/old-crashes"
+  find "$dir/crashes" -type f -exec mv -t "$dir/old-crashes" {} +  # this run's count starts at 0
   local args=(-print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "-artifact_prefix=$dir/crashes/")
   if [ "$smoke" = 1 ]; then
     args+=(-runs=0 "fuzz/corpus/$t")
@@ -66,22 +96,4 @@ for t in "${targets[@]}"; do
 done
 for p in "${pids[@]}"; do wait "$p"; done
 
-status=0
-printf '%-20s %12s %9s %7s %8s %8s\n' target executions exec/s cov ft crashes
-for t in "${targets[@]}"; do
-  dir=build/fuzz/runs/$t
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
-  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/log" | tail -1)
-  last=$(grep -E '^#[0-9]+.*cov: ' "$dir/log" | tail -1 || true)
-  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
-  ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
-  crashes=$(find "$dir/crashes" -type f | wc -l)
-  rc=$(cat "$dir/rc")
-  printf '%-20s %12s %9s %7s %8s %8s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$crashes"
-  if [ "$rc" != 0 ] || [ "$crashes" != 0 ]; then
-    status=1
-    echo "   $t failed (exit $rc); log: $dir/log; inputs: $dir/crashes/"
-    grep -m3 -E 'ERROR: |runtime error:|SUMMARY:' "$dir/log" | sed 's/^/   /' || true
-  fi
-done
-exit "$status"
+summary
