@@ -5,6 +5,7 @@
 #include <boost/beast/websocket/detail/utf8_checker.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -19,8 +20,10 @@ namespace mystery = maratang::mystery;
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) std::abort();
+void check(bool ok, int line = __builtin_LINE()) {
+  if (ok) return;
+  std::fprintf(stderr, "mystery_text_fuzz.cpp:%d: check failed\n", line);
+  std::abort();
 }
 
 const std::vector<std::shared_ptr<const mystery::scenario>>& scenarios() {

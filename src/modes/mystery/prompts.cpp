@@ -45,7 +45,8 @@ std::string quote_player_text(std::string_view text, std::size_t max_bytes) {
   while (i < text.size()) {
     auto c = static_cast<unsigned char>(text[i]);
     std::size_t n = seq_len(c);
-    if (i + n > text.size() || out.size() + n > max_bytes) break;
+    const std::size_t out_n = c == '<' || c == '>' ? 3 : n;  // replaced by a 3-byte quote
+    if (i + n > text.size() || out.size() + out_n > max_bytes) break;
     bool whole = n > 1 || c < 0x80;
     for (std::size_t k = 1; whole && k < n; ++k)
       whole = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
