@@ -16,15 +16,14 @@
 #include <vector>
 
 #include "app/config.hpp"
+#include "check.hpp"
 
 namespace fs = std::filesystem;
 namespace app = maratang::app;
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) std::abort();
-}
+using maratang::fuzz::check;
 
 // Named once per process, removed at exit (the path is never destroyed, so the exit handler can
 // still read it).

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "check.hpp"
 #include "lobby/mode.hpp"
 #include "modes/mafia/mafia_mode.hpp"
 #include "modes/mystery/mystery_mode.hpp"
@@ -24,9 +25,7 @@ namespace proto = maratang::proto;
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) std::abort();
-}
+using maratang::fuzz::check;
 
 struct tables {
   std::vector<std::unique_ptr<maratang::lobby::mode_factory>> modes;

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "check.hpp"
 #include "net/http_types.hpp"
 
 namespace http = boost::beast::http;
@@ -22,9 +23,7 @@ using maratang::net::http_request;
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) std::abort();
-}
+using maratang::fuzz::check;
 
 // As http_session.cpp's convert(), minus the headers.
 void set_target(http_request& r, std::string_view target) {

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "check.hpp"
 #include "modes/mystery/loader.hpp"
 #include "modes/mystery/parser.hpp"
 #include "modes/mystery/prompts.hpp"
@@ -20,11 +21,7 @@ namespace mystery = maratang::mystery;
 
 namespace {
 
-void check(bool ok, int line = __builtin_LINE()) {
-  if (ok) return;
-  std::fprintf(stderr, "mystery_text_fuzz.cpp:%d: check failed\n", line);
-  std::abort();
-}
+using maratang::fuzz::check;
 
 const std::vector<std::shared_ptr<const mystery::scenario>>& scenarios() {
   static const auto all = [] {

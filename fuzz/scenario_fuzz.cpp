@@ -13,6 +13,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "check.hpp"
 #include "modes/mystery/loader.hpp"
 
 namespace fs = std::filesystem;
@@ -20,9 +21,7 @@ namespace mystery = maratang::mystery;
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) std::abort();
-}
+using maratang::fuzz::check;
 
 // Created once per process, removed at exit (the path is never destroyed, so the exit handler can
 // still read it).

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "check.hpp"
 #include "llm/sse.hpp"
 
 namespace http = boost::beast::http;
@@ -19,9 +20,7 @@ namespace llm = maratang::llm;
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) std::abort();
-}
+using maratang::fuzz::check;
 
 struct outcome {
   llm::sse_state state = llm::sse_state::more;

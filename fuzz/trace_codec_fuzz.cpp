@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "check.hpp"
 #include "traces/trace_codec.hpp"
 
 namespace json = boost::json;
@@ -19,9 +20,7 @@ namespace store = maratang::store;
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) std::abort();
-}
+using maratang::fuzz::check;
 
 bool is_json_object(std::string_view s) {
   json::error_code ec;

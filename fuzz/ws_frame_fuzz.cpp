@@ -10,15 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "check.hpp"
 #include "net/ws_frame.hpp"
 
 namespace ws = maratang::net::ws;
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) std::abort();
-}
+using maratang::fuzz::check;
 
 // The header alone: lengths consistent with the wire bytes, encode/parse round trip.
 void header_invariants(const unsigned char* p, std::size_t n) {
