@@ -2,12 +2,14 @@
 // (src/proto/codec.hpp): parse_envelope with the server's depth limit, then validate_fields
 // against the message's field list from the real tables (proto::core_messages() and every mode's
 // table via its factory), the REST bodies' field lists (proto::core_endpoints()), and the modes'
-// room-settings validation. Accepted data is checked against the field list independently.
+// room-settings validation. Accepted data is checked against the field list independently, and
+// (where proto/fields.hpp exists) read back through proto::fields as handlers read it.
 #include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +21,10 @@
 #include "modes/testing/counter_mode.hpp"
 #include "proto/codec.hpp"
 #include "proto/messages.hpp"
+#if __has_include("proto/fields.hpp")
+#include "proto/fields.hpp"
+#define MARATANG_HAS_PROTO_FIELDS 1
+#endif
 
 namespace json = boost::json;
 namespace proto = maratang::proto;
@@ -84,8 +90,50 @@ void accepted(const json::object& data, std::span<const proto::field_spec> field
   }
 }
 
+#ifdef MARATANG_HAS_PROTO_FIELDS
+// Every declared field read back the way a handler reads it: never throws once checked.
+void read_back(const json::object& data, std::span<const proto::field_spec> specs) {
+  auto f = proto::fields::check(data, specs);
+  if (!f) return;
+  for (const auto& s : specs) {
+    switch (s.type) {
+      case proto::field_type::string:
+        if (s.required) {
+          (void)f->string(s.name);
+        } else {
+          (void)f->opt_string(s.name);
+        }
+        break;
+      case proto::field_type::integer: {
+        auto v = s.required ? std::optional(f->integer(s.name)) : f->opt_integer(s.name);
+        if (v && (s.min != 0 || s.max != 0)) check(*v >= s.min && *v <= s.max);
+        break;
+      }
+      case proto::field_type::boolean:
+        if (s.required) {
+          (void)f->boolean(s.name);
+        } else {
+          (void)f->opt_boolean(s.name);
+        }
+        break;
+      case proto::field_type::object:
+        check(f->object(s.name) != nullptr || !s.required);
+        break;
+      case proto::field_type::array:
+        check(f->array(s.name) != nullptr || !s.required);
+        break;
+      case proto::field_type::any:
+        break;
+    }
+  }
+}
+#endif
+
 void validate(const json::object& data, std::span<const proto::field_spec> fields) {
   if (auto r = proto::validate_fields(data, fields)) accepted(data, fields);
+#ifdef MARATANG_HAS_PROTO_FIELDS
+  read_back(data, fields);
+#endif
 }
 
 }  // namespace
