@@ -6,7 +6,8 @@
 # Exits non-zero if any target crashed.
 #
 # Usage: scripts/fuzz.sh [seconds] [target...]   (default 60 s each; default every target)
-#        scripts/fuzz.sh --smoke [target...]      (each seed once, no mutation: -runs=0)
+#        scripts/fuzz.sh --smoke [target...]      (each seed once, no mutation: -runs=0;
+#                                                  logs in build/fuzz/smoke)
 #        scripts/fuzz.sh --report [target...]     (the table of the last runs again, no build)
 # Environment: FUZZ_PARALLEL=2 runs two targets at once (at most 2); FUZZ_BUILD_JOBS (default 2).
 set -euo pipefail
@@ -25,6 +26,8 @@ elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
   secs=$1
   shift
 fi
+runs=build/fuzz/runs
+[ "$smoke" = 0 ] || runs=build/fuzz/smoke  # a smoke run leaves the last real run's logs alone
 parallel=${FUZZ_PARALLEL:-1}
 [ "$parallel" -ge 1 ] && [ "$parallel" -le 2 ] || { echo "FUZZ_PARALLEL must be 1 or 2" >&2; exit 2; }
 
@@ -37,7 +40,7 @@ summary() {
   local status=0 t dir execs rate last cov ft crashes rc
   printf '%-20s %12s %9s %7s %8s %8s\n' target executions exec/s cov ft crashes
   for t in "${targets[@]}"; do
-    dir=build/fuzz/runs/$t
+    dir=$runs/$t
     [ -f "$dir/log" ] || { printf '%-20s (not run)\n' "$t"; continue; }
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/log" | tail -1)
@@ -67,7 +70,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 run_one() {
-  local t=$1 dir=build/fuzz/runs/$1
+  local t=$1 dir=$runs/$1
   mkdir -p "$dir/corpus" "$dir/crashes" "$dir/old-crashes"
   find "$dir/crashes" -type f -exec mv -t "$dir/old-crashes" {} +  # this run's count starts at 0
   local args=(-print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "-artifact_prefix=$dir/crashes/")
