@@ -21,7 +21,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   john-data cracklib-runtime  # common-password lists (auth.password_lists), read at start-up
 )
-test_pkgs=(clang-format procps chromium)
+test_pkgs=(clang-format procps chromium clang libclang-rt-14-dev)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi

@@ -1,5 +1,7 @@
 #include "modes/mystery/prompts.hpp"
 
+#include <cstdint>
+
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
@@ -45,10 +47,20 @@ std::string quote_player_text(std::string_view text, std::size_t max_bytes) {
   while (i < text.size()) {
     auto c = static_cast<unsigned char>(text[i]);
     std::size_t n = seq_len(c);
-    if (i + n > text.size() || out.size() + n > max_bytes) break;
+    const std::size_t out_n = c == '<' || c == '>' ? 3 : n;  // replaced by a 3-byte quote
+    if (i + n > text.size() || out.size() + out_n > max_bytes) break;
     bool whole = n > 1 || c < 0x80;
     for (std::size_t k = 1; whole && k < n; ++k)
       whole = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    if (whole && n > 1) {
+      // Overlong forms (one could spell '<'), surrogates and code points past U+10FFFF are not
+      // UTF-8 either.
+      std::uint32_t cp = c & (0x7Fu >> n);
+      for (std::size_t k = 1; k < n; ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3Fu);
+      constexpr std::uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+      whole = cp >= least[n] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+    }
     if (!whole) {
       ++i;  // not a whole UTF-8 sequence: the byte is dropped (it could hide a '<')
       continue;
