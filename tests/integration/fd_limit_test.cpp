@@ -81,6 +81,11 @@ double cpu_over(server_process& srv, ms span) {
 // The descriptor limit drops under the server while it runs (as if it had started with too low a
 // limit): accepts fail with EMFILE while connections wait in the backlog.
 TEST(fd_limit_test, out_of_descriptors_the_server_backs_off_and_recovers) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' own checks need descriptors (UBSan's vptr check reads /proc to validate a
+  // vtable) and report a false error when the process has none left; the release run covers it.
+  GTEST_SKIP() << "not meaningful under the sanitizers: they need descriptors themselves";
+#endif
   server_process srv;
   rlimit low{static_cast<rlim_t>(open_fds(srv.pid()) + 16), 0};
   rlimit now{};

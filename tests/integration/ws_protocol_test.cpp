@@ -934,7 +934,10 @@ TEST_F(ws_protocol_test, a_ping_flood_within_the_rate_is_answered_by_the_latest_
       "[ ping flood ] %d pings sent within the rate without reading; server RSS grew by "
       "%.1f MiB\n",
       sent, growth_mib);
+#if !defined(__SANITIZE_ADDRESS__)
+  // (Under ASan freed memory waits in its quarantine, so RSS is no measure there.)
   EXPECT_LT(growth_mib, 20.0) << "after " << sent << " pings";
+#endif
   EXPECT_EQ(sent, 200000);
   const auto t0 = steady::now();
   EXPECT_TRUE(answers(*other));
