@@ -9,8 +9,12 @@ namespace maratang::net {
 std::string http_request::query_param(std::string_view name) const {
   auto params = boost::urls::parse_query(query);
   if (!params) return {};
+  // Keys and values are compared and returned percent-decoded, with '+' as a space (the
+  // application/x-www-form-urlencoded rule browsers use for query strings).
+  boost::urls::encoding_opts opt;
+  opt.space_as_plus = true;
   for (auto p : *params) {
-    if (p.key == name) return std::string(p.value);
+    if (p.key.decode(opt) == name) return p.has_value ? p.value.decode(opt) : std::string();
   }
   return {};
 }
