@@ -98,6 +98,7 @@ class gateway final : public net::handler {
   bool route_traces(net::http_request& req, const net::http_responder& respond);
   bool route_docs(net::http_request& req, const net::http_responder& respond);
   bool route_mystery(net::http_request& req, const net::http_responder& respond);
+  bool route_admin(net::http_request& req, const net::http_responder& respond);
 
   core::auth_service& auth_;
   lobby::lobby& lobby_;

@@ -151,7 +151,10 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
     o["server_send"] = clock_.now_ms();
     return respond(json_response(200, o));
   }
-  if (route_docs(req, respond) || route_traces(req, respond) || route_mystery(req, respond)) return;
+  if (route_docs(req, respond) || route_traces(req, respond) || route_mystery(req, respond) ||
+      route_admin(req, respond)) {
+    return;
+  }
   if (path == "/v1/modes") {
     json::array modes;
     for (const auto& f : lobby_.modes().all()) {
@@ -211,6 +214,7 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
       json::object o{{"id", r->id}, {"nickname", r->nickname}, {"created_at", r->created_ms}};
       if (!r->email.empty()) o["email"] = r->email;
       o["device"] = !r->device_id.empty();
+      if (r->is_admin) o["admin"] = true;
       respond(json_response(200, o));
     });
   }

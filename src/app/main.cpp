@@ -1,8 +1,9 @@
 // maratang: the game server binary. Subcommands: serve, migrate, config, protocol, version,
-// scenario validate.
+// scenario validate, admin grant|revoke.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 
@@ -57,7 +58,15 @@ int main(int argc, char** argv) {
       "validate", "Check Mystery scenarios: each PATH is a scenario folder or a folder of them");
   std::vector<std::string> scenario_paths;
   validate->add_option("PATH", scenario_paths, "Scenario folder(s)")->required();
-  for (auto* sub : {serve, migrate, show})
+  auto* admin_cmd = cli.add_subcommand("admin", "Admin accounts");
+  admin_cmd->require_subcommand(1);
+  auto* grant = admin_cmd->add_subcommand(
+      "grant", "Make the account with this email an admin (written to the audit log)");
+  auto* revoke = admin_cmd->add_subcommand("revoke", "Take the admin flag back from an account");
+  std::string admin_email;
+  for (auto* sub : {grant, revoke})
+    sub->add_option("EMAIL", admin_email, "The account's email")->required();
+  for (auto* sub : {serve, migrate, show, grant, revoke})
     add_common(sub);
   CLI11_PARSE(cli, argc, argv);
 
@@ -105,6 +114,18 @@ int main(int argc, char** argv) {
       return 1;
     }
     spdlog::info("storage at schema version {}", *v);
+    return 0;
+  }
+  if (*grant || *revoke) {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    auto done = app::set_admin(loaded->cfg, admin_email, static_cast<bool>(*grant), now);
+    if (!done) {
+      spdlog::error("{}", done.error().message);
+      return 1;
+    }
+    std::cout << *done << "\n";
     return 0;
   }
   app::server srv(loaded->cfg);

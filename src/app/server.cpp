@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -190,6 +191,43 @@ result<int> migrate(const config& cfg) {
     return (*b)->schema_version();
   } catch (const std::exception& e) {
     return error{errc::unavailable, fmt::format("migration failed: {}", e.what())};
+  }
+}
+
+result<std::string> set_admin(const config& cfg, const std::string& email, bool grant,
+                              std::int64_t now_ms) {
+  if (cfg.storage_backend == "memory") {
+    return error{errc::bad_field,
+                 "storage.backend is memory: nothing is kept between processes, so there is no "
+                 "account to change. Use the sqlite backend."};
+  }
+  protect_data(cfg);
+  auto b = open_backend(cfg);
+  if (!b) return b.error();
+  try {
+    store::backend& db = **b;
+    db.migrate();
+    const std::string key = core::normalize_email(email);
+    db.begin();
+    auto acc = db.find_account_by_email(key);
+    if (!acc) {
+      db.rollback();
+      return error{errc::not_found, fmt::format("no account has the email {}", key)};
+    }
+    db.set_admin(acc->id, grant);
+    store::audit_entry e{0,
+                         now_ms,
+                         0,
+                         grant ? "admin.grant" : "admin.revoke",
+                         fmt::format("account:{}", acc->id),
+                         boost::json::serialize(boost::json::object{
+                             {"email", key}, {"was_admin", acc->is_admin}, {"by", "cli"}})};
+    db.append_audit(e);
+    db.commit();
+    return fmt::format("account {} ({}) {} admin", acc->id, key,
+                       grant ? "is now an" : "is no longer an");
+  } catch (const std::exception& e) {
+    return error{errc::unavailable, fmt::format("storage failed: {}", e.what())};
   }
 }
 

@@ -2,7 +2,9 @@
 // config. Constructed and driven from the main thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 #include "app/config.hpp"
 #include "util/error.hpp"
@@ -29,5 +31,12 @@ class server {
 
 // Opens the configured store and applies every pending migration. Returns the schema version.
 result<int> migrate(const config& cfg);
+
+// `maratang admin grant|revoke EMAIL`: sets or clears the admin flag of the account with that
+// email (migrating first) and writes it to the audit log (actor 0: the operator), in one
+// transaction. A running server sees it at the account's next admin request. Returns what was
+// done, as a sentence; not_found when no account has the email.
+result<std::string> set_admin(const config& cfg, const std::string& email, bool grant,
+                              std::int64_t now_ms);
 
 }  // namespace maratang::app

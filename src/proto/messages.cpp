@@ -154,6 +154,16 @@ constexpr field_spec trace_page_query[] = {
     {"limit", ft::integer, false, 1, 100, "Traces at most (default 20)."},
     {"before", ft::integer, false, 1, kMaxInt, "Only ids below this (the previous next_before)."},
 };
+constexpr field_spec moderation_query[] = {
+    {"hidden", ft::boolean, false, 0, 0,
+     "true: only hidden traces; false (default): every trace with a report."},
+    {"limit", ft::integer, false, 1, 100, "Traces at most (default 50)."},
+    {"before", ft::integer, false, 1, kMaxInt, "Only ids below this (the previous next_before)."},
+};
+constexpr field_spec audit_query[] = {
+    {"limit", ft::integer, false, 1, 100, "Entries at most (default 50)."},
+    {"before", ft::integer, false, 1, kMaxInt, "Only ids below this (the previous next_before)."},
+};
 constexpr field_spec trace_near_query[] = {
     {"x", ft::string, true, 0, 0, "Centre x (a number)."},
     {"y", ft::string, true, 0, 0, "Centre y (a number)."},
@@ -327,7 +337,7 @@ constexpr endpoint_spec endpoints[] = {
      true,
      "The caller's account.",
      {},
-     "`{id, nickname, email?, device?, created_at}`"},
+     "`{id, nickname, email?, device?, created_at, admin?}` (admin: true for admin accounts)"},
     {"PUT", "/v1/account/nickname", true, "Sets the caller's nickname.", nickname_body,
      "`{nickname}`"},
     {"GET",
@@ -439,6 +449,30 @@ constexpr endpoint_spec endpoints[] = {
      "a trace alone).",
      {},
      "`{id, kind, rating, votes, reports, hidden, already_reported?}`"},
+    {"GET", "/v1/admin/traces", true,
+     "Admins only (403 forbidden to other accounts): the moderation queue, reported traces of "
+     "every area and kind, hidden ones included, newest first, each with who reported it.",
+     moderation_query,
+     "`{items:[{id, area, kind, account_id, reports, hidden, trace:{...as listed}, "
+     "reported_by:[{account_id, weighty}]}], next_before: id|null}`"},
+    {"POST",
+     "/v1/admin/traces/{id}/restore",
+     true,
+     "Admins only: shows a hidden trace again and forgets its reports (new reports may hide it "
+     "again). Written to the audit log (trace.restore).",
+     {},
+     "`{id, kind, reports, hidden}`; 404 not_found when no such trace."},
+    {"DELETE",
+     "/v1/admin/traces/{id}",
+     true,
+     "Admins only: deletes a trace with its appraisals and reports. Written to the audit log "
+     "(trace.delete, with what the trace held).",
+     {},
+     "`{deleted: id}`; 404 not_found when no such trace."},
+    {"GET", "/v1/admin/audit", true,
+     "Admins only: the audit log, newest first: every admin action and every grant or revoke "
+     "(`maratang admin grant|revoke EMAIL`; actor 0 is the operator's command line).",
+     audit_query, "`{entries:[{id, at, actor, action, target, detail}], next_before: id|null}`"},
     {"GET",
      "/ws",
      false,

@@ -29,6 +29,17 @@ struct account {
   std::string nickname;       // display form; empty until chosen
   std::string nickname_key;   // comparison key; unique among accounts; empty until chosen
   std::int64_t created_ms = 0;
+  bool is_admin = false;  // granted by the operator (maratang admin grant EMAIL)
+};
+
+// One line of the admin audit log: who did what to what, and when. Append-only.
+struct audit_entry {
+  std::int64_t id = 0;  // assigned by append_audit, > 0 and increasing
+  std::int64_t ts_ms = 0;
+  std::int64_t actor = 0;   // the admin's account id; 0 for the operator's command line
+  std::string action;       // e.g. "admin.grant", "trace.restore", "trace.delete"
+  std::string target;       // what it acted on, e.g. "account:12", "trace:7"
+  std::string detail_json;  // a JSON object with whatever else the action records
 };
 
 // One login session. Tokens name the session; logout revokes it.
@@ -127,6 +138,14 @@ struct trace_query {
   double x = 0, y = 0, z = 0, radius = 0;
 };
 
+// Which traces reported_traces returns (the moderation queue): every kind and area, hidden ones
+// included, newest (highest id) first.
+struct moderation_query {
+  bool hidden_only = false;    // only hidden traces; else every trace with at least one report
+  int limit = 0;               // at most this many (nothing when <= 0)
+  std::int64_t before_id = 0;  // when > 0: only ids below it (paging)
+};
+
 class backend {
  public:
   virtual ~backend() = default;
@@ -161,6 +180,13 @@ class backend {
   // such account. Setting the key an account already holds is ok.
   virtual status set_nickname(std::int64_t account_id, const std::string& nickname,
                               const std::string& key) = 0;
+  // Grants or takes back the admin flag: ok (also when it already had that value), not_found.
+  virtual status set_admin(std::int64_t account_id, bool is_admin) = 0;
+
+  // The admin audit log. append_audit assigns e.id. read_audit: newest first, at most `limit`,
+  // ids below `before_id` when it is > 0.
+  virtual void append_audit(audit_entry& e) = 0;
+  virtual std::vector<audit_entry> read_audit(std::int64_t before_id, int limit) = 0;
 
   // Sessions. create_session: conflict when the id exists.
   virtual status create_session(const session_record& s) = 0;
@@ -212,6 +238,15 @@ class backend {
   // Deletes traces created before created_before_ms (when > 0) and, per (area, kind), all but
   // the newest keep_per_kind (when > 0), with their appraisals and reports. Returns how many.
   virtual std::int64_t trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind) = 0;
+
+  // Moderation. reported_traces: the queue (see moderation_query). reports_of: a trace's reports,
+  // by reporter account id. restore_trace: unhides the trace and forgets its reports (reports = 0),
+  // so that only new reports can hide it again; not_found when no such trace. delete_trace: removes
+  // it with its appraisals and reports; not_found when no such trace.
+  virtual std::vector<trace_record> reported_traces(const moderation_query& q) = 0;
+  virtual std::vector<trace_report> reports_of(std::int64_t trace_id) = 0;
+  virtual status restore_trace(std::int64_t id) = 0;
+  virtual status delete_trace(std::int64_t id) = 0;
 };
 
 }  // namespace maratang::store

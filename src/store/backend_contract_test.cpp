@@ -804,6 +804,102 @@ TEST_P(store_contract, rolled_back_traces_are_gone) {
   EXPECT_TRUE(db().list_traces(latest("a", trace_kind::object, 10)).empty());
 }
 
+TEST_P(store_contract, admin_flag_is_off_until_granted_and_can_be_taken_back) {
+  account a = make_account("dev-admin");
+  a.is_admin = true;  // ignored: accounts start without the flag
+  ASSERT_EQ(db().create_account(a), status::ok);
+  EXPECT_FALSE(db().find_account(a.id)->is_admin);
+  EXPECT_EQ(db().set_admin(a.id, true), status::ok);
+  EXPECT_TRUE(db().find_account(a.id)->is_admin);
+  EXPECT_TRUE(db().find_account_by_device("dev-admin")->is_admin);
+  EXPECT_EQ(db().set_admin(a.id, true), status::ok);
+  EXPECT_EQ(db().set_admin(a.id, false), status::ok);
+  EXPECT_FALSE(db().find_account(a.id)->is_admin);
+  EXPECT_EQ(db().set_admin(a.id + 1, true), status::not_found);
+}
+
+TEST_P(store_contract, audit_log_is_newest_first_with_paging) {
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 4; ++i) {
+    audit_entry e{0,
+                  1000 + i,
+                  i == 0 ? 0 : 7,
+                  "trace.delete",
+                  "trace:" + std::to_string(i),
+                  R"({"area":"a"})"};
+    db().append_audit(e);
+    EXPECT_GT(e.id, ids.empty() ? 0 : ids.back());
+    ids.push_back(e.id);
+  }
+  auto page = db().read_audit(0, 3);
+  ASSERT_EQ(page.size(), 3u);
+  EXPECT_EQ(page[0].id, ids[3]);
+  EXPECT_EQ(page[0].target, "trace:3");
+  EXPECT_EQ(page[0].actor, 7);
+  EXPECT_EQ(page[0].ts_ms, 1003);
+  EXPECT_EQ(page[0].detail_json, R"({"area":"a"})");
+  auto rest = db().read_audit(page.back().id, 10);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].id, ids[0]);
+  EXPECT_EQ(rest[0].actor, 0);
+  EXPECT_TRUE(db().read_audit(0, 0).empty());
+}
+
+TEST_P(store_contract, moderation_queue_lists_reported_traces_and_restore_or_delete_them) {
+  trace_record quiet = make_trace("a", trace_kind::object, 1);
+  trace_record reported = make_trace("a", trace_kind::message, 2);
+  trace_record hidden = make_trace("b", trace_kind::phantom, 3);
+  for (auto* t : {&quiet, &reported, &hidden})
+    db().insert_trace(*t);
+  ASSERT_EQ(db().appraise_trace(hidden.id, 5, 1), status::ok);
+  ASSERT_EQ(db().report_trace({reported.id, 1, "10.0.0.1", true}, 2), status::ok);
+  ASSERT_EQ(db().report_trace({hidden.id, 2, "10.0.0.2", true}, 1), status::ok);
+  ASSERT_EQ(db().report_trace({hidden.id, 1, "10.0.0.1", false}, 1), status::ok);
+  ASSERT_TRUE(db().find_trace(hidden.id)->hidden);
+
+  moderation_query all;
+  all.limit = 10;
+  EXPECT_EQ(trace_ids(db().reported_traces(all)),
+            (std::vector<std::int64_t>{hidden.id, reported.id}));
+  moderation_query only_hidden = all;
+  only_hidden.hidden_only = true;
+  EXPECT_EQ(trace_ids(db().reported_traces(only_hidden)), (std::vector<std::int64_t>{hidden.id}));
+  moderation_query paged = all;
+  paged.before_id = hidden.id;
+  EXPECT_EQ(trace_ids(db().reported_traces(paged)), (std::vector<std::int64_t>{reported.id}));
+  paged.limit = 0;
+  EXPECT_TRUE(db().reported_traces(paged).empty());
+
+  auto reports = db().reports_of(hidden.id);
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[0].account_id, 1);
+  EXPECT_EQ(reports[0].source, "10.0.0.1");
+  EXPECT_FALSE(reports[0].weighty);
+  EXPECT_EQ(reports[1].account_id, 2);
+  EXPECT_TRUE(reports[1].weighty);
+
+  // Restored: listed again, its reports forgotten, so an earlier reporter may report it anew.
+  EXPECT_EQ(db().restore_trace(hidden.id), status::ok);
+  auto back = db().find_trace(hidden.id);
+  EXPECT_FALSE(back->hidden);
+  EXPECT_EQ(back->reports, 0);
+  EXPECT_EQ(back->rating, 1);
+  EXPECT_TRUE(db().reports_of(hidden.id).empty());
+  EXPECT_EQ(trace_ids(db().list_traces(latest("b", trace_kind::phantom, 10))),
+            (std::vector<std::int64_t>{hidden.id}));
+  EXPECT_EQ(trace_ids(db().reported_traces(all)), (std::vector<std::int64_t>{reported.id}));
+  EXPECT_EQ(db().report_trace({hidden.id, 2, "10.0.0.2", true}, 1), status::ok);
+  EXPECT_TRUE(db().find_trace(hidden.id)->hidden);
+
+  // Deleted: gone with its appraisals and reports; a second delete finds nothing.
+  EXPECT_EQ(db().delete_trace(hidden.id), status::ok);
+  EXPECT_FALSE(db().find_trace(hidden.id));
+  EXPECT_TRUE(db().reports_of(hidden.id).empty());
+  EXPECT_EQ(db().delete_trace(hidden.id), status::not_found);
+  EXPECT_EQ(db().restore_trace(hidden.id), status::not_found);
+  EXPECT_EQ(trace_ids(db().reported_traces(all)), (std::vector<std::int64_t>{reported.id}));
+}
+
 INSTANTIATE_TEST_SUITE_P(backends, store_contract, ::testing::Values(kind::memory, kind::sqlite),
                          param_name);
 

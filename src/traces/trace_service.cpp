@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include <utility>
 #include <vector>
@@ -236,6 +237,109 @@ void trace_service::report(std::int64_t id, std::int64_t account_id, std::string
         if (!ok) return done(error{errc::unavailable});
         if (!*out) return done(error{errc::not_found, "No trace with that id."});
         if ((*out)->trace.hidden) cache_.invalidate((*out)->trace.area);
+        done(**out);
+      });
+  if (!queued) done(storage_busy());
+}
+
+namespace {
+
+namespace json = boost::json;
+
+// One line of the audit log for a moderation action on trace `t`.
+store::audit_entry trace_audit(std::int64_t admin, epoch_ms now, std::string action,
+                               const store::trace_record& t) {
+  json::object detail{
+      {"area", t.area},         {"kind", kind_plural(t.kind)},
+      {"author", t.account_id}, {"reports", t.reports},
+      {"hidden", t.hidden},     {"trace", json::parse(trace_json(t, listing_format::extended))}};
+  return store::audit_entry{
+      0, now, admin, std::move(action), fmt::format("trace:{}", t.id), json::serialize(detail)};
+}
+
+}  // namespace
+
+void trace_service::moderation_queue(bool hidden_only, std::int64_t before, int limit,
+                                     std::function<void(result<std::string>)> done) {
+  struct row {
+    store::trace_record trace;
+    std::vector<store::trace_report> reports;
+  };
+  auto rows = std::make_shared<std::vector<row>>();
+  store::moderation_query q;
+  q.hidden_only = hidden_only;
+  q.before_id = before;
+  q.limit = limit;
+  bool queued = store_.submit(
+      [rows, q](store::backend& b) {
+        for (auto& t : b.reported_traces(q)) {
+          auto reports = b.reports_of(t.id);
+          rows->push_back(row{std::move(t), std::move(reports)});
+        }
+      },
+      [rows, limit, done](bool ok) {
+        if (!ok) return done(error{errc::unavailable});
+        json::array items;
+        for (const auto& r : *rows) {
+          json::array by;
+          for (const auto& rep : r.reports)
+            by.push_back(json::object{{"account_id", rep.account_id}, {"weighty", rep.weighty}});
+          items.push_back(
+              json::object{{"id", r.trace.id},
+                           {"area", r.trace.area},
+                           {"kind", kind_plural(r.trace.kind)},
+                           {"account_id", r.trace.account_id},
+                           {"reports", r.trace.reports},
+                           {"hidden", r.trace.hidden},
+                           {"trace", json::parse(trace_json(r.trace, listing_format::extended))},
+                           {"reported_by", std::move(by)}});
+        }
+        json::value next = nullptr;
+        if (static_cast<int>(rows->size()) == limit && limit > 0) next = rows->back().trace.id;
+        done(json::serialize(json::object{{"items", std::move(items)}, {"next_before", next}}));
+      });
+  if (!queued) done(storage_busy());
+}
+
+void trace_service::restore(std::int64_t id, std::int64_t admin,
+                            std::function<void(result<trace_state>)> done) {
+  auto out = std::make_shared<std::optional<trace_state>>();
+  const epoch_ms now = clock_.now_ms();
+  bool queued = store_.submit(
+      [id, admin, now, out](store::backend& b) {
+        auto t = b.find_trace(id);
+        if (!t) return;
+        auto line = trace_audit(admin, now, "trace.restore", *t);
+        if (b.restore_trace(id) != store::status::ok) return;
+        b.append_audit(line);
+        *out = trace_state{*b.find_trace(id), false};
+      },
+      [this, out, done](bool ok) {
+        if (!ok) return done(error{errc::unavailable});
+        if (!*out) return done(error{errc::not_found, "No trace with that id."});
+        cache_.invalidate((*out)->trace.area);
+        done(**out);
+      });
+  if (!queued) done(storage_busy());
+}
+
+void trace_service::remove(std::int64_t id, std::int64_t admin,
+                           std::function<void(result<store::trace_record>)> done) {
+  auto out = std::make_shared<std::optional<store::trace_record>>();
+  const epoch_ms now = clock_.now_ms();
+  bool queued = store_.submit(
+      [id, admin, now, out](store::backend& b) {
+        auto t = b.find_trace(id);
+        if (!t) return;
+        auto line = trace_audit(admin, now, "trace.delete", *t);
+        if (b.delete_trace(id) != store::status::ok) return;
+        b.append_audit(line);
+        *out = std::move(t);
+      },
+      [this, out, done](bool ok) {
+        if (!ok) return done(error{errc::unavailable});
+        if (!*out) return done(error{errc::not_found, "No trace with that id."});
+        cache_.invalidate((*out)->area);
         done(**out);
       });
   if (!queued) done(storage_busy());

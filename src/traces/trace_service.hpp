@@ -101,6 +101,22 @@ class trace_service {
   void report(std::int64_t id, std::int64_t account_id, std::string source,
               std::function<void(result<trace_state>)> done);
 
+  // Moderation, for admins (the caller has checked that `admin` is one). Each action and its line
+  // in the audit log are written in one transaction.
+  // The queue: reported traces of every area and kind, hidden ones included (only hidden ones
+  // when `hidden_only`), newest first, ids below `before` (0: from the newest), each with its
+  // reports: {"items":[{id, area, kind, account_id, reports, hidden, trace:{...},
+  // reported_by:[{account_id, weighty}]}], "next_before": id|null}.
+  void moderation_queue(bool hidden_only, std::int64_t before, int limit,
+                        std::function<void(result<std::string>)> done);
+  // Unhides a trace and forgets its reports (new reports may hide it again); not_found when no
+  // such trace. Audited as trace.restore.
+  void restore(std::int64_t id, std::int64_t admin, std::function<void(result<trace_state>)> done);
+  // Deletes a trace with its appraisals and reports; not_found when no such trace. Audited as
+  // trace.delete, with what the trace held.
+  void remove(std::int64_t id, std::int64_t admin,
+              std::function<void(result<store::trace_record>)> done);
+
   snapshot_cache& cache() noexcept { return cache_; }
   std::uint64_t trims() const noexcept { return trims_.load(); }
 

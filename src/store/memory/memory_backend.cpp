@@ -79,6 +79,7 @@ status memory_backend::create_account(account& a) {
   }
   account stored = a;
   stored.id = ++state_.last_account_id;
+  stored.is_admin = false;
   index_put(state_.by_device, stored.device_id, stored.id);
   index_put(state_.by_email, stored.email, stored.id);
   index_put(state_.by_nickname_key, stored.nickname_key, stored.id);
@@ -124,6 +125,27 @@ status memory_backend::set_nickname(std::int64_t account_id, const std::string& 
   a.nickname_key = key;
   index_put(state_.by_nickname_key, key, account_id);
   return status::ok;
+}
+
+status memory_backend::set_admin(std::int64_t account_id, bool is_admin) {
+  const auto it = state_.accounts.find(account_id);
+  if (it == state_.accounts.end()) return status::not_found;
+  it->second.is_admin = is_admin;
+  return status::ok;
+}
+
+void memory_backend::append_audit(audit_entry& e) {
+  e.id = state_.audit.empty() ? 1 : state_.audit.rbegin()->first + 1;
+  state_.audit.emplace(e.id, e);
+}
+
+std::vector<audit_entry> memory_backend::read_audit(std::int64_t before_id, int limit) {
+  std::vector<audit_entry> out;
+  for (auto it = state_.audit.rbegin();
+       it != state_.audit.rend() && static_cast<int>(out.size()) < limit; ++it) {
+    if (before_id <= 0 || it->first < before_id) out.push_back(it->second);
+  }
+  return out;
 }
 
 // --- Sessions ---------------------------------------------------------------------------------
@@ -333,6 +355,48 @@ std::int64_t memory_backend::trim_traces(std::int64_t created_before_ms,
       r = state_.trace_reports.erase(r);
   }
   return static_cast<std::int64_t>(doomed.size());
+}
+
+std::vector<trace_record> memory_backend::reported_traces(const moderation_query& q) {
+  std::vector<trace_record> out;
+  for (auto it = state_.traces.rbegin();
+       it != state_.traces.rend() && static_cast<int>(out.size()) < q.limit; ++it) {
+    const trace_record& t = it->second;
+    if (q.before_id > 0 && t.id >= q.before_id) continue;
+    if (q.hidden_only ? t.hidden : t.reports > 0) out.push_back(t);
+  }
+  return out;
+}
+
+std::vector<trace_report> memory_backend::reports_of(std::int64_t trace_id) {
+  std::vector<trace_report> out;
+  for (auto r = state_.trace_reports.lower_bound({trace_id, INT64_MIN});
+       r != state_.trace_reports.end() && r->first.first == trace_id; ++r) {
+    out.push_back(r->second);
+  }
+  return out;
+}
+
+status memory_backend::restore_trace(std::int64_t id) {
+  auto it = state_.traces.find(id);
+  if (it == state_.traces.end()) return status::not_found;
+  it->second.hidden = false;
+  it->second.reports = 0;
+  auto r = state_.trace_reports.lower_bound({id, INT64_MIN});
+  while (r != state_.trace_reports.end() && r->first.first == id)
+    r = state_.trace_reports.erase(r);
+  return status::ok;
+}
+
+status memory_backend::delete_trace(std::int64_t id) {
+  if (state_.traces.erase(id) == 0) return status::not_found;
+  auto v = state_.trace_votes.lower_bound({id, INT64_MIN});
+  while (v != state_.trace_votes.end() && v->first.first == id)
+    v = state_.trace_votes.erase(v);
+  auto r = state_.trace_reports.lower_bound({id, INT64_MIN});
+  while (r != state_.trace_reports.end() && r->first.first == id)
+    r = state_.trace_reports.erase(r);
+  return status::ok;
 }
 
 }  // namespace maratang::store

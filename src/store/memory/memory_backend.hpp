@@ -43,6 +43,9 @@ class memory_backend : public backend {
   std::optional<account> find_account_by_nickname_key(const std::string& key) override;
   status set_nickname(std::int64_t account_id, const std::string& nickname,
                       const std::string& key) override;
+  status set_admin(std::int64_t account_id, bool is_admin) override;
+  void append_audit(audit_entry& e) override;
+  std::vector<audit_entry> read_audit(std::int64_t before_id, int limit) override;
 
   status create_session(const session_record& s) override;
   std::optional<session_record> find_session(const std::string& id) override;
@@ -71,6 +74,10 @@ class memory_backend : public backend {
   status appraise_trace(std::int64_t id, std::int64_t account_id, int value) override;
   status report_trace(const trace_report& r, std::int64_t hide_after) override;
   std::int64_t trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind) override;
+  std::vector<trace_record> reported_traces(const moderation_query& q) override;
+  std::vector<trace_report> reports_of(std::int64_t trace_id) override;
+  status restore_trace(std::int64_t id) override;
+  status delete_trace(std::int64_t id) override;
 
  private:
   // Everything a transaction can roll back, ids counters included (as SQLite's sqlite_sequence).
@@ -92,6 +99,7 @@ class memory_backend : public backend {
     std::map<std::pair<std::int64_t, std::int64_t>, trace_report>
         trace_reports;  // (trace, account)
     std::int64_t last_trace_id = 0;
+    std::map<std::int64_t, audit_entry> audit;
   };
 
   std::optional<account> find_by_key(const std::map<std::string, std::int64_t>& index,

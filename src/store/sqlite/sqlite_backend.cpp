@@ -134,6 +134,19 @@ ALTER TABLE game_players ADD COLUMN is_private INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE trace_reports ADD COLUMN source TEXT NOT NULL DEFAULT '';
 ALTER TABLE trace_reports ADD COLUMN weighty INTEGER NOT NULL DEFAULT 1;
 )sql",
+    // 8: admin accounts, the admin audit log, and an index for the moderation queue.
+    R"sql(
+ALTER TABLE accounts ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE admin_audit (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts_ms       INTEGER NOT NULL,
+  actor       INTEGER NOT NULL,
+  action      TEXT NOT NULL,
+  target      TEXT NOT NULL,
+  detail_json TEXT NOT NULL
+);
+CREATE INDEX traces_reported ON traces(id DESC) WHERE reports > 0;
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -218,6 +231,7 @@ account read_account(const query& q) {
   a.nickname = q.text(4);
   a.nickname_key = q.text(5);
   a.created_ms = q.i64(6);
+  a.is_admin = q.i64(7) != 0;
   return a;
 }
 
@@ -465,7 +479,8 @@ status sqlite_backend::create_account(account& a) {
 std::optional<account> sqlite_backend::find_account(std::int64_t id) {
   const char* op = "find_account";
   query q(db_,
-          prepare("SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms "
+          prepare("SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms, "
+                  "is_admin "
                   "FROM accounts WHERE id = ?1",
                   op),
           op);
@@ -486,21 +501,21 @@ std::optional<account> sqlite_backend::find_account_where(const char* sql, const
 
 std::optional<account> sqlite_backend::find_account_by_device(const std::string& device_id) {
   return find_account_where(
-      "SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms "
+      "SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms, is_admin "
       "FROM accounts WHERE device_id = ?1",
       device_id, "find_account_by_device");
 }
 
 std::optional<account> sqlite_backend::find_account_by_email(const std::string& email) {
   return find_account_where(
-      "SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms "
+      "SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms, is_admin "
       "FROM accounts WHERE email = ?1",
       email, "find_account_by_email");
 }
 
 std::optional<account> sqlite_backend::find_account_by_nickname_key(const std::string& key) {
   return find_account_where(
-      "SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms "
+      "SELECT id, device_id, email, password_hash, nickname, nickname_key, created_ms, is_admin "
       "FROM accounts WHERE nickname_key = ?1",
       key, "find_account_by_nickname_key");
 }
@@ -517,6 +532,55 @@ status sqlite_backend::set_nickname(std::int64_t account_id, const std::string& 
   const status st = q.run();
   if (st != status::ok) return st;
   return sqlite3_changes(db_) > 0 ? status::ok : status::not_found;
+}
+
+status sqlite_backend::set_admin(std::int64_t account_id, bool is_admin) {
+  const char* op = "set_admin";
+  query q(db_, prepare("UPDATE accounts SET is_admin = ?2 WHERE id = ?1", op), op);
+  q.bind_i64(1, account_id);
+  q.bind_i64(2, is_admin ? 1 : 0);
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  return sqlite3_changes(db_) > 0 ? status::ok : status::not_found;
+}
+
+void sqlite_backend::append_audit(audit_entry& e) {
+  const char* op = "append_audit";
+  query q(db_,
+          prepare("INSERT INTO admin_audit (ts_ms, actor, action, target, detail_json) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5)",
+                  op),
+          op);
+  q.bind_i64(1, e.ts_ms);
+  q.bind_i64(2, e.actor);
+  q.bind_text(3, e.action);
+  q.bind_text(4, e.target);
+  q.bind_text(5, e.detail_json);
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  e.id = sqlite3_last_insert_rowid(db_);
+}
+
+std::vector<audit_entry> sqlite_backend::read_audit(std::int64_t before_id, int limit) {
+  const char* op = "read_audit";
+  std::vector<audit_entry> out;
+  if (limit <= 0) return out;
+  query q(db_,
+          prepare("SELECT id, ts_ms, actor, action, target, detail_json FROM admin_audit "
+                  "WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+                  op),
+          op);
+  q.bind_i64(1, before_id > 0 ? before_id : std::numeric_limits<std::int64_t>::max());
+  q.bind_i64(2, limit);
+  while (q.next()) {
+    audit_entry e;
+    e.id = q.i64(0);
+    e.ts_ms = q.i64(1);
+    e.actor = q.i64(2);
+    e.action = q.text(3);
+    e.target = q.text(4);
+    e.detail_json = q.text(5);
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 // --- Sessions ---------------------------------------------------------------------------------
@@ -1014,6 +1078,60 @@ std::int64_t sqlite_backend::trim_traces(std::int64_t created_before_ms,
     removed += sqlite3_changes(db_);
   }
   return removed;
+}
+
+std::vector<trace_record> sqlite_backend::reported_traces(const moderation_query& mq) {
+  const char* op = "reported_traces";
+  std::vector<trace_record> out;
+  if (mq.limit <= 0) return out;
+  query q(db_,
+          prepare("SELECT id, area, kind, account_id, u_uuid, payload_json, x, y, z, created_ms, "
+                  "rating, votes, reports, hidden FROM traces WHERE reports > 0 AND id < ?1 "
+                  "AND (?2 = 0 OR hidden = 1) ORDER BY id DESC LIMIT ?3",
+                  op),
+          op);
+  q.bind_i64(1, mq.before_id > 0 ? mq.before_id : std::numeric_limits<std::int64_t>::max());
+  q.bind_i64(2, mq.hidden_only ? 1 : 0);
+  q.bind_i64(3, mq.limit);
+  while (q.next())
+    out.push_back(read_trace(q));
+  return out;
+}
+
+std::vector<trace_report> sqlite_backend::reports_of(std::int64_t trace_id) {
+  const char* op = "reports_of";
+  query q(db_,
+          prepare("SELECT account_id, source, weighty FROM trace_reports WHERE trace_id = ?1 "
+                  "ORDER BY account_id",
+                  op),
+          op);
+  q.bind_i64(1, trace_id);
+  std::vector<trace_report> out;
+  while (q.next())
+    out.push_back(trace_report{trace_id, q.i64(0), q.text(1), q.i64(2) != 0});
+  return out;
+}
+
+status sqlite_backend::restore_trace(std::int64_t id) {
+  const char* op = "restore_trace";
+  {
+    query u(db_, prepare("UPDATE traces SET hidden = 0, reports = 0 WHERE id = ?1", op), op);
+    u.bind_i64(1, id);
+    if (u.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+    if (sqlite3_changes(db_) == 0) return status::not_found;
+  }
+  query d(db_, prepare("DELETE FROM trace_reports WHERE trace_id = ?1", op), op);
+  d.bind_i64(1, id);
+  if (d.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  return status::ok;
+}
+
+status sqlite_backend::delete_trace(std::int64_t id) {
+  const char* op = "delete_trace";
+  query q(db_, prepare("DELETE FROM traces WHERE id = ?1", op), op);
+  q.bind_i64(1, id);
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  return sqlite3_changes(db_) > 0 ? status::ok : status::not_found;
 }
 
 }  // namespace maratang::store

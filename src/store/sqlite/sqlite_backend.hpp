@@ -69,6 +69,9 @@ class sqlite_backend : public backend {
   std::optional<account> find_account_by_nickname_key(const std::string& key) override;
   status set_nickname(std::int64_t account_id, const std::string& nickname,
                       const std::string& key) override;
+  status set_admin(std::int64_t account_id, bool is_admin) override;
+  void append_audit(audit_entry& e) override;
+  std::vector<audit_entry> read_audit(std::int64_t before_id, int limit) override;
 
   status create_session(const session_record& s) override;
   std::optional<session_record> find_session(const std::string& id) override;
@@ -97,6 +100,10 @@ class sqlite_backend : public backend {
   status appraise_trace(std::int64_t id, std::int64_t account_id, int value) override;
   status report_trace(const trace_report& r, std::int64_t hide_after) override;
   std::int64_t trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind) override;
+  std::vector<trace_record> reported_traces(const moderation_query& q) override;
+  std::vector<trace_report> reports_of(std::int64_t trace_id) override;
+  status restore_trace(std::int64_t id) override;
+  status delete_trace(std::int64_t id) override;
 
  private:
   // Sets SQLite's max_page_count (it never goes below the current size).
