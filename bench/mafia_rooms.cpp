@@ -38,6 +38,7 @@
 #include "lobby/room.hpp"
 #include "modes/mafia/mafia_mode.hpp"
 #include "net/connection.hpp"
+#include "store/embedded_store.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/worker.hpp"
 #include "util/clock.hpp"
@@ -291,6 +292,7 @@ int main(int argc, char** argv) {
   store::worker_options wo;
   wo.max_queue = 10'000'000;
   store::worker worker(std::move(backend), wo);
+  store::embedded_store ports(worker);
 
   app::metrics m;
   lobby::mode_registry modes;
@@ -299,7 +301,7 @@ int main(int argc, char** argv) {
   asio::io_context bot_ioc;
   lobby::lobby_options lo;
   lo.max_rooms = rooms + 10;
-  lobby::lobby lob(server_ioc, modes, worker, real_clock(), m, lo);
+  lobby::lobby lob(server_ioc, modes, ports, ports, real_clock(), m, lo);
   auto server_work = asio::make_work_guard(server_ioc);
   auto bot_work = asio::make_work_guard(bot_ioc);
   std::thread server_thread([&] { server_ioc.run(); });

@@ -8,8 +8,8 @@
 #include "api/gateway.hpp"
 #include "api/http_replies.hpp"
 #include "app/metrics.hpp"
+#include "core/account_store.hpp"
 #include "core/auth_service.hpp"
-#include "store/worker.hpp"
 #include "traces/trace_service.hpp"
 
 namespace maratang::api {
@@ -128,12 +128,10 @@ bool gateway::route_admin(http_request& req, const http_responder& respond) {
           respond(json_response(200, json::object{{"deleted", r->id}}));
         });
       case action::audit: {
-        auto rows = std::make_shared<std::vector<store::audit_entry>>();
         const int n = static_cast<int>(limit);
-        bool queued = store_.submit(
-            [rows, before, n](store::backend& b) { *rows = b.read_audit(before, n); },
-            [rows, n, respond](bool ok) {
-              if (!ok) return respond(error_response(error{errc::unavailable}));
+        stores_.audit.read_audit(
+            before, n, [n, respond](result<std::vector<store::audit_entry>> rows) {
+              if (!rows) return respond(error_response(rows.error()));
               json::array entries;
               for (const auto& e : *rows)
                 entries.push_back(audit_json(e));
@@ -142,7 +140,6 @@ bool gateway::route_admin(http_request& req, const http_responder& respond) {
               respond(json_response(
                   200, json::object{{"entries", std::move(entries)}, {"next_before", next}}));
             });
-        if (!queued) respond(error_response(error{errc::unavailable, "Storage queue is full."}));
         return;
       }
     }

@@ -18,19 +18,23 @@ class metrics;
 }
 namespace maratang::core {
 class auth_service;
-}
+class account_store;
+class audit_log;
+}  // namespace maratang::core
 namespace maratang::store {
-class worker;
+class health;
 }
 namespace maratang::lobby {
 class lobby;
-}
+class game_store;
+}  // namespace maratang::lobby
 namespace maratang::traces {
 class trace_service;
 }
 namespace maratang::mystery {
 struct mystery_services;
-}
+class casebook_store;
+}  // namespace maratang::mystery
 
 namespace maratang::api {
 
@@ -42,9 +46,18 @@ struct gateway_options {
   bool allow_seeds = false;  // rooms.allow_seeds
 };
 
+// The storage ports the gateway reads directly (the services own the rest).
+struct gateway_stores {
+  core::account_store& accounts;  // the account of a new connection
+  core::audit_log& audit;         // GET /v1/admin/audit
+  lobby::game_store& games;       // GET /v1/games/..., /v1/accounts/{id}/games
+  mystery::casebook_store& casebooks;
+  store::health& health;  // GET /ready
+};
+
 class gateway final : public net::handler {
  public:
-  gateway(core::auth_service& auth, lobby::lobby& lobby, store::worker& store, app::metrics& m,
+  gateway(core::auth_service& auth, lobby::lobby& lobby, gateway_stores stores, app::metrics& m,
           const clock& clk, gateway_options opts);
 
   void on_http(net::http_request req, net::http_responder respond) override;
@@ -102,7 +115,7 @@ class gateway final : public net::handler {
 
   core::auth_service& auth_;
   lobby::lobby& lobby_;
-  store::worker& store_;
+  gateway_stores stores_;
   app::metrics& metrics_;
   const clock& clock_;
   gateway_options opts_;

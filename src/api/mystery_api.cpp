@@ -6,9 +6,10 @@
 #include "api/gateway.hpp"
 #include "api/http_replies.hpp"
 #include "core/auth_service.hpp"
+#include "lobby/game_store.hpp"
 #include "modes/mystery/casebook.hpp"
+#include "modes/mystery/casebook_store.hpp"
 #include "modes/mystery/mystery_mode.hpp"
-#include "store/worker.hpp"
 
 namespace maratang::api {
 
@@ -79,46 +80,46 @@ bool gateway::route_mystery(net::http_request& req, const net::http_responder& r
     return true;
   }
   std::string id(rest.substr(0, slash));
-  auto found = std::make_shared<std::optional<store::casebook_record>>();
-  auto readable = std::make_shared<bool>(false);
-  bool queued = store_.submit(
-      [id, found, readable, c = *claims](store::backend& b) {
-        auto game = b.find_game(id);
-        *readable = game && may_read_game(c, *game);
-        if (*readable) *found = b.find_casebook(id);
-      },
-      [respond, found, readable, fmt](bool ok) {
-        if (!ok) return respond(error_response(errc::internal));
-        if (!*readable) return respond(error_response(error{errc::not_found, "No such game."}));
-        if (!*found) {
-          return respond(
-              error_response(error{errc::not_found,
-                                   "No casebook for this game (yet: it is written after the "
-                                   "game ends)."}));
-        }
-        const auto& c = **found;
-        net::http_response r;
-        // The text is the LLM's: it is never to be sniffed as anything else or to load anything.
-        r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-        r.headers.emplace_back("Referrer-Policy", "no-referrer");
-        if (fmt == format::markdown) {
-          r.content_type = "text/markdown; charset=utf-8";
-          r.body = c.markdown;
-        } else if (fmt == format::html) {
-          r.content_type = "text/html; charset=utf-8";
-          r.headers.emplace_back("Content-Security-Policy", mystery::casebook_csp);
-          r.body = mystery::casebook_html(c.title, c.language, c.markdown);
-        } else {
-          return respond(json_response(200, {{"game_id", c.game_id},
-                                             {"title", c.title},
-                                             {"language", c.language},
-                                             {"author", c.author},
-                                             {"markdown", c.markdown},
-                                             {"created_at", c.created_ms}}));
-        }
-        respond(std::move(r));
-      });
-  if (!queued) respond(error_response(error{errc::unavailable, "Storage queue is full."}));
+  // The game first: whether the caller may read it decides (game_access.hpp).
+  auto& casebooks = stores_.casebooks;
+  stores_.games.find_game(id, [respond, id, who = *claims, fmt,
+                               &casebooks](result<std::optional<store::game_record>> game) {
+    if (!game) return respond(error_response(game.error()));
+    if (!*game || !may_read_game(who, **game)) {
+      return respond(error_response(error{errc::not_found, "No such game."}));
+    }
+    casebooks.find_casebook(
+        id, [respond, fmt](result<std::optional<store::casebook_record>> found) {
+          if (!found) return respond(error_response(found.error()));
+          if (!*found) {
+            return respond(
+                error_response(error{errc::not_found,
+                                     "No casebook for this game (yet: it is written after the "
+                                     "game ends)."}));
+          }
+          const auto& c = **found;
+          net::http_response r;
+          // The text is the LLM's: it is never to be sniffed as anything else or to load anything.
+          r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+          r.headers.emplace_back("Referrer-Policy", "no-referrer");
+          if (fmt == format::markdown) {
+            r.content_type = "text/markdown; charset=utf-8";
+            r.body = c.markdown;
+          } else if (fmt == format::html) {
+            r.content_type = "text/html; charset=utf-8";
+            r.headers.emplace_back("Content-Security-Policy", mystery::casebook_csp);
+            r.body = mystery::casebook_html(c.title, c.language, c.markdown);
+          } else {
+            return respond(json_response(200, {{"game_id", c.game_id},
+                                               {"title", c.title},
+                                               {"language", c.language},
+                                               {"author", c.author},
+                                               {"markdown", c.markdown},
+                                               {"created_at", c.created_ms}}));
+          }
+          respond(std::move(r));
+        });
+  });
   return true;
 }
 

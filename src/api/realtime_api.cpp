@@ -7,18 +7,18 @@
 
 #include "api/gateway.hpp"
 #include "app/metrics.hpp"
+#include "core/account_store.hpp"
 #include "core/auth_service.hpp"
 #include "lobby/lobby.hpp"
 #include "lobby/room.hpp"
-#include "store/worker.hpp"
 
 namespace maratang::api {
 
 namespace json = boost::json;
 
-gateway::gateway(core::auth_service& auth, lobby::lobby& lobby, store::worker& store,
+gateway::gateway(core::auth_service& auth, lobby::lobby& lobby, gateway_stores stores,
                  app::metrics& m, const clock& clk, gateway_options opts)
-    : auth_(auth), lobby_(lobby), store_(store), metrics_(m), clock_(clk), opts_(opts) {
+    : auth_(auth), lobby_(lobby), stores_(stores), metrics_(m), clock_(clk), opts_(opts) {
   ws_table_ = {
       {"hello", &gateway::on_hello},
       {"time.sync", &gateway::on_time_sync},
@@ -57,26 +57,27 @@ void gateway::on_ws_open(const std::shared_ptr<net::connection>& c) {
     old->close("replaced", "This account connected from somewhere else.");
   }
   // Read the account while the client sends hello; hello is answered once both are in.
-  auto found = std::make_shared<std::optional<store::account>>();
-  bool queued = store_.submit([acc, found](store::backend& b) { *found = b.find_account(acc); },
-                              [this, c, found](bool ok) {
-                                c->run_on_strand([this, c, found, ok] {
-                                  auto& ctx = c->context();
-                                  if (!ok || !*found) {
-                                    c->close("unauthorized", "The account no longer exists.");
-                                    return;
-                                  }
-                                  ctx.nickname = (*found)->nickname;
-                                  ctx.loaded = true;
-                                  if (!ctx.nickname.empty())
-                                    lobby_.remember_nickname(ctx.account_id, ctx.nickname);
-                                  if (ctx.hello_waiting) {
-                                    ctx.hello_waiting = false;
-                                    answer_hello(c, json::parse(ctx.hello_id_json));
-                                  }
-                                });
-                              });
-  if (!queued) c->close("unavailable", "The server is busy; try again.");
+  stores_.accounts.find_account(acc, [this, c](result<std::optional<store::account>> r) {
+    auto found = std::make_shared<result<std::optional<store::account>>>(std::move(r));
+    c->run_on_strand([this, c, found] {
+      auto& ctx = c->context();
+      if (!*found) {
+        c->close("unavailable", "The server cannot read accounts now; try again.");
+        return;
+      }
+      if (!**found) {
+        c->close("unauthorized", "The account no longer exists.");
+        return;
+      }
+      ctx.nickname = (**found)->nickname;
+      ctx.loaded = true;
+      if (!ctx.nickname.empty()) lobby_.remember_nickname(ctx.account_id, ctx.nickname);
+      if (ctx.hello_waiting) {
+        ctx.hello_waiting = false;
+        answer_hello(c, json::parse(ctx.hello_id_json));
+      }
+    });
+  });
 }
 
 void gateway::on_ws_close(const std::shared_ptr<net::connection>& c) {

@@ -7,8 +7,9 @@
 #include "api/http_replies.hpp"
 #include "app/metrics.hpp"
 #include "core/auth_service.hpp"
+#include "lobby/game_store.hpp"
 #include "lobby/lobby.hpp"
-#include "store/worker.hpp"
+#include "store/health.hpp"
 
 namespace maratang::api {
 
@@ -126,14 +127,10 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
   if (path == "/ready") {
     if (m != "GET") return fail(errc::method_not_allowed);
     if (draining_) return fail(error{errc::unavailable, "Shutting down."});
-    auto up = std::make_shared<bool>(false);
-    bool queued = store_.submit(
-        [up](store::backend& b) { *up = b.ping(); },
-        [respond, up](bool ok) {
-          if (ok && *up) return respond(json_response(200, {{"status", "ready"}}));
-          respond(error_response(error{errc::unavailable, "Storage does not answer."}));
-        });
-    if (!queued) fail(error{errc::unavailable, "Storage queue is full."});
+    stores_.health.ping([respond](result<bool> up) {
+      if (up && *up) return respond(json_response(200, {{"status", "ready"}}));
+      respond(error_response(error{errc::unavailable, "Storage does not answer."}));
+    });
     return;
   }
   if (path == "/metrics") {
@@ -255,14 +252,12 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
     core::token_claims c;
     if (!authed(c)) return;
     std::string id = path.substr(10);
-    auto found = std::make_shared<std::optional<store::game_record>>();
-    store_.submit([id, found](store::backend& b) { *found = b.find_game(id); },
-                  [respond, found, c](bool ok) {
-                    if (!ok) return respond(error_response(errc::internal));
-                    if (!*found || !may_read_game(c, **found))
-                      return respond(error_response(error{errc::not_found, "No such game."}));
-                    respond(json_response(200, game_json(**found)));
-                  });
+    stores_.games.find_game(id, [respond, c](result<std::optional<store::game_record>> found) {
+      if (!found) return respond(error_response(found.error()));
+      if (!*found || !may_read_game(c, **found))
+        return respond(error_response(error{errc::not_found, "No such game."}));
+      respond(json_response(200, game_json(**found)));
+    });
     return;
   }
   if (path.rfind("/v1/accounts/", 0) == 0 && m == "GET") {
@@ -285,18 +280,14 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
     }
     // Others see only the account's public-room games (game_access.hpp).
     bool with_private = may_list_private_games(c, acc);
-    auto games = std::make_shared<std::vector<store::game_record>>();
-    store_.submit(
-        [acc, limit, before, with_private, games](store::backend& b) {
-          *games = b.games_of(acc, static_cast<int>(limit), before, with_private);
-        },
-        [respond, games](bool ok) {
-          if (!ok) return respond(error_response(errc::internal));
-          json::array out;
-          for (const auto& g : *games)
-            out.push_back(game_json(g));
-          respond(json_response(200, {{"games", std::move(out)}}));
-        });
+    stores_.games.games_of(acc, static_cast<int>(limit), before, with_private,
+                           [respond](result<std::vector<store::game_record>> games) {
+                             if (!games) return respond(error_response(games.error()));
+                             json::array out;
+                             for (const auto& g : *games)
+                               out.push_back(game_json(g));
+                             respond(json_response(200, {{"games", std::move(out)}}));
+                           });
     return;
   }
   fail(errc::not_found);

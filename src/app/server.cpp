@@ -26,6 +26,7 @@
 #include "modes/mystery/openai_port.hpp"
 #include "modes/testing/counter_mode.hpp"
 #include "net/listener.hpp"
+#include "store/embedded_store.hpp"
 #include "store/memory/memory_backend.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/worker.hpp"
@@ -274,7 +275,8 @@ void start_mystery(Impl& s) {
   } else {
     spdlog::info("mystery: no LLM configured; the offline narrator speaks");
   }
-  s.casebooks = std::make_unique<mystery::casebook_writer>(*s.store, s.llm.get(), real_clock());
+  s.casebooks =
+      std::make_unique<mystery::casebook_writer>(*s.ports, *s.ports, s.llm.get(), real_clock());
   svc->casebooks = s.casebooks.get();
   s.mystery = svc;
   s.modes.add(mystery::make_mystery_mode_factory(svc));
@@ -291,6 +293,7 @@ struct server::impl {
   // Password hashing, apart from `offload`: a login flood must not delay trace listings.
   asio::thread_pool hashing{static_cast<std::size_t>(cfg.auth_hash_threads)};
   std::unique_ptr<store::worker> store;
+  std::unique_ptr<store::embedded_store> ports;  // every storage port, over `store`
   std::unique_ptr<core::auth_service> auth;
   lobby::mode_registry modes;
   std::unique_ptr<mystery::openai_port> llm;  // null: no LLM configured
@@ -353,6 +356,7 @@ result<int> server::start() {
   store::worker_options wo;
   wo.max_batch = static_cast<std::size_t>(s.cfg.storage_batch_max);
   s.store = std::make_unique<store::worker>(std::move(*b), wo);
+  s.ports = std::make_unique<store::embedded_store>(*s.store);
 
   core::auth_options ao;
   ao.token_ttl_s = s.cfg.token_ttl_s;
@@ -363,7 +367,7 @@ result<int> server::start() {
   ao.limits = auth_limits_of(s.cfg);
   ao.passwords = load_password_policy(s.cfg);
   s.auth = std::make_unique<core::auth_service>(
-      *s.store, real_clock(), *key, ao,
+      *s.ports, real_clock(), *key, ao,
       [&s](std::function<void()> fn) { asio::post(s.hashing, std::move(fn)); });
   s.auth->load_revocations();
 
@@ -374,7 +378,7 @@ result<int> server::start() {
   lobby::lobby_options lo;
   lo.reconnect_grace_ms = s.cfg.reconnect_grace_ms;
   lo.max_rooms = s.cfg.max_rooms;
-  s.lob = std::make_unique<lobby::lobby>(s.ioc, s.modes, *s.store, real_clock(), s.m, lo);
+  s.lob = std::make_unique<lobby::lobby>(s.ioc, s.modes, *s.ports, *s.ports, real_clock(), s.m, lo);
 
   api::gateway_options go;
   go.json_depth_max = static_cast<unsigned>(s.cfg.json_depth_max);
@@ -382,9 +386,11 @@ result<int> server::start() {
   go.ws_rate = s.cfg.ws_rate;
   go.allow_seeds = s.cfg.allow_seeds;
   go.docs_dir = s.cfg.docs_assets_dir;
-  s.gate = std::make_unique<api::gateway>(*s.auth, *s.lob, *s.store, s.m, real_clock(), go);
+  s.gate = std::make_unique<api::gateway>(
+      *s.auth, *s.lob, api::gateway_stores{*s.ports, *s.ports, *s.ports, *s.ports, *s.ports}, s.m,
+      real_clock(), go);
   s.traces = std::make_unique<traces::trace_service>(
-      *s.store, real_clock(), trace_options_of(s.cfg),
+      *s.ports, real_clock(), trace_options_of(s.cfg),
       [&s](std::function<void()> fn) { asio::post(s.offload, std::move(fn)); });
   s.gate->set_traces(s.traces.get());
   s.gate->set_mystery(s.mystery.get());

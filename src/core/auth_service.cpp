@@ -6,16 +6,11 @@
 #include <cmath>
 #include <mutex>
 
-#include "store/worker.hpp"
+#include <future>
 
 namespace maratang::core {
 
 namespace {
-
-template <class T>
-void fail_unavailable(const std::function<void(result<T>)>& cb) {
-  cb(error{errc::unavailable, "Storage is not accepting work; try again."});
-}
 
 int seconds_of(std::chrono::milliseconds wait) {
   return static_cast<int>(std::max<std::int64_t>(1, (wait.count() + 999) / 1000));
@@ -50,7 +45,7 @@ std::string normalize_email(std::string_view email) {
   return out;
 }
 
-auth_service::auth_service(store::worker& store, const clock& clk, const signing_key& key,
+auth_service::auth_service(account_store& store, const clock& clk, const signing_key& key,
                            auth_options opts, offload_fn offload)
     : store_(store),
       clock_(clk),
@@ -106,12 +101,14 @@ error auth_service::signup_refused() const {
 }
 
 void auth_service::load_revocations() {
-  std::vector<std::string> ids;
-  auto now = clock_.now_ms();
-  store_.submit([&ids, now](store::backend& b) { ids = b.revoked_sessions(now); });
-  store_.flush();
+  // At start-up, before serving: waiting here blocks nobody.
+  std::promise<result<std::vector<std::string>>> got;
+  store_.revoked_sessions(
+      clock_.now_ms(), [&got](result<std::vector<std::string>> r) { got.set_value(std::move(r)); });
+  auto ids = got.get_future().get();
+  if (!ids) throw std::runtime_error("cannot read the revoked sessions: " + ids.error().message);
   std::unique_lock lock(revoked_mu_);
-  revoked_.insert(ids.begin(), ids.end());
+  revoked_.insert(ids->begin(), ids->end());
 }
 
 bool auth_service::is_revoked(const std::string& session_id) const {
@@ -143,50 +140,37 @@ void auth_service::issue(std::int64_t account_id, bool created, callback<session
   t.expires_at = now + std::int64_t{opts_.token_ttl_s} * 1000;
   t.token = signer_.sign({s.id, account_id, t.expires_at});
   t.refresh_token = std::move(refresh);
-  auto st = std::make_shared<store::status>(store::status::ok);
-  bool queued = store_.submit([s, st](store::backend& b) { *st = b.create_session(s); },
-                              [t = std::move(t), st, cb](bool ok) {
-                                if (!ok || *st != store::status::ok)
-                                  return cb(error{errc::internal});
-                                cb(t);
-                              });
-  if (!queued) fail_unavailable(cb);
+  store_.create_session(std::move(s), [t = std::move(t), cb](result<store::status> st) {
+    if (!st) return cb(st.error());
+    if (*st != store::status::ok) return cb(error{errc::internal});  // a session id collided
+    cb(t);
+  });
 }
 
 void auth_service::login_device(std::string device_id, std::string client,
                                 callback<session_tokens> cb) {
-  auto now = clock_.now_ms();
-  struct outcome {
-    std::int64_t id = 0;
-    bool created = false;
-    bool limited = false;
-  };
-  auto out = std::make_shared<outcome>();
-  bool queued = store_.submit(
-      [this, device_id, key = address_key(client), now, out](store::backend& b) {
-        if (auto a = b.find_account_by_device(device_id)) {
-          out->id = a->id;
-          return;
-        }
-        // Only a new account counts against the address (logging in again is not limited).
-        if (!allow_signup(key)) {
-          out->limited = true;
-          return;
-        }
-        store::account a;
-        a.device_id = device_id;
-        a.created_ms = now;
-        if (b.create_account(a) == store::status::ok) {
-          out->id = a.id;
-          out->created = true;
-        }
-      },
-      [this, out, cb](bool ok) {
-        if (ok && out->limited) return cb(signup_refused());
-        if (!ok || out->id == 0) return cb(error{errc::internal});
-        issue(out->id, out->created, cb);
-      });
-  if (!queued) fail_unavailable(cb);
+  store_.find_account_by_device(device_id, [this, device_id, key = address_key(client),
+                                            cb](result<std::optional<store::account>> found) {
+    if (!found) return cb(found.error());
+    if (*found) return issue((*found)->id, false, cb);
+    // Only a new account counts against the address (logging in again is not limited).
+    if (!allow_signup(key)) return cb(signup_refused());
+    store::account a;
+    a.device_id = device_id;
+    a.created_ms = clock_.now_ms();
+    store_.create_account(std::move(a),
+                          [this, device_id, cb](result<std::optional<store::account>> made) {
+                            if (!made) return cb(made.error());
+                            if (*made) return issue((*made)->id, true, cb);
+                            // Another login created it meanwhile: log in to that one.
+                            store_.find_account_by_device(
+                                device_id, [this, cb](result<std::optional<store::account>> again) {
+                                  if (!again) return cb(again.error());
+                                  if (!*again) return cb(error{errc::internal});
+                                  issue((*again)->id, false, cb);
+                                });
+                          });
+  });
 }
 
 void auth_service::register_email(std::string email, std::string password, std::string client,
@@ -211,24 +195,15 @@ void auth_service::register_email(std::string email, std::string password, std::
       return cb(error{errc::unavailable, "The server is out of memory for password hashing."});
     }
     release_hash(addr);
-    auto now = clock_.now_ms();
-    auto st = std::make_shared<store::status>(store::status::ok);
-    auto id = std::make_shared<std::int64_t>(0);
-    bool queued = store_.submit(
-        [norm, hash, now, st, id](store::backend& b) {
-          store::account a;
-          a.email = norm;
-          a.password_hash = hash;
-          a.created_ms = now;
-          *st = b.create_account(a);
-          *id = a.id;
-        },
-        [this, st, id, cb](bool ok) {
-          if (!ok) return cb(error{errc::internal});
-          if (*st == store::status::conflict) return cb(error{errc::account_exists});
-          issue(*id, true, cb);
-        });
-    if (!queued) fail_unavailable(cb);
+    store::account a;
+    a.email = norm;
+    a.password_hash = std::move(hash);
+    a.created_ms = clock_.now_ms();
+    store_.create_account(std::move(a), [this, cb](result<std::optional<store::account>> made) {
+      if (!made) return cb(made.error());
+      if (!*made) return cb(error{errc::account_exists});
+      issue((*made)->id, true, cb);
+    });
   });
 }
 
@@ -256,32 +231,26 @@ void auth_service::login_email(std::string email, std::string password, std::str
     give_back();
     return cb(hashing_busy());
   }
-  auto found = std::make_shared<std::optional<store::account>>();
-  bool queued = store_.submit(
-      [norm, found](store::backend& b) { *found = b.find_account_by_email(norm); },
-      [this, found, norm, addr, give_back, password = std::move(password), cb](bool ok) {
-        if (!ok) {
-          release_hash(addr);
-          give_back();
-          return cb(error{errc::internal});
-        }
-        offload_([this, found, norm, addr, password, cb] {
-          // Verify even for an unknown email, so timing does not tell which emails exist.
-          static const std::string dummy = hash_password("maratang-dummy-password", opts_.pwhash);
-          const std::string& hash = *found ? (*found)->password_hash : dummy;
-          bool good = verify_password(hash, password) && found->has_value();
-          release_hash(addr);
-          if (!good) return cb(error{errc::bad_credentials});
-          account_failures_.reset(norm);
-          address_failures_.forgive(addr);
-          issue((*found)->id, false, cb);
-        });
-      });
-  if (!queued) {
-    release_hash(addr);
-    give_back();
-    fail_unavailable(cb);
-  }
+  store_.find_account_by_email(norm, [this, norm, addr, give_back, password = std::move(password),
+                                      cb](result<std::optional<store::account>> r) {
+    if (!r) {
+      release_hash(addr);
+      give_back();
+      return cb(r.error());
+    }
+    auto found = std::make_shared<std::optional<store::account>>(std::move(*r));
+    offload_([this, found, norm, addr, password, cb] {
+      // Verify even for an unknown email, so timing does not tell which emails exist.
+      static const std::string dummy = hash_password("maratang-dummy-password", opts_.pwhash);
+      const std::string& hash = *found ? (*found)->password_hash : dummy;
+      bool good = verify_password(hash, password) && found->has_value();
+      release_hash(addr);
+      if (!good) return cb(error{errc::bad_credentials});
+      account_failures_.reset(norm);
+      address_failures_.forgive(addr);
+      issue((*found)->id, false, cb);
+    });
+  });
 }
 
 void auth_service::refresh(std::string refresh_token, callback<session_tokens> cb) {
@@ -294,45 +263,27 @@ void auth_service::refresh(std::string refresh_token, callback<session_tokens> c
   std::string new_refresh = sid + "." + secret;
   std::string new_hash = sha256_hex(new_refresh);
   std::int64_t new_exp = now + std::int64_t{opts_.refresh_ttl_s} * 1000;
-  struct outcome {
-    error err{errc::internal};
-    bool ok = false;
-    std::int64_t account = 0;
-  };
-  auto out = std::make_shared<outcome>();
-  bool queued = store_.submit(
-      [sid, old_hash, new_hash, new_exp, now, out](store::backend& b) {
-        auto s = b.find_session(sid);
-        if (!s || s->refresh_hash != old_hash) {
-          out->err = error{errc::token_invalid};
-          return;
-        }
-        if (s->revoked) {
-          out->err = error{errc::token_revoked};
-          return;
-        }
-        if (s->expires_ms <= now) {
-          out->err = error{errc::token_expired};
-          return;
-        }
-        if (b.rotate_refresh(sid, old_hash, new_hash, new_exp) != store::status::ok) {
-          out->err = error{errc::token_invalid};
-          return;
-        }
-        out->ok = true;
-        out->account = s->account_id;
-      },
-      [this, out, sid, new_refresh, cb](bool ok) {
-        if (!ok) return cb(error{errc::internal});
-        if (!out->ok) return cb(out->err);
-        session_tokens t;
-        t.account_id = out->account;
-        t.expires_at = clock_.now_ms() + std::int64_t{opts_.token_ttl_s} * 1000;
-        t.token = signer_.sign({sid, out->account, t.expires_at});
-        t.refresh_token = new_refresh;
-        cb(t);
-      });
-  if (!queued) fail_unavailable(cb);
+  store_.find_session(sid, [this, sid, old_hash, new_hash, new_exp, now, new_refresh,
+                            cb](result<std::optional<store::session_record>> found) {
+    if (!found) return cb(found.error());
+    const auto& s = *found;
+    if (!s || s->refresh_hash != old_hash) return cb(error{errc::token_invalid});
+    if (s->revoked) return cb(error{errc::token_revoked});
+    if (s->expires_ms <= now) return cb(error{errc::token_expired});
+    const std::int64_t account = s->account_id;
+    // Compare-and-set: of two refreshes racing with one token, one wins.
+    store_.rotate_refresh(sid, old_hash, new_hash, new_exp,
+                          [this, sid, account, new_refresh, cb](result<store::status> st) {
+                            if (!st) return cb(st.error());
+                            if (*st != store::status::ok) return cb(error{errc::token_invalid});
+                            session_tokens t;
+                            t.account_id = account;
+                            t.expires_at = clock_.now_ms() + std::int64_t{opts_.token_ttl_s} * 1000;
+                            t.token = signer_.sign({sid, account, t.expires_at});
+                            t.refresh_token = new_refresh;
+                            cb(t);
+                          });
+  });
 }
 
 void auth_service::logout(std::string session_id, callback<bool> cb) {
@@ -341,53 +292,39 @@ void auth_service::logout(std::string session_id, callback<bool> cb) {
     std::unique_lock lock(revoked_mu_);
     revoked_.insert(session_id);
   }
-  bool queued = store_.submit([session_id](store::backend& b) { b.revoke_session(session_id); },
-                              [cb](bool ok) {
-                                if (!ok) return cb(error{errc::internal});
-                                cb(true);
-                              });
-  if (!queued) fail_unavailable(cb);
+  store_.revoke_session(std::move(session_id), [cb](result<store::status> st) {
+    if (!st) return cb(st.error());
+    cb(true);
+  });
 }
 
 void auth_service::get_account(std::int64_t id, callback<store::account> cb) {
-  auto found = std::make_shared<std::optional<store::account>>();
-  bool queued = store_.submit([id, found](store::backend& b) { *found = b.find_account(id); },
-                              [found, cb](bool ok) {
-                                if (!ok) return cb(error{errc::internal});
-                                if (!*found) return cb(error{errc::not_found, "No such account."});
-                                cb(**found);
-                              });
-  if (!queued) fail_unavailable(cb);
+  store_.find_account(id, [cb](result<std::optional<store::account>> found) {
+    if (!found) return cb(found.error());
+    if (!*found) return cb(error{errc::not_found, "No such account."});
+    cb(std::move(**found));
+  });
 }
 
 void auth_service::set_nickname(std::int64_t id, std::string requested, callback<nickname> cb) {
   auto nick = make_nickname(requested, opts_.nicknames);
   if (!nick) return cb(nick.error());
-  auto st = std::make_shared<store::status>(store::status::ok);
-  bool queued = store_.submit(
-      [id, n = *nick, st](store::backend& b) { *st = b.set_nickname(id, n.display, n.key); },
-      [n = *nick, st, cb](bool ok) {
-        if (!ok) return cb(error{errc::internal});
-        if (*st == store::status::conflict) return cb(error{errc::nickname_taken});
-        if (*st == store::status::not_found) return cb(error{errc::not_found, "No such account."});
-        cb(n);
-      });
-  if (!queued) fail_unavailable(cb);
+  store_.set_nickname(id, nick->display, nick->key, [n = *nick, cb](result<store::status> st) {
+    if (!st) return cb(st.error());
+    if (*st == store::status::conflict) return cb(error{errc::nickname_taken});
+    if (*st == store::status::not_found) return cb(error{errc::not_found, "No such account."});
+    cb(n);
+  });
 }
 
 void auth_service::check_nickname(std::string requested, callback<std::pair<nickname, bool>> cb) {
   auto nick = make_nickname(requested, opts_.nicknames);
   if (!nick) return cb(nick.error());
-  auto taken = std::make_shared<bool>(false);
-  bool queued = store_.submit(
-      [key = nick->key, taken](store::backend& b) {
-        *taken = b.find_account_by_nickname_key(key).has_value();
-      },
-      [n = *nick, taken, cb](bool ok) {
-        if (!ok) return cb(error{errc::internal});
-        cb(std::make_pair(n, !*taken));
-      });
-  if (!queued) fail_unavailable(cb);
+  store_.find_account_by_nickname_key(nick->key,
+                                      [n = *nick, cb](result<std::optional<store::account>> found) {
+                                        if (!found) return cb(found.error());
+                                        cb(std::make_pair(n, !found->has_value()));
+                                      });
 }
 
 }  // namespace maratang::core

@@ -18,18 +18,15 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/account_store.hpp"
 #include "core/backoff_limiter.hpp"
 #include "core/crypto.hpp"
 #include "core/nickname.hpp"
 #include "core/password_policy.hpp"
-#include "store/backend.hpp"
+#include "store/records.hpp"
 #include "traces/rate_limiter.hpp"
 #include "util/clock.hpp"
 #include "util/error.hpp"
-
-namespace maratang::store {
-class worker;
-}
 
 namespace maratang::core {
 
@@ -66,7 +63,7 @@ class auth_service {
   // Runs CPU-heavy work (password hashing) off the network threads.
   using offload_fn = std::function<void(std::function<void()>)>;
 
-  auth_service(store::worker& store, const clock& clk, const signing_key& key, auth_options opts,
+  auth_service(account_store& store, const clock& clk, const signing_key& key, auth_options opts,
                offload_fn offload);
 
   // Reads the revocation list from storage. Call once at start-up, before serving.
@@ -104,7 +101,7 @@ class auth_service {
   bool allow_signup(const std::string& address_key);
   error signup_refused() const;
 
-  store::worker& store_;
+  account_store& store_;
   const clock& clock_;
   token_signer signer_;
   auth_options opts_;

@@ -13,9 +13,9 @@ namespace maratang::lobby {
 
 namespace json = boost::json;
 
-lobby::lobby(boost::asio::io_context& ioc, const mode_registry& modes, store::worker& store,
-             const clock& clk, app::metrics& m, lobby_options opts)
-    : ioc_(ioc), modes_(modes), store_(store), clock_(clk), metrics_(m), opts_(opts) {}
+lobby::lobby(boost::asio::io_context& ioc, const mode_registry& modes, game_store& games,
+             action_log& log, const clock& clk, app::metrics& m, lobby_options opts)
+    : ioc_(ioc), modes_(modes), games_(games), log_(log), clock_(clk), metrics_(m), opts_(opts) {}
 
 lobby::~lobby() = default;
 
@@ -121,7 +121,7 @@ void lobby::create(player_id p, create_params params, std::shared_ptr<net::conne
     do {
       invite = new_invite_code();
     } while (invites_.count(invite));
-    r = std::make_shared<room>(*this, ioc_, id, invite, std::move(params), *f, store_, clock_,
+    r = std::make_shared<room>(*this, ioc_, id, invite, std::move(params), *f, games_, log_, clock_,
                                metrics_, opts_);
     rooms_.emplace(id, r);
     invites_.emplace(invite, id);

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "lobby/game_store.hpp"
 #include "lobby/mode.hpp"
 #include "net/connection.hpp"
 #include "util/clock.hpp"
@@ -19,9 +20,6 @@
 
 namespace boost::asio {
 class io_context;
-}
-namespace maratang::store {
-class worker;
 }
 namespace maratang::app {
 class metrics;
@@ -75,8 +73,8 @@ using reply_fn = std::function<void(result<boost::json::object>)>;
 
 class lobby {
  public:
-  lobby(boost::asio::io_context& ioc, const mode_registry& modes, store::worker& store,
-        const clock& clk, app::metrics& m, lobby_options opts);
+  lobby(boost::asio::io_context& ioc, const mode_registry& modes, game_store& games,
+        action_log& log, const clock& clk, app::metrics& m, lobby_options opts);
   ~lobby();
 
   // Presence. attach: `c` becomes the account's connection; returns the one it replaces (which
@@ -131,7 +129,8 @@ class lobby {
 
   boost::asio::io_context& ioc_;
   const mode_registry& modes_;
-  store::worker& store_;
+  game_store& games_;
+  action_log& log_;
   const clock& clock_;
   app::metrics& metrics_;
   lobby_options opts_;

@@ -9,7 +9,6 @@
 #include "app/metrics.hpp"
 #include "core/crypto.hpp"
 #include "proto/fields.hpp"
-#include "store/worker.hpp"
 
 namespace maratang::lobby {
 
@@ -30,7 +29,7 @@ std::uint64_t random_seed() {
 }  // namespace
 
 room::room(lobby& owner, asio::io_context& ioc, std::string id, std::string invite,
-           create_params params, const mode_factory& factory, store::worker& store,
+           create_params params, const mode_factory& factory, game_store& games, action_log& log,
            const clock& clk, app::metrics& m, lobby_options opts)
     : lobby_(owner),
       strand_(asio::make_strand(ioc)),
@@ -38,7 +37,8 @@ room::room(lobby& owner, asio::io_context& ioc, std::string id, std::string invi
       invite_(std::move(invite)),
       params_(std::move(params)),
       factory_(factory),
-      store_(store),
+      games_(games),
+      log_(log),
       clock_(clk),
       metrics_(m),
       opts_(opts),
@@ -619,8 +619,7 @@ void room::log(std::string_view kind, player_id actor, const json::object& paylo
   e.kind = kind;
   e.actor = actor;
   e.payload_json = json::serialize(payload);
-  store_.submit([e = std::move(e)](store::backend& b) { b.append_log(e); }, {},
-                store::retry::until_committed);
+  log_.append_log(std::move(e));
 }
 
 void room::end_game(const json::object& result, const json::object& record) {
@@ -660,10 +659,8 @@ void room::finish_game() {
   g.players = game_players_;
   g.record_json = json::serialize(end_record_);
   g.is_private = params_.is_private;
-  // The record must outlive a full or failing disk: the worker retries it until it commits (a
-  // repeat after a commit it could not confirm is a conflict, and changes nothing).
-  store_.submit([g = std::move(g)](store::backend& b) { b.insert_game(g); }, {},
-                store::retry::until_committed);
+  // The record must outlive a full or failing disk: the store keeps trying until it commits.
+  games_.insert_game(std::move(g));
   log("game_ended", 0, end_result_);
 
   // Destroy the game after the mode's call has returned (we are past it here).

@@ -25,8 +25,8 @@ namespace maratang::lobby {
 class room final : public room_api, public std::enable_shared_from_this<room> {
  public:
   room(lobby& owner, boost::asio::io_context& ioc, std::string id, std::string invite,
-       create_params params, const mode_factory& factory, store::worker& store, const clock& clk,
-       app::metrics& m, lobby_options opts);
+       create_params params, const mode_factory& factory, game_store& games, action_log& log,
+       const clock& clk, app::metrics& m, lobby_options opts);
   ~room() override;
 
   const std::string& id() const noexcept { return id_; }
@@ -115,7 +115,8 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   const std::string invite_;
   const create_params params_;
   const mode_factory& factory_;
-  store::worker& store_;
+  game_store& games_;
+  action_log& log_;
   const clock& clock_;
   app::metrics& metrics_;
   const lobby_options opts_;

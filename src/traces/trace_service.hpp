@@ -1,7 +1,8 @@
 // The traces service (seed 003's GameDB, grown): stores objects, messages and phantoms per area
 // through the storage worker (acknowledging after commit), serves listings from snapshot_cache,
-// pages, near queries, appraisals, reports, per-writer rate limits and trimming. Thread-safe:
-// any thread may call it; completions run on the storage thread or the offload executor.
+// pages, near queries, appraisals, reports, moderation, per-writer rate limits and trimming, all
+// through the trace_store port. Thread-safe: any thread may call it; completions run on the
+// store's thread (store/reply.hpp) or the offload executor.
 #pragma once
 
 #include <atomic>
@@ -10,16 +11,13 @@
 #include <memory>
 #include <string>
 
-#include "store/backend.hpp"
+#include "store/records.hpp"
 #include "traces/http_cache.hpp"
 #include "traces/rate_limiter.hpp"
 #include "traces/trace_codec.hpp"
+#include "traces/trace_store.hpp"
 #include "util/clock.hpp"
 #include "util/error.hpp"
-
-namespace maratang::store {
-class worker;
-}
 
 namespace maratang::traces {
 
@@ -62,7 +60,7 @@ class trace_service {
   // Runs `fn` later on some other thread (serialization and compression of listings).
   using post_fn = std::function<void(std::function<void()>)>;
 
-  trace_service(store::worker& store, const clock& clk, trace_options opts, post_fn offload);
+  trace_service(trace_store& store, const clock& clk, trace_options opts, post_fn offload);
 
   const trace_options& options() const noexcept { return opts_; }
 
@@ -126,7 +124,7 @@ class trace_service {
   std::int64_t created_after() const;
   void maybe_trim();
 
-  store::worker& store_;
+  trace_store& store_;
   const clock& clock_;
   trace_options opts_;
   post_fn offload_;

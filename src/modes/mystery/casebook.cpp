@@ -9,8 +9,6 @@
 #include <memory>
 #include <vector>
 
-#include "store/worker.hpp"
-
 namespace maratang::mystery {
 
 namespace json = boost::json;
@@ -282,8 +280,9 @@ struct write_job {
 
 }  // namespace
 
-casebook_writer::casebook_writer(store::worker& store, llm_port* llm, const clock& clk)
-    : store_(store), llm_(llm), clock_(clk) {}
+casebook_writer::casebook_writer(lobby::action_log& log, casebook_store& store, llm_port* llm,
+                                 const clock& clk)
+    : log_(log), store_(store), llm_(llm), clock_(clk) {}
 
 void casebook_writer::write(casebook_meta meta, std::function<void(std::string)> done) {
   auto job = std::make_shared<write_job>();
@@ -295,16 +294,16 @@ void casebook_writer::write(casebook_meta meta, std::function<void(std::string)>
     std::string author = j->llm_chapters == 0                                      ? "template"
                          : j->llm_chapters == static_cast<int>(j->chapters.size()) ? "llm"
                                                                                    : "mixed";
-    auto rec = std::make_shared<store::casebook_record>();
-    rec->game_id = j->meta.game_id;
-    rec->title = j->meta.title;
-    rec->language = j->meta.language;
-    rec->author = author;
-    rec->markdown = assemble_casebook(j->meta, j->prose);
-    rec->created_ms = clock_.now_ms();
-    bool queued = store_.submit([rec](store::backend& b) { b.put_casebook(*rec); },
-                                [j, author](bool ok) { j->done(ok ? author : std::string()); });
-    if (!queued) j->done("");
+    store::casebook_record rec;
+    rec.game_id = j->meta.game_id;
+    rec.title = j->meta.title;
+    rec.language = j->meta.language;
+    rec.author = author;
+    rec.markdown = assemble_casebook(j->meta, j->prose);
+    rec.created_ms = clock_.now_ms();
+    store_.put_casebook(std::move(rec), [j, author](result<bool> ok) {
+      j->done(ok && *ok ? author : std::string());
+    });
   };
 
   // Writes chapter i with the LLM (falling back to its template text), then the next.
@@ -329,38 +328,37 @@ void casebook_writer::write(casebook_meta meta, std::function<void(std::string)>
         });
   };
 
-  auto read = std::make_shared<std::vector<store::log_entry>>();
-  bool queued = store_.submit(
-      [read, id = job->meta.game_id](store::backend& b) {
-        for (std::int64_t after = 0;;) {
-          auto page = b.read_log(id, after, 1000);
-          if (page.empty()) break;
-          after = page.back().seq;
-          for (auto& e : page)
-            read->push_back(std::move(e));
-        }
-      },
-      [this, job, read, store_it, next](bool ok) {
-        if (!ok) {
-          job->done("");
-          *next = nullptr;
-          return;
-        }
-        job->log = std::move(*read);
-        job->chapters = chapters_of(job->meta, job->log);
-        for (const auto& c : job->chapters)
-          job->prose.push_back(chapter_text(c));
-        if (llm_) {
-          (*next)(job, 0);
-        } else {
-          *next = nullptr;
-          store_it(job);
-        }
-      });
-  if (!queued) {
-    *next = nullptr;
-    job->done("");
-  }
+  // Reads the whole log a page at a time, then writes.
+  auto start = [this, job, store_it, next] {
+    job->chapters = chapters_of(job->meta, job->log);
+    for (const auto& c : job->chapters)
+      job->prose.push_back(chapter_text(c));
+    if (llm_) {
+      (*next)(job, 0);
+    } else {
+      *next = nullptr;
+      store_it(job);
+    }
+  };
+  auto page = std::make_shared<std::function<void(std::int64_t)>>();
+  // The reader holds itself weakly; a pending read holds it strongly (no cycle to break).
+  *page = [this, job, next, self = std::weak_ptr(page), start](std::int64_t after) {
+    constexpr int kPage = 1000;
+    log_.read_log(job->meta.game_id, after, kPage,
+                  [job, next, page = self.lock(), start](result<std::vector<store::log_entry>> r) {
+                    if (!r) {
+                      *next = nullptr;
+                      return job->done("");
+                    }
+                    const bool more = static_cast<int>(r->size()) == kPage;
+                    const std::int64_t last = r->empty() ? 0 : r->back().seq;
+                    for (auto& e : *r)
+                      job->log.push_back(std::move(e));
+                    if (more) return (*page)(last);
+                    start();
+                  });
+  };
+  (*page)(0);
 }
 
 }  // namespace maratang::mystery

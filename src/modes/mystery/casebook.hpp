@@ -9,13 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "lobby/game_store.hpp"
+#include "modes/mystery/casebook_store.hpp"
 #include "modes/mystery/llm_port.hpp"
-#include "store/backend.hpp"
+#include "store/records.hpp"
 #include "util/clock.hpp"
-
-namespace maratang::store {
-class worker;
-}
 
 namespace maratang::mystery {
 
@@ -58,19 +56,20 @@ inline constexpr const char* casebook_csp =
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'";
 
-// Writes casebooks in the background: reads the game's log through the storage worker, writes
-// the text (LLM or templates), stores it, then calls `done`. Thread-safe; never blocks.
+// Writes casebooks in the background: reads the game's action log, writes the text (LLM or
+// templates), stores it through the casebook port, then calls `done`. Thread-safe; never blocks.
 class casebook_writer {
  public:
   // llm may be null (templates only). Outlives every write it starts (the server owns both).
-  casebook_writer(store::worker& store, llm_port* llm, const clock& clk);
+  casebook_writer(lobby::action_log& log, casebook_store& store, llm_port* llm, const clock& clk);
 
   // done(author) runs on some background thread after the casebook is stored; author is "llm",
   // "mixed" (some chapters by templates) or "template"; "" if it could not be stored.
   void write(casebook_meta meta, std::function<void(std::string author)> done);
 
  private:
-  store::worker& store_;
+  lobby::action_log& log_;
+  casebook_store& store_;
   llm_port* llm_;
   const clock& clock_;
 };

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "store/embedded_store.hpp"
 #include "store/memory/memory_backend.hpp"
 #include "store/worker.hpp"
 #include "util/clock.hpp"
@@ -159,13 +160,14 @@ class scripted_llm final : public llm_port {
 
 struct writer_fixture {
   store::worker store{std::make_unique<store::memory_backend>()};
+  store::embedded_store ports{store};
   writer_fixture() {
     store.submit([](store::backend& b) { b.migrate(); });
     for (auto& e : sample_log())
       store.submit([e](store::backend& b) { b.append_log(e); });
   }
   std::string write(llm_port* llm) {
-    casebook_writer w(store, llm, real_clock());
+    casebook_writer w(ports, ports, llm, real_clock());
     std::mutex mu;
     std::condition_variable cv;
     std::optional<std::string> author;

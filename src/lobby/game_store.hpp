@@ -1,0 +1,43 @@
+// The ports rooms write to: finished games' records and the action/chat log. Owned here, by the
+// lobby (room.cpp writes; the gateway and the Mystery casebook read). Implemented by
+// store::embedded_store (memory, SQLite) and, later, PostgreSQL; one contract suite checks every
+// implementation. Completions: see store/reply.hpp.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/records.hpp"
+#include "store/reply.hpp"
+
+namespace maratang::lobby {
+
+class game_store {
+ public:
+  virtual ~game_store() = default;
+  // Stores a finished game's record. Nobody waits for it, and it must not be lost: the store
+  // keeps it and tries again (with backoff) until it commits; one still failing when the store
+  // stops is given up, logged and counted. A second record with the same id is dropped.
+  virtual void insert_game(store::game_record g) = 0;
+  virtual void find_game(std::string id, store::reply<std::optional<store::game_record>> done) = 0;
+  // The account's games, newest (ended_ms) first, at most `limit`, ended strictly before
+  // `before_ms` when it is > 0; private-room games only when `include_private`.
+  virtual void games_of(std::int64_t account_id, int limit, std::int64_t before_ms,
+                        bool include_private,
+                        store::reply<std::vector<store::game_record>> done) = 0;
+};
+
+class action_log {
+ public:
+  virtual ~action_log() = default;
+  // Appends one entry. Kept and tried again until it commits, as insert_game; an entry whose
+  // (stream, seq) exists already is dropped (so a retry never doubles a line).
+  virtual void append_log(store::log_entry e) = 0;
+  // A stream's entries with seq > after_seq, in seq order, at most `limit`.
+  virtual void read_log(std::string stream, std::int64_t after_seq, int limit,
+                        store::reply<std::vector<store::log_entry>> done) = 0;
+};
+
+}  // namespace maratang::lobby

@@ -1,0 +1,308 @@
+#include "store/embedded_store.hpp"
+
+#include <memory>
+#include <utility>
+
+#include "store/worker.hpp"
+
+namespace maratang::store {
+
+namespace {
+
+error failed() {
+  return error{errc::unavailable, "Storage failed; nothing was written."};
+}
+
+error busy() {
+  return error{errc::unavailable, "Storage is busy; try again."};
+}
+
+// Runs `op` (backend& -> T) as one worker operation and hands its value to `done` after the
+// commit; unavailable when the worker refuses it or its transaction fails.
+template <class T, class Op>
+void run(worker& w, Op op, reply<T> done) {
+  auto box = std::make_shared<T>();
+  const bool queued = w.submit([op = std::move(op), box](backend& b) mutable { *box = op(b); },
+                               [box, done](bool ok) {
+                                 if (!ok) return done(failed());
+                                 done(std::move(*box));
+                               });
+  if (!queued) done(busy());
+}
+
+}  // namespace
+
+// --- core::account_store ------------------------------------------------------------------------
+
+void embedded_store::create_account(account a, reply<std::optional<account>> done) {
+  run<std::optional<account>>(
+      worker_,
+      [a = std::move(a)](backend& b) mutable -> std::optional<account> {
+        a.is_admin = false;
+        if (b.create_account(a) != status::ok) return std::nullopt;
+        return a;
+      },
+      std::move(done));
+}
+
+void embedded_store::find_account(std::int64_t id, reply<std::optional<account>> done) {
+  run<std::optional<account>>(
+      worker_, [id](backend& b) { return b.find_account(id); }, std::move(done));
+}
+
+void embedded_store::find_account_by_device(std::string device_id,
+                                            reply<std::optional<account>> done) {
+  run<std::optional<account>>(
+      worker_, [k = std::move(device_id)](backend& b) { return b.find_account_by_device(k); },
+      std::move(done));
+}
+
+void embedded_store::find_account_by_email(std::string email, reply<std::optional<account>> done) {
+  run<std::optional<account>>(
+      worker_, [k = std::move(email)](backend& b) { return b.find_account_by_email(k); },
+      std::move(done));
+}
+
+void embedded_store::find_account_by_nickname_key(std::string key,
+                                                  reply<std::optional<account>> done) {
+  run<std::optional<account>>(
+      worker_, [k = std::move(key)](backend& b) { return b.find_account_by_nickname_key(k); },
+      std::move(done));
+}
+
+void embedded_store::set_nickname(std::int64_t account_id, std::string nickname, std::string key,
+                                  reply<status> done) {
+  run<status>(
+      worker_,
+      [account_id, n = std::move(nickname), k = std::move(key)](backend& b) {
+        return b.set_nickname(account_id, n, k);
+      },
+      std::move(done));
+}
+
+void embedded_store::create_session(session_record s, reply<status> done) {
+  run<status>(
+      worker_, [s = std::move(s)](backend& b) { return b.create_session(s); }, std::move(done));
+}
+
+void embedded_store::find_session(std::string id, reply<std::optional<session_record>> done) {
+  run<std::optional<session_record>>(
+      worker_, [id = std::move(id)](backend& b) { return b.find_session(id); }, std::move(done));
+}
+
+void embedded_store::rotate_refresh(std::string id, std::string old_hash, std::string new_hash,
+                                    std::int64_t new_expires_ms, reply<status> done) {
+  run<status>(
+      worker_,
+      [id = std::move(id), o = std::move(old_hash), n = std::move(new_hash),
+       new_expires_ms](backend& b) { return b.rotate_refresh(id, o, n, new_expires_ms); },
+      std::move(done));
+}
+
+void embedded_store::revoke_session(std::string id, reply<status> done) {
+  run<status>(
+      worker_, [id = std::move(id)](backend& b) { return b.revoke_session(id); }, std::move(done));
+}
+
+void embedded_store::revoked_sessions(std::int64_t now_ms, reply<std::vector<std::string>> done) {
+  run<std::vector<std::string>>(
+      worker_, [now_ms](backend& b) { return b.revoked_sessions(now_ms); }, std::move(done));
+}
+
+// --- core::audit_log ----------------------------------------------------------------------------
+
+void embedded_store::read_audit(std::int64_t before_id, int limit,
+                                reply<std::vector<audit_entry>> done) {
+  run<std::vector<audit_entry>>(
+      worker_, [before_id, limit](backend& b) { return b.read_audit(before_id, limit); },
+      std::move(done));
+}
+
+// --- lobby::game_store, lobby::action_log -------------------------------------------------------
+
+void embedded_store::insert_game(game_record g) {
+  // A conflict (the record is stored already, e.g. by an earlier try) is not a failure.
+  worker_.submit([g = std::move(g)](backend& b) { b.insert_game(g); }, {}, retry::until_committed);
+}
+
+void embedded_store::find_game(std::string id, reply<std::optional<game_record>> done) {
+  run<std::optional<game_record>>(
+      worker_, [id = std::move(id)](backend& b) { return b.find_game(id); }, std::move(done));
+}
+
+void embedded_store::games_of(std::int64_t account_id, int limit, std::int64_t before_ms,
+                              bool include_private, reply<std::vector<game_record>> done) {
+  run<std::vector<game_record>>(
+      worker_,
+      [account_id, limit, before_ms, include_private](backend& b) {
+        return b.games_of(account_id, limit, before_ms, include_private);
+      },
+      std::move(done));
+}
+
+void embedded_store::append_log(log_entry e) {
+  worker_.submit([e = std::move(e)](backend& b) { b.append_log(e); }, {}, retry::until_committed);
+}
+
+void embedded_store::read_log(std::string stream, std::int64_t after_seq, int limit,
+                              reply<std::vector<log_entry>> done) {
+  run<std::vector<log_entry>>(
+      worker_,
+      [s = std::move(stream), after_seq, limit](backend& b) {
+        return b.read_log(s, after_seq, limit);
+      },
+      std::move(done));
+}
+
+// --- traces::trace_store ------------------------------------------------------------------------
+
+void embedded_store::insert_traces(std::vector<trace_record> ts,
+                                   reply<std::vector<trace_record>> done) {
+  run<std::vector<trace_record>>(
+      worker_,
+      [ts = std::move(ts)](backend& b) mutable {
+        // The operation may run again after a failed batch: each run starts from the input.
+        auto out = ts;
+        for (auto& t : out)
+          b.insert_trace(t);
+        return out;
+      },
+      std::move(done));
+}
+
+void embedded_store::list_traces(std::vector<trace_query> qs,
+                                 reply<std::vector<std::vector<trace_record>>> done) {
+  run<std::vector<std::vector<trace_record>>>(
+      worker_,
+      [qs = std::move(qs)](backend& b) {
+        std::vector<std::vector<trace_record>> out;
+        out.reserve(qs.size());
+        for (const auto& q : qs)
+          out.push_back(b.list_traces(q));
+        return out;
+      },
+      std::move(done));
+}
+
+void embedded_store::find_trace(std::int64_t id, reply<std::optional<trace_record>> done) {
+  run<std::optional<trace_record>>(
+      worker_, [id](backend& b) { return b.find_trace(id); }, std::move(done));
+}
+
+void embedded_store::appraise_trace(std::int64_t id, std::int64_t account_id, int value,
+                                    reply<std::optional<trace_record>> done) {
+  run<std::optional<trace_record>>(
+      worker_,
+      [id, account_id, value](backend& b) -> std::optional<trace_record> {
+        auto t = b.find_trace(id);
+        if (!t || t->hidden || t->kind != trace_kind::message) return std::nullopt;
+        if (b.appraise_trace(id, account_id, value) != status::ok) return std::nullopt;
+        return b.find_trace(id);
+      },
+      std::move(done));
+}
+
+void embedded_store::report_trace(trace_report r, std::int64_t hide_after,
+                                  std::int64_t trusted_before_ms,
+                                  reply<std::optional<traces::report_outcome>> done) {
+  run<std::optional<traces::report_outcome>>(
+      worker_,
+      [r, hide_after, trusted_before_ms](backend& b) -> std::optional<traces::report_outcome> {
+        auto t = b.find_trace(r.trace_id);
+        if (!t || t->hidden) return std::nullopt;
+        const auto acc = b.find_account(r.account_id);
+        trace_report weighed = r;
+        weighed.weighty = acc.has_value() && acc->created_ms <= trusted_before_ms;
+        const auto st = b.report_trace(weighed, hide_after);
+        if (st == status::not_found) return std::nullopt;
+        return traces::report_outcome{*b.find_trace(r.trace_id), st == status::conflict};
+      },
+      std::move(done));
+}
+
+void embedded_store::trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind,
+                                 reply<std::int64_t> done) {
+  run<std::int64_t>(
+      worker_,
+      [created_before_ms, keep_per_kind](backend& b) {
+        return b.trim_traces(created_before_ms, keep_per_kind);
+      },
+      std::move(done));
+}
+
+void embedded_store::reported_traces(moderation_query q,
+                                     reply<std::vector<traces::reported_trace>> done) {
+  run<std::vector<traces::reported_trace>>(
+      worker_,
+      [q](backend& b) {
+        std::vector<traces::reported_trace> out;
+        for (auto& t : b.reported_traces(q)) {
+          auto reports = b.reports_of(t.id);
+          out.push_back(traces::reported_trace{std::move(t), std::move(reports)});
+        }
+        return out;
+      },
+      std::move(done));
+}
+
+void embedded_store::restore_trace(std::int64_t id, audit_fn audit,
+                                   reply<std::optional<trace_record>> done) {
+  run<std::optional<trace_record>>(
+      worker_,
+      [id, audit = std::move(audit)](backend& b) -> std::optional<trace_record> {
+        auto t = b.find_trace(id);
+        if (!t) return std::nullopt;
+        auto line = audit(*t);
+        if (b.restore_trace(id) != status::ok) return std::nullopt;
+        b.append_audit(line);
+        return b.find_trace(id);
+      },
+      std::move(done));
+}
+
+void embedded_store::delete_trace(std::int64_t id, audit_fn audit,
+                                  reply<std::optional<trace_record>> done) {
+  run<std::optional<trace_record>>(
+      worker_,
+      [id, audit = std::move(audit)](backend& b) -> std::optional<trace_record> {
+        auto t = b.find_trace(id);
+        if (!t) return std::nullopt;
+        auto line = audit(*t);
+        if (b.delete_trace(id) != status::ok) return std::nullopt;
+        b.append_audit(line);
+        return t;
+      },
+      std::move(done));
+}
+
+// --- mystery::casebook_store --------------------------------------------------------------------
+
+void embedded_store::put_casebook(casebook_record c, reply<bool> done) {
+  run<bool>(
+      worker_,
+      [c = std::move(c)](backend& b) {
+        b.put_casebook(c);
+        return true;
+      },
+      std::move(done));
+}
+
+void embedded_store::find_casebook(std::string game_id,
+                                   reply<std::optional<casebook_record>> done) {
+  run<std::optional<casebook_record>>(
+      worker_, [id = std::move(game_id)](backend& b) { return b.find_casebook(id); },
+      std::move(done));
+}
+
+// --- health -------------------------------------------------------------------------------------
+
+std::string embedded_store::backend_name() const {
+  return worker_.backend_name();
+}
+
+void embedded_store::ping(reply<bool> done) {
+  run<bool>(
+      worker_, [](backend& b) { return b.ping(); }, std::move(done));
+}
+
+}  // namespace maratang::store

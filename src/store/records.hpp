@@ -1,0 +1,149 @@
+// What Maratang stores: the records every storage port speaks in (accounts, sessions, game
+// records, the action log, events, traces, casebooks, the audit log), and the outcomes of a write.
+// Plain values, no behaviour: the ports that read and write them are owned by the code that uses
+// them (core/account_store.hpp, lobby/game_store.hpp, traces/trace_store.hpp, ...), and the
+// implementations live under store/.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace maratang::store {
+
+// Thrown by a backend when the database itself fails (I/O error, corrupt file, lost connection).
+// Never thrown for expected outcomes such as "not found" or "taken": those are `status` values.
+class store_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class status { ok, not_found, conflict };
+
+struct account {
+  std::int64_t id = 0;        // assigned by create_account, > 0
+  std::string device_id;      // empty when the account has none
+  std::string email;          // normalised (lower-case); empty when none
+  std::string password_hash;  // argon2id string; empty when none
+  std::string nickname;       // display form; empty until chosen
+  std::string nickname_key;   // comparison key; unique among accounts; empty until chosen
+  std::int64_t created_ms = 0;
+  bool is_admin = false;  // granted by the operator (maratang admin grant EMAIL)
+};
+
+// One line of the admin audit log: who did what to what, and when. Append-only.
+struct audit_entry {
+  std::int64_t id = 0;  // assigned by append_audit, > 0 and increasing
+  std::int64_t ts_ms = 0;
+  std::int64_t actor = 0;   // the admin's account id; 0 for the operator's command line
+  std::string action;       // e.g. "admin.grant", "trace.restore", "trace.delete"
+  std::string target;       // what it acted on, e.g. "account:12", "trace:7"
+  std::string detail_json;  // a JSON object with whatever else the action records
+};
+
+// One login session. Tokens name the session; logout revokes it.
+struct session_record {
+  std::string id;  // opaque, unique
+  std::int64_t account_id = 0;
+  std::string refresh_hash;  // hash of the current refresh token
+  std::int64_t created_ms = 0;
+  std::int64_t expires_ms = 0;  // when the refresh token stops working
+  bool revoked = false;
+};
+
+// A finished (or abandoned) game.
+struct game_record {
+  std::string id;  // unique
+  std::string mode;
+  std::string room_id;
+  std::int64_t started_ms = 0;
+  std::int64_t ended_ms = 0;
+  std::vector<std::int64_t> players;  // account ids, in seat order
+  std::string record_json;            // the mode's own record: roles, votes, winners...
+  // The game was played in a private room (invite code). Who may read a record is decided by
+  // api::may_read_game; games stored before schema version 6 read back as private.
+  bool is_private = false;
+};
+
+// The casebook of a finished game: the story of the game, written from its action log (by the LLM
+// or by templates) as Markdown. A game has at most one; a rewrite replaces it.
+struct casebook_record {
+  std::string game_id;
+  std::string title;
+  std::string language;  // "en", "ko"
+  std::string author;    // "llm" or "template"
+  std::string markdown;
+  std::int64_t created_ms = 0;
+};
+
+// One line of the append-only action/chat log of a room or game.
+struct log_entry {
+  std::string stream;    // the game id (or room id) the entry belongs to
+  std::int64_t seq = 0;  // strictly increasing within a stream, assigned by the caller
+  std::int64_t ts_ms = 0;
+  std::string kind;        // e.g. "chat", "action", "event"
+  std::int64_t actor = 0;  // account id, 0 for the system
+  std::string payload_json;
+};
+
+// An event for the outbox (published to Kafka by a later component).
+struct event_record {
+  std::int64_t id = 0;  // assigned on append, increasing
+  std::string topic;
+  std::string key;
+  std::string payload_json;
+  std::int64_t ts_ms = 0;
+};
+
+// Traces (src/traces/): what a player left in an area for others to find, as in seed 003's
+// GameDB. One id sequence serves every kind, so an id names one trace.
+enum class trace_kind { object = 0, message = 1, phantom = 2 };
+
+struct trace_record {
+  std::int64_t id = 0;  // assigned by insert_trace, > 0 and increasing
+  std::string area;
+  trace_kind kind = trace_kind::object;
+  std::int64_t account_id = 0;  // 0: anonymous (the GameDB-compatible endpoint)
+  std::string u_uuid;           // the client's own user id (seed 003), stored as given
+  std::string payload_json;     // the kind's fields as a JSON object, e.g. {"o_type":1,...}
+  bool has_pos = false;         // x, y, z hold a position (for near queries)
+  double x = 0, y = 0, z = 0;
+  std::int64_t created_ms = 0;
+  std::int64_t rating = 0;  // sum of appraisals (+1 / -1 each)
+  std::int64_t votes = 0;   // number of appraisals
+  std::int64_t reports = 0;
+  bool hidden = false;  // reported too often: never listed
+};
+
+// One account's report of a trace. `source` groups reports that may not count twice (the
+// reporter's address, as the service keys it); `weighty` is false for reports that are kept but
+// cannot help hide a trace (accounts too new to be trusted).
+struct trace_report {
+  std::int64_t trace_id = 0;
+  std::int64_t account_id = 0;
+  std::string source;
+  bool weighty = true;
+};
+
+// Which traces list_traces returns: one kind of one area, newest (highest id) first, never
+// hidden ones.
+struct trace_query {
+  std::string area;
+  trace_kind kind = trace_kind::object;
+  int limit = 0;                   // at most this many (nothing when <= 0)
+  std::int64_t before_id = 0;      // when > 0: only ids below it (paging)
+  std::int64_t created_after = 0;  // only traces with created_ms >= this
+  bool near = false;               // when set: only traces with a position within radius
+  double x = 0, y = 0, z = 0, radius = 0;
+};
+
+// Which traces reported_traces returns (the moderation queue): every kind and area, hidden ones
+// included, newest (highest id) first.
+struct moderation_query {
+  bool hidden_only = false;    // only hidden traces; else every trace with at least one report
+  int limit = 0;               // at most this many (nothing when <= 0)
+  std::int64_t before_id = 0;  // when > 0: only ids below it (paging)
+};
+
+}  // namespace maratang::store
