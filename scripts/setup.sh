@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Maratang needs to build, run and test, from Debian bookworm packages.
 # Idempotent and non-interactive; safe to run again. Usage: scripts/setup.sh [--test]
-#   --test  also installs what the test suite needs beyond the build (tools, and Chromium for the
-#           headless test of /docs).
+#   --test  also installs what the test suite needs beyond the build (tools, Chromium for the
+#           headless test of /docs, and a PostgreSQL 15 server that the tests start themselves).
 set -euo pipefail
 
 want_test=0
@@ -19,9 +19,11 @@ build_pkgs=(
   libsqlite3-dev libsodium-dev libicu-dev libssl-dev zlib1g-dev
   libspdlog-dev libfmt-dev libcli11-dev libcmark-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libpq-dev librdkafka-dev  # PostgreSQL client (libpq) and Kafka client (librdkafka, its mock cluster)
   john-data cracklib-runtime  # common-password lists (auth.password_lists), read at start-up
 )
-test_pkgs=(clang-format procps chromium clang libclang-rt-14-dev)
+test_pkgs=(clang-format procps chromium clang libclang-rt-14-dev
+  postgresql-15)  # server binaries in /usr/lib/postgresql/15/bin, started by scripts/pg_temp.sh
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi
