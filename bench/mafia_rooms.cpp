@@ -38,7 +38,7 @@
 #include "lobby/room.hpp"
 #include "modes/mafia/mafia_mode.hpp"
 #include "net/connection.hpp"
-#include "store/embedded_store.hpp"
+#include "store/batched_store.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/worker.hpp"
 #include "util/clock.hpp"
@@ -292,7 +292,7 @@ int main(int argc, char** argv) {
   store::worker_options wo;
   wo.max_queue = 10'000'000;
   store::worker worker(std::move(backend), wo);
-  store::embedded_store ports(worker);
+  store::batched_store ports(worker);
 
   app::metrics m;
   lobby::mode_registry modes;

@@ -26,7 +26,7 @@
 #include "modes/mystery/openai_port.hpp"
 #include "modes/testing/counter_mode.hpp"
 #include "net/listener.hpp"
-#include "store/embedded_store.hpp"
+#include "store/batched_store.hpp"
 #include "store/memory/memory_backend.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/worker.hpp"
@@ -293,7 +293,7 @@ struct server::impl {
   // Password hashing, apart from `offload`: a login flood must not delay trace listings.
   asio::thread_pool hashing{static_cast<std::size_t>(cfg.auth_hash_threads)};
   std::unique_ptr<store::worker> store;
-  std::unique_ptr<store::embedded_store> ports;  // every storage port, over `store`
+  std::unique_ptr<store::batched_store> ports;  // every storage port, over `store`
   std::unique_ptr<core::auth_service> auth;
   lobby::mode_registry modes;
   std::unique_ptr<mystery::openai_port> llm;  // null: no LLM configured
@@ -356,7 +356,7 @@ result<int> server::start() {
   store::worker_options wo;
   wo.max_batch = static_cast<std::size_t>(s.cfg.storage_batch_max);
   s.store = std::make_unique<store::worker>(std::move(*b), wo);
-  s.ports = std::make_unique<store::embedded_store>(*s.store);
+  s.ports = std::make_unique<store::batched_store>(*s.store);
 
   core::auth_options ao;
   ao.token_ttl_s = s.cfg.token_ttl_s;

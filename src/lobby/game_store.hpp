@@ -1,6 +1,6 @@
 // The ports rooms write to: finished games' records and the action/chat log. Owned here, by the
 // lobby (room.cpp writes; the gateway and the Mystery casebook read). Implemented by
-// store::embedded_store (memory, SQLite) and, later, PostgreSQL; one contract suite checks every
+// store::batched_store (over the memory, SQLite or PostgreSQL backend); one contract suite checks every
 // implementation. Completions: see store/reply.hpp.
 #pragma once
 

@@ -5,7 +5,7 @@
 #include <boost/json.hpp>
 #include <optional>
 
-#include "store/embedded_store.hpp"
+#include "store/batched_store.hpp"
 #include "store/memory/memory_backend.hpp"
 #include "store/worker.hpp"
 
@@ -21,7 +21,7 @@ class trace_service_test : public ::testing::Test {
     auto b = std::make_unique<store::memory_backend>();
     b->migrate();
     worker_ = std::make_unique<store::worker>(std::move(b));
-    ports_ = std::make_unique<store::embedded_store>(*worker_);
+    ports_ = std::make_unique<store::batched_store>(*worker_);
     // Listings are built inline: the test thread sees them once the worker is flushed.
     svc_ = std::make_unique<trace_service>(*ports_, clk_, std::move(o),
                                            [](std::function<void()> fn) { fn(); });
@@ -62,7 +62,7 @@ class trace_service_test : public ::testing::Test {
 
   manual_clock clk_;
   std::unique_ptr<store::worker> worker_;
-  std::unique_ptr<store::embedded_store> ports_;
+  std::unique_ptr<store::batched_store> ports_;
   std::unique_ptr<trace_service> svc_;
 };
 

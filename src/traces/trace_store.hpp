@@ -1,5 +1,5 @@
 // The traces port: what traces::trace_service needs from storage. Owned here, by its user;
-// implemented by store::embedded_store (memory, SQLite) and, later, PostgreSQL. One contract suite
+// implemented by store::batched_store (over the memory, SQLite or PostgreSQL backend). One contract suite
 // checks every implementation. Completions: see store/reply.hpp.
 #pragma once
 

@@ -1,6 +1,6 @@
 // The casebook port: where a finished Mystery game's casebook is kept (casebook_writer writes,
-// the gateway reads). Owned here, by its users; implemented by store::embedded_store (memory,
-// SQLite) and, later, PostgreSQL. Completions: see store/reply.hpp.
+// the gateway reads). Owned here, by its users; implemented by store::batched_store (over the
+// memory, SQLite or PostgreSQL backend). Completions: see store/reply.hpp.
 #pragma once
 
 #include <optional>

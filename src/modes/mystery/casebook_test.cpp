@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "store/embedded_store.hpp"
+#include "store/batched_store.hpp"
 #include "store/memory/memory_backend.hpp"
 #include "store/worker.hpp"
 #include "util/clock.hpp"
@@ -160,7 +160,7 @@ class scripted_llm final : public llm_port {
 
 struct writer_fixture {
   store::worker store{std::make_unique<store::memory_backend>()};
-  store::embedded_store ports{store};
+  store::batched_store ports{store};
   writer_fixture() {
     store.submit([](store::backend& b) { b.migrate(); });
     for (auto& e : sample_log())

@@ -1,9 +1,9 @@
-// The embedded store: every storage port (accounts, the audit log, game records, the action log,
+// The batched store: every storage port (accounts, the audit log, game records, the action log,
 // traces, casebooks, health) implemented over one store::worker, which owns a synchronous backend
-// (memory or SQLite) and runs operations on its thread in batched transactions (group commit).
-// Each port operation is one worker operation, so it is atomic; completions run on the worker
-// thread after the commit (store/reply.hpp). Group commit and the backend are this class's own
-// business: nothing outside the composition root (src/app/) sees the worker.
+// (memory, SQLite or PostgreSQL) and runs operations on its own thread in batched transactions
+// (group commit). Each port operation is one worker operation, so it is atomic; completions run
+// on the worker thread after the commit (store/reply.hpp). Group commit and the backend are this
+// class's own business: nothing outside the composition root (src/app/) sees the worker.
 #pragma once
 
 #include "core/account_store.hpp"
@@ -16,16 +16,16 @@ namespace maratang::store {
 
 class worker;
 
-class embedded_store final : public core::account_store,
-                             public core::audit_log,
-                             public lobby::game_store,
-                             public lobby::action_log,
-                             public traces::trace_store,
-                             public mystery::casebook_store,
-                             public health {
+class batched_store final : public core::account_store,
+                            public core::audit_log,
+                            public lobby::game_store,
+                            public lobby::action_log,
+                            public traces::trace_store,
+                            public mystery::casebook_store,
+                            public health {
  public:
   // `w` must outlive this object.
-  explicit embedded_store(worker& w) : worker_(w) {}
+  explicit batched_store(worker& w) : worker_(w) {}
 
   // core::account_store
   void create_account(account a, reply<std::optional<account>> done) override;

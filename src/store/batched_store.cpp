@@ -1,4 +1,4 @@
-#include "store/embedded_store.hpp"
+#include "store/batched_store.hpp"
 
 #include <memory>
 #include <utility>
@@ -34,7 +34,7 @@ void run(worker& w, Op op, reply<T> done) {
 
 // --- core::account_store ------------------------------------------------------------------------
 
-void embedded_store::create_account(account a, reply<std::optional<account>> done) {
+void batched_store::create_account(account a, reply<std::optional<account>> done) {
   run<std::optional<account>>(
       worker_,
       [a = std::move(a)](backend& b) mutable -> std::optional<account> {
@@ -45,33 +45,33 @@ void embedded_store::create_account(account a, reply<std::optional<account>> don
       std::move(done));
 }
 
-void embedded_store::find_account(std::int64_t id, reply<std::optional<account>> done) {
+void batched_store::find_account(std::int64_t id, reply<std::optional<account>> done) {
   run<std::optional<account>>(
       worker_, [id](backend& b) { return b.find_account(id); }, std::move(done));
 }
 
-void embedded_store::find_account_by_device(std::string device_id,
-                                            reply<std::optional<account>> done) {
+void batched_store::find_account_by_device(std::string device_id,
+                                           reply<std::optional<account>> done) {
   run<std::optional<account>>(
       worker_, [k = std::move(device_id)](backend& b) { return b.find_account_by_device(k); },
       std::move(done));
 }
 
-void embedded_store::find_account_by_email(std::string email, reply<std::optional<account>> done) {
+void batched_store::find_account_by_email(std::string email, reply<std::optional<account>> done) {
   run<std::optional<account>>(
       worker_, [k = std::move(email)](backend& b) { return b.find_account_by_email(k); },
       std::move(done));
 }
 
-void embedded_store::find_account_by_nickname_key(std::string key,
-                                                  reply<std::optional<account>> done) {
+void batched_store::find_account_by_nickname_key(std::string key,
+                                                 reply<std::optional<account>> done) {
   run<std::optional<account>>(
       worker_, [k = std::move(key)](backend& b) { return b.find_account_by_nickname_key(k); },
       std::move(done));
 }
 
-void embedded_store::set_nickname(std::int64_t account_id, std::string nickname, std::string key,
-                                  reply<status> done) {
+void batched_store::set_nickname(std::int64_t account_id, std::string nickname, std::string key,
+                                 reply<status> done) {
   run<status>(
       worker_,
       [account_id, n = std::move(nickname), k = std::move(key)](backend& b) {
@@ -80,18 +80,18 @@ void embedded_store::set_nickname(std::int64_t account_id, std::string nickname,
       std::move(done));
 }
 
-void embedded_store::create_session(session_record s, reply<status> done) {
+void batched_store::create_session(session_record s, reply<status> done) {
   run<status>(
       worker_, [s = std::move(s)](backend& b) { return b.create_session(s); }, std::move(done));
 }
 
-void embedded_store::find_session(std::string id, reply<std::optional<session_record>> done) {
+void batched_store::find_session(std::string id, reply<std::optional<session_record>> done) {
   run<std::optional<session_record>>(
       worker_, [id = std::move(id)](backend& b) { return b.find_session(id); }, std::move(done));
 }
 
-void embedded_store::rotate_refresh(std::string id, std::string old_hash, std::string new_hash,
-                                    std::int64_t new_expires_ms, reply<status> done) {
+void batched_store::rotate_refresh(std::string id, std::string old_hash, std::string new_hash,
+                                   std::int64_t new_expires_ms, reply<status> done) {
   run<status>(
       worker_,
       [id = std::move(id), o = std::move(old_hash), n = std::move(new_hash),
@@ -99,20 +99,20 @@ void embedded_store::rotate_refresh(std::string id, std::string old_hash, std::s
       std::move(done));
 }
 
-void embedded_store::revoke_session(std::string id, reply<status> done) {
+void batched_store::revoke_session(std::string id, reply<status> done) {
   run<status>(
       worker_, [id = std::move(id)](backend& b) { return b.revoke_session(id); }, std::move(done));
 }
 
-void embedded_store::revoked_sessions(std::int64_t now_ms, reply<std::vector<std::string>> done) {
+void batched_store::revoked_sessions(std::int64_t now_ms, reply<std::vector<std::string>> done) {
   run<std::vector<std::string>>(
       worker_, [now_ms](backend& b) { return b.revoked_sessions(now_ms); }, std::move(done));
 }
 
 // --- core::audit_log ----------------------------------------------------------------------------
 
-void embedded_store::read_audit(std::int64_t before_id, int limit,
-                                reply<std::vector<audit_entry>> done) {
+void batched_store::read_audit(std::int64_t before_id, int limit,
+                               reply<std::vector<audit_entry>> done) {
   run<std::vector<audit_entry>>(
       worker_, [before_id, limit](backend& b) { return b.read_audit(before_id, limit); },
       std::move(done));
@@ -120,18 +120,18 @@ void embedded_store::read_audit(std::int64_t before_id, int limit,
 
 // --- lobby::game_store, lobby::action_log -------------------------------------------------------
 
-void embedded_store::insert_game(game_record g) {
+void batched_store::insert_game(game_record g) {
   // A conflict (the record is stored already, e.g. by an earlier try) is not a failure.
   worker_.submit([g = std::move(g)](backend& b) { b.insert_game(g); }, {}, retry::until_committed);
 }
 
-void embedded_store::find_game(std::string id, reply<std::optional<game_record>> done) {
+void batched_store::find_game(std::string id, reply<std::optional<game_record>> done) {
   run<std::optional<game_record>>(
       worker_, [id = std::move(id)](backend& b) { return b.find_game(id); }, std::move(done));
 }
 
-void embedded_store::games_of(std::int64_t account_id, int limit, std::int64_t before_ms,
-                              bool include_private, reply<std::vector<game_record>> done) {
+void batched_store::games_of(std::int64_t account_id, int limit, std::int64_t before_ms,
+                             bool include_private, reply<std::vector<game_record>> done) {
   run<std::vector<game_record>>(
       worker_,
       [account_id, limit, before_ms, include_private](backend& b) {
@@ -140,12 +140,12 @@ void embedded_store::games_of(std::int64_t account_id, int limit, std::int64_t b
       std::move(done));
 }
 
-void embedded_store::append_log(log_entry e) {
+void batched_store::append_log(log_entry e) {
   worker_.submit([e = std::move(e)](backend& b) { b.append_log(e); }, {}, retry::until_committed);
 }
 
-void embedded_store::read_log(std::string stream, std::int64_t after_seq, int limit,
-                              reply<std::vector<log_entry>> done) {
+void batched_store::read_log(std::string stream, std::int64_t after_seq, int limit,
+                             reply<std::vector<log_entry>> done) {
   run<std::vector<log_entry>>(
       worker_,
       [s = std::move(stream), after_seq, limit](backend& b) {
@@ -156,8 +156,8 @@ void embedded_store::read_log(std::string stream, std::int64_t after_seq, int li
 
 // --- traces::trace_store ------------------------------------------------------------------------
 
-void embedded_store::insert_traces(std::vector<trace_record> ts,
-                                   reply<std::vector<trace_record>> done) {
+void batched_store::insert_traces(std::vector<trace_record> ts,
+                                  reply<std::vector<trace_record>> done) {
   run<std::vector<trace_record>>(
       worker_,
       [ts = std::move(ts)](backend& b) mutable {
@@ -170,8 +170,8 @@ void embedded_store::insert_traces(std::vector<trace_record> ts,
       std::move(done));
 }
 
-void embedded_store::list_traces(std::vector<trace_query> qs,
-                                 reply<std::vector<std::vector<trace_record>>> done) {
+void batched_store::list_traces(std::vector<trace_query> qs,
+                                reply<std::vector<std::vector<trace_record>>> done) {
   run<std::vector<std::vector<trace_record>>>(
       worker_,
       [qs = std::move(qs)](backend& b) {
@@ -184,13 +184,13 @@ void embedded_store::list_traces(std::vector<trace_query> qs,
       std::move(done));
 }
 
-void embedded_store::find_trace(std::int64_t id, reply<std::optional<trace_record>> done) {
+void batched_store::find_trace(std::int64_t id, reply<std::optional<trace_record>> done) {
   run<std::optional<trace_record>>(
       worker_, [id](backend& b) { return b.find_trace(id); }, std::move(done));
 }
 
-void embedded_store::appraise_trace(std::int64_t id, std::int64_t account_id, int value,
-                                    reply<std::optional<trace_record>> done) {
+void batched_store::appraise_trace(std::int64_t id, std::int64_t account_id, int value,
+                                   reply<std::optional<trace_record>> done) {
   run<std::optional<trace_record>>(
       worker_,
       [id, account_id, value](backend& b) -> std::optional<trace_record> {
@@ -202,9 +202,9 @@ void embedded_store::appraise_trace(std::int64_t id, std::int64_t account_id, in
       std::move(done));
 }
 
-void embedded_store::report_trace(trace_report r, std::int64_t hide_after,
-                                  std::int64_t trusted_before_ms,
-                                  reply<std::optional<traces::report_outcome>> done) {
+void batched_store::report_trace(trace_report r, std::int64_t hide_after,
+                                 std::int64_t trusted_before_ms,
+                                 reply<std::optional<traces::report_outcome>> done) {
   run<std::optional<traces::report_outcome>>(
       worker_,
       [r, hide_after, trusted_before_ms](backend& b) -> std::optional<traces::report_outcome> {
@@ -220,8 +220,8 @@ void embedded_store::report_trace(trace_report r, std::int64_t hide_after,
       std::move(done));
 }
 
-void embedded_store::trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind,
-                                 reply<std::int64_t> done) {
+void batched_store::trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind,
+                                reply<std::int64_t> done) {
   run<std::int64_t>(
       worker_,
       [created_before_ms, keep_per_kind](backend& b) {
@@ -230,8 +230,8 @@ void embedded_store::trim_traces(std::int64_t created_before_ms, std::int64_t ke
       std::move(done));
 }
 
-void embedded_store::reported_traces(moderation_query q,
-                                     reply<std::vector<traces::reported_trace>> done) {
+void batched_store::reported_traces(moderation_query q,
+                                    reply<std::vector<traces::reported_trace>> done) {
   run<std::vector<traces::reported_trace>>(
       worker_,
       [q](backend& b) {
@@ -245,8 +245,8 @@ void embedded_store::reported_traces(moderation_query q,
       std::move(done));
 }
 
-void embedded_store::restore_trace(std::int64_t id, audit_fn audit,
-                                   reply<std::optional<trace_record>> done) {
+void batched_store::restore_trace(std::int64_t id, audit_fn audit,
+                                  reply<std::optional<trace_record>> done) {
   run<std::optional<trace_record>>(
       worker_,
       [id, audit = std::move(audit)](backend& b) -> std::optional<trace_record> {
@@ -260,8 +260,8 @@ void embedded_store::restore_trace(std::int64_t id, audit_fn audit,
       std::move(done));
 }
 
-void embedded_store::delete_trace(std::int64_t id, audit_fn audit,
-                                  reply<std::optional<trace_record>> done) {
+void batched_store::delete_trace(std::int64_t id, audit_fn audit,
+                                 reply<std::optional<trace_record>> done) {
   run<std::optional<trace_record>>(
       worker_,
       [id, audit = std::move(audit)](backend& b) -> std::optional<trace_record> {
@@ -277,7 +277,7 @@ void embedded_store::delete_trace(std::int64_t id, audit_fn audit,
 
 // --- mystery::casebook_store --------------------------------------------------------------------
 
-void embedded_store::put_casebook(casebook_record c, reply<bool> done) {
+void batched_store::put_casebook(casebook_record c, reply<bool> done) {
   run<bool>(
       worker_,
       [c = std::move(c)](backend& b) {
@@ -287,8 +287,7 @@ void embedded_store::put_casebook(casebook_record c, reply<bool> done) {
       std::move(done));
 }
 
-void embedded_store::find_casebook(std::string game_id,
-                                   reply<std::optional<casebook_record>> done) {
+void batched_store::find_casebook(std::string game_id, reply<std::optional<casebook_record>> done) {
   run<std::optional<casebook_record>>(
       worker_, [id = std::move(game_id)](backend& b) { return b.find_casebook(id); },
       std::move(done));
@@ -296,11 +295,11 @@ void embedded_store::find_casebook(std::string game_id,
 
 // --- health -------------------------------------------------------------------------------------
 
-std::string embedded_store::backend_name() const {
+std::string batched_store::backend_name() const {
   return worker_.backend_name();
 }
 
-void embedded_store::ping(reply<bool> done) {
+void batched_store::ping(reply<bool> done) {
   run<bool>(
       worker_, [](backend& b) { return b.ping(); }, std::move(done));
 }
