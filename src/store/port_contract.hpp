@@ -2,7 +2,7 @@
 // suites. Each storage port (core::account_store and core::audit_log, lobby::game_store and
 // lobby::action_log, traces::trace_store, mystery::casebook_store, store::health) has one suite,
 // and every suite runs against every implementation listed by implementations() below: memory
-// (the reference), SQLite and, once it exists, PostgreSQL. The suites speak to the ports only,
+// (the reference), SQLite and PostgreSQL. The suites speak to the ports only,
 // asynchronously, as services do; port_contract's wait()/call() turn a completion into a value so
 // that tests read linearly, and fail (instead of hanging) when a completion never comes.
 //
@@ -38,6 +38,8 @@
 #include "store/batched_store.hpp"
 #include "store/health.hpp"
 #include "store/memory/memory_backend.hpp"
+#include "store/postgres/pg_backend.hpp"
+#include "store/postgres/pg_test_cluster.hpp"
 #include "store/reply.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/test_temp_dir.hpp"
@@ -135,22 +137,15 @@ inline std::vector<implementation> implementations() {
                    return std::make_unique<batched_store_set>(std::move(b), dir);
                  }});
 
-  // PostgreSQL goes here, as one more entry. Its server is per suite, not per test:
-  //
-  //   out.push_back({"postgres",  // = the backend's name()
-  //     [] { return std::make_shared<pg_test_cluster>(MARATANG_SOURCE_DIR); },  // start_suite
-  //     [](const std::shared_ptr<void>& suite) -> std::unique_ptr<store_set> {
-  //       auto& pg = *std::static_pointer_cast<pg_test_cluster>(suite);
-  //       // A fresh database per test (CREATE DATABASE t_<n> on pg.url()), then the backend on
-  //       // it, migrated; `keep` may hold whatever drops that database afterwards.
-  //       auto b = postgres_backend::open(fresh_database(pg));
-  //       b->migrate();
-  //       return std::make_unique<batched_store_set>(std::move(b));
-  //     }});
-  //
-  // (store/postgres/pg_test_cluster.hpp starts and stops the server; MARATANG_SOURCE_DIR is
-  // defined for the unit tests. A network store that does not use the worker implements
-  // store_set itself.)
+  // The batched store over PostgreSQL: one server for the whole test run (shared_test_url: the
+  // ctest fixture's, or one this process starts), a fresh schema per test.
+  out.push_back({"postgres", {}, [](const std::shared_ptr<void>&) -> std::unique_ptr<store_set> {
+                   pg_options o;
+                   o.schema = fresh_schema_name();
+                   auto b = pg_backend::open(shared_test_url(MARATANG_SOURCE_DIR), o);
+                   b->migrate();
+                   return std::make_unique<batched_store_set>(std::move(b));
+                 }});
 
   return out;
 }
