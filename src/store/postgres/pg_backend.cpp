@@ -4,9 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <limits>
-#include <thread>
 
 namespace maratang::store {
 
@@ -319,20 +317,25 @@ namespace {
 
 }  // namespace
 
+PGresult* pg_backend::checked(PGresult* r, const char* op) {
+  const auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+  // A connection that broke under the statement is dropped: the next one reconnects.
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string why = r ? PQresultErrorMessage(r) : PQerrorMessage(conn_);
+    drop_connection();
+    if (r) PQclear(r);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
+      why.pop_back();
+    throw store_error(std::string("postgres ") + op + ": " + why);
+  }
+  fail_result(conn_, r, op);
+}
+
 void pg_backend::exec(const char* op, const std::string& sql) {
   if (!conn_) throw store_error(std::string("postgres ") + op + ": not connected");
   PGresult* r = PQexec(conn_, sql.c_str());
-  const auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    const bool lost = PQstatus(conn_) != CONNECTION_OK;
-    try {
-      fail_result(conn_, r, op);
-    } catch (...) {
-      if (lost) drop_connection();
-      throw;
-    }
-  }
-  PQclear(r);
+  PQclear(checked(r, op));
 }
 
 pg_backend::rows pg_backend::run(const char* op, const char* sql,
@@ -342,16 +345,7 @@ pg_backend::rows pg_backend::run(const char* op, const char* sql,
   if (it == prepared_.end()) {
     std::string name = "m" + std::to_string(prepared_.size() + 1);
     PGresult* r = PQprepare(conn_, name.c_str(), sql, static_cast<int>(params.size()), nullptr);
-    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
-      const bool lost = PQstatus(conn_) != CONNECTION_OK;
-      try {
-        fail_result(conn_, r, op);
-      } catch (...) {
-        if (lost) drop_connection();
-        throw;
-      }
-    }
-    PQclear(r);
+    PQclear(checked(r, op));
     it = prepared_.emplace(sql, std::move(name)).first;
   }
   std::vector<const char*> values;
@@ -360,17 +354,7 @@ pg_backend::rows pg_backend::run(const char* op, const char* sql,
     values.push_back(v ? v->c_str() : nullptr);
   PGresult* r = PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
                                values.data(), nullptr, nullptr, 0);
-  const auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    const bool lost = PQstatus(conn_) != CONNECTION_OK;
-    try {
-      fail_result(conn_, r, op);
-    } catch (...) {
-      if (lost) drop_connection();
-      throw;
-    }
-  }
-  return rows(r);
+  return rows(checked(r, op));
 }
 
 bool pg_backend::ping() {

@@ -116,6 +116,9 @@ class pg_backend : public backend {
   // Runs one statement (prepared once per connection) and returns its rows; throws store_error
   // naming `op` on any error.
   rows run(const char* op, const char* sql, const std::vector<param>& params = {});
+  // Returns `r` when it succeeded; else frees it and throws store_error naming `op` (dropping the
+  // connection first when it is lost).
+  pg_result* checked(pg_result* r, const char* op);
   // Runs a statement without parameters and without preparing it (transaction control, DDL).
   void exec(const char* op, const std::string& sql);
   std::optional<account> find_account_where(const char* op, const char* sql,
