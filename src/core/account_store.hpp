@@ -1,7 +1,8 @@
 // The accounts-and-sessions port: what core::auth_service (and the gateway, for the account of a
 // connection) needs from storage. Owned here, by its users; implemented by
-// store::batched_store (over the memory, SQLite or PostgreSQL backend). One contract suite checks every
-// implementation (src/store/account_store_contract_test.cpp). Completions: see store/reply.hpp.
+// store::batched_store (over the memory, SQLite or PostgreSQL backend). One contract suite checks
+// every implementation (src/store/account_store_contract_test.cpp). Completions: see
+// store/reply.hpp.
 #pragma once
 
 #include <cstdint>

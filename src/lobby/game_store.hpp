@@ -1,7 +1,7 @@
 // The ports rooms write to: finished games' records and the action/chat log. Owned here, by the
 // lobby (room.cpp writes; the gateway and the Mystery casebook read). Implemented by
-// store::batched_store (over the memory, SQLite or PostgreSQL backend); one contract suite checks every
-// implementation. Completions: see store/reply.hpp.
+// store::batched_store (over the memory, SQLite or PostgreSQL backend); one contract suite checks
+// every implementation. Completions: see store/reply.hpp.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // The traces port: what traces::trace_service needs from storage. Owned here, by its user;
-// implemented by store::batched_store (over the memory, SQLite or PostgreSQL backend). One contract suite
-// checks every implementation. Completions: see store/reply.hpp.
+// implemented by store::batched_store (over the memory, SQLite or PostgreSQL backend). One contract
+// suite checks every implementation. Completions: see store/reply.hpp.
 #pragma once
 
 #include <cstdint>
