@@ -166,6 +166,7 @@ EOF
       stop_server immediate || true
       die "could not create the database maratang"
     fi
+    echo "postgresql://$user@127.0.0.1:$port/maratang" >"$dir/url"
     echo "postgresql://$user@127.0.0.1:$port/maratang"
     ;;
   stop)

@@ -112,9 +112,11 @@ const std::vector<setting>& settings() {
                             {"trace", "debug", "info", "warn", "error", "off"}));
     t.push_back(
         str_setting("log.format", &config::log_format, "Log line format.", {"text", "json"}));
-    t.push_back(str_setting("storage.backend", &config::storage_backend,
-                            "Where data is kept: sqlite (embedded) or memory (lost at exit).",
-                            {"sqlite", "memory"}));
+    t.push_back(
+        str_setting("storage.backend", &config::storage_backend,
+                    "Where data is kept: sqlite (embedded), postgres (storage.database_url; "
+                    "chosen by setting DATABASE_URL) or memory (lost at exit).",
+                    {"sqlite", "postgres", "memory"}));
     t.push_back(str_setting("storage.sqlite_path", &config::sqlite_path,
                             "SQLite database file (default <data_dir>/maratang.db)."));
     t.push_back(bool_setting("storage.full_sync", &config::storage_full_sync,
@@ -126,8 +128,14 @@ const std::vector<setting>& settings() {
                             "limit writes fail as on a full disk: clients are told unavailable, "
                             "and records nobody waits for are retried until there is room."));
     t.push_back(str_setting("storage.database_url", &config::database_url,
-                            "PostgreSQL URL (not supported yet: leave empty).", {}, true,
-                            {"DATABASE_URL"}));
+                            "PostgreSQL URL, postgresql://user:password@host:port/db; setting it "
+                            "selects storage.backend=postgres.",
+                            {}, true, {"DATABASE_URL"}));
+    t.push_back(int_setting("storage.connect_timeout_s", &config::storage_connect_timeout_s, 1, 600,
+                            "PostgreSQL: a connection attempt gives up after this long."));
+    t.push_back(int_setting("storage.statement_timeout_ms", &config::storage_statement_timeout_ms,
+                            100, 3'600'000,
+                            "PostgreSQL: the server cancels a statement after this long."));
     t.push_back(str_setting("auth.secret", &config::auth_secret,
                             "Token signing key, base64url of 32 bytes (default: generated once "
                             "into <data_dir>/secret.key).",
@@ -445,9 +453,19 @@ result<loaded_config> load_config_unredacted(const std::string& file_arg, const 
     return error{errc::bad_field, "setting nickname.min_chars: must not exceed nickname.max_chars"};
   }
   if (!c.database_url.empty()) {
+    if (c.database_url.rfind("postgresql://", 0) != 0 &&
+        c.database_url.rfind("postgres://", 0) != 0) {
+      return error{errc::bad_field,
+                   "setting storage.database_url: must start with postgresql:// (or postgres://)"};
+    }
+    if (c.storage_backend == "memory") {
+      return error{errc::bad_field,
+                   "setting storage.database_url: set, but storage.backend is memory; unset one"};
+    }
+    c.storage_backend = "postgres";
+  } else if (c.storage_backend == "postgres") {
     return error{errc::bad_field,
-                 "setting storage.database_url: the PostgreSQL backend is not available in this "
-                 "build yet; unset it to use the embedded SQLite store"};
+                 "setting storage.backend: postgres needs storage.database_url (DATABASE_URL)"};
   }
   if (c.data_dir.empty()) {
     return error{errc::bad_field, "setting server.data_dir: must not be empty"};

@@ -30,6 +30,8 @@ struct config {
   int storage_batch_max = 256;
   int storage_max_size_mb = 0;  // the SQLite file's size at most (0: no limit)
   std::string database_url;
+  int storage_connect_timeout_s = 3;
+  int storage_statement_timeout_ms = 10000;
   // auth
   std::string auth_secret;  // base64url 32-byte key; default: kept in <data_dir>/secret.key
   int token_ttl_s = 3600;

@@ -128,11 +128,34 @@ TEST(config, describe_redacts_secrets) {
   EXPECT_EQ(v.at("server.port").at("value"), 8080);
 }
 
-TEST(config, postgres_url_is_refused_until_supported) {
-  env_block env({"DATABASE_URL=postgresql://u@127.0.0.1/db"});
+TEST(config, database_url_selects_postgres) {
+  env_block env({"DATABASE_URL=postgresql://u:pw@127.0.0.1/db"});
   auto lc = load_config("", {}, env.get());
-  ASSERT_TRUE(lc.has_error());
-  EXPECT_NE(lc.error().message.find("storage.database_url"), std::string::npos);
+  ASSERT_TRUE(lc.has_value()) << lc.error().message;
+  EXPECT_EQ(lc->cfg.storage_backend, "postgres");
+  EXPECT_EQ(lc->cfg.database_url, "postgresql://u:pw@127.0.0.1/db");
+  EXPECT_EQ(describe(*lc).find("pw"), std::string::npos);  // a secret: redacted
+}
+
+TEST(config, postgres_settings_that_cannot_work_are_refused) {
+  {
+    env_block env({"DATABASE_URL=mysql://u@127.0.0.1/db"});
+    auto lc = load_config("", {}, env.get());
+    ASSERT_TRUE(lc.has_error());
+    EXPECT_NE(lc.error().message.find("postgresql://"), std::string::npos);
+  }
+  {
+    env_block env({"DATABASE_URL=postgresql://u@127.0.0.1/db"});
+    auto lc = load_config("", {{"storage.backend", "memory"}}, env.get());
+    ASSERT_TRUE(lc.has_error());
+    EXPECT_NE(lc.error().message.find("memory"), std::string::npos);
+  }
+  {
+    env_block env({});
+    auto lc = load_config("", {{"storage.backend", "postgres"}}, env.get());
+    ASSERT_TRUE(lc.has_error());
+    EXPECT_NE(lc.error().message.find("DATABASE_URL"), std::string::npos);
+  }
 }
 
 }  // namespace
@@ -162,7 +185,7 @@ TEST(config, redact_userinfo_masks_the_password_of_every_url) {
 TEST(config, start_up_errors_never_show_a_url_password) {
   for (const char* var : {"VLLM_BASE_URL=http://user:hunter2@127.0.0.1:8000/v1",
                           "VLLM_BASE_URL=https://user:hunter2@llm.example/v1",
-                          "DATABASE_URL=postgresql://user:hunter2@127.0.0.1/db",
+                          "DATABASE_URL=mysql://user:hunter2@127.0.0.1/db",
                           "MARATANG_SERVER_PORT=http://user:hunter2@x:1",
                           "MARATANG_LOG_LEVEL=http://user:hunter2@x:1"}) {
     env_block env({var});

@@ -28,6 +28,7 @@
 #include "obs/metrics.hpp"
 #include "store/batched_store.hpp"
 #include "store/memory/memory_backend.hpp"
+#include "store/postgres/pg_backend.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/worker.hpp"
 #include "traces/trace_service.hpp"
@@ -42,6 +43,12 @@ result<std::unique_ptr<store::backend>> open_backend(const config& cfg) {
   try {
     if (cfg.storage_backend == "memory") {
       return std::unique_ptr<store::backend>(std::make_unique<store::memory_backend>());
+    }
+    if (cfg.storage_backend == "postgres") {
+      store::pg_options o;
+      o.connect_timeout_s = cfg.storage_connect_timeout_s;
+      o.statement_timeout_ms = cfg.storage_statement_timeout_ms;
+      return std::unique_ptr<store::backend>(store::pg_backend::open(cfg.database_url, o));
     }
     std::filesystem::path p(cfg.sqlite_path);
     if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
@@ -450,7 +457,8 @@ result<int> server::start() {
         "# HELP maratang_storage_retries_total Failed runs of writes that are retried until they "
         "commit (game records, action log).\n"
         "# TYPE maratang_storage_retries_total counter\nmaratang_storage_retries_total {}\n"
-        "# HELP maratang_storage_lost_total Retried writes given up at shutdown.\n"
+        "# HELP maratang_storage_lost_total Retried writes given up at shutdown or refused (queue "
+        "full, stopping).\n"
         "# TYPE maratang_storage_lost_total counter\nmaratang_storage_lost_total {}\n"
         "# HELP maratang_storage_latency_seconds_avg Mean submit-to-commit time.\n"
         "# TYPE maratang_storage_latency_seconds_avg gauge\nmaratang_storage_latency_seconds_avg "

@@ -20,7 +20,7 @@ class account_store {
   virtual ~account_store() = default;
 
   // Stores a new account (without the admin flag, whatever `a` says): the stored account with its
-  // id, or an empty optional when its device id or email is taken.
+  // id, or an empty optional when its device id, email or nickname key is taken.
   virtual void create_account(store::account a,
                               store::reply<std::optional<store::account>> done) = 0;
   virtual void find_account(std::int64_t id, store::reply<std::optional<store::account>> done) = 0;

@@ -19,11 +19,14 @@ class game_store {
   virtual ~game_store() = default;
   // Stores a finished game's record. Nobody waits for it, and it must not be lost: the store
   // keeps it and tries again (with backoff) until it commits; one still failing when the store
-  // stops is given up, logged and counted. A second record with the same id is dropped.
+  // stops is given up, logged and counted (as is one refused because the store's queue is full).
+  // A second record with the same id is dropped.
   virtual void insert_game(store::game_record g) = 0;
   virtual void find_game(std::string id, store::reply<std::optional<store::game_record>> done) = 0;
   // The account's games, newest (ended_ms) first, at most `limit`, ended strictly before
-  // `before_ms` when it is > 0; private-room games only when `include_private`.
+  // `before_ms` when it is > 0; private-room games only when `include_private`. Nothing when
+  // limit <= 0. (Paging by ended_ms alone skips games that ended in the same millisecond as the
+  // last one of the previous page.)
   virtual void games_of(std::int64_t account_id, int limit, std::int64_t before_ms,
                         bool include_private,
                         store::reply<std::vector<store::game_record>> done) = 0;

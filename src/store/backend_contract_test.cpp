@@ -9,16 +9,18 @@
 
 #include "store/backend.hpp"
 #include "store/memory/memory_backend.hpp"
+#include "store/postgres/pg_backend.hpp"
+#include "store/postgres/pg_test_cluster.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/test_temp_dir.hpp"
 
 namespace maratang::store {
 namespace {
 
-enum class kind { memory, sqlite };
+enum class kind { memory, sqlite, postgres };
 
 std::string kind_name(kind k) {
-  return k == kind::memory ? "memory" : "sqlite";
+  return k == kind::memory ? "memory" : k == kind::sqlite ? "sqlite" : "postgres";
 }
 
 account make_account(const std::string& device, const std::string& email = {}) {
@@ -89,6 +91,12 @@ class store_contract : public ::testing::TestWithParam<kind> {
   // A new, empty, unmigrated backend of the kind under test.
   std::unique_ptr<backend> open_fresh() {
     if (GetParam() == kind::memory) return std::make_unique<memory_backend>();
+    if (GetParam() == kind::postgres) {
+      // A fresh schema on the server the tests share: empty, and no other test sees it.
+      pg_options o;
+      o.schema = testing::fresh_schema_name();
+      return pg_backend::open(testing::shared_test_url(MARATANG_SOURCE_DIR), o);
+    }
     dirs_.push_back(std::make_unique<testing::temp_dir>());
     return sqlite_backend::open(dirs_.back()->file("store.db"));
   }
@@ -900,8 +908,8 @@ TEST_P(store_contract, moderation_queue_lists_reported_traces_and_restore_or_del
   EXPECT_EQ(trace_ids(db().reported_traces(all)), (std::vector<std::int64_t>{reported.id}));
 }
 
-INSTANTIATE_TEST_SUITE_P(backends, store_contract, ::testing::Values(kind::memory, kind::sqlite),
-                         param_name);
+INSTANTIATE_TEST_SUITE_P(backends, store_contract,
+                         ::testing::Values(kind::memory, kind::sqlite, kind::postgres), param_name);
 
 }  // namespace
 }  // namespace maratang::store

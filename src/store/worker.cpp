@@ -65,16 +65,31 @@ worker::~worker() {
 }
 
 bool worker::submit(operation op, completion done, retry policy) {
+  bool stopping = false;
   {
     std::lock_guard lk(mu_);
-    if (stopping_ || queue_.size() + retry_.size() >= opts_.max_queue) return false;
-    queue_.push_back(item{std::move(op), std::move(done), steady::now(), policy});
-    ++submitted_;
-    // Under the lock: a submitter still inside submit() must not touch the worker after the
-    // owner, woken by this work finishing, has destroyed it (found by ThreadSanitizer).
-    cv_.notify_one();
+    stopping = stopping_;
+    if (!stopping && queue_.size() + retry_.size() < opts_.max_queue) {
+      queue_.push_back(item{std::move(op), std::move(done), steady::now(), policy});
+      ++submitted_;
+      // Under the lock: a submitter still inside submit() must not touch the worker after the
+      // owner, woken by this work finishing, has destroyed it (found by ThreadSanitizer).
+      cv_.notify_one();
+      return true;
+    }
+    // A write that must not be lost, refused: nobody waits for it, so it counts as lost here.
+    if (policy == retry::until_committed) stats_.lost += 1;
   }
-  return true;
+  if (policy == retry::until_committed) {
+    // A few lines a minute at most: a full queue refuses every write.
+    static util::log_limiter limit(5, std::chrono::minutes(1));
+    std::uint64_t suppressed = 0;
+    if (limit.allow(stopping ? "stopping" : "full", suppressed))
+      spdlog::error("storage: a write that must not be lost was refused ({}) and given up{}",
+                    stopping ? "stopping" : "queue full",
+                    suppressed ? fmt::format(" ({} similar lines suppressed)", suppressed) : "");
+  }
+  return false;
 }
 
 void worker::flush() {

@@ -33,13 +33,14 @@ struct worker_options {
 // record). A retried operation must be idempotent or fail cleanly on a repeat (a conflict status).
 enum class retry { once, until_committed };
 
-// Counters a metrics endpoint reads. All fields are updated by the worker thread.
+// Counters a metrics endpoint reads. All fields are updated by the worker thread, except `lost`
+// for refused submissions (by the submitting thread).
 struct worker_stats {
   std::atomic<std::uint64_t> ops{0};
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> failures{0};  // operations completed with ok=false
   std::atomic<std::uint64_t> retries{0};   // runs of until_committed operations that failed
-  std::atomic<std::uint64_t> lost{0};      // until_committed operations given up at stop
+  std::atomic<std::uint64_t> lost{0};      // until_committed operations given up at stop or refused
   std::atomic<std::uint64_t> commit_ns_total{0};
   std::atomic<std::uint64_t> latency_ns_total{0};  // submit -> committed, summed over ops
 };
@@ -63,7 +64,8 @@ class worker {
   // Queues an operation. Returns false (and runs nothing) when the queue is full or the worker is
   // stopping. Thread-safe. With retry::until_committed, `done` runs once, after the commit; an
   // operation still failing when the worker stops is tried once more, then given up (logged,
-  // counted in stats().lost, `done(false)`).
+  // counted in stats().lost, `done(false)`); one refused here is logged and counted in
+  // stats().lost too (`done` is not called: the caller has false).
   bool submit(operation op, completion done = {}, retry policy = retry::once);
   // Blocks until everything submitted before the call has run and committed. Thread-safe; not to
   // be called from the worker thread.

@@ -46,9 +46,10 @@ class trace_store {
   virtual void appraise_trace(std::int64_t id, std::int64_t account_id, int value,
                               store::reply<std::optional<store::trace_record>> done) = 0;
   // Reports a visible trace, once per account (a repeat changes nothing: already_reported).
-  // Every report counts in `reports`; the report carries weight when the reporting account was
-  // created at or before `trusted_before_ms`, and the trace is hidden once weighty reports come
-  // from at least `hide_after` different sources. Empty when no visible trace has that id.
+  // Every report counts in `reports`; the report carries weight (whatever r.weighty says) when the
+  // reporting account exists and was created at or before `trusted_before_ms`, and the trace is
+  // hidden once weighty reports come from at least `hide_after` different sources. Empty when no
+  // visible trace has that id.
   virtual void report_trace(store::trace_report r, std::int64_t hide_after,
                             std::int64_t trusted_before_ms,
                             store::reply<std::optional<report_outcome>> done) = 0;
@@ -63,7 +64,8 @@ class trace_store {
   // Restore: unhides the trace and forgets its reports (so only new reports can hide it again).
   // Delete: removes it with its appraisals and reports. Each writes the audit line that `audit`
   // makes from the trace as it was, in the same transaction (called on the store's thread; it
-  // must not block). Empty when no trace has that id (then nothing is written).
+  // must not block). Restore answers the trace after it, delete the trace as it was. Empty when no
+  // trace has that id (then nothing is written).
   using audit_fn = std::function<store::audit_entry(const store::trace_record& before)>;
   virtual void restore_trace(std::int64_t id, audit_fn audit,
                              store::reply<std::optional<store::trace_record>> done) = 0;

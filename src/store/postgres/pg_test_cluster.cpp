@@ -7,11 +7,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -185,6 +189,31 @@ std::string pg_test_cluster::run(const char* command) const {
           : "signal " + std::to_string(WIFSIGNALED(r.status) ? WTERMSIG(r.status) : 0);
   throw std::runtime_error(script_.string() + " " + command + " " + dir_.string() + " failed (" +
                            how + "): " + r.err);
+}
+
+const std::string& shared_test_url(const std::filesystem::path& source_dir) {
+  static std::mutex mu;
+  static std::string url;
+  static std::unique_ptr<pg_test_cluster> own;
+  std::lock_guard lk(mu);
+  if (!url.empty()) return url;
+  if (const char* dir = std::getenv("MARATANG_TEST_PG_DIR"); dir && *dir) {
+    std::ifstream in(std::filesystem::path(dir) / "url");
+    std::getline(in, url);
+    if (url.empty()) {
+      throw std::runtime_error(std::string("MARATANG_TEST_PG_DIR=") + dir +
+                               " holds no url file: did the pg fixture start?");
+    }
+    return url;
+  }
+  own = std::make_unique<pg_test_cluster>(source_dir);
+  url = own->url();
+  return url;
+}
+
+std::string fresh_schema_name() {
+  static std::atomic<int> n{0};
+  return "t" + std::to_string(::getpid()) + "_" + std::to_string(++n);
 }
 
 }  // namespace maratang::store::testing

@@ -44,4 +44,12 @@ class pg_test_cluster {
   std::string url_;
 };
 
+// The URL of the PostgreSQL server that tests share: the one ctest started for the whole run (the
+// `pg` fixture in CMakeLists.txt, which sets MARATANG_TEST_PG_DIR to its directory), or else one
+// started for this process on first use and stopped at exit. Thread-safe.
+const std::string& shared_test_url(const std::filesystem::path& source_dir);
+
+// A schema name that no other test, in this process or another, uses: "t<pid>_<n>".
+std::string fresh_schema_name();
+
 }  // namespace maratang::store::testing

@@ -1,0 +1,135 @@
+// The PostgreSQL backend: one libpq connection, owned (like every backend) by the storage worker's
+// thread, which batches operations into transactions (group commit) — so no network thread ever
+// waits on the database. Versioned migrations as SQLite's (the same version numbers), prepared
+// statements cached per connection, and reconnection by itself: a lost connection fails the
+// operations that were using it (the worker answers them `unavailable`, or keeps and retries the
+// writes that must not be lost), and the next operation reconnects, at most once per backoff
+// step (doubling up to reconnect_max_ms), so that a database that is down costs a request at most
+// one connect attempt, bounded by connect_timeout_s. Not thread-safe (see store::backend).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/backend.hpp"
+
+struct pg_conn;
+struct pg_result;
+
+namespace maratang::store {
+
+struct pg_options {
+  int connect_timeout_s = 3;         // a connection attempt gives up after this long
+  int statement_timeout_ms = 10000;  // a statement is cancelled by the server after this long
+  int reconnect_first_ms = 100;      // after a failed connect, the next try waits this long,
+  int reconnect_max_ms = 5000;       // doubling, at most this long
+  // The schema (namespace) the tables live in; created when missing. Empty: "public". Tests use
+  // one per test case.
+  std::string schema;
+};
+
+class pg_backend : public backend {
+ public:
+  // Connects to `url` (postgresql://user:password@host:port/db?...). Does not migrate. Throws
+  // store_error (with the URL's password masked) when the server cannot be reached.
+  static std::unique_ptr<pg_backend> open(const std::string& url, pg_options opts = {});
+  ~pg_backend() override;
+  pg_backend(const pg_backend&) = delete;
+  pg_backend& operator=(const pg_backend&) = delete;
+
+  std::string name() const override { return "postgres"; }
+
+  int schema_version() override;
+  int latest_schema_version() const override;
+  // Throws store_error when the database is at a newer version than this build knows. Two
+  // servers migrating at once apply each migration once (an advisory lock).
+  void migrate() override;
+
+  void begin() override;
+  void commit() override;
+  void rollback() override;
+  void savepoint() override;
+  void release() override;
+  void rollback_to() override;
+  bool ping() override;
+
+  status create_account(account& a) override;
+  std::optional<account> find_account(std::int64_t id) override;
+  std::optional<account> find_account_by_device(const std::string& device_id) override;
+  std::optional<account> find_account_by_email(const std::string& email) override;
+  std::optional<account> find_account_by_nickname_key(const std::string& key) override;
+  status set_nickname(std::int64_t account_id, const std::string& nickname,
+                      const std::string& key) override;
+  status set_admin(std::int64_t account_id, bool is_admin) override;
+  void append_audit(audit_entry& e) override;
+  std::vector<audit_entry> read_audit(std::int64_t before_id, int limit) override;
+
+  status create_session(const session_record& s) override;
+  std::optional<session_record> find_session(const std::string& id) override;
+  status rotate_refresh(const std::string& id, const std::string& old_hash,
+                        const std::string& new_hash, std::int64_t new_expires_ms) override;
+  status revoke_session(const std::string& id) override;
+  std::vector<std::string> revoked_sessions(std::int64_t now_ms) override;
+
+  status insert_game(const game_record& g) override;
+  std::optional<game_record> find_game(const std::string& id) override;
+  void put_casebook(const casebook_record& c) override;
+  std::optional<casebook_record> find_casebook(const std::string& game_id) override;
+  std::vector<game_record> games_of(std::int64_t account_id, int limit, std::int64_t before_ms,
+                                    bool include_private) override;
+
+  status append_log(const log_entry& e) override;
+  std::vector<log_entry> read_log(const std::string& stream, std::int64_t after_seq,
+                                  int limit) override;
+
+  void append_event(event_record& e) override;
+  std::vector<event_record> read_events(std::int64_t after_id, int limit) override;
+
+  void insert_trace(trace_record& t) override;
+  std::vector<trace_record> list_traces(const trace_query& q) override;
+  std::optional<trace_record> find_trace(std::int64_t id) override;
+  status appraise_trace(std::int64_t id, std::int64_t account_id, int value) override;
+  status report_trace(const trace_report& r, std::int64_t hide_after) override;
+  std::int64_t trim_traces(std::int64_t created_before_ms, std::int64_t keep_per_kind) override;
+  std::vector<trace_record> reported_traces(const moderation_query& q) override;
+  std::vector<trace_report> reports_of(std::int64_t trace_id) override;
+  status restore_trace(std::int64_t id) override;
+  status delete_trace(std::int64_t id) override;
+
+  // A statement's parameter in text form; nullopt is SQL NULL.
+  using param = std::optional<std::string>;
+  class rows;
+
+ private:
+  pg_backend(std::string url, pg_options opts);
+
+  // Makes sure a connection is up (reconnecting, within the backoff) or throws store_error.
+  void ensure_connected();
+  void connect_now();
+  void drop_connection();
+  // Runs one statement (prepared once per connection) and returns its rows; throws store_error
+  // naming `op` on any error.
+  rows run(const char* op, const char* sql, const std::vector<param>& params = {});
+  // Runs a statement without parameters and without preparing it (transaction control, DDL).
+  void exec(const char* op, const std::string& sql);
+  std::optional<account> find_account_where(const char* op, const char* sql,
+                                            const std::string& key);
+
+  std::string url_;
+  pg_options opts_;
+  pg_conn* conn_ = nullptr;
+  std::map<std::string, std::string, std::less<>> prepared_;  // SQL text -> statement name
+  bool in_tx_ = false;
+  bool tx_from_savepoint_ = false;
+  int savepoints_ = 0;
+  std::chrono::steady_clock::time_point next_connect_{};
+  int backoff_ms_ = 0;
+};
+
+}  // namespace maratang::store
