@@ -33,11 +33,11 @@
 #include <thread>
 #include <vector>
 
-#include "app/metrics.hpp"
 #include "lobby/lobby.hpp"
 #include "lobby/room.hpp"
 #include "modes/mafia/mafia_mode.hpp"
 #include "net/connection.hpp"
+#include "obs/metrics.hpp"
 #include "store/batched_store.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/worker.hpp"
@@ -294,7 +294,7 @@ int main(int argc, char** argv) {
   store::worker worker(std::move(backend), wo);
   store::batched_store ports(worker);
 
-  app::metrics m;
+  obs::metrics m;
   lobby::mode_registry modes;
   modes.add(modes::make_mafia_mode_factory(4, 12));
   asio::io_context server_ioc;

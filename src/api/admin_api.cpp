@@ -7,9 +7,9 @@
 
 #include "api/gateway.hpp"
 #include "api/http_replies.hpp"
-#include "app/metrics.hpp"
 #include "core/account_store.hpp"
 #include "core/auth_service.hpp"
+#include "obs/metrics.hpp"
 #include "traces/trace_service.hpp"
 
 namespace maratang::api {

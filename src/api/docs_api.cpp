@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "api/gateway.hpp"
-#include "app/metrics.hpp"
-#include "app/openapi.hpp"
+#include "api/openapi.hpp"
+#include "obs/metrics.hpp"
 
 namespace maratang::api {
 
@@ -108,7 +108,7 @@ bool gateway::route_docs(http_request& req, const http_responder& respond) {
     return true;
   }
   if (path == "/openapi.json") {
-    static const auto doc = std::make_shared<const std::string>(app::openapi_json());
+    static const auto doc = std::make_shared<const std::string>(openapi_json());
     http_response r;
     r.shared_body = doc;
     return respond(std::move(r)), true;

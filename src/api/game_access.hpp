@@ -17,7 +17,7 @@
 #include <cstdint>
 
 #include "core/crypto.hpp"
-#include "store/backend.hpp"
+#include "store/records.hpp"
 
 namespace maratang::api {
 

@@ -13,7 +13,7 @@
 #include "proto/fields.hpp"
 #include "util/clock.hpp"
 
-namespace maratang::app {
+namespace maratang::obs {
 class metrics;
 }
 namespace maratang::core {
@@ -57,7 +57,7 @@ struct gateway_stores {
 
 class gateway final : public net::handler {
  public:
-  gateway(core::auth_service& auth, lobby::lobby& lobby, gateway_stores stores, app::metrics& m,
+  gateway(core::auth_service& auth, lobby::lobby& lobby, gateway_stores stores, obs::metrics& m,
           const clock& clk, gateway_options opts);
 
   void on_http(net::http_request req, net::http_responder respond) override;
@@ -116,7 +116,7 @@ class gateway final : public net::handler {
   core::auth_service& auth_;
   lobby::lobby& lobby_;
   gateway_stores stores_;
-  app::metrics& metrics_;
+  obs::metrics& metrics_;
   const clock& clock_;
   gateway_options opts_;
   std::unordered_map<std::string_view, ws_handler> ws_table_;

@@ -6,18 +6,18 @@
 #include <boost/json.hpp>
 
 #include "api/gateway.hpp"
-#include "app/metrics.hpp"
 #include "core/account_store.hpp"
 #include "core/auth_service.hpp"
 #include "lobby/lobby.hpp"
 #include "lobby/room.hpp"
+#include "obs/metrics.hpp"
 
 namespace maratang::api {
 
 namespace json = boost::json;
 
 gateway::gateway(core::auth_service& auth, lobby::lobby& lobby, gateway_stores stores,
-                 app::metrics& m, const clock& clk, gateway_options opts)
+                 obs::metrics& m, const clock& clk, gateway_options opts)
     : auth_(auth), lobby_(lobby), stores_(stores), metrics_(m), clock_(clk), opts_(opts) {
   ws_table_ = {
       {"hello", &gateway::on_hello},

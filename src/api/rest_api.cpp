@@ -5,10 +5,10 @@
 #include "api/game_access.hpp"
 #include "api/gateway.hpp"
 #include "api/http_replies.hpp"
-#include "app/metrics.hpp"
 #include "core/auth_service.hpp"
 #include "lobby/game_store.hpp"
 #include "lobby/lobby.hpp"
+#include "obs/metrics.hpp"
 #include "store/health.hpp"
 
 namespace maratang::api {

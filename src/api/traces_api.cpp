@@ -8,9 +8,9 @@
 
 #include "api/gateway.hpp"
 #include "api/http_replies.hpp"
-#include "app/metrics.hpp"
 #include "core/auth_service.hpp"
 #include "core/backoff_limiter.hpp"
+#include "obs/metrics.hpp"
 #include "traces/trace_service.hpp"
 
 namespace maratang::api {

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "api/gateway.hpp"
-#include "app/metrics.hpp"
 #include "core/auth_service.hpp"
 #include "core/crypto.hpp"
 #include "lobby/lobby.hpp"
@@ -26,6 +25,7 @@
 #include "modes/mystery/openai_port.hpp"
 #include "modes/testing/counter_mode.hpp"
 #include "net/listener.hpp"
+#include "obs/metrics.hpp"
 #include "store/batched_store.hpp"
 #include "store/memory/memory_backend.hpp"
 #include "store/postgres/pg_backend.hpp"
@@ -295,7 +295,7 @@ struct server::impl {
   config cfg;
   asio::io_context ioc;
   asio::signal_set signals;
-  metrics m;
+  obs::metrics m;
   asio::thread_pool offload{1};  // the traces cache's compression
   // Password hashing, apart from `offload`: a login flood must not delay trace listings.
   asio::thread_pool hashing{static_cast<std::size_t>(cfg.auth_hash_threads)};

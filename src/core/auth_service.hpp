@@ -24,9 +24,9 @@
 #include "core/nickname.hpp"
 #include "core/password_policy.hpp"
 #include "store/records.hpp"
-#include "traces/rate_limiter.hpp"
 #include "util/clock.hpp"
 #include "util/error.hpp"
+#include "util/rate_limiter.hpp"
 
 namespace maratang::core {
 
@@ -108,7 +108,7 @@ class auth_service {
   offload_fn offload_;
   backoff_limiter account_failures_;
   backoff_limiter address_failures_;
-  traces::rate_limiter signups_;  // a token bucket per client address
+  util::rate_limiter signups_;  // a token bucket per client address
   mutable std::mutex hashing_mu_;
   int hashing_ = 0;                                          // GUARDED_BY(hashing_mu_)
   std::unordered_map<std::string, int> hashing_by_address_;  // GUARDED_BY(hashing_mu_)

@@ -5,16 +5,16 @@
 #include <boost/json.hpp>
 #include <map>
 
-#include "app/metrics.hpp"
 #include "core/crypto.hpp"
 #include "lobby/room.hpp"
+#include "obs/metrics.hpp"
 
 namespace maratang::lobby {
 
 namespace json = boost::json;
 
 lobby::lobby(boost::asio::io_context& ioc, const mode_registry& modes, game_store& games,
-             action_log& log, const clock& clk, app::metrics& m, lobby_options opts)
+             action_log& log, const clock& clk, obs::metrics& m, lobby_options opts)
     : ioc_(ioc), modes_(modes), games_(games), log_(log), clock_(clk), metrics_(m), opts_(opts) {}
 
 lobby::~lobby() = default;

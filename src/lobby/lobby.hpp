@@ -21,7 +21,7 @@
 namespace boost::asio {
 class io_context;
 }
-namespace maratang::app {
+namespace maratang::obs {
 class metrics;
 }
 
@@ -74,7 +74,7 @@ using reply_fn = std::function<void(result<boost::json::object>)>;
 class lobby {
  public:
   lobby(boost::asio::io_context& ioc, const mode_registry& modes, game_store& games,
-        action_log& log, const clock& clk, app::metrics& m, lobby_options opts);
+        action_log& log, const clock& clk, obs::metrics& m, lobby_options opts);
   ~lobby();
 
   // Presence. attach: `c` becomes the account's connection; returns the one it replaces (which
@@ -132,7 +132,7 @@ class lobby {
   game_store& games_;
   action_log& log_;
   const clock& clock_;
-  app::metrics& metrics_;
+  obs::metrics& metrics_;
   lobby_options opts_;
 
   mutable std::mutex mu_;

@@ -6,8 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "app/metrics.hpp"
 #include "core/crypto.hpp"
+#include "obs/metrics.hpp"
 #include "proto/fields.hpp"
 
 namespace maratang::lobby {
@@ -30,7 +30,7 @@ std::uint64_t random_seed() {
 
 room::room(lobby& owner, asio::io_context& ioc, std::string id, std::string invite,
            create_params params, const mode_factory& factory, game_store& games, action_log& log,
-           const clock& clk, app::metrics& m, lobby_options opts)
+           const clock& clk, obs::metrics& m, lobby_options opts)
     : lobby_(owner),
       strand_(asio::make_strand(ioc)),
       id_(std::move(id)),

@@ -26,7 +26,7 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
  public:
   room(lobby& owner, boost::asio::io_context& ioc, std::string id, std::string invite,
        create_params params, const mode_factory& factory, game_store& games, action_log& log,
-       const clock& clk, app::metrics& m, lobby_options opts);
+       const clock& clk, obs::metrics& m, lobby_options opts);
   ~room() override;
 
   const std::string& id() const noexcept { return id_; }
@@ -118,7 +118,7 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   game_store& games_;
   action_log& log_;
   const clock& clock_;
-  app::metrics& metrics_;
+  obs::metrics& metrics_;
   const lobby_options opts_;
   rng rng_;
 

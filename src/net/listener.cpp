@@ -114,7 +114,7 @@ struct listener::impl : std::enable_shared_from_this<listener::impl> {
   std::shared_ptr<shared_state> st_;
 };
 
-listener::listener(asio::io_context& ioc, handler& h, app::metrics& m, net_options opts) {
+listener::listener(asio::io_context& ioc, handler& h, obs::metrics& m, net_options opts) {
   auto st = std::make_shared<shared_state>(h, m, opts);
   impl_ = std::make_shared<impl>(ioc, std::move(st));
 }

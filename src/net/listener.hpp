@@ -12,7 +12,7 @@ namespace boost::asio {
 class io_context;
 }
 
-namespace maratang::app {
+namespace maratang::obs {
 class metrics;
 }
 
@@ -41,7 +41,7 @@ std::int64_t fit_connections_to_fd_limit(std::int64_t max_connections);
 
 class listener {
  public:
-  listener(boost::asio::io_context& ioc, handler& h, app::metrics& m, net_options opts);
+  listener(boost::asio::io_context& ioc, handler& h, obs::metrics& m, net_options opts);
   ~listener();
   // Binds and listens; returns the bound port (useful with port 0).
   result<int> open(const std::string& host, int port);

@@ -18,11 +18,11 @@
 #include <optional>
 #include <vector>
 
-#include "app/metrics.hpp"
 #include "net/connection.hpp"
 #include "net/handler.hpp"
 #include "net/listener.hpp"
 #include "net/ws_frame.hpp"
+#include "obs/metrics.hpp"
 
 namespace maratang::net {
 
@@ -34,9 +34,9 @@ using tcp = asio::ip::tcp;
 
 // What every session needs from the listener.
 struct shared_state {
-  shared_state(handler& hh, app::metrics& mm, net_options o) : h(hh), m(mm), opts(o) {}
+  shared_state(handler& hh, obs::metrics& mm, net_options o) : h(hh), m(mm), opts(o) {}
   handler& h;
-  app::metrics& m;
+  obs::metrics& m;
   net_options opts;
   std::atomic<std::int64_t> open_connections{0};
   std::atomic<std::uint64_t> next_id{1};

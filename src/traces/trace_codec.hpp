@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "store/backend.hpp"
+#include "store/records.hpp"
 
 namespace maratang::traces {
 

@@ -13,11 +13,11 @@
 
 #include "store/records.hpp"
 #include "traces/http_cache.hpp"
-#include "traces/rate_limiter.hpp"
 #include "traces/trace_codec.hpp"
 #include "traces/trace_store.hpp"
 #include "util/clock.hpp"
 #include "util/error.hpp"
+#include "util/rate_limiter.hpp"
 
 namespace maratang::traces {
 
@@ -129,8 +129,8 @@ class trace_service {
   trace_options opts_;
   post_fn offload_;
   snapshot_cache cache_;
-  rate_limiter anon_limit_;
-  rate_limiter account_limit_;
+  util::rate_limiter anon_limit_;
+  util::rate_limiter account_limit_;
   std::atomic<std::int64_t> last_trim_ms_{0};
   std::atomic<std::uint64_t> trims_{0};
 };

@@ -1,8 +1,8 @@
-#include "traces/rate_limiter.hpp"
+#include "util/rate_limiter.hpp"
 
 #include <algorithm>
 
-namespace maratang::traces {
+namespace maratang::util {
 
 rate_limiter::rate_limiter(const clock& clk, double rate, double burst, std::size_t max_keys)
     : clock_(clk), rate_(rate), burst_(std::max(burst, 1.0)), max_keys_(max_keys) {}
@@ -32,4 +32,4 @@ bool rate_limiter::allow(const std::string& key) {
   return true;
 }
 
-}  // namespace maratang::traces
+}  // namespace maratang::util

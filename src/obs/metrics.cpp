@@ -1,8 +1,8 @@
-#include "app/metrics.hpp"
+#include "obs/metrics.hpp"
 
 #include <fmt/format.h>
 
-namespace maratang::app {
+namespace maratang::obs {
 
 namespace {
 
@@ -107,4 +107,4 @@ std::string metrics::render() const {
   return out;
 }
 
-}  // namespace maratang::app
+}  // namespace maratang::obs

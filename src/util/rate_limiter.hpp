@@ -10,7 +10,7 @@
 
 #include "util/clock.hpp"
 
-namespace maratang::traces {
+namespace maratang::util {
 
 class rate_limiter {
  public:
@@ -33,4 +33,4 @@ class rate_limiter {
   std::unordered_map<std::string, bucket> buckets_;  // GUARDED_BY(mu_)
 };
 
-}  // namespace maratang::traces
+}  // namespace maratang::util

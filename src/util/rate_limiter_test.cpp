@@ -1,8 +1,8 @@
-#include "traces/rate_limiter.hpp"
+#include "util/rate_limiter.hpp"
 
 #include <gtest/gtest.h>
 
-namespace maratang::traces {
+namespace maratang::util {
 namespace {
 
 using namespace std::chrono_literals;
@@ -44,4 +44,4 @@ TEST(rate_limiter, key_table_is_bounded_and_forgets_refilled_buckets) {
 }
 
 }  // namespace
-}  // namespace maratang::traces
+}  // namespace maratang::util

@@ -1,4 +1,4 @@
-#include "app/openapi.hpp"
+#include "api/openapi.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 
 #include "proto/messages.hpp"
 
-namespace maratang::app {
+namespace maratang::api {
 namespace {
 
 namespace json = boost::json;
@@ -67,4 +67,4 @@ TEST(openapi, the_traces_bodies_have_nested_schemas) {
 }
 
 }  // namespace
-}  // namespace maratang::app
+}  // namespace maratang::api

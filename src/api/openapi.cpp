@@ -1,4 +1,4 @@
-#include "app/openapi.hpp"
+#include "api/openapi.hpp"
 
 #include <boost/json.hpp>
 #include <string_view>
@@ -6,7 +6,7 @@
 #include "proto/messages.hpp"
 #include "util/error.hpp"
 
-namespace maratang::app {
+namespace maratang::api {
 
 namespace json = boost::json;
 
@@ -206,4 +206,4 @@ std::string openapi_json() {
   return json::serialize(doc);
 }
 
-}  // namespace maratang::app
+}  // namespace maratang::api

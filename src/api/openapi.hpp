@@ -4,9 +4,9 @@
 
 #include <string>
 
-namespace maratang::app {
+namespace maratang::api {
 
 // The document as JSON text.
 std::string openapi_json();
 
-}  // namespace maratang::app
+}  // namespace maratang::api

@@ -13,7 +13,7 @@
 
 #include "util/error.hpp"
 
-namespace maratang::app {
+namespace maratang::obs {
 
 class histogram {
  public:
@@ -64,4 +64,4 @@ class metrics {
   std::vector<std::function<void(std::string&)>> collectors_;  // GUARDED_BY(mu_)
 };
 
-}  // namespace maratang::app
+}  // namespace maratang::obs
