@@ -10,6 +10,10 @@
 // A game the caller may not read is answered 404 not_found, exactly as a game that does not exist,
 // so game ids do not tell whether a private game exists.
 //
+// Not decided here: an account's statistics (GET /v1/accounts/{id}/stats) count every game,
+// private-room ones too, and any authenticated account may read them, because they are sums that
+// name no game and no other player (lobby/game_stats.hpp; docs/PROTOCOL.md).
+//
 // This is the seam for roles: when accounts gain an admin flag (a later issue), it goes into these
 // functions and into nothing else.
 #pragma once

@@ -50,7 +50,7 @@ struct gateway_options {
 struct gateway_stores {
   core::account_store& accounts;  // the account of a new connection
   core::audit_log& audit;         // GET /v1/admin/audit
-  lobby::game_store& games;       // GET /v1/games/..., /v1/accounts/{id}/games
+  lobby::game_store& games;       // GET /v1/games/..., /v1/accounts/{id}/games|stats
   mystery::casebook_store& casebooks;
   store::health& health;  // GET /ready
 };

@@ -1,6 +1,9 @@
 // REST endpoints (see proto::core_endpoints for the list and docs/PROTOCOL.md for the contract).
 #include <fmt/format.h>
 #include <boost/json.hpp>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "api/game_access.hpp"
 #include "api/gateway.hpp"
@@ -65,6 +68,44 @@ json::object game_json(const store::game_record& g) {
           {"ended_at", g.ended_ms},
           {"players", std::move(players)},
           {"record", ec ? json::value(nullptr) : std::move(record)}};
+}
+
+// The tallies each registered mode declares (mode_factory::tallies), by mode.
+std::map<std::string, std::vector<std::string>, std::less<>> declared_tallies(
+    const lobby::mode_registry& modes) {
+  std::map<std::string, std::vector<std::string>, std::less<>> out;
+  for (const auto& f : modes.all()) {
+    auto& names = out[std::string(f->name())];
+    for (std::string_view t : f->tallies())
+      names.emplace_back(t);
+  }
+  return out;
+}
+
+// An account's statistics: {account_id, modes: {mode: {played, won, lost, drawn, abandoned,
+// time_played_ms, <tally>: {key: n}}}}. Every tally a registered mode declares is there, empty or
+// not, so that clients see one shape per mode.
+json::object stats_json(
+    std::int64_t account_id, const std::vector<store::mode_stats>& stats,
+    const std::map<std::string, std::vector<std::string>, std::less<>>& declared) {
+  json::object per_mode;
+  for (const auto& s : stats) {
+    json::object o{{"played", s.played},       {"won", s.won},
+                   {"lost", s.lost},           {"drawn", s.drawn},
+                   {"abandoned", s.abandoned}, {"time_played_ms", s.time_played_ms}};
+    if (auto it = declared.find(s.mode); it != declared.end()) {
+      for (const auto& t : it->second)
+        o[t] = json::object{};
+    }
+    for (const auto& [tally, counts] : s.tallies) {
+      json::object c;
+      for (const auto& [key, n] : counts)
+        c[key] = n;
+      o[tally] = std::move(c);
+    }
+    per_mode[s.mode] = std::move(o);
+  }
+  return {{"account_id", account_id}, {"modes", std::move(per_mode)}};
 }
 
 }  // namespace
@@ -264,10 +305,23 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
     std::string_view rest = std::string_view(path).substr(13);
     auto slash = rest.find('/');
     std::int64_t acc = 0;
-    if (slash == std::string_view::npos || rest.substr(slash) != "/games" ||
-        !parse_i64(rest.substr(0, slash), acc)) {
+    if (slash == std::string_view::npos || !parse_i64(rest.substr(0, slash), acc)) {
       return fail(errc::not_found);
     }
+    const std::string_view what = rest.substr(slash);
+    if (what == "/stats") {
+      core::token_claims c;
+      if (!authed(c)) return;
+      // Any signed-in account may read anyone's statistics: they count private-room games too,
+      // but name no game and no other player (docs/PROTOCOL.md).
+      stores_.games.stats_of(acc, [respond, acc, declared = declared_tallies(lobby_.modes())](
+                                      result<std::vector<store::mode_stats>> stats) {
+        if (!stats) return respond(error_response(stats.error()));
+        respond(json_response(200, stats_json(acc, *stats, declared)));
+      });
+      return;
+    }
+    if (what != "/games") return fail(errc::not_found);
     core::token_claims c;
     if (!authed(c)) return;
     std::int64_t limit = 20, before = 0;

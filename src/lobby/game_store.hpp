@@ -1,5 +1,6 @@
-// The ports rooms write to: finished games' records and the action/chat log. Owned here, by the
-// lobby (room.cpp writes; the gateway and the Mystery casebook read). Implemented by
+// The ports rooms write to: finished games' records (with what they add to the players'
+// statistics) and the action/chat log. Owned here, by the lobby (room.cpp writes; the gateway and
+// the Mystery casebook read). Implemented by
 // store::batched_store (over the memory, SQLite or PostgreSQL backend); one contract suite checks
 // every implementation. Completions: see store/reply.hpp.
 #pragma once
@@ -20,7 +21,9 @@ class game_store {
   // Stores a finished game's record. Nobody waits for it, and it must not be lost: the store
   // keeps it and tries again (with backoff) until it commits; one still failing when the store
   // stops is given up, logged and counted (as is one refused because the store's queue is full).
-  // A second record with the same id is dropped.
+  // A second record with the same id is dropped. The record's outcomes (g.outcomes, see
+  // lobby/game_stats.hpp) are added to its players' statistics in the same transaction as the
+  // record: a record stored twice (a retry of one that did commit) counts once.
   virtual void insert_game(store::game_record g) = 0;
   virtual void find_game(std::string id, store::reply<std::optional<store::game_record>> done) = 0;
   // The account's games, newest (ended_ms) first, at most `limit`, ended strictly before
@@ -30,6 +33,11 @@ class game_store {
   virtual void games_of(std::int64_t account_id, int limit, std::int64_t before_ms,
                         bool include_private,
                         store::reply<std::vector<store::game_record>> done) = 0;
+  // The account's statistics: one entry per mode it has played, by mode name (nothing for an
+  // account that never played, or that does not exist). Private-room games count too. What the
+  // numbers mean is decided by lobby/game_stats.hpp.
+  virtual void stats_of(std::int64_t account_id,
+                        store::reply<std::vector<store::mode_stats>> done) = 0;
 };
 
 class action_log {

@@ -11,6 +11,10 @@ void mode::on_tick(room_api&) {}
 result<> mode_factory::check_start(const boost::json::object&, int) const {
   return {};
 }
+void mode_factory::score(const boost::json::object&, std::span<store::player_outcome>) const {}
+std::span<const std::string_view> mode_factory::tallies() const {
+  return {};
+}
 void mode::on_disconnect(room_api&, player_id) {}
 void mode::on_reconnect(room_api&, player_id) {}
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "proto/messages.hpp"
+#include "store/records.hpp"
 #include "util/clock.hpp"
 #include "util/error.hpp"
 #include "util/random.hpp"
@@ -130,6 +131,19 @@ class mode_factory {
   virtual result<> check_start(const boost::json::object& settings, int players) const;
   // A new game with validated settings.
   virtual std::unique_ptr<mode> create(const boost::json::object& settings) const = 0;
+
+  // Players' statistics (lobby/game_stats.hpp). score() reads the record a game of this mode
+  // passed to end_game and decides, for each player who stayed to the end (`stayed`: they come in
+  // drawn, with their time), whether they won, lost or drew, and adds the mode's own tallies
+  // ({tally, key}, e.g. {"wins_by_role", "doctor"}). It never sees players who left during the
+  // game, nor aborted games: those are abandoned. The default leaves everyone drawn (a mode that
+  // names no winner). It must accept any record its own games write; what it throws is caught and
+  // counted as the default.
+  virtual void score(const boost::json::object& record,
+                     std::span<store::player_outcome> stayed) const;
+  // The tallies score() adds to, by name: shown in every player's statistics for this mode, empty
+  // or not.
+  virtual std::span<const std::string_view> tallies() const;
 };
 
 // The modes a server runs. Filled at start-up, then read-only.

@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/crypto.hpp"
+#include "lobby/game_stats.hpp"
 #include "obs/metrics.hpp"
 #include "proto/fields.hpp"
 
@@ -332,6 +333,7 @@ void room::remove(player_id p, std::string_view reason) {
   for (auto& [name, g] : groups_)
     g.erase(p);
   send_all("room.member_left", {{"player", p}, {"reason", reason}});
+  if (!spectator && mode_) left_game_.emplace(p, clock_.now_ms());
   if (!spectator && mode_) call_mode([&](mode& md) { md.on_leave(*this, p); });
   if (state_ == state::closed) return;
   if (player_count() == 0) return close_room("empty");
@@ -420,6 +422,7 @@ void room::start(player_id p, reply_fn reply) {
     game_id_ = core::random_token(12);
     game_started_ms_ = clock_.now_ms();
     game_players_.clear();
+    left_game_.clear();
     for (const auto& m : members_) {
       if (!m.spectator) game_players_.push_back(m.id);
     }
@@ -640,11 +643,11 @@ bool room::call_mode(F&& f) {
     crash("unknown exception");
     return false;
   }
-  if (end_pending_) finish_game();
+  if (end_pending_) finish_game(false);
   return true;
 }
 
-void room::finish_game() {
+void room::finish_game(bool aborted) {
   end_pending_ = false;
   for (auto& [id, t] : timers_)
     t->cancel();
@@ -659,6 +662,8 @@ void room::finish_game() {
   g.players = game_players_;
   g.record_json = json::serialize(end_record_);
   g.is_private = params_.is_private;
+  g.outcomes = game_outcomes(game_end{g.started_ms, g.ended_ms, game_players_, left_game_, aborted},
+                             end_record_, aborted ? nullptr : &factory_);
   // The record must outlive a full or failing disk: the store keeps trying until it commits.
   games_.insert_game(std::move(g));
   log("game_ended", 0, end_result_);
@@ -682,7 +687,7 @@ void room::abandon_game(std::string_view why, std::string_view message) {
   end_result_ = {{"aborted", why}};
   if (!message.empty()) end_result_["message"] = message;
   end_record_ = {{"aborted", why}};
-  finish_game();
+  finish_game(true);
 }
 
 // The mode broke an invariant (a bug): its game cannot go on, but nothing else is lost. The game

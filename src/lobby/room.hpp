@@ -9,6 +9,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/json/object.hpp>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -100,7 +101,9 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   // False when the mode threw (its game is then over: see crash).
   template <class F>
   bool call_mode(F&& f);
-  void finish_game();
+  // Stores the game (with its players' outcomes, game_stats.hpp) and goes back to waiting.
+  // `aborted`: the room abandoned it, and end_record_ is the room's {"aborted": why}.
+  void finish_game(bool aborted);
   void crash(std::string_view what);
   void close_room(std::string_view reason);
   void schedule_tick();
@@ -139,6 +142,7 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   std::string game_id_;
   epoch_ms game_started_ms_ = 0;
   std::vector<player_id> game_players_;
+  std::map<player_id, epoch_ms> left_game_;  // players who left the running game for good, when
   bool end_pending_ = false;
   boost::json::object end_result_;
   boost::json::object end_record_;

@@ -385,6 +385,26 @@ constexpr endpoint_spec endpoints[] = {
      {},
      "`{games:[...]}`"},
     {"GET",
+     "/v1/accounts/{id}/stats",
+     true,
+     "A player's statistics, per mode they played. Every player seated when a game started played "
+     "it once: `played` = `won` + `lost` + `drawn` + `abandoned`. `abandoned`: the player left "
+     "before the game ended (room.leave, or their reconnect grace ran out), or the server aborted "
+     "the game (`aborted`: error, shutdown). The others won, lost or drew as the mode decides. "
+     "Mafia: won when the player's side won, alive or dead at the end; lost when the other side "
+     "won; a draw (max_days) is drawn; `wins_by_role: {role: n}` counts each win's role. Mystery: "
+     "everyone still in the game shares its ending, alive or dead: a `good` ending is won, `bad` "
+     "lost, `neutral` drawn; `endings: {\"scenario/ending\": n}` counts the endings reached. "
+     "`time_played_ms`: from each game's start to its end, or to when the player left. A game "
+     "counts once, in the transaction that stores its record. Private-room games count too, and "
+     "any signed-in account may read anyone's statistics: they name no game and no other player "
+     "(but a player watching them can tell that a game was played). A mode the player never "
+     "played is absent (read it as zeros); games stored before schema version 9 are not counted.",
+     {},
+     "`{account_id, modes:{<mode>:{played, won, lost, drawn, abandoned, time_played_ms, "
+     "<tallies>}}}`: mafia has `wins_by_role`, mystery `endings`, each `{key: n}` (`{}` when "
+     "none)."},
+    {"GET",
      "/openapi.json",
      false,
      "This list as an OpenAPI 3 document (generated from src/proto/messages.cpp).",

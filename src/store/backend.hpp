@@ -67,13 +67,18 @@ class backend {
   // Ids of revoked sessions whose expiry is after now_ms: the revocation list loaded at start.
   virtual std::vector<std::string> revoked_sessions(std::int64_t now_ms) = 0;
 
-  // Game records. insert_game: conflict when the id exists.
+  // Game records. insert_game: conflict when the id exists (nothing is written); otherwise the
+  // record, its players and its outcomes (added to the players' statistics in g.mode) are written
+  // together, all or nothing.
   virtual status insert_game(const game_record& g) = 0;
   virtual std::optional<game_record> find_game(const std::string& id) = 0;
   // The account's games, newest (ended_ms) first, at most `limit`, ended strictly before
   // `before_ms` when it is > 0; private-room games only when `include_private`.
   virtual std::vector<game_record> games_of(std::int64_t account_id, int limit,
                                             std::int64_t before_ms, bool include_private) = 0;
+  // The account's statistics: one entry per mode it has an outcome in, ordered by mode name;
+  // private-room games count too. Tallies hold only keys counted at least once.
+  virtual std::vector<mode_stats> stats_of(std::int64_t account_id) = 0;
 
   // Casebooks. put_casebook inserts or replaces the game's casebook.
   virtual void put_casebook(const casebook_record& c) = 0;

@@ -2,6 +2,7 @@
 // exactly like sqlite. A new backend adds itself to `backends` below.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,14 @@ game_record make_game(const std::string& id, std::int64_t ended_ms,
   g.players = std::move(players);
   g.record_json = R"({"winner":"town","id":")" + id + "\"}";
   return g;
+}
+
+using tally_list = std::vector<std::pair<std::string, std::string>>;
+using tally_map = std::map<std::string, std::map<std::string, std::int64_t>>;
+
+player_outcome make_outcome(std::int64_t account, game_result r, std::int64_t ms,
+                            tally_list tallies = {}) {
+  return player_outcome{account, r, ms, std::move(tallies)};
 }
 
 log_entry make_entry(const std::string& stream, std::int64_t seq) {
@@ -409,6 +418,118 @@ TEST_P(store_contract, games_of_breaks_ties_by_id_and_lists_a_game_once) {
   ASSERT_EQ(db().insert_game(make_game("g-b", 1000, {1, 1})), status::ok);
   EXPECT_EQ(ids_of(db().games_of(1, 10, 0, true)), (std::vector<std::string>{"g-c", "g-b", "g-a"}));
   EXPECT_EQ(db().find_game("g-b")->players, (std::vector<std::int64_t>{1, 1}));
+}
+
+// --- Player statistics ------------------------------------------------------------------------
+
+TEST_P(store_contract, stats_add_up_each_accounts_outcomes_per_mode_private_games_included) {
+  EXPECT_TRUE(db().stats_of(1).empty());
+  game_record a = make_game("a", 1000, {1, 2});
+  a.outcomes = {make_outcome(1, game_result::won, 600, {{"wins_by_role", "doctor"}}),
+                make_outcome(2, game_result::lost, 600)};
+  game_record b = make_game("b", 2000, {1, 2});
+  b.is_private = true;
+  b.outcomes = {make_outcome(1, game_result::won, 400, {{"wins_by_role", "doctor"}}),
+                make_outcome(2, game_result::abandoned, 100)};
+  game_record c = make_game("c", 3000, {2, 1});
+  c.outcomes = {make_outcome(2, game_result::won, 50, {{"wins_by_role", "mafia"}}),
+                make_outcome(1, game_result::drawn, 70)};
+  game_record d = make_game("d", 4000, {1});
+  d.mode = "mystery";
+  d.outcomes = {make_outcome(1, game_result::lost, 9, {{"endings", "gull_rock/the_teeth"}})};
+  for (const auto& g : {a, b, c, d})
+    ASSERT_EQ(db().insert_game(g), status::ok) << g.id;
+
+  const auto one = db().stats_of(1);
+  ASSERT_EQ(one.size(), 2u);  // by mode name
+  EXPECT_EQ(one[0].mode, "mafia");
+  EXPECT_EQ(one[0].played, 3);
+  EXPECT_EQ(one[0].won, 2);
+  EXPECT_EQ(one[0].lost, 0);
+  EXPECT_EQ(one[0].drawn, 1);
+  EXPECT_EQ(one[0].abandoned, 0);
+  EXPECT_EQ(one[0].time_played_ms, 1070);
+  EXPECT_EQ(one[0].tallies, (tally_map{{"wins_by_role", {{"doctor", 2}}}}));
+  EXPECT_EQ(one[1].mode, "mystery");
+  EXPECT_EQ(one[1].played, 1);
+  EXPECT_EQ(one[1].lost, 1);
+  EXPECT_EQ(one[1].won + one[1].drawn + one[1].abandoned, 0);
+  EXPECT_EQ(one[1].time_played_ms, 9);
+  EXPECT_EQ(one[1].tallies, (tally_map{{"endings", {{"gull_rock/the_teeth", 1}}}}));
+
+  const auto two = db().stats_of(2);
+  ASSERT_EQ(two.size(), 1u);
+  EXPECT_EQ(two[0].mode, "mafia");
+  EXPECT_EQ(two[0].played, 3);
+  EXPECT_EQ(two[0].won, 1);
+  EXPECT_EQ(two[0].lost, 1);
+  EXPECT_EQ(two[0].drawn, 0);
+  EXPECT_EQ(two[0].abandoned, 1);
+  EXPECT_EQ(two[0].time_played_ms, 750);
+  EXPECT_EQ(two[0].tallies, (tally_map{{"wins_by_role", {{"mafia", 1}}}}));
+
+  EXPECT_TRUE(db().stats_of(3).empty());
+  // The record itself does not keep its outcomes.
+  EXPECT_TRUE(db().find_game("a")->outcomes.empty());
+}
+
+TEST_P(store_contract, a_duplicate_record_adds_nothing_to_the_statistics) {
+  game_record g = make_game("g", 1000, {1, 2});
+  g.outcomes = {make_outcome(1, game_result::won, 100, {{"wins_by_role", "police"}}),
+                make_outcome(2, game_result::lost, 100)};
+  ASSERT_EQ(db().insert_game(g), status::ok);
+  // The same record again (a retry of one that committed), and another under the same id.
+  EXPECT_EQ(db().insert_game(g), status::conflict);
+  game_record other = make_game("g", 5000, {3});
+  other.outcomes = {make_outcome(3, game_result::won, 7, {{"wins_by_role", "mafia"}})};
+  EXPECT_EQ(db().insert_game(other), status::conflict);
+  const auto one = db().stats_of(1);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].played, 1);
+  EXPECT_EQ(one[0].won, 1);
+  EXPECT_EQ(one[0].time_played_ms, 100);
+  EXPECT_EQ(one[0].tallies, (tally_map{{"wins_by_role", {{"police", 1}}}}));
+  EXPECT_EQ(db().stats_of(2)[0].played, 1);
+  EXPECT_TRUE(db().stats_of(3).empty());
+}
+
+TEST_P(store_contract, stats_written_in_a_rolled_back_transaction_are_gone) {
+  game_record a = make_game("a", 1000, {1});
+  a.outcomes = {make_outcome(1, game_result::won, 10, {{"t", "k"}})};
+  ASSERT_EQ(db().insert_game(a), status::ok);
+  game_record b = make_game("b", 2000, {1});
+  b.outcomes = {make_outcome(1, game_result::lost, 20, {{"t", "k"}, {"t", "other"}})};
+  db().begin();
+  ASSERT_EQ(db().insert_game(b), status::ok);
+  db().rollback();
+  auto s = db().stats_of(1);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].played, 1);
+  EXPECT_EQ(s[0].lost, 0);
+  EXPECT_EQ(s[0].time_played_ms, 10);
+  EXPECT_EQ(s[0].tallies, (tally_map{{"t", {{"k", 1}}}}));
+  // Stored again, it counts.
+  ASSERT_EQ(db().insert_game(b), status::ok);
+  s = db().stats_of(1);
+  EXPECT_EQ(s[0].played, 2);
+  EXPECT_EQ(s[0].lost, 1);
+  EXPECT_EQ(s[0].tallies, (tally_map{{"t", {{"k", 2}, {"other", 1}}}}));
+}
+
+TEST_P(store_contract, tally_keys_are_kept_as_given_and_a_repeated_key_counts_each_time) {
+  const std::string odd = "hanok_night/\"새벽\" \\ {a,b} NULL";
+  game_record g = make_game("g", 1000, {1, 2});
+  g.mode = "test.counter";
+  g.outcomes = {make_outcome(1, game_result::drawn, 0, {{"endings", odd}, {"endings", odd}}),
+                make_outcome(2, game_result::drawn, 0, {{"t,\"x\"", ""}})};
+  ASSERT_EQ(db().insert_game(g), status::ok);
+  EXPECT_EQ(db().stats_of(1).at(0).tallies, (tally_map{{"endings", {{odd, 2}}}}));
+  EXPECT_EQ(db().stats_of(2).at(0).tallies, (tally_map{{"t,\"x\"", {{"", 1}}}}));
+  EXPECT_EQ(db().stats_of(2).at(0).mode, "test.counter");
+  // A game without outcomes (none computed) adds nothing.
+  ASSERT_EQ(db().insert_game(make_game("h", 2000, {1, 3})), status::ok);
+  EXPECT_EQ(db().stats_of(1).at(0).played, 1);
+  EXPECT_TRUE(db().stats_of(3).empty());
 }
 
 // --- Action log -------------------------------------------------------------------------------

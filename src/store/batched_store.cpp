@@ -121,7 +121,8 @@ void batched_store::read_audit(std::int64_t before_id, int limit,
 // --- lobby::game_store, lobby::action_log -------------------------------------------------------
 
 void batched_store::insert_game(game_record g) {
-  // A conflict (the record is stored already, e.g. by an earlier try) is not a failure.
+  // A conflict (the record is stored already, e.g. by an earlier try) is not a failure, and adds
+  // nothing to the statistics: the backend writes the outcomes only with a new record.
   worker_.submit([g = std::move(g)](backend& b) { b.insert_game(g); }, {}, retry::until_committed);
 }
 
@@ -138,6 +139,11 @@ void batched_store::games_of(std::int64_t account_id, int limit, std::int64_t be
         return b.games_of(account_id, limit, before_ms, include_private);
       },
       std::move(done));
+}
+
+void batched_store::stats_of(std::int64_t account_id, reply<std::vector<mode_stats>> done) {
+  run<std::vector<mode_stats>>(
+      worker_, [account_id](backend& b) { return b.stats_of(account_id); }, std::move(done));
 }
 
 void batched_store::append_log(log_entry e) {

@@ -50,6 +50,7 @@ class batched_store final : public core::account_store,
   void find_game(std::string id, reply<std::optional<game_record>> done) override;
   void games_of(std::int64_t account_id, int limit, std::int64_t before_ms, bool include_private,
                 reply<std::vector<game_record>> done) override;
+  void stats_of(std::int64_t account_id, reply<std::vector<mode_stats>> done) override;
   void append_log(log_entry e) override;
   void read_log(std::string stream, std::int64_t after_seq, int limit,
                 reply<std::vector<log_entry>> done) override;

@@ -71,6 +71,9 @@ class game_store_contract : public testing::port_contract {
                                     bool include_private) {
     return ids_of(call(games(), &game_store::games_of, account, limit, before, include_private));
   }
+  std::vector<mode_stats> stats(std::int64_t account) {
+    return call(games(), &game_store::stats_of, account);
+  }
   std::vector<log_entry> read(const std::string& stream, std::int64_t after, int limit) {
     return call(log(), &action_log::read_log, stream, after, limit);
   }
@@ -163,6 +166,49 @@ TEST_P(game_store_contract, games_of_leaves_private_games_out_unless_asked) {
             (std::vector<std::string>{"public-new", "private", "public-old"}));
   // The limit counts only what is listed.
   EXPECT_EQ(games_of(1, 2, 0, false), (std::vector<std::string>{"public-new", "public-old"}));
+}
+
+// --- Statistics -------------------------------------------------------------------------------
+
+TEST_P(game_store_contract, stats_of_adds_up_the_outcomes_of_stored_records_once_each) {
+  EXPECT_TRUE(stats(1).empty());
+  game_record a = game("a", 1'000, {1, 2});
+  a.outcomes = {{1, game_result::won, 100, {{"wins_by_role", "citizen"}}},
+                {2, game_result::lost, 100, {}}};
+  game_record b = game("b", 2'000, {2, 1}, true);  // private: counted all the same
+  b.outcomes = {{2, game_result::abandoned, 30, {}},
+                {1, game_result::won, 200, {{"wins_by_role", "citizen"}}}};
+  game_record c = game("c", 3'000, {1});
+  c.mode = "mystery";
+  c.outcomes = {{1, game_result::drawn, 5, {{"endings", "s/calm"}}}};
+  games().insert_game(a);
+  games().insert_game(b);
+  games().insert_game(a);  // a retry of a stored record: dropped, counted once
+  games().insert_game(c);
+  flush();
+
+  const auto one = stats(1);
+  ASSERT_EQ(one.size(), 2u);
+  EXPECT_EQ(one[0].mode, "mafia");
+  EXPECT_EQ(one[0].played, 2);
+  EXPECT_EQ(one[0].won, 2);
+  EXPECT_EQ(one[0].time_played_ms, 300);
+  EXPECT_EQ(one[0].tallies.at("wins_by_role").at("citizen"), 2);
+  EXPECT_EQ(one[1].mode, "mystery");
+  EXPECT_EQ(one[1].played, 1);
+  EXPECT_EQ(one[1].drawn, 1);
+  EXPECT_EQ(one[1].tallies.at("endings").at("s/calm"), 1);
+
+  const auto two = stats(2);
+  ASSERT_EQ(two.size(), 1u);
+  EXPECT_EQ(two[0].played, 2);
+  EXPECT_EQ(two[0].lost, 1);
+  EXPECT_EQ(two[0].abandoned, 1);
+  EXPECT_EQ(two[0].won + two[0].drawn, 0);
+  EXPECT_EQ(two[0].time_played_ms, 130);
+  EXPECT_TRUE(two[0].tallies.empty());
+
+  EXPECT_TRUE(stats(3).empty());
 }
 
 // --- The action log ---------------------------------------------------------------------------

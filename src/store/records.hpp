@@ -1,13 +1,16 @@
 // What Maratang stores: the records every storage port speaks in (accounts, sessions, game
-// records, the action log, events, traces, casebooks, the audit log), and the outcomes of a write.
+// records and players' statistics, the action log, events, traces, casebooks, the audit log), and
+// the outcomes of a write.
 // Plain values, no behaviour: the ports that read and write them are owned by the code that uses
 // them (core/account_store.hpp, lobby/game_store.hpp, traces/trace_store.hpp, ...), and the
 // implementations live under store/.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace maratang::store {
@@ -52,6 +55,34 @@ struct session_record {
   bool revoked = false;
 };
 
+// How a finished game ended for one of its players (see player_outcome).
+enum class game_result { won = 0, lost = 1, drawn = 2, abandoned = 3 };
+
+// What one game adds to one player's statistics in the game's mode. Computed by the lobby from the
+// game's record when the game ends (lobby/game_stats.hpp, which says what each result means), and
+// written by insert_game with the record (game_record::outcomes).
+struct player_outcome {
+  std::int64_t account_id = 0;
+  game_result result = game_result::drawn;
+  std::int64_t time_played_ms = 0;
+  // The mode's own counts, each {tally, key} adding one to that key of that tally, e.g.
+  // {"wins_by_role", "doctor"} or {"endings", "gull_rock/light_holds"}.
+  std::vector<std::pair<std::string, std::string>> tallies;
+};
+
+// One account's statistics in one mode: the sums of its outcomes in that mode's games.
+struct mode_stats {
+  std::string mode;
+  std::int64_t played = 0;  // won + lost + drawn + abandoned
+  std::int64_t won = 0;
+  std::int64_t lost = 0;
+  std::int64_t drawn = 0;
+  std::int64_t abandoned = 0;
+  std::int64_t time_played_ms = 0;
+  // tally -> key -> count, e.g. {"wins_by_role": {"doctor": 2, "mafia": 1}}.
+  std::map<std::string, std::map<std::string, std::int64_t>> tallies;
+};
+
 // A finished (or abandoned) game.
 struct game_record {
   std::string id;  // unique
@@ -64,6 +95,11 @@ struct game_record {
   // The game was played in a private room (invite code). Who may read a record is decided by
   // api::may_read_game; games stored before schema version 6 read back as private.
   bool is_private = false;
+  // What the game adds to its players' statistics, one entry per player. Written, never read
+  // back: insert_game adds them to the statistics (stats_of) in the same transaction as the
+  // record, and only when it stores the record (a duplicate adds nothing); find_game and games_of
+  // leave this empty.
+  std::vector<player_outcome> outcomes;
 };
 
 // The casebook of a finished game: the story of the game, written from its action log (by the LLM

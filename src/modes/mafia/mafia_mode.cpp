@@ -1083,7 +1083,31 @@ class mafia_factory final : public lobby::mode_factory {
     return std::make_unique<mafia_game>(rules_from(settings));
   }
 
+  // Statistics: a player won when their side won (alive or dead at the end), lost when the other
+  // side did; a draw (max_days) is drawn. wins_by_role counts the role of each win.
+  void score(const json::object& record, std::span<store::player_outcome> stayed) const override {
+    const auto* winner = record.if_contains("winner");
+    const auto* players = record.if_contains("players");
+    if (!winner || !winner->is_string() || winner->get_string() == "draw") return;
+    if (!players || !players->is_array()) return;
+    for (const auto& v : players->get_array()) {
+      const auto* p = v.if_object();
+      if (!p) continue;
+      const auto* id = p->if_contains("player");
+      const auto* r = p->if_contains("role");
+      const auto* won = p->if_contains("won");
+      if (!id || !id->is_int64() || !r || !r->is_string() || !won || !won->is_bool()) continue;
+      for (auto& o : stayed) {
+        if (o.account_id != id->get_int64()) continue;
+        o.result = won->get_bool() ? store::game_result::won : store::game_result::lost;
+        if (won->get_bool()) o.tallies.emplace_back("wins_by_role", std::string(r->get_string()));
+      }
+    }
+  }
+  std::span<const std::string_view> tallies() const override { return stat_tallies; }
+
  private:
+  static constexpr std::string_view stat_tallies[] = {"wins_by_role"};
   int min_players_;
   int max_players_;
 };

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "lobby/fake_room.hpp"
+#include "lobby/game_stats.hpp"
 
 namespace maratang::modes {
 namespace {
@@ -792,6 +793,153 @@ TEST(MafiaPresence, VotesForALeaverAreDroppedAndTheVoteCanStillEndEarly) {
   EXPECT_EQ(g.phase(), "vote");
   ASSERT_TRUE(g.vote(m[1], c[0]));
   EXPECT_EQ(g.phase(), "defense");
+}
+
+// --- Statistics ---------------------------------------------------------------------------------
+
+using store::game_result;
+using tally_list = std::vector<std::pair<std::string, std::string>>;
+
+// What the factory's score makes of the record the game wrote, every player having stayed.
+std::map<player_id, store::player_outcome> scores(const game& g) {
+  std::vector<store::player_outcome> stayed;
+  for (const auto& [p, r] : g.role) {
+    store::player_outcome o;
+    o.account_id = p;
+    stayed.push_back(o);
+  }
+  g.factory->score(g.room->record(), stayed);
+  std::map<player_id, store::player_outcome> out;
+  for (auto& o : stayed)
+    out[o.account_id] = o;
+  return out;
+}
+
+TEST(MafiaStats, WhenTheTownWinsEveryTownRoleWinsDeadOrAliveAndTheMafiaLose) {
+  game g;
+  g.start(5, fast());  // 1 mafia, a doctor, the police, 2 citizens
+  ASSERT_EQ(g.with("doctor").size(), 1u);
+  ASSERT_EQ(g.with("police").size(), 1u);
+  ASSERT_EQ(g.with("citizen").size(), 2u);
+  const auto mafia = g.one("mafia");
+  const auto victim = g.with("citizen")[0];
+  // Day 1: the town executes one of its own; night: the mafia kill nobody.
+  g.run_to("vote");
+  g.everyone_votes(victim);
+  g.run_to("verdict");
+  g.everyone_judges(true);
+  ASSERT_FALSE(g.alive(victim));
+  g.run_to("night");
+  g.run_to("day");
+  // Day 2: the mafioso is executed.
+  g.run_to("vote");
+  g.everyone_votes(mafia);
+  g.run_to("verdict");
+  g.everyone_judges(true);
+  ASSERT_TRUE(g.room->ended());
+  ASSERT_EQ(g.room->record().at("winner").as_string(), "town");
+  auto s = scores(g);
+  ASSERT_EQ(s.size(), 5u);
+  for (const auto& [p, r] : g.role) {
+    SCOPED_TRACE(r);
+    if (r == "mafia") {
+      EXPECT_EQ(s[p].result, game_result::lost);
+      EXPECT_TRUE(s[p].tallies.empty());
+    } else {
+      EXPECT_EQ(s[p].result, game_result::won);
+      EXPECT_EQ(s[p].tallies, (tally_list{{"wins_by_role", r}}));
+    }
+  }
+  EXPECT_EQ(s[victim].result, game_result::won);  // dead, but their side won
+}
+
+TEST(MafiaStats, WhenTheMafiaWinTheyWinAsMafiaAndEveryTownRoleLoses) {
+  game g;
+  auto st = fast();
+  st["tie"] = "night";
+  g.start(4, st, 5);  // 1 mafia, a doctor, 2 citizens
+  auto mafia = g.one("mafia");
+  auto town = g.town();
+  g.run_to("vote");
+  g.everyone_votes(town[0]);
+  g.run_to("verdict");
+  g.everyone_judges(true);
+  ASSERT_TRUE(g.act(mafia, "mafia.kill", {{"target", town[1]}}));
+  g.room->fire_next_timer(*g.mode);
+  ASSERT_TRUE(g.room->ended());
+  ASSERT_EQ(g.room->record().at("winner").as_string(), "mafia");
+  auto s = scores(g);
+  EXPECT_EQ(s[mafia].result, game_result::won);
+  EXPECT_EQ(s[mafia].tallies, (tally_list{{"wins_by_role", "mafia"}}));
+  std::set<std::string> losing_roles;
+  for (auto p : town) {
+    EXPECT_EQ(s[p].result, game_result::lost) << g.role[p];
+    EXPECT_TRUE(s[p].tallies.empty());
+    losing_roles.insert(g.role[p]);
+  }
+  EXPECT_EQ(losing_roles, (std::set<std::string>{"citizen", "doctor"}));
+}
+
+TEST(MafiaStats, ADrawIsDrawnForEveryoneWithoutTallies) {
+  game g;
+  auto st = fast();
+  st["max_days"] = 2;
+  g.start(5, st);
+  for (int i = 0; i < 100 && !g.room->ended(); ++i)
+    g.room->fire_next_timer(*g.mode);
+  ASSERT_TRUE(g.room->ended());
+  ASSERT_EQ(g.room->record().at("winner").as_string(), "draw");
+  for (const auto& [p, o] : scores(g)) {
+    EXPECT_EQ(o.result, game_result::drawn) << g.role[p];
+    EXPECT_TRUE(o.tallies.empty());
+  }
+}
+
+// Through the room's part (game_stats.hpp): the mafioso who left lost the game for their side
+// and abandoned it; the town won.
+TEST(MafiaStats, APlayerWhoLeftAbandonedEvenWhenTheLeavingDecidedTheGame) {
+  game g;
+  g.start(4, fast());
+  const auto mafia = g.one("mafia");
+  g.room->advance(5'000);
+  g.room->leave(*g.mode, mafia);
+  ASSERT_TRUE(g.room->ended());
+  lobby::game_end end;
+  end.started_ms = 1'000'000;
+  end.ended_ms = g.room->now_ms();
+  for (const auto& [p, r] : g.role)
+    end.players.push_back(p);
+  end.left[mafia] = g.room->now_ms();
+  auto out = lobby::game_outcomes(end, g.room->record(), g.factory.get());
+  ASSERT_EQ(out.size(), 4u);
+  for (const auto& o : out) {
+    if (o.account_id == mafia) {
+      EXPECT_EQ(o.result, game_result::abandoned);
+      EXPECT_TRUE(o.tallies.empty());
+    } else {
+      EXPECT_EQ(o.result, game_result::won);
+      EXPECT_EQ(o.tallies, (tally_list{{"wins_by_role", g.role[o.account_id]}}));
+    }
+    EXPECT_EQ(o.time_played_ms, 5'000);
+  }
+  EXPECT_EQ(std::vector<std::string_view>(g.factory->tallies().begin(), g.factory->tallies().end()),
+            (std::vector<std::string_view>{"wins_by_role"}));
+}
+
+TEST(MafiaStats, ARecordWithoutAWinnerOrWithStrangePlayersScoresNoOne) {
+  auto f = make_mafia_mode_factory();
+  std::vector<store::player_outcome> stayed(2);
+  stayed[0].account_id = 1;
+  stayed[1].account_id = 2;
+  for (const char* rec :
+       {R"({})", R"({"winner":5,"players":[]})", R"({"winner":"town","players":{}})",
+        R"({"winner":"town","players":[1,{"player":"1","role":"citizen","won":true},)"
+        R"({"player":2,"role":"citizen","won":"yes"}]})"}) {
+    f->score(json::parse(rec).as_object(), stayed);
+    EXPECT_EQ(stayed[0].result, game_result::drawn) << rec;
+    EXPECT_EQ(stayed[1].result, game_result::drawn) << rec;
+    EXPECT_TRUE(stayed[0].tallies.empty()) << rec;
+  }
 }
 
 // --- Bad input ----------------------------------------------------------------------------------

@@ -529,11 +529,12 @@ class mystery_mode final : public lobby::mode {
                                                              {"html", casebook + ".html"}});
                              });
     }
-    room.end_game({{"ending", id},
-                   {"title", title},
-                   {"kind", kind},
-                   {"casebook", svc_->casebooks ? casebook : ""}},
-                  {{"scenario", scn_->id}, {"ending", id}, {"state", engine_->state_json()}});
+    room.end_game(
+        {{"ending", id},
+         {"title", title},
+         {"kind", kind},
+         {"casebook", svc_->casebooks ? casebook : ""}},
+        {{"scenario", scn_->id}, {"ending", id}, {"kind", kind}, {"state", engine_->state_json()}});
   }
 
   std::shared_ptr<const mystery_services> svc_;
@@ -623,7 +624,31 @@ class mystery_factory final : public lobby::mode_factory {
                                           settings.at("llm").as_bool());
   }
 
+  // Statistics: the players play together, so everyone still in the game at its ending shares it,
+  // alive or dead: a good ending is won, a bad one lost, a neutral one drawn. `endings` counts
+  // "scenario/ending" (ending ids are a scenario's own). A game everyone left has no ending.
+  void score(const json::object& record, std::span<store::player_outcome> stayed) const override {
+    const auto* scenario = record.if_contains("scenario");
+    const auto* ending = record.if_contains("ending");
+    const auto* kind = record.if_contains("kind");
+    if (!scenario || !scenario->is_string() || !ending || !ending->is_string() ||
+        ending->get_string().empty())
+      return;
+    std::string_view k;
+    if (kind && kind->is_string()) k = kind->get_string();
+    const auto result = k == "good"  ? store::game_result::won
+                        : k == "bad" ? store::game_result::lost
+                                     : store::game_result::drawn;
+    std::string key = std::string(scenario->get_string()) + "/" + std::string(ending->get_string());
+    for (auto& o : stayed) {
+      o.result = result;
+      o.tallies.emplace_back("endings", key);
+    }
+  }
+  std::span<const std::string_view> tallies() const override { return stat_tallies; }
+
  private:
+  static constexpr std::string_view stat_tallies[] = {"endings"};
   std::shared_ptr<const mystery_services> svc_;
 };
 

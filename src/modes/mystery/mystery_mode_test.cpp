@@ -214,7 +214,50 @@ TEST(MysteryMode, every_walkthrough_reaches_its_ending_offline) {
     for (const auto& e : log)
       actions += e.type == "action";
     EXPECT_EQ(actions, cmds.size());
+    // The record names the ending and its kind; the statistics score it: good won, bad lost.
+    const auto& rec = g.room->record();
+    const std::string kind = g.svc->scenarios.at(w.scenario)->endings.at(w.ending).kind;
+    EXPECT_EQ(str(rec.at("ending")), w.ending);
+    EXPECT_EQ(str(rec.at("kind")), kind);
+    std::vector<store::player_outcome> stayed(1);
+    stayed[0].account_id = 101;
+    g.factory->score(rec, stayed);
+    EXPECT_EQ(stayed[0].result, kind == "good"  ? store::game_result::won
+                                : kind == "bad" ? store::game_result::lost
+                                                : store::game_result::drawn);
+    EXPECT_EQ(stayed[0].tallies, (std::vector<std::pair<std::string, std::string>>{
+                                     {"endings", w.scenario + "/" + w.ending}}));
   }
+}
+
+// Every player still in the game shares its ending, whatever its kind; a record without an
+// ending (everyone left) scores no one.
+TEST(MysteryMode, statistics_share_the_ending_among_everyone_still_playing) {
+  auto f = make_mystery_mode_factory(shipped_services());
+  EXPECT_EQ(std::vector<std::string_view>(f->tallies().begin(), f->tallies().end()),
+            (std::vector<std::string_view>{"endings"}));
+  struct want {
+    const char* kind;
+    store::game_result result;
+  };
+  for (const auto& [kind, result] :
+       {want{"good", store::game_result::won}, want{"bad", store::game_result::lost},
+        want{"neutral", store::game_result::drawn}, want{"", store::game_result::drawn}}) {
+    SCOPED_TRACE(kind);
+    std::vector<store::player_outcome> stayed(2);
+    stayed[0].account_id = 101;
+    stayed[1].account_id = 102;
+    f->score({{"scenario", "s"}, {"ending", "e"}, {"kind", kind}}, stayed);
+    for (const auto& o : stayed) {
+      EXPECT_EQ(o.result, result);
+      EXPECT_EQ(o.tallies, (std::vector<std::pair<std::string, std::string>>{{"endings", "s/e"}}));
+    }
+  }
+  std::vector<store::player_outcome> stayed(1);
+  f->score({{"scenario", "s"}, {"reason", "abandoned"}}, stayed);
+  f->score({{"scenario", "s"}, {"ending", ""}, {"kind", "good"}}, stayed);
+  EXPECT_EQ(stayed[0].result, store::game_result::drawn);
+  EXPECT_TRUE(stayed[0].tallies.empty());
 }
 
 // The author's guide shows a small complete scenario: the block in docs/SCENARIOS.md is the file,

@@ -142,6 +142,36 @@ class counter_factory final : public lobby::mode_factory {
   std::unique_ptr<lobby::mode> create(const json::object& settings) const override {
     return std::make_unique<counter_mode>(settings.at("end_after_ms").as_int64());
   }
+
+  // Statistics: the highest own count wins; several at the top draw; everyone else loses. The
+  // `totals` tally counts the own counts players ended with (so that tests see a tally).
+  void score(const json::object& record, std::span<store::player_outcome> stayed) const override {
+    const auto* per = record.if_contains("players");
+    if (!per || !per->is_object()) return;
+    std::int64_t best = 0;
+    int at_best = 0;
+    for (const auto& [k, v] : per->get_object()) {
+      if (!v.is_int64()) continue;
+      if (at_best == 0 || v.get_int64() > best) {
+        best = v.get_int64();
+        at_best = 1;
+      } else if (v.get_int64() == best) {
+        ++at_best;
+      }
+    }
+    for (auto& o : stayed) {
+      const auto* mine = per->get_object().if_contains(std::to_string(o.account_id));
+      if (!mine || !mine->is_int64()) continue;
+      o.result = mine->get_int64() < best ? store::game_result::lost
+                 : at_best == 1           ? store::game_result::won
+                                          : store::game_result::drawn;
+      o.tallies.emplace_back("totals", std::to_string(mine->get_int64()));
+    }
+  }
+  std::span<const std::string_view> tallies() const override { return stat_tallies; }
+
+ private:
+  static constexpr std::string_view stat_tallies[] = {"totals"};
 };
 
 }  // namespace

@@ -189,7 +189,41 @@ std::vector<std::string> memory_backend::revoked_sessions(std::int64_t now_ms) {
 // --- Games ------------------------------------------------------------------------------------
 
 status memory_backend::insert_game(const game_record& g) {
-  return state_.games.emplace(g.id, g).second ? status::ok : status::conflict;
+  if (state_.games.count(g.id)) return status::conflict;
+  game_record stored = g;
+  stored.outcomes.clear();  // not kept with the record: they go into the statistics
+  state_.games.emplace(g.id, std::move(stored));
+  for (const player_outcome& o : g.outcomes) {
+    mode_stats& s = state_.stats[{o.account_id, g.mode}];
+    s.mode = g.mode;
+    ++s.played;
+    switch (o.result) {
+      case game_result::won:
+        ++s.won;
+        break;
+      case game_result::lost:
+        ++s.lost;
+        break;
+      case game_result::drawn:
+        ++s.drawn;
+        break;
+      case game_result::abandoned:
+        ++s.abandoned;
+        break;
+    }
+    s.time_played_ms += o.time_played_ms;
+    for (const auto& [tally, key] : o.tallies)
+      ++s.tallies[tally][key];
+  }
+  return status::ok;
+}
+
+std::vector<mode_stats> memory_backend::stats_of(std::int64_t account_id) {
+  std::vector<mode_stats> out;
+  for (auto it = state_.stats.lower_bound({account_id, std::string()});
+       it != state_.stats.end() && it->first.first == account_id; ++it)
+    out.push_back(it->second);
+  return out;
 }
 
 std::optional<game_record> memory_backend::find_game(const std::string& id) {

@@ -60,6 +60,7 @@ class memory_backend : public backend {
   std::optional<casebook_record> find_casebook(const std::string& game_id) override;
   std::vector<game_record> games_of(std::int64_t account_id, int limit, std::int64_t before_ms,
                                     bool include_private) override;
+  std::vector<mode_stats> stats_of(std::int64_t account_id) override;
 
   status append_log(const log_entry& e) override;
   std::vector<log_entry> read_log(const std::string& stream, std::int64_t after_seq,
@@ -90,6 +91,7 @@ class memory_backend : public backend {
     std::int64_t last_account_id = 0;
     std::map<std::string, session_record> sessions;
     std::map<std::string, game_record> games;
+    std::map<std::pair<std::int64_t, std::string>, mode_stats> stats;  // (account, mode)
     std::map<std::string, casebook_record> casebooks;
     std::map<std::pair<std::string, std::int64_t>, log_entry> log;
     std::map<std::int64_t, event_record> events;

@@ -140,6 +140,28 @@ CREATE TABLE admin_audit (
 );
 CREATE INDEX traces_reported ON traces(id DESC) WHERE reports > 0;
 )sql",
+    // 9: players' statistics per mode and the mode's own tallies (older games are not counted).
+    R"sql(
+CREATE TABLE player_stats (
+  account_id     BIGINT NOT NULL,
+  mode           TEXT NOT NULL,
+  played         BIGINT NOT NULL,
+  won            BIGINT NOT NULL,
+  lost           BIGINT NOT NULL,
+  drawn          BIGINT NOT NULL,
+  abandoned      BIGINT NOT NULL,
+  time_played_ms BIGINT NOT NULL,
+  PRIMARY KEY (account_id, mode)
+);
+CREATE TABLE player_stat_tallies (
+  account_id BIGINT NOT NULL,
+  mode       TEXT NOT NULL,
+  tally      TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  n          BIGINT NOT NULL,
+  PRIMARY KEY (account_id, mode, tally, name)
+);
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -166,6 +188,31 @@ pg_backend::param p_f64(double v) {
 pg_backend::param p_or_null(const std::string& v) {
   if (v.empty()) return std::nullopt;
   return v;
+}
+
+// An array literal of integers, "{1,2,3}".
+std::string int_array(const std::vector<std::int64_t>& v) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(v[i]);
+  }
+  return out + '}';
+}
+
+// An array literal of text, each element quoted: {"a","b\"c"}.
+std::string text_array(const std::vector<std::string>& v) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : v[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + '}';
 }
 
 std::int64_t max_if_zero(std::int64_t v) {
@@ -635,29 +682,56 @@ std::vector<std::string> pg_backend::revoked_sessions(std::int64_t now_ms) {
 // --- Games -------------------------------------------------------------------------------------
 
 status pg_backend::insert_game(const game_record& g) {
-  // The game row and its player rows in one statement: all or nothing, inside a transaction or
-  // not. A data-modifying WITH runs whether or not the outer query reads it.
-  std::string seats = "{", accounts = "{";
-  for (std::size_t i = 0; i < g.players.size(); ++i) {
-    if (i) {
-      seats += ',';
-      accounts += ',';
+  // The game row, its player rows and its outcomes' statistics in one statement: all or nothing,
+  // inside a transaction or not, and nothing at all when the game exists (every later part reads
+  // from g, which is then empty). A data-modifying WITH runs whether or not the outer query reads
+  // it. Outcomes are summed per account and tallies per key first: one statement may not update
+  // the same row twice.
+  std::vector<std::int64_t> seats, o_accounts, o_results, o_ms, t_accounts;
+  std::vector<std::string> t_tallies, t_keys;
+  for (std::size_t i = 0; i < g.players.size(); ++i)
+    seats.push_back(static_cast<std::int64_t>(i));
+  for (const player_outcome& o : g.outcomes) {
+    o_accounts.push_back(o.account_id);
+    o_results.push_back(static_cast<std::int64_t>(o.result));
+    o_ms.push_back(o.time_played_ms);
+    for (const auto& [tally, key] : o.tallies) {
+      t_accounts.push_back(o.account_id);
+      t_tallies.push_back(tally);
+      t_keys.push_back(key);
     }
-    seats += std::to_string(i);
-    accounts += std::to_string(g.players[i]);
   }
-  seats += '}';
-  accounts += '}';
   auto r = run("insert_game",
                "WITH g AS (INSERT INTO games (id, mode, room_id, started_ms, ended_ms, "
                "record_json, is_private) VALUES ($1, $2, $3, $4, $5, $6, $7) "
                "ON CONFLICT DO NOTHING RETURNING id), "
                "pl AS (INSERT INTO game_players (game_id, seat, account_id, ended_ms, is_private) "
                "SELECT g.id, s.seat, s.account_id, $5, $7 FROM g, "
-               "unnest($8::int[], $9::bigint[]) AS s(seat, account_id)) "
+               "unnest($8::int[], $9::bigint[]) AS s(seat, account_id)), "
+               "st AS (INSERT INTO player_stats (account_id, mode, played, won, lost, drawn, "
+               "abandoned, time_played_ms) "
+               "SELECT o.account_id, $2, count(*), count(*) FILTER (WHERE o.result = 0), "
+               "count(*) FILTER (WHERE o.result = 1), count(*) FILTER (WHERE o.result = 2), "
+               "count(*) FILTER (WHERE o.result = 3), sum(o.ms)::bigint FROM g, "
+               "unnest($10::bigint[], $11::int[], $12::bigint[]) AS o(account_id, result, ms) "
+               "GROUP BY o.account_id "
+               "ON CONFLICT (account_id, mode) DO UPDATE SET "
+               "played = player_stats.played + excluded.played, "
+               "won = player_stats.won + excluded.won, lost = player_stats.lost + excluded.lost, "
+               "drawn = player_stats.drawn + excluded.drawn, "
+               "abandoned = player_stats.abandoned + excluded.abandoned, "
+               "time_played_ms = player_stats.time_played_ms + excluded.time_played_ms), "
+               "ta AS (INSERT INTO player_stat_tallies (account_id, mode, tally, name, n) "
+               "SELECT t.account_id, $2, t.tally, t.name, count(*) FROM g, "
+               "unnest($13::bigint[], $14::text[], $15::text[]) AS t(account_id, tally, name) "
+               "GROUP BY t.account_id, t.tally, t.name "
+               "ON CONFLICT (account_id, mode, tally, name) DO UPDATE SET "
+               "n = player_stat_tallies.n + excluded.n) "
                "SELECT count(*) FROM g",
                {p(g.id), p(g.mode), p(g.room_id), p(g.started_ms), p(g.ended_ms), p(g.record_json),
-                p(g.is_private), p(seats), p(accounts)});
+                p(g.is_private), p(int_array(seats)), p(int_array(g.players)),
+                p(int_array(o_accounts)), p(int_array(o_results)), p(int_array(o_ms)),
+                p(int_array(t_accounts)), p(text_array(t_tallies)), p(text_array(t_keys))});
   return r.i64(0, 0) > 0 ? status::ok : status::conflict;
 }
 
@@ -722,6 +796,35 @@ std::vector<game_record> pg_backend::games_of(std::int64_t account_id, int limit
   std::vector<game_record> out;
   for (int i = 0; i < r.size(); ++i) {
     if (auto g = find_game(r.text(i, 0))) out.push_back(std::move(*g));
+  }
+  return out;
+}
+
+std::vector<mode_stats> pg_backend::stats_of(std::int64_t account_id) {
+  std::vector<mode_stats> out;
+  auto r = run("stats_of",
+               "SELECT mode, played, won, lost, drawn, abandoned, time_played_ms "
+               "FROM player_stats WHERE account_id = $1 ORDER BY mode",
+               {p(account_id)});
+  for (int i = 0; i < r.size(); ++i) {
+    mode_stats s;
+    s.mode = r.text(i, 0);
+    s.played = r.i64(i, 1);
+    s.won = r.i64(i, 2);
+    s.lost = r.i64(i, 3);
+    s.drawn = r.i64(i, 4);
+    s.abandoned = r.i64(i, 5);
+    s.time_played_ms = r.i64(i, 6);
+    out.push_back(std::move(s));
+  }
+  auto t =
+      run("stats_of", "SELECT mode, tally, name, n FROM player_stat_tallies WHERE account_id = $1",
+          {p(account_id)});
+  for (int i = 0; i < t.size(); ++i) {
+    const std::string mode = t.text(i, 0);
+    auto it =
+        std::find_if(out.begin(), out.end(), [&](const mode_stats& s) { return s.mode == mode; });
+    if (it != out.end()) it->tallies[t.text(i, 1)][t.text(i, 2)] = t.i64(i, 3);
   }
   return out;
 }

@@ -147,6 +147,30 @@ CREATE TABLE admin_audit (
 );
 CREATE INDEX traces_reported ON traces(id DESC) WHERE reports > 0;
 )sql",
+    // 9: players' statistics per mode, and the mode's own tallies (e.g. Mafia wins by role),
+    // added to by insert_game in the record's transaction. Games stored before this version are
+    // not counted (their outcomes were never computed).
+    R"sql(
+CREATE TABLE player_stats (
+  account_id     INTEGER NOT NULL,
+  mode           TEXT NOT NULL,
+  played         INTEGER NOT NULL,
+  won            INTEGER NOT NULL,
+  lost           INTEGER NOT NULL,
+  drawn          INTEGER NOT NULL,
+  abandoned      INTEGER NOT NULL,
+  time_played_ms INTEGER NOT NULL,
+  PRIMARY KEY (account_id, mode)
+) WITHOUT ROWID;
+CREATE TABLE player_stat_tallies (
+  account_id INTEGER NOT NULL,
+  mode       TEXT NOT NULL,
+  tally      TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  n          INTEGER NOT NULL,
+  PRIMARY KEY (account_id, mode, tally, name)
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -696,6 +720,41 @@ status sqlite_backend::insert_game(const game_record& g) {
       q.bind_i64(5, g.is_private ? 1 : 0);
       if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
     }
+    for (const player_outcome& o : g.outcomes) {
+      {
+        query q(
+            db_,
+            prepare("INSERT INTO player_stats (account_id, mode, played, won, lost, drawn, "
+                    "abandoned, time_played_ms) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7) "
+                    "ON CONFLICT (account_id, mode) DO UPDATE SET played = played + 1, "
+                    "won = won + excluded.won, lost = lost + excluded.lost, "
+                    "drawn = drawn + excluded.drawn, abandoned = abandoned + excluded.abandoned, "
+                    "time_played_ms = time_played_ms + excluded.time_played_ms",
+                    op),
+            op);
+        q.bind_i64(1, o.account_id);
+        q.bind_text(2, g.mode);
+        q.bind_i64(3, o.result == game_result::won ? 1 : 0);
+        q.bind_i64(4, o.result == game_result::lost ? 1 : 0);
+        q.bind_i64(5, o.result == game_result::drawn ? 1 : 0);
+        q.bind_i64(6, o.result == game_result::abandoned ? 1 : 0);
+        q.bind_i64(7, o.time_played_ms);
+        if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+      }
+      for (const auto& [tally, key] : o.tallies) {
+        query q(db_,
+                prepare("INSERT INTO player_stat_tallies (account_id, mode, tally, name, n) "
+                        "VALUES (?1, ?2, ?3, ?4, 1) "
+                        "ON CONFLICT (account_id, mode, tally, name) DO UPDATE SET n = n + 1",
+                        op),
+                op);
+        q.bind_i64(1, o.account_id);
+        q.bind_text(2, g.mode);
+        q.bind_text(3, tally);
+        q.bind_text(4, key);
+        if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+      }
+    }
     exec("RELEASE insert_game", op);
     return status::ok;
   } catch (...) {
@@ -796,6 +855,41 @@ std::vector<game_record> sqlite_backend::games_of(std::int64_t account_id, int l
   out.reserve(ids.size());
   for (const std::string& id : ids) {
     if (auto g = find_game(id)) out.push_back(std::move(*g));
+  }
+  return out;
+}
+
+std::vector<mode_stats> sqlite_backend::stats_of(std::int64_t account_id) {
+  const char* op = "stats_of";
+  std::vector<mode_stats> out;
+  {
+    query q(db_,
+            prepare("SELECT mode, played, won, lost, drawn, abandoned, time_played_ms "
+                    "FROM player_stats WHERE account_id = ?1 ORDER BY mode",
+                    op),
+            op);
+    q.bind_i64(1, account_id);
+    while (q.next()) {
+      mode_stats s;
+      s.mode = q.text(0);
+      s.played = q.i64(1);
+      s.won = q.i64(2);
+      s.lost = q.i64(3);
+      s.drawn = q.i64(4);
+      s.abandoned = q.i64(5);
+      s.time_played_ms = q.i64(6);
+      out.push_back(std::move(s));
+    }
+  }
+  query q(db_,
+          prepare("SELECT mode, tally, name, n FROM player_stat_tallies WHERE account_id = ?1", op),
+          op);
+  q.bind_i64(1, account_id);
+  while (q.next()) {
+    const std::string mode = q.text(0);
+    auto it =
+        std::find_if(out.begin(), out.end(), [&](const mode_stats& s) { return s.mode == mode; });
+    if (it != out.end()) it->tallies[q.text(1)][q.text(2)] = q.i64(3);
   }
   return out;
 }

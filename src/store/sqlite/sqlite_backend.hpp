@@ -86,6 +86,7 @@ class sqlite_backend : public backend {
   std::optional<casebook_record> find_casebook(const std::string& game_id) override;
   std::vector<game_record> games_of(std::int64_t account_id, int limit, std::int64_t before_ms,
                                     bool include_private) override;
+  std::vector<mode_stats> stats_of(std::int64_t account_id) override;
 
   status append_log(const log_entry& e) override;
   std::vector<log_entry> read_log(const std::string& stream, std::int64_t after_seq,

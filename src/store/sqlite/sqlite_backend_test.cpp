@@ -161,6 +161,29 @@ TEST(sqlite_backend, games_stored_before_version_6_read_back_as_private) {
   EXPECT_TRUE(db->games_of(7, 10, 0, false).empty());
 }
 
+// Schema 9 adds players' statistics; games stored before it are not counted (their outcomes were
+// never computed), and games stored after it are.
+TEST(sqlite_backend, games_stored_before_version_9_are_not_counted_in_statistics) {
+  testing::temp_dir dir;
+  auto db = sqlite_backend::open(dir.file("store.db"));
+  db->migrate_to(8);
+  game_record old;
+  old.id = "g-old";
+  old.mode = "mafia";
+  old.players = {7};
+  ASSERT_EQ(db->insert_game(old), status::ok);  // no outcomes: version 8 has nowhere to put them
+  db->migrate();
+  EXPECT_GE(db->schema_version(), 9);
+  EXPECT_TRUE(db->stats_of(7).empty());
+  EXPECT_TRUE(db->find_game("g-old").has_value());
+  game_record g = old;
+  g.id = "g-new";
+  g.outcomes = {player_outcome{7, game_result::won, 5, {}}};
+  ASSERT_EQ(db->insert_game(g), status::ok);
+  ASSERT_EQ(db->stats_of(7).size(), 1u);
+  EXPECT_EQ(db->stats_of(7)[0].played, 1);
+}
+
 TEST(sqlite_backend, migrate_refuses_a_newer_database) {
   testing::temp_dir dir;
   const std::string path = dir.file("store.db");
