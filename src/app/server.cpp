@@ -467,6 +467,18 @@ result<int> server::start() {
         st.lost.load(),
         ops ? static_cast<double>(st.latency_ns_total.load()) / 1e9 / static_cast<double>(ops)
             : 0.0);
+    const auto& wb = s.ports->log_stats();
+    out += fmt::format(
+        "# HELP maratang_action_log_buffered Action-log entries waiting for their bulk write.\n"
+        "# TYPE maratang_action_log_buffered gauge\nmaratang_action_log_buffered {}\n"
+        "# HELP maratang_action_log_entries_total Action-log entries written in bulk.\n"
+        "# TYPE maratang_action_log_entries_total counter\nmaratang_action_log_entries_total {}\n"
+        "# HELP maratang_action_log_writes_total Bulk writes of the action log.\n"
+        "# TYPE maratang_action_log_writes_total counter\nmaratang_action_log_writes_total {}\n"
+        "# HELP maratang_action_log_dropped_total Action-log entries dropped (buffer or storage "
+        "queue full).\n"
+        "# TYPE maratang_action_log_dropped_total counter\nmaratang_action_log_dropped_total {}\n",
+        s.ports->log_buffered(), wb.entries.load(), wb.writes.load(), wb.dropped.load());
   });
 
   net::net_options no;

@@ -933,6 +933,34 @@ TEST_P(store_contract, rolled_back_traces_are_gone) {
   EXPECT_TRUE(db().list_traces(latest("a", trace_kind::object, 10)).empty());
 }
 
+TEST_P(store_contract, append_logs_writes_many_rows_and_skips_existing_ones) {
+  ASSERT_EQ(db().append_log(make_entry("s", 5)), status::ok);
+  std::vector<log_entry> many;
+  for (std::int64_t seq = 1; seq <= 150; ++seq)  // more than one multi-row chunk, and a rest
+    many.push_back(make_entry("s", seq));
+  many.push_back(make_entry("other", 1));
+  // Quotes, backslashes, braces and commas survive (array literals in PostgreSQL).
+  log_entry odd = make_entry("odd \"st,ream{}\\", 1);
+  odd.payload_json = R"({"say":"a \"quoted\" \\ back, {brace}"})";
+  odd.kind = "k\"i,nd";
+  many.push_back(odd);
+  EXPECT_EQ(db().append_logs(many), 151);  // seq 5 was there
+  EXPECT_EQ(db().append_logs(many), 0);    // all there: a retry changes nothing
+  EXPECT_EQ(db().append_logs({}), 0);
+  auto all = db().read_log("s", 0, 1000);
+  ASSERT_EQ(all.size(), 150u);
+  EXPECT_EQ(all[4].payload_json, make_entry("s", 5).payload_json);
+  EXPECT_EQ(all[149].seq, 150);
+  EXPECT_EQ(all[149].kind, make_entry("s", 150).kind);
+  EXPECT_EQ(all[149].actor, make_entry("s", 150).actor);
+  EXPECT_EQ(all[149].ts_ms, make_entry("s", 150).ts_ms);
+  auto back = db().read_log(odd.stream, 0, 10);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].payload_json, odd.payload_json);
+  EXPECT_EQ(back[0].kind, odd.kind);
+  EXPECT_EQ(db().read_log("other", 0, 10).size(), 1u);
+}
+
 TEST_P(store_contract, admin_flag_is_off_until_granted_and_can_be_taken_back) {
   account a = make_account("dev-admin");
   a.is_admin = true;  // ignored: accounts start without the flag

@@ -147,7 +147,51 @@ void batched_store::stats_of(std::int64_t account_id, reply<std::vector<mode_sta
 }
 
 void batched_store::append_log(log_entry e) {
-  worker_.submit([e = std::move(e)](backend& b) { b.append_log(e); }, {}, retry::until_committed);
+  std::lock_guard lk(log_mu_);
+  if (log_buf_.size() >= wb_.max_buffered) {
+    log_stats_.dropped += 1;
+    worker_.count_lost(1);
+    return;
+  }
+  log_buf_.push_back(std::move(e));
+  if (!log_scheduled_) schedule_log_write();
+}
+
+std::size_t batched_store::log_buffered() const {
+  std::lock_guard lk(log_mu_);
+  return log_buf_.size();
+}
+
+void batched_store::schedule_log_write() {
+  // The batch is taken when the operation first runs, and kept for its retries (a retry must
+  // write the same entries; append_logs skips those already there).
+  auto taken = std::make_shared<std::vector<log_entry>>();
+  auto op = [this, taken](backend& b) {
+    if (taken->empty()) {
+      std::lock_guard lk(log_mu_);
+      if (log_buf_.size() <= wb_.max_per_write) {
+        taken->swap(log_buf_);
+      } else {
+        const auto cut = log_buf_.begin() + static_cast<std::ptrdiff_t>(wb_.max_per_write);
+        taken->assign(std::make_move_iterator(log_buf_.begin()), std::make_move_iterator(cut));
+        log_buf_.erase(log_buf_.begin(), cut);
+      }
+      // What is left, or arrives from now on, needs an operation of its own.
+      log_scheduled_ = false;
+      if (!log_buf_.empty()) schedule_log_write();
+    }
+    log_stats_.entries += static_cast<std::uint64_t>(b.append_logs(*taken));
+    log_stats_.writes += 1;
+  };
+  log_scheduled_ = true;
+  if (!worker_.submit(std::move(op), {}, retry::until_committed)) {
+    // The worker refused (queue full, or stopping) and counted one write lost: the buffered
+    // entries go with it, counted.
+    log_stats_.dropped += log_buf_.size();
+    if (log_buf_.size() > 1) worker_.count_lost(log_buf_.size() - 1);
+    log_buf_.clear();
+    log_scheduled_ = false;
+  }
 }
 
 void batched_store::read_log(std::string stream, std::int64_t after_seq, int limit,

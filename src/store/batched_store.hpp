@@ -6,6 +6,11 @@
 // class's own business: nothing outside the composition root (src/app/) sees the worker.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+#include <vector>
+
 #include "core/account_store.hpp"
 #include "lobby/game_store.hpp"
 #include "modes/mystery/casebook_store.hpp"
@@ -16,6 +21,20 @@ namespace maratang::store {
 
 class worker;
 
+// The write-behind of the action log: entries wait here, and one worker operation writes all that
+// arrived meanwhile in one statement (or a few).
+struct write_behind_options {
+  std::size_t max_buffered = 200'000;  // entries waiting at most; beyond, new ones are dropped
+  std::size_t max_per_write = 5000;    // entries per write at most
+};
+
+// What the write-behind did, for /metrics. Updated under the store's lock or on the worker.
+struct write_behind_stats {
+  std::atomic<std::uint64_t> entries{0};  // entries written (new ones; duplicates skipped)
+  std::atomic<std::uint64_t> writes{0};   // bulk writes committed
+  std::atomic<std::uint64_t> dropped{0};  // entries dropped (buffer full or queue full)
+};
+
 class batched_store final : public core::account_store,
                             public core::audit_log,
                             public lobby::game_store,
@@ -25,7 +44,7 @@ class batched_store final : public core::account_store,
                             public health {
  public:
   // `w` must outlive this object.
-  explicit batched_store(worker& w) : worker_(w) {}
+  explicit batched_store(worker& w, write_behind_options wb = {}) : worker_(w), wb_(wb) {}
 
   // core::account_store
   void create_account(account a, reply<std::optional<account>> done) override;
@@ -51,7 +70,15 @@ class batched_store final : public core::account_store,
   void games_of(std::int64_t account_id, int limit, std::int64_t before_ms, bool include_private,
                 reply<std::vector<game_record>> done) override;
   void stats_of(std::int64_t account_id, reply<std::vector<mode_stats>> done) override;
+
+  // Write-behind: the entry joins a buffer; the first entry of an empty buffer queues one worker
+  // operation that, when it runs, takes everything buffered by then (up to max_per_write) and
+  // writes it with backend::append_logs, retried until it commits. So entries that arrive while
+  // the worker is busy share one write, and an idle server writes at once: the delay is the
+  // worker's queue, nothing more. Kept in order: a read submitted after an append sees it.
   void append_log(log_entry e) override;
+  const write_behind_stats& log_stats() const noexcept { return log_stats_; }
+  std::size_t log_buffered() const;
   void read_log(std::string stream, std::int64_t after_seq, int limit,
                 reply<std::vector<log_entry>> done) override;
 
@@ -82,7 +109,15 @@ class batched_store final : public core::account_store,
   void ping(reply<bool> done) override;
 
  private:
+  // Queues the operation that drains the buffer. Called with log_mu_ held.
+  void schedule_log_write();
+
   worker& worker_;
+  write_behind_options wb_;
+  mutable std::mutex log_mu_;
+  std::vector<log_entry> log_buf_;  // GUARDED_BY(log_mu_)
+  bool log_scheduled_ = false;      // GUARDED_BY(log_mu_): a drain operation is queued
+  write_behind_stats log_stats_;
 };
 
 }  // namespace maratang::store

@@ -67,6 +67,9 @@ class worker {
   // counted in stats().lost, `done(false)`); one refused here is logged and counted in
   // stats().lost too (`done` is not called: the caller has false).
   bool submit(operation op, completion done = {}, retry policy = retry::once);
+  // Counts `n` writes that must not be lost as lost, for callers that gather such writes before
+  // submitting them (batched_store's write-behind) and had to drop some. Thread-safe.
+  void count_lost(std::uint64_t n) { stats_.lost += n; }
   // Blocks until everything submitted before the call has run and committed. Thread-safe; not to
   // be called from the worker thread.
   void flush();

@@ -270,6 +270,13 @@ status memory_backend::append_log(const log_entry& e) {
   return state_.log.emplace(std::pair(e.stream, e.seq), e).second ? status::ok : status::conflict;
 }
 
+std::int64_t memory_backend::append_logs(const std::vector<log_entry>& es) {
+  std::int64_t added = 0;
+  for (const auto& e : es)
+    added += append_log(e) == status::ok ? 1 : 0;
+  return added;
+}
+
 std::vector<log_entry> memory_backend::read_log(const std::string& stream, std::int64_t after_seq,
                                                 int limit) {
   std::vector<log_entry> out;

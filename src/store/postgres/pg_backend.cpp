@@ -839,6 +839,46 @@ status pg_backend::append_log(const log_entry& e) {
   return r.changed() > 0 ? status::ok : status::conflict;
 }
 
+namespace {
+
+// A PostgreSQL array literal's element: double-quoted, with \ and " escaped.
+void append_array_text(std::string& out, const std::string& v) {
+  out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace
+
+std::int64_t pg_backend::append_logs(const std::vector<log_entry>& es) {
+  if (es.empty()) return 0;
+  // One statement for every row: six arrays, unnested side by side.
+  std::string streams = "{", seqs = "{", ts = "{", kinds = "{", actors = "{", payloads = "{";
+  for (std::size_t i = 0; i < es.size(); ++i) {
+    if (i) {
+      for (auto* a : {&streams, &seqs, &ts, &kinds, &actors, &payloads})
+        *a += ',';
+    }
+    append_array_text(streams, es[i].stream);
+    seqs += std::to_string(es[i].seq);
+    ts += std::to_string(es[i].ts_ms);
+    append_array_text(kinds, es[i].kind);
+    actors += std::to_string(es[i].actor);
+    append_array_text(payloads, es[i].payload_json);
+  }
+  for (auto* a : {&streams, &seqs, &ts, &kinds, &actors, &payloads})
+    *a += '}';
+  return run("append_logs",
+             "INSERT INTO action_log (stream, seq, ts_ms, kind, actor, payload_json) "
+             "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], "
+             "$5::bigint[], $6::text[]) ON CONFLICT DO NOTHING",
+             {p(streams), p(seqs), p(ts), p(kinds), p(actors), p(payloads)})
+      .changed();
+}
+
 std::vector<log_entry> pg_backend::read_log(const std::string& stream, std::int64_t after_seq,
                                             int limit) {
   if (limit <= 0) return {};

@@ -86,6 +86,7 @@ class pg_backend : public backend {
   std::vector<mode_stats> stats_of(std::int64_t account_id) override;
 
   status append_log(const log_entry& e) override;
+  std::int64_t append_logs(const std::vector<log_entry>& es) override;
   std::vector<log_entry> read_log(const std::string& stream, std::int64_t after_seq,
                                   int limit) override;
 

@@ -912,6 +912,52 @@ status sqlite_backend::append_log(const log_entry& e) {
   return q.run();
 }
 
+std::int64_t sqlite_backend::append_logs(const std::vector<log_entry>& es) {
+  const char* op = "append_logs";
+  // Rows go kChunk at a time through one multi-row statement, the rest one by one.
+  constexpr std::size_t kChunk = 64;
+  static const std::string chunk_sql = [] {
+    std::string sql =
+        "INSERT OR IGNORE INTO action_log (stream, seq, ts_ms, kind, actor, payload_json) VALUES ";
+    for (std::size_t i = 0; i < kChunk; ++i) {
+      if (i) sql += ", ";
+      const auto b = 6 * i;
+      sql += "(?" + std::to_string(b + 1) + ", ?" + std::to_string(b + 2) + ", ?" +
+             std::to_string(b + 3) + ", ?" + std::to_string(b + 4) + ", ?" +
+             std::to_string(b + 5) + ", ?" + std::to_string(b + 6) + ")";
+    }
+    return sql;
+  }();
+  std::int64_t added = 0;
+  std::size_t i = 0;
+  auto bind = [](query& q, int base, const log_entry& e) {
+    q.bind_text(base + 1, e.stream);
+    q.bind_i64(base + 2, e.seq);
+    q.bind_i64(base + 3, e.ts_ms);
+    q.bind_text(base + 4, e.kind);
+    q.bind_i64(base + 5, e.actor);
+    q.bind_text(base + 6, e.payload_json);
+  };
+  for (; i + kChunk <= es.size(); i += kChunk) {
+    query q(db_, prepare(chunk_sql, op), op);
+    for (std::size_t k = 0; k < kChunk; ++k)
+      bind(q, static_cast<int>(6 * k), es[i + k]);
+    if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+    added += sqlite3_changes(db_);
+  }
+  for (; i < es.size(); ++i) {
+    query q(db_,
+            prepare("INSERT OR IGNORE INTO action_log (stream, seq, ts_ms, kind, actor, "
+                    "payload_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    op),
+            op);
+    bind(q, 0, es[i]);
+    if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+    added += sqlite3_changes(db_);
+  }
+  return added;
+}
+
 std::vector<log_entry> sqlite_backend::read_log(const std::string& stream, std::int64_t after_seq,
                                                 int limit) {
   const char* op = "read_log";
