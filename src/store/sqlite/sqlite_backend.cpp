@@ -923,8 +923,8 @@ std::int64_t sqlite_backend::append_logs(const std::vector<log_entry>& es) {
       if (i) sql += ", ";
       const auto b = 6 * i;
       sql += "(?" + std::to_string(b + 1) + ", ?" + std::to_string(b + 2) + ", ?" +
-             std::to_string(b + 3) + ", ?" + std::to_string(b + 4) + ", ?" +
-             std::to_string(b + 5) + ", ?" + std::to_string(b + 6) + ")";
+             std::to_string(b + 3) + ", ?" + std::to_string(b + 4) + ", ?" + std::to_string(b + 5) +
+             ", ?" + std::to_string(b + 6) + ")";
     }
     return sql;
   }();
