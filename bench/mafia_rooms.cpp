@@ -9,7 +9,11 @@
 // Prints: memory per room and per player (RSS delta, bots included), server CPU per 1,000 rooms,
 // and how late phase transitions fire against their announced deadlines (p50/p99/max), both as
 // the room's timer sees it and as a bot sees the next phase's event arrive.
-// Usage: mafia_rooms [--rooms 10000] [--duration 30] [--phase-ms 3000]
+// With --database-url the storage is PostgreSQL (a running server; bench/storage_side_by_side.sh
+// starts one) instead of a SQLite file. During the measured window the storage queue and RSS are
+// sampled every second (first, max, last), and the action log's write-behind says how many
+// entries it wrote in how many bulk writes.
+// Usage: mafia_rooms [--rooms 10000] [--duration 30] [--phase-ms 3000] [--database-url URL]
 // Bounded in time; stops by itself.
 #include <pthread.h>
 #include <sys/resource.h>
@@ -39,6 +43,7 @@
 #include "net/connection.hpp"
 #include "obs/metrics.hpp"
 #include "store/batched_store.hpp"
+#include "store/postgres/pg_backend.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/worker.hpp"
 #include "util/clock.hpp"
@@ -279,15 +284,23 @@ int main(int argc, char** argv) {
   cli.add_option("--rooms", rooms, "Rooms of 8 bot players");
   cli.add_option("--duration", duration, "Seconds measured once every room plays");
   cli.add_option("--phase-ms", phase_ms, "Every phase's duration (the day is twice as long)");
+  std::string database_url;
+  cli.add_option("--database-url", database_url,
+                 "PostgreSQL instead of SQLite (postgresql://...; its schema is migrated)");
   CLI11_PARSE(cli, argc, argv);
   rooms = std::clamp(rooms, 1, 20000);
   duration = std::clamp(duration, 1.0, 600.0);
 
   auto dir = std::filesystem::temp_directory_path() / fmt::format("maratang_mafia_{}", getpid());
   std::filesystem::create_directories(dir);
-  store::sqlite_options so;
-  so.full_sync = false;
-  auto backend = store::sqlite_backend::open((dir / "maratang.db").string(), so);
+  std::unique_ptr<store::backend> backend;
+  if (database_url.empty()) {
+    store::sqlite_options so;
+    so.full_sync = false;
+    backend = store::sqlite_backend::open((dir / "maratang.db").string(), so);
+  } else {
+    backend = store::pg_backend::open(database_url);
+  }
   backend->migrate();
   store::worker_options wo;
   wo.max_queue = 10'000'000;
@@ -378,7 +391,19 @@ int main(int argc, char** argv) {
   double proc_cpu0 = process_cpu_seconds();
   std::string metrics0 = m.render();
   auto t0 = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(duration));
+  // Sample the storage queue and RSS once a second: flat, or growing?
+  struct sample {
+    std::size_t queue;
+    long rss;
+  };
+  std::vector<sample> samples;
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::duration<double>(duration)) {
+    samples.push_back({worker.queue_depth() + ports.log_buffered(), rss_kb()});
+    std::this_thread::sleep_for(std::chrono::duration<double>(
+        std::min(1.0, duration - std::chrono::duration<double>(
+                                     std::chrono::steady_clock::now() - t0)
+                                     .count())));
+  }
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double server_cpu = thread_cpu_seconds(server_thread.native_handle()) - server_cpu0;
   double bot_cpu = thread_cpu_seconds(bot_thread.native_handle()) - bot_cpu0;
@@ -411,7 +436,32 @@ int main(int argc, char** argv) {
              histogram_quantiles(metrics1, "maratang_room_timer_lateness_seconds"));
   fmt::print("  refused actions: {} (e.g. a vote after the phase ended early)\n",
              sh.refused.load());
-  fmt::print("  storage queue at the end: {} operations waiting\n", worker.queue_depth());
+  fmt::print("  storage: {}; queue now {} operations and {} log entries buffered\n",
+             database_url.empty() ? "SQLite (synchronous=NORMAL)" : "PostgreSQL",
+             worker.queue_depth(), ports.log_buffered());
+  if (!samples.empty()) {
+    auto max_q = std::max_element(samples.begin(), samples.end(), [](auto& a, auto& b) {
+                   return a.queue < b.queue;
+                 })->queue;
+    auto max_rss = std::max_element(samples.begin(), samples.end(), [](auto& a, auto& b) {
+                     return a.rss < b.rss;
+                   })->rss;
+    fmt::print(
+        "  sampled each second while measured ({} samples): storage queue first {}, max {}, "
+        "last {}; RSS first {:.1f}, max {:.1f}, last {:.1f} MiB\n",
+        samples.size(), samples.front().queue, max_q, samples.back().queue,
+        samples.front().rss / 1024.0, max_rss / 1024.0, samples.back().rss / 1024.0);
+  }
+  const auto& ls = ports.log_stats();
+  fmt::print(
+      "  action log write-behind (whole run): {} entries in {} bulk writes ({:.1f} per write), "
+      "{} dropped\n",
+      ls.entries.load(), ls.writes.load(),
+      ls.writes ? static_cast<double>(ls.entries) / static_cast<double>(ls.writes) : 0.0,
+      ls.dropped.load());
+  double storage_cpu = proc_cpu - server_cpu - bot_cpu;
+  fmt::print("  storage and other threads' CPU / room thread's CPU: {:.2f}\n",
+             server_cpu > 0 ? storage_cpu / server_cpu : 0.0);
 
   // Stop: rooms close, storage flushes.
   std::promise<void> done;

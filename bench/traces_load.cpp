@@ -7,7 +7,9 @@
 //   post  POST /add-object with an object, a message and a phantom (each 200 means committed)
 // Prints requests per second and p50/p99 latency per phase, and the server's CPU seconds.
 // Usage: traces_load --server build/release/maratang [--connections 64] [--duration 5]
-//                    [--max-requests 2000000] [--phantom-points 50]
+//                    [--max-requests 2000000] [--phantom-points 50] [--database-url URL]
+// With --database-url the server stores in that PostgreSQL database (storage.database_url)
+// instead of its SQLite file; bench/storage_side_by_side.sh runs both.
 // Bounded in count and time; stops by itself; loopback only.
 #include <signal.h>
 #include <spawn.h>
@@ -215,20 +217,23 @@ int main(int argc, char** argv) {
   cli.add_option("--phantom-points", phantom_points, "Entries per phantom")
       ->check(CLI::Range(1, 2000));
   cli.add_option("--data-base", data_base, "Where the server's data directory is made");
+  std::string database_url;
+  cli.add_option("--database-url", database_url, "PostgreSQL instead of SQLite (postgresql://...)");
   CLI11_PARSE(cli, argc, argv);
 
   maratang::bench::server_process srv;
+  std::vector<std::string> sets = {"server.threads=1", "log.level=warn",
+                                   "traces.anon_writes_per_minute=0",
+                                   "limits.max_connections=10000"};
+  if (!database_url.empty()) sets.push_back("storage.database_url=" + database_url);
   try {
-    srv.start(binary, "maratang_traces_bench",
-              {"server.threads=1", "log.level=warn", "traces.anon_writes_per_minute=0",
-               "limits.max_connections=10000"},
-              data_base);
+    srv.start(binary, "maratang_traces_bench", sets, data_base);
   } catch (const std::exception& e) {
     std::cerr << "traces_load: " << e.what() << "\n";
     return 1;
   }
-  fmt::print("server pid {} on port {} (one network thread, SQLite full sync, data in {})\n",
-             srv.pid, srv.port, srv.dir.string());
+  fmt::print("server pid {} on port {} (one network thread, {}, data in {})\n", srv.pid, srv.port,
+             database_url.empty() ? "SQLite full sync" : "PostgreSQL", srv.dir.string());
   asio::io_context ioc;
   const auto span =
       std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(duration));

@@ -961,6 +961,32 @@ TEST_P(store_contract, append_logs_writes_many_rows_and_skips_existing_ones) {
   EXPECT_EQ(db().read_log("other", 0, 10).size(), 1u);
 }
 
+// Inside the worker's transaction a batch that holds an existing row (a retry of a batch whose
+// commit answer was lost) must skip it without spoiling the transaction's other writes; tabs,
+// newlines, carriage returns and backslashes survive (COPY's text format in PostgreSQL).
+TEST_P(store_contract, append_logs_in_a_transaction_skips_existing_rows_and_keeps_the_rest) {
+  ASSERT_EQ(db().append_log(make_entry("t", 2)), status::ok);
+  db().begin();
+  ASSERT_EQ(db().append_log(make_entry("before", 1)), status::ok);
+  std::vector<log_entry> batch;
+  for (std::int64_t seq = 1; seq <= 3; ++seq)
+    batch.push_back(make_entry("t", seq));
+  batch[2].payload_json = "{\"say\":\"tab\there\\nnewline\ncr\r back\\\\slash\"}";
+  EXPECT_EQ(db().append_logs(batch), 2);  // seq 2 was there
+  ASSERT_EQ(db().append_log(make_entry("after", 1)), status::ok);
+  db().commit();
+  auto t = db().read_log("t", 0, 10);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[2].payload_json, batch[2].payload_json);
+  EXPECT_EQ(db().read_log("before", 0, 10).size(), 1u);
+  EXPECT_EQ(db().read_log("after", 0, 10).size(), 1u);
+  // A batch of new rows only, in a transaction that is rolled back, leaves nothing.
+  db().begin();
+  EXPECT_EQ(db().append_logs({make_entry("gone", 1), make_entry("gone", 2)}), 2);
+  db().rollback();
+  EXPECT_TRUE(db().read_log("gone", 0, 10).empty());
+}
+
 TEST_P(store_contract, admin_flag_is_off_until_granted_and_can_be_taken_back) {
   account a = make_account("dev-admin");
   a.is_admin = true;  // ignored: accounts start without the flag

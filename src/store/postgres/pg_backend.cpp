@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <limits>
 
 namespace maratang::store {
@@ -853,8 +854,81 @@ void append_array_text(std::string& out, const std::string& v) {
 
 }  // namespace
 
+namespace {
+
+// A text field in COPY's text format: backslash, tab, newline and carriage return escaped.
+void append_copy_text(std::string& out, std::string_view v) {
+  for (char c : v) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+}
+
+}  // namespace
+
 std::int64_t pg_backend::append_logs(const std::vector<log_entry>& es) {
   if (es.empty()) return 0;
+  const char* op = "append_logs";
+  ensure_connected();
+  // Fast path: COPY straight into the table. Only a batch retried after a commit whose answer was
+  // lost holds rows that exist already; COPY then fails on the key (23505) and the batch goes
+  // again through append_logs_skipping (INSERT ... ON CONFLICT DO NOTHING: slower, skips them).
+  // Inside the worker's transaction a savepoint keeps that failure from aborting the rest.
+  const bool in_block = PQtransactionStatus(conn_) == PQTRANS_INTRANS;
+  if (in_block) exec(op, "SAVEPOINT append_logs");
+  std::string data;
+  data.reserve(es.size() * 96);
+  for (const auto& e : es) {
+    append_copy_text(data, e.stream);
+    data += '\t';
+    data += std::to_string(e.seq);
+    data += '\t';
+    data += std::to_string(e.ts_ms);
+    data += '\t';
+    append_copy_text(data, e.kind);
+    data += '\t';
+    data += std::to_string(e.actor);
+    data += '\t';
+    append_copy_text(data, e.payload_json);
+    data += '\n';
+  }
+  PGresult* r = PQexec(
+      conn_, "COPY action_log (stream, seq, ts_ms, kind, actor, payload_json) FROM STDIN");
+  if (!r || PQresultStatus(r) != PGRES_COPY_IN) PQclear(checked(r, op));  // throws
+  PQclear(r);
+  if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1 ||
+      PQputCopyEnd(conn_, nullptr) != 1) {
+    // The connection failed under the COPY: drop it, the next operation reconnects.
+    std::string why = PQerrorMessage(conn_);
+    drop_connection();
+    throw store_error(std::string("postgres ") + op + ": " + why);
+  }
+  r = PQgetResult(conn_);
+  // After COPY, libpq hands one result and then nullptr.
+  while (PGresult* extra = PQgetResult(conn_))
+    PQclear(extra);
+  if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
+    const std::int64_t n = std::atoll(PQcmdTuples(r));
+    PQclear(r);
+    if (in_block) exec(op, "RELEASE SAVEPOINT append_logs");
+    return n;
+  }
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  if (!(state && std::string_view(state) == "23505")) PQclear(checked(r, op));  // throws
+  PQclear(r);
+  if (!in_block) return append_logs_skipping(es);  // COPY alone: nothing to roll back
+  exec(op, "ROLLBACK TO SAVEPOINT append_logs");
+  const auto n = append_logs_skipping(es);
+  exec(op, "RELEASE SAVEPOINT append_logs");
+  return n;
+}
+
+std::int64_t pg_backend::append_logs_skipping(const std::vector<log_entry>& es) {
   // One statement for every row: six arrays, unnested side by side.
   std::string streams = "{", seqs = "{", ts = "{", kinds = "{", actors = "{", payloads = "{";
   for (std::size_t i = 0; i < es.size(); ++i) {

@@ -109,6 +109,8 @@ class pg_backend : public backend {
   class rows;
 
  private:
+  // append_logs for a batch some of whose rows exist already: INSERT ... ON CONFLICT DO NOTHING.
+  std::int64_t append_logs_skipping(const std::vector<log_entry>& es);
   pg_backend(std::string url, pg_options opts);
 
   // Makes sure a connection is up (reconnecting, within the backoff) or throws store_error.
