@@ -399,10 +399,9 @@ int main(int argc, char** argv) {
   std::vector<sample> samples;
   while (std::chrono::steady_clock::now() - t0 < std::chrono::duration<double>(duration)) {
     samples.push_back({worker.queue_depth() + ports.log_buffered(), rss_kb()});
-    std::this_thread::sleep_for(std::chrono::duration<double>(
-        std::min(1.0, duration - std::chrono::duration<double>(
-                                     std::chrono::steady_clock::now() - t0)
-                                     .count())));
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::min(
+        1.0,
+        duration - std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())));
   }
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double server_cpu = thread_cpu_seconds(server_thread.native_handle()) - server_cpu0;

@@ -147,9 +147,7 @@ int main(int argc, char** argv) {
     std::promise<result<std::vector<store::log_entry>>> p;
     auto f = p.get_future();
     ports.read_log(fmt::format("g{}-{}", run, s), 0, 1'000'000,
-                   [&p](result<std::vector<store::log_entry>> r) {
-                     p.set_value(std::move(r));
-                   });
+                   [&p](result<std::vector<store::log_entry>> r) { p.set_value(std::move(r)); });
     if (f.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
       ++wrong;
       continue;
@@ -171,8 +169,8 @@ int main(int argc, char** argv) {
              writes ? static_cast<double>(written) / static_cast<double>(writes) : 0.0);
   fmt::print("  CPU: storage thread {:.0f}% of a core, producer {:.0f}%\n",
              100 * storage_cpu / wall, 100 * prod_cpu / wall);
-  fmt::print("  dropped {}, lost {}; read back {} streams: {}\n",
-             ports.log_stats().dropped.load(), worker.stats().lost.load(), checked,
+  fmt::print("  dropped {}, lost {}; read back {} streams: {}\n", ports.log_stats().dropped.load(),
+             worker.stats().lost.load(), checked,
              wrong ? fmt::format("{} WRONG", wrong) : std::string("all complete and in order"));
   return wrong || ports.log_stats().dropped.load() ? 1 : 0;
 }

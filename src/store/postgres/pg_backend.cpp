@@ -860,11 +860,20 @@ namespace {
 void append_copy_text(std::string& out, std::string_view v) {
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -897,8 +906,8 @@ std::int64_t pg_backend::append_logs(const std::vector<log_entry>& es) {
     append_copy_text(data, e.payload_json);
     data += '\n';
   }
-  PGresult* r = PQexec(
-      conn_, "COPY action_log (stream, seq, ts_ms, kind, actor, payload_json) FROM STDIN");
+  PGresult* r =
+      PQexec(conn_, "COPY action_log (stream, seq, ts_ms, kind, actor, payload_json) FROM STDIN");
   if (!r || PQresultStatus(r) != PGRES_COPY_IN) PQclear(checked(r, op));  // throws
   PQclear(r);
   if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1 ||
