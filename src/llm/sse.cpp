@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "util/utf8.hpp"
+
 namespace maratang::llm {
 
 namespace json = boost::json;
@@ -23,7 +25,7 @@ std::string error_message(std::string_view body) {
     }
     if (auto m = o.if_contains("message"); m && m->is_string()) return std::string(m->get_string());
   }
-  return std::string(body.substr(0, 200));
+  return std::string(util::utf8_prefix_chars(body, 200));
 }
 
 const json::object* first_choice(const json::value& v) {
@@ -42,7 +44,7 @@ sse_state on_event(std::string_view data, std::string& finish_reason, std::strin
   json::error_code ec;
   auto v = json::parse(data, ec);
   if (ec || !v.is_object()) {
-    bad_detail = fmt::format("stream event is not JSON: {}", data.substr(0, 200));
+    bad_detail = fmt::format("stream event is not JSON: {}", util::utf8_prefix_chars(data, 200));
     return sse_state::bad;
   }
   if (v.get_object().contains("error")) {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "net/session.hpp"
+#include "util/utf8.hpp"
 
 namespace maratang::net {
 
@@ -47,7 +48,8 @@ std::string close_payload(std::uint16_t code, std::string_view reason) {
   std::string p;
   p.push_back(static_cast<char>(code >> 8));
   p.push_back(static_cast<char>(code & 0xFF));
-  p.append(reason.substr(0, 123));  // a control frame carries at most 125 bytes
+  // A control frame carries at most 125 bytes, and a close reason must be whole UTF-8.
+  p.append(util::utf8_prefix_bytes(reason, 123));
   return p;
 }
 
