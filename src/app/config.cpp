@@ -234,8 +234,14 @@ const std::vector<setting>& settings() {
     t.push_back(str_setting("llm.model", &config::llm_model,
                             "Model name sent to the base endpoint (NPCs with a LoRA adapter send "
                             "the adapter's name to the LoRA endpoint instead)."));
+    t.push_back(str_setting("llm.ca_file", &config::llm_ca_file,
+                            "https endpoints: PEM file of the certificate authorities to trust "
+                            "(empty: the system's). Certificates are always verified."));
     t.push_back(int_setting("llm.first_token_timeout_ms", &config::llm_first_token_timeout_ms, 50,
                             600000, "An LLM call fails if no token arrives within this."));
+    t.push_back(int_setting("llm.first_token_wait_ms", &config::llm_first_token_wait_ms, 50, 600000,
+                            "The longest a player waits for the first words of an LLM line, "
+                            "across retries; then the scenario's own line is told."));
     t.push_back(int_setting("llm.total_timeout_ms", &config::llm_total_timeout_ms, 100, 3600000,
                             "An LLM call fails if it takes longer than this in all."));
     t.push_back(int_setting("llm.max_concurrency", &config::llm_max_concurrency, 1, 10000,
@@ -476,6 +482,9 @@ result<loaded_config> load_config_unredacted(const std::string& file_arg, const 
     if (auto ok = llm::check_base_url(*url); !ok) {
       return error{errc::bad_field, fmt::format("setting {}: {}", key, ok.error().message)};
     }
+  }
+  if (auto ok = llm::check_ca_file(c.llm_ca_file); !ok) {
+    return error{errc::bad_field, fmt::format("setting llm.ca_file: {}", ok.error().message)};
   }
   if (!c.lora_vllm_base_url.empty() && c.vllm_base_url.empty()) {
     return error{errc::bad_field,

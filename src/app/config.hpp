@@ -74,7 +74,9 @@ struct config {
   std::string lora_vllm_base_url;
   std::string llm_api_key;
   std::string llm_model = "kanana-8b";
+  std::string llm_ca_file;  // https: CA file to trust ("" = the system's)
   int llm_first_token_timeout_ms = 8000;
+  int llm_first_token_wait_ms = 4000;  // a player's whole wait for an LLM line's first words
   int llm_total_timeout_ms = 30000;
   int llm_max_concurrency = 8;
   int llm_retries = 2;

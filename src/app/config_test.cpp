@@ -82,6 +82,18 @@ TEST(config, llm_urls_are_checked_at_start_up) {
   ASSERT_TRUE(lora_alone.has_error());
   EXPECT_NE(lora_alone.error().message.find("llm.lora_base_url"), std::string::npos);
   EXPECT_TRUE(load_config("", {{"llm.base_url", "http://127.0.0.1:8000/v1"}}, none.get()));
+  // Issue 14, item 3: seed 001's https tunnel is accepted (VLLM_BASE_URL too), with the LoRA URL;
+  // an unusable CA file is refused at start-up, naming the setting.
+  env_block seed({"VLLM_BASE_URL=https://gpu-box.example.net/v1",
+                  "LORA_VLLM_BASE_URL=https://gpu-box.example.net:8443/v1"});
+  auto https = load_config("", {}, seed.get());
+  ASSERT_TRUE(https) << https.error().message;
+  EXPECT_EQ(https->cfg.vllm_base_url, "https://gpu-box.example.net/v1");
+  EXPECT_EQ(https->cfg.llm_first_token_wait_ms, 4000);
+  auto ca = load_config("", {{"llm.base_url", "https://gpu-box/v1"}, {"llm.ca_file", "/nope.pem"}},
+                        none.get());
+  ASSERT_TRUE(ca.has_error());
+  EXPECT_NE(ca.error().message.find("llm.ca_file"), std::string::npos) << ca.error().message;
 }
 
 TEST(config, errors_name_the_setting_and_source) {

@@ -266,6 +266,7 @@ void start_mystery(Impl& s) {
   if (!s.cfg.vllm_base_url.empty()) {
     llm::client_options o;
     o.first_token_timeout_ms = s.cfg.llm_first_token_timeout_ms;
+    o.ca_file = s.cfg.llm_ca_file;
     o.total_timeout_ms = s.cfg.llm_total_timeout_ms;
     o.max_concurrency = s.cfg.llm_max_concurrency;
     o.max_retries = s.cfg.llm_retries;
@@ -273,7 +274,8 @@ void start_mystery(Impl& s) {
     o.breaker_open_ms = s.cfg.llm_breaker_open_ms;
     s.llm = std::make_unique<mystery::openai_port>(
         s.ioc, llm::endpoint{s.cfg.vllm_base_url, s.cfg.llm_api_key},
-        llm::endpoint{s.cfg.lora_vllm_base_url, s.cfg.llm_api_key}, s.cfg.llm_model, o);
+        llm::endpoint{s.cfg.lora_vllm_base_url, s.cfg.llm_api_key}, s.cfg.llm_model, o,
+        s.cfg.llm_first_token_wait_ms);
     svc->llm = s.llm.get();
     spdlog::info("mystery: LLM at {}{}", redact_userinfo(s.cfg.vllm_base_url),
                  s.cfg.lora_vllm_base_url.empty()

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -98,7 +100,12 @@ std::string sse_chunk(std::string_view model, const json::object& delta,
 }  // namespace
 
 struct fake_openai_server::impl {
-  impl() : acceptor(ioc) {
+  explicit impl(const fake_tls* tls) : acceptor(ioc) {
+    if (tls) {
+      tls_ctx.emplace(asio::ssl::context::tls_server);
+      tls_ctx->use_certificate_chain_file(tls->cert_file);
+      tls_ctx->use_private_key_file(tls->key_file, asio::ssl::context::pem);
+    }
     tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
     acceptor.open(ep.protocol());
     acceptor.set_option(asio::socket_base::reuse_address(true));
@@ -130,24 +137,51 @@ struct fake_openai_server::impl {
     return !cv.wait_for(g, d, [this] { return stopping; });
   }
 
-  bool write(tcp::socket& s, std::string_view data) {
+  template <class Stream>
+  bool write(Stream& s, std::string_view data) {
     beast::error_code ec;
     asio::write(s, asio::buffer(data.data(), data.size()), ec);
     return !ec;
   }
 
   void serve(tcp::socket sock) {
-    beast::flat_buffer buf;
-    http::request<http::string_body> req;
     beast::error_code ec;
-    http::read(sock, buf, req, ec);
-    if (!ec) answer(sock, req);
+    if (tls_ctx) {
+      asio::ssl::stream<tcp::socket&> s(sock, *tls_ctx);
+      s.handshake(asio::ssl::stream_base::server, ec);
+      if (ec) {
+        std::lock_guard g(mu);
+        ++tls_failed;
+      } else {
+        serve_on(s);
+      }
+    } else {
+      serve_on(sock);
+    }
     std::lock_guard g(mu);
     fds.erase(sock.native_handle());
     sock.close(ec);
   }
 
-  void answer(tcp::socket& sock, const http::request<http::string_body>& req) {
+  // Answers requests on one connection until it closes or an answer ends it.
+  template <class Stream>
+  void serve_on(Stream& s) {
+    beast::flat_buffer buf;
+    for (;;) {
+      http::request<http::string_body> req;
+      beast::error_code ec;
+      http::read(s, buf, req, ec);
+      if (ec) return;
+      if (!answer(s, req) || !req.keep_alive()) return;
+    }
+  }
+
+  // Whether the connection may serve another request: the client asked to keep it alive (said
+  // in the answer's Connection header) and the answer was complete.
+  template <class Stream>
+  bool answer(Stream& sock, const http::request<http::string_body>& req) {
+    const char* connection = req.keep_alive() ? "keep-alive" : "close";
+    bool reusable = false;
     fake_request fr;
     fr.method = std::string(req.method_string());
     fr.target = std::string(req.target());
@@ -195,10 +229,10 @@ struct fake_openai_server::impl {
         if (!sleep(sc.first_delay)) break;
         auto head = fmt::format(
             "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
-            "Connection: close\r\n\r\n",
-            sc.raw_content_type, sc.raw_body.size());
+            "Connection: {}\r\n\r\n",
+            sc.raw_content_type, sc.raw_body.size(), connection);
         release();
-        write(sock, head + sc.raw_body);
+        reusable = write(sock, head + sc.raw_body);
         break;
       }
       case fake_script::kind::http_error: {
@@ -209,10 +243,10 @@ struct fake_openai_server::impl {
         auto body = json::serialize(err);
         auto head = fmt::format(
             "HTTP/1.1 {} Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
-            "Connection: close\r\n\r\n",
-            sc.status, body.size());
+            "Connection: {}\r\n\r\n",
+            sc.status, body.size(), connection);
         release();
-        write(sock, head + body);
+        reusable = write(sock, head + body);
         break;
       }
       case fake_script::kind::reply:
@@ -234,53 +268,56 @@ struct fake_openai_server::impl {
           auto body = json::serialize(o);
           auto head = fmt::format(
               "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
-              "Connection: close\r\n\r\n",
-              body.size());
+              "Connection: {}\r\n\r\n",
+              body.size(), connection);
           release();
-          write(sock, head + body);
+          reusable = write(sock, head + body);
           break;
         }
-        stream_reply(sock, sc, fr.index, model, release);
+        reusable = stream_reply(sock, sc, fr.index, model, connection, release);
         break;
     }
     release();
+    return reusable;
   }
 
-  template <class Release>
-  void stream_reply(tcp::socket& sock, const fake_script& sc, std::size_t index,
-                    std::string_view model, Release& release) {
-    std::string head =
+  // True when the whole reply went out (the connection may serve another request).
+  template <class Stream, class Release>
+  bool stream_reply(Stream& sock, const fake_script& sc, std::size_t index, std::string_view model,
+                    const char* connection, Release& release) {
+    std::string head = fmt::format(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        "Transfer-Encoding: chunked\r\nConnection: {}\r\n\r\n",
+        sc.what == fake_script::kind::broken_stream ? "close" : connection);
     head += sse_chunk(model, json::object{{"role", "assistant"}, {"content", ""}}, nullptr);
-    if (!write(sock, head)) return;
-    if (!sleep(sc.first_delay)) return;
+    if (!write(sock, head)) return false;
+    if (!sleep(sc.first_delay)) return false;
     bool broken = sc.what == fake_script::kind::broken_stream;
     std::size_t n = broken ? std::min(sc.break_after, sc.tokens.size()) : sc.tokens.size();
     for (std::size_t i = 0; i < n; ++i) {
-      if (i > 0 && !sleep(sc.token_delay)) return;
+      if (i > 0 && !sleep(sc.token_delay)) return false;
       auto event = sse_chunk(model, json::object{{"content", sc.tokens[i]}}, nullptr);
       if (sc.split_events) {
         auto half = event.size() / 2;
-        if (!write(sock, std::string_view(event).substr(0, half))) return;
-        if (!sleep(milliseconds(5))) return;
+        if (!write(sock, std::string_view(event).substr(0, half))) return false;
+        if (!sleep(milliseconds(5))) return false;
         event.erase(0, half);
       }
-      if (!write(sock, event)) return;
+      if (!write(sock, event)) return false;
       std::lock_guard g(mu);
       writes.push_back({index, i, std::chrono::steady_clock::now()});
     }
     if (broken) {
       release();
       beast::error_code ec;
-      sock.shutdown(tcp::socket::shutdown_both, ec);
-      return;
+      sock.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
+      return false;
     }
     std::string tail = sse_chunk(model, json::object{}, json::value(sc.finish_reason));
     tail += chunk("data: [DONE]\n\n");
     tail += "0\r\n\r\n";
     release();
-    write(sock, tail);
+    return write(sock, tail);
   }
 
   void stop() {
@@ -307,6 +344,7 @@ struct fake_openai_server::impl {
   }
 
   asio::io_context ioc;
+  std::optional<asio::ssl::context> tls_ctx;
   tcp::acceptor acceptor;
   int bound_port = 0;
   std::thread accept_thread;
@@ -320,11 +358,14 @@ struct fake_openai_server::impl {
   std::vector<std::thread> conn_threads;
   std::set<int> fds;
   std::size_t accepted = 0;
+  std::size_t tls_failed = 0;
   int active_n = 0;
   int max_active_n = 0;
 };
 
-fake_openai_server::fake_openai_server() : impl_(std::make_unique<impl>()) {}
+fake_openai_server::fake_openai_server() : impl_(std::make_unique<impl>(nullptr)) {}
+
+fake_openai_server::fake_openai_server(const fake_tls& tls) : impl_(std::make_unique<impl>(&tls)) {}
 
 fake_openai_server::~fake_openai_server() {
   stop();
@@ -334,8 +375,8 @@ int fake_openai_server::port() const {
   return impl_->bound_port;
 }
 
-std::string fake_openai_server::base_url() const {
-  return fmt::format("http://127.0.0.1:{}", impl_->bound_port);
+std::string fake_openai_server::base_url(std::string_view host) const {
+  return fmt::format("{}://{}:{}", impl_->tls_ctx ? "https" : "http", host, impl_->bound_port);
 }
 
 void fake_openai_server::set_behaviour(behaviour_fn f) {
@@ -365,6 +406,11 @@ std::vector<fake_token_write> fake_openai_server::token_writes() const {
 std::size_t fake_openai_server::connections() const {
   std::lock_guard g(impl_->mu);
   return impl_->accepted;
+}
+
+std::size_t fake_openai_server::tls_failures() const {
+  std::lock_guard g(impl_->mu);
+  return impl_->tls_failed;
 }
 
 int fake_openai_server::active() const {

@@ -1,6 +1,8 @@
 // A scriptable fake of an OpenAI-compatible chat-completions server, for tests and benchmarks
-// only (production code must not use it). A real HTTP/1.1 server on 127.0.0.1, port 0, one
-// thread per connection, one request per connection ("Connection: close"). Each request is
+// only (production code must not use it). A real HTTP/1.1 server on 127.0.0.1, port 0, plain or
+// TLS (a certificate and key the test provides), one thread per connection; a connection serves
+// requests one after another while the client keeps it alive and the answer allows it (a
+// broken stream or a hang closes it). Each request is
 // answered by the script the behaviour function returns; every request and the time each
 // streamed token was written are recorded. All public methods are thread-safe.
 #pragma once
@@ -70,18 +72,27 @@ struct fake_token_write {
   std::chrono::steady_clock::time_point at{};  // just after the write returned
 };
 
+// TLS for the fake: PEM files of its certificate (chain) and private key.
+struct fake_tls {
+  std::string cert_file;
+  std::string key_file;
+};
+
 class fake_openai_server {
  public:
   using behaviour_fn = std::function<fake_script(std::size_t index, const fake_request&)>;
 
   // Binds 127.0.0.1:0 and starts accepting. Default behaviour: reply {"Hello", ", ", "world"}.
   fake_openai_server();
+  // The same over TLS (throws if the files cannot be loaded).
+  explicit fake_openai_server(const fake_tls& tls);
   ~fake_openai_server();  // stop()
   fake_openai_server(const fake_openai_server&) = delete;
   fake_openai_server& operator=(const fake_openai_server&) = delete;
 
   int port() const;
-  std::string base_url() const;  // "http://127.0.0.1:PORT"
+  // "http://127.0.0.1:PORT" ("https://" with TLS); `host` replaces 127.0.0.1 (e.g. "localhost").
+  std::string base_url(std::string_view host = "127.0.0.1") const;
   // Replaces the behaviour for the requests that arrive from now on.
   void set_behaviour(behaviour_fn f);
   // Closes every connection (hanging ones too) and joins the threads. Idempotent.
@@ -90,9 +101,10 @@ class fake_openai_server {
   std::vector<fake_request> requests() const;
   std::size_t request_count() const;
   std::vector<fake_token_write> token_writes() const;
-  std::size_t connections() const;  // accepted so far
-  int active() const;               // requests being answered now
-  int max_active() const;           // the most answered at once so far
+  std::size_t connections() const;   // accepted so far
+  std::size_t tls_failures() const;  // TLS handshakes that failed (the client refused us)
+  int active() const;                // requests being answered now
+  int max_active() const;            // the most answered at once so far
 
  private:
   struct impl;

@@ -6,6 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -13,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/scheme.hpp>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -20,8 +23,13 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
 #include "llm/sse.hpp"
 #include "util/clock.hpp"
+#include "util/utf8.hpp"
 
 namespace maratang::llm {
 
@@ -43,6 +51,8 @@ std::string_view to_string(failure f) noexcept {
       return "broken_stream";
     case failure::connect:
       return "connect";
+    case failure::tls:
+      return "tls";
     case failure::bad_response:
       return "bad_response";
     case failure::breaker_open:
@@ -75,8 +85,9 @@ namespace {
 
 // Where the client sends its requests, derived once from the base URL.
 struct target_url {
+  bool tls = false;         // https
   std::string host;         // for the resolver (IPv6 without brackets)
-  std::string port;         // "80" unless given
+  std::string port;         // "80" (http) or "443" (https) unless given
   std::string host_header;  // host[:port] as written
   std::string target;       // path of chat/completions
 };
@@ -86,9 +97,9 @@ result<target_url> parse_base(std::string_view base) {
   if (!u) {
     return error{errc::bad_field, fmt::format("LLM base URL \"{}\" is not an absolute URL", base)};
   }
-  if (u->scheme_id() != boost::urls::scheme::http) {
+  if (u->scheme_id() != boost::urls::scheme::http && u->scheme_id() != boost::urls::scheme::https) {
     return error{errc::bad_field,
-                 fmt::format("LLM base URL \"{}\": only http:// is supported", base)};
+                 fmt::format("LLM base URL \"{}\": only http:// and https:// are supported", base)};
   }
   if (u->has_query() || u->has_fragment() || u->has_userinfo()) {
     return error{errc::bad_field, fmt::format("LLM base URL \"{}\" may not have a query, "
@@ -96,11 +107,12 @@ result<target_url> parse_base(std::string_view base) {
                                               base)};
   }
   target_url t;
+  t.tls = u->scheme_id() == boost::urls::scheme::https;
   t.host = u->host_address();
   if (t.host.empty()) {
     return error{errc::bad_field, fmt::format("LLM base URL \"{}\" has no host", base)};
   }
-  t.port = u->has_port() ? std::string(u->port()) : "80";
+  t.port = u->has_port() ? std::string(u->port()) : t.tls ? "443" : "80";
   if (u->has_port() && (t.port.empty() || u->port_number() == 0)) {
     return error{errc::bad_field, fmt::format("LLM base URL \"{}\" has a bad port", base)};
   }
@@ -157,6 +169,54 @@ result<void> check_base_url(std::string_view base_url) {
   return {};
 }
 
+namespace {
+
+// The TLS settings of an https endpoint: TLS 1.2 or later, the peer always verified against the
+// CA file or the system's authorities. Throws boost::system::system_error if the file is unusable.
+std::shared_ptr<asio::ssl::context> make_tls_context(const std::string& ca_file) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1);
+  ctx->set_verify_mode(asio::ssl::verify_peer);
+  if (ca_file.empty()) {
+    ctx->set_default_verify_paths();
+  } else {
+    ctx->load_verify_file(ca_file);
+  }
+  return ctx;
+}
+
+}  // namespace
+
+result<void> check_ca_file(const std::string& ca_file) {
+  if (ca_file.empty()) return {};
+  try {
+    make_tls_context(ca_file);
+  } catch (const boost::system::system_error& e) {
+    return error{errc::bad_field,
+                 fmt::format("CA file \"{}\" cannot be loaded: {}", ca_file, e.code().message())};
+  }
+  return {};
+}
+
+namespace {
+
+// One connection to the endpoint: TCP, and TLS over it for https. Shared, never moved, so that the
+// TLS stream's reference to its TCP stream stays valid in and out of the pool.
+struct connection {
+  explicit connection(asio::strand<asio::io_context::executor_type> ex) : tcp(std::move(ex)) {}
+  beast::tcp_stream tcp;
+  std::optional<asio::ssl::stream<beast::tcp_stream&>> tls;
+  steady::time_point idle_since{};
+};
+
+// How long an idle connection is kept for the next call: below the 5 s keep-alive of uvicorn
+// (vLLM's server), so that the server rarely closes one just as it is reused.
+constexpr auto pool_idle_max = std::chrono::seconds(4);
+
+}  // namespace
+
 struct client::core : std::enable_shared_from_this<client::core> {
   struct op;
 
@@ -167,6 +227,14 @@ struct client::core : std::enable_shared_from_this<client::core> {
         clk(c),
         url(parse_base(ep.base_url)),
         rng(std::random_device{}()) {
+    if (url && url->tls) {
+      try {
+        tls_ctx = make_tls_context(opt.ca_file);
+      } catch (const boost::system::system_error& failed) {
+        url = error{errc::bad_field, fmt::format("CA file \"{}\" cannot be loaded: {}", opt.ca_file,
+                                                 failed.code().message())};
+      }
+    }
     opt.max_concurrency = std::max(1, opt.max_concurrency);
     opt.max_queue = std::max(0, opt.max_queue);
     opt.max_retries = std::max(0, opt.max_retries);
@@ -255,6 +323,25 @@ struct client::core : std::enable_shared_from_this<client::core> {
   client_options opt;
   const clock& clk;
   result<target_url> url;
+  std::shared_ptr<asio::ssl::context> tls_ctx;  // https only
+  // Connections kept alive between calls, newest last (strand only; at most max_concurrency).
+  std::vector<std::shared_ptr<connection>> idle;
+
+  // Strand only. An idle connection young enough to reuse, or null.
+  std::shared_ptr<connection> take_idle() {
+    while (!idle.empty()) {
+      auto conn = std::move(idle.back());
+      idle.pop_back();
+      if (steady::now() - conn->idle_since < pool_idle_max && conn->tcp.socket().is_open())
+        return conn;
+    }
+    return nullptr;
+  }
+  void give_back(std::shared_ptr<connection> conn) {
+    conn->idle_since = steady::now();
+    idle.push_back(std::move(conn));
+    if (static_cast<int>(idle.size()) > opt.max_concurrency) idle.erase(idle.begin());
+  }
 
   // State shared with the accessors; the strand is the only writer except for stats.calls.
   mutable std::mutex mu;
@@ -284,7 +371,7 @@ struct client::core::op : std::enable_shared_from_this<op> {
         total_timer(c->strand),
         backoff_timer(c->strand),
         resolver(c->strand),
-        stream(c->strand) {}
+        conn(nullptr) {}
 
   // Admission: the breaker, then a slot or the queue.
   void admit() {
@@ -327,11 +414,34 @@ struct client::core::op : std::enable_shared_from_this<op> {
       if (!rejected) c->live.emplace(id, weak_from_this());
     }
     if (rejected) return finish(std::move(*rejected));
-    total_timer.expires_at(total_deadline);
-    total_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) self->abort(make_error(failure::timeout, "total timeout expired"));
-    });
+    if (req.first_token_wait_ms > 0)
+      first_token_by = start_time + milliseconds(req.first_token_wait_ms);
+    arm_deadline();
     if (run_now) start_attempt();
+  }
+
+  // Before the first token, the nearer of the two call deadlines; then the total one.
+  steady::time_point call_deadline() const {
+    return token_delivered ? total_deadline : std::min(total_deadline, first_token_by);
+  }
+  bool first_token_late() const {
+    return !token_delivered && first_token_by < total_deadline && steady::now() >= first_token_by;
+  }
+
+  void arm_deadline() {
+    total_timer.expires_at(call_deadline());
+    total_timer.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->finished) return;
+      if (self->first_token_late()) {
+        return self->abort(
+            make_error(failure::timeout, fmt::format("no first token within {} ms (all attempts)",
+                                                     self->req.first_token_wait_ms)));
+      }
+      if (steady::now() >= self->total_deadline) {
+        return self->abort(make_error(failure::timeout, "total timeout expired"));
+      }
+      self->arm_deadline();  // a token came: only the total deadline is left
+    });
   }
 
   // Ends the call from outside its I/O (cancel, total timeout, client destroyed).
@@ -352,20 +462,35 @@ struct client::core::op : std::enable_shared_from_this<op> {
     abort_err = std::move(e);
     resolver.cancel();
     backoff_timer.cancel();
-    stream.cancel();
+    if (conn) conn->tcp.cancel();
   }
 
-  void start_attempt() {
-    ++attempts;
-    if (attempts > 1) {
+  // counted: false when a kept-alive connection turned out closed before anything was read, and
+  // the same attempt goes again on a new connection.
+  void start_attempt(bool counted = true) {
+    if (counted) ++attempts;
+    if (counted && attempts > 1) {
       std::lock_guard g(c->mu);
       ++c->st.retries;
     }
-    beast::error_code ignored;
-    stream.socket().close(ignored);
+    drop_connection();
     parser.emplace();
     parser->body_limit(body_limit);
     buf.clear();
+    got_header = false;
+    reused = false;
+    if (counted) {
+      if (auto idle = c->take_idle()) {
+        conn = std::move(idle);
+        reused = true;
+        return send_request();
+      }
+    }
+    conn = std::make_shared<connection>(c->strand);
+    {
+      std::lock_guard g(c->mu);
+      ++c->st.connections;
+    }
     const auto& u = *c->url;
     resolver.async_resolve(
         u.host, u.port,
@@ -375,16 +500,23 @@ struct client::core::op : std::enable_shared_from_this<op> {
   }
 
   // Arms the stream's deadline, never beyond the call's total deadline.
-  void expire_at(steady::time_point tp) { stream.expires_at(std::min(tp, total_deadline)); }
+  void expire_at(steady::time_point tp) { conn->tcp.expires_at(std::min(tp, call_deadline())); }
+
+  void drop_connection() {
+    if (!conn) return;
+    beast::error_code ignored;
+    conn->tcp.socket().close(ignored);
+    conn.reset();
+  }
 
   void on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
     if (abort_err) return finish(*abort_err);
     if (ec) return attempt_failed(failure::connect, "resolve: " + ec.message());
     expire_at(steady::now() + milliseconds(c->opt.connect_timeout_ms));
-    stream.async_connect(results,
-                         [self = shared_from_this()](beast::error_code e, const tcp::endpoint&) {
-                           self->on_connect(e);
-                         });
+    conn->tcp.async_connect(results,
+                            [self = shared_from_this()](beast::error_code e, const tcp::endpoint&) {
+                              self->on_connect(e);
+                            });
   }
 
   void on_connect(beast::error_code ec) {
@@ -392,7 +524,63 @@ struct client::core::op : std::enable_shared_from_this<op> {
     if (ec == beast::error::timeout) return attempt_failed(failure::timeout, "connect timed out");
     if (ec) return attempt_failed(failure::connect, "connect: " + ec.message());
     beast::error_code ignored;
-    stream.socket().set_option(tcp::no_delay(true), ignored);
+    conn->tcp.socket().set_option(tcp::no_delay(true), ignored);
+    if (c->url->tls) return start_handshake();
+    send_request();
+  }
+
+  // https: the handshake, with SNI and the certificate checked against the URL's host name (or
+  // IP address) by OpenSSL itself, within the connect timeout.
+  void start_handshake() {
+    const auto& u = *c->url;
+    auto& tls = conn->tls;
+    tls.emplace(conn->tcp, *c->tls_ctx);
+    SSL* ssl = tls->native_handle();
+    beast::error_code ec;
+    (void)asio::ip::make_address(u.host, ec);
+    const bool named = !!ec;  // not an IP address
+    if (named) {
+      // SNI is for names, never addresses. (SSL_set_tlsext_host_name, without its C cast.)
+      SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+               const_cast<char*>(u.host.c_str()));
+      SSL_set1_host(ssl, u.host.c_str());
+    } else {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), u.host.c_str());
+    }
+    tls->async_handshake(
+        asio::ssl::stream_base::client,
+        [self = shared_from_this()](beast::error_code e) { self->on_handshake(e); });
+  }
+
+  void on_handshake(beast::error_code ec) {
+    if (abort_err) return finish(*abort_err);
+    if (ec == beast::error::timeout)
+      return attempt_failed(failure::timeout, "TLS handshake timed out");
+    if (ec) {
+      const auto& u = *c->url;
+      const long v = SSL_get_verify_result(conn->tls->native_handle());
+      if (v != X509_V_OK) {
+        return attempt_failed(
+            failure::tls, fmt::format("TLS: the certificate of {}:{} is not accepted: {}", u.host,
+                                      u.port, X509_verify_cert_error_string(v)));
+      }
+      return attempt_failed(failure::tls, fmt::format("TLS handshake with {}:{} failed: {}", u.host,
+                                                      u.port, ec.message()));
+    }
+    send_request();
+  }
+
+  // Runs f on the stream the request goes over: the TLS stream for https, else the TCP stream.
+  template <class F>
+  void with_stream(F&& f) {
+    if (conn->tls) {
+      f(*conn->tls);
+    } else {
+      f(conn->tcp);
+    }
+  }
+
+  void send_request() {
     const auto& u = *c->url;
     hreq = {};
     hreq.method(http::verb::post);
@@ -402,19 +590,31 @@ struct client::core::op : std::enable_shared_from_this<op> {
     hreq.set(http::field::user_agent, "maratang-llm");
     hreq.set(http::field::content_type, "application/json");
     hreq.set(http::field::accept, req.stream ? "text/event-stream" : "application/json");
-    hreq.set(http::field::connection, "close");
+    hreq.set(http::field::connection, "keep-alive");
     if (!c->ep.api_key.empty()) hreq.set(http::field::authorization, "Bearer " + c->ep.api_key);
     hreq.body() = request_json(req);
     hreq.prepare_payload();
     first_deadline = steady::now() + milliseconds(c->opt.first_token_timeout_ms);
     expire_at(first_deadline);
-    http::async_write(stream, hreq, [self = shared_from_this()](beast::error_code e, std::size_t) {
-      self->on_write(e);
+    with_stream([this](auto& s) {
+      http::async_write(s, hreq, [self = shared_from_this()](beast::error_code e, std::size_t) {
+        self->on_write(e);
+      });
     });
   }
 
   void io_failed(beast::error_code ec, std::string_view what) {
+    if (reused && !got_header && ec != beast::error::timeout) {
+      // The kept-alive connection was closed by the server meanwhile: the same attempt again,
+      // on a new connection (nothing of a reply was read, so nothing was lost).
+      return start_attempt(false);
+    }
     if (ec == beast::error::timeout) {
+      if (first_token_late()) {
+        return attempt_failed(failure::timeout,
+                              fmt::format("{}: no first token within {} ms (all attempts)", what,
+                                          req.first_token_wait_ms));
+      }
       if (steady::now() >= total_deadline)
         return attempt_failed(failure::timeout, fmt::format("{}: total timeout expired", what));
       return attempt_failed(
@@ -431,41 +631,51 @@ struct client::core::op : std::enable_shared_from_this<op> {
   void on_write(beast::error_code ec) {
     if (abort_err) return finish(*abort_err);
     if (ec) return io_failed(ec, "sending the request");
-    http::async_read_header(
-        stream, buf, *parser,
-        [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_header(e); });
+    with_stream([this](auto& s) {
+      http::async_read_header(
+          s, buf, *parser,
+          [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_header(e); });
+    });
   }
 
   void on_header(beast::error_code ec) {
     if (abort_err) return finish(*abort_err);
     if (ec) return io_failed(ec, "reading the reply header");
+    got_header = true;
     const auto& h = parser->get();
     if (h.result_int() != 200) {
-      http::async_read(
-          stream, buf, *parser, [self = shared_from_this()](beast::error_code, std::size_t) {
-            if (self->abort_err) return self->finish(*self->abort_err);
-            auto status = static_cast<int>(self->parser->get().result_int());
-            self->attempt_failed(
-                failure::http_status,
-                fmt::format("HTTP {}: {}", status, error_message(self->parser->get().body())),
-                status);
-          });
+      with_stream([this](auto& s) {
+        http::async_read(
+            s, buf, *parser, [self = shared_from_this()](beast::error_code, std::size_t) {
+              if (self->abort_err) return self->finish(*self->abort_err);
+              auto status = static_cast<int>(self->parser->get().result_int());
+              self->attempt_failed(
+                  failure::http_status,
+                  fmt::format("HTTP {}: {}", status, error_message(self->parser->get().body())),
+                  status);
+            });
+      });
       return;
     }
     std::string_view ct = h[http::field::content_type];
     sse = req.stream && !ct.starts_with("application/json");
     if (sse) return read_more();
-    http::async_read(
-        stream, buf, *parser,
-        [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_whole_body(e); });
+    with_stream([this](auto& s) {
+      http::async_read(s, buf, *parser,
+                       [self = shared_from_this()](beast::error_code e, std::size_t) {
+                         self->on_whole_body(e);
+                       });
+    });
   }
 
   void read_more() {
     expire_at(token_delivered ? steady::now() + milliseconds(c->opt.idle_timeout_ms)
                               : first_deadline);
-    http::async_read_some(
-        stream, buf, *parser,
-        [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_read(e); });
+    with_stream([this](auto& s) {
+      http::async_read_some(
+          s, buf, *parser,
+          [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_read(e); });
+    });
   }
 
   // Consumes the complete lines of the body read so far.
@@ -505,8 +715,9 @@ struct client::core::op : std::enable_shared_from_this<op> {
         content = m->get_object().if_contains("content");
     }
     if (!content || !content->is_string()) {
-      return attempt_failed(failure::bad_response, "reply has no choices[0].message.content: " +
-                                                       parser->get().body().substr(0, 200));
+      return attempt_failed(failure::bad_response,
+                            "reply has no choices[0].message.content: " +
+                                std::string(util::utf8_prefix_chars(parser->get().body(), 200)));
     }
     if (auto f = choice->if_contains("finish_reason"); f && f->is_string())
       finish_reason = f->get_string();
@@ -520,8 +731,7 @@ struct client::core::op : std::enable_shared_from_this<op> {
   }
 
   void attempt_failed(failure kind, std::string detail, int status = 0) {
-    beast::error_code ignored;
-    stream.socket().close(ignored);
+    drop_connection();
     bool retryable = kind == failure::connect || kind == failure::timeout ||
                      kind == failure::broken_stream ||
                      (kind == failure::http_status && retryable_status(status));
@@ -531,7 +741,7 @@ struct client::core::op : std::enable_shared_from_this<op> {
         std::lock_guard g(c->mu);
         delay = c->backoff(attempts);
       }
-      if (steady::now() + delay < total_deadline) {
+      if (steady::now() + delay < call_deadline()) {
         backoff_timer.expires_after(delay);
         backoff_timer.async_wait([self = shared_from_this()](beast::error_code) {
           if (self->finished) return;
@@ -545,6 +755,7 @@ struct client::core::op : std::enable_shared_from_this<op> {
   }
 
   void succeed() {
+    keep_connection = parser && parser->get().keep_alive();
     completion done;
     done.text = std::move(text);
     done.finish_reason = std::move(finish_reason);
@@ -557,8 +768,11 @@ struct client::core::op : std::enable_shared_from_this<op> {
     finished = true;
     total_timer.cancel();
     backoff_timer.cancel();
-    beast::error_code ignored;
-    stream.socket().close(ignored);
+    if (res.has_value() && keep_connection && conn && !abort_err) {
+      park();
+    } else {
+      drop_connection();
+    }
     if (res.has_error()) {
       auto e = res.error();
       e.attempts = attempts;
@@ -599,7 +813,7 @@ struct client::core::op : std::enable_shared_from_this<op> {
       asio::post(c->strand, [next] {
         if (next->abort_err) return next->finish(*next->abort_err);
         if (next->finished) return;
-        if (steady::now() >= next->total_deadline) {
+        if (steady::now() >= next->call_deadline()) {
           return next->finish(make_error(failure::timeout, "total timeout expired in the queue"));
         }
         next->start_attempt();
@@ -610,6 +824,40 @@ struct client::core::op : std::enable_shared_from_this<op> {
     on_token = nullptr;
   }
 
+  // After a successful call on a kept-alive connection: reads what is left of the reply (the
+  // stream's last chunk after [DONE]) within the idle timeout, then gives the connection to the
+  // pool; anything unexpected (an error, bytes past the reply) drops it.
+  void park() {
+    auto owned = std::move(conn);
+    if (parser->is_done()) return settle(std::move(owned));
+    owned->tcp.expires_after(milliseconds(c->opt.idle_timeout_ms));
+    drain(std::move(owned));
+  }
+
+  void drain(std::shared_ptr<connection> owned) {
+    auto step = [self = shared_from_this(), owned](beast::error_code ec, std::size_t) {
+      if (ec) return close(*owned);
+      if (!self->parser->is_done()) return self->drain(owned);
+      self->settle(owned);
+    };
+    if (owned->tls) {
+      http::async_read_some(*owned->tls, buf, *parser, std::move(step));
+    } else {
+      http::async_read_some(owned->tcp, buf, *parser, std::move(step));
+    }
+  }
+
+  void settle(std::shared_ptr<connection> owned) {
+    if (buf.size() != 0) return close(*owned);
+    owned->tcp.expires_never();
+    c->give_back(std::move(owned));
+  }
+
+  static void close(connection& cn) {
+    beast::error_code ignored;
+    cn.tcp.socket().close(ignored);
+  }
+
   std::shared_ptr<core> c;
   std::uint64_t id;
   chat_request req;
@@ -618,7 +866,10 @@ struct client::core::op : std::enable_shared_from_this<op> {
   asio::steady_timer total_timer;
   asio::steady_timer backoff_timer;
   tcp::resolver resolver;
-  beast::tcp_stream stream;
+  std::shared_ptr<connection> conn;  // this attempt's connection (null between attempts)
+  bool reused = false;               // conn came from the pool
+  bool got_header = false;           // a reply header was read on conn
+  bool keep_connection = false;      // the reply allows reusing conn
   beast::flat_buffer buf;
   http::request<http::string_body> hreq;
   std::optional<http::response_parser<http::string_body>> parser;
@@ -626,6 +877,7 @@ struct client::core::op : std::enable_shared_from_this<op> {
   steady::time_point start_time{};
   steady::time_point total_deadline{};
   steady::time_point first_deadline{};
+  steady::time_point first_token_by = steady::time_point::max();  // first_token_wait_ms
   int attempts = 0;
   bool probe = false;    // the half-open breaker's probe
   bool running = false;  // holds a concurrency slot
@@ -640,6 +892,11 @@ struct client::core::op : std::enable_shared_from_this<op> {
 };
 
 void client::core::abort_all() {
+  for (auto& cn : idle) {
+    beast::error_code ignored;
+    cn->tcp.socket().close(ignored);
+  }
+  idle.clear();
   std::vector<std::shared_ptr<op>> ops;
   {
     std::lock_guard g(mu);

@@ -1,6 +1,7 @@
 // An asynchronous client for an OpenAI-compatible chat-completions server (vLLM): streamed or
-// whole replies over plain HTTP/1.1, with per-phase timeouts, jittered retries before the first
-// token, a concurrency limit with a bounded queue, and a circuit breaker. See src/llm/README.md.
+// whole replies over HTTP/1.1 or HTTPS (certificates verified), with per-phase timeouts, jittered
+// retries before the first token, a concurrency limit with a bounded queue, and a circuit breaker.
+// See src/llm/README.md.
 //
 // Thread-safety: every public method may be called from any thread. All I/O and every callback
 // of one client run on one strand of the io_context: callbacks never run inline inside
@@ -42,9 +43,13 @@ struct chat_request {
   double temperature = 0.7;
   bool stream = true;
   int total_timeout_ms = 0;  // this call's total timeout; 0: client_options::total_timeout_ms
+  // The whole wait for the first token, from complete(), across the queue, every attempt and
+  // backoff (someone is watching for the words); 0: none beyond the per-attempt timeout.
+  int first_token_wait_ms = 0;
 };
 
-// base_url: "http://host:port" or with a path prefix ("http://host:8000/v1", "http://h/proxy");
+// base_url: "http://host:port" or "https://host:port", or with a path prefix
+// ("http://host:8000/v1", "https://h/proxy");
 // the client posts to {base}/v1/chat/completions, without doubling a trailing "/v1".
 // api_key: sent as "Authorization: Bearer KEY" when not empty.
 struct endpoint {
@@ -65,6 +70,9 @@ struct client_options {
   int max_queue = 64;                 // calls waiting beyond that; more fail with queue_full
   int breaker_failures = 5;           // consecutive failed calls open the breaker
   int breaker_open_ms = 10000;        // then half-open: one probe; success closes it
+  // https: the PEM file of the certificate authorities to trust; empty: the system's. The
+  // server's certificate is always verified, and must name the URL's host (or IP address).
+  std::string ca_file;
 };
 
 enum class failure {
@@ -72,6 +80,7 @@ enum class failure {
   http_status,    // the server answered with a status other than 200
   broken_stream,  // the connection failed or ended before the reply was complete
   connect,        // cannot resolve or connect (or the base URL is unusable)
+  tls,            // the TLS handshake failed: certificate not trusted, wrong host name, ...
   bad_response,   // the reply is not the OpenAI format (or reports an error in the stream)
   breaker_open,   // rejected without trying: the breaker is open (or half-open with a probe out)
   queue_full,     // rejected without trying: too many calls in flight and queued
@@ -101,9 +110,12 @@ using call_result = boost::system::result<completion, call_error>;
 using token_fn = std::function<void(std::string_view delta)>;
 using done_fn = std::function<void(call_result)>;
 
-// Checks a base URL the way the client will use it (scheme http, a host, an optional port and
-// path). Config validation calls this at start-up; errc::bad_field with a readable message.
+// Checks a base URL the way the client will use it (scheme http or https, a host, an optional
+// port and path). Config validation calls this at start-up; errc::bad_field with a readable
+// message.
 result<void> check_base_url(std::string_view base_url);
+// Checks that a CA file (client_options::ca_file) can be loaded; empty is fine (the system's).
+result<void> check_ca_file(const std::string& ca_file);
 
 class client;
 
@@ -129,6 +141,7 @@ class client {
     std::uint64_t retries = 0;             // extra attempts
     std::uint64_t timeouts = 0;            // calls that failed with failure::timeout
     std::uint64_t breaker_rejections = 0;  // calls failed fast with breaker_open
+    std::uint64_t connections = 0;         // connections opened (the others were kept alive)
     int in_flight = 0;                     // calls past the queue (on the wire or backing off)
     int queued = 0;                        // calls waiting for a slot
   };

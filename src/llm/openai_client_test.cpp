@@ -10,10 +10,16 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
 
 #include "llm/fake_openai_server.hpp"
 
@@ -299,15 +305,17 @@ TEST(LlmClient, BaseUrlWithOrWithoutV1PostsToOnePath) {
 TEST(LlmClient, BadBaseUrlIsRejected) {
   EXPECT_TRUE(check_base_url("http://127.0.0.1:8000"));
   EXPECT_TRUE(check_base_url("http://vllm.local/v1"));
+  EXPECT_TRUE(check_base_url("https://gpu.example.net/v1"));
+  EXPECT_TRUE(check_base_url("https://10.0.0.7:8443"));
   for (const char* bad :
-       {"", "127.0.0.1:8000", "https://x.example", "ftp://h/", "http://h/?q=1", "http://:80/"}) {
+       {"", "127.0.0.1:8000", "ftp://h/", "http://h/?q=1", "https://h/#f", "http://:80/"}) {
     auto r = check_base_url(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, errc::bad_field) << bad;
   }
   // A client with a bad URL fails each call with connect, and says why.
   io_runner io;
-  client c(io.ioc, {"https://nope.example", ""}, fast_options());
+  client c(io.ioc, {"ftp://nope.example", ""}, fast_options());
   auto p = std::make_shared<probe>();
   start(c, p, hello());
   ASSERT_TRUE(p->wait());
@@ -665,6 +673,172 @@ TEST(LlmClient, CancelMidCallReportsCancelled) {
     EXPECT_EQ(p->done_calls, 1);
   }
   EXPECT_EQ(c.get_stats().in_flight, 0);
+}
+
+// The whole wait for a first token is bounded across attempts: a hanging server (8 s per attempt,
+// two retries) fails the call in about the wait, not 24 s; a token within it, followed by slow
+// ones, is not cut by it.
+TEST(LlmClient, FirstTokenWaitBoundsEveryAttemptTogether) {
+  fake_openai_server server;
+  std::atomic<int> mode{0};
+  server.set_behaviour([&](std::size_t, const fake_request&) {
+    if (mode == 0) return fake_script::hang();
+    return fake_script::reply({"slow ", "but ", "sure"}, 200ms, 400ms);
+  });
+  io_runner io;
+  auto o = fast_options();
+  o.first_token_timeout_ms = 8000;
+  o.total_timeout_ms = 30000;
+  o.max_retries = 2;
+  client c(io.ioc, {server.base_url(), ""}, o);
+  auto r = hello();
+  r.first_token_wait_ms = 600;
+  auto p = std::make_shared<probe>();
+  start(c, p, r);
+  ASSERT_TRUE(p->wait(10s));
+  ASSERT_FALSE(p->result->has_value());
+  EXPECT_EQ(p->result->error().kind, failure::timeout);
+  EXPECT_NE(p->result->error().detail.find("no first token within 600 ms"), std::string::npos)
+      << p->result->error().detail;
+  EXPECT_GE(p->elapsed(), 590ms);
+  EXPECT_LT(p->elapsed(), 2500ms);
+  mode = 1;
+  p = std::make_shared<probe>();
+  start(c, p, r);
+  ASSERT_TRUE(p->wait(10s));
+  ASSERT_TRUE(p->result->has_value()) << p->result->error().detail;
+  EXPECT_EQ(p->result->value().text, "slow but sure");
+  EXPECT_GE(p->elapsed(), 900ms);  // past the wait: only the first token is bounded by it
+}
+
+// --- Keep-alive and TLS ------------------------------------------------------------------------
+
+// Calls one after another share one kept-alive connection; a broken stream drops its connection
+// and the next call opens a new one.
+TEST(LlmClient, ConnectionsAreKeptAliveBetweenCalls) {
+  fake_openai_server server;
+  std::atomic<bool> broken{false};
+  server.set_behaviour([&](std::size_t, const fake_request&) {
+    return broken ? fake_script::broken({"half"}, 1) : fake_script::reply({"a", "b"});
+  });
+  io_runner io;
+  auto o = fast_options();
+  o.max_retries = 0;
+  client c(io.ioc, {server.base_url(), ""}, o);
+  for (int i = 0; i < 3; ++i) {
+    auto p = std::make_shared<probe>();
+    start(c, p, hello(i != 1));  // streamed, whole, streamed
+    ASSERT_TRUE(p->wait());
+    ASSERT_TRUE(p->result->has_value()) << p->result->error().detail;
+    EXPECT_EQ(p->result->value().text, "ab");
+  }
+  EXPECT_EQ(server.request_count(), 3u);
+  EXPECT_EQ(server.connections(), 1u);
+  EXPECT_EQ(c.get_stats().connections, 1u);
+  EXPECT_EQ(server.requests()[0].header("connection"), "keep-alive");
+  broken = true;
+  auto p = std::make_shared<probe>();
+  start(c, p, hello());
+  ASSERT_TRUE(p->wait());
+  ASSERT_FALSE(p->result->has_value());
+  EXPECT_EQ(p->result->error().kind, failure::broken_stream);
+  broken = false;
+  p = std::make_shared<probe>();
+  start(c, p, hello());
+  ASSERT_TRUE(p->wait());
+  ASSERT_TRUE(p->result->has_value()) << p->result->error().detail;
+  EXPECT_EQ(server.connections(), 2u);
+}
+
+// A self-signed certificate for the fake, made at test time with the openssl command line, valid
+// for `san` (e.g. "DNS:localhost,IP:127.0.0.1"); the files are removed with the object.
+struct test_certificate {
+  std::filesystem::path dir;
+  std::string cert, key;
+  explicit test_certificate(const std::string& san) {
+    static std::atomic<int> n{0};
+    dir = std::filesystem::temp_directory_path() /
+          fmt::format("maratang-llm-tls-{}-{}", ::getpid(), n++);
+    std::filesystem::create_directories(dir);
+    cert = (dir / "cert.pem").string();
+    key = (dir / "key.pem").string();
+    auto cmd = fmt::format(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+        "-subj /CN=fake-llm -addext subjectAltName={} -keyout '{}' -out '{}' >/dev/null 2>&1",
+        san, key, cert);
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  ~test_certificate() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
+
+// https with the certificate verified against a CA file, by IP address and by host name (SNI),
+// and the TLS connection kept alive: one handshake for several calls.
+TEST(LlmClient, HttpsWithAVerifiedCertificateAndOneConnection) {
+  test_certificate cert("DNS:localhost,IP:127.0.0.1");
+  fake_openai_server server(fake_tls{cert.cert, cert.key});
+  ASSERT_EQ(server.base_url().rfind("https://127.0.0.1:", 0), 0u);
+  io_runner io;
+  auto o = fast_options();
+  o.ca_file = cert.cert;
+  for (std::string host : {"127.0.0.1", "localhost"}) {
+    SCOPED_TRACE(host);
+    client c(io.ioc, {server.base_url(host), "k"}, o);
+    for (int i = 0; i < 3; ++i) {
+      auto p = std::make_shared<probe>();
+      start(c, p, hello());
+      ASSERT_TRUE(p->wait());
+      ASSERT_TRUE(p->result->has_value()) << p->result->error().detail;
+      EXPECT_EQ(p->result->value().text, "Hello, world");
+    }
+    EXPECT_EQ(c.get_stats().connections, 1u);
+  }
+  EXPECT_EQ(server.connections(), 2u);  // one per client, each serving three calls
+  EXPECT_EQ(server.request_count(), 6u);
+  EXPECT_EQ(server.requests()[0].header("authorization"), "Bearer k");
+  EXPECT_EQ(server.tls_failures(), 0u);
+}
+
+// Verification is on by default: a certificate no trusted authority signed, or one for another
+// name, fails the call with failure::tls and says why, without retrying and without the request
+// reaching the server.
+TEST(LlmClient, HttpsRefusesAnUntrustedOrMisnamedCertificate) {
+  io_runner io;
+  auto expect_refused = [&](const std::string& url, const std::string& ca, std::string_view why) {
+    SCOPED_TRACE(url + " " + std::string(why));
+    auto o = fast_options();
+    o.ca_file = ca;
+    client c(io.ioc, {url, ""}, o);
+    auto p = std::make_shared<probe>();
+    start(c, p, hello());
+    ASSERT_TRUE(p->wait());
+    ASSERT_FALSE(p->result->has_value());
+    EXPECT_EQ(p->result->error().kind, failure::tls);
+    EXPECT_EQ(p->result->error().attempts, 1);
+    EXPECT_NE(p->result->error().detail.find(why), std::string::npos) << p->result->error().detail;
+  };
+  {
+    test_certificate cert("DNS:localhost,IP:127.0.0.1");
+    fake_openai_server server(fake_tls{cert.cert, cert.key});
+    expect_refused(server.base_url(), "", "self-signed certificate");  // the system's CAs only
+    EXPECT_EQ(server.request_count(), 0u);
+  }
+  {
+    test_certificate other("DNS:gpu.example.net");
+    fake_openai_server server(fake_tls{other.cert, other.key});
+    expect_refused(server.base_url(), other.cert, "IP address mismatch");
+    expect_refused(server.base_url("localhost"), other.cert, "hostname mismatch");
+    EXPECT_EQ(server.request_count(), 0u);
+    EXPECT_TRUE(eventually([&] { return server.tls_failures() == 2; }));
+  }
+  // An unusable CA file is refused at start-up by check_ca_file, and by each call.
+  EXPECT_TRUE(check_ca_file(""));
+  auto bad = check_ca_file("/nonexistent/ca.pem");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, errc::bad_field);
+  EXPECT_NE(bad.error().message.find("/nonexistent/ca.pem"), std::string::npos);
 }
 
 TEST(LlmClient, DestroyingTheClientMidCallIsSafeAndSilent) {

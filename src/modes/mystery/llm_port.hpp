@@ -21,6 +21,9 @@ struct llm_call {
   std::vector<prompt_message> messages;
   int max_tokens = 300;
   double temperature = 0.7;
+  // A player is waiting for it (an NPC's answer, a look, free text): its first words must come
+  // within the server's llm.first_token_wait_ms, retries included. Casebook chapters are not.
+  bool player_waiting = false;
 };
 
 class llm_port {

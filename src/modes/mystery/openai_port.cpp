@@ -5,8 +5,10 @@
 namespace maratang::mystery {
 
 openai_port::openai_port(boost::asio::io_context& ioc, llm::endpoint base, llm::endpoint lora,
-                         std::string model, llm::client_options o)
-    : base_(std::make_unique<llm::client>(ioc, std::move(base), o)), model_(std::move(model)) {
+                         std::string model, llm::client_options o, int first_token_wait_ms)
+    : base_(std::make_unique<llm::client>(ioc, std::move(base), o)),
+      model_(std::move(model)),
+      first_token_wait_ms_(first_token_wait_ms) {
   if (!lora.base_url.empty()) lora_ = std::make_unique<llm::client>(ioc, std::move(lora), o);
 }
 
@@ -19,6 +21,7 @@ void openai_port::chat(llm_call call, token_fn on_token, done_fn on_done) {
   r.max_tokens = call.max_tokens;
   r.temperature = call.temperature;
   r.stream = true;
+  if (call.player_waiting) r.first_token_wait_ms = first_token_wait_ms_;
   for (auto& m : call.messages)
     r.messages.push_back({std::move(m.role), std::move(m.content)});
   llm::client& c = use_lora ? *lora_ : *base_;

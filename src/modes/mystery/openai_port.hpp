@@ -14,8 +14,10 @@ namespace maratang::mystery {
 class openai_port final : public llm_port {
  public:
   // lora.base_url empty: no LoRA endpoint (LoRA NPCs then speak through the base model).
+  // first_token_wait_ms: the whole wait for the first token of a call a player waits for
+  // (llm_call::player_waiting), across retries; 0: none.
   openai_port(boost::asio::io_context& ioc, llm::endpoint base, llm::endpoint lora,
-              std::string model, llm::client_options o);
+              std::string model, llm::client_options o, int first_token_wait_ms = 0);
   ~openai_port() override;
 
   void chat(llm_call call, token_fn on_token, done_fn on_done) override;
@@ -28,6 +30,7 @@ class openai_port final : public llm_port {
   std::unique_ptr<llm::client> base_;
   std::unique_ptr<llm::client> lora_;
   std::string model_;
+  int first_token_wait_ms_ = 0;
 };
 
 }  // namespace maratang::mystery
