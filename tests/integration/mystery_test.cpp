@@ -254,7 +254,8 @@ TEST_F(mystery_llm_test, failures_fall_back_to_the_scenario_and_the_room_keeps_a
   EXPECT_GE(a.count_received("mystery.line"), 5u);  // four deltas and the end
   line_done(b);
 
-  auto check_fallback = [&](mode m, const char* what, std::size_t requests_per_call) {
+  auto check_fallback = [&](mode m, const char* what, std::size_t requests_per_call,
+                            bool cut = false) {
     SCOPED_TRACE(what);
     mode_ = m;
     auto before = fake_.request_count();
@@ -265,9 +266,16 @@ TEST_F(mystery_llm_test, failures_fall_back_to_the_scenario_and_the_room_keeps_a
     EXPECT_EQ(error_code(r), "");
     EXPECT_TRUE(b.ping_ok(2s));
     auto line = line_done(a, 10s);
-    EXPECT_EQ(str(at(line, "source")), "offline");
-    EXPECT_TRUE(at(line, "replaced").as_bool());
-    EXPECT_FALSE(str(at(line, "text")).empty());
+    if (cut) {
+      // Words were shown before the stream broke: they stay, and the line says it broke off.
+      EXPECT_EQ(str(at(line, "source")), "llm");
+      EXPECT_TRUE(at(line, "cut").as_bool());
+      EXPECT_EQ(str(at(line, "text")), "The … (the line breaks off; the rest is lost.)");
+    } else {
+      EXPECT_EQ(str(at(line, "source")), "offline");
+      EXPECT_TRUE(at(line, "replaced").as_bool());
+      EXPECT_FALSE(str(at(line, "text")).empty());
+    }
     EXPECT_LT(std::chrono::steady_clock::now() - sent, 5s);
     EXPECT_EQ(fake_.request_count() - before, requests_per_call);
   };
@@ -286,7 +294,7 @@ TEST_F(mystery_llm_test, failures_fall_back_to_the_scenario_and_the_room_keeps_a
   }
   check_fallback(mode::hang, "hang past the first-token timeout (retried once)", 2);
   check_fallback(mode::error500, "HTTP 500 (retried once)", 2);
-  check_fallback(mode::broken, "broken stream (never retried after a token)", 1);
+  check_fallback(mode::broken, "broken stream (never retried after a token)", 1, true);
   // Three failed calls in a row: the breaker is open, calls fail without reaching the server.
   EXPECT_EQ(metric(srv.port(), "maratang_llm_breaker_open{endpoint=\"base\"}"), "1");
   mode_ = mode::reply;
@@ -298,6 +306,60 @@ TEST_F(mystery_llm_test, failures_fall_back_to_the_scenario_and_the_room_keeps_a
   EXPECT_EQ(str(at(line, "source")), "llm");
   EXPECT_EQ(str(at(line, "text")), "The lamp is dark.");
   EXPECT_EQ(metric(srv.port(), "maratang_llm_breaker_open{endpoint=\"base\"}"), "0");
+}
+
+// Issue 14, item 6: with the LLM hanging, the player is told at once that an answer is coming
+// (mystery.pending, before the reply to the play), and the whole wait for a first token is bounded
+// by llm.first_token_wait_ms across every retry: the scenario's line comes in about that time, not
+// after three attempts of 8 s.
+TEST_F(mystery_llm_test, a_hanging_llm_is_announced_at_once_and_waited_for_boundedly) {
+  auto sets = llm_sets();
+  sets.push_back("llm.first_token_timeout_ms=8000");
+  sets.push_back("llm.retries=2");
+  sets.push_back("llm.total_timeout_ms=30000");
+  sets.push_back("llm.first_token_wait_ms=1000");
+  server_process srv(sets);
+  auto seats = seat_players(srv.port(), {"Waiter"});
+  auto& ws = *seats[0].ws;
+  start_game(seats, "gull_rock");
+  line_done(ws);  // the opening look (the fake replies)
+  mode_ = mode::hang;
+  auto sent = std::chrono::steady_clock::now();
+  const auto id = ws.send_request("mystery.act", {{"text", "look"}});
+  // The first frame about this play is the pending notice, before the reply.
+  auto first = ws.recv_until(
+      [id](const json::object& fr) {
+        if (auto* i = fr.if_contains("id"); i && i->is_int64() && i->get_int64() == id) return true;
+        auto t = str(at(fr, "type"));
+        return t == "mystery.pending" || t == "mystery.line";
+      },
+      kWait);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(str(at(*first, "type")), "mystery.pending") << json::serialize(*first);
+  EXPECT_EQ(str(at(*first, "data.kind")), "narration");
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, 1s);
+  auto line = line_done(ws, 10s);
+  const auto waited = std::chrono::steady_clock::now() - sent;
+  EXPECT_EQ(at(line, "line"), at(*first, "data.line"));
+  EXPECT_EQ(str(at(line, "source")), "offline");
+  EXPECT_TRUE(at(line, "replaced").as_bool());
+  EXPECT_GE(waited, 900ms);
+  EXPECT_LT(waited, 4s);
+}
+
+// Issue 14, item 4: a room created with `llm: false` on a server with an LLM plays offline and gets
+// the templates' casebook: the LLM is never asked, during the game or for the casebook.
+TEST_F(mystery_llm_test, a_room_created_offline_never_asks_the_llm_even_for_its_casebook) {
+  server_process srv(llm_sets());
+  auto seats = seat_players(srv.port(), {"Offline"});
+  auto& ws = *seats[0].ws;
+  auto started_before = fake_.request_count();
+  start_game(seats, "gull_rock", {{"llm", false}});
+  for (const auto& c : read_walkthrough(scenarios / "gull_rock/walkthroughs/light_holds.txt"))
+    ASSERT_EQ(error_code(ws.request("mystery.act", {{"text", c}})), "") << c;
+  auto cb = ws.expect("mystery.casebook", 15s);
+  EXPECT_EQ(str(at(cb, "data.author")), "template");
+  EXPECT_EQ(fake_.request_count(), started_before);
 }
 
 // The casebook's HTML shows what the LLM wrote as text and formatting only: no link, no image,

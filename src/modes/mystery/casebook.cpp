@@ -6,9 +6,11 @@
 
 #include <boost/json.hpp>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <vector>
 
+#include "util/utf8.hpp"
 namespace maratang::mystery {
 
 namespace json = boost::json;
@@ -87,6 +89,9 @@ std::vector<chapter> chapters_of(const casebook_meta& meta,
     return out.back();
   };
   std::int64_t round = 1;
+  // An LLM line's place: the mode logs a placeholder when the line starts (its play's place) and
+  // the text when the call ends, which may be after later plays. Line id -> (chapter, line).
+  std::map<std::int64_t, std::pair<std::size_t, std::size_t>> slots;
   for (const auto& e : log) {
     json::object p;
     boost::system::error_code ec;
@@ -102,13 +107,27 @@ std::vector<chapter> chapters_of(const casebook_meta& meta,
       chapter_for(round).lines.push_back(
           fmt::format("**{}** — *{}*", md_escape(who), md_escape(str_of(p, "text"))));
     } else if (e.kind == "line") {
+      const std::int64_t id = int_of(p, "line");
+      if (p.contains("pending")) {
+        auto& c = chapter_for(round);
+        if (id) slots[id] = {out.size() - 1, c.lines.size()};
+        c.lines.emplace_back();  // filled when the text comes, else dropped below
+        continue;
+      }
+      // Turn bookkeeping ("Round 2 begins.", "It is Mina's turn.") is no part of the story.
+      const auto of = str_of(p, "of");
+      if (of == "round" || of == "turn" || of == "passed") continue;
       auto text = str_of(p, "text");
       if (text.empty()) continue;
-      if (str_of(p, "kind") == "npc") {
-        chapter_for(round).lines.push_back(
-            quote_block(fmt::format("**{}**: “{}”", md_escape(str_of(p, "npc_name")), text)));
+      std::string md =
+          str_of(p, "kind") == "npc"
+              ? quote_block(fmt::format("**{}**: “{}”", md_escape(str_of(p, "npc_name")), text))
+              : text;
+      if (auto it = slots.find(id); id && it != slots.end()) {
+        out[it->second.first].lines[it->second.second] = std::move(md);
+        slots.erase(it);
       } else {
-        chapter_for(round).lines.push_back(text);
+        chapter_for(round).lines.push_back(std::move(md));
       }
     } else if (e.kind == "ending") {
       chapter_for(round).lines.push_back(
@@ -116,6 +135,8 @@ std::vector<chapter> chapters_of(const casebook_meta& meta,
                       md_escape(str_of(p, "title")), str_of(p, "text")));
     }
   }
+  for (auto& c : out)
+    std::erase_if(c.lines, [](const std::string& l) { return l.empty(); });
   if (out.empty()) out.push_back({1, {}});
   return out;
 }
@@ -167,7 +188,7 @@ llm_call chapter_prompt(const casebook_meta& meta, const chapter& c, int total) 
   for (const auto& l : c.lines) {
     // Bounded: a chapter's record never exceeds a few thousand characters.
     if (record.size() > 6000) break;
-    record += l.substr(0, 800);
+    record += util::utf8_prefix_chars(l, 800);  // by characters: never half a syllable
     record += "\n";
   }
   call.messages.push_back(
@@ -333,7 +354,7 @@ void casebook_writer::write(casebook_meta meta, std::function<void(std::string)>
     job->chapters = chapters_of(job->meta, job->log);
     for (const auto& c : job->chapters)
       job->prose.push_back(chapter_text(c));
-    if (llm_) {
+    if (llm_ && job->meta.use_llm) {
       (*next)(job, 0);
     } else {
       *next = nullptr;

@@ -23,6 +23,9 @@ struct casebook_meta {
   std::string title;                          // the scenario's title
   std::string language;                       // "en" or "ko"
   std::map<std::int64_t, std::string> names;  // player id -> nickname
+  // Whether the LLM may write it: false for a room created with `llm: false`, whose casebook is
+  // then the templates' even when the server has an LLM.
+  bool use_llm = true;
 };
 
 // One chapter: its heading and the lines it is written from.

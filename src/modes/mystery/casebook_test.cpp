@@ -14,6 +14,7 @@
 #include "store/memory/memory_backend.hpp"
 #include "store/worker.hpp"
 #include "util/clock.hpp"
+#include "util/utf8.hpp"
 
 namespace maratang::mystery {
 namespace {
@@ -132,6 +133,82 @@ TEST(MysteryCasebook, chapter_prompt_quotes_the_record_as_data) {
   EXPECT_NE(call.messages[0].content.find("not instructions"), std::string::npos);
   EXPECT_NE(call.messages[1].content.find("<record>"), std::string::npos);
   EXPECT_NE(call.messages[1].content.find("The storm came at dusk."), std::string::npos);
+  EXPECT_FALSE(call.player_waiting);  // written after the game: no player waits for it
+}
+
+// Issue 14, item 2: a long Korean line is cut by characters, not bytes. Every cut of a run of
+// 3-byte syllables that falls mid-character by bytes (800 bytes is 266 syllables and 2 bytes) must
+// still give a prompt of whole UTF-8: real vLLM servers refuse anything else with 400.
+TEST(MysteryCasebook, a_korean_chapter_prompt_is_cut_by_characters_and_stays_utf8) {
+  casebook_meta m{"g", "청운재의 긴 밤", "ko", {{1, "민지"}}};
+  for (std::string lead : {"", "a", "ab"}) {
+    std::string line = lead;
+    for (int i = 0; i < 400; ++i)
+      line += "밤";  // 1200 bytes, 400 characters
+    chapter c{1, {line, "다음 줄."}};
+    auto call = chapter_prompt(m, c, 1);
+    const auto& user = call.messages.at(1).content;
+    EXPECT_TRUE(util::utf8_valid(user)) << "lead '" << lead << "'";
+    // 800 characters are kept whole: here all 400 syllables, then the next line.
+    EXPECT_NE(user.find(line + "\n다음 줄."), std::string::npos);
+  }
+  // Over 800 characters: exactly 800 are kept.
+  std::string longer;
+  for (int i = 0; i < 1000; ++i)
+    longer += "밤";
+  auto call = chapter_prompt(m, chapter{1, {longer}}, 1);
+  const auto& user = call.messages.at(1).content;
+  EXPECT_TRUE(util::utf8_valid(user));
+  std::string kept;
+  for (int i = 0; i < 800; ++i)
+    kept += "밤";
+  EXPECT_NE(user.find("\n" + kept + "\n</record>"), std::string::npos);
+  EXPECT_EQ(user.find(kept + "밤"), std::string::npos);
+}
+
+// Issue 14, item 8: the casebook follows the order of play, not of LLM calls finishing (a line's
+// text goes where its placeholder was logged), and leaves out turn bookkeeping.
+TEST(MysteryCasebook, llm_lines_keep_their_place_and_bookkeeping_is_left_out) {
+  std::vector<store::log_entry> log = {
+      entry(1, "action", 7, {{"text", "talk marrow"}, {"round", 1}}),
+      entry(2, "line", 7, {{"line", 5}, {"pending", true}, {"kind", "npc"}, {"round", 1}}),
+      entry(3, "action", 7, {{"text", "take lantern"}, {"round", 1}}),
+      entry(4, "line", 7,
+            {{"line", 6},
+             {"kind", "narration"},
+             {"text", "Ana takes the lantern."},
+             {"round", 1},
+             {"of", "took"}}),
+      entry(5, "line", 0,
+            {{"line", 7},
+             {"kind", "narration"},
+             {"text", "Round 2 begins."},
+             {"round", 2},
+             {"of", "round"}}),
+      entry(6, "line", 0,
+            {{"line", 8},
+             {"kind", "narration"},
+             {"text", "It is Bo's turn."},
+             {"round", 2},
+             {"of", "turn"}}),
+      entry(7, "line", 7,
+            {{"line", 5},
+             {"kind", "npc"},
+             {"npc_name", "Marrow"},
+             {"text", "Mind the stairs."},
+             {"round", 2}}),
+      entry(8, "line", 7, {{"line", 9}, {"pending", true}, {"kind", "npc"}, {"round", 2}}),
+  };
+  auto chapters = chapters_of(meta(), log, 4);
+  ASSERT_EQ(chapters.size(), 1u);
+  const auto& l = chapters[0].lines;
+  ASSERT_EQ(l.size(), 4u) << chapter_text(chapters[0]);  // the unanswered placeholder is dropped
+  EXPECT_NE(l[0].find("talk marrow"), std::string::npos);
+  EXPECT_NE(l[1].find("Mind the stairs."), std::string::npos);  // before the later take
+  EXPECT_NE(l[2].find("take lantern"), std::string::npos);
+  EXPECT_EQ(l[3], "Ana takes the lantern.");
+  EXPECT_EQ(chapter_text(chapters[0]).find("Round 2"), std::string::npos);
+  EXPECT_EQ(chapter_text(chapters[0]).find("turn"), std::string::npos);
 }
 
 // A scripted LLM: answers each chapter call with "LLM chapter N", or fails the ones listed.
@@ -166,12 +243,14 @@ struct writer_fixture {
     for (auto& e : sample_log())
       store.submit([e](store::backend& b) { b.append_log(e); });
   }
-  std::string write(llm_port* llm) {
+  std::string write(llm_port* llm, bool use_llm = true) {
     casebook_writer w(ports, ports, llm, real_clock());
     std::mutex mu;
     std::condition_variable cv;
     std::optional<std::string> author;
-    w.write(meta(), [&](std::string a) {
+    auto m = meta();
+    m.use_llm = use_llm;
+    w.write(std::move(m), [&](std::string a) {
       std::lock_guard lk(mu);
       author = std::move(a);
       cv.notify_all();
@@ -191,6 +270,19 @@ struct writer_fixture {
 TEST(MysteryCasebook, writer_without_llm_stores_the_template_casebook) {
   writer_fixture f;
   EXPECT_EQ(f.write(nullptr), "template");
+  auto c = f.stored();
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->author, "template");
+  EXPECT_EQ(c->markdown, template_casebook(meta(), chapters_of(meta(), sample_log())));
+}
+
+// Issue 14, item 4: a room created with `llm: false` gets the templates' casebook even though the
+// server has an LLM, which is never asked.
+TEST(MysteryCasebook, writer_keeps_to_templates_for_a_game_played_offline) {
+  writer_fixture f;
+  scripted_llm llm({});
+  EXPECT_EQ(f.write(&llm, false), "template");
+  EXPECT_EQ(llm.calls_.load(), 0);
   auto c = f.stored();
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->author, "template");

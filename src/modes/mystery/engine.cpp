@@ -150,6 +150,60 @@ error refuse(errc code, std::string message) {
   return error(code, std::move(message));
 }
 
+// The engine's refusals in Korean, by their English pattern ({} = a name, as typed or the
+// scenario's own): a Korean game refuses in Korean (issue 14, item 9).
+const std::map<std::string_view, std::string_view>& korean_refusals() {
+  static const std::map<std::string_view, std::string_view> table{
+      {"You are not in this game.", "이 게임의 참가자가 아닙니다."},
+      {"Keep it under {} bytes.", "{}바이트 이내로 입력하세요."},
+      {"It is not your turn; wait for yours.", "아직 당신의 차례가 아닙니다. 차례를 기다리세요."},
+      {"The game is over.", "게임이 끝났습니다."},
+      {"You can no longer act in this game.", "이 게임에서는 더 이상 행동할 수 없습니다."},
+      {"Go where?", "어디로 갈까요?"},
+      {"There is no way '{}' from here.", "여기서는 '{}' 쪽으로 갈 수 없습니다."},
+      {"There is no '{}' here.", "여기에는 '{}'(이)가 없습니다."},
+      {"Take what?", "무엇을 주울까요?"},
+      {"You already hold that.", "이미 가지고 있습니다."},
+      {"The {} cannot be taken.", "{}(은)는 가져갈 수 없습니다."},
+      {"Drop what?", "무엇을 내려놓을까요?"},
+      {"You are not holding '{}'.", "'{}'(을)를 가지고 있지 않습니다."},
+      {"Use what?", "무엇을 사용할까요?"},
+      {"The {} cannot be worked yet.", "{}(은)는 아직 다룰 수 없습니다."},
+      {"Nothing happens when you use the {}.", "{}(을)를 사용해도 아무 일도 일어나지 않습니다."},
+      {"The {} does nothing there.", "{}(은)는 거기에 써도 소용이 없습니다."},
+      {"Combine what with what?", "무엇과 무엇을 조합할까요?"},
+      {"Combine it with something else.", "다른 것과 조합해 보세요."},
+      {"The {} and the {} do not go together.", "{}와(과) {}(은)는 서로 맞지 않습니다."},
+      {"Which code?", "어떤 암호를 입력할까요?"},
+      {"There is nothing here to enter a code on.", "여기에는 암호를 입력할 곳이 없습니다."},
+      {"There is no '{}' here to enter a code on.", "여기에는 암호를 입력할 '{}'(이)가 없습니다."},
+      {"Say what to enter the code on, e.g. `code safe 1234`.",
+       "어디에 입력할지 말해 주세요. 예: `금고에 1234 입력`."},
+      {"The {} is already open.", "{}(은)는 이미 열려 있습니다."},
+      {"The {} takes no more tries.", "{}에는 더 이상 시도할 수 없습니다."},
+      {"The {} cannot be tried yet.", "{}(은)는 아직 시도할 수 없습니다."},
+      {"That code has the wrong shape for the {}.", "{}에 맞지 않는 형식의 암호입니다."},
+      {"The {} takes {}.", "{}에 맞는 형식: {}."},
+      {"There is no one here to talk to.", "여기에는 말을 걸 사람이 없습니다."},
+      {"There is no '{}' here to talk to.", "여기에는 '{}'(이)라는 사람이 없습니다."},
+      {"There is no one to accuse here.", "이 이야기에는 지목할 사람이 없습니다."},
+      {"Accuse whom?", "누구를 지목할까요?"},
+      {"You cannot make an accusation yet.", "아직은 범인을 지목할 수 없습니다."},
+  };
+  return table;
+}
+
+// A refusal's text in the scenario's language.
+template <class... A>
+std::string say(const scenario& s, std::string_view english, const A&... args) {
+  std::string_view pattern = english;
+  if (s.language == "ko") {
+    auto it = korean_refusals().find(english);
+    if (it != korean_refusals().end()) pattern = it->second;
+  }
+  return fmt::format(fmt::runtime(pattern), args...);
+}
+
 }  // namespace
 
 std::string fold(std::string_view s) {
@@ -164,6 +218,20 @@ std::string fold_words(std::string_view s) {
   out.reserve(s.size());
   fold_into(out, s, true);
   return out;
+}
+
+std::string_view to_string(audience_kind a) noexcept {
+  switch (a) {
+    case audience_kind::everyone:
+      return "everyone";
+    case audience_kind::place:
+      return "place";
+    case audience_kind::one:
+      return "one";
+    case audience_kind::nobody:
+      return "nobody";
+  }
+  return "nobody";
 }
 
 std::string_view to_string(verb v) noexcept {
@@ -427,13 +495,17 @@ const exit_def* engine::exit_named(std::string_view typed, const std::string& lo
 
 void engine::emit(ctx& c, event e, const std::string& audience, const std::string& where,
                   player_id except) {
-  e.audience = audience;
+  // `audience`: "all", "here" (the players in `where` but `except`) or "actor".
   if (audience == "here") {
     e.where = where;
     e.to = players_in(where, except);
+    e.audience = e.to.empty() ? audience_kind::nobody : audience_kind::place;
   } else if (audience == "actor") {
     e.where = where;
     e.to = {e.actor};
+    e.audience = audience_kind::one;
+  } else {
+    e.audience = audience_kind::everyone;
   }
   c.out.events.push_back(std::move(e));
 }
@@ -661,17 +733,18 @@ void engine::end_round(ctx& c) {
 
 result<outcome> engine::act(player_id p, const action& a) {
   auto* ps = find(p);
-  if (!ps) return refuse(errc::unknown_player, "You are not in this game.");
+  if (!ps) return refuse(errc::unknown_player, say(*scn_, "You are not in this game."));
   if (a.object.size() > max_text_bytes || a.target.size() > max_text_bytes ||
       a.text.size() > max_text_bytes)
-    return refuse(errc::too_large, fmt::format("Keep it under {} bytes.", max_text_bytes));
+    return refuse(errc::too_large, say(*scn_, "Keep it under {} bytes.", max_text_bytes));
   const bool free =
       a.v == verb::look || a.v == verb::inventory || a.v == verb::journal || a.v == verb::help;
   if (!free) {
-    if (ended_) return error(errc::game_over);
-    if (!ps->present || !ps->alive) return error(errc::not_alive);
+    if (ended_) return refuse(errc::game_over, say(*scn_, "The game is over."));
+    if (!ps->present || !ps->alive)
+      return refuse(errc::not_alive, say(*scn_, "You can no longer act in this game."));
     if (!solo() && players_[current_].id != p)
-      return refuse(errc::not_your_turn, "It is not your turn; wait for yours.");
+      return refuse(errc::not_your_turn, say(*scn_, "It is not your turn; wait for yours."));
   }
   ctx c;
   c.actor = ps;
@@ -767,9 +840,9 @@ result<void> engine::do_look(ctx& c) {
 
 result<void> engine::do_go(ctx& c, const action& a) {
   auto& ps = *c.actor;
-  if (a.object.empty()) return refuse(errc::bad_field, "Go where?");
+  if (a.object.empty()) return refuse(errc::bad_field, say(*scn_, "Go where?"));
   const auto* ex = exit_named(a.object, ps.loc);
-  if (!ex) return refuse(errc::not_here, fmt::format("There is no way '{}' from here.", a.object));
+  if (!ex) return refuse(errc::not_here, say(*scn_, "There is no way '{}' from here.", a.object));
   if (!exit_open(ps.loc, *ex)) {
     emit(c, mk("locked", ps.id, ps.loc, ex->direction, 0, ex->locked_text), "actor", ps.loc);
     return {};
@@ -793,7 +866,7 @@ result<void> engine::do_inspect(ctx& c, const action& a) {
       emit(c, mk("inspected", ps.id, npc), "actor", ps.loc);
       return {};
     }
-    return refuse(errc::not_here, fmt::format("There is no '{}' here.", a.object));
+    return refuse(errc::not_here, say(*scn_, "There is no '{}' here.", a.object));
   }
   const auto& def = scn_->items.at(id);
   emit(c, mk("inspected", ps.id, id, {}, 0, def.description), "actor", ps.loc);
@@ -807,16 +880,16 @@ result<void> engine::do_inspect(ctx& c, const action& a) {
 
 result<void> engine::do_take(ctx& c, const action& a) {
   auto& ps = *c.actor;
-  if (a.object.empty()) return refuse(errc::bad_field, "Take what?");
+  if (a.object.empty()) return refuse(errc::bad_field, say(*scn_, "Take what?"));
   auto id = item_named(a.object, ps, false, true);
   if (id.empty()) {
     if (!item_named(a.object, ps, true, false).empty())
-      return refuse(errc::out_of_order, "You already hold that.");
-    return refuse(errc::not_here, fmt::format("There is no '{}' here.", a.object));
+      return refuse(errc::out_of_order, say(*scn_, "You already hold that."));
+    return refuse(errc::not_here, say(*scn_, "There is no '{}' here.", a.object));
   }
   const auto& def = scn_->items.at(id);
   if (!def.portable)
-    return refuse(errc::bad_target, fmt::format("The {} cannot be taken.", def.name));
+    return refuse(errc::bad_target, say(*scn_, "The {} cannot be taken.", def.name));
   give_to(id, ps.id);
   emit(c, mk("took", ps.id, id), "here", ps.loc);
   return {};
@@ -824,9 +897,9 @@ result<void> engine::do_take(ctx& c, const action& a) {
 
 result<void> engine::do_drop(ctx& c, const action& a) {
   auto& ps = *c.actor;
-  if (a.object.empty()) return refuse(errc::bad_field, "Drop what?");
+  if (a.object.empty()) return refuse(errc::bad_field, say(*scn_, "Drop what?"));
   auto id = item_named(a.object, ps, true, false);
-  if (id.empty()) return refuse(errc::not_held, fmt::format("You are not holding '{}'.", a.object));
+  if (id.empty()) return refuse(errc::not_held, say(*scn_, "You are not holding '{}'.", a.object));
   auto& st = items_[id];
   st.where = place::floor;
   st.loc = ps.loc;
@@ -860,21 +933,21 @@ void engine::puzzle_failed(ctx& c, const puzzle_def& pz, puzzle_state& st, const
 
 result<void> engine::do_use(ctx& c, const action& a) {
   auto& ps = *c.actor;
-  if (a.object.empty()) return refuse(errc::bad_field, "Use what?");
+  if (a.object.empty()) return refuse(errc::bad_field, say(*scn_, "Use what?"));
   // X: held, or lying visible here (levers, buttons and other fixtures are used in place).
   auto x = item_named(a.object, ps, true, true);
   if (x.empty()) {
     // A portable thing is used from the hand: say so (whether or not it lies somewhere else).
     if (names_portable_item(a.object))
-      return refuse(errc::not_held, fmt::format("You are not holding '{}'.", a.object));
-    return refuse(errc::not_here, fmt::format("There is no '{}' here.", a.object));
+      return refuse(errc::not_held, say(*scn_, "You are not holding '{}'.", a.object));
+    return refuse(errc::not_here, say(*scn_, "There is no '{}' here.", a.object));
   }
   // Y: held, visible here, or an NPC here; none means "self".
   std::string y = "self";
   if (!a.target.empty()) {
     y = item_named(a.target, ps, true, true);
     if (y.empty()) y = npc_here(a.target, ps);
-    if (y.empty()) return refuse(errc::not_here, fmt::format("There is no '{}' here.", a.target));
+    if (y.empty()) return refuse(errc::not_here, say(*scn_, "There is no '{}' here.", a.target));
   }
   // A sequence puzzle that takes x as a step on y comes first.
   for (const auto& [pid, pz] : scn_->puzzles) {
@@ -885,7 +958,7 @@ result<void> engine::do_use(ctx& c, const action& a) {
     auto& st = puzzles_[pid];
     if (st.solved || st.exhausted) continue;
     if (!holds(pz.when, &ps))
-      return refuse(errc::out_of_order, fmt::format("The {} cannot be worked yet.", pz.name));
+      return refuse(errc::out_of_order, say(*scn_, "The {} cannot be worked yet.", pz.name));
     if (pz.steps[st.progress] == x) {
       ++st.progress;
       emit(c, mk("sequence_step", ps.id, pid, x, static_cast<int>(st.progress)), "here", ps.loc);
@@ -909,9 +982,8 @@ result<void> engine::do_use(ctx& c, const action& a) {
   }
   if (!use) {
     if (y == "self")
-      return refuse(errc::bad_target,
-                    fmt::format("Nothing happens when you use the {}.", xd->name));
-    return refuse(errc::bad_target, fmt::format("The {} does nothing there.", xd->name));
+      return refuse(errc::bad_target, say(*scn_, "Nothing happens when you use the {}.", xd->name));
+    return refuse(errc::bad_target, say(*scn_, "The {} does nothing there.", xd->name));
   }
   if (!holds(use->when, &ps)) {
     emit(c, mk("use_failed", ps.id, x, y, 0, use->fail_text), "actor", ps.loc);
@@ -929,12 +1001,12 @@ result<void> engine::do_use(ctx& c, const action& a) {
 result<void> engine::do_combine(ctx& c, const action& a) {
   auto& ps = *c.actor;
   if (a.object.empty() || a.target.empty())
-    return refuse(errc::bad_field, "Combine what with what?");
+    return refuse(errc::bad_field, say(*scn_, "Combine what with what?"));
   auto x = item_named(a.object, ps, true, false);
-  if (x.empty()) return refuse(errc::not_held, fmt::format("You are not holding '{}'.", a.object));
+  if (x.empty()) return refuse(errc::not_held, say(*scn_, "You are not holding '{}'.", a.object));
   auto y = item_named(a.target, ps, true, false);
-  if (y.empty()) return refuse(errc::not_held, fmt::format("You are not holding '{}'.", a.target));
-  if (x == y) return refuse(errc::bad_target, "Combine it with something else.");
+  if (y.empty()) return refuse(errc::not_held, say(*scn_, "You are not holding '{}'.", a.target));
+  if (x == y) return refuse(errc::bad_target, say(*scn_, "Combine it with something else."));
   const combine_def* cd = nullptr;
   for (const auto& k : scn_->items.at(x).combines)
     if (k.with == y) cd = &k;
@@ -942,8 +1014,8 @@ result<void> engine::do_combine(ctx& c, const action& a) {
     for (const auto& k : scn_->items.at(y).combines)
       if (k.with == x) cd = &k;
   if (!cd)
-    return refuse(errc::bad_target, fmt::format("The {} and the {} do not go together.",
-                                                scn_->items.at(x).name, scn_->items.at(y).name));
+    return refuse(errc::bad_target, say(*scn_, "The {} and the {} do not go together.",
+                                        scn_->items.at(x).name, scn_->items.at(y).name));
   items_[x] = gone_state();
   items_[y] = gone_state();
   emit(c, mk("combined", ps.id, x, y, 0, cd->text), "here", ps.loc);
@@ -957,7 +1029,7 @@ result<void> engine::do_combine(ctx& c, const action& a) {
 result<void> engine::do_code(ctx& c, const action& a) {
   auto& ps = *c.actor;
   const std::string guess = code_form(a.text);
-  if (guess.empty()) return refuse(errc::bad_field, "Which code?");
+  if (guess.empty()) return refuse(errc::bad_field, say(*scn_, "Which code?"));
   // The code puzzles that can be reached here, matched by the typed target (puzzle or item).
   const auto forms = name_forms(a.object);
   const puzzle_def* found = nullptr;
@@ -981,25 +1053,26 @@ result<void> engine::do_code(ctx& c, const action& a) {
   }
   if (!found) {
     if (a.object.empty())
-      return refuse(errc::not_here, "There is nothing here to enter a code on.");
+      return refuse(errc::not_here, say(*scn_, "There is nothing here to enter a code on."));
     return refuse(errc::not_here,
-                  fmt::format("There is no '{}' here to enter a code on.", a.object));
+                  say(*scn_, "There is no '{}' here to enter a code on.", a.object));
   }
   if (a.object.empty() && candidates > 1)
-    return refuse(errc::bad_field, "Say what to enter the code on, e.g. `code safe 1234`.");
+    return refuse(errc::bad_field,
+                  say(*scn_, "Say what to enter the code on, e.g. `code safe 1234`."));
   const auto& pz = *found;
   auto& st = puzzles_.at(pz.id);
-  if (st.solved) return refuse(errc::out_of_order, fmt::format("The {} is already open.", pz.name));
+  if (st.solved) return refuse(errc::out_of_order, say(*scn_, "The {} is already open.", pz.name));
   if (st.exhausted)
-    return refuse(errc::out_of_order, fmt::format("The {} takes no more tries.", pz.name));
+    return refuse(errc::out_of_order, say(*scn_, "The {} takes no more tries.", pz.name));
   if (!holds(pz.when, &ps))
-    return refuse(errc::out_of_order, fmt::format("The {} cannot be tried yet.", pz.name));
+    return refuse(errc::out_of_order, say(*scn_, "The {} cannot be tried yet.", pz.name));
   auto re = patterns_.find(pz.id);
   if (re != patterns_.end() && !std::regex_match(guess, re->second))
     return refuse(errc::bad_field,
                   pz.code_hint.empty()
-                      ? fmt::format("That code has the wrong shape for the {}.", pz.name)
-                      : fmt::format("The {} takes {}.", pz.name, pz.code_hint));
+                      ? say(*scn_, "That code has the wrong shape for the {}.", pz.name)
+                      : say(*scn_, "The {} takes {}.", pz.name, pz.code_hint));
   if (iequal_ascii(guess, code_form(pz.code)))
     puzzle_solved(c, pz, st, "code_right", guess);
   else
@@ -1011,8 +1084,9 @@ result<void> engine::do_talk(ctx& c, const action& a) {
   auto& ps = *c.actor;
   auto npc = npc_here(a.object, ps);
   if (npc.empty()) {
-    if (a.object.empty()) return refuse(errc::not_here, "There is no one here to talk to.");
-    return refuse(errc::not_here, fmt::format("There is no '{}' here to talk to.", a.object));
+    if (a.object.empty())
+      return refuse(errc::not_here, say(*scn_, "There is no one here to talk to."));
+    return refuse(errc::not_here, say(*scn_, "There is no '{}' here to talk to.", a.object));
   }
   const auto& def = scn_->npcs.at(npc);
   event e = mk("npc_talk", ps.id, npc, {}, 0, a.text);
@@ -1037,12 +1111,13 @@ result<void> engine::do_talk(ctx& c, const action& a) {
 
 result<void> engine::do_accuse(ctx& c, const action& a) {
   auto& ps = *c.actor;
-  if (!scn_->accusation) return refuse(errc::out_of_order, "There is no one to accuse here.");
+  if (!scn_->accusation)
+    return refuse(errc::out_of_order, say(*scn_, "There is no one to accuse here."));
   const auto& acc = *scn_->accusation;
   const std::string answer = fold(a.text.empty() ? a.object : a.text);
-  if (answer.empty()) return refuse(errc::bad_field, "Accuse whom?");
+  if (answer.empty()) return refuse(errc::bad_field, say(*scn_, "Accuse whom?"));
   if (!holds(acc.when, &ps))
-    return refuse(errc::out_of_order, "You cannot make an accusation yet.");
+    return refuse(errc::out_of_order, say(*scn_, "You cannot make an accusation yet."));
   const bool right = std::any_of(acc.answers.begin(), acc.answers.end(),
                                  [&](const std::string& s) { return fold(s) == answer; });
   emit(c,

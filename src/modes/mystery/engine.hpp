@@ -79,15 +79,22 @@ struct action {
 //   ending (a=ending, b=kind, text)   round (n=the round that begins)   turn (actor=whose turn)
 //   inventory / journal (list=item / clue ids)   help   passed (n=1 when timed out)
 //   left_game (actor=who)
+// Who may see an event (docs: the mode's README, "Who sees what"). Every event says it: everyone in
+// the game (players and spectators); the players at a place (`where`) at the time, listed in `to`;
+// one player (`to` = {actor}); or nobody (a place event with nobody there to see it, such as
+// arriving in an empty room: it is logged, and sent to no one).
+enum class audience_kind { everyone, place, one, nobody };
+std::string_view to_string(audience_kind a) noexcept;
+
 struct event {
   std::string kind;
   player_id actor = 0;
   std::string a, b;
   int n = 0;
-  std::string text;                   // scenario prose for it, when it has one
-  std::string audience;               // "all", "here" (players in `where` at the time), "actor"
-  std::string where;                  // the location the event happens in ("" for "all")
-  std::vector<player_id> to;          // the recipients for "here" and "actor" (empty for "all")
+  std::string text;                                // scenario prose for it, when it has one
+  audience_kind audience = audience_kind::nobody;  // who may see it
+  std::string where;                  // the location the event happens in ("" for everyone)
+  std::vector<player_id> to;          // the recipients for place and one (empty otherwise)
   std::vector<std::string> list;      // inventory / journal ids
   std::vector<std::string> revealed;  // npc_talk: knowledge ids revealed by these words
   std::vector<std::string> unlocked;  // npc_talk: knowledge ids the NPC may speak about now

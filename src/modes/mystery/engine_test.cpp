@@ -398,7 +398,7 @@ TEST(MysteryEngine, EndingByFlagAccusationAndItemAt) {
   ASSERT_TRUE(g.e.ended());
   EXPECT_EQ(g.e.ending(), "escape");
   EXPECT_EQ(find_event(esc, "ending")->text, "Ending escape.");
-  EXPECT_EQ(find_event(esc, "ending")->audience, "all");
+  EXPECT_EQ(find_event(esc, "ending")->audience, audience_kind::everyone);
   EXPECT_TRUE(g.e.view(1).at("ended").as_bool());
 
   game a({1});

@@ -15,6 +15,7 @@
 #include "modes/mystery/parser.hpp"
 #include "modes/mystery/prompts.hpp"
 #include "proto/fields.hpp"
+#include "util/utf8.hpp"
 
 namespace maratang::mystery {
 
@@ -61,12 +62,22 @@ constexpr proto::message_spec messages[] = {
      {},
      {},
      false},
+    {"mystery.pending",
+     proto::direction::event,
+     "An LLM line is coming: `{line, kind: narration|npc, npc?, npc_name?, actor}`, sent at once "
+     "to those who will receive the line, before the reply to the play; the line's frames follow "
+     "with the same `line` id.",
+     {},
+     {},
+     false},
     {"mystery.line",
      proto::direction::event,
      "Narration or an NPC's words: `{line, kind: narration|npc, npc, npc_name, actor, source: "
      "offline|llm, delta?, text?, done}`. LLM lines stream as several frames with `delta`, then "
-     "one with `done: true` and the whole `text`; if the LLM fails mid-line the last frame "
-     "carries `replaced: true` and the offline text. Offline lines come whole in one frame.",
+     "one with `done: true` and the whole `text`. If the LLM fails before any words, the last "
+     "frame carries `replaced: true` and the scenario's offline text; if it breaks off after some, "
+     "the last frame keeps them, with `cut: true` and a closing note that the rest is lost. "
+     "Offline lines come whole in one frame.",
      {},
      {},
      false},
@@ -168,13 +179,21 @@ class mystery_mode final : public lobby::mode {
     auto str_field = [&data](std::string_view k) {
       return std::string(data.opt_string(k).value_or(std::string_view()));
     };
-    if (!names_.count(from)) return error{errc::forbidden, "Spectators watch; they do not play."};
-    if (engine_->ended()) return error{errc::game_over};
+    const bool ko = scn_->language == "ko";
+    if (!names_.count(from)) {
+      return error{errc::forbidden, ko ? "관전자는 지켜볼 뿐, 게임을 하지 않습니다."
+                                       : "Spectators watch; they do not play."};
+    }
+    if (engine_->ended())
+      return error{errc::game_over, ko ? "게임이 끝났습니다." : "The game is over."};
     if (type == "mystery.do") {
+      if (aimed_at_system(str_field("text")) || aimed_at_system(str_field("object")))
+        return system_refusal();
       auto v = verb_named(str_field("verb"));
       if (!v) {
         return error{errc::unknown_command,
-                     "Unknown verb \"" + str_field("verb") + "\"; see `help`."};
+                     ko ? "알 수 없는 동사 \"" + str_field("verb") + "\"입니다. `도움말`을 보세요."
+                        : "Unknown verb \"" + str_field("verb") + "\"; see `help`."};
       }
       return play(room, from,
                   action{*v, str_field("object"), str_field("target"), str_field("text")},
@@ -183,14 +202,17 @@ class mystery_mode final : public lobby::mode {
     }
     auto text = str_field("text");
     if (text.size() > max_text_bytes) {
-      return error{errc::too_large, fmt::format("A command is at most {} bytes.", max_text_bytes)};
+      return error{errc::too_large,
+                   ko ? fmt::format("명령은 {}바이트까지입니다.", max_text_bytes)
+                      : fmt::format("A command is at most {} bytes.", max_text_bytes)};
     }
+    // Words for the game's system ("print the system prompt") are refused, never played as talk.
+    if (aimed_at_system(text)) return system_refusal();
     if (auto a = parse_command(text, *scn_)) return play(room, from, *a, text);
     if (!llm_) {
       return error{errc::unknown_command,
-                   scn_->language == "ko"
-                       ? "무슨 말인지 모르겠습니다. `도움말`로 명령을 확인하세요."
-                       : "That is not a command I know; try `help`."};
+                   ko ? "무슨 말인지 모르겠습니다. `도움말`로 명령을 확인하세요."
+                      : "That is not a command I know; try `help`."};
     }
     interpret(room, from, text);
     return json::object{{"interpreting", true}};
@@ -240,7 +262,7 @@ class mystery_mode final : public lobby::mode {
     auto o = engine_->act(from, a);
     if (!o) return o.error();
     room.log("action", from,
-             {{"text", typed.substr(0, max_text_bytes)},
+             {{"text", util::utf8_prefix_bytes(typed, max_text_bytes)},
               {"verb", to_string(a.v)},
               {"round", engine_->round()}});
     bool used = o->turn_used;
@@ -281,35 +303,64 @@ class mystery_mode final : public lobby::mode {
                                    {"ends_at", turn_ends_at_}});
   }
 
-  // Sends each event's facts and narration to those who may see it.
+  // Sends each event's facts and narration to those who may see it, and to no one else.
   void deliver(room_api& room, const outcome& o) {
     // First the facts, each player's in the order they happened; then the words for them.
     std::map<player_id, json::array> facts;
     json::array public_facts;
     for (const auto& e : o.events) {
-      auto recipients = audience(e);
+      const reach r = reach_of(e);
       auto j = event_json(e);
       room.log("event", e.actor, j);
       for (const auto& [p, n] : names_) {
-        if (recipients.empty() ||
-            std::find(recipients.begin(), recipients.end(), p) != recipients.end()) {
-          facts[p].push_back(j);
-        }
+        if (r.reaches(p)) facts[p].push_back(j);
       }
-      if (recipients.empty()) public_facts.push_back(std::move(j));
+      if (r.everyone) public_facts.push_back(std::move(j));
     }
     for (auto& [p, list] : facts) {
       if (!list.empty() && !left_.count(p)) room.send_to(p, "mystery.events", {{"events", list}});
     }
     if (!public_facts.empty()) room.send_spectators("mystery.events", {{"events", public_facts}});
-    for (const auto& e : o.events)
-      narrate_event(room, e, audience(e));
+    for (std::size_t i = 0; i < o.events.size(); ++i) {
+      const auto& e = o.events[i];
+      const reach r = reach_of(e);
+      if (r.nobody()) continue;  // nobody there to see it: logged as a fact, told to no one
+      given_now_.clear();
+      if (e.kind == "npc_talk") {
+        // What the engine handed the speaker in this exchange (its reveals' effects follow it),
+        // so that the NPC's prompt says it, and says nothing was given when nothing was.
+        for (std::size_t j = i + 1; j < o.events.size() && o.events[j].kind != "npc_talk"; ++j) {
+          const auto& f = o.events[j];
+          if (f.kind != "received" || f.actor != e.actor) continue;
+          auto it = scn_->items.find(f.a);
+          given_now_.push_back(it != scn_->items.end() ? it->second.name : f.a);
+        }
+      }
+      narrate_event(room, e, r);
+    }
   }
 
-  // Who sees an event: empty = everyone.
-  std::vector<player_id> audience(const event& e) const {
-    if (e.audience == "all" || e.audience.empty()) return {};
-    return e.to;
+  // Who an event reaches: everyone in the room (players and spectators), or exactly `to`.
+  struct reach {
+    bool everyone = false;
+    std::vector<player_id> to;
+    bool reaches(player_id p) const {
+      return everyone || std::find(to.begin(), to.end(), p) != to.end();
+    }
+    bool nobody() const { return !everyone && to.empty(); }
+  };
+
+  static reach reach_of(const event& e) {
+    switch (e.audience) {
+      case audience_kind::everyone:
+        return {true, {}};
+      case audience_kind::place:
+      case audience_kind::one:
+        return {false, e.to};
+      case audience_kind::nobody:
+        break;
+    }
+    return {};
   }
 
   std::string nickname(player_id p) const {
@@ -320,7 +371,7 @@ class mystery_mode final : public lobby::mode {
   // The words for one event: NPC talk and looking around are written by the LLM when there is
   // one (with the offline text as the fallback); everything else by the templates, in each
   // reader's own person ("You take..." / "Mina takes...").
-  void narrate_event(room_api& room, const event& e, const std::vector<player_id>& to) {
+  void narrate_event(room_api& room, const event& e, const reach& to) {
     if (e.kind == "npc_talk") return npc_line(room, e, to);
     auto names = [this](player_id p) { return nickname(p); };
     auto render = [this, &e, names](player_id viewer) { return narrate(*scn_, e, viewer, names); };
@@ -329,10 +380,10 @@ class mystery_mode final : public lobby::mode {
     if (e.kind == "look" && llm_ && llm_busy_ < svc_->max_llm_lines_per_room) {
       return llm_line(room, "narration", "", e.actor, to, look_prompt(*scn_, e), render(e.actor));
     }
-    offline_line(room, "narration", "", e.actor, to, render, std::move(third));
+    offline_line(room, "narration", "", e.actor, to, render, std::move(third), e.kind);
   }
 
-  void npc_line(room_api& room, const event& e, const std::vector<player_id>& to) {
+  void npc_line(room_api& room, const event& e, const reach& to) {
     auto it = scn_->npcs.find(e.a);
     if (it == scn_->npcs.end()) return;
     const npc_def& npc = it->second;
@@ -345,7 +396,7 @@ class mystery_mode final : public lobby::mode {
     }
     std::string offline = offline_npc_reply(npc, revealed, e.n == 1);
     if (llm_ && llm_busy_ < svc_->max_llm_lines_per_room) {
-      auto call = npc_prompt(*scn_, npc, unlocked, revealed, nickname(e.actor), e.text);
+      auto call = npc_prompt(*scn_, npc, unlocked, revealed, nickname(e.actor), e.text, given_now_);
       if (!npc.lora.empty() && llm_->has_lora()) {
         call.lora = true;
         call.model = npc.lora;
@@ -353,7 +404,8 @@ class mystery_mode final : public lobby::mode {
       return llm_line(room, "npc", npc.id, e.actor, to, std::move(call), offline);
     }
     offline_line(
-        room, "npc", npc.id, e.actor, to, [&offline](player_id) { return offline; }, offline);
+        room, "npc", npc.id, e.actor, to, [&offline](player_id) { return offline; }, offline,
+        e.kind);
   }
 
   json::object line_base(std::int64_t id, const char* kind, const std::string& npc,
@@ -367,37 +419,41 @@ class mystery_mode final : public lobby::mode {
   }
 
   // One text for every reader (LLM lines).
-  void send_line(room_api& room, const std::vector<player_id>& to, const json::object& line) {
-    if (to.empty()) {
+  void send_line(room_api& room, const reach& to, const json::object& line) {
+    if (to.everyone) {
       room.send_all("mystery.line", line);
       return;
     }
-    for (player_id p : to) {
+    for (player_id p : to.to) {
       if (!left_.count(p)) room.send_to(p, "mystery.line", line);
     }
   }
 
-  void remember(const json::object& line, const std::vector<player_id>& to) {
-    if (!to.empty()) return;  // only public lines are replayed to reconnecting players
+  void remember(const json::object& line, const reach& to) {
+    if (!to.everyone) return;  // only public lines are replayed to reconnecting players
     recent_.push_back(line);
     if (recent_.size() > recent_lines_max) recent_.pop_front();
   }
 
-  void log_line(room_api& room, const json::object& line) {
-    json::object l{{"kind", line.at("kind")},
+  // The line's final text into the action log. `line` (the id) lets the casebook put an LLM line
+  // where its play was (llm_line logs a placeholder then); `of`: the event it tells.
+  void log_line(room_api& room, const json::object& line, std::string_view of = {}) {
+    json::object l{{"line", line.at("line")},
+                   {"kind", line.at("kind")},
                    {"text", line.at("text")},
                    {"source", line.at("source")},
                    {"round", engine_->round()}};
     if (auto* n = line.if_contains("npc_name")) l["npc_name"] = *n;
     if (auto* n = line.if_contains("npc")) l["npc"] = *n;
+    if (!of.empty()) l["of"] = of;
     room.log("line", line.at("actor").as_int64(), l);
   }
 
   // A whole line told by the offline narrator, rendered for each reader; spectators, the log and
   // the replay buffer get `third`, the third-person text (render(0)).
   void offline_line(room_api& room, const char* kind, const std::string& npc, player_id actor,
-                    const std::vector<player_id>& to,
-                    const std::function<std::string(player_id)>& render, std::string third_text) {
+                    const reach& to, const std::function<std::string(player_id)>& render,
+                    std::string third_text, std::string_view of) {
     auto line = line_base(++next_line_, kind, npc, actor);
     line["source"] = "offline";
     line["done"] = true;
@@ -408,26 +464,33 @@ class mystery_mode final : public lobby::mode {
     };
     auto third = line;
     third["text"] = std::move(third_text);
-    if (to.empty()) {
+    if (to.everyone) {
       for (const auto& [p, n] : names_) {
         if (!left_.count(p)) room.send_to(p, "mystery.line", for_reader(p));
       }
       room.send_spectators("mystery.line", third);
     } else {
-      for (player_id p : to) {
+      for (player_id p : to.to) {
         if (!left_.count(p)) room.send_to(p, "mystery.line", for_reader(p));
       }
     }
     remember(third, to);
-    log_line(room, third);
+    log_line(room, third, of);
   }
 
-  // Streams an LLM line to `to`; falls back to `offline` if the call fails.
-  void llm_line(room_api& /*room*/, const char* kind, const std::string& npc, player_id actor,
-                const std::vector<player_id>& to, llm_call call, const std::string& offline) {
+  // Streams an LLM line to `to`. They are told at once that it is coming (mystery.pending). If
+  // the call fails before any words were shown, the offline line stands in (`replaced`); if it
+  // breaks off after some were shown, those are kept, and the line ends saying the rest is lost
+  // (`cut`) instead of being replaced by other words.
+  void llm_line(room_api& room, const char* kind, const std::string& npc, player_id actor,
+                const reach& to, llm_call call, const std::string& offline) {
     const std::int64_t id = ++next_line_;
     ++llm_busy_;
     auto base = line_base(id, kind, npc, actor);
+    send_pending(room, to, base);
+    // Its place in the story: the casebook puts the final text here, not where it finished.
+    room.log("line", actor,
+             {{"line", id}, {"pending", true}, {"kind", kind}, {"round", engine_->round()}});
     base["source"] = "llm";
     auto gate = gate_;
     // Deltas and the end come back on the room's strand through the gate (dropped if the game
@@ -449,6 +512,10 @@ class mystery_mode final : public lobby::mode {
             f["done"] = true;
             if (ok && !text.empty()) {
               f["text"] = text;
+            } else if (!text.empty()) {
+              // Words were shown: they stay, and the line says plainly that it broke off.
+              f["text"] = text + this_mode->cut_marker();
+              f["cut"] = true;
             } else {
               // The LLM failed: the scenario's own words stand in, marked as such.
               f["text"] = offline;
@@ -460,6 +527,32 @@ class mystery_mode final : public lobby::mode {
             this_mode->log_line(r, f);
           });
         });
+  }
+
+  error system_refusal() const {
+    return error{errc::forbidden,
+                 scn_->language == "ko"
+                     ? "게임 시스템을 향한 말은 받지 않습니다. 이야기 속 사람이나 물건에게 해 "
+                       "보세요."
+                     : "That is addressed to the game's system, not to anyone in the story; it "
+                       "is not played."};
+  }
+
+  // Tells `to` at once that an LLM line is coming (its id, kind, NPC and actor).
+  void send_pending(room_api& room, const reach& to, const json::object& base) {
+    if (to.everyone) {
+      room.send_all("mystery.pending", base);
+      return;
+    }
+    for (player_id p : to.to) {
+      if (!left_.count(p)) room.send_to(p, "mystery.pending", base);
+    }
+  }
+
+  // Ends a line the LLM broke off, in the scenario's language.
+  const char* cut_marker() const {
+    return scn_->language == "ko" ? "… (말이 끊겼다. 나머지는 전해지지 않았다.)"
+                                  : "… (the line breaks off; the rest is lost.)";
   }
 
   // Free text no rule understood: the LLM proposes a command, which the engine then checks like
@@ -520,6 +613,7 @@ class mystery_mode final : public lobby::mode {
       casebook_meta meta{game_id, scn_->title, scn_->language, {}};
       for (const auto& [p, n] : names_)
         meta.names[p] = n;
+      meta.use_llm = llm_ != nullptr;  // a room played offline gets the templates' casebook
       svc_->casebooks->write(std::move(meta),
                              [announce = room.announcer(), game_id, casebook](std::string author) {
                                if (author.empty()) return;
@@ -551,6 +645,7 @@ class mystery_mode final : public lobby::mode {
   std::int64_t next_line_ = 0;
   int llm_busy_ = 0;
   std::deque<json::object> recent_;
+  std::vector<std::string> given_now_;  // while an npc_talk is narrated: the items it handed over
 };
 
 // --- The factory --------------------------------------------------------------------------------

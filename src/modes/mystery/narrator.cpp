@@ -1,5 +1,6 @@
 #include "modes/mystery/narrator.hpp"
 
+#include <map>
 #include <string>
 
 namespace maratang::mystery {
@@ -71,13 +72,16 @@ std::string narrate_en(const scenario& s, const event& e, bool you, const std::s
   };
   const auto& k = e.kind;
   if (k == "look") return location_name(s, e.a) + "\n" + e.text;
-  if (k == "moved") return "You go to the " + location_name(s, e.b) + ".";
+  // The actor reads "you"; anyone else (the casebook's story) reads the name.
+  if (k == "moved")
+    return (you ? "You go" : name + " goes") + " to the " + location_name(s, e.b) + ".";
   if (k == "left") return name + " leaves (" + e.b + ").";
   if (k == "arrived") return name + " arrives.";
   if (k == "locked") return or_text(e.text, "The way " + e.b + " is locked.");
   if (k == "inspected") {
     if (s.npcs.count(e.a)) return npc_name(s, e.a) + " is here.";
-    return or_text(e.text, "You see nothing special about the " + item_name(s, e.a) + ".");
+    return or_text(e.text, (you ? "You see" : name + " sees") + " nothing special about the " +
+                               item_name(s, e.a) + ".");
   }
   if (k == "took") return verb("take") + " the " + item_name(s, e.a) + ".";
   if (k == "dropped") return verb("drop") + " the " + item_name(s, e.a) + ".";
@@ -104,11 +108,13 @@ std::string narrate_en(const scenario& s, const event& e, bool you, const std::s
   if (k == "code_exhausted") return "The " + puzzle_name(s, e.a) + " takes no more tries.";
   if (k == "solved") return or_text(e.text, "Solved: " + puzzle_name(s, e.a) + ".");
   if (k == "sequence_step") return "The " + item_name(s, e.b) + " moves into place.";
-  if (k == "revealed") return "You notice the " + item_name(s, e.a) + ".";
+  if (k == "revealed") return verb("notice") + " the " + item_name(s, e.a) + ".";
   if (k == "removed") return "The " + item_name(s, e.a) + " is gone.";
   if (k == "unlocked")
     return "The way " + e.b + " from the " + location_name(s, e.a) + " is open now.";
-  if (k == "teleported") return "You find yourself in the " + location_name(s, e.a) + ".";
+  if (k == "teleported")
+    return (you ? "You find yourself" : name + " is suddenly") + " in the " +
+           location_name(s, e.a) + ".";
   if (k == "clue") return "New clue — " + e.b + ": " + e.text;
   if (k == "say") return e.text;
   if (k == "damaged")
@@ -129,11 +135,11 @@ std::string narrate_en(const scenario& s, const event& e, bool you, const std::s
   if (k == "round") return "Round " + std::to_string(e.n) + " begins.";
   if (k == "turn") return you ? "Your turn." : "It is " + name + "'s turn.";
   if (k == "inventory") {
-    if (e.list.empty()) return "You carry nothing.";
+    if (e.list.empty()) return (you ? "You carry" : name + " carries") + std::string(" nothing.");
     std::vector<std::string> names;
     for (const auto& id : e.list)
       names.push_back(item_name(s, id));
-    return "You carry: " + join_names(names, ", ") + ".";
+    return (you ? "You carry" : name + " carries") + (": " + join_names(names, ", ")) + ".";
   }
   if (k == "journal") {
     if (e.list.empty()) return "The journal is empty.";
@@ -147,10 +153,27 @@ std::string narrate_en(const scenario& s, const event& e, bool you, const std::s
   if (k == "help") return help_text("en");
   if (k == "passed") {
     if (e.n == 1) return you ? "Your time runs out." : name + "'s time runs out.";
-    return verb("pass") + ".";
+    return you ? std::string("You pass.") : name + " passes.";
   }
   if (k == "left_game") return name + " has left the game.";
   return e.text;
+}
+
+// The way an exit of `from` leads, in Korean: "북쪽", or the place it leads to ("부엌 쪽") for a
+// direction with no Korean name, never the scenario's direction id (issue 14, item 9).
+std::string way_ko(const scenario& s, const std::string& from, const std::string& direction) {
+  static const std::map<std::string_view, std::string_view> named{
+      {"north", "북쪽"},       {"south", "남쪽"},       {"east", "동쪽"},
+      {"west", "서쪽"},        {"northeast", "북동쪽"}, {"northwest", "북서쪽"},
+      {"southeast", "남동쪽"}, {"southwest", "남서쪽"}, {"up", "위쪽"},
+      {"down", "아래쪽"},      {"in", "안쪽"},          {"out", "바깥쪽"}};
+  if (auto it = named.find(direction); it != named.end()) return std::string(it->second);
+  if (auto loc = s.locations.find(from); loc != s.locations.end()) {
+    for (const auto& x : loc->second.exits) {
+      if (x.direction == direction) return location_name(s, x.to) + " 쪽";
+    }
+  }
+  return "어느 쪽";
 }
 
 std::string narrate_ko(const scenario& s, const event& e, bool you, const std::string& name) {
@@ -158,10 +181,12 @@ std::string narrate_ko(const scenario& s, const event& e, bool you, const std::s
   const std::string subj = you ? std::string("당신은") : w_j(name, "이", "가");
   const auto& k = e.kind;
   if (k == "look") return location_name(s, e.a) + "\n" + e.text;
-  if (k == "moved") return w_j(location_name(s, e.b), "으로", "로") + " 이동했다.";
-  if (k == "left") return subj + " " + e.b + " 쪽으로 떠났다.";
+  if (k == "moved")
+    return (you ? std::string() : subj + " ") + w_j(location_name(s, e.b), "으로", "로") +
+           " 이동했다.";
+  if (k == "left") return subj + " " + way_ko(s, e.a, e.b) + "으로 떠났다.";
   if (k == "arrived") return subj + " 들어왔다.";
-  if (k == "locked") return or_text(e.text, e.b + " 쪽은 잠겨 있다.");
+  if (k == "locked") return or_text(e.text, way_ko(s, e.a, e.b) + "은 잠겨 있다.");
   if (k == "inspected") {
     if (s.npcs.count(e.a)) return w_j(npc_name(s, e.a), "이", "가") + " 여기 있다.";
     return or_text(e.text, w_j(item_name(s, e.a), "은", "는") + " 별다른 점이 없다.");
@@ -195,7 +220,7 @@ std::string narrate_ko(const scenario& s, const event& e, bool you, const std::s
   if (k == "sequence_step") return w_j(item_name(s, e.b), "이", "가") + " 제자리에 맞물렸다.";
   if (k == "revealed") return w_j(item_name(s, e.a), "이", "가") + " 눈에 들어왔다.";
   if (k == "removed") return w_j(item_name(s, e.a), "이", "가") + " 사라졌다.";
-  if (k == "unlocked") return location_name(s, e.a) + "의 " + e.b + " 쪽 길이 열렸다.";
+  if (k == "unlocked") return location_name(s, e.a) + "의 " + way_ko(s, e.a, e.b) + " 길이 열렸다.";
   if (k == "teleported") return "정신을 차려 보니 " + location_name(s, e.a) + "에 있다.";
   if (k == "clue") return "새 단서 — " + e.b + ": " + e.text;
   if (k == "say") return e.text;
@@ -266,7 +291,7 @@ std::string narrate(const scenario& s, const event& e, player_id viewer, const n
 }
 
 std::string narrate(const scenario& s, const event& e, const names_fn& nick) {
-  return narrate(s, e, e.audience == "actor" ? e.actor : 0, nick);
+  return narrate(s, e, e.audience == audience_kind::one ? e.actor : 0, nick);
 }
 
 std::string offline_npc_reply(const npc_def& npc, std::span<const knowledge_def* const> revealed,

@@ -20,7 +20,7 @@ using names_fn = std::function<std::string(player_id)>;
 // lantern." for the others). Empty for an event with nothing to tell.
 std::string narrate(const scenario& s, const event& e, player_id viewer, const names_fn& nick);
 // One text for all of the event's recipients: addressed to the actor ("You ...") when only the
-// actor sees it (audience "actor"), else told of them by name.
+// actor sees it (audience one), else told of them by name.
 std::string narrate(const scenario& s, const event& e, const names_fn& nick);
 
 // An NPC's answer without an LLM: its greeting the first time, then the texts of the knowledge

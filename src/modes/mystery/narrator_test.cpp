@@ -60,11 +60,33 @@ TEST(MysteryNarrator, EnglishTemplatesAndProse) {
   EXPECT_EQ(narrate(*s, ev("help", 1), 1, nick), help_text("en"));
   // One text for every recipient: second person only for the actor's private events.
   auto took = ev("took", 1, "lantern");
-  took.audience = "here";
+  took.audience = audience_kind::place;
   EXPECT_EQ(narrate(*s, took, nick), "Mina takes the storm lantern.");
   auto hurt = ev("damaged", 1, "hazard", "", 2);
-  hurt.audience = "actor";
+  hurt.audience = audience_kind::one;
   EXPECT_EQ(narrate(*s, hurt, nick), "You lose 2 health.");
+}
+
+// Issue 14, items 8 and 9: told to anyone but the actor (the casebook's story is told to nobody
+// in particular, viewer 0) no line says "you"; Korean names a way in Korean, never by its id.
+TEST(MysteryNarrator, ThirdPersonForOthersAndKoreanWays) {
+  auto s = make_test_scenario();
+  EXPECT_EQ(narrate(*s, ev("moved", 1, "hall", "study"), 1, nick), "You go to the Study.");
+  EXPECT_EQ(narrate(*s, ev("moved", 1, "hall", "study"), 0, nick), "Mina goes to the Study.");
+  for (const char* k : {"moved", "inspected", "revealed", "teleported", "inventory", "took",
+                        "dropped", "damaged", "healed", "died", "passed"}) {
+    auto e = ev(k, 1, k == std::string("moved") ? "hall" : "lantern", "study", 1);
+    if (k == std::string("teleported")) e.a = "study";
+    auto text = narrate(*s, e, 0, nick);
+    EXPECT_EQ(text.find("You"), std::string::npos) << k << ": " << text;
+    EXPECT_EQ(text.find("you"), std::string::npos) << k << ": " << text;
+  }
+  s->language = "ko";
+  auto left = narrate(*s, ev("left", 1, "hall", "north"), 2, nick);
+  EXPECT_EQ(left.find("north"), std::string::npos) << left;
+  EXPECT_NE(left.find("북쪽으로"), std::string::npos) << left;
+  auto moved = narrate(*s, ev("moved", 1, "hall", "study"), 0, nick);
+  EXPECT_EQ(moved.rfind("Mina", 0), 0u) << moved;  // with its subject
 }
 
 TEST(MysteryNarrator, KoreanTemplates) {

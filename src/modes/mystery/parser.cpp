@@ -456,6 +456,39 @@ std::shared_ptr<const name_index> build_name_index(const scenario& s) {
   return ix;
 }
 
+bool aimed_at_system(std::string_view text) {
+  // Folded (ASCII lower case, full-width made half-width), spaces dropped: "System  Prompt",
+  // "ｓｙｓｔｅｍ prompt" and "시스템 프롬프트" all match.
+  const std::string t = fold(text);
+  static constexpr std::string_view markers[] = {"systemprompt",
+                                                 "systemmessage",
+                                                 "developermessage",
+                                                 "promptinjection",
+                                                 "ignoreprevious",
+                                                 "ignoreallprevious",
+                                                 "ignoreyourinstructions",
+                                                 "ignoretheinstructions",
+                                                 "ignoreabove",
+                                                 "yourinstructions",
+                                                 "jailbreak",
+                                                 "developermode",
+                                                 "시스템프롬프트",
+                                                 "시스템메시지",
+                                                 "시스템메세지",
+                                                 "시스템지시",
+                                                 "프롬프트",
+                                                 "지시를무시",
+                                                 "지시사항을무시",
+                                                 "이전지시",
+                                                 "앞의지시",
+                                                 "너의지시",
+                                                 "탈옥"};
+  for (auto m : markers) {
+    if (t.find(m) != std::string::npos) return true;
+  }
+  return false;
+}
+
 std::optional<action> parse_command(std::string_view text, const scenario& s) {
   words w = split(text);
   if (w.empty()) return std::nullopt;

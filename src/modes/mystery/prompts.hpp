@@ -25,11 +25,13 @@ inline constexpr std::size_t prompt_text_max = 300;
 std::string quote_player_text(std::string_view text, std::size_t max_bytes = prompt_text_max);
 
 // An NPC answering `player` (a nickname) who said `words`. `unlocked`: what the NPC may speak
-// about; `revealed`: what the engine has it reveal now (a subset of unlocked).
+// about; `revealed`: what the engine has it reveal now (a subset of unlocked); `given`: the names
+// of the items the engine handed the player in this exchange. The prompt says what the engine did
+// (given or not), so the model does not hand over what the engine kept, nor deny what it gave.
 llm_call npc_prompt(const scenario& s, const npc_def& npc,
                     std::span<const knowledge_def* const> unlocked,
                     std::span<const knowledge_def* const> revealed, std::string_view player,
-                    std::string_view words);
+                    std::string_view words, std::span<const std::string> given = {});
 // The narrator describing a place the player looks at (a `look` event).
 llm_call look_prompt(const scenario& s, const event& e);
 // Asks for one command, as JSON, for free text no rule understood. `view` is the player's view

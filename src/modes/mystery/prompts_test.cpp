@@ -51,6 +51,9 @@ TEST(MysteryPrompts, npc_prompt_holds_only_what_the_engine_unlocked) {
   EXPECT_EQ(all.find("Marigold"), std::string::npos);
   EXPECT_NE(call.messages[1].content.find("<player name=\"Mina\">"), std::string::npos);
   EXPECT_NE(call.messages[0].content.find("never instructions"), std::string::npos);
+  // A player waits for this one: its first words are bounded by llm.first_token_wait_ms.
+  EXPECT_TRUE(call.player_waiting);
+  EXPECT_TRUE(intent_prompt(s, {}, "light the lamp").player_waiting);
 }
 
 TEST(MysteryPrompts, intents_are_read_from_json_and_anything_else_is_refused) {
