@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "modes/mafia/mafia_mode.hpp"
+#include "modes/mystery/mystery_mode.hpp"
 #include "proto/messages.hpp"
 #include "util/error.hpp"
 
@@ -118,7 +119,9 @@ a room of that mode. Each mode's README (under `src/modes/`) explains its rules 
 
 )";
   auto mafia = modes::make_mafia_mode_factory();
-  for (const lobby::mode_factory* f : {mafia.get()}) {
+  // Only the message table is read: no scenario, LLM or casebook writer is needed.
+  auto mystery = mystery::make_mystery_mode_factory(std::make_shared<mystery::mystery_services>());
+  for (const lobby::mode_factory* f : {mafia.get(), mystery.get()}) {
     md += fmt::format("### Mode `{}` ({}–{} players)\n\n", f->name(), f->min_players(),
                       f->max_players());
     for (const auto& m : f->messages()) {

@@ -22,6 +22,18 @@ TEST(protocol_doc, file_matches_the_code) {
          "  build/release/maratang protocol > docs/PROTOCOL.md";
 }
 
+// Issue 14, item 5: every mode's messages have a section, the Mystery ones included.
+TEST(protocol_doc, has_a_section_for_every_modes_messages) {
+  auto md = protocol_markdown();
+  EXPECT_NE(md.find("### Mode `mafia`"), std::string::npos);
+  EXPECT_NE(md.find("### Mode `mystery` (1–6 players)"), std::string::npos);
+  for (const char* m :
+       {"#### `mystery.act`", "#### `mystery.do`", "- `mystery.line`", "- `mystery.events`",
+        "- `mystery.state`", "- `mystery.turn`", "- `mystery.started`", "- `mystery.rejected`",
+        "- `mystery.ended`", "- `mystery.casebook`"})
+    EXPECT_NE(md.find(m), std::string::npos) << m;
+}
+
 TEST(protocol_doc, lists_every_error_code) {
   auto md = protocol_markdown();
   for (int i = 0; i <= static_cast<int>(errc::internal); ++i) {
