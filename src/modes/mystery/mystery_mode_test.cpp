@@ -529,8 +529,8 @@ TEST(MysteryMode, every_event_of_every_walkthrough_reaches_exactly_who_may_see_i
           ++checked_events;
           // A sequence's last step is told where it happens ("solved" with the step's item);
           // the news that a puzzle was solved (no item) goes to everyone.
-          const auto rule = kind == "solved" && e.contains("b") ? expect_seen::actor_place
-                                                                : expected_for(kind);
+          const auto rule =
+              kind == "solved" && e.contains("b") ? expect_seen::actor_place : expected_for(kind);
           for (auto p : ids) {
             bool sees = false;
             switch (rule) {
