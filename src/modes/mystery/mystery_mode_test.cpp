@@ -721,6 +721,41 @@ TEST(MysteryMode, a_korean_game_never_sends_an_english_word) {
   EXPECT_GT(texts, 200u);
 }
 
+// Issue 14, item 10: a corpus of phrasings players used, per language, that the rules must read
+// (without an LLM) as the command meant.
+TEST(MysteryMode, the_phrasing_corpus_parses_without_an_llm) {
+  struct phrase {
+    const char* scenario;
+    const char* text;
+    verb v;
+    const char* object;
+    const char* words;
+  };
+  const phrase corpus[] = {
+      {"hanok_night", "주위를 살펴본다", verb::look, "", ""},
+      {"hanok_night", "주변을 둘러본다", verb::look, "", ""},
+      {"hanok_night", "두루마기를 줍는다", verb::take, "두루마기", ""},
+      {"hanok_night", "두루마기 입기", verb::use, "두루마기", ""},
+      {"hanok_night", "두루마기 입어", verb::use, "두루마기", ""},
+      {"hanok_night", "가방을 살펴본다", verb::inventory, "", ""},
+      {"hanok_night", "지나가기", verb::pass, "", ""},
+      {"hanok_night", "도현 씨, 전화 돼요?", verb::talk, "도현", "전화 돼요"},
+      {"hanok_night", "도현씨, 전화 돼요", verb::talk, "도현씨", "전화 돼요"},
+      {"gull_rock", "put on the oilskin", verb::use, "oilskin", ""},
+      {"gull_rock", "code tackle box k e s t r e l", verb::code, "tackle box", "kestrel"},
+      {"gull_rock", "code tackle box kestrel", verb::code, "tackle box", "kestrel"},
+  };
+  auto svc = shipped_services();
+  for (const auto& p : corpus) {
+    SCOPED_TRACE(p.text);
+    auto a = parse_command(p.text, *svc->scenarios.at(p.scenario));
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->v, p.v) << to_string(a->v);
+    EXPECT_EQ(a->object, p.object);
+    EXPECT_EQ(a->text, p.words);
+  }
+}
+
 // --- With an LLM --------------------------------------------------------------------------------
 
 // Plays the English walkthrough up to (not including) the first line that starts with `stop`.

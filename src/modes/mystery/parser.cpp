@@ -205,6 +205,7 @@ std::optional<action> parse_en(const scenario& s, const words& w) {
   }
   if (v == "drop" || v == "discard") return make(verb::drop, rest(1));
   if (v == "put" && lw[1] == "down" && n > 2) return make(verb::drop, rest(2));
+  if (v == "put" && lw[1] == "on" && n > 2) return make(verb::use, rest(2));  // put on the coat
   if (v == "use" || v == "apply") {
     auto [x, y] = split_on(w, lw, 1, {"on", "with", "to", "in", "at", "into"});
     return make(verb::use, x, y);
@@ -235,6 +236,15 @@ std::optional<action> parse_en(const scenario& s, const words& w) {
       return make(verb::code, join(w, skip_articles(lw, sep + 1), n), {}, join(w, 1, sep));
     }
     if (n == 2) return make(verb::code, {}, {}, w[1]);
+    // "code tackle box k e s t r e l": the longest known name after the verb is what the code
+    // goes on; everything after it is the code, spelled out or not (its spaces dropped).
+    for (std::size_t end = n - 1; end > 1; --end) {
+      if (!is_known_name(s, fold(join(w, 1, end)))) continue;
+      std::string guess;
+      for (std::size_t i = end; i < n; ++i)
+        guess += w[i];
+      return make(verb::code, join(w, 1, end), {}, guess);
+    }
     if (has_digit(w[n - 1]) || v == "code")
       return make(verb::code, join(w, skip_articles(lw, 1), n - 1), {}, w[n - 1]);
     return make(verb::code, join(w, skip_articles(lw, 2), n), {}, w[1]);
@@ -252,25 +262,29 @@ std::optional<action> parse_en(const scenario& s, const words& w) {
 
 // --- Korean -------------------------------------------------------------------------------------
 
-constexpr std::array<std::string_view, 14> ko_go = {
-    "가",     "가기",   "가자",     "가줘",   "간다",     "이동",   "이동하기",
-    "이동해", "들어가", "들어가기", "올라가", "올라가기", "내려가", "내려가기"};
-constexpr std::array<std::string_view, 12> ko_inspect = {
-    "조사", "조사하기", "조사해",   "살펴보기", "살펴봐", "보기",
-    "봐",   "확인",     "확인하기", "읽기",     "검사",   "자세히보기"};
-constexpr std::array<std::string_view, 13> ko_take = {
-    "줍기", "주워",   "줍다",   "집어", "집기", "집어들기", "가져가기",
-    "가져", "가져가", "챙기기", "챙겨", "획득", "들기"};
+constexpr auto ko_go = std::to_array<std::string_view>(
+    {"가",     "가기",     "가자",     "가줘",   "간다",     "이동",     "이동하기",
+     "이동해", "들어가",   "들어가기", "올라가", "올라가기", "내려가",   "내려가기",
+     "지나가", "지나가기", "지나간다", "가요",   "이동한다", "이동해요", "들어간다"});
+constexpr auto ko_inspect = std::to_array<std::string_view>(
+    {"조사", "조사하기", "조사해", "살펴보기", "살펴봐", "보기", "봐", "확인", "확인하기", "읽기",
+     "검사", "자세히보기", "살펴본다", "살펴봐요", "살펴보다", "조사한다", "조사해요", "확인한다",
+     "읽는다"});
+constexpr auto ko_take = std::to_array<std::string_view>(
+    {"줍기", "주워", "줍다", "집어", "집기", "집어들기", "가져가기", "가져", "가져가", "챙기기",
+     "챙겨", "획득", "들기", "줍는다", "주워요", "집는다", "챙긴다", "가져간다", "줍자"});
 constexpr std::array<std::string_view, 7> ko_drop = {"버리기", "버려",     "내려놓기", "내려놔",
                                                      "놓기",   "놓아두기", "두기"};
-constexpr std::array<std::string_view, 12> ko_use = {"사용",   "사용하기", "사용해", "쓰기",
-                                                     "써",     "이용",     "당기기", "누르기",
-                                                     "마시기", "돌리기",   "열기",   "켜기"};
+constexpr auto ko_use = std::to_array<std::string_view>(
+    {"사용",   "사용하기", "사용해", "쓰기",   "써",     "이용",     "당기기",
+     "누르기", "마시기",   "돌리기", "열기",   "켜기",   "사용한다", "사용해요",
+     "쓴다",   "입기",     "입어",   "입는다", "입어요", "입자",     "연다",
+     "당긴다", "누른다",   "마신다", "켠다",   "걸치기", "걸친다"});
 constexpr std::array<std::string_view, 6> ko_combine = {"조합", "조합하기", "합치기",
                                                         "합쳐", "섞기",     "결합"};
-constexpr std::array<std::string_view, 12> ko_talk = {"말하기",   "말하다", "말해", "묻기",
-                                                      "물어보기", "물어봐", "질문", "대화",
-                                                      "대화하기", "이야기", "얘기", "말걸기"};
+constexpr auto ko_talk = std::to_array<std::string_view>(
+    {"말하기", "말하다", "말해", "묻기", "물어보기", "물어봐", "질문", "대화", "대화하기", "이야기",
+     "얘기", "말걸기", "말한다", "물어본다", "묻는다", "말해요", "물어봐요", "여쭤보기"});
 constexpr std::array<std::string_view, 4> ko_code_words = {"코드", "암호", "비밀번호", "번호"};
 constexpr std::array<std::string_view, 4> ko_enter = {"입력", "입력하기", "입력해", "누르기"};
 constexpr std::array<std::string_view, 5> ko_accuse = {"고발", "고발하기", "지목", "지목하기",
@@ -278,18 +292,49 @@ constexpr std::array<std::string_view, 5> ko_accuse = {"고발", "고발하기",
 
 std::optional<action> parse_ko(const scenario& s, words w) {
   const std::string all = fold(join(w, 0, w.size()));
-  if (all == "보기" || all == "둘러보기" || all == "주위보기" || all == "주변보기" ||
-      all == "살펴보기" || all == "둘러봐")
-    return make(verb::look);
+  // Looking around, with an object ("주위를 살펴본다") and in the plain or polite style.
+  for (std::string_view place : {"", "주위", "주위를", "주변", "주변을", "사방", "사방을"}) {
+    for (std::string_view v : {"보기", "둘러보기", "살펴보기", "둘러봐", "둘러본다", "살펴본다",
+                               "둘러봐요", "살펴봐요", "살펴봐"}) {
+      if (all.size() == place.size() + v.size() && all.starts_with(place) && all.ends_with(v))
+        return make(verb::look);
+    }
+  }
+  if (all == "주위보기" || all == "주변보기") return make(verb::look);
   if (all == "인벤토리" || all == "소지품" || all == "가방" || all == "소지품보기" ||
-      all == "가방보기" || all == "인벤토리보기")
+      all == "가방보기" || all == "인벤토리보기" || all == "가방을살펴본다" ||
+      all == "가방을살펴보기" || all == "가방살펴보기" || all == "가방을본다" ||
+      all == "가방을열어본다" || all == "소지품을확인한다")
     return make(verb::inventory);
   if (all == "일지" || all == "일지보기" || all == "수첩" || all == "단서" || all == "단서보기")
     return make(verb::journal);
   if (all == "도움말" || all == "도움" || all == "명령어") return make(verb::help);
   if (all == "넘기기" || all == "대기" || all == "패스" || all == "넘어가기" || all == "기다리기" ||
-      all == "턴넘기기" || all == "통과")
+      all == "턴넘기기" || all == "통과" || all == "지나가기")
     return make(verb::pass);
+
+  // Addressing someone by name, with an honorific and a comma: "도현 씨, 전화 돼요?".
+  if (w.size() >= 2) {
+    std::string who = w[0];
+    std::size_t from = 1;
+    bool addressed = false;
+    if (!who.empty() && who.back() == ',') {
+      who.pop_back();
+      addressed = true;
+    }
+    if (!addressed && (w[1] == "씨," || w[1] == "님," || w[1] == "씨" || w[1] == "님")) {
+      from = 2;
+      addressed = true;
+    }
+    for (std::string_view h : {"씨", "님"}) {
+      if (who.size() > h.size() && ends_with(who, h) && !is_npc_name(s, fold(who))) {
+        who = who.substr(0, who.size() - h.size());
+        addressed = true;
+      }
+    }
+    if (addressed && from < w.size() && is_npc_name(s, fold(who)))
+      return make(verb::talk, who, {}, join(w, from, w.size()));
+  }
 
   // A verb glued to the last word ("열쇠줍기"): split it off.
   auto glued = [&](auto const& table) {

@@ -56,6 +56,10 @@ TEST(MysteryParser, English) {
       {"mix oil and lamp", verb::combine, "oil", "lamp", ""},
       {"code safe 4172", verb::code, "safe", "", "4172"},
       {"code wall safe 4172", verb::code, "wall safe", "", "4172"},
+      // Issue 14, item 10: a code spelled out letter by letter after a two-word name.
+      {"code wall safe 4 1 7 2", verb::code, "wall safe", "", "4172"},
+      {"code safe k e s t r e l", verb::code, "safe", "", "kestrel"},
+      {"put on the brass key", verb::use, "brass key", "", ""},
       {"enter 4172 on the safe", verb::code, "safe", "", "4172"},
       {"type 4172", verb::code, "", "", "4172"},
       {"talk keeper where is the key?", verb::talk, "keeper", "", "where is the key"},
