@@ -188,6 +188,9 @@ const std::map<std::string_view, std::string_view>& korean_refusals() {
       {"There is no '{}' here to talk to.", "여기에는 '{}'(이)라는 사람이 없습니다."},
       {"There is no one to accuse here.", "이 이야기에는 지목할 사람이 없습니다."},
       {"Accuse whom?", "누구를 지목할까요?"},
+      {"{} may know something about \"{}\".", "{}에게 '{}'에 대해 물어보세요."},
+      {"The {} is still to be solved.", "{}(은)는 아직 풀리지 않았습니다."},
+      {"Look around and inspect what you find.", "주위를 살펴보고 눈에 띄는 것을 조사해 보세요."},
       {"You cannot make an accusation yet.", "아직은 범인을 지목할 수 없습니다."},
   };
   return table;
@@ -264,6 +267,10 @@ std::string_view to_string(verb v) noexcept {
       return "help";
     case verb::pass:
       return "pass";
+    case verb::hint:
+      return "hint";
+    case verb::quit:
+      return "quit";
   }
   return "look";
 }
@@ -272,7 +279,7 @@ std::optional<verb> verb_named(std::string_view name) noexcept {
   static constexpr verb all[] = {verb::look, verb::go,     verb::inspect,   verb::take,
                                  verb::drop, verb::use,    verb::combine,   verb::code,
                                  verb::talk, verb::accuse, verb::inventory, verb::journal,
-                                 verb::help, verb::pass};
+                                 verb::help, verb::pass,   verb::hint,      verb::quit};
   for (verb v : all) {
     if (to_string(v) == name) return v;
   }
@@ -737,8 +744,10 @@ result<outcome> engine::act(player_id p, const action& a) {
   if (a.object.size() > max_text_bytes || a.target.size() > max_text_bytes ||
       a.text.size() > max_text_bytes)
     return refuse(errc::too_large, say(*scn_, "Keep it under {} bytes.", max_text_bytes));
-  const bool free =
-      a.v == verb::look || a.v == verb::inventory || a.v == verb::journal || a.v == verb::help;
+  // Quitting is always allowed, turn or not: the player leaves the game.
+  if (a.v == verb::quit) return remove_player(p);
+  const bool free = a.v == verb::look || a.v == verb::inventory || a.v == verb::journal ||
+                    a.v == verb::help || a.v == verb::hint;
   if (!free) {
     if (ended_) return refuse(errc::game_over, say(*scn_, "The game is over."));
     if (!ps->present || !ps->alive)
@@ -762,6 +771,11 @@ result<outcome> engine::act(player_id p, const action& a) {
     case verb::help:
       emit(c, mk("help", p), "actor", ps->loc);
       break;
+    case verb::hint:
+      emit(c, mk("hint", p, {}, {}, 0, hint_for(p)), "actor", ps->loc);
+      break;
+    case verb::quit:
+      break;  // handled above
     case verb::pass:
       emit(c, mk("passed", p), "all", {});
       break;
@@ -830,6 +844,23 @@ outcome engine::remove_player(player_id p) {
   }
   if (was_current) advance_turn(c);
   return std::move(c.out);
+}
+
+std::string engine::hint_for(player_id p) const {
+  const auto* ps = find(p);
+  if (!ps) return {};
+  for (const auto& [nid, npc] : scn_->npcs) {
+    for (const auto& k : npc.knowledge) {
+      if (k.about.empty() || revealed_knowledge_.count({nid, k.id}) || !holds(k.when, ps)) continue;
+      return say(*scn_, "{} may know something about \"{}\".", npc.name, k.about.front());
+    }
+  }
+  for (const auto& [pid, pz] : scn_->puzzles) {
+    const auto& st = puzzles_.at(pid);
+    if (st.solved || st.exhausted || !holds(pz.when, ps)) continue;
+    return say(*scn_, "The {} is still to be solved.", pz.name);
+  }
+  return say(*scn_, "Look around and inspect what you find.");
 }
 
 result<void> engine::do_look(ctx& c) {

@@ -46,7 +46,9 @@ enum class verb {
   inventory,
   journal,
   help,
-  pass
+  pass,
+  hint,  // a nudge from the scenario's data (free, like help)
+  quit   // the player leaves the game for good (as if they had left the room)
 };
 std::string_view to_string(verb v) noexcept;
 // The verb whose to_string is `name`, if any.
@@ -77,7 +79,7 @@ struct action {
 //   hazard (a=location, n=damage, text)   npc_talk (a=npc, text=the player's words, n=1 first
 //   time, revealed, unlocked)   accused_right / accused_wrong (text=answer)
 //   ending (a=ending, b=kind, text)   round (n=the round that begins)   turn (actor=whose turn)
-//   inventory / journal (list=item / clue ids)   help   passed (n=1 when timed out)
+//   inventory / journal (list=item / clue ids)   help   hint (text)   passed (n=1 when timed out)
 //   left_game (actor=who)
 // Who may see an event (docs: the mode's README, "Who sees what"). Every event says it: everyone in
 // the game (players and spectators); the players at a place (`where`) at the time, listed in `to`;
@@ -138,6 +140,10 @@ class engine {
   int health_of(player_id p) const;
   bool alive(player_id p) const;
   std::vector<std::string> inventory_of(player_id p) const;
+  // A nudge for p from the scenario's data, in its language: someone who has something
+  // unlocked and not yet told (by name and one of its words), else a puzzle that can be tried
+  // and is unsolved, else to look around. Never a secret, a locked fact or an answer.
+  std::string hint_for(player_id p) const;
   const std::vector<std::string>& journal() const { return journal_; }
 
  private:

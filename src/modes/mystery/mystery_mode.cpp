@@ -32,8 +32,8 @@ constexpr proto::field_spec act_fields[] = {
 };
 constexpr proto::field_spec do_fields[] = {
     {"verb", proto::field_type::string, true, 1, 16,
-     "look, go, inspect, take, drop, use, combine, code, talk, accuse, inventory, journal, help "
-     "or pass."},
+     "look, go, inspect, take, drop, use, combine, code, talk, accuse, inventory, journal, help, "
+     "pass, hint (a nudge from the scenario, free) or quit (leave the game for good)."},
     {"object", proto::field_type::string, false, 0, 2000, "The item, exit, NPC or code target."},
     {"target", proto::field_type::string, false, 0, 2000,
      "Y in `use X on Y` / `combine X with Y`."},
@@ -225,8 +225,12 @@ class mystery_mode final : public lobby::mode {
     after_play(room, true);
   }
 
-  void on_leave(room_api& room, player_id p) override {
-    if (!names_.count(p) || engine_->ended()) return;
+  void on_leave(room_api& room, player_id p) override { leave_game(room, p); }
+
+  // p leaves the game for good (left the room, or said `quit`): skipped from now on; when nobody
+  // is left, the game ends without an ending.
+  void leave_game(room_api& room, player_id p) {
+    if (!names_.count(p) || left_.count(p) || engine_->ended()) return;
     left_.insert(p);
     deliver(room, engine_->remove_player(p));
     if (left_.size() == names_.size()) {
@@ -259,6 +263,14 @@ class mystery_mode final : public lobby::mode {
   // Plays a resolved action for `from` and tells everyone what happened.
   result<json::object> play(room_api& room, player_id from, const action& a,
                             const std::string& typed) {
+    if (a.v == verb::quit) {
+      room.log("action", from,
+               {{"text", util::utf8_prefix_bytes(typed, max_text_bytes)},
+                {"verb", to_string(a.v)},
+                {"round", engine_->round()}});
+      leave_game(room, from);
+      return json::object{{"played", to_string(a.v)}, {"turn_used", false}};
+    }
     auto o = engine_->act(from, a);
     if (!o) return o.error();
     room.log("action", from,

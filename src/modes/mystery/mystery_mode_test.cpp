@@ -452,9 +452,9 @@ expect_seen expected_for(std::string_view kind) {
   static const std::set<std::string_view> everyone{
       "passed",        "died",   "clue",  "solved", "accused_right",
       "accused_wrong", "ending", "round", "turn",   "left_game"};
-  static const std::set<std::string_view> actor{"look",      "moved",   "locked",     "inspected",
-                                                "inventory", "journal", "help",       "damaged",
-                                                "healed",    "hazard",  "teleported", "use_failed"};
+  static const std::set<std::string_view> actor{
+      "look",    "moved",  "locked", "inspected",  "inventory",  "journal", "help",
+      "damaged", "healed", "hazard", "teleported", "use_failed", "hint"};
   if (everyone.count(kind)) return expect_seen::everyone;
   if (actor.count(kind)) return expect_seen::actor;
   if (kind == "left") return expect_seen::left_place;
@@ -672,6 +672,8 @@ TEST(MysteryMode, a_korean_game_never_sends_an_english_word) {
         ++texts;
         EXPECT_EQ(english_in(text), "") << where << ": " << text;
       };
+      // A hint, in Korean too.
+      ASSERT_TRUE(g.act(101, "힌트"));
       // Refusals first, at the gate, before anything was played.
       for (const char* bad : {"남쪽으로 가기", "열쇠 줍기", "망치 버리기", "장부 사용", "고발 도현",
                               "코드 1234", "아무개에게 말하기", "하늘을 날기"}) {
@@ -744,6 +746,13 @@ TEST(MysteryMode, the_phrasing_corpus_parses_without_an_llm) {
       {"gull_rock", "put on the oilskin", verb::use, "oilskin", ""},
       {"gull_rock", "code tackle box k e s t r e l", verb::code, "tackle box", "kestrel"},
       {"gull_rock", "code tackle box kestrel", verb::code, "tackle box", "kestrel"},
+      {"gull_rock", "hint", verb::hint, "", ""},
+      {"gull_rock", "what now?", verb::hint, "", ""},
+      {"gull_rock", "Who did it?", verb::hint, "", ""},
+      {"gull_rock", "quit", verb::quit, "", ""},
+      {"hanok_night", "힌트", verb::hint, "", ""},
+      {"hanok_night", "이제 뭐 하지?", verb::hint, "", ""},
+      {"hanok_night", "그만", verb::quit, "", ""},
   };
   auto svc = shipped_services();
   for (const auto& p : corpus) {
@@ -754,6 +763,40 @@ TEST(MysteryMode, the_phrasing_corpus_parses_without_an_llm) {
     EXPECT_EQ(a->object, p.object);
     EXPECT_EQ(a->text, p.words);
   }
+}
+
+// Issue 14, item 10: `hint` nudges from the scenario's data without using the turn and without
+// a secret or a locked fact; `quit` leaves the game for good, turn or not, and the last one to
+// quit ends it as abandoned.
+TEST(MysteryMode, hint_nudges_and_quit_leaves_the_game) {
+  game g;
+  g.start("gull_rock", 2, {{"turn_ms", 0}});
+  const auto& scn = *g.svc->scenarios.at("gull_rock");
+  g.room->inbox[101].clear();
+  auto r = g.act(102, "what now?");  // not 102's turn: a hint is free
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->at("turn_used").as_bool());
+  auto hint = g.last(102, "mystery.line");
+  ASSERT_TRUE(hint);
+  const std::string text = str(hint->at("text"));
+  EXPECT_FALSE(text.empty());
+  EXPECT_FALSE(g.last(101, "mystery.line"));  // told to 102 alone
+  for (const auto& [id, npc] : scn.npcs) {
+    for (const auto& s : npc.secrets)
+      EXPECT_EQ(text.find(s), std::string::npos);
+    for (const auto& k : npc.knowledge)
+      EXPECT_EQ(text.find(k.text), std::string::npos) << "a fact in a hint";
+  }
+  // 102 quits out of turn; the game goes on for 101, and 102 can no longer play.
+  ASSERT_TRUE(g.act(102, "quit"));
+  EXPECT_FALSE(g.room->ended());
+  ASSERT_TRUE(g.act(101, "pass"));
+  auto again = g.act(102, "take matches");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, errc::not_alive);
+  ASSERT_TRUE(g.act(101, "i quit"));
+  ASSERT_TRUE(g.room->ended());
+  EXPECT_EQ(str(g.room->result_data().at("reason")), "abandoned");
 }
 
 // --- With an LLM --------------------------------------------------------------------------------

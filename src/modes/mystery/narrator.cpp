@@ -321,10 +321,11 @@ std::string help_text(std::string_view language) {
   if (language == "ko")
     return "명령어: 보기 · (방향/장소)으로 가 · X 조사 · X 줍기 · X 버리기 · X를 Y에 사용 · "
            "X와 Y 조합 · 코드 대상 1234 · (인물)에게 말하기 … · 고발 X · 인벤토리 · 일지 · "
-           "도움말 · 넘기기. 보기·인벤토리·일지·도움말은 차례를 쓰지 않는다.";
+           "도움말 · 힌트 · 넘기기 · 그만. 보기·인벤토리·일지·도움말·힌트는 차례를 쓰지 않는다.";
   return "Commands: look · go DIR (or a place) · inspect X · take X · drop X · use X [on Y] · "
          "combine X with Y · code TARGET 1234 · talk NPC words… · accuse ANSWER · inventory · "
-         "journal · help · pass. look, inventory, journal and help do not use your turn.";
+         "journal · help · hint · pass · quit. look, inventory, journal, help and hint do not use "
+         "your turn.";
 }
 
 }  // namespace maratang::mystery

@@ -174,8 +174,21 @@ std::optional<action> parse_en(const scenario& s, const words& w) {
     if (v == "j" || v == "journal" || v == "notes" || v == "clues") return make(verb::journal);
     if (v == "h" || v == "help" || v == "?" || v == "commands") return make(verb::help);
     if (v == "pass" || v == "wait" || v == "skip" || v == "z") return make(verb::pass);
+    if (v == "hint" || v == "hints" || v == "stuck") return make(verb::hint);
+    if (v == "quit" || v == "exit" || v == "resign") return make(verb::quit);
     if (in(v, en_directions)) return make(verb::go, w[0]);
     return std::nullopt;
+  }
+  {
+    // Asking the game what to do, or who did it: a hint (never the answer).
+    const std::string all = join(lw, 0, n);
+    if (all == "what now" || all == "what now ?" || all == "now what" || all == "who did it" ||
+        all == "what do i do" || all == "what should i do" || all == "what next" ||
+        all == "give me a hint" || all == "a hint" || all == "help me" || all == "i am stuck" ||
+        all == "i'm stuck")
+      return make(verb::hint);
+    if (all == "quit game" || all == "quit the game" || all == "i quit" || all == "give up")
+      return make(verb::quit);
   }
   if (v == "look" || v == "l") {
     if (lw[1] == "around") return make(verb::look);
@@ -312,6 +325,13 @@ std::optional<action> parse_ko(const scenario& s, words w) {
   if (all == "넘기기" || all == "대기" || all == "패스" || all == "넘어가기" || all == "기다리기" ||
       all == "턴넘기기" || all == "통과" || all == "지나가기")
     return make(verb::pass);
+  if (all == "힌트" || all == "힌트줘" || all == "힌트좀" || all == "힌트좀줘" ||
+      all == "힌트주세요" || all == "이제뭐하지" || all == "뭐하지" || all == "이제뭐해야하지" ||
+      all == "뭘해야하지" || all == "누가범인이야" || all == "범인이누구야" || all == "막혔어")
+    return make(verb::hint);
+  if (all == "그만" || all == "그만하기" || all == "종료" || all == "게임종료" || all == "포기" ||
+      all == "포기하기" || all == "게임나가기")
+    return make(verb::quit);
 
   // Addressing someone by name, with an honorific and a comma: "도현 씨, 전화 돼요?".
   if (w.size() >= 2) {
