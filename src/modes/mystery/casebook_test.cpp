@@ -134,6 +134,7 @@ TEST(MysteryCasebook, chapter_prompt_quotes_the_record_as_data) {
   EXPECT_NE(call.messages[1].content.find("<record>"), std::string::npos);
   EXPECT_NE(call.messages[1].content.find("The storm came at dusk."), std::string::npos);
   EXPECT_FALSE(call.player_waiting);  // written after the game: no player waits for it
+  EXPECT_NE(call.messages[0].content.find("third person"), std::string::npos);
 }
 
 // Issue 14, item 2: a long Korean line is cut by characters, not bytes. Every cut of a run of
