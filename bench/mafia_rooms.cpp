@@ -285,6 +285,10 @@ int main(int argc, char** argv) {
   cli.add_option("--duration", duration, "Seconds measured once every room plays");
   cli.add_option("--phase-ms", phase_ms, "Every phase's duration (the day is twice as long)");
   std::string database_url;
+  int log_delay_ms = 100;
+  cli.add_option("--log-delay-ms", log_delay_ms,
+                 "The action log's write-behind delay (storage.log_delay_ms; the server's default)")
+      ->check(CLI::Range(0, 10000));
   cli.add_option("--database-url", database_url,
                  "PostgreSQL instead of SQLite (postgresql://...; its schema is migrated)");
   CLI11_PARSE(cli, argc, argv);
@@ -305,7 +309,9 @@ int main(int argc, char** argv) {
   store::worker_options wo;
   wo.max_queue = 10'000'000;
   store::worker worker(std::move(backend), wo);
-  store::batched_store ports(worker);
+  store::write_behind_options wbo;
+  wbo.delay = std::chrono::milliseconds(log_delay_ms);
+  store::batched_store ports(worker, wbo);
 
   obs::metrics m;
   lobby::mode_registry modes;
@@ -453,11 +459,15 @@ int main(int argc, char** argv) {
   }
   const auto& ls = ports.log_stats();
   fmt::print(
-      "  action log write-behind (whole run): {} entries in {} bulk writes ({:.1f} per write), "
-      "{} dropped\n",
-      ls.entries.load(), ls.writes.load(),
+      "  action log write-behind (whole run, delay {} ms): {} entries in {} bulk writes ({:.1f} "
+      "per write), {} dropped; the oldest entry of a write waited {:.1f} ms on average, {:.1f} "
+      "ms at most\n",
+      log_delay_ms, ls.entries.load(), ls.writes.load(),
       ls.writes ? static_cast<double>(ls.entries) / static_cast<double>(ls.writes) : 0.0,
-      ls.dropped.load());
+      ls.dropped.load(),
+      ls.writes ? static_cast<double>(ls.wait_ns_total) / 1e6 / static_cast<double>(ls.writes)
+                : 0.0,
+      static_cast<double>(ls.wait_ns_max) / 1e6);
   double storage_cpu = proc_cpu - server_cpu - bot_cpu;
   fmt::print("  storage and other threads' CPU / room thread's CPU: {:.2f}\n",
              server_cpu > 0 ? storage_cpu / server_cpu : 0.0);

@@ -64,6 +64,10 @@ int main(int argc, char** argv) {
   int streams = 10000;
   std::size_t max_buffered = 100'000;
   std::string database_url;
+  int log_delay_ms = 100;
+  cli.add_option("--log-delay-ms", log_delay_ms,
+                 "The action log's write-behind delay (storage.log_delay_ms; the server's default)")
+      ->check(CLI::Range(0, 10000));
   cli.add_option("--duration", duration, "Seconds of writing")->check(CLI::Range(2.0, 300.0));
   cli.add_option("--streams", streams, "Games the entries belong to")
       ->check(CLI::Range(1, 1'000'000));
@@ -90,7 +94,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   store::worker worker(std::move(backend), {});
-  store::batched_store ports(worker);
+  store::write_behind_options wbo;
+  wbo.delay = std::chrono::milliseconds(log_delay_ms);
+  store::batched_store ports(worker, wbo);
 
   // A run id keeps streams apart from an earlier run's in the same database.
   const auto run = fmt::format("{:x}", steady::now().time_since_epoch().count());

@@ -123,6 +123,10 @@ const std::vector<setting>& settings() {
                              "fsync every commit (survives power loss), not only process death."));
     t.push_back(int_setting("storage.batch_max", &config::storage_batch_max, 1, 100000,
                             "Writes per storage transaction at most."));
+    t.push_back(int_setting("storage.log_delay_ms", &config::storage_log_delay_ms, 0, 10000,
+                            "How long an action-log entry may wait to share a bulk write with "
+                            "others (0: written as soon as storage is free). A crash loses at "
+                            "most this much of the log, plus the storage queue."));
     t.push_back(int_setting("storage.max_size_mb", &config::storage_max_size_mb, 0, 1 << 30,
                             "The SQLite database's size at most, in MiB (0: no limit). At the "
                             "limit writes fail as on a full disk: clients are told unavailable, "

@@ -363,7 +363,9 @@ result<int> server::start() {
   store::worker_options wo;
   wo.max_batch = static_cast<std::size_t>(s.cfg.storage_batch_max);
   s.store = std::make_unique<store::worker>(std::move(*b), wo);
-  s.ports = std::make_unique<store::batched_store>(*s.store);
+  store::write_behind_options wbo;
+  wbo.delay = std::chrono::milliseconds(s.cfg.storage_log_delay_ms);
+  s.ports = std::make_unique<store::batched_store>(*s.store, wbo);
 
   core::auth_options ao;
   ao.token_ttl_s = s.cfg.token_ttl_s;
@@ -477,8 +479,17 @@ result<int> server::start() {
         "# TYPE maratang_action_log_writes_total counter\nmaratang_action_log_writes_total {}\n"
         "# HELP maratang_action_log_dropped_total Action-log entries dropped (buffer or storage "
         "queue full).\n"
-        "# TYPE maratang_action_log_dropped_total counter\nmaratang_action_log_dropped_total {}\n",
-        s.ports->log_buffered(), wb.entries.load(), wb.writes.load(), wb.dropped.load());
+        "# TYPE maratang_action_log_dropped_total counter\nmaratang_action_log_dropped_total {}\n"
+        "# HELP maratang_action_log_wait_seconds_total Time the oldest entry of each bulk write "
+        "waited in the buffer, summed over writes.\n"
+        "# TYPE maratang_action_log_wait_seconds_total counter\n"
+        "maratang_action_log_wait_seconds_total {}\n"
+        "# HELP maratang_action_log_wait_seconds_max The longest such wait since start.\n"
+        "# TYPE maratang_action_log_wait_seconds_max gauge\nmaratang_action_log_wait_seconds_max "
+        "{}\n",
+        s.ports->log_buffered(), wb.entries.load(), wb.writes.load(), wb.dropped.load(),
+        static_cast<double>(wb.wait_ns_total.load()) / 1e9,
+        static_cast<double>(wb.wait_ns_max.load()) / 1e9);
   });
 
   net::net_options no;
