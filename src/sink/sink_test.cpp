@@ -245,6 +245,29 @@ TEST_F(SinkTest, ACrashAfterTheRowsBeforeTheCommitReplaysWithoutDuplicates) {
   expect_each_event_once(want);
 }
 
+TEST_F(SinkTest, APostgreSQLOutageCommitsNothingAndTheKeptBatchIsWrittenWhenItReturns) {
+  // A server of this test's own, to crash.
+  store::testing::pg_test_cluster pg{MARATANG_SOURCE_DIR};
+  url_ = pg.url();
+  const auto want = publish_events(60);
+  auto s = open(options());
+  ASSERT_TRUE(s);
+  pg.kill();
+  // The first batch is taken and written to files; PostgreSQL refuses; nothing is committed.
+  ASSERT_TRUE(eventually([&] { return !s->step(); }, 30s)) << "consumed " << s->stats().consumed;
+  EXPECT_GE(s->stats().failures, 1u);
+  EXPECT_EQ(s->stats().rows, 0u);
+  EXPECT_EQ(s->stats().batches, 0u);
+  const auto taken = s->stats().consumed;
+  EXPECT_FALSE(s->step());  // still down: the same batch fails again, nothing new is taken
+  EXPECT_EQ(s->stats().consumed, taken);
+  pg.up();
+  step_until(*s, [&] { return count_rows().first == long(want) && s->stats().bad == 1; });
+  // The kept batch was written, not read again: every message was taken from Kafka once.
+  EXPECT_EQ(s->stats().consumed, want + 1);
+  expect_each_event_once(want);
+}
+
 TEST_F(SinkTest, MissingSettingsAreClearErrors) {
   auto o = options();
   o.brokers.clear();
