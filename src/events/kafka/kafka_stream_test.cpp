@@ -148,9 +148,9 @@ TEST(KafkaStream, OneKeysEventsStayInOrderThroughBrokerErrors) {
 
 // Disabled: with librdkafka 2.0.2 and its mock cluster, this longer chain of Produce errors makes
 // the first message of one key go missing (while its delivery report says delivered) or arrive
-// twice in many runs (3 of 3 once, 1 of 2 later). Not yet known whether the mock (which does not
-// behave as a broker in every respect) or the client is at fault; see docs/EVENTS.md, "The loss
-// window". Run it with --gtest_also_run_disabled_tests.
+// twice in many runs (3 of 3 once, 1 of 2 later). The mock's idempotence window is the likely
+// cause, not proven (docs/EVENTS.md, "The loss window"); a real Kafka would settle it. Run it with
+// --gtest_also_run_disabled_tests.
 TEST(KafkaStream, DISABLED_OneKeysEventsStayInOrderThroughALongChainOfBrokerErrors) {
   expect_order_per_key_through({RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR__TRANSPORT,
                                 RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT,
