@@ -373,6 +373,19 @@ void batched_store::find_casebook(std::string game_id, reply<std::optional<caseb
       std::move(done));
 }
 
+// --- events::outbox ----------------------------------------------------------------------------
+
+bool batched_store::append_events(std::vector<event_record> es) {
+  // A retry runs the operation again from the same input: each run appends copies, and a failed
+  // run's rows went with its savepoint.
+  return worker_.submit(
+      [es = std::move(es)](backend& b) {
+        for (auto e : es)
+          b.append_event(e);
+      },
+      {}, retry::until_committed);
+}
+
 // --- health -------------------------------------------------------------------------------------
 
 std::string batched_store::backend_name() const {

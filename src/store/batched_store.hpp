@@ -1,9 +1,10 @@
 // The batched store: every storage port (accounts, the audit log, game records, the action log,
-// traces, casebooks, health) implemented over one store::worker, which owns a synchronous backend
-// (memory, SQLite or PostgreSQL) and runs operations on its own thread in batched transactions
-// (group commit). Each port operation is one worker operation, so it is atomic; completions run
-// on the worker thread after the commit (store/reply.hpp). Group commit and the backend are this
-// class's own business: nothing outside the composition root (src/app/) sees the worker.
+// traces, casebooks, the event outbox, health) implemented over one store::worker, which owns a
+// synchronous backend (memory, SQLite or PostgreSQL) and runs operations on its own thread in
+// batched transactions (group commit). Each port operation is one worker operation, so it is
+// atomic; completions run on the worker thread after the commit (store/reply.hpp). Group commit and
+// the backend are this class's own business: nothing outside the composition root (src/app/) sees
+// the worker.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "core/account_store.hpp"
+#include "events/outbox.hpp"
 #include "lobby/game_store.hpp"
 #include "modes/mystery/casebook_store.hpp"
 #include "store/health.hpp"
@@ -51,6 +53,7 @@ class batched_store final : public core::account_store,
                             public lobby::action_log,
                             public traces::trace_store,
                             public mystery::casebook_store,
+                            public events::outbox,
                             public health {
  public:
   // `w` must outlive this object.
@@ -114,6 +117,9 @@ class batched_store final : public core::account_store,
   // mystery::casebook_store
   void put_casebook(casebook_record c, reply<bool> done) override;
   void find_casebook(std::string game_id, reply<std::optional<casebook_record>> done) override;
+
+  // events::outbox: one worker operation, retried until it commits.
+  bool append_events(std::vector<event_record> es) override;
 
   // health
   std::string backend_name() const override;
