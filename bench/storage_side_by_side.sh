@@ -23,11 +23,22 @@ trap 'scripts/pg_temp.sh stop "$pgdir" >/dev/null 2>&1 || true' EXIT
 url=$(scripts/pg_temp.sh start "$pgdir" 2>/dev/null)
 echo "PostgreSQL 15 at $url"
 short=$(( duration < 10 ? duration : 10 ))
+# The PostgreSQL server's CPU seconds: its processes' own and, once they exit, their children's
+# (a benchmark's connection ends with it, and its backend's time goes to the postmaster).
+pg_cpu() {
+  local pm; pm=$(head -1 "$pgdir/data/postmaster.pid")
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15 + $16 + $17) / hz }' "/proc/$pm/stat"
+}
 for store in sqlite postgres; do
   args=()
   [ $store = postgres ] && args=(--database-url "$url")
   echo; echo "=== $store"
-  "$b/storage_write" --duration "$short" "${args[@]}"
-  "$b/traces_load" --server build/release/maratang --connections 64 --duration 5 "${args[@]}"
-  "$b/mafia_rooms" --rooms "$rooms" --duration "$duration" --phase-ms "$phase_ms" "${args[@]}"
+  for run in "storage_write --duration $short" \
+             "traces_load --server build/release/maratang --connections 64 --duration 5" \
+             "mafia_rooms --rooms $rooms --duration $duration --phase-ms $phase_ms"; do
+    c0=$(pg_cpu)
+    # shellcheck disable=SC2086
+    "$b"/$run "${args[@]}"
+    [ $store = postgres ] && echo "  the PostgreSQL server's CPU during the whole run: $(awk -v a="$c0" -v b="$(pg_cpu)" 'BEGIN { printf "%.1f", b - a }') s"
+  done
 done

@@ -11,6 +11,7 @@
 // checked: each must hold exactly the entries appended to it, in order.
 //
 // Usage: storage_write [--duration 10] [--streams 10000] [--database-url URL]
+//                      [--max-per-write 5000] [--log-delay-ms 100]
 // Without --database-url the entries go to a SQLite file (synchronous=NORMAL, as the server's
 // default) in a temporary directory, removed at the end. Bounded in time; stops by itself.
 #include <pthread.h>
@@ -64,6 +65,13 @@ int main(int argc, char** argv) {
   int streams = 10000;
   std::size_t max_buffered = 100'000;
   std::string database_url;
+  std::size_t max_per_write = store::write_behind_options{}.max_per_write;
+  cli.add_option("--max-per-write", max_per_write, "Entries per bulk write at most")
+      ->check(CLI::Range(1, 100'000));
+  int log_delay_ms = 100;
+  cli.add_option("--log-delay-ms", log_delay_ms,
+                 "The action log's write-behind delay (storage.log_delay_ms; the server's default)")
+      ->check(CLI::Range(0, 10000));
   cli.add_option("--duration", duration, "Seconds of writing")->check(CLI::Range(2.0, 300.0));
   cli.add_option("--streams", streams, "Games the entries belong to")
       ->check(CLI::Range(1, 1'000'000));
@@ -90,7 +98,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   store::worker worker(std::move(backend), {});
-  store::batched_store ports(worker);
+  store::write_behind_options wbo;
+  wbo.delay = std::chrono::milliseconds(log_delay_ms);
+  wbo.max_per_write = max_per_write;
+  store::batched_store ports(worker, wbo);
 
   // A run id keeps streams apart from an earlier run's in the same database.
   const auto run = fmt::format("{:x}", steady::now().time_since_epoch().count());

@@ -123,6 +123,10 @@ const std::vector<setting>& settings() {
                              "fsync every commit (survives power loss), not only process death."));
     t.push_back(int_setting("storage.batch_max", &config::storage_batch_max, 1, 100000,
                             "Writes per storage transaction at most."));
+    t.push_back(int_setting("storage.log_delay_ms", &config::storage_log_delay_ms, 0, 10000,
+                            "How long an action-log entry may wait to share a bulk write with "
+                            "others (0: written as soon as storage is free). A crash loses at "
+                            "most this much of the log, plus the storage queue."));
     t.push_back(int_setting("storage.max_size_mb", &config::storage_max_size_mb, 0, 1 << 30,
                             "The SQLite database's size at most, in MiB (0: no limit). At the "
                             "limit writes fail as on a full disk: clients are told unavailable, "
@@ -292,6 +296,31 @@ const std::vector<setting>& settings() {
                             "Per area and kind, only the newest this many are kept (0: all)."));
     t.push_back(int_setting("traces.trim_interval_ms", &config::traces_trim_interval_ms, 0,
                             86400000, "Trimming runs at most this often, triggered by writes."));
+    t.push_back(str_setting("events.kafka_brokers", &config::kafka_brokers,
+                            "Kafka bootstrap servers (host:port,...). Set: every event is also "
+                            "published to Kafka by an idempotent producer (docs/EVENTS.md); "
+                            "empty: events stay in the embedded store.",
+                            {}, false, {"KAFKA_BROKERS"}));
+    t.push_back(int_setting("events.queue_max_messages", &config::events_queue_max_messages, 1,
+                            10'000'000,
+                            "Events waiting for Kafka at most (librdkafka's local queue); past it "
+                            "new events are dropped and counted, never waited for."));
+    t.push_back(int_setting("events.queue_max_kbytes", &config::events_queue_max_kbytes, 1,
+                            2'097'151, "The same bound in KiB of queued events."));
+    t.push_back(int_setting("events.message_timeout_ms", &config::events_message_timeout_ms, 1000,
+                            86'400'000,
+                            "An event Kafka has not acknowledged after this long is given up "
+                            "(counted as failed)."));
+    t.push_back(int_setting("events.linger_ms", &config::events_linger_ms, 0, 60'000,
+                            "How long an event waits for others to share its Kafka batch."));
+    t.push_back(str_setting("sink.dir", &config::sink_dir,
+                            "maratang sink: root folder of the hourly JSON Lines files."));
+    t.push_back(str_setting("sink.group_id", &config::sink_group_id,
+                            "maratang sink: Kafka consumer group (whose offsets it commits)."));
+    t.push_back(int_setting("sink.batch_max", &config::sink_batch_max, 1, 1'000'000,
+                            "maratang sink: events per bulk write at most."));
+    t.push_back(int_setting("sink.batch_ms", &config::sink_batch_ms, 1, 600'000,
+                            "maratang sink: how long a batch collects events at most."));
     t.push_back(str_setting("docs.assets_dir", &config::docs_assets_dir,
                             "Directory of the Swagger UI assets served at /docs (the npm package "
                             "swagger-ui-dist, installed by scripts/setup.sh)."));

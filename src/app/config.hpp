@@ -28,6 +28,7 @@ struct config {
   std::string sqlite_path;  // default: <data_dir>/maratang.db
   bool storage_full_sync = true;
   int storage_batch_max = 256;
+  int storage_log_delay_ms = 100;
   int storage_max_size_mb = 0;  // the SQLite file's size at most (0: no limit)
   std::string database_url;
   int storage_connect_timeout_s = 3;
@@ -99,6 +100,17 @@ struct config {
   int traces_max_age_s = 30 * 24 * 3600;
   int traces_max_per_kind = 10000;
   int traces_trim_interval_ms = 60000;
+  // event stream (docs/EVENTS.md)
+  std::string kafka_brokers;  // empty: no Kafka, events go to the embedded store
+  int events_queue_max_messages = 100000;
+  int events_queue_max_kbytes = 65536;
+  int events_message_timeout_ms = 300000;
+  int events_linger_ms = 5;
+  // maratang sink
+  std::string sink_dir = "./sink";
+  std::string sink_group_id = "maratang-sink";
+  int sink_batch_max = 5000;
+  int sink_batch_ms = 1000;
   // API docs
   std::string docs_assets_dir = "web/node_modules/swagger-ui-dist";
   // testing

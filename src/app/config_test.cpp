@@ -149,6 +149,29 @@ TEST(config, database_url_selects_postgres) {
   EXPECT_EQ(describe(*lc).find("pw"), std::string::npos);  // a secret: redacted
 }
 
+TEST(config, kafka_brokers_come_from_the_seed_variable_and_the_queue_bound_is_checked) {
+  {
+    env_block env({"KAFKA_BROKERS=k1:9092,k2:9092", "MARATANG_EVENTS_QUEUE_MAX_MESSAGES=500"});
+    auto lc = load_config("", {}, env.get());
+    ASSERT_TRUE(lc.has_value()) << lc.error().message;
+    EXPECT_EQ(lc->cfg.kafka_brokers, "k1:9092,k2:9092");
+    EXPECT_EQ(lc->cfg.events_queue_max_messages, 500);
+    EXPECT_EQ(lc->sources.at("events.kafka_brokers"), source::env);
+  }
+  {
+    env_block env({});
+    auto lc = load_config("", {{"events.queue_max_messages", "0"}}, env.get());
+    ASSERT_TRUE(lc.has_error());
+    EXPECT_NE(lc.error().message.find("events.queue_max_messages"), std::string::npos);
+  }
+  {
+    env_block env({});
+    auto lc = load_config("", {}, env.get());
+    ASSERT_TRUE(lc.has_value());
+    EXPECT_TRUE(lc->cfg.kafka_brokers.empty());  // no Kafka unless asked for
+  }
+}
+
 TEST(config, postgres_settings_that_cannot_work_are_refused) {
   {
     env_block env({"DATABASE_URL=mysql://u@127.0.0.1/db"});

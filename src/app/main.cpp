@@ -1,5 +1,5 @@
 // maratang: the game server binary. Subcommands: serve, migrate, config, protocol, version,
-// scenario validate, admin grant|revoke.
+// scenario validate, admin grant|revoke, sink.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
   };
   auto* serve = cli.add_subcommand("serve", "Run the server");
   auto* migrate = cli.add_subcommand("migrate", "Apply storage migrations and exit");
+  auto* sink_cmd = cli.add_subcommand(
+      "sink", "Consume the event topics from Kafka into PostgreSQL and hourly JSON Lines files");
   auto* show = cli.add_subcommand("config", "Print the effective configuration (secrets redacted)");
   auto* proto_cmd =
       cli.add_subcommand("protocol", "Print docs/PROTOCOL.md as generated from the code");
@@ -66,7 +68,7 @@ int main(int argc, char** argv) {
   std::string admin_email;
   for (auto* sub : {grant, revoke})
     sub->add_option("EMAIL", admin_email, "The account's email")->required();
-  for (auto* sub : {serve, migrate, show, grant, revoke})
+  for (auto* sub : {serve, migrate, show, grant, revoke, sink_cmd})
     add_common(sub);
   CLI11_PARSE(cli, argc, argv);
 
@@ -116,6 +118,7 @@ int main(int argc, char** argv) {
     spdlog::info("storage at schema version {}", *v);
     return 0;
   }
+  if (*sink_cmd) return app::run_sink(loaded->cfg);
   if (*grant || *revoke) {
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())

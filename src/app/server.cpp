@@ -17,6 +17,9 @@
 #include "api/gateway.hpp"
 #include "core/auth_service.hpp"
 #include "core/crypto.hpp"
+#include "events/kafka/kafka_stream.hpp"
+#include "events/outbox_stream.hpp"
+#include "events/publishing_stores.hpp"
 #include "lobby/lobby.hpp"
 #include "modes/mafia/mafia_mode.hpp"
 #include "modes/mystery/casebook.hpp"
@@ -291,6 +294,61 @@ void start_mystery(Impl& s) {
   s.modes.add(mystery::make_mystery_mode_factory(svc));
 }
 
+// The event stream and the ports the services use. With Kafka, every write of the action log,
+// game records, traces and accounts is published (the decorators), and the embedded store keeps
+// its tables as before. Without Kafka, those tables are the event store: only account events,
+// which no table keeps as history, go to the outbox (docs/EVENTS.md, "Without Kafka").
+template <class Impl>
+result<> start_events(Impl& s) {
+  s.accounts = s.ports.get();
+  s.games = s.ports.get();
+  s.action_log = s.ports.get();
+  s.trace_store = s.ports.get();
+  events::event_stream* stream = nullptr;
+  if (!s.cfg.kafka_brokers.empty()) {
+    events::kafka_options ko;
+    ko.brokers = s.cfg.kafka_brokers;
+    ko.queue_max_messages = s.cfg.events_queue_max_messages;
+    ko.queue_max_kbytes = s.cfg.events_queue_max_kbytes;
+    ko.message_timeout_ms = s.cfg.events_message_timeout_ms;
+    ko.linger_ms = s.cfg.events_linger_ms;
+    auto k = events::kafka_stream::open(ko);
+    if (!k) return k.error();
+    s.kafka = std::move(*k);
+    stream = s.kafka.get();
+    s.pub_games = std::make_unique<events::publishing_game_store>(*s.ports, *stream);
+    s.pub_log = std::make_unique<events::publishing_action_log>(*s.ports, *stream);
+    s.pub_traces = std::make_unique<events::publishing_trace_store>(*s.ports, *stream);
+    s.games = s.pub_games.get();
+    s.action_log = s.pub_log.get();
+    s.trace_store = s.pub_traces.get();
+    spdlog::info("events: publishing to Kafka at {} (local queue at most {} events)",
+                 s.cfg.kafka_brokers, s.cfg.events_queue_max_messages);
+  } else {
+    s.outbox = std::make_unique<events::outbox_stream>(*s.ports);
+    stream = s.outbox.get();
+  }
+  s.pub_accounts =
+      std::make_unique<events::publishing_account_store>(*s.ports, *stream, real_clock());
+  s.accounts = s.pub_accounts.get();
+  s.m.add_collector([&s](std::string& out) {
+    if (s.kafka) {
+      s.kafka->render_metrics(out);
+      return;
+    }
+    out += fmt::format(
+        "# HELP maratang_events_outbox_published_total Events written to the embedded outbox.\n"
+        "# TYPE maratang_events_outbox_published_total counter\n"
+        "maratang_events_outbox_published_total {}\n"
+        "# HELP maratang_events_outbox_dropped_total Events the embedded store refused (queue "
+        "full, stopping).\n"
+        "# TYPE maratang_events_outbox_dropped_total counter\n"
+        "maratang_events_outbox_dropped_total {}\n",
+        s.outbox->published(), s.outbox->dropped());
+  });
+  return {};
+}
+
 struct server::impl {
   explicit impl(config c) : cfg(std::move(c)), signals(ioc, SIGINT, SIGTERM) {}
 
@@ -303,6 +361,18 @@ struct server::impl {
   asio::thread_pool hashing{static_cast<std::size_t>(cfg.auth_hash_threads)};
   std::unique_ptr<store::worker> store;
   std::unique_ptr<store::batched_store> ports;  // every storage port, over `store`
+  // The event stream (docs/EVENTS.md): Kafka when configured, else the embedded outbox.
+  std::unique_ptr<events::kafka_stream> kafka;
+  std::unique_ptr<events::outbox_stream> outbox;
+  // The ports as the services see them: `ports` itself, or the decorators publishing its writes.
+  std::unique_ptr<events::publishing_account_store> pub_accounts;
+  std::unique_ptr<events::publishing_game_store> pub_games;
+  std::unique_ptr<events::publishing_action_log> pub_log;
+  std::unique_ptr<events::publishing_trace_store> pub_traces;
+  core::account_store* accounts = nullptr;
+  lobby::game_store* games = nullptr;
+  lobby::action_log* action_log = nullptr;
+  traces::trace_store* trace_store = nullptr;
   std::unique_ptr<core::auth_service> auth;
   lobby::mode_registry modes;
   std::unique_ptr<mystery::openai_port> llm;  // null: no LLM configured
@@ -365,7 +435,10 @@ result<int> server::start() {
   store::worker_options wo;
   wo.max_batch = static_cast<std::size_t>(s.cfg.storage_batch_max);
   s.store = std::make_unique<store::worker>(std::move(*b), wo);
-  s.ports = std::make_unique<store::batched_store>(*s.store);
+  store::write_behind_options wbo;
+  wbo.delay = std::chrono::milliseconds(s.cfg.storage_log_delay_ms);
+  s.ports = std::make_unique<store::batched_store>(*s.store, wbo);
+  if (auto ok = start_events(s); !ok) return ok.error();
 
   core::auth_options ao;
   ao.token_ttl_s = s.cfg.token_ttl_s;
@@ -376,7 +449,7 @@ result<int> server::start() {
   ao.limits = auth_limits_of(s.cfg);
   ao.passwords = load_password_policy(s.cfg);
   s.auth = std::make_unique<core::auth_service>(
-      *s.ports, real_clock(), *key, ao,
+      *s.accounts, real_clock(), *key, ao,
       [&s](std::function<void()> fn) { asio::post(s.hashing, std::move(fn)); });
   s.auth->load_revocations();
 
@@ -387,7 +460,8 @@ result<int> server::start() {
   lobby::lobby_options lo;
   lo.reconnect_grace_ms = s.cfg.reconnect_grace_ms;
   lo.max_rooms = s.cfg.max_rooms;
-  s.lob = std::make_unique<lobby::lobby>(s.ioc, s.modes, *s.ports, *s.ports, real_clock(), s.m, lo);
+  s.lob = std::make_unique<lobby::lobby>(s.ioc, s.modes, *s.games, *s.action_log, real_clock(), s.m,
+                                         lo);
 
   api::gateway_options go;
   go.json_depth_max = static_cast<unsigned>(s.cfg.json_depth_max);
@@ -396,10 +470,10 @@ result<int> server::start() {
   go.allow_seeds = s.cfg.allow_seeds;
   go.docs_dir = s.cfg.docs_assets_dir;
   s.gate = std::make_unique<api::gateway>(
-      *s.auth, *s.lob, api::gateway_stores{*s.ports, *s.ports, *s.ports, *s.ports, *s.ports}, s.m,
-      real_clock(), go);
+      *s.auth, *s.lob, api::gateway_stores{*s.accounts, *s.ports, *s.games, *s.ports, *s.ports},
+      s.m, real_clock(), go);
   s.traces = std::make_unique<traces::trace_service>(
-      *s.ports, real_clock(), trace_options_of(s.cfg),
+      *s.trace_store, real_clock(), trace_options_of(s.cfg),
       [&s](std::function<void()> fn) { asio::post(s.offload, std::move(fn)); });
   s.gate->set_traces(s.traces.get());
   s.gate->set_mystery(s.mystery.get());
@@ -479,8 +553,17 @@ result<int> server::start() {
         "# TYPE maratang_action_log_writes_total counter\nmaratang_action_log_writes_total {}\n"
         "# HELP maratang_action_log_dropped_total Action-log entries dropped (buffer or storage "
         "queue full).\n"
-        "# TYPE maratang_action_log_dropped_total counter\nmaratang_action_log_dropped_total {}\n",
-        s.ports->log_buffered(), wb.entries.load(), wb.writes.load(), wb.dropped.load());
+        "# TYPE maratang_action_log_dropped_total counter\nmaratang_action_log_dropped_total {}\n"
+        "# HELP maratang_action_log_wait_seconds_total Time the oldest entry of each bulk write "
+        "waited in the buffer, summed over writes.\n"
+        "# TYPE maratang_action_log_wait_seconds_total counter\n"
+        "maratang_action_log_wait_seconds_total {}\n"
+        "# HELP maratang_action_log_wait_seconds_max The longest such wait since start.\n"
+        "# TYPE maratang_action_log_wait_seconds_max gauge\nmaratang_action_log_wait_seconds_max "
+        "{}\n",
+        s.ports->log_buffered(), wb.entries.load(), wb.writes.load(), wb.dropped.load(),
+        static_cast<double>(wb.wait_ns_total.load()) / 1e9,
+        static_cast<double>(wb.wait_ns_max.load()) / 1e9);
   });
 
   net::net_options no;
@@ -527,6 +610,8 @@ int server::run() {
   s.hashing.join();
   // Everything a client was told is stored is stored; what is still queued is written now.
   s.store->stop();
+  // Then the events those last writes published get their chance to reach Kafka.
+  if (s.kafka) s.kafka->stop(s.cfg.shutdown_grace_ms);
   spdlog::info("stopped; storage flushed ({} operations in {} transactions)",
                s.store->stats().ops.load(), s.store->stats().batches.load());
   return 0;

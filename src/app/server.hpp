@@ -39,4 +39,9 @@ result<int> migrate(const config& cfg);
 result<std::string> set_admin(const config& cfg, const std::string& email, bool grant,
                               std::int64_t now_ms);
 
+// `maratang sink`: consumes the event topics from Kafka (events.kafka_brokers) into PostgreSQL
+// (storage.database_url) and JSON Lines files (sink.dir) until SIGTERM or SIGINT (sink/sink.hpp).
+// Returns the exit code.
+int run_sink(const config& cfg);
+
 }  // namespace maratang::app

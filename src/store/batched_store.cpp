@@ -147,55 +147,85 @@ void batched_store::stats_of(std::int64_t account_id, reply<std::vector<mode_sta
 }
 
 void batched_store::append_log(log_entry e) {
-  std::lock_guard lk(log_mu_);
-  if (log_buf_.size() >= wb_.max_buffered) {
-    log_stats_.dropped += 1;
+  log_buffer& lb = *log_;
+  std::lock_guard lk(lb.mu);
+  if (lb.buf.size() >= lb.opts.max_buffered) {
+    lb.stats.dropped += 1;
     worker_.count_lost(1);
     return;
   }
-  log_buf_.push_back(std::move(e));
-  if (!log_scheduled_) schedule_log_write();
+  if (lb.buf.empty()) lb.first_at = std::chrono::steady_clock::now();
+  lb.buf.push_back(std::move(e));
+  if (!lb.scheduled) {
+    schedule_log_write(log_, lb.opts.delay);
+  } else if (lb.buf.size() == lb.opts.max_per_write && lb.opts.delay.count() > 0) {
+    schedule_log_write(log_, std::chrono::milliseconds{0});  // a full write's worth: no waiting
+  }
 }
 
 std::size_t batched_store::log_buffered() const {
-  std::lock_guard lk(log_mu_);
-  return log_buf_.size();
+  std::lock_guard lk(log_->mu);
+  return log_->buf.size();
 }
 
-void batched_store::schedule_log_write() {
+void batched_store::schedule_log_write(const std::shared_ptr<log_buffer>& lb_ptr,
+                                       std::chrono::milliseconds delay) {
   // The batch is taken when the operation first runs, and kept for its retries (a retry must
-  // write the same entries; append_logs skips those already there).
+  // write the same entries; append_logs skips those already there). Several operations may be
+  // queued at once (a delayed one, and one queued at once for a full buffer or a read): each
+  // takes what is buffered when it runs, possibly nothing.
   auto taken = std::make_shared<std::vector<log_entry>>();
-  auto op = [this, taken](backend& b) {
+  auto op = [lb_ptr, taken](backend& b) {
+    log_buffer& lb = *lb_ptr;
     if (taken->empty()) {
-      std::lock_guard lk(log_mu_);
-      if (log_buf_.size() <= wb_.max_per_write) {
-        taken->swap(log_buf_);
+      std::lock_guard lk(lb.mu);
+      if (lb.buf.empty()) return;
+      const auto now = std::chrono::steady_clock::now();
+      const auto waited = static_cast<std::uint64_t>(std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::nanoseconds>(now - lb.first_at).count()));
+      lb.stats.wait_ns_total += waited;
+      if (waited > lb.stats.wait_ns_max) lb.stats.wait_ns_max = waited;
+      if (lb.buf.size() <= lb.opts.max_per_write) {
+        taken->swap(lb.buf);
       } else {
-        const auto cut = log_buf_.begin() + static_cast<std::ptrdiff_t>(wb_.max_per_write);
-        taken->assign(std::make_move_iterator(log_buf_.begin()), std::make_move_iterator(cut));
-        log_buf_.erase(log_buf_.begin(), cut);
+        const auto cut = lb.buf.begin() + static_cast<std::ptrdiff_t>(lb.opts.max_per_write);
+        taken->assign(std::make_move_iterator(lb.buf.begin()), std::make_move_iterator(cut));
+        lb.buf.erase(lb.buf.begin(), cut);
       }
-      // What is left, or arrives from now on, needs an operation of its own.
-      log_scheduled_ = false;
-      if (!log_buf_.empty()) schedule_log_write();
+      // What is left, or arrives from now on, needs an operation of its own: what is left at once
+      // (there is a backlog), what arrives after the delay. (The time of the oldest one left is
+      // not known; "now" is counted for it.)
+      lb.scheduled = false;
+      if (!lb.buf.empty()) {
+        lb.first_at = now;
+        schedule_log_write(lb_ptr, std::chrono::milliseconds{0});
+      }
     }
-    log_stats_.entries += static_cast<std::uint64_t>(b.append_logs(*taken));
-    log_stats_.writes += 1;
+    lb.stats.entries += static_cast<std::uint64_t>(b.append_logs(*taken));
+    lb.stats.writes += 1;
   };
-  log_scheduled_ = true;
-  if (!worker_.submit(std::move(op), {}, retry::until_committed)) {
+  log_buffer& lb = *lb_ptr;
+  lb.scheduled = true;
+  if (!lb.w.submit_after(delay, std::move(op), {}, retry::until_committed)) {
     // The worker refused (queue full, or stopping) and counted one write lost: the buffered
     // entries go with it, counted.
-    log_stats_.dropped += log_buf_.size();
-    if (log_buf_.size() > 1) worker_.count_lost(log_buf_.size() - 1);
-    log_buf_.clear();
-    log_scheduled_ = false;
+    lb.stats.dropped += lb.buf.size();
+    if (lb.buf.size() > 1) lb.w.count_lost(lb.buf.size() - 1);
+    lb.buf.clear();
+    lb.scheduled = false;
   }
 }
 
 void batched_store::read_log(std::string stream, std::int64_t after_seq, int limit,
                              reply<std::vector<log_entry>> done) {
+  // Entries appended before this read are written first: a write queued now runs before the
+  // read (the worker's queue is in order), whatever the delayed one does later.
+  {
+    std::lock_guard lk(log_->mu);
+    // One write takes max_per_write at most: a backlog needs as many as that makes.
+    for (std::size_t n = 0; n < log_->buf.size(); n += log_->opts.max_per_write)
+      schedule_log_write(log_, std::chrono::milliseconds{0});
+  }
   run<std::vector<log_entry>>(
       worker_,
       [s = std::move(stream), after_seq, limit](backend& b) {
@@ -341,6 +371,19 @@ void batched_store::find_casebook(std::string game_id, reply<std::optional<caseb
   run<std::optional<casebook_record>>(
       worker_, [id = std::move(game_id)](backend& b) { return b.find_casebook(id); },
       std::move(done));
+}
+
+// --- events::outbox ----------------------------------------------------------------------------
+
+bool batched_store::append_events(std::vector<event_record> es) {
+  // A retry runs the operation again from the same input: each run appends copies, and a failed
+  // run's rows went with its savepoint.
+  return worker_.submit(
+      [es = std::move(es)](backend& b) {
+        for (auto e : es)
+          b.append_event(e);
+      },
+      {}, retry::until_committed);
 }
 
 // --- health -------------------------------------------------------------------------------------

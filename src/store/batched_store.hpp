@@ -1,17 +1,21 @@
 // The batched store: every storage port (accounts, the audit log, game records, the action log,
-// traces, casebooks, health) implemented over one store::worker, which owns a synchronous backend
-// (memory, SQLite or PostgreSQL) and runs operations on its own thread in batched transactions
-// (group commit). Each port operation is one worker operation, so it is atomic; completions run
-// on the worker thread after the commit (store/reply.hpp). Group commit and the backend are this
-// class's own business: nothing outside the composition root (src/app/) sees the worker.
+// traces, casebooks, the event outbox, health) implemented over one store::worker, which owns a
+// synchronous backend (memory, SQLite or PostgreSQL) and runs operations on its own thread in
+// batched transactions (group commit). Each port operation is one worker operation, so it is
+// atomic; completions run on the worker thread after the commit (store/reply.hpp). Group commit and
+// the backend are this class's own business: nothing outside the composition root (src/app/) sees
+// the worker.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <vector>
 
 #include "core/account_store.hpp"
+#include "events/outbox.hpp"
 #include "lobby/game_store.hpp"
 #include "modes/mystery/casebook_store.hpp"
 #include "store/health.hpp"
@@ -26,6 +30,10 @@ class worker;
 struct write_behind_options {
   std::size_t max_buffered = 200'000;  // entries waiting at most; beyond, new ones are dropped
   std::size_t max_per_write = 5000;    // entries per write at most
+  // How long the first entry of an empty buffer waits for others before the write is queued
+  // (storage.log_delay_ms). 0: queued at once, so only the worker's queue gathers entries. A full
+  // write's worth (max_per_write) is queued at once whatever the delay.
+  std::chrono::milliseconds delay{0};
 };
 
 // What the write-behind did, for /metrics. Updated under the store's lock or on the worker.
@@ -33,6 +41,10 @@ struct write_behind_stats {
   std::atomic<std::uint64_t> entries{0};  // entries written (new ones; duplicates skipped)
   std::atomic<std::uint64_t> writes{0};   // bulk writes committed
   std::atomic<std::uint64_t> dropped{0};  // entries dropped (buffer full or queue full)
+  // How long the oldest entry of each write waited in the buffer (append to write), summed over
+  // writes, and the longest such wait since start.
+  std::atomic<std::uint64_t> wait_ns_total{0};
+  std::atomic<std::uint64_t> wait_ns_max{0};
 };
 
 class batched_store final : public core::account_store,
@@ -41,10 +53,12 @@ class batched_store final : public core::account_store,
                             public lobby::action_log,
                             public traces::trace_store,
                             public mystery::casebook_store,
+                            public events::outbox,
                             public health {
  public:
   // `w` must outlive this object.
-  explicit batched_store(worker& w, write_behind_options wb = {}) : worker_(w), wb_(wb) {}
+  explicit batched_store(worker& w, write_behind_options wb = {})
+      : worker_(w), log_(std::make_shared<log_buffer>(w, wb)) {}
 
   // core::account_store
   void create_account(account a, reply<std::optional<account>> done) override;
@@ -72,12 +86,12 @@ class batched_store final : public core::account_store,
   void stats_of(std::int64_t account_id, reply<std::vector<mode_stats>> done) override;
 
   // Write-behind: the entry joins a buffer; the first entry of an empty buffer queues one worker
-  // operation that, when it runs, takes everything buffered by then (up to max_per_write) and
-  // writes it with backend::append_logs, retried until it commits. So entries that arrive while
-  // the worker is busy share one write, and an idle server writes at once: the delay is the
-  // worker's queue, nothing more. Kept in order: a read submitted after an append sees it.
+  // operation, to run `delay` later, that takes everything buffered by then (up to
+  // max_per_write) and writes it with backend::append_logs, retried until it commits. So an entry
+  // waits at most the delay plus the worker's queue, and the entries of that time share one
+  // write. A read submitted after an append sees it (read_log queues the write first).
   void append_log(log_entry e) override;
-  const write_behind_stats& log_stats() const noexcept { return log_stats_; }
+  const write_behind_stats& log_stats() const noexcept { return log_->stats; }
   std::size_t log_buffered() const;
   void read_log(std::string stream, std::int64_t after_seq, int limit,
                 reply<std::vector<log_entry>> done) override;
@@ -104,20 +118,32 @@ class batched_store final : public core::account_store,
   void put_casebook(casebook_record c, reply<bool> done) override;
   void find_casebook(std::string game_id, reply<std::optional<casebook_record>> done) override;
 
+  // events::outbox: one worker operation, retried until it commits.
+  bool append_events(std::vector<event_record> es) override;
+
   // health
   std::string backend_name() const override;
   void ping(reply<bool> done) override;
 
  private:
-  // Queues the operation that drains the buffer. Called with log_mu_ held.
-  void schedule_log_write();
+  // The write-behind's state, shared with the operations it queues: a delayed write still
+  // queued when the store is destroyed runs later (at the worker's stop at the latest).
+  struct log_buffer {
+    log_buffer(worker& wk, write_behind_options o) : w(wk), opts(o) {}
+    worker& w;
+    const write_behind_options opts;
+    mutable std::mutex mu;
+    std::vector<log_entry> buf;                      // GUARDED_BY(mu)
+    bool scheduled = false;                          // GUARDED_BY(mu): a write is queued for buf
+    std::chrono::steady_clock::time_point first_at;  // GUARDED_BY(mu): buf's oldest entry came
+    write_behind_stats stats;
+  };
+  // Queues an operation that writes what is buffered when it runs. Called with lb->mu held.
+  static void schedule_log_write(const std::shared_ptr<log_buffer>& lb,
+                                 std::chrono::milliseconds delay);
 
   worker& worker_;
-  write_behind_options wb_;
-  mutable std::mutex log_mu_;
-  std::vector<log_entry> log_buf_;  // GUARDED_BY(log_mu_)
-  bool log_scheduled_ = false;      // GUARDED_BY(log_mu_): a drain operation is queued
-  write_behind_stats log_stats_;
+  std::shared_ptr<log_buffer> log_;
 };
 
 }  // namespace maratang::store

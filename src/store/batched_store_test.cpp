@@ -350,5 +350,115 @@ TEST(port_contract_helpers, call_throws_on_an_error) {
   EXPECT_THROW(call(s, &batched_store::ping), std::runtime_error);
 }
 
+// --- The action log's write-behind with a delay (storage.log_delay_ms) --------------------------
+
+log_entry line(std::int64_t seq) {
+  return log_entry{"g1", seq, seq, "chat", 1, "{\"n\":" + std::to_string(seq) + "}"};
+}
+
+// The delay holds entries back, but a read queued after them still sees every one: read_log
+// queues the write ahead of itself.
+TEST(write_behind, a_read_after_appends_sees_them_although_their_write_is_delayed) {
+  worker w(std::make_unique<memory_backend>());
+  batched_store s(w, {.max_buffered = 1000, .max_per_write = 2, .delay = std::chrono::hours(1)});
+  for (std::int64_t seq = 1; seq <= 5; ++seq)  // more than one write's worth: three writes
+    s.append_log(line(seq));
+  auto got = call(s, &batched_store::read_log, "g1", 0, 100);
+  ASSERT_EQ(got.size(), 5u);
+  for (std::size_t i = 0; i < got.size(); ++i)
+    EXPECT_EQ(got[i].seq, static_cast<std::int64_t>(i) + 1);
+  EXPECT_EQ(s.log_buffered(), 0u);
+  EXPECT_EQ(s.log_stats().entries.load(), 5u);
+}
+
+// Nothing is written before the delay passes: the buffer holds them, and the backend has none.
+// flush() (and stop) write them without waiting for it.
+TEST(write_behind, entries_wait_for_the_delay_and_a_flush_writes_them_at_once) {
+  auto b = std::make_unique<memory_backend>();
+  memory_backend* db = b.get();
+  worker w(std::move(b));
+  batched_store s(w, {.max_buffered = 1000, .max_per_write = 100, .delay = std::chrono::hours(1)});
+  s.append_log(line(1));
+  s.append_log(line(2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(s.log_buffered(), 2u);
+  EXPECT_EQ(s.log_stats().writes.load(), 0u);
+  EXPECT_EQ(w.queue_depth(), 1u);  // one delayed write for both
+  const auto t0 = std::chrono::steady_clock::now();
+  w.flush();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+  EXPECT_EQ(s.log_buffered(), 0u);
+  EXPECT_EQ(s.log_stats().writes.load(), 1u);  // one bulk write
+  EXPECT_EQ(db->read_log("g1", 0, 10).size(), 2u);
+}
+
+// A full write's worth does not wait for the delay; what comes after it does.
+TEST(write_behind, a_full_write_is_queued_at_once_whatever_the_delay) {
+  worker w(std::make_unique<memory_backend>());
+  batched_store s(w, {.max_buffered = 1000, .max_per_write = 50, .delay = std::chrono::hours(1)});
+  for (std::int64_t seq = 1; seq <= 50; ++seq)
+    s.append_log(line(seq));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (s.log_stats().entries.load() < 50 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(s.log_stats().entries.load(), 50u);  // written without a flush
+  EXPECT_EQ(s.log_buffered(), 0u);
+  s.append_log(line(51));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(s.log_buffered(), 1u);  // waits for the delay
+  EXPECT_EQ(s.log_stats().entries.load(), 50u);
+}
+
+// With a short delay the entries are written by themselves, after it and not before, and the
+// wait is measured.
+TEST(write_behind, a_short_delay_writes_by_itself_and_measures_the_wait) {
+  worker w(std::make_unique<memory_backend>());
+  batched_store s(
+      w, {.max_buffered = 1000, .max_per_write = 100, .delay = std::chrono::milliseconds(150)});
+  const auto t0 = std::chrono::steady_clock::now();
+  s.append_log(line(1));
+  s.append_log(line(2));
+  const auto deadline = t0 + std::chrono::seconds(10);
+  while (s.log_stats().entries.load() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(s.log_stats().entries.load(), 2u);
+  EXPECT_GE(took, std::chrono::milliseconds(150));
+  EXPECT_EQ(s.log_stats().writes.load(), 1u);
+  EXPECT_GE(s.log_stats().wait_ns_max.load(), 150'000'000u);
+  EXPECT_EQ(s.log_stats().wait_ns_total.load(), s.log_stats().wait_ns_max.load());
+}
+
+// Entries still waiting when the store goes are written at the worker's stop (the delayed write
+// holds the buffer, not the store).
+TEST(write_behind, entries_waiting_when_the_store_goes_are_written_at_the_stop) {
+  auto b = std::make_unique<memory_backend>();
+  memory_backend* db = b.get();
+  worker w(std::move(b));
+  {
+    batched_store s(w,
+                    {.max_buffered = 1000, .max_per_write = 100, .delay = std::chrono::hours(1)});
+    s.append_log(line(1));
+    s.append_log(line(2));
+  }
+  w.stop();
+  EXPECT_EQ(db->read_log("g1", 0, 10).size(), 2u);
+  EXPECT_EQ(w.stats().lost.load(), 0u);
+}
+
+// The worker's own delayed submission: not run before its time, run at once by stop().
+TEST(write_behind, a_delayed_operation_runs_at_the_stop_without_waiting) {
+  auto ran = std::make_shared<std::atomic<bool>>(false);
+  worker w(std::make_unique<memory_backend>());
+  ASSERT_TRUE(w.submit_after(std::chrono::hours(1), [ran](backend&) { *ran = true; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_FALSE(*ran);
+  EXPECT_EQ(w.queue_depth(), 1u);
+  const auto t0 = std::chrono::steady_clock::now();
+  w.stop();
+  EXPECT_TRUE(*ran);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+}
+
 }  // namespace
 }  // namespace maratang::store

@@ -6,6 +6,7 @@
 #include "util/log_limit.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -65,12 +66,27 @@ worker::~worker() {
 }
 
 bool worker::submit(operation op, completion done, retry policy) {
+  return enqueue({}, std::move(op), std::move(done), policy);
+}
+
+bool worker::submit_after(std::chrono::milliseconds delay, operation op, completion done,
+                          retry policy) {
+  return enqueue(delay.count() > 0 ? steady::now() + delay : steady::time_point{}, std::move(op),
+                 std::move(done), policy);
+}
+
+bool worker::enqueue(steady::time_point due, operation op, completion done, retry policy) {
   bool stopping = false;
   {
     std::lock_guard lk(mu_);
     stopping = stopping_;
-    if (!stopping && queue_.size() + retry_.size() < opts_.max_queue) {
-      queue_.push_back(item{std::move(op), std::move(done), steady::now(), policy});
+    if (!stopping && queue_.size() + retry_.size() + later_.size() < opts_.max_queue) {
+      item it{std::move(op), std::move(done), steady::now(), policy};
+      if (due == steady::time_point{}) {
+        queue_.push_back(std::move(it));
+      } else {
+        later_.emplace(due, std::move(it));
+      }
       ++submitted_;
       // Under the lock: a submitter still inside submit() must not touch the worker after the
       // owner, woken by this work finishing, has destroyed it (found by ThreadSanitizer).
@@ -92,10 +108,22 @@ bool worker::submit(operation op, completion done, retry policy) {
   return false;
 }
 
+void worker::promote_later(bool all) {
+  const auto now = steady::now();
+  while (!later_.empty() && (all || later_.begin()->first <= now)) {
+    queue_.push_back(std::move(later_.begin()->second));
+    later_.erase(later_.begin());
+  }
+}
+
 void worker::flush() {
   if (current_worker == this) throw std::logic_error("store::worker::flush on the worker thread");
   std::unique_lock lk(mu_);
   const std::uint64_t target = submitted_;
+  if (!later_.empty()) {
+    promote_later(true);  // delayed operations run now: flush means everything submitted
+    cv_.notify_one();
+  }
   idle_cv_.wait(lk, [&] { return finished_ >= target; });
 }
 
@@ -124,7 +152,7 @@ void worker::stop() {
 
 std::size_t worker::queue_depth() const {
   std::lock_guard lk(mu_);
-  return queue_.size() + retry_.size();
+  return queue_.size() + retry_.size() + later_.size();
 }
 
 void worker::rollback_quietly() {
@@ -147,13 +175,19 @@ void worker::run() {
     {
       std::unique_lock lk(mu_);
       for (;;) {
+        promote_later(stopping_);
         const bool retries_due = !retry_.empty() && (stopping_ || steady::now() >= retry_at_);
         if (!queue_.empty() || retries_due) break;
         if (stopping_ && retry_.empty()) return;
-        if (retry_.empty()) {
-          cv_.wait(lk);
+        // Sleep until work arrives, or the next retry or delayed operation is due.
+        std::optional<steady::time_point> wake;
+        if (!retry_.empty()) wake = retry_at_;
+        if (!later_.empty() && (!wake || later_.begin()->first < *wake))
+          wake = later_.begin()->first;
+        if (wake) {
+          cv_.wait_until(lk, *wake);
         } else {
-          cv_.wait_until(lk, retry_at_);
+          cv_.wait(lk);
         }
       }
       stopping = stopping_;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -67,6 +68,11 @@ class worker {
   // counted in stats().lost, `done(false)`); one refused here is logged and counted in
   // stats().lost too (`done` is not called: the caller has false).
   bool submit(operation op, completion done = {}, retry policy = retry::once);
+  // As submit, but the operation runs no earlier than `delay` from now (a write-behind's bounded
+  // delay). flush() and stop() run such operations at once. Counted in queue_depth() and in the
+  // max_queue bound meanwhile.
+  bool submit_after(std::chrono::milliseconds delay, operation op, completion done = {},
+                    retry policy = retry::once);
   // Counts `n` writes that must not be lost as lost, for callers that gather such writes before
   // submitting them (batched_store's write-behind) and had to drop some. Thread-safe.
   void count_lost(std::uint64_t n) { stats_.lost += n; }
@@ -87,6 +93,10 @@ class worker {
     std::chrono::steady_clock::time_point submitted;
     retry policy = retry::once;
   };
+  bool enqueue(std::chrono::steady_clock::time_point due, operation op, completion done,
+               retry policy);
+  // Moves delayed operations whose time came (all of them when `all`) to the queue. Under mu_.
+  void promote_later(bool all);
   void run();
   void rollback_quietly();
 
@@ -98,6 +108,7 @@ class worker {
   std::condition_variable idle_cv_;  // a batch finished
   std::deque<item> queue_;           // GUARDED_BY(mu_)
   std::deque<item> retry_;           // GUARDED_BY(mu_): failed until_committed operations
+  std::multimap<std::chrono::steady_clock::time_point, item> later_;  // GUARDED_BY(mu_): delayed
   std::chrono::steady_clock::time_point retry_at_;  // GUARDED_BY(mu_): when retry_ runs next
   int retry_delay_ms_ = 0;                          // GUARDED_BY(mu_): the current backoff
   std::uint64_t submitted_ = 0;                     // GUARDED_BY(mu_)
