@@ -21,8 +21,10 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libpq-dev librdkafka-dev  # PostgreSQL client (libpq) and Kafka client (librdkafka, its mock cluster)
   john-data cracklib-runtime  # common-password lists (auth.password_lists), read at start-up
+  ca-certificates  # the system's authorities, which an https:// LLM endpoint is verified against
 )
 test_pkgs=(clang-format procps chromium clang libclang-rt-14-dev
+  openssl  # the CLI makes the LLM TLS tests' certificates
   postgresql-15)  # server binaries in /usr/lib/postgresql/15/bin, started by scripts/pg_temp.sh
 
 pkgs=("${build_pkgs[@]}")
