@@ -908,7 +908,10 @@ std::int64_t pg_backend::append_logs(const std::vector<log_entry>& es) {
   }
   PGresult* r =
       PQexec(conn_, "COPY action_log (stream, seq, ts_ms, kind, actor, payload_json) FROM STDIN");
-  if (!r || PQresultStatus(r) != PGRES_COPY_IN) PQclear(checked(r, op));  // throws
+  if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
+    PQclear(checked(r, op));  // throws on an error; anything else is not a COPY either
+    throw store_error(std::string("postgres ") + op + ": COPY did not start");
+  }
   PQclear(r);
   if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1 ||
       PQputCopyEnd(conn_, nullptr) != 1) {
