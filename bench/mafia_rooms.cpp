@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu_time.hpp"
 #include "lobby/lobby.hpp"
 #include "lobby/room.hpp"
 #include "modes/mafia/mafia_mode.hpp"
@@ -64,22 +65,8 @@ long rss_kb() {
   return -1;
 }
 
-double thread_cpu_seconds(pthread_t t) {
-  clockid_t id;
-  pthread_getcpuclockid(t, &id);
-  timespec ts{};
-  clock_gettime(id, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-double process_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto sec = [](timeval t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return sec(u.ru_utime) + sec(u.ru_stime);
-}
+using bench::process_cpu_seconds;
+using bench::thread_cpu_seconds;
 
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(

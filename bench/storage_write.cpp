@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu_time.hpp"
 #include "store/batched_store.hpp"
 #include "store/postgres/pg_backend.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
@@ -40,22 +41,8 @@ namespace {
 using namespace maratang;
 using steady = std::chrono::steady_clock;
 
-double thread_cpu_seconds(pthread_t t) {
-  clockid_t id;
-  pthread_getcpuclockid(t, &id);
-  timespec ts{};
-  clock_gettime(id, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-double process_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto sec = [](timeval t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return sec(u.ru_utime) + sec(u.ru_stime);
-}
+using bench::process_cpu_seconds;
+using bench::thread_cpu_seconds;
 
 }  // namespace
 
