@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   cli.add_option("--log-delay-ms", log_delay_ms,
                  "The action log's write-behind delay (storage.log_delay_ms; the server's default)")
       ->check(CLI::Range(0, 10000));
-  cli.add_option("--duration", duration, "Seconds of writing")->check(CLI::Range(2.0, 300.0));
+  cli.add_option("--duration", duration, "Seconds of writing")->check(CLI::Range(3.0, 300.0));
   cli.add_option("--streams", streams, "Games the entries belong to")
       ->check(CLI::Range(1, 1'000'000));
   cli.add_option("--max-buffered", max_buffered, "Entries the producer lets wait at most")
