@@ -536,11 +536,15 @@ result<int> server::start() {
         "# HELP maratang_storage_lost_total Retried writes given up at shutdown or refused (queue "
         "full, stopping).\n"
         "# TYPE maratang_storage_lost_total counter\nmaratang_storage_lost_total {}\n"
+        "# HELP maratang_storage_batch_reruns_total Batches run again with a savepoint per "
+        "operation after one failed without (PostgreSQL).\n"
+        "# TYPE maratang_storage_batch_reruns_total counter\nmaratang_storage_batch_reruns_total "
+        "{}\n"
         "# HELP maratang_storage_latency_seconds_avg Mean submit-to-commit time.\n"
         "# TYPE maratang_storage_latency_seconds_avg gauge\nmaratang_storage_latency_seconds_avg "
         "{}\n",
         s.store->queue_depth(), ops, st.batches.load(), st.failures.load(), st.retries.load(),
-        st.lost.load(),
+        st.lost.load(), st.reruns.load(),
         ops ? static_cast<double>(st.latency_ns_total.load()) / 1e9 / static_cast<double>(ops)
             : 0.0);
     const auto& wb = s.ports->log_stats();

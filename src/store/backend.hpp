@@ -34,6 +34,10 @@ class backend {
   virtual void savepoint() = 0;
   virtual void release() = 0;
   virtual void rollback_to() = 0;
+  // True when a savepoint costs a round trip to a server (PostgreSQL). The worker then runs a
+  // batch without them first, and only if an operation fails runs it again with one per
+  // operation, so that a batch of successes costs no savepoint at all.
+  virtual bool savepoints_cost_round_trips() const { return false; }
   // True when the backend answers (for GET /ready).
   virtual bool ping() = 0;
 
@@ -87,8 +91,10 @@ class backend {
   // The action/chat log. append_log: conflict when (stream, seq) exists (nothing is written).
   virtual status append_log(const log_entry& e) = 0;
   // Appends many entries at once (the write-behind path), skipping any whose (stream, seq) exists
-  // already; returns how many were new. Faster than append_log per entry: one statement per many
-  // rows where the database allows it.
+  // already (the first stored is kept; no reader ever sees a key twice). Returns how many were
+  // new, or, for a backend that drops duplicates only later (SQLite, see its append_logs), how
+  // many it took. Faster than append_log per entry: one statement per many rows where the
+  // database allows it.
   virtual std::int64_t append_logs(const std::vector<log_entry>& es) = 0;
   // Entries of a stream with seq > after_seq, in seq order, at most `limit`.
   virtual std::vector<log_entry> read_log(const std::string& stream, std::int64_t after_seq,

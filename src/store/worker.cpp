@@ -204,43 +204,68 @@ void worker::run() {
       }
     }
 
-    // One transaction; each operation in its own savepoint so a failing one loses only itself.
     ok.assign(batch.size(), 0);
     std::uint64_t commit_ns = 0;
-    try {
-      backend_->begin();
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        backend_->savepoint();
-        const bool body_ok = run_body(batch[i].op, *backend_);
-        if (!body_ok) backend_->rollback_to();
-        backend_->release();
-        ok[i] = body_ok ? 1 : 0;
+    // Where a savepoint is a round trip, the batch runs first without them: all its operations
+    // succeed (the usual case) and commit together, or the first that fails rolls it all back and
+    // the batch runs again below, each operation in its own savepoint (an operation alone has
+    // failed by then: nothing else was lost with it).
+    bool settled = false;
+    if (backend_->savepoints_cost_round_trips()) {
+      bool all_ok = false;
+      try {
+        backend_->begin();
+        all_ok = true;
+        for (std::size_t i = 0; i < batch.size() && all_ok; ++i)
+          all_ok = run_body(batch[i].op, *backend_);
+        if (all_ok) {
+          const auto t0 = steady::now();
+          backend_->commit();
+          commit_ns = ns_between(t0, steady::now());
+          std::fill(ok.begin(), ok.end(), 1);
+        }
+      } catch (...) {
+        all_ok = false;
       }
-      const auto t0 = steady::now();
-      backend_->commit();
-      commit_ns = ns_between(t0, steady::now());
-    } catch (...) {
-      // begin, a savepoint step or commit failed: nothing of this batch is durable. Some errors
-      // (a full disk, I/O) make SQLite roll back the whole transaction from inside one
-      // operation, so the others would fail with it: each operation runs again in a transaction
-      // of its own, and only those that fail alone fail. (Operations may run twice: their
-      // effects on the database were rolled back, and what they capture is overwritten.)
-      rollback_quietly();
-      std::fill(ok.begin(), ok.end(), 0);
-      if (batch.size() > 1) {
+      if (!all_ok) rollback_quietly();
+      settled = all_ok || batch.size() == 1;
+      if (!settled) stats_.reruns += 1;
+    }
+    // One transaction; each operation in its own savepoint so a failing one loses only itself.
+    if (!settled) try {
+        backend_->begin();
         for (std::size_t i = 0; i < batch.size(); ++i) {
-          try {
-            backend_->begin();
-            const bool body_ok = run_body(batch[i].op, *backend_);
-            if (!body_ok) throw store_error("operation failed");
-            backend_->commit();
-            ok[i] = 1;
-          } catch (...) {
-            rollback_quietly();
+          backend_->savepoint();
+          const bool body_ok = run_body(batch[i].op, *backend_);
+          if (!body_ok) backend_->rollback_to();
+          backend_->release();
+          ok[i] = body_ok ? 1 : 0;
+        }
+        const auto t0 = steady::now();
+        backend_->commit();
+        commit_ns = ns_between(t0, steady::now());
+      } catch (...) {
+        // begin, a savepoint step or commit failed: nothing of this batch is durable. Some errors
+        // (a full disk, I/O) make SQLite roll back the whole transaction from inside one
+        // operation, so the others would fail with it: each operation runs again in a transaction
+        // of its own, and only those that fail alone fail. (Operations may run twice: their
+        // effects on the database were rolled back, and what they capture is overwritten.)
+        rollback_quietly();
+        std::fill(ok.begin(), ok.end(), 0);
+        if (batch.size() > 1) {
+          for (std::size_t i = 0; i < batch.size(); ++i) {
+            try {
+              backend_->begin();
+              const bool body_ok = run_body(batch[i].op, *backend_);
+              if (!body_ok) throw store_error("operation failed");
+              backend_->commit();
+              ok[i] = 1;
+            } catch (...) {
+              rollback_quietly();
+            }
           }
         }
       }
-    }
 
     // A failed until_committed operation goes back for a later try (unless the worker is
     // stopping: then it had its last one). It is not finished, and its completion waits.

@@ -42,6 +42,9 @@ struct worker_stats {
   std::atomic<std::uint64_t> failures{0};  // operations completed with ok=false
   std::atomic<std::uint64_t> retries{0};   // runs of until_committed operations that failed
   std::atomic<std::uint64_t> lost{0};      // until_committed operations given up at stop or refused
+  // Batches run again with a savepoint per operation after one of them failed without (see
+  // backend::savepoints_cost_round_trips).
+  std::atomic<std::uint64_t> reruns{0};
   std::atomic<std::uint64_t> commit_ns_total{0};
   std::atomic<std::uint64_t> latency_ns_total{0};  // submit -> committed, summed over ops
 };

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "store/memory/memory_backend.hpp"
+#include "store/postgres/pg_backend.hpp"
+#include "store/postgres/pg_test_cluster.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/test_temp_dir.hpp"
 
@@ -81,13 +83,25 @@ class failing_commit_backend : public memory_backend {
   std::shared_ptr<std::atomic<bool>> fail_;
 };
 
-enum class kind { memory, sqlite };
+enum class kind { memory, sqlite, postgres };
+
+std::string param_name(kind k) {
+  return k == kind::memory ? "memory" : k == kind::sqlite ? "sqlite" : "postgres";
+}
 
 class store_worker : public ::testing::TestWithParam<kind> {
  protected:
   std::unique_ptr<backend> make_backend() {
     if (GetParam() == kind::memory) {
       auto b = std::make_unique<memory_backend>();
+      b->migrate();
+      return b;
+    }
+    if (GetParam() == kind::postgres) {
+      // A fresh schema on the server the tests share. Its batches run without savepoints first.
+      pg_options o;
+      o.schema = testing::fresh_schema_name();
+      auto b = pg_backend::open(testing::shared_test_url(MARATANG_SOURCE_DIR), o);
       b->migrate();
       return b;
     }
@@ -103,7 +117,7 @@ TEST_P(store_worker, runs_operations_and_completions_in_submit_order) {
   std::vector<int> ran;   // touched on the worker thread only, read after flush()
   std::vector<int> done;  // likewise
   worker w(make_backend(), {.max_batch = 7, .max_queue = 10'000});
-  EXPECT_EQ(w.backend_name(), GetParam() == kind::memory ? "memory" : "sqlite");
+  EXPECT_EQ(w.backend_name(), param_name(GetParam()));
   for (int i = 0; i < 500; ++i) {
     ASSERT_TRUE(w.submit([&ran, i](backend&) { ran.push_back(i); },
                          [&done, i](bool ok) {
@@ -226,12 +240,80 @@ TEST_P(store_worker, concurrent_submitters_keep_their_own_order) {
   EXPECT_EQ(w.stats().ops.load(), static_cast<std::uint64_t>(threads * per_thread));
 }
 
-std::string param_name(const ::testing::TestParamInfo<kind>& p) {
-  return p.param == kind::memory ? "memory" : "sqlite";
+std::string test_name(const ::testing::TestParamInfo<kind>& p) {
+  return param_name(p.param);
 }
 
-INSTANTIATE_TEST_SUITE_P(backends, store_worker, ::testing::Values(kind::memory, kind::sqlite),
-                         param_name);
+INSTANTIATE_TEST_SUITE_P(backends, store_worker,
+                         ::testing::Values(kind::memory, kind::sqlite, kind::postgres), test_name);
+
+// A memory backend that counts savepoints and says they cost a round trip, as PostgreSQL's do.
+class counting_backend : public memory_backend {
+ public:
+  bool savepoints_cost_round_trips() const override { return true; }
+  void savepoint() override {
+    ++savepoints;
+    memory_backend::savepoint();
+  }
+  std::atomic<int> savepoints{0};
+};
+
+// A batch whose operations all succeed takes no savepoint; one that holds a failure is rolled
+// back and run again with a savepoint per operation, and ends as it would have with them: the
+// failing operation alone lost, the others committed once (a rerun operation's first writes
+// were rolled back, so nothing is doubled).
+TEST(store_worker_basic, batches_run_without_savepoints_until_one_operation_fails) {
+  auto owned = std::make_unique<counting_backend>();
+  owned->migrate();
+  counting_backend& b = *owned;
+  worker w(std::move(owned));
+  std::vector<bool> oks;  // worker thread only
+  auto record = [&oks](bool ok) { oks.push_back(ok); };
+  {
+    gate g;
+    ASSERT_TRUE(w.submit(g.op(), record));
+    g.wait_started();
+    for (const char* d : {"dev-1", "dev-2", "dev-3"})
+      ASSERT_TRUE(w.submit(create(d), record));
+    g.open();
+    w.flush();
+  }
+  EXPECT_EQ(b.savepoints.load(), 0);
+  EXPECT_EQ(w.stats().reruns.load(), 0u);
+  EXPECT_EQ(w.stats().batches.load(), 2u);  // the gate alone, then the three
+
+  {
+    gate g;
+    ASSERT_TRUE(w.submit(g.op(), record));
+    g.wait_started();
+    ASSERT_TRUE(w.submit(
+        [](backend& be) {
+          create("dev-4")(be);
+          audit_entry e;  // no key: a write run twice would show twice
+          e.action = "once";
+          be.append_audit(e);
+        },
+        record));
+    ASSERT_TRUE(w.submit(create("dev-1"), record));  // taken: fails
+    ASSERT_TRUE(w.submit(create("dev-5"), record));
+    g.open();
+    w.flush();
+  }
+  EXPECT_EQ(oks, (std::vector<bool>{true, true, true, true, true, true, false, true}));
+  EXPECT_EQ(w.stats().reruns.load(), 1u);
+  EXPECT_EQ(b.savepoints.load(), 3);  // the rerun batch's three operations
+  EXPECT_EQ(w.stats().failures.load(), 1u);
+  std::vector<bool> found;
+  std::size_t audits = 0;
+  ASSERT_TRUE(w.submit([&](backend& be) {
+    for (const char* d : {"dev-1", "dev-4", "dev-5"})
+      found.push_back(be.find_account_by_device(d).has_value());
+    audits = be.read_audit(0, 10).size();
+  }));
+  w.flush();
+  EXPECT_EQ(found, (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(audits, 1u);
+}
 
 TEST(store_worker_sqlite, completion_comes_after_commit) {
   testing::temp_dir dir;

@@ -44,6 +44,7 @@ class pg_backend : public backend {
   pg_backend& operator=(const pg_backend&) = delete;
 
   std::string name() const override { return "postgres"; }
+  bool savepoints_cost_round_trips() const override { return true; }
 
   int schema_version() override;
   int latest_schema_version() const override;

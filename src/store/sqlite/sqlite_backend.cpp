@@ -171,6 +171,18 @@ CREATE TABLE player_stat_tallies (
   PRIMARY KEY (account_id, mode, tally, name)
 ) WITHOUT ROWID;
 )sql",
+    // 10: the action log's recent lines, in the order they came (see append_logs). Keyed by
+    // rowid alone, so a write appends to the table's last pages whatever games it holds.
+    R"sql(
+CREATE TABLE action_log_recent (
+  stream       TEXT NOT NULL,
+  seq          INTEGER NOT NULL,
+  ts_ms        INTEGER NOT NULL,
+  kind         TEXT NOT NULL,
+  actor        INTEGER NOT NULL,
+  payload_json TEXT NOT NULL
+);
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -310,6 +322,9 @@ std::unique_ptr<sqlite_backend> sqlite_backend::open(const std::string& path, sq
   b->exec(opts.full_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", op.c_str());
   b->exec("PRAGMA foreign_keys=ON", op.c_str());
   if (opts.max_size_bytes > 0) b->set_max_size(opts.max_size_bytes);
+  // Lines left in action_log_recent by an earlier run are not counted: they move at the next
+  // merge, and every read merges first.
+  b->log_merge_rows_ = std::max<std::int64_t>(1, opts.log_merge_rows);
   return b;
 }
 
@@ -896,8 +911,42 @@ std::vector<mode_stats> sqlite_backend::stats_of(std::int64_t account_id) {
 
 // --- Action log -------------------------------------------------------------------------------
 
+// The keyed table, action_log (stream, seq), is what reads use. Written line by line, with many
+// games going on it costs a page per line: each game's last lines sit on a page of their own, and
+// every commit writes each page it touched to the WAL, then again at the checkpoint. So the bulk
+// path, append_logs, appends to action_log_recent instead (rowid order: a write fills the table's
+// last pages), and merge_recent_log moves those lines into action_log in key order, many per game
+// at once, when enough have come or before anything reads or checks the keyed table. A duplicate
+// (stream, seq) is dropped there: the first line stored is kept.
+
+bool sqlite_backend::recent_log_empty() {
+  query q(db_, prepare("SELECT 1 FROM action_log_recent LIMIT 1", "recent_log"), "recent_log");
+  return !q.next();
+}
+
+void sqlite_backend::merge_recent_log() {
+  const char* op = "merge_recent_log";
+  {
+    query q(db_,
+            prepare("INSERT OR IGNORE INTO action_log (stream, seq, ts_ms, kind, actor, "
+                    "payload_json) SELECT stream, seq, ts_ms, kind, actor, payload_json "
+                    "FROM action_log_recent ORDER BY stream, seq, rowid",
+                    op),
+            op);
+    if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  }
+  {
+    // Without a WHERE clause SQLite drops the table's pages at once instead of row by row.
+    query q(db_, prepare("DELETE FROM action_log_recent", op), op);
+    if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  }
+  recent_log_rows_ = 0;
+}
+
 status sqlite_backend::append_log(const log_entry& e) {
   const char* op = "append_log";
+  // The conflict check needs every line in the keyed table.
+  if (!recent_log_empty()) merge_recent_log();
   query q(db_,
           prepare("INSERT INTO action_log (stream, seq, ts_ms, kind, actor, payload_json) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -918,7 +967,7 @@ std::int64_t sqlite_backend::append_logs(const std::vector<log_entry>& es) {
   constexpr std::size_t kChunk = 64;
   static const std::string chunk_sql = [] {
     std::string sql =
-        "INSERT OR IGNORE INTO action_log (stream, seq, ts_ms, kind, actor, payload_json) VALUES ";
+        "INSERT INTO action_log_recent (stream, seq, ts_ms, kind, actor, payload_json) VALUES ";
     for (std::size_t i = 0; i < kChunk; ++i) {
       if (i) sql += ", ";
       const auto b = 6 * i;
@@ -928,7 +977,6 @@ std::int64_t sqlite_backend::append_logs(const std::vector<log_entry>& es) {
     }
     return sql;
   }();
-  std::int64_t added = 0;
   std::size_t i = 0;
   auto bind = [](query& q, int base, const log_entry& e) {
     q.bind_text(base + 1, e.stream);
@@ -943,25 +991,27 @@ std::int64_t sqlite_backend::append_logs(const std::vector<log_entry>& es) {
     for (std::size_t k = 0; k < kChunk; ++k)
       bind(q, static_cast<int>(6 * k), es[i + k]);
     if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
-    added += sqlite3_changes(db_);
   }
   for (; i < es.size(); ++i) {
     query q(db_,
-            prepare("INSERT OR IGNORE INTO action_log (stream, seq, ts_ms, kind, actor, "
+            prepare("INSERT INTO action_log_recent (stream, seq, ts_ms, kind, actor, "
                     "payload_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     op),
             op);
     bind(q, 0, es[i]);
     if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
-    added += sqlite3_changes(db_);
   }
-  return added;
+  // A count only: a rolled-back transaction leaves it too high, which merges early, no more.
+  recent_log_rows_ += static_cast<std::int64_t>(es.size());
+  if (recent_log_rows_ >= log_merge_rows_) merge_recent_log();
+  return static_cast<std::int64_t>(es.size());
 }
 
 std::vector<log_entry> sqlite_backend::read_log(const std::string& stream, std::int64_t after_seq,
                                                 int limit) {
   const char* op = "read_log";
   if (limit <= 0) return {};
+  if (!recent_log_empty()) merge_recent_log();
   query q(db_,
           prepare("SELECT stream, seq, ts_ms, kind, actor, payload_json FROM action_log "
                   "WHERE stream = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",

@@ -25,6 +25,10 @@ struct sqlite_options {
   // The database file's size at most, in bytes (0: no limit). A write that would grow it further
   // fails as a full disk does (SQLITE_FULL); see set_max_size.
   std::int64_t max_size_bytes = 0;
+  // The action log's bulk writes wait in a table of their own, in arrival order, until this many
+  // have come (or something reads the log); then they move into the keyed table at once, sorted.
+  // More is fewer pages written per line with many games going, and a longer merge now and then.
+  std::int64_t log_merge_rows = 50'000;
 };
 
 class sqlite_backend : public backend {
@@ -117,12 +121,17 @@ class sqlite_backend : public backend {
   sqlite3_stmt* prepare(std::string_view sql, const char* op);
   // Runs one statement that returns no rows (transaction control, DDL). Throws store_error.
   void exec(const char* sql, const char* op);
+  // The action log's recent lines (see append_logs in the .cpp).
+  bool recent_log_empty();
+  void merge_recent_log();
   std::optional<account> find_account_where(const char* sql, const std::string& key,
                                             const char* op);
 
   sqlite3* db_;
   std::int64_t max_pages_ = 0;  // the size cap in pages (0: none)
   bool cap_raised_ = false;     // trimming's reserve is in use until the transaction ends
+  std::int64_t log_merge_rows_ = sqlite_options{}.log_merge_rows;
+  std::int64_t recent_log_rows_ = 0;  // lines in action_log_recent, about (see append_logs)
   std::map<std::string, sqlite3_stmt*, std::less<>> stmts_;  // SQL text -> prepared statement
 };
 

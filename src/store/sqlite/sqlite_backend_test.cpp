@@ -110,6 +110,73 @@ TEST(sqlite_backend, data_survives_close_and_reopen) {
   EXPECT_GT(b.id, account_id);
 }
 
+log_entry line(const std::string& stream, std::int64_t seq, const std::string& say = "x") {
+  log_entry e;
+  e.stream = stream;
+  e.seq = seq;
+  e.ts_ms = 1000 + seq;
+  e.kind = "chat";
+  e.actor = 7;
+  e.payload_json = "{\"say\":\"" + say + "\"}";
+  return e;
+}
+
+// Bulk lines wait in action_log_recent, in arrival order, and move into the keyed table sorted
+// once log_merge_rows have come, or before a read or a single append; they survive a restart
+// there; a duplicate is dropped at the merge, the first stored kept.
+TEST(sqlite_backend, bulk_log_lines_wait_in_arrival_order_and_merge_sorted) {
+  testing::temp_dir dir;
+  const std::string path = dir.file("store.db");
+  sqlite_options o;
+  o.log_merge_rows = 10;
+  {
+    auto db = sqlite_backend::open(path, o);
+    db->migrate();
+    EXPECT_EQ(db->append_logs({line("b", 2), line("a", 1), line("b", 1)}), 3);
+    raw_db raw(path);
+    EXPECT_EQ(raw.scalar("SELECT count(*) FROM action_log_recent"), "3");
+    EXPECT_EQ(raw.scalar("SELECT count(*) FROM action_log"), "0");
+    // Seven more reach the threshold: all ten move, sorted, and the recent table is empty.
+    std::vector<log_entry> more;
+    for (std::int64_t seq = 3; seq <= 9; ++seq)
+      more.push_back(line("b", seq));
+    EXPECT_EQ(db->append_logs(more), 7);
+    EXPECT_EQ(raw.scalar("SELECT count(*) FROM action_log_recent"), "0");
+    EXPECT_EQ(raw.scalar("SELECT count(*) FROM action_log"), "10");
+    // A duplicate of a merged line and one of a waiting line: both dropped, the first kept.
+    EXPECT_EQ(db->append_logs({line("c", 1, "first"), line("b", 2, "again")}), 2);
+    EXPECT_EQ(db->append_logs({line("c", 1, "second")}), 1);
+    EXPECT_EQ(raw.scalar("SELECT count(*) FROM action_log_recent"), "3");
+  }
+  // Lines still waiting at close are read after a restart.
+  auto db = sqlite_backend::open(path, o);
+  {
+    raw_db raw(path);
+    EXPECT_EQ(raw.scalar("SELECT count(*) FROM action_log_recent"), "3");
+  }
+  const auto c = db->read_log("c", 0, 10);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].payload_json, line("c", 1, "first").payload_json);
+  const auto b = db->read_log("b", 0, 100);
+  ASSERT_EQ(b.size(), 9u);
+  for (std::size_t i = 0; i < b.size(); ++i)
+    EXPECT_EQ(b[i].seq, static_cast<std::int64_t>(i + 1));
+  EXPECT_EQ(b[1].payload_json, line("b", 2).payload_json);
+  raw_db raw(path);
+  EXPECT_EQ(raw.scalar("SELECT count(*) FROM action_log_recent"), "0");
+  // A single append checks against every line, waiting ones included.
+  EXPECT_EQ(db->append_logs({line("d", 1)}), 1);
+  EXPECT_EQ(db->append_log(line("d", 1)), status::conflict);
+  EXPECT_EQ(db->append_log(line("d", 2)), status::ok);
+  // A merge inside a transaction that is rolled back leaves the lines waiting, still readable.
+  EXPECT_EQ(db->append_logs({line("e", 1)}), 1);
+  db->begin();
+  EXPECT_EQ(db->read_log("e", 0, 10).size(), 1u);
+  db->rollback();
+  EXPECT_EQ(raw.scalar("SELECT count(*) FROM action_log_recent"), "1");
+  EXPECT_EQ(db->read_log("e", 0, 10).size(), 1u);
+}
+
 TEST(sqlite_backend, migrates_an_empty_database_step_by_step) {
   testing::temp_dir dir;
   auto db = sqlite_backend::open(dir.file("store.db"));
