@@ -4,6 +4,8 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 #include <atomic>
+#include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include "events/topics.hpp"
@@ -12,7 +14,13 @@
 namespace maratang::events {
 
 struct kafka_stream::impl {
+  // Written only by the poller thread (a restart, under `swap` held exclusively) and by stop()
+  // after the poller ended; publish reads it under `swap` shared.
   rd_kafka_t* rk = nullptr;
+  std::shared_mutex swap;
+  std::vector<std::pair<std::string, std::string>> props;  // to make the producer again
+  std::atomic<bool> fatal{false};  // the current producer hit a fatal error: the poller restarts it
+  std::atomic<std::uint64_t> restarts{0};
   std::thread poller;
   std::atomic<bool> stopping{false};  // publish refuses
   std::atomic<bool> polling{true};    // the poller runs
@@ -43,17 +51,69 @@ struct kafka_stream::impl {
     }
   }
 
+  // On the poller thread, which alone swaps `rk`: reading it here needs no lock.
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     auto* self = static_cast<impl*>(opaque);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-      // The idempotent producer cannot go on (e.g. a sequence gap it cannot explain): from now on
-      // publish is refused and counted as dropped. Restart the server to recover.
+      if (rk != self->rk) return;  // the producer being replaced: already handled
+      // The idempotent producer cannot go on (e.g. a sequence gap it cannot explain). The poller
+      // replaces it; until then publish is refused by librdkafka and counted as dropped.
       char why[512];
       rd_kafka_fatal_error(rk, why, sizeof why);
-      spdlog::error("events: Kafka producer fatal error: {}; events are dropped from now on", why);
+      spdlog::error("events: Kafka producer fatal error: {}; making a new producer", why);
+      self->fatal = true;
       return;
     }
     self->warn("client", fmt::format("Kafka: {}", reason));
+  }
+
+  // A producer from `props`, or nullptr with `err` filled.
+  rd_kafka_t* make_producer(std::string& err) {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    char buf[512];
+    for (const auto& [k, v] : props) {
+      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), buf, sizeof buf) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        err = fmt::format("Kafka property {}={}: {}", k, v, buf);
+        return nullptr;
+      }
+    }
+    rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_dr_msg_cb(conf, &impl::on_delivery);
+    rd_kafka_conf_set_error_cb(conf, &impl::on_error);
+    rd_kafka_t* made = rd_kafka_new(RD_KAFKA_PRODUCER, conf, buf, sizeof buf);
+    if (!made) {
+      rd_kafka_conf_destroy(conf);
+      err = fmt::format("Kafka producer: {}", buf);
+    }
+    return made;
+  }
+
+  // On the poller thread, after a fatal error: a new producer takes over (new publishes go to
+  // it), and what the old one still held is purged, counted as failed by its delivery reports
+  // (or here, for any it did not report), and the old one destroyed. If a new producer cannot be
+  // made, the next poll tries again.
+  void restart() {
+    std::string err;
+    rd_kafka_t* fresh = make_producer(err);
+    if (!fresh) {
+      warn("restart", "could not make a new Kafka producer: " + err);
+      return;
+    }
+    rd_kafka_t* old = nullptr;
+    {
+      std::unique_lock lk(swap);
+      old = rk;
+      rk = fresh;
+    }
+    fatal = false;
+    restarts += 1;
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    for (int i = 0; i < 50 && rd_kafka_outq_len(old) > 0; ++i)
+      rd_kafka_poll(old, 10);
+    if (const int left = rd_kafka_outq_len(old); left > 0)
+      failed += static_cast<std::uint64_t>(left);
+    rd_kafka_destroy(old);
   }
 
   ~impl() {
@@ -69,8 +129,7 @@ kafka_stream::~kafka_stream() {
 
 result<std::unique_ptr<kafka_stream>> kafka_stream::open(kafka_options o) {
   auto p = std::make_unique<impl>();
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  std::vector<std::pair<std::string, std::string>> props{
+  p->props = {
       {"bootstrap.servers", o.brokers},
       {"enable.idempotence", "true"},  // acks=all, retries, ordered: no duplicate, no reorder
       {"queue.buffering.max.messages", std::to_string(o.queue_max_messages)},
@@ -79,27 +138,17 @@ result<std::unique_ptr<kafka_stream>> kafka_stream::open(kafka_options o) {
       {"linger.ms", std::to_string(o.linger_ms)},
       {"client.id", "maratang"},
   };
-  props.insert(props.end(), o.extra.begin(), o.extra.end());
-  char err[512];
-  for (const auto& [k, v] : props) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return error{errc::bad_field, fmt::format("Kafka property {}={}: {}", k, v, err)};
-    }
-  }
-  rd_kafka_conf_set_opaque(conf, p.get());
-  rd_kafka_conf_set_dr_msg_cb(conf, &impl::on_delivery);
-  rd_kafka_conf_set_error_cb(conf, &impl::on_error);
-  p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  if (!p->rk) {
-    rd_kafka_conf_destroy(conf);
-    return error{errc::bad_field, fmt::format("Kafka producer: {}", err)};
-  }
+  p->props.insert(p->props.end(), o.extra.begin(), o.extra.end());
+  std::string err;
+  p->rk = p->make_producer(err);
+  if (!p->rk) return error{errc::bad_field, err};
   auto* raw = p.get();
   // Delivery reports are served here, on a thread of our own: never a network or room thread.
   p->poller = std::thread([raw] {
-    while (raw->polling.load())
+    while (raw->polling.load()) {
       rd_kafka_poll(raw->rk, 100);
+      if (raw->fatal.load()) raw->restart();
+    }
   });
   return std::unique_ptr<kafka_stream>(new kafka_stream(std::move(p)));
 }
@@ -113,6 +162,7 @@ bool kafka_stream::publish(event e) {
   const std::string value = encode_envelope(e);
   // No RD_KAFKA_MSG_F_BLOCK: a full queue is answered at once with _QUEUE_FULL. (The RD_KAFKA_V_*
   // macros are C: their casts are theirs.)
+  std::shared_lock lk(s.swap);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wold-style-cast"
   const rd_kafka_resp_err_t rc = rd_kafka_producev(
@@ -124,6 +174,7 @@ bool kafka_stream::publish(event e) {
     s.produced += 1;
     return true;
   }
+  lk.unlock();
   s.dropped += 1;
   s.warn(rc == RD_KAFKA_RESP_ERR__QUEUE_FULL ? "queue_full" : "produce",
          fmt::format("event dropped ({} on {}): {}", rd_kafka_err2name(rc), e.topic,
@@ -149,6 +200,12 @@ void kafka_stream::stop(int flush_ms) {
   s.rk = nullptr;
 }
 
+void kafka_stream::inject_fatal_error_for_test() {
+  auto& s = *impl_;
+  std::shared_lock lk(s.swap);
+  if (s.rk) rd_kafka_test_fatal_error(s.rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "test");
+}
+
 kafka_stats kafka_stream::stats() const {
   const auto& s = *impl_;
   kafka_stats st;
@@ -156,6 +213,7 @@ kafka_stats kafka_stream::stats() const {
   st.delivered = s.delivered.load();
   st.failed = s.failed.load();
   st.dropped = s.dropped.load();
+  st.restarts = s.restarts.load();
   const auto done = st.delivered + st.failed;
   st.queue_depth = st.produced > done ? static_cast<std::int64_t>(st.produced - done) : 0;
   return st;
@@ -181,8 +239,12 @@ void kafka_stream::render_metrics(std::string& out) const {
       "maratang_events_kafka_dropped_total {}\n"
       "# HELP maratang_events_kafka_queue_depth Events produced and not yet delivered or failed.\n"
       "# TYPE maratang_events_kafka_queue_depth gauge\n"
-      "maratang_events_kafka_queue_depth {}\n",
-      st.produced, st.delivered, st.failed, st.dropped, st.queue_depth);
+      "maratang_events_kafka_queue_depth {}\n"
+      "# HELP maratang_events_kafka_producer_restarts_total Producers replaced after a fatal "
+      "error (what the old one held is counted as failed).\n"
+      "# TYPE maratang_events_kafka_producer_restarts_total counter\n"
+      "maratang_events_kafka_producer_restarts_total {}\n",
+      st.produced, st.delivered, st.failed, st.dropped, st.queue_depth, st.restarts);
 }
 
 }  // namespace maratang::events

@@ -4,7 +4,9 @@
 // (kafka_options::queue_max_messages / queue_max_kbytes); while Kafka is down events wait there up
 // to message_timeout_ms, and past the bound publish drops them at once, counted — it never blocks
 // (no RD_KAFKA_MSG_F_BLOCK). Delivery reports are served on this object's own thread, never a
-// network or room thread. docs/EVENTS.md, "Loss window", says what can be lost and when.
+// network or room thread. A producer that hits a fatal error (its idempotence state broken) is
+// replaced by a new one on that thread, and what the old one held is counted as failed.
+// docs/EVENTS.md, "Loss window", says what can be lost and when.
 // Thread-safe. librdkafka stays out of this header.
 #pragma once
 
@@ -36,6 +38,7 @@ struct kafka_stats {
   std::uint64_t failed = 0;      // delivery failed (timed out, refused) or left unsent at stop
   std::uint64_t dropped = 0;     // refused at publish: queue full, too large, stopping
   std::int64_t queue_depth = 0;  // produced, not yet delivered or failed
+  std::uint64_t restarts = 0;    // producers replaced after a fatal error
 };
 
 class kafka_stream final : public event_stream {
@@ -53,6 +56,9 @@ class kafka_stream final : public event_stream {
   void stop(int flush_ms);
 
   kafka_stats stats() const;
+  // Tests only: makes the current producer fail as a fatal idempotence error would
+  // (rd_kafka_test_fatal_error), so that its replacement can be checked.
+  void inject_fatal_error_for_test();
   // Appends the maratang_events_kafka_* series in Prometheus text format.
   void render_metrics(std::string& out) const;
 

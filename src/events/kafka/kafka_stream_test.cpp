@@ -184,6 +184,40 @@ TEST(KafkaStream, EventsUndeliveredPastTheTimeoutOrAtStopAreCountedAsFailed) {
   EXPECT_EQ((*ks2)->stats().dropped, 1u);
 }
 
+// A fatal error (the idempotent producer's state broken) does not end the stream: a new producer
+// takes over, what the old one held is counted as failed, and later events are delivered.
+TEST(KafkaStream, AProducerThatHitAFatalErrorIsReplacedAndLaterEventsAreDelivered) {
+  mock_cluster mc;
+  mc.create_topic("t", 1);
+  auto ks = kafka_stream::open(options_for(mc));
+  ASSERT_TRUE(ks) << ks.error().message;
+  auto& k = **ks;
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(k.publish(numbered("before", i)));
+  ASSERT_TRUE(eventually([&] { return k.stats().delivered == 20; }, 30s));
+  k.inject_fatal_error_for_test();
+  ASSERT_TRUE(eventually([&] { return k.stats().restarts == 1; }, 10s))
+      << "the producer was not replaced";
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE(k.publish(numbered("after", i)));
+  ASSERT_TRUE(eventually([&] { return k.stats().delivered == 50; }, 30s))
+      << "delivered " << k.stats().delivered << ", failed " << k.stats().failed;
+  const auto st = k.stats();
+  EXPECT_EQ(st.produced, st.delivered + st.failed);
+  EXPECT_EQ(st.queue_depth, 0);
+  auto got = testing::read_topic(mc.bootstraps(), "t", 1, 51, 5s);
+  std::vector<std::int64_t> after;
+  for (const auto& m : got) {
+    if (m.key == "after") after.push_back(seq_of(m.value));
+  }
+  ASSERT_EQ(after.size(), 30u);
+  for (std::size_t i = 0; i < after.size(); ++i)
+    EXPECT_EQ(after[i], static_cast<std::int64_t>(i));
+  std::string metrics;
+  k.render_metrics(metrics);
+  EXPECT_NE(metrics.find("maratang_events_kafka_producer_restarts_total 1\n"), std::string::npos);
+}
+
 TEST(KafkaStream, ABadPropertyIsAClearError) {
   kafka_options o;
   o.brokers = "127.0.0.1:1";
