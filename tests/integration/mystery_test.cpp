@@ -466,6 +466,105 @@ TEST_F(mystery_llm_test, prompt_injection_never_puts_a_secret_in_a_prompt_and_ca
   EXPECT_TRUE(saw_player_text);
 }
 
+// Issue 14, item 12: every NPC prompt says what the engine did in that exchange — the items it
+// handed over, or that it handed nothing — and what the NPC may say now. Played through a whole
+// walkthrough with the LLM on, each prompt the fake received is checked against the state the
+// server then sent: an item the prompt says was handed is in the inventory, and a prompt that
+// hands nothing comes with no new item; what the NPC is told to say now is among what it may say.
+TEST_F(mystery_llm_test, npc_prompts_say_what_the_engine_did_and_never_contradict_the_state) {
+  server_process srv(llm_sets());
+  auto seats = seat_players(srv.port(), {"Ivy"});
+  auto& ws = *seats[0].ws;
+  start_game(seats, "gull_rock");
+  ws.expect("mystery.state");  // the opening view
+  // Waits for every LLM line the last play announced (mystery.pending comes before the reply),
+  // so that each play's lines are written before the next play, one at a time.
+  auto wait_for_lines = [&ws] {
+    std::vector<json::value> lines;
+    for (const auto& f : ws.pending())
+      if (str(at(f, "type")) == "mystery.pending") lines.push_back(at(f, "data.line"));
+    for (const auto& id : lines) {
+      auto done = ws.recv_until(
+          [&id](const json::object& fr) {
+            return str(at(fr, "type")) == "mystery.line" && at(fr, "data.line") == id &&
+                   at(fr, "data.done").as_bool();
+          },
+          kWait);
+      ASSERT_TRUE(done) << "line " << json::serialize(id) << " never finished";
+    }
+    while (ws.recv_until("mystery.pending", ms(0))) {
+    }
+  };
+  auto inventory_names = [](const json::object& state) {
+    std::set<std::string> names;
+    for (const auto& it : at(state, "data.inventory").as_array())
+      names.insert(str(at(it, "name")));
+    return names;
+  };
+  std::set<std::string> held;
+  int handing = 0, handing_nothing = 0, telling = 0;
+  for (const auto& c : read_walkthrough(scenarios / "gull_rock/walkthroughs/light_holds.txt")) {
+    const std::size_t before = fake_.requests().size();
+    ASSERT_EQ(error_code(ws.request("mystery.act", {{"text", c}})), "") << c;
+    const auto state = ws.expect("mystery.state");
+    const auto now_held = inventory_names(state);
+    std::set<std::string> new_items;
+    for (const auto& n : now_held)
+      if (!held.count(n)) new_items.insert(n);
+    held = now_held;
+    wait_for_lines();
+    if (c.rfind("talk ", 0) != 0) continue;
+    const auto requests = fake_.requests();
+    int npc_prompts = 0;
+    for (std::size_t i = before; i < requests.size(); ++i) {
+      const std::string system = str(at(at(requests[i].json, "messages").as_array()[0], "content"));
+      if (system.rfind("You are ", 0) != 0 || system.find("a character in") == std::string::npos)
+        continue;  // not an NPC's prompt (the narrator, a reading of the player's intent)
+      ++npc_prompts;
+      const std::string hand = "In this exchange you hand the player: ";
+      if (auto pos = system.find(hand); pos != std::string::npos) {
+        ++handing;
+        const auto end = system.find(". Say so", pos);
+        ASSERT_NE(end, std::string::npos) << system;
+        const std::string item = system.substr(pos + hand.size(), end - pos - hand.size());
+        EXPECT_TRUE(new_items.count(item)) << c << ": the prompt hands '" << item
+                                           << "', the inventory did not gain it";
+        EXPECT_EQ(new_items.size(), 1u) << c;
+      } else {
+        ASSERT_NE(system.find("you give the player nothing"), std::string::npos) << system;
+        ++handing_nothing;
+        EXPECT_TRUE(new_items.empty()) << c << ": an item was handed, the prompt says nothing was";
+      }
+      // What the NPC is to say now is among the facts it may share.
+      const std::string tell = "In this answer, tell the player:\n";
+      if (auto pos = system.find(tell); pos != std::string::npos) {
+        ++telling;
+        const auto may_at = system.find("may share them if asked:\n");
+        ASSERT_NE(may_at, std::string::npos);
+        const std::string may = system.substr(may_at, pos - may_at);
+        const auto body_end = system.find("In this exchange", pos);
+        std::string now = system.substr(pos + tell.size(), body_end - pos - tell.size());
+        for (std::size_t a = 0, b; a < now.size(); a = b + 1) {
+          b = now.find('\n', a);
+          if (b == std::string::npos) b = now.size();
+          const std::string fact = now.substr(a, b - a);
+          if (!fact.empty()) {
+            EXPECT_NE(may.find(fact), std::string::npos) << fact;
+          }
+        }
+      }
+    }
+    EXPECT_EQ(npc_prompts, 1) << c;
+    if (npc_prompts != 1) {
+      for (std::size_t i = before; i < requests.size(); ++i)
+        ADD_FAILURE() << str(at(at(requests[i].json, "messages").as_array()[0], "content")).substr(0, 200);
+    }
+  }
+  EXPECT_GE(handing, 1);  // Tamsin hands the tower key
+  EXPECT_GE(handing_nothing, 1);
+  EXPECT_GE(telling, 1);
+}
+
 // --- Validation ---------------------------------------------------------------------------------
 
 struct command_result {
