@@ -527,8 +527,8 @@ TEST_F(mystery_llm_test, npc_prompts_say_what_the_engine_did_and_never_contradic
         const auto end = system.find(". Say so", pos);
         ASSERT_NE(end, std::string::npos) << system;
         const std::string item = system.substr(pos + hand.size(), end - pos - hand.size());
-        EXPECT_TRUE(new_items.count(item)) << c << ": the prompt hands '" << item
-                                           << "', the inventory did not gain it";
+        EXPECT_TRUE(new_items.count(item))
+            << c << ": the prompt hands '" << item << "', the inventory did not gain it";
         EXPECT_EQ(new_items.size(), 1u) << c;
       } else {
         ASSERT_NE(system.find("you give the player nothing"), std::string::npos) << system;
@@ -557,7 +557,8 @@ TEST_F(mystery_llm_test, npc_prompts_say_what_the_engine_did_and_never_contradic
     EXPECT_EQ(npc_prompts, 1) << c;
     if (npc_prompts != 1) {
       for (std::size_t i = before; i < requests.size(); ++i)
-        ADD_FAILURE() << str(at(at(requests[i].json, "messages").as_array()[0], "content")).substr(0, 200);
+        ADD_FAILURE()
+            << str(at(at(requests[i].json, "messages").as_array()[0], "content")).substr(0, 200);
     }
   }
   EXPECT_GE(handing, 1);  // Tamsin hands the tower key

@@ -576,6 +576,17 @@ TEST(MysteryMode, every_event_of_every_walkthrough_reaches_exactly_who_may_see_i
               << "member " << p << " after '" << cmd << "' by " << names[turn - 101];
         }
       }
+      // The group plays the walkthrough to its ending too (the second player follows the lead,
+      // the third passes). An ending that needs everyone dead cannot come while the third,
+      // elsewhere, lives: that game runs to its turn limit instead.
+      ASSERT_TRUE(g.room->ended()) << "the game did not end";
+      const auto& endings = g.svc->scenarios.at(w.scenario)->endings;
+      std::string want = w.ending;
+      if (endings.at(w.ending).on_all_dead && players == 3) {
+        for (const auto& [id, e] : endings)
+          if (e.on_turn_limit) want = id;
+      }
+      EXPECT_EQ(str(g.room->result_data().at("ending")), want);
       // Every message the mode sent is in its table, so docs/PROTOCOL.md documents it.
       for (const auto& [p, in] : g.room->inbox)
         for (const auto& f : in)
