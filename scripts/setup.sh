@@ -2,7 +2,8 @@
 # Installs everything Maratang needs to build, run and test, from Debian bookworm packages.
 # Idempotent and non-interactive; safe to run again. Usage: scripts/setup.sh [--test]
 #   --test  also installs what the test suite needs beyond the build (tools, Chromium for the
-#           headless test of /docs, and a PostgreSQL 15 server that the tests start themselves).
+#           headless test of /docs, and PostgreSQL 15 and Redis servers that the tests start
+#           themselves).
 set -euo pipefail
 
 want_test=0
@@ -20,12 +21,14 @@ build_pkgs=(
   libspdlog-dev libfmt-dev libcli11-dev libcmark-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libpq-dev librdkafka-dev  # PostgreSQL client (libpq) and Kafka client (librdkafka, its mock cluster)
+  libhiredis-dev  # the Redis protocol (src/redis/)
   john-data cracklib-runtime  # common-password lists (auth.password_lists), read at start-up
   ca-certificates  # the system's authorities, which an https:// LLM endpoint is verified against
 )
 test_pkgs=(clang-format procps chromium clang libclang-rt-14-dev
   openssl  # the CLI makes the LLM TLS tests' certificates
-  postgresql-15)  # server binaries in /usr/lib/postgresql/15/bin, started by scripts/pg_temp.sh
+  postgresql-15  # server binaries in /usr/lib/postgresql/15/bin, started by scripts/pg_temp.sh
+  redis-server)  # started by scripts/redis_temp.sh
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi

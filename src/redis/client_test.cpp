@@ -1,0 +1,303 @@
+// The Redis client against a real redis-server (Debian's, started by scripts/redis_temp.sh in a
+// temporary directory, on a free loopback port): replies of every kind, binary-safe values,
+// pipelined order from several threads, a timeout, the server killed and started again (clear
+// errors, then reconnection by itself), publish/subscribe across a restart, database selection.
+#include "redis/client.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace maratang::redis {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// Runs scripts/redis_temp.sh; returns its stdout without the newline, or throws.
+std::string script(const std::string& command, const fs::path& dir) {
+  const std::string cmd = std::string(MARATANG_SOURCE_DIR) + "/scripts/redis_temp.sh " + command +
+                          " '" + dir.string() + "'";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) throw std::runtime_error("popen " + cmd);
+  std::string out;
+  char buf[256];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
+    out.append(buf, n);
+  if (::pclose(p) != 0) throw std::runtime_error(cmd + " failed");
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
+    out.pop_back();
+  return out;
+}
+
+// One redis-server for the suite, and an io_context on a thread of its own.
+class RedisClient : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("maratang_redis_test_" + std::to_string(::getpid()));
+    url_ = script("start", dir_);
+  }
+  static void TearDownTestSuite() {
+    try {
+      script("stop", dir_);
+    } catch (...) {
+    }
+  }
+
+  RedisClient() : work_(io_.get_executor()), thread_([this] { io_.run(); }) {}
+  ~RedisClient() override {
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  std::shared_ptr<client> open(options o = {}) {
+    EXPECT_TRUE(parse_url(url_, o));
+    auto c = client::start(io_, o);
+    EXPECT_TRUE(eventually([&] { return c->connected(); }, 5s)) << "no connection to " << url_;
+    return c;
+  }
+
+  // The command's outcome, waited for.
+  static result<reply> call(client& c, std::vector<std::string> args) {
+    std::promise<result<reply>> p;
+    auto f = p.get_future();
+    c.command(std::move(args), [&p](result<reply> r) { p.set_value(std::move(r)); });
+    if (f.wait_for(10s) != std::future_status::ready) {
+      ADD_FAILURE() << "no completion in 10 s";
+      return error{errc::internal, "no completion"};
+    }
+    return f.get();
+  }
+
+  static bool eventually(const std::function<bool()>& ok, std::chrono::milliseconds within) {
+    const auto end = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < end) {
+      if (ok()) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return ok();
+  }
+
+  static fs::path dir_;
+  static std::string url_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+fs::path RedisClient::dir_;
+std::string RedisClient::url_;
+
+TEST(RedisUrl, reads_host_port_password_and_database_and_refuses_the_rest) {
+  options o;
+  ASSERT_TRUE(parse_url("redis://127.0.0.1:7000/3", o));
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 7000);
+  EXPECT_EQ(o.db, 3);
+  EXPECT_EQ(o.password, "");
+  ASSERT_TRUE(parse_url("redis://:s%40cret@cache.internal", o));
+  EXPECT_EQ(o.host, "cache.internal");
+  EXPECT_EQ(o.port, 6379);
+  EXPECT_EQ(o.password, "s@cret");
+  EXPECT_EQ(o.db, 0);
+  for (const char* bad : {"http://127.0.0.1", "redis://", "redis://h:0", "redis://h/x",
+                          "redis://h/-1", "127.0.0.1:6379"}) {
+    auto r = parse_url(bad, o);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, errc::bad_field) << bad;
+    EXPECT_FALSE(r.error().message.empty());
+  }
+}
+
+TEST_F(RedisClient, replies_of_every_kind_and_binary_safe_values) {
+  auto c = open();
+  const std::string key = "k:" + std::to_string(::getpid());
+  const std::string value("a\0b\r\nc", 6);
+  auto set = call(*c, {"SET", key, value});
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->type, reply::kind::status);
+  EXPECT_EQ(set->str, "OK");
+  auto get = call(*c, {"GET", key});
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->type, reply::kind::string);
+  EXPECT_EQ(get->str, value);
+  EXPECT_TRUE(call(*c, {"GET", key + ":absent"})->is_nil());
+  auto incr = call(*c, {"INCRBY", key + ":n", "41"});
+  ASSERT_TRUE(incr);
+  EXPECT_EQ(incr->type, reply::kind::integer);
+  EXPECT_EQ(incr->integer, 41);
+  // Redis refusing a command is a reply, not a failure: the connection goes on.
+  auto bad = call(*c, {"INCR", key});
+  ASSERT_TRUE(bad);
+  EXPECT_TRUE(bad->is_error());
+  EXPECT_NE(bad->str.find("not an integer"), std::string::npos) << bad->str;
+  ASSERT_TRUE(call(*c, {"RPUSH", key + ":l", "x", "", "z"}));
+  auto list = call(*c, {"LRANGE", key + ":l", "0", "-1"});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->type, reply::kind::array);
+  ASSERT_EQ(list->elements.size(), 3u);
+  EXPECT_EQ(list->elements[1].str, "");
+  EXPECT_EQ(list->elements[2].str, "z");
+  // A value larger than one read.
+  const std::string big(1 << 20, 'v');
+  ASSERT_TRUE(call(*c, {"SET", key + ":big", big}));
+  EXPECT_EQ(call(*c, {"GET", key + ":big"})->str, big);
+  auto empty = call(*c, {});
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code, errc::bad_field);
+  EXPECT_EQ(c->stats().failed, 0u);
+}
+
+// Commands from several threads at once, none waiting for the last: each thread's replies come
+// in the order it sent its commands, and none is lost.
+TEST_F(RedisClient, pipelined_commands_from_several_threads_keep_each_threads_order) {
+  auto c = open();
+  const std::string key = "ctr:" + std::to_string(::getpid());
+  call(*c, {"DEL", key});
+  constexpr int threads = 4, each = 2500;
+  std::mutex mu;
+  std::vector<std::vector<std::int64_t>> seen(threads);
+  std::atomic<int> done{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < each; ++i) {
+        c->command({"INCR", key}, [&, t](result<reply> r) {
+          std::lock_guard lk(mu);
+          seen[t].push_back(r ? r->integer : -1);
+          ++done;
+        });
+      }
+    });
+  }
+  for (auto& t : ts)
+    t.join();
+  ASSERT_TRUE(eventually([&] { return done.load() == threads * each; }, 20s)) << done.load();
+  std::set<std::int64_t> all;
+  for (const auto& s : seen) {
+    ASSERT_EQ(s.size(), static_cast<std::size_t>(each));
+    for (std::size_t i = 1; i < s.size(); ++i)
+      ASSERT_LT(s[i - 1], s[i]) << "a thread's replies out of order";
+    all.insert(s.begin(), s.end());
+  }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(threads * each));
+  EXPECT_EQ(*all.begin(), 1);
+  EXPECT_EQ(*all.rbegin(), threads * each);
+}
+
+// A command the server does not answer in time breaks the connection: it fails with
+// `unavailable`, and the client connects again by itself.
+TEST_F(RedisClient, a_command_not_answered_in_time_fails_and_the_client_reconnects) {
+  options o;
+  o.command_timeout_ms = 300;
+  auto c = open(o);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto blocked = call(*c, {"BLPOP", "nothing:" + std::to_string(::getpid()), "5"});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(blocked);
+  EXPECT_EQ(blocked.error().code, errc::unavailable);
+  EXPECT_NE(blocked.error().message.find("not answered"), std::string::npos)
+      << blocked.error().message;
+  EXPECT_LT(took, 2s);
+  ASSERT_TRUE(eventually([&] { return c->connected(); }, 5s));
+  EXPECT_TRUE(call(*c, {"PING"}));
+  EXPECT_GE(c->stats().connects, 2u);
+}
+
+// The server killed: commands fail at once with `unavailable` (nothing waits for it), and when
+// it is back the client reconnects by itself; a subscriber subscribes again and hears what is
+// published after.
+TEST_F(RedisClient, server_down_gives_clear_errors_and_the_clients_come_back_by_themselves) {
+  auto c = open();
+  auto sub = open();
+  std::mutex mu;
+  std::vector<std::string> heard;
+  sub->on_message([&](std::string_view ch, std::string_view payload) {
+    std::lock_guard lk(mu);
+    heard.push_back(std::string(ch) + "=" + std::string(payload));
+  });
+  const std::string ch = "news:" + std::to_string(::getpid());
+  sub->subscribe(ch);
+  auto heard_count = [&] {
+    std::lock_guard lk(mu);
+    return heard.size();
+  };
+  // A subscription takes effect when Redis has it: publish until it is heard.
+  ASSERT_TRUE(eventually(
+      [&] {
+        call(*c, {"PUBLISH", ch, "first"});
+        return heard_count() > 0;
+      },
+      5s));
+  {
+    std::lock_guard lk(mu);
+    EXPECT_EQ(heard.front(), ch + "=first");
+    heard.clear();
+  }
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(call(*c, {"PUBLISH", ch, std::to_string(i)})->integer, 1);
+  ASSERT_TRUE(eventually([&] { return heard_count() == 5; }, 5s));
+  {
+    std::lock_guard lk(mu);
+    EXPECT_EQ(heard,
+              (std::vector<std::string>{ch + "=0", ch + "=1", ch + "=2", ch + "=3", ch + "=4"}));
+    heard.clear();
+  }
+
+  script("kill", dir_);
+  ASSERT_TRUE(eventually([&] { return !c->connected() && !sub->connected(); }, 5s));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto down = call(*c, {"PING"});
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().code, errc::unavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+
+  script("up", dir_);
+  ASSERT_TRUE(eventually([&] { return c->connected() && sub->connected(); }, 10s));
+  EXPECT_TRUE(call(*c, {"PING"}));
+  ASSERT_TRUE(eventually(
+      [&] {
+        call(*c, {"PUBLISH", ch, "again"});
+        return heard_count() > 0;
+      },
+      5s))
+      << "the subscriber did not subscribe again";
+  EXPECT_GE(c->stats().disconnects, 1u);
+  EXPECT_GE(sub->stats().messages, 7u);
+}
+
+TEST_F(RedisClient, the_urls_database_is_selected_on_every_connection) {
+  options o;
+  ASSERT_TRUE(parse_url(url_ + "/5", o));
+  auto five = client::start(io_, o);
+  ASSERT_TRUE(eventually([&] { return five->connected(); }, 5s));
+  auto zero = open();
+  const std::string key = "db:" + std::to_string(::getpid());
+  ASSERT_TRUE(call(*five, {"SET", key, "five"}));
+  EXPECT_TRUE(call(*zero, {"GET", key})->is_nil());
+  EXPECT_EQ(call(*five, {"GET", key})->str, "five");
+}
+
+TEST_F(RedisClient, a_stopped_client_fails_at_once) {
+  auto c = open();
+  c->stop();
+  ASSERT_TRUE(eventually([&] { return !c->connected(); }, 5s));
+  auto r = call(*c, {"PING"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::unavailable);
+  EXPECT_NE(r.error().message.find("stopped"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace maratang::redis
