@@ -55,6 +55,13 @@ struct gateway_stores {
   store::health& health;  // GET /ready
 };
 
+// What the gateway tells, and asks, the other nodes (set when Redis joins nodes into one
+// server; docs/ARCHITECTURE.md, "Redis"). Both may be empty: one node alone.
+struct cluster_hooks {
+  std::function<void(const std::string& session_id)> session_revoked;  // after a logout here
+  std::function<bool()> ready;  // false: GET /ready answers 503 (the nodes cannot reach Redis)
+};
+
 class gateway final : public net::handler {
  public:
   gateway(core::auth_service& auth, lobby::lobby& lobby, gateway_stores stores, obs::metrics& m,
@@ -72,6 +79,9 @@ class gateway final : public net::handler {
   void set_traces(traces::trace_service* t) { traces_ = t; }
   // Serves the Mystery endpoints (mystery_api.cpp). Call once, before serving.
   void set_mystery(const mystery::mystery_services* m) { mystery_ = m; }
+
+  // Joins this node to the others. Call once, before serving.
+  void set_cluster(cluster_hooks h) { cluster_ = std::move(h); }
 
   // Refuse new work (503 / unavailable) from now on: the server is shutting down.
   void set_draining() { draining_ = true; }
@@ -122,6 +132,7 @@ class gateway final : public net::handler {
   std::unordered_map<std::string_view, ws_handler> ws_table_;
   std::atomic<bool> draining_{false};
   traces::trace_service* traces_ = nullptr;
+  cluster_hooks cluster_;
   const mystery::mystery_services* mystery_ = nullptr;
 };
 

@@ -168,6 +168,11 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
   if (path == "/ready") {
     if (m != "GET") return fail(errc::method_not_allowed);
     if (draining_) return fail(error{errc::unavailable, "Shutting down."});
+    if (cluster_.ready && !cluster_.ready()) {
+      return fail(error{errc::unavailable,
+                        "Redis does not answer: this node is cut off from "
+                        "the others."});
+    }
     stores_.health.ping([respond](result<bool> up) {
       if (up && *up) return respond(json_response(200, {{"status", "ready"}}));
       respond(error_response(error{errc::unavailable, "Storage does not answer."}));
@@ -216,6 +221,7 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
       return auth_.logout(sid, [this, respond, sid](result<bool> r) {
         if (!r) return respond(error_response(r.error()));
         lobby_.close_session(sid);
+        if (cluster_.session_revoked) cluster_.session_revoked(sid);
         respond(json_response(200, json::object{}));
       });
     }

@@ -1,6 +1,7 @@
 #include "app/config.hpp"
 
 #include "llm/openai_client.hpp"
+#include "redis/client.hpp"
 
 #include <fmt/format.h>
 #include <algorithm>
@@ -301,6 +302,12 @@ const std::vector<setting>& settings() {
                             "published to Kafka by an idempotent producer (docs/EVENTS.md); "
                             "empty: events stay in the embedded store.",
                             {}, false, {"KAFKA_BROKERS"}));
+    t.push_back(str_setting("redis.url", &config::redis_url,
+                            "redis://[:password@]host[:port][/db]. Set: this node joins the "
+                            "others that use the same Redis (a logout anywhere ends the session "
+                            "on every node; GET /ready fails while Redis does not answer); empty: "
+                            "one node alone.",
+                            {}, true, {"REDIS_URL"}));
     t.push_back(int_setting("events.queue_max_messages", &config::events_queue_max_messages, 1,
                             10'000'000,
                             "Events waiting for Kafka at most (librdkafka's local queue); past it "
@@ -486,6 +493,12 @@ result<loaded_config> load_config_unredacted(const std::string& file_arg, const 
   }
   if (c.nickname_min > c.nickname_max) {
     return error{errc::bad_field, "setting nickname.min_chars: must not exceed nickname.max_chars"};
+  }
+  if (!c.redis_url.empty()) {
+    redis::options ro;
+    if (auto ok = redis::parse_url(c.redis_url, ro); !ok) {
+      return error{errc::bad_field, "setting redis.url: " + ok.error().message};
+    }
   }
   if (!c.database_url.empty()) {
     if (c.database_url.rfind("postgresql://", 0) != 0 &&

@@ -102,6 +102,7 @@ struct config {
   int traces_trim_interval_ms = 60000;
   // event stream (docs/EVENTS.md)
   std::string kafka_brokers;  // empty: no Kafka, events go to the embedded store
+  std::string redis_url;      // empty: one node alone; set: nodes share state through Redis
   int events_queue_max_messages = 100000;
   int events_queue_max_kbytes = 65536;
   int events_message_timeout_ms = 300000;

@@ -29,6 +29,7 @@
 #include "modes/testing/counter_mode.hpp"
 #include "net/listener.hpp"
 #include "obs/metrics.hpp"
+#include "redis/client.hpp"
 #include "store/batched_store.hpp"
 #include "store/memory/memory_backend.hpp"
 #include "store/postgres/pg_backend.hpp"
@@ -242,6 +243,53 @@ result<std::string> set_admin(const config& cfg, const std::string& email, bool 
   }
 }
 
+// Joins this node to the others through Redis (docs/ARCHITECTURE.md, "Redis"): a logout here is
+// published on `maratang:revoked`, and every node (this one too) ends that session's sockets and
+// refuses its tokens when it hears it. A revocation published while a node is cut off from Redis
+// reaches that node only at its next start (it reads the revocations from the database then).
+template <class Impl>
+void start_redis(Impl& s) {
+  redis::options ro;
+  (void)redis::parse_url(s.cfg.redis_url, ro);  // checked with the configuration
+  s.redis = redis::client::start(s.ioc, ro);
+  s.redis_sub = redis::client::start(s.ioc, ro);
+  static constexpr const char* revoked = "maratang:revoked";
+  s.redis_sub->on_message([&s](std::string_view, std::string_view sid) {
+    const std::string id(sid);
+    s.auth->note_revoked(id);
+    s.lob->close_session(id);
+  });
+  s.redis_sub->subscribe(revoked);
+  api::cluster_hooks h;
+  h.session_revoked = [&s](const std::string& sid) {
+    s.redis->command({"PUBLISH", revoked, sid}, [](result<redis::reply> r) {
+      if (!r) {
+        spdlog::warn("redis: a logout was not told to the other nodes: {}", r.error().message);
+      }
+    });
+  };
+  h.ready = [&s] { return s.redis->connected() && s.redis_sub->connected(); };
+  s.gate->set_cluster(std::move(h));
+  s.m.add_collector([&s](std::string& out) {
+    const auto a = s.redis->stats();
+    const auto b = s.redis_sub->stats();
+    out += fmt::format(
+        "# HELP maratang_redis_connected 1 while both connections to Redis are up.\n"
+        "# TYPE maratang_redis_connected gauge\nmaratang_redis_connected {}\n"
+        "# HELP maratang_redis_commands_total Redis replies received.\n"
+        "# TYPE maratang_redis_commands_total counter\nmaratang_redis_commands_total {}\n"
+        "# HELP maratang_redis_failed_total Redis commands failed without a reply (down, "
+        "timeout).\n"
+        "# TYPE maratang_redis_failed_total counter\nmaratang_redis_failed_total {}\n"
+        "# HELP maratang_redis_disconnects_total Connections to Redis lost.\n"
+        "# TYPE maratang_redis_disconnects_total counter\nmaratang_redis_disconnects_total {}\n"
+        "# HELP maratang_redis_messages_total Messages heard from the other nodes.\n"
+        "# TYPE maratang_redis_messages_total counter\nmaratang_redis_messages_total {}\n",
+        s.redis->connected() && s.redis_sub->connected() ? 1 : 0, a.commands + b.commands,
+        a.failed + b.failed, a.disconnects + b.disconnects, b.messages);
+  });
+}
+
 // Loads the Mystery scenarios (a broken one is reported and left out; the others load), connects
 // the LLM endpoints when configured, and registers the mode.
 template <class Impl>
@@ -381,6 +429,9 @@ struct server::impl {
   std::unique_ptr<lobby::lobby> lob;
   std::unique_ptr<traces::trace_service> traces;
   std::unique_ptr<api::gateway> gate;
+  // With redis.url: one client for commands, one subscribed to the nodes' channels.
+  std::shared_ptr<redis::client> redis;
+  std::shared_ptr<redis::client> redis_sub;
   std::unique_ptr<net::listener> listen;
   std::atomic<bool> stopping{false};
 
@@ -477,6 +528,7 @@ result<int> server::start() {
       [&s](std::function<void()> fn) { asio::post(s.offload, std::move(fn)); });
   s.gate->set_traces(s.traces.get());
   s.gate->set_mystery(s.mystery.get());
+  if (!s.cfg.redis_url.empty()) start_redis(s);
   s.m.add_collector([&s](std::string& out) {
     if (!s.llm) return;
     std::vector<std::pair<const char*, llm::client::stats>> eps{

@@ -111,6 +111,11 @@ void auth_service::load_revocations() {
   revoked_.insert(ids->begin(), ids->end());
 }
 
+void auth_service::note_revoked(const std::string& session_id) {
+  std::unique_lock lock(revoked_mu_);
+  revoked_.insert(session_id);
+}
+
 bool auth_service::is_revoked(const std::string& session_id) const {
   std::shared_lock lock(revoked_mu_);
   return revoked_.count(session_id) > 0;

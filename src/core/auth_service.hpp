@@ -78,6 +78,9 @@ class auth_service {
                    callback<session_tokens> cb);
   void refresh(std::string refresh_token, callback<session_tokens> cb);
   void logout(std::string session_id, callback<bool> cb);
+  // A session revoked elsewhere (another node's logout, told over Redis): its tokens stop
+  // working here at once. Thread-safe.
+  void note_revoked(const std::string& session_id);
 
   // Verifies a session token: signature, expiry, revocation. Quick; no I/O.
   result<token_claims> authenticate(std::string_view token) const;

@@ -1,0 +1,140 @@
+// Two nodes as one server (issue 16, first step): two server processes on one PostgreSQL and one
+// Redis (real servers, started by scripts/pg_temp.sh and scripts/redis_temp.sh), sharing a
+// signing key. A logout on one node ends the session's socket on the other at once and its
+// tokens there; GET /ready says when a node cannot reach Redis, and Redis coming back is noticed
+// by itself.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "harness.hpp"
+#include "store/postgres/pg_test_cluster.hpp"
+
+namespace maratang::it {
+namespace {
+
+namespace fs = std::filesystem;
+using store::testing::pg_test_cluster;
+
+// scripts/redis_temp.sh start/stop in a directory of its own.
+class redis_server {
+ public:
+  redis_server()
+      : dir_(fs::temp_directory_path() /
+             fmt::format("maratang_it_redis_{}_{}", ::getpid(), counter_++)) {
+    url_ = run("start");
+  }
+  ~redis_server() {
+    try {
+      run("stop");
+    } catch (...) {
+    }
+  }
+  redis_server(const redis_server&) = delete;
+  redis_server& operator=(const redis_server&) = delete;
+
+  const std::string& url() const { return url_; }
+  void kill() { run("kill"); }
+  void up() { run("up"); }
+
+ private:
+  std::string run(const char* command) {
+    const std::string cmd = fmt::format("{}/scripts/redis_temp.sh {} '{}'", MARATANG_SOURCE_DIR,
+                                        command, dir_.string());
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) throw std::runtime_error("popen " + cmd);
+    std::string out;
+    char buf[256];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
+      out.append(buf, n);
+    if (::pclose(p) != 0) throw std::runtime_error(cmd + " failed");
+    while (!out.empty() && out.back() == '\n')
+      out.pop_back();
+    return out;
+  }
+
+  static inline int counter_ = 0;
+  fs::path dir_;
+  std::string url_;
+};
+
+std::vector<std::string> node_sets(const pg_test_cluster& pg, const redis_server& redis) {
+  return {"storage.database_url=" + pg.url(), "redis.url=" + redis.url(),
+          "auth.secret=bWFyYXRhbmctY2x1c3Rlci10ZXN0LWtleS0zMmJ5dGU", "storage.connect_timeout_s=2"};
+}
+
+// /ready of a node, polled until it answers `status` (or 10 s pass).
+bool ready_becomes(int port, int status) {
+  for (int i = 0; i < 500; ++i) {
+    if (http_call(port, "GET", "/ready").status == status) return true;
+    std::this_thread::sleep_for(ms(20));
+  }
+  return false;
+}
+
+TEST(cluster_test, a_logout_on_one_node_ends_the_session_on_the_other_at_once) {
+  pg_test_cluster pg(MARATANG_SOURCE_DIR);
+  redis_server redis;
+  temp_dir data;
+  server_process a(node_sets(pg, redis), data.path() / "a");
+  server_process b(node_sets(pg, redis), data.path() / "b");
+  ASSERT_TRUE(ready_becomes(a.port(), 200));
+  ASSERT_TRUE(ready_becomes(b.port(), 200));
+
+  // An account made on A signs in on B with A's token: one server.
+  player p = make_player(a.port(), "Twonode");
+  auto me = http_call(b.port(), "GET", "/v1/account", {}, bearer(p.token));
+  ASSERT_EQ(me.status, 200) << me.body;
+  EXPECT_EQ(str(at(me.json(), "nickname")), "Twonode");
+  // Another session of the same account, on B, stays.
+  player other = login_device(b.port(), "other-device-of-nobody");
+  ws_client on_b(b.port(), p.token);
+  on_b.hello();
+  ws_client bystander(b.port(), other.token);
+  bystander.hello();
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = http_call(a.port(), "POST", "/v1/auth/logout", "{}", bearer(p.token));
+  ASSERT_EQ(out.status, 200) << out.body;
+  ASSERT_TRUE(on_b.wait_closed(ms(2000))) << "B kept the logged-out session's socket";
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, ms(1000));
+  EXPECT_EQ(on_b.close_reason().find("logged"), 0u) << on_b.close_reason();
+  // Its tokens are refused on B too; the bystander goes on.
+  auto again = http_call(b.port(), "GET", "/v1/account", {}, bearer(p.token));
+  EXPECT_EQ(again.status, 401);
+  EXPECT_EQ(again.error_code(), "token_revoked") << again.body;
+  EXPECT_TRUE(bystander.ping_ok());
+  auto metrics = http_call(b.port(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("maratang_redis_connected 1\n"), std::string::npos);
+  EXPECT_EQ(metrics.find("maratang_redis_messages_total 0\n"), std::string::npos);
+}
+
+TEST(cluster_test, ready_says_when_redis_is_away_and_recovers_by_itself) {
+  pg_test_cluster pg(MARATANG_SOURCE_DIR);
+  redis_server redis;
+  temp_dir data;
+  server_process a(node_sets(pg, redis), data.path() / "a");
+  ASSERT_TRUE(ready_becomes(a.port(), 200));
+  player p = make_player(a.port(), "Redisgone");
+  ws_client ws(a.port(), p.token);
+  ws.hello();
+
+  redis.kill();
+  ASSERT_TRUE(ready_becomes(a.port(), 503)) << "GET /ready kept answering 200 without Redis";
+  auto ready = http_call(a.port(), "GET", "/ready");
+  EXPECT_EQ(ready.error_code(), "unavailable");
+  EXPECT_NE(ready.body.find("Redis"), std::string::npos) << ready.body;
+  // The node itself goes on: its players, and what needs only the database.
+  EXPECT_TRUE(ws.ping_ok());
+  EXPECT_EQ(http_call(a.port(), "GET", "/v1/account", {}, bearer(p.token)).status, 200);
+
+  redis.up();
+  EXPECT_TRUE(ready_becomes(a.port(), 200)) << "the node did not notice Redis come back";
+  EXPECT_TRUE(ws.ping_ok());
+}
+
+}  // namespace
+}  // namespace maratang::it
