@@ -24,6 +24,7 @@ build_pkgs=(
   ca-certificates  # the system's authorities, which an https:// LLM endpoint is verified against
 )
 test_pkgs=(clang-format procps chromium clang libclang-rt-14-dev
+  fonts-nanum  # Korean glyphs, so the web client's screenshots in Korean are legible
   openssl  # the CLI makes the LLM TLS tests' certificates
   postgresql-15)  # server binaries in /usr/lib/postgresql/15/bin, started by scripts/pg_temp.sh
 

@@ -1,0 +1,69 @@
+// The player's web client (web/public) in headless Chromium, driven through its UI by
+// tests/integration/web_client.cjs (playwright-core from web/node_modules, Debian's Chromium):
+// a whole Mafia game by four pages, a solo Mystery game to an ending and its casebook, and the
+// language switch with errors in place on a phone-sized screen. The server runs without an LLM.
+// Screenshots of each screen go to <build dir>/web_client_screens/.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "harness.hpp"
+
+namespace maratang::it {
+namespace {
+
+std::string browser_path() {
+  for (const char* b : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
+    if (std::filesystem::exists(b)) return b;
+  }
+  return {};
+}
+
+// Runs one scenario of web_client.cjs against `srv`; returns what it printed, and its exit code.
+std::pair<int, std::string> run_scenario(const server_process& srv, std::string_view scenario) {
+  const auto source = std::filesystem::path(MARATANG_SOURCE_DIR);
+  const auto shots = std::filesystem::current_path() / "web_client_screens";
+  // Bounded below ctest's 120 s: a hung browser fails the test instead of timing it out.
+  const auto cmd =
+      fmt::format("timeout 100 node {} {} http://127.0.0.1:{} {} {} {} 2>&1",
+                  (source / "tests" / "integration" / "web_client.cjs").string(), browser_path(),
+                  srv.port(), (source / "web").string(), scenario, shots.string());
+  std::string out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return {-1, "popen failed: " + cmd};
+  char buf[4096];
+  for (std::size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;)
+    out.append(buf, n);
+  return {pclose(pipe), out};
+}
+
+class web_client_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (browser_path().empty()) GTEST_FAIL() << "no Chromium: run scripts/setup.sh --test";
+  }
+  void play(std::string_view scenario) {
+    // The default web.public_dir: the source tree's web/public, found beside the executable.
+    server_process srv({"llm.base_url="});
+    auto [code, out] = run_scenario(srv, scenario);
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;
+  }
+};
+
+TEST_F(web_client_test, four_pages_play_mafia_to_the_end_and_a_reload_keeps_the_seat) {
+  play("mafia");
+}
+
+TEST_F(web_client_test, a_solo_mystery_reaches_an_ending_and_its_casebook) {
+  play("mystery");
+}
+
+TEST_F(web_client_test, korean_from_the_browser_the_switch_and_errors_in_place_on_a_phone) {
+  play("language");
+}
+
+}  // namespace
+}  // namespace maratang::it
