@@ -247,6 +247,62 @@ async function mystery(browser, problems) {
   await shot(page, 'casebook');
 }
 
+// With an LLM (the test's fake OpenAI server, slow on purpose): a line is announced, shows a
+// thinking mark, its words stream in, and it ends as the LLM's.
+async function mystery_llm(browser, problems) {
+  const { page } = await newPlayer(browser, 'Streamer', {}, problems);
+  await page.selectOption('#create-mode', 'mystery');
+  await page.waitForSelector('#create-settings [name=scenario] option[value=gull_rock]', { state: 'attached' });
+  await page.selectOption('#create-settings [name=scenario]', 'gull_rock');
+  await page.click('#create');
+  await page.waitForSelector('#start:not([disabled])');
+  await page.click('#start');
+  // The opening look is the LLM's: pending first, with the thinking mark.
+  await page.waitForSelector('#story li.line:not([data-done]) .thinking');
+  check(true, 'a pending line shows the thinking mark');
+  await shot(page, 'thinking');
+  // Words arrive while the line is still open.
+  await page.waitForFunction(() => {
+    const li = document.querySelector('#story li.line:not([data-done])');
+    return li && li.querySelector('.text').textContent.length > 0;
+  });
+  check(true, 'the first words stream in before the line is done');
+  await page.waitForSelector('#story li.line[data-done="1"][data-source=llm]');
+  const line = await text(page, '#story li.line[data-source=llm] .text');
+  check(line === 'The lamp flickers in the dark.', `the whole line, from the LLM: "${line}"`);
+  check(await count(page, '#story li.line[data-source=llm] .thinking') === 0, 'the thinking mark is gone once done');
+}
+
+// Traces: leave a message in an area, find it, appraise it, report it.
+async function traces(browser, problems) {
+  const { page } = await newPlayer(browser, 'Wanderer', {}, problems);
+  await page.click('#open-traces');
+  await page.fill('#trace-area', 'web-test');
+  await page.click('#trace-browse');
+  await page.waitForSelector('#trace-list li.empty');
+  check(true, 'an empty area says so');
+  await page.fill('#trace-part1', 'Try');
+  await page.fill('#trace-part2', 'jumping');
+  await page.fill('#trace-part3', '그리고 구르기');
+  await page.click('#trace-send');
+  await page.waitForSelector('#trace-list li .msg');
+  check((await text(page, '#trace-list li .msg')) === 'Try … jumping … 그리고 구르기', 'the message left is listed');
+  await page.click('#trace-list li button.good');
+  await page.waitForFunction(() => document.querySelector('#trace-list li .status').textContent.includes('1'));
+  check(true, 'appraised: the rating is shown');
+  await page.click('#trace-list li button.report');
+  await page.waitForFunction(() => document.querySelector('#trace-list li .status').textContent === 'Reported. Thank you.');
+  await page.click('#trace-list li button.report');
+  await page.waitForFunction(() => document.querySelector('#trace-list li .status').textContent === 'You already reported this.');
+  check(true, 'reported once; a second report is told it was already made');
+  await page.click('nav.tabs button[data-kind=phantoms]');
+  await page.waitForSelector('#trace-list li');
+  check((await count(page, '#trace-list li')) === 1, 'the phantom left with the message is listed');
+  await shot(page, 'traces');
+  await page.click('#close-traces');
+  await page.waitForSelector('#rooms');
+}
+
 async function language(browser, problems) {
   const phone = { viewport: { width: 375, height: 740 }, locale: 'ko-KR', isMobile: true, hasTouch: true };
   const ctx = await browser.newContext(phone);
@@ -318,7 +374,7 @@ async function language(browser, problems) {
   });
   const problems = [];
   try {
-    await ({ mafia, mystery, language })[scenario](browser, problems);
+    await ({ mafia, mystery, mystery_llm, traces, language })[scenario](browser, problems);
     // Expected refusals are answered with 4xx, which Chromium logs as console errors.
     const real = problems.filter((s) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(s));
     check(real.length === 0, 'no page error, no console error, nothing loaded from elsewhere' + (real.length ? ': ' + real.join('; ') : ''));

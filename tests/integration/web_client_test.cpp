@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "harness.hpp"
+#include "llm/fake_openai_server.hpp"
 
 namespace maratang::it {
 namespace {
@@ -44,9 +45,9 @@ class web_client_test : public ::testing::Test {
   void SetUp() override {
     if (browser_path().empty()) GTEST_FAIL() << "no Chromium: run scripts/setup.sh --test";
   }
-  void play(std::string_view scenario) {
+  void play(std::string_view scenario, std::vector<std::string> sets = {"llm.base_url="}) {
     // The default web.public_dir: the source tree's web/public, found beside the executable.
-    server_process srv({"llm.base_url="});
+    server_process srv(std::move(sets));
     auto [code, out] = run_scenario(srv, scenario);
     EXPECT_EQ(code, 0) << out;
     EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;
@@ -59,6 +60,21 @@ TEST_F(web_client_test, four_pages_play_mafia_to_the_end_and_a_reload_keeps_the_
 
 TEST_F(web_client_test, a_solo_mystery_reaches_an_ending_and_its_casebook) {
   play("mystery");
+}
+
+TEST_F(web_client_test, an_llm_line_shows_a_thinking_mark_then_streams_in) {
+  // Slow on purpose, so that the page can be seen waiting and then reading a line in pieces.
+  llm::fake_openai_server fake;
+  fake.set_behaviour([](std::size_t, const llm::fake_request&) {
+    return llm::fake_script::reply({"The lamp ", "flickers ", "in the dark."}, ms(1200), ms(700));
+  });
+  play("mystery_llm",
+       {fmt::format("llm.base_url={}", fake.base_url()), "llm.first_token_timeout_ms=5000",
+        "llm.first_token_wait_ms=5000", "llm.total_timeout_ms=10000"});
+}
+
+TEST_F(web_client_test, traces_leave_find_appraise_and_report_a_message) {
+  play("traces");
 }
 
 TEST_F(web_client_test, korean_from_the_browser_the_switch_and_errors_in_place_on_a_phone) {
