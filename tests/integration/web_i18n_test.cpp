@@ -1,7 +1,9 @@
-// The web client's words (web/public/i18n/en.json and ko.json): every error code the server
-// declares (src/util/error.hpp, the "Error codes" table of docs/PROTOCOL.md) has a readable text
-// in both languages, so a player never sees a raw code alone; both files hold the same keys; and
-// every key the client's code asks for by name, t('...'), exists. Reads files; starts no server.
+// The web client against the server's tables. Its words (web/public/i18n/en.json and ko.json):
+// every error code the server declares (src/util/error.hpp, the "Error codes" table of
+// docs/PROTOCOL.md) has a readable text in both languages, so a player never sees a raw code alone;
+// both files hold the same keys; and every key the client's code asks for by name, t('...'),
+// exists. Its messages: each one it sends or handles is declared (web/public/sdk/protocol.json).
+// Reads files; starts no server.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -112,6 +114,57 @@ TEST(web_i18n_test, every_key_the_client_names_exists) {
     }
   }
   EXPECT_GT(found, 100);
+}
+
+}  // namespace
+}  // namespace maratang::it
+
+namespace maratang::it {
+namespace {
+
+// The client's message names come from the server's tables: every request it sends and every
+// event it handles is in web/public/sdk/protocol.json (itself checked against the code by
+// protocol_doc.json_file_matches_the_code), so a renamed or removed message fails here.
+TEST(web_protocol_test, the_client_names_only_messages_the_server_declares) {
+  const auto doc = json::parse(read(kPublic / "sdk" / "protocol.json")).as_object();
+  std::set<std::string> requests, events;
+  for (const auto& m : doc.at("messages").as_array()) {
+    const auto& o = m.as_object();
+    (o.at("dir").as_string() == "request" ? requests : events)
+        .insert(std::string(o.at("type").as_string()));
+  }
+  ASSERT_TRUE(requests.contains("mafia.vote"));
+  ASSERT_TRUE(events.contains("mystery.line"));
+  enum class kind { request, event, either };
+  struct use {
+    std::regex re;
+    kind k;
+  };
+  const use uses[] = {
+      {std::regex(R"((?:request|act)\('([a-z]+(?:\.[a-z_]+)*)')"), kind::request},
+      {std::regex(R"(\bcase '([a-z]+\.[a-z_.]+)':)"), kind::event},
+      {std::regex(R"(=== '([a-z]+\.[a-z_]+)')"), kind::either},
+      {std::regex(R"(\bon\('([a-z]+\.[a-z_]+)')"), kind::event},
+      {std::regex(R"('(room\.(?:member|leader|can|game|removed)[a-z_]*)')"), kind::event},
+  };
+  int found = 0;
+  for (const auto& dir : {kPublic / "js", kPublic / "sdk"}) {
+    for (const auto& f : fs::recursive_directory_iterator(dir)) {
+      if (f.path().extension() != ".js") continue;
+      const auto src = read(f.path());
+      for (const auto& u : uses) {
+        for (std::sregex_iterator it(src.begin(), src.end(), u.re), end; it != end; ++it) {
+          const auto type = (*it)[1].str();
+          ++found;
+          const bool declared = (u.k != kind::event && requests.contains(type)) ||
+                                (u.k != kind::request && events.contains(type));
+          EXPECT_TRUE(declared) << f.path().filename().string() << " uses " << type
+                                << ", which protocol.json does not declare as such";
+        }
+      }
+    }
+  }
+  EXPECT_GT(found, 40);
 }
 
 }  // namespace

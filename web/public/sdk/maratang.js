@@ -6,6 +6,8 @@
 // the server keeps the seat for rooms.reconnect_grace_ms and its hello reply carries the room.
 //
 // Mode modules (Mafia, Mystery, Arena) live beside this file and use only what it exports.
+// protocol.json, beside it, is every message, endpoint and error code as the server declares them
+// (`maratang protocol --json`); a test fails when the client names a message not listed there.
 
 /** The protocol version this SDK speaks. */
 export const PROTOCOL_VERSION = 1;
