@@ -1,7 +1,7 @@
 // Drives the player's web client (web/public, served by the server at /) in Debian's Chromium with
 // playwright-core, as players would: clicks and typing only, reading what each page shows.
 // Usage: node web_client.cjs CHROMIUM BASE_URL WEB_DIR SCENARIO SCREENSHOT_DIR
-// Scenarios: mafia (four pages play a whole game; one reloads mid-game), mystery (a solo game to
+// Scenarios: mafia (five pages play a whole game; one reloads mid-game), mystery (a solo game to
 // an ending and its casebook), language (Korean from the browser, the switch, errors in place, a
 // phone-sized screen, a private room joined by invite code; as root, a dropped network mid-game). Prints "ok ..." per step and "PASS";
 // exits 1 with the reason on the first failure.
@@ -46,20 +46,21 @@ async function newPlayer(browser, name, opts, problems) {
   await page.fill('#nickname', name);
   await page.click('#save-nickname');
   await page.waitForSelector('#rooms');
-  return { ctx, page, name };
+  const token = await page.evaluate(() => JSON.parse(localStorage.getItem('maratang.session')).token);
+  return { ctx, page, name, token };
 }
 
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
 const count = (page, sel) => page.$$eval(sel, (es) => es.length);
 
 async function mafia(browser, problems) {
-  const names = ['Alice', 'Bora', 'Chul', 'Dana'];
+  const names = ['Alice', 'Bora', 'Chul', 'Dana', 'Eun'];
   const p = [];
   for (const [i, n] of names.entries()) {
     // One player reads Korean: what the game shows must not depend on the words.
     p.push(await newPlayer(browser, n, i === 2 ? { locale: 'ko-KR' } : {}, problems));
   }
-  check(true, 'four guests signed in with nicknames');
+  check(true, 'five guests signed in with nicknames');
   const [a] = p;
   await a.page.selectOption('#create-mode', 'mafia');
   await a.page.fill('#create-name', 'Night Market');
@@ -88,8 +89,8 @@ async function mafia(browser, problems) {
     await pl.page.click(`${row} .join`);
     await pl.page.waitForSelector('#room-name');
   }
-  await a.page.waitForFunction(() => document.querySelectorAll('#members li').length === 4);
-  check(true, 'three joined with the password; the leader sees four members');
+  await a.page.waitForFunction(() => document.querySelectorAll('#members li').length === 5);
+  check(true, 'four joined with the password; the leader sees five members');
   for (const pl of p.slice(1)) await pl.page.click('#ready');
   await a.page.waitForSelector('#start:not([disabled])');
   await shot(a.page, 'room');
@@ -109,12 +110,12 @@ async function mafia(browser, problems) {
     id[pl.name] = await pl.page.$eval('#mafia-players li[data-role]:not([data-role=""])', (l) => Number(l.dataset.player));
   }
   const by = (r) => p.filter((pl) => role[pl.name] === r);
-  check(by('mafia').length === 1 && by('doctor').length === 1 && by('citizen').length === 2,
-    'the deal for four: one mafia, one doctor, two citizens');
-  const M = by('mafia')[0], D = by('doctor')[0], [C1, C2] = by('citizen');
+  check(by('mafia').length === 1 && by('doctor').length === 1 && by('police').length === 1 &&
+    by('citizen').length === 2, 'the deal for five: one mafia, one doctor, one police, two citizens');
+  const M = by('mafia')[0], D = by('doctor')[0], P = by('police')[0], [C1, C2] = by('citizen');
   await shot(M.page, 'role-mafia');
 
-  // The vote: chat first (the day channel is open in the vote), then three against C1.
+  // The vote: chat first (the day channel is open in the vote), then four against C1.
   for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
   check(true, 'day 1 ended on the server clock; the vote began');
   await M.page.fill('#mafia-chat-input', 'I trust everyone');
@@ -127,11 +128,12 @@ async function mafia(browser, problems) {
   check(true, 'the live tally shows two votes on the accused');
   await shot(C1.page, 'vote');
   await C2.page.click(`#mafia-players li[data-player="${id[C1.name]}"] button.vote`);
+  await P.page.click(`#mafia-players li[data-player="${id[C1.name]}"] button.vote`);
   await C1.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
   for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=verdict]', { timeout: 20000 });
   check(Number(await C2.page.$eval('#accused', (e) => e.dataset.player)) === id[C1.name], 'defense and verdict for the accused');
   check(await count(C1.page, '#verdict-yes') === 0, 'the accused cannot vote on their own verdict');
-  for (const pl of [M, D, C2]) await pl.page.click('#verdict-yes');
+  for (const pl of [M, D, P, C2]) await pl.page.click('#verdict-yes');
   for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=night]', { timeout: 20000 });
   check(true, 'all voted yes: night fell');
   await C1.page.waitForSelector('#you-are-dead');
@@ -163,20 +165,39 @@ async function mafia(browser, problems) {
   check((await text(C2.page, '#mafia-chat')).includes('I trust everyone'), 'after a reload: the day chat is back');
   await shot(C2.page, 'reloaded');
 
-  // The kill and the save: the doctor guards the wrong player.
+  // The kill, the save (of the wrong player) and the investigation.
   await M.page.click(`#mafia-players li[data-player="${id[D.name]}"] button.kill`);
   await C1.page.waitForSelector(`#mafia-players li[data-player="${id[D.name]}"] .badge.pick`);
   check(true, "the dead watch the mafia's pick");
   check(await count(C2.page, '.badge.pick') === 0, "the town does not see the mafia's pick");
+  check(await count(P.page, '.badge.pick') === 0, "the police do not see the mafia's pick");
+  await P.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.investigate`);
+  await P.page.waitForSelector(`.investigation[data-player="${id[M.name]}"][data-mafia="1"]`);
+  check(true, 'the police learn that the mafioso is mafia');
+  await C1.page.waitForSelector(`.investigation[data-player="${id[M.name]}"]`);
+  check(await count(C2.page, '.investigation') === 0, "the town does not see the police's result");
   await D.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.heal`);
 
-  // Dawn: the doctor dies, the mafia equal the town and win.
-  for (const pl of p) await pl.page.waitForSelector('#winner[data-winner=mafia]', { timeout: 20000 });
+  // Dawn: the doctor is dead; day 2; the town votes the mafioso out and wins.
+  for (const pl of [M, P, C2]) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
+  check(await D.page.$eval(`#mafia-players li[data-player="${id[D.name]}"]`, (e) => e.dataset.alive) === '0',
+    'the doctor was killed in the night');
+  check(await P.page.$eval('#phase', (e) => e.dataset.day) === '2', 'day 2 began');
+  await P.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
+  await C2.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
+  await M.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.vote`);
+  await P.page.waitForSelector('#phase-name[data-phase=verdict]', { timeout: 20000 });
+  await P.page.click('#verdict-no');
+  await P.page.waitForSelector('#verdict-tally[data-no="1"]');
+  check(true, 'the verdict tally is live');
+  await P.page.click('#verdict-yes');
+  await C2.page.click('#verdict-yes');
+  for (const pl of p) await pl.page.waitForSelector('#winner[data-winner=town]', { timeout: 20000 });
   for (const pl of p) {
     const roles = await pl.page.$$eval('#final-roles tr[data-role]', (rs) => rs.map((r) => r.dataset.role).sort());
-    check(JSON.stringify(roles) === JSON.stringify(['citizen', 'citizen', 'doctor', 'mafia']), `${pl.name} sees the end screen with every role`);
+    check(JSON.stringify(roles) === JSON.stringify(['citizen', 'citizen', 'doctor', 'mafia', 'police']), `${pl.name} sees the end screen with every role`);
   }
-  for (const pl of [M, D, C2]) {
+  for (const pl of [M, D, P, C2]) {
     check(!(await text(pl.page, '#mafia-chat')).includes('boo from beyond'), `${pl.name} never read the dead channel while alive`);
   }
   check(!(await text(C2.page, '#mafia-chat')).includes('the doctor goes tonight'), 'the citizen never read the mafia channel');
@@ -184,11 +205,16 @@ async function mafia(browser, problems) {
   await shot(C2.page, 'end');
   await shot(p[2].page, 'end-ko');
   const ko = p[2].page;
-  check((await text(ko, '#winner')) === '마피아 승리!', 'the Korean page shows the end in Korean');
+  check((await text(ko, '#winner')) === '시민 승리!', 'the Korean page shows the end in Korean');
   await ko.selectOption('#lang', 'en');
-  await ko.waitForFunction(() => document.querySelector('#winner').textContent === 'The mafia win!' &&
+  await ko.waitForFunction(() => document.querySelector('#winner').textContent === 'The town wins!' &&
     document.querySelector('#mafia-send').textContent === 'Send');
   check(true, 'switching the language redraws the game screen');
+  // The server gives 10 s tokens here: the SDK refreshed them on its own while the game ran.
+  for (const pl of p) {
+    const now = await pl.page.evaluate(() => JSON.parse(localStorage.getItem('maratang.session')));
+    check(now.token !== pl.token && now.expires_at > Date.now(), `${pl.name}'s token was refreshed and is valid`);
+  }
   await M.page.click('#back-to-room');
   await M.page.waitForSelector('#room-state');
   check(true, 'back in the room after the game');

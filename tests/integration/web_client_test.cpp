@@ -1,8 +1,8 @@
 // The player's web client (web/public) in headless Chromium, driven through its UI by
 // tests/integration/web_client.cjs (playwright-core from web/node_modules, Debian's Chromium):
-// a whole Mafia game by four pages, a solo Mystery game to an ending and its casebook, and the
-// language switch with errors in place on a phone-sized screen. The server runs without an LLM.
-// Screenshots of each screen go to <build dir>/web_client_screens/.
+// a whole Mafia game by five pages (tokens refreshed on the way), a solo Mystery game to an ending
+// and its casebook, and the language switch with errors in place on a phone-sized screen. The
+// server runs without an LLM. Screenshots of each screen go to <build dir>/web_client_screens/.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -54,8 +54,9 @@ class web_client_test : public ::testing::Test {
   }
 };
 
-TEST_F(web_client_test, four_pages_play_mafia_to_the_end_and_a_reload_keeps_the_seat) {
-  play("mafia");
+TEST_F(web_client_test, five_pages_play_mafia_to_the_end_and_a_reload_keeps_the_seat) {
+  // Tokens live 10 s (the least allowed), so the game outlasts them and the SDK must refresh.
+  play("mafia", {"llm.base_url=", "auth.token_ttl_s=10"});
 }
 
 TEST_F(web_client_test, a_solo_mystery_reaches_an_ending_and_its_casebook) {

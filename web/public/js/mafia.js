@@ -239,6 +239,7 @@ export class MafiaView {
       ' ', this.countdown,
       s.accused && (s.phase === 'defense' || s.phase === 'verdict') ? h('p#accused', {dataset: {player: s.accused}}, t('mafia.on_trial', {name: this.name(s.accused)})) : null);
     this.phaseBar.dataset.phase = s.phase;
+    this.phaseBar.dataset.day = String(s.day);
     this.tick();
 
     // Tallies and picks belong to their phase: gone once it is over.

@@ -92,6 +92,7 @@ export class Client {
     this.#wantOpen = false;
     this.#attempt = 0;
     this.#timer = null;
+    this.#scheduleRefresh();
   }
 
   #listeners;
@@ -101,6 +102,7 @@ export class Client {
   #attempt;
   #timer;
   #refreshing = null;
+  #refreshTimer = null;
 
   // --- events ----------------------------------------------------------------------------------
 
@@ -204,7 +206,7 @@ export class Client {
    */
   async rest(method, path, body, opt = {}) {
     const auth = opt.auth ?? true;
-    if (auth && this.session && this.session.expires_at - 30000 < this.serverNow() && !opt.retried) {
+    if (auth && this.session && this.#expiring() && !opt.retried) {
       await this.refresh().catch(() => {});
     }
     const headers = {};
@@ -250,11 +252,28 @@ export class Client {
       expires_at: r.expires_at, kind,
     };
     this.storage?.setItem(KEY_SESSION, JSON.stringify(this.session));
+    this.#scheduleRefresh();
     this.#emit('session', this.session);
     return this.session;
   }
 
+  /** Whether the token expires within 5 s (then it is refreshed before use). */
+  #expiring() {
+    return this.session.expires_at - 5000 < this.serverNow();
+  }
+
+  // Keeps the token fresh while the page is open, so that a reconnection or a REST call never
+  // starts with an expired one: refreshed when a third of its life (at most a minute) is left.
+  #scheduleRefresh() {
+    clearTimeout(this.#refreshTimer);
+    if (!this.session) return;
+    const left = this.session.expires_at - this.serverNow();
+    const wait = Math.max(1000, left - Math.min(60000, left / 3));
+    this.#refreshTimer = setTimeout(() => this.refresh().catch(() => {}), wait);
+  }
+
   #clearSession() {
+    clearTimeout(this.#refreshTimer);
     this.session = null;
     this.storage?.removeItem(KEY_SESSION);
     this.#emit('session', null);
@@ -311,7 +330,7 @@ export class Client {
       return;
     }
     // A browser cannot read why an upgrade was refused: refresh a token about to expire first.
-    if (this.session.expires_at - 30000 < this.serverNow()) {
+    if (this.#expiring()) {
       try {
         await this.refresh();
       } catch (e) {
