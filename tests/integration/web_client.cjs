@@ -273,6 +273,44 @@ async function mystery(browser, problems) {
   await shot(page, 'casebook');
 }
 
+// Two players in turns: whose turn it is and its deadline, a refusal out of turn, the turn
+// passing, and the room's chat beside the game.
+async function mystery_group(browser, problems) {
+  const a = await newPlayer(browser, 'Mina', {}, problems);
+  const b = await newPlayer(browser, 'Joon', { locale: 'ko-KR' }, problems);
+  await a.page.selectOption('#create-mode', 'mystery');
+  await a.page.waitForSelector('#create-settings [name=scenario] option[value=gull_rock]', { state: 'attached' });
+  await a.page.selectOption('#create-settings [name=scenario]', 'gull_rock');
+  await a.page.fill('#create-settings [name=turn_s]', '120');
+  await a.page.check('#create-private');
+  await a.page.click('#create');
+  await a.page.waitForSelector('#room-invite');
+  const code = await text(a.page, '#room-invite');
+  await b.page.fill('#invite-code', code);
+  await b.page.click('#join-code');
+  await b.page.waitForSelector('#ready');
+  await b.page.click('#ready');
+  await a.page.waitForSelector('#start:not([disabled])');
+  await a.page.click('#start');
+  await a.page.waitForSelector('#whose-turn[data-mine="1"]');
+  await b.page.waitForSelector('#whose-turn[data-mine="0"]');
+  check((await text(b.page, '#whose-turn')).includes('Mina'), "the other player sees whose turn it is");
+  check(/\d:\d\d/.test(await text(a.page, '#turn .countdown')), 'the turn shows its deadline');
+  await b.page.fill('#command', 'go north');
+  await b.page.press('#command', 'Enter');
+  await b.page.waitForSelector('#mystery-error .error[data-code=not_your_turn]');
+  check((await text(b.page, '#mystery-error .error')).startsWith('당신의 차례가 아닙니다'), 'out of turn: refused in words, in Korean');
+  await a.page.click('#quick button.exit[data-exit=east]');
+  await b.page.waitForSelector('#whose-turn[data-mine="1"]');
+  await a.page.waitForSelector('#whose-turn[data-mine="0"]');
+  check(true, 'the turn passed to the second player');
+  await b.page.fill('#chat-input', '어디 있어요?');
+  await b.page.click('.chatbox button[type=submit]');
+  await a.page.waitForSelector('#lobby-chat li:has-text("어디 있어요?")');
+  check(true, "the room's chat works beside the game");
+  await shot(b.page, 'group-ko');
+}
+
 // With an LLM (the test's fake OpenAI server, slow on purpose): a line is announced, shows a
 // thinking mark, its words stream in, and it ends as the LLM's.
 async function mystery_llm(browser, problems) {
@@ -410,7 +448,7 @@ async function language(browser, problems) {
   });
   const problems = [];
   try {
-    await ({ mafia, mystery, mystery_llm, traces, language })[scenario](browser, problems);
+    await ({ mafia, mystery, mystery_group, mystery_llm, traces, language })[scenario](browser, problems);
     // Expected refusals are answered with 4xx, which Chromium logs as console errors.
     const real = problems.filter((s) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(s));
     check(real.length === 0, 'no page error, no console error, nothing loaded from elsewhere' + (real.length ? ': ' + real.join('; ') : ''));

@@ -130,6 +130,7 @@ export class MysteryView {
         break;
       case 'mystery.turn':
         this.turn = d;
+        fill(this.err);  // an "out of turn" refusal is old news once the turn moves
         break;
       case 'mystery.rejected':
         fill(this.err, h('p.error', {dataset: {code: d.code}}, errorText(d)));
