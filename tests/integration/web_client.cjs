@@ -438,6 +438,17 @@ async function language(browser, problems) {
   await page.waitForSelector('#lobby-chat li:has-text("안녕하세요 🙂")');
   check(true, 'lobby chat');
   await shot(page, 'room-ko-phone');
+
+  // Leader actions: hand the room over; the new leader removes the old one, who is told why.
+  const otherId = await page.$eval('#members li:nth-child(2)', (l) => l.dataset.player);
+  await page.click(`#members li[data-player="${otherId}"] button.transfer`);
+  await other.page.waitForSelector(`#members li[data-player="${otherId}"] .badge.leader`);
+  await other.page.waitForSelector('#members li button.kick');
+  check(true, 'leadership handed over: the new leader gets the leader actions');
+  await other.page.click('#members li button.kick');
+  await page.waitForSelector('#notice');
+  check((await text(page, '#notice')) === '방에서 나왔습니다: 방장이 내보냈습니다.', 'the kicked player is back in the lobby, told why in Korean');
+  await other.page.waitForFunction(() => document.querySelectorAll('#members li').length === 1);
 }
 
 (async () => {
