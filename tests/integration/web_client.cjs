@@ -69,6 +69,7 @@ async function mafia(browser, problems) {
   await set('day_ms', 1); await set('vote_ms', 60); await set('defense_ms', 1);
   await set('verdict_ms', 60); await set('night_ms', 60);
   await a.page.check('#create-settings [name=night_early_end]');
+  await a.page.check('#create-spectators');
   await shot(a.page, 'create');
   await a.page.click('#create');
   await a.page.waitForSelector('#room-name');
@@ -113,6 +114,15 @@ async function mafia(browser, problems) {
   check(by('mafia').length === 1 && by('doctor').length === 1 && by('police').length === 1 &&
     by('citizen').length === 2, 'the deal for five: one mafia, one doctor, one police, two citizens');
   const M = by('mafia')[0], D = by('doctor')[0], P = by('police')[0], [C1, C2] = by('citizen');
+
+  // A spectator comes in during the game: no roles, the public view.
+  const W = await newPlayer(browser, 'Watcher', {}, problems);
+  await W.page.click('#refresh');
+  await W.page.fill('#rooms .room[data-name="Night Market"] .pw', 'pw-1234');
+  await W.page.click('#rooms .room[data-name="Night Market"] .watch');
+  await W.page.waitForSelector('#mafia-players li');
+  check(await count(W.page, '#role-name') === 0 && await count(W.page, '#mafia-players li[data-role]:not([data-role=""])') === 0,
+    'a spectator watches the game and sees no role');
   await shot(M.page, 'role-mafia');
 
   // The vote: chat first (the day channel is open in the vote), then four against C1.
@@ -148,7 +158,8 @@ async function mafia(browser, problems) {
   await C1.page.fill('#mafia-chat-input', 'boo from beyond');
   await C1.page.click('#mafia-send');
   await C1.page.waitForSelector('#mafia-chat li[data-channel=dead]');
-  check(true, 'mafia channel read by the dead; the dead speak among themselves');
+  await W.page.waitForSelector('#mafia-chat li[data-channel=dead]:has-text("boo from beyond")');
+  check(true, 'mafia channel read by the dead; the dead speak among themselves, and spectators read them');
   await C2.page.fill('#mafia-chat-input', 'is anyone awake');
   await C2.page.click('#mafia-send');
   check(await C2.page.$eval('#mafia-channel', (e) => e.dataset.channel) === '', 'a citizen at night is shown no channel');
@@ -201,6 +212,9 @@ async function mafia(browser, problems) {
     check(!(await text(pl.page, '#mafia-chat')).includes('boo from beyond'), `${pl.name} never read the dead channel while alive`);
   }
   check(!(await text(C2.page, '#mafia-chat')).includes('the doctor goes tonight'), 'the citizen never read the mafia channel');
+  await W.page.waitForSelector('#winner[data-winner=town]');
+  check(!(await text(W.page, '#mafia-chat')).includes('the doctor goes tonight'), 'the spectator never read the mafia channel');
+  check(await count(W.page, '#final-roles tr[data-role]') === 5, 'the spectator sees every role at the end');
   check((await text(C2.page, '#mafia-log')).length > 0, 'the events log tells the story');
   await shot(C2.page, 'end');
   await shot(p[2].page, 'end-ko');

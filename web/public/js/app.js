@@ -159,6 +159,7 @@ function lobbyScreen() {
       h('span.seats', `${r.players}/${r.capacity}`),
       pw,
       h('button.join', {onclick: () => attempt(rowErr, () => joinRoom({room_id: r.id, ...(r.has_password ? {password: pw.value} : {})}))}, t('ui.join')),
+      r.state === 'playing' ? h('button.watch', {onclick: () => attempt(rowErr, () => joinRoom({room_id: r.id, spectate: true, ...(r.has_password ? {password: pw.value} : {})}))}, t('ui.watch')) : null,
       rowErr);
   };
   const code = h('input#invite-code', {placeholder: t('ui.invite_code'), maxlength: 16});
@@ -195,6 +196,7 @@ function createForm() {
   const capacity = h('input#create-capacity', {type: 'number', min: 1, max: 20, placeholder: t('ui.capacity')});
   const priv = h('input#create-private', {type: 'checkbox'});
   const password = h('input#create-password', {type: 'password', maxlength: 64, placeholder: t('ui.room_password_optional')});
+  const spectators = h('input#create-spectators', {type: 'checkbox'});
   const settings = h('div.settings#create-settings');
   const drawSettings = () => {
     if (mode.value === 'mafia') fill(settings, MafiaView.settingsForm());
@@ -210,7 +212,7 @@ function createForm() {
       attempt(err, async () => {
         const s = mode.value === 'mafia' ? MafiaView.readSettings(settings)
                 : mode.value === 'mystery' ? MysteryView.readSettings(settings) : {};
-        const data = {mode: mode.value, name: name.value, private: priv.checked, settings: s};
+        const data = {mode: mode.value, name: name.value, private: priv.checked, allow_spectators: spectators.checked, settings: s};
         if (capacity.value) data.capacity = Number(capacity.value);
         if (password.value) data.password = password.value;
         const r = await client.request('room.create', data);
@@ -221,6 +223,7 @@ function createForm() {
       h('label', t('ui.room_name'), name),
       h('label', t('ui.capacity'), capacity),
       h('label.check', priv, t('ui.private_room')),
+      h('label.check', spectators, t('ui.allow_spectators')),
       h('label', t('ui.room_password'), password),
       settings,
       h('button.primary#create', {type: 'submit'}, t('ui.create'))),
