@@ -418,7 +418,8 @@ async function language(browser, problems) {
   await page.click('#register');
   await page.waitForSelector('.err .error[data-code=weak_password]');
   check((await text(page, '.err .error')).startsWith('추측하기 쉬운 비밀번호'), 'a weak password is refused in Korean');
-  await page.click('#guest');
+  await page.fill('#password', 'kettle-umbrella-47');
+  await page.click('#register');
   await page.fill('#nickname', 'bad\u202Ename');
   await page.click('#save-nickname');
   await page.waitForSelector('.err .error[data-code=nickname_invalid]');
@@ -463,6 +464,19 @@ async function language(browser, problems) {
   await page.waitForSelector('#notice');
   check((await text(page, '#notice')) === '방에서 나왔습니다: 방장이 내보냈습니다.', 'the kicked player is back in the lobby, told why in Korean');
   await other.page.waitForFunction(() => document.querySelectorAll('#members li').length === 1);
+
+  // The email account: log out, a wrong password, then back in with the nickname it chose.
+  await page.click('#logout');
+  await page.waitForSelector('#login');
+  await page.fill('#email', 'someone@example.com');
+  await page.fill('#password', 'wrong-password-1');
+  await page.click('#login');
+  await page.waitForSelector('.err .error[data-code=bad_credentials]');
+  check((await text(page, '.err .error')) === '이메일 또는 비밀번호가 틀렸습니다.', 'a wrong password, in Korean');
+  await page.fill('#password', 'kettle-umbrella-47');
+  await page.click('#login');
+  await page.waitForSelector('#rooms');
+  check((await text(page, '#me')) === '마라탕러', 'logged out and in again by email, with the same nickname');
 }
 
 (async () => {
