@@ -325,6 +325,35 @@ async function mystery_group(browser, problems) {
   await shot(b.page, 'group-ko');
 }
 
+// The Korean scenario, typed in Korean on a Korean page: hanok_night's "frozen" walkthrough.
+async function mystery_ko(browser, problems) {
+  const { page } = await newPlayer(browser, '나그네', { locale: 'ko-KR' }, problems);
+  await page.selectOption('#create-mode', 'mystery');
+  await page.waitForSelector('#create-settings [name=scenario] option[value=hanok_night]', { state: 'attached' });
+  await page.selectOption('#create-settings [name=scenario]', 'hanok_night');
+  await page.click('#create');
+  await page.waitForSelector('#start:not([disabled])');
+  await page.click('#start');
+  await page.waitForSelector('#place-name');
+  const before = await text(page, '#place-name');
+  const lines = await count(page, '#story li.line');
+  await page.fill('#command', '북쪽으로 간다');
+  await page.press('#command', 'Enter');
+  await page.waitForFunction((b) => document.querySelector('#place-name').textContent !== b, before);
+  check(await count(page, '#story li.line') > lines, 'a Korean command moved the player: ' + await text(page, '#place-name'));
+  for (let i = 0; i < 7; i++) {
+    const n = await count(page, '#story li.line');
+    await page.fill('#command', '넘기기');
+    await page.press('#command', 'Enter');
+    await page.waitForFunction((k) => document.querySelectorAll('#story li.line').length > k || document.querySelector('#ending'), n);
+  }
+  await page.waitForSelector('#ending[data-ending=frozen]');
+  check(true, 'the Korean walkthrough "frozen" reached its ending');
+  await page.waitForSelector('#casebook', { timeout: 20000 });
+  check(/[가-힣]/.test(await text(page, '#casebook')), 'the casebook is written in Korean');
+  await shot(page, 'casebook-ko');
+}
+
 // With an LLM (the test's fake OpenAI server, slow on purpose): a line is announced, shows a
 // thinking mark, its words stream in, and it ends as the LLM's.
 async function mystery_llm(browser, problems) {
@@ -487,7 +516,7 @@ async function language(browser, problems) {
   });
   const problems = [];
   try {
-    await ({ mafia, mystery, mystery_group, mystery_llm, traces, language })[scenario](browser, problems);
+    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language })[scenario](browser, problems);
     // Expected refusals are answered with 4xx, which Chromium logs as console errors.
     const real = problems.filter((s) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(s));
     check(real.length === 0, 'no page error, no console error, nothing loaded from elsewhere' + (real.length ? ': ' + real.join('; ') : ''));

@@ -1,9 +1,10 @@
 // The player's web client (web/public) in headless Chromium, driven through its UI by
 // tests/integration/web_client.cjs (playwright-core from web/node_modules, Debian's Chromium):
 // a whole Mafia game by five pages (tokens refreshed on the way), a solo Mystery game to an ending
-// and its casebook (with a dropped network), two players in Mystery turns, an LLM line streamed
-// from the fake OpenAI server, Traces, and the language switch with errors in place on a
-// phone-sized screen. Screenshots of each screen go to <build dir>/web_client_screens/.
+// and its casebook (with a dropped network), the Korean one typed in Korean, two players in Mystery
+// turns, an LLM line streamed from the fake OpenAI server, Traces, and the language switch with
+// errors in place on a phone-sized screen. Screenshots of each screen go to <build
+// dir>/web_client_screens/.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -62,6 +63,10 @@ TEST_F(web_client_test, five_pages_play_mafia_to_the_end_and_a_reload_keeps_the_
 
 TEST_F(web_client_test, a_solo_mystery_reaches_an_ending_and_its_casebook) {
   play("mystery");
+}
+
+TEST_F(web_client_test, the_korean_scenario_played_in_korean_reaches_its_ending) {
+  play("mystery_ko");
 }
 
 TEST_F(web_client_test, two_players_take_mystery_turns_with_a_deadline) {
