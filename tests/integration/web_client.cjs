@@ -57,8 +57,10 @@ async function mafia(browser, problems) {
   const names = ['Alice', 'Bora', 'Chul', 'Dana', 'Eun'];
   const p = [];
   for (const [i, n] of names.entries()) {
-    // One player reads Korean: what the game shows must not depend on the words.
-    p.push(await newPlayer(browser, n, i === 2 ? { locale: 'ko-KR' } : {}, problems));
+    // One player reads Korean (what the game shows must not depend on the words); one plays on
+    // a phone-sized screen.
+    const opts = i === 2 ? { locale: 'ko-KR' } : i === 3 ? { viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true } : {};
+    p.push(await newPlayer(browser, n, opts, problems));
   }
   check(true, 'five guests signed in with nicknames');
   const [a] = p;
@@ -137,6 +139,9 @@ async function mafia(browser, problems) {
   await C1.page.waitForSelector(`#mafia-players li[data-player="${id[C1.name]}"] .votes[data-votes="2"]`);
   check(true, 'the live tally shows two votes on the accused');
   await shot(C1.page, 'vote');
+  const phoneWidth = await p[3].page.evaluate(() => document.documentElement.scrollWidth);
+  check(phoneWidth <= 375, `the game fits a phone (${phoneWidth}px)`);
+  await shot(p[3].page, 'vote-phone');
   await C2.page.click(`#mafia-players li[data-player="${id[C1.name]}"] button.vote`);
   await P.page.click(`#mafia-players li[data-player="${id[C1.name]}"] button.vote`);
   await C1.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);

@@ -144,23 +144,39 @@ function lobbyScreen() {
       class: filter === m.name ? 'on' : '', dataset: {mode: m.name},
       onclick: () => { filter = m.name; drawTabs(); refresh(); },
     }, m.name ? t('mode.' + m.name) : t('ui.all_modes'))));
+  // Rows are kept across refreshes (keyed by room id), so a password being typed or an error
+  // shown under a row survives the list being refreshed every few seconds.
+  const rows = new Map();
   const refresh = () => attempt(err, async () => {
     if (!client.ready) return;
     const r = await client.request('room.list', filter ? {mode: filter} : {});
-    fill(list, r.rooms.length ? r.rooms.map(roomRow) : h('p.empty', t('ui.no_rooms')));
+    const next = new Map();
+    for (const room of r.rooms) {
+      const row = rows.get(room.id) ?? roomRow(room);
+      row.update(room);
+      next.set(room.id, row);
+    }
+    rows.clear();
+    for (const [id, row] of next) rows.set(id, row);
+    fill(list, r.rooms.length ? [...rows.values()].map((row) => row.el) : h('p.empty', t('ui.no_rooms')));
   });
   const roomRow = (r) => {
     const pw = h('input.pw', {type: 'password', placeholder: t('ui.room_password'), hidden: !r.has_password});
     const rowErr = h('div.err');
-    return h('div.room', {dataset: {room: r.id, name: r.name}},
+    const info = h('span.info');
+    const watch = h('button.watch', {onclick: () => attempt(rowErr, () => joinRoom({room_id: r.id, spectate: true, ...(r.has_password ? {password: pw.value} : {})}))}, t('ui.watch'));
+    const el = h('div.room', {dataset: {room: r.id, name: r.name}},
       h('span.name', r.name, r.has_password ? h('span.lock', {title: t('ui.has_password')}, ' 🔒') : null),
       h('span.mode', t('mode.' + r.mode)),
-      h('span.state', t('room_state.' + r.state)),
-      h('span.seats', `${r.players}/${r.capacity}`),
+      info,
       pw,
       h('button.join', {onclick: () => attempt(rowErr, () => joinRoom({room_id: r.id, ...(r.has_password ? {password: pw.value} : {})}))}, t('ui.join')),
-      r.state === 'playing' ? h('button.watch', {onclick: () => attempt(rowErr, () => joinRoom({room_id: r.id, spectate: true, ...(r.has_password ? {password: pw.value} : {})}))}, t('ui.watch')) : null,
+      watch,
       rowErr);
+    return {el, update: (now) => {
+      fill(info, h('span.state', t('room_state.' + now.state)), ' ', h('span.seats', `${now.players}/${now.capacity}`));
+      watch.hidden = now.state !== 'playing';
+    }};
   };
   const code = h('input#invite-code', {placeholder: t('ui.invite_code'), maxlength: 16});
   const codePw = h('input#invite-password', {type: 'password', placeholder: t('ui.room_password')});
