@@ -147,6 +147,7 @@ function lobbyScreen() {
   // Rows are kept across refreshes (keyed by room id), so a password being typed or an error
   // shown under a row survives the list being refreshed every few seconds.
   const rows = new Map();
+  let shown = null;
   const refresh = () => attempt(err, async () => {
     if (!client.ready) return;
     const r = await client.request('room.list', filter ? {mode: filter} : {});
@@ -158,7 +159,12 @@ function lobbyScreen() {
     }
     rows.clear();
     for (const [id, row] of next) rows.set(id, row);
-    fill(list, r.rooms.length ? [...rows.values()].map((row) => row.el) : h('p.empty', t('ui.no_rooms')));
+    // Re-inserting a row would take the focus from its password field: only when the list changed.
+    const ids = [...rows.keys()].join(',');
+    if (ids !== shown || !list.firstChild) {
+      shown = ids;
+      fill(list, r.rooms.length ? [...rows.values()].map((row) => row.el) : h('p.empty', t('ui.no_rooms')));
+    }
   });
   const roomRow = (r) => {
     const pw = h('input.pw', {type: 'password', placeholder: t('ui.room_password'), hidden: !r.has_password});
