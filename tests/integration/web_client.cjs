@@ -155,6 +155,10 @@ async function mafia(browser, problems) {
   await C1.page.waitForFunction(() => [...document.querySelectorAll('#mafia-players li')].every((l) => l.dataset.role));
   check(true, 'the executed player is dead and now sees every role');
   check(await count(C2.page, '#mafia-players li[data-role]:not([data-role=""])') === 1, 'the living still see only their own role');
+  // The media policy at night: the town hears nobody and is heard by nobody; the dead overhear the mafia.
+  await C2.page.waitForSelector('#media[data-hear="0"][data-heard="0"]');
+  await C1.page.waitForSelector('#media[data-hear="1"]');
+  check((await text(C1.page, '#media')).includes(M.name), 'the media policy: the town hears nobody at night, the dead hear the mafia');
 
   // Night channels: the mafia's words reach the mafia and the dead; the dead's reach the dead.
   await M.page.fill('#mafia-chat-input', 'the doctor goes tonight');

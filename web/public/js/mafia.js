@@ -43,6 +43,7 @@ export class MafiaView {
     this.roleCard = h('div.card.role-card#role-card');
     this.phaseBar = h('div.card.phase#phase');
     this.countdown = h('span.countdown#countdown');
+    this.media = null;  // mafia.media: this player's own voice/video policy
     this.players = h('ul.players#mafia-players');
     this.actions = h('div.actions#mafia-actions');
     this.log = h('ol.log#mafia-log');
@@ -91,6 +92,7 @@ export class MafiaView {
     for (const p of g.mafia_picks ?? []) s.picks[p.player] = p.target;
     s.patient = g.patient ?? 0;
     s.investigations = g.investigations ?? [];
+    this.media = g.media ?? null;
     fill(this.chat);
     for (const c of g.chat ?? []) this.chatLine(c);
     this.draw();
@@ -173,6 +175,9 @@ export class MafiaView {
       case 'mafia.chat':
         this.chatLine(d);
         return;
+      case 'mafia.media':
+        this.media = d;
+        break;
       default:
         return;
     }
@@ -211,6 +216,16 @@ export class MafiaView {
     });
   }
 
+  /** Who hears this player and whom they hear now (the server's media policy), for a table
+   * playing over a video call; the page itself carries no voice yet. */
+  mediaLine() {
+    const m = this.media;
+    if (!m || this.s.ended) return null;
+    const names = (ids) => (ids.length ? ids.map((i) => this.name(i)).join(', ') : t('mafia.nobody'));
+    return h('p.media#media', {dataset: {hear: m.hear.length, heard: m.publish_to.length}},
+      '🎙 ', t('mafia.heard_by', {names: names(m.publish_to)}), ' · 🔈 ', t('mafia.you_hear', {names: names(m.hear)}));
+  }
+
   /** The channel the server would put this player's words in now (a hint; the server decides). */
   channel() {
     const s = this.s;
@@ -237,6 +252,7 @@ export class MafiaView {
       h('span.phase-name#phase-name', {dataset: {phase: s.phase}}, t('mafia.phase.' + s.phase)),
       s.day ? h('span', ' ' + t('mafia.day_n', {day: s.day}) + (s.round > 1 ? ' · ' + t('mafia.round_n', {round: s.round}) : '')) : null,
       ' ', this.countdown,
+      this.mediaLine(),
       s.accused && (s.phase === 'defense' || s.phase === 'verdict') ? h('p#accused', {dataset: {player: s.accused}}, t('mafia.on_trial', {name: this.name(s.accused)})) : null);
     this.phaseBar.dataset.phase = s.phase;
     this.phaseBar.dataset.day = String(s.day);
