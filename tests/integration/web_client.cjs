@@ -419,6 +419,39 @@ async function traces(browser, problems) {
   await page.waitForSelector('#rooms');
 }
 
+// The screens outside a game, in both languages, as screenshots (artifacts to look at; the
+// checks are that each screen shows up and the page stays error-free).
+async function screens(browser, problems) {
+  for (const [lang, locale] of [['en', 'en-US'], ['ko', 'ko-KR']]) {
+    const ctx = await browser.newContext({ locale });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(WAIT);
+    watch(page, lang, problems);
+    await page.goto(base + '/');
+    await page.waitForSelector('#guest');
+    await shot(page, `${lang}-login`);
+    await page.click('#guest');
+    await page.waitForSelector('#nickname');
+    await shot(page, `${lang}-nickname`);
+    await page.fill('#nickname', 'Screens' + lang);
+    await page.click('#save-nickname');
+    await page.waitForSelector('#rooms');
+    await shot(page, `${lang}-lobby-mafia-settings`);
+    await page.selectOption('#create-mode', 'mystery');
+    await page.waitForSelector('#scenario-summary:not(:empty)');
+    await shot(page, `${lang}-lobby-mystery-settings`);
+    await page.click('#open-traces');
+    await page.waitForSelector('#trace-list li');
+    await shot(page, `${lang}-traces`);
+    await page.click('#close-traces');
+    await page.click('#create');
+    await page.waitForSelector('#room-name');
+    await shot(page, `${lang}-room`);
+    check(true, `every screen outside a game drawn in ${lang}`);
+    await ctx.close();
+  }
+}
+
 async function language(browser, problems) {
   const phone = { viewport: { width: 375, height: 740 }, locale: 'ko-KR', isMobile: true, hasTouch: true };
   const ctx = await browser.newContext(phone);
@@ -525,7 +558,7 @@ async function language(browser, problems) {
   });
   const problems = [];
   try {
-    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language })[scenario](browser, problems);
+    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens })[scenario](browser, problems);
     // Expected refusals are answered with 4xx, which Chromium logs as console errors.
     const real = problems.filter((s) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(s));
     check(real.length === 0, 'no page error, no console error, nothing loaded from elsewhere' + (real.length ? ': ' + real.join('; ') : ''));

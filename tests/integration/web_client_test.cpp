@@ -88,6 +88,10 @@ TEST_F(web_client_test, traces_leave_find_appraise_and_report_a_message) {
   play("traces");
 }
 
+TEST_F(web_client_test, every_screen_outside_a_game_in_both_languages) {
+  play("screens");
+}
+
 TEST_F(web_client_test, korean_from_the_browser_the_switch_and_errors_in_place_on_a_phone) {
   play("language");
 }

@@ -3,7 +3,7 @@
 // items, inventory, journal and health, whose turn it is with its deadline, and the ending with
 // the casebook. Commands are typed (English or Korean) or chosen from buttons (mystery.do).
 import {h, fill, clock} from './dom.js';
-import {t, errorText} from './i18n.js';
+import {t, errorText, current} from './i18n.js';
 import {attempt} from './ui.js';
 
 export class MysteryView {
@@ -21,6 +21,9 @@ export class MysteryView {
       scenarios.push(...r.scenarios);
       fill(select, r.scenarios.map((s) => h('option', {value: s.id, dataset: {language: s.language}},
         `${s.title} (${s.language})`)));
+      // A scenario in the player's language first.
+      const mine = r.scenarios.find((s) => s.language === current());
+      if (mine) select.value = mine.id;
       showSummary();
     }).catch((e) => fill(summary, errorText(e)));
     return h('fieldset.mystery-settings#scenario-list',
