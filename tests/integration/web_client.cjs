@@ -512,7 +512,8 @@ async function language(browser, problems) {
   await page.click('#create');
   await page.waitForSelector('#room-invite');
   const code = await text(page, '#room-invite');
-  const other = await newPlayer(browser, 'Guest2', {}, problems);
+  // Names and words from other players are text, never markup.
+  const other = await newPlayer(browser, '<img src=x>', {}, problems);
   await other.page.fill('#invite-code', code);
   await other.page.click('#join-code');
   await other.page.waitForSelector('#room-name');
@@ -523,6 +524,12 @@ async function language(browser, problems) {
   await other.page.click('.chatbox button[type=submit]');
   await page.waitForSelector('#lobby-chat li:has-text("안녕하세요 🙂")');
   check(true, 'lobby chat');
+  await other.page.fill('#chat-input', '<b>not bold</b>');
+  await other.page.click('.chatbox button[type=submit]');
+  await page.waitForSelector('#lobby-chat li:has-text("<b>not bold</b>")');
+  check(await count(page, '#members img, #lobby-chat img') === 0 &&
+        await page.$$eval('#lobby-chat li', (ls) => ls.every((l) => l.querySelectorAll('b').length === 1)) &&
+        (await text(page, '#members')).includes('<img src=x>'), 'names and chat are shown as text, not markup');
   await shot(page, 'room-ko-phone');
 
   // Leader actions: hand the room over; the new leader removes the old one, who is told why.
