@@ -273,15 +273,16 @@ async function mystery(browser, problems) {
   const place = await text(page, '#place-name');
   const port = new URL(base).port;
   const kill = require('child_process').spawnSync('sh', ['-c', `ss -K dst 127.0.0.1 dport = :${port}`]);
-  if (process.getuid() === 0) {
-    check(kill.stdout.toString().includes(':' + port), 'the connections were reset');
+  // Without the capability (or a kernel without socket destroy) ss -K kills nothing: then say so.
+  if (kill.status === 0 && kill.stdout.toString().includes(':' + port)) {
+    check(true, 'the connections were reset');
     await page.waitForSelector('.conn[data-state=reconnecting]');
     await page.waitForSelector('.conn[data-state=online]');
     await page.waitForSelector('#place-name');
     check((await text(page, '#place-name')) === place, 'after a dropped network: reconnected, same game, same place');
     check(await count(page, '#story li.line') > 0, 'after a dropped network: the recent lines are back');
   } else {
-    log('skip the dropped-network step: resetting sockets needs root');
+    log('skip the dropped-network step: ss -K could not reset the sockets (needs CAP_NET_ADMIN)');
   }
   for (let i = 0; i < 7; i++) {
     const n = await count(page, '#story li.line');
