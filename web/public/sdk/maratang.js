@@ -270,6 +270,7 @@ export class Client {
     const left = this.session.expires_at - this.serverNow();
     const wait = Math.max(1000, left - Math.min(60000, left / 3));
     this.#refreshTimer = setTimeout(() => this.refresh().catch(() => {}), wait);
+    this.#refreshTimer?.unref?.();  // in Node (bots, tests), a kept session does not keep it alive
   }
 
   #clearSession() {
