@@ -365,7 +365,8 @@ async function mystery_ko(browser, problems) {
 }
 
 // With an LLM (the test's fake OpenAI server, slow on purpose): a line is announced, shows a
-// thinking mark, its words stream in, and it ends as the LLM's.
+// thinking mark, its words stream in, and it ends as the LLM's; then to an ending and the
+// casebook the LLM wrote.
 async function mystery_llm(browser, problems) {
   const { page } = await newPlayer(browser, 'Streamer', {}, problems);
   await page.selectOption('#create-mode', 'mystery');
@@ -388,6 +389,21 @@ async function mystery_llm(browser, problems) {
   const line = await text(page, '#story li.line[data-source=llm] .text');
   check(line === 'The lamp flickers in the dark.', `the whole line, from the LLM: "${line}"`);
   check(await count(page, '#story li.line[data-source=llm] .thinking') === 0, 'the thinking mark is gone once done');
+
+  // On to an ending ("lost"), and the casebook the LLM wrote from the game's record.
+  for (const cmd of ['go north', 'pass', 'pass', 'pass', 'pass', 'pass', 'pass', 'pass']) {
+    const n = await count(page, '#story li.line');
+    await page.fill('#command', cmd);
+    await page.press('#command', 'Enter');
+    await page.waitForFunction((k) => document.querySelectorAll('#story li.line').length > k || document.querySelector('#ending'), n);
+  }
+  await page.waitForSelector('#ending[data-ending=lost]');
+  check(await count(page, '#story .thinking') === 0, 'no line is shown as pending once the game is over');
+  await page.waitForSelector('#casebook', { timeout: 40000 });
+  const author = await page.$eval('#casebook', (e) => e.dataset.author);
+  check(author === 'llm' || author === 'mixed', `the casebook was written by the LLM (${author})`);
+  check((await text(page, '#casebook')).includes('The lamp flickers in the dark.'), "the casebook holds the LLM's words");
+  await shot(page, 'casebook-llm');
 }
 
 // Traces: leave a message in an area, find it, appraise it, report it.

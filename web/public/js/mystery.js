@@ -140,6 +140,12 @@ export class MysteryView {
         break;
       case 'mystery.ended':
         this.ending = d;
+        // A line still pending when the game ends gets no final frame from the server (the mode
+        // is gone): stop showing it as thinking.
+        for (const li of this.story.querySelectorAll('li.line:not([data-done])')) {
+          li.dataset.done = '0';
+          li.querySelector('.thinking')?.remove();
+        }
         break;
       case 'mystery.casebook':
         this.loadCasebook(d);
@@ -223,7 +229,7 @@ export class MysteryView {
         h('h3', t('mystery.casebook')),
         !cb || cb.loading ? h('p.hint#casebook-wait', t('mystery.casebook_writing'))
           : cb.error ? h('p.error', cb.error)
-          : h('div#casebook', h('p.hint', t('mystery.casebook_by.' + cb.author)), h('pre.casebook', cb.markdown)),
+          : h('div#casebook', {dataset: {author: cb.author}}, h('p.hint', t('mystery.casebook_by.' + cb.author)), h('pre.casebook', cb.markdown)),
         h('button.primary#back-to-room', {onclick: () => this.app.backToRoom()}, t('mafia.back_to_room'))));
     }
   }
