@@ -26,6 +26,8 @@ build_pkgs=(
   ca-certificates  # the system's authorities, which an https:// LLM endpoint is verified against
 )
 test_pkgs=(clang-format procps chromium clang libclang-rt-14-dev
+  fonts-nanum  # Korean glyphs, so the web client's screenshots in Korean are legible
+  iproute2  # ss -K: the web client's test drops its connections to check it reconnects
   openssl  # the CLI makes the LLM TLS tests' certificates
   postgresql-15  # server binaries in /usr/lib/postgresql/15/bin, started by scripts/pg_temp.sh
   redis-server)  # started by scripts/redis_temp.sh

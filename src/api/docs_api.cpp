@@ -1,16 +1,13 @@
-// API documentation: GET /openapi.json (generated from the endpoint table) and GET /docs, the
+// Files served to browsers: GET /openapi.json (generated from the endpoint table), GET /docs, the
 // Swagger UI from the npm package swagger-ui-dist (installed by scripts/setup.sh into
-// web/node_modules; the directory is the docs.assets_dir setting).
+// web/node_modules; the directory is the docs.assets_dir setting), and the player's web client at
+// / (web/public; the web.public_dir setting). Both directories go through one static_files each.
 #include <fmt/format.h>
 #include <boost/json.hpp>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <mutex>
-#include <sstream>
 
 #include "api/gateway.hpp"
 #include "api/openapi.hpp"
+#include "api/static_files.hpp"
 #include "obs/metrics.hpp"
 
 namespace maratang::api {
@@ -44,47 +41,6 @@ constexpr std::string_view kIndex = R"html(<!doctype html>
 </html>
 )html";
 
-std::string_view media_type_of(std::string_view name) {
-  auto ends = [&](std::string_view ext) {
-    return name.size() >= ext.size() && name.substr(name.size() - ext.size()) == ext;
-  };
-  if (ends(".js")) return "application/javascript";
-  if (ends(".css")) return "text/css";
-  if (ends(".html")) return "text/html; charset=utf-8";
-  if (ends(".png")) return "image/png";
-  if (ends(".map") || ends(".json")) return "application/json";
-  return "application/octet-stream";
-}
-
-// A plain file name: no directories, no hidden files, nothing to climb out with.
-bool safe_name(std::string_view name) {
-  if (name.empty() || name.size() > 128 || name.front() == '.') return false;
-  for (unsigned char c : name) {
-    if (!std::isalnum(c) && c != '.' && c != '-' && c != '_') return false;
-  }
-  return true;
-}
-
-// Asset files, read once and then shared by every response.
-class asset_store {
- public:
-  std::shared_ptr<const std::string> get(const std::string& dir, const std::string& name) {
-    std::lock_guard lk(mu_);
-    if (auto it = files_.find(name); it != files_.end()) return it->second;
-    std::ifstream in(std::filesystem::path(dir) / name, std::ios::binary);
-    if (!in) return nullptr;
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto data = std::make_shared<const std::string>(ss.str());
-    files_.emplace(name, data);
-    return data;
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const std::string>> files_;
-};
-
 http_response error_reply(errc code, std::string message) {
   http_response r;
   r.status = http_status(code);
@@ -113,10 +69,8 @@ bool gateway::route_docs(http_request& req, const http_responder& respond) {
     r.shared_body = doc;
     return respond(std::move(r)), true;
   }
-  static asset_store assets;
   // Swagger UI is useless without its assets: say so plainly, with the fix.
-  const auto bundle = assets.get(opts_.docs_dir, "swagger-ui-bundle.js");
-  if (!bundle) {
+  if (!docs_files_->has("swagger-ui-bundle.js")) {
     respond(error_reply(
         errc::unavailable,
         fmt::format("The Swagger UI assets are not installed in \"{}\" (setting docs.assets_dir): "
@@ -131,17 +85,41 @@ bool gateway::route_docs(http_request& req, const http_responder& respond) {
     r.body = std::string(kIndex);
     return respond(std::move(r)), true;
   }
+  // Plain names only, as before: the package's folders are not part of the UI.
   const std::string name = path.substr(6);
-  auto data = safe_name(name) ? assets.get(opts_.docs_dir, name) : nullptr;
-  if (!data) {
+  auto r = name.find('/') == std::string::npos ? docs_files_->serve(name, req) : std::nullopt;
+  if (!r) {
     respond(error_reply(errc::not_found, "No such documentation file."));
     return true;
   }
-  http_response r;
-  r.content_type = std::string(media_type_of(name));
-  r.headers.emplace_back("Cache-Control", "public, max-age=3600");
-  r.shared_body = std::move(data);
-  respond(std::move(r));
+  respond(std::move(*r));
+  return true;
+}
+
+void gateway::init_static_files() {
+  static_files_options docs;
+  docs.cache_control = "public, max-age=3600";
+  docs_files_ = std::make_shared<static_files>(opts_.docs_dir, docs);
+  // The client loads nothing from anywhere else: its own files, its own WebSocket and REST
+  // (connect-src 'self' covers ws: and wss: of the same host), no inline script or style.
+  static_files_options web;
+  web.html_csp =
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+      "connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; "
+      "frame-ancestors 'none'";
+  web_files_ = std::make_shared<static_files>(opts_.web_dir, web);
+}
+
+bool gateway::route_static(http_request& req, const http_responder& respond) {
+  // REST, the WebSocket and the operations endpoints keep their own answers for unknown paths.
+  if (req.path.empty() || req.path.front() != '/' || req.path.starts_with("/v1/") ||
+      req.path == "/v1" || req.path == "/ws") {
+    return false;
+  }
+  if (req.method != "GET") return false;
+  auto r = web_files_->serve(std::string_view(req.path).substr(1), req);
+  if (!r) return false;
+  respond(std::move(*r));
   return true;
 }
 

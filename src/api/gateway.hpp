@@ -38,11 +38,14 @@ class casebook_store;
 
 namespace maratang::api {
 
+class static_files;
+
 struct gateway_options {
   unsigned json_depth_max = 32;
   int ws_message_max = 64 << 10;
   int ws_rate = 30;
   std::string docs_dir;      // Swagger UI assets (swagger-ui-dist) served under /docs
+  std::string web_dir;       // the player's web client, served at / (web.public_dir)
   bool allow_seeds = false;  // rooms.allow_seeds
 };
 
@@ -122,6 +125,9 @@ class gateway final : public net::handler {
   bool route_docs(net::http_request& req, const net::http_responder& respond);
   bool route_mystery(net::http_request& req, const net::http_responder& respond);
   bool route_admin(net::http_request& req, const net::http_responder& respond);
+  // The web client's files (docs_api.cpp): true when `req` named one.
+  void init_static_files();
+  bool route_static(net::http_request& req, const net::http_responder& respond);
 
   core::auth_service& auth_;
   lobby::lobby& lobby_;
@@ -134,6 +140,8 @@ class gateway final : public net::handler {
   traces::trace_service* traces_ = nullptr;
   cluster_hooks cluster_;
   const mystery::mystery_services* mystery_ = nullptr;
+  std::shared_ptr<static_files> web_files_;   // web_dir
+  std::shared_ptr<static_files> docs_files_;  // docs_dir
 };
 
 }  // namespace maratang::api

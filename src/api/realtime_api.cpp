@@ -19,6 +19,7 @@ namespace json = boost::json;
 gateway::gateway(core::auth_service& auth, lobby::lobby& lobby, gateway_stores stores,
                  obs::metrics& m, const clock& clk, gateway_options opts)
     : auth_(auth), lobby_(lobby), stores_(stores), metrics_(m), clock_(clk), opts_(opts) {
+  init_static_files();
   ws_table_ = {
       {"hello", &gateway::on_hello},
       {"time.sync", &gateway::on_time_sync},

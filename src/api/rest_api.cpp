@@ -350,6 +350,7 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
                            });
     return;
   }
+  if (route_static(req, respond)) return;
   fail(errc::not_found);
 }
 

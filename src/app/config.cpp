@@ -330,7 +330,13 @@ const std::vector<setting>& settings() {
                             "maratang sink: how long a batch collects events at most."));
     t.push_back(str_setting("docs.assets_dir", &config::docs_assets_dir,
                             "Directory of the Swagger UI assets served at /docs (the npm package "
-                            "swagger-ui-dist, installed by scripts/setup.sh)."));
+                            "swagger-ui-dist, installed by scripts/setup.sh); a relative path is "
+                            "looked up as web.public_dir is."));
+    t.push_back(str_setting("web.public_dir", &config::web_public_dir,
+                            "Directory of the player's web client served at / (web/public in the "
+                            "source tree). A relative path not found from the working directory "
+                            "is looked up beside the executable: ../share/maratang/ (installed) "
+                            "and ../../ (build/<preset>/ in the source tree)."));
     t.push_back(bool_setting("testing.test_modes", &config::test_modes,
                              "Registers the test-only game mode used by the integration tests."));
     return t;

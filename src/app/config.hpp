@@ -114,6 +114,8 @@ struct config {
   int sink_batch_ms = 1000;
   // API docs
   std::string docs_assets_dir = "web/node_modules/swagger-ui-dist";
+  // the player's web client
+  std::string web_public_dir = "web/public";
   // testing
   bool test_modes = false;
 };

@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
   auto* show = cli.add_subcommand("config", "Print the effective configuration (secrets redacted)");
   auto* proto_cmd =
       cli.add_subcommand("protocol", "Print docs/PROTOCOL.md as generated from the code");
+  bool proto_json = false;
+  proto_cmd->add_flag("--json", proto_json,
+                      "Print the message and endpoint tables as JSON instead "
+                      "(web/public/sdk/protocol.json)");
   auto* version = cli.add_subcommand("version", "Print the version");
   auto* scenario_cmd = cli.add_subcommand("scenario", "Mystery scenario tools");
   scenario_cmd->require_subcommand(1);
@@ -81,7 +85,7 @@ int main(int argc, char** argv) {
     return mystery::validate_paths(paths, std::cout, std::cerr) ? 0 : 1;
   }
   if (*proto_cmd) {
-    std::cout << app::protocol_markdown();
+    std::cout << (proto_json ? app::protocol_json() : app::protocol_markdown());
     return 0;
   }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <boost/json.hpp>
+
 #include "modes/mafia/mafia_mode.hpp"
 #include "modes/mystery/mystery_mode.hpp"
 #include "proto/messages.hpp"
@@ -38,7 +40,78 @@ std::string fields_table(std::span<const proto::field_spec> fields) {
   return s;
 }
 
+boost::json::array fields_json(std::span<const proto::field_spec> fields) {
+  boost::json::array a;
+  for (const auto& f : fields) {
+    boost::json::object o{
+        {"name", f.name}, {"type", proto::to_string(f.type)}, {"required", f.required}};
+    if (f.min != 0 || f.max != 0) {
+      o["min"] = f.min;
+      if (f.max != INT64_MAX) o["max"] = f.max;
+    }
+    if (!f.fields.empty()) o["fields"] = fields_json(f.fields);
+    a.push_back(std::move(o));
+  }
+  return a;
+}
+
+boost::json::object message_json(const proto::message_spec& m, std::string_view mode) {
+  boost::json::object o{
+      {"type", m.type},
+      {"dir", m.dir == proto::direction::request ? "request" : "event"},
+  };
+  if (!mode.empty()) o["mode"] = mode;
+  o["summary"] = m.summary;
+  if (m.dir == proto::direction::request) o["needs_room"] = m.needs_room || !mode.empty();
+  o["fields"] = fields_json(m.fields);
+  if (!m.reply.empty()) o["reply"] = m.reply;
+  return o;
+}
+
+// {"key": [one entry per line, ...], ...}: readable diffs without a pretty printer.
+void append_list(std::string& out, std::string_view key, const boost::json::array& items,
+                 bool last) {
+  out += fmt::format(" \"{}\": [\n", key);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    out += "  " + boost::json::serialize(items[i]) + (i + 1 < items.size() ? ",\n" : "\n");
+  }
+  out += last ? " ]\n" : " ],\n";
+}
+
 }  // namespace
+
+std::string protocol_json() {
+  boost::json::array messages, endpoints, errors;
+  for (const auto& m : proto::core_messages())
+    messages.push_back(message_json(m, {}));
+  auto mafia = modes::make_mafia_mode_factory();
+  auto mystery = mystery::make_mystery_mode_factory(std::make_shared<mystery::mystery_services>());
+  for (const lobby::mode_factory* f : {mafia.get(), mystery.get()}) {
+    for (const auto& m : f->messages())
+      messages.push_back(message_json(m, f->name()));
+  }
+  for (const auto& e : proto::core_endpoints()) {
+    endpoints.push_back({{"method", e.method},
+                         {"path", e.path},
+                         {"auth", e.needs_auth},
+                         {"summary", e.summary},
+                         {"fields", fields_json(e.body)}});
+  }
+  for (int i = 0; i <= static_cast<int>(errc::internal); ++i) {
+    auto c = static_cast<errc>(i);
+    errors.push_back(
+        {{"code", to_string(c)}, {"http", http_status(c)}, {"message", default_message(c)}});
+  }
+  std::string out = fmt::format(
+      "{{\n \"generated_by\": \"maratang protocol --json (src/proto/messages.cpp and the modes' "
+      "tables); do not edit\",\n \"version\": {},\n",
+      proto::protocol_version);
+  append_list(out, "messages", messages, false);
+  append_list(out, "endpoints", endpoints, false);
+  append_list(out, "errors", errors, true);
+  out += "}\n";
+  return out;
+}
 
 std::string protocol_markdown() {
   std::string md;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -20,6 +22,22 @@ TEST(protocol_doc, file_matches_the_code) {
   EXPECT_TRUE(ss.str() == protocol_markdown())
       << "docs/PROTOCOL.md is out of date: regenerate it with\n"
          "  build/release/maratang protocol > docs/PROTOCOL.md";
+}
+
+// web/public/sdk/protocol.json is the same tables for clients; the web client's own test
+// (tests/integration/web_i18n_test.cpp) checks that it names only messages listed there.
+TEST(protocol_doc, json_file_matches_the_code) {
+  std::ifstream in(std::filesystem::path(MARATANG_SOURCE_DIR) / "web" / "public" / "sdk" /
+                   "protocol.json");
+  ASSERT_TRUE(in) << "web/public/sdk/protocol.json is missing";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_TRUE(ss.str() == protocol_json())
+      << "web/public/sdk/protocol.json is out of date: regenerate it with\n"
+         "  build/release/maratang protocol --json > web/public/sdk/protocol.json";
+  auto doc = boost::json::parse(ss.str()).as_object();
+  EXPECT_EQ(doc.at("version").as_int64(), 1);
+  EXPECT_GT(doc.at("messages").as_array().size(), 30u);
 }
 
 // Issue 14, item 5: every mode's messages have a section, the Mystery ones included.

@@ -192,6 +192,25 @@ std::shared_ptr<const core::password_policy> load_password_policy(const config& 
   return p;
 }
 
+// Where a directory of files to serve is: `configured` when it is absolute or exists from the
+// working directory; else beside the executable, installed (<prefix>/bin/maratang with
+// <prefix>/share/maratang/<dir>) or in a build tree (build/<preset>/maratang in the sources).
+std::string served_dir(const std::string& configured) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(configured);
+  if (p.is_absolute() || fs::is_directory(p, ec)) return configured;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return configured;
+  for (const auto& base :
+       {exe.parent_path() / ".." / "share" / "maratang", exe.parent_path() / ".." / ".."}) {
+    if (fs::is_directory(base / p, ec)) return fs::weakly_canonical(base / p, ec).string();
+  }
+  spdlog::warn("directory \"{}\" not found (from {} nor beside {})", configured,
+               fs::current_path(ec).string(), exe.string());
+  return configured;
+}
+
 }  // namespace
 
 result<int> migrate(const config& cfg) {
@@ -519,7 +538,8 @@ result<int> server::start() {
   go.ws_message_max = s.cfg.ws_message_max;
   go.ws_rate = s.cfg.ws_rate;
   go.allow_seeds = s.cfg.allow_seeds;
-  go.docs_dir = s.cfg.docs_assets_dir;
+  go.docs_dir = served_dir(s.cfg.docs_assets_dir);
+  go.web_dir = served_dir(s.cfg.web_public_dir);
   s.gate = std::make_unique<api::gateway>(
       *s.auth, *s.lob, api::gateway_stores{*s.accounts, *s.ports, *s.games, *s.ports, *s.ports},
       s.m, real_clock(), go);

@@ -532,9 +532,10 @@ TEST_F(traces_test, openapi_lists_every_endpoint_and_docs_serve_swagger_ui) {
   EXPECT_NE(page.body.find("swagger-ui-bundle.js"), std::string::npos);
   auto js = http_call(port(), "GET", "/docs/swagger-ui-bundle.js");
   ASSERT_EQ(js.status, 200);
-  EXPECT_EQ(js.header("content-type"), "application/javascript");
+  EXPECT_EQ(js.header("content-type"), "text/javascript; charset=utf-8");
   EXPECT_GT(js.body.size(), 100000u);
-  EXPECT_EQ(http_call(port(), "GET", "/docs/swagger-ui.css").header("content-type"), "text/css");
+  EXPECT_EQ(http_call(port(), "GET", "/docs/swagger-ui.css").header("content-type"),
+            "text/css; charset=utf-8");
   EXPECT_EQ(http_call(port(), "GET", "/docs/..%2Fpackage.json").status, 404);
   EXPECT_EQ(http_call(port(), "GET", "/docs/.hidden").status, 404);
   EXPECT_EQ(http_call(port(), "GET", "/docs/nope.js").status, 404);

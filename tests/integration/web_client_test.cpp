@@ -1,0 +1,100 @@
+// The player's web client (web/public) in headless Chromium, driven through its UI by
+// tests/integration/web_client.cjs (playwright-core from web/node_modules, Debian's Chromium):
+// a whole Mafia game by five pages (tokens refreshed on the way), a solo Mystery game to an ending
+// and its casebook (with a dropped network), the Korean one typed in Korean, two players in Mystery
+// turns, an LLM line streamed from the fake OpenAI server, Traces, and the language switch with
+// errors in place on a phone-sized screen. Screenshots of each screen go to <build
+// dir>/web_client_screens/.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "harness.hpp"
+#include "llm/fake_openai_server.hpp"
+
+namespace maratang::it {
+namespace {
+
+std::string browser_path() {
+  for (const char* b : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
+    if (std::filesystem::exists(b)) return b;
+  }
+  return {};
+}
+
+// Runs one scenario of web_client.cjs against `srv`; returns what it printed, and its exit code.
+std::pair<int, std::string> run_scenario(const server_process& srv, std::string_view scenario) {
+  const auto source = std::filesystem::path(MARATANG_SOURCE_DIR);
+  const auto shots = std::filesystem::current_path() / "web_client_screens";
+  // Bounded below ctest's 120 s: a hung browser fails the test instead of timing it out.
+  const auto cmd =
+      fmt::format("timeout 100 node {} {} http://127.0.0.1:{} {} {} {} 2>&1",
+                  (source / "tests" / "integration" / "web_client.cjs").string(), browser_path(),
+                  srv.port(), (source / "web").string(), scenario, shots.string());
+  std::string out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return {-1, "popen failed: " + cmd};
+  char buf[4096];
+  for (std::size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;)
+    out.append(buf, n);
+  return {pclose(pipe), out};
+}
+
+class web_client_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (browser_path().empty()) GTEST_FAIL() << "no Chromium: run scripts/setup.sh --test";
+  }
+  void play(std::string_view scenario, std::vector<std::string> sets = {"llm.base_url="}) {
+    // The default web.public_dir: the source tree's web/public, found beside the executable.
+    server_process srv(std::move(sets));
+    auto [code, out] = run_scenario(srv, scenario);
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;
+  }
+};
+
+TEST_F(web_client_test, five_pages_play_mafia_to_the_end_and_a_reload_keeps_the_seat) {
+  // Tokens live 10 s (the least allowed), so the game outlasts them and the SDK must refresh.
+  play("mafia", {"llm.base_url=", "auth.token_ttl_s=10"});
+}
+
+TEST_F(web_client_test, a_solo_mystery_reaches_an_ending_and_its_casebook) {
+  play("mystery");
+}
+
+TEST_F(web_client_test, the_korean_scenario_played_in_korean_reaches_its_ending) {
+  play("mystery_ko");
+}
+
+TEST_F(web_client_test, two_players_take_mystery_turns_with_a_deadline) {
+  play("mystery_group");
+}
+
+TEST_F(web_client_test, an_llm_line_shows_a_thinking_mark_then_streams_in) {
+  // Slow on purpose, so that the page can be seen waiting and then reading a line in pieces.
+  llm::fake_openai_server fake;
+  fake.set_behaviour([](std::size_t, const llm::fake_request&) {
+    return llm::fake_script::reply({"The lamp ", "flickers ", "in the dark."}, ms(1200), ms(700));
+  });
+  play("mystery_llm",
+       {fmt::format("llm.base_url={}", fake.base_url()), "llm.first_token_timeout_ms=5000",
+        "llm.first_token_wait_ms=5000", "llm.total_timeout_ms=10000"});
+}
+
+TEST_F(web_client_test, traces_leave_find_appraise_and_report_a_message) {
+  play("traces");
+}
+
+TEST_F(web_client_test, every_screen_outside_a_game_in_both_languages) {
+  play("screens");
+}
+
+TEST_F(web_client_test, korean_from_the_browser_the_switch_and_errors_in_place_on_a_phone) {
+  play("language");
+}
+
+}  // namespace
+}  // namespace maratang::it
