@@ -221,11 +221,17 @@ TEST_F(RedisClient, a_command_not_answered_in_time_fails_and_the_client_reconnec
 TEST_F(RedisClient, server_down_gives_clear_errors_and_the_clients_come_back_by_themselves) {
   auto c = open();
   auto sub = open();
-  std::mutex mu;
-  std::vector<std::string> heard;
-  sub->on_message([&](std::string_view ch, std::string_view payload) {
-    std::lock_guard lk(mu);
-    heard.push_back(std::string(ch) + "=" + std::string(payload));
+  // Shared with the handler, which the client's thread may still run after the test body ends.
+  struct inbox {
+    std::mutex mu;
+    std::vector<std::string> heard;
+  };
+  auto box = std::make_shared<inbox>();
+  std::mutex& mu = box->mu;
+  std::vector<std::string>& heard = box->heard;
+  sub->on_message([box](std::string_view ch, std::string_view payload) {
+    std::lock_guard lk(box->mu);
+    box->heard.push_back(std::string(ch) + "=" + std::string(payload));
   });
   const std::string ch = "news:" + std::to_string(::getpid());
   sub->subscribe(ch);

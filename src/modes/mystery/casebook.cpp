@@ -329,9 +329,14 @@ void casebook_writer::write(casebook_meta meta, std::function<void(std::string)>
     });
   };
 
-  // Writes chapter i with the LLM (falling back to its template text), then the next.
+  // Writes chapter i with the LLM (falling back to its template text), then the next. The writer
+  // holds itself weakly and a pending LLM call holds it strongly, as the reader below: no cycle,
+  // so a chain cut short (the server stopping with a call in flight) frees everything.
   auto next = std::make_shared<std::function<void(std::shared_ptr<write_job>, std::size_t)>>();
-  *next = [this, store_it, next](std::shared_ptr<write_job> j, std::size_t i) {
+  *next = [this, store_it, weak = std::weak_ptr(next)](std::shared_ptr<write_job> j,
+                                                       std::size_t i) {
+    auto self = weak.lock();
+    if (!self) return;
     if (i == j->chapters.size()) {
       store_it(j);
       return;
@@ -339,15 +344,14 @@ void casebook_writer::write(casebook_meta meta, std::function<void(std::string)>
     auto call = chapter_prompt(j->meta, j->chapters[i], static_cast<int>(j->chapters.size()));
     llm_->chat(
         std::move(call), [](std::string_view) {},
-        [j, i, next, store_it](bool ok, std::string text, std::string why) {
+        [j, i, self, store_it](bool ok, std::string text, std::string why) {
           if (ok && !text.empty()) {
             j->prose[i] = std::move(text);
             ++j->llm_chapters;
           } else {
             spdlog::warn("casebook {}: chapter {} by template: {}", j->meta.game_id, i + 1, why);
           }
-          (*next)(j, i + 1);
-          if (i + 1 == j->chapters.size()) *next = nullptr;  // break the cycle
+          (*self)(j, i + 1);
         });
   };
 
@@ -359,20 +363,16 @@ void casebook_writer::write(casebook_meta meta, std::function<void(std::string)>
     if (llm_ && job->meta.use_llm) {
       (*next)(job, 0);
     } else {
-      *next = nullptr;
       store_it(job);
     }
   };
   auto page = std::make_shared<std::function<void(std::int64_t)>>();
   // The reader holds itself weakly; a pending read holds it strongly (no cycle to break).
-  *page = [this, job, next, self = std::weak_ptr(page), start](std::int64_t after) {
+  *page = [this, job, self = std::weak_ptr(page), start](std::int64_t after) {
     constexpr int kPage = 1000;
     log_.read_log(job->meta.game_id, after, kPage,
-                  [job, next, page = self.lock(), start](result<std::vector<store::log_entry>> r) {
-                    if (!r) {
-                      *next = nullptr;
-                      return job->done("");
-                    }
+                  [job, page = self.lock(), start](result<std::vector<store::log_entry>> r) {
+                    if (!r) return job->done("");
                     const bool more = static_cast<int>(r->size()) == kPage;
                     const std::int64_t last = r->empty() ? 0 : r->back().seq;
                     for (auto& e : *r)
