@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "modes/arena/arena_mode.hpp"
 #include "modes/mafia/mafia_mode.hpp"
 #include "modes/mystery/mystery_mode.hpp"
 #include "proto/messages.hpp"
@@ -121,13 +122,15 @@ a room of that mode. Each mode's README (under `src/modes/`) explains its rules 
   auto mafia = modes::make_mafia_mode_factory();
   // Only the message table is read: no scenario, LLM or casebook writer is needed.
   auto mystery = mystery::make_mystery_mode_factory(std::make_shared<mystery::mystery_services>());
-  for (const lobby::mode_factory* f : {mafia.get(), mystery.get()}) {
+  auto arena = modes::make_arena_mode_factory();
+  for (const lobby::mode_factory* f : {mafia.get(), mystery.get(), arena.get()}) {
     md += fmt::format("### Mode `{}` ({}–{} players)\n\n", f->name(), f->min_players(),
                       f->max_players());
     for (const auto& m : f->messages()) {
       if (m.dir != proto::direction::request) continue;
-      md += fmt::format("#### `{}`\n\n{}\n\n{}\nReply data: {}\n\n", m.type, m.summary,
-                        fields_table(m.fields), m.reply);
+      md += fmt::format("#### `{}`\n\n{}\n\n{}\n{}: {}\n\n", m.type, m.summary,
+                        fields_table(m.fields), m.silent ? "Reply (errors only)" : "Reply data",
+                        m.reply);
     }
     md += "Events:\n\n";
     for (const auto& m : f->messages()) {

@@ -111,6 +111,7 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   void fail(std::uint16_t code, std::string_view reason);
   void end_with_close(std::string payload);
   bool take_token();
+  bool take_input_token();
   bool take_control_token();
   void queue_pong(std::string_view payload);
   bool stalled(std::chrono::steady_clock::time_point now) const;
@@ -180,6 +181,8 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   // Token bucket for the message rate.
   double tokens_;
   std::chrono::steady_clock::time_point refill_at_;
+  double input_tokens_;  // the realtime input budget
+  std::chrono::steady_clock::time_point input_refill_at_;
 };
 
 }  // namespace maratang::net

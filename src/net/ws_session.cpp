@@ -78,7 +78,9 @@ ws_session::ws_session(tcp::socket socket, std::shared_ptr<shared_state> st, ws_
       accepted_(accepted),
       timer_(strand_),
       tokens_(st_->opts.ws_burst),
-      refill_at_(std::chrono::steady_clock::now()) {
+      refill_at_(std::chrono::steady_clock::now()),
+      input_tokens_(st_->opts.ws_input_burst),
+      input_refill_at_(refill_at_) {
   ctx_.account_id = ident.account_id;
   ctx_.session_id = std::move(ident.session_id);
 }
@@ -313,6 +315,16 @@ bool ws_session::take_token() {
   return tokens_ >= 0.0;
 }
 
+bool ws_session::take_input_token() {
+  auto now = std::chrono::steady_clock::now();
+  double elapsed = std::chrono::duration<double>(now - input_refill_at_).count();
+  input_refill_at_ = now;
+  input_tokens_ =
+      std::min<double>(st_->opts.ws_input_burst, input_tokens_ + elapsed * st_->opts.ws_input_rate);
+  input_tokens_ -= 1.0;
+  return input_tokens_ >= 0.0;
+}
+
 // A control frame from the client (ping or pong) costs a token like a message. Returns whether it
 // was within the budget; a client far over it is closed as rate_limited, as for messages.
 bool ws_session::take_control_token() {
@@ -329,9 +341,14 @@ void ws_session::dispatch_message(std::string_view text) {
   auto start = std::chrono::steady_clock::now();
   st_->m.messages_in.fetch_add(1, std::memory_order_relaxed);
   auto self = shared_from_this();
-  if (take_token()) {
-    st_->h.on_ws_message(self, text);
-  } else if (tokens_ < -2.0 * st_->opts.ws_burst) {
+  // Realtime inputs draw on their own bucket; a client far over either is cut off.
+  const bool realtime = st_->h.realtime(text);
+  const bool within = realtime ? take_input_token() : take_token();
+  const bool flooding = realtime ? input_tokens_ < -2.0 * st_->opts.ws_input_burst
+                                 : tokens_ < -2.0 * st_->opts.ws_burst;
+  if (within) {
+    st_->h.on_ws_message(self, text, realtime);
+  } else if (flooding) {
     // A client far over its budget is cut off rather than answered forever.
     muted_ = true;
     close("rate_limited", "Too many messages; the connection was closed.");
