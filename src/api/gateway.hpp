@@ -64,9 +64,9 @@ class gateway final : public net::handler {
   void on_http(net::http_request req, net::http_responder respond) override;
   result<net::ws_identity> on_ws_upgrade(const net::http_request& req) override;
   void on_ws_open(const std::shared_ptr<net::connection>& c) override;
-  bool realtime(std::string_view text) const override;
-  void on_ws_message(const std::shared_ptr<net::connection>& c, std::string_view text,
-                     bool realtime) override;
+  bool realtime(std::string_view msg, bool binary) const override;
+  void on_ws_message(const std::shared_ptr<net::connection>& c, std::string_view msg, bool realtime,
+                     bool binary) override;
   void on_ws_refused(const std::shared_ptr<net::connection>& c, errc why,
                      std::string_view text) override;
   void on_ws_close(const std::shared_ptr<net::connection>& c) override;

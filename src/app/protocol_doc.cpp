@@ -79,7 +79,9 @@ each message on newlines. Without it, every message holds exactly one envelope.
 Fields a message does not define are ignored. A bad frame changes nothing and the connection
 stays open, with these exceptions required by RFC 6455 or by resource limits: invalid UTF-8 in a
 *text* frame closes the connection with code 1007 (send binary frames to get a `bad_json` reply
-instead); a message over 64 MiB closes it with 1009 (messages over `limits.ws_message_max` but
+instead: a binary message whose first byte is `{` is JSON, served like text; any other binary
+message is a mode's binary encoding, such as Arena's inputs, and counts against the input
+budget); a message over 64 MiB closes it with 1009 (messages over `limits.ws_message_max` but
 under that are discarded as they arrive and answered with `too_large`); a client far over its
 message rate (pings and pongs count as messages; a ping over the rate is not answered) is closed
 with `session.closed` reason `rate_limited`; a client that stops reading (its outgoing queue past

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "modes/arena/snapshot.hpp"
 
 namespace maratang::it {
 namespace {
@@ -108,6 +109,68 @@ TEST_F(arena_test, a_disguised_message_is_refused) {
     EXPECT_TRUE(is_error(*f)) << json::serialize(*f);
   }
   EXPECT_EQ(seats[1].ws->recv_until("room.chat", 300ms), std::nullopt) << "no chat line went out";
+}
+
+// A client that chose binary at hello sends binary inputs and gets binary states, which it
+// applies as deltas against its own copies; a JSON client in the same room still gets JSON.
+TEST_F(arena_test, a_binary_client_plays_in_binary_frames) {
+  auto p = make_player(port(), "Bin");
+  ws_client bin(port(), p.token);
+  auto hello = bin.call("hello", {{"version", 1}, {"encoding", "binary"}});
+  EXPECT_GT(num(at(hello, "limits.inputs_per_second")), 0);
+  auto others = seat_players(port(), {"Jay"});
+  auto snap = snapshot_of_reply(bin.call("room.create", {{"mode", "arena"}, {"name", "Bits"}}));
+  others[0].ws->call("room.join", {{"room_id", at(snap, "id")}});
+  others[0].ws->call("room.ready", {{"ready", true}});
+  bin.call("room.start");
+  bin.expect("arena.started");
+
+  std::map<arena::tick_t, arena::view> have;
+  std::uint32_t last_seq = 0;
+  std::int64_t binary_states = 0;
+  auto take_states = [&](ms wait) {
+    while (auto f = bin.recv_until("(binary)", wait)) {
+      auto d = arena::decode_binary(str(at(*f, "bytes")));
+      ASSERT_TRUE(d) << d.error().message;
+      auto base = static_cast<arena::tick_t>(num(at(*d, "base")));
+      const arena::view* b = nullptr;
+      if (base != 0) {
+        ASSERT_TRUE(have.count(base)) << "a delta against a state the client never had";
+        b = &have[base];
+      }
+      auto v = arena::apply_state(b, *d);
+      ASSERT_TRUE(v) << v.error().message;
+      have[v->tick] = *v;
+      last_seq = v->seq;
+      ++binary_states;
+      wait = 0ms;
+    }
+  };
+  for (std::uint32_t seq = 1; seq <= 30; ++seq) {
+    take_states(0ms);
+    if (HasFatalFailure()) return;
+    arena::input_message in;
+    in.seq = seq;
+    in.buttons = seq % 10 < 5 ? arena::btn_down : arena::btn_up;
+    in.aim = 16384;
+    if (!have.empty()) in.ack = have.rbegin()->first;
+    ASSERT_TRUE(bin.send_raw_binary(arena::encode_input(in)));
+    std::this_thread::sleep_for(33ms);  // a client's 30 Hz input clock
+  }
+  for (int i = 0; i < 50 && last_seq != 30; ++i) {
+    take_states(100ms);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_EQ(last_seq, 30u) << "every binary input was applied";
+  EXPECT_GT(binary_states, 5);
+  // Malformed binary: a readable JSON error, and the connection goes on.
+  ASSERT_TRUE(bin.send_raw_binary(std::string("\x01\x05", 2)));
+  auto err = bin.recv_until([](const json::object& f) { return f.contains("error"); }, kWait);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(error_code(*err), "bad_message");
+  EXPECT_TRUE(bin.ping_ok());
+  // The JSON client got JSON states.
+  EXPECT_TRUE(others[0].ws->recv_until("arena.state", kWait));
 }
 
 }  // namespace

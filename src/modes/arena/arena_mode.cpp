@@ -457,14 +457,18 @@ class arena_mode final : public lobby::mode {
       if (!p) in.radius = std::int64_t{cfg.width} + cfg.height;  // spectators: the whole map
       arena::view v = arena::make_view(*sim_, m.id, in);
       client& c = clients_[m.id];
-      auto msg = c.snaps.next(v, now, set_.keepalive_ms);
+      const bool binary = room.binary(m.id);
+      auto msg = c.snaps.next(v, now, set_.keepalive_ms, binary);
       if (!msg) continue;
       if (deps_.counters) {
-        (msg->at("base").as_int64() == 0 ? deps_.counters->states_full
-                                         : deps_.counters->states_delta)
+        (msg->full ? deps_.counters->states_full : deps_.counters->states_delta)
             .fetch_add(1, std::memory_order_relaxed);
       }
-      room.send_to(m.id, "arena.state", *msg);
+      if (binary) {
+        room.send_binary(m.id, std::move(msg->bytes));
+      } else {
+        room.send_to(m.id, "arena.state", msg->json);
+      }
     }
   }
 
@@ -547,6 +551,12 @@ class arena_factory final : public lobby::mode_factory {
       out[k] = v;
     }
     return out;
+  }
+
+  result<decoded> decode_binary(std::string_view bytes) const override {
+    auto d = arena::decode_client_binary(bytes);
+    if (!d) return d.error();
+    return decoded{d->first, std::move(d->second)};
   }
 
   std::unique_ptr<lobby::mode> create(const json::object& settings) const override {

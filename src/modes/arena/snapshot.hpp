@@ -10,6 +10,8 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <string>
+#include <string_view>
 
 #include "modes/arena/sim.hpp"
 #include "util/error.hpp"
@@ -46,6 +48,31 @@ view make_view(const sim& s, player_id viewer, const interest& in);
 // JSON: a full view (`base` 0) or the changes from `base` to `v` (see README for the format).
 boost::json::object encode_full(const view& v);
 boost::json::object encode_delta(const view& base, const view& v);
+// Binary (README, "Binary encoding"): the same full view or delta in LEB128 varints, first byte
+// kStateTag.
+inline constexpr unsigned char kStateTag = 0xA1;
+std::string encode_binary(const view* base, const view& v);
+// The binary form back as the JSON form (for clients, tests and bots); the error says what is
+// malformed.
+result<boost::json::object> decode_binary(std::string_view bytes);
+// Client messages in binary: arena.input (kInputTag, varint seq, buttons byte, varint aim,
+// varint view_tick + 1 and varint ack, 0 meaning absent) and arena.ack (kAckTag, varint tick).
+inline constexpr unsigned char kInputTag = 0x01;
+inline constexpr unsigned char kAckTag = 0x02;
+struct input_message {
+  std::uint32_t seq = 0;
+  std::uint8_t buttons = 0;  // button bits (sim.hpp)
+  std::uint16_t aim = 0;
+  std::optional<std::uint32_t> view_tick;
+  std::optional<std::uint32_t> ack;
+};
+std::string encode_input(const input_message& m);
+std::string encode_ack(tick_t t);
+// The request a client's binary message encodes, as its type and JSON data (checked afterwards
+// against the message table like the JSON form). errc::unknown_type: not an Arena message.
+result<std::pair<std::string_view, boost::json::object>> decode_client_binary(
+    std::string_view bytes);
+
 // What a client does with a state message: `base` is its own copy of the view the message names
 // as base (null for a full one). The error says what does not fit.
 result<view> apply_state(const view* base, const boost::json::object& msg);
@@ -55,11 +82,17 @@ class client_snapshots {
  public:
   static constexpr std::size_t kHistory = 32;
 
+  // One state message, in the encoding the client chose.
+  struct message {
+    bool full = false;
+    boost::json::object json;  // when !binary
+    std::string bytes;         // when binary
+  };
   // The state message for `v` (a delta against the acknowledged view when it is still kept, else
   // full), or nothing when `v` holds the same as the last view sent and that was sent less than
   // `keepalive_ms` ago.
-  std::optional<boost::json::object> next(const view& v, std::int64_t now_ms,
-                                          std::int64_t keepalive_ms);
+  std::optional<message> next(const view& v, std::int64_t now_ms, std::int64_t keepalive_ms,
+                              bool binary = false);
   // The client has `t`. Returns the round trip (ms since that view was sent), or nothing when `t`
   // was never sent, is no longer kept, or is not newer than the last acknowledgement.
   std::optional<std::int64_t> ack(tick_t t, std::int64_t now_ms);
