@@ -273,8 +273,13 @@ class arena_mode final : public lobby::mode {
     // 3. Each client's state.
     send_states(room);
     if (deps_.counters) {
-      deps_.counters->tick_seconds.observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      auto took = std::chrono::steady_clock::now() - t0;
+      deps_.counters->tick_seconds.observe(std::chrono::duration<double>(took).count());
+      auto ns = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(took).count());
+      auto& mx = deps_.counters->tick_ns_max;
+      for (auto cur = mx.load(); ns > cur && !mx.compare_exchange_weak(cur, ns);) {
+      }
     }
   }
 
@@ -613,10 +618,14 @@ class arena_factory final : public lobby::mode_factory {
         "# TYPE maratang_arena_events_total counter\n"
         "maratang_arena_events_total{{outcome=\"published\"}} {}\n"
         "maratang_arena_events_total{{outcome=\"dropped\"}} {}\n"
+        "# HELP maratang_arena_tick_max_seconds The longest Arena tick since start.\n"
+        "# TYPE maratang_arena_tick_max_seconds gauge\n"
+        "maratang_arena_tick_max_seconds {:.6f}\n"
         "# HELP maratang_arena_tick_seconds Arena tick duration (simulation and states).\n"
         "# TYPE maratang_arena_tick_seconds histogram\n",
         c.states_full.load(), c.states_delta.load(), c.acks_ignored.load(),
-        c.events_published.load(), c.events_dropped.load());
+        c.events_published.load(), c.events_dropped.load(),
+        static_cast<double>(c.tick_ns_max.load()) / 1e9);
     c.tick_seconds.render(out, "maratang_arena_tick_seconds");
   }
 

@@ -43,7 +43,9 @@ struct arena_counters {
   std::atomic<std::uint64_t> acks_ignored{0};  // unknown, old or repeated snapshot ticks
   std::atomic<std::uint64_t> events_published{0};
   std::atomic<std::uint64_t> events_dropped{0};  // the event stream refused them
-  obs::histogram tick_seconds{{0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.033}};
+  obs::histogram tick_seconds{
+      {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.033}};
+  std::atomic<std::uint64_t> tick_ns_max{0};  // the longest tick since start
   void drop(input_drop d) { dropped[static_cast<std::size_t>(d)].fetch_add(1); }
   std::uint64_t dropped_of(input_drop d) const { return dropped[static_cast<std::size_t>(d)]; }
 };
