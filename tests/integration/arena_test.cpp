@@ -93,6 +93,13 @@ TEST_F(arena_test, a_client_flooding_inputs_is_cut_off_and_the_game_goes_on) {
       },
       kWait);
   EXPECT_TRUE(st);
+  // The counters are on /metrics.
+  auto m = http_call(port(), "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("maratang_arena_inputs_total "), std::string::npos);
+  EXPECT_NE(m.body.find("maratang_arena_inputs_dropped_total{reason=\"too_many\"}"),
+            std::string::npos);
+  EXPECT_NE(m.body.find("maratang_arena_tick_seconds_count "), std::string::npos);
 }
 
 // A message charged to the input budget must be an input once parsed: a second "type" key does
