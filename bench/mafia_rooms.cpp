@@ -120,6 +120,7 @@ class bot final : public net::connection, public std::enable_shared_from_this<bo
       self->on_frame(*f, arrived);
     });
   }
+  void send_binary(net::frame f) override { send(std::move(f)); }
   void close(std::string_view, std::string_view) override {}
   net::conn_context& context() noexcept override { return ctx_; }
   void run_on_strand(std::function<void()> fn) override { fn(); }

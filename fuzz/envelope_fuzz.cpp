@@ -16,6 +16,7 @@
 
 #include "check.hpp"
 #include "lobby/mode.hpp"
+#include "modes/arena/arena_mode.hpp"
 #include "modes/mafia/mafia_mode.hpp"
 #include "modes/mystery/mystery_mode.hpp"
 #include "modes/testing/counter_mode.hpp"
@@ -40,6 +41,7 @@ struct tables {
     modes.push_back(maratang::mystery::make_mystery_mode_factory(
         std::make_shared<const maratang::mystery::mystery_services>()));
     modes.push_back(maratang::modes::make_counter_mode_factory());
+    modes.push_back(maratang::modes::make_arena_mode_factory());
   }
 };
 

@@ -32,7 +32,7 @@ parallel=${FUZZ_PARALLEL:-1}
 [ "$parallel" -ge 1 ] && [ "$parallel" -le 2 ] || { echo "FUZZ_PARALLEL must be 1 or 2" >&2; exit 2; }
 
 all=(ws_frame_fuzz http_request_fuzz envelope_fuzz trace_codec_fuzz sse_stream_fuzz scenario_fuzz
-     config_fuzz mystery_text_fuzz)
+     config_fuzz mystery_text_fuzz arena_binary_fuzz)
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=("${all[@]}")
 

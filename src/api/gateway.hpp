@@ -44,6 +44,7 @@ struct gateway_options {
   unsigned json_depth_max = 32;
   int ws_message_max = 64 << 10;
   int ws_rate = 30;
+  int ws_input_rate = 90;
   std::string docs_dir;      // Swagger UI assets (swagger-ui-dist) served under /docs
   std::string web_dir;       // the player's web client, served at / (web.public_dir)
   bool allow_seeds = false;  // rooms.allow_seeds
@@ -73,7 +74,9 @@ class gateway final : public net::handler {
   void on_http(net::http_request req, net::http_responder respond) override;
   result<net::ws_identity> on_ws_upgrade(const net::http_request& req) override;
   void on_ws_open(const std::shared_ptr<net::connection>& c) override;
-  void on_ws_message(const std::shared_ptr<net::connection>& c, std::string_view text) override;
+  bool realtime(std::string_view msg, bool binary) const override;
+  void on_ws_message(const std::shared_ptr<net::connection>& c, std::string_view msg, bool realtime,
+                     bool binary) override;
   void on_ws_refused(const std::shared_ptr<net::connection>& c, errc why,
                      std::string_view text) override;
   void on_ws_close(const std::shared_ptr<net::connection>& c) override;

@@ -111,18 +111,65 @@ void gateway::on_ws_refused(const std::shared_ptr<net::connection>& c, errc why,
   }
   error e = why == errc::too_large
                 ? error{why, fmt::format("Messages are limited to {} bytes.", opts_.ws_message_max)}
+            : realtime(text, false)
+                ? error{why, fmt::format("At most {} inputs a second; this one was dropped.",
+                                         opts_.ws_input_rate)}
                 : error{why, fmt::format("At most {} messages a second; this one was dropped.",
                                          opts_.ws_rate)};
   send_error(c, type, id, e);
 }
 
-void gateway::on_ws_message(const std::shared_ptr<net::connection>& c, std::string_view text) {
+// A binary message holds JSON when its first byte is `{` (served as text, as it always was), and
+// is otherwise a mode's binary encoding.
+static bool mode_binary(std::string_view msg, bool binary) {
+  return binary && (msg.empty() || msg.front() != '{');
+}
+
+// A realtime input is a mode's silent message (arena.input, arena.ack): a mode's binary message,
+// or JSON with its type first, exactly `{"type":"T"`. Recognised without parsing, checked again
+// once parsed or decoded.
+bool gateway::realtime(std::string_view text, bool binary) const {
+  if (mode_binary(text, binary)) return true;
+  constexpr std::string_view head = "{\"type\":\"";
+  if (!text.starts_with(head)) return false;
+  std::string_view rest = text.substr(head.size());
+  std::size_t end = rest.find('"');
+  if (end == std::string_view::npos || end > 64) return false;
+  const proto::message_spec* spec = lobby_.modes().find_message(rest.substr(0, end));
+  return spec && spec->silent;
+}
+
+void gateway::on_ws_message(const std::shared_ptr<net::connection>& c, std::string_view text,
+                            bool realtime, bool binary) {
   request r;
   r.conn = c;
   r.received_ms = clock_.now_ms();
-  auto in = proto::parse_envelope(text, {opts_.json_depth_max}, r.id, r.type);
-  if (!in) return send_error(c, r.type, r.id, in.error());
-  r.data = std::move(in->data);
+  if (mode_binary(text, binary)) {
+    // A mode's binary message (e.g. Arena's input): decoded into the request it encodes, then
+    // checked and handled exactly as its JSON form. Errors are answered in JSON, without an id.
+    if (!c->context().hello_done) return send_error(c, "", r.id, errc::hello_required);
+    auto d = lobby_.modes().decode_binary(text);
+    if (!d) {
+      return send_error(c, "", r.id,
+                        d.error().code == errc::unknown_type
+                            ? error{errc::bad_message, "No message is encoded so in binary."}
+                            : d.error());
+    }
+    r.type = std::string(d->type);
+    r.data = std::move(d->data);
+  } else {
+    auto in = proto::parse_envelope(text, {opts_.json_depth_max}, r.id, r.type);
+    if (!in) return send_error(c, r.type, r.id, in.error());
+    r.data = std::move(in->data);
+  }
+  if (realtime) {
+    // Charged to the input budget: it must be a realtime input once parsed too (duplicate keys).
+    const proto::message_spec* spec = lobby_.modes().find_message(r.type);
+    if (!spec || !spec->silent) {
+      return send_error(c, r.type, r.id,
+                        error{errc::bad_message, "The message's first \"type\" is not its type."});
+    }
+  }
   auto& ctx = c->context();
   if (!ctx.hello_done && r.type != "hello")
     return send_error(c, r.type, r.id, errc::hello_required);
@@ -138,7 +185,8 @@ void gateway::on_ws_message(const std::shared_ptr<net::connection>& c, std::stri
     return (this->*(it->second))(r);
   }
   // A game message: the sender's room validates it against its mode's table.
-  if (!lobby_.modes().find_message(r.type)) {
+  const proto::message_spec* spec = lobby_.modes().find_message(r.type);
+  if (!spec) {
     return send_error(
         c, r.type, r.id,
         error{errc::unknown_type, fmt::format("There is no message \"{}\".", r.type)});
@@ -146,8 +194,12 @@ void gateway::on_ws_message(const std::shared_ptr<net::connection>& c, std::stri
   auto room = lobby_.room_of(ctx.account_id);
   if (!room) return send_error(c, r.type, r.id, errc::not_in_room);
   auto shared = std::make_shared<request>(std::move(r));
+  const bool silent = spec->silent;
   room->game_message(ctx.account_id, shared->type, std::move(shared->data),
-                     [this, shared](result<json::object> res) { reply(*shared, std::move(res)); });
+                     [this, shared, silent](result<json::object> res) {
+                       if (silent && res) return;  // e.g. arena.input: the next state answers
+                       reply(*shared, std::move(res));
+                     });
 }
 
 // --- Handlers ---------------------------------------------------------------------------------
@@ -163,8 +215,14 @@ void gateway::on_hello(request& r) {
         error{errc::unsupported_version,
               fmt::format("This server speaks protocol version {}.", proto::protocol_version)});
   }
+  const auto encoding = r.args->opt_string("encoding").value_or("json");
+  if (encoding != "json" && encoding != "binary") {
+    return send_error(r.conn, r.type, r.id,
+                      error{errc::bad_field, "encoding must be \"json\" or \"binary\"."});
+  }
   ctx.hello_done = true;
   ctx.batch = r.args->opt_boolean("batch").value_or(false);
+  ctx.binary = encoding == "binary";
   if (!ctx.loaded) {
     ctx.hello_waiting = true;
     ctx.hello_id_json = json::serialize(r.id);
@@ -177,11 +235,12 @@ void gateway::answer_hello(const std::shared_ptr<net::connection>& c, json::valu
   auto& ctx = c->context();
   // The lobby knows renames committed since the account was read at open.
   if (auto fresh = lobby_.nickname_of(ctx.account_id); !fresh.empty()) ctx.nickname = fresh;
-  json::object data{
-      {"version", proto::protocol_version},
-      {"account", {{"id", ctx.account_id}, {"nickname", ctx.nickname}}},
-      {"limits",
-       {{"max_message_bytes", opts_.ws_message_max}, {"messages_per_second", opts_.ws_rate}}}};
+  json::object data{{"version", proto::protocol_version},
+                    {"account", {{"id", ctx.account_id}, {"nickname", ctx.nickname}}},
+                    {"limits",
+                     {{"max_message_bytes", opts_.ws_message_max},
+                      {"messages_per_second", opts_.ws_rate},
+                      {"inputs_per_second", opts_.ws_input_rate}}}};
   // The room (if the player still has a seat) answers with their snapshot; the reply is sent from
   // the room's strand so that it precedes every room event the new connection will receive.
   lobby_.resume(ctx.account_id, c, [this, c, id, data = std::move(data)](json::value room) mutable {

@@ -194,6 +194,12 @@ const std::vector<setting>& settings() {
                             "Messages per second a connection may send, sustained."));
     t.push_back(int_setting("limits.ws_burst", &config::ws_burst, 1, 100000,
                             "Messages a connection may send at once (token bucket size)."));
+    t.push_back(int_setting("limits.ws_input_rate", &config::ws_input_rate, 1, 100000,
+                            "Realtime inputs (arena.input, arena.ack) per second a connection "
+                            "may send, sustained: a budget apart from limits.ws_rate."));
+    t.push_back(int_setting("limits.ws_input_burst", &config::ws_input_burst, 1, 100000,
+                            "Realtime inputs a connection may send at once; twice this in debt "
+                            "closes it."));
     t.push_back(int_setting("limits.send_queue_max", &config::send_queue_max, 1, 1000000,
                             "Outgoing messages queued per connection past which it must be "
                             "draining (limits.slow_consumer_ms); 4 times this drops it at once."));

@@ -52,8 +52,10 @@ struct config {
   int http_body_max = 1 << 20;
   int ws_message_max = 64 << 10;
   int json_depth_max = 32;
-  int ws_rate = 30;   // messages per second, sustained
-  int ws_burst = 60;  // messages allowed at once
+  int ws_rate = 30;         // messages per second, sustained
+  int ws_burst = 60;        // messages allowed at once
+  int ws_input_rate = 90;   // realtime inputs (arena.input, arena.ack) per second, sustained
+  int ws_input_burst = 45;  // realtime inputs allowed at once
   int send_queue_max = 1024;
   int send_queue_max_bytes = 4 << 20;
   int slow_consumer_ms = 10000;  // a queue past send_queue_max* not draining this long: dropped

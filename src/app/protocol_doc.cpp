@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "modes/arena/arena_mode.hpp"
 #include "modes/mafia/mafia_mode.hpp"
 #include "modes/mystery/mystery_mode.hpp"
 #include "proto/messages.hpp"
@@ -86,7 +87,8 @@ std::string protocol_json() {
     messages.push_back(message_json(m, {}));
   auto mafia = modes::make_mafia_mode_factory();
   auto mystery = mystery::make_mystery_mode_factory(std::make_shared<mystery::mystery_services>());
-  for (const lobby::mode_factory* f : {mafia.get(), mystery.get()}) {
+  auto arena = modes::make_arena_mode_factory();
+  for (const lobby::mode_factory* f : {mafia.get(), mystery.get(), arena.get()}) {
     for (const auto& m : f->messages())
       messages.push_back(message_json(m, f->name()));
   }
@@ -151,7 +153,9 @@ each message on newlines. Without it, every message holds exactly one envelope.
 Fields a message does not define are ignored. A bad frame changes nothing and the connection
 stays open, with these exceptions required by RFC 6455 or by resource limits: invalid UTF-8 in a
 *text* frame closes the connection with code 1007 (send binary frames to get a `bad_json` reply
-instead); a message over 64 MiB closes it with 1009 (messages over `limits.ws_message_max` but
+instead: a binary message whose first byte is `{` is JSON, served like text; any other binary
+message is a mode's binary encoding, such as Arena's inputs, and counts against the input
+budget); a message over 64 MiB closes it with 1009 (messages over `limits.ws_message_max` but
 under that are discarded as they arrive and answered with `too_large`); a client far over its
 message rate (pings and pongs count as messages; a ping over the rate is not answered) is closed
 with `session.closed` reason `rate_limited`; a client that stops reading (its outgoing queue past
@@ -194,13 +198,15 @@ a room of that mode. Each mode's README (under `src/modes/`) explains its rules 
   auto mafia = modes::make_mafia_mode_factory();
   // Only the message table is read: no scenario, LLM or casebook writer is needed.
   auto mystery = mystery::make_mystery_mode_factory(std::make_shared<mystery::mystery_services>());
-  for (const lobby::mode_factory* f : {mafia.get(), mystery.get()}) {
+  auto arena = modes::make_arena_mode_factory();
+  for (const lobby::mode_factory* f : {mafia.get(), mystery.get(), arena.get()}) {
     md += fmt::format("### Mode `{}` ({}–{} players)\n\n", f->name(), f->min_players(),
                       f->max_players());
     for (const auto& m : f->messages()) {
       if (m.dir != proto::direction::request) continue;
-      md += fmt::format("#### `{}`\n\n{}\n\n{}\nReply data: {}\n\n", m.type, m.summary,
-                        fields_table(m.fields), m.reply);
+      md += fmt::format("#### `{}`\n\n{}\n\n{}\n{}: {}\n\n", m.type, m.summary,
+                        fields_table(m.fields), m.silent ? "Reply (errors only)" : "Reply data",
+                        m.reply);
     }
     md += "Events:\n\n";
     for (const auto& m : f->messages()) {

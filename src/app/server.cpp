@@ -21,6 +21,7 @@
 #include "events/outbox_stream.hpp"
 #include "events/publishing_stores.hpp"
 #include "lobby/lobby.hpp"
+#include "modes/arena/arena_mode.hpp"
 #include "modes/mafia/mafia_mode.hpp"
 #include "modes/mystery/casebook.hpp"
 #include "modes/mystery/loader.hpp"
@@ -526,6 +527,12 @@ result<int> server::start() {
   s.modes.add(modes::make_mafia_mode_factory(s.cfg.mafia_min_players, s.cfg.mafia_max_players));
   if (s.cfg.test_modes) s.modes.add(modes::make_counter_mode_factory());
   start_mystery(s);
+  {
+    modes::arena_deps ad;
+    ad.events = s.kafka ? static_cast<events::event_stream*>(s.kafka.get()) : s.outbox.get();
+    ad.metrics = &s.m;
+    s.modes.add(modes::make_arena_mode_factory(std::move(ad)));
+  }
 
   lobby::lobby_options lo;
   lo.reconnect_grace_ms = s.cfg.reconnect_grace_ms;
@@ -537,6 +544,7 @@ result<int> server::start() {
   go.json_depth_max = static_cast<unsigned>(s.cfg.json_depth_max);
   go.ws_message_max = s.cfg.ws_message_max;
   go.ws_rate = s.cfg.ws_rate;
+  go.ws_input_rate = s.cfg.ws_input_rate;
   go.allow_seeds = s.cfg.allow_seeds;
   go.docs_dir = served_dir(s.cfg.docs_assets_dir);
   go.web_dir = served_dir(s.cfg.web_public_dir);
@@ -647,6 +655,8 @@ result<int> server::start() {
   no.ws_message_max = static_cast<std::size_t>(s.cfg.ws_message_max);
   no.ws_rate = s.cfg.ws_rate;
   no.ws_burst = s.cfg.ws_burst;
+  no.ws_input_rate = s.cfg.ws_input_rate;
+  no.ws_input_burst = s.cfg.ws_input_burst;
   no.send_queue_max = static_cast<std::size_t>(s.cfg.send_queue_max);
   no.send_queue_max_bytes = static_cast<std::size_t>(s.cfg.send_queue_max_bytes);
   no.slow_consumer_ms = s.cfg.slow_consumer_ms;

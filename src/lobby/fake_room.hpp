@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,15 @@ class fake_room final : public room_api {
       if (m.spectator) deliver(m, type, data);
     }
   }
+  bool binary(player_id p) const override { return binary_.count(p) > 0; }
+  void send_binary(player_id p, std::string bytes) override {
+    ++seq_;
+    if (const member_info* m = find(p); m && m->connected) binary_inbox[p].push_back(bytes);
+  }
+  // Members whose connection chose binary frames.
+  void set_binary(player_id p) { binary_.insert(p); }
+  std::map<player_id, std::vector<std::string>> binary_inbox;
+
   timer_id set_timer(epoch_ms at, std::uint64_t tag) override {
     timers_[++next_timer_] = {at, tag};
     return next_timer_;
@@ -221,6 +231,7 @@ class fake_room final : public room_api {
   }
 
   std::vector<member_info> members_;
+  std::set<player_id> binary_;
   std::mutex async_mu_;
   std::condition_variable async_cv_;
   struct async_item {

@@ -11,6 +11,9 @@ void mode::on_tick(room_api&) {}
 result<> mode_factory::check_start(const boost::json::object&, int) const {
   return {};
 }
+result<mode_factory::decoded> mode_factory::decode_binary(std::string_view) const {
+  return error{errc::unknown_type};
+}
 void mode_factory::score(const boost::json::object&, std::span<store::player_outcome>) const {}
 std::span<const std::string_view> mode_factory::tallies() const {
   return {};
@@ -27,6 +30,14 @@ const mode_factory* mode_registry::find(std::string_view name) const {
     if (f->name() == name) return f.get();
   }
   return nullptr;
+}
+
+result<mode_factory::decoded> mode_registry::decode_binary(std::string_view bytes) const {
+  for (const auto& f : factories_) {
+    auto d = f->decode_binary(bytes);
+    if (d || d.error().code != errc::unknown_type) return d;
+  }
+  return error{errc::unknown_type, "No mode has a binary message of this kind."};
 }
 
 const proto::message_spec* mode_registry::find_message(std::string_view type,

@@ -59,6 +59,10 @@ class room_api {
   virtual void set_group(std::string_view group, player_id p, bool member) = 0;
   // Spectators, as a group, for events that only they and some players may see.
   virtual void send_spectators(std::string_view type, const boost::json::object& data) = 0;
+  // Binary frames: whether p's connection chose them at hello (false while disconnected), and
+  // sending one (the mode's own documented encoding) to p; dropped when p is disconnected.
+  virtual bool binary(player_id p) const = 0;
+  virtual void send_binary(player_id p, std::string bytes) = 0;
 
   // Timers at an absolute server time; on_timer(tag) fires on the room's strand. Cancelling an
   // unknown or fired timer does nothing.
@@ -131,6 +135,15 @@ class mode_factory {
   virtual result<> check_start(const boost::json::object& settings, int players) const;
   // A new game with validated settings.
   virtual std::unique_ptr<mode> create(const boost::json::object& settings) const = 0;
+  // A binary message from a client (WebSocket binary frame) as the request it encodes: its type
+  // and data, then validated and handled exactly as the JSON form. errc::unknown_type when the
+  // bytes are none of this mode's (the default: a mode without a binary encoding); any other
+  // error names what is malformed. Untrusted bytes: must never throw.
+  struct decoded {
+    std::string_view type;
+    boost::json::object data;
+  };
+  virtual result<decoded> decode_binary(std::string_view bytes) const;
 
   // Players' statistics (lobby/game_stats.hpp). score() reads the record a game of this mode
   // passed to end_game and decides, for each player who stayed to the end (`stayed`: they come in
@@ -154,6 +167,8 @@ class mode_registry {
   // The mode whose message table has `type`, and that message's spec.
   const proto::message_spec* find_message(std::string_view type,
                                           const mode_factory** owner = nullptr) const;
+  // The first mode that reads `bytes` as one of its binary messages (see decode_binary).
+  result<mode_factory::decoded> decode_binary(std::string_view bytes) const;
   std::span<const std::unique_ptr<mode_factory>> all() const { return factories_; }
 
  private:

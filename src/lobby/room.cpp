@@ -149,6 +149,16 @@ void room::send_to(player_id p, std::string_view type, const json::object& data)
   if (const member* m = find(p)) send_frame(*m, proto::encode_event(type, data));
 }
 
+bool room::binary(player_id p) const {
+  const member* m = find(p);
+  return m && m->conn && m->conn->context().binary;
+}
+
+void room::send_binary(player_id p, std::string bytes) {
+  const member* m = find(p);
+  if (m && m->conn) m->conn->send_binary(std::make_shared<const std::string>(std::move(bytes)));
+}
+
 void room::send_group(std::string_view group, std::string_view type, const json::object& data) {
   auto it = groups_.find(std::string(group));
   if (it == groups_.end()) return;

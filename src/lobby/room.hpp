@@ -62,6 +62,8 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
                   const boost::json::object& data) override;
   void set_group(std::string_view group, player_id p, bool member) override;
   void send_spectators(std::string_view type, const boost::json::object& data) override;
+  bool binary(player_id p) const override;
+  void send_binary(player_id p, std::string bytes) override;
   timer_id set_timer(epoch_ms at, std::uint64_t tag) override;
   void cancel_timer(timer_id id) override;
   void set_tick(int hz) override;

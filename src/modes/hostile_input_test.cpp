@@ -11,6 +11,8 @@
 #include <set>
 
 #include "lobby/fake_room.hpp"
+#include "modes/arena/arena_mode.hpp"
+#include "modes/arena/sim.hpp"
 #include "modes/mafia/mafia_mode.hpp"
 #include "modes/mystery/loader.hpp"
 #include "modes/mystery/mystery_mode.hpp"
@@ -262,6 +264,38 @@ TEST(hostile_input_test, counter_fixture_never_answers_internal) {
   barrage(*factory, *mode, room, senders, ids, "playing", st,
           {"test.counter.crash", "test.counter.later", "test.counter.finish"});
   EXPECT_GT(st.sent, 0u);
+}
+
+// Arena: the barrage between ticks, from players, a spectator, a stranger and (later) the dead.
+// Nothing throws or answers internal, and the game keeps ticking for everyone.
+TEST(hostile_input_test, arena_never_throws_nor_answers_internal) {
+  auto counters = std::make_shared<arena_counters>();
+  auto factory = make_arena_mode_factory({nullptr, nullptr, counters});
+  std::vector<player_id> ids;
+  fake_room room(seated(4, ids), 5);
+  room.add_spectator(ids.back() + 1, "watcher");
+  auto senders = ids;
+  senders.push_back(ids.back() + 1);
+  senders.push_back(stranger);
+  auto mode = factory->create(factory->validate_settings({}).value());
+  mode->on_start(room);
+  const arena::sim* s = arena_sim_of(*mode);
+  ASSERT_NE(s, nullptr);
+  fuzz_stats st;
+  for (int round = 0; round < 3; ++round) {
+    barrage(*factory, *mode, room, senders, ids, "playing", st);
+    if (HasFatalFailure()) return;
+    for (int i = 0; i < 10; ++i)
+      EXPECT_NO_THROW(mode->on_tick(room));
+    for (player_id p : senders)
+      EXPECT_NO_THROW((void)mode->view(p));
+  }
+  EXPECT_FALSE(room.ended());
+  EXPECT_EQ(s->tick(), 30u);
+  EXPECT_GT(st.refused, 0u);
+  EXPECT_GT(counters->dropped_of(input_drop::spectator), 0u);
+  EXPECT_GT(counters->dropped_of(input_drop::duplicate), 0u);
+  EXPECT_GT(counters->inputs.load(), 0u);
 }
 
 }  // namespace

@@ -23,6 +23,9 @@ struct conn_context {
   std::string hello_id_json;   // the waiting hello's id, serialised
   std::string nickname;
   bool batch = false;  // the client accepts several envelopes per message, newline-separated
+  // The client asked at hello for binary frames where a mode has them (Arena states). Written
+  // once by hello, before the connection is handed to any room; read by rooms afterwards.
+  bool binary = false;
 };
 
 class connection {
@@ -33,6 +36,9 @@ class connection {
   // Queues a frame. When the connection's queue is over its limit, the connection is closed as a
   // slow consumer instead; after close, frames are dropped.
   virtual void send(frame f) = 0;
+  // Queues a binary message (same bounds as send). For clients that chose a binary encoding at
+  // hello (conn_context::binary).
+  virtual void send_binary(frame f) = 0;
   // Sends what is queued, then a session.closed event with this reason, then closes the socket.
   virtual void close(std::string_view reason, std::string_view message) = 0;
   virtual conn_context& context() noexcept = 0;

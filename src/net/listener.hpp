@@ -25,6 +25,10 @@ struct net_options {
   std::size_t ws_message_max = 64 << 10;
   int ws_rate = 30;
   int ws_burst = 60;
+  // Realtime inputs (handler::realtime says which messages) have a budget of their own, so that
+  // a 30 Hz input stream neither starves nor is starved by the general message limit.
+  int ws_input_rate = 90;
+  int ws_input_burst = 45;
   std::size_t send_queue_max = 1024;
   std::size_t send_queue_max_bytes = 4 << 20;
   int slow_consumer_ms = 10000;

@@ -85,7 +85,8 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   void run(const http::request<http::string_body>& req);
 
   std::uint64_t id() const noexcept override { return id_; }
-  void send(frame f) override;
+  void send(frame f) override { enqueue(std::move(f), false); }
+  void send_binary(frame f) override { enqueue(std::move(f), true); }
   void close(std::string_view reason, std::string_view message) override;
   conn_context& context() noexcept override { return ctx_; }
   void run_on_strand(std::function<void()> fn) override { asio::dispatch(strand_, std::move(fn)); }
@@ -100,6 +101,7 @@ class ws_session final : public connection, public std::enable_shared_from_this<
     bool counted;  // an envelope from the queue (counted in queued_*), not a control frame
   };
 
+  void enqueue(frame f, bool binary);
   void on_handshake_written(beast::error_code ec, bool opened);
   void do_read();
   void on_read(beast::error_code ec, std::size_t n);
@@ -107,10 +109,11 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   bool on_data_frame(bool fin, char* payload, std::size_t len);
   void end_discarded();
   void on_control_frame(ws::opcode op, char* payload, std::size_t len);
-  void dispatch_message(std::string_view text);
+  void dispatch_message(std::string_view msg, bool binary);
   void fail(std::uint16_t code, std::string_view reason);
   void end_with_close(std::string payload);
   bool take_token();
+  bool take_input_token();
   bool take_control_token();
   void queue_pong(std::string_view payload);
   bool stalled(std::chrono::steady_clock::time_point now) const;
@@ -135,7 +138,11 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   // Outgoing queue. Producers (any thread) append to pending_ under mu_; the strand moves them to
   // out_ with their headers and writes them.
   std::mutex mu_;
-  std::vector<frame> pending_;    // GUARDED_BY(mu_)
+  struct queued {
+    frame f;
+    bool binary;  // a binary message (else text)
+  };
+  std::vector<queued> pending_;   // GUARDED_BY(mu_)
   std::size_t queued_msgs_ = 0;   // GUARDED_BY(mu_): pending_ + out_ not yet written
   std::size_t queued_bytes_ = 0;  // GUARDED_BY(mu_)
   bool flush_scheduled_ = false;  // GUARDED_BY(mu_)
@@ -149,7 +156,7 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   std::deque<out_frame> out_;
   out_frame* pong_ = nullptr;        // the pong in out_ that no write has started (at most one)
   std::size_t sent_ = 0;             // bytes of out_.front() already written
-  std::vector<frame> taking_;        // pending_ as the strand takes it (swapped, not reallocated)
+  std::vector<queued> taking_;       // pending_ as the strand takes it (swapped, not reallocated)
   std::vector<iovec> iov_;           // the gathered write's buffers
   std::string handshake_;            // the 101 response while it is written
   bool yielded_ = false;             // this flush already waited one turn
@@ -180,6 +187,8 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   // Token bucket for the message rate.
   double tokens_;
   std::chrono::steady_clock::time_point refill_at_;
+  double input_tokens_;  // the realtime input budget
+  std::chrono::steady_clock::time_point input_refill_at_;
 };
 
 }  // namespace maratang::net

@@ -78,7 +78,9 @@ ws_session::ws_session(tcp::socket socket, std::shared_ptr<shared_state> st, ws_
       accepted_(accepted),
       timer_(strand_),
       tokens_(st_->opts.ws_burst),
-      refill_at_(std::chrono::steady_clock::now()) {
+      refill_at_(std::chrono::steady_clock::now()),
+      input_tokens_(st_->opts.ws_input_burst),
+      input_refill_at_(refill_at_) {
   ctx_.account_id = ident.account_id;
   ctx_.session_id = std::move(ident.session_id);
 }
@@ -257,10 +259,10 @@ bool ws_session::on_data_frame(bool fin, char* payload, std::size_t len) {
   }
   msg_op_ = ws::opcode::continuation;
   if (msg_.empty()) {
-    dispatch_message(std::string_view(payload, len));  // one frame: read in place, no copy
+    dispatch_message(std::string_view(payload, len), !text);  // one frame: read in place
   } else {
     msg_.append(payload, len);
-    dispatch_message(msg_);
+    dispatch_message(msg_, !text);
     msg_.clear();
     if (msg_.capacity() > kReadChunk) std::string().swap(msg_);
   }
@@ -313,6 +315,16 @@ bool ws_session::take_token() {
   return tokens_ >= 0.0;
 }
 
+bool ws_session::take_input_token() {
+  auto now = std::chrono::steady_clock::now();
+  double elapsed = std::chrono::duration<double>(now - input_refill_at_).count();
+  input_refill_at_ = now;
+  input_tokens_ =
+      std::min<double>(st_->opts.ws_input_burst, input_tokens_ + elapsed * st_->opts.ws_input_rate);
+  input_tokens_ -= 1.0;
+  return input_tokens_ >= 0.0;
+}
+
 // A control frame from the client (ping or pong) costs a token like a message. Returns whether it
 // was within the budget; a client far over it is closed as rate_limited, as for messages.
 bool ws_session::take_control_token() {
@@ -324,14 +336,19 @@ bool ws_session::take_control_token() {
   return false;
 }
 
-void ws_session::dispatch_message(std::string_view text) {
+void ws_session::dispatch_message(std::string_view text, bool binary) {
   if (muted_ || close_sent_) return;
   auto start = std::chrono::steady_clock::now();
   st_->m.messages_in.fetch_add(1, std::memory_order_relaxed);
   auto self = shared_from_this();
-  if (take_token()) {
-    st_->h.on_ws_message(self, text);
-  } else if (tokens_ < -2.0 * st_->opts.ws_burst) {
+  // Realtime inputs draw on their own bucket; a client far over either is cut off.
+  const bool realtime = st_->h.realtime(text, binary);
+  const bool within = realtime ? take_input_token() : take_token();
+  const bool flooding = realtime ? input_tokens_ < -2.0 * st_->opts.ws_input_burst
+                                 : tokens_ < -2.0 * st_->opts.ws_burst;
+  if (within) {
+    st_->h.on_ws_message(self, text, realtime, binary);
+  } else if (flooding) {
     // A client far over its budget is cut off rather than answered forever.
     muted_ = true;
     close("rate_limited", "Too many messages; the connection was closed.");
@@ -375,7 +392,7 @@ bool ws_session::stalled(std::chrono::steady_clock::time_point now) const {
          std::int64_t{st_->opts.slow_consumer_ms} * 1'000'000;
 }
 
-void ws_session::send(frame f) {
+void ws_session::enqueue(frame f, bool binary) {
   bool schedule = false;
   bool overflow = false;
   {
@@ -397,7 +414,7 @@ void ws_session::send(frame f) {
         progress_ns_.store(steady_ns(std::chrono::steady_clock::now()), std::memory_order_relaxed);
       queued_msgs_ += 1;
       queued_bytes_ += f->size();
-      pending_.push_back(std::move(f));
+      pending_.push_back({std::move(f), binary});
       if (!flush_scheduled_) schedule = flush_scheduled_ = true;
     }
   }
@@ -427,7 +444,7 @@ void ws_session::close(std::string_view reason, std::string_view message) {
     auto f = closed_event(reason, message);
     queued_msgs_ += 1;
     queued_bytes_ += f->size();
-    pending_.push_back(std::move(f));
+    pending_.push_back({std::move(f), false});
     closing_ = true;
     close_after_.emplace(reason == "replaced" || reason == "shutdown" ? kGoingAway : kPolicy,
                          std::string(reason));
@@ -489,10 +506,10 @@ void ws_session::flush() {
     if (close_sent_) {
       taking_.clear();  // nothing may follow a close frame
     } else if (!ctx_.batch) {
-      for (auto& f : taking_) {
-        out_frame o{std::move(f), {}, 0, true};
-        o.head_len = static_cast<unsigned char>(
-            ws::encode_header(o.head, ws::opcode::text, o.payload->size()));
+      for (auto& q : taking_) {
+        out_frame o{std::move(q.f), {}, 0, true};
+        o.head_len = static_cast<unsigned char>(ws::encode_header(
+            o.head, q.binary ? ws::opcode::binary : ws::opcode::text, o.payload->size()));
         out_.push_back(std::move(o));
       }
     } else {
@@ -504,7 +521,18 @@ void ws_session::flush() {
         head.head_len =
             static_cast<unsigned char>(ws::encode_header(head.head, ws::opcode::text, bytes));
       };
-      for (auto& f : taking_) {
+      for (auto& q : taking_) {
+        auto& f = q.f;
+        if (q.binary) {
+          // A binary message is never joined to text: it ends the run and goes alone.
+          if (count > 0) seal();
+          count = 0;
+          out_frame o{std::move(f), {}, 0, true};
+          o.head_len = static_cast<unsigned char>(
+              ws::encode_header(o.head, ws::opcode::binary, o.payload->size()));
+          out_.push_back(std::move(o));
+          continue;
+        }
         if (count > 0 && (count == kMaxBatch || bytes + 1 + f->size() > kMaxBatchBytes)) {
           seal();
           count = 0;

@@ -18,6 +18,9 @@ constexpr field_spec hello_fields[] = {
      "Accept batched messages: from then on, one WebSocket message may carry several "
      "envelopes separated by newlines (\\n). Fewer frames and system calls under load. Default "
      "false: one envelope per message."},
+    {"encoding", ft::string, false, 1, 16,
+     "`json` (the default) or `binary`: modes that have a binary encoding (Arena's states) send "
+     "it in WebSocket binary frames. Requests may be sent either way whatever is chosen."},
 };
 constexpr field_spec time_sync_fields[] = {
     {"client_send", ft::integer, true, 0, kMaxInt,
@@ -187,7 +190,8 @@ constexpr message_spec messages[] = {
     {"hello", direction::request, "First message on a connection: negotiates the version.",
      hello_fields,
      "`{version, server_time, account:{id, nickname}, limits:{max_message_bytes, "
-     "messages_per_second}, room}`; room is the snapshot of the room the player still has a "
+     "messages_per_second, inputs_per_second}, room}`; room is the snapshot of the room the player "
+     "still has a "
      "seat in (after a reconnect), or null.",
      false},
     {"time.sync", direction::request,

@@ -41,6 +41,9 @@ struct message_spec {
   std::span<const field_spec> fields;  // request fields, or the event's data fields
   std::string_view reply;              // for requests: what the reply's data holds
   bool needs_room = false;             // the sender must be in a room
+  // No reply when it succeeds (realtime inputs: the next state says what was applied); an error
+  // is still answered.
+  bool silent = false;
 };
 
 struct endpoint_spec {

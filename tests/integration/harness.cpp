@@ -571,6 +571,13 @@ bool ws_client::read_one(steady::time_point deadline) {
   std::string text = beast::buffers_to_string(s.rbuf.data());
   s.rbuf.consume(s.rbuf.size());
   ++messages_;
+  if (s.ws.got_binary()) {
+    // A binary message (a mode's own encoding) is kept whole, as {"type": "(binary)", "bytes"}.
+    json::object b{{"type", "(binary)"}, {"bytes", json::string(text)}};
+    history_.push_back(b);
+    pending_.push_back(std::move(b));
+    return true;
+  }
   // Envelopes never contain a raw newline; a batching client's message holds several.
   std::vector<std::string_view> parts;
   for (std::size_t begin = 0;;) {

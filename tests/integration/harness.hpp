@@ -153,7 +153,8 @@ struct connect_options {
   int receive_buffer = 0;  // SO_RCVBUF before connecting (0: system default)
 };
 
-// A WebSocket client. Frames the server sends are JSON objects; each one received is appended to
+// A WebSocket client. Frames the server sends are JSON objects (a binary message is kept as
+// {"type": "(binary)", "bytes": its bytes}); each one received is appended to
 // history() and, until a recv* call consumes it, kept in pending() (recv_until leaves the frames it
 // skips there, so later waits and assertions can see them).
 class ws_client {
