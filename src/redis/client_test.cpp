@@ -11,47 +11,29 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
 
+#include "redis/test_server.hpp"
+
 namespace maratang::redis {
 namespace {
 
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
-
-// Runs scripts/redis_temp.sh; returns its stdout without the newline, or throws.
-std::string script(const std::string& command, const fs::path& dir) {
-  const std::string cmd = std::string(MARATANG_SOURCE_DIR) + "/scripts/redis_temp.sh " + command +
-                          " '" + dir.string() + "'";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) throw std::runtime_error("popen " + cmd);
-  std::string out;
-  char buf[256];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
-    out.append(buf, n);
-  if (::pclose(p) != 0) throw std::runtime_error(cmd + " failed");
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
-    out.pop_back();
-  return out;
-}
 
 // One redis-server for the suite, and an io_context on a thread of its own.
 class RedisClient : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("maratang_redis_test_" + std::to_string(::getpid()));
-    url_ = script("start", dir_);
+    server_ = new testing::test_server(MARATANG_SOURCE_DIR);
+    url_ = server_->url();
   }
   static void TearDownTestSuite() {
-    try {
-      script("stop", dir_);
-    } catch (...) {
-    }
+    delete server_;
+    server_ = nullptr;
   }
 
   RedisClient() : work_(io_.get_executor()), thread_([this] { io_.run(); }) {}
@@ -89,14 +71,14 @@ class RedisClient : public ::testing::Test {
     return ok();
   }
 
-  static fs::path dir_;
+  static testing::test_server* server_;
   static std::string url_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
 };
 
-fs::path RedisClient::dir_;
+testing::test_server* RedisClient::server_ = nullptr;
 std::string RedisClient::url_;
 
 TEST(RedisUrl, reads_host_port_password_and_database_and_refuses_the_rest) {
@@ -270,7 +252,7 @@ TEST_F(RedisClient, server_down_gives_clear_errors_and_the_clients_come_back_by_
     heard.clear();
   }
 
-  script("kill", dir_);
+  server_->kill();
   ASSERT_TRUE(eventually([&] { return !c->connected() && !sub->connected(); }, 5s));
   const auto t0 = std::chrono::steady_clock::now();
   auto down = call(*c, {"PING"});
@@ -278,7 +260,7 @@ TEST_F(RedisClient, server_down_gives_clear_errors_and_the_clients_come_back_by_
   EXPECT_EQ(down.error().code, errc::unavailable);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
 
-  script("up", dir_);
+  server_->up();
   ASSERT_TRUE(eventually([&] { return c->connected() && sub->connected(); }, 10s));
   EXPECT_TRUE(call(*c, {"PING"}));
   ASSERT_TRUE(eventually(

@@ -3,62 +3,18 @@
 // signing key. A logout on one node ends the session's socket on the other at once and its
 // tokens there; GET /ready says when a node cannot reach Redis, and Redis coming back is noticed
 // by itself.
-#include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <cstdio>
 
 #include "harness.hpp"
+#include "redis/test_server.hpp"
 #include "store/postgres/pg_test_cluster.hpp"
 
 namespace maratang::it {
 namespace {
 
-namespace fs = std::filesystem;
 using store::testing::pg_test_cluster;
 
-// scripts/redis_temp.sh start/stop in a directory of its own.
-class redis_server {
- public:
-  redis_server()
-      : dir_(fs::temp_directory_path() /
-             fmt::format("maratang_it_redis_{}_{}", ::getpid(), counter_++)) {
-    url_ = run("start");
-  }
-  ~redis_server() {
-    try {
-      run("stop");
-    } catch (...) {
-    }
-  }
-  redis_server(const redis_server&) = delete;
-  redis_server& operator=(const redis_server&) = delete;
-
-  const std::string& url() const { return url_; }
-  void kill() { run("kill"); }
-  void up() { run("up"); }
-
- private:
-  std::string run(const char* command) {
-    const std::string cmd = fmt::format("{}/scripts/redis_temp.sh {} '{}'", MARATANG_SOURCE_DIR,
-                                        command, dir_.string());
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) throw std::runtime_error("popen " + cmd);
-    std::string out;
-    char buf[256];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
-      out.append(buf, n);
-    if (::pclose(p) != 0) throw std::runtime_error(cmd + " failed");
-    while (!out.empty() && out.back() == '\n')
-      out.pop_back();
-    return out;
-  }
-
-  static inline int counter_ = 0;
-  fs::path dir_;
-  std::string url_;
-};
+using redis_server = redis::testing::test_server;
 
 std::vector<std::string> node_sets(const pg_test_cluster& pg, const redis_server& redis) {
   return {"storage.database_url=" + pg.url(), "redis.url=" + redis.url(),
@@ -76,7 +32,7 @@ bool ready_becomes(int port, int status) {
 
 TEST(cluster_test, a_logout_on_one_node_ends_the_session_on_the_other_at_once) {
   pg_test_cluster pg(MARATANG_SOURCE_DIR);
-  redis_server redis;
+  redis_server redis(MARATANG_SOURCE_DIR);
   temp_dir data;
   server_process a(node_sets(pg, redis), data.path() / "a");
   server_process b(node_sets(pg, redis), data.path() / "b");
@@ -114,7 +70,7 @@ TEST(cluster_test, a_logout_on_one_node_ends_the_session_on_the_other_at_once) {
 
 TEST(cluster_test, ready_says_when_redis_is_away_and_recovers_by_itself) {
   pg_test_cluster pg(MARATANG_SOURCE_DIR);
-  redis_server redis;
+  redis_server redis(MARATANG_SOURCE_DIR);
   temp_dir data;
   server_process a(node_sets(pg, redis), data.path() / "a");
   ASSERT_TRUE(ready_becomes(a.port(), 200));
