@@ -11,6 +11,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <set>
 
@@ -669,6 +670,29 @@ std::string english_in(std::string_view text) {
   return {};
 }
 
+// Plays walkthrough `w` as player 101 (a second player passing its turns), then hands `check`
+// every refusal of a play and every text any player received: the language tests' common part.
+void play_and_check_every_text(
+    game& g, const walkthrough& w, int players,
+    const std::function<void(std::string_view, std::string_view)>& check) {
+  for (const auto& c : read_walkthrough(w.file)) {
+    if (g.room->ended()) break;
+    if (players == 2 && g.mode->view(101).at("turn").as_int64() == 102) {
+      ASSERT_TRUE(g.act(102, "pass"));
+    }
+    if (g.room->ended()) break;
+    auto r = g.act(101, c);
+    if (!r) check(c, r.error().message);
+  }
+  for (auto p : {101, 102}) {
+    for (const auto& f : g.room->inbox[p]) {
+      for (const char* key : {"text", "message", "title", "intro"}) {
+        if (auto* v = f.data.if_contains(key); v && v->is_string()) check(f.type, v->get_string());
+      }
+    }
+  }
+}
+
 TEST(MysteryMode, a_korean_game_never_sends_an_english_word) {
   EXPECT_EQ(english_in("민지는 north 쪽으로"), "north");
   EXPECT_EQ(english_in("`도움말` 또는 `look`"), "");
@@ -711,24 +735,7 @@ TEST(MysteryMode, a_korean_game_never_sends_an_english_word) {
         ASSERT_FALSE(r);
         check("not your turn", r.error().message);
       }
-      // The walkthrough, the second player passing.
-      for (const auto& c : read_walkthrough(w.file)) {
-        if (g.room->ended()) break;
-        if (players == 2 && g.mode->view(101).at("turn").as_int64() == 102) {
-          ASSERT_TRUE(g.act(102, "pass"));
-        }
-        if (g.room->ended()) break;
-        auto r = g.act(101, c);
-        if (!r) check(c, r.error().message);
-      }
-      for (auto p : {101, 102}) {
-        for (const auto& f : g.room->inbox[p]) {
-          for (const char* key : {"text", "message", "title", "intro"}) {
-            if (auto* v = f.data.if_contains(key); v && v->is_string())
-              check(f.type, v->get_string());
-          }
-        }
-      }
+      play_and_check_every_text(g, w, players, check);
     }
   }
   EXPECT_GT(texts, 200u);
@@ -776,23 +783,7 @@ TEST(MysteryMode, an_english_game_never_sends_a_korean_word) {
         ASSERT_FALSE(r) << bad;
         check(bad, r.error().message);
       }
-      for (const auto& c : read_walkthrough(w.file)) {
-        if (g.room->ended()) break;
-        if (players == 2 && g.mode->view(101).at("turn").as_int64() == 102) {
-          ASSERT_TRUE(g.act(102, "pass"));
-        }
-        if (g.room->ended()) break;
-        auto r = g.act(101, c);
-        if (!r) check(c, r.error().message);
-      }
-      for (auto p : {101, 102}) {
-        for (const auto& f : g.room->inbox[p]) {
-          for (const char* key : {"text", "message", "title", "intro"}) {
-            if (auto* v = f.data.if_contains(key); v && v->is_string())
-              check(f.type, v->get_string());
-          }
-        }
-      }
+      play_and_check_every_text(g, w, players, check);
     }
   }
   EXPECT_GT(texts, 100u);
