@@ -117,7 +117,10 @@ bool gateway::route_static(http_request& req, const http_responder& respond) {
     return false;
   }
   if (req.method != "GET") return false;
-  auto r = web_files_->serve(std::string_view(req.path).substr(1), req);
+  // The admin console lives in its own folder; /admin is its page as /admin/ is.
+  const std::string_view rel =
+      req.path == "/admin" ? std::string_view("admin/") : std::string_view(req.path).substr(1);
+  auto r = web_files_->serve(rel, req);
   if (!r) return false;
   respond(std::move(*r));
   return true;

@@ -14,8 +14,8 @@
 // private-room ones too, and any authenticated account may read them, because they are sums that
 // name no game and no other player (lobby/game_stats.hpp; docs/PROTOCOL.md).
 //
-// This is the seam for roles: when accounts gain an admin flag (a later issue), it goes into these
-// functions and into nothing else.
+// Admins are not decided here: they read any game at GET /v1/admin/games/{id} (admin_api.cpp),
+// which checks the admin flag in storage first.
 #pragma once
 
 #include <cstdint>

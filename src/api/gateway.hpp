@@ -15,7 +15,8 @@
 
 namespace maratang::obs {
 class metrics;
-}
+class metrics_history;
+}  // namespace maratang::obs
 namespace maratang::core {
 class auth_service;
 class account_store;
@@ -64,6 +65,22 @@ struct gateway_stores {
 struct cluster_hooks {
   std::function<void(const std::string& session_id)> session_revoked;  // after a logout here
   std::function<bool()> ready;  // false: GET /ready answers 503 (the nodes cannot reach Redis)
+  // After an admin's ban here (until_ms 0: lifted): the other nodes refuse the account too and
+  // close its connections.
+  std::function<void(std::int64_t account, epoch_ms until_ms, const std::string& reason)>
+      account_banned;
+};
+
+// What the admin console shows of this process beside the lobby (admin_api.cpp), set by the
+// composition root.
+struct admin_info {
+  std::string node;  // this node's name
+  epoch_ms started_at = 0;
+  std::string config_json;  // app::describe(): every setting with its source, secrets redacted
+  std::string storage;      // the backend's name: "sqlite", "postgresql", "memory"
+  bool redis = false;       // redis.url is set
+  bool kafka = false;       // kafka.brokers is set
+  const obs::metrics_history* history = nullptr;  // null: no charts
 };
 
 class gateway final : public net::handler {
@@ -88,6 +105,9 @@ class gateway final : public net::handler {
 
   // Joins this node to the others. Call once, before serving.
   void set_cluster(cluster_hooks h) { cluster_ = std::move(h); }
+
+  // Describes this process to admins. Call once, before serving.
+  void set_admin_info(admin_info a) { admin_ = std::move(a); }
 
   // Refuse new work (503 / unavailable) from now on: the server is shutting down.
   void set_draining() { draining_ = true; }
@@ -128,6 +148,9 @@ class gateway final : public net::handler {
   bool route_docs(net::http_request& req, const net::http_responder& respond);
   bool route_mystery(net::http_request& req, const net::http_responder& respond);
   bool route_admin(net::http_request& req, const net::http_responder& respond);
+  // One admin request, the caller known to be admin `admin` (admin_api.cpp).
+  struct admin_call;
+  void run_admin(const admin_call& call, std::int64_t admin, const net::http_responder& respond);
   // The web client's files (docs_api.cpp): true when `req` named one.
   void init_static_files();
   bool route_static(net::http_request& req, const net::http_responder& respond);
@@ -142,6 +165,7 @@ class gateway final : public net::handler {
   std::atomic<bool> draining_{false};
   traces::trace_service* traces_ = nullptr;
   cluster_hooks cluster_;
+  admin_info admin_;
   const mystery::mystery_services* mystery_ = nullptr;
   std::shared_ptr<static_files> web_files_;   // web_dir
   std::shared_ptr<static_files> docs_files_;  // docs_dir

@@ -7,7 +7,12 @@
 #include <string_view>
 
 #include "net/http_types.hpp"
+#include "proto/messages.hpp"
 #include "util/error.hpp"
+
+namespace maratang::store {
+struct game_record;
+}
 
 namespace maratang::api {
 
@@ -33,5 +38,13 @@ inline bool parse_i64(std::string_view s, std::int64_t& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc() && p == s.data() + s.size();
 }
+
+// Parses a JSON body and checks it against a field list (rest_api.cpp).
+result<boost::json::object> parse_body(const net::http_request& req,
+                                       std::span<const proto::field_spec> fields, unsigned depth);
+// The body fields proto::core_endpoints declares for an endpoint, by method and path pattern.
+std::span<const proto::field_spec> body_of(std::string_view method, std::string_view path);
+// A game record as GET /v1/games/{id} answers it.
+boost::json::object game_json(const store::game_record& g);
 
 }  // namespace maratang::api

@@ -21,8 +21,6 @@ using net::http_request;
 using net::http_responder;
 using net::http_response;
 
-namespace {
-
 // Parses and validates a JSON body against a field list.
 result<json::object> parse_body(const http_request& req, std::span<const proto::field_spec> fields,
                                 unsigned depth) {
@@ -47,14 +45,6 @@ std::span<const proto::field_spec> body_of(std::string_view method, std::string_
   return {};
 }
 
-json::object tokens_json(const core::session_tokens& t) {
-  return {{"account_id", t.account_id},
-          {"token", t.token},
-          {"refresh_token", t.refresh_token},
-          {"expires_at", t.expires_at},
-          {"created", t.created}};
-}
-
 json::object game_json(const store::game_record& g) {
   json::array players;
   for (auto p : g.players)
@@ -68,6 +58,16 @@ json::object game_json(const store::game_record& g) {
           {"ended_at", g.ended_ms},
           {"players", std::move(players)},
           {"record", ec ? json::value(nullptr) : std::move(record)}};
+}
+
+namespace {
+
+json::object tokens_json(const core::session_tokens& t) {
+  return {{"account_id", t.account_id},
+          {"token", t.token},
+          {"refresh_token", t.refresh_token},
+          {"expires_at", t.expires_at},
+          {"created", t.created}};
 }
 
 // The tallies each registered mode declares (mode_factory::tallies), by mode.

@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
     std::cout << *done << "\n";
     return 0;
   }
-  app::server srv(loaded->cfg);
+  app::server srv(loaded->cfg, app::describe(*loaded));
   auto port_bound = srv.start();
   if (!port_bound) {
     spdlog::error("cannot start: {}", port_bound.error().message);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/host_name.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "api/gateway.hpp"
+#include "api/http_replies.hpp"
 #include "core/auth_service.hpp"
 #include "core/crypto.hpp"
 #include "events/kafka/kafka_stream.hpp"
@@ -29,6 +31,7 @@
 #include "modes/mystery/openai_port.hpp"
 #include "modes/testing/counter_mode.hpp"
 #include "net/listener.hpp"
+#include "obs/history.hpp"
 #include "obs/metrics.hpp"
 #include "redis/client.hpp"
 #include "store/batched_store.hpp"
@@ -274,12 +277,30 @@ void start_redis(Impl& s) {
   s.redis = redis::client::start(s.ioc, ro);
   s.redis_sub = redis::client::start(s.ioc, ro);
   static constexpr const char* revoked = "maratang:revoked";
-  s.redis_sub->on_message([&s](std::string_view, std::string_view sid) {
-    const std::string id(sid);
+  // A ban: "<account id> <until ms> <reason>" (until 0: lifted).
+  static constexpr const char* banned = "maratang:banned";
+  s.redis_sub->on_message([&s](std::string_view channel, std::string_view msg) {
+    if (channel == banned) {
+      std::int64_t account = 0, until = 0;
+      const auto a = msg.find(' ');
+      const auto b = a == std::string_view::npos ? a : msg.find(' ', a + 1);
+      if (b == std::string_view::npos || !api::parse_i64(msg.substr(0, a), account) ||
+          !api::parse_i64(msg.substr(a + 1, b - a - 1), until)) {
+        return spdlog::warn("redis: a malformed ban message was ignored");
+      }
+      s.auth->note_ban(account, until, std::string(msg.substr(b + 1)));
+      if (until) {
+        if (auto why = s.auth->check_banned(account); !why)
+          s.lob->disconnect(account, "banned", why.error().message);
+      }
+      return;
+    }
+    const std::string id(msg);
     s.auth->note_revoked(id);
     s.lob->close_session(id);
   });
   s.redis_sub->subscribe(revoked);
+  s.redis_sub->subscribe(banned);
   api::cluster_hooks h;
   h.session_revoked = [&s](const std::string& sid) {
     s.redis->command({"PUBLISH", revoked, sid}, [](result<redis::reply> r) {
@@ -287,6 +308,15 @@ void start_redis(Impl& s) {
         spdlog::warn("redis: a logout was not told to the other nodes: {}", r.error().message);
       }
     });
+  };
+  h.account_banned = [&s](std::int64_t account, epoch_ms until, const std::string& reason) {
+    s.redis->command({"PUBLISH", banned, fmt::format("{} {} {}", account, until, reason)},
+                     [](result<redis::reply> r) {
+                       if (!r) {
+                         spdlog::warn("redis: a ban was not told to the other nodes: {}",
+                                      r.error().message);
+                       }
+                     });
   };
   h.ready = [&s] { return s.redis->connected() && s.redis_sub->connected(); };
   s.gate->set_cluster(std::move(h));
@@ -418,9 +448,11 @@ result<> start_events(Impl& s) {
 }
 
 struct server::impl {
-  explicit impl(config c) : cfg(std::move(c)), signals(ioc, SIGINT, SIGTERM) {}
+  impl(config c, std::string described)
+      : cfg(std::move(c)), config_json(std::move(described)), signals(ioc, SIGINT, SIGTERM) {}
 
   config cfg;
+  std::string config_json;  // describe(): shown to admins
   asio::io_context ioc;
   asio::signal_set signals;
   obs::metrics m;
@@ -483,9 +515,21 @@ struct server::impl {
 
   asio::steady_timer drain_timer{ioc};
   std::chrono::steady_clock::time_point drain_deadline;
+  obs::metrics_history history;
+  asio::steady_timer history_timer{ioc};
+
+  // Samples the main metrics for the admin console's charts, every history.interval_s().
+  void sample_metrics() {
+    history.sample(real_clock().now_ms(), m.render(), obs::resident_bytes());
+    history_timer.expires_after(std::chrono::seconds(history.interval_s()));
+    history_timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec && !stopping.load()) sample_metrics();
+    });
+  }
 };
 
-server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+server::server(config cfg, std::string described_config)
+    : impl_(std::make_unique<impl>(std::move(cfg), std::move(described_config))) {}
 
 server::~server() = default;
 
@@ -557,6 +601,17 @@ result<int> server::start() {
   s.gate->set_traces(s.traces.get());
   s.gate->set_mystery(s.mystery.get());
   if (!s.cfg.redis_url.empty()) start_redis(s);
+  {
+    api::admin_info ai;
+    ai.node = fmt::format("{}:{}", boost::asio::ip::host_name(), s.cfg.port);
+    ai.started_at = real_clock().now_ms();
+    ai.config_json = s.config_json;
+    ai.storage = s.cfg.storage_backend;
+    ai.redis = !s.cfg.redis_url.empty();
+    ai.kafka = !s.cfg.kafka_brokers.empty();
+    ai.history = &s.history;
+    s.gate->set_admin_info(std::move(ai));
+  }
   s.m.add_collector([&s](std::string& out) {
     if (!s.llm) return;
     std::vector<std::pair<const char*, llm::client::stats>> eps{
@@ -684,6 +739,7 @@ int server::run() {
     s.shutdown();
   });
   s.listen->start();
+  s.sample_metrics();
   int n = s.cfg.threads > 0 ? s.cfg.threads
                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::thread> threads;

@@ -13,7 +13,8 @@ namespace maratang::app {
 
 class server {
  public:
-  explicit server(config cfg);
+  // `described_config`: describe() of the loaded configuration, shown to admins.
+  explicit server(config cfg, std::string described_config = {});
   ~server();
 
   // Opens storage (migrating it), loads keys and revocations, binds the port. Returns the port.

@@ -49,16 +49,26 @@ class account_store {
   // Ids of revoked sessions whose refresh expiry is after now_ms (loaded at start).
   virtual void revoked_sessions(std::int64_t now_ms,
                                 store::reply<std::vector<std::string>> done) = 0;
+
+  // Bans. set_ban: bans the account until `until_ms` (0 lifts the ban) and appends `audit` to the
+  // audit log, together (both or neither): ok, or not_found when no such account (nothing
+  // written). bans: the bans that end after now_ms, by account id (loaded at start).
+  virtual void set_ban(std::int64_t account_id, std::int64_t until_ms, std::string reason,
+                       store::audit_entry audit, store::reply<store::status> done) = 0;
+  virtual void bans(std::int64_t now_ms, store::reply<std::vector<store::ban_record>> done) = 0;
 };
 
-// The admin audit log port (the gateway reads it; writes happen inside the action they record,
-// see traces::trace_store::restore, and in `maratang admin grant|revoke`).
+// The admin audit log port (the gateway reads it). An action that writes to storage writes its
+// line in the same transaction (traces::trace_store::restore, account_store::set_ban, `maratang
+// admin grant|revoke`); the others append it once they took effect.
 class audit_log {
  public:
   virtual ~audit_log() = default;
   // Newest first, at most `limit`, ids below `before_id` when it is > 0.
   virtual void read_audit(std::int64_t before_id, int limit,
                           store::reply<std::vector<store::audit_entry>> done) = 0;
+  // Appends an action that wrote nothing else to storage (closing a room, a kick): its id.
+  virtual void append_audit(store::audit_entry e, store::reply<std::int64_t> done) = 0;
 };
 
 }  // namespace maratang::core

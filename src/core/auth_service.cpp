@@ -1,9 +1,12 @@
 #include "core/auth_service.hpp"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
+#include <ctime>
 #include <mutex>
 
 #include <future>
@@ -107,8 +110,58 @@ void auth_service::load_revocations() {
       clock_.now_ms(), [&got](result<std::vector<std::string>> r) { got.set_value(std::move(r)); });
   auto ids = got.get_future().get();
   if (!ids) throw std::runtime_error("cannot read the revoked sessions: " + ids.error().message);
+  std::promise<result<std::vector<store::ban_record>>> got_bans;
+  store_.bans(clock_.now_ms(), [&got_bans](result<std::vector<store::ban_record>> r) {
+    got_bans.set_value(std::move(r));
+  });
+  auto bans = got_bans.get_future().get();
+  if (!bans) throw std::runtime_error("cannot read the bans: " + bans.error().message);
   std::unique_lock lock(revoked_mu_);
   revoked_.insert(ids->begin(), ids->end());
+  for (auto& b : *bans)
+    bans_[b.account_id] = ban_entry{b.until_ms, std::move(b.reason)};
+}
+
+void auth_service::ban(std::int64_t admin, std::int64_t account_id, epoch_ms until_ms,
+                       std::string reason, callback<store::status> cb) {
+  store::audit_entry line;
+  line.ts_ms = clock_.now_ms();
+  line.actor = admin;
+  line.action = until_ms ? "account.ban" : "account.unban";
+  line.target = fmt::format("account:{}", account_id);
+  boost::json::object detail;
+  if (until_ms) {
+    detail["until"] = until_ms == kBanForever ? boost::json::value(nullptr) : until_ms;
+    detail["message"] = reason;
+  }
+  line.detail_json = boost::json::serialize(detail);
+  store_.set_ban(account_id, until_ms, reason, std::move(line),
+                 [this, account_id, until_ms, reason, cb](result<store::status> st) {
+                   if (st && *st == store::status::ok) note_ban(account_id, until_ms, reason);
+                   cb(std::move(st));
+                 });
+}
+
+void auth_service::note_ban(std::int64_t account_id, epoch_ms until_ms, std::string reason) {
+  std::unique_lock lock(revoked_mu_);
+  if (until_ms == 0) {
+    bans_.erase(account_id);
+  } else {
+    bans_[account_id] = ban_entry{until_ms, std::move(reason)};
+  }
+}
+
+result<> auth_service::check_banned(std::int64_t account_id) const {
+  std::shared_lock lock(revoked_mu_);
+  auto it = bans_.find(account_id);
+  if (it == bans_.end() || it->second.until <= clock_.now_ms()) return {};
+  std::string text = "This account is banned";
+  if (it->second.until != kBanForever) {
+    const auto secs = static_cast<std::time_t>(it->second.until / 1000);
+    text += fmt::format(" until {:%Y-%m-%d %H:%M} UTC", fmt::gmtime(secs));
+  }
+  text += it->second.reason.empty() ? "." : ": " + it->second.reason;
+  return error{errc::account_banned, std::move(text)};
 }
 
 void auth_service::note_revoked(const std::string& session_id) {
@@ -126,10 +179,12 @@ result<token_claims> auth_service::authenticate(std::string_view token) const {
   auto claims = signer_.verify(token, clock_.now_ms());
   if (!claims) return claims;
   if (is_revoked(claims->session_id)) return error{errc::token_revoked};
+  if (auto banned = check_banned(claims->account_id); !banned) return banned.error();
   return claims;
 }
 
 void auth_service::issue(std::int64_t account_id, bool created, callback<session_tokens> cb) {
+  if (auto banned = check_banned(account_id); !banned) return cb(banned.error());
   auto now = clock_.now_ms();
   store::session_record s;
   s.id = random_token(16);
@@ -276,6 +331,7 @@ void auth_service::refresh(std::string refresh_token, callback<session_tokens> c
     if (s->revoked) return cb(error{errc::token_revoked});
     if (s->expires_ms <= now) return cb(error{errc::token_expired});
     const std::int64_t account = s->account_id;
+    if (auto banned = check_banned(account); !banned) return cb(banned.error());
     // Compare-and-set: of two refreshes racing with one token, one wins.
     store_.rotate_refresh(sid, old_hash, new_hash, new_exp,
                           [this, sid, account, new_refresh, cb](result<store::status> st) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -66,7 +67,7 @@ class auth_service {
   auth_service(account_store& store, const clock& clk, const signing_key& key, auth_options opts,
                offload_fn offload);
 
-  // Reads the revocation list from storage. Call once at start-up, before serving.
+  // Reads the revocation list and the bans from storage. Call once at start-up, before serving.
   void load_revocations();
 
   // `client` is the caller's address (net::http_request::remote): the key of the per-address
@@ -82,8 +83,21 @@ class auth_service {
   // working here at once. Thread-safe.
   void note_revoked(const std::string& session_id);
 
-  // Verifies a session token: signature, expiry, revocation. Quick; no I/O.
+  // Verifies a session token: signature, expiry, revocation, and that its account is not banned.
+  // Quick; no I/O.
   result<token_claims> authenticate(std::string_view token) const;
+
+  // Bans. ban: the account is banned until `until_ms` (kBanForever: until unbanned) for `reason`
+  // (recorded with the admin's id in the audit log, in the same transaction); until_ms 0 lifts
+  // the ban. From the commit on, its tokens, logins and refreshes are refused with
+  // account_banned and the reason; the caller closes its connections. cb: ok or not_found.
+  // note_ban: a ban made elsewhere (another node, told over Redis). Thread-safe.
+  static constexpr std::int64_t kBanForever = std::numeric_limits<std::int64_t>::max();
+  void ban(std::int64_t admin, std::int64_t account_id, epoch_ms until_ms, std::string reason,
+           callback<store::status> cb);
+  void note_ban(std::int64_t account_id, epoch_ms until_ms, std::string reason);
+  // account_banned (with the reason and the end) while `account_id` is banned.
+  result<> check_banned(std::int64_t account_id) const;
 
   void get_account(std::int64_t id, callback<store::account> cb);
   // Validates, then stores; nickname_taken when another account holds the same key.
@@ -117,6 +131,11 @@ class auth_service {
   std::unordered_map<std::string, int> hashing_by_address_;  // GUARDED_BY(hashing_mu_)
   mutable std::shared_mutex revoked_mu_;
   std::unordered_set<std::string> revoked_;  // GUARDED_BY(revoked_mu_)
+  struct ban_entry {
+    epoch_ms until = 0;
+    std::string reason;
+  };
+  std::unordered_map<std::int64_t, ban_entry> bans_;  // GUARDED_BY(revoked_mu_)
 };
 
 // Lower-cases ASCII and trims; returns "" when the text is not a plausible email address.

@@ -168,4 +168,21 @@ void publishing_account_store::revoked_sessions(std::int64_t now_ms,
   inner_.revoked_sessions(now_ms, std::move(done));
 }
 
+void publishing_account_store::set_ban(std::int64_t account_id, std::int64_t until_ms,
+                                       std::string reason, store::audit_entry audit,
+                                       store::reply<store::status> done) {
+  const std::int64_t by = audit.actor;
+  inner_.set_ban(account_id, until_ms, std::move(reason), std::move(audit),
+                 [this, account_id, until_ms, by, done = std::move(done)](result<store::status> r) {
+                   if (r && *r == store::status::ok)
+                     out_.publish(ban_event(account_id, until_ms, by, clk_.now_ms()));
+                   done(std::move(r));
+                 });
+}
+
+void publishing_account_store::bans(std::int64_t now_ms,
+                                    store::reply<std::vector<store::ban_record>> done) {
+  inner_.bans(now_ms, std::move(done));
+}
+
 }  // namespace maratang::events

@@ -71,8 +71,9 @@ class publishing_trace_store final : public traces::trace_store {
   event_stream& out_;
 };
 
-// Publishes "created" when create_account stores an account and "nickname_set" when set_nickname
-// answers ok (timed by `clk`). Sessions are not events: they are credentials, not history.
+// Publishes "created" when create_account stores an account, "nickname_set" when set_nickname
+// answers ok, and "banned" / "unbanned" when set_ban does (timed by `clk`). Sessions are not
+// events: they are credentials, not history.
 class publishing_account_store final : public core::account_store {
  public:
   publishing_account_store(core::account_store& inner, event_stream& out, const clock& clk)
@@ -94,6 +95,9 @@ class publishing_account_store final : public core::account_store {
                       std::int64_t new_expires_ms, store::reply<store::status> done) override;
   void revoke_session(std::string id, store::reply<store::status> done) override;
   void revoked_sessions(std::int64_t now_ms, store::reply<std::vector<std::string>> done) override;
+  void set_ban(std::int64_t account_id, std::int64_t until_ms, std::string reason,
+               store::audit_entry audit, store::reply<store::status> done) override;
+  void bans(std::int64_t now_ms, store::reply<std::vector<store::ban_record>> done) override;
 
  private:
   core::account_store& inner_;

@@ -141,6 +141,15 @@ event nickname_set_event(std::int64_t account_id, const std::string& nickname, s
                fmt::format("account/{}/nickname/{}", account_id, ts_ms), ts_ms, json::serialize(d)};
 }
 
+event ban_event(std::int64_t account_id, std::int64_t until_ms, std::int64_t by,
+                std::int64_t ts_ms) {
+  json::object d{
+      {"event", until_ms ? "banned" : "unbanned"}, {"account_id", account_id}, {"by", by}};
+  if (until_ms) d["until_ms"] = until_ms;
+  return event{std::string(topic_accounts), str(account_id),
+               fmt::format("account/{}/ban/{}", account_id, ts_ms), ts_ms, json::serialize(d)};
+}
+
 event move_event(const arena_move& m) {
   json::object d{
       {"game_id", m.game_id}, {"tick", m.tick}, {"actor", m.actor}, {"x", m.x}, {"y", m.y}};

@@ -44,6 +44,9 @@ event trace_event(const store::trace_record& t);       // key: the area
 event account_created_event(const store::account& a);  // key: the account id
 event nickname_set_event(std::int64_t account_id, const std::string& nickname,
                          std::int64_t ts_ms);  // key: the account id
+// An admin banned the account until `until_ms`, or lifted its ban (until_ms 0). Key: the account.
+event ban_event(std::int64_t account_id, std::int64_t until_ms, std::int64_t by,
+                std::int64_t ts_ms);
 
 // Arena's sampled events (seed 004), keyed by the game id; `tick` orders a game's samples and,
 // with the game id and actor, names the event.

@@ -226,6 +226,55 @@ void lobby::close_session(const std::string& session_id) {
   }
 }
 
+std::shared_ptr<room> lobby::find_room(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = rooms_.find(id);
+  return it == rooms_.end() ? nullptr : it->second;
+}
+
+std::vector<room_summary> lobby::rooms() const {
+  std::vector<room_summary> out;
+  {
+    std::lock_guard lock(mu_);
+    out.reserve(summaries_.size());
+    for (const auto& [id, s] : summaries_)
+      out.push_back(s);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+std::vector<lobby::online_player> lobby::online_players(player_id after, std::size_t limit) const {
+  std::vector<online_player> out;
+  std::lock_guard lock(mu_);
+  // A page by id: the map is unordered, so pick the smallest ids above `after` in one pass.
+  std::vector<player_id> ids;
+  for (const auto& [p, c] : online_)
+    if (p > after) ids.push_back(p);
+  const auto n = std::min(limit, ids.size());
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end());
+  ids.resize(n);
+  for (player_id p : ids) {
+    online_player o{p, {}, {}};
+    if (auto it = nicknames_.find(p); it != nicknames_.end()) o.nickname = it->second;
+    if (auto it = seat_of_.find(p); it != seat_of_.end()) o.room_id = it->second;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+bool lobby::disconnect(player_id p, std::string_view reason, std::string_view message) {
+  std::shared_ptr<net::connection> c;
+  {
+    std::lock_guard lock(mu_);
+    auto it = online_.find(p);
+    if (it == online_.end()) return false;
+    c = it->second;
+  }
+  c->close(reason, message);
+  return true;
+}
+
 void lobby::shutdown(std::function<void()> done) {
   std::vector<std::shared_ptr<net::connection>> conns;
   std::vector<std::shared_ptr<room>> rooms;

@@ -115,6 +115,20 @@ class lobby {
 
   // Closes every connection of a session (after logout).
   void close_session(const std::string& session_id);
+
+  // Operators (api/admin_api.cpp). find_room: by id (private rooms too), or null. rooms: every
+  // room's summary, private ones included, by id. online_players: connected accounts with ids
+  // above `after`, by id, at most `limit`. disconnect: closes p's connection with session.closed
+  // `reason` and `message`; false when p is not connected here.
+  struct online_player {
+    player_id id = 0;
+    std::string nickname;
+    std::string room_id;  // empty when the account holds no seat
+  };
+  std::shared_ptr<room> find_room(const std::string& id) const;
+  std::vector<room_summary> rooms() const;
+  std::vector<online_player> online_players(player_id after, std::size_t limit) const;
+  bool disconnect(player_id p, std::string_view reason, std::string_view message);
   // Shutdown: tells every client, closes every connection, abandons running games (their records
   // are stored as aborted). `done` runs once every room has finished.
   void shutdown(std::function<void()> done);

@@ -330,13 +330,21 @@ void room::leave(player_id p, reply_fn reply) {
   });
 }
 
-void room::remove(player_id p, std::string_view reason) {
+// room.removed's data: the reason code, the room, and the operator's words when there are any.
+static json::object removed_json(std::string_view reason, const std::string& room_id,
+                                 std::string_view message) {
+  json::object o{{"reason", reason}, {"room_id", room_id}};
+  if (!message.empty()) o["message"] = message;
+  return o;
+}
+
+void room::remove(player_id p, std::string_view reason, std::string_view message) {
   auto it =
       std::find_if(members_.begin(), members_.end(), [&](const member& m) { return m.id == p; });
   if (it == members_.end()) return;
   bool spectator = it->spectator;
   if (reason != "left" && it->conn) {
-    it->conn->send(proto::encode_event("room.removed", {{"reason", reason}, {"room_id", id_}}));
+    it->conn->send(proto::encode_event("room.removed", removed_json(reason, id_, message)));
   }
   members_.erase(it);
   lobby_.release_seat(p, id_);
@@ -711,15 +719,15 @@ void room::crash(std::string_view what) {
   abandon_game("error", "The game stopped on a server error; it was stored as aborted.");
 }
 
-void room::close_room(std::string_view reason) {
+void room::close_room(std::string_view reason, std::string_view message) {
   if (state_ == state::closed) return;
-  if (mode_) abandon_game(reason);
+  if (mode_) abandon_game(reason, message);
   state_ = state::closed;
   for (auto& [id, t] : timers_)
     t->cancel();
   timers_.clear();
   set_tick(0);
-  auto f = proto::encode_event("room.removed", {{"reason", reason}, {"room_id", id_}});
+  auto f = proto::encode_event("room.removed", removed_json(reason, id_, message));
   for (auto& m : members_) {
     if (m.grace) m.grace->cancel();
     send_frame(m, f);
@@ -736,6 +744,34 @@ void room::shutdown(std::function<void()> done) {
       close_room("shutdown");
     }
     done();
+  });
+}
+
+// --- Operators -----------------------------------------------------------------------------------
+
+void room::inspect(std::function<void(json::value)> done) {
+  on_strand([this, done = std::move(done)] {
+    if (state_ == state::closed) return done(nullptr);
+    json::object o = snapshot(0);
+    o["invite_code"] = invite_;
+    if (mode_) o["game_started_at"] = game_started_ms_;
+    done(std::move(o));
+  });
+}
+
+void room::admin_close(std::string message, std::function<void(bool)> done) {
+  on_strand([this, message = std::move(message), done = std::move(done)] {
+    if (state_ == state::closed) return done(false);
+    close_room("closed_by_admin", message);
+    done(true);
+  });
+}
+
+void room::admin_remove(player_id p, std::string message, std::function<void(bool)> done) {
+  on_strand([this, p, message = std::move(message), done = std::move(done)] {
+    if (state_ == state::closed || !find(p)) return done(false);
+    remove(p, "kicked_by_admin", message);
+    done(true);
   });
 }
 

@@ -50,6 +50,16 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   // Server shutdown: abandons a running game (stored as aborted) and drops everyone.
   void shutdown(std::function<void()> done);
 
+  // Operators (api/admin_api.cpp). inspect: the room as its members see it, with the game's
+  // public view (what nobody in particular may see: view(0)); null once the room has closed.
+  // admin_close: a running game is stored as aborted and everyone is removed with reason
+  // "closed_by_admin" and the admin's `message`; done(false) when the room had closed already.
+  // admin_remove: `p` is removed with reason "kicked_by_admin" and `message` (from a running game
+  // too, which goes on without them, as when a player leaves); done(false) when p is not in it.
+  void inspect(std::function<void(boost::json::value)> done);
+  void admin_close(std::string message, std::function<void(bool)> done);
+  void admin_remove(player_id p, std::string message, std::function<void(bool)> done);
+
   // room_api (strand only; see mode.hpp)
   std::string_view room_id() const override { return id_; }
   std::string_view game_id() const override { return game_id_; }
@@ -95,7 +105,8 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   void send_frame(const member& m, const proto::frame& f);
   result<> can_start() const;
   void announce_can_start();
-  void remove(player_id p, std::string_view reason);
+  // `message`: a human-readable why, sent in room.removed when not empty.
+  void remove(player_id p, std::string_view reason, std::string_view message = {});
   void pick_leader();
   void clear_leader_ready();
   void publish_summary();
@@ -107,7 +118,7 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   // `aborted`: the room abandoned it, and end_record_ is the room's {"aborted": why}.
   void finish_game(bool aborted);
   void crash(std::string_view what);
-  void close_room(std::string_view reason);
+  void close_room(std::string_view reason, std::string_view message = {});
   void schedule_tick();
   void abandon_game(std::string_view why, std::string_view message = {});
   // Wrong password guesses: how long `p` must still wait (0: may guess), and counting one.

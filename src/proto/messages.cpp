@@ -167,6 +167,24 @@ constexpr field_spec audit_query[] = {
     {"limit", ft::integer, false, 1, 100, "Entries at most (default 50)."},
     {"before", ft::integer, false, 1, kMaxInt, "Only ids below this (the previous next_before)."},
 };
+constexpr field_spec admin_players_query[] = {
+    {"limit", ft::integer, false, 1, 1000, "Players at most (default 100)."},
+    {"after", ft::integer, false, 1, kMaxInt, "Only ids above this (the previous next_after)."},
+};
+constexpr field_spec admin_action_body[] = {
+    {"message", ft::string, false, 0, 500,
+     "Why, in the operator's words: shown to the players concerned and kept in the audit log."},
+};
+constexpr field_spec admin_ban_body[] = {
+    {"message", ft::string, false, 0, 500,
+     "Why, in the operator's words: told to the account when it tries to log in, and kept in the "
+     "audit log."},
+    {"until", ft::integer, false, 1, kMaxInt,
+     "When the ban ends (ms since the epoch); absent: until unbanned."},
+};
+constexpr field_spec admin_metrics_query[] = {
+    {"minutes", ft::integer, false, 1, 60, "How far back (default 60)."},
+};
 constexpr field_spec trace_near_query[] = {
     {"x", ft::string, true, 0, 0, "Centre x (a number)."},
     {"y", ft::string, true, 0, 0, "Centre y (a number)."},
@@ -268,7 +286,9 @@ constexpr message_spec messages[] = {
      true},
     {"room.removed",
      direction::event,
-     "The receiver is no longer in the room (kicked, seat timed out, or the room closed).",
+     "The receiver is no longer in the room. Reasons: kicked (by the leader), kicked_by_admin, "
+     "timeout or disconnected (the seat was not reclaimed in time), empty, closed_by_admin, "
+     "shutdown; `message` carries an operator's words.",
      reason_fields,
      {},
      false},
@@ -276,7 +296,8 @@ constexpr message_spec messages[] = {
      direction::event,
      "Sent just before the server closes this connection. Reasons: replaced (the account "
      "connected again), logged_out, rate_limited, hello_timeout (no hello within "
-     "limits.handshake_timeout_ms), unauthorized, unavailable, shutdown.",
+     "limits.handshake_timeout_ms), unauthorized, unavailable, shutdown, disconnected_by_admin and "
+     "banned (`message` says why).",
      reason_fields,
      {},
      false},
@@ -497,6 +518,75 @@ constexpr endpoint_spec endpoints[] = {
      "Admins only: the audit log, newest first: every admin action and every grant or revoke "
      "(`maratang admin grant|revoke EMAIL`; actor 0 is the operator's command line).",
      audit_query, "`{entries:[{id, at, actor, action, target, detail}], next_before: id|null}`"},
+    {"GET",
+     "/v1/admin/overview",
+     true,
+     "Admins only: this node at a glance: its id, when it started, WebSocket connections, "
+     "players online, rooms by mode and state, whether it is draining, and its stores.",
+     {},
+     "`{node, started_at, server_time, connections, online, rooms:{total, by_mode:{mode:"
+     "{waiting, playing}}}, draining, storage, redis, kafka}`"},
+    {"GET",
+     "/v1/admin/rooms",
+     true,
+     "Admins only: every room of this node, private ones included, by id.",
+     {},
+     "`{rooms:[{id, name, mode, state, players, capacity, has_password, private}]}`"},
+    {"GET",
+     "/v1/admin/rooms/{id}",
+     true,
+     "Admins only: one room as its members see it (members, leader, chat, settings, invite "
+     "code), with the running game's public view (what no player in particular may see).",
+     {},
+     "`{room}` as the room snapshot, plus `invite_code` and `game_started_at?`; 404 "
+     "unknown_room."},
+    {"POST", "/v1/admin/rooms/{id}/close", true,
+     "Admins only: closes a room. A running game is stored as aborted (closed_by_admin); every "
+     "member gets room.removed with reason closed_by_admin and the message. Written to the audit "
+     "log (room.close, with the members and the message).",
+     admin_action_body, "`{closed: id}`; 404 unknown_room."},
+    {"GET", "/v1/admin/players", true,
+     "Admins only: the accounts connected to this node, by id, with the room each holds a seat in.",
+     admin_players_query, "`{players:[{id, nickname, room_id|null}], next_after: id|null}`"},
+    {"POST", "/v1/admin/accounts/{id}/kick", true,
+     "Admins only: removes the account from its room (room.removed, reason kicked_by_admin, with "
+     "the message; a running game goes on without it, as when a player leaves) and closes its "
+     "connection (session.closed, reason disconnected_by_admin). It may log in again; a ban keeps "
+     "it out. "
+     "Written to the audit log (account.kick).",
+     admin_action_body,
+     "`{kicked: id, room_id|null, connected}`; 404 not_found when no such account."},
+    {"POST", "/v1/admin/accounts/{id}/ban", true,
+     "Admins only: bans an account: every one of its sessions ends at once (session.closed, "
+     "reason banned) and, until the ban ends, logins, refreshes and tokens are refused with 403 "
+     "account_banned and the message. Its seat is freed as by a kick. Written to the audit log "
+     "(account.ban). Admins cannot ban themselves.",
+     admin_ban_body, "`{banned: id, until|null}`; 404 not_found when no such account."},
+    {"POST",
+     "/v1/admin/accounts/{id}/unban",
+     true,
+     "Admins only: lifts a ban (account.unban in the audit log).",
+     {},
+     "`{unbanned: id}`; 404 not_found when no such account."},
+    {"GET",
+     "/v1/admin/games/{id}",
+     true,
+     "Admins only: any game's record, private rooms' included (players read theirs at "
+     "/v1/games/{id}).",
+     {},
+     "as GET /v1/games/{id}; 404 not_found."},
+    {"GET",
+     "/v1/admin/config",
+     true,
+     "Admins only: the effective configuration, each value with its source, secrets redacted "
+     "(as `maratang config`).",
+     {},
+     "`{settings:{key:{value, source}}}`"},
+    {"GET", "/v1/admin/metrics", true,
+     "Admins only: the main metrics of this node, sampled every 10 s over the last hour, oldest "
+     "first: WebSocket connections, rooms, messages in and HTTP requests and errors per second, "
+     "bytes out per second, resident memory.",
+     admin_metrics_query, "`{interval_s, series:{name:[[at, value], ...]}}`"},
     {"GET",
      "/ws",
      false,

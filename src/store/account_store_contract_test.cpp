@@ -405,6 +405,83 @@ TEST_P(account_store_contract, a_completion_may_call_the_store_again) {
   EXPECT_EQ(sess->account_id, by_device("dev-raced")->id);
 }
 
+audit_entry ban_line(std::int64_t account_id, const std::string& action) {
+  audit_entry e;
+  e.ts_ms = 1'700'000'000'000;
+  e.actor = 1;
+  e.action = action;
+  e.target = "account:" + std::to_string(account_id);
+  e.detail_json = "{}";
+  return e;
+}
+
+TEST_P(account_store_contract,
+       set_ban_stores_the_ban_with_its_audit_line_and_bans_lists_live_ones) {
+  const auto a = create(device_account("ban-a"));
+  const auto b = create(device_account("ban-b"));
+  const auto c = create(device_account("ban-c"));
+  EXPECT_EQ(call(accounts(), &account_store::set_ban, a.id, std::int64_t{5000},
+                 std::string("why a"), ban_line(a.id, "account.ban")),
+            status::ok);
+  EXPECT_EQ(call(accounts(), &account_store::set_ban, b.id, std::int64_t{9000},
+                 std::string("why b"), ban_line(b.id, "account.ban")),
+            status::ok);
+  // One ending before "now": not listed.
+  EXPECT_EQ(call(accounts(), &account_store::set_ban, c.id, std::int64_t{100}, std::string("old"),
+                 ban_line(c.id, "account.ban")),
+            status::ok);
+  auto live = call(accounts(), &account_store::bans, std::int64_t{1000});
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[0].account_id, a.id);
+  EXPECT_EQ(live[0].until_ms, 5000);
+  EXPECT_EQ(live[0].reason, "why a");
+  EXPECT_EQ(live[1].account_id, b.id);
+  // A second ban replaces the first; until 0 lifts it (and lifting nothing is ok).
+  EXPECT_EQ(call(accounts(), &account_store::set_ban, a.id, std::int64_t{7000},
+                 std::string("again"), ban_line(a.id, "account.ban")),
+            status::ok);
+  EXPECT_EQ(call(accounts(), &account_store::set_ban, b.id, std::int64_t{0}, std::string(),
+                 ban_line(b.id, "account.unban")),
+            status::ok);
+  EXPECT_EQ(call(accounts(), &account_store::set_ban, b.id, std::int64_t{0}, std::string(),
+                 ban_line(b.id, "account.unban")),
+            status::ok);
+  live = call(accounts(), &account_store::bans, std::int64_t{1000});
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].account_id, a.id);
+  EXPECT_EQ(live[0].until_ms, 7000);
+  EXPECT_EQ(live[0].reason, "again");
+  // Every change wrote its line; newest first.
+  auto lines = call(audit(), &core::audit_log::read_audit, std::int64_t{0}, 10);
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_EQ(lines[0].action, "account.unban");
+  EXPECT_EQ(lines[2].action, "account.ban");
+  EXPECT_EQ(lines[2].target, "account:" + std::to_string(a.id));
+}
+
+TEST_P(account_store_contract, set_ban_is_not_found_without_the_account_and_writes_nothing) {
+  EXPECT_EQ(call(accounts(), &account_store::set_ban, std::int64_t{424242}, std::int64_t{5000},
+                 std::string("x"), ban_line(424242, "account.ban")),
+            status::not_found);
+  EXPECT_EQ(call(accounts(), &account_store::set_ban, std::int64_t{424242}, std::int64_t{0},
+                 std::string(), ban_line(424242, "account.unban")),
+            status::not_found);
+  EXPECT_TRUE(call(accounts(), &account_store::bans, std::int64_t{0}).empty());
+  EXPECT_TRUE(call(audit(), &core::audit_log::read_audit, std::int64_t{0}, 10).empty());
+}
+
+TEST_P(account_store_contract, append_audit_assigns_increasing_ids) {
+  auto first = call(audit(), &core::audit_log::append_audit, ban_line(1, "room.close"));
+  auto second = call(audit(), &core::audit_log::append_audit, ban_line(2, "account.kick"));
+  EXPECT_GT(first, 0);
+  EXPECT_GT(second, first);
+  auto lines = call(audit(), &core::audit_log::read_audit, std::int64_t{0}, 10);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].id, second);
+  EXPECT_EQ(lines[0].action, "account.kick");
+  EXPECT_EQ(lines[1].target, "account:1");
+}
+
 INSTANTIATE_TEST_SUITE_P(impls, account_store_contract, ::testing::ValuesIn(implementations()),
                          implementation_name);
 

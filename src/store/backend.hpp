@@ -54,6 +54,13 @@ class backend {
   // Grants or takes back the admin flag: ok (also when it already had that value), not_found.
   virtual status set_admin(std::int64_t account_id, bool is_admin) = 0;
 
+  // Bans. set_ban: the account is banned until `until_ms`, for `reason` (replacing an earlier
+  // ban); until_ms 0 lifts it. ok (also when there was nothing to lift), or not_found when no
+  // such account. bans: the bans that end after now_ms, by account id (loaded at start).
+  virtual status set_ban(std::int64_t account_id, std::int64_t until_ms,
+                         const std::string& reason) = 0;
+  virtual std::vector<ban_record> bans(std::int64_t now_ms) = 0;
+
   // The admin audit log. append_audit assigns e.id. read_audit: newest first, at most `limit`,
   // ids below `before_id` when it is > 0.
   virtual void append_audit(audit_entry& e) = 0;

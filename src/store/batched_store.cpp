@@ -109,7 +109,35 @@ void batched_store::revoked_sessions(std::int64_t now_ms, reply<std::vector<std:
       worker_, [now_ms](backend& b) { return b.revoked_sessions(now_ms); }, std::move(done));
 }
 
+void batched_store::set_ban(std::int64_t account_id, std::int64_t until_ms, std::string reason,
+                            audit_entry audit, reply<status> done) {
+  run<status>(
+      worker_,
+      [account_id, until_ms, reason = std::move(reason),
+       audit = std::move(audit)](backend& b) mutable {
+        const status st = b.set_ban(account_id, until_ms, reason);
+        if (st == status::ok) b.append_audit(audit);
+        return st;
+      },
+      std::move(done));
+}
+
+void batched_store::bans(std::int64_t now_ms, reply<std::vector<ban_record>> done) {
+  run<std::vector<ban_record>>(
+      worker_, [now_ms](backend& b) { return b.bans(now_ms); }, std::move(done));
+}
+
 // --- core::audit_log ----------------------------------------------------------------------------
+
+void batched_store::append_audit(audit_entry e, reply<std::int64_t> done) {
+  run<std::int64_t>(
+      worker_,
+      [e = std::move(e)](backend& b) mutable {
+        b.append_audit(e);
+        return e.id;
+      },
+      std::move(done));
+}
 
 void batched_store::read_audit(std::int64_t before_id, int limit,
                                reply<std::vector<audit_entry>> done) {

@@ -74,9 +74,13 @@ class batched_store final : public core::account_store,
                       std::int64_t new_expires_ms, reply<status> done) override;
   void revoke_session(std::string id, reply<status> done) override;
   void revoked_sessions(std::int64_t now_ms, reply<std::vector<std::string>> done) override;
+  void set_ban(std::int64_t account_id, std::int64_t until_ms, std::string reason,
+               audit_entry audit, reply<status> done) override;
+  void bans(std::int64_t now_ms, reply<std::vector<ban_record>> done) override;
 
   // core::audit_log
   void read_audit(std::int64_t before_id, int limit, reply<std::vector<audit_entry>> done) override;
+  void append_audit(audit_entry e, reply<std::int64_t> done) override;
 
   // lobby::game_store, lobby::action_log
   void insert_game(game_record g) override;

@@ -35,6 +35,13 @@ struct account {
   bool is_admin = false;  // granted by the operator (maratang admin grant EMAIL)
 };
 
+// An account an admin banned, until `until_ms` (ms since the epoch).
+struct ban_record {
+  std::int64_t account_id = 0;
+  std::int64_t until_ms = 0;
+  std::string reason;  // the admin's words, told to the account when it is refused
+};
+
 // One line of the admin audit log: who did what to what, and when. Append-only.
 struct audit_entry {
   std::int64_t id = 0;  // assigned by append_audit, > 0 and increasing

@@ -52,6 +52,8 @@ constexpr code_info info_of(errc code) noexcept {
               "That password is too easy to guess: use at least 8 characters that are not a "
               "common password and not the email address.",
               400};
+    case errc::account_banned:
+      return {"account_banned", "This account is banned.", 403};
     case errc::nickname_invalid:
       return {"nickname_invalid", "That nickname is not allowed.", 400};
     case errc::nickname_taken:

@@ -30,6 +30,7 @@ enum class errc {
   bad_credentials,  // wrong email or password
   account_exists,   // email or device already registered
   weak_password,    // too short, too common, or made of the email address
+  account_banned,   // an admin banned the account (the message says why and until when)
   // Accounts
   nickname_invalid,
   nickname_taken,

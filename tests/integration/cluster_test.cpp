@@ -3,6 +3,7 @@
 // signing key. A logout on one node ends the session's socket on the other at once and its
 // tokens there; GET /ready says when a node cannot reach Redis, and Redis coming back is noticed
 // by itself.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "harness.hpp"
@@ -66,6 +67,48 @@ TEST(cluster_test, a_logout_on_one_node_ends_the_session_on_the_other_at_once) {
   auto metrics = http_call(b.port(), "GET", "/metrics").body;
   EXPECT_NE(metrics.find("maratang_redis_connected 1\n"), std::string::npos);
   EXPECT_EQ(metrics.find("maratang_redis_messages_total 0\n"), std::string::npos);
+}
+
+TEST(cluster_test, a_ban_on_one_node_closes_the_socket_on_the_other_and_is_refused_there) {
+  pg_test_cluster pg(MARATANG_SOURCE_DIR);
+  redis_server redis(MARATANG_SOURCE_DIR);
+  temp_dir data;
+  server_process a(node_sets(pg, redis), data.path() / "a");
+  server_process b(node_sets(pg, redis), data.path() / "b");
+  ASSERT_TRUE(ready_becomes(a.port(), 200));
+  ASSERT_TRUE(ready_becomes(b.port(), 200));
+  auto reg = http_call(a.port(), "POST", "/v1/auth/register",
+                       R"({"email": "ops@example.com", "password": "operator-pass-77"})");
+  ASSERT_EQ(reg.status, 201) << reg.body;
+  const std::string admin_token = str(at(reg.json(), "token"));
+  const auto grant = fmt::format(
+      "{} admin grant ops@example.com --set storage.database_url={} "
+      "> /dev/null 2>&1",
+      MARATANG_BINARY, pg.url());
+  ASSERT_EQ(std::system(grant.c_str()), 0) << grant;
+
+  player p = make_player(b.port(), "Bannedonb");
+  ws_client on_b(b.port(), p.token);
+  on_b.hello();
+  auto banned = http_call(a.port(), "POST", fmt::format("/v1/admin/accounts/{}/ban", p.id),
+                          R"({"message": "Botting."})", bearer(admin_token));
+  ASSERT_EQ(banned.status, 200) << banned.body;
+  ASSERT_TRUE(on_b.wait_closed(ms(2000))) << "B kept the banned account's socket";
+  EXPECT_EQ(on_b.close_reason().find("banned"), 0u) << on_b.close_reason();
+  auto refused = http_call(b.port(), "GET", "/v1/account", {}, bearer(p.token));
+  EXPECT_EQ(refused.error_code(), "account_banned") << refused.body;
+  EXPECT_NE(refused.body.find("Botting."), std::string::npos) << refused.body;
+
+  ASSERT_EQ(http_call(a.port(), "POST", fmt::format("/v1/admin/accounts/{}/unban", p.id), "{}",
+                      bearer(admin_token))
+                .status,
+            200);
+  bool back = false;
+  for (int i = 0; i < 100 && !back; ++i) {
+    back = http_call(b.port(), "GET", "/v1/account", {}, bearer(p.token)).status == 200;
+    if (!back) std::this_thread::sleep_for(ms(20));
+  }
+  EXPECT_TRUE(back) << "B kept refusing after the unban on A";
 }
 
 TEST(cluster_test, ready_says_when_redis_is_away_and_recovers_by_itself) {

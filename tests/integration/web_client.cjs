@@ -1,7 +1,8 @@
 // Drives the player's web client (web/public, served by the server at /) in Debian's Chromium with
 // playwright-core, as players would: clicks and typing only, reading what each page shows.
 // Usage: node web_client.cjs CHROMIUM BASE_URL WEB_DIR SCENARIO SCREENSHOT_DIR
-// Scenarios: mafia (five pages play a whole game; one reloads mid-game), mystery (a solo game to
+// Scenarios: admin (the admin console closes a player's room), mafia (five pages play a whole
+// game; one reloads mid-game), mystery (a solo game to
 // an ending and its casebook), language (Korean from the browser, the switch, errors in place, a
 // phone-sized screen, a private room joined by invite code; as root, a dropped network mid-game). Prints "ok ..." per step and "PASS";
 // exits 1 with the reason on the first failure.
@@ -574,6 +575,65 @@ async function language(browser, problems) {
   check((await text(page, '#me')) === '마라탕러', 'logged out and in again by email, with the same nickname');
 }
 
+// The admin console (/admin): an admin (ops@example.com, granted by the test before this runs)
+// logs in, sees the node and its charts, opens a player's room, and closes it with a reason; the
+// player's page shows why. Then the console in Korean.
+async function admin(browser, problems) {
+  const player = await newPlayer(browser, 'Gia', {}, problems);
+  await player.page.selectOption('#create-mode', 'mafia');
+  await player.page.fill('#create-name', 'Closing Time');
+  await player.page.click('#create');
+  await player.page.waitForSelector('#room-name');
+
+  const ctx = await browser.newContext({ locale: 'en-US' });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(WAIT);
+  watch(page, 'admin', problems);
+  await page.goto(base + '/admin');
+  // A failed login backs off its email (even the right password waits), so fail with another.
+  await page.fill('#email', 'nobody@example.com');
+  await page.fill('#password', 'wrong-password-1');
+  await page.click('#login');
+  await page.waitForSelector('#error');
+  check((await text(page, '#error')).startsWith('Wrong email or password.'), 'a wrong password is refused in words');
+  await page.fill('#email', 'ops@example.com');
+  await page.fill('#password', 'operator-pass-77');
+  await page.click('#login');
+  await page.waitForSelector('#stat-online');
+  check((await text(page, '#stat-online b')) === '1', 'the overview counts the one player online');
+  check((await text(page, '#stat-rooms b')) === '1', 'and the one room');
+  check(await count(page, '.chart svg polyline') >= 8, 'the charts of the last hour are drawn');
+  await shot(page, 'overview');
+
+  await page.click('#tab-rooms');
+  await page.waitForSelector('tr[data-room] .open-room');
+  await page.click('tr[data-room] .open-room');
+  await page.waitForSelector('#room-members li');
+  check((await text(page, '#room-members')).includes('Gia'), 'the room shows its member');
+  await page.fill('#close-reason', 'Maintenance at noon.');
+  await shot(page, 'room');
+  await page.click('#close-room');
+  await page.waitForSelector('#notice');
+  check((await text(page, '#notice')).startsWith('Room '), 'the console says the room closed');
+
+  await player.page.waitForSelector('#notice');
+  const why = await text(player.page, '#notice');
+  check(why.includes('an administrator closed the room.') && why.includes('Maintenance at noon.'),
+    `the player is back in the lobby and reads why: "${why}"`);
+  await shot(player.page, 'closed');
+
+  await page.click('#tab-audit');
+  await page.waitForSelector('#view-audit td');
+  check((await text(page, '#view-audit')).includes('room.close'), 'the audit log lists the close');
+  await page.click('#lang');
+  await page.waitForFunction(() => document.querySelector('#tab-overview')?.textContent === '개요');
+  check(true, 'the console switches to Korean');
+  await page.click('#tab-config');
+  await page.waitForSelector('#view-config td');
+  check((await text(page, '#view-config')).includes('<redacted>'), 'the configuration shows secrets redacted');
+  await shot(page, 'config-ko');
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: browserPath,
@@ -582,7 +642,7 @@ async function language(browser, problems) {
   });
   const problems = [];
   try {
-    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens })[scenario](browser, problems);
+    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens, admin })[scenario](browser, problems);
     // Expected refusals are answered with 4xx, which Chromium logs as console errors.
     const real = problems.filter((s) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(s));
     check(real.length === 0, 'no page error, no console error, nothing loaded from elsewhere' + (real.length ? ': ' + real.join('; ') : ''));

@@ -134,6 +134,25 @@ status memory_backend::set_admin(std::int64_t account_id, bool is_admin) {
   return status::ok;
 }
 
+status memory_backend::set_ban(std::int64_t account_id, std::int64_t until_ms,
+                               const std::string& reason) {
+  if (!state_.accounts.count(account_id)) return status::not_found;
+  if (until_ms == 0) {
+    state_.bans.erase(account_id);
+  } else {
+    state_.bans[account_id] = ban_record{account_id, until_ms, reason};
+  }
+  return status::ok;
+}
+
+std::vector<ban_record> memory_backend::bans(std::int64_t now_ms) {
+  std::vector<ban_record> out;
+  for (const auto& [id, b] : state_.bans) {
+    if (b.until_ms > now_ms) out.push_back(b);
+  }
+  return out;
+}
+
 void memory_backend::append_audit(audit_entry& e) {
   e.id = state_.audit.empty() ? 1 : state_.audit.rbegin()->first + 1;
   state_.audit.emplace(e.id, e);

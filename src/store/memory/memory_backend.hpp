@@ -44,6 +44,9 @@ class memory_backend : public backend {
   status set_nickname(std::int64_t account_id, const std::string& nickname,
                       const std::string& key) override;
   status set_admin(std::int64_t account_id, bool is_admin) override;
+  status set_ban(std::int64_t account_id, std::int64_t until_ms,
+                 const std::string& reason) override;
+  std::vector<ban_record> bans(std::int64_t now_ms) override;
   void append_audit(audit_entry& e) override;
   std::vector<audit_entry> read_audit(std::int64_t before_id, int limit) override;
 
@@ -103,6 +106,7 @@ class memory_backend : public backend {
         trace_reports;  // (trace, account)
     std::int64_t last_trace_id = 0;
     std::map<std::int64_t, audit_entry> audit;
+    std::map<std::int64_t, ban_record> bans;
   };
 
   std::optional<account> find_by_key(const std::map<std::string, std::int64_t>& index,

@@ -163,6 +163,14 @@ CREATE TABLE player_stat_tallies (
   PRIMARY KEY (account_id, mode, tally, name)
 );
 )sql",
+    // 10: accounts banned by an admin, until when and why.
+    R"sql(
+CREATE TABLE account_bans (
+  account_id BIGINT PRIMARY KEY,
+  until_ms   BIGINT NOT NULL,
+  reason     TEXT NOT NULL
+);
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -603,6 +611,36 @@ status pg_backend::set_admin(std::int64_t account_id, bool is_admin) {
   auto r = run("set_admin", "UPDATE accounts SET is_admin = $2 WHERE id = $1",
                {p(account_id), p(is_admin)});
   return r.changed() > 0 ? status::ok : status::not_found;
+}
+
+status pg_backend::set_ban(std::int64_t account_id, std::int64_t until_ms,
+                           const std::string& reason) {
+  if (until_ms == 0) {
+    // Whether the account exists decides the answer, not whether it was banned.
+    auto r = run("set_ban",
+                 "WITH gone AS (DELETE FROM account_bans WHERE account_id = $1) "
+                 "SELECT 1 FROM accounts WHERE id = $1",
+                 {p(account_id)});
+    return r.size() > 0 ? status::ok : status::not_found;
+  }
+  auto r = run("set_ban",
+               "INSERT INTO account_bans (account_id, until_ms, reason) "
+               "SELECT id, $2, $3 FROM accounts WHERE id = $1 "
+               "ON CONFLICT (account_id) DO UPDATE SET until_ms = excluded.until_ms, "
+               "reason = excluded.reason",
+               {p(account_id), p(until_ms), p(reason)});
+  return r.changed() > 0 ? status::ok : status::not_found;
+}
+
+std::vector<ban_record> pg_backend::bans(std::int64_t now_ms) {
+  auto r = run("bans",
+               "SELECT account_id, until_ms, reason FROM account_bans WHERE until_ms > $1 "
+               "ORDER BY account_id",
+               {p(now_ms)});
+  std::vector<ban_record> out;
+  for (int i = 0; i < r.size(); ++i)
+    out.push_back(ban_record{r.i64(i, 0), r.i64(i, 1), r.text(i, 2)});
+  return out;
 }
 
 void pg_backend::append_audit(audit_entry& e) {

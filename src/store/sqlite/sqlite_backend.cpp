@@ -183,6 +183,14 @@ CREATE TABLE action_log_recent (
   payload_json TEXT NOT NULL
 );
 )sql",
+    // 11: accounts banned by an admin, until when and why.
+    R"sql(
+CREATE TABLE account_bans (
+  account_id INTEGER PRIMARY KEY,
+  until_ms   INTEGER NOT NULL,
+  reason     TEXT NOT NULL
+);
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -580,6 +588,43 @@ status sqlite_backend::set_admin(std::int64_t account_id, bool is_admin) {
   q.bind_i64(2, is_admin ? 1 : 0);
   if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
   return sqlite3_changes(db_) > 0 ? status::ok : status::not_found;
+}
+
+status sqlite_backend::set_ban(std::int64_t account_id, std::int64_t until_ms,
+                               const std::string& reason) {
+  const char* op = "set_ban";
+  if (!find_account(account_id)) return status::not_found;
+  if (until_ms == 0) {
+    query q(db_, prepare("DELETE FROM account_bans WHERE account_id = ?1", op), op);
+    q.bind_i64(1, account_id);
+    if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+    return status::ok;
+  }
+  query q(db_,
+          prepare("INSERT INTO account_bans (account_id, until_ms, reason) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT (account_id) DO UPDATE SET until_ms = excluded.until_ms, "
+                  "reason = excluded.reason",
+                  op),
+          op);
+  q.bind_i64(1, account_id);
+  q.bind_i64(2, until_ms);
+  q.bind_text(3, reason);
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+  return status::ok;
+}
+
+std::vector<ban_record> sqlite_backend::bans(std::int64_t now_ms) {
+  const char* op = "bans";
+  query q(db_,
+          prepare("SELECT account_id, until_ms, reason FROM account_bans WHERE until_ms > ?1 "
+                  "ORDER BY account_id",
+                  op),
+          op);
+  q.bind_i64(1, now_ms);
+  std::vector<ban_record> out;
+  while (q.next())
+    out.push_back(ban_record{q.i64(0), q.i64(1), q.text(2)});
+  return out;
 }
 
 void sqlite_backend::append_audit(audit_entry& e) {

@@ -363,7 +363,8 @@ function onRoomEvent(type, d) {
       app.modeView?.ended?.(d);
       return;
     case 'room.removed':
-      leaveRoom(t('reason.removed', {why: t('reason.' + d.reason)}));
+      // An operator's own words, when there are any, follow the reason.
+      leaveRoom(t('reason.removed', {why: t('reason.' + d.reason)}) + (d.message ? ' ' + d.message : ''));
       return;
     case 'room.chat':
       if (r.state === 'waiting' || r.mode !== 'mafia') {
@@ -427,7 +428,8 @@ client.on('close', (c) => {
   }
 });
 client.on('session.closed', (d) => {
-  app.notice = t('reason.' + d.reason);
+  app.notice = t('reason.' + d.reason) +
+    (d.message && (d.reason === 'banned' || d.reason === 'disconnected_by_admin') ? ' ' + d.message : '');
 });
 
 async function afterSignIn() {

@@ -57,7 +57,8 @@ const KEY_DEVICE = 'maratang.device_id';
 const KEY_SESSION = 'maratang.session';
 
 /** Reasons of session.closed after which reconnecting would be wrong. */
-const FINAL_CLOSE = new Set(['replaced', 'logged_out', 'unauthorized', 'token_revoked']);
+const FINAL_CLOSE = new Set(['replaced', 'logged_out', 'unauthorized', 'token_revoked',
+  'disconnected_by_admin', 'banned']);
 
 /**
  * The connection to one Maratang server. Events: `open` (the hello reply's data, after every
