@@ -16,6 +16,7 @@
 #include "lobby/game_store.hpp"
 #include "lobby/lobby.hpp"
 #include "lobby/room.hpp"
+#include "modes/mystery/casebook_store.hpp"
 #include "obs/history.hpp"
 #include "obs/metrics.hpp"
 #include "traces/trace_service.hpp"
@@ -76,6 +77,8 @@ struct gateway::admin_call {
     ban,
     unban,
     game,
+    casebook,
+    mystery,
     config,
     metrics,
   };
@@ -138,6 +141,10 @@ bool gateway::route_admin(http_request& req, const http_responder& respond) {
     want = "POST", call.act = action::unban;
   } else if (is({"games", "*"})) {
     want = "GET", call.act = action::game;
+  } else if (is({"games", "*", "casebook"})) {
+    want = "GET", call.act = action::casebook;
+  } else if (is({"mystery"})) {
+    want = "GET", call.act = action::mystery;
   } else if (is({"config"})) {
     want = "GET", call.act = action::config;
   } else if (is({"metrics"})) {
@@ -162,6 +169,7 @@ bool gateway::route_admin(http_request& req, const http_responder& respond) {
     case action::room:
     case action::close_room:
     case action::game:
+    case action::casebook:
       call.key = std::string(seg[1]);
       break;
     default:
@@ -455,6 +463,27 @@ void gateway::run_admin(const admin_call& call, std::int64_t admin, const http_r
             }
             respond(json_response(200, game_json(**found)));
           });
+    case action::casebook:
+      return stores_.casebooks.find_casebook(
+          call.key, [this, respond](result<std::optional<store::casebook_record>> found) {
+            if (!found) return respond(error_response(found.error()));
+            if (!*found) {
+              metrics_.count_error(errc::not_found);
+              return respond(error_response(error{errc::not_found, "No casebook for this game."}));
+            }
+            const auto& c = **found;
+            respond(json_response(200, json::object{{"game_id", c.game_id},
+                                                    {"title", c.title},
+                                                    {"language", c.language},
+                                                    {"author", c.author},
+                                                    {"created_at", c.created_ms},
+                                                    {"markdown", c.markdown}}));
+          });
+    case action::mystery: {
+      net::http_response out;
+      out.body = admin_.mystery_status ? admin_.mystery_status() : R"({"scenarios":[],"llm":[]})";
+      return respond(std::move(out));
+    }
     case action::config: {
       boost::system::error_code ec;
       json::value settings = json::parse(admin_.config_json, ec);

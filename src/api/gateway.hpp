@@ -81,6 +81,9 @@ struct admin_info {
   bool redis = false;       // redis.url is set
   bool kafka = false;       // kafka.brokers is set
   const obs::metrics_history* history = nullptr;  // null: no charts
+  // {scenarios:[{folder, loaded, errors, id?, title?, language?}], llm:[{endpoint, breaker,
+  // calls, ok, failed, retries, timeouts, in_flight}]} as JSON text; empty: no Mystery.
+  std::function<std::string()> mystery_status;
 };
 
 class gateway final : public net::handler {

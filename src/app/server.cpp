@@ -350,6 +350,19 @@ void start_mystery(Impl& s) {
   std::error_code ec;
   if (std::filesystem::is_directory(dir, ec)) {
     for (auto& r : mystery::load_scenarios(dir)) {
+      // What the admin console shows of each folder (GET /v1/admin/mystery).
+      boost::json::array errors;
+      for (const auto& d : r.errors)
+        errors.push_back(boost::json::string(mystery::to_string(d)));
+      boost::json::object st{{"folder", r.folder.filename().string()},
+                             {"loaded", r.scn != nullptr},
+                             {"errors", std::move(errors)}};
+      if (r.scn) {
+        st["id"] = r.scn->id;
+        st["title"] = r.scn->title;
+        st["language"] = r.scn->language;
+      }
+      s.scenario_status.push_back(std::move(st));
       if (!r.scn) {
         spdlog::error("mystery: scenario {} not loaded ({} errors):", r.folder.string(),
                       r.errors.size());
@@ -452,7 +465,8 @@ struct server::impl {
       : cfg(std::move(c)), config_json(std::move(described)), signals(ioc, SIGINT, SIGTERM) {}
 
   config cfg;
-  std::string config_json;  // describe(): shown to admins
+  std::string config_json;             // describe(): shown to admins
+  boost::json::array scenario_status;  // each Mystery scenario folder as loaded: shown to admins
   asio::io_context ioc;
   asio::signal_set signals;
   obs::metrics m;
@@ -610,6 +624,26 @@ result<int> server::start() {
     ai.redis = !s.cfg.redis_url.empty();
     ai.kafka = !s.cfg.kafka_brokers.empty();
     ai.history = &s.history;
+    ai.mystery_status = [&s] {
+      boost::json::array llm;
+      if (s.llm) {
+        auto add = [&llm](const char* name, const llm::client& c) {
+          const auto st = c.get_stats();
+          llm.push_back({{"endpoint", name},
+                         {"breaker", llm::to_string(c.breaker())},
+                         {"calls", st.calls},
+                         {"ok", st.ok},
+                         {"failed", st.failed},
+                         {"retries", st.retries},
+                         {"timeouts", st.timeouts},
+                         {"in_flight", st.in_flight}});
+        };
+        add("base", s.llm->base());
+        if (const auto* l = s.llm->lora()) add("lora", *l);
+      }
+      return boost::json::serialize(
+          boost::json::object{{"scenarios", s.scenario_status}, {"llm", std::move(llm)}});
+    };
     s.gate->set_admin_info(std::move(ai));
   }
   s.m.add_collector([&s](std::string& out) {

@@ -575,6 +575,16 @@ constexpr endpoint_spec endpoints[] = {
      "/v1/games/{id}).",
      {},
      "as GET /v1/games/{id}; 404 not_found."},
+    {"GET", "/v1/admin/games/{id}/casebook", true,
+     "Admins only: any Mystery game's casebook (players read theirs at /v1/games/{id}/casebook).",
+     {}, "`{game_id, title, language, author, created_at, markdown}`; 404 not_found."},
+    {"GET", "/v1/admin/mystery", true,
+     "Admins only: every Mystery scenario folder as this node loaded it (a broken one with its "
+     "validation errors, file:line), and each LLM endpoint's health: its circuit breaker and "
+     "counts since start.",
+     {},
+     "`{scenarios:[{folder, loaded, errors:[str], id?, title?, language?}], llm:[{endpoint, "
+     "breaker: closed|open|half_open, calls, ok, failed, retries, timeouts, in_flight}]}`"},
     {"GET",
      "/v1/admin/config",
      true,

@@ -5,10 +5,6 @@
 // that records each action. Ordinary accounts are refused every one of these.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-
-#include <cstdio>
-
 #include "harness.hpp"
 
 namespace maratang::it {
@@ -25,21 +21,7 @@ class admin_console_test : public ::testing::Test {
   }
   int port() const { return srv_->port(); }
 
-  // An email account granted admin by the operator's command line; its id and token.
-  player make_admin() {
-    auto r = http_call(port(), "POST", "/v1/auth/register",
-                       json::serialize(json::object{{"email", "ops@example.com"},
-                                                    {"password", "operator-pass-77"}}));
-    EXPECT_EQ(r.status, 201) << r.body;
-    player p;
-    p.token = str(at(r.json(), "token"));
-    p.id = num(at(r.json(), "account_id"));
-    const auto cmd = fmt::format("{} admin grant ops@example.com --data-dir {} 2>&1",
-                                 MARATANG_BINARY, srv_->data_dir().string());
-    const int st = std::system(cmd.c_str());
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << cmd;
-    return p;
-  }
+  player make_admin() { return it::make_admin(*srv_); }
 
   http_result get(const player& who, const std::string& path) {
     return http_call(port(), "GET", path, {}, bearer(who.token));
@@ -278,7 +260,7 @@ TEST_F(admin_console_test, a_ban_ends_every_session_outlives_a_restart_and_is_li
   start();
   admin.token = str(at(http_call(port(), "POST", "/v1/auth/login",
                                  json::serialize(json::object{{"email", "ops@example.com"},
-                                                              {"password", "operator-pass-77"}}))
+                                                              {"password", kAdminPassword}}))
                            .json(),
                        "token"));
   refused_everywhere("after a restart: ");

@@ -77,15 +77,7 @@ TEST(cluster_test, a_ban_on_one_node_closes_the_socket_on_the_other_and_is_refus
   server_process b(node_sets(pg, redis), data.path() / "b");
   ASSERT_TRUE(ready_becomes(a.port(), 200));
   ASSERT_TRUE(ready_becomes(b.port(), 200));
-  auto reg = http_call(a.port(), "POST", "/v1/auth/register",
-                       R"({"email": "ops@example.com", "password": "operator-pass-77"})");
-  ASSERT_EQ(reg.status, 201) << reg.body;
-  const std::string admin_token = str(at(reg.json(), "token"));
-  const auto grant = fmt::format(
-      "{} admin grant ops@example.com --set storage.database_url={} "
-      "> /dev/null 2>&1",
-      MARATANG_BINARY, pg.url());
-  ASSERT_EQ(std::system(grant.c_str()), 0) << grant;
+  const std::string admin_token = make_admin(a, {"storage.database_url=" + pg.url()}).token;
 
   player p = make_player(b.port(), "Bannedonb");
   ws_client on_b(b.port(), p.token);

@@ -426,6 +426,24 @@ player make_player(int port, const std::string& nickname) {
   return p;
 }
 
+player make_admin(const server_process& srv, const std::vector<std::string>& sets) {
+  auto r = http_call(
+      srv.port(), "POST", "/v1/auth/register",
+      json::serialize(json::object{{"email", "ops@example.com"}, {"password", kAdminPassword}}));
+  if (r.status != 201) throw std::runtime_error("admin registration failed: " + r.body);
+  player p;
+  p.id = num(at(r.json(), "account_id"));
+  p.token = str(at(r.json(), "token"));
+  p.refresh_token = str(at(r.json(), "refresh_token"));
+  std::string cmd = std::string(MARATANG_BINARY) + " admin grant ops@example.com --data-dir " +
+                    srv.data_dir().string();
+  for (const auto& s : sets)
+    cmd += " --set " + s;
+  cmd += " > /dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("admin grant failed: " + cmd);
+  return p;
+}
+
 http_result ws_upgrade_probe(int port, const std::string& token, token_via via) {
   header_list h = {{"Connection", "Upgrade"},
                    {"Upgrade", "websocket"},

@@ -139,6 +139,11 @@ player login_device(int port, const std::string& device_id);
 void set_nickname(int port, player& p, const std::string& nickname);
 // A new device account with a nickname (unique per call within a process run).
 player make_player(int port, const std::string& nickname);
+// An email account (ops@example.com, password kAdminPassword) registered on `srv` and made an
+// admin by the operator's command line (`maratang admin grant`, against srv's data folder and
+// `sets`, e.g. the PostgreSQL URL); throws when either step fails.
+inline constexpr std::string_view kAdminPassword = "operator-pass-77";
+player make_admin(const server_process& srv, const std::vector<std::string>& sets = {});
 
 // --- WebSocket -----------------------------------------------------------------------------------
 

@@ -157,6 +157,28 @@ TEST(mystery_test, a_private_rooms_casebook_is_for_its_players_only) {
     ASSERT_EQ(error_code(r), "") << c << ": " << json::serialize(r);
   }
   ws.expect("mystery.casebook");
+  // An admin reads it whatever the room (GET /v1/admin/games/{id}/casebook); others may not.
+  auto admin = make_admin(srv);
+  auto as_admin = http_call(srv.port(), "GET", fmt::format("/v1/admin/games/{}/casebook", game), {},
+                            bearer(admin.token));
+  ASSERT_EQ(as_admin.status, 200) << as_admin.body;
+  EXPECT_EQ(str(at(as_admin.json(), "markdown")),
+            http_call(srv.port(), "GET", fmt::format("/v1/games/{}/casebook.md", game), {},
+                      bearer(seats[0].acc.token))
+                .body);
+  EXPECT_EQ(str(at(as_admin.json(), "game_id")), game);
+  EXPECT_EQ(http_call(srv.port(), "GET", fmt::format("/v1/admin/games/{}/casebook", game), {},
+                      bearer(seats[1].acc.token))
+                .status,
+            403);
+  EXPECT_EQ(
+      http_call(srv.port(), "GET", "/v1/admin/games/nope/casebook", {}, bearer(admin.token)).status,
+      404);
+  EXPECT_EQ(
+      http_call(srv.port(), "GET", fmt::format("/v1/admin/games/{}", game), {}, bearer(admin.token))
+          .status,
+      200)
+      << "the private game's record too";
   for (const char* tail : {"/casebook", "/casebook.md", "/casebook.html", ""}) {
     const auto path = fmt::format("/v1/games/{}{}", game, tail);
     EXPECT_EQ(http_call(srv.port(), "GET", path, {}, bearer(seats[0].acc.token)).status, 200)
@@ -297,6 +319,20 @@ TEST_F(mystery_llm_test, failures_fall_back_to_the_scenario_and_the_room_keeps_a
   check_fallback(mode::broken, "broken stream (never retried after a token)", 1, true);
   // Three failed calls in a row: the breaker is open, calls fail without reaching the server.
   EXPECT_EQ(metric(srv.port(), "maratang_llm_breaker_open{endpoint=\"base\"}"), "1");
+  // The admin console says so too (GET /v1/admin/mystery).
+  auto admin = make_admin(srv);
+  auto health = [&] {
+    auto r = http_call(srv.port(), "GET", "/v1/admin/mystery", {}, bearer(admin.token));
+    EXPECT_EQ(r.status, 200) << r.body;
+    auto v = r.json();
+    const auto& eps = at(v, "llm").as_array();
+    EXPECT_EQ(eps.size(), 1u) << r.body;
+    return eps.empty() ? json::object{} : eps[0].as_object();
+  };
+  auto open = health();
+  EXPECT_EQ(str(at(open, "endpoint")), "base");
+  EXPECT_EQ(str(at(open, "breaker")), "open");
+  EXPECT_GE(num(at(open, "failed")), 3);
   mode_ = mode::reply;
   check_fallback(mode::reply, "breaker open", 0);
   // After the open time one probe goes through; it succeeds and closes the breaker.
@@ -306,6 +342,9 @@ TEST_F(mystery_llm_test, failures_fall_back_to_the_scenario_and_the_room_keeps_a
   EXPECT_EQ(str(at(line, "source")), "llm");
   EXPECT_EQ(str(at(line, "text")), "The lamp is dark.");
   EXPECT_EQ(metric(srv.port(), "maratang_llm_breaker_open{endpoint=\"base\"}"), "0");
+  auto closed = health();
+  EXPECT_EQ(str(at(closed, "breaker")), "closed");
+  EXPECT_GT(num(at(closed, "ok")), 0);
 }
 
 // Issue 14, item 6: with the LLM hanging, the player is told at once that an answer is coming
@@ -622,6 +661,27 @@ TEST(mystery_test, a_broken_scenario_is_refused_with_file_and_line_and_the_other
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(str(at(list[0], "id")), "gull_rock");
   EXPECT_NE(srv.log_text().find("broken/world.yaml:"), std::string::npos) << srv.log_text();
+
+  // The admin console shows both folders: the broken one with its errors, file and line.
+  auto admin = make_admin(srv);
+  auto st = http_call(srv.port(), "GET", "/v1/admin/mystery", {}, bearer(admin.token));
+  ASSERT_EQ(st.status, 200) << st.body;
+  auto status = st.json();
+  const auto& folders = at(status, "scenarios").as_array();
+  ASSERT_EQ(folders.size(), 2u) << st.body;
+  for (const auto& f : folders) {
+    if (str(at(f, "folder")) == "broken") {
+      EXPECT_FALSE(at(f, "loaded").as_bool());
+      ASSERT_FALSE(at(f, "errors").as_array().empty());
+      const auto first = str(at(f, "errors").as_array()[0]);
+      EXPECT_NE(first.find("world.yaml:"), std::string::npos) << first;
+    } else {
+      EXPECT_EQ(str(at(f, "folder")), "gull_rock");
+      EXPECT_TRUE(at(f, "loaded").as_bool());
+      EXPECT_EQ(str(at(f, "id")), "gull_rock");
+      EXPECT_TRUE(at(f, "errors").as_array().empty());
+    }
+  }
 }
 
 }  // namespace

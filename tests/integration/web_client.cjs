@@ -622,6 +622,9 @@ async function admin(browser, problems) {
     `the player is back in the lobby and reads why: "${why}"`);
   await shot(player.page, 'closed');
 
+  await page.click('#tab-mystery');
+  await page.waitForSelector('#view-mystery tr[data-folder]');
+  check((await count(page, '#view-mystery tr[data-folder]')) >= 1, 'the Mystery tab lists the scenario folders');
   await page.click('#tab-audit');
   await page.waitForSelector('#view-audit td');
   check((await text(page, '#view-audit')).includes('room.close'), 'the audit log lists the close');

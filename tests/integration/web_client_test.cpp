@@ -98,12 +98,7 @@ TEST_F(web_client_test, korean_from_the_browser_the_switch_and_errors_in_place_o
 
 TEST_F(web_client_test, an_admin_closes_a_room_from_the_console_and_its_player_reads_why) {
   server_process srv({"llm.base_url=", "auth.secret=d2ViLWFkbWluLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzISE"});
-  auto r = http_call(srv.port(), "POST", "/v1/auth/register",
-                     R"({"email": "ops@example.com", "password": "operator-pass-77"})");
-  ASSERT_EQ(r.status, 201) << r.body;
-  const auto grant = fmt::format("{} admin grant ops@example.com --data-dir {} > /dev/null 2>&1",
-                                 MARATANG_BINARY, srv.data_dir().string());
-  ASSERT_EQ(std::system(grant.c_str()), 0) << grant;
+  make_admin(srv);  // ops@example.com, whom the scenario logs in as
   auto [code, out] = run_scenario(srv, "admin");
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;

@@ -88,7 +88,7 @@ function table(cols, rows) {
 
 // --- Tabs ----------------------------------------------------------------------------------------
 
-const TABS = ['overview', 'rooms', 'players', 'traces', 'games', 'audit', 'config'];
+const TABS = ['overview', 'rooms', 'players', 'traces', 'games', 'mystery', 'audit', 'config'];
 
 async function overview() {
   const [o, m] = await Promise.all([api('GET', '/v1/admin/overview'), api('GET', '/v1/admin/metrics')]);
@@ -201,14 +201,38 @@ async function traces() {
 async function games() {
   const id = h('input#game-id', { placeholder: t('game_id'), size: 30 });
   const out = h('pre#game-record');
+  const casebook = h('pre#game-casebook');
   const find = async () => {
+    const key = encodeURIComponent(id.value.trim());
     try {
-      out.textContent = JSON.stringify(await api('GET', `/v1/admin/games/${encodeURIComponent(id.value.trim())}`), null, 1);
+      out.textContent = JSON.stringify(await api('GET', `/v1/admin/games/${key}`), null, 1);
     } catch (e) {
       out.textContent = e instanceof ApiError ? errorText(e) : String(e);
     }
+    // A Mystery game's casebook, when it has one.
+    try {
+      casebook.textContent = (await api('GET', `/v1/admin/games/${key}/casebook`)).markdown;
+    } catch {
+      casebook.textContent = '';
+    }
   };
-  return [h('div.row', id, h('button#find-game', { onclick: find }, t('find'))), out];
+  return [h('div.row', id, h('button#find-game', { onclick: find }, t('find'))), out, casebook];
+}
+
+async function mystery() {
+  const { scenarios, llm } = await api('GET', '/v1/admin/mystery');
+  const rows = scenarios.map((s) => h('tr', { dataset: { folder: s.folder } },
+    h('td', s.folder), h('td', s.id ?? ''), h('td', s.title ?? ''), h('td', s.language ?? ''),
+    h('td', yesNo(s.loaded)), h('td', s.errors.length ? h('pre.error', s.errors.join('\n')) : '')));
+  const eps = llm.map((e) => h('tr', { dataset: { endpoint: e.endpoint } },
+    h('td', e.endpoint), h('td', e.breaker), h('td', e.calls), h('td', e.ok), h('td', e.failed),
+    h('td', e.retries), h('td', e.timeouts), h('td', e.in_flight)));
+  return [
+    h('h3', t('scenarios')),
+    table(['folder', 'id', 'name', 'language', 'loaded', 'errors'], rows),
+    h('h3', t('llm')),
+    llm.length ? table(['endpoint', 'breaker', 'calls', 'ok', 'failed', 'retries', 'timeouts', 'in_flight'], eps) : h('p', t('no_llm')),
+  ];
 }
 
 async function audit() {
@@ -224,7 +248,7 @@ async function config() {
   return table(['setting', 'value', 'source'], rows);
 }
 
-const VIEWS = { overview, rooms, players, traces, games, audit, config };
+const VIEWS = { overview, rooms, players, traces, games, mystery, audit, config };
 
 // --- The page ------------------------------------------------------------------------------------
 
