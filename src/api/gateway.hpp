@@ -136,6 +136,7 @@ class gateway final : public net::handler {
   void on_room_leave(request& r);
   void on_room_ready(request& r);
   void on_room_kick(request& r);
+  void on_room_invite(request& r);
   void on_room_transfer(request& r);
   void on_room_start(request& r);
   void on_room_chat(request& r);

@@ -29,6 +29,7 @@ gateway::gateway(core::auth_service& auth, lobby::lobby& lobby, gateway_stores s
       {"room.leave", &gateway::on_room_leave},
       {"room.ready", &gateway::on_room_ready},
       {"room.kick", &gateway::on_room_kick},
+      {"room.invite", &gateway::on_room_invite},
       {"room.transfer", &gateway::on_room_transfer},
       {"room.start", &gateway::on_room_start},
       {"room.chat", &gateway::on_room_chat},
@@ -346,6 +347,25 @@ void gateway::on_room_ready(request& r) {
 }
 void gateway::on_room_kick(request& r) {
   MARATANG_IN_ROOM(r, room->kick(acc, args.integer("player"), done));
+}
+void gateway::on_room_invite(request& r) {
+  // Exactly one of player and nickname; a nickname names an account online here.
+  const auto player = r.args->opt_integer("player");
+  const auto nickname = r.args->opt_string("nickname");
+  if (player.has_value() == nickname.has_value()) {
+    return send_error(
+        r.conn, r.type, r.id,
+        error{errc::missing_field, "Give exactly one of \"player\" and \"nickname\"."});
+  }
+  lobby::player_id target = player.value_or(0);
+  if (nickname) {
+    target = lobby_.online_by_nickname(*nickname);
+    if (!target) {
+      return send_error(r.conn, r.type, r.id,
+                        error{errc::unknown_player, "Nobody by that nickname is online."});
+    }
+  }
+  MARATANG_IN_ROOM(r, room->invite(acc, target, done));
 }
 void gateway::on_room_transfer(request& r) {
   MARATANG_IN_ROOM(r, room->transfer(acc, args.integer("player"), done));

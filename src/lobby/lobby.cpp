@@ -263,6 +263,27 @@ std::vector<lobby::online_player> lobby::online_players(player_id after, std::si
   return out;
 }
 
+bool lobby::deliver(player_id p, const proto::frame& f) {
+  std::shared_ptr<net::connection> c;
+  {
+    std::lock_guard lock(mu_);
+    auto it = online_.find(p);
+    if (it == online_.end()) return false;
+    c = it->second;
+  }
+  c->send(f);
+  return true;
+}
+
+player_id lobby::online_by_nickname(std::string_view nickname) const {
+  std::lock_guard lock(mu_);
+  for (const auto& [p, c] : online_) {
+    auto it = nicknames_.find(p);
+    if (it != nicknames_.end() && it->second == nickname) return p;
+  }
+  return 0;
+}
+
 bool lobby::disconnect(player_id p, std::string_view reason, std::string_view message) {
   std::shared_ptr<net::connection> c;
   {

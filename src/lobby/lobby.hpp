@@ -15,6 +15,7 @@
 #include "lobby/game_store.hpp"
 #include "lobby/mode.hpp"
 #include "net/connection.hpp"
+#include "proto/codec.hpp"
 #include "util/clock.hpp"
 #include "util/error.hpp"
 
@@ -129,6 +130,12 @@ class lobby {
   std::vector<room_summary> rooms() const;
   std::vector<online_player> online_players(player_id after, std::size_t limit) const;
   bool disconnect(player_id p, std::string_view reason, std::string_view message);
+
+  // Invitations (room::invite). deliver: sends `f` to p's connection; false when p is not
+  // connected here. online_by_nickname: the connected account showing exactly this nickname, or
+  // 0 (nicknames are unique, so at most one).
+  bool deliver(player_id p, const proto::frame& f);
+  player_id online_by_nickname(std::string_view nickname) const;
   // Shutdown: tells every client, closes every connection, abandons running games (their records
   // are stored as aborted). `done` runs once every room has finished.
   void shutdown(std::function<void()> done);

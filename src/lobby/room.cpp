@@ -347,6 +347,7 @@ void room::remove(player_id p, std::string_view reason, std::string_view message
     it->conn->send(proto::encode_event("room.removed", removed_json(reason, id_, message)));
   }
   members_.erase(it);
+  invites_sent_.erase(p);
   lobby_.release_seat(p, id_);
   for (auto& [name, g] : groups_)
     g.erase(p);
@@ -412,6 +413,36 @@ void room::kick(player_id p, player_id target, reply_fn reply) {
       return reply(error{errc::game_in_progress, "Players cannot be kicked during a game."});
     reply(ok_empty());
     remove(target, "kicked");
+  });
+}
+
+void room::invite(player_id p, player_id target, reply_fn reply) {
+  on_strand([this, p, target, reply = std::move(reply)] {
+    const member* me = find(p);
+    if (!me) return reply(error{errc::not_in_room});
+    if (target == p) return reply(error{errc::bad_field, "You are in this room already."});
+    if (find(target)) {
+      return reply(error{errc::already_in_room, "That player is in this room already."});
+    }
+    const epoch_ms now = clock_.now_ms();
+    auto& sent = invites_sent_[p];
+    if (now >= sent.since + 60'000) sent = guesses{now, 0};
+    if (sent.count >= kInvitesPerMinute) {
+      error e{errc::rate_limited, "Too many invitations; wait a minute."};
+      e.retry_after_s = static_cast<int>((sent.since + 60'000 - now + 999) / 1000);
+      return reply(std::move(e));
+    }
+    auto f =
+        proto::encode_event("room.invitation", {{"room_id", id_},
+                                                {"name", params_.name},
+                                                {"mode", params_.mode},
+                                                {"invite_code", invite_},
+                                                {"from", {{"id", p}, {"nickname", me->nickname}}}});
+    if (!lobby_.deliver(target, f)) {
+      return reply(error{errc::unknown_player, "That player is not online."});
+    }
+    ++sent.count;
+    reply(json::object{{"player", target}});
   });
 }
 

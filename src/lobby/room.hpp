@@ -39,6 +39,8 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   void leave(player_id p, reply_fn reply);
   void ready(player_id p, bool value, reply_fn reply);
   void kick(player_id p, player_id target, reply_fn reply);
+  // `p` invites `target` (online on this node) with the room's invite code: room.invitation.
+  void invite(player_id p, player_id target, reply_fn reply);
   void transfer(player_id p, player_id target, reply_fn reply);
   void start(player_id p, reply_fn reply);
   void chat(player_id p, std::string text, reply_fn reply);
@@ -149,6 +151,9 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   };
   static constexpr std::size_t kWrongPasswordsMax = 4096;
   std::unordered_map<player_id, guesses> wrong_passwords_;
+  // Invitations each member sent in the current minute (room.invite), at most kInvitesPerMinute.
+  static constexpr int kInvitesPerMinute = 10;
+  std::unordered_map<player_id, guesses> invites_sent_;
 
   // The running game.
   std::unique_ptr<mode> mode_;

@@ -52,6 +52,22 @@ constexpr field_spec room_ready_fields[] = {
 constexpr field_spec player_fields[] = {
     {"player", ft::integer, true, 1, kMaxInt, "The target player's account id."},
 };
+constexpr field_spec room_invite_fields[] = {
+    {"player", ft::integer, false, 1, kMaxInt, "The invited account's id (this or nickname)."},
+    {"nickname", ft::string, false, 1, 64, "The invited player's nickname, exactly as shown."},
+};
+constexpr field_spec invitation_from_fields[] = {
+    {"id", ft::integer, true, 0, 0, "The inviting account."},
+    {"nickname", ft::string, true, 0, 0, "Its nickname."},
+};
+constexpr field_spec invitation_fields[] = {
+    {"room_id", ft::string, true, 0, 0, "The room."},
+    {"name", ft::string, true, 0, 0, "Its name."},
+    {"mode", ft::string, true, 0, 0, "Its mode."},
+    {"invite_code", ft::string, true, 0, 0,
+     "Joins it (room.join with invite_code), private and password rooms included."},
+    {"from", ft::object, true, 0, 0, "Who invites.", invitation_from_fields},
+};
 constexpr field_spec room_chat_fields[] = {
     {"text", ft::string, true, 1, 500, "The message."},
 };
@@ -234,6 +250,13 @@ constexpr message_spec messages[] = {
      "`{}`", true},
     {"room.kick", direction::request, "Leader only: removes a member.", player_fields, "`{}`",
      true},
+    {"room.invite", direction::request,
+     "Invites a player online on this server to the sender's room (any member may): they get "
+     "room.invitation with the room's invite code, which lets them in (a private room, a password "
+     "room) with room.join. unknown_player when nobody by that id or nickname is online; "
+     "already_in_room when they sit in this room; rate_limited past 10 invitations a minute per "
+     "member.",
+     room_invite_fields, "`{player}`: the invited account's id", true},
     {"room.transfer", direction::request, "Leader only: hands leadership to another member.",
      player_fields, "`{}`", true},
     {"room.start",
@@ -284,6 +307,12 @@ constexpr message_spec messages[] = {
      game_ended_fields,
      {},
      true},
+    {"room.invitation",
+     direction::event,
+     "A player invites the receiver to their room. Nothing changes until the receiver joins.",
+     invitation_fields,
+     {},
+     false},
     {"room.removed",
      direction::event,
      "The receiver is no longer in the room. Reasons: kicked (by the leader), kicked_by_admin, "
@@ -575,10 +604,15 @@ constexpr endpoint_spec endpoints[] = {
      "/v1/games/{id}).",
      {},
      "as GET /v1/games/{id}; 404 not_found."},
-    {"GET", "/v1/admin/games/{id}/casebook", true,
+    {"GET",
+     "/v1/admin/games/{id}/casebook",
+     true,
      "Admins only: any Mystery game's casebook (players read theirs at /v1/games/{id}/casebook).",
-     {}, "`{game_id, title, language, author, created_at, markdown}`; 404 not_found."},
-    {"GET", "/v1/admin/mystery", true,
+     {},
+     "`{game_id, title, language, author, created_at, markdown}`; 404 not_found."},
+    {"GET",
+     "/v1/admin/mystery",
+     true,
      "Admins only: every Mystery scenario folder as this node loaded it (a broken one with its "
      "validation errors, file:line), and each LLM endpoint's health: its circuit breaker and "
      "counts since start.",

@@ -501,6 +501,58 @@ TEST_F(lobby_flow_test, password_room_checks_the_password) {
   EXPECT_EQ(member_ids(js).size(), 2u);
 }
 
+// room.invite: any member invites a player online by id or nickname; the invitation carries the
+// invite code, which lets the invitee into a private password room; nothing else changes until
+// they join. Refusals are clear and change nothing; a member's invitations are rate limited.
+TEST_F(lobby_flow_test, a_member_invites_a_player_who_joins_with_the_invitation) {
+  auto seats = seat_players(port(), {"Host", "Member", "Friend", "Stranger"});
+  auto snap = create_room(seats[0], {{"private", true}, {"password", "sesame"}});
+  const std::string room_id = str(at(snap, "id"));
+  join_room(seats[1], {{"invite_code", at(snap, "invite_code")}});
+
+  // By nickname, from a member who is not the leader.
+  auto r = seats[1].ws->call("room.invite", {{"nickname", "Friend"}});
+  EXPECT_EQ(num(at(r, "player")), seats[2].acc.id);
+  auto inv = seats[2].ws->expect("room.invitation");
+  EXPECT_EQ(str(at(inv, "data.room_id")), room_id);
+  EXPECT_EQ(str(at(inv, "data.mode")), "test.counter");
+  EXPECT_EQ(num(at(inv, "data.from.id")), seats[1].acc.id);
+  EXPECT_EQ(str(at(inv, "data.from.nickname")), "Member");
+  EXPECT_EQ(seats[3].ws->count_received("room.invitation"), 0u) << "only the invitee hears it";
+  // The invitation's code opens the private password room.
+  auto joined = join_room(seats[2], {{"invite_code", at(inv, "data.invite_code")}});
+  EXPECT_EQ(member_ids(joined).size(), 3u);
+
+  // Refusals: not in a room, oneself, a member, nobody online, both or neither field.
+  EXPECT_EQ(error_code(seats[3].ws->request("room.invite", {{"player", seats[0].acc.id}})),
+            "not_in_room");
+  EXPECT_EQ(error_code(seats[0].ws->request("room.invite", {{"player", seats[0].acc.id}})),
+            "bad_field");
+  EXPECT_EQ(error_code(seats[0].ws->request("room.invite", {{"player", seats[2].acc.id}})),
+            "already_in_room");
+  EXPECT_EQ(error_code(seats[0].ws->request("room.invite", {{"nickname", "Nobody"}})),
+            "unknown_player");
+  EXPECT_EQ(error_code(seats[0].ws->request("room.invite", {{"player", 999999}})),
+            "unknown_player");
+  EXPECT_EQ(error_code(seats[0].ws->request("room.invite", {})), "missing_field");
+  EXPECT_EQ(error_code(seats[0].ws->request(
+                "room.invite", {{"player", seats[3].acc.id}, {"nickname", "Stranger"}})),
+            "missing_field");
+
+  // Ten a minute per member: the eleventh is refused with when to retry, and nothing is sent.
+  for (int i = 0; i < 10; ++i)
+    seats[0].ws->call("room.invite", {{"player", seats[3].acc.id}});
+  auto flood = seats[0].ws->request("room.invite", {{"player", seats[3].acc.id}});
+  EXPECT_EQ(error_code(flood), "rate_limited") << json::serialize(flood);
+  for (int i = 0; i < 10; ++i)
+    seats[3].ws->expect("room.invitation");
+  EXPECT_FALSE(seats[3].ws->recv_until("room.invitation", ms(300)))
+      << "the refused one is not sent";
+  // Another member has their own budget; the room goes on.
+  seats[1].ws->call("room.invite", {{"player", seats[3].acc.id}});
+  EXPECT_TRUE(seats[0].ws->ping_ok());
+}
+
 TEST_F(lobby_flow_test, full_room_refuses_with_room_full) {
   auto seats = seat_players(port(), {"Alpha", "Bravo", "Charlie"});
   auto snap = create_room(seats[0], {{"capacity", 2}});

@@ -575,8 +575,8 @@ async function language(browser, problems) {
   check((await text(page, '#me')) === '마라탕러', 'logged out and in again by email, with the same nickname');
 }
 
-// The admin console (/admin): an admin (ops@example.com, granted by the test before this runs)
-// logs in, sees the node and its charts, opens a player's room, and closes it with a reason; the
+// An invitation between two players, then the admin console (/admin): an admin (ops@example.com,
+// granted by the test before this runs) logs in, sees the node and its charts, opens a player's room, and closes it with a reason; the
 // player's page shows why. Then the console in Korean.
 async function admin(browser, problems) {
   const player = await newPlayer(browser, 'Gia', {}, problems);
@@ -584,6 +584,17 @@ async function admin(browser, problems) {
   await player.page.fill('#create-name', 'Closing Time');
   await player.page.click('#create');
   await player.page.waitForSelector('#room-name');
+  // An invitation by nickname: the friend's lobby shows it, and one click seats them.
+  const friend = await newPlayer(browser, 'Hal', {}, problems);
+  await player.page.fill('#invite-nickname', 'Hal');
+  await player.page.click('#invite');
+  await player.page.waitForFunction(() => document.querySelector('#invite-sent')?.textContent.includes('Hal'));
+  await friend.page.waitForSelector('#invitations .invitation');
+  check((await text(friend.page, '#invitations')).includes('Gia invites you to Closing Time'), 'the friend reads the invitation');
+  await friend.page.click('#invitations .accept');
+  await friend.page.waitForSelector('#room-name');
+  await player.page.waitForFunction(() => document.querySelectorAll('#members li').length === 2);
+  check(true, 'the friend joined the room from the invitation');
 
   const ctx = await browser.newContext({ locale: 'en-US' });
   const page = await ctx.newPage();
@@ -600,7 +611,7 @@ async function admin(browser, problems) {
   await page.fill('#password', 'operator-pass-77');
   await page.click('#login');
   await page.waitForSelector('#stat-online');
-  check((await text(page, '#stat-online b')) === '1', 'the overview counts the one player online');
+  check((await text(page, '#stat-online b')) === '2', 'the overview counts the two players online');
   check((await text(page, '#stat-rooms b')) === '1', 'and the one room');
   check(await count(page, '.chart svg polyline') >= 8, 'the charts of the last hour are drawn');
   await shot(page, 'overview');
@@ -609,7 +620,7 @@ async function admin(browser, problems) {
   await page.waitForSelector('tr[data-room] .open-room');
   await page.click('tr[data-room] .open-room');
   await page.waitForSelector('#room-members li');
-  check((await text(page, '#room-members')).includes('Gia'), 'the room shows its member');
+  check((await text(page, '#room-members')).includes('Gia') && (await text(page, '#room-members')).includes('Hal'), 'the room shows its members');
   await page.fill('#close-reason', 'Maintenance at noon.');
   await shot(page, 'room');
   await page.click('#close-room');
@@ -620,6 +631,8 @@ async function admin(browser, problems) {
   const why = await text(player.page, '#notice');
   check(why.includes('an administrator closed the room.') && why.includes('Maintenance at noon.'),
     `the player is back in the lobby and reads why: "${why}"`);
+  await friend.page.waitForSelector('#notice');
+  check((await text(friend.page, '#notice')).includes('Maintenance at noon.'), 'so does the friend');
   await shot(player.page, 'closed');
 
   await page.click('#tab-mystery');

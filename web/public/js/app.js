@@ -20,6 +20,7 @@ const app = {
   room: null,      // the room snapshot, kept current by room.* events
   lobbyChat: [],   // room.chat lines while waiting
   notice: '',      // a message shown on the lobby (why the player left a room, ...)
+  invitations: [], // room.invitation events not yet taken up or dismissed (newest last, at most 5)
   connection: 'offline',
   view: null,      // the current screen: {el, update?, destroy?}
   modeView: null,  // MafiaView / MysteryView while a game runs
@@ -189,6 +190,7 @@ function lobbyScreen() {
   const joinErr = h('div.err');
   const el = h('section.lobby',
     app.notice ? h('p.notice#notice', app.notice) : null,
+    invitationsCard(),
     h('div.card',
       h('div.row', h('h2', t('ui.rooms')), h('button#refresh', {onclick: refresh}, t('ui.refresh'))),
       tabs, list, err),
@@ -203,6 +205,17 @@ function lobbyScreen() {
   refresh();
   const timer = setInterval(refresh, 5000);
   return {el, destroy: () => clearInterval(timer), update: refresh};
+}
+
+// Invitations from other players (room.invitation): join with the invitation's code, or dismiss.
+function invitationsCard() {
+  if (!app.invitations.length) return null;
+  const err = h('div.err');
+  const dismiss = (inv) => { app.invitations = app.invitations.filter((x) => x !== inv); redraw(); };
+  return h('div.card#invitations', app.invitations.map((inv) => h('div.row.invitation', {dataset: {room: inv.room_id}},
+    h('span', t('ui.invitation', {nickname: inv.from.nickname, room: inv.name, mode: t('mode.' + inv.mode)})),
+    h('button.accept', {onclick: () => attempt(err, async () => { dismiss(inv); await joinRoom({invite_code: inv.invite_code}); })}, t('ui.join')),
+    h('button.dismiss', {onclick: () => dismiss(inv)}, t('ui.dismiss')))), err);
 }
 
 async function joinRoom(data) {
@@ -290,6 +303,11 @@ function roomScreen() {
     waiting && leader ? h('button.primary#start', {disabled: !r.can_start, onclick: () => attempt(err, () => client.request('room.start'))}, t('ui.start')) : null,
     waiting && leader && !r.can_start ? h('span.hint#start-hint', r.can_start_reason ? errorText({code: r.can_start_reason}) : t('ui.waiting_players')) : null,
     h('button#leave', {onclick: () => attempt(err, async () => { await client.request('room.leave'); leaveRoom(''); })}, t('ui.leave')));
+  const inviteName = h('input#invite-nickname', {maxlength: 64, placeholder: t('ui.nickname')});
+  const inviteNote = h('span.hint#invite-sent');
+  const invite = h('form.row', {onsubmit: (e) => { e.preventDefault(); const nickname = inviteName.value.trim(); if (!nickname) return;
+    attempt(err, async () => { await client.request('room.invite', {nickname}); inviteName.value = ''; inviteNote.textContent = t('ui.invited', {nickname}); }); }},
+    inviteName, h('button#invite', {type: 'submit'}, t('ui.invite')), inviteNote);
   const chatLog = h('ol.chat#lobby-chat', app.lobbyChat.map(chatLine));
   const chatInput = h('input#chat-input', {maxlength: 500, placeholder: t('ui.say')});
   const chatErr = h('div.err');
@@ -303,7 +321,7 @@ function roomScreen() {
     h('div.card',
       h('div.row', h('h2#room-name', r.name), h('span.mode', t('mode.' + r.mode)), h('span.state#room-state', t('room_state.' + r.state))),
       r.invite_code ? h('p', t('ui.invite_code') + ': ', h('code#room-invite', r.invite_code)) : null,
-      members, controls, err),
+      members, controls, waiting ? invite : null, err),
     app.modeView ? app.modeView.el : null,
     // Mafia has its own channels; other modes keep the room's chat beside the game.
     app.modeView && r.mode === 'mafia' ? null : chat);
@@ -426,6 +444,11 @@ client.on('close', (c) => {
     if (!client.signedIn()) { app.account = null; app.room = null; }
     redraw();
   }
+});
+client.on('room.invitation', (d) => {
+  app.invitations = [...app.invitations.filter((x) => x.room_id !== d.room_id), d].slice(-5);
+  // In a room, the lobby shows it when the player is back there.
+  if (!app.room) redraw();
 });
 client.on('session.closed', (d) => {
   app.notice = t('reason.' + d.reason) +
