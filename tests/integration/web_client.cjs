@@ -577,7 +577,8 @@ async function language(browser, problems) {
 
 // Arena: two pages join one room and play on a fixed seed (servers with rooms.allow_seeds), so
 // the spawn points are known: (80, 600) and (100, 100), in a clear line. Both walk with the keys;
-// each sees the other where the other's own page (its prediction, reconciled) puts itself. Then
+// each sees the other where the other's own page (its prediction, reconciled) puts itself; one
+// reloads its page and is back where it stood. Then
 // the one at the bottom aims with the mouse at the other and holds the button: five hits of 20
 // kill, the score limit of 1 ends the game, and both pages show the same hits and standings as the
 // game record the server stored.
@@ -643,6 +644,15 @@ async function arena(browser, problems) {
   check(/\d/.test(await text(S.page, '#arena-ping')) && Number(await S.page.$eval('#arena-tick', (e) => e.dataset.tick)) > 0,
     'and the ping and the tick');
   await shot(S.page, 'walked');
+
+  // The target reloads its page: back in the game from the room snapshot and a full state, where
+  // it was.
+  await T.page.reload();
+  await T.page.waitForFunction(placed);
+  seen = null;
+  for (let i = 0; i < 100 && !(seen = await agree()); i++) await S.page.waitForTimeout(100);
+  check(seen !== null && Number(seen.t.me.x) === target.x && Number(seen.t.me.y) === target.y,
+    'the target reloaded its page and is back in the game where it stood');
 
   // Aim at the target on the canvas (the whole map, scaled) and hold the button.
   await S.page.$eval('#arena-canvas', (c) => c.scrollIntoView({ block: 'center' }));
