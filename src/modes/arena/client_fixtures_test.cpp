@@ -1,8 +1,9 @@
 // The fixtures of the JavaScript SDK's tests (web/test/arena_test.mjs), made here by the real
-// simulation and snapshot code, so that the SDK is checked against the server and not against a
-// copy of its numbers:
-//   web/test/fixtures/arena_moves.json  scripted inputs through sim::step (some ticks without an
-//       input, into walls and the map's edges, at three tick rates) and the position after each;
+// mode, simulation and snapshot code, so that the SDK is checked against the server and not
+// against a copy of its numbers:
+//   web/test/fixtures/arena_moves.json  the arena.started a game sends at three tick rates, and
+//       scripted inputs through sim::step on its map (some ticks without an input, into every side
+//       of a wall and into the map's edges) with the position after each;
 //   web/test/fixtures/arena_states.json the state messages one client was sent (JSON and binary),
 //       30% of them lost, acknowledgements late and a blackout, with the full view at each.
 // The test fails when a fixture differs from what the code makes now; run it with
@@ -20,6 +21,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "lobby/fake_room.hpp"
+#include "modes/arena/arena_mode.hpp"
 #include "modes/arena/sim.hpp"
 #include "modes/arena/snapshot.hpp"
 
@@ -59,20 +62,18 @@ std::string document(std::string_view about, std::string_view key, const json::a
   return out;
 }
 
-// The map and rules in the shape arena.started gives them (arena_mode.cpp, describe()).
-json::object started_of(const sim& s) {
-  json::array walls;
-  for (const rect& w : s.config().walls)
-    walls.push_back(json::array{w.x0, w.y0, w.x1, w.y1});
-  return {
-      {"hz", s.config().hz},
-      {"map",
-       {{"width", s.config().width}, {"height", s.config().height}, {"walls", std::move(walls)}}},
-      {"rules",
-       {{"sub_units", kSub},
-        {"player_radius", s.config().player_radius},
-        {"step", s.rules().step},
-        {"diag_step", s.rules().diag_step}}}};
+// The arena.started a real game at `hz` sends (the mode in a fake room): what a page reads its
+// map and rules from.
+json::object started_at(int hz) {
+  auto f = modes::make_arena_mode_factory();
+  lobby::testing::fake_room room({{1, "a", true, false}, {2, "b", true, false}}, 1);
+  auto m = f->create(f->validate_settings({{"hz", hz}}).value());
+  m->on_start(room);
+  for (const auto& r : room.inbox.at(1)) {
+    if (r.type == "arena.started") return r.data;
+  }
+  ADD_FAILURE() << "no arena.started";
+  return {};
 }
 
 TEST(ArenaClientFixtures, MovesOfAScriptedInputStream) {
@@ -141,8 +142,10 @@ TEST(ArenaClientFixtures, MovesOfAScriptedInputStream) {
         if (dy != 0 && after.y != in_y) ++wall_stops[dy > 0 ? 2 : 3];
       }
     }
-    json::object c = started_of(s);
-    cases.push_back(json::object{{"started", std::move(c)},
+    json::object started = started_at(rn.hz);
+    // The same rules as this simulation's (the movement below is checked against them).
+    EXPECT_EQ(started.at("rules").at("step").as_int64(), s.rules().step);
+    cases.push_back(json::object{{"started", std::move(started)},
                                  {"start", json::array{rn.start.x, rn.start.y}},
                                  {"inputs", std::move(ins)},
                                  {"positions", std::move(positions)}});
