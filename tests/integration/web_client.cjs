@@ -4,8 +4,8 @@
 // Scenarios: mafia (five pages play a whole game; one reloads mid-game), mystery (a solo game to
 // an ending and its casebook), language (Korean from the browser, the switch, errors in place, a
 // phone-sized screen, a private room joined by invite code; as root, a dropped network mid-game),
-// arena (two pages move, one shoots the other; both see the same outcome). Prints "ok ..." per step and "PASS";
-// exits 1 with the reason on the first failure.
+// arena (two pages move, one shoots the other; both see the same outcome). Prints "ok ..." per
+// step and "PASS"; exits 1 with the reason on the first failure.
 const path = require('path');
 const fs = require('fs');
 const [, , browserPath, base, webDir, scenario, shots] = process.argv;
@@ -578,10 +578,9 @@ async function language(browser, problems) {
 // Arena: two pages join one room and play on a fixed seed (servers with rooms.allow_seeds), so
 // the spawn points are known: (80, 600) and (100, 100), in a clear line. Both walk with the keys;
 // each sees the other where the other's own page (its prediction, reconciled) puts itself; one
-// reloads its page and is back where it stood. Then
-// the one at the bottom aims with the mouse at the other and holds the button: five hits of 20
-// kill, the score limit of 1 ends the game, and both pages show the same hits and standings as the
-// game record the server stored.
+// reloads its page and is back where it stood. Then the one at the bottom aims with the mouse at
+// the other and holds the button: five hits of 20 kill, the score limit of 1 ends the game, and
+// both pages show the same hits, health and standings as the game record the server stored.
 async function arena(browser, problems) {
   // Tall enough for the whole map under the room's card.
   const viewport = { width: 1280, height: 1100 };
@@ -618,7 +617,7 @@ async function arena(browser, problems) {
     `seed 14 puts the players at (80, 600) and (100, 100): ${spawns.join(' ')}`);
   const [S, T] = a0.me.y === '600' ? [A, B] : [B, A];  // the shooter, the target
 
-  // Both walk: the target two steps' worth right, the shooter up, then they stand still.
+  // Both walk: the target a little to the right, the shooter up, then they stand still.
   const walk = async (pl, key, ms) => {
     await pl.page.keyboard.down(key);
     await pl.page.waitForTimeout(ms);
