@@ -38,17 +38,24 @@ function watch(page, name, problems) {
 }
 
 async function newPlayer(browser, name, opts, problems) {
-  const ctx = await browser.newContext({ locale: 'en-US', ...opts });
+  const { query = '', ...contextOpts } = opts;
+  const ctx = await browser.newContext({ locale: 'en-US', ...contextOpts });
   const page = await ctx.newPage();
   page.setDefaultTimeout(WAIT);
   watch(page, name, problems);
-  await page.goto(base + '/');
+  // What arrives over the page's WebSockets: binary messages, and arena.state as JSON.
+  const frames = { binary: 0, jsonStates: 0 };
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+    if (typeof f.payload !== 'string') frames.binary++;
+    else if (f.payload.startsWith('{"type":"arena.state"')) frames.jsonStates++;
+  }));
+  await page.goto(base + '/' + query);
   await page.click('#guest');
   await page.fill('#nickname', name);
   await page.click('#save-nickname');
   await page.waitForSelector('#rooms');
   const token = await page.evaluate(() => JSON.parse(localStorage.getItem('maratang.session')).token);
-  return { ctx, page, name, token };
+  return { ctx, page, name, token, frames };
 }
 
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
@@ -580,12 +587,14 @@ async function language(browser, problems) {
 // each sees the other where the other's own page (its prediction, reconciled) puts itself; one
 // reloads its page and is back where it stood. Then the one at the bottom aims with the mouse at
 // the other and holds the button: five hits of 20 kill, the score limit of 1 ends the game, and
-// both pages show the same hits, health and standings as the game record the server stored.
+// both pages show the same hits, health and standings as the game record the server stored. One
+// page reads the states in binary, the other in JSON.
 async function arena(browser, problems) {
   // Tall enough for the whole map under the room's card.
   const viewport = { width: 1280, height: 1100 };
   const A = await newPlayer(browser, 'Ari', { viewport }, problems);
-  const B = await newPlayer(browser, 'Bo', { viewport, locale: 'ko-KR' }, problems);
+  // Bo's page asks for JSON states, Ari's for binary ones (the page's default).
+  const B = await newPlayer(browser, 'Bo', { viewport, locale: 'ko-KR', query: '?encoding=json' }, problems);
   await A.page.selectOption('#create-mode', 'arena');
   await A.page.fill('#create-name', 'Arena Duel');
   await A.page.fill('#create-settings [name=score_limit]', '1');
@@ -678,6 +687,8 @@ async function arena(browser, problems) {
   });
   const os = await outcome(S), ot = await outcome(T);
   check(JSON.stringify(os) === JSON.stringify(ot), 'both pages show the same outcome: ' + JSON.stringify(os));
+  check(A.frames.binary > 10 && A.frames.jsonStates === 0 && B.frames.binary === 0 && B.frames.jsonStates > 10,
+    `one page read binary states, the other JSON ones: ${JSON.stringify([A.frames, B.frames])}`);
   const sid = seen.t.other.id, tid = seen.s.other.id;
   check(JSON.stringify(os.hits) === '[80,60,40,20,0]' && os.kills === 1 && os.reason === 'score',
     'five hits of 20, one kill, the score limit');

@@ -11,8 +11,10 @@ import {MysteryView} from './mystery.js';
 import {ArenaView} from './arena.js';
 import {TracesView} from './traces.js';
 
-// Binary: Arena's states come in its compact encoding (every other message stays JSON).
-const client = new Client({clientName: 'maratang-web/1', encoding: 'binary'});
+// Binary: Arena's states come in its compact encoding (every other message stays JSON);
+// `?encoding=json` asks for JSON states instead, to read them in the browser's tools.
+const encoding = new URLSearchParams(location.search).get('encoding') === 'json' ? 'json' : 'binary';
+const client = new Client({clientName: 'maratang-web/1', encoding});
 
 /** What the page knows; screens read it and redraw from it. */
 const app = {
