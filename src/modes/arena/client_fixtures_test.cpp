@@ -124,7 +124,6 @@ TEST(ArenaClientFixtures, MovesOfAScriptedInputStream) {
         const vec after = s.find(7)->pos;
         ins.push_back(none ? -1 : buttons);
         positions.push_back(json::array{after.x, after.y});
-        // What stopped it: the map's edge, or a wall (an axis short of the clamped step).
         if (none) {
           ++idle;
           ASSERT_EQ(after, before) << "no input, no movement";
@@ -133,6 +132,7 @@ TEST(ArenaClientFixtures, MovesOfAScriptedInputStream) {
         const int dx = ((buttons & btn_right) ? 1 : 0) - ((buttons & btn_left) ? 1 : 0);
         const int dy = ((buttons & btn_down) ? 1 : 0) - ((buttons & btn_up) ? 1 : 0);
         const std::int32_t st = dx && dy ? s.rules().diag_step : s.rules().step;
+        // What stopped it: the map's edge, or a wall (an axis short of the clamped step).
         const std::int32_t rad = cfg.player_radius;
         const std::int32_t free_x = before.x + dx * st, free_y = before.y + dy * st;
         const std::int32_t in_x = std::clamp(free_x, rad, cfg.width - rad);
