@@ -1,11 +1,12 @@
 // Drives the player's web client (web/public, served by the server at /) in Debian's Chromium with
 // playwright-core, as players would: clicks and typing only, reading what each page shows.
 // Usage: node web_client.cjs CHROMIUM BASE_URL WEB_DIR SCENARIO SCREENSHOT_DIR
-// Scenarios: admin (the admin console closes a player's room), mafia (five pages play a whole
-// game; one reloads mid-game), mystery (a solo game to
-// an ending and its casebook), language (Korean from the browser, the switch, errors in place, a
-// phone-sized screen, a private room joined by invite code; as root, a dropped network mid-game). Prints "ok ..." per step and "PASS";
-// exits 1 with the reason on the first failure.
+// Scenarios: admin (an invitation, then the admin console closes the players' room), mafia (five
+// pages play a whole game; one reloads mid-game), mystery (a solo game to an ending and its
+// casebook), language (Korean from the browser, the switch, errors in place, a
+// phone-sized screen, a private room joined by invite code; as root, a dropped network mid-game),
+// arena (two pages move, one shoots the other; both see the same outcome). Prints "ok ..." per
+// step and "PASS"; exits 1 with the reason on the first failure.
 const path = require('path');
 const fs = require('fs');
 const [, , browserPath, base, webDir, scenario, shots] = process.argv;
@@ -38,17 +39,24 @@ function watch(page, name, problems) {
 }
 
 async function newPlayer(browser, name, opts, problems) {
-  const ctx = await browser.newContext({ locale: 'en-US', ...opts });
+  const { query = '', ...contextOpts } = opts;
+  const ctx = await browser.newContext({ locale: 'en-US', ...contextOpts });
   const page = await ctx.newPage();
   page.setDefaultTimeout(WAIT);
   watch(page, name, problems);
-  await page.goto(base + '/');
+  // What arrives over the page's WebSockets: binary messages, and arena.state as JSON.
+  const frames = { binary: 0, jsonStates: 0 };
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+    if (typeof f.payload !== 'string') frames.binary++;
+    else if (f.payload.startsWith('{"type":"arena.state"')) frames.jsonStates++;
+  }));
+  await page.goto(base + '/' + query);
   await page.click('#guest');
   await page.fill('#nickname', name);
   await page.click('#save-nickname');
   await page.waitForSelector('#rooms');
   const token = await page.evaluate(() => JSON.parse(localStorage.getItem('maratang.session')).token);
-  return { ctx, page, name, token };
+  return { ctx, page, name, token, frames };
 }
 
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
@@ -650,6 +658,135 @@ async function admin(browser, problems) {
   await shot(page, 'config-ko');
 }
 
+// Arena: two pages join one room and play on a fixed seed (servers with rooms.allow_seeds), so
+// the spawn points are known: (80, 600) and (100, 100), in a clear line. Both walk with the keys;
+// each sees the other where the other's own page (its prediction, reconciled) puts itself; one
+// reloads its page and is back where it stood. Then the one at the bottom aims with the mouse at
+// the other and holds the button: five hits of 20 kill, the score limit of 1 ends the game, and
+// both pages show the same hits, health and standings as the game record the server stored. One
+// page reads the states in binary, the other in JSON.
+async function arena(browser, problems) {
+  // Tall enough for the whole map under the room's card.
+  const viewport = { width: 1280, height: 1100 };
+  const A = await newPlayer(browser, 'Ari', { viewport }, problems);
+  // Bo's page asks for JSON states, Ari's for binary ones (the page's default).
+  const B = await newPlayer(browser, 'Bo', { viewport, locale: 'ko-KR', query: '?encoding=json' }, problems);
+  await A.page.selectOption('#create-mode', 'arena');
+  await A.page.fill('#create-name', 'Arena Duel');
+  await A.page.fill('#create-settings [name=score_limit]', '1');
+  await A.page.click('#create-settings summary');
+  await A.page.fill('#create-settings [name=seed]', '14');
+  await A.page.click('#create');
+  await A.page.waitForSelector('#room-name');
+  await B.page.click('#refresh');
+  await B.page.click('#rooms .room[data-name="Arena Duel"] .join');
+  await B.page.waitForSelector('#room-name');
+  await B.page.click('#ready');
+  await A.page.waitForSelector('#start:not([disabled])');
+  await A.page.click('#start');
+
+  // Each page: its own row (data-me) and the other's, with positions in world units.
+  const rows = async (pl) => pl.page.$$eval('#arena-scores tr[data-player]', (trs) => trs.map((tr) => ({
+    id: Number(tr.dataset.player), me: tr.dataset.me === '1', hp: tr.dataset.hp, x: tr.dataset.x, y: tr.dataset.y,
+    kills: Number(tr.dataset.kills), deaths: Number(tr.dataset.deaths) })));
+  const placed = () => document.querySelectorAll('#arena-scores tr[data-player][data-x]:not([data-x=""])').length === 2;
+  for (const pl of [A, B]) await pl.page.waitForFunction(placed);
+  await shot(A.page, 'start');
+  const at = async (pl) => {
+    const r = await rows(pl);
+    return { me: r.find((x) => x.me), other: r.find((x) => !x.me) };
+  };
+  const a0 = await at(A), b0 = await at(B);
+  const spawns = [a0.me, b0.me].map((p) => `${p.x},${p.y}`).sort();
+  check(JSON.stringify(spawns) === JSON.stringify(['100,100', '80,600']),
+    `seed 14 puts the players at (80, 600) and (100, 100): ${spawns.join(' ')}`);
+  const [S, T] = a0.me.y === '600' ? [A, B] : [B, A];  // the shooter, the target
+
+  // Both walk: the target a little to the right, the shooter up, then they stand still.
+  const walk = async (pl, key, ms) => {
+    await pl.page.keyboard.down(key);
+    await pl.page.waitForTimeout(ms);
+    await pl.page.keyboard.up(key);
+  };
+  await walk(T, 'KeyD', 300);
+  await walk(S, 'ArrowUp', 600);
+  // Settled: every page agrees on both positions (the own one predicted and reconciled, the
+  // other interpolated), and they moved the way they were pushed.
+  const agree = async () => {
+    const s = await at(S), t = await at(T);
+    return s.me.x === t.other.x && s.me.y === t.other.y && t.me.x === s.other.x && t.me.y === s.other.y ? { s, t } : null;
+  };
+  let seen = null;
+  for (let i = 0; i < 100 && !(seen = await agree()); i++) await S.page.waitForTimeout(100);
+  check(seen !== null, 'both pages agree on where both players are');
+  const target = { x: Number(seen.t.me.x), y: Number(seen.t.me.y) };
+  const shooter = { x: Number(seen.s.me.x), y: Number(seen.s.me.y) };
+  check(target.x > 100 && target.y === 100 && shooter.x === 80 && shooter.y < 600,
+    `they moved: the target right to (${target.x}, ${target.y}), the shooter up to (${shooter.x}, ${shooter.y})`);
+  const err = await S.page.$eval('#arena-error', (e) => e.textContent);
+  check(/\d/.test(err), 'the page shows the prediction error: ' + err);
+  check(/\d/.test(await text(S.page, '#arena-ping')) && Number(await S.page.$eval('#arena-tick', (e) => e.dataset.tick)) > 0,
+    'and the ping and the tick');
+  await shot(S.page, 'walked');
+
+  // The target reloads its page: back in the game from the room snapshot and a full state, where
+  // it was.
+  await T.page.reload();
+  await T.page.waitForFunction(placed);
+  seen = null;
+  for (let i = 0; i < 100 && !(seen = await agree()); i++) await S.page.waitForTimeout(100);
+  check(seen !== null && Number(seen.t.me.x) === target.x && Number(seen.t.me.y) === target.y,
+    'the target reloaded its page and is back in the game where it stood');
+
+  // Aim at the target on the canvas (the whole map, scaled) and hold the button.
+  await S.page.$eval('#arena-canvas', (c) => c.scrollIntoView({ block: 'center' }));
+  const box = await S.page.$eval('#arena-canvas', (c) => { const r = c.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height }; });
+  await S.page.mouse.move(box.x + (target.x / 1600) * box.w, box.y + (target.y / 1200) * box.h);
+  await S.page.mouse.down();
+  for (const pl of [S, T]) await pl.page.waitForSelector('#arena-log li[data-kind=hit]');
+  check(true, 'the first hit is seen on both pages');
+  for (const pl of [S, T]) await pl.page.waitForSelector('#arena-standings', { timeout: 20000 });
+  await S.page.mouse.up();
+  await shot(S.page, 'end-shooter');
+  await shot(T.page, 'end-target');
+
+  // The same outcome everywhere: the hits and the kill in both logs, the standings on both pages,
+  // and the record the server stored.
+  const outcome = async (pl) => ({
+    hits: await pl.page.$$eval('#arena-log li[data-kind=hit]', (ls) => ls.map((l) => Number(l.dataset.health)).reverse()),
+    kills: await count(pl.page, '#arena-log li[data-kind=kill]'),
+    standings: await pl.page.$$eval('#arena-standings tr[data-player]', (trs) => trs.map((tr) =>
+      [Number(tr.dataset.player), Number(tr.dataset.kills), Number(tr.dataset.deaths), Number(tr.dataset.placement)])),
+    health: (await rows(pl)).map((r) => [r.id, r.hp]).sort((a, b) => a[0] - b[0]),
+    game: await pl.page.$eval('#arena-end .end', (e) => e.dataset.game),
+    reason: await pl.page.$eval('#arena-end .end', (e) => e.dataset.reason),
+  });
+  const os = await outcome(S), ot = await outcome(T);
+  check(JSON.stringify(os) === JSON.stringify(ot), 'both pages show the same outcome: ' + JSON.stringify(os));
+  check(A.frames.binary > 10 && A.frames.jsonStates === 0 && B.frames.binary === 0 && B.frames.jsonStates > 10,
+    `one page read binary states, the other JSON ones: ${JSON.stringify([A.frames, B.frames])}`);
+  const sid = seen.t.other.id, tid = seen.s.other.id;
+  check(JSON.stringify(os.hits) === '[80,60,40,20,0]' && os.kills === 1 && os.reason === 'score',
+    'five hits of 20, one kill, the score limit');
+  check(os.health.find((x) => x[0] === tid)[1] === '0', 'both show the target with no health left');
+  check(JSON.stringify(os.standings) === JSON.stringify([[sid, 1, 0, 1], [tid, 0, 1, 2]]),
+    'the shooter won one kill to nothing');
+  let rec = null;
+  for (let i = 0; i < 50 && !rec; i++) {
+    const res = await fetch(`${base}/v1/games/${os.game}`, { headers: { Authorization: 'Bearer ' + S.token } });
+    if (res.ok) rec = await res.json();
+    else await S.page.waitForTimeout(100);
+  }
+  check(rec && rec.mode === 'arena', 'the game record is stored');
+  const stored = rec.record.standings.map((x) => [x.player, x.kills, x.deaths, x.placement]);
+  check(JSON.stringify(stored) === JSON.stringify(os.standings) && rec.record.players[String(tid)].deaths === 1 &&
+    rec.record.players[String(sid)].hits === 5, 'the record says the same: ' + JSON.stringify(rec.record.standings));
+  await T.page.click('#back-to-room');
+  await T.page.waitForSelector('#leave');
+  await T.page.waitForFunction(() => !document.querySelector('#arena'));
+  check(true, 'back in the room after the game');
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: browserPath,
@@ -658,7 +795,7 @@ async function admin(browser, problems) {
   });
   const problems = [];
   try {
-    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens, admin })[scenario](browser, problems);
+    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens, admin, arena })[scenario](browser, problems);
     // Expected refusals are answered with 4xx, which Chromium logs as console errors.
     const real = problems.filter((s) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(s));
     check(real.length === 0, 'no page error, no console error, nothing loaded from elsewhere' + (real.length ? ': ' + real.join('; ') : ''));

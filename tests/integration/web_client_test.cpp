@@ -2,9 +2,9 @@
 // tests/integration/web_client.cjs (playwright-core from web/node_modules, Debian's Chromium):
 // a whole Mafia game by five pages (tokens refreshed on the way), a solo Mystery game to an ending
 // and its casebook (with a dropped network), the Korean one typed in Korean, two players in Mystery
-// turns, an LLM line streamed from the fake OpenAI server, Traces, and the language switch with
-// errors in place on a phone-sized screen. Screenshots of each screen go to <build
-// dir>/web_client_screens/.
+// turns, an LLM line streamed from the fake OpenAI server, Traces, the language switch with
+// errors in place on a phone-sized screen, and two pages moving and shooting in Arena. Screenshots
+// of each screen go to <build dir>/web_client_screens/.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -86,6 +86,11 @@ TEST_F(web_client_test, an_llm_line_shows_a_thinking_mark_then_streams_in) {
 
 TEST_F(web_client_test, traces_leave_find_appraise_and_report_a_message) {
   play("traces");
+}
+
+TEST_F(web_client_test, two_pages_move_and_shoot_in_arena_and_see_the_same_outcome) {
+  // The scenario's fixed seed (the harness allows seeds) puts the players in known places.
+  play("arena");
 }
 
 TEST_F(web_client_test, every_screen_outside_a_game_in_both_languages) {

@@ -141,7 +141,7 @@ TEST(web_protocol_test, the_client_names_only_messages_the_server_declares) {
     kind k;
   };
   const use uses[] = {
-      {std::regex(R"((?:request|act)\('([a-z]+(?:\.[a-z_]+)*)')"), kind::request},
+      {std::regex(R"((?:request|act|send)\('([a-z]+(?:\.[a-z_]+)*)')"), kind::request},
       {std::regex(R"(\bcase '([a-z]+\.[a-z_.]+)':)"), kind::event},
       {std::regex(R"(=== '([a-z]+\.[a-z_]+)')"), kind::either},
       {std::regex(R"(\bon\('([a-z]+\.[a-z_]+)')"), kind::event},

@@ -2,7 +2,7 @@
 // what a browser gives it (WebSocket, fetch, localStorage): the paths the browser tests cannot
 // provoke at will — a request that times out, requests failed by a dropped socket, reconnection
 // with backoff and its end on a final session.closed, one refresh and retry on token_expired,
-// and the time.sync arithmetic. Run: node --test web/test/ (ctest: web_sdk_test).
+// the time.sync arithmetic, and binary messages. Run: node --test web/test/ (ctest: web_sdk_test).
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -32,6 +32,7 @@ class FakeWebSocket {
     }, 1);
   }
   send(text) {
+    if (typeof text !== 'string') return void this.sent.push({binary: [...text]});
     const m = JSON.parse(text);
     this.sent.push(m);
     // The fake server answers hello and time.sync; a test answers the rest.
@@ -94,6 +95,27 @@ test('connect says hello with the token, and time.sync measures the server clock
   assert.ok(Math.abs(t.offset - 5000) < 60, `offset ${t.offset}`);
   assert.ok(Math.abs(c.remaining(Date.now() + 5000 + 1000) - 1000) < 60);
   c.disconnect();
+});
+
+test('binary: hello asks for it; a mode\'s bytes are a binary event, JSON in a binary frame is read as JSON; send has no id', async () => {
+  const c = client({encoding: 'binary'});
+  await c.connect();
+  const ws = FakeWebSocket.last();
+  assert.equal(ws.binaryType, 'arraybuffer');
+  assert.deepEqual(ws.sent[0].data, {version: 1, client: 'maratang-web', encoding: 'binary'});
+  const got = once(c, 'binary');
+  ws.onmessage({data: Uint8Array.from([0xa1, 5, 0, 0]).buffer});
+  assert.deepEqual([...(await got)], [0xa1, 5, 0, 0]);
+  const chat = once(c, 'room.chat');
+  ws.onmessage({data: new TextEncoder().encode('{"type":"room.chat","data":{"text":"hi"}}').buffer});
+  assert.deepEqual(await chat, {text: 'hi'});
+  assert.ok(c.send('arena.ack', {tick: 5}));
+  assert.deepEqual(ws.sent[ws.sent.length - 1], {type: 'arena.ack', data: {tick: 5}});
+  assert.ok(c.sendBinary(Uint8Array.from([2, 5])));
+  assert.deepEqual(ws.sent[ws.sent.length - 1], {binary: [2, 5]});
+  c.disconnect();
+  assert.equal(c.send('arena.ack', {tick: 6}), false, 'not connected');
+  assert.equal(c.sendBinary(Uint8Array.from([2, 6])), false);
 });
 
 test('a request is answered by its id; an error reply rejects with its stable code', async () => {

@@ -1,5 +1,5 @@
 // The player's client: sign-in, nickname, the lobby and the room, and the mode views (mafia.js,
-// mystery.js) and Traces (traces.js). Vanilla ES modules over the SDK (/sdk/maratang.js).
+// mystery.js, arena.js) and Traces (traces.js). Vanilla ES modules over the SDK (/sdk/maratang.js).
 // The server is the authority: this draws what it is sent and sends what the player chose.
 import {Client} from '/sdk/maratang.js';
 import {h, fill} from './dom.js';
@@ -8,9 +8,13 @@ import * as i18n from './i18n.js';
 import {t, errorText} from './i18n.js';
 import {MafiaView} from './mafia.js';
 import {MysteryView} from './mystery.js';
+import {ArenaView} from './arena.js';
 import {TracesView} from './traces.js';
 
-const client = new Client({clientName: 'maratang-web/1'});
+// Binary: Arena's states come in its compact encoding (every other message stays JSON);
+// `?encoding=json` asks for JSON states instead, to read them in the browser's tools.
+const encoding = new URLSearchParams(location.search).get('encoding') === 'json' ? 'json' : 'binary';
+const client = new Client({clientName: 'maratang-web/1', encoding});
 
 /** What the page knows; screens read it and redraw from it. */
 const app = {
@@ -23,7 +27,7 @@ const app = {
   invitations: [], // room.invitation events not yet taken up or dismissed (newest last, at most 5)
   connection: 'offline',
   view: null,      // the current screen: {el, update?, destroy?}
-  modeView: null,  // MafiaView / MysteryView while a game runs
+  modeView: null,  // MafiaView / MysteryView / ArenaView while a game runs
   traces: false,   // the Traces screen is open
 };
 
@@ -236,6 +240,7 @@ function createForm() {
   const drawSettings = () => {
     if (mode.value === 'mafia') fill(settings, MafiaView.settingsForm());
     else if (mode.value === 'mystery') fill(settings, MysteryView.settingsForm(client));
+    else if (mode.value === 'arena') fill(settings, ArenaView.settingsForm());
     else fill(settings);
   };
   mode.addEventListener('change', drawSettings);
@@ -246,7 +251,8 @@ function createForm() {
       e.preventDefault();
       attempt(err, async () => {
         const s = mode.value === 'mafia' ? MafiaView.readSettings(settings)
-                : mode.value === 'mystery' ? MysteryView.readSettings(settings) : {};
+                : mode.value === 'mystery' ? MysteryView.readSettings(settings)
+                : mode.value === 'arena' ? ArenaView.readSettings(settings) : {};
         const data = {mode: mode.value, name: name.value, private: priv.checked, allow_spectators: spectators.checked, settings: s};
         if (capacity.value) data.capacity = Number(capacity.value);
         if (password.value) data.password = password.value;
@@ -279,6 +285,7 @@ function startModeView(mode, snapshotGame) {
   app.modeView?.destroy?.();
   if (mode === 'mafia') app.modeView = new MafiaView(app, snapshotGame);
   else if (mode === 'mystery') app.modeView = new MysteryView(app, snapshotGame);
+  else if (mode === 'arena') app.modeView = new ArenaView(app, snapshotGame);
   else app.modeView = null;
 }
 

@@ -51,6 +51,8 @@ export class MaratangError extends Error {
  * @property {string} [clientName] sent in hello
  * @property {number} [requestTimeoutMs] default wait for a reply (10 s)
  * @property {number} [reconnectMaxMs]   the longest pause between reconnection attempts (10 s)
+ * @property {'json'|'binary'} [encoding] asked for in hello: 'binary' makes modes with a binary
+ *   encoding (Arena's states) send it in binary WebSocket messages, delivered as `binary` events
  */
 
 const KEY_DEVICE = 'maratang.device_id';
@@ -65,7 +67,8 @@ const FINAL_CLOSE = new Set(['replaced', 'logged_out', 'unauthorized', 'token_re
  * (re)connection), `close` ({code, reason, willReconnect}), `reconnecting` ({attempt, inMs}),
  * `session` (the session changed or ended: null), and every pushed event by its type
  * (`room.chat`, `mafia.phase`, ...), each with its `data`; `*` receives every event as
- * {type, data}.
+ * {type, data}. A binary message that is not JSON (a mode's binary encoding) is a `binary` event
+ * with its bytes (Uint8Array).
  */
 export class Client {
   /** @param {ClientOptions} [opts] */
@@ -75,6 +78,7 @@ export class Client {
     this.clientName = opts.clientName ?? 'maratang-web';
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10000;
     this.reconnectMaxMs = opts.reconnectMaxMs ?? 10000;
+    this.encoding = opts.encoding ?? 'json';
     /** @type {Session|null} */
     this.session = this.#loadSession();
     /** @type {WebSocket|null} */
@@ -346,15 +350,28 @@ export class Client {
     }
     const url = this.baseUrl.replace(/^http/, 'ws') + '/ws?token=' + encodeURIComponent(this.session.token);
     const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
     this.ws = ws;
     let opened = false;
     let finalReason = '';
     ws.onopen = () => {
       opened = true;
-      this.#send({type: 'hello', id: 'hello', data: {version: PROTOCOL_VERSION, client: this.clientName}});
+      const data = {version: PROTOCOL_VERSION, client: this.clientName};
+      if (this.encoding !== 'json') data.encoding = this.encoding;
+      this.#send({type: 'hello', id: 'hello', data});
     };
     ws.onmessage = (e) => {
-      for (const line of String(e.data).split('\n')) {
+      let text = e.data;
+      if (typeof text !== 'string') {
+        // Binary: JSON when it starts with '{', else a mode's own encoding, for its module.
+        const bytes = new Uint8Array(text);
+        if (bytes[0] !== 0x7b) {
+          this.#emit('binary', bytes);
+          return;
+        }
+        text = new TextDecoder().decode(bytes);
+      }
+      for (const line of text.split('\n')) {
         if (!line) continue;
         let m;
         try { m = JSON.parse(line); } catch { continue; }
@@ -424,6 +441,26 @@ export class Client {
   #send(obj) {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(obj));
+    return true;
+  }
+
+  /**
+   * Sends a request that has no reply (Arena's inputs and acknowledgements): no id, nothing to
+   * wait for; an error, if any, comes as an `error` event. Returns false when not connected.
+   * @param {string} type
+   * @param {object} [data]
+   */
+  send(type, data = {}) {
+    return this.ready && this.#send({type, data});
+  }
+
+  /**
+   * Sends a binary message (a mode's binary encoding). Returns false when not connected.
+   * @param {Uint8Array} bytes
+   */
+  sendBinary(bytes) {
+    if (!this.ready || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(bytes);
     return true;
   }
 
