@@ -69,6 +69,9 @@ struct cluster_hooks {
   // close its connections.
   std::function<void(std::int64_t account, epoch_ms until_ms, const std::string& reason)>
       account_banned;
+  // An account's socket was attached here at `at`: the other nodes close theirs (one live socket
+  // per account across the nodes; lobby::replaced_elsewhere).
+  std::function<void(std::int64_t account, epoch_ms at)> account_connected;
 };
 
 // What the admin console shows of this process beside the lobby (admin_api.cpp), set by the

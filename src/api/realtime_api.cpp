@@ -54,9 +54,13 @@ result<net::ws_identity> gateway::on_ws_upgrade(const net::http_request& req) {
 void gateway::on_ws_open(const std::shared_ptr<net::connection>& c) {
   auto acc = c->context().account_id;
   // One live socket per account: the newest wins.
-  if (auto old = lobby_.attach(acc, c)) {
+  auto old = lobby_.attach(acc, c);
+  if (old) {
     metrics_.sessions_replaced.fetch_add(1);
     old->close("replaced", "This account connected from somewhere else.");
+  }
+  if (old != c && cluster_.account_connected) {
+    cluster_.account_connected(acc, lobby_.attached_at(acc));
   }
   // Read the account while the client sends hello; hello is answered once both are in.
   stores_.accounts.find_account(acc, [this, c](result<std::optional<store::account>> r) {

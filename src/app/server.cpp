@@ -276,48 +276,77 @@ void start_redis(Impl& s) {
   (void)redis::parse_url(s.cfg.redis_url, ro);  // checked with the configuration
   s.redis = redis::client::start(s.ioc, ro);
   s.redis_sub = redis::client::start(s.ioc, ro);
+  // What the nodes tell each other, one channel each (docs/ARCHITECTURE.md, "Redis"). Pub/sub:
+  // these are notices about state that is stored elsewhere (the database, each node's memory),
+  // so a node that misses one while cut off loses nothing stored; see the note on gaps there.
+  //   revoked  "<session id>"                      a logout: the session's tokens and sockets end
+  //   banned   "<account> <until ms> <reason>"     an admin's ban (until 0: lifted)
+  //   online   "<node> <account> <at ms>"          a socket attached: older ones elsewhere close
+  //   traces   "<node> <area>"                     an area's listings are stale ("": every area)
   static constexpr const char* revoked = "maratang:revoked";
-  // A ban: "<account id> <until ms> <reason>" (until 0: lifted).
   static constexpr const char* banned = "maratang:banned";
-  s.redis_sub->on_message([&s](std::string_view channel, std::string_view msg) {
-    if (channel == banned) {
+  static constexpr const char* online = "maratang:online";
+  static constexpr const char* traces = "maratang:traces";
+  // This process among the nodes: its own notices come back to it and are skipped.
+  s.node_tag = core::random_token(8);
+  // The first space-separated field of `msg`, and the rest.
+  auto split = [](std::string_view msg) {
+    const auto sp = msg.find(' ');
+    if (sp == std::string_view::npos) return std::pair{msg, std::string_view()};
+    return std::pair{msg.substr(0, sp), msg.substr(sp + 1)};
+  };
+  s.redis_sub->on_message([&s, split](std::string_view channel, std::string_view msg) {
+    if (channel == revoked) {
+      const std::string id(msg);
+      s.auth->note_revoked(id);
+      s.lob->close_session(id);
+    } else if (channel == banned) {
+      auto [acc, rest] = split(msg);
+      auto [until_text, reason] = split(rest);
       std::int64_t account = 0, until = 0;
-      const auto a = msg.find(' ');
-      const auto b = a == std::string_view::npos ? a : msg.find(' ', a + 1);
-      if (b == std::string_view::npos || !api::parse_i64(msg.substr(0, a), account) ||
-          !api::parse_i64(msg.substr(a + 1, b - a - 1), until)) {
+      if (!api::parse_i64(acc, account) || !api::parse_i64(until_text, until)) {
         return spdlog::warn("redis: a malformed ban message was ignored");
       }
-      s.auth->note_ban(account, until, std::string(msg.substr(b + 1)));
+      s.auth->note_ban(account, until, std::string(reason));
       if (until) {
         if (auto why = s.auth->check_banned(account); !why)
           s.lob->disconnect(account, "banned", why.error().message);
       }
-      return;
-    }
-    const std::string id(msg);
-    s.auth->note_revoked(id);
-    s.lob->close_session(id);
-  });
-  s.redis_sub->subscribe(revoked);
-  s.redis_sub->subscribe(banned);
-  api::cluster_hooks h;
-  h.session_revoked = [&s](const std::string& sid) {
-    s.redis->command({"PUBLISH", revoked, sid}, [](result<redis::reply> r) {
-      if (!r) {
-        spdlog::warn("redis: a logout was not told to the other nodes: {}", r.error().message);
+    } else if (channel == online) {
+      auto [node, rest] = split(msg);
+      auto [acc, at_text] = split(rest);
+      std::int64_t account = 0, at = 0;
+      if (node == s.node_tag) return;
+      if (!api::parse_i64(acc, account) || !api::parse_i64(at_text, at)) {
+        return spdlog::warn("redis: a malformed online message was ignored");
       }
+      // Two sockets attached in the same millisecond: the node with the smaller tag keeps its.
+      s.lob->replaced_elsewhere(account, at, s.node_tag > node);
+    } else if (channel == traces) {
+      auto [node, area] = split(msg);
+      if (node != s.node_tag) s.traces->note_stale(std::string(area));
+    }
+  });
+  for (const char* c : {revoked, banned, online, traces})
+    s.redis_sub->subscribe(c);
+  // Publishes a notice; a failure is logged (the node goes on; see the gaps above).
+  auto publish = [&s](const char* channel, std::string msg, const char* what) {
+    s.redis->command({"PUBLISH", channel, std::move(msg)}, [what](result<redis::reply> r) {
+      if (!r)
+        spdlog::warn("redis: {} was not told to the other nodes: {}", what, r.error().message);
     });
   };
-  h.account_banned = [&s](std::int64_t account, epoch_ms until, const std::string& reason) {
-    s.redis->command({"PUBLISH", banned, fmt::format("{} {} {}", account, until, reason)},
-                     [](result<redis::reply> r) {
-                       if (!r) {
-                         spdlog::warn("redis: a ban was not told to the other nodes: {}",
-                                      r.error().message);
-                       }
-                     });
+  api::cluster_hooks h;
+  h.session_revoked = [publish](const std::string& sid) { publish(revoked, sid, "a logout"); };
+  h.account_banned = [publish](std::int64_t account, epoch_ms until, const std::string& reason) {
+    publish(banned, fmt::format("{} {} {}", account, until, reason), "a ban");
   };
+  h.account_connected = [&s, publish](std::int64_t account, epoch_ms at) {
+    publish(online, fmt::format("{} {} {}", s.node_tag, account, at), "a new socket");
+  };
+  s.traces->set_on_stale([&s, publish](const std::string& area) {
+    publish(traces, fmt::format("{} {}", s.node_tag, area), "a trace write");
+  });
   h.ready = [&s] { return s.redis->connected() && s.redis_sub->connected(); };
   s.gate->set_cluster(std::move(h));
   s.m.add_collector([&s](std::string& out) {
@@ -498,6 +527,7 @@ struct server::impl {
   // With redis.url: one client for commands, one subscribed to the nodes' channels.
   std::shared_ptr<redis::client> redis;
   std::shared_ptr<redis::client> redis_sub;
+  std::string node_tag;  // this process among the nodes (random at start)
   std::unique_ptr<net::listener> listen;
   std::atomic<bool> stopping{false};
 

@@ -27,6 +27,7 @@ std::shared_ptr<net::connection> lobby::attach(player_id p, std::shared_ptr<net:
   if (slot && slot->id() > c->id()) return c;
   auto old = std::move(slot);
   slot = std::move(c);
+  attached_at_[p] = clock_.now_ms();
   return old;
 }
 
@@ -35,7 +36,10 @@ void lobby::detach(player_id p, const std::shared_ptr<net::connection>& c) {
   {
     std::lock_guard lock(mu_);
     auto it = online_.find(p);
-    if (it != online_.end() && it->second == c) online_.erase(it);
+    if (it != online_.end() && it->second == c) {
+      online_.erase(it);
+      attached_at_.erase(p);
+    }
     if (auto s = seat_of_.find(p); s != seat_of_.end()) {
       if (auto rit = rooms_.find(s->second); rit != rooms_.end()) r = rit->second;
     }
@@ -282,6 +286,27 @@ player_id lobby::online_by_nickname(std::string_view nickname) const {
     if (it != nicknames_.end() && it->second == nickname) return p;
   }
   return 0;
+}
+
+bool lobby::replaced_elsewhere(player_id p, epoch_ms at, bool tie_closes) {
+  std::shared_ptr<net::connection> c;
+  {
+    std::lock_guard lock(mu_);
+    auto it = online_.find(p);
+    if (it == online_.end()) return false;
+    const epoch_ms mine = attached_at_[p];
+    if (mine > at || (mine == at && !tie_closes)) return false;
+    c = it->second;
+  }
+  metrics_.sessions_replaced.fetch_add(1);
+  c->close("replaced", "This account connected from somewhere else.");
+  return true;
+}
+
+epoch_ms lobby::attached_at(player_id p) const {
+  std::lock_guard lock(mu_);
+  auto it = attached_at_.find(p);
+  return it == attached_at_.end() ? 0 : it->second;
 }
 
 bool lobby::disconnect(player_id p, std::string_view reason, std::string_view message) {

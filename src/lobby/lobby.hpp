@@ -136,6 +136,13 @@ class lobby {
   // 0 (nicknames are unique, so at most one).
   bool deliver(player_id p, const proto::frame& f);
   player_id online_by_nickname(std::string_view nickname) const;
+
+  // Several nodes: the account connected on another node at `at` (server time). Its connection
+  // here, attached before that (or at that very time when `tie_closes`), is closed as replaced:
+  // the newest socket wins across nodes as it does on one. True when one was closed.
+  bool replaced_elsewhere(player_id p, epoch_ms at, bool tie_closes);
+  // When p's current connection was attached (0: not connected here).
+  epoch_ms attached_at(player_id p) const;
   // Shutdown: tells every client, closes every connection, abandons running games (their records
   // are stored as aborted). `done` runs once every room has finished.
   void shutdown(std::function<void()> done);
@@ -158,6 +165,7 @@ class lobby {
 
   mutable std::mutex mu_;
   std::unordered_map<player_id, std::shared_ptr<net::connection>> online_;  // GUARDED_BY(mu_)
+  std::unordered_map<player_id, epoch_ms> attached_at_;                     // GUARDED_BY(mu_)
   std::unordered_map<player_id, std::string> nicknames_;                    // GUARDED_BY(mu_)
   std::unordered_map<std::string, std::shared_ptr<room>> rooms_;            // GUARDED_BY(mu_)
   std::unordered_map<std::string, room_summary> summaries_;                 // GUARDED_BY(mu_)

@@ -74,7 +74,7 @@ void trace_service::add(const std::string& area, add_request req, std::int64_t a
                        [this, area, done](result<std::vector<store::trace_record>> r) {
                          if (!r) return done(r.error());
                          // Before answering, so that the writer's next read sees its own trace.
-                         cache_.invalidate(area);
+                         stale(area);
                          added_ids ids;
                          for (const auto& t : *r) {
                            (t.kind == store::trace_kind::object    ? ids.obj
@@ -99,7 +99,7 @@ void trace_service::maybe_trim() {
     if (!removed) return spdlog::warn("traces: trimming failed: {}", removed.error().message);
     if (*removed > 0) {
       spdlog::info("traces: trimmed {} old traces", *removed);
-      cache_.invalidate_all();
+      stale({});
     }
   });
 }
@@ -176,7 +176,7 @@ void trace_service::appraise(std::int64_t id, std::int64_t account_id, int value
                         [this, done](result<std::optional<store::trace_record>> r) {
                           if (!r) return done(r.error());
                           if (!*r) return done(error{errc::not_found, "No message with that id."});
-                          cache_.invalidate((*r)->area);  // ratings show in extended listings
+                          stale((*r)->area);  // ratings show in extended listings
                           done(trace_state{std::move(**r), false});
                         });
 }
@@ -189,7 +189,7 @@ void trace_service::report(std::int64_t id, std::int64_t account_id, std::string
                       [this, done](result<std::optional<report_outcome>> r) {
                         if (!r) return done(r.error());
                         if (!*r) return done(error{errc::not_found, "No trace with that id."});
-                        if ((*r)->trace.hidden) cache_.invalidate((*r)->trace.area);
+                        if ((*r)->trace.hidden) stale((*r)->trace.area);
                         done(trace_state{std::move((*r)->trace), (*r)->already_reported});
                       });
 }
@@ -247,7 +247,7 @@ void trace_service::restore(std::int64_t id, std::int64_t admin,
                        [this, done](result<std::optional<store::trace_record>> r) {
                          if (!r) return done(r.error());
                          if (!*r) return done(error{errc::not_found, "No trace with that id."});
-                         cache_.invalidate((*r)->area);
+                         stale((*r)->area);
                          done(trace_state{std::move(**r), false});
                        });
 }
@@ -258,9 +258,22 @@ void trace_service::remove(std::int64_t id, std::int64_t admin,
                       [this, done](result<std::optional<store::trace_record>> r) {
                         if (!r) return done(r.error());
                         if (!*r) return done(error{errc::not_found, "No trace with that id."});
-                        cache_.invalidate((*r)->area);
+                        stale((*r)->area);
                         done(std::move(**r));
                       });
+}
+
+void trace_service::stale(const std::string& area) {
+  note_stale(area);
+  if (on_stale_) on_stale_(area);
+}
+
+void trace_service::note_stale(const std::string& area) {
+  if (area.empty()) {
+    cache_.invalidate_all();
+  } else {
+    cache_.invalidate(area);
+  }
 }
 
 }  // namespace maratang::traces

@@ -64,6 +64,12 @@ class trace_service {
 
   const trace_options& options() const noexcept { return opts_; }
 
+  // Several nodes (docs/ARCHITECTURE.md, "Redis"): `fn` hears every change that made this node's
+  // cached listings of an area stale ("" : every area, after trimming), to tell the others, who
+  // call note_stale. Set once, before serving.
+  void set_on_stale(std::function<void(const std::string& area)> fn) { on_stale_ = std::move(fn); }
+  void note_stale(const std::string& area);
+
   // Write limits: true when the writer may write now (takes a token).
   bool allow_anonymous_write(const std::string& address);
   bool allow_account_write(std::int64_t account_id);
@@ -129,6 +135,9 @@ class trace_service {
   trace_options opts_;
   post_fn offload_;
   snapshot_cache cache_;
+  std::function<void(const std::string&)> on_stale_;
+  // This node's listings of `area` are stale (note_stale), and the other nodes are told.
+  void stale(const std::string& area);
   util::rate_limiter anon_limit_;
   util::rate_limiter account_limit_;
   std::atomic<std::int64_t> last_trim_ms_{0};

@@ -1,8 +1,9 @@
-// Two nodes as one server (issue 16, first step): two server processes on one PostgreSQL and one
+// Two nodes as one server (issue 16, first steps): two server processes on one PostgreSQL and one
 // Redis (real servers, started by scripts/pg_temp.sh and scripts/redis_temp.sh), sharing a
-// signing key. A logout on one node ends the session's socket on the other at once and its
-// tokens there; GET /ready says when a node cannot reach Redis, and Redis coming back is noticed
-// by itself.
+// signing key. A logout or a ban on one node ends the session's socket on the other at once and
+// its tokens there; a login on one takes over the account's socket on the other; a trace written
+// through one is listed through the other at once; GET /ready says when a node cannot reach
+// Redis, and Redis coming back is noticed by itself.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -101,6 +102,69 @@ TEST(cluster_test, a_ban_on_one_node_closes_the_socket_on_the_other_and_is_refus
     if (!back) std::this_thread::sleep_for(ms(20));
   }
   EXPECT_TRUE(back) << "B kept refusing after the unban on A";
+}
+
+TEST(cluster_test, a_login_on_one_node_takes_over_the_socket_on_the_other) {
+  pg_test_cluster pg(MARATANG_SOURCE_DIR);
+  redis_server redis(MARATANG_SOURCE_DIR);
+  temp_dir data;
+  server_process a(node_sets(pg, redis), data.path() / "a");
+  server_process b(node_sets(pg, redis), data.path() / "b");
+  ASSERT_TRUE(ready_becomes(a.port(), 200));
+  ASSERT_TRUE(ready_becomes(b.port(), 200));
+  player p = make_player(a.port(), "Roamer");
+  player bystander = make_player(a.port(), "Stayer");
+  ws_client on_a(a.port(), p.token);
+  on_a.hello();
+  ws_client stays(a.port(), bystander.token);
+  stays.hello();
+  std::this_thread::sleep_for(ms(5));  // the next socket is attached at a later millisecond
+
+  ws_client on_b(b.port(), p.token);
+  on_b.hello();
+  ASSERT_TRUE(on_a.wait_closed(ms(2000))) << "A kept the account's older socket";
+  EXPECT_EQ(on_a.close_reason().find("replaced"), 0u) << on_a.close_reason();
+  EXPECT_TRUE(on_b.ping_ok()) << "the newest socket, on B, stays";
+  EXPECT_TRUE(stays.ping_ok()) << "another account's socket on A stays";
+
+  // And back: a new socket on A replaces the one on B.
+  std::this_thread::sleep_for(ms(5));
+  ws_client again(a.port(), p.token);
+  again.hello();
+  ASSERT_TRUE(on_b.wait_closed(ms(2000)));
+  EXPECT_TRUE(again.ping_ok());
+}
+
+TEST(cluster_test, a_trace_written_through_one_node_is_listed_through_the_other_at_once) {
+  pg_test_cluster pg(MARATANG_SOURCE_DIR);
+  redis_server redis(MARATANG_SOURCE_DIR);
+  temp_dir data;
+  server_process a(node_sets(pg, redis), data.path() / "a");
+  server_process b(node_sets(pg, redis), data.path() / "b");
+  ASSERT_TRUE(ready_becomes(a.port(), 200));
+  ASSERT_TRUE(ready_becomes(b.port(), 200));
+  auto count = [](const server_process& n) {
+    auto r = http_call(n.port(), "GET", "/get-objects");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return at(r.json(), "messages").as_array().size();
+  };
+  // B caches the area's listing (read twice: the second is served from its cache).
+  EXPECT_EQ(count(b), 0u);
+  EXPECT_EQ(count(b), 0u);
+  const std::string trace = R"({
+    "message": {"u_uuid": "u", "part1": "praise", "part2": "the", "part3": "sun"},
+    "phantom": {"u_uuid": "u", "data": [["1,2,3", "0,0,0"]]}})";
+  for (int i = 1; i <= 3; ++i) {
+    auto w = http_call(a.port(), "POST", "/add-object", trace);
+    ASSERT_EQ(w.status, 200) << w.body;
+    // Listed through B at once: its cached listing was made stale by A's notice.
+    bool seen = false;
+    for (int tries = 0; tries < 50 && !seen; ++tries) {
+      seen = count(b) == static_cast<std::size_t>(i);
+      if (!seen) std::this_thread::sleep_for(ms(10));
+    }
+    EXPECT_TRUE(seen) << "write " << i << " was not listed through B within 0.5 s";
+  }
 }
 
 TEST(cluster_test, ready_says_when_redis_is_away_and_recovers_by_itself) {
