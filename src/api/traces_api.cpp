@@ -104,19 +104,33 @@ bool gateway::route_traces(http_request& req, const http_responder& respond) {
     });
     return true;
   };
-  // Validates the body and stores it; 422 naming every bad field, and then nothing is stored.
+  // Takes a token from the writer's budget (traces.*_writes_per_minute: by account, else by
+  // address; shared by every node with Redis), then validates the body and stores it: 429 when
+  // the budget is spent, 422 naming every bad field, and then nothing is stored.
   auto add = [&](const std::string& area, std::int64_t account_id) {
     if (draining_) return fail(error{errc::unavailable, "The server is shutting down."});
-    auto parsed = traces::parse_add(req.content_type, req.body, svc.options().limits);
-    if (!parsed.errors.empty()) {
-      metrics_.count_error(errc::bad_field);
-      respond(json_reply(422, traces::errors_json(parsed.errors)));
-      return true;
-    }
-    svc.add(area, std::move(parsed.request), account_id, [respond](result<traces::added_ids> r) {
-      if (!r) return respond(error_response(r.error()));
-      respond(json_reply(200, added_json(*r)));
-    });
+    auto* service = &svc;
+    svc.allow_write(
+        account_id, req.remote,
+        [this, service, area, account_id, respond, type = std::move(req.content_type),
+         body = std::move(req.body)](bool ok) {
+          if (!ok) {
+            metrics_.count_error(errc::rate_limited);
+            return respond(error_response(error{
+                errc::rate_limited, account_id ? "Too many traces from this account; slow down."
+                                               : "Too many traces from this address; slow down."}));
+          }
+          auto parsed = traces::parse_add(type, body, service->options().limits);
+          if (!parsed.errors.empty()) {
+            metrics_.count_error(errc::bad_field);
+            return respond(json_reply(422, traces::errors_json(parsed.errors)));
+          }
+          service->add(area, std::move(parsed.request), account_id,
+                       [respond](result<traces::added_ids> r) {
+                         if (!r) return respond(error_response(r.error()));
+                         respond(json_reply(200, added_json(*r)));
+                       });
+        });
     return true;
   };
   auto authed = [&](std::int64_t& account) {
@@ -136,9 +150,6 @@ bool gateway::route_traces(http_request& req, const http_responder& respond) {
   }
   if (compat_add) {
     if (m != "POST") return fail(errc::method_not_allowed);
-    if (!svc.allow_anonymous_write(req.remote)) {
-      return fail(error{errc::rate_limited, "Too many traces from this address; slow down."});
-    }
     return add(svc.options().default_area, 0);
   }
 
@@ -157,9 +168,6 @@ bool gateway::route_traces(http_request& req, const http_responder& respond) {
       if (m != "POST") return fail(errc::method_not_allowed);
       std::int64_t account = 0;
       if (!authed(account)) return true;
-      if (!svc.allow_account_write(account)) {
-        return fail(error{errc::rate_limited, "Too many traces from this account; slow down."});
-      }
       return add(area, account);
     }
     if (m != "GET") return fail(errc::method_not_allowed);

@@ -34,6 +34,7 @@
 #include "obs/history.hpp"
 #include "obs/metrics.hpp"
 #include "redis/client.hpp"
+#include "redis/shared_limit.hpp"
 #include "store/batched_store.hpp"
 #include "store/memory/memory_backend.hpp"
 #include "store/postgres/pg_backend.hpp"
@@ -344,6 +345,10 @@ void start_redis(Impl& s) {
   h.account_connected = [&s, publish](std::int64_t account, epoch_ms at) {
     publish(online, fmt::format("{} {} {}", s.node_tag, account, at), "a new socket");
   };
+  s.traces->set_shared_buckets([&s](std::string key, double rate, double burst,
+                                    std::function<void(std::optional<bool>)> done) {
+    redis::take_token(s.redis, key, rate, burst, std::move(done));
+  });
   s.traces->set_on_stale([&s, publish](const std::string& area) {
     publish(traces, fmt::format("{} {}", s.node_tag, area), "a trace write");
   });

@@ -43,6 +43,21 @@ bool trace_service::allow_account_write(std::int64_t account_id) {
   return account_limit_.allow(std::to_string(account_id));
 }
 
+void trace_service::allow_write(std::int64_t account_id, const std::string& address,
+                                std::function<void(bool)> done) {
+  const bool by_account = account_id > 0;
+  const double rate = by_account ? opts_.account_write_rate : opts_.anon_write_rate;
+  const double burst = by_account ? opts_.account_write_burst : opts_.anon_write_burst;
+  auto local = [this, by_account, account_id, address] {
+    return by_account ? allow_account_write(account_id) : allow_anonymous_write(address);
+  };
+  if (!shared_ || rate <= 0) return done(local());
+  std::string key = by_account ? fmt::format("maratang:limit:traces:account:{}", account_id)
+                               : "maratang:limit:traces:address:" + address;
+  shared_(std::move(key), rate, burst,
+          [local, done = std::move(done)](std::optional<bool> ok) { done(ok ? *ok : local()); });
+}
+
 std::int64_t trace_service::created_after() const {
   return opts_.max_age_s > 0 ? clock_.now_ms() - opts_.max_age_s * 1000 : 0;
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "store/records.hpp"
@@ -70,7 +71,18 @@ class trace_service {
   void set_on_stale(std::function<void(const std::string& area)> fn) { on_stale_ = std::move(fn); }
   void note_stale(const std::string& area);
 
-  // Write limits: true when the writer may write now (takes a token).
+  // Several nodes: `fn` takes a token from a bucket shared by every node (redis::take_token:
+  // key, rate per second, burst), answering nullopt when it cannot tell; then the node's own
+  // bucket decides. Set once, before serving.
+  using shared_bucket_fn = std::function<void(std::string key, double rate, double burst,
+                                              std::function<void(std::optional<bool>)> done)>;
+  void set_shared_buckets(shared_bucket_fn fn) { shared_ = std::move(fn); }
+  // The write limit as the endpoints apply it: by account when account_id > 0, else by client
+  // address; the shared bucket when set, else this node's. `done` may run on another thread.
+  void allow_write(std::int64_t account_id, const std::string& address,
+                   std::function<void(bool)> done);
+
+  // This node's write limits: true when the writer may write now (takes a token).
   bool allow_anonymous_write(const std::string& address);
   bool allow_account_write(std::int64_t account_id);
 
@@ -136,6 +148,7 @@ class trace_service {
   post_fn offload_;
   snapshot_cache cache_;
   std::function<void(const std::string&)> on_stale_;
+  shared_bucket_fn shared_;
   // This node's listings of `area` are stale (note_stale), and the other nodes are told.
   void stale(const std::string& area);
   util::rate_limiter anon_limit_;

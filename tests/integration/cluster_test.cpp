@@ -2,8 +2,8 @@
 // Redis (real servers, started by scripts/pg_temp.sh and scripts/redis_temp.sh), sharing a
 // signing key. A logout or a ban on one node ends the session's socket on the other at once and
 // its tokens there; a login on one takes over the account's socket on the other; a trace written
-// through one is listed through the other at once; GET /ready says when a node cannot reach
-// Redis, and Redis coming back is noticed by itself.
+// through one is listed through the other at once; a write budget is shared; GET /ready says when a
+// node cannot reach Redis, and Redis coming back is noticed by itself.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -165,6 +165,39 @@ TEST(cluster_test, a_trace_written_through_one_node_is_listed_through_the_other_
     }
     EXPECT_TRUE(seen) << "write " << i << " was not listed through B within 0.5 s";
   }
+}
+
+// The traces write budget is one per address across the nodes: 4 writes a burst (refilling at
+// 1 a minute) spent half on A and half on B leave nothing on either; with Redis gone each node
+// falls back to its own bucket, so writes go on.
+TEST(cluster_test, a_write_budget_is_shared_by_the_nodes) {
+  pg_test_cluster pg(MARATANG_SOURCE_DIR);
+  redis_server redis(MARATANG_SOURCE_DIR);
+  temp_dir data;
+  auto sets = node_sets(pg, redis);
+  sets.insert(sets.end(), {"traces.anon_writes_per_minute=1", "traces.anon_write_burst=4"});
+  server_process a(sets, data.path() / "a");
+  server_process b(sets, data.path() / "b");
+  ASSERT_TRUE(ready_becomes(a.port(), 200));
+  ASSERT_TRUE(ready_becomes(b.port(), 200));
+  const std::string trace = R"({
+    "message": {"u_uuid": "u", "part1": "try", "part2": "jumping", "part3": "here"},
+    "phantom": {"u_uuid": "u", "data": [["1,2,3", "0,0,0"]]}})";
+  auto write = [&](const server_process& n) {
+    return http_call(n.port(), "POST", "/add-object", trace).status;
+  };
+  EXPECT_EQ(write(a), 200);
+  EXPECT_EQ(write(b), 200);
+  EXPECT_EQ(write(a), 200);
+  EXPECT_EQ(write(b), 200);
+  EXPECT_EQ(write(a), 429) << "A's own bucket would still hold 2";
+  EXPECT_EQ(write(b), 429) << "B's own bucket would still hold 2";
+
+  // Redis away: each node's own bucket decides (it has its burst untouched).
+  redis.kill();
+  ASSERT_TRUE(ready_becomes(a.port(), 503));
+  EXPECT_EQ(write(a), 200);
+  EXPECT_EQ(write(b), 200);
 }
 
 TEST(cluster_test, ready_says_when_redis_is_away_and_recovers_by_itself) {
