@@ -22,13 +22,8 @@ dir=$2
 server=${MARATANG_REDIS_SERVER:-$(command -v redis-server || true)}
 [ -n "$server" ] && [ -x "$server" ] || die "no redis-server (install redis-server: scripts/setup.sh --test)"
 
-free_port() {
-  if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' \
-      2>/dev/null && return 0
-  fi
-  echo $((20000 + RANDOM % 30000))  # a collision is caught by start's retry
-}
+# free_port (scripts/lib.sh)
+. "$(cd "$(dirname "$0")" && pwd -P)/lib.sh"
 
 log_tail() {
   if [ -f "$dir/log" ]; then

@@ -30,7 +30,8 @@ test_pkgs=(clang-format procps chromium clang libclang-rt-14-dev
   iproute2  # ss -K: the web client's test drops its connections to check it reconnects
   openssl  # the CLI makes the LLM TLS tests' certificates
   postgresql-15  # server binaries in /usr/lib/postgresql/15/bin, started by scripts/pg_temp.sh
-  redis-server)  # started by scripts/redis_temp.sh
+  redis-server  # started by scripts/redis_temp.sh
+  nginx-light)  # in front of several nodes: scripts/nginx_temp.sh, scripts/cluster.sh
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi

@@ -3,6 +3,7 @@
 #include "llm/openai_client.hpp"
 #include "redis/client.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <algorithm>
 #include <boost/json.hpp>
@@ -103,6 +104,11 @@ const std::vector<setting>& settings() {
                             "Port for HTTP and WebSocket (0: any free port).", {"PORT"}));
     t.push_back(int_setting("server.threads", &config::threads, 0, 256,
                             "Network and room threads (0: one per core)."));
+    t.push_back(str_setting(
+        "server.trusted_proxies", &config::trusted_proxies,
+        "Addresses of reverse proxies (nginx), comma-separated: a request from one of them counts "
+        "as from the client its X-Forwarded-For names (the nearest address that is not itself a "
+        "trusted proxy), for every per-address limit and log. Empty: every peer is the client."));
     t.push_back(str_setting("server.data_dir", &config::data_dir,
                             "Directory for the embedded database and the signing key."));
     t.push_back(str_setting("server.port_file", &config::port_file,
@@ -505,6 +511,19 @@ result<loaded_config> load_config_unredacted(const std::string& file_arg, const 
   }
   if (c.nickname_min > c.nickname_max) {
     return error{errc::bad_field, "setting nickname.min_chars: must not exceed nickname.max_chars"};
+  }
+  for (std::string_view rest = c.trusted_proxies; !rest.empty();) {
+    const auto comma = rest.find(',');
+    std::string a(rest.substr(0, comma));
+    std::erase(a, ' ');
+    unsigned char buf[16];
+    if (!a.empty() && inet_pton(AF_INET, a.c_str(), buf) != 1 &&
+        inet_pton(AF_INET6, a.c_str(), buf) != 1) {
+      return error{errc::bad_field, fmt::format("setting server.trusted_proxies: \"{}\" is not an "
+                                                "IP address",
+                                                a)};
+    }
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
   }
   if (!c.redis_url.empty()) {
     redis::options ro;

@@ -19,6 +19,8 @@ struct config {
   int port = 8080;
   int threads = 0;  // 0: one per core
   std::string data_dir = "./data";
+  // Proxies (nginx) whose X-Forwarded-For is believed: comma-separated addresses; empty: none.
+  std::string trusted_proxies;
   std::string port_file;  // when set, the bound port is written here (for tests and scripts)
   std::string log_level = "info";
   std::string log_format = "text";

@@ -650,37 +650,6 @@ result<int> server::start() {
   s.gate->set_traces(s.traces.get());
   s.gate->set_mystery(s.mystery.get());
   if (!s.cfg.redis_url.empty()) start_redis(s);
-  {
-    api::admin_info ai;
-    ai.node = fmt::format("{}:{}", boost::asio::ip::host_name(), s.cfg.port);
-    ai.started_at = real_clock().now_ms();
-    ai.config_json = s.config_json;
-    ai.storage = s.cfg.storage_backend;
-    ai.redis = !s.cfg.redis_url.empty();
-    ai.kafka = !s.cfg.kafka_brokers.empty();
-    ai.history = &s.history;
-    ai.mystery_status = [&s] {
-      boost::json::array llm;
-      if (s.llm) {
-        auto add = [&llm](const char* name, const llm::client& c) {
-          const auto st = c.get_stats();
-          llm.push_back({{"endpoint", name},
-                         {"breaker", llm::to_string(c.breaker())},
-                         {"calls", st.calls},
-                         {"ok", st.ok},
-                         {"failed", st.failed},
-                         {"retries", st.retries},
-                         {"timeouts", st.timeouts},
-                         {"in_flight", st.in_flight}});
-        };
-        add("base", s.llm->base());
-        if (const auto* l = s.llm->lora()) add("lora", *l);
-      }
-      return boost::json::serialize(
-          boost::json::object{{"scenarios", s.scenario_status}, {"llm", std::move(llm)}});
-    };
-    s.gate->set_admin_info(std::move(ai));
-  }
   s.m.add_collector([&s](std::string& out) {
     if (!s.llm) return;
     std::vector<std::pair<const char*, llm::client::stats>> eps{
@@ -788,9 +757,48 @@ result<int> server::start() {
   no.ws_idle_timeout_ms = s.cfg.ws_idle_timeout_ms;
   no.http_idle_timeout_ms = s.cfg.http_idle_timeout_ms;
   no.max_connections = net::fit_connections_to_fd_limit(s.cfg.max_connections);
+  for (std::string_view rest = s.cfg.trusted_proxies; !rest.empty();) {
+    const auto comma = rest.find(',');
+    std::string a(rest.substr(0, comma));
+    std::erase(a, ' ');
+    if (!a.empty()) no.trusted_proxies.push_back(std::move(a));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
   s.listen = std::make_unique<net::listener>(s.ioc, *s.gate, s.m, no);
   auto port = s.listen->open(s.cfg.host, s.cfg.port);
   if (!port) return port.error();
+  // What admins see of this process (the port it really listens on, which may have been 0).
+  {
+    api::admin_info ai;
+    ai.node = fmt::format("{}:{}", boost::asio::ip::host_name(), *port);
+    ai.started_at = real_clock().now_ms();
+    ai.config_json = s.config_json;
+    ai.storage = s.cfg.storage_backend;
+    ai.redis = !s.cfg.redis_url.empty();
+    ai.kafka = !s.cfg.kafka_brokers.empty();
+    ai.history = &s.history;
+    ai.mystery_status = [&s] {
+      boost::json::array llm;
+      if (s.llm) {
+        auto add = [&llm](const char* name, const llm::client& c) {
+          const auto st = c.get_stats();
+          llm.push_back({{"endpoint", name},
+                         {"breaker", llm::to_string(c.breaker())},
+                         {"calls", st.calls},
+                         {"ok", st.ok},
+                         {"failed", st.failed},
+                         {"retries", st.retries},
+                         {"timeouts", st.timeouts},
+                         {"in_flight", st.in_flight}});
+        };
+        add("base", s.llm->base());
+        if (const auto* l = s.llm->lora()) add("lora", *l);
+      }
+      return boost::json::serialize(
+          boost::json::object{{"scenarios", s.scenario_status}, {"llm", std::move(llm)}});
+    };
+    s.gate->set_admin_info(std::move(ai));
+  }
 
   if (!s.cfg.port_file.empty()) {
     std::string tmp = s.cfg.port_file + ".tmp";

@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <array>
+#include <boost/asio/ip/address.hpp>
 #include <boost/url/parse.hpp>
 #include <iterator>
 
@@ -12,7 +14,8 @@ namespace {
 
 constexpr std::string_view kServerName = "maratang";
 
-http_request convert(const http::request<http::string_body>& req, const std::string& remote) {
+http_request convert(const http::request<http::string_body>& req, const std::string& remote,
+                     const std::vector<std::string>& trusted) {
   http_request r;
   r.method = std::string(req.method_string());
   std::string_view target = req.target();
@@ -29,7 +32,7 @@ http_request convert(const http::request<http::string_body>& req, const std::str
   r.accept_encoding = std::string(req[http::field::accept_encoding]);
   r.if_none_match = std::string(req[http::field::if_none_match]);
   r.body = req.body();
-  r.remote = remote;
+  r.remote = trusted.empty() ? remote : client_address(remote, req["X-Forwarded-For"], trusted);
   return r;
 }
 
@@ -100,14 +103,14 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 
   st_->m.http_requests.fetch_add(1, std::memory_order_relaxed);
   auto self = shared_from_this();
-  st_->h.on_http(convert(req, remote_), [self](http_response resp) {
+  st_->h.on_http(convert(req, remote_, st_->opts.trusted_proxies), [self](http_response resp) {
     asio::dispatch(self->stream_.get_executor(),
                    [self, resp = std::move(resp)]() mutable { self->respond(std::move(resp)); });
   });
 }
 
 void http_session::upgrade(http::request<http::string_body> req) {
-  auto r = convert(req, remote_);
+  auto r = convert(req, remote_, st_->opts.trusted_proxies);
   if (r.path != "/ws") {
     return write_error(http::status::not_found,
                        error_body("not_found", "WebSocket endpoint is /ws."), false);
@@ -192,6 +195,34 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) 
     return;
   }
   do_read();
+}
+
+std::string client_address(const std::string& peer, std::string_view forwarded_for,
+                           const std::vector<std::string>& trusted) {
+  auto is_trusted = [&](std::string_view a) {
+    return std::find(trusted.begin(), trusted.end(), a) != trusted.end();
+  };
+  if (!is_trusted(peer) || forwarded_for.empty()) return peer;
+  // From the right: the nearest hop first.
+  std::vector<std::string_view> hops;
+  while (!forwarded_for.empty()) {
+    const auto comma = forwarded_for.find(',');
+    std::string_view hop = forwarded_for.substr(0, comma);
+    while (!hop.empty() && (hop.front() == ' ' || hop.front() == '\t'))
+      hop.remove_prefix(1);
+    while (!hop.empty() && (hop.back() == ' ' || hop.back() == '\t'))
+      hop.remove_suffix(1);
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(hop, ec);
+    if (ec) return peer;  // not a list of addresses: believe none of it
+    hops.push_back(hop);
+    if (comma == std::string_view::npos) break;
+    forwarded_for.remove_prefix(comma + 1);
+  }
+  for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
+    if (!is_trusted(*it)) return std::string(*it);
+  }
+  return hops.empty() ? peer : std::string(hops.front());
 }
 
 }  // namespace maratang::net

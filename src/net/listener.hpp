@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "util/error.hpp"
 
@@ -36,7 +38,16 @@ struct net_options {
   int ws_idle_timeout_ms = 60000;
   int http_idle_timeout_ms = 30000;
   std::int64_t max_connections = 100000;
+  // Peers whose X-Forwarded-For names the client (http_request::remote): see client_address.
+  std::vector<std::string> trusted_proxies;
 };
+
+// The client's address for a request from `peer` with X-Forwarded-For `forwarded_for`: `peer`
+// unless it is a trusted proxy; then the rightmost address of the header that is not a trusted
+// proxy itself (each proxy appends the address it was reached from), or the leftmost when all
+// are trusted. A header that is empty or malformed leaves `peer`.
+std::string client_address(const std::string& peer, std::string_view forwarded_for,
+                           const std::vector<std::string>& trusted);
 
 // Raises this process's soft RLIMIT_NOFILE to its hard limit and returns the number of connections
 // that fit in it: `max_connections`, or fewer when the limit leaves no room for them and for the
