@@ -282,9 +282,11 @@ void room::join(player_id p, std::string nickname, join_params jp,
     }
     auto it = members_.insert(pos, std::move(m));
     broadcast(proto::encode_event("room.member_joined", {{"member", member_json(*it)}}), p);
+    // The lobby's list shows the new member (and a new room) before the join is acknowledged, so
+    // a room.list sent after the reply arrived sees it.
+    publish_summary();
     reply(json::object{{"room", snapshot(p)}});
     if (spectator && mode_) call_mode([&](mode& md) { md.on_reconnect(*this, p); });
-    publish_summary();
     announce_can_start();
   });
 }
