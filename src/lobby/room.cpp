@@ -641,6 +641,12 @@ void room::end_game(const json::object& result, const json::object& record) {
   end_record_ = record;
 }
 
+// Snapshots are written from the next step on (lobby/room_snapshot.hpp); for now the request is
+// only noted.
+void room::checkpoint() {
+  checkpoint_pending_ = true;
+}
+
 template <class F>
 bool room::call_mode(F&& f) {
   if (!mode_) return true;

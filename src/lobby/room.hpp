@@ -71,6 +71,7 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   announce_fn announcer() override;
   void log(std::string_view kind, player_id actor, const boost::json::object& payload) override;
   void end_game(const boost::json::object& result, const boost::json::object& record) override;
+  void checkpoint() override;
 
  private:
   struct member {
@@ -146,6 +147,7 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   std::vector<player_id> game_players_;
   std::map<player_id, epoch_ms> left_game_;  // players who left the running game for good, when
   bool end_pending_ = false;
+  bool checkpoint_pending_ = false;  // the mode asked for a snapshot during the current call
   boost::json::object end_result_;
   boost::json::object end_record_;
   std::int64_t log_seq_ = 0;

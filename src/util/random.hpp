@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <random>
+#include <sstream>
+#include <string>
 
 namespace maratang {
 
@@ -17,6 +19,24 @@ class rng {
     return std::uniform_int_distribution<std::int64_t>(lo, hi)(engine_);
   }
   std::mt19937_64& engine() noexcept { return engine_; }
+
+  // The generator's whole state as text (the standard's textual form of mt19937_64), so that a
+  // restored room draws exactly what the original would have drawn next.
+  std::string state() const {
+    std::ostringstream out;
+    out << engine_;
+    return out.str();
+  }
+  // Restores a state() (and the seed it came from); false, changing nothing, on malformed text.
+  bool restore(std::uint64_t seed, const std::string& state) {
+    std::istringstream in(state);
+    std::mt19937_64 e;
+    in >> e;
+    if (in.fail()) return false;
+    seed_ = seed;
+    engine_ = e;
+    return true;
+  }
 
  private:
   std::uint64_t seed_;

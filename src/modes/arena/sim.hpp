@@ -4,6 +4,7 @@
 // Not thread-safe: one per game, called on the room's strand (or by a test).
 #pragma once
 
+#include <boost/json/fwd.hpp>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -185,6 +186,13 @@ class sim {
 
   // A digest of the whole state (for replay tests).
   std::uint64_t digest() const;
+
+  // The whole state (players, bullets, pickups, the lag-compensation history, the tick, the
+  // random source) as JSON, and back into a sim made from the same config: the loaded sim steps
+  // exactly as the saved one would. The config is not in it (the settings make it again). load
+  // throws std::exception on malformed input, leaving the sim unusable.
+  boost::json::object save() const;
+  void load(const boost::json::object& s);
 
  private:
   struct frame_entry {
