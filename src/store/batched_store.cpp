@@ -373,6 +373,26 @@ void batched_store::find_casebook(std::string game_id, reply<std::optional<caseb
       std::move(done));
 }
 
+// --- lobby::room_snapshot_store ----------------------------------------------------------------
+
+void batched_store::put_snapshot(room_snapshot_record s) {
+  // Not retried: the room's next snapshot replaces it anyway. A refused one (queue full) is lost
+  // the same way.
+  worker_.submit([s = std::move(s)](backend& b) { b.put_room_snapshot(s); });
+}
+
+void batched_store::delete_snapshot(std::string room_id, std::int64_t upto_seq) {
+  worker_.submit(
+      [id = std::move(room_id), upto_seq](backend& b) { b.delete_room_snapshot(id, upto_seq); }, {},
+      retry::until_committed);
+}
+
+void batched_store::snapshots_of(std::string node, reply<std::vector<room_snapshot_record>> done) {
+  run<std::vector<room_snapshot_record>>(
+      worker_, [node = std::move(node)](backend& b) { return b.room_snapshots(node); },
+      std::move(done));
+}
+
 // --- events::outbox ----------------------------------------------------------------------------
 
 bool batched_store::append_events(std::vector<event_record> es) {

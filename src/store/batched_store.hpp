@@ -17,6 +17,7 @@
 #include "core/account_store.hpp"
 #include "events/outbox.hpp"
 #include "lobby/game_store.hpp"
+#include "lobby/room_snapshot.hpp"
 #include "modes/mystery/casebook_store.hpp"
 #include "store/health.hpp"
 #include "traces/trace_store.hpp"
@@ -53,6 +54,7 @@ class batched_store final : public core::account_store,
                             public lobby::action_log,
                             public traces::trace_store,
                             public mystery::casebook_store,
+                            public lobby::room_snapshot_store,
                             public events::outbox,
                             public health {
  public:
@@ -117,6 +119,11 @@ class batched_store final : public core::account_store,
   // mystery::casebook_store
   void put_casebook(casebook_record c, reply<bool> done) override;
   void find_casebook(std::string game_id, reply<std::optional<casebook_record>> done) override;
+
+  // lobby::room_snapshot_store
+  void put_snapshot(room_snapshot_record s) override;
+  void delete_snapshot(std::string room_id, std::int64_t upto_seq) override;
+  void snapshots_of(std::string node, reply<std::vector<room_snapshot_record>> done) override;
 
   // events::outbox: one worker operation, retried until it commits.
   bool append_events(std::vector<event_record> es) override;
