@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -420,6 +421,11 @@ result<> start_events(Impl& s) {
 struct server::impl {
   explicit impl(config c) : cfg(std::move(c)), signals(ioc, SIGINT, SIGTERM) {}
 
+  // Crash recovery (lobby/room_snapshot.hpp): the games this node was running when it stopped
+  // without a shutdown. Read before serving (waiting here blocks nobody); the rooms restore on
+  // their strands once the network threads run, before any connection is accepted.
+  result<> restore_rooms();
+
   config cfg;
   asio::io_context ioc;
   asio::signal_set signals;
@@ -485,6 +491,31 @@ struct server::impl {
   std::chrono::steady_clock::time_point drain_deadline;
 };
 
+result<> server::impl::restore_rooms() {
+  auto& s = *this;
+  const auto began = std::chrono::steady_clock::now();
+  std::promise<result<std::vector<store::room_snapshot_record>>> got;
+  s.ports->snapshots_of(s.cfg.node_id, [&got](result<std::vector<store::room_snapshot_record>> r) {
+    got.set_value(std::move(r));
+  });
+  auto snaps = got.get_future().get();
+  if (!snaps) {
+    return error{errc::unavailable,
+                 fmt::format("cannot read the room snapshots: {}", snaps.error().message)};
+  }
+  if (snaps->empty()) return {};
+  const std::size_t n = snaps->size();
+  spdlog::info("node {}: restoring {} room(s) from their snapshots", s.cfg.node_id, n);
+  s.lob->restore(std::move(*snaps), [began, n](int restored, int failed) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - began)
+                  .count();
+    spdlog::info("restored {} of {} room(s) in {} ms ({} could not be restored)", restored, n, ms,
+                 failed);
+  });
+  return {};
+}
+
 server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
 
 server::~server() = default;
@@ -537,8 +568,11 @@ result<int> server::start() {
   lobby::lobby_options lo;
   lo.reconnect_grace_ms = s.cfg.reconnect_grace_ms;
   lo.max_rooms = s.cfg.max_rooms;
+  lo.node_id = s.cfg.node_id;
   s.lob = std::make_unique<lobby::lobby>(s.ioc, s.modes, *s.games, *s.action_log, real_clock(), s.m,
                                          lo);
+  s.lob->set_snapshot_store(s.ports.get());
+  if (auto ok = s.restore_rooms(); !ok) return ok.error();
 
   api::gateway_options go;
   go.json_depth_max = static_cast<unsigned>(s.cfg.json_depth_max);

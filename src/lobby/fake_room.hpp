@@ -127,7 +127,7 @@ class fake_room final : public room_api {
   void take_world_of(const fake_room& o) {
     members_ = o.members_;
     binary_ = o.binary_;
-    rng_.restore(o.rng_.seed(), o.rng_.state());
+    rng_.restore(o.rng_.seed(), o.rng_.draws());
     now_ = o.now_;
     groups_ = o.groups_;
   }

@@ -4,7 +4,6 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <numbers>
-#include <sstream>
 #include <stdexcept>
 
 namespace maratang::arena {
@@ -91,6 +90,7 @@ const player* sim::find(player_id id) const {
 }
 
 vec sim::spawn_point() {
+  ++rng_draws_;
   return cfg_.spawns[rng_() % cfg_.spawns.size()];
 }
 
@@ -398,12 +398,10 @@ json::object sim::save() const {
       ps.push_back(json::array{e.id, e.pos.x, e.pos.y, e.alive});
     history.push_back(json::object{{"tick", f.tick}, {"players", std::move(ps)}});
   }
-  std::ostringstream rng;
-  rng << rng_;
   return {{"tick", tick_},
           {"next_bullet", next_bullet_},
           {"next_slot", next_slot_},
-          {"rng", rng.str()},
+          {"rng_draws", rng_draws_},
           {"over", over_reason_},
           {"players", std::move(players)},
           {"bullets", std::move(bullets)},
@@ -415,9 +413,11 @@ void sim::load(const json::object& s) {
   tick_ = num<tick_t>(s, "tick");
   next_bullet_ = num<std::uint32_t>(s, "next_bullet");
   next_slot_ = num<int>(s, "next_slot");
-  std::istringstream rng(std::string(s.at("rng").as_string()));
-  rng >> rng_;
-  if (rng.fail()) throw std::invalid_argument("arena: bad rng state");
+  // The random source: the one of this sim's seed (the constructor's), after as many draws.
+  const auto draws = num<std::uint64_t>(s, "rng_draws");
+  if (draws < rng_draws_) throw std::invalid_argument("arena: the random source went back");
+  rng_.discard(draws - rng_draws_);
+  rng_draws_ = draws;
   over_reason_ = s.at("over").as_string();
   players_.clear();
   for (const auto& v : s.at("players").as_array()) {
