@@ -133,7 +133,6 @@ class fake_room final : public room_api {
   }
   int checkpoints() const { return checkpoints_; }
   int tick_hz() const { return tick_hz_; }
-  void set_now(epoch_ms t) { now_ = t; }
 
   // Fires the earliest pending timer (moving the clock to its time). False when none is pending
   // or the game has ended.

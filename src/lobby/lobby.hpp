@@ -121,7 +121,6 @@ class lobby {
   // (null: nowhere); set once, before the first room is created or restored.
   void set_snapshot_store(room_snapshot_store* s) noexcept { snapshots_ = s; }
   room_snapshot_store* snapshot_store() const noexcept { return snapshots_; }
-  const lobby_options& options() const noexcept { return opts_; }
   // Start-up, before serving: makes again the rooms of these snapshots, each with its members
   // holding their seats for the reconnect grace and its game running again. `done(restored,
   // failed)` runs (on a room strand) once every room has either restored its game or given it up
