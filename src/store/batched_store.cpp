@@ -388,15 +388,16 @@ void batched_store::put_snapshot(room_snapshot_record s) {
   if (sb->scheduled) return;
   sb->scheduled = true;
   // Not retried: the rooms' next snapshots replace these anyway. A refused write (queue full) is
-  // lost the same way.
-  bool queued = worker_.submit([sb](backend& b) {
-    std::map<std::string, room_snapshot_record> batch;
-    {
+  // lost the same way. The batch is taken when the operation first runs and kept for a second run
+  // (the worker runs a batch again, with savepoints, when another operation in it failed).
+  auto taken = std::make_shared<std::map<std::string, room_snapshot_record>>();
+  bool queued = worker_.submit([sb, taken](backend& b) {
+    if (taken->empty()) {
       std::lock_guard lk2(sb->mu);
-      batch.swap(sb->pending);
+      taken->swap(sb->pending);
       sb->scheduled = false;
     }
-    for (const auto& [id, r] : batch)
+    for (const auto& [id, r] : *taken)
       b.put_room_snapshot(r);
   });
   if (!queued) {
