@@ -757,7 +757,7 @@ void room::close_room(std::string_view reason) {
 
 // --- Snapshots (lobby/room_snapshot.hpp) --------------------------------------------------------
 
-json::object room::snapshot_json() const {
+std::string room::snapshot_text() const {
   json::array members, players, left;
   for (const auto& m : members_) {
     members.push_back(
@@ -774,29 +774,36 @@ json::object room::snapshot_json() const {
       ids.push_back(p);
     groups[name] = std::move(ids);
   }
-  return {{"v", 1},
-          {"room",
-           {{"id", id_},
-            {"invite", invite_},
-            {"name", params_.name},
-            {"mode", params_.mode},
-            {"capacity", params_.capacity},
-            {"private", params_.is_private},
-            {"password", params_.password},
-            {"allow_spectators", params_.allow_spectators},
-            {"settings", params_.settings ? *params_.settings : json::object{}},
-            {"seed", params_.seed}}},
-          {"leader", leader_},
-          {"members", std::move(members)},
-          {"game",
-           {{"id", game_id_},
-            {"started_ms", game_started_ms_},
-            {"players", std::move(players)},
-            {"left", std::move(left)},
-            {"log_seq", log_seq_},
-            {"groups", std::move(groups)},
-            {"rng", {{"seed", rng_.seed()}, {"draws", rng_.draws()}}},
-            {"state", mode_->serialize()}}}};
+  json::object doc{{"v", 1},
+                   {"room",
+                    {{"id", id_},
+                     {"invite", invite_},
+                     {"name", params_.name},
+                     {"mode", params_.mode},
+                     {"capacity", params_.capacity},
+                     {"private", params_.is_private},
+                     {"password", params_.password},
+                     {"allow_spectators", params_.allow_spectators},
+                     {"settings", params_.settings ? *params_.settings : json::object{}},
+                     {"seed", params_.seed}}},
+                   {"leader", leader_},
+                   {"members", std::move(members)},
+                   {"game",
+                    {{"id", game_id_},
+                     {"started_ms", game_started_ms_},
+                     {"players", std::move(players)},
+                     {"left", std::move(left)},
+                     {"log_seq", log_seq_},
+                     {"groups", std::move(groups)},
+                     {"rng", {{"seed", rng_.seed()}, {"draws", rng_.draws()}}}}}};
+  // The mode's state goes in as text, the last member of "game" (the last member of the
+  // document): building it into the document would copy the whole game once more.
+  std::string text = json::serialize(doc);
+  text.resize(text.size() - 2);  // "}}": the ends of "game" and of the document
+  text += ",\"state\":";
+  text += json::serialize(mode_->serialize());
+  text += "}}";
+  return text;
 }
 
 void room::write_snapshot() {
@@ -806,7 +813,7 @@ void room::write_snapshot() {
   // Built here, on the strand, from the state as it is now; storage only gets the text.
   std::string text;
   try {
-    text = json::serialize(snapshot_json());
+    text = snapshot_text();
   } catch (const std::exception& e) {
     // A mode that cannot serialize loses only its crash recovery, not its game.
     spdlog::error("room {}: mode {} failed to serialize its game: {}", id_, params_.mode, e.what());

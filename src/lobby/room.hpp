@@ -48,7 +48,7 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
                  std::function<void(boost::json::value)> done);
   void disconnected(player_id p, std::uint64_t conn_id);
   // Crash recovery (lobby::restore): makes this new, empty room the one of the snapshot `doc`
-  // (written by snapshot_json(), as of its `seq`): its leader, its members, each holding their
+  // (written by snapshot_text(), as of its `seq`): its leader, its members, each holding their
   // seat for the reconnect grace, and its game restored and running. done(true) then; done(false)
   // when the game could not be restored (it is stored as aborted, and the room waits).
   void restore(boost::json::object doc, std::int64_t seq, std::function<void(bool)> done);
@@ -117,7 +117,7 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   void schedule_tick();
   void abandon_game(std::string_view why, std::string_view message = {});
   // The snapshot of the running game (lobby/room_snapshot.hpp), and writing it (asynchronously).
-  boost::json::object snapshot_json() const;
+  std::string snapshot_text() const;
   void write_snapshot();
   // Keeps a disconnected member's seat for the reconnect grace (then removes them).
   void hold_seat(member& m);

@@ -3,7 +3,7 @@
 //
 // A room writes a snapshot whenever its mode calls room_api::checkpoint() (mode.hpp: at phase and
 // turn changes and plays; a ticking mode once a second), and deletes it when the game ends. The
-// snapshot is one JSON document (room.cpp, room::snapshot_json): the room's settings (name, mode,
+// snapshot is one JSON document (room.cpp, room::snapshot_text): the room's settings (name, mode,
 // capacity, privacy, password, invite code, spectators, the mode's settings, the seed), its
 // leader, its members with their seats, and the game: its id, start time, players, those who left,
 // the action log's sequence, the groups, the room's rng state and the mode's serialize(). At
