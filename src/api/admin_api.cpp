@@ -309,6 +309,7 @@ void gateway::run_admin(const admin_call& call, std::int64_t admin, const http_r
       }
       return respond(json_response(
           200, json::object{{"node", admin_.node},
+                            {"address", admin_.address},
                             {"started_at", admin_.started_at},
                             {"server_time", clock_.now_ms()},
                             {"connections", metrics_.connections_open.load()},

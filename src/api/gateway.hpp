@@ -77,7 +77,8 @@ struct cluster_hooks {
 // What the admin console shows of this process beside the lobby (admin_api.cpp), set by the
 // composition root.
 struct admin_info {
-  std::string node;  // this node's name
+  std::string node;     // this node's id (node.id)
+  std::string address;  // where it listens: host name and port
   epoch_ms started_at = 0;
   std::string config_json;  // app::describe(): every setting with its source, secrets redacted
   std::string storage;      // the backend's name: "sqlite", "postgresql", "memory"

@@ -226,6 +226,9 @@ const std::vector<setting>& settings() {
                             "Open connections at most; more are refused."));
     t.push_back(int_setting("rooms.reconnect_grace_ms", &config::reconnect_grace_ms, 0, 3600000,
                             "How long a dropped player keeps their seat."));
+    t.push_back(str_setting("node.id", &config::node_id,
+                            "This node's name: running games are snapshotted under it, and at "
+                            "start-up the node restores the games it finds under it."));
     t.push_back(
         bool_setting("rooms.allow_seeds", &config::allow_seeds,
                      "Lets a room's creator fix its random seed (settings.seed) to replay a "

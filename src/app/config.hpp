@@ -67,6 +67,9 @@ struct config {
   int max_connections = 100000;
   // rooms
   int reconnect_grace_ms = 30000;
+  // This node's name: the owner of its rooms' snapshots, and whose snapshots it restores at
+  // start-up (lobby/room_snapshot.hpp).
+  std::string node_id = "node-1";
   int max_rooms = 100000;
   bool allow_seeds = false;
   int mafia_min_players = 4;

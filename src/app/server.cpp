@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -498,6 +499,11 @@ struct server::impl {
   impl(config c, std::string described)
       : cfg(std::move(c)), config_json(std::move(described)), signals(ioc, SIGINT, SIGTERM) {}
 
+  // Crash recovery (lobby/room_snapshot.hpp): the games this node was running when it stopped
+  // without a shutdown. Read before serving (waiting here blocks nobody); the rooms restore on
+  // their strands once the network threads run, before any connection is accepted.
+  result<> restore_rooms();
+
   config cfg;
   std::string config_json;             // describe(): shown to admins
   boost::json::array scenario_status;  // each Mystery scenario folder as loaded: shown to admins
@@ -577,6 +583,31 @@ struct server::impl {
   }
 };
 
+result<> server::impl::restore_rooms() {
+  auto& s = *this;
+  const auto began = std::chrono::steady_clock::now();
+  std::promise<result<std::vector<store::room_snapshot_record>>> got;
+  s.ports->snapshots_of(s.cfg.node_id, [&got](result<std::vector<store::room_snapshot_record>> r) {
+    got.set_value(std::move(r));
+  });
+  auto snaps = got.get_future().get();
+  if (!snaps) {
+    return error{errc::unavailable,
+                 fmt::format("cannot read the room snapshots: {}", snaps.error().message)};
+  }
+  if (snaps->empty()) return {};
+  const std::size_t n = snaps->size();
+  spdlog::info("node {}: restoring {} room(s) from their snapshots", s.cfg.node_id, n);
+  s.lob->restore(std::move(*snaps), [began, n](int restored, int failed) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - began)
+                  .count();
+    spdlog::info("restored {} of {} room(s) in {} ms ({} could not be restored)", restored, n, ms,
+                 failed);
+  });
+  return {};
+}
+
 server::server(config cfg, std::string described_config)
     : impl_(std::make_unique<impl>(std::move(cfg), std::move(described_config))) {}
 
@@ -630,8 +661,11 @@ result<int> server::start() {
   lobby::lobby_options lo;
   lo.reconnect_grace_ms = s.cfg.reconnect_grace_ms;
   lo.max_rooms = s.cfg.max_rooms;
+  lo.node_id = s.cfg.node_id;
   s.lob = std::make_unique<lobby::lobby>(s.ioc, s.modes, *s.games, *s.action_log, real_clock(), s.m,
                                          lo);
+  s.lob->set_snapshot_store(s.ports.get());
+  if (auto ok = s.restore_rooms(); !ok) return ok.error();
 
   api::gateway_options go;
   go.json_depth_max = static_cast<unsigned>(s.cfg.json_depth_max);
@@ -770,7 +804,8 @@ result<int> server::start() {
   // What admins see of this process (the port it really listens on, which may have been 0).
   {
     api::admin_info ai;
-    ai.node = fmt::format("{}:{}", boost::asio::ip::host_name(), *port);
+    ai.node = s.cfg.node_id;
+    ai.address = fmt::format("{}:{}", boost::asio::ip::host_name(), *port);
     ai.started_at = real_clock().now_ms();
     ai.config_json = s.config_json;
     ai.storage = s.cfg.storage_backend;

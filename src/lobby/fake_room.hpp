@@ -117,7 +117,22 @@ class fake_room final : public room_api {
     send_all("room.game_ended", {{"game_id", "game-1"}, {"result", result}});
   }
 
+  void checkpoint() override { ++checkpoints_; }
+
   // --- test controls ---
+
+  // Makes this (new) room the world a restored game wakes up in, as the real room does from its
+  // snapshot: `o`'s members (connected or not), clock, random source and groups; no timers (the
+  // restored mode re-arms its own) and nothing received yet.
+  void take_world_of(const fake_room& o) {
+    members_ = o.members_;
+    binary_ = o.binary_;
+    rng_.restore(o.rng_.seed(), o.rng_.draws());
+    now_ = o.now_;
+    groups_ = o.groups_;
+  }
+  int checkpoints() const { return checkpoints_; }
+  int tick_hz() const { return tick_hz_; }
 
   // Fires the earliest pending timer (moving the clock to its time). False when none is pending
   // or the game has ended.
@@ -245,6 +260,7 @@ class fake_room final : public room_api {
   std::map<timer_id, timer> timers_;
   timer_id next_timer_ = 0;
   int tick_hz_ = 0;
+  int checkpoints_ = 0;
   std::map<std::string, std::vector<player_id>> groups_;
   std::vector<received> public_;
   std::vector<received> log_;

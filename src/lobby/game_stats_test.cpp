@@ -30,6 +30,9 @@ class scripted_factory final : public mode_factory {
   std::span<const proto::message_spec> messages() const override { return {}; }
   result<json::object> validate_settings(const json::object& s) const override { return s; }
   std::unique_ptr<mode> create(const json::object&) const override { return nullptr; }
+  result<std::unique_ptr<mode>> restore(const json::object&, const json::object&) const override {
+    return error{errc::internal};
+  }
   void score(const json::object& record, std::span<player_outcome> stayed) const override {
     ++calls;
     f_(record, stayed);

@@ -1,9 +1,12 @@
 #include "lobby/lobby.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <atomic>
 #include <boost/json.hpp>
 #include <map>
+#include <mutex>
+#include <stdexcept>
 
 #include "core/crypto.hpp"
 #include "lobby/room.hpp"
@@ -132,6 +135,73 @@ void lobby::create(player_id p, create_params params, std::shared_ptr<net::conne
     seat_of_[p] = id;
   }
   r->join(p, std::move(nickname), {}, std::move(c), std::move(reply));
+}
+
+void lobby::restore(std::vector<store::room_snapshot_record> snaps,
+                    std::function<void(int, int)> done) {
+  struct tally {
+    std::mutex mu;
+    int left = 0, restored = 0, failed = 0;
+    std::function<void(int, int)> done;
+  };
+  auto t = std::make_shared<tally>();
+  t->done = std::move(done);
+  t->left = static_cast<int>(snaps.size()) + 1;  // one for this call, ended below
+  auto finish_one = [t](bool ok) {
+    std::function<void(int, int)> fire;
+    int restored = 0, failed = 0;
+    {
+      std::lock_guard lk(t->mu);
+      (ok ? t->restored : t->failed) += 1;
+      if (--t->left > 0) return;
+      fire = std::move(t->done);
+      restored = t->restored;
+      failed = t->failed;
+    }
+    if (fire) fire(restored, failed - 1);  // the call's own share counted as a failure
+  };
+  for (auto& s : snaps) {
+    std::shared_ptr<room> r;
+    json::object doc;
+    try {
+      doc = json::parse(s.data_json).as_object();
+      const auto& ro = doc.at("room").as_object();
+      create_params cp;
+      cp.mode = ro.at("mode").as_string();
+      cp.name = ro.at("name").as_string();
+      cp.capacity = ro.at("capacity").to_number<int>();
+      cp.is_private = ro.at("private").as_bool();
+      cp.password = ro.at("password").as_string();
+      cp.allow_spectators = ro.at("allow_spectators").as_bool();
+      cp.settings = std::make_shared<const json::object>(ro.at("settings").as_object());
+      cp.seed = ro.at("seed").to_number<std::uint64_t>();
+      const mode_factory* f = modes_.find(cp.mode);
+      if (!f) throw std::invalid_argument("no mode " + cp.mode + " on this server");
+      std::string invite(ro.at("invite").as_string());
+      std::lock_guard lock(mu_);
+      if (rooms_.count(s.room_id) || invites_.count(invite))
+        throw std::invalid_argument("the room exists already");
+      r = std::make_shared<room>(*this, ioc_, s.room_id, invite, std::move(cp), *f, games_, log_,
+                                 clock_, metrics_, opts_);
+      rooms_.emplace(s.room_id, r);
+      invites_.emplace(invite, s.room_id);
+      for (const auto& m : doc.at("members").as_array()) {
+        // An account sits in one room; a second snapshot naming it (which a node never writes)
+        // does not take it away from the first.
+        seat_of_.try_emplace(m.at("id").as_int64(), s.room_id);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("room {}: its snapshot cannot be read ({}); deleted", s.room_id, e.what());
+      if (snapshots_) snapshots_->delete_snapshot(s.room_id, s.seq);
+      finish_one(false);
+      continue;
+    }
+    r->restore(std::move(doc), s.seq, [this, finish_one](bool ok) {
+      if (ok) metrics_.rooms_restored.fetch_add(1, std::memory_order_relaxed);
+      finish_one(ok);
+    });
+  }
+  finish_one(false);
 }
 
 void lobby::join(player_id p, join_params params, std::shared_ptr<net::connection> c,

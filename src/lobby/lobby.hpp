@@ -14,6 +14,7 @@
 
 #include "lobby/game_store.hpp"
 #include "lobby/mode.hpp"
+#include "lobby/room_snapshot.hpp"
 #include "net/connection.hpp"
 #include "proto/codec.hpp"
 #include "util/clock.hpp"
@@ -38,6 +39,9 @@ struct lobby_options {
   // Wrong room-password guesses an account may make per window, per room.
   int password_attempts = 5;
   int password_window_ms = 60'000;
+  // This node's name: the owner written in each room snapshot (lobby/room_snapshot.hpp), and the
+  // snapshots this node restores at start-up.
+  std::string node_id = "node-1";
 };
 
 struct room_summary {
@@ -114,6 +118,18 @@ class lobby {
   // so game histories sort and page by end time without ties (GET /v1/accounts/{id}/games).
   epoch_ms next_game_end(epoch_ms now);
 
+  // Rooms outlive their process (lobby/room_snapshot.hpp). Where rooms write their snapshots
+  // (null: nowhere); set once, before the first room is created or restored.
+  void set_snapshot_store(room_snapshot_store* s) noexcept { snapshots_ = s; }
+  room_snapshot_store* snapshot_store() const noexcept { return snapshots_; }
+  // Start-up, before serving: makes again the rooms of these snapshots, each with its members
+  // holding their seats for the reconnect grace and its game running again. `done(restored,
+  // failed)` runs (on a room strand) once every room has either restored its game or given it up
+  // (a snapshot that cannot be read is deleted; a game its mode cannot restore is stored as
+  // aborted).
+  void restore(std::vector<store::room_snapshot_record> snaps,
+               std::function<void(int restored, int failed)> done);
+
   // Closes every connection of a session (after logout).
   void close_session(const std::string& session_id);
 
@@ -172,6 +188,7 @@ class lobby {
   std::unordered_map<std::string, std::string> invites_;                    // GUARDED_BY(mu_)
   std::unordered_map<player_id, std::string> seat_of_;                      // GUARDED_BY(mu_)
   bool shutting_down_ = false;                                              // GUARDED_BY(mu_)
+  room_snapshot_store* snapshots_ = nullptr;
   std::atomic<epoch_ms> last_game_end_{0};  // the latest end time handed out
 };
 

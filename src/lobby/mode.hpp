@@ -3,6 +3,14 @@
 // on its room's strand, one at a time, so a mode takes no locks; it must never block (storage and
 // LLM calls are asynchronous and come back as calls on the room). A mode that throws ends its own
 // room only. This header is free of Asio and Beast on purpose.
+//
+// Rooms outlive their process (issue 16): every mode can write its whole game as a JSON object
+// (mode::serialize) and its factory can make a running game again from it (mode_factory::restore),
+// which plays on exactly as the original would have: same phase, same absolute deadlines, same
+// hidden state. The room snapshots a game when its mode calls room_api::checkpoint() (at its phase
+// or turn changes; a ticking mode periodically) together with the room's own state (members and
+// seats, groups, the seeded rng's state), and restores it after a crash (lobby/room_snapshot.hpp).
+// What a restored game has lost is what happened after its last checkpoint.
 #pragma once
 
 #include <boost/json/fwd.hpp>
@@ -88,6 +96,12 @@ class room_api {
   // announced to the room in room.game_ended. The mode instance is destroyed after the current
   // call returns; the room goes back to waiting with ready flags reset.
   virtual void end_game(const boost::json::object& result, const boost::json::object& record) = 0;
+
+  // The game's state is worth keeping now (a phase or turn began, or a ticking mode's period
+  // passed): once the current call into the mode returns, the room serializes the game (with its
+  // own state) and writes the snapshot asynchronously, never waiting for storage. Several calls
+  // during one call into the mode write one snapshot.
+  virtual void checkpoint() = 0;
 };
 
 class mode {
@@ -115,6 +129,16 @@ class mode {
   // Everything `viewer` may currently see of the game (sent in snapshots and after reconnects).
   // viewer is a spectator's id for spectators.
   virtual boost::json::object view(player_id viewer) const = 0;
+
+  // The whole game as a JSON object, {"v": <the mode's state version>, ...}: everything the
+  // factory's restore() needs, besides the settings and the room's own state (members, groups,
+  // rng), to go on exactly as this game would. Deadlines are absolute server times; timer ids
+  // are not kept (on_restore sets new ones). Changes nothing.
+  virtual boost::json::object serialize() const = 0;
+  // The first call into a restored game (in place of on_start), on the room's strand: re-arms
+  // its timers at the same absolute times (a deadline already past fires at once) and its tick.
+  // It sends nothing: no member is connected yet, and each gets view() on reconnecting.
+  virtual void on_restore(room_api& room) = 0;
 };
 
 // Describes and creates a mode. Registered once at start-up; shared by all rooms (thread-safe:
@@ -135,6 +159,12 @@ class mode_factory {
   virtual result<> check_start(const boost::json::object& settings, int players) const;
   // A new game with validated settings.
   virtual std::unique_ptr<mode> create(const boost::json::object& settings) const = 0;
+  // A running game again, from the validated settings it was created with and what its
+  // serialize() wrote (possibly by an earlier build: a version it cannot read, or a state that
+  // no longer fits, e.g. a scenario changed since, is an error, and the room stores the game as
+  // aborted). on_restore() is called next. Untrusted as storage is: must never throw.
+  virtual result<std::unique_ptr<mode>> restore(const boost::json::object& settings,
+                                                const boost::json::object& state) const = 0;
   // A binary message from a client (WebSocket binary frame) as the request it encodes: its type
   // and data, then validated and handled exactly as the JSON form. errc::unknown_type when the
   // bytes are none of this mode's (the default: a mode without a binary encoding); any other

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
+#include <set>
+#include <stdexcept>
 
 #include "core/crypto.hpp"
 #include "lobby/game_stats.hpp"
@@ -21,6 +23,9 @@ namespace {
 json::object ok_empty() {
   return {};
 }
+
+// How far a restored game's action-log numbering jumps past its snapshot's (see room::restore).
+constexpr std::int64_t kRestoreLogGap = 1'000'000;
 
 std::uint64_t random_seed() {
   std::random_device rd;
@@ -287,6 +292,7 @@ void room::join(player_id p, std::string nickname, join_params jp,
     publish_summary();
     reply(json::object{{"room", snapshot(p)}});
     if (spectator && mode_) call_mode([&](mode& md) { md.on_reconnect(*this, p); });
+    if (spectator) write_snapshot();  // a spectator of a running game keeps their seat too
     announce_can_start();
   });
 }
@@ -357,6 +363,7 @@ void room::remove(player_id p, std::string_view reason, std::string_view message
   if (!spectator && mode_) left_game_.emplace(p, clock_.now_ms());
   if (!spectator && mode_) call_mode([&](mode& md) { md.on_leave(*this, p); });
   if (state_ == state::closed) return;
+  write_snapshot();  // the members changed (nothing when no game runs)
   if (player_count() == 0) return close_room("empty");
   if (p == leader_) pick_leader();
   publish_summary();
@@ -575,17 +582,23 @@ void room::disconnected(player_id p, std::uint64_t conn_id) {
     if (!m || !m->conn || m->conn->id() != conn_id) return;  // a newer connection took over
     m->conn.reset();
     if (opts_.reconnect_grace_ms <= 0) return remove(p, "disconnected");
-    m->seat_kept_until = clock_.now_ms() + opts_.reconnect_grace_ms;
-    m->grace = std::make_unique<asio::steady_timer>(strand_);
-    m->grace->expires_after(std::chrono::milliseconds(opts_.reconnect_grace_ms));
-    m->grace->async_wait([self = shared_from_this(), p](boost::system::error_code ec) {
-      if (ec) return;
-      member* mm = self->find(p);
-      if (mm && !mm->conn) self->remove(p, "timeout");
-    });
+    hold_seat(*m);
     send_all("room.member_connection",
              {{"player", p}, {"connected", false}, {"seat_kept_until", m->seat_kept_until}});
     if (mode_) call_mode([&](mode& md) { md.on_disconnect(*this, p); });
+  });
+}
+
+void room::hold_seat(member& m) {
+  // A restored room holds seats even when the grace is 0: its members had no chance to reconnect.
+  const int grace = opts_.reconnect_grace_ms > 0 ? opts_.reconnect_grace_ms : 30'000;
+  m.seat_kept_until = clock_.now_ms() + grace;
+  m.grace = std::make_unique<asio::steady_timer>(strand_);
+  m.grace->expires_after(std::chrono::milliseconds(grace));
+  m.grace->async_wait([self = shared_from_this(), p = m.id](boost::system::error_code ec) {
+    if (ec) return;
+    member* mm = self->find(p);
+    if (mm && !mm->conn) self->remove(p, "timeout");
   });
 }
 
@@ -682,6 +695,10 @@ void room::end_game(const json::object& result, const json::object& record) {
   end_record_ = record;
 }
 
+void room::checkpoint() {
+  checkpoint_pending_ = true;
+}
+
 template <class F>
 bool room::call_mode(F&& f) {
   if (!mode_) return true;
@@ -694,12 +711,21 @@ bool room::call_mode(F&& f) {
     crash("unknown exception");
     return false;
   }
-  if (end_pending_) finish_game(false);
+  if (end_pending_) {
+    finish_game(false);
+  } else if (checkpoint_pending_) {
+    write_snapshot();
+  }
   return true;
 }
 
 void room::finish_game(bool aborted) {
   end_pending_ = false;
+  checkpoint_pending_ = false;
+  // The game is over: it must never be restored (the delete is retried until it commits).
+  if (snapshotted_ && lobby_.snapshot_store())
+    lobby_.snapshot_store()->delete_snapshot(id_, snapshot_seq_);
+  snapshotted_ = false;
   for (auto& [id, t] : timers_)
     t->cancel();
   timers_.clear();
@@ -768,6 +794,135 @@ void room::close_room(std::string_view reason, std::string_view message) {
   }
   members_.clear();
   lobby_.remove_room(id_);
+}
+
+// --- Snapshots (lobby/room_snapshot.hpp) --------------------------------------------------------
+
+std::string room::snapshot_text() const {
+  json::array members, players, left;
+  for (const auto& m : members_) {
+    members.push_back(
+        json::object{{"id", m.id}, {"nickname", m.nickname}, {"spectator", m.spectator}});
+  }
+  for (player_id p : game_players_)
+    players.push_back(p);
+  for (const auto& [p, at] : left_game_)
+    left.push_back(json::array{p, at});
+  json::object groups;
+  for (const auto& [name, g] : groups_) {
+    json::array ids;
+    for (player_id p : std::set<player_id>(g.begin(), g.end()))
+      ids.push_back(p);
+    groups[name] = std::move(ids);
+  }
+  json::object doc{{"v", 1},
+                   {"room",
+                    {{"id", id_},
+                     {"invite", invite_},
+                     {"name", params_.name},
+                     {"mode", params_.mode},
+                     {"capacity", params_.capacity},
+                     {"private", params_.is_private},
+                     {"password", params_.password},
+                     {"allow_spectators", params_.allow_spectators},
+                     {"settings", params_.settings ? *params_.settings : json::object{}},
+                     {"seed", params_.seed}}},
+                   {"leader", leader_},
+                   {"members", std::move(members)},
+                   {"game",
+                    {{"id", game_id_},
+                     {"started_ms", game_started_ms_},
+                     {"players", std::move(players)},
+                     {"left", std::move(left)},
+                     {"log_seq", log_seq_},
+                     {"groups", std::move(groups)},
+                     {"rng", {{"seed", rng_.seed()}, {"draws", rng_.draws()}}}}}};
+  // The mode's state goes in as text, the last member of "game" (the last member of the
+  // document): building it into the document would copy the whole game once more.
+  std::string text = json::serialize(doc);
+  text.resize(text.size() - 2);  // "}}": the ends of "game" and of the document
+  text += ",\"state\":";
+  text += json::serialize(mode_->serialize());
+  text += "}}";
+  return text;
+}
+
+void room::write_snapshot() {
+  checkpoint_pending_ = false;
+  room_snapshot_store* store = lobby_.snapshot_store();
+  if (!store || !mode_ || state_ != state::playing) return;
+  // Built here, on the strand, from the state as it is now; storage only gets the text.
+  std::string text;
+  try {
+    text = snapshot_text();
+  } catch (const std::exception& e) {
+    // A mode that cannot serialize loses only its crash recovery, not its game.
+    spdlog::error("room {}: mode {} failed to serialize its game: {}", id_, params_.mode, e.what());
+    return;
+  }
+  store->put_snapshot({id_, opts_.node_id, ++snapshot_seq_, clock_.now_ms(), std::move(text)});
+  snapshotted_ = true;
+  metrics_.room_snapshots.fetch_add(1, std::memory_order_relaxed);
+}
+
+void room::restore(json::object doc, std::int64_t seq, std::function<void(bool)> done) {
+  on_strand([this, doc = std::move(doc), seq, done = std::move(done)]() mutable {
+    snapshot_seq_ = seq;
+    snapshotted_ = true;
+    result<std::unique_ptr<mode>> made = error{errc::internal};
+    try {
+      leader_ = doc.at("leader").as_int64();
+      for (const auto& v : doc.at("members").as_array()) {
+        const auto& o = v.as_object();
+        member m;
+        m.id = o.at("id").as_int64();
+        m.nickname = o.at("nickname").as_string();
+        m.spectator = o.at("spectator").as_bool();
+        members_.push_back(std::move(m));
+      }
+      const auto& g = doc.at("game").as_object();
+      game_id_ = g.at("id").as_string();
+      game_started_ms_ = g.at("started_ms").as_int64();
+      for (const auto& p : g.at("players").as_array())
+        game_players_.push_back(p.as_int64());
+      for (const auto& l : g.at("left").as_array())
+        left_game_.emplace(l.as_array().at(0).as_int64(), l.as_array().at(1).as_int64());
+      // The lost process may have logged lines after its last snapshot, under the numbers that
+      // follow: they stay in the log (they were said), and this game's lines go on after a gap,
+      // so that none of its own is taken for a duplicate and dropped.
+      log_seq_ = g.at("log_seq").as_int64() + kRestoreLogGap;
+      for (const auto& [name, ids] : g.at("groups").as_object()) {
+        auto& set = groups_[std::string(name)];
+        for (const auto& p : ids.as_array())
+          set.insert(p.as_int64());
+      }
+      const auto& r = g.at("rng").as_object();
+      rng_.restore(r.at("seed").to_number<std::uint64_t>(),
+                   r.at("draws").to_number<std::uint64_t>());
+      made = factory_.restore(params_.settings ? *params_.settings : json::object{},
+                              g.at("state").as_object());
+    } catch (const std::exception& e) {
+      made = error{errc::bad_field, e.what()};
+    }
+    for (auto& m : members_)
+      hold_seat(m);
+    state_ = state::playing;
+    publish_summary();
+    if (!made) {
+      spdlog::error("room {}: its {} game {} could not be restored ({}); stored as aborted", id_,
+                    params_.mode, game_id_, made.error().message);
+      end_result_ = {{"aborted", "restore_failed"}};
+      end_record_ = end_result_;
+      finish_game(true);
+      return done(false);
+    }
+    mode_ = std::move(*made);
+    log("restored", 0, {{"snapshot", seq}});
+    spdlog::debug("room {}: {} game {} restored from snapshot {}", id_, params_.mode, game_id_,
+                  seq);
+    if (!call_mode([&](mode& md) { md.on_restore(*this); })) return done(false);
+    done(true);
+  });
 }
 
 void room::shutdown(std::function<void()> done) {

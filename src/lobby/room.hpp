@@ -49,6 +49,11 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   void reconnect(player_id p, std::shared_ptr<net::connection> c,
                  std::function<void(boost::json::value)> done);
   void disconnected(player_id p, std::uint64_t conn_id);
+  // Crash recovery (lobby::restore): makes this new, empty room the one of the snapshot `doc`
+  // (written by snapshot_text(), as of its `seq`): its leader, its members, each holding their
+  // seat for the reconnect grace, and its game restored and running. done(true) then; done(false)
+  // when the game could not be restored (it is stored as aborted, and the room waits).
+  void restore(boost::json::object doc, std::int64_t seq, std::function<void(bool)> done);
   // Server shutdown: abandons a running game (stored as aborted) and drops everyone.
   void shutdown(std::function<void()> done);
 
@@ -83,6 +88,7 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   announce_fn announcer() override;
   void log(std::string_view kind, player_id actor, const boost::json::object& payload) override;
   void end_game(const boost::json::object& result, const boost::json::object& record) override;
+  void checkpoint() override;
 
  private:
   struct member {
@@ -123,6 +129,11 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   void close_room(std::string_view reason, std::string_view message = {});
   void schedule_tick();
   void abandon_game(std::string_view why, std::string_view message = {});
+  // The snapshot of the running game (lobby/room_snapshot.hpp), and writing it (asynchronously).
+  std::string snapshot_text() const;
+  void write_snapshot();
+  // Keeps a disconnected member's seat for the reconnect grace (then removes them).
+  void hold_seat(member& m);
   // Wrong password guesses: how long `p` must still wait (0: may guess), and counting one.
   epoch_ms password_blocked(player_id p);
   void count_wrong_password(player_id p);
@@ -162,6 +173,9 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   std::vector<player_id> game_players_;
   std::map<player_id, epoch_ms> left_game_;  // players who left the running game for good, when
   bool end_pending_ = false;
+  bool checkpoint_pending_ = false;  // the mode asked for a snapshot during the current call
+  std::int64_t snapshot_seq_ = 0;    // the last snapshot written (grows across games)
+  bool snapshotted_ = false;         // the running game has a snapshot stored
   boost::json::object end_result_;
   boost::json::object end_record_;
   std::int64_t log_seq_ = 0;

@@ -85,6 +85,10 @@ std::string metrics::render() const {
           "Connections closed because the account connected again.", sessions_replaced.load());
   counter("maratang_mode_crashes_total", "Rooms ended because their game mode threw.",
           mode_crashes.load());
+  counter("maratang_room_snapshots_total",
+          "Running games' snapshots handed to storage (crash recovery).", room_snapshots.load());
+  counter("maratang_rooms_restored_total", "Rooms whose game was restored from a snapshot.",
+          rooms_restored.load());
   line(out, "maratang_errors_total", "counter", "Error replies sent, by code.");
   for (std::size_t i = 0; i < kCodes; ++i) {
     if (auto n = errors_[i].load(std::memory_order_relaxed)) {

@@ -46,10 +46,12 @@ class metrics {
   std::atomic<std::uint64_t> slow_consumer_drops{0};
   std::atomic<std::uint64_t> sessions_replaced{0};
   std::atomic<std::uint64_t> mode_crashes{0};
-  histogram handshake_seconds;       // TCP accept -> WebSocket open
-  histogram request_seconds;         // HTTP request read -> response written
-  histogram frame_seconds;           // WebSocket frame read -> handled
-  histogram timer_lateness_seconds;  // a mode timer's deadline -> its callback running
+  std::atomic<std::uint64_t> room_snapshots{0};  // game snapshots handed to storage
+  std::atomic<std::uint64_t> rooms_restored{0};  // rooms whose game a start-up restored
+  histogram handshake_seconds;                   // TCP accept -> WebSocket open
+  histogram request_seconds;                     // HTTP request read -> response written
+  histogram frame_seconds;                       // WebSocket frame read -> handled
+  histogram timer_lateness_seconds;              // a mode timer's deadline -> its callback running
 
   void count_error(errc code) noexcept;
 

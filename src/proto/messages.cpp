@@ -553,7 +553,7 @@ constexpr endpoint_spec endpoints[] = {
      "Admins only: this node at a glance: its id, when it started, WebSocket connections, "
      "players online, rooms by mode and state, whether it is draining, and its stores.",
      {},
-     "`{node, started_at, server_time, connections, online, rooms:{total, by_mode:{mode:"
+     "`{node, address, started_at, server_time, connections, online, rooms:{total, by_mode:{mode:"
      "{waiting, playing}}}, draining, storage, redis, kafka}`"},
     {"GET",
      "/v1/admin/rooms",

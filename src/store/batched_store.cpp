@@ -401,6 +401,58 @@ void batched_store::find_casebook(std::string game_id, reply<std::optional<caseb
       std::move(done));
 }
 
+// --- lobby::room_snapshot_store ----------------------------------------------------------------
+
+void batched_store::put_snapshot(room_snapshot_record s) {
+  auto sb = snapshots_;
+  std::lock_guard lk(sb->mu);
+  auto it = sb->pending.find(s.room_id);
+  if (it == sb->pending.end()) {
+    std::string id = s.room_id;
+    sb->pending.emplace(std::move(id), std::move(s));
+  } else if (s.seq > it->second.seq) {
+    it->second = std::move(s);
+  }
+  if (sb->scheduled) return;
+  sb->scheduled = true;
+  // Not retried: the rooms' next snapshots replace these anyway. A refused write (queue full) is
+  // lost the same way. The batch is taken when the operation first runs and kept for a second run
+  // (the worker runs a batch again, with savepoints, when another operation in it failed).
+  auto taken = std::make_shared<std::map<std::string, room_snapshot_record>>();
+  bool queued = worker_.submit([sb, taken](backend& b) {
+    if (taken->empty()) {
+      std::lock_guard lk2(sb->mu);
+      taken->swap(sb->pending);
+      sb->scheduled = false;
+    }
+    for (const auto& [id, r] : *taken)
+      b.put_room_snapshot(r);
+  });
+  if (!queued) {
+    sb->pending.clear();
+    sb->scheduled = false;
+  }
+}
+
+void batched_store::delete_snapshot(std::string room_id, std::int64_t upto_seq) {
+  {
+    // A buffered snapshot it supersedes is not written at all.
+    std::lock_guard lk(snapshots_->mu);
+    auto it = snapshots_->pending.find(room_id);
+    if (it != snapshots_->pending.end() && it->second.seq <= upto_seq)
+      snapshots_->pending.erase(it);
+  }
+  worker_.submit(
+      [id = std::move(room_id), upto_seq](backend& b) { b.delete_room_snapshot(id, upto_seq); }, {},
+      retry::until_committed);
+}
+
+void batched_store::snapshots_of(std::string node, reply<std::vector<room_snapshot_record>> done) {
+  run<std::vector<room_snapshot_record>>(
+      worker_, [node = std::move(node)](backend& b) { return b.room_snapshots(node); },
+      std::move(done));
+}
+
 // --- events::outbox ----------------------------------------------------------------------------
 
 bool batched_store::append_events(std::vector<event_record> es) {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "core/account_store.hpp"
 #include "events/outbox.hpp"
 #include "lobby/game_store.hpp"
+#include "lobby/room_snapshot.hpp"
 #include "modes/mystery/casebook_store.hpp"
 #include "store/health.hpp"
 #include "traces/trace_store.hpp"
@@ -53,12 +55,15 @@ class batched_store final : public core::account_store,
                             public lobby::action_log,
                             public traces::trace_store,
                             public mystery::casebook_store,
+                            public lobby::room_snapshot_store,
                             public events::outbox,
                             public health {
  public:
   // `w` must outlive this object.
   explicit batched_store(worker& w, write_behind_options wb = {})
-      : worker_(w), log_(std::make_shared<log_buffer>(w, wb)) {}
+      : worker_(w),
+        log_(std::make_shared<log_buffer>(w, wb)),
+        snapshots_(std::make_shared<snapshot_buffer>()) {}
 
   // core::account_store
   void create_account(account a, reply<std::optional<account>> done) override;
@@ -122,6 +127,13 @@ class batched_store final : public core::account_store,
   void put_casebook(casebook_record c, reply<bool> done) override;
   void find_casebook(std::string game_id, reply<std::optional<casebook_record>> done) override;
 
+  // lobby::room_snapshot_store. Snapshots are coalesced: the first of an empty buffer queues one
+  // worker operation, and when it runs it writes the newest snapshot of each room buffered by
+  // then (a room that checkpointed three times while the queue was busy is written once).
+  void put_snapshot(room_snapshot_record s) override;
+  void delete_snapshot(std::string room_id, std::int64_t upto_seq) override;
+  void snapshots_of(std::string node, reply<std::vector<room_snapshot_record>> done) override;
+
   // events::outbox: one worker operation, retried until it commits.
   bool append_events(std::vector<event_record> es) override;
 
@@ -146,8 +158,16 @@ class batched_store final : public core::account_store,
   static void schedule_log_write(const std::shared_ptr<log_buffer>& lb,
                                  std::chrono::milliseconds delay);
 
+  // The snapshots waiting for their write, newest per room.
+  struct snapshot_buffer {
+    std::mutex mu;
+    std::map<std::string, room_snapshot_record> pending;  // GUARDED_BY(mu), by room id
+    bool scheduled = false;                               // GUARDED_BY(mu): a write is queued
+  };
+
   worker& worker_;
   std::shared_ptr<log_buffer> log_;
+  std::shared_ptr<snapshot_buffer> snapshots_;
 };
 
 }  // namespace maratang::store

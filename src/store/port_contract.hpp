@@ -34,6 +34,7 @@
 
 #include "core/account_store.hpp"
 #include "lobby/game_store.hpp"
+#include "lobby/room_snapshot.hpp"
 #include "modes/mystery/casebook_store.hpp"
 #include "store/batched_store.hpp"
 #include "store/health.hpp"
@@ -61,6 +62,7 @@ class store_set {
   virtual lobby::action_log& log() = 0;
   virtual traces::trace_store& traces() = 0;
   virtual mystery::casebook_store& casebooks() = 0;
+  virtual lobby::room_snapshot_store& snapshots() = 0;
   virtual store::health& health() = 0;
 
   // Returns once every fire-and-forget write made before the call (insert_game, append_log) has
@@ -82,6 +84,7 @@ class batched_store_set final : public store_set {
   lobby::action_log& log() override { return store_; }
   traces::trace_store& traces() override { return store_; }
   mystery::casebook_store& casebooks() override { return store_; }
+  lobby::room_snapshot_store& snapshots() override { return store_; }
   store::health& health() override { return store_; }
   void flush() override { worker_.flush(); }
 
@@ -264,6 +267,7 @@ class port_contract : public ::testing::TestWithParam<implementation> {
   lobby::action_log& log() { return set_->log(); }
   traces::trace_store& traces() { return set_->traces(); }
   mystery::casebook_store& casebooks() { return set_->casebooks(); }
+  lobby::room_snapshot_store& snapshots() { return set_->snapshots(); }
   store::health& health() { return set_->health(); }
   void flush() { set_->flush(); }
 

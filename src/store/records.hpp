@@ -120,6 +120,19 @@ struct casebook_record {
   std::int64_t created_ms = 0;
 };
 
+// A running game's latest snapshot (lobby/room_snapshot.hpp), one per room: the room's own JSON
+// document (members and seats, settings, the game's serialized state), the node that owns the
+// room, and a sequence number that grows with each snapshot of the room so that an older write
+// never replaces a newer one.
+struct room_snapshot_record {
+  std::string room_id;
+  std::string node;
+  std::int64_t seq = 0;
+  std::int64_t updated_ms = 0;
+  std::string data_json;
+  friend bool operator==(const room_snapshot_record&, const room_snapshot_record&) = default;
+};
+
 // One line of the append-only action/chat log of a room or game.
 struct log_entry {
   std::string stream;    // the game id (or room id) the entry belongs to

@@ -36,8 +36,8 @@ TEST(cluster_test, a_logout_on_one_node_ends_the_session_on_the_other_at_once) {
   pg_test_cluster pg(MARATANG_SOURCE_DIR);
   redis_server redis(MARATANG_SOURCE_DIR);
   temp_dir data;
-  server_process a(node_sets(pg, redis), data.path() / "a");
-  server_process b(node_sets(pg, redis), data.path() / "b");
+  server_process a(with_node(node_sets(pg, redis), "a"), data.path() / "a");
+  server_process b(with_node(node_sets(pg, redis), "b"), data.path() / "b");
   ASSERT_TRUE(ready_becomes(a.port(), 200));
   ASSERT_TRUE(ready_becomes(b.port(), 200));
 
@@ -74,8 +74,8 @@ TEST(cluster_test, a_ban_on_one_node_closes_the_socket_on_the_other_and_is_refus
   pg_test_cluster pg(MARATANG_SOURCE_DIR);
   redis_server redis(MARATANG_SOURCE_DIR);
   temp_dir data;
-  server_process a(node_sets(pg, redis), data.path() / "a");
-  server_process b(node_sets(pg, redis), data.path() / "b");
+  server_process a(with_node(node_sets(pg, redis), "a"), data.path() / "a");
+  server_process b(with_node(node_sets(pg, redis), "b"), data.path() / "b");
   ASSERT_TRUE(ready_becomes(a.port(), 200));
   ASSERT_TRUE(ready_becomes(b.port(), 200));
   const std::string admin_token = make_admin(a, {"storage.database_url=" + pg.url()}).token;
@@ -108,8 +108,8 @@ TEST(cluster_test, a_login_on_one_node_takes_over_the_socket_on_the_other) {
   pg_test_cluster pg(MARATANG_SOURCE_DIR);
   redis_server redis(MARATANG_SOURCE_DIR);
   temp_dir data;
-  server_process a(node_sets(pg, redis), data.path() / "a");
-  server_process b(node_sets(pg, redis), data.path() / "b");
+  server_process a(with_node(node_sets(pg, redis), "a"), data.path() / "a");
+  server_process b(with_node(node_sets(pg, redis), "b"), data.path() / "b");
   ASSERT_TRUE(ready_becomes(a.port(), 200));
   ASSERT_TRUE(ready_becomes(b.port(), 200));
   player p = make_player(a.port(), "Roamer");
@@ -139,8 +139,8 @@ TEST(cluster_test, a_trace_written_through_one_node_is_listed_through_the_other_
   pg_test_cluster pg(MARATANG_SOURCE_DIR);
   redis_server redis(MARATANG_SOURCE_DIR);
   temp_dir data;
-  server_process a(node_sets(pg, redis), data.path() / "a");
-  server_process b(node_sets(pg, redis), data.path() / "b");
+  server_process a(with_node(node_sets(pg, redis), "a"), data.path() / "a");
+  server_process b(with_node(node_sets(pg, redis), "b"), data.path() / "b");
   ASSERT_TRUE(ready_becomes(a.port(), 200));
   ASSERT_TRUE(ready_becomes(b.port(), 200));
   auto count = [](const server_process& n) {
@@ -176,8 +176,8 @@ TEST(cluster_test, a_write_budget_is_shared_by_the_nodes) {
   temp_dir data;
   auto sets = node_sets(pg, redis);
   sets.insert(sets.end(), {"traces.anon_writes_per_minute=1", "traces.anon_write_burst=4"});
-  server_process a(sets, data.path() / "a");
-  server_process b(sets, data.path() / "b");
+  server_process a(with_node(sets, "a"), data.path() / "a");
+  server_process b(with_node(sets, "b"), data.path() / "b");
   ASSERT_TRUE(ready_becomes(a.port(), 200));
   ASSERT_TRUE(ready_becomes(b.port(), 200));
   const std::string trace = R"({
@@ -204,7 +204,7 @@ TEST(cluster_test, ready_says_when_redis_is_away_and_recovers_by_itself) {
   pg_test_cluster pg(MARATANG_SOURCE_DIR);
   redis_server redis(MARATANG_SOURCE_DIR);
   temp_dir data;
-  server_process a(node_sets(pg, redis), data.path() / "a");
+  server_process a(with_node(node_sets(pg, redis), "a"), data.path() / "a");
   ASSERT_TRUE(ready_becomes(a.port(), 200));
   player p = make_player(a.port(), "Redisgone");
   ws_client ws(a.port(), p.token);

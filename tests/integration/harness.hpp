@@ -139,6 +139,11 @@ player login_device(int port, const std::string& device_id);
 void set_nickname(int port, player& p, const std::string& nickname);
 // A new device account with a nickname (unique per call within a process run).
 player make_player(int port, const std::string& nickname);
+// `sets` with a node's own node.id: nodes sharing a database must not share one.
+inline std::vector<std::string> with_node(std::vector<std::string> sets, const std::string& id) {
+  sets.push_back("node.id=" + id);
+  return sets;
+}
 // An email account (ops@example.com, password kAdminPassword) registered on `srv` and made an
 // admin by the operator's command line (`maratang admin grant`, against srv's data folder and
 // `sets`, e.g. the PostgreSQL URL); throws when either step fails.

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <csignal>
 #include <iostream>
 #include <map>
 #include <random>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "store/sqlite/sqlite_backend.hpp"
 
 namespace maratang::it {
 namespace {
@@ -632,6 +634,153 @@ TEST(MafiaTest, scripted_game_from_start_to_stored_record) {
 // abstention, and with the default rules the day starts again, as its round 2. Then a tied vote
 // (two each other, two explicit abstentions) ends early and executes nobody; it is the day's
 // second undecided vote, so by the default max_tied_votes (2) night falls.
+// --- Crash recovery (issue 16: rooms outlive their process)
+// ---------------------------------------
+
+// The room's stored snapshot (read from the server's SQLite file while it runs), once `ready` holds
+// for its document.
+json::object wait_snapshot(const std::filesystem::path& db_file,
+                           const std::function<bool(const json::object&)>& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      auto db = store::sqlite_backend::open(db_file.string());
+      for (const auto& s : db->room_snapshots("node-1")) {
+        auto doc = json::parse(s.data_json).as_object();
+        if (ready(doc)) return doc;
+      }
+    }
+    std::this_thread::sleep_for(20ms);  // polling interval
+  }
+  throw std::runtime_error("the expected snapshot was never stored");
+}
+
+// kill -9 mid-vote; the server starts again on the same data directory and restores the room; the
+// players reconnect with their tokens to the same phase, deadline, votes and roles (the chat line
+// said after the last checkpoint is what is lost), and play the game to its stored end.
+TEST(MafiaTest, a_game_survives_kill_9_and_plays_on_after_the_restart) {
+  temp_dir data;
+  const auto dir = data.path() / "data";
+  const std::vector<std::string> sets{"rooms.reconnect_grace_ms=20000", "log.level=info"};
+  table t;
+  std::int64_t vote_ends = 0;
+  json::array votes_before;
+  {
+    server_process srv(sets, dir);
+    t.seats = seat_players(srv.port(), {"Gang", "Ha", "Im", "Jo", "Ku"});
+    start_game(t, {{"day_ms", 100},
+                   {"vote_ms", 20000},
+                   {"defense_ms", 100},
+                   {"verdict_ms", 20000},
+                   {"night_ms", 20000},
+                   {"night_early_end", true},
+                   {"seed", 5}});
+    for (auto* s : t.everyone())
+      vote_ends = num(at(wait_phase(*s, "vote", 1), "ends_at"));
+    auto& c1 = t.one("citizen");
+    auto& c2 = t.one("citizen", 1);
+    auto& m = t.one("mafia");
+    // Two votes before the crash (each a checkpoint), and a chat line after them (none).
+    m.ws->call("mafia.vote", {{"target", c1.acc.id}});
+    c2.ws->call("mafia.vote", {{"target", c1.acc.id}});
+    auto doc = wait_snapshot(dir / "maratang.db", [](const json::object& d) {
+      return at(d, "game.state.votes").as_array().size() == 2;
+    });
+    votes_before = at(doc, "game.state.votes").as_array();
+    EXPECT_EQ(str(at(doc, "game.state.phase")), "vote");
+    EXPECT_EQ(num(at(doc, "game.state.ends_at")), vote_ends);
+    c2.ws->call("room.chat", {{"text", "said after the last checkpoint"}});
+    wait_chat(m, "said after the last checkpoint");
+
+    ASSERT_EQ(::kill(srv.pid(), SIGKILL), 0);
+    EXPECT_EQ(srv.stop().signal, SIGKILL);
+    for (auto& s : t.seats)
+      s.ws->drop();
+  }
+
+  const auto restart = std::chrono::steady_clock::now();
+  server_process srv(sets, dir);
+  // Everyone reconnects with the token they had: back in their seat, in the same vote.
+  for (auto& s : t.seats) {
+    s.ws = std::make_unique<ws_client>(srv.port(), s.acc.token);
+    auto hello = s.ws->hello();
+    ASSERT_TRUE(has(hello, "room.game")) << json::serialize(hello);
+    EXPECT_EQ(str(at(hello, "room.id")), t.room_id);
+    EXPECT_EQ(str(at(hello, "room.game_id")), t.game_id);
+    EXPECT_EQ(str(at(hello, "room.state")), "playing");
+    const auto& game = at(hello, "room.game").as_object();
+    EXPECT_EQ(str(at(game, "phase")), "vote");
+    EXPECT_EQ(num(at(game, "ends_at")), vote_ends) << "the same absolute deadline";
+    EXPECT_EQ(str(at(game, "me.role")), t.roles[s.acc.id]) << "the same role";
+    std::size_t voted = 0;
+    for (const auto& e : at(game, "tally.tally").as_array())
+      voted += at(e, "voters").as_array().size();
+    EXPECT_EQ(voted, 2u) << "the votes of before the crash";
+    for (const auto& line : at(game, "chat").as_array())
+      EXPECT_NE(str(at(line, "text")), "said after the last checkpoint") << "lost, as documented";
+  }
+  const auto back_ms =
+      std::chrono::duration_cast<ms>(std::chrono::steady_clock::now() - restart).count();
+  std::cout << "[ restore  ] from the restart to 5 players back in their seats: " << back_ms
+            << " ms\n";
+  const std::string log = srv.log_text();
+  const auto said = log.find("restored 1 of 1 room(s)");
+  ASSERT_NE(said, std::string::npos) << log;
+  std::cout << "[ restore  ] the server: " << log.substr(said, log.find('\n', said) - said) << "\n";
+
+  // The game plays on to its end: the town executes the first citizen (the votes of before the
+  // crash stand), the mafia kill, and on day 2 the town executes the mafia.
+  auto& c1 = t.one("citizen");
+  auto& c2 = t.one("citizen", 1);
+  auto& m = t.one("mafia");
+  auto& d = t.one("doctor");
+  auto& p = t.one("police");
+  for (auto* s : t.but({&m, &c2}))
+    s->ws->call("mafia.vote", {{"target", s == &c1 ? c2.acc.id : c1.acc.id}});
+  for (auto* s : t.everyone())
+    EXPECT_EQ(num(at(wait_phase(*s, "defense", 1), "accused")), c1.acc.id);
+  for (auto* s : t.everyone())
+    wait_phase(*s, "verdict", 1);
+  for (auto* s : t.but({&c1}))
+    s->ws->call("mafia.verdict", {{"yes", true}});
+  for (auto* s : t.everyone())
+    EXPECT_EQ(str(at(wait_about(*s, "mafia.death", c1.acc.id), "cause")), "executed");
+  for (auto* s : t.but({&c1}))
+    wait_phase(*s, "night", 1);
+  m.ws->call("mafia.kill", {{"target", c2.acc.id}});
+  d.ws->call("mafia.heal", {{"target", d.acc.id}});
+  p.ws->call("mafia.investigate", {{"target", m.acc.id}});
+  for (auto* s : t.but({&c1, &c2}))
+    wait_phase(*s, "vote", 2, 10s);
+  for (auto* s : t.but({&c1, &c2}))
+    s->ws->call("mafia.vote", {{"target", s == &m ? d.acc.id : m.acc.id}});
+  for (auto* s : t.but({&c1, &c2}))
+    wait_phase(*s, "verdict", 2);
+  for (auto* s : t.but({&c1, &c2, &m}))
+    s->ws->call("mafia.verdict", {{"yes", true}});
+  for (auto& s : t.seats) {
+    auto ended = s.ws->expect("room.game_ended");
+    EXPECT_EQ(str(at(ended, "data.result.winner")), "town");
+  }
+  // The stored record holds the whole game, the votes of before the crash included.
+  auto g = http_call(srv.port(), "GET", "/v1/games/" + t.game_id, {}, bearer(t.seats[0].acc.token));
+  ASSERT_EQ(g.status, 200) << g.body;
+  auto gv = g.json();
+  const auto& h = at(gv, "record.history").as_array();
+  EXPECT_EQ(str(at(h[1], "kind")), "vote");
+  EXPECT_EQ(num(at(h[1], "votes." + std::to_string(m.acc.id))), c1.acc.id);
+  EXPECT_EQ(num(at(h[1], "votes." + std::to_string(c2.acc.id))), c1.acc.id);
+  EXPECT_EQ(str(at(h.back(), "kind")), "end");
+  // The finished game's snapshot is gone: a later start restores nothing.
+  {
+    auto db = store::sqlite_backend::open((dir / "maratang.db").string());
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (!db->room_snapshots("node-1").empty() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);  // polling interval
+    EXPECT_TRUE(db->room_snapshots("node-1").empty());
+  }
+}
+
 TEST(MafiaTest, vote_ends_at_its_deadline_and_no_votes_restart_the_day) {
   server_process srv;
   table t;

@@ -74,8 +74,8 @@ TEST(nginx_test, two_nodes_serve_rest_and_websockets_through_one_port) {
   const std::vector<std::string> sets = {
       "storage.database_url=" + pg.url(), "redis.url=" + redis.url(),
       "auth.secret=bWFyYXRhbmctY2x1c3Rlci10ZXN0LWtleS0zMmJ5dGU", "traces.anon_writes_per_minute=0"};
-  server_process a(sets, data.path() / "a");
-  server_process b(sets, data.path() / "b");
+  server_process a(with_node(sets, "a"), data.path() / "a");
+  server_process b(with_node(sets, "b"), data.path() / "b");
   nginx_server nginx({a.port(), b.port()});
   const int port = nginx.port();
 
@@ -92,7 +92,7 @@ TEST(nginx_test, two_nodes_serve_rest_and_websockets_through_one_port) {
     auto r = http_call(port, "GET", "/node/" + std::to_string(n) + "/v1/admin/overview", {},
                        bearer(admin.token));
     ASSERT_EQ(r.status, 200) << r.body;
-    const auto name = str(at(r.json(), "node"));
+    const auto name = str(at(r.json(), "address"));
     EXPECT_EQ(name.substr(name.rfind(':') + 1), std::to_string(node->port())) << name;
   }
 
@@ -134,8 +134,8 @@ TEST(nginx_test, per_address_limits_count_the_clients_behind_nginx) {
                                          "traces.anon_writes_per_minute=1",
                                          "traces.anon_write_burst=1",
                                          "server.trusted_proxies=127.0.0.1"};
-  server_process a(sets, data.path() / "a");
-  server_process b(sets, data.path() / "b");
+  server_process a(with_node(sets, "a"), data.path() / "a");
+  server_process b(with_node(sets, "b"), data.path() / "b");
   nginx_server nginx({a.port(), b.port()});
   const std::string trace = R"({
     "message": {"u_uuid": "u", "part1": "try", "part2": "jumping", "part3": "here"},

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <stdexcept>
 
 #include "events/event_stream.hpp"
 #include "events/topics.hpp"
@@ -170,12 +171,8 @@ class arena_mode final : public lobby::mode {
   const arena::sim* state() const { return sim_ ? &*sim_ : nullptr; }
 
   void on_start(room_api& room) override {
-    arena::sim_config cfg = arena::default_map();
-    cfg.hz = set_.hz;
-    cfg.time_limit_ms = set_.time_limit_s * 1000;
-    cfg.score_limit = set_.score_limit;
     seed_ = room.random().engine()();
-    sim_.emplace(std::move(cfg), seed_);
+    sim_.emplace(config(), seed_);
     json::array ids;
     for (const auto& m : room.members()) {
       if (m.spectator) continue;
@@ -193,6 +190,7 @@ class arena_mode final : public lobby::mode {
               {"players", ids}});
     room.send_all("arena.started", describe());
     room.set_tick(set_.hz);
+    room.checkpoint();
   }
 
   result<json::object> on_message(room_api& room, player_id from, std::string_view type,
@@ -272,6 +270,9 @@ class arena_mode final : public lobby::mode {
     if (sim_->over()) return finish(room, sim_->over_reason());
     // 3. Each client's state.
     send_states(room);
+    // A snapshot once a second of play (README, "Restoring a game"), when the replay log was
+    // just written.
+    if (tick % static_cast<arena::tick_t>(set_.hz) == 0) room.checkpoint();
     if (deps_.counters) {
       auto took = std::chrono::steady_clock::now() - t0;
       deps_.counters->tick_seconds.observe(std::chrono::duration<double>(took).count());
@@ -293,6 +294,7 @@ class arena_mode final : public lobby::mode {
     if (!seats_.erase(p)) return;
     sim_->remove_player(p);
     room.log("leave", p, {{"tick", std::int64_t{sim_->tick()}}});
+    room.checkpoint();
     if (seats_.empty()) finish(room, "abandoned");
   }
 
@@ -302,7 +304,75 @@ class arena_mode final : public lobby::mode {
     return o;
   }
 
+  // State v1 (README, "Restoring a game"): the sim's whole state, the input queues, the replay
+  // log not yet written, the drop counts and each client's measured round trip. Clients' snapshot
+  // histories are not kept: every client reconnects to a restored game and gets a full state.
+  json::object serialize() const override {
+    json::array seats, clients, drops;
+    for (const auto& [id, st] : seats_) {
+      json::array queue;
+      for (const arena::input& in : st.queue)
+        queue.push_back(json::array{in.seq, in.buttons, in.aim, in.rewind});
+      seats.push_back(json::object{{"player", id},
+                                   {"queue", std::move(queue)},
+                                   {"last_seq", st.last_seq},
+                                   {"arrived", st.arrived},
+                                   {"aim", st.aim}});
+    }
+    for (const auto& [id, c] : clients_)
+      clients.push_back(json::array{id, c.srtt_ms});
+    for (auto n : dropped_)
+      drops.push_back(n);
+    return {{"v", 1},
+            {"seed", seed_},
+            {"sim", sim_ ? sim_->save() : json::object{}},
+            {"seats", std::move(seats)},
+            {"clients", std::move(clients)},
+            {"pending_inputs", pending_inputs_},
+            {"dropped", std::move(drops)}};
+  }
+
+  // Reads serialize()'s output; throws on anything malformed (the factory makes it an error).
+  void restore_from(const json::object& s) {
+    if (s.at("v").as_int64() != 1) throw std::invalid_argument("unknown state version");
+    seed_ = s.at("seed").to_number<std::uint64_t>();
+    sim_.emplace(config(), seed_);
+    sim_->load(s.at("sim").as_object());
+    for (const auto& v : s.at("seats").as_array()) {
+      const auto& o = v.as_object();
+      seat& st = seats_[o.at("player").as_int64()];
+      for (const auto& q : o.at("queue").as_array()) {
+        const auto& a = q.as_array();
+        st.queue.push_back({a.at(0).to_number<std::uint32_t>(), a.at(1).to_number<std::uint8_t>(),
+                            a.at(2).to_number<std::uint16_t>(),
+                            a.at(3).to_number<arena::tick_t>()});
+      }
+      st.last_seq = o.at("last_seq").to_number<std::uint32_t>();
+      st.arrived = o.at("arrived").to_number<int>();
+      st.aim = o.at("aim").to_number<std::uint16_t>();
+    }
+    for (const auto& v : s.at("clients").as_array())
+      clients_[v.as_array().at(0).as_int64()].srtt_ms = v.as_array().at(1).as_int64();
+    pending_inputs_ = s.at("pending_inputs").as_array();
+    const auto& d = s.at("dropped").as_array();
+    for (std::size_t i = 0; i < dropped_.size() && i < d.size(); ++i)
+      dropped_[i] = d[i].to_number<std::uint64_t>();
+    move_sample_ticks_ = static_cast<arena::tick_t>(set_.move_sample_ms * set_.hz / 1000);
+  }
+
+  void on_restore(room_api& room) override {
+    if (sim_ && !sim_->over()) room.set_tick(set_.hz);
+  }
+
  private:
+  arena::sim_config config() const {
+    arena::sim_config cfg = arena::default_map();
+    cfg.hz = set_.hz;
+    cfg.time_limit_ms = set_.time_limit_s * 1000;
+    cfg.score_limit = set_.score_limit;
+    return cfg;
+  }
+
   struct seat {
     std::deque<arena::input> queue;
     std::uint32_t last_seq = 0;  // the newest sequence accepted
@@ -566,6 +636,17 @@ class arena_factory final : public lobby::mode_factory {
 
   std::unique_ptr<lobby::mode> create(const json::object& settings) const override {
     return std::make_unique<arena_mode>(settings_of(settings), deps_);
+  }
+
+  result<std::unique_ptr<lobby::mode>> restore(const json::object& settings,
+                                               const json::object& state) const override {
+    try {
+      auto m = std::make_unique<arena_mode>(settings_of(settings), deps_);
+      m->restore_from(state);
+      return std::unique_ptr<lobby::mode>(std::move(m));
+    } catch (const std::exception& e) {
+      return error{errc::bad_field, fmt::format("arena state: {}", e.what())};
+    }
   }
 
   // Statistics: the best placement wins (a shared first place draws); everyone else loses. The

@@ -1,6 +1,7 @@
 #include "modes/arena/sim.hpp"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
@@ -89,6 +90,7 @@ const player* sim::find(player_id id) const {
 }
 
 vec sim::spawn_point() {
+  ++rng_draws_;
   return cfg_.spawns[rng_() % cfg_.spawns.size()];
 }
 
@@ -333,6 +335,150 @@ std::uint64_t sim::digest() const {
   for (const pickup& k : pickups_)
     mix(h, k.active ? k.id : 0);
   return h;
+}
+
+namespace {
+
+namespace json = boost::json;
+
+json::array vec_json(vec v) {
+  return {v.x, v.y};
+}
+vec vec_of(const json::value& v) {
+  const auto& a = v.as_array();
+  return {static_cast<std::int32_t>(a.at(0).as_int64()),
+          static_cast<std::int32_t>(a.at(1).as_int64())};
+}
+template <class T>
+T num(const json::object& o, std::string_view k) {
+  return o.at(k).to_number<T>();
+}
+
+}  // namespace
+
+json::object sim::save() const {
+  json::array players, bullets, pickups, history;
+  for (const auto& [id, p] : players_) {
+    players.push_back(json::object{{"id", id},
+                                   {"slot", p.slot},
+                                   {"nickname", p.nickname},
+                                   {"color", p.color},
+                                   {"pos", vec_json(p.pos)},
+                                   {"vel", vec_json(p.vel)},
+                                   {"aim", p.aim},
+                                   {"health", p.health},
+                                   {"alive", p.alive},
+                                   {"respawn_at", p.respawn_at},
+                                   {"next_fire", p.next_fire},
+                                   {"last_seq", p.last_seq},
+                                   {"kills", p.kills},
+                                   {"deaths", p.deaths},
+                                   {"shots", p.shots},
+                                   {"hits", p.hits}});
+  }
+  for (const auto& [id, b] : bullets_) {
+    bullets.push_back(json::object{{"id", b.id},
+                                   {"owner", b.owner},
+                                   {"origin", vec_json(b.origin)},
+                                   {"born", b.born},
+                                   {"pos", vec_json(b.pos)},
+                                   {"vel", vec_json(b.vel)},
+                                   {"expires", b.expires},
+                                   {"rewind", b.rewind}});
+  }
+  for (const pickup& k : pickups_) {
+    pickups.push_back(json::object{{"id", k.id},
+                                   {"pos", vec_json(k.pos)},
+                                   {"active", k.active},
+                                   {"respawn_at", k.respawn_at}});
+  }
+  for (const frame& f : history_) {
+    json::array ps;
+    for (const frame_entry& e : f.players)
+      ps.push_back(json::array{e.id, e.pos.x, e.pos.y, e.alive});
+    history.push_back(json::object{{"tick", f.tick}, {"players", std::move(ps)}});
+  }
+  return {{"tick", tick_},
+          {"next_bullet", next_bullet_},
+          {"next_slot", next_slot_},
+          {"rng_draws", rng_draws_},
+          {"over", over_reason_},
+          {"players", std::move(players)},
+          {"bullets", std::move(bullets)},
+          {"pickups", std::move(pickups)},
+          {"history", std::move(history)}};
+}
+
+void sim::load(const json::object& s) {
+  tick_ = num<tick_t>(s, "tick");
+  next_bullet_ = num<std::uint32_t>(s, "next_bullet");
+  next_slot_ = num<int>(s, "next_slot");
+  // The random source: the one of this sim's seed (the constructor's), after as many draws.
+  const auto draws = num<std::uint64_t>(s, "rng_draws");
+  if (draws < rng_draws_) throw std::invalid_argument("arena: the random source went back");
+  rng_.discard(draws - rng_draws_);
+  rng_draws_ = draws;
+  over_reason_ = s.at("over").as_string();
+  players_.clear();
+  for (const auto& v : s.at("players").as_array()) {
+    const auto& o = v.as_object();
+    player p;
+    p.id = num<player_id>(o, "id");
+    p.slot = num<int>(o, "slot");
+    p.nickname = o.at("nickname").as_string();
+    p.color = num<std::uint32_t>(o, "color");
+    p.pos = vec_of(o.at("pos"));
+    p.vel = vec_of(o.at("vel"));
+    p.aim = num<std::uint16_t>(o, "aim");
+    p.health = num<int>(o, "health");
+    p.alive = o.at("alive").as_bool();
+    p.respawn_at = num<tick_t>(o, "respawn_at");
+    p.next_fire = num<tick_t>(o, "next_fire");
+    p.last_seq = num<std::uint32_t>(o, "last_seq");
+    p.kills = num<int>(o, "kills");
+    p.deaths = num<int>(o, "deaths");
+    p.shots = num<int>(o, "shots");
+    p.hits = num<int>(o, "hits");
+    players_.emplace(p.id, std::move(p));
+  }
+  bullets_.clear();
+  for (const auto& v : s.at("bullets").as_array()) {
+    const auto& o = v.as_object();
+    bullet b;
+    b.id = num<std::uint32_t>(o, "id");
+    b.owner = num<player_id>(o, "owner");
+    b.origin = vec_of(o.at("origin"));
+    b.born = num<tick_t>(o, "born");
+    b.pos = vec_of(o.at("pos"));
+    b.vel = vec_of(o.at("vel"));
+    b.expires = num<tick_t>(o, "expires");
+    b.rewind = num<tick_t>(o, "rewind");
+    bullets_.emplace(b.id, b);
+  }
+  const auto& ks = s.at("pickups").as_array();
+  if (ks.size() != pickups_.size()) throw std::invalid_argument("arena: the map's pickups differ");
+  for (std::size_t i = 0; i < ks.size(); ++i) {
+    const auto& o = ks[i].as_object();
+    pickups_[i].id = num<std::uint32_t>(o, "id");
+    pickups_[i].pos = vec_of(o.at("pos"));
+    pickups_[i].active = o.at("active").as_bool();
+    pickups_[i].respawn_at = num<tick_t>(o, "respawn_at");
+  }
+  history_.clear();
+  for (const auto& v : s.at("history").as_array()) {
+    const auto& o = v.as_object();
+    frame f;
+    f.tick = num<tick_t>(o, "tick");
+    for (const auto& e : o.at("players").as_array()) {
+      const auto& a = e.as_array();
+      f.players.push_back({a.at(0).to_number<player_id>(),
+                           {static_cast<std::int32_t>(a.at(1).as_int64()),
+                            static_cast<std::int32_t>(a.at(2).as_int64())},
+                           a.at(3).as_bool()});
+    }
+    history_.push_back(std::move(f));
+  }
+  events_.clear();
 }
 
 }  // namespace maratang::arena

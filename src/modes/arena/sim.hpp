@@ -4,6 +4,7 @@
 // Not thread-safe: one per game, called on the room's strand (or by a test).
 #pragma once
 
+#include <boost/json/fwd.hpp>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -186,6 +187,14 @@ class sim {
   // A digest of the whole state (for replay tests).
   std::uint64_t digest() const;
 
+  // The whole state (players, bullets, pickups, the lag-compensation history, the tick, how many
+  // numbers the random source has drawn) as JSON, and back into a fresh sim made from the same
+  // config and seed: the loaded sim steps exactly as the saved one would. The config is not in it
+  // (the settings make it again). load throws std::exception on malformed input, leaving the sim
+  // unusable.
+  boost::json::object save() const;
+  void load(const boost::json::object& s);
+
  private:
   struct frame_entry {
     player_id id;
@@ -207,6 +216,7 @@ class sim {
   sim_config cfg_;
   sim_rules rules_;
   std::mt19937_64 rng_;
+  std::uint64_t rng_draws_ = 0;  // numbers drawn from rng_ since it was seeded (see save())
   tick_t tick_ = 0;
   std::uint32_t next_bullet_ = 1;
   int next_slot_ = 0;

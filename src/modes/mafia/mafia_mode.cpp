@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 
 #include "proto/fields.hpp"
 
@@ -420,6 +421,7 @@ class mafia_game final : public lobby::mode {
   void on_leave(room_api& room, player_id p) override {
     seat* s = find(p);
     if (!s || !s->alive || phase_ == phase::over) return;
+    room.checkpoint();  // written after this call, with whatever it changed
     // Choices by and against the leaver are dropped; then they die, which may end the game.
     votes_.erase(p);
     std::erase_if(votes_, [&](const auto& v) { return v.second == p; });
@@ -478,6 +480,99 @@ class mafia_game final : public lobby::mode {
     o["chat"] = std::move(chat);
     o["media"] = media_json(viewer, spectators_);
     return o;
+  }
+
+  // State v1 (README, "Restoring a game"): everything but the rules, which come from the settings.
+  json::object serialize() const override {
+    json::array seats, specs, votes, verdicts, picks, invs, chat;
+    for (const auto& st : seats_)
+      seats.push_back(json::object{
+          {"player", st.id}, {"nickname", st.nickname}, {"role", name(st.r)}, {"alive", st.alive}});
+    for (player_id p : spectators_)
+      specs.push_back(p);
+    for (const auto& [v, t] : votes_)
+      votes.push_back(json::array{v, t});
+    for (const auto& [v, y] : verdicts_)
+      verdicts.push_back(json::array{v, y});
+    for (const auto& [m, t] : kill_picks_)
+      picks.push_back(json::array{m, t});
+    for (const auto& i : investigations_)
+      invs.push_back(i);
+    for (const auto& c : chat_)
+      chat.push_back(c.line);  // the line carries its channel
+    return {{"v", 1},
+            {"seats", std::move(seats)},
+            {"spectators", std::move(specs)},
+            {"phase", name(phase_)},
+            {"day", day_},
+            {"round", round_},
+            {"ends_at", ends_at_},
+            {"timer", timer_ != 0},
+            {"phase_serial", phase_serial_},
+            {"accused", accused_},
+            {"votes", std::move(votes)},
+            {"verdicts", std::move(verdicts)},
+            {"kill_picks", std::move(picks)},
+            {"heal", heal_},
+            {"investigated", investigated_},
+            {"investigations", std::move(invs)},
+            {"chat", std::move(chat)},
+            {"history", history_}};
+  }
+
+  // Reads serialize()'s output; throws on anything malformed (the factory turns it into an error).
+  void restore_from(const json::object& s) {
+    if (s.at("v").as_int64() != 1) throw std::invalid_argument("unknown state version");
+    auto role_named = [](std::string_view n) {
+      for (role r : {role::citizen, role::mafia, role::doctor, role::police}) {
+        if (name(r) == n) return r;
+      }
+      throw std::invalid_argument("unknown role");
+    };
+    for (const auto& v : s.at("seats").as_array()) {
+      const auto& o = v.as_object();
+      seats_.push_back({o.at("player").as_int64(), std::string(o.at("nickname").as_string()),
+                        role_named(o.at("role").as_string()), o.at("alive").as_bool()});
+    }
+    for (const auto& v : s.at("spectators").as_array())
+      spectators_.push_back(v.as_int64());
+    bool known = false;
+    const std::string_view ph = s.at("phase").as_string();
+    for (phase p :
+         {phase::day, phase::vote, phase::defense, phase::verdict, phase::night, phase::over}) {
+      if (name(p) == ph) {
+        phase_ = p;
+        known = true;
+      }
+    }
+    if (!known) throw std::invalid_argument("unknown phase");
+    day_ = static_cast<int>(s.at("day").as_int64());
+    round_ = s.at("round").as_int64();
+    ends_at_ = s.at("ends_at").as_int64();
+    timer_ = s.at("timer").as_bool() ? 1 : 0;  // re-armed by on_restore
+    phase_serial_ = s.at("phase_serial").to_number<std::uint64_t>();
+    accused_ = s.at("accused").as_int64();
+    for (const auto& v : s.at("votes").as_array())
+      votes_[v.as_array().at(0).as_int64()] = v.as_array().at(1).as_int64();
+    for (const auto& v : s.at("verdicts").as_array())
+      verdicts_[v.as_array().at(0).as_int64()] = v.as_array().at(1).as_bool();
+    for (const auto& v : s.at("kill_picks").as_array())
+      kill_picks_[v.as_array().at(0).as_int64()] = v.as_array().at(1).as_int64();
+    heal_ = s.at("heal").as_int64();
+    investigated_ = s.at("investigated").as_bool();
+    for (const auto& v : s.at("investigations").as_array())
+      investigations_.push_back(v.as_object());
+    for (const auto& v : s.at("chat").as_array()) {
+      const auto& line = v.as_object();
+      std::string_view ch = line.at("channel").as_string();
+      std::string_view channel = ch == "mafia" ? "mafia" : ch == "dead" ? "dead" : "day";
+      chat_.push_back({channel, line});
+    }
+    history_ = s.at("history").as_array();
+  }
+
+  void on_restore(room_api& room) override {
+    if (timer_ && phase_ != phase::over) timer_ = room.set_timer(ends_at_, phase_serial_);
   }
 
  private:
@@ -581,6 +676,7 @@ class mafia_game final : public lobby::mode {
     if (accused_) ev["accused"] = accused_;
     room.log("phase", 0, ev);
     room.send_all("mafia.phase", ev);
+    room.checkpoint();
     spectators_.clear();
     for (const auto& m : room.members()) {
       if (m.spectator) spectators_.push_back(m.id);
@@ -794,6 +890,7 @@ class mafia_game final : public lobby::mode {
     }
     votes_[me.id] = target;
     room.log("vote", me.id, {{"target", id_or_null(target)}});
+    room.checkpoint();  // a play is kept at once (README: a crash loses only chat)
     send_tally(room);
     maybe_end_early(room);
     return json::object{{"target", id_or_null(target)}};
@@ -806,6 +903,7 @@ class mafia_game final : public lobby::mode {
       return error{errc::not_eligible, "The accused does not vote on their own verdict."};
     verdicts_[me.id] = yes;
     room.log("verdict", me.id, {{"yes", yes}});
+    room.checkpoint();  // a play is kept at once (README: a crash loses only chat)
     send_verdict_tally(room);
     maybe_end_early(room);
     return json::object{{"yes", yes}};
@@ -827,6 +925,7 @@ class mafia_game final : public lobby::mode {
       return error{errc::bad_target, "Choose someone outside the family."};
     kill_picks_[me.id] = target;
     room.log("kill_pick", me.id, {{"target", target}});
+    room.checkpoint();  // a play is kept at once (README: a crash loses only chat)
     send_role(room, role::mafia, "mafia.kill_pick", {{"player", me.id}, {"target", target}});
     maybe_end_early(room);
     return json::object{{"target", target}};
@@ -839,6 +938,7 @@ class mafia_game final : public lobby::mode {
       return error{errc::bad_target, "This room does not let the doctor heal themselves."};
     heal_ = target;
     room.log("heal_pick", me.id, {{"target", target}});
+    room.checkpoint();  // a play is kept at once (README: a crash loses only chat)
     send_role(room, role::doctor, "mafia.heal_pick", {{"player", me.id}, {"target", target}});
     maybe_end_early(room);
     return json::object{{"target", target}};
@@ -854,6 +954,7 @@ class mafia_game final : public lobby::mode {
     json::object found{{"by", me.id}, {"player", target}, {"is_mafia", is_mafia}};
     investigations_.push_back(found);
     room.log("investigation", me.id, found);
+    room.checkpoint();  // a play is kept at once (README: a crash loses only chat)
     record(room,
            {{"kind", "investigation"}, {"by", me.id}, {"player", target}, {"is_mafia", is_mafia}});
     send_role(room, role::police, "mafia.investigation", found);
@@ -1081,6 +1182,17 @@ class mafia_factory final : public lobby::mode_factory {
 
   std::unique_ptr<lobby::mode> create(const json::object& settings) const override {
     return std::make_unique<mafia_game>(rules_from(settings));
+  }
+
+  result<std::unique_ptr<lobby::mode>> restore(const json::object& settings,
+                                               const json::object& state) const override {
+    try {
+      auto g = std::make_unique<mafia_game>(rules_from(settings));
+      g->restore_from(state);
+      return std::unique_ptr<lobby::mode>(std::move(g));
+    } catch (const std::exception& e) {
+      return error{errc::bad_field, fmt::format("mafia state: {}", e.what())};
+    }
   }
 
   // Statistics: a player won when their side won (alive or dead at the end), lost when the other

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <algorithm>
 #include <boost/json.hpp>
+#include <stdexcept>
 
 namespace maratang::mystery {
 
@@ -1273,6 +1274,77 @@ json::object engine::state_json() const {
   s["talked"] = std::move(talked);
   s["next_order"] = next_order_;
   return s;
+}
+
+void engine::load_state(const json::object& s) {
+  if (std::string_view(s.at("scenario").as_string()) != scn_->id)
+    throw std::invalid_argument("the state is of another scenario");
+  round_ = s.at("round").to_number<int>();
+  current_ = s.at("current").to_number<std::size_t>();
+  ended_ = s.at("ended").as_bool();
+  ending_ = s.at("ending").as_string();
+  const auto& ps = s.at("players").as_array();
+  if (ps.size() != players_.size()) throw std::invalid_argument("the seats differ");
+  for (std::size_t i = 0; i < ps.size(); ++i) {
+    const auto& o = ps[i].as_object();
+    auto& p = players_[i];
+    if (o.at("player").as_int64() != p.id) throw std::invalid_argument("the seats differ");
+    p.loc = o.at("location").as_string();
+    p.health = o.at("health").to_number<int>();
+    p.alive = o.at("alive").as_bool();
+    p.present = o.at("present").as_bool();
+  }
+  if (current_ >= players_.size()) throw std::invalid_argument("no such seat");
+  for (const auto& [id, v] : s.at("items").as_object()) {
+    auto it = items_.find(std::string(id));
+    if (it == items_.end()) throw std::invalid_argument("an item the scenario does not have");
+    const auto& o = v.as_object();
+    auto& st = it->second;
+    std::string_view where = o.at("where").as_string();
+    st.where = where == "floor"  ? place::floor
+               : where == "held" ? place::held
+               : where == "gone" ? place::gone
+                                 : place::nowhere;
+    st.loc = o.at("location").as_string();
+    st.holder = o.at("holder").as_int64();
+    st.hidden = o.at("hidden").as_bool();
+    st.inspected = o.at("inspected").as_bool();
+    st.order = o.at("order").to_number<std::uint64_t>();
+  }
+  puzzles_.clear();
+  for (const auto& [id, v] : s.at("puzzles").as_object()) {
+    if (!scn_->puzzles.count(std::string(id)))
+      throw std::invalid_argument("a puzzle the scenario does not have");
+    const auto& o = v.as_object();
+    auto& st = puzzles_[std::string(id)];
+    st.solved = o.at("solved").as_bool();
+    st.exhausted = o.at("exhausted").as_bool();
+    st.failures = o.at("failures").to_number<int>();
+    st.progress = o.at("progress").to_number<std::size_t>();
+  }
+  auto strings = [](const json::value& v) {
+    std::vector<std::string> out;
+    for (const auto& x : v.as_array())
+      out.emplace_back(x.as_string());
+    return out;
+  };
+  auto pairs = [](const json::value& v) {
+    std::set<std::pair<std::string, std::string>> out;
+    for (const auto& x : v.as_array())
+      out.emplace(x.as_array().at(0).as_string(), x.as_array().at(1).as_string());
+    return out;
+  };
+  auto f = strings(s.at("flags"));
+  flags_ = std::set<std::string>(f.begin(), f.end());
+  auto vis = strings(s.at("visited"));
+  visited_ = std::set<std::string>(vis.begin(), vis.end());
+  journal_ = strings(s.at("journal"));
+  unlocked_exits_ = pairs(s.at("unlocked_exits"));
+  revealed_knowledge_ = pairs(s.at("revealed_knowledge"));
+  talked_.clear();
+  for (const auto& x : s.at("talked").as_array())
+    talked_.emplace(x.as_array().at(0).as_int64(), x.as_array().at(1).as_string());
+  next_order_ = s.at("next_order").to_number<std::uint64_t>();
 }
 
 }  // namespace maratang::mystery

@@ -129,8 +129,11 @@ class engine {
 
   // What `viewer` may see (see engine.cpp for the shape).
   boost::json::object view(player_id viewer) const;
-  // The whole state, for the game record and for tests.
+  // The whole state, for the game record, for tests and for snapshots (mode::serialize).
   boost::json::object state_json() const;
+  // Replaces the state with a state_json() of a game of the same scenario and seats (a restored
+  // game). Throws std::exception on malformed input or ids the scenario does not have.
+  void load_state(const boost::json::object& s);
 
   // The knowledge of `npc` whose `when` holds for p (never secrets), in scenario order.
   std::vector<const knowledge_def*> unlocked_knowledge(player_id p, std::string_view npc) const;

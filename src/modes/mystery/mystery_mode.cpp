@@ -7,6 +7,7 @@
 #include <deque>
 #include <optional>
 #include <set>
+#include <stdexcept>
 
 #include "modes/mystery/casebook.hpp"
 #include "modes/mystery/engine.hpp"
@@ -172,6 +173,7 @@ class mystery_mode final : public lobby::mode {
     }
     send_states(room);
     schedule_turn(room, true);
+    room.checkpoint();
   }
 
   result<json::object> on_message(room_api& room, player_id from, std::string_view type,
@@ -247,6 +249,89 @@ class mystery_mode final : public lobby::mode {
     if (names_.count(p)) room.send_to(p, "mystery.state", engine_->view(p));
   }
 
+  // State v1 (README, "Restoring a game"): the engine's whole state (state_json), the players
+  // and who left, the turn and its deadline, the line counter, the public lines kept for
+  // reconnecting players, and the LLM lines still being written (finished offline on restore).
+  json::object serialize() const override {
+    json::array names, left, recent, pending;
+    for (const auto& [p, n] : names_)
+      names.push_back(json::array{p, n});
+    for (player_id p : left_)
+      left.push_back(p);
+    for (const auto& l : recent_)
+      recent.push_back(l);
+    for (const auto& [id, pl] : pending_) {
+      json::array to;
+      for (player_id p : pl.to.to)
+        to.push_back(p);
+      pending.push_back(json::object{{"base", pl.base},
+                                     {"everyone", pl.to.everyone},
+                                     {"to", std::move(to)},
+                                     {"offline", pl.offline}});
+    }
+    return {{"v", 1},
+            {"engine", engine_->state_json()},
+            {"names", std::move(names)},
+            {"left", std::move(left)},
+            {"announced", json::array{announced_.first, announced_.second}},
+            {"turn_ends_at", turn_ends_at_},
+            {"turn_timer", turn_timer_ != 0},
+            {"next_line", next_line_},
+            {"recent", std::move(recent)},
+            {"pending", std::move(pending)}};
+  }
+
+  // Reads serialize()'s output; throws on anything malformed or not of this scenario.
+  void restore_from(const json::object& s) {
+    if (s.at("v").as_int64() != 1) throw std::invalid_argument("unknown state version");
+    std::vector<player_id> seats;
+    const auto& eng = s.at("engine").as_object();
+    for (const auto& p : eng.at("players").as_array())
+      seats.push_back(p.as_object().at("player").as_int64());
+    for (const auto& v : s.at("names").as_array())
+      names_[v.as_array().at(0).as_int64()] = v.as_array().at(1).as_string();
+    engine_.emplace(scn_, seats);
+    engine_->load_state(eng);
+    for (const auto& v : s.at("left").as_array())
+      left_.insert(v.as_int64());
+    const auto& an = s.at("announced").as_array();
+    announced_ = {an.at(0).as_int64(), an.at(1).to_number<int>()};
+    turn_ends_at_ = s.at("turn_ends_at").as_int64();
+    turn_timer_ = s.at("turn_timer").as_bool() ? 1 : 0;  // re-armed by on_restore
+    next_line_ = s.at("next_line").as_int64();
+    for (const auto& v : s.at("recent").as_array())
+      recent_.push_back(v.as_object());
+    for (const auto& v : s.at("pending").as_array()) {
+      const auto& o = v.as_object();
+      pending_line pl;
+      pl.base = o.at("base").as_object();
+      pl.to.everyone = o.at("everyone").as_bool();
+      for (const auto& p : o.at("to").as_array())
+        pl.to.to.push_back(p.as_int64());
+      pl.offline = o.at("offline").as_string();
+      pending_.emplace(pl.base.at("line").as_int64(), std::move(pl));
+    }
+  }
+
+  void on_restore(room_api& room) override {
+    gate_ = room.async_gate();
+    // The LLM calls of the lost process are gone: each line still being written ends now with
+    // the scenario's own words (as when the LLM fails before any words), kept for reconnecting
+    // players and in the action log. Nobody is connected to be sent it.
+    for (auto& [id, pl] : pending_) {
+      auto f = pl.base;
+      f["done"] = true;
+      f["text"] = pl.offline;
+      f["source"] = "offline";
+      f["replaced"] = true;
+      remember(f, pl.to);
+      log_line(room, f);
+    }
+    pending_.clear();
+    if (turn_timer_ && !engine_->ended())
+      turn_timer_ = room.set_timer(turn_ends_at_, turn_timer_tag);
+  }
+
   json::object view(player_id viewer) const override {
     json::object v = engine_ ? engine_->view(viewer) : json::object{};
     v["scenario"] = {{"id", scn_->id}, {"title", scn_->title}, {"language", scn_->language}};
@@ -285,6 +370,7 @@ class mystery_mode final : public lobby::mode {
 
   // After a play: states to everyone, the ending, or the next turn.
   void after_play(room_api& room, bool turn_changed) {
+    room.checkpoint();  // every play is a turn solo, and may be one in a group
     send_states(room);
     if (engine_->ended()) return finish(room);
     schedule_turn(room, turn_changed);
@@ -504,6 +590,7 @@ class mystery_mode final : public lobby::mode {
     room.log("line", actor,
              {{"line", id}, {"pending", true}, {"kind", kind}, {"round", engine_->round()}});
     base["source"] = "llm";
+    pending_[id] = {base, to, offline};
     auto gate = gate_;
     // Deltas and the end come back on the room's strand through the gate (dropped if the game
     // ended meanwhile, in which case `this` is gone and never touched).
@@ -520,6 +607,8 @@ class mystery_mode final : public lobby::mode {
         [gate, this_mode = this, base, to, offline](bool ok, std::string text, std::string) {
           gate([this_mode, base, to, offline, ok, text = std::move(text)](room_api& r) {
             --this_mode->llm_busy_;
+            this_mode->pending_.erase(base.at("line").as_int64());
+            r.checkpoint();
             auto f = base;
             f["done"] = true;
             if (ok && !text.empty()) {
@@ -658,6 +747,12 @@ class mystery_mode final : public lobby::mode {
   int llm_busy_ = 0;
   std::deque<json::object> recent_;
   std::vector<std::string> given_now_;  // while an npc_talk is narrated: the items it handed over
+  struct pending_line {
+    json::object base;  // the line's id, kind, npc, actor and source
+    reach to;
+    std::string offline;  // the words that stand in if it never finishes
+  };
+  std::map<std::int64_t, pending_line> pending_;  // LLM lines being written, by id
 };
 
 // --- The factory --------------------------------------------------------------------------------
@@ -729,6 +824,22 @@ class mystery_factory final : public lobby::mode_factory {
     return std::make_unique<mystery_mode>(svc_, std::move(scn),
                                           static_cast<int>(settings.at("turn_ms").as_int64()),
                                           settings.at("llm").as_bool());
+  }
+
+  result<std::unique_ptr<lobby::mode>> restore(const json::object& settings,
+                                               const json::object& state) const override {
+    try {
+      auto it = svc_->scenarios.find(std::string(settings.at("scenario").as_string()));
+      if (it == svc_->scenarios.end())
+        return error{errc::unavailable, "The game's scenario is no longer loaded."};
+      auto m = std::make_unique<mystery_mode>(svc_, it->second,
+                                              static_cast<int>(settings.at("turn_ms").as_int64()),
+                                              settings.at("llm").as_bool());
+      m->restore_from(state);
+      return std::unique_ptr<lobby::mode>(std::move(m));
+    } catch (const std::exception& e) {
+      return error{errc::bad_field, fmt::format("mystery state: {}", e.what())};
+    }
   }
 
   // Statistics: the players play together, so everyone still in the game at its ending shares it,

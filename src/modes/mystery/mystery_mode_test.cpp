@@ -978,6 +978,52 @@ TEST(MysteryMode, late_llm_replies_after_the_game_ended_are_dropped) {
   EXPECT_EQ(g.room->run_async(), 0);
 }
 
+// Rooms outlive their process (README, "Restoring a game"): an LLM line still being written when
+// the game is snapshotted is finished on restore with the scenario's own words, in the action log,
+// never asked of the LLM again; the restored game sends nothing until someone reconnects.
+TEST(MysteryMode, a_restored_game_finishes_the_llm_lines_in_flight_with_the_scenarios_words) {
+  scripted_llm llm;
+  game g;
+  g.start("gull_rock", 1, {}, &llm);
+  ASSERT_EQ(llm.waiting(), 1u);  // the opening look
+  auto state = g.mode->serialize();
+  ASSERT_EQ(state.at("pending").as_array().size(), 1u);
+  auto settings = g.factory->validate_settings({{"scenario", "gull_rock"}}).value();
+  auto restored = g.factory->restore(settings, state);
+  ASSERT_TRUE(restored) << restored.error().message;
+  fake_room room2({{101, "p1", true, false}}, 1);
+  (*restored)->on_restore(room2);
+  EXPECT_TRUE(room2.inbox.empty());
+  EXPECT_EQ(llm.prompts().size(), 1u) << "not asked again";
+  EXPECT_TRUE((*restored)->serialize().at("pending").as_array().empty());
+  ASSERT_EQ(room2.action_log().size(), 1u);
+  const auto& line = room2.action_log()[0];
+  EXPECT_EQ(line.type, "line");
+  const auto& payload = line.data.at("payload").as_object();
+  EXPECT_EQ(str(payload.at("source")), "offline");
+  EXPECT_FALSE(str(payload.at("text")).empty());
+  // The lost process's LLM answering late changes nothing in the restored game.
+  ASSERT_TRUE(llm.answer({"too late"}));
+  EXPECT_EQ(room2.run_async(), 0);
+  // It plays on: the next look asks the LLM, as any look does.
+  ASSERT_TRUE(room2.act(*g.factory, **restored, 101, "mystery.act", {{"text", "look"}}));
+  EXPECT_EQ(llm.waiting(), 1u);
+}
+
+// A state that names a place the scenario does not have is refused, not played.
+TEST(MysteryMode, a_state_that_does_not_fit_the_scenario_is_not_restored) {
+  game g;
+  g.start("gull_rock", 1);
+  auto state = g.mode->serialize();
+  auto settings = g.factory->validate_settings({{"scenario", "gull_rock"}}).value();
+  auto bad = state;
+  bad["engine"].as_object()["items"].as_object()["no_such_item"] = json::object{};
+  EXPECT_FALSE(g.factory->restore(settings, bad));
+  auto other = g.factory->validate_settings({{"scenario", "hanok_night"}}).value();
+  EXPECT_FALSE(g.factory->restore(other, state)) << "another scenario's state";
+  EXPECT_TRUE(g.factory->restore(settings, state));
+}
+
 TEST(MysteryMode, npcs_with_an_adapter_speak_through_the_lora_endpoint) {
   scripted_llm llm;
   llm.lora_ = true;

@@ -51,6 +51,7 @@ class counter_mode final : public lobby::mode {
       room.set_timer(deadline_, 1);
     }
     room.send_all("test.counter.started", {{"deadline", deadline_}});
+    room.checkpoint();
   }
 
   result<json::object> on_message(room_api& room, player_id from, std::string_view type,
@@ -82,6 +83,7 @@ class counter_mode final : public lobby::mode {
     room.log("add", from, {{"n", n}});
     room.send_all("test.counter.total", {{"total", total_}});
     room.send_to(from, "test.counter.private", {{"mine", mine_[from]}});
+    room.checkpoint();  // every change is a checkpoint: the tests of restore count on it
     return json::object{{"total", total_}, {"mine", mine_[from]}};
   }
 
@@ -96,6 +98,27 @@ class counter_mode final : public lobby::mode {
     json::object o{{"total", total_}, {"deadline", deadline_}};
     if (auto it = mine_.find(viewer); it != mine_.end()) o["mine"] = it->second;
     return o;
+  }
+
+  // State v1: {v, total, deadline, mine: [[player, n]]}. Work sent to another thread (later) is
+  // not kept: a restored game never gets it.
+  json::object serialize() const override {
+    json::array mine;
+    for (const auto& [p, n] : mine_)
+      mine.push_back(json::array{p, n});
+    return {{"v", 1}, {"total", total_}, {"deadline", deadline_}, {"mine", std::move(mine)}};
+  }
+
+  void restore_from(const json::object& s) {
+    if (s.at("v").as_int64() != 1) throw std::invalid_argument("unknown state version");
+    total_ = s.at("total").as_int64();
+    deadline_ = s.at("deadline").as_int64();
+    for (const auto& e : s.at("mine").as_array())
+      mine_[e.as_array().at(0).as_int64()] = e.as_array().at(1).as_int64();
+  }
+
+  void on_restore(room_api& room) override {
+    if (deadline_ > 0) room.set_timer(deadline_, 1);
   }
 
  private:
@@ -141,6 +164,17 @@ class counter_factory final : public lobby::mode_factory {
 
   std::unique_ptr<lobby::mode> create(const json::object& settings) const override {
     return std::make_unique<counter_mode>(settings.at("end_after_ms").as_int64());
+  }
+
+  result<std::unique_ptr<lobby::mode>> restore(const json::object& settings,
+                                               const json::object& state) const override {
+    try {
+      auto m = std::make_unique<counter_mode>(settings.at("end_after_ms").as_int64());
+      m->restore_from(state);
+      return std::unique_ptr<lobby::mode>(std::move(m));
+    } catch (const std::exception& e) {
+      return error{errc::bad_field, std::string("test.counter state: ") + e.what()};
+    }
   }
 
   // Statistics: the highest own count wins; several at the top draw; everyone else loses. The

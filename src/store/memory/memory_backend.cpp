@@ -255,6 +255,25 @@ void memory_backend::put_casebook(const casebook_record& c) {
   state_.casebooks[c.game_id] = c;
 }
 
+void memory_backend::put_room_snapshot(const room_snapshot_record& s) {
+  auto [it, fresh] = state_.room_snapshots.try_emplace(s.room_id, s);
+  if (!fresh && s.seq > it->second.seq) it->second = s;
+}
+
+void memory_backend::delete_room_snapshot(const std::string& room_id, std::int64_t upto_seq) {
+  auto it = state_.room_snapshots.find(room_id);
+  if (it != state_.room_snapshots.end() && it->second.seq <= upto_seq)
+    state_.room_snapshots.erase(it);
+}
+
+std::vector<room_snapshot_record> memory_backend::room_snapshots(const std::string& node) {
+  std::vector<room_snapshot_record> out;
+  for (const auto& [id, s] : state_.room_snapshots) {
+    if (s.node == node) out.push_back(s);
+  }
+  return out;
+}
+
 std::optional<casebook_record> memory_backend::find_casebook(const std::string& game_id) {
   const auto it = state_.casebooks.find(game_id);
   if (it == state_.casebooks.end()) return std::nullopt;

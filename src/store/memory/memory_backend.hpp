@@ -61,6 +61,9 @@ class memory_backend : public backend {
   std::optional<game_record> find_game(const std::string& id) override;
   void put_casebook(const casebook_record& c) override;
   std::optional<casebook_record> find_casebook(const std::string& game_id) override;
+  void put_room_snapshot(const room_snapshot_record& s) override;
+  void delete_room_snapshot(const std::string& room_id, std::int64_t upto_seq) override;
+  std::vector<room_snapshot_record> room_snapshots(const std::string& node) override;
   std::vector<game_record> games_of(std::int64_t account_id, int limit, std::int64_t before_ms,
                                     bool include_private) override;
   std::vector<mode_stats> stats_of(std::int64_t account_id) override;
@@ -97,6 +100,7 @@ class memory_backend : public backend {
     std::map<std::string, game_record> games;
     std::map<std::pair<std::int64_t, std::string>, mode_stats> stats;  // (account, mode)
     std::map<std::string, casebook_record> casebooks;
+    std::map<std::string, room_snapshot_record> room_snapshots;
     std::map<std::pair<std::string, std::int64_t>, log_entry> log;
     std::map<std::int64_t, event_record> events;
     std::int64_t last_event_id = 0;

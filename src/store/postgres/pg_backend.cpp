@@ -171,6 +171,17 @@ CREATE TABLE account_bans (
   reason     TEXT NOT NULL
 );
 )sql",
+    // 11: the latest snapshot of each running game (crash recovery, lobby/room_snapshot.hpp).
+    R"sql(
+CREATE TABLE room_snapshots (
+  room_id    TEXT PRIMARY KEY,
+  node       TEXT NOT NULL,
+  seq        BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL,
+  data_json  TEXT NOT NULL
+);
+CREATE INDEX room_snapshots_node ON room_snapshots(node, room_id);
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -811,6 +822,31 @@ void pg_backend::put_casebook(const casebook_record& c) {
       "excluded.title, language = excluded.language, author = excluded.author, markdown = "
       "excluded.markdown, created_ms = excluded.created_ms",
       {p(c.game_id), p(c.title), p(c.language), p(c.author), p(c.markdown), p(c.created_ms)});
+}
+
+void pg_backend::put_room_snapshot(const room_snapshot_record& s) {
+  run("put_room_snapshot",
+      "INSERT INTO room_snapshots (room_id, node, seq, updated_ms, data_json) "
+      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id) DO UPDATE SET node = excluded.node, "
+      "seq = excluded.seq, updated_ms = excluded.updated_ms, data_json = excluded.data_json "
+      "WHERE excluded.seq > room_snapshots.seq",
+      {p(s.room_id), p(s.node), p(s.seq), p(s.updated_ms), p(s.data_json)});
+}
+
+void pg_backend::delete_room_snapshot(const std::string& room_id, std::int64_t upto_seq) {
+  run("delete_room_snapshot", "DELETE FROM room_snapshots WHERE room_id = $1 AND seq <= $2",
+      {p(room_id), p(upto_seq)});
+}
+
+std::vector<room_snapshot_record> pg_backend::room_snapshots(const std::string& node) {
+  auto r = run("room_snapshots",
+               "SELECT room_id, node, seq, updated_ms, data_json FROM room_snapshots "
+               "WHERE node = $1 ORDER BY room_id COLLATE \"C\"",
+               {p(node)});
+  std::vector<room_snapshot_record> out;
+  for (int i = 0; i < r.size(); ++i)
+    out.push_back({r.text(i, 0), r.text(i, 1), r.i64(i, 2), r.i64(i, 3), r.text(i, 4)});
+  return out;
 }
 
 std::optional<casebook_record> pg_backend::find_casebook(const std::string& game_id) {

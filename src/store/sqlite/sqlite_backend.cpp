@@ -191,6 +191,17 @@ CREATE TABLE account_bans (
   reason     TEXT NOT NULL
 );
 )sql",
+    // 12: the latest snapshot of each running game (crash recovery, lobby/room_snapshot.hpp).
+    R"sql(
+CREATE TABLE room_snapshots (
+  room_id    TEXT PRIMARY KEY,
+  node       TEXT NOT NULL,
+  seq        INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  data_json  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX room_snapshots_node ON room_snapshots(node, room_id);
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -869,6 +880,45 @@ void sqlite_backend::put_casebook(const casebook_record& c) {
   q.bind_text(5, c.markdown);
   q.bind_i64(6, c.created_ms);
   if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+}
+
+void sqlite_backend::put_room_snapshot(const room_snapshot_record& s) {
+  const char* op = "put_room_snapshot";
+  query q(db_,
+          prepare("INSERT INTO room_snapshots (room_id, node, seq, updated_ms, data_json) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (room_id) DO UPDATE SET node = "
+                  "excluded.node, seq = excluded.seq, updated_ms = excluded.updated_ms, "
+                  "data_json = excluded.data_json WHERE excluded.seq > room_snapshots.seq",
+                  op),
+          op);
+  q.bind_text(1, s.room_id);
+  q.bind_text(2, s.node);
+  q.bind_i64(3, s.seq);
+  q.bind_i64(4, s.updated_ms);
+  q.bind_text(5, s.data_json);
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+}
+
+void sqlite_backend::delete_room_snapshot(const std::string& room_id, std::int64_t upto_seq) {
+  const char* op = "delete_room_snapshot";
+  query q(db_, prepare("DELETE FROM room_snapshots WHERE room_id = ?1 AND seq <= ?2", op), op);
+  q.bind_text(1, room_id);
+  q.bind_i64(2, upto_seq);
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+}
+
+std::vector<room_snapshot_record> sqlite_backend::room_snapshots(const std::string& node) {
+  const char* op = "room_snapshots";
+  query q(db_,
+          prepare("SELECT room_id, node, seq, updated_ms, data_json FROM room_snapshots "
+                  "WHERE node = ?1 ORDER BY room_id",
+                  op),
+          op);
+  q.bind_text(1, node);
+  std::vector<room_snapshot_record> out;
+  while (q.next())
+    out.push_back({q.text(0), q.text(1), q.i64(2), q.i64(3), q.text(4)});
+  return out;
 }
 
 std::optional<casebook_record> sqlite_backend::find_casebook(const std::string& game_id) {

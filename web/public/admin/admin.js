@@ -96,7 +96,7 @@ async function overview() {
   const rooms = Object.entries(o.rooms.by_mode).map(([mode, c]) => `${mode}: ${c.waiting} / ${c.playing}`).join(', ');
   return [
     h('div.stats',
-      stat('node', o.node, 'stat-node'),
+      stat('node', `${o.node} (${o.address})`, 'stat-node'),
       stat('started', fmtTime(o.started_at), 'stat-started'),
       stat('connections', o.connections, 'stat-connections'),
       stat('online', o.online, 'stat-online'),
