@@ -18,7 +18,7 @@
 // lobby on the same storage restores every room from its snapshot. Prints how long reading the
 // snapshots and restoring the rooms took (rooms restored per second), and how many rooms play on.
 // Usage: mafia_rooms [--rooms 10000] [--duration 30] [--phase-ms 3000] [--database-url URL]
-//                    [--restore]
+//                    [--restore [--snapshot-interval-ms N]]
 // Bounded in time; stops by itself.
 #include <pthread.h>
 #include <sys/resource.h>
@@ -287,6 +287,11 @@ int main(int argc, char** argv) {
   bool restore = false;
   cli.add_flag("--restore", restore,
                "Snapshot the games, then crash the node and restore every room (rooms/s)");
+  int snapshot_interval_ms = 1000;
+  cli.add_option(
+      "--snapshot-interval-ms", snapshot_interval_ms,
+      "With --restore: a room's snapshots at most this often (rooms.snapshot_interval_ms; "
+      "0: at every checkpoint)");
   CLI11_PARSE(cli, argc, argv);
   rooms = std::clamp(rooms, 1, 20000);
   duration = std::clamp(duration, 1.0, 600.0);
@@ -316,6 +321,7 @@ int main(int argc, char** argv) {
   asio::io_context bot_ioc;
   lobby::lobby_options lo;
   lo.max_rooms = rooms + 10;
+  lo.snapshot_interval_ms = snapshot_interval_ms;
   lobby::lobby lob(server_ioc, modes, ports, ports, real_clock(), m, lo);
   if (restore) lob.set_snapshot_store(&ports);
   auto server_work = asio::make_work_guard(server_ioc);

@@ -226,6 +226,11 @@ const std::vector<setting>& settings() {
                             "Open connections at most; more are refused."));
     t.push_back(int_setting("rooms.reconnect_grace_ms", &config::reconnect_grace_ms, 0, 3600000,
                             "How long a dropped player keeps their seat."));
+    t.push_back(int_setting(
+        "rooms.snapshot_interval_ms", &config::snapshot_interval_ms, 0, 60000,
+        "A running game's snapshots (crash recovery) at most this often: a play or phase change "
+        "sooner is saved when the interval ends, so a crash loses at most this long of a game "
+        "(0: every checkpoint at once, which costs the room thread much more at scale)."));
     t.push_back(str_setting("node.id", &config::node_id,
                             "This node's name: running games are snapshotted under it, and at "
                             "start-up the node restores the games it finds under it."));

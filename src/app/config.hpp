@@ -70,6 +70,7 @@ struct config {
   // This node's name: the owner of its rooms' snapshots, and whose snapshots it restores at
   // start-up (lobby/room_snapshot.hpp).
   std::string node_id = "node-1";
+  int snapshot_interval_ms = 1000;  // a room's snapshots at most this often
   int max_rooms = 100000;
   bool allow_seeds = false;
   int mafia_min_players = 4;

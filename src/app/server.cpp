@@ -662,6 +662,7 @@ result<int> server::start() {
   lo.reconnect_grace_ms = s.cfg.reconnect_grace_ms;
   lo.max_rooms = s.cfg.max_rooms;
   lo.node_id = s.cfg.node_id;
+  lo.snapshot_interval_ms = s.cfg.snapshot_interval_ms;
   s.lob = std::make_unique<lobby::lobby>(s.ioc, s.modes, *s.games, *s.action_log, real_clock(), s.m,
                                          lo);
   s.lob->set_snapshot_store(s.ports.get());

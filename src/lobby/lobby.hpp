@@ -42,6 +42,9 @@ struct lobby_options {
   // This node's name: the owner written in each room snapshot (lobby/room_snapshot.hpp), and the
   // snapshots this node restores at start-up.
   std::string node_id = "node-1";
+  // A room writes at most one snapshot per this many ms: a checkpoint sooner is written when the
+  // interval ends, with the state as it is then (0: every checkpoint at once).
+  int snapshot_interval_ms = 1000;
 };
 
 struct room_summary {

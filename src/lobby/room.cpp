@@ -722,6 +722,9 @@ bool room::call_mode(F&& f) {
 void room::finish_game(bool aborted) {
   end_pending_ = false;
   checkpoint_pending_ = false;
+  if (snapshot_timer_) snapshot_timer_->cancel();
+  snapshot_timer_.reset();
+  last_snapshot_ms_ = 0;
   // The game is over: it must never be restored (the delete is retried until it commits).
   if (snapshotted_ && lobby_.snapshot_store())
     lobby_.snapshot_store()->delete_snapshot(id_, snapshot_seq_);
@@ -851,6 +854,23 @@ void room::write_snapshot() {
   checkpoint_pending_ = false;
   room_snapshot_store* store = lobby_.snapshot_store();
   if (!store || !mode_ || state_ != state::playing) return;
+  // At most one a snapshot_interval_ms: a checkpoint sooner waits for the interval's end and then
+  // writes the state as it is by then (one write for every play in between).
+  const epoch_ms now = clock_.now_ms();
+  if (snapshot_timer_) return;
+  if (last_snapshot_ms_ && opts_.snapshot_interval_ms > 0 &&
+      now < last_snapshot_ms_ + opts_.snapshot_interval_ms) {
+    snapshot_timer_ = std::make_unique<asio::steady_timer>(strand_);
+    snapshot_timer_->expires_after(
+        std::chrono::milliseconds(last_snapshot_ms_ + opts_.snapshot_interval_ms - now));
+    snapshot_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return;
+      self->snapshot_timer_.reset();
+      self->write_snapshot();
+    });
+    return;
+  }
+  last_snapshot_ms_ = now;
   // Built here, on the strand, from the state as it is now; storage only gets the text.
   std::string text;
   try {

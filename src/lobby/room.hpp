@@ -176,6 +176,9 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   bool checkpoint_pending_ = false;  // the mode asked for a snapshot during the current call
   std::int64_t snapshot_seq_ = 0;    // the last snapshot written (grows across games)
   bool snapshotted_ = false;         // the running game has a snapshot stored
+  epoch_ms last_snapshot_ms_ = 0;    // when the last one was written (0: none in this game)
+  // Armed while a checkpoint waits for the end of opts_.snapshot_interval_ms.
+  std::unique_ptr<boost::asio::steady_timer> snapshot_timer_;
   boost::json::object end_result_;
   boost::json::object end_record_;
   std::int64_t log_seq_ = 0;

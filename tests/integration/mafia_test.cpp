@@ -655,6 +655,40 @@ json::object wait_snapshot(const std::filesystem::path& db_file,
   throw std::runtime_error("the expected snapshot was never stored");
 }
 
+// rooms.snapshot_interval_ms: plays in quick succession are saved together, at most one snapshot
+// an interval, and the last of them is in the snapshot written when the interval ends.
+TEST(MafiaTest, snapshots_come_at_most_once_an_interval_and_keep_the_last_play) {
+  temp_dir data;
+  const auto dir = data.path() / "data";
+  server_process srv({"rooms.snapshot_interval_ms=1500"}, dir);
+  auto snapshots = [&] {
+    const auto body = http_call(srv.port(), "GET", "/metrics").body;
+    const std::string name = "\nmaratang_room_snapshots_total ";
+    const auto pos = body.find(name);
+    return pos == std::string::npos ? -1 : std::stoll(body.substr(pos + name.size()));
+  };
+  table t;
+  t.seats = seat_players(srv.port(), {"Na", "Ma", "La", "Ka", "Ja"});
+  start_game(t, {{"day_ms", 100}, {"vote_ms", 30000}, {"seed", 5}});
+  for (auto* s : t.everyone())
+    wait_phase(*s, "vote", 1);
+  wait_snapshot(dir / "maratang.db",
+                [](const json::object& d) { return str(at(d, "game.state.phase")) == "vote"; });
+  const auto before = snapshots();
+  auto& target = t.one("citizen");
+  int votes = 0;
+  for (auto* s : t.but({&target})) {
+    s->ws->call("mafia.vote", {{"target", target.acc.id}});
+    if (++votes == 3) break;
+  }
+  EXPECT_LE(snapshots() - before, 1) << "three plays within the interval wrote more than once";
+  auto doc = wait_snapshot(dir / "maratang.db", [](const json::object& d) {
+    return at(d, "game.state.votes").as_array().size() == 3;
+  });
+  EXPECT_EQ(str(at(doc, "game.state.phase")), "vote");
+  EXPECT_LE(snapshots() - before, 2) << "one at most now, and the one the interval's end wrote";
+}
+
 // kill -9 mid-vote; the server starts again on the same data directory and restores the room; the
 // players reconnect with their tokens to the same phase, deadline, votes and roles (the chat line
 // said after the last checkpoint is what is lost), and play the game to its stored end.
