@@ -261,7 +261,8 @@ json::array lobby::list_json(std::string_view mode) const {
                      {"state", s.state},
                      {"players", s.players},
                      {"capacity", s.capacity},
-                     {"has_password", s.has_password}});
+                     {"has_password", s.has_password},
+                     {"allow_spectators", s.allow_spectators}});
   }
   return rooms;
 }

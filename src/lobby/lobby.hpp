@@ -56,6 +56,7 @@ struct room_summary {
   int capacity = 0;
   bool has_password = false;
   bool is_private = false;
+  bool allow_spectators = false;
 };
 
 struct create_params {

@@ -226,6 +226,7 @@ void room::publish_summary() {
   s.players = static_cast<int>(player_count());
   s.capacity = params_.capacity;
   s.has_password = !params_.password.empty();
+  s.allow_spectators = params_.allow_spectators;
   s.is_private = params_.is_private;
   lobby_.update_summary(s);
 }

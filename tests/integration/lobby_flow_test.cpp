@@ -176,6 +176,7 @@ TEST_F(lobby_flow_test, full_game_with_four_players) {
     EXPECT_EQ(num(at(r, "players")), 1);
     EXPECT_EQ(num(at(r, "capacity")), 4);
     EXPECT_EQ(at(r, "has_password"), json::value(false));
+    EXPECT_EQ(at(r, "allow_spectators"), json::value(false));
   }
   EXPECT_TRUE(listed) << json::serialize(list);
   auto rest = http_call(port(), "GET", "/v1/rooms");
@@ -672,6 +673,7 @@ TEST_F(lobby_flow_test, join_during_a_game_is_refused_but_spectating_works) {
     if (str(at(r, "id")) == room_id) {
       EXPECT_EQ(num(at(r, "players")), 2);
       EXPECT_EQ(str(at(r, "state")), "playing");
+      EXPECT_EQ(at(r, "allow_spectators"), json::value(true)) << "so a client can offer to watch";
     }
   }
 }

@@ -186,7 +186,7 @@ function lobbyScreen() {
       rowErr);
     return {el, update: (now) => {
       fill(info, h('span.state', t('room_state.' + now.state)), ' ', h('span.seats', `${now.players}/${now.capacity}`));
-      watch.hidden = now.state !== 'playing';
+      watch.hidden = now.state !== 'playing' || !now.allow_spectators;
     }};
   };
   const code = h('input#invite-code', {placeholder: t('ui.invite_code'), maxlength: 16});
