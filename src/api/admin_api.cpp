@@ -323,14 +323,9 @@ void gateway::run_admin(const admin_call& call, std::int64_t admin, const http_r
     case action::rooms: {
       json::array rooms;
       for (const auto& s : lobby_.rooms()) {
-        rooms.push_back({{"id", s.id},
-                         {"name", s.name},
-                         {"mode", s.mode},
-                         {"state", s.state},
-                         {"players", s.players},
-                         {"capacity", s.capacity},
-                         {"has_password", s.has_password},
-                         {"private", s.is_private}});
+        auto o = lobby::summary_json(s);
+        o["private"] = s.is_private;
+        rooms.push_back(std::move(o));
       }
       return respond(json_response(200, json::object{{"rooms", std::move(rooms)}}));
     }

@@ -520,18 +520,13 @@ result<loaded_config> load_config_unredacted(const std::string& file_arg, const 
   if (c.nickname_min > c.nickname_max) {
     return error{errc::bad_field, "setting nickname.min_chars: must not exceed nickname.max_chars"};
   }
-  for (std::string_view rest = c.trusted_proxies; !rest.empty();) {
-    const auto comma = rest.find(',');
-    std::string a(rest.substr(0, comma));
-    std::erase(a, ' ');
+  for (const auto& a : trusted_proxy_list(c)) {
     unsigned char buf[16];
-    if (!a.empty() && inet_pton(AF_INET, a.c_str(), buf) != 1 &&
-        inet_pton(AF_INET6, a.c_str(), buf) != 1) {
+    if (inet_pton(AF_INET, a.c_str(), buf) != 1 && inet_pton(AF_INET6, a.c_str(), buf) != 1) {
       return error{errc::bad_field, fmt::format("setting server.trusted_proxies: \"{}\" is not an "
                                                 "IP address",
                                                 a)};
     }
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
   }
   if (!c.redis_url.empty()) {
     redis::options ro;
@@ -599,6 +594,18 @@ std::string describe(const loaded_config& lc) {
     out[s.key] = json::object{{"value", v}, {"source", source_name(lc.sources.at(s.key))}};
   }
   return json::serialize(out);
+}
+
+std::vector<std::string> trusted_proxy_list(const config& c) {
+  std::vector<std::string> out;
+  for (std::string_view rest = c.trusted_proxies; !rest.empty();) {
+    const auto comma = rest.find(',');
+    std::string a(rest.substr(0, comma));
+    std::erase(a, ' ');
+    if (!a.empty()) out.push_back(std::move(a));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return out;
 }
 
 std::string settings_markdown() {

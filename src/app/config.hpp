@@ -143,6 +143,9 @@ using overrides = std::vector<std::pair<std::string, std::string>>;
 // `env` is the environment (usually environ). Errors name the setting, its source and the problem.
 result<loaded_config> load_config(const std::string& file, const overrides& flags, char** env);
 
+// server.trusted_proxies as a list (split at commas, spaces dropped, empty entries skipped).
+std::vector<std::string> trusted_proxy_list(const config& c);
+
 // The effective configuration as JSON text, secrets redacted, each value with its source.
 std::string describe(const loaded_config& lc);
 

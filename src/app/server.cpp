@@ -792,13 +792,7 @@ result<int> server::start() {
   no.ws_idle_timeout_ms = s.cfg.ws_idle_timeout_ms;
   no.http_idle_timeout_ms = s.cfg.http_idle_timeout_ms;
   no.max_connections = net::fit_connections_to_fd_limit(s.cfg.max_connections);
-  for (std::string_view rest = s.cfg.trusted_proxies; !rest.empty();) {
-    const auto comma = rest.find(',');
-    std::string a(rest.substr(0, comma));
-    std::erase(a, ' ');
-    if (!a.empty()) no.trusted_proxies.push_back(std::move(a));
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-  }
+  no.trusted_proxies = trusted_proxy_list(s.cfg);
   s.listen = std::make_unique<net::listener>(s.ioc, *s.gate, s.m, no);
   auto port = s.listen->open(s.cfg.host, s.cfg.port);
   if (!port) return port.error();

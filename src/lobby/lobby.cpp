@@ -252,18 +252,21 @@ std::vector<room_summary> lobby::list(std::string_view mode) const {
   return out;
 }
 
+json::object summary_json(const room_summary& s) {
+  return {{"id", s.id},
+          {"name", s.name},
+          {"mode", s.mode},
+          {"state", s.state},
+          {"players", s.players},
+          {"capacity", s.capacity},
+          {"has_password", s.has_password},
+          {"allow_spectators", s.allow_spectators}};
+}
+
 json::array lobby::list_json(std::string_view mode) const {
   json::array rooms;
-  for (const auto& s : list(mode)) {
-    rooms.push_back({{"id", s.id},
-                     {"name", s.name},
-                     {"mode", s.mode},
-                     {"state", s.state},
-                     {"players", s.players},
-                     {"capacity", s.capacity},
-                     {"has_password", s.has_password},
-                     {"allow_spectators", s.allow_spectators}});
-  }
+  for (const auto& s : list(mode))
+    rooms.push_back(summary_json(s));
   return rooms;
 }
 

@@ -59,6 +59,10 @@ struct room_summary {
   bool allow_spectators = false;
 };
 
+// A summary as room.list shows it: {id, name, mode, state, players, capacity, has_password,
+// allow_spectators}.
+boost::json::object summary_json(const room_summary& s);
+
 struct create_params {
   std::string mode;
   std::string name;

@@ -561,7 +561,8 @@ constexpr endpoint_spec endpoints[] = {
      true,
      "Admins only: every room of this node, private ones included, by id.",
      {},
-     "`{rooms:[{id, name, mode, state, players, capacity, has_password, private}]}`"},
+     "`{rooms:[{id, name, mode, state, players, capacity, has_password, allow_spectators, "
+     "private}]}`"},
     {"GET",
      "/v1/admin/rooms/{id}",
      true,
