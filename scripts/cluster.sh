@@ -65,7 +65,7 @@ upstreams=()
 for n in $(seq 1 "$nodes"); do
   "$binary" serve --port 0 --host 127.0.0.1 --data-dir "$dir/node-$n" --port-file "$dir/node-$n.port" \
     --set "storage.database_url=$pg_url" --set "redis.url=$redis_url" --set "auth.secret=$secret" \
-    --set "server.trusted_proxies=127.0.0.1" --set "node.id=node-$n" \
+    --set "server.trusted_proxies=127.0.0.1" --set "node.id=node-$n" --set "node.route=/node/$n" \
     >"$dir/node-$n.log" 2>&1 &
   echo $! >"$dir/node-$n.pid"
   for _ in $(seq 1 100); do [ -s "$dir/node-$n.port" ] && break; sleep 0.1; done

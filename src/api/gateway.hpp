@@ -72,6 +72,19 @@ struct cluster_hooks {
   // An account's socket was attached here at `at`: the other nodes close theirs (one live socket
   // per account across the nodes; lobby::replaced_elsewhere).
   std::function<void(std::int64_t account, epoch_ms at)> account_connected;
+  // The room directory (app/cluster.hpp). join_elsewhere: room.join for a room this node does
+  // not hold; the reply is {moved: {node, ws, room_id}} or the error. seat_elsewhere: at hello,
+  // for an account holding no seat here: {node, ws, room_id} when its seat is on another node,
+  // else null. list_elsewhere: appends the other nodes' public rooms to room.list.
+  struct join_request {
+    std::string room_id, invite_code, password;
+    bool spectate = false;
+  };
+  std::function<void(std::int64_t account, std::string nickname, join_request,
+                     std::function<void(result<boost::json::object>)>)>
+      join_elsewhere;
+  std::function<void(std::int64_t account, std::function<void(boost::json::value)>)> seat_elsewhere;
+  std::function<void(std::string_view mode, boost::json::array& rooms)> list_elsewhere;
 };
 
 // What the admin console shows of this process beside the lobby (admin_api.cpp), set by the
@@ -135,6 +148,9 @@ class gateway final : public net::handler {
   void on_hello(request& r);
   void on_time_sync(request& r);
   void on_room_list(request& r);
+  // room.list and GET /v1/rooms: this node's public rooms and, with several nodes, the others',
+  // by id.
+  boost::json::array room_list(std::string_view mode) const;
   void on_room_create(request& r);
   void on_room_join(request& r);
   void on_room_leave(request& r);

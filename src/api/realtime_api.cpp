@@ -249,6 +249,18 @@ void gateway::answer_hello(const std::shared_ptr<net::connection>& c, json::valu
   // The room (if the player still has a seat) answers with their snapshot; the reply is sent from
   // the room's strand so that it precedes every room event the new connection will receive.
   lobby_.resume(ctx.account_id, c, [this, c, id, data = std::move(data)](json::value room) mutable {
+    // No seat here: with several nodes, the seat may be in another node's room; the client is
+    // sent there (`moved`).
+    if (room.is_null() && cluster_.seat_elsewhere) {
+      return cluster_.seat_elsewhere(
+          c->context().account_id,
+          [this, c, id = std::move(id), data = std::move(data)](json::value moved) mutable {
+            data["server_time"] = clock_.now_ms();
+            data["room"] = nullptr;
+            if (!moved.is_null()) data["moved"] = std::move(moved);
+            c->send(proto::encode_reply("hello", id, data));
+          });
+    }
     data["server_time"] = clock_.now_ms();
     data["room"] = std::move(room);
     c->send(proto::encode_reply("hello", id, data));
@@ -262,8 +274,19 @@ void gateway::on_time_sync(request& r) {
   reply(r, std::move(data));
 }
 
+json::array gateway::room_list(std::string_view mode) const {
+  auto rooms = lobby_.list_json(mode);
+  if (cluster_.list_elsewhere) {
+    cluster_.list_elsewhere(mode, rooms);
+    std::sort(rooms.begin(), rooms.end(), [](const json::value& a, const json::value& b) {
+      return a.at("id").as_string() < b.at("id").as_string();
+    });
+  }
+  return rooms;
+}
+
 void gateway::on_room_list(request& r) {
-  reply(r, json::object{{"rooms", lobby_.list_json(r.args->opt_string("mode").value_or(""))}});
+  reply(r, json::object{{"rooms", room_list(r.args->opt_string("mode").value_or(""))}});
 }
 
 namespace {
@@ -325,9 +348,23 @@ void gateway::on_room_join(request& r) {
         r.conn, r.type, r.id,
         error{errc::missing_field, "Give exactly one of \"room_id\" and \"invite_code\"."});
   }
+  cluster_hooks::join_request elsewhere{p.room_id, p.invite_code, p.password, p.spectate};
+  const auto account = r.conn->context().account_id;
+  // Read now: the lobby may answer under its lock, where asking it again would deadlock.
+  std::string nickname = cluster_.join_elsewhere ? lobby_.nickname_of(account) : std::string();
   auto shared = std::make_shared<request>(std::move(r));
-  lobby_.join(shared->conn->context().account_id, std::move(p), shared->conn,
-              [this, shared](result<json::object> res) { reply(*shared, std::move(res)); });
+  lobby_.join(account, std::move(p), shared->conn,
+              [this, shared, account, nickname = std::move(nickname),
+               elsewhere = std::move(elsewhere)](result<json::object> res) mutable {
+                // Not a room of this node: perhaps another node's (the client is moved there).
+                if (!res && res.error().code == errc::unknown_room && cluster_.join_elsewhere) {
+                  return cluster_.join_elsewhere(account, std::move(nickname), std::move(elsewhere),
+                                                 [this, shared](result<json::object> moved) {
+                                                   reply(*shared, std::move(moved));
+                                                 });
+                }
+                reply(*shared, std::move(res));
+              });
 }
 
 // Runs `fn(room, account, reply)` on the sender's room, or answers not_in_room.

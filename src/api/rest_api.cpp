@@ -291,7 +291,7 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
   // Rooms and games.
   if (path == "/v1/rooms") {
     if (m != "GET") return fail(errc::method_not_allowed);
-    return respond(json_response(200, {{"rooms", lobby_.list_json(req.query_param("mode"))}}));
+    return respond(json_response(200, {{"rooms", room_list(req.query_param("mode"))}}));
   }
   // Game records: who may read which is decided by may_read_game (game_access.hpp). A private
   // game the caller may not read is "No such game.", as one that does not exist.

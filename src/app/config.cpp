@@ -234,6 +234,28 @@ const std::vector<setting>& settings() {
     t.push_back(str_setting("node.id", &config::node_id,
                             "This node's name: running games are snapshotted under it, and at "
                             "start-up the node restores the games it finds under it."));
+    t.push_back(str_setting(
+        "node.route", &config::node_route,
+        "With several nodes: the path prefix through which clients reach this node only (nginx's "
+        "/node/N of deploy/nginx/maratang.conf.in, e.g. /node/1). A player joining a room of this "
+        "node through another is sent to <route>/ws; empty: rooms here are joined only here."));
+    t.push_back(int_setting("cluster.heartbeat_ms", &config::cluster_heartbeat_ms, 100, 60000,
+                            "With redis.url: how often this node says it is alive."));
+    t.push_back(int_setting(
+        "cluster.node_ttl_ms", &config::cluster_node_ttl_ms, 300, 600000,
+        "With redis.url: a node silent this long is dead (its rooms leave every listing)."));
+    t.push_back(bool_setting(
+        "cluster.drain", &config::cluster_drain,
+        "With redis.url: on SIGTERM, hand every room over to another node (its game goes on in "
+        "the same phase and deadline there; players are told to reconnect) instead of ending "
+        "the games."));
+    t.push_back(int_setting("cluster.drain_timeout_ms", &config::cluster_drain_timeout_ms, 100,
+                            600000,
+                            "How long a draining node waits for another to take its rooms; "
+                            "past it they stay stored for this node's next start."));
+    t.push_back(int_setting("rooms.reservation_ms", &config::reservation_ms, 1000, 600000,
+                            "A seat reserved here for a player who joined through another node "
+                            "waits this long for them to connect."));
     t.push_back(
         bool_setting("rooms.allow_seeds", &config::allow_seeds,
                      "Lets a room's creator fix its random seed (settings.seed) to replay a "
@@ -527,6 +549,16 @@ result<loaded_config> load_config_unredacted(const std::string& file_arg, const 
                                                 "IP address",
                                                 a)};
     }
+  }
+  if (!c.node_route.empty() && (c.node_route.front() != '/' || c.node_route.back() == '/' ||
+                                c.node_route.find_first_of("?#\" \t") != std::string::npos)) {
+    return error{errc::bad_field,
+                 "setting node.route: a path that starts with / and does not end with / (e.g. "
+                 "/node/1)"};
+  }
+  if (c.cluster_node_ttl_ms < 2 * c.cluster_heartbeat_ms) {
+    return error{errc::bad_field,
+                 "setting cluster.node_ttl_ms: must be at least twice cluster.heartbeat_ms"};
   }
   if (!c.redis_url.empty()) {
     redis::options ro;

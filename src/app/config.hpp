@@ -71,6 +71,15 @@ struct config {
   // start-up (lobby/room_snapshot.hpp).
   std::string node_id = "node-1";
   int snapshot_interval_ms = 1000;  // a room's snapshots at most this often
+  // Several nodes (app/cluster.hpp): the path prefix reaching this node only through nginx
+  // ("/node/1"), the heartbeat and when a silent node counts as dead, and how long a seat
+  // reserved here for a player joining through another node waits for them.
+  std::string node_route;
+  int cluster_heartbeat_ms = 1000;
+  int cluster_node_ttl_ms = 3000;
+  int reservation_ms = 15000;
+  bool cluster_drain = true;
+  int cluster_drain_timeout_ms = 10000;
   int max_rooms = 100000;
   bool allow_seeds = false;
   int mafia_min_players = 4;

@@ -18,6 +18,7 @@
 
 #include "api/gateway.hpp"
 #include "api/http_replies.hpp"
+#include "app/cluster.hpp"
 #include "core/auth_service.hpp"
 #include "core/crypto.hpp"
 #include "events/kafka/kafka_stream.hpp"
@@ -297,7 +298,17 @@ void start_redis(Impl& s) {
     if (sp == std::string_view::npos) return std::pair{msg, std::string_view()};
     return std::pair{msg.substr(0, sp), msg.substr(sp + 1)};
   };
+  // Membership, the room and seat directories, reservations (app/cluster.hpp).
+  cluster_options co;
+  co.node_id = s.cfg.node_id;
+  co.route = s.cfg.node_route;
+  co.heartbeat_ms = s.cfg.cluster_heartbeat_ms;
+  co.node_ttl_ms = s.cfg.cluster_node_ttl_ms;
+  s.cluster = std::make_unique<cluster_node>(s.ioc, s.redis, s.redis_sub, *s.lob, co);
+  s.lob->set_listener(s.cluster->listener());
+  s.redis->on_state([&s](bool up) { s.cluster->on_state(up); });
   s.redis_sub->on_message([&s, split](std::string_view channel, std::string_view msg) {
+    if (s.cluster->on_message(channel, msg)) return;
     if (channel == revoked) {
       const std::string id(msg);
       s.auth->note_revoked(id);
@@ -331,6 +342,8 @@ void start_redis(Impl& s) {
   });
   for (const char* c : {revoked, banned, online, traces})
     s.redis_sub->subscribe(c);
+  for (auto& c : s.cluster->channels())
+    s.redis_sub->subscribe(std::move(c));
   // Publishes a notice; a failure is logged (the node goes on; see the gaps above).
   auto publish = [&s](const char* channel, std::string msg, const char* what) {
     s.redis->command({"PUBLISH", channel, std::move(msg)}, [what](result<redis::reply> r) {
@@ -353,6 +366,22 @@ void start_redis(Impl& s) {
   s.traces->set_on_stale([&s, publish](const std::string& area) {
     publish(traces, fmt::format("{} {}", s.node_tag, area), "a trace write");
   });
+  h.join_elsewhere = [&s](std::int64_t account, std::string nickname,
+                          api::cluster_hooks::join_request j,
+                          std::function<void(result<boost::json::object>)> reply) {
+    lobby::join_params p;
+    p.room_id = std::move(j.room_id);
+    p.invite_code = std::move(j.invite_code);
+    p.password = std::move(j.password);
+    p.spectate = j.spectate;
+    s.cluster->join_elsewhere(account, std::move(nickname), p, std::move(reply));
+  };
+  h.seat_elsewhere = [&s](std::int64_t account, std::function<void(boost::json::value)> done) {
+    s.cluster->seat_elsewhere(account, std::move(done));
+  };
+  h.list_elsewhere = [&s](std::string_view mode, boost::json::array& rooms) {
+    s.cluster->list_elsewhere(mode, rooms);
+  };
   h.ready = [&s] { return s.redis->connected() && s.redis_sub->connected(); };
   s.gate->set_cluster(std::move(h));
   s.m.add_collector([&s](std::string& out) {
@@ -369,9 +398,14 @@ void start_redis(Impl& s) {
         "# HELP maratang_redis_disconnects_total Connections to Redis lost.\n"
         "# TYPE maratang_redis_disconnects_total counter\nmaratang_redis_disconnects_total {}\n"
         "# HELP maratang_redis_messages_total Messages heard from the other nodes.\n"
-        "# TYPE maratang_redis_messages_total counter\nmaratang_redis_messages_total {}\n",
+        "# TYPE maratang_redis_messages_total counter\nmaratang_redis_messages_total {}\n"
+        "# HELP maratang_cluster_nodes Live nodes this node knows of (itself included).\n"
+        "# TYPE maratang_cluster_nodes gauge\nmaratang_cluster_nodes {}\n"
+        "# HELP maratang_cluster_rooms_elsewhere Rooms of the other live nodes in the directory.\n"
+        "# TYPE maratang_cluster_rooms_elsewhere gauge\nmaratang_cluster_rooms_elsewhere {}\n",
         s.redis->connected() && s.redis_sub->connected() ? 1 : 0, a.commands + b.commands,
-        a.failed + b.failed, a.disconnects + b.disconnects, b.messages);
+        a.failed + b.failed, a.disconnects + b.disconnects, b.messages, s.cluster->live_nodes(),
+        s.cluster->mirrored_rooms());
   });
 }
 
@@ -538,15 +572,38 @@ struct server::impl {
   // With redis.url: one client for commands, one subscribed to the nodes' channels.
   std::shared_ptr<redis::client> redis;
   std::shared_ptr<redis::client> redis_sub;
-  std::string node_tag;  // this process among the nodes (random at start)
+  std::string node_tag;                   // this process among the nodes (random at start)
+  std::unique_ptr<cluster_node> cluster;  // with redis.url
   std::unique_ptr<net::listener> listen;
   std::atomic<bool> stopping{false};
 
   void shutdown() {
     if (stopping.exchange(true)) return;
-    spdlog::info("shutting down: no new connections; telling {} clients", lob->online());
     gate->set_draining();
     listen->stop();
+    if (cluster && cfg.cluster_drain) {
+      // Deploy: the games go on on another node (cluster_node::drain); then the clients are told
+      // to reconnect, soon (the balancer sends them to a live node, whose hello sends each to
+      // their room).
+      spdlog::info("draining: handing {} room(s) over to another node", lob->room_count());
+      const auto began = std::chrono::steady_clock::now();
+      cluster->drain(cfg.cluster_drain_timeout_ms, [this, began](int rooms, bool taken) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - began)
+                            .count();
+        spdlog::info("drained {} room(s) in {} ms ({})", rooms, ms,
+                     taken ? "another node runs them" : "stored for this node's next start");
+        asio::post(ioc, [this, taken] {
+          cluster->stop();
+          spdlog::info("shutting down: telling {} clients", lob->online());
+          lob->shutdown([this] { asio::post(ioc, [this] { wait_for_clients(); }); },
+                        taken ? 250 : 5000);
+        });
+      });
+      return;
+    }
+    spdlog::info("shutting down: no new connections; telling {} clients", lob->online());
+    if (cluster) cluster->stop();
     lob->shutdown([this] { asio::post(ioc, [this] { wait_for_clients(); }); });
   }
 
@@ -663,6 +720,7 @@ result<int> server::start() {
   lo.max_rooms = s.cfg.max_rooms;
   lo.node_id = s.cfg.node_id;
   lo.snapshot_interval_ms = s.cfg.snapshot_interval_ms;
+  lo.reservation_ms = s.cfg.reservation_ms;
   s.lob = std::make_unique<lobby::lobby>(s.ioc, s.modes, *s.games, *s.action_log, real_clock(), s.m,
                                          lo);
   s.lob->set_snapshot_store(s.ports.get());
@@ -847,6 +905,7 @@ int server::run() {
   });
   s.listen->start();
   s.sample_metrics();
+  if (s.cluster) s.cluster->start();
   int n = s.cfg.threads > 0 ? s.cfg.threads
                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::thread> threads;

@@ -134,6 +134,7 @@ void lobby::create(player_id p, create_params params, std::shared_ptr<net::conne
     invites_.emplace(invite, id);
     seat_of_[p] = id;
   }
+  seat_changed(p, r->id(), true);
   r->join(p, std::move(nickname), {}, std::move(c), std::move(reply));
 }
 
@@ -163,6 +164,7 @@ void lobby::restore(std::vector<store::room_snapshot_record> snaps,
   for (auto& s : snaps) {
     std::shared_ptr<room> r;
     json::object doc;
+    std::vector<player_id> seated;
     try {
       doc = json::parse(s.data_json).as_object();
       const auto& ro = doc.at("room").as_object();
@@ -188,14 +190,17 @@ void lobby::restore(std::vector<store::room_snapshot_record> snaps,
       for (const auto& m : doc.at("members").as_array()) {
         // An account sits in one room; a second snapshot naming it (which a node never writes)
         // does not take it away from the first.
-        seat_of_.try_emplace(m.at("id").as_int64(), s.room_id);
+        if (seat_of_.try_emplace(m.at("id").as_int64(), s.room_id).second)
+          seated.push_back(m.at("id").as_int64());
       }
     } catch (const std::exception& e) {
       spdlog::error("room {}: its snapshot cannot be read ({}); deleted", s.room_id, e.what());
-      if (snapshots_) snapshots_->delete_snapshot(s.room_id, s.seq);
+      if (snapshots_) snapshots_->delete_snapshot(s.room_id, s.node, s.seq);
       finish_one(false);
       continue;
     }
+    for (player_id p : seated)
+      seat_changed(p, s.room_id, true);
     r->restore(std::move(doc), s.seq, [this, finish_one](bool ok) {
       if (ok) metrics_.rooms_restored.fetch_add(1, std::memory_order_relaxed);
       finish_one(ok);
@@ -206,7 +211,16 @@ void lobby::restore(std::vector<store::room_snapshot_record> snaps,
 
 void lobby::join(player_id p, join_params params, std::shared_ptr<net::connection> c,
                  reply_fn reply) {
-  std::string nickname = nickname_of(p);
+  join_as(p, nickname_of(p), std::move(params), std::move(c), std::move(reply));
+}
+
+void lobby::reserve(player_id p, std::string nickname, join_params params, reply_fn reply) {
+  remember_nickname(p, nickname);
+  join_as(p, std::move(nickname), std::move(params), nullptr, std::move(reply));
+}
+
+void lobby::join_as(player_id p, std::string nickname, join_params params,
+                    std::shared_ptr<net::connection> c, reply_fn reply) {
   if (nickname.empty()) return reply(error{errc::nickname_required});
   std::shared_ptr<room> r;
   {
@@ -230,6 +244,7 @@ void lobby::join(player_id p, join_params params, std::shared_ptr<net::connectio
     }
     seat_of_[p] = id;  // reserved; the room releases it if it refuses
   }
+  seat_changed(p, r->id(), true);
   r->join(p, std::move(nickname), std::move(params), std::move(c), std::move(reply));
 }
 
@@ -271,23 +286,136 @@ json::array lobby::list_json(std::string_view mode) const {
 }
 
 void lobby::release_seat(player_id p, const std::string& room_id) {
-  std::lock_guard lock(mu_);
-  auto it = seat_of_.find(p);
-  if (it != seat_of_.end() && it->second == room_id) seat_of_.erase(it);
+  {
+    std::lock_guard lock(mu_);
+    auto it = seat_of_.find(p);
+    if (it == seat_of_.end() || it->second != room_id) return;
+    seat_of_.erase(it);
+  }
+  seat_changed(p, room_id, false);
 }
 
 void lobby::update_summary(const room_summary& s) {
-  std::lock_guard lock(mu_);
-  if (rooms_.count(s.id)) summaries_[s.id] = s;
+  std::string invite;
+  {
+    std::lock_guard lock(mu_);
+    auto it = rooms_.find(s.id);
+    if (it == rooms_.end()) return;
+    summaries_[s.id] = s;
+    invite = it->second->invite_code();
+  }
+  if (listener_.room_changed) listener_.room_changed(s, invite);
 }
 
 void lobby::remove_room(const std::string& room_id) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end()) return;
+    invites_.erase(it->second->invite_code());
+    summaries_.erase(room_id);
+    rooms_.erase(it);
+  }
+  if (listener_.room_removed) listener_.room_removed(room_id);
+}
+
+std::vector<std::pair<room_summary, std::string>> lobby::rooms_with_invites() const {
+  std::vector<std::pair<room_summary, std::string>> out;
   std::lock_guard lock(mu_);
-  auto it = rooms_.find(room_id);
-  if (it == rooms_.end()) return;
-  invites_.erase(it->second->invite_code());
-  summaries_.erase(room_id);
-  rooms_.erase(it);
+  out.reserve(summaries_.size());
+  for (const auto& [id, s] : summaries_) {
+    if (auto it = rooms_.find(id); it != rooms_.end())
+      out.emplace_back(s, it->second->invite_code());
+  }
+  return out;
+}
+
+std::vector<std::pair<player_id, std::string>> lobby::seats() const {
+  std::lock_guard lock(mu_);
+  return {seat_of_.begin(), seat_of_.end()};
+}
+
+void lobby::hand_over_all(bool write, std::function<void(int)> done) {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mu_);
+    if (write) shutting_down_ = true;
+    for (const auto& [id, r] : rooms_)
+      ids.push_back(id);
+  }
+  hand_over_rooms(ids, write, std::move(done));
+}
+
+void lobby::snapshotted_rooms(std::function<void(std::vector<std::string>)> done) {
+  std::vector<std::shared_ptr<room>> rooms;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, r] : rooms_)
+      rooms.push_back(r);
+  }
+  if (rooms.empty()) return done({});
+  struct tally {
+    std::mutex mu;
+    std::size_t left = 0;
+    std::vector<std::string> ids;
+    std::function<void(std::vector<std::string>)> done;
+  };
+  auto t = std::make_shared<tally>();
+  t->left = rooms.size();
+  t->done = std::move(done);
+  for (auto& r : rooms) {
+    r->snapshotted([t, id = r->id()](bool yes) {
+      std::vector<std::string> all;
+      {
+        std::lock_guard lk(t->mu);
+        if (yes) t->ids.push_back(id);
+        if (--t->left > 0) return;
+        all = std::move(t->ids);
+      }
+      t->done(std::move(all));
+    });
+  }
+}
+
+void lobby::hand_over_rooms(const std::vector<std::string>& ids, bool write,
+                            std::function<void(int)> done) {
+  std::vector<std::shared_ptr<room>> rooms;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& id : ids)
+      if (auto it = rooms_.find(id); it != rooms_.end()) rooms.push_back(it->second);
+  }
+  if (rooms.empty()) return done(0);
+  struct tally {
+    std::atomic<std::size_t> left;
+    std::atomic<int> moved{0};
+    std::function<void(int)> done;
+  };
+  auto t = std::make_shared<tally>();
+  t->left = rooms.size();
+  t->done = std::move(done);
+  for (auto& r : rooms) {
+    r->hand_over(write, [t](bool was_open) {
+      if (was_open) t->moved.fetch_add(1);
+      if (t->left.fetch_sub(1) == 1) t->done(t->moved.load());
+    });
+  }
+}
+
+void lobby::handed_over(const std::string& room_id, const std::vector<player_id>& members) {
+  {
+    std::lock_guard lock(mu_);
+    for (player_id p : members) {
+      auto it = seat_of_.find(p);
+      if (it != seat_of_.end() && it->second == room_id) seat_of_.erase(it);
+    }
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end()) return;
+    invites_.erase(it->second->invite_code());
+    summaries_.erase(room_id);
+    rooms_.erase(it);
+  }
+  if (listener_.room_removed) listener_.room_removed(room_id);
 }
 
 void lobby::close_session(const std::string& session_id) {
@@ -395,7 +523,7 @@ bool lobby::disconnect(player_id p, std::string_view reason, std::string_view me
   return true;
 }
 
-void lobby::shutdown(std::function<void()> done) {
+void lobby::shutdown(std::function<void()> done, int reconnect_after_ms) {
   std::vector<std::shared_ptr<net::connection>> conns;
   std::vector<std::shared_ptr<room>> rooms;
   {
@@ -406,8 +534,8 @@ void lobby::shutdown(std::function<void()> done) {
     for (const auto& [id, r] : rooms_)
       rooms.push_back(r);
   }
-  auto ev = std::make_shared<const std::string>(json::serialize(
-      json::object{{"type", "server.shutdown"}, {"data", {{"reconnect_after_ms", 5000}}}}));
+  auto ev = std::make_shared<const std::string>(json::serialize(json::object{
+      {"type", "server.shutdown"}, {"data", {{"reconnect_after_ms", reconnect_after_ms}}}}));
   for (auto& c : conns) {
     c->send(ev);
     c->close("shutdown", "The server is shutting down.");

@@ -45,6 +45,9 @@ struct lobby_options {
   // A room writes at most one snapshot per this many ms: a checkpoint sooner is written when the
   // interval ends, with the state as it is then (0: every checkpoint at once).
   int snapshot_interval_ms = 1000;
+  // Several nodes: a seat reserved here for a player who joined through another node (reserve())
+  // is held this long for them to arrive; unused, it is freed as a reconnect grace ends.
+  int reservation_ms = 15000;
 };
 
 struct room_summary {
@@ -81,6 +84,17 @@ struct join_params {
   bool spectate = false;
 };
 
+// Several nodes (app/cluster.cpp): what the other nodes must learn of this one's rooms and seats.
+// Called on whichever thread made the change (a room strand, a network thread), never under the
+// lobby's lock, in the order the changes happened for any one room or account.
+struct lobby_listener {
+  // A room's summary appeared or changed; `invite` is its invite code.
+  std::function<void(const room_summary& s, const std::string& invite)> room_changed;
+  std::function<void(const std::string& room_id)> room_removed;
+  // An account took (`seated`) or gave up a seat in a room of this node.
+  std::function<void(player_id p, const std::string& room_id, bool seated)> seat_changed;
+};
+
 // Completes a request with reply data or an error. Called on a room strand or the caller's thread.
 using reply_fn = std::function<void(result<boost::json::object>)>;
 
@@ -110,6 +124,17 @@ class lobby {
   void create(player_id p, create_params params, std::shared_ptr<net::connection> c,
               reply_fn reply);
   void join(player_id p, join_params params, std::shared_ptr<net::connection> c, reply_fn reply);
+  // Several nodes: a join sent through another node (app/cluster.cpp). Seats the player in a room
+  // of this node as join() does, without a connection: the seat is held for
+  // lobby_options::reservation_ms, and the player takes it by connecting here (hello resumes it).
+  // `nickname` is the one the other node knows.
+  void reserve(player_id p, std::string nickname, join_params params, reply_fn reply);
+  // Set once, before serving.
+  void set_listener(lobby_listener l) { listener_ = std::move(l); }
+  // Every room of this node: its summary and invite code (to publish them all again).
+  std::vector<std::pair<room_summary, std::string>> rooms_with_invites() const;
+  // Every seat of this node: account and room.
+  std::vector<std::pair<player_id, std::string>> seats() const;
   // The room the account sits in, or null.
   std::shared_ptr<room> room_of(player_id p) const;
   std::vector<room_summary> list(std::string_view mode) const;
@@ -137,6 +162,18 @@ class lobby {
   // aborted).
   void restore(std::vector<store::room_snapshot_record> snaps,
                std::function<void(int restored, int failed)> done);
+
+  // Several nodes. hand_over_all: every room leaves this node (room::hand_over(write)); with
+  // `write` (a drain) the lobby takes no rooms or joins any more. done(rooms handed over) runs
+  // once every room is gone. handed_over (called by the room): forgets the room and its seats here
+  // without telling the seat directory, whose entries the node restoring the room rewrites.
+  void hand_over_all(bool write, std::function<void(int)> done);
+  // The same for the rooms of `ids` only (not `write`: see room::hand_over).
+  void hand_over_rooms(const std::vector<std::string>& ids, bool write,
+                       std::function<void(int)> done);
+  // The ids of the rooms whose running game has a snapshot, asked of each room on its strand.
+  void snapshotted_rooms(std::function<void(std::vector<std::string>)> done);
+  void handed_over(const std::string& room_id, const std::vector<player_id>& members);
 
   // Closes every connection of a session (after logout).
   void close_session(const std::string& session_id);
@@ -169,7 +206,8 @@ class lobby {
   epoch_ms attached_at(player_id p) const;
   // Shutdown: tells every client, closes every connection, abandons running games (their records
   // are stored as aborted). `done` runs once every room has finished.
-  void shutdown(std::function<void()> done);
+  // `reconnect_after_ms`: what server.shutdown tells clients to wait before reconnecting.
+  void shutdown(std::function<void()> done, int reconnect_after_ms = 5000);
   std::size_t online() const;
   std::size_t room_count() const;
   // Appends "maratang_rooms{mode,state} N" series.
@@ -177,6 +215,11 @@ class lobby {
 
  private:
   std::string new_room_id();
+  void join_as(player_id p, std::string nickname, join_params params,
+               std::shared_ptr<net::connection> c, reply_fn reply);
+  void seat_changed(player_id p, const std::string& room_id, bool seated) const {
+    if (listener_.seat_changed) listener_.seat_changed(p, room_id, seated);
+  }
   std::string new_invite_code();
 
   boost::asio::io_context& ioc_;
@@ -197,6 +240,7 @@ class lobby {
   std::unordered_map<player_id, std::string> seat_of_;                      // GUARDED_BY(mu_)
   bool shutting_down_ = false;                                              // GUARDED_BY(mu_)
   room_snapshot_store* snapshots_ = nullptr;
+  lobby_listener listener_;
   std::atomic<epoch_ms> last_game_end_{0};  // the latest end time handed out
 };
 

@@ -287,6 +287,9 @@ void room::join(player_id p, std::string nickname, join_params jp,
                          [](const member& x) { return x.spectator; });
     }
     auto it = members_.insert(pos, std::move(m));
+    // A seat reserved for a player joining through another node (lobby::reserve) is held until
+    // they connect here, as a reconnect grace.
+    if (!it->conn) hold_seat(*it, opts_.reservation_ms);
     broadcast(proto::encode_event("room.member_joined", {{"member", member_json(*it)}}), p);
     // The lobby's list shows the new member (and a new room) before the join is acknowledged, so
     // a room.list sent after the reply arrived sees it.
@@ -583,16 +586,16 @@ void room::disconnected(player_id p, std::uint64_t conn_id) {
     if (!m || !m->conn || m->conn->id() != conn_id) return;  // a newer connection took over
     m->conn.reset();
     if (opts_.reconnect_grace_ms <= 0) return remove(p, "disconnected");
-    hold_seat(*m);
+    hold_seat(*m, opts_.reconnect_grace_ms);
     send_all("room.member_connection",
              {{"player", p}, {"connected", false}, {"seat_kept_until", m->seat_kept_until}});
     if (mode_) call_mode([&](mode& md) { md.on_disconnect(*this, p); });
   });
 }
 
-void room::hold_seat(member& m) {
+void room::hold_seat(member& m, int grace_ms) {
   // A restored room holds seats even when the grace is 0: its members had no chance to reconnect.
-  const int grace = opts_.reconnect_grace_ms > 0 ? opts_.reconnect_grace_ms : 30'000;
+  const int grace = grace_ms > 0 ? grace_ms : 30'000;
   m.seat_kept_until = clock_.now_ms() + grace;
   m.grace = std::make_unique<asio::steady_timer>(strand_);
   m.grace->expires_after(std::chrono::milliseconds(grace));
@@ -728,7 +731,7 @@ void room::finish_game(bool aborted) {
   last_snapshot_ms_ = 0;
   // The game is over: it must never be restored (the delete is retried until it commits).
   if (snapshotted_ && lobby_.snapshot_store())
-    lobby_.snapshot_store()->delete_snapshot(id_, snapshot_seq_);
+    lobby_.snapshot_store()->delete_snapshot(id_, opts_.node_id, snapshot_seq_);
   snapshotted_ = false;
   for (auto& [id, t] : timers_)
     t->cancel();
@@ -785,6 +788,10 @@ void room::crash(std::string_view what) {
 void room::close_room(std::string_view reason, std::string_view message) {
   if (state_ == state::closed) return;
   if (mode_) abandon_game(reason, message);
+  // A waiting room restored from a snapshot (hand_over) must not come back at the next start.
+  if (snapshotted_ && lobby_.snapshot_store())
+    lobby_.snapshot_store()->delete_snapshot(id_, opts_.node_id, snapshot_seq_);
+  snapshotted_ = false;
   state_ = state::closed;
   for (auto& [id, t] : timers_)
     t->cancel();
@@ -841,6 +848,11 @@ std::string room::snapshot_text() const {
                      {"log_seq", log_seq_},
                      {"groups", std::move(groups)},
                      {"rng", {{"seed", rng_.seed()}, {"draws", rng_.draws()}}}}}};
+  // A waiting room (handed over by a draining node): no game.
+  if (!mode_) {
+    doc["game"] = nullptr;
+    return json::serialize(doc);
+  }
   // The mode's state goes in as text, the last member of "game" (the last member of the
   // document): building it into the document would copy the whole game once more.
   std::string text = json::serialize(doc);
@@ -872,6 +884,12 @@ void room::write_snapshot() {
     return;
   }
   last_snapshot_ms_ = now;
+  put_snapshot_now();
+}
+
+void room::put_snapshot_now() {
+  room_snapshot_store* store = lobby_.snapshot_store();
+  if (!store) return;
   // Built here, on the strand, from the state as it is now; storage only gets the text.
   std::string text;
   try {
@@ -901,6 +919,14 @@ void room::restore(json::object doc, std::int64_t seq, std::function<void(bool)>
         m.spectator = o.at("spectator").as_bool();
         members_.push_back(std::move(m));
       }
+      if (doc.at("game").is_null()) {
+        // A waiting room (hand_over): its members hold their seats; no game.
+        for (auto& m : members_)
+          hold_seat(m, opts_.reconnect_grace_ms);
+        publish_summary();
+        announce_can_start();
+        return done(true);
+      }
       const auto& g = doc.at("game").as_object();
       game_id_ = g.at("id").as_string();
       game_started_ms_ = g.at("started_ms").as_int64();
@@ -926,7 +952,7 @@ void room::restore(json::object doc, std::int64_t seq, std::function<void(bool)>
       made = error{errc::bad_field, e.what()};
     }
     for (auto& m : members_)
-      hold_seat(m);
+      hold_seat(m, opts_.reconnect_grace_ms);
     state_ = state::playing;
     publish_summary();
     if (!made) {
@@ -953,6 +979,39 @@ void room::shutdown(std::function<void()> done) {
       close_room("shutdown");
     }
     done();
+  });
+}
+
+void room::snapshotted(std::function<void(bool)> done) {
+  on_strand([this, done = std::move(done)] { done(state_ != state::closed && snapshotted_); });
+}
+
+void room::hand_over(bool write, std::function<void(bool)> done) {
+  on_strand([this, write, done = std::move(done)] {
+    if (state_ == state::closed) return done(false);
+    // A stale copy goes only while its game runs from a snapshot (one ended since, or started
+    // after the claim, is this node's own).
+    if (!write && !(snapshotted_ && mode_)) return done(false);
+    if (write) put_snapshot_now();
+    state_ = state::closed;
+    for (auto& [id, t] : timers_)
+      t->cancel();
+    timers_.clear();
+    set_tick(0);
+    if (snapshot_timer_) snapshot_timer_->cancel();
+    snapshot_timer_.reset();
+    std::vector<player_id> ids;
+    for (auto& m : members_) {
+      if (m.grace) m.grace->cancel();
+      if (!write && m.conn) {
+        m.conn->close("room_moved",
+                      "Your room runs on another node now; reconnecting takes you there.");
+      }
+      ids.push_back(m.id);
+    }
+    members_.clear();
+    lobby_.handed_over(id_, ids);
+    done(true);
   });
 }
 

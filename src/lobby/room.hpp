@@ -56,6 +56,17 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   void restore(boost::json::object doc, std::int64_t seq, std::function<void(bool)> done);
   // Server shutdown: abandons a running game (stored as aborted) and drops everyone.
   void shutdown(std::function<void()> done);
+  // Several nodes: the room leaves this node for another, which restores it from its snapshot.
+  // `write`: first writes its snapshot as it is now (a waiting room's too: members and settings),
+  // without waiting for the snapshot interval (a draining node). Not `write` (a node whose rooms
+  // another node claimed while it was cut off): the snapshot is not this node's any more; the
+  // members' connections are closed with reason "room_moved", so that they reconnect and find the
+  // room where it runs now. Either way no game record is written, seats stay in the seat
+  // directory, and the room is gone from this node (lobby::handed_over). done(true) when the room
+  // was open.
+  void hand_over(bool write, std::function<void(bool)> done);
+  // Whether the room's running game has a snapshot in storage (written or queued).
+  void snapshotted(std::function<void(bool)> done);
 
   // Operators (api/admin_api.cpp). inspect: the room as its members see it, with the game's
   // public view (what nobody in particular may see: view(0)); null once the room has closed.
@@ -132,8 +143,11 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   // The snapshot of the running game (lobby/room_snapshot.hpp), and writing it (asynchronously).
   std::string snapshot_text() const;
   void write_snapshot();
-  // Keeps a disconnected member's seat for the reconnect grace (then removes them).
-  void hold_seat(member& m);
+  // Writes the snapshot now, whatever the interval (a waiting room's too).
+  void put_snapshot_now();
+  // Keeps a disconnected (or not yet connected) member's seat for grace_ms (30 s when not positive)
+  // for m to connect, then frees it.
+  void hold_seat(member& m, int grace_ms);
   // Wrong password guesses: how long `p` must still wait (0: may guess), and counting one.
   epoch_ms password_blocked(player_id p);
   void count_wrong_password(player_id p);

@@ -15,7 +15,8 @@
 // anyway); a delete is retried until it commits, so that a finished game is never restored. Each
 // snapshot carries a sequence number that grows with every write of the room, and the store keeps
 // the newest: a late write never replaces a newer one, and a delete removes only what it
-// supersedes. Implemented by store::batched_store (memory, SQLite, PostgreSQL); one contract suite.
+// supersedes; and only the owner's writes count (claim_snapshots). Implemented by
+// store::batched_store (memory, SQLite, PostgreSQL); one contract suite.
 #pragma once
 
 #include <cstdint>
@@ -33,11 +34,21 @@ class room_snapshot_store {
   // Inserts or replaces the room's snapshot (when s.seq is newer than the stored one). Nobody
   // waits for it.
   virtual void put_snapshot(store::room_snapshot_record s) = 0;
-  // Removes the room's snapshot if its seq is at most upto_seq. Retried until it commits.
-  virtual void delete_snapshot(std::string room_id, std::int64_t upto_seq) = 0;
+  // Removes the room's snapshot if `node` owns it and its seq is at most upto_seq. Retried until
+  // it commits.
+  virtual void delete_snapshot(std::string room_id, std::string node, std::int64_t upto_seq) = 0;
   // The snapshots owned by `node`, by room id.
   virtual void snapshots_of(std::string node,
                             store::reply<std::vector<store::room_snapshot_record>> done) = 0;
+  // Several nodes: every snapshot owned by `from` (a dead or draining node) becomes `to`'s, at
+  // once; `done` gets them, by room id. From then on `from` can neither replace nor delete them
+  // (a put or delete names its node, and only the owner's count): a node that lost its rooms
+  // while cut off cannot write them back.
+  virtual void claim_snapshots(std::string from, std::string to,
+                               store::reply<std::vector<store::room_snapshot_record>> done) = 0;
+  // Writes every snapshot put so far; `done` once they are committed (a draining node hands its
+  // rooms over after it).
+  virtual void flush_snapshots(store::reply<bool> done) = 0;
 };
 
 }  // namespace maratang::lobby

@@ -224,9 +224,10 @@ constexpr message_spec messages[] = {
     {"hello", direction::request, "First message on a connection: negotiates the version.",
      hello_fields,
      "`{version, server_time, account:{id, nickname}, limits:{max_message_bytes, "
-     "messages_per_second, inputs_per_second}, room}`; room is the snapshot of the room the player "
-     "still has a "
-     "seat in (after a reconnect), or null.",
+     "messages_per_second, inputs_per_second}, room, moved?}`; room is the snapshot of the room "
+     "the player still has a seat in (after a reconnect), or null. Several nodes: when the seat is "
+     "in a room of another node, room is null and moved is `{node, ws, room_id}`: connect to the "
+     "path `ws` (the same token) and say hello there.",
      false},
     {"time.sync", direction::request,
      "NTP-style clock sync: offset = ((server_recv - client_send) + (server_send - "
@@ -239,7 +240,10 @@ constexpr message_spec messages[] = {
      room_create_fields, kSnapshotDoc, false},
     {"room.join", direction::request,
      "Joins a room by id or invite code. A room password may be guessed wrong 5 times a minute "
-     "per account: the next tries answer rate_limited until the minute is over.",
+     "per account: the next tries answer rate_limited until the minute is over. Several nodes: a "
+     "room of another node is joined there; the seat is reserved for rooms.reservation_ms and the "
+     "reply is `{moved:{node, ws, room_id}}` instead: connect to the path `ws` with the same "
+     "token, and that hello's room is the snapshot.",
      room_join_fields, kSnapshotDoc, false},
     {"room.leave",
      direction::request,
@@ -326,8 +330,9 @@ constexpr message_spec messages[] = {
      direction::event,
      "Sent just before the server closes this connection. Reasons: replaced (the account "
      "connected again), logged_out, rate_limited, hello_timeout (no hello within "
-     "limits.handshake_timeout_ms), unauthorized, unavailable, shutdown, disconnected_by_admin and "
-     "banned (`message` says why).",
+     "limits.handshake_timeout_ms), unauthorized, unavailable, shutdown, disconnected_by_admin, "
+     "banned (`message` says why) and room_moved (several nodes: the room runs on another node "
+     "now; reconnect, and the hello sends you there).",
      reason_fields,
      {},
      false},

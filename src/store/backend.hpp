@@ -96,12 +96,18 @@ class backend {
   virtual std::optional<casebook_record> find_casebook(const std::string& game_id) = 0;
 
   // Room snapshots (crash recovery). put_room_snapshot inserts the room's snapshot, or replaces
-  // the stored one when s.seq is greater (an older or equal seq changes nothing).
-  // delete_room_snapshot removes it when its seq is at most upto_seq (a newer one, of a later
-  // game, stays). room_snapshots: those owned by `node`, by room id.
+  // the stored one when s.seq is greater and s.node owns it (an older or equal seq, or another
+  // node's write, changes nothing: a node whose rooms were claimed cannot write them back).
+  // delete_room_snapshot removes it when `node` owns it and its seq is at most upto_seq (a newer
+  // one, of a later game, stays). room_snapshots: those owned by `node`, by room id.
+  // claim_room_snapshots: every snapshot owned by `from` becomes `to`'s, in one statement; returns
+  // them (as now owned), by room id.
   virtual void put_room_snapshot(const room_snapshot_record& s) = 0;
-  virtual void delete_room_snapshot(const std::string& room_id, std::int64_t upto_seq) = 0;
+  virtual void delete_room_snapshot(const std::string& room_id, const std::string& node,
+                                    std::int64_t upto_seq) = 0;
   virtual std::vector<room_snapshot_record> room_snapshots(const std::string& node) = 0;
+  virtual std::vector<room_snapshot_record> claim_room_snapshots(const std::string& from,
+                                                                 const std::string& to) = 0;
 
   // The action/chat log. append_log: conflict when (stream, seq) exists (nothing is written).
   virtual status append_log(const log_entry& e) = 0;

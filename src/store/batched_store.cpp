@@ -434,7 +434,7 @@ void batched_store::put_snapshot(room_snapshot_record s) {
   }
 }
 
-void batched_store::delete_snapshot(std::string room_id, std::int64_t upto_seq) {
+void batched_store::delete_snapshot(std::string room_id, std::string node, std::int64_t upto_seq) {
   {
     // A buffered snapshot it supersedes is not written at all.
     std::lock_guard lk(snapshots_->mu);
@@ -442,9 +442,38 @@ void batched_store::delete_snapshot(std::string room_id, std::int64_t upto_seq) 
     if (it != snapshots_->pending.end() && it->second.seq <= upto_seq)
       snapshots_->pending.erase(it);
   }
-  worker_.submit(
-      [id = std::move(room_id), upto_seq](backend& b) { b.delete_room_snapshot(id, upto_seq); }, {},
-      retry::until_committed);
+  worker_.submit([id = std::move(room_id), node = std::move(node),
+                  upto_seq](backend& b) { b.delete_room_snapshot(id, node, upto_seq); },
+                 {}, retry::until_committed);
+}
+
+void batched_store::claim_snapshots(std::string from, std::string to,
+                                    reply<std::vector<room_snapshot_record>> done) {
+  run<std::vector<room_snapshot_record>>(
+      worker_,
+      [from = std::move(from), to = std::move(to)](backend& b) {
+        return b.claim_room_snapshots(from, to);
+      },
+      std::move(done));
+}
+
+void batched_store::flush_snapshots(reply<bool> done) {
+  // The worker runs operations in order: this one commits after every snapshot write queued
+  // before it, and writes what is still buffered itself.
+  auto sb = snapshots_;
+  run<bool>(
+      worker_,
+      [sb](backend& b) {
+        std::map<std::string, room_snapshot_record> now;
+        {
+          std::lock_guard lk(sb->mu);
+          now.swap(sb->pending);
+        }
+        for (const auto& [id, r] : now)
+          b.put_room_snapshot(r);
+        return true;
+      },
+      std::move(done));
 }
 
 void batched_store::snapshots_of(std::string node, reply<std::vector<room_snapshot_record>> done) {

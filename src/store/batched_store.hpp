@@ -131,8 +131,11 @@ class batched_store final : public core::account_store,
   // worker operation, and when it runs it writes the newest snapshot of each room buffered by
   // then (a room that checkpointed three times while the queue was busy is written once).
   void put_snapshot(room_snapshot_record s) override;
-  void delete_snapshot(std::string room_id, std::int64_t upto_seq) override;
+  void delete_snapshot(std::string room_id, std::string node, std::int64_t upto_seq) override;
   void snapshots_of(std::string node, reply<std::vector<room_snapshot_record>> done) override;
+  void claim_snapshots(std::string from, std::string to,
+                       reply<std::vector<room_snapshot_record>> done) override;
+  void flush_snapshots(reply<bool> done) override;
 
   // events::outbox: one worker operation, retried until it commits.
   bool append_events(std::vector<event_record> es) override;

@@ -56,24 +56,68 @@ TEST_P(room_snapshot_contract, a_newer_snapshot_replaces_an_older_one_never_the_
   auto got = of("node-1");
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0], snap("r1", "node-1", 7));
-  // A newer snapshot may name another owner (a room taken over): it moves to that node's list.
+  // Only its owner replaces it: another node's write, however new, changes nothing.
   snapshots().put_snapshot(snap("r1", "node-2", 8));
-  EXPECT_TRUE(of("node-1").empty());
-  ASSERT_EQ(of("node-2").size(), 1u);
-  EXPECT_EQ(of("node-2")[0].seq, 8);
+  EXPECT_TRUE(of("node-2").empty());
+  ASSERT_EQ(of("node-1").size(), 1u);
+  EXPECT_EQ(of("node-1")[0].seq, 7);
+}
+
+TEST_P(room_snapshot_contract, a_claim_moves_a_nodes_snapshots_and_fences_their_old_owner) {
+  snapshots().put_snapshot(snap("r1", "dead", 4));
+  snapshots().put_snapshot(snap("r2", "dead", 9));
+  snapshots().put_snapshot(snap("r3", "alive", 2));
+  auto claimed = call(snapshots(), &room_snapshot_store::claim_snapshots, std::string("dead"),
+                      std::string("heir"));
+  ASSERT_EQ(claimed.size(), 2u);
+  auto expected = snap("r1", "dead", 4);
+  expected.node = "heir";  // the same snapshot, now the heir's
+  EXPECT_EQ(claimed[0], expected);
+  EXPECT_EQ(claimed[1].room_id, "r2");
+  EXPECT_EQ(claimed[1].node, "heir");
+  EXPECT_EQ(claimed[1].seq, 9);
+  EXPECT_TRUE(of("dead").empty());
+  EXPECT_EQ(of("heir").size(), 2u);
+  ASSERT_EQ(of("alive").size(), 1u) << "another node's rooms are not claimed";
+  // A second claim (another node racing) finds nothing.
+  EXPECT_TRUE(call(snapshots(), &room_snapshot_store::claim_snapshots, std::string("dead"),
+                   std::string("other-heir"))
+                  .empty());
+  // The old owner, still running somewhere, can neither write nor delete them any more.
+  snapshots().put_snapshot(snap("r1", "dead", 50));
+  snapshots().delete_snapshot("r2", "dead", 100);
+  auto now = of("heir");
+  ASSERT_EQ(now.size(), 2u);
+  EXPECT_EQ(now[0].seq, 4);
+  EXPECT_EQ(now[1].seq, 9);
+  // The new owner goes on from the claimed seq.
+  snapshots().put_snapshot(snap("r1", "heir", 5));
+  snapshots().delete_snapshot("r2", "heir", 9);
+  now = of("heir");
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].seq, 5);
+}
+
+TEST_P(room_snapshot_contract, flush_answers_once_every_earlier_snapshot_is_stored) {
+  for (int i = 0; i < 50; ++i)
+    snapshots().put_snapshot(snap("room" + std::to_string(i), "draining", 1));
+  EXPECT_TRUE(call(snapshots(), &room_snapshot_store::flush_snapshots));
+  // Read without the fixture's own flush: the flush's answer alone promised them.
+  auto got = call(snapshots(), &room_snapshot_store::snapshots_of, std::string("draining"));
+  EXPECT_EQ(got.size(), 50u);
 }
 
 TEST_P(room_snapshot_contract, delete_removes_only_what_it_supersedes) {
   snapshots().put_snapshot(snap("r1", "node-1", 3));
   snapshots().put_snapshot(snap("r2", "node-1", 3));
-  snapshots().delete_snapshot("r1", 2);  // older than the stored one: stays
+  snapshots().delete_snapshot("r1", "node-1", 2);  // older than the stored one: stays
   EXPECT_EQ(of("node-1").size(), 2u);
-  snapshots().delete_snapshot("r1", 3);
+  snapshots().delete_snapshot("r1", "node-1", 3);
   auto got = of("node-1");
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].room_id, "r2");
-  snapshots().delete_snapshot("nope", 100);  // nothing to delete: fine
-  snapshots().delete_snapshot("r1", 3);      // twice (a retry): fine
+  snapshots().delete_snapshot("nope", "node-1", 100);  // nothing to delete: fine
+  snapshots().delete_snapshot("r1", "node-1", 3);      // twice (a retry): fine
   // The room's next game writes again after the delete.
   snapshots().put_snapshot(snap("r1", "node-1", 4));
   EXPECT_EQ(of("node-1").size(), 2u);

@@ -477,7 +477,7 @@ ws_client::ws_client(int port, const std::string& token, connect_options opts)
   sock.open(tcp::v4());
   if (opts.receive_buffer > 0)
     sock.set_option(asio::socket_base::receive_buffer_size(opts.receive_buffer));
-  std::string target = "/ws";
+  std::string target = opts.path;
   if (opts.via == token_via::query) {
     target += "?token=" + url_encode(token);
   } else {

@@ -160,7 +160,8 @@ http_result ws_upgrade_probe(int port, const std::string& token, token_via via =
 
 struct connect_options {
   token_via via = token_via::query;
-  int receive_buffer = 0;  // SO_RCVBUF before connecting (0: system default)
+  int receive_buffer = 0;    // SO_RCVBUF before connecting (0: system default)
+  std::string path = "/ws";  // e.g. "/node/1/ws" through nginx
 };
 
 // A WebSocket client. Frames the server sends are JSON objects (a binary message is kept as

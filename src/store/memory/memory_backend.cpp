@@ -257,13 +257,25 @@ void memory_backend::put_casebook(const casebook_record& c) {
 
 void memory_backend::put_room_snapshot(const room_snapshot_record& s) {
   auto [it, fresh] = state_.room_snapshots.try_emplace(s.room_id, s);
-  if (!fresh && s.seq > it->second.seq) it->second = s;
+  if (!fresh && s.seq > it->second.seq && s.node == it->second.node) it->second = s;
 }
 
-void memory_backend::delete_room_snapshot(const std::string& room_id, std::int64_t upto_seq) {
+void memory_backend::delete_room_snapshot(const std::string& room_id, const std::string& node,
+                                          std::int64_t upto_seq) {
   auto it = state_.room_snapshots.find(room_id);
-  if (it != state_.room_snapshots.end() && it->second.seq <= upto_seq)
+  if (it != state_.room_snapshots.end() && it->second.node == node && it->second.seq <= upto_seq)
     state_.room_snapshots.erase(it);
+}
+
+std::vector<room_snapshot_record> memory_backend::claim_room_snapshots(const std::string& from,
+                                                                       const std::string& to) {
+  std::vector<room_snapshot_record> out;
+  for (auto& [id, s] : state_.room_snapshots) {
+    if (s.node != from) continue;
+    s.node = to;
+    out.push_back(s);
+  }
+  return out;
 }
 
 std::vector<room_snapshot_record> memory_backend::room_snapshots(const std::string& node) {

@@ -62,8 +62,11 @@ class memory_backend : public backend {
   void put_casebook(const casebook_record& c) override;
   std::optional<casebook_record> find_casebook(const std::string& game_id) override;
   void put_room_snapshot(const room_snapshot_record& s) override;
-  void delete_room_snapshot(const std::string& room_id, std::int64_t upto_seq) override;
+  void delete_room_snapshot(const std::string& room_id, const std::string& node,
+                            std::int64_t upto_seq) override;
   std::vector<room_snapshot_record> room_snapshots(const std::string& node) override;
+  std::vector<room_snapshot_record> claim_room_snapshots(const std::string& from,
+                                                         const std::string& to) override;
   std::vector<game_record> games_of(std::int64_t account_id, int limit, std::int64_t before_ms,
                                     bool include_private) override;
   std::vector<mode_stats> stats_of(std::int64_t account_id) override;

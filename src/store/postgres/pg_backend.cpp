@@ -829,13 +829,29 @@ void pg_backend::put_room_snapshot(const room_snapshot_record& s) {
       "INSERT INTO room_snapshots (room_id, node, seq, updated_ms, data_json) "
       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id) DO UPDATE SET node = excluded.node, "
       "seq = excluded.seq, updated_ms = excluded.updated_ms, data_json = excluded.data_json "
-      "WHERE excluded.seq > room_snapshots.seq",
+      "WHERE excluded.seq > room_snapshots.seq AND excluded.node = room_snapshots.node",
       {p(s.room_id), p(s.node), p(s.seq), p(s.updated_ms), p(s.data_json)});
 }
 
-void pg_backend::delete_room_snapshot(const std::string& room_id, std::int64_t upto_seq) {
-  run("delete_room_snapshot", "DELETE FROM room_snapshots WHERE room_id = $1 AND seq <= $2",
-      {p(room_id), p(upto_seq)});
+void pg_backend::delete_room_snapshot(const std::string& room_id, const std::string& node,
+                                      std::int64_t upto_seq) {
+  run("delete_room_snapshot",
+      "DELETE FROM room_snapshots WHERE room_id = $1 AND seq <= $2 AND node = $3",
+      {p(room_id), p(upto_seq), p(node)});
+}
+
+std::vector<room_snapshot_record> pg_backend::claim_room_snapshots(const std::string& from,
+                                                                   const std::string& to) {
+  auto r = run("claim_room_snapshots",
+               "UPDATE room_snapshots SET node = $2 WHERE node = $1 "
+               "RETURNING room_id, node, seq, updated_ms, data_json",
+               {p(from), p(to)});
+  std::vector<room_snapshot_record> out;
+  for (int i = 0; i < r.size(); ++i)
+    out.push_back({r.text(i, 0), r.text(i, 1), r.i64(i, 2), r.i64(i, 3), r.text(i, 4)});
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.room_id < b.room_id; });
+  return out;
 }
 
 std::vector<room_snapshot_record> pg_backend::room_snapshots(const std::string& node) {

@@ -888,7 +888,8 @@ void sqlite_backend::put_room_snapshot(const room_snapshot_record& s) {
           prepare("INSERT INTO room_snapshots (room_id, node, seq, updated_ms, data_json) "
                   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (room_id) DO UPDATE SET node = "
                   "excluded.node, seq = excluded.seq, updated_ms = excluded.updated_ms, "
-                  "data_json = excluded.data_json WHERE excluded.seq > room_snapshots.seq",
+                  "data_json = excluded.data_json WHERE excluded.seq > room_snapshots.seq AND "
+                  "excluded.node = room_snapshots.node",
                   op),
           op);
   q.bind_text(1, s.room_id);
@@ -899,12 +900,34 @@ void sqlite_backend::put_room_snapshot(const room_snapshot_record& s) {
   if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
 }
 
-void sqlite_backend::delete_room_snapshot(const std::string& room_id, std::int64_t upto_seq) {
+void sqlite_backend::delete_room_snapshot(const std::string& room_id, const std::string& node,
+                                          std::int64_t upto_seq) {
   const char* op = "delete_room_snapshot";
-  query q(db_, prepare("DELETE FROM room_snapshots WHERE room_id = ?1 AND seq <= ?2", op), op);
+  query q(db_,
+          prepare("DELETE FROM room_snapshots WHERE room_id = ?1 AND seq <= ?2 AND node = ?3", op),
+          op);
   q.bind_text(1, room_id);
   q.bind_i64(2, upto_seq);
+  q.bind_text(3, node);
   if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+}
+
+std::vector<room_snapshot_record> sqlite_backend::claim_room_snapshots(const std::string& from,
+                                                                       const std::string& to) {
+  const char* op = "claim_room_snapshots";
+  query q(db_,
+          prepare("UPDATE room_snapshots SET node = ?2 WHERE node = ?1 "
+                  "RETURNING room_id, node, seq, updated_ms, data_json",
+                  op),
+          op);
+  q.bind_text(1, from);
+  q.bind_text(2, to);
+  std::vector<room_snapshot_record> out;
+  while (q.next())
+    out.push_back({q.text(0), q.text(1), q.i64(2), q.i64(3), q.text(4)});
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.room_id < b.room_id; });
+  return out;
 }
 
 std::vector<room_snapshot_record> sqlite_backend::room_snapshots(const std::string& node) {

@@ -79,6 +79,8 @@ export class Client {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10000;
     this.reconnectMaxMs = opts.reconnectMaxMs ?? 10000;
     this.encoding = opts.encoding ?? 'json';
+    // The WebSocket's path: /ws, or the route of the node holding our room (a `moved` reply).
+    this.wsPath = '/ws';
     /** @type {Session|null} */
     this.session = this.#loadSession();
     /** @type {WebSocket|null} */
@@ -348,7 +350,7 @@ export class Client {
         return this.#retry();
       }
     }
-    const url = this.baseUrl.replace(/^http/, 'ws') + '/ws?token=' + encodeURIComponent(this.session.token);
+    const url = this.baseUrl.replace(/^http/, 'ws') + this.wsPath + '?token=' + encodeURIComponent(this.session.token);
     const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
@@ -385,6 +387,9 @@ export class Client {
       this.ws = null;
       this.ready = false;
       this.#failPending('disconnected');
+      // A node we were sent to (`moved`) that is gone: the next attempt goes through the
+      // balancer again, whose hello sends us wherever the seat is now.
+      if (!opened) this.wsPath = '/ws';
       // Refused before opening: most likely the token (expired, revoked). Try a refresh.
       if (!opened && this.session) {
         try { await this.refresh(); } catch (err) { if (!this.session) finalReason = 'unauthorized'; }
@@ -412,7 +417,16 @@ export class Client {
   #receive(m) {
     if (m.id !== undefined && m.id !== null && 'ok' in m) {
       if (m.id === 'hello') {
+        // Several nodes: the seat is on another node; connect there — or, while its node is
+        // being recovered, again through the balancer after retry_after_ms. A bounded number of
+        // times, so a directory out of date cannot bounce us for ever.
+        if (m.ok && m.data?.moved?.ws && this.#moves < 20) {
+          this.#moves++;
+          this.#moveTo(m.data.moved.ws, m.data.moved.retry_after_ms ?? 0);
+          return;
+        }
         if (m.ok) {
+          this.#moves = 0;
           this.ready = true;
           this.hello = m.data;
           this.#attempt = 0;
@@ -436,6 +450,33 @@ export class Client {
       return;
     }
     this.#emit(m.type, m.data ?? {});
+  }
+
+  #moves = 0;
+
+  // Several nodes (docs/PROTOCOL.md, "Several nodes"): closes this socket and opens one at `path`
+  // (the node that holds the room), with the same token; its hello resumes the seat.
+  #moveTo(path, afterMs = 0) {
+    this.wsPath = path;
+    const old = this.ws;
+    this.ws = null;
+    this.ready = false;
+    if (old) {
+      old.onclose = null;
+      old.close(1000, 'moved');
+    }
+    this.#failPending('disconnected');
+    clearTimeout(this.#timer);
+    if (afterMs > 0) this.#timer = setTimeout(() => { if (this.#wantOpen) this.#open(); }, afterMs);
+    else this.#open();
+  }
+
+  // Resolves with the next hello reply's data (after a move), or rejects after `ms`.
+  #nextOpen(ms) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { off(); reject(new MaratangError('timeout', 'The room\'s node did not answer.')); }, ms);
+      const off = this.on('open', (h) => { clearTimeout(timer); off(); resolve(h); });
+    });
   }
 
   #send(obj) {
@@ -491,7 +532,15 @@ export class Client {
         this.#pending.delete(id);
         reject(new MaratangError('timeout', `No reply to ${type}.`));
       }, opt.timeoutMs ?? this.requestTimeoutMs);
-      this.#pending.set(id, {resolve, reject, timer});
+      // A reply that says `moved` (room.join through another node): follow it, and resolve with
+      // the room as the new node's hello gives it.
+      const settle = (d) => {
+        if (!d?.moved?.ws) return resolve(d);
+        const next = this.#nextOpen(opt.timeoutMs ?? this.requestTimeoutMs);
+        this.#moveTo(d.moved.ws);
+        next.then((h) => resolve({...d, room: h.room}), reject);
+      };
+      this.#pending.set(id, {resolve: settle, reject, timer});
       if (!this.#send({type, id, data})) {
         this.#pending.delete(id);
         clearTimeout(timer);

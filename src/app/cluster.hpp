@@ -1,0 +1,110 @@
+// Several nodes as one server (issue 16): node membership, the room directory, the seat directory
+// and seat reservations across nodes, on Redis (docs/ARCHITECTURE.md, "Redis").
+//
+// - Membership: every node keeps `maratang:node:<id>` alive (SET ... PX node_ttl_ms, renewed
+//   every heartbeat_ms) with its route, and its id in the set `maratang:nodes`. A node whose key
+//   has expired is dead: its rooms leave every listing and joins to them are refused.
+// - Room directory: each node keeps the hash `maratang:rooms:<id>` (room id -> summary and invite
+//   code) of its own rooms, and announces every change on the channel `maratang:rooms`. Every
+//   node mirrors the others' hashes in memory (listings and lookups never wait on Redis), and
+//   reads them all again when its connection to Redis comes back and every resync_ms, so a missed
+//   notice is corrected within that time.
+// - Seat directory: the hash `maratang:seats` (account -> room id). A hello on a node where the
+//   account holds no seat asks it, and a seat in another node's room sends the client there.
+// - Reservations: a room.join through node B for a room of node A is a request on A's channel
+//   `maratang:node:<A>`; A seats the player without a connection (lobby::reserve) and answers on
+//   B's channel; B answers the client with `moved` {node, ws}: the path through which nginx
+//   reaches A (node.route). The client connects there with the same token and its hello resumes
+//   the seat. A reservation not taken in rooms.reservation_ms frees the seat.
+//
+// Redis never holds the only copy of anything: the directory is rebuilt from the nodes' memory
+// whenever Redis comes back (each node writes its own part again).
+//
+// Thread-safety: every public method may be called from any thread; callbacks run on the Redis
+// client's strand or the caller's thread, never under this object's lock.
+#pragma once
+
+#include <boost/json/fwd.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "util/error.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+namespace maratang::redis {
+class client;
+}
+namespace maratang::lobby {
+class lobby;
+struct lobby_listener;
+struct join_params;
+}  // namespace maratang::lobby
+
+namespace maratang::app {
+
+struct cluster_options {
+  std::string node_id;
+  // The path prefix through which clients reach this node only (nginx's /node/N), e.g. "/node/1";
+  // empty: other nodes cannot send players here.
+  std::string route;
+  int heartbeat_ms = 1000;
+  int node_ttl_ms = 3000;
+  int resync_ms = 10000;
+  int request_timeout_ms = 3000;
+};
+
+class cluster_node {
+ public:
+  // `cmd` sends commands; `sub` is the subscribed client, whose messages the caller hands to
+  // on_message (the caller subscribes to channels(): one client carries every channel).
+  cluster_node(boost::asio::io_context& io, std::shared_ptr<redis::client> cmd,
+               std::shared_ptr<redis::client> sub, lobby::lobby& lob, cluster_options o);
+  ~cluster_node();
+  cluster_node(const cluster_node&) = delete;
+  cluster_node& operator=(const cluster_node&) = delete;
+
+  // The channels this node listens on.
+  std::vector<std::string> channels() const;
+  // A pub/sub message on one of channels(); false when the channel is not one of them.
+  bool on_message(std::string_view channel, std::string_view payload);
+  // The commands connection came up (true) or went down.
+  void on_state(bool up);
+  // Starts the heartbeat; call once, after the lobby is ready and before serving.
+  void start();
+  void stop();
+
+  // What the lobby tells this node (lobby::set_listener).
+  lobby::lobby_listener listener();
+
+  // room.join for a room this node does not hold. `reply` gets {moved: {node, ws}} once the room's
+  // node reserved the seat, or the error it gave (unknown_room when no live node has the room;
+  // unavailable when its node does not answer in time or has no route).
+  void join_elsewhere(std::int64_t account, std::string nickname, const lobby::join_params& p,
+                      std::function<void(result<boost::json::object>)> reply);
+  // Deploy (SIGTERM): every room of this node leaves it (room::hand_over with a final snapshot),
+  // the snapshots are committed, and the live node with the fewest rooms claims and restores
+  // them. done(rooms, taken) — taken false when no other node took them (they stay stored under
+  // this node's id: its next start restores them). Then tell the clients to reconnect.
+  void drain(int timeout_ms, std::function<void(int rooms, bool taken)> done);
+  // The account's seat, when it is in a room of another live node: {node, ws, room_id}; when its
+  // node died and its rooms are being taken over, {node: null, ws: "/ws", room_id,
+  // retry_after_ms}; else null.
+  void seat_elsewhere(std::int64_t account, std::function<void(boost::json::value moved)> done);
+  // The public rooms of the other live nodes (filtered by mode when not empty), as room.list
+  // shows them.
+  void list_elsewhere(std::string_view mode, boost::json::array& out) const;
+  // Live nodes known (this one included) and rooms mirrored from the others.
+  std::size_t live_nodes() const;
+  std::size_t mirrored_rooms() const;
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace maratang::app
