@@ -13,6 +13,9 @@ const [, , browserPath, base, webDir, scenario, shots] = process.argv;
 const { chromium } = require(path.resolve(webDir, 'node_modules', 'playwright-core'));
 
 const WAIT = 15000;
+// Another origin the pages may reach: the test's Janus (MARATANG_TEST_JANUS_ORIGIN), which the
+// server also puts in the page's Content-Security-Policy.
+const extraOrigin = process.env.MARATANG_TEST_JANUS_ORIGIN || '';
 const log = (s) => process.stdout.write(s + '\n');
 function check(cond, what) {
   if (!cond) throw new Error('check failed: ' + what);
@@ -32,7 +35,8 @@ function watch(page, name, problems) {
   page.on('pageerror', (e) => problems.push(`${name} page error: ${e.message}`));
   page.on('request', (r) => {
     const u = r.url();
-    if (!u.startsWith(base) && !u.startsWith(base.replace('http', 'ws')) && !u.startsWith('data:')) {
+    if (!u.startsWith(base) && !u.startsWith(base.replace('http', 'ws')) && !u.startsWith('data:') &&
+        !(extraOrigin && u.startsWith(extraOrigin))) {
       problems.push(`${name} loaded ${u}`);
     }
   });
@@ -45,10 +49,15 @@ async function newPlayer(browser, name, opts, problems) {
   page.setDefaultTimeout(WAIT);
   watch(page, name, problems);
   // What arrives over the page's WebSockets: binary messages, and arena.state as JSON.
-  const frames = { binary: 0, jsonStates: 0 };
+  // And the last mafia.media (this player's media policy and SFU grant).
+  const frames = { binary: 0, jsonStates: 0, media: null };
   page.on('websocket', (ws) => ws.on('framereceived', (f) => {
     if (typeof f.payload !== 'string') frames.binary++;
     else if (f.payload.startsWith('{"type":"arena.state"')) frames.jsonStates++;
+    else if (f.payload.includes('"mafia.media"')) {
+      const m = JSON.parse(f.payload);
+      if (m.type === 'mafia.media') frames.media = m.data;
+    }
   }));
   await page.goto(base + '/' + query);
   await page.click('#guest');
@@ -787,15 +796,184 @@ async function arena(browser, problems) {
   check(true, 'back in the room after the game');
 }
 
+// --- Voice and video over the browser mesh (web/public/js/media.js) --------------------------------
+
+// Bytes received per member and kind on this page's live connections (getStats, through the
+// media panel); a member without a connection counts as nothing received.
+const mediaStats = (pl) => pl.page.evaluate(() => document.querySelector('#media-panel').stats());
+
+// How many bytes of audio and of video arrived from each of `from` in a window of `ms`:
+// {id: {audio, video}}.
+async function received(pl, from, ms = 1500) {
+  const a = await mediaStats(pl);
+  await pl.page.waitForTimeout(ms);
+  const b = await mediaStats(pl);
+  const out = {};
+  for (const id of from) {
+    const d = (kind) => (b[id] ? b[id][kind + '_in'] - (a[id]?.[kind + '_in'] ?? 0) : 0);
+    out[id] = { audio: d('audio'), video: d('video') };
+  }
+  return out;
+}
+
+// Waits (at most about 20 s) until `pl` receives both audio and video from every one of `hear`,
+// and checks that in that same window (1.2 s, the policy having had 1 s to apply) nothing at all
+// came from any of `deaf`.
+async function hears(pl, hear, deaf, what) {
+  await pl.page.waitForTimeout(1000);
+  let got = null;
+  const all = [...hear, ...deaf];
+  for (let i = 0; i < 15; i++) {
+    got = await received(pl, all, 1200);
+    if (hear.every((id) => got[id].audio > 0 && got[id].video > 0)) break;
+  }
+  check(hear.every((id) => got[id].audio > 0 && got[id].video > 0) &&
+    deaf.every((id) => got[id].audio === 0 && got[id].video === 0), `${what} (${pl.name} got ${JSON.stringify(got)} bytes)`);
+}
+const flowing = (pl, from, what) => hears(pl, from, [], what);
+const silent = (pl, from, what) => hears(pl, [], from, what);
+
+// Four pages with fake cameras and microphones play Mafia; at each phase their live WebRTC streams
+// are measured against the policy: everyone hears the living by day, the town hears nobody at
+// night while the dead overhear the mafia, the dead are never heard by the living, a reloaded
+// page joins the call again. A fifth page refuses the camera and is told so.
+async function mafia_media(browser, problems) {
+  const names = ['Ara', 'Bin', 'Cho', 'Dal'];
+  const p = [];
+  for (const n of names) p.push(await newPlayer(browser, n, { permissions: ['camera', 'microphone'] }, problems));
+  const [a] = p;
+  await a.page.selectOption('#create-mode', 'mafia');
+  await a.page.fill('#create-name', 'Call Room');
+  const set = async (n, v) => a.page.fill(`#create-settings [name=${n}]`, String(v));
+  await set('day_ms', 1); await set('vote_ms', 120); await set('defense_ms', 1);
+  await set('verdict_ms', 60); await set('night_ms', 60);
+  await a.page.check('#create-settings [name=night_early_end]');
+  await a.page.check('#create-spectators');
+  await a.page.click('#create');
+  await a.page.waitForSelector('#room-name');
+  for (const pl of p.slice(1)) {
+    await pl.page.click('#refresh');
+    await pl.page.click('#rooms .room[data-name="Call Room"] .join');
+    await pl.page.waitForSelector('#ready');
+    await pl.page.click('#ready');
+  }
+  await a.page.waitForSelector('#start:not([disabled])');
+  await a.page.click('#start');
+  const role = {}, id = {};
+  for (const pl of p) {
+    await pl.page.waitForSelector('#role-name[data-role]:not([data-role=""])');
+    role[pl.name] = await pl.page.$eval('#role-name', (e) => e.dataset.role);
+    id[pl.name] = await pl.page.$eval('#mafia-players li[data-role]:not([data-role=""])', (l) => Number(l.dataset.player));
+  }
+  const by = (r) => p.filter((pl) => role[pl.name] === r);
+  const M = by('mafia')[0], D = by('doctor')[0], [C1, C2] = by('citizen');
+  check(M && D && C1 && C2, 'four players: a mafioso, a doctor, two citizens');
+  const ids = (...pls) => pls.map((pl) => id[pl.name]);
+
+  // A spectator is never asked for a camera: they only watch and listen.
+  const W = await newPlayer(browser, 'Watcher', {}, problems);
+  await W.page.click('#refresh');
+  await W.page.click('#rooms .room[data-name="Call Room"] .watch');
+  await W.page.waitForSelector('#media-status[data-state=watching]');
+  check(true, 'a spectator is told they are never heard');
+
+  // Day 1 (the vote): everyone hears and sees every other living player.
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
+  for (const pl of p) {
+    await pl.page.waitForSelector('#media-status[data-state=on]', { state: 'attached' });
+    await flowing(pl, ids(...p.filter((q) => q !== pl)), `by day ${pl.name} hears the three others`);
+  }
+  await shot(C1.page, 'call-day');
+  // Mute: the microphone's track is switched off and the button says so.
+  await M.page.click('#mute-mic');
+  check(await M.page.$eval('#mute-mic', (b) => b.getAttribute('aria-pressed')) === 'true' &&
+    await M.page.$eval('#self-view', (v) => v.srcObject.getAudioTracks()[0].enabled) === false, 'the mute button mutes the microphone');
+  await M.page.click('#mute-mic');
+  await M.page.click('#mute-cam');
+  check(await M.page.$eval('#self-view', (v) => v.srcObject.getVideoTracks()[0].enabled) === false, 'the camera button turns the camera off');
+  await M.page.click('#mute-cam');
+
+  // C1 is voted out and executed: night.
+  for (const pl of [M, D, C2]) await pl.page.click(`#mafia-players li[data-player="${id[C1.name]}"] button.vote`);
+  await C1.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=verdict]', { timeout: 20000 });
+  for (const pl of [M, D, C2]) await pl.page.click('#verdict-yes');
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=night]', { timeout: 20000 });
+  await C1.page.waitForSelector('#you-are-dead');
+
+  // Night: the town hears nobody; the dead overhear the mafia; the dead are not heard by the mafia.
+  await silent(C2, ids(M, D, C1), 'at night a citizen hears nobody');
+  await silent(M, ids(D, C2, C1), 'at night the mafioso hears no one of the town, nor the dead');
+  await hears(C1, ids(M), ids(D, C2), 'at night the dead overhear the mafia, and not the town');
+  check(await count(C2.page, '#media-tiles .tile') === 0, 'a citizen at night shows no one');
+  await shot(C1.page, 'call-night-dead');
+
+  // Nobody dies (the doctor saves the mafia's victim): day 2.
+  await M.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.kill`);
+  await D.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.heal`);
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
+  check(await M.page.$eval('#phase', (e) => e.dataset.day) === '2', 'day 2');
+  await hears(C2, ids(M, D), ids(C1), 'on day 2 a citizen hears the living again, and never the dead');
+  await flowing(C1, ids(M, D, C2), 'the dead hear the living by day');
+
+  // A reload: the page joins the call again (the others offer anew when it asks).
+  await C2.page.reload();
+  await C2.page.waitForSelector('#phase-name[data-phase=vote]');
+  await flowing(C2, ids(M, D), 'after a reload the citizen hears the living again');
+  await flowing(M, ids(D, C2), 'after the reload the mafioso hears the reloaded citizen');
+
+  // The town votes the mafioso out and wins; the call ends.
+  for (const pl of [D, C2]) await pl.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
+  await M.page.click(`#mafia-players li[data-player="${id[D.name]}"] button.vote`);
+  for (const pl of [D, C2]) await pl.page.waitForSelector('#phase-name[data-phase=verdict]', { timeout: 20000 });
+  for (const pl of [D, C2]) await pl.page.click('#verdict-yes');
+  for (const pl of p) await pl.page.waitForSelector('#winner[data-winner=town]', { timeout: 20000 });
+  for (const pl of p) {
+    await pl.page.waitForSelector('#media-panel', { state: 'hidden' });
+    check(await pl.page.evaluate(() => !document.querySelector('#self-view').srcObject), `${pl.name}: the call ended with the game`);
+  }
+}
+
+// A player who refuses the camera and microphone is told so, in place, and the game goes on.
+async function media_refused(browser, problems) {
+  const p = [];
+  for (const [i, n] of ['Eun', 'Fay', 'Gil', 'Hae'].entries()) {
+    p.push(await newPlayer(browser, n, i === 3 ? {} : { permissions: ['camera', 'microphone'] }, problems));
+  }
+  const [a] = p;
+  await a.page.selectOption('#create-mode', 'mafia');
+  await a.page.fill('#create-name', 'Shy Room');
+  await a.page.fill('#create-settings [name=day_ms]', '60');
+  await a.page.click('#create');
+  await a.page.waitForSelector('#room-name');
+  for (const pl of p.slice(1)) {
+    await pl.page.click('#refresh');
+    await pl.page.click('#rooms .room[data-name="Shy Room"] .join');
+    await pl.page.waitForSelector('#ready');
+    await pl.page.click('#ready');
+  }
+  await a.page.waitForSelector('#start:not([disabled])');
+  await a.page.click('#start');
+  const shy = p[3];
+  await shy.page.waitForSelector('#media-status[data-state=denied]');
+  check((await text(shy.page, '#media-status')).includes('did not allow'), 'a refused camera is explained in place');
+  check(await count(shy.page, '#mute-mic:visible') === 0, 'with no microphone there is nothing to mute');
+  await shot(shy.page, 'call-refused');
+  await flowing(shy, await Promise.all(p.slice(0, 3).map((pl) => pl.page.$eval('#mafia-players li[data-role]:not([data-role=""])', (l) => Number(l.dataset.player)))),
+    'the player who refused still hears the others');
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: browserPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    // Fake camera and microphone; a page is granted them only where its context asks (permissions).
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--use-fake-device-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required'],
     timeout: 30000,
   });
   const problems = [];
   try {
-    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens, admin, arena })[scenario](browser, problems);
+    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens, admin, arena, mafia_media, media_refused })[scenario](browser, problems);
     // Expected refusals are answered with 4xx, which Chromium logs as console errors.
     const real = problems.filter((s) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(s));
     check(real.length === 0, 'no page error, no console error, nothing loaded from elsewhere' + (real.length ? ': ' + real.join('; ') : ''));
