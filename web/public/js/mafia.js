@@ -6,6 +6,7 @@ import {h, fill, clock} from './dom.js';
 import {t} from './i18n.js';
 import {attempt} from './ui.js';
 import {MeshMedia} from './media.js';
+import {JanusMedia} from './janus.js';
 
 const PHASE_FIELDS = ['day_ms', 'vote_ms', 'defense_ms', 'verdict_ms', 'night_ms'];
 
@@ -45,7 +46,7 @@ export class MafiaView {
     this.phaseBar = h('div.card.phase#phase');
     this.countdown = h('span.countdown#countdown');
     this.media = null;  // mafia.media: this player's own voice/video policy
-    this.mesh = null;   // voice and video (media.js), from the first mafia.media on
+    this.mesh = null;   // voice and video (media.js or janus.js), from the first mafia.media on
     this.mediaStatus = h('p.media-status#media-status');
     this.micButton = h('button.small#mute-mic', {type: 'button', onclick: () => this.mesh?.toggle('audio')});
     this.camButton = h('button.small#mute-cam', {type: 'button', onclick: () => this.mesh?.toggle('video')});
@@ -89,8 +90,14 @@ export class MafiaView {
    */
   syncMedia(fresh = false) {
     if (!this.media || this.s.ended) return;
+    // The server says how: a mesh through mafia.signal, or Janus (mafia.media.transport).
+    const Kind = this.media.transport === 'sfu' ? JanusMedia : MeshMedia;
+    if (this.mesh && !(this.mesh instanceof Kind)) {
+      this.mesh.close();
+      this.mesh = null;
+    }
     if (!this.mesh) {
-      this.mesh = new MeshMedia(this.client, this.app.account.id, () => this.drawMedia());
+      this.mesh = new Kind(this.client, this.app.account.id, () => this.drawMedia());
       // What the call carries, per member (getStats bytes): for the browser tests.
       this.mediaPanel.stats = () => this.mesh?.stats() ?? Promise.resolve({});
     }
