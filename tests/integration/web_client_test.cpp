@@ -83,8 +83,7 @@ TEST_F(web_call_test, a_player_who_refuses_the_camera_is_told_so_and_still_hears
   play("media_refused");
 }
 
-TEST_F(web_call_test,
-       four_pages_call_through_a_real_janus_which_refuses_what_the_policy_forbids) {
+TEST_F(web_call_test, four_pages_call_through_a_real_janus_which_refuses_what_the_policy_forbids) {
   janus_server janus;
   const auto origin = janus.url().substr(0, janus.url().find('/', 7));
   play("mafia_sfu", janus.settings(), "MARATANG_TEST_JANUS_ORIGIN=" + origin + " ");
