@@ -31,8 +31,8 @@ std::string browser_path() {
 // `env`: variables put before the command ("NAME=value ").
 std::pair<int, std::string> run_scenario(const server_process& srv, std::string_view scenario,
                                          const std::string& env = {}) {
-  // The calls measure their streams phase by phase: they get most of ctest's 300 s for them.
-  const int limit = scenario.starts_with("mafia_") || scenario.starts_with("media_") ? 280 : 100;
+  // The calls measure their streams phase by phase: they get most of ctest's 360 s for them.
+  const int limit = scenario.starts_with("mafia_") || scenario.starts_with("media_") ? 320 : 100;
   const auto source = std::filesystem::path(MARATANG_SOURCE_DIR);
   const auto shots = std::filesystem::current_path() / "web_client_screens";
   // Bounded below ctest's limit: a hung browser fails the test instead of timing it out.
@@ -65,7 +65,7 @@ class web_client_test : public ::testing::Test {
 };
 
 // Mafia's video calls, each with fake cameras and microphones on four or five pages: ctest gives
-// them 300 s (CMakeLists.txt), since they measure the streams in every phase.
+// them 360 s (CMakeLists.txt), since they measure the streams in every phase.
 class web_call_test : public web_client_test {};
 
 TEST_F(web_client_test, five_pages_play_mafia_to_the_end_and_a_reload_keeps_the_seat) {
