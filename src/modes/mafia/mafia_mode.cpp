@@ -585,9 +585,10 @@ class mafia_game final : public lobby::mode {
 
   void on_restore(room_api& room) override {
     if (timer_ && phase_ != phase::over) timer_ = room.set_timer(ends_at_, phase_serial_);
-    // The SFU's rooms and tokens lived in the process that crashed: made again, and announced.
+    // The SFU's rooms and tokens lived in the process that crashed: made again (sending
+    // nothing here; members read their grants in the snapshot they get on reconnecting).
     choose_media(room);
-    if (phase_ != phase::over) send_media(room);
+    if (sfu_ && phase_ != phase::over) apply_sfu();
   }
 
  private:
@@ -1069,22 +1070,25 @@ class mafia_game final : public lobby::mode {
            (media_->mode == "sfu" || (media_->mode == "auto" && n >= media_->sfu_min_players));
   }
 
-  void send_media(room_api& room) {
-    if (sfu_) {
-      // The SFU first, so that a grant sent below names the rooms as they will be.
-      std::vector<media::speaker> speakers;
-      for (const auto& s : seats_) {
-        media::speaker sp{s.id, {}};
-        for (const auto& l : seats_) {
-          if (may_hear(l.id, s.id, spectators_)) sp.audience.push_back(l.id);
-        }
-        for (player_id v : spectators_) {
-          if (may_hear(v, s.id, spectators_)) sp.audience.push_back(v);
-        }
-        speakers.push_back(std::move(sp));
+  // Tells the SFU who may hear whom now.
+  void apply_sfu() {
+    std::vector<media::speaker> speakers;
+    for (const auto& s : seats_) {
+      media::speaker sp{s.id, {}};
+      for (const auto& l : seats_) {
+        if (may_hear(l.id, s.id, spectators_)) sp.audience.push_back(l.id);
       }
-      media_->sfu_server->apply(game_id_, speakers);
+      for (player_id v : spectators_) {
+        if (may_hear(v, s.id, spectators_)) sp.audience.push_back(v);
+      }
+      speakers.push_back(std::move(sp));
     }
+    media_->sfu_server->apply(game_id_, speakers);
+  }
+
+  void send_media(room_api& room) {
+    // The SFU first, so that a grant sent below names the rooms as they will be.
+    if (sfu_) apply_sfu();
     for (const auto& s : seats_)
       room.send_to(s.id, "mafia.media", media_json(s.id, spectators_));
     for (player_id sp : spectators_)
@@ -1103,6 +1107,8 @@ class mafia_game final : public lobby::mode {
       if (m.id == to && to != from) present = true;
     }
     if (!present) return error{errc::unknown_player, "That player is not in this room."};
+    if (!may_hear(to, from, spectators) && !may_hear(from, to, spectators))
+      return error{errc::forbidden, "The media policy does not connect you two now."};
     // Spectators who came in since the phase began join the call now: everyone's policy again.
     std::sort(spectators.begin(), spectators.end());
     auto known = spectators_;
@@ -1111,8 +1117,6 @@ class mafia_game final : public lobby::mode {
       spectators_ = spectators;
       send_media(room);
     }
-    if (!may_hear(to, from, spectators) && !may_hear(from, to, spectators))
-      return error{errc::forbidden, "The media policy does not connect you two now."};
     json::object ev{{"from", from}, {"kind", kind}};
     if (const auto* d = data.object("data")) ev["data"] = *d;
     room.send_to(to, "mafia.signal", ev);
