@@ -2,8 +2,8 @@
 # Installs everything Maratang needs to build, run and test, from Debian bookworm packages.
 # Idempotent and non-interactive; safe to run again. Usage: scripts/setup.sh [--test]
 #   --test  also installs what the test suite needs beyond the build (tools, Chromium for the
-#           headless test of /docs, and PostgreSQL 15 and Redis servers that the tests start
-#           themselves).
+#           headless test of /docs, and PostgreSQL 15, Redis, Janus and coturn servers that the
+#           tests start themselves).
 set -euo pipefail
 
 want_test=0
@@ -31,7 +31,9 @@ test_pkgs=(clang-format procps chromium clang libclang-rt-14-dev
   openssl  # the CLI makes the LLM TLS tests' certificates
   postgresql-15  # server binaries in /usr/lib/postgresql/15/bin, started by scripts/pg_temp.sh
   redis-server  # started by scripts/redis_temp.sh
-  nginx-light)  # in front of several nodes: scripts/nginx_temp.sh, scripts/cluster.sh
+  nginx-light  # in front of several nodes: scripts/nginx_temp.sh, scripts/cluster.sh
+  janus  # Mafia's SFU (videoroom plugin), started by scripts/janus_temp.sh
+  coturn)  # TURN for browsers (and turnutils_uclient), started by scripts/coturn_temp.sh
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi

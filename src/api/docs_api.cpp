@@ -101,11 +101,14 @@ void gateway::init_static_files() {
   docs.cache_control = "public, max-age=3600";
   docs_files_ = std::make_shared<static_files>(opts_.docs_dir, docs);
   // The client loads nothing from anywhere else: its own files, its own WebSocket and REST
-  // (connect-src 'self' covers ws: and wss: of the same host), no inline script or style.
+  // (connect-src 'self' covers ws: and wss: of the same host) and the SFU's API when there is
+  // one, no inline script or style.
   static_files_options web;
   web.html_csp =
       "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-      "connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; "
+      "connect-src 'self'" +
+      (opts_.web_connect_src.empty() ? "" : " " + opts_.web_connect_src) +
+      "; manifest-src 'self'; base-uri 'none'; form-action 'none'; "
       "frame-ancestors 'none'";
   web_files_ = std::make_shared<static_files>(opts_.web_dir, web);
 }

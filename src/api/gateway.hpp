@@ -46,8 +46,11 @@ struct gateway_options {
   int ws_message_max = 64 << 10;
   int ws_rate = 30;
   int ws_input_rate = 90;
-  std::string docs_dir;      // Swagger UI assets (swagger-ui-dist) served under /docs
-  std::string web_dir;       // the player's web client, served at / (web.public_dir)
+  std::string docs_dir;  // Swagger UI assets (swagger-ui-dist) served under /docs
+  std::string web_dir;   // the player's web client, served at / (web.public_dir)
+  // Origins the player's pages may also connect to (Content-Security-Policy connect-src): the
+  // SFU's API (media.janus_public_url). Space-separated; "" none.
+  std::string web_connect_src;
   bool allow_seeds = false;  // rooms.allow_seeds
 };
 

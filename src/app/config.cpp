@@ -266,6 +266,43 @@ const std::vector<setting>& settings() {
                             "Fewest players a Mafia game starts with."));
     t.push_back(int_setting("mafia.max_players", &config::mafia_max_players, 4, 20,
                             "Most players a Mafia room seats."));
+    t.push_back(str_setting("media.mode", &config::media_mode,
+                            "Mafia's voice and video: mesh (browsers connect to each other), sfu "
+                            "(through Janus, media.janus_url), or auto (Janus from "
+                            "media.sfu_min_players players on).",
+                            {"mesh", "sfu", "auto"}));
+    t.push_back(int_setting("media.sfu_min_players", &config::media_sfu_min_players, 2, 100,
+                            "With media.mode auto: games of this many players or more use the "
+                            "SFU."));
+    t.push_back(str_setting("media.janus_url", &config::janus_url,
+                            "Janus API (HTTP transport) as Maratang reaches it, e.g. "
+                            "http://127.0.0.1:8088/janus; empty: no SFU."));
+    t.push_back(str_setting("media.janus_public_url", &config::janus_public_url,
+                            "Janus API as browsers reach it (allowed in the page's "
+                            "Content-Security-Policy); empty: media.janus_url."));
+    t.push_back(str_setting("media.janus_admin_url", &config::janus_admin_url,
+                            "Janus admin API, e.g. http://127.0.0.1:7088/admin (tokens are added "
+                            "and removed there)."));
+    t.push_back(str_setting("media.janus_admin_secret", &config::janus_admin_secret,
+                            "Janus's admin_secret (janus.jcfg).", {}, true));
+    t.push_back(str_setting("media.janus_admin_key", &config::janus_admin_key,
+                            "The videoroom plugin's admin_key: only Maratang creates rooms.", {},
+                            true));
+    t.push_back(str_setting("media.stun_urls", &config::stun_urls,
+                            "STUN servers for browsers, comma-separated (stun:host:port)."));
+    t.push_back(str_setting("media.turn_urls", &config::turn_urls,
+                            "TURN servers for browsers, comma-separated "
+                            "(turn:host:port?transport=udp); needs media.turn_secret."));
+    t.push_back(str_setting("media.turn_secret", &config::turn_secret,
+                            "coturn's static-auth-secret (use-auth-secret): TURN credentials are "
+                            "made from it per member and expire after media.turn_ttl_s.",
+                            {}, true));
+    t.push_back(int_setting("media.turn_ttl_s", &config::turn_ttl_s, 60, 7 * 24 * 3600,
+                            "How long a TURN credential handed to a browser stays valid."));
+    t.push_back(str_setting("media.ice_transport_policy", &config::ice_transport_policy,
+                            "all, or relay: browsers connect only through TURN (media.turn_urls), "
+                            "so that players never learn each other's network addresses.",
+                            {"all", "relay"}));
     t.push_back(int_setting("nickname.min_chars", &config::nickname_min, 1, 64,
                             "Shortest nickname, in characters."));
     t.push_back(int_setting("nickname.max_chars", &config::nickname_max, 1, 64,
@@ -538,6 +575,28 @@ result<loaded_config> load_config_unredacted(const std::string& file_arg, const 
   config& c = lc.cfg;
   if (c.mafia_min_players > c.mafia_max_players) {
     return error{errc::bad_field, "setting mafia.min_players: must not exceed mafia.max_players"};
+  }
+  if (c.media_mode != "mesh" && c.janus_url.empty()) {
+    return error{errc::bad_field,
+                 fmt::format("setting media.mode: {} needs media.janus_url", c.media_mode)};
+  }
+  if (!c.janus_url.empty() && (c.janus_admin_url.empty() || c.janus_admin_secret.empty())) {
+    return error{errc::bad_field,
+                 "setting media.janus_url: needs media.janus_admin_url and "
+                 "media.janus_admin_secret as well"};
+  }
+  for (auto [key, url] : {std::pair{"media.janus_url", &c.janus_url},
+                          std::pair{"media.janus_admin_url", &c.janus_admin_url}}) {
+    if (!url->empty() && url->rfind("http://", 0) != 0) {
+      return error{errc::bad_field, fmt::format("setting {}: must start with http://", key)};
+    }
+  }
+  if (c.ice_transport_policy == "relay" && c.turn_urls.empty()) {
+    return error{errc::bad_field,
+                 "setting media.ice_transport_policy: relay needs media.turn_urls"};
+  }
+  if (!c.turn_urls.empty() && c.turn_secret.empty()) {
+    return error{errc::bad_field, "setting media.turn_urls: needs media.turn_secret as well"};
   }
   if (c.nickname_min > c.nickname_max) {
     return error{errc::bad_field, "setting nickname.min_chars: must not exceed nickname.max_chars"};

@@ -82,6 +82,19 @@ struct config {
   int cluster_drain_timeout_ms = 10000;
   int max_rooms = 100000;
   bool allow_seeds = false;
+  // Mafia's voice and video (src/media, docs/DEPLOY.md "Voice and video").
+  std::string media_mode = "mesh";  // mesh | sfu | auto
+  int media_sfu_min_players = 7;
+  std::string janus_url;  // "" = no SFU
+  std::string janus_public_url;
+  std::string janus_admin_url;
+  std::string janus_admin_secret;
+  std::string janus_admin_key;
+  std::string stun_urls;  // comma-separated
+  std::string turn_urls;  // comma-separated
+  std::string turn_secret;
+  int turn_ttl_s = 3600;
+  std::string ice_transport_policy = "all";  // all | relay
   int mafia_min_players = 4;
   int mafia_max_players = 12;
   // nicknames

@@ -140,6 +140,33 @@ TEST(config, describe_redacts_secrets) {
   EXPECT_EQ(v.at("server.port").at("value"), 8080);
 }
 
+TEST(config, media_settings_are_checked_together_and_their_secrets_redacted) {
+  auto with = [](std::vector<std::string> vars) {
+    env_block env(std::move(vars));
+    return load_config("", {}, env.get());
+  };
+  EXPECT_TRUE(with({"MARATANG_MEDIA_MODE=sfu"}).has_error());  // no media.janus_url
+  EXPECT_TRUE(with({"MARATANG_MEDIA_JANUS_URL=http://127.0.0.1:8088/janus"}).has_error());
+  EXPECT_TRUE(with({"MARATANG_MEDIA_JANUS_URL=https://x/janus",
+                    "MARATANG_MEDIA_JANUS_ADMIN_URL=http://127.0.0.1:7088/admin",
+                    "MARATANG_MEDIA_JANUS_ADMIN_SECRET=s"})
+                  .has_error());                                                 // plain http only
+  EXPECT_TRUE(with({"MARATANG_MEDIA_ICE_TRANSPORT_POLICY=relay"}).has_error());  // no TURN
+  EXPECT_TRUE(with({"MARATANG_MEDIA_TURN_URLS=turn:127.0.0.1:3478"}).has_error());  // no secret
+  auto lc = with(
+      {"MARATANG_MEDIA_MODE=auto", "MARATANG_MEDIA_JANUS_URL=http://127.0.0.1:8088/janus",
+       "MARATANG_MEDIA_JANUS_ADMIN_URL=http://127.0.0.1:7088/admin",
+       "MARATANG_MEDIA_JANUS_ADMIN_SECRET=janus-admin-pw",
+       "MARATANG_MEDIA_JANUS_ADMIN_KEY=videoroom-key",
+       "MARATANG_MEDIA_TURN_URLS=turn:127.0.0.1:3478", "MARATANG_MEDIA_TURN_SECRET=turn-shared-pw",
+       "MARATANG_MEDIA_ICE_TRANSPORT_POLICY=relay"});
+  ASSERT_TRUE(lc.has_value()) << lc.error().message;
+  EXPECT_EQ(lc->cfg.media_mode, "auto");
+  const auto text = describe(*lc);
+  for (const char* secret : {"janus-admin-pw", "videoroom-key", "turn-shared-pw"})
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret;
+}
+
 TEST(config, database_url_selects_postgres) {
   env_block env({"DATABASE_URL=postgresql://u:pw@127.0.0.1/db"});
   auto lc = load_config("", {}, env.get());

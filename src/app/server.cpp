@@ -25,6 +25,7 @@
 #include "events/outbox_stream.hpp"
 #include "events/publishing_stores.hpp"
 #include "lobby/lobby.hpp"
+#include "media/janus_sfu.hpp"
 #include "modes/arena/arena_mode.hpp"
 #include "modes/mafia/mafia_mode.hpp"
 #include "modes/mystery/casebook.hpp"
@@ -409,6 +410,56 @@ void start_redis(Impl& s) {
   });
 }
 
+// "a, b,c" -> {"a", "b", "c"} (empty parts dropped).
+std::vector<std::string> comma_list(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    auto part = text.substr(start, end - start);
+    while (!part.empty() && part.front() == ' ')
+      part.remove_prefix(1);
+    while (!part.empty() && part.back() == ' ')
+      part.remove_suffix(1);
+    if (!part.empty()) out.emplace_back(part);
+    start = end + 1;
+  }
+  return out;
+}
+
+// "http://host:port/path" -> "http://host:port" (a CSP source); "" stays "".
+std::string web_origin(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return {};
+  auto path = url.find('/', scheme + 3);
+  return path == std::string::npos ? url : url.substr(0, path);
+}
+
+// Mafia's voice and video: mesh or Janus, and the ICE servers browsers get.
+template <typename Impl>
+std::shared_ptr<const media::media_options> media_options_of(Impl& s) {
+  auto o = std::make_shared<media::media_options>();
+  o->mode = s.cfg.media_mode;
+  o->sfu_min_players = s.cfg.media_sfu_min_players;
+  if (!s.cfg.janus_url.empty()) {
+    media::janus_options j;
+    j.url = s.cfg.janus_url;
+    j.public_url = s.cfg.janus_public_url;
+    j.admin_url = s.cfg.janus_admin_url;
+    j.admin_secret = s.cfg.janus_admin_secret;
+    j.admin_key = s.cfg.janus_admin_key;
+    o->sfu_server = media::make_janus_sfu(s.ioc, std::move(j));
+  }
+  o->ice.stun_urls = comma_list(s.cfg.stun_urls);
+  o->ice.turn_urls = comma_list(s.cfg.turn_urls);
+  o->ice.turn_secret = s.cfg.turn_secret;
+  o->ice.turn_ttl_s = s.cfg.turn_ttl_s;
+  o->ice.transport_policy = s.cfg.ice_transport_policy;
+  o->now_s = [] { return real_clock().now_ms() / 1000; };
+  return o;
+}
+
 // Loads the Mystery scenarios (a broken one is reported and left out; the others load), connects
 // the LLM endpoints when configured, and registers the mode.
 template <class Impl>
@@ -705,7 +756,8 @@ result<int> server::start() {
       [&s](std::function<void()> fn) { asio::post(s.hashing, std::move(fn)); });
   s.auth->load_revocations();
 
-  s.modes.add(modes::make_mafia_mode_factory(s.cfg.mafia_min_players, s.cfg.mafia_max_players));
+  s.modes.add(modes::make_mafia_mode_factory(s.cfg.mafia_min_players, s.cfg.mafia_max_players,
+                                             media_options_of(s)));
   if (s.cfg.test_modes) s.modes.add(modes::make_counter_mode_factory());
   start_mystery(s);
   {
@@ -734,6 +786,8 @@ result<int> server::start() {
   go.allow_seeds = s.cfg.allow_seeds;
   go.docs_dir = served_dir(s.cfg.docs_assets_dir);
   go.web_dir = served_dir(s.cfg.web_public_dir);
+  go.web_connect_src =
+      web_origin(!s.cfg.janus_public_url.empty() ? s.cfg.janus_public_url : s.cfg.janus_url);
   s.gate = std::make_unique<api::gateway>(
       *s.auth, *s.lob, api::gateway_stores{*s.accounts, *s.ports, *s.games, *s.ports, *s.ports},
       s.m, real_clock(), go);

@@ -13,10 +13,14 @@ const [, , browserPath, base, webDir, scenario, shots] = process.argv;
 const { chromium } = require(path.resolve(webDir, 'node_modules', 'playwright-core'));
 
 const WAIT = 15000;
+const started = Date.now();
+// Another origin the pages may reach: the test's Janus (MARATANG_TEST_JANUS_ORIGIN), which the
+// server also puts in the page's Content-Security-Policy.
+const extraOrigin = process.env.MARATANG_TEST_JANUS_ORIGIN || '';
 const log = (s) => process.stdout.write(s + '\n');
 function check(cond, what) {
   if (!cond) throw new Error('check failed: ' + what);
-  log('ok ' + what);
+  log(`ok ${what} [${((Date.now() - started) / 1000).toFixed(1)} s]`);
 }
 
 let shotNo = 0;
@@ -32,7 +36,8 @@ function watch(page, name, problems) {
   page.on('pageerror', (e) => problems.push(`${name} page error: ${e.message}`));
   page.on('request', (r) => {
     const u = r.url();
-    if (!u.startsWith(base) && !u.startsWith(base.replace('http', 'ws')) && !u.startsWith('data:')) {
+    if (!u.startsWith(base) && !u.startsWith(base.replace('http', 'ws')) && !u.startsWith('data:') &&
+        !(extraOrigin && u.startsWith(extraOrigin))) {
       problems.push(`${name} loaded ${u}`);
     }
   });
@@ -45,10 +50,15 @@ async function newPlayer(browser, name, opts, problems) {
   page.setDefaultTimeout(WAIT);
   watch(page, name, problems);
   // What arrives over the page's WebSockets: binary messages, and arena.state as JSON.
-  const frames = { binary: 0, jsonStates: 0 };
+  // And the last mafia.media (this player's media policy and SFU grant).
+  const frames = { binary: 0, jsonStates: 0, media: null };
   page.on('websocket', (ws) => ws.on('framereceived', (f) => {
     if (typeof f.payload !== 'string') frames.binary++;
     else if (f.payload.startsWith('{"type":"arena.state"')) frames.jsonStates++;
+    else if (f.payload.includes('"mafia.media"')) {
+      const m = JSON.parse(f.payload);
+      if (m.type === 'mafia.media') frames.media = m.data;
+    }
   }));
   await page.goto(base + '/' + query);
   await page.click('#guest');
@@ -787,15 +797,293 @@ async function arena(browser, problems) {
   check(true, 'back in the room after the game');
 }
 
+// --- Voice and video over the browser mesh (web/public/js/media.js) --------------------------------
+
+// Bytes received per member and kind on this page's live connections (getStats, through the
+// media panel); a member without a connection counts as nothing received.
+const mediaStats = (pl) => pl.page.evaluate(() => document.querySelector('#media-panel').stats());
+
+// How many bytes of audio and of video arrived from each of `from` in a window of `ms`:
+// {id: {audio, video}}.
+async function received(pl, from, ms = 1500) {
+  const a = await mediaStats(pl);
+  await pl.page.waitForTimeout(ms);
+  const b = await mediaStats(pl);
+  const out = {};
+  for (const id of from) {
+    const d = (kind) => (b[id] ? b[id][kind + '_in'] - (a[id]?.[kind + '_in'] ?? 0) : 0);
+    out[id] = { audio: d('audio'), video: d('video') };
+  }
+  return out;
+}
+
+// Waits (at most about 20 s) until `pl` receives both audio and video from every one of `hear`,
+// and checks that in that same window (1.2 s, the policy having had 1 s to apply) nothing at all
+// came from any of `deaf`.
+async function hears(pl, hear, deaf, what) {
+  await pl.page.waitForTimeout(1000);
+  let got = null;
+  const all = [...hear, ...deaf];
+  for (let i = 0; i < 15; i++) {
+    got = await received(pl, all, 1200);
+    if (hear.every((id) => got[id].audio > 0 && got[id].video > 0)) break;
+  }
+  check(hear.every((id) => got[id].audio > 0 && got[id].video > 0) &&
+    deaf.every((id) => got[id].audio === 0 && got[id].video === 0), `${what} (${pl.name} got ${JSON.stringify(got)} bytes)`);
+}
+const flowing = (pl, from, what) => hears(pl, from, [], what);
+const silent = (pl, from, what) => hears(pl, [], from, what);
+
+// Four pages with fake cameras and microphones play Mafia; at each phase their live WebRTC streams
+// are measured against the policy: everyone hears the living by day, the town hears nobody at
+// night while the dead overhear the mafia, the dead are never heard by the living, a reloaded
+// page joins the call again. A fifth page refuses the camera and is told so.
+async function mafia_media(browser, problems) {
+  const names = ['Ara', 'Bin', 'Cho', 'Dal'];
+  const p = [];
+  for (const n of names) p.push(await newPlayer(browser, n, { permissions: ['camera', 'microphone'] }, problems));
+  const [a] = p;
+  await a.page.selectOption('#create-mode', 'mafia');
+  await a.page.fill('#create-name', 'Call Room');
+  const set = async (n, v) => a.page.fill(`#create-settings [name=${n}]`, String(v));
+  // Long phases: the streams are measured within them, on a machine that may be busy.
+  await set('day_ms', 1); await set('vote_ms', 600); await set('defense_ms', 1);
+  await set('verdict_ms', 600); await set('night_ms', 600);
+  await a.page.check('#create-settings [name=night_early_end]');
+  await a.page.check('#create-spectators');
+  await a.page.click('#create');
+  await a.page.waitForSelector('#room-name');
+  for (const pl of p.slice(1)) {
+    await pl.page.click('#refresh');
+    await pl.page.click('#rooms .room[data-name="Call Room"] .join');
+    await pl.page.waitForSelector('#ready');
+    await pl.page.click('#ready');
+  }
+  await a.page.waitForSelector('#start:not([disabled])');
+  await a.page.click('#start');
+  const role = {}, id = {};
+  for (const pl of p) {
+    await pl.page.waitForSelector('#role-name[data-role]:not([data-role=""])');
+    role[pl.name] = await pl.page.$eval('#role-name', (e) => e.dataset.role);
+    id[pl.name] = await pl.page.$eval('#mafia-players li[data-role]:not([data-role=""])', (l) => Number(l.dataset.player));
+  }
+  const by = (r) => p.filter((pl) => role[pl.name] === r);
+  const M = by('mafia')[0], D = by('doctor')[0], [C1, C2] = by('citizen');
+  check(M && D && C1 && C2, 'four players: a mafioso, a doctor, two citizens');
+  const ids = (...pls) => pls.map((pl) => id[pl.name]);
+
+  // Day 1 (the vote): everyone hears and sees every other living player.
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
+  for (const pl of p) {
+    await pl.page.waitForSelector('#media-status[data-state=on]', { state: 'attached' });
+    await flowing(pl, ids(...p.filter((q) => q !== pl)), `by day ${pl.name} hears the three others`);
+  }
+  await shot(C1.page, 'call-day');
+  // Mute: the microphone's track is switched off and the button says so.
+  await M.page.click('#mute-mic');
+  check(await M.page.$eval('#mute-mic', (b) => b.getAttribute('aria-pressed')) === 'true' &&
+    await M.page.$eval('#self-view', (v) => v.srcObject.getAudioTracks()[0].enabled) === false, 'the mute button mutes the microphone');
+  await M.page.click('#mute-mic');
+  await M.page.click('#mute-cam');
+  check(await M.page.$eval('#self-view', (v) => v.srcObject.getVideoTracks()[0].enabled) === false, 'the camera button turns the camera off');
+  await M.page.click('#mute-cam');
+
+  // C1 is voted out and executed: night.
+  for (const pl of [M, D, C2]) await pl.page.click(`#mafia-players li[data-player="${id[C1.name]}"] button.vote`);
+  await C1.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=verdict]', { timeout: 20000 });
+  for (const pl of [M, D, C2]) await pl.page.click('#verdict-yes');
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=night]', { timeout: 20000 });
+  await C1.page.waitForSelector('#you-are-dead');
+
+  // Night: the town hears nobody; the dead overhear the mafia; the dead are not heard by the mafia.
+  await silent(C2, ids(M, D, C1), 'at night a citizen hears nobody');
+  await silent(M, ids(D, C2, C1), 'at night the mafioso hears no one of the town, nor the dead');
+  await hears(C1, ids(M), ids(D, C2), 'at night the dead overhear the mafia, and not the town');
+  // A spectator comes in during the night: never asked for a camera, they join the call at once
+  // (their first signal puts them in everyone's policy) and hear the dead, not the living.
+  const W = await newPlayer(browser, 'Watcher', {}, problems);
+  await W.page.click('#refresh');
+  await W.page.click('#rooms .room[data-name="Call Room"] .watch');
+  await W.page.waitForSelector('#media-status[data-state=watching]');
+  check(true, 'a spectator is told they are never heard');
+  await hears(W, ids(C1), ids(M, D, C2), 'at night the spectator hears the dead, not the living');
+  check(await count(C2.page, '#media-tiles .tile') === 0, 'a citizen at night shows no one');
+  await shot(C1.page, 'call-night-dead');
+
+  // Nobody dies (the doctor saves the mafia's victim): day 2.
+  await M.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.kill`);
+  await D.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.heal`);
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
+  check(await M.page.$eval('#phase', (e) => e.dataset.day) === '2', 'day 2');
+  await hears(C2, ids(M, D), ids(C1), 'on day 2 a citizen hears the living again, and never the dead');
+  await flowing(C1, ids(M, D, C2), 'the dead hear the living by day');
+
+  // A reload: the page joins the call again (the others offer anew when it asks).
+  await C2.page.reload();
+  await C2.page.waitForSelector('#phase-name[data-phase=vote]');
+  await flowing(C2, ids(M, D), 'after a reload the citizen hears the living again');
+  await flowing(M, ids(D, C2), 'after the reload the mafioso hears the reloaded citizen');
+
+  // The town votes the mafioso out and wins; the call ends.
+  for (const pl of [D, C2]) await pl.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
+  await M.page.click(`#mafia-players li[data-player="${id[D.name]}"] button.vote`);
+  for (const pl of [D, C2]) await pl.page.waitForSelector('#phase-name[data-phase=verdict]', { timeout: 20000 });
+  for (const pl of [D, C2]) await pl.page.click('#verdict-yes');
+  for (const pl of p) await pl.page.waitForSelector('#winner[data-winner=town]', { timeout: 20000 });
+  for (const pl of p) {
+    await pl.page.waitForSelector('#media-panel', { state: 'hidden' });
+    check(await pl.page.evaluate(() => !document.querySelector('#self-view').srcObject), `${pl.name}: the call ended with the game`);
+  }
+}
+
+// A player who refuses the camera and microphone is told so, in place, and the game goes on.
+async function media_refused(browser, problems) {
+  const p = [];
+  for (const [i, n] of ['Eun', 'Fay', 'Gil', 'Hae'].entries()) {
+    p.push(await newPlayer(browser, n, i === 3 ? {} : { permissions: ['camera', 'microphone'] }, problems));
+  }
+  const [a] = p;
+  await a.page.selectOption('#create-mode', 'mafia');
+  await a.page.fill('#create-name', 'Shy Room');
+  await a.page.fill('#create-settings [name=day_ms]', '60');
+  await a.page.click('#create');
+  await a.page.waitForSelector('#room-name');
+  for (const pl of p.slice(1)) {
+    await pl.page.click('#refresh');
+    await pl.page.click('#rooms .room[data-name="Shy Room"] .join');
+    await pl.page.waitForSelector('#ready');
+    await pl.page.click('#ready');
+  }
+  await a.page.waitForSelector('#start:not([disabled])');
+  await a.page.click('#start');
+  const shy = p[3];
+  await shy.page.waitForSelector('#media-status[data-state=denied]');
+  check((await text(shy.page, '#media-status')).includes('did not allow'), 'a refused camera is explained in place');
+  check(await count(shy.page, '#mute-mic:visible') === 0, 'with no microphone there is nothing to mute');
+  await shot(shy.page, 'call-refused');
+  await flowing(shy, await Promise.all(p.slice(0, 3).map((pl) => pl.page.$eval('#mafia-players li[data-role]:not([data-role=""])', (l) => Number(l.dataset.player)))),
+    'the player who refused still hears the others');
+}
+
+// Four pages with cameras start a Mafia game and reach the vote: returns {p, M, D, C1, C2, id}.
+async function callTable(browser, problems, room, names) {
+  const p = [];
+  for (const n of names) p.push(await newPlayer(browser, n, { permissions: ['camera', 'microphone'] }, problems));
+  const [a] = p;
+  await a.page.selectOption('#create-mode', 'mafia');
+  await a.page.fill('#create-name', room);
+  const set = async (n, v) => a.page.fill(`#create-settings [name=${n}]`, String(v));
+  await set('day_ms', 1); await set('vote_ms', 600); await set('defense_ms', 1);
+  await set('verdict_ms', 600); await set('night_ms', 600);
+  await a.page.check('#create-settings [name=night_early_end]');
+  await a.page.click('#create');
+  await a.page.waitForSelector('#room-name');
+  for (const pl of p.slice(1)) {
+    await pl.page.click('#refresh');
+    await pl.page.click(`#rooms .room[data-name="${room}"] .join`);
+    await pl.page.waitForSelector('#ready');
+    await pl.page.click('#ready');
+  }
+  await a.page.waitForSelector('#start:not([disabled])');
+  await a.page.click('#start');
+  const role = {}, id = {};
+  for (const pl of p) {
+    await pl.page.waitForSelector('#role-name[data-role]:not([data-role=""])');
+    role[pl.name] = await pl.page.$eval('#role-name', (e) => e.dataset.role);
+    id[pl.name] = await pl.page.$eval('#mafia-players li[data-role]:not([data-role=""])', (l) => Number(l.dataset.player));
+  }
+  const by = (r) => p.filter((pl) => role[pl.name] === r);
+  const M = by('mafia')[0], D = by('doctor')[0], [C1, C2] = by('citizen');
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
+  return { p, M, D, C1, C2, id, ids: (...pls) => pls.map((pl) => id[pl.name]) };
+}
+
+// What Janus answers a page that asks, with its own token, to join `room` (as a participant, then
+// as a subscriber to `feed` without a private id): [participant error_code or 'joined',
+// subscriber error_code or 'attached'].
+async function askJanus(pl, room, feed, me) {
+  const g = pl.frames.media.sfu;
+  return pl.page.evaluate(async ({ url, token, room, feed, me }) => {
+    let tx = 0;
+    const post = async (path, body) => (await fetch(url + path, { method: 'POST', body: JSON.stringify({ ...body, token, transaction: 'x' + (++tx) }) })).json();
+    const sid = (await post('', { janus: 'create' })).data.id;
+    const next = async () => (await fetch(`${url}/${sid}?maxev=1&token=${encodeURIComponent(token)}`)).json();
+    const ask = async (body) => {
+      const h = (await post(`/${sid}`, { janus: 'attach', plugin: 'janus.plugin.videoroom' })).data.id;
+      const r = await post(`/${sid}/${h}`, { janus: 'message', body });
+      if (r.plugindata) return r.plugindata.data;
+      for (let i = 0; i < 20; i++) {
+        const e = await next();
+        if (e.sender === h && e.plugindata) return e.plugindata.data;
+      }
+      return { error_code: 'no answer' };
+    };
+    const part = await ask({ request: 'join', ptype: 'publisher', room, id: me + 1000000, token });
+    const sub = await ask({ request: 'join', ptype: 'subscriber', room, streams: [{ feed }] });
+    await post(`/${sid}`, { janus: 'destroy' });
+    return [part.error_code ?? part.videoroom, sub.error_code ?? sub.videoroom];
+  }, { url: g.url, token: g.token, room, feed, me });
+}
+
+// The same game through a real Janus (media.mode sfu): every stream goes through the SFU, which
+// the server tells at each phase who may hear whom. At night the citizen's page hears nobody, and
+// asking Janus directly for the mafioso's room is refused; by day 2 it hears the mafioso again.
+async function mafia_sfu(browser, problems) {
+  const { p, M, D, C1, C2, id, ids } = await callTable(browser, problems, 'SFU Room', ['Iro', 'Jun', 'Kay', 'Lim']);
+  check(p.every((pl) => pl.frames.media?.transport === 'sfu'), 'the server sends every page to Janus');
+  for (const pl of p) await flowing(pl, ids(...p.filter((q) => q !== pl)), `by day ${pl.name} hears the three others through Janus`);
+  await shot(C1.page, 'sfu-day');
+
+  for (const pl of [M, D, C2]) await pl.page.click(`#mafia-players li[data-player="${id[C1.name]}"] button.vote`);
+  await C1.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=verdict]', { timeout: 20000 });
+  for (const pl of [M, D, C2]) await pl.page.click('#verdict-yes');
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=night]', { timeout: 20000 });
+  await C1.page.waitForSelector('#you-are-dead');
+
+  await silent(C2, ids(M, D, C1), 'at night a citizen hears nobody through Janus');
+  await silent(M, ids(D, C2, C1), 'at night the mafioso hears neither the town nor the dead');
+  await hears(C1, ids(M), ids(D, C2), 'at night the dead overhear the mafia through Janus, not the town');
+  const nightRoom = M.frames.media.sfu.publish;
+  const asked = await askJanus(C2, nightRoom, id[M.name], id[C2.name]);
+  check(asked[0] === 433 && asked[1] === 433, `Janus refuses the citizen the mafioso's night room, as participant and as subscriber (${JSON.stringify(asked)})`);
+  const dead = await askJanus(C1, nightRoom, id[M.name], id[C1.name]);
+  check(dead[0] === 'joined', `the same request by the dead, who may hear the mafioso, is let in (${JSON.stringify(dead)})`);
+
+  await M.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.kill`);
+  await D.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.heal`);
+  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
+  await hears(C2, ids(M, D), ids(C1), 'on day 2 the citizen hears the living again through Janus, never the dead');
+  const again = await askJanus(C2, nightRoom, id[M.name], id[C2.name]);
+  check(again[0] === 'joined', `by day the mafioso's room lets the citizen in (${JSON.stringify(again)})`);
+}
+
+// The mesh with media.ice_transport_policy relay and a real coturn: every connection goes through
+// TURN, with the time-limited credentials the server handed out.
+async function mafia_turn(browser, problems) {
+  const { p, ids } = await callTable(browser, problems, 'Relay Room', ['Moe', 'Nia', 'Ona', 'Pio']);
+  check(p.every((pl) => pl.frames.media?.ice_transport_policy === 'relay' &&
+    pl.frames.media.ice_servers.some((s) => s.username && s.credential)), 'the server hands every page TURN credentials');
+  for (const pl of p) {
+    const others = ids(...p.filter((q) => q !== pl));
+    await flowing(pl, others, `${pl.name} hears the three others`);
+    const st = await mediaStats(pl);
+    check(others.every((i) => st[i].path === 'relay'), `${pl.name}'s connections all go through coturn (${others.map((i) => st[i].path)})`);
+  }
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath: browserPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    // Fake camera and microphone; a page is granted them only where its context asks (permissions).
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--use-fake-device-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required'],
     timeout: 30000,
   });
   const problems = [];
   try {
-    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens, admin, arena })[scenario](browser, problems);
+    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens, admin, arena, mafia_media, media_refused, mafia_sfu, mafia_turn })[scenario](browser, problems);
     // Expected refusals are answered with 4xx, which Chromium logs as console errors.
     const real = problems.filter((s) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(s));
     check(real.length === 0, 'no page error, no console error, nothing loaded from elsewhere' + (real.length ? ': ' + real.join('; ') : ''));

@@ -3,7 +3,9 @@
 // a whole Mafia game by five pages (tokens refreshed on the way), a solo Mystery game to an ending
 // and its casebook (with a dropped network), the Korean one typed in Korean, two players in Mystery
 // turns, an LLM line streamed from the fake OpenAI server, Traces, the language switch with
-// errors in place on a phone-sized screen, and two pages moving and shooting in Arena. Screenshots
+// errors in place on a phone-sized screen, two pages moving and shooting in Arena, and Mafia's
+// voice and video with fake cameras and microphones (over the browser mesh, through a real Janus,
+// and relayed by a real coturn). Screenshots
 // of each screen go to <build dir>/web_client_screens/.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -13,6 +15,7 @@
 
 #include "harness.hpp"
 #include "llm/fake_openai_server.hpp"
+#include "media_servers.hpp"
 
 namespace maratang::it {
 namespace {
@@ -25,12 +28,16 @@ std::string browser_path() {
 }
 
 // Runs one scenario of web_client.cjs against `srv`; returns what it printed, and its exit code.
-std::pair<int, std::string> run_scenario(const server_process& srv, std::string_view scenario) {
+// `env`: variables put before the command ("NAME=value ").
+std::pair<int, std::string> run_scenario(const server_process& srv, std::string_view scenario,
+                                         const std::string& env = {}) {
+  // The calls measure their streams phase by phase: they get most of ctest's 360 s for them.
+  const int limit = scenario.starts_with("mafia_") || scenario.starts_with("media_") ? 320 : 100;
   const auto source = std::filesystem::path(MARATANG_SOURCE_DIR);
   const auto shots = std::filesystem::current_path() / "web_client_screens";
-  // Bounded below ctest's 120 s: a hung browser fails the test instead of timing it out.
+  // Bounded below ctest's limit: a hung browser fails the test instead of timing it out.
   const auto cmd =
-      fmt::format("timeout 100 node {} {} http://127.0.0.1:{} {} {} {} 2>&1",
+      fmt::format("{}timeout {} node {} {} http://127.0.0.1:{} {} {} {} 2>&1", env, limit,
                   (source / "tests" / "integration" / "web_client.cjs").string(), browser_path(),
                   srv.port(), (source / "web").string(), scenario, shots.string());
   std::string out;
@@ -47,18 +54,47 @@ class web_client_test : public ::testing::Test {
   void SetUp() override {
     if (browser_path().empty()) GTEST_FAIL() << "no Chromium: run scripts/setup.sh --test";
   }
-  void play(std::string_view scenario, std::vector<std::string> sets = {"llm.base_url="}) {
+  void play(std::string_view scenario, std::vector<std::string> sets = {"llm.base_url="},
+            const std::string& env = {}) {
     // The default web.public_dir: the source tree's web/public, found beside the executable.
     server_process srv(std::move(sets));
-    auto [code, out] = run_scenario(srv, scenario);
+    auto [code, out] = run_scenario(srv, scenario, env);
     EXPECT_EQ(code, 0) << out;
     EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;
   }
 };
 
+// Mafia's video calls, each with fake cameras and microphones on four or five pages: ctest gives
+// them 360 s (CMakeLists.txt), since they measure the streams in every phase.
+class web_call_test : public web_client_test {};
+
 TEST_F(web_client_test, five_pages_play_mafia_to_the_end_and_a_reload_keeps_the_seat) {
   // Tokens live 10 s (the least allowed), so the game outlasts them and the SDK must refresh.
   play("mafia", {"llm.base_url=", "auth.token_ttl_s=10"});
+}
+
+TEST_F(web_call_test, four_pages_call_over_the_mesh_exactly_as_the_media_policy_says) {
+  // Their streams are measured (getStats) at each phase: day, night, day 2 with a dead player,
+  // after a reload, and the end.
+  play("mafia_media");
+}
+
+TEST_F(web_call_test, a_player_who_refuses_the_camera_is_told_so_and_still_hears) {
+  play("media_refused");
+}
+
+TEST_F(web_call_test, four_pages_call_through_a_real_janus_which_refuses_what_the_policy_forbids) {
+  janus_server janus;
+  const auto origin = janus.url().substr(0, janus.url().find('/', 7));
+  play("mafia_sfu", janus.settings(), "MARATANG_TEST_JANUS_ORIGIN=" + origin + " ");
+}
+
+TEST_F(web_call_test, with_relay_only_every_connection_goes_through_coturn) {
+  coturn_server turn;
+  auto sets = turn.settings();
+  sets.push_back("llm.base_url=");
+  sets.push_back("media.ice_transport_policy=relay");
+  play("mafia_turn", sets);
 }
 
 TEST_F(web_client_test, a_solo_mystery_reaches_an_ending_and_its_casebook) {

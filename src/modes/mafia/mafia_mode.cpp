@@ -148,7 +148,14 @@ constexpr proto::message_spec messages[] = {
      false},
     {"mafia.media",
      proto::direction::event,
-     "To each member, their own media policy: `{phase, publish_to: [ids], hear: [ids]}`.",
+     "To each member, their own media policy: `{phase, publish_to: [ids], hear: [ids], "
+     "transport, ice_servers, ice_transport_policy, sfu?}`. `transport`: `mesh` (connect to "
+     "`publish_to` and `hear` "
+     "through `mafia.signal`) or `sfu`; `ice_servers`: the RTCPeerConnection's iceServers (TURN "
+     "credentials expire after media.turn_ttl_s) and `ice_transport_policy` (`all` or `relay`); "
+     "`sfu` (with `transport: sfu`): "
+     "`{url, token, publish: room, hear: [{player, room}]}`, the Janus API, this member's token "
+     "for this game, the videoroom to publish in and one per member heard.",
      {},
      {},
      false},
@@ -327,12 +334,14 @@ json::value id_or_null(player_id p) {
 
 class mafia_game final : public lobby::mode {
  public:
-  explicit mafia_game(rules r) : rules_(std::move(r)) {}
+  mafia_game(rules r, std::shared_ptr<const media::media_options> media)
+      : rules_(std::move(r)), media_(std::move(media)) {}
 
   void on_start(room_api& room) override {
     for (const auto& m : room.members()) {
       if (!m.spectator) seats_.push_back({m.id, m.nickname, role::citizen, true});
     }
+    choose_media(room);
     auto c = counts_for(rules_, static_cast<int>(seats_.size()));
     std::vector<role> deck(seats_.size(), role::citizen);
     auto it = deck.begin();
@@ -478,7 +487,10 @@ class mafia_game final : public lobby::mode {
       if (may_read(viewer, c.channel)) chat.push_back(c.line);
     }
     o["chat"] = std::move(chat);
-    o["media"] = media_json(viewer, spectators_);
+    // A spectator who came in since the phase began is one already, for their own policy.
+    auto specs = spectators_;
+    if (!find(viewer) && !is_spectator(viewer, specs)) specs.push_back(viewer);
+    o["media"] = media_json(viewer, specs);
     return o;
   }
 
@@ -573,6 +585,10 @@ class mafia_game final : public lobby::mode {
 
   void on_restore(room_api& room) override {
     if (timer_ && phase_ != phase::over) timer_ = room.set_timer(ends_at_, phase_serial_);
+    // The SFU's rooms and tokens lived in the process that crashed: made again (sending
+    // nothing here; members read their grants in the snapshot they get on reconnecting).
+    choose_media(room);
+    if (sfu_ && phase_ != phase::over) apply_sfu();
   }
 
  private:
@@ -868,6 +884,7 @@ class mafia_game final : public lobby::mode {
     json::object end{{"kind", "end"}, {"winner", winner}};
     if (!reason.empty()) end["reason"] = reason;
     record(room, std::move(end));
+    if (sfu_) media_->sfu_server->end(game_id_);
     room.end_game({{"winner", winner}, {"days", day_}, {"players", players}},
                   {{"winner", winner},
                    {"days", day_},
@@ -1032,10 +1049,46 @@ class mafia_game final : public lobby::mode {
     for (player_id sp : spectators) {
       if (may_hear(sp, viewer, spectators)) publish_to.push_back(sp);
     }
-    return {{"phase", name(phase_)}, {"publish_to", publish_to}, {"hear", hear}};
+    json::object o{{"phase", name(phase_)},
+                   {"publish_to", publish_to},
+                   {"hear", hear},
+                   {"transport", sfu_ ? "sfu" : "mesh"}};
+    if (media_) {
+      o["ice_servers"] =
+          media::ice_servers(media_->ice, viewer, media_->now_s ? media_->now_s() : 0);
+      o["ice_transport_policy"] = media_->ice.transport_policy;
+    }
+    if (sfu_) o["sfu"] = media_->sfu_server->grant(game_id_, viewer);
+    return o;
+  }
+
+  // Mesh or SFU for this game (media.mode, and media.sfu_min_players for "auto").
+  void choose_media(room_api& room) {
+    game_id_ = std::string(room.game_id());
+    const auto n = static_cast<int>(seats_.size());
+    sfu_ = media_ && media_->sfu_server &&
+           (media_->mode == "sfu" || (media_->mode == "auto" && n >= media_->sfu_min_players));
+  }
+
+  // Tells the SFU who may hear whom now.
+  void apply_sfu() {
+    std::vector<media::speaker> speakers;
+    for (const auto& s : seats_) {
+      media::speaker sp{s.id, {}};
+      for (const auto& l : seats_) {
+        if (may_hear(l.id, s.id, spectators_)) sp.audience.push_back(l.id);
+      }
+      for (player_id v : spectators_) {
+        if (may_hear(v, s.id, spectators_)) sp.audience.push_back(v);
+      }
+      speakers.push_back(std::move(sp));
+    }
+    media_->sfu_server->apply(game_id_, speakers);
   }
 
   void send_media(room_api& room) {
+    // The SFU first, so that a grant sent below names the rooms as they will be.
+    if (sfu_) apply_sfu();
     for (const auto& s : seats_)
       room.send_to(s.id, "mafia.media", media_json(s.id, spectators_));
     for (player_id sp : spectators_)
@@ -1056,6 +1109,14 @@ class mafia_game final : public lobby::mode {
     if (!present) return error{errc::unknown_player, "That player is not in this room."};
     if (!may_hear(to, from, spectators) && !may_hear(from, to, spectators))
       return error{errc::forbidden, "The media policy does not connect you two now."};
+    // Spectators who came in since the phase began join the call now: everyone's policy again.
+    std::sort(spectators.begin(), spectators.end());
+    auto known = spectators_;
+    std::sort(known.begin(), known.end());
+    if (known != spectators) {
+      spectators_ = spectators;
+      send_media(room);
+    }
     json::object ev{{"from", from}, {"kind", kind}};
     if (const auto* d = data.object("data")) ev["data"] = *d;
     room.send_to(to, "mafia.signal", ev);
@@ -1063,6 +1124,9 @@ class mafia_game final : public lobby::mode {
   }
 
   rules rules_;
+  std::shared_ptr<const media::media_options> media_;  // null: no voice/video settings
+  std::string game_id_;
+  bool sfu_ = false;  // this game's media go through media_->sfu
   std::vector<seat> seats_;
   std::vector<player_id> spectators_;  // as of the current phase
   phase phase_ = phase::day;
@@ -1095,7 +1159,8 @@ result<std::int64_t> count_field(const json::object& o, std::string_view key) {
 
 class mafia_factory final : public lobby::mode_factory {
  public:
-  mafia_factory(int min, int max) : min_players_(min), max_players_(max) {}
+  mafia_factory(int min, int max, std::shared_ptr<const media::media_options> media)
+      : min_players_(min), max_players_(max), media_(std::move(media)) {}
   std::string_view name() const override { return "mafia"; }
   int min_players() const override { return min_players_; }
   int max_players() const override { return max_players_; }
@@ -1181,13 +1246,13 @@ class mafia_factory final : public lobby::mode_factory {
   }
 
   std::unique_ptr<lobby::mode> create(const json::object& settings) const override {
-    return std::make_unique<mafia_game>(rules_from(settings));
+    return std::make_unique<mafia_game>(rules_from(settings), media_);
   }
 
   result<std::unique_ptr<lobby::mode>> restore(const json::object& settings,
                                                const json::object& state) const override {
     try {
-      auto g = std::make_unique<mafia_game>(rules_from(settings));
+      auto g = std::make_unique<mafia_game>(rules_from(settings), media_);
       g->restore_from(state);
       return std::unique_ptr<lobby::mode>(std::move(g));
     } catch (const std::exception& e) {
@@ -1222,12 +1287,14 @@ class mafia_factory final : public lobby::mode_factory {
   static constexpr std::string_view stat_tallies[] = {"wins_by_role"};
   int min_players_;
   int max_players_;
+  std::shared_ptr<const media::media_options> media_;
 };
 
 }  // namespace
 
-std::unique_ptr<lobby::mode_factory> make_mafia_mode_factory(int min_players, int max_players) {
-  return std::make_unique<mafia_factory>(min_players, max_players);
+std::unique_ptr<lobby::mode_factory> make_mafia_mode_factory(
+    int min_players, int max_players, std::shared_ptr<const media::media_options> media) {
+  return std::make_unique<mafia_factory>(min_players, max_players, std::move(media));
 }
 
 }  // namespace maratang::modes

@@ -5,11 +5,14 @@
 #include <memory>
 
 #include "lobby/mode.hpp"
+#include "media/sfu.hpp"
 
 namespace maratang::modes {
 
-// A game needs at least `min_players` (4 or more) and seats at most `max_players`.
-std::unique_ptr<lobby::mode_factory> make_mafia_mode_factory(int min_players = 4,
-                                                             int max_players = 12);
+// A game needs at least `min_players` (4 or more) and seats at most `max_players`. `media`: how
+// voice and video connect (mesh or SFU, ICE servers); null: a browser mesh with no ICE servers.
+std::unique_ptr<lobby::mode_factory> make_mafia_mode_factory(
+    int min_players = 4, int max_players = 12,
+    std::shared_ptr<const media::media_options> media = nullptr);
 
 }  // namespace maratang::modes

@@ -5,6 +5,8 @@
 import {h, fill, clock} from './dom.js';
 import {t} from './i18n.js';
 import {attempt} from './ui.js';
+import {MeshMedia} from './media.js';
+import {JanusMedia} from './janus.js';
 
 const PHASE_FIELDS = ['day_ms', 'vote_ms', 'defense_ms', 'verdict_ms', 'night_ms'];
 
@@ -44,6 +46,16 @@ export class MafiaView {
     this.phaseBar = h('div.card.phase#phase');
     this.countdown = h('span.countdown#countdown');
     this.media = null;  // mafia.media: this player's own voice/video policy
+    this.mesh = null;   // voice and video (media.js or janus.js), from the first mafia.media on
+    this.mediaStatus = h('p.media-status#media-status');
+    this.micButton = h('button.small#mute-mic', {type: 'button', onclick: () => this.mesh?.toggle('audio')});
+    this.camButton = h('button.small#mute-cam', {type: 'button', onclick: () => this.mesh?.toggle('video')});
+    this.selfView = h('video.self#self-view', {autoplay: true, playsinline: true, muted: true});
+    this.selfView.muted = true;
+    this.tiles = h('div.tiles#media-tiles');
+    this.mediaPanel = h('div.card.media-panel#media-panel',
+      h('h3', {dataset: {i18n: 'mafia.video_call'}}, t('mafia.video_call')), this.mediaStatus,
+      h('div.row', this.micButton, this.camButton), this.selfView, this.tiles);
     this.players = h('ul.players#mafia-players');
     this.actions = h('div.actions#mafia-actions');
     this.log = h('ol.log#mafia-log');
@@ -53,7 +65,7 @@ export class MafiaView {
     this.chatErr = h('div.err');
     this.endCard = h('div#mafia-end');
     this.el = h('section.mafia#mafia',
-      this.endCard, this.roleCard, this.phaseBar,
+      this.endCard, this.roleCard, this.phaseBar, this.mediaPanel,
       h('div.card', h('h3', {dataset: {i18n: 'mafia.players'}}, t('mafia.players')), this.players, this.actions, this.err),
       h('div.card.chatbox',
         h('h3', {dataset: {i18n: 'mafia.chat'}}, t('mafia.chat')), this.chat,
@@ -68,6 +80,68 @@ export class MafiaView {
 
   destroy() {
     clearInterval(this.timer);
+    this.mesh?.close();
+    this.mesh = null;
+  }
+
+  /**
+   * Applies this player's media policy to the mesh, made at the first policy. Players open their
+   * camera and microphone (spectators only watch). `fresh`: the page has just been reloaded.
+   */
+  syncMedia(fresh = false) {
+    if (!this.media || this.s.ended) return;
+    // The server says how: a mesh through mafia.signal, or Janus (mafia.media.transport).
+    const Kind = this.media.transport === 'sfu' ? JanusMedia : MeshMedia;
+    if (this.mesh && !(this.mesh instanceof Kind)) {
+      this.mesh.close();
+      this.mesh = null;
+    }
+    if (!this.mesh) {
+      this.mesh = new Kind(this.client, this.app.account.id, () => this.drawMedia());
+      // What the call carries, per member (getStats bytes): for the browser tests.
+      this.mediaPanel.stats = () => this.mesh?.stats() ?? Promise.resolve({});
+    }
+    if (this.s.me && this.mesh.state === 'off') this.mesh.open();
+    this.mesh.apply(this.media, fresh);
+  }
+
+  /** The call: status, mute buttons, this player's picture and one tile per member heard. */
+  drawMedia() {
+    const m = this.mesh;
+    this.mediaPanel.hidden = !m;
+    if (!m) {
+      this.selfView.srcObject = null;
+      fill(this.tiles);
+      return;
+    }
+    const st = this.s.me ? m.state : 'watching';
+    this.mediaStatus.dataset.state = st;
+    this.mediaStatus.textContent = st === 'on' ? '' : t('mafia.media_state.' + st);
+    this.mediaStatus.hidden = st === 'on';
+    this.micButton.hidden = this.camButton.hidden = st !== 'on';
+    this.micButton.textContent = t(m.micOn ? 'mafia.mute_mic' : 'mafia.unmute_mic');
+    this.micButton.setAttribute('aria-pressed', String(!m.micOn));
+    this.camButton.textContent = t(m.camOn ? 'mafia.camera_off' : 'mafia.camera_on');
+    this.camButton.setAttribute('aria-pressed', String(!m.camOn));
+    if (this.selfView.srcObject !== m.local) this.selfView.srcObject = m.local;
+    this.selfView.hidden = !m.local;
+    const heard = m.tiles().filter((x) => x.heard);
+    const keep = new Set(heard.map((x) => String(x.id)));
+    for (const el of [...this.tiles.children]) if (!keep.has(el.dataset.peer)) el.remove();
+    for (const x of heard) {
+      let el = this.tiles.querySelector(`[data-peer="${x.id}"]`);
+      if (!el) {
+        el = h('figure.tile', {dataset: {peer: x.id}}, h('video', {autoplay: true, playsinline: true}), h('figcaption'));
+        this.tiles.append(el);
+      }
+      const v = el.querySelector('video');
+      if (v.srcObject !== x.stream) {
+        v.srcObject = x.stream;
+        v.play().catch(() => {});
+      }
+      el.dataset.state = x.state;
+      el.querySelector('figcaption').textContent = this.name(x.id);
+    }
   }
 
   /** The language changed: the fixed labels (marked data-i18n), then everything draw() writes. */
@@ -93,6 +167,7 @@ export class MafiaView {
     s.patient = g.patient ?? 0;
     s.investigations = g.investigations ?? [];
     this.media = g.media ?? null;
+    this.syncMedia(!this.mesh);
     fill(this.chat);
     for (const c of g.chat ?? []) this.chatLine(c);
     this.draw();
@@ -129,6 +204,7 @@ export class MafiaView {
         s.me = {player: d.player, role: d.role, team: d.team, alive: true};
         s.roles[d.player] = d.role;
         for (const m of d.team ?? []) s.roles[m.player] = m.role;
+        this.syncMedia();
         break;
       case 'mafia.phase':
         Object.assign(s, {phase: d.phase, day: d.day, round: d.round, ends_at: d.ends_at, accused: d.accused ?? 0});
@@ -177,7 +253,11 @@ export class MafiaView {
         return;
       case 'mafia.media':
         this.media = d;
+        this.syncMedia();
         break;
+      case 'mafia.signal':
+        this.mesh?.signal(d);
+        return;
       default:
         return;
     }
@@ -190,6 +270,8 @@ export class MafiaView {
     this.s.ended = r;
     this.s.phase = 'over';
     for (const p of r.players ?? []) this.s.roles[p.player] = p.role;
+    this.mesh?.close();
+    this.mesh = null;
     this.draw();
   }
 
@@ -216,8 +298,7 @@ export class MafiaView {
     });
   }
 
-  /** Who hears this player and whom they hear now (the server's media policy), for a table
-   * playing over a video call; the page itself carries no voice yet. */
+  /** Who hears this player and whom they hear now (the server's media policy). */
   mediaLine() {
     const m = this.media;
     if (!m || this.s.ended) return null;
@@ -257,6 +338,7 @@ export class MafiaView {
     this.phaseBar.dataset.phase = s.phase;
     this.phaseBar.dataset.day = String(s.day);
     this.tick();
+    this.drawMedia();
 
     // Tallies and picks belong to their phase: gone once it is over.
     const votes = {};

@@ -1,0 +1,36 @@
+// The sfu port (sfu.hpp) on Janus's videoroom plugin, over Janus's HTTP API and admin API, from
+// the io_context's threads (never blocking the caller). See docs/DEPLOY.md ("Voice and video").
+//
+// One videoroom per speaker and game: its `allowed` list holds the tokens of the speaker and of
+// those who may hear them, and it requires a private_id for subscriptions, so a browser can watch
+// a speaker only through a participant it joined with an allowed token. When an audience grows,
+// the new tokens are added to the list; when it shrinks, the room is destroyed (which hangs up
+// every publisher and subscriber in it) and made again under a new number. Each member of a game
+// gets one random token, added to Janus's token_auth store for the videoroom plugin and removed at
+// the end of the game. Room secrets and the videoroom admin_key are known to Maratang alone.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "media/sfu.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace maratang::media {
+
+struct janus_options {
+  std::string url;           // Janus API, as Maratang reaches it: "http://127.0.0.1:8088/janus"
+  std::string public_url;    // the same as browsers reach it; empty: `url`
+  std::string admin_url;     // admin API: "http://127.0.0.1:7088/admin"
+  std::string admin_secret;  // janus.jcfg general.admin_secret
+  std::string admin_key;     // janus.plugin.videoroom.jcfg general.admin_key ("" none)
+  int timeout_ms = 5000;     // each HTTP request
+};
+
+// Calls run on `io`'s threads; `io` must outlive the returned object.
+std::shared_ptr<sfu> make_janus_sfu(boost::asio::io_context& io, janus_options o);
+
+}  // namespace maratang::media
