@@ -71,6 +71,9 @@ struct config {
   // start-up (lobby/room_snapshot.hpp).
   std::string node_id = "node-1";
   int snapshot_interval_ms = 1000;  // a room's snapshots at most this often
+  // competition (README "Competition")
+  std::string season_schedule = "0 0 1 * *";  // cron, UTC: a new season each month
+  int rating_period_s = 86400;                // an idle player's uncertainty grows per period
   int max_rooms = 100000;
   bool allow_seeds = false;
   int mafia_min_players = 4;

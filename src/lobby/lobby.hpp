@@ -45,6 +45,11 @@ struct lobby_options {
   // A room writes at most one snapshot per this many ms: a checkpoint sooner is written when the
   // interval ends, with the state as it is then (0: every checkpoint at once).
   int snapshot_interval_ms = 1000;
+  // Competition (README "Competition"): the season a game ending at a moment belongs to
+  // (competition.season_schedule; null: one season, 0), and the rating period after which an
+  // idle player's uncertainty grows (competition.rating_period_ms; 0: never).
+  std::function<std::int64_t(std::int64_t)> season_of;
+  std::int64_t rating_period_ms = 86'400'000;
 };
 
 struct room_summary {
