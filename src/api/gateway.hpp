@@ -37,6 +37,10 @@ struct mystery_services;
 class casebook_store;
 }  // namespace maratang::mystery
 
+namespace maratang::competition {
+class competition_store;
+class season_schedule;
+}  // namespace maratang::competition
 namespace maratang::api {
 
 class static_files;
@@ -126,6 +130,15 @@ class gateway final : public net::handler {
   // Serves the Mystery endpoints (mystery_api.cpp). Call once, before serving.
   void set_mystery(const mystery::mystery_services* m) { mystery_ = m; }
 
+  // Serves ratings and leaderboards (competition_api.cpp) from `store`, with seasons by
+  // `seasons`; both must outlive the gateway. Call once, before serving. Without it, those
+  // requests answer unavailable.
+  void set_competition(competition::competition_store* store,
+                       const competition::season_schedule* seasons) {
+    competition_ = store;
+    seasons_ = seasons;
+  }
+
   // Joins this node to the others. Call once, before serving.
   void set_cluster(cluster_hooks h) { cluster_ = std::move(h); }
 
@@ -163,6 +176,10 @@ class gateway final : public net::handler {
   void on_room_transfer(request& r);
   void on_room_start(request& r);
   void on_room_chat(request& r);
+  // Ratings and leaderboards (competition_api.cpp).
+  void on_leaderboard_get(request& r);
+  void on_leaderboard_around(request& r);
+  void on_rating_get(request& r);
   void answer_hello(const std::shared_ptr<net::connection>& c, boost::json::value id);
   void reply(const request& r, result<boost::json::object> res);
   void send_error(const std::shared_ptr<net::connection>& c, std::string_view type,
@@ -175,6 +192,7 @@ class gateway final : public net::handler {
   bool route_docs(net::http_request& req, const net::http_responder& respond);
   bool route_mystery(net::http_request& req, const net::http_responder& respond);
   bool route_admin(net::http_request& req, const net::http_responder& respond);
+  bool route_competition(net::http_request& req, const net::http_responder& respond);
   // One admin request, the caller known to be admin `admin` (admin_api.cpp).
   struct admin_call;
   void run_admin(const admin_call& call, std::int64_t admin, const net::http_responder& respond);
@@ -194,6 +212,8 @@ class gateway final : public net::handler {
   cluster_hooks cluster_;
   admin_info admin_;
   const mystery::mystery_services* mystery_ = nullptr;
+  competition::competition_store* competition_ = nullptr;
+  const competition::season_schedule* seasons_ = nullptr;
   std::shared_ptr<static_files> web_files_;   // web_dir
   std::shared_ptr<static_files> docs_files_;  // docs_dir
 };

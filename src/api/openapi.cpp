@@ -83,6 +83,8 @@ std::string_view tag_of(std::string_view path) {
   if (path.rfind("/v1/traces", 0) == 0) return "traces";
   if (path == "/get-objects" || path == "/add-object") return "gamedb";
   if (path.rfind("/v1/auth", 0) == 0) return "auth";
+  if (path.rfind("/v1/leaderboards", 0) == 0 || path.rfind("/ratings") != std::string_view::npos)
+    return "competition";
   if (path.rfind("/v1/account", 0) == 0 || path.rfind("/v1/nicknames", 0) == 0) return "accounts";
   if (path.rfind("/v1/rooms", 0) == 0 || path.rfind("/v1/games", 0) == 0 || path == "/ws" ||
       path == "/v1/modes")

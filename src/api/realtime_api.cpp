@@ -33,6 +33,9 @@ gateway::gateway(core::auth_service& auth, lobby::lobby& lobby, gateway_stores s
       {"room.transfer", &gateway::on_room_transfer},
       {"room.start", &gateway::on_room_start},
       {"room.chat", &gateway::on_room_chat},
+      {"leaderboard.get", &gateway::on_leaderboard_get},
+      {"leaderboard.around", &gateway::on_leaderboard_around},
+      {"rating.get", &gateway::on_rating_get},
   };
   // Every request in the protocol table has a handler, and nothing else does.
   for (const auto& msg : proto::core_messages()) {

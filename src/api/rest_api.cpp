@@ -195,7 +195,7 @@ void gateway::route_http(http_request& req, const http_responder& respond) {
     return respond(json_response(200, o));
   }
   if (route_docs(req, respond) || route_traces(req, respond) || route_mystery(req, respond) ||
-      route_admin(req, respond)) {
+      route_admin(req, respond) || route_competition(req, respond)) {
     return;
   }
   if (path == "/v1/modes") {

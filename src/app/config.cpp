@@ -1,5 +1,6 @@
 #include "app/config.hpp"
 
+#include "competition/season.hpp"
 #include "llm/openai_client.hpp"
 #include "redis/client.hpp"
 
@@ -231,6 +232,13 @@ const std::vector<setting>& settings() {
         "A running game's snapshots (crash recovery) at most this often: a play or phase change "
         "sooner is saved when the interval ends, so a crash loses at most this long of a game "
         "(0: every checkpoint at once, which costs the room thread much more at scale)."));
+    t.push_back(str_setting("competition.season_schedule", &config::season_schedule,
+                            "When leaderboard seasons start, as a five-field cron expression in "
+                            "UTC (minute hour day-of-month month day-of-week); earlier seasons "
+                            "stay readable. Empty or \"never\": one season forever."));
+    t.push_back(int_setting("competition.rating_period_s", &config::rating_period_s, 0, 365 * 86400,
+                            "A rating period: for each whole period a player has not played a "
+                            "rated game, their rating's uncertainty grows (0: never)."));
     t.push_back(str_setting("node.id", &config::node_id,
                             "This node's name: running games are snapshotted under it, and at "
                             "start-up the node restores the games it finds under it."));
@@ -662,6 +670,10 @@ result<loaded_config> load_config_unredacted(const std::string& file_arg, const 
                                               "0123456789_.-") != std::string::npos) {
     return error{errc::bad_field,
                  "setting traces.default_area: must be 1 to 64 of A-Z a-z 0-9 _ . -"};
+  }
+  if (auto ok = competition::season_schedule::parse(c.season_schedule); !ok) {
+    return error{errc::bad_field,
+                 fmt::format("setting competition.season_schedule: {}", ok.error().message)};
   }
   if (c.sqlite_path.empty()) c.sqlite_path = c.data_dir + "/maratang.db";
   return lc;

@@ -80,6 +80,9 @@ struct config {
   int reservation_ms = 15000;
   bool cluster_drain = true;
   int cluster_drain_timeout_ms = 10000;
+  // competition (README "Competition")
+  std::string season_schedule = "0 0 1 * *";  // cron, UTC: a new season each month
+  int rating_period_s = 86400;                // an idle player's uncertainty grows per period
   int max_rooms = 100000;
   bool allow_seeds = false;
   // Mafia's voice and video (src/media, docs/DEPLOY.md "Voice and video").

@@ -19,6 +19,7 @@
 #include "api/gateway.hpp"
 #include "api/http_replies.hpp"
 #include "app/cluster.hpp"
+#include "competition/season.hpp"
 #include "core/auth_service.hpp"
 #include "core/crypto.hpp"
 #include "events/kafka/kafka_stream.hpp"
@@ -600,6 +601,7 @@ struct server::impl {
   asio::thread_pool hashing{static_cast<std::size_t>(cfg.auth_hash_threads)};
   std::unique_ptr<store::worker> store;
   std::unique_ptr<store::batched_store> ports;  // every storage port, over `store`
+  competition::season_schedule seasons;         // competition.season_schedule, parsed
   // The event stream (docs/EVENTS.md): Kafka when configured, else the embedded outbox.
   std::unique_ptr<events::kafka_stream> kafka;
   std::unique_ptr<events::outbox_stream> outbox;
@@ -773,6 +775,10 @@ result<int> server::start() {
   lo.node_id = s.cfg.node_id;
   lo.snapshot_interval_ms = s.cfg.snapshot_interval_ms;
   lo.reservation_ms = s.cfg.reservation_ms;
+  // Checked by load_config already.
+  s.seasons = competition::season_schedule::parse(s.cfg.season_schedule).value();
+  lo.season_of = [&s](std::int64_t at_ms) { return s.seasons.season_of(at_ms); };
+  lo.rating_period_ms = std::int64_t{s.cfg.rating_period_s} * 1000;
   s.lob = std::make_unique<lobby::lobby>(s.ioc, s.modes, *s.games, *s.action_log, real_clock(), s.m,
                                          lo);
   s.lob->set_snapshot_store(s.ports.get());
@@ -796,6 +802,7 @@ result<int> server::start() {
       [&s](std::function<void()> fn) { asio::post(s.offload, std::move(fn)); });
   s.gate->set_traces(s.traces.get());
   s.gate->set_mystery(s.mystery.get());
+  s.gate->set_competition(s.ports.get(), &s.seasons);
   if (!s.cfg.redis_url.empty()) start_redis(s);
   s.m.add_collector([&s](std::string& out) {
     if (!s.llm) return;

@@ -48,6 +48,11 @@ struct lobby_options {
   // Several nodes: a seat reserved here for a player who joined through another node (reserve())
   // is held this long for them to arrive; unused, it is freed as a reconnect grace ends.
   int reservation_ms = 15000;
+  // Competition (README "Competition"): the season a game ending at a moment belongs to
+  // (competition.season_schedule; null: one season, 0), and the rating period after which an
+  // idle player's uncertainty grows (competition.rating_period_ms; 0: never).
+  std::function<std::int64_t(std::int64_t)> season_of;
+  std::int64_t rating_period_ms = 86'400'000;
 };
 
 struct room_summary {

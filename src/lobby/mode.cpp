@@ -18,6 +18,11 @@ void mode_factory::score(const boost::json::object&, std::span<store::player_out
 std::span<const std::string_view> mode_factory::tallies() const {
   return {};
 }
+void mode_factory::compete(const boost::json::object&, std::span<const store::player_outcome>,
+                           store::competition_input&) const {}
+std::vector<mode_factory::board> mode_factory::leaderboards() const {
+  return {};
+}
 void mode::on_disconnect(room_api&, player_id) {}
 void mode::on_reconnect(room_api&, player_id) {}
 

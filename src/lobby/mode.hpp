@@ -187,6 +187,25 @@ class mode_factory {
   // The tallies score() adds to, by name: shown in every player's statistics for this mode, empty
   // or not.
   virtual std::span<const std::string_view> tallies() const;
+
+  // Competition (README "Competition"): what a finished game of this mode feeds into ratings
+  // and leaderboards. Reads the record the game passed to end_game and every player's outcome
+  // (after score(); players who left have result abandoned) and fills `in`: the rating key,
+  // model and ranked teams, and the score updates. The room sets the season, and calls this only
+  // for games that were not aborted, in public rooms. The default feeds nothing. It must accept
+  // any record its own games write; what it throws is caught and the game feeds nothing.
+  virtual void compete(const boost::json::object& record,
+                       std::span<const store::player_outcome> outcomes,
+                       store::competition_input& in) const;
+  // The leaderboards compete() writes to, by name ("rating.<key>" for each rating key, and the
+  // score boards), each with whether lower is better: what GET /v1/leaderboards lists and the
+  // only boards it serves. Empty by default.
+  struct board {
+    std::string name;
+    bool ascending = false;
+    std::string_view summary;
+  };
+  virtual std::vector<board> leaderboards() const;
 };
 
 // The modes a server runs. Filled at start-up, then read-only.

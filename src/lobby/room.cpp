@@ -748,6 +748,18 @@ void room::finish_game(bool aborted) {
   g.is_private = params_.is_private;
   g.outcomes = game_outcomes(game_end{g.started_ms, g.ended_ms, game_players_, left_game_, aborted},
                              end_record_, aborted ? nullptr : &factory_);
+  // Ratings and leaderboards: finished public games only (an aborted game rates no one; a private
+  // room's game is among friends, who could trade wins).
+  if (!aborted && !params_.is_private) {
+    try {
+      factory_.compete(end_record_, g.outcomes, g.competition);
+      g.competition.season = opts_.season_of ? opts_.season_of(g.ended_ms) : 0;
+      g.competition.idle_period_ms = opts_.rating_period_ms;
+    } catch (const std::exception& e) {
+      spdlog::error("room {}: mode {} compete() threw: {}", id_, params_.mode, e.what());
+      g.competition = {};
+    }
+  }
   // The record must outlive a full or failing disk: the store keeps trying until it commits.
   games_.insert_game(std::move(g));
   log("game_ended", 0, end_result_);

@@ -173,6 +173,32 @@ constexpr field_spec trace_page_query[] = {
     {"limit", ft::integer, false, 1, 100, "Traces at most (default 20)."},
     {"before", ft::integer, false, 1, kMaxInt, "Only ids below this (the previous next_before)."},
 };
+constexpr std::string_view kBoardDoc =
+    "A leaderboard's name, as GET /v1/leaderboards lists them (e.g. rating.mafia, arena.kills, "
+    "mystery.escape.gull_rock).";
+constexpr field_spec leaderboard_get_fields[] = {
+    {"board", ft::string, true, 1, 100, kBoardDoc},
+    {"season", ft::integer, false, 0, kMaxInt,
+     "A season's id (when it began, ms since the epoch); default: the current one."},
+    {"offset", ft::integer, false, 0, 1000000000,
+     "Entries to skip (default 0): rank offset+1 first."},
+    {"limit", ft::integer, false, 1, 100, "Entries at most (default 20)."},
+};
+constexpr field_spec leaderboard_around_fields[] = {
+    {"board", ft::string, true, 1, 100, kBoardDoc},
+    {"season", ft::integer, false, 0, kMaxInt,
+     "A season's id (when it began, ms since the epoch); default: the current one."},
+    {"radius", ft::integer, false, 0, 50,
+     "Entries above and below yours (default 5; 0: yours alone)."},
+};
+constexpr field_spec rating_get_fields[] = {
+    {"player", ft::integer, false, 1, kMaxInt, "Whose ratings (default: yours)."},
+};
+constexpr field_spec rating_history_query[] = {
+    {"limit", ft::integer, false, 1, 100, "Games at most (default 20)."},
+    {"before", ft::integer, false, 1, kMaxInt,
+     "Only games that ended before this (ms since the epoch): the last one's ended_at."},
+};
 constexpr field_spec moderation_query[] = {
     {"hidden", ft::boolean, false, 0, 0,
      "true: only hidden traces; false (default): every trace with a report."},
@@ -272,6 +298,24 @@ constexpr message_spec messages[] = {
      true},
     {"room.chat", direction::request, "Sends a chat line to the room (lobby chat).",
      room_chat_fields, "`{}`", true},
+    {"leaderboard.get", direction::request,
+     "A leaderboard's entries of one season, best first, a page at a time (as GET "
+     "/v1/leaderboards/{board}).",
+     leaderboard_get_fields,
+     "`{board, season, season_starts_at, season_ends_at, total, entries:[{rank, account_id, value, "
+     "reached_at}]}`; unknown_leaderboard when no such board."},
+    {"leaderboard.around", direction::request,
+     "Your rank on a leaderboard and the entries around it (as GET "
+     "/v1/leaderboards/{board}/around).",
+     leaderboard_around_fields,
+     "`{board, season, season_starts_at, season_ends_at, total, me:{rank, account_id, value, "
+     "reached_at}|null, entries:[...]}`; me is null (and entries empty) when you have no entry."},
+    {"rating.get", direction::request,
+     "A player's ratings, computed by the server from stored games (as GET "
+     "/v1/accounts/{id}/ratings).",
+     rating_get_fields,
+     "`{account_id, ratings:{<key>:{model, mu, sigma, volatility?, display, "
+     "games, last_played_at}}}`"},
 
     {"room.member_joined", direction::event, "Someone joined the room.", member_fields, {}, true},
     {"room.member_left", direction::event, "Someone left the room.", member_left_fields, {}, true},
@@ -464,6 +508,51 @@ constexpr endpoint_spec endpoints[] = {
      "`{account_id, modes:{<mode>:{played, won, lost, drawn, abandoned, time_played_ms, "
      "<tallies>}}}`: mafia has `wins_by_role`, mystery `endings`, each `{key: n}` (`{}` when "
      "none)."},
+    {"GET",
+     "/v1/leaderboards",
+     false,
+     "The leaderboards this server keeps, and the current season. A season starts at each firing "
+     "of competition.season_schedule (cron, UTC) and is named by that moment (ms since the "
+     "epoch); each season's boards start empty, and earlier seasons stay readable. Rating boards "
+     "(rating.<key>) show each player's display rating after their last rated game of the season; "
+     "score boards their season's score (arena.kills: summed; mystery.escape.<scenario>: the "
+     "fastest good ending, ms, lower first). Ties: the entry that reached its value first ranks "
+     "higher, then the lower account id; every entry has its own rank.",
+     {},
+     "`{season:{id, starts_at, ends_at|null, schedule}, boards:[{name, mode, ascending, "
+     "summary}]}`"},
+    {"GET", "/v1/leaderboards/{board}", false,
+     "A leaderboard's entries of one season, best first, a page at a time.", leaderboard_get_fields,
+     "`{board, season, season_starts_at, season_ends_at, total, entries:[{rank, account_id, value, "
+     "reached_at}]}`; 404 unknown_leaderboard when no such board."},
+    {"GET", "/v1/leaderboards/{board}/around", true,
+     "Your rank on a leaderboard and the entries up to `radius` above and below it.",
+     leaderboard_around_fields,
+     "`{board, season, season_starts_at, season_ends_at, total, me:{rank, account_id, value, "
+     "reached_at}|null, entries:[...]}`"},
+    {"GET",
+     "/v1/leaderboards/{board}/seasons",
+     false,
+     "The seasons a leaderboard has entries in, newest first: the current one and the archive.",
+     {},
+     "`{board, seasons:[{id, starts_at, ends_at|null, current}]}`"},
+    {"GET",
+     "/v1/accounts/{id}/ratings",
+     true,
+     "A player's ratings, computed by the server from stored games only (never sent by a "
+     "client), one per rating key: mafia (Weng-Lin, town against mafia), arena (Weng-Lin, "
+     "placements), arena_1v1 (Glicko-2, games of two). `display` is the conservative rating shown "
+     "to players (Weng-Lin: mu - 3 sigma; Glicko-2: r - 2 RD); mu, sigma (and volatility for "
+     "Glicko-2) are the full model. Uncertainty is as of the last rated game; it grows by the "
+     "idle rating periods at the next one.",
+     {},
+     "`{account_id, ratings:{<key>:{model: weng_lin|glicko2, mu, sigma, volatility?, display, "
+     "games, last_played_at}}}`"},
+    {"GET", "/v1/accounts/{id}/ratings/{key}", true,
+     "What each rated game changed in a player's rating under one key, newest first.",
+     rating_history_query,
+     "`{account_id, key, history:[{game_id, ended_at, before:{mu, sigma, display}, after:{mu, "
+     "sigma, display}}]}`"},
     {"GET",
      "/openapi.json",
      false,

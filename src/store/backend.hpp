@@ -91,6 +91,25 @@ class backend {
   // private-room games count too. Tallies hold only keys counted at least once.
   virtual std::vector<mode_stats> stats_of(std::int64_t account_id) = 0;
 
+  // Competition (README "Competition"; applied to ratings and boards by insert_game, see
+  // game_record::competition). ratings_of: the account's ratings, by key. rating_history: its
+  // changes under `key`, newest first, ended strictly before `before_ms` when it is > 0, at most
+  // `limit`. leaderboard_top: the board's entries of a season ranked offset+1.., at most `limit`.
+  // leaderboard_rank: the account's entry (nullopt when it has none). leaderboard_around: the
+  // entries ranked up to `radius` above and below the account's (nothing when it has none).
+  // leaderboard_seasons: the seasons the board has entries in, newest first.
+  virtual std::vector<rating_record> ratings_of(std::int64_t account_id) = 0;
+  virtual std::vector<rating_change> rating_history(std::int64_t account_id, const std::string& key,
+                                                    std::int64_t before_ms, int limit) = 0;
+  virtual leaderboard_page leaderboard_top(const std::string& board, std::int64_t season,
+                                           std::int64_t offset, int limit) = 0;
+  virtual std::optional<leaderboard_entry> leaderboard_rank(const std::string& board,
+                                                            std::int64_t season,
+                                                            std::int64_t account_id) = 0;
+  virtual leaderboard_page leaderboard_around(const std::string& board, std::int64_t season,
+                                              std::int64_t account_id, int radius) = 0;
+  virtual std::vector<std::int64_t> leaderboard_seasons(const std::string& board) = 0;
+
   // Casebooks. put_casebook inserts or replaces the game's casebook.
   virtual void put_casebook(const casebook_record& c) = 0;
   virtual std::optional<casebook_record> find_casebook(const std::string& game_id) = 0;

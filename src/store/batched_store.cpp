@@ -174,6 +174,59 @@ void batched_store::stats_of(std::int64_t account_id, reply<std::vector<mode_sta
       worker_, [account_id](backend& b) { return b.stats_of(account_id); }, std::move(done));
 }
 
+void batched_store::ratings_of(std::int64_t account_id, reply<std::vector<rating_record>> done) {
+  run<std::vector<rating_record>>(
+      worker_, [account_id](backend& b) { return b.ratings_of(account_id); }, std::move(done));
+}
+
+void batched_store::rating_history(std::int64_t account_id, std::string key, std::int64_t before_ms,
+                                   int limit, reply<std::vector<rating_change>> done) {
+  run<std::vector<rating_change>>(
+      worker_,
+      [account_id, key = std::move(key), before_ms, limit](backend& b) {
+        return b.rating_history(account_id, key, before_ms, limit);
+      },
+      std::move(done));
+}
+
+void batched_store::leaderboard_top(std::string board, std::int64_t season, std::int64_t offset,
+                                    int limit, reply<leaderboard_page> done) {
+  run<leaderboard_page>(
+      worker_,
+      [board = std::move(board), season, offset, limit](backend& b) {
+        return b.leaderboard_top(board, season, offset, limit);
+      },
+      std::move(done));
+}
+
+void batched_store::leaderboard_rank(std::string board, std::int64_t season,
+                                     std::int64_t account_id,
+                                     reply<std::optional<leaderboard_entry>> done) {
+  run<std::optional<leaderboard_entry>>(
+      worker_,
+      [board = std::move(board), season, account_id](backend& b) {
+        return b.leaderboard_rank(board, season, account_id);
+      },
+      std::move(done));
+}
+
+void batched_store::leaderboard_around(std::string board, std::int64_t season,
+                                       std::int64_t account_id, int radius,
+                                       reply<leaderboard_page> done) {
+  run<leaderboard_page>(
+      worker_,
+      [board = std::move(board), season, account_id, radius](backend& b) {
+        return b.leaderboard_around(board, season, account_id, radius);
+      },
+      std::move(done));
+}
+
+void batched_store::leaderboard_seasons(std::string board, reply<std::vector<std::int64_t>> done) {
+  run<std::vector<std::int64_t>>(
+      worker_, [board = std::move(board)](backend& b) { return b.leaderboard_seasons(board); },
+      std::move(done));
+}
+
 void batched_store::append_log(log_entry e) {
   log_buffer& lb = *log_;
   std::lock_guard lk(lb.mu);

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <vector>
 
+#include "competition/competition_store.hpp"
 #include "core/account_store.hpp"
 #include "events/outbox.hpp"
 #include "lobby/game_store.hpp"
@@ -57,6 +58,7 @@ class batched_store final : public core::account_store,
                             public mystery::casebook_store,
                             public lobby::room_snapshot_store,
                             public events::outbox,
+                            public competition::competition_store,
                             public health {
  public:
   // `w` must outlive this object.
@@ -86,6 +88,19 @@ class batched_store final : public core::account_store,
   // core::audit_log
   void read_audit(std::int64_t before_id, int limit, reply<std::vector<audit_entry>> done) override;
   void append_audit(audit_entry e, reply<std::int64_t> done) override;
+
+  // competition::competition_store: one worker operation each (board reads are answered by
+  // the backend's in-memory index, see store/competition_book.hpp).
+  void ratings_of(std::int64_t account_id, reply<std::vector<rating_record>> done) override;
+  void rating_history(std::int64_t account_id, std::string key, std::int64_t before_ms, int limit,
+                      reply<std::vector<rating_change>> done) override;
+  void leaderboard_top(std::string board, std::int64_t season, std::int64_t offset, int limit,
+                       reply<leaderboard_page> done) override;
+  void leaderboard_rank(std::string board, std::int64_t season, std::int64_t account_id,
+                        reply<std::optional<leaderboard_entry>> done) override;
+  void leaderboard_around(std::string board, std::int64_t season, std::int64_t account_id,
+                          int radius, reply<leaderboard_page> done) override;
+  void leaderboard_seasons(std::string board, reply<std::vector<std::int64_t>> done) override;
 
   // lobby::game_store, lobby::action_log
   void insert_game(game_record g) override;

@@ -136,7 +136,7 @@ TEST(batched_store_completion_contract, a_completion_may_call_the_store_again) {
   s.create_account(device_account("dev-1"), [&s, out](result<std::optional<account>> made) {
     if (!made || !*made) return out->set_value(error{errc::internal, "create failed"});
     const std::int64_t id = (*made)->id;
-    s.insert_game(game_record{"g1", "mafia", "r1", 1, 2, {id}, "{}", false, {}});
+    s.insert_game(game_record{"g1", "mafia", "r1", 1, 2, {id}, "{}", false, {}, {}});
     s.set_nickname(id, "Ada", "ada", [&s, out, id](result<status> st) {
       if (!st || *st != status::ok) return out->set_value(error{errc::internal, "nickname"});
       s.ping([&s, out, id](result<bool> up) {
@@ -220,7 +220,7 @@ TEST(batched_store_completion_contract, fire_and_forget_writes_refused_at_the_st
   worker w(std::make_unique<memory_backend>());
   batched_store s(w);
   w.stop();
-  s.insert_game(game_record{"g1", "mafia", "r1", 1, 2, {1}, "{}", false, {}});
+  s.insert_game(game_record{"g1", "mafia", "r1", 1, 2, {1}, "{}", false, {}, {}});
   s.append_log(log_entry{"g1", 1, 1, "chat", 1, "{}"});
   EXPECT_EQ(w.stats().lost.load(), 2u);
 }
@@ -232,8 +232,8 @@ TEST(batched_store_completion_contract,
   gate g;
   ASSERT_TRUE(w.submit(g.op()));
   g.wait_started();
-  s.insert_game(game_record{"g1", "mafia", "r1", 1, 2, {1}, "{}", false, {}});  // queued
-  s.insert_game(game_record{"g2", "mafia", "r1", 1, 2, {1}, "{}", false, {}});  // refused
+  s.insert_game(game_record{"g1", "mafia", "r1", 1, 2, {1}, "{}", false, {}, {}});  // queued
+  s.insert_game(game_record{"g2", "mafia", "r1", 1, 2, {1}, "{}", false, {}, {}});  // refused
   EXPECT_EQ(w.stats().lost.load(), 1u);
   g.open();
   w.flush();

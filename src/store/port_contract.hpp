@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "competition/competition_store.hpp"
 #include "core/account_store.hpp"
 #include "lobby/game_store.hpp"
 #include "lobby/room_snapshot.hpp"
@@ -63,6 +64,7 @@ class store_set {
   virtual traces::trace_store& traces() = 0;
   virtual mystery::casebook_store& casebooks() = 0;
   virtual lobby::room_snapshot_store& snapshots() = 0;
+  virtual competition::competition_store& competition() = 0;
   virtual store::health& health() = 0;
 
   // Returns once every fire-and-forget write made before the call (insert_game, append_log) has
@@ -85,6 +87,7 @@ class batched_store_set final : public store_set {
   traces::trace_store& traces() override { return store_; }
   mystery::casebook_store& casebooks() override { return store_; }
   lobby::room_snapshot_store& snapshots() override { return store_; }
+  competition::competition_store& competition() override { return store_; }
   store::health& health() override { return store_; }
   void flush() override { worker_.flush(); }
 
@@ -268,6 +271,7 @@ class port_contract : public ::testing::TestWithParam<implementation> {
   traces::trace_store& traces() { return set_->traces(); }
   mystery::casebook_store& casebooks() { return set_->casebooks(); }
   lobby::room_snapshot_store& snapshots() { return set_->snapshots(); }
+  competition::competition_store& competition() { return set_->competition(); }
   store::health& health() { return set_->health(); }
   void flush() { set_->flush(); }
 

@@ -90,6 +90,79 @@ struct mode_stats {
   std::map<std::string, std::map<std::string, std::int64_t>> tallies;
 };
 
+// Competition (src/competition/, README "Competition"): ratings computed by the server from game
+// records, and leaderboards per season.
+enum class rating_model { glicko2 = 1, weng_lin = 2 };
+
+// One player's rating under one rating key (a mode, or a mode's variant such as "arena_1v1"): the
+// full model, which a matchmaker reads, and the conservative display rating players see.
+struct rating_record {
+  std::int64_t account_id = 0;
+  std::string key;
+  rating_model model = rating_model::weng_lin;
+  double mu = 0;          // Glicko-2: rating r; Weng-Lin: mu
+  double sigma = 0;       // Glicko-2: deviation RD; Weng-Lin: sigma
+  double volatility = 0;  // Glicko-2 only (0 for Weng-Lin)
+  std::int64_t games = 0;
+  std::int64_t last_ms = 0;  // when the last rated game ended
+  double display = 0;        // Glicko-2: r - 2 RD; Weng-Lin: mu - 3 sigma
+};
+
+// What one game changed in one player's rating (the rating history).
+struct rating_change {
+  std::string game_id;
+  std::int64_t account_id = 0;
+  std::string key;
+  double mu_before = 0, sigma_before = 0, display_before = 0;
+  double mu_after = 0, sigma_after = 0, display_after = 0;
+  std::int64_t ended_ms = 0;
+};
+
+// One side of a rated game: its players and its place (1 first; equal places tie).
+struct rated_team {
+  std::vector<std::int64_t> players;
+  int rank = 1;
+};
+
+// How a score joins a player's leaderboard entry: replaces it, adds to it, or replaces it only
+// when better.
+enum class score_merge { set = 0, add = 1, best = 2 };
+
+// One score a game adds to a leaderboard (e.g. board "arena.kills", add 7).
+struct score_update {
+  std::string board;
+  std::int64_t account_id = 0;
+  double value = 0;
+  score_merge merge = score_merge::set;
+  bool ascending = false;  // lower is better (fastest escape)
+};
+
+// What a game feeds into ratings and leaderboards, decided by the lobby when the game ends and
+// applied by the store in the record's own transaction, only when it stores the record.
+struct competition_input {
+  std::string rating_key;  // empty: the game is not rated
+  rating_model model = rating_model::weng_lin;
+  std::vector<rated_team> teams;
+  std::int64_t season = 0;          // the season of the game's end (competition/season.hpp)
+  std::int64_t idle_period_ms = 0;  // a rating period: uncertainty grows per idle one (0: never)
+  std::vector<score_update> scores;
+};
+
+// One entry of a leaderboard, with its rank (1 first, every entry its own rank: see the tie rule
+// in README "Competition").
+struct leaderboard_entry {
+  std::int64_t rank = 0;
+  std::int64_t account_id = 0;
+  double value = 0;
+  std::int64_t reached_ms = 0;  // when the entry reached its value
+  friend bool operator==(const leaderboard_entry&, const leaderboard_entry&) = default;
+};
+
+struct leaderboard_page {
+  std::int64_t total = 0;  // entries on the board in that season
+  std::vector<leaderboard_entry> entries;
+};
+
 // A finished (or abandoned) game.
 struct game_record {
   std::string id;  // unique
@@ -107,6 +180,9 @@ struct game_record {
   // record, and only when it stores the record (a duplicate adds nothing); find_game and games_of
   // leave this empty.
   std::vector<player_outcome> outcomes;
+  // What the game feeds into ratings and leaderboards: applied by insert_game in the same
+  // transaction as the record, only when it stores the record. Written, never read back.
+  competition_input competition;
 };
 
 // The casebook of a finished game: the story of the game, written from its action log (by the LLM

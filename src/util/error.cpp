@@ -110,6 +110,8 @@ constexpr code_info info_of(errc code) noexcept {
       return {"not_held", "You are not holding that.", 409};
     case errc::game_over:
       return {"game_over", "The game is over.", 409};
+    case errc::unknown_leaderboard:
+      return {"unknown_leaderboard", "There is no such leaderboard.", 404};
     case errc::not_found:
       return {"not_found", "Not found.", 404};
     case errc::method_not_allowed:

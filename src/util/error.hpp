@@ -62,6 +62,8 @@ enum class errc {
   not_here,         // the item, exit or character is not where the player is
   not_held,         // the player does not hold that item
   game_over,        // the game has ended
+  // Competition
+  unknown_leaderboard,  // no leaderboard of that name (GET /v1/leaderboards lists them)
   // Server
   not_found,  // REST: no such resource
   method_not_allowed,

@@ -672,6 +672,48 @@ class arena_factory final : public lobby::mode_factory {
   }
   std::span<const std::string_view> tallies() const override { return stat_tallies; }
 
+  // Competition: free-for-all by placement with Weng-Lin (rating key "arena"); a game of exactly
+  // two players is a duel, rated with Glicko-2 under "arena_1v1". Shared placements tie. A player
+  // who left is placed below everyone who stayed. Every player's kills add to the season's
+  // "arena.kills" board.
+  void compete(const json::object& record, std::span<const store::player_outcome> outcomes,
+               store::competition_input& in) const override {
+    const auto* per = record.if_contains("players");
+    if (!per || !per->is_object()) return;
+    std::map<std::int64_t, std::vector<std::int64_t>> by_place;
+    std::vector<std::int64_t> left;
+    std::int64_t worst = 0;
+    for (const auto& o : outcomes) {
+      const auto* mine = per->get_object().if_contains(std::to_string(o.account_id));
+      if (!mine || !mine->is_object()) continue;
+      const auto* pl = mine->get_object().if_contains("placement");
+      const auto* k = mine->get_object().if_contains("kills");
+      if (k && k->is_int64() && k->get_int64() > 0)
+        in.scores.push_back({"arena.kills", o.account_id, static_cast<double>(k->get_int64()),
+                             store::score_merge::add, false});
+      if (o.result == store::game_result::abandoned || !pl || !pl->is_int64()) {
+        left.push_back(o.account_id);
+        continue;
+      }
+      by_place[pl->get_int64()].push_back(o.account_id);
+      worst = std::max(worst, pl->get_int64());
+    }
+    for (auto& [place, ids] : by_place)
+      for (std::int64_t id : ids)
+        in.teams.push_back({{id}, static_cast<int>(place)});  // each alone; shared places tie
+    for (std::int64_t id : left)
+      in.teams.push_back({{id}, static_cast<int>(worst + 1)});
+    const bool duel = outcomes.size() == 2;
+    in.rating_key = duel ? "arena_1v1" : "arena";
+    in.model = duel ? store::rating_model::glicko2 : store::rating_model::weng_lin;
+  }
+  std::vector<board> leaderboards() const override {
+    return {{"rating.arena", false,
+             "Arena rating, free-for-all by placement (Weng-Lin): mu - 3 sigma."},
+            {"rating.arena_1v1", false, "Arena duel rating, games of two (Glicko-2): r - 2 RD."},
+            {"arena.kills", false, "Arena kills in the season, summed over games."}};
+  }
+
  private:
   static void render(const arena_counters& c, std::string& out) {
     out += fmt::format(

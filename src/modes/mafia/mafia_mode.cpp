@@ -1283,6 +1283,40 @@ class mafia_factory final : public lobby::mode_factory {
   }
   std::span<const std::string_view> tallies() const override { return stat_tallies; }
 
+  // Competition: rated with Weng-Lin as two teams, town and mafia (by role), the winning side
+  // first; a draw ties them. A player who left the game is rated apart, as a team placed below
+  // both sides (leaving never saves a rating). No leaderboard scores but the rating.
+  void compete(const json::object& record, std::span<const store::player_outcome> outcomes,
+               store::competition_input& in) const override {
+    const auto* winner = record.if_contains("winner");
+    const auto* players = record.if_contains("players");
+    if (!winner || !winner->is_string() || !players || !players->is_array()) return;
+    const std::string_view w = winner->get_string();
+    store::rated_team town{{}, w == "mafia" ? 2 : 1};
+    store::rated_team mafia{{}, w == "town" ? 2 : 1};
+    store::rated_team left{{}, 3};
+    for (const auto& v : players->get_array()) {
+      const auto* p = v.if_object();
+      if (!p) continue;
+      const auto* id = p->if_contains("player");
+      const auto* r = p->if_contains("role");
+      if (!id || !id->is_int64() || !r || !r->is_string()) continue;
+      bool abandoned = false;
+      for (const auto& o : outcomes)
+        if (o.account_id == id->get_int64()) abandoned = o.result == store::game_result::abandoned;
+      (abandoned                    ? left
+       : r->get_string() == "mafia" ? mafia
+                                    : town)
+          .players.push_back(id->get_int64());
+    }
+    in.rating_key = "mafia";
+    in.model = store::rating_model::weng_lin;
+    in.teams = {std::move(town), std::move(mafia), std::move(left)};
+  }
+  std::vector<board> leaderboards() const override {
+    return {{"rating.mafia", false, "Mafia rating (Weng-Lin, town against mafia): mu - 3 sigma."}};
+  }
+
  private:
   static constexpr std::string_view stat_tallies[] = {"wins_by_role"};
   int min_players_;

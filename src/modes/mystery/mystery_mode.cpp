@@ -865,6 +865,32 @@ class mystery_factory final : public lobby::mode_factory {
   }
   std::span<const std::string_view> tallies() const override { return stat_tallies; }
 
+  // Competition: Mystery is co-operative (everyone wins or loses together), so it is not rated:
+  // a rating needs opponents. Its board is the fastest escape per scenario: a good ending's time
+  // (start to end) for every player who stayed to it, the best kept ("mystery.escape.<scenario>",
+  // lower first).
+  void compete(const json::object& record, std::span<const store::player_outcome> outcomes,
+               store::competition_input& in) const override {
+    const auto* scenario = record.if_contains("scenario");
+    const auto* ending = record.if_contains("ending");
+    const auto* kind = record.if_contains("kind");
+    if (!scenario || !scenario->is_string() || !ending || !ending->is_string() ||
+        ending->get_string().empty() || !kind || !kind->is_string() || kind->get_string() != "good")
+      return;
+    const std::string board_name = "mystery.escape." + std::string(scenario->get_string());
+    for (const auto& o : outcomes)
+      if (o.result != store::game_result::abandoned)
+        in.scores.push_back({board_name, o.account_id, static_cast<double>(o.time_played_ms),
+                             store::score_merge::best, true});
+  }
+  std::vector<board> leaderboards() const override {
+    std::vector<board> out;
+    for (const auto& [id, scn] : svc_->scenarios)
+      out.push_back({"mystery.escape." + id, true,
+                     "Fastest escape (a good ending) of this scenario, in ms: lower first."});
+    return out;
+  }
+
  private:
   static constexpr std::string_view stat_tallies[] = {"endings"};
   std::shared_ptr<const mystery_services> svc_;

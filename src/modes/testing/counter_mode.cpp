@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <thread>
@@ -203,6 +204,43 @@ class counter_factory final : public lobby::mode_factory {
     }
   }
   std::span<const std::string_view> tallies() const override { return stat_tallies; }
+
+  // Competition (for the tests): a free-for-all rated with Weng-Lin under "test.counter", placed
+  // by own count (higher first, equal counts tie); a player who left is placed last. Own counts
+  // add up on the season's "test.counter.total" board.
+  void compete(const json::object& record, std::span<const store::player_outcome> outcomes,
+               store::competition_input& in) const override {
+    const auto* per = record.if_contains("players");
+    if (!per || !per->is_object()) return;
+    std::map<std::int64_t, std::vector<std::int64_t>, std::greater<>> by_count;
+    std::vector<std::int64_t> left;
+    for (const auto& o : outcomes) {
+      const auto* mine = per->get_object().if_contains(std::to_string(o.account_id));
+      const std::int64_t n = mine && mine->is_int64() ? mine->get_int64() : 0;
+      if (n > 0)
+        in.scores.push_back({"test.counter.total", o.account_id, static_cast<double>(n),
+                             store::score_merge::add, false});
+      if (o.result == store::game_result::abandoned) {
+        left.push_back(o.account_id);
+      } else {
+        by_count[n].push_back(o.account_id);
+      }
+    }
+    int place = 1;
+    for (auto& [n, ids] : by_count) {
+      for (std::int64_t id : ids)
+        in.teams.push_back({{id}, place});  // each player alone; equal places tie
+      ++place;
+    }
+    for (std::int64_t id : left)
+      in.teams.push_back({{id}, place});
+    in.rating_key = "test.counter";
+    in.model = store::rating_model::weng_lin;
+  }
+  std::vector<board> leaderboards() const override {
+    return {{"rating.test.counter", false, "test.counter rating (tests only)."},
+            {"test.counter.total", false, "test.counter own counts, summed (tests only)."}};
+  }
 
  private:
   static constexpr std::string_view stat_tallies[] = {"totals"};

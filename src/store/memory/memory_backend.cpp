@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 
 namespace maratang::store {
 
@@ -39,9 +40,11 @@ void memory_backend::commit() {
   if (!tx_start_) throw store_error("memory commit: cannot commit - no transaction is active");
   tx_start_.reset();
   savepoints_.clear();
+  book_.committed();
 }
 
 void memory_backend::rollback() {
+  book_.rolled_back();
   if (!tx_start_) return;
   state_ = std::move(*tx_start_);
   tx_start_.reset();
@@ -60,13 +63,17 @@ void memory_backend::release() {
   if (savepoints_.empty()) throw store_error("memory release: no such savepoint: op");
   savepoints_.pop_back();
   // Releasing the savepoint that opened the transaction commits it.
-  if (savepoints_.empty() && tx_from_savepoint_) tx_start_.reset();
+  if (savepoints_.empty() && tx_from_savepoint_) {
+    tx_start_.reset();
+    book_.committed();
+  }
 }
 
 void memory_backend::rollback_to() {
   if (savepoints_.empty()) throw store_error("memory rollback_to: no such savepoint: op");
   // The savepoint stays open, as after SQL's ROLLBACK TO.
   state_ = savepoints_.back();
+  book_.rolled_back();
 }
 
 // --- Accounts ---------------------------------------------------------------------------------
@@ -234,7 +241,92 @@ status memory_backend::insert_game(const game_record& g) {
     for (const auto& [tally, key] : o.tallies)
       ++s.tallies[tally][key];
   }
+  book_.apply(g);
   return status::ok;
+}
+
+// --- Competition ------------------------------------------------------------------------------
+
+std::optional<rating_record> memory_backend::load_rating(std::int64_t account_id,
+                                                         const std::string& key) {
+  const auto it = state_.ratings.find({account_id, key});
+  if (it == state_.ratings.end()) return std::nullopt;
+  return it->second;
+}
+
+void memory_backend::save_rating(const rating_record& r) {
+  state_.ratings[{r.account_id, r.key}] = r;
+}
+
+void memory_backend::save_rating_change(const rating_change& ch) {
+  state_.rating_changes[{ch.account_id, ch.key, ch.ended_ms, ch.game_id}] = ch;
+}
+
+std::optional<board_row> memory_backend::load_entry(const std::string& board, std::int64_t season,
+                                                    std::int64_t account_id) {
+  const auto it = state_.board.find({board, season, account_id});
+  if (it == state_.board.end()) return std::nullopt;
+  return it->second;
+}
+
+void memory_backend::save_entry(const board_row& e) {
+  state_.board[{e.board, e.season, e.account_id}] = e;
+}
+
+void memory_backend::load_board(const std::string& board, std::int64_t season,
+                                const std::function<void(const board_row&)>& each) {
+  for (auto it = state_.board.lower_bound({board, season, INT64_MIN});
+       it != state_.board.end() && std::get<0>(it->first) == board &&
+       std::get<1>(it->first) == season;
+       ++it)
+    each(it->second);
+}
+
+std::vector<rating_record> memory_backend::ratings_of(std::int64_t account_id) {
+  std::vector<rating_record> out;
+  for (auto it = state_.ratings.lower_bound({account_id, std::string()});
+       it != state_.ratings.end() && it->first.first == account_id; ++it)
+    out.push_back(it->second);
+  return out;
+}
+
+std::vector<rating_change> memory_backend::rating_history(std::int64_t account_id,
+                                                          const std::string& key,
+                                                          std::int64_t before_ms, int limit) {
+  std::vector<rating_change> out;
+  if (limit <= 0) return out;
+  const std::int64_t below = before_ms > 0 ? before_ms : INT64_MAX;
+  auto it = state_.rating_changes.lower_bound({account_id, key, below, std::string()});
+  while (it != state_.rating_changes.begin() && out.size() < static_cast<std::size_t>(limit)) {
+    --it;
+    if (std::get<0>(it->first) != account_id || std::get<1>(it->first) != key) break;
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+leaderboard_page memory_backend::leaderboard_top(const std::string& board, std::int64_t season,
+                                                 std::int64_t offset, int limit) {
+  return book_.top(board, season, offset, limit);
+}
+
+std::optional<leaderboard_entry> memory_backend::leaderboard_rank(const std::string& board,
+                                                                  std::int64_t season,
+                                                                  std::int64_t account_id) {
+  return book_.rank(board, season, account_id);
+}
+
+leaderboard_page memory_backend::leaderboard_around(const std::string& board, std::int64_t season,
+                                                    std::int64_t account_id, int radius) {
+  return book_.around(board, season, account_id, radius);
+}
+
+std::vector<std::int64_t> memory_backend::leaderboard_seasons(const std::string& board) {
+  std::set<std::int64_t, std::greater<>> seasons;
+  for (auto it = state_.board.lower_bound({board, INT64_MIN, INT64_MIN});
+       it != state_.board.end() && std::get<0>(it->first) == board; ++it)
+    seasons.insert(std::get<1>(it->first));
+  return {seasons.begin(), seasons.end()};
 }
 
 std::vector<mode_stats> memory_backend::stats_of(std::int64_t account_id) {

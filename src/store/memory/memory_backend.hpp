@@ -8,16 +8,18 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "store/backend.hpp"
+#include "store/competition_book.hpp"
 
 namespace maratang::store {
 
-class memory_backend : public backend {
+class memory_backend : public backend, private competition_rows {
  public:
-  memory_backend() = default;
+  memory_backend() : book_(*this) {}
 
   std::string name() const override { return "memory"; }
 
@@ -71,6 +73,17 @@ class memory_backend : public backend {
                                     bool include_private) override;
   std::vector<mode_stats> stats_of(std::int64_t account_id) override;
 
+  std::vector<rating_record> ratings_of(std::int64_t account_id) override;
+  std::vector<rating_change> rating_history(std::int64_t account_id, const std::string& key,
+                                            std::int64_t before_ms, int limit) override;
+  leaderboard_page leaderboard_top(const std::string& board, std::int64_t season,
+                                   std::int64_t offset, int limit) override;
+  std::optional<leaderboard_entry> leaderboard_rank(const std::string& board, std::int64_t season,
+                                                    std::int64_t account_id) override;
+  leaderboard_page leaderboard_around(const std::string& board, std::int64_t season,
+                                      std::int64_t account_id, int radius) override;
+  std::vector<std::int64_t> leaderboard_seasons(const std::string& board) override;
+
   status append_log(const log_entry& e) override;
   std::int64_t append_logs(const std::vector<log_entry>& es) override;
   std::vector<log_entry> read_log(const std::string& stream, std::int64_t after_seq,
@@ -91,6 +104,17 @@ class memory_backend : public backend {
   status delete_trace(std::int64_t id) override;
 
  private:
+  // competition_rows
+  std::optional<rating_record> load_rating(std::int64_t account_id,
+                                           const std::string& key) override;
+  void save_rating(const rating_record& r) override;
+  void save_rating_change(const rating_change& c) override;
+  std::optional<board_row> load_entry(const std::string& board, std::int64_t season,
+                                      std::int64_t account_id) override;
+  void save_entry(const board_row& e) override;
+  void load_board(const std::string& board, std::int64_t season,
+                  const std::function<void(const board_row&)>& each) override;
+
   // Everything a transaction can roll back, ids counters included (as SQLite's sqlite_sequence).
   struct state {
     std::map<std::int64_t, account> accounts;
@@ -114,6 +138,12 @@ class memory_backend : public backend {
     std::int64_t last_trace_id = 0;
     std::map<std::int64_t, audit_entry> audit;
     std::map<std::int64_t, ban_record> bans;
+    std::map<std::pair<std::int64_t, std::string>, rating_record> ratings;  // (account, key)
+    // (account, key, ended_ms, game id)
+    std::map<std::tuple<std::int64_t, std::string, std::int64_t, std::string>, rating_change>
+        rating_changes;
+    std::map<std::tuple<std::string, std::int64_t, std::int64_t>, board_row>
+        board;  // (board, season, account)
   };
 
   std::optional<account> find_by_key(const std::map<std::string, std::int64_t>& index,
@@ -124,6 +154,7 @@ class memory_backend : public backend {
   bool tx_from_savepoint_ = false;  // the open transaction was started by savepoint()
   std::vector<state> savepoints_;   // the state at each open savepoint, innermost last
   int version_ = 0;
+  competition_book book_;
 };
 
 }  // namespace maratang::store

@@ -182,6 +182,44 @@ CREATE TABLE room_snapshots (
 );
 CREATE INDEX room_snapshots_node ON room_snapshots(node, room_id);
 )sql",
+    // 12: competition: players' ratings per rating key, their history per game, and the
+    // leaderboards' entries per board and season (README "Competition").
+    R"sql(
+CREATE TABLE ratings (
+  account_id BIGINT NOT NULL,
+  key        TEXT NOT NULL,
+  model      INTEGER NOT NULL,
+  mu         DOUBLE PRECISION NOT NULL,
+  sigma      DOUBLE PRECISION NOT NULL,
+  volatility DOUBLE PRECISION NOT NULL,
+  games      BIGINT NOT NULL,
+  last_ms    BIGINT NOT NULL,
+  display    DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (account_id, key)
+);
+CREATE TABLE rating_history (
+  account_id     BIGINT NOT NULL,
+  key            TEXT NOT NULL,
+  ended_ms       BIGINT NOT NULL,
+  game_id        TEXT NOT NULL,
+  mu_before      DOUBLE PRECISION NOT NULL,
+  sigma_before   DOUBLE PRECISION NOT NULL,
+  display_before DOUBLE PRECISION NOT NULL,
+  mu_after       DOUBLE PRECISION NOT NULL,
+  sigma_after    DOUBLE PRECISION NOT NULL,
+  display_after  DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (account_id, key, ended_ms, game_id)
+);
+CREATE TABLE leaderboard (
+  board      TEXT NOT NULL,
+  season     BIGINT NOT NULL,
+  account_id BIGINT NOT NULL,
+  value      DOUBLE PRECISION NOT NULL,
+  sort_key   DOUBLE PRECISION NOT NULL,
+  reached_ms BIGINT NOT NULL,
+  PRIMARY KEY (board, season, account_id)
+);
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -497,9 +535,11 @@ void pg_backend::commit() {
   if (savepoints_ > 0) throw store_error("postgres commit: a savepoint is still open");
   in_tx_ = false;
   exec("commit", "COMMIT");
+  book_.committed();
 }
 
 void pg_backend::rollback() {
+  book_.rolled_back();
   in_tx_ = false;
   tx_from_savepoint_ = false;
   savepoints_ = 0;
@@ -530,6 +570,7 @@ void pg_backend::release() {
 
 void pg_backend::rollback_to() {
   if (savepoints_ == 0) throw store_error("postgres rollback_to: no such savepoint: op");
+  book_.rolled_back();
   exec("rollback_to", "ROLLBACK TO SAVEPOINT op");
 }
 
@@ -732,6 +773,28 @@ std::vector<std::string> pg_backend::revoked_sessions(std::int64_t now_ms) {
 // --- Games -------------------------------------------------------------------------------------
 
 status pg_backend::insert_game(const game_record& g) {
+  const competition_input& ci = g.competition;
+  if (ci.rating_key.empty() && ci.scores.empty()) return insert_game_row(g);
+  // Ratings and boards are read and written after the record, by further statements: they need
+  // a transaction of their own when the caller has none.
+  if (in_tx_) {
+    const status s = insert_game_row(g);
+    if (s == status::ok) book_.apply(g);
+    return s;
+  }
+  begin();
+  try {
+    const status s = insert_game_row(g);
+    if (s == status::ok) book_.apply(g);
+    commit();
+    return s;
+  } catch (...) {
+    rollback();
+    throw;
+  }
+}
+
+status pg_backend::insert_game_row(const game_record& g) {
   // The game row, its player rows and its outcomes' statistics in one statement: all or nothing,
   // inside a transaction or not, and nothing at all when the game exists (every later part reads
   // from g, which is then empty). A data-modifying WITH runs whether or not the outer query reads
@@ -783,6 +846,153 @@ status pg_backend::insert_game(const game_record& g) {
                 p(int_array(o_accounts)), p(int_array(o_results)), p(int_array(o_ms)),
                 p(int_array(t_accounts)), p(text_array(t_tallies)), p(text_array(t_keys))});
   return r.i64(0, 0) > 0 ? status::ok : status::conflict;
+}
+
+// --- Competition -------------------------------------------------------------------------------
+
+namespace {
+
+constexpr const char* kRatingColumns =
+    "account_id, key, model, mu, sigma, volatility, games, last_ms, display";
+
+rating_record read_rating(const pg_backend::rows& r, int i) {
+  rating_record out;
+  out.account_id = r.i64(i, 0);
+  out.key = r.text(i, 1);
+  out.model = static_cast<rating_model>(r.i64(i, 2));
+  out.mu = r.f64(i, 3);
+  out.sigma = r.f64(i, 4);
+  out.volatility = r.f64(i, 5);
+  out.games = r.i64(i, 6);
+  out.last_ms = r.i64(i, 7);
+  out.display = r.f64(i, 8);
+  return out;
+}
+
+}  // namespace
+
+std::optional<rating_record> pg_backend::load_rating(std::int64_t account_id,
+                                                     const std::string& key) {
+  static const std::string sql =
+      std::string("SELECT ") + kRatingColumns + " FROM ratings WHERE account_id = $1 AND key = $2";
+  auto r = run("load_rating", sql.c_str(), {p(account_id), p(key)});
+  if (r.empty()) return std::nullopt;
+  return read_rating(r, 0);
+}
+
+void pg_backend::save_rating(const rating_record& x) {
+  run("save_rating",
+      "INSERT INTO ratings (account_id, key, model, mu, sigma, volatility, games, last_ms, "
+      "display) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (account_id, key) DO "
+      "UPDATE SET model = excluded.model, mu = excluded.mu, sigma = excluded.sigma, "
+      "volatility = excluded.volatility, games = excluded.games, last_ms = excluded.last_ms, "
+      "display = excluded.display",
+      {p(x.account_id), p(x.key), p(static_cast<std::int64_t>(x.model)), p_f64(x.mu),
+       p_f64(x.sigma), p_f64(x.volatility), p(x.games), p(x.last_ms), p_f64(x.display)});
+}
+
+void pg_backend::save_rating_change(const rating_change& c) {
+  run("save_rating_change",
+      "INSERT INTO rating_history (account_id, key, ended_ms, game_id, mu_before, sigma_before, "
+      "display_before, mu_after, sigma_after, display_after) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+      {p(c.account_id), p(c.key), p(c.ended_ms), p(c.game_id), p_f64(c.mu_before),
+       p_f64(c.sigma_before), p_f64(c.display_before), p_f64(c.mu_after), p_f64(c.sigma_after),
+       p_f64(c.display_after)});
+}
+
+std::optional<board_row> pg_backend::load_entry(const std::string& board, std::int64_t season,
+                                                std::int64_t account_id) {
+  auto r = run("load_entry",
+               "SELECT value, sort_key, reached_ms FROM leaderboard "
+               "WHERE board = $1 AND season = $2 AND account_id = $3",
+               {p(board), p(season), p(account_id)});
+  if (r.empty()) return std::nullopt;
+  return board_row{board, season, account_id, r.f64(0, 0), r.f64(0, 1), r.i64(0, 2)};
+}
+
+void pg_backend::save_entry(const board_row& e) {
+  run("save_entry",
+      "INSERT INTO leaderboard (board, season, account_id, value, sort_key, reached_ms) "
+      "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (board, season, account_id) DO UPDATE SET "
+      "value = excluded.value, sort_key = excluded.sort_key, reached_ms = excluded.reached_ms",
+      {p(e.board), p(e.season), p(e.account_id), p_f64(e.value), p_f64(e.sort_key),
+       p(e.reached_ms)});
+}
+
+void pg_backend::load_board(const std::string& board, std::int64_t season,
+                            const std::function<void(const board_row&)>& each) {
+  auto r = run("load_board",
+               "SELECT account_id, value, sort_key, reached_ms FROM leaderboard "
+               "WHERE board = $1 AND season = $2",
+               {p(board), p(season)});
+  for (int i = 0; i < r.size(); ++i)
+    each(board_row{board, season, r.i64(i, 0), r.f64(i, 1), r.f64(i, 2), r.i64(i, 3)});
+}
+
+std::vector<rating_record> pg_backend::ratings_of(std::int64_t account_id) {
+  static const std::string sql =
+      std::string("SELECT ") + kRatingColumns + " FROM ratings WHERE account_id = $1 ORDER BY key";
+  auto r = run("ratings_of", sql.c_str(), {p(account_id)});
+  std::vector<rating_record> out;
+  for (int i = 0; i < r.size(); ++i)
+    out.push_back(read_rating(r, i));
+  return out;
+}
+
+std::vector<rating_change> pg_backend::rating_history(std::int64_t account_id,
+                                                      const std::string& key,
+                                                      std::int64_t before_ms, int limit) {
+  std::vector<rating_change> out;
+  if (limit <= 0) return out;
+  auto r =
+      run("rating_history",
+          "SELECT ended_ms, game_id, mu_before, sigma_before, display_before, mu_after, "
+          "sigma_after, display_after FROM rating_history "
+          "WHERE account_id = $1 AND key = $2 AND ended_ms < $3 "
+          "ORDER BY ended_ms DESC, game_id DESC LIMIT $4",
+          {p(account_id), p(key), p(max_if_zero(before_ms)), p(static_cast<std::int64_t>(limit))});
+  for (int i = 0; i < r.size(); ++i) {
+    rating_change c;
+    c.account_id = account_id;
+    c.key = key;
+    c.ended_ms = r.i64(i, 0);
+    c.game_id = r.text(i, 1);
+    c.mu_before = r.f64(i, 2);
+    c.sigma_before = r.f64(i, 3);
+    c.display_before = r.f64(i, 4);
+    c.mu_after = r.f64(i, 5);
+    c.sigma_after = r.f64(i, 6);
+    c.display_after = r.f64(i, 7);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+leaderboard_page pg_backend::leaderboard_top(const std::string& board, std::int64_t season,
+                                             std::int64_t offset, int limit) {
+  return book_.top(board, season, offset, limit);
+}
+
+std::optional<leaderboard_entry> pg_backend::leaderboard_rank(const std::string& board,
+                                                              std::int64_t season,
+                                                              std::int64_t account_id) {
+  return book_.rank(board, season, account_id);
+}
+
+leaderboard_page pg_backend::leaderboard_around(const std::string& board, std::int64_t season,
+                                                std::int64_t account_id, int radius) {
+  return book_.around(board, season, account_id, radius);
+}
+
+std::vector<std::int64_t> pg_backend::leaderboard_seasons(const std::string& board) {
+  auto r = run("leaderboard_seasons",
+               "SELECT DISTINCT season FROM leaderboard WHERE board = $1 ORDER BY season DESC",
+               {p(board)});
+  std::vector<std::int64_t> out;
+  for (int i = 0; i < r.size(); ++i)
+    out.push_back(r.i64(i, 0));
+  return out;
 }
 
 std::optional<game_record> pg_backend::find_game(const std::string& id) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "store/backend.hpp"
+#include "store/competition_book.hpp"
 
 struct pg_conn;
 struct pg_result;
@@ -34,7 +35,7 @@ struct pg_options {
   std::string schema;
 };
 
-class pg_backend : public backend {
+class pg_backend : public backend, private competition_rows {
  public:
   // Connects to `url` (postgresql://user:password@host:port/db?...). Does not migrate. Throws
   // store_error (with the URL's password masked) when the server cannot be reached.
@@ -95,6 +96,17 @@ class pg_backend : public backend {
                                     bool include_private) override;
   std::vector<mode_stats> stats_of(std::int64_t account_id) override;
 
+  std::vector<rating_record> ratings_of(std::int64_t account_id) override;
+  std::vector<rating_change> rating_history(std::int64_t account_id, const std::string& key,
+                                            std::int64_t before_ms, int limit) override;
+  leaderboard_page leaderboard_top(const std::string& board, std::int64_t season,
+                                   std::int64_t offset, int limit) override;
+  std::optional<leaderboard_entry> leaderboard_rank(const std::string& board, std::int64_t season,
+                                                    std::int64_t account_id) override;
+  leaderboard_page leaderboard_around(const std::string& board, std::int64_t season,
+                                      std::int64_t account_id, int radius) override;
+  std::vector<std::int64_t> leaderboard_seasons(const std::string& board) override;
+
   status append_log(const log_entry& e) override;
   std::int64_t append_logs(const std::vector<log_entry>& es) override;
   std::vector<log_entry> read_log(const std::string& stream, std::int64_t after_seq,
@@ -119,6 +131,18 @@ class pg_backend : public backend {
   class rows;
 
  private:
+  // competition_rows
+  std::optional<rating_record> load_rating(std::int64_t account_id,
+                                           const std::string& key) override;
+  void save_rating(const rating_record& r) override;
+  void save_rating_change(const rating_change& c) override;
+  std::optional<board_row> load_entry(const std::string& board, std::int64_t season,
+                                      std::int64_t account_id) override;
+  void save_entry(const board_row& e) override;
+  void load_board(const std::string& board, std::int64_t season,
+                  const std::function<void(const board_row&)>& each) override;
+  // The record, its players and statistics in one statement (see insert_game).
+  status insert_game_row(const game_record& g);
   // append_logs for a batch some of whose rows exist already: INSERT ... ON CONFLICT DO NOTHING.
   std::int64_t append_logs_skipping(const std::vector<log_entry>& es);
   pg_backend(std::string url, pg_options opts);
@@ -147,6 +171,7 @@ class pg_backend : public backend {
   int savepoints_ = 0;
   std::chrono::steady_clock::time_point next_connect_{};
   int backoff_ms_ = 0;
+  competition_book book_{*this};
 };
 
 }  // namespace maratang::store

@@ -202,6 +202,44 @@ CREATE TABLE room_snapshots (
 ) WITHOUT ROWID;
 CREATE INDEX room_snapshots_node ON room_snapshots(node, room_id);
 )sql",
+    // 13: competition: players' ratings per rating key, their history per game, and the
+    // leaderboards' entries per board and season (README "Competition").
+    R"sql(
+CREATE TABLE ratings (
+  account_id INTEGER NOT NULL,
+  key        TEXT NOT NULL,
+  model      INTEGER NOT NULL,
+  mu         REAL NOT NULL,
+  sigma      REAL NOT NULL,
+  volatility REAL NOT NULL,
+  games      INTEGER NOT NULL,
+  last_ms    INTEGER NOT NULL,
+  display    REAL NOT NULL,
+  PRIMARY KEY (account_id, key)
+) WITHOUT ROWID;
+CREATE TABLE rating_history (
+  account_id     INTEGER NOT NULL,
+  key            TEXT NOT NULL,
+  ended_ms       INTEGER NOT NULL,
+  game_id        TEXT NOT NULL,
+  mu_before      REAL NOT NULL,
+  sigma_before   REAL NOT NULL,
+  display_before REAL NOT NULL,
+  mu_after       REAL NOT NULL,
+  sigma_after    REAL NOT NULL,
+  display_after  REAL NOT NULL,
+  PRIMARY KEY (account_id, key, ended_ms, game_id)
+) WITHOUT ROWID;
+CREATE TABLE leaderboard (
+  board      TEXT NOT NULL,
+  season     INTEGER NOT NULL,
+  account_id INTEGER NOT NULL,
+  value      REAL NOT NULL,
+  sort_key   REAL NOT NULL,
+  reached_ms INTEGER NOT NULL,
+  PRIMARY KEY (board, season, account_id)
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int migration_count = static_cast<int>(std::size(migrations));
@@ -487,10 +525,12 @@ void sqlite_backend::begin() {
 }
 void sqlite_backend::commit() {
   exec("COMMIT", "commit");
+  book_.committed();
   restore_cap();
 }
 
 void sqlite_backend::rollback() {
+  book_.rolled_back();
   // Some errors (I/O, full disk, busy) make SQLite roll back by itself; then there is nothing left.
   if (sqlite3_get_autocommit(db_) == 0) exec("ROLLBACK", "rollback");
   restore_cap();
@@ -511,6 +551,7 @@ void sqlite_backend::release() {
   exec("RELEASE op", "release");
 }
 void sqlite_backend::rollback_to() {
+  book_.rolled_back();
   exec("ROLLBACK TO op", "rollback_to");
 }
 
@@ -826,9 +867,11 @@ status sqlite_backend::insert_game(const game_record& g) {
         if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
       }
     }
+    book_.apply(g);
     exec("RELEASE insert_game", op);
     return status::ok;
   } catch (...) {
+    book_.rolled_back();
     try {
       exec("ROLLBACK TO insert_game", op);
       exec("RELEASE insert_game", op);
@@ -837,6 +880,207 @@ status sqlite_backend::insert_game(const game_record& g) {
     }
     throw;
   }
+}
+
+// --- Competition ------------------------------------------------------------------------------
+
+namespace {
+
+rating_record read_rating(const query& q) {
+  rating_record r;
+  r.account_id = q.i64(0);
+  r.key = q.text(1);
+  r.model = static_cast<rating_model>(q.i64(2));
+  r.mu = q.f64(3);
+  r.sigma = q.f64(4);
+  r.volatility = q.f64(5);
+  r.games = q.i64(6);
+  r.last_ms = q.i64(7);
+  r.display = q.f64(8);
+  return r;
+}
+
+}  // namespace
+
+std::optional<rating_record> sqlite_backend::load_rating(std::int64_t account_id,
+                                                         const std::string& key) {
+  const char* op = "load_rating";
+  query q(db_,
+          prepare("SELECT account_id, key, model, mu, sigma, volatility, games, last_ms, display "
+                  "FROM ratings WHERE account_id = ?1 AND key = ?2",
+                  op),
+          op);
+  q.bind_i64(1, account_id);
+  q.bind_text(2, key);
+  if (!q.next()) return std::nullopt;
+  return read_rating(q);
+}
+
+void sqlite_backend::save_rating(const rating_record& r) {
+  const char* op = "save_rating";
+  query q(db_,
+          prepare("INSERT OR REPLACE INTO ratings (account_id, key, model, mu, sigma, volatility, "
+                  "games, last_ms, display) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                  op),
+          op);
+  q.bind_i64(1, r.account_id);
+  q.bind_text(2, r.key);
+  q.bind_i64(3, static_cast<std::int64_t>(r.model));
+  q.bind_f64(4, r.mu);
+  q.bind_f64(5, r.sigma);
+  q.bind_f64(6, r.volatility);
+  q.bind_i64(7, r.games);
+  q.bind_i64(8, r.last_ms);
+  q.bind_f64(9, r.display);
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+}
+
+void sqlite_backend::save_rating_change(const rating_change& c) {
+  const char* op = "save_rating_change";
+  query q(db_,
+          prepare("INSERT OR REPLACE INTO rating_history (account_id, key, ended_ms, game_id, "
+                  "mu_before, sigma_before, display_before, mu_after, sigma_after, display_after) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                  op),
+          op);
+  q.bind_i64(1, c.account_id);
+  q.bind_text(2, c.key);
+  q.bind_i64(3, c.ended_ms);
+  q.bind_text(4, c.game_id);
+  q.bind_f64(5, c.mu_before);
+  q.bind_f64(6, c.sigma_before);
+  q.bind_f64(7, c.display_before);
+  q.bind_f64(8, c.mu_after);
+  q.bind_f64(9, c.sigma_after);
+  q.bind_f64(10, c.display_after);
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+}
+
+std::optional<board_row> sqlite_backend::load_entry(const std::string& board, std::int64_t season,
+                                                    std::int64_t account_id) {
+  const char* op = "load_entry";
+  query q(db_,
+          prepare("SELECT value, sort_key, reached_ms FROM leaderboard "
+                  "WHERE board = ?1 AND season = ?2 AND account_id = ?3",
+                  op),
+          op);
+  q.bind_text(1, board);
+  q.bind_i64(2, season);
+  q.bind_i64(3, account_id);
+  if (!q.next()) return std::nullopt;
+  return board_row{board, season, account_id, q.f64(0), q.f64(1), q.i64(2)};
+}
+
+void sqlite_backend::save_entry(const board_row& e) {
+  const char* op = "save_entry";
+  query q(db_,
+          prepare("INSERT OR REPLACE INTO leaderboard (board, season, account_id, value, sort_key, "
+                  "reached_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                  op),
+          op);
+  q.bind_text(1, e.board);
+  q.bind_i64(2, e.season);
+  q.bind_i64(3, e.account_id);
+  q.bind_f64(4, e.value);
+  q.bind_f64(5, e.sort_key);
+  q.bind_i64(6, e.reached_ms);
+  if (q.run() != status::ok) fail(db_, op, SQLITE_CONSTRAINT);
+}
+
+void sqlite_backend::load_board(const std::string& board, std::int64_t season,
+                                const std::function<void(const board_row&)>& each) {
+  const char* op = "load_board";
+  query q(db_,
+          prepare("SELECT account_id, value, sort_key, reached_ms FROM leaderboard "
+                  "WHERE board = ?1 AND season = ?2",
+                  op),
+          op);
+  q.bind_text(1, board);
+  q.bind_i64(2, season);
+  while (q.next())
+    each(board_row{board, season, q.i64(0), q.f64(1), q.f64(2), q.i64(3)});
+}
+
+std::vector<rating_record> sqlite_backend::ratings_of(std::int64_t account_id) {
+  const char* op = "ratings_of";
+  query q(db_,
+          prepare("SELECT account_id, key, model, mu, sigma, volatility, games, last_ms, display "
+                  "FROM ratings WHERE account_id = ?1 ORDER BY key",
+                  op),
+          op);
+  q.bind_i64(1, account_id);
+  std::vector<rating_record> out;
+  while (q.next())
+    out.push_back(read_rating(q));
+  return out;
+}
+
+std::vector<rating_change> sqlite_backend::rating_history(std::int64_t account_id,
+                                                          const std::string& key,
+                                                          std::int64_t before_ms, int limit) {
+  const char* op = "rating_history";
+  std::vector<rating_change> out;
+  if (limit <= 0) return out;
+  query q(db_,
+          prepare("SELECT ended_ms, game_id, mu_before, sigma_before, display_before, mu_after, "
+                  "sigma_after, display_after FROM rating_history "
+                  "WHERE account_id = ?1 AND key = ?2 AND ended_ms < ?3 "
+                  "ORDER BY ended_ms DESC, game_id DESC LIMIT ?4",
+                  op),
+          op);
+  q.bind_i64(1, account_id);
+  q.bind_text(2, key);
+  q.bind_i64(3, before_ms > 0 ? before_ms : std::numeric_limits<std::int64_t>::max());
+  q.bind_i64(4, limit);
+  while (q.next()) {
+    rating_change c;
+    c.account_id = account_id;
+    c.key = key;
+    c.ended_ms = q.i64(0);
+    c.game_id = q.text(1);
+    c.mu_before = q.f64(2);
+    c.sigma_before = q.f64(3);
+    c.display_before = q.f64(4);
+    c.mu_after = q.f64(5);
+    c.sigma_after = q.f64(6);
+    c.display_after = q.f64(7);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+leaderboard_page sqlite_backend::leaderboard_top(const std::string& board, std::int64_t season,
+                                                 std::int64_t offset, int limit) {
+  return book_.top(board, season, offset, limit);
+}
+
+std::optional<leaderboard_entry> sqlite_backend::leaderboard_rank(const std::string& board,
+                                                                  std::int64_t season,
+                                                                  std::int64_t account_id) {
+  return book_.rank(board, season, account_id);
+}
+
+leaderboard_page sqlite_backend::leaderboard_around(const std::string& board, std::int64_t season,
+                                                    std::int64_t account_id, int radius) {
+  return book_.around(board, season, account_id, radius);
+}
+
+std::vector<std::int64_t> sqlite_backend::leaderboard_seasons(const std::string& board) {
+  const char* op = "leaderboard_seasons";
+  // Skips from season to season along the primary key instead of reading every entry.
+  query q(db_,
+          prepare("WITH RECURSIVE s(season) AS ("
+                  "SELECT (SELECT max(season) FROM leaderboard WHERE board = ?1) "
+                  "UNION ALL SELECT (SELECT max(season) FROM leaderboard "
+                  "WHERE board = ?1 AND season < s.season) FROM s WHERE s.season IS NOT NULL) "
+                  "SELECT season FROM s WHERE season IS NOT NULL",
+                  op),
+          op);
+  q.bind_text(1, board);
+  std::vector<std::int64_t> out;
+  while (q.next())
+    out.push_back(q.i64(0));
+  return out;
 }
 
 std::optional<game_record> sqlite_backend::find_game(const std::string& id) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "store/backend.hpp"
+#include "store/competition_book.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -31,7 +32,7 @@ struct sqlite_options {
   std::int64_t log_merge_rows = 50'000;
 };
 
-class sqlite_backend : public backend {
+class sqlite_backend : public backend, private competition_rows {
  public:
   // Opens (creating it if missing) the database at `path` and configures the connection. Does
   // not migrate. Throws store_error, naming the path, when the file cannot be opened or is not
@@ -101,6 +102,17 @@ class sqlite_backend : public backend {
                                     bool include_private) override;
   std::vector<mode_stats> stats_of(std::int64_t account_id) override;
 
+  std::vector<rating_record> ratings_of(std::int64_t account_id) override;
+  std::vector<rating_change> rating_history(std::int64_t account_id, const std::string& key,
+                                            std::int64_t before_ms, int limit) override;
+  leaderboard_page leaderboard_top(const std::string& board, std::int64_t season,
+                                   std::int64_t offset, int limit) override;
+  std::optional<leaderboard_entry> leaderboard_rank(const std::string& board, std::int64_t season,
+                                                    std::int64_t account_id) override;
+  leaderboard_page leaderboard_around(const std::string& board, std::int64_t season,
+                                      std::int64_t account_id, int radius) override;
+  std::vector<std::int64_t> leaderboard_seasons(const std::string& board) override;
+
   status append_log(const log_entry& e) override;
   std::int64_t append_logs(const std::vector<log_entry>& es) override;
   std::vector<log_entry> read_log(const std::string& stream, std::int64_t after_seq,
@@ -121,10 +133,20 @@ class sqlite_backend : public backend {
   status delete_trace(std::int64_t id) override;
 
  private:
+  // competition_rows
+  std::optional<rating_record> load_rating(std::int64_t account_id,
+                                           const std::string& key) override;
+  void save_rating(const rating_record& r) override;
+  void save_rating_change(const rating_change& c) override;
+  std::optional<board_row> load_entry(const std::string& board, std::int64_t season,
+                                      std::int64_t account_id) override;
+  void save_entry(const board_row& e) override;
+  void load_board(const std::string& board, std::int64_t season,
+                  const std::function<void(const board_row&)>& each) override;
   // Sets SQLite's max_page_count (it never goes below the current size).
   void set_max_pages(std::int64_t pages);
   void restore_cap();
-  explicit sqlite_backend(sqlite3* db) : db_(db) {}
+  explicit sqlite_backend(sqlite3* db) : db_(db), book_(*this) {}
 
   // The cached statement for `sql`, prepared on first use. Throws store_error naming `op`.
   sqlite3_stmt* prepare(std::string_view sql, const char* op);
@@ -142,6 +164,7 @@ class sqlite_backend : public backend {
   std::int64_t log_merge_rows_ = sqlite_options{}.log_merge_rows;
   std::int64_t recent_log_rows_ = 0;  // lines in action_log_recent, about (see append_logs)
   std::map<std::string, sqlite3_stmt*, std::less<>> stmts_;  // SQL text -> prepared statement
+  competition_book book_;
 };
 
 }  // namespace maratang::store
