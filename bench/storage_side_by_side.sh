@@ -20,7 +20,9 @@ b=build/release/bench
 [ -x "$b/storage_write" ] || { echo "build first: cmake --build --preset release" >&2; exit 1; }
 pgdir=$(mktemp -d /tmp/maratang-bench-pg.XXXXXX)
 trap 'scripts/pg_temp.sh stop "$pgdir" >/dev/null 2>&1 || true' EXIT
-url=$(scripts/pg_temp.sh start "$pgdir" 2>/dev/null)
+# Sized as a production server would be (docs/DEPLOY.md), not as the tests' small ones.
+url=$(MARATANG_PG_SHARED_BUFFERS=${MARATANG_PG_SHARED_BUFFERS:-512MB} \
+      scripts/pg_temp.sh start "$pgdir" 2>/dev/null)
 echo "PostgreSQL 15 at $url"
 short=$(( duration < 10 ? duration : 10 ))
 # The PostgreSQL server's CPU seconds: its processes' own and, once they exit, their children's

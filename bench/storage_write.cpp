@@ -11,7 +11,7 @@
 // checked: each must hold exactly the entries appended to it, in order.
 //
 // Usage: storage_write [--duration 10] [--streams 10000] [--database-url URL]
-//                      [--max-per-write 5000] [--log-delay-ms 100]
+//                      [--max-per-write 5000] [--log-delay-ms 100] [--log-writers 1]
 // Without --database-url the entries go to a SQLite file (synchronous=NORMAL, as the server's
 // default) in a temporary directory, removed at the end. Bounded in time; stops by itself.
 #include <pthread.h>
@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   int streams = 10000;
   std::size_t max_buffered = 100'000;
   std::string database_url;
+  int log_writers = 1;
+  cli.add_option("--log-writers", log_writers,
+                 "PostgreSQL connections writing side by side (storage.log_writers)")
+      ->check(CLI::Range(1, 16));
   std::size_t max_per_write = store::write_behind_options{}.max_per_write;
   cli.add_option("--max-per-write", max_per_write, "Entries per bulk write at most")
       ->check(CLI::Range(1, 100'000));
@@ -85,10 +89,26 @@ int main(int argc, char** argv) {
     return 1;
   }
   store::worker worker(std::move(backend), {});
+  // The other writers, each with a connection of its own, as the server makes them.
+  std::vector<std::unique_ptr<store::worker>> more;
+  std::vector<store::worker*> writers;
+  if (!database_url.empty() && log_writers > 1) {
+    writers.push_back(&worker);
+    for (int i = 1; i < log_writers; ++i) {
+      more.push_back(std::make_unique<store::worker>(store::pg_backend::open(database_url)));
+      writers.push_back(more.back().get());
+    }
+  }
   store::write_behind_options wbo;
   wbo.delay = std::chrono::milliseconds(log_delay_ms);
   wbo.max_per_write = max_per_write;
-  store::batched_store ports(worker, wbo);
+  store::batched_store ports(worker, wbo, writers);
+  auto queued = [&] {
+    std::size_t n = worker.queue_depth();
+    for (const auto& w : more)
+      n += w->queue_depth();
+    return n;
+  };
 
   // A run id keeps streams apart from an earlier run's in the same database.
   const auto run = fmt::format("{:x}", steady::now().time_since_epoch().count());
@@ -136,7 +156,7 @@ int main(int argc, char** argv) {
 
   // Everything appended is written before the check: a read queued after the appends sees them.
   const auto drain_start = steady::now();
-  while (ports.log_buffered() > 0 || worker.queue_depth() > 0) {
+  while (ports.log_buffered() > 0 || queued() > 0) {
     if (steady::now() - drain_start > std::chrono::seconds(60)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -157,18 +177,30 @@ int main(int argc, char** argv) {
     ++checked;
     if (!ok) ++wrong;
   }
+  for (auto& w : more)
+    w->stop();
   worker.stop();
   std::filesystem::remove_all(dir);
 
   fmt::print("storage_write: {} into {} streams, measured {:.1f} s\n",
-             database_url.empty() ? "SQLite (synchronous=NORMAL)" : "PostgreSQL", streams, wall);
+             database_url.empty() ? std::string("SQLite (synchronous=NORMAL)")
+                                  : fmt::format("PostgreSQL ({} writer connection{})",
+                                                writers.size() + (writers.empty() ? 1 : 0),
+                                                writers.size() > 1 ? "s" : ""),
+             streams, wall);
   fmt::print("  {:.0f} entries/s written, sustained ({} in {} bulk writes, {:.0f} per write)\n",
              static_cast<double>(written) / wall, written, writes,
              writes ? static_cast<double>(written) / static_cast<double>(writes) : 0.0);
-  fmt::print("  CPU: storage thread {:.0f}% of a core, producer {:.0f}%\n",
+  fmt::print("  CPU: storage thread(s) {:.0f}% of a core, producer {:.0f}%\n",
              100 * storage_cpu / wall, 100 * prod_cpu / wall);
-  fmt::print("  dropped {}, lost {}; read back {} streams: {}\n", ports.log_stats().dropped.load(),
-             worker.stats().lost.load(), checked,
-             wrong ? fmt::format("{} WRONG", wrong) : std::string("all complete and in order"));
+  fmt::print(
+      "  dropped {}, lost {}; read back {} streams: {}\n", ports.log_stats().dropped.load(),
+      [&] {
+        std::uint64_t n = worker.stats().lost.load();
+        for (const auto& w : more)
+          n += w->stats().lost.load();
+        return n;
+      }(),
+      checked, wrong ? fmt::format("{} WRONG", wrong) : std::string("all complete and in order"));
   return wrong || ports.log_stats().dropped.load() ? 1 : 0;
 }

@@ -18,7 +18,9 @@
 # every directory above DIR must be searchable by it (a directory made by mkdtemp directly under
 # /tmp is). As any other user the cluster runs as that user. The server listens on 127.0.0.1 only
 # (its Unix socket is in DIR) and trusts every local and loopback connection. fsync stays on and
-# synchronous_commit at its default, so that a commit survives `kill`.
+# synchronous_commit at its default, so that a commit survives `kill`. shared_buffers is small
+# (32MB: many test servers run at once) unless $MARATANG_PG_SHARED_BUFFERS says otherwise; a
+# benchmark sets it as a production server would be (bench/storage_side_by_side.sh).
 set -euo pipefail
 
 die() { echo "pg_temp.sh: $*" >&2; exit 1; }
@@ -31,6 +33,8 @@ dir=$2
 while read -r v; do unset "$v"; done < <(compgen -e | grep '^PG' || true)
 
 bin=${MARATANG_PG_BIN:-/usr/lib/postgresql/15/bin}
+[[ ${MARATANG_PG_SHARED_BUFFERS:-32MB} =~ ^[0-9]+(kB|MB|GB)$ ]] ||
+  die "MARATANG_PG_SHARED_BUFFERS must be a size such as 512MB"
 [ -x "$bin/pg_ctl" ] || die "no PostgreSQL server in $bin (install postgresql-15: scripts/setup.sh --test)"
 
 if [ "$(id -u)" = 0 ]; then
@@ -109,7 +113,7 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
 fsync = on
-shared_buffers = 32MB
+shared_buffers = ${MARATANG_PG_SHARED_BUFFERS:-32MB}
 max_connections = 50
 logging_collector = off
 EOF

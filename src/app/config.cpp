@@ -135,6 +135,10 @@ const std::vector<setting>& settings() {
                             "How long an action-log entry may wait to share a bulk write with "
                             "others (0: written as soon as storage is free). A crash loses at "
                             "most this much of the log, plus the storage queue."));
+    t.push_back(int_setting("storage.log_writers", &config::storage_log_writers, 1, 16,
+                            "PostgreSQL only: connections that write the action log's bulk "
+                            "writes side by side, each on a thread of its own (one database "
+                            "backend runs one COPY at a time). SQLite has one writer: 1 there."));
     t.push_back(int_setting("storage.max_size_mb", &config::storage_max_size_mb, 0, 1 << 30,
                             "The SQLite database's size at most, in MiB (0: no limit). At the "
                             "limit writes fail as on a full disk: clients are told unavailable, "

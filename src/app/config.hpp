@@ -31,6 +31,7 @@ struct config {
   bool storage_full_sync = true;
   int storage_batch_max = 256;
   int storage_log_delay_ms = 100;
+  int storage_log_writers = 2;  // PostgreSQL connections writing the action log side by side
   int storage_max_size_mb = 0;  // the SQLite file's size at most (0: no limit)
   std::string database_url;
   int storage_connect_timeout_s = 3;

@@ -569,14 +569,21 @@ result<> start_events(Impl& s) {
       return;
     }
     out += fmt::format(
-        "# HELP maratang_events_outbox_published_total Events written to the embedded outbox.\n"
+        "# HELP maratang_events_outbox_published_total Events taken into the embedded outbox's "
+        "write-behind.\n"
         "# TYPE maratang_events_outbox_published_total counter\n"
         "maratang_events_outbox_published_total {}\n"
-        "# HELP maratang_events_outbox_dropped_total Events the embedded store refused (queue "
-        "full, stopping).\n"
+        "# HELP maratang_events_outbox_written_total Events of the outbox committed in bulk.\n"
+        "# TYPE maratang_events_outbox_written_total counter\n"
+        "maratang_events_outbox_written_total {}\n"
+        "# HELP maratang_events_outbox_buffered Outbox events waiting for their bulk write.\n"
+        "# TYPE maratang_events_outbox_buffered gauge\nmaratang_events_outbox_buffered {}\n"
+        "# HELP maratang_events_outbox_dropped_total Events the embedded store refused (buffer "
+        "or storage queue full, stopping).\n"
         "# TYPE maratang_events_outbox_dropped_total counter\n"
         "maratang_events_outbox_dropped_total {}\n",
-        s.outbox->published(), s.outbox->dropped());
+        s.outbox->published(), s.ports->outbox_stats().entries.load(), s.ports->outbox_buffered(),
+        s.ports->outbox_stats().dropped.load());
   });
   return {};
 }
@@ -600,6 +607,9 @@ struct server::impl {
   // Password hashing, apart from `offload`: a login flood must not delay trace listings.
   asio::thread_pool hashing{static_cast<std::size_t>(cfg.auth_hash_threads)};
   std::unique_ptr<store::worker> store;
+  // The action log's other writers (storage.log_writers, PostgreSQL only), each with a
+  // connection of its own.
+  std::vector<std::unique_ptr<store::worker>> log_writers;
   std::unique_ptr<store::batched_store> ports;  // every storage port, over `store`
   competition::season_schedule seasons;         // competition.season_schedule, parsed
   // The event stream (docs/EVENTS.md): Kafka when configured, else the embedded outbox.
@@ -742,7 +752,19 @@ result<int> server::start() {
   s.store = std::make_unique<store::worker>(std::move(*b), wo);
   store::write_behind_options wbo;
   wbo.delay = std::chrono::milliseconds(s.cfg.storage_log_delay_ms);
-  s.ports = std::make_unique<store::batched_store>(*s.store, wbo);
+  // PostgreSQL runs one statement at a time per connection: more connections write the action
+  // log side by side (docs/ARCHITECTURE.md, Storage). The main worker is the first of them.
+  std::vector<store::worker*> log_writers;
+  if (s.cfg.storage_backend == "postgres" && s.cfg.storage_log_writers > 1) {
+    log_writers.push_back(s.store.get());
+    for (int i = 1; i < s.cfg.storage_log_writers; ++i) {
+      auto lb = open_backend(s.cfg);
+      if (!lb) return lb.error();
+      s.log_writers.push_back(std::make_unique<store::worker>(std::move(*lb), wo));
+      log_writers.push_back(s.log_writers.back().get());
+    }
+  }
+  s.ports = std::make_unique<store::batched_store>(*s.store, wbo, std::move(log_writers));
   if (auto ok = start_events(s); !ok) return ok.error();
 
   core::auth_options ao;
@@ -846,8 +868,25 @@ result<int> server::start() {
 
   s.m.add_collector([&s](std::string& out) {
     s.lob->render_metrics(out);
-    const auto& st = s.store->stats();
-    auto ops = st.ops.load();
+    // Every storage worker summed: the main one and the action log's other writers.
+    std::size_t depth = s.store->queue_depth();
+    std::uint64_t ops = 0, batches = 0, failures = 0, retries = 0, lost = 0, reruns = 0,
+                  latency_ns = 0;
+    auto add = [&](const store::worker& w) {
+      const auto& st = w.stats();
+      ops += st.ops.load();
+      batches += st.batches.load();
+      failures += st.failures.load();
+      retries += st.retries.load();
+      lost += st.lost.load();
+      reruns += st.reruns.load();
+      latency_ns += st.latency_ns_total.load();
+    };
+    add(*s.store);
+    for (const auto& w : s.log_writers) {
+      add(*w);
+      depth += w->queue_depth();
+    }
     out += fmt::format(
         "# HELP maratang_storage_queue_depth Storage operations waiting.\n"
         "# TYPE maratang_storage_queue_depth gauge\nmaratang_storage_queue_depth {}\n"
@@ -870,10 +909,8 @@ result<int> server::start() {
         "# HELP maratang_storage_latency_seconds_avg Mean submit-to-commit time.\n"
         "# TYPE maratang_storage_latency_seconds_avg gauge\nmaratang_storage_latency_seconds_avg "
         "{}\n",
-        s.store->queue_depth(), ops, st.batches.load(), st.failures.load(), st.retries.load(),
-        st.lost.load(), st.reruns.load(),
-        ops ? static_cast<double>(st.latency_ns_total.load()) / 1e9 / static_cast<double>(ops)
-            : 0.0);
+        depth, ops, batches, failures, retries, lost, reruns,
+        ops ? static_cast<double>(latency_ns) / 1e9 / static_cast<double>(ops) : 0.0);
     const auto& wb = s.ports->log_stats();
     out += fmt::format(
         "# HELP maratang_action_log_buffered Action-log entries waiting for their bulk write.\n"
@@ -978,6 +1015,8 @@ int server::run() {
   s.offload.join();
   s.hashing.join();
   // Everything a client was told is stored is stored; what is still queued is written now.
+  for (auto& w : s.log_writers)
+    w->stop();
   s.store->stop();
   // Then the events those last writes published get their chance to reach Kafka.
   if (s.kafka) s.kafka->stop(s.cfg.shutdown_grace_ms);

@@ -142,6 +142,9 @@ class backend {
 
   // The event outbox. append_event assigns e.id.
   virtual void append_event(event_record& e) = 0;
+  // Appends many events at once, in order (the outbox's write-behind); the store assigns their
+  // ids and does not report them. One COPY on PostgreSQL.
+  virtual void append_events(const std::vector<event_record>& es) = 0;
   // Events with id > after_id, in id order, at most `limit`.
   virtual std::vector<event_record> read_events(std::int64_t after_id, int limit) = 0;
 

@@ -608,6 +608,36 @@ TEST_P(store_contract, events_get_increasing_ids_and_read_back_in_order) {
   EXPECT_TRUE(db().read_events(0, 0).empty());
 }
 
+// The bulk path keeps the order it was given, with ids after every earlier event's, and escapes
+// what COPY's text format would misread (tabs, newlines, backslashes).
+TEST_P(store_contract, events_appended_in_bulk_keep_their_order_and_bytes) {
+  event_record first;
+  first.topic = "accounts";
+  first.key = "a0";
+  first.payload_json = "{}";
+  db().append_event(first);
+  std::vector<event_record> es;
+  for (int i = 0; i < 300; ++i) {
+    event_record e;
+    e.topic = i % 3 == 0 ? "logs_move" : "accounts";
+    e.key = "k\t" + std::to_string(i);
+    e.payload_json = R"({"i":)" + std::to_string(i) + R"(,"s":"a\\b\n"})" + "\t\n\\";
+    e.ts_ms = 1000 + i;
+    es.push_back(e);
+  }
+  db().append_events(es);
+  db().append_events({});
+  const auto all = db().read_events(first.id, 1000);
+  ASSERT_EQ(all.size(), es.size());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_GT(all[i].id, i == 0 ? first.id : all[i - 1].id);
+    EXPECT_EQ(all[i].topic, es[i].topic);
+    EXPECT_EQ(all[i].key, es[i].key);
+    EXPECT_EQ(all[i].payload_json, es[i].payload_json);
+    EXPECT_EQ(all[i].ts_ms, es[i].ts_ms);
+  }
+}
+
 // --- Transactions -----------------------------------------------------------------------------
 
 TEST_P(store_contract, commit_keeps_a_transaction) {

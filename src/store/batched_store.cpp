@@ -1,5 +1,8 @@
 #include "store/batched_store.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <utility>
 
@@ -30,7 +33,25 @@ void run(worker& w, Op op, reply<T> done) {
   if (!queued) done(busy());
 }
 
+std::int64_t write_logs(backend& b, const std::vector<log_entry>& es) {
+  return b.append_logs(es);
+}
+
+std::int64_t write_events(backend& b, const std::vector<event_record>& es) {
+  b.append_events(es);
+  return static_cast<std::int64_t>(es.size());
+}
+
 }  // namespace
+
+batched_store::batched_store(worker& w, write_behind_options wb, std::vector<worker*> log_writers)
+    : worker_(w),
+      log_(std::make_shared<write_behind<log_entry>>(
+          log_writers.empty() ? std::vector<worker*>{&w} : std::move(log_writers), wb,
+          &write_logs)),
+      events_(std::make_shared<write_behind<event_record>>(std::vector<worker*>{&w}, wb,
+                                                           &write_events)),
+      snapshots_(std::make_shared<snapshot_buffer>()) {}
 
 // --- core::account_store ------------------------------------------------------------------------
 
@@ -228,20 +249,7 @@ void batched_store::leaderboard_seasons(std::string board, reply<std::vector<std
 }
 
 void batched_store::append_log(log_entry e) {
-  log_buffer& lb = *log_;
-  std::lock_guard lk(lb.mu);
-  if (lb.buf.size() >= lb.opts.max_buffered) {
-    lb.stats.dropped += 1;
-    worker_.count_lost(1);
-    return;
-  }
-  if (lb.buf.empty()) lb.first_at = std::chrono::steady_clock::now();
-  lb.buf.push_back(std::move(e));
-  if (!lb.scheduled) {
-    schedule_log_write(log_, lb.opts.delay);
-  } else if (lb.buf.size() == lb.opts.max_per_write && lb.opts.delay.count() > 0) {
-    schedule_log_write(log_, std::chrono::milliseconds{0});  // a full write's worth: no waiting
-  }
+  buffer(log_, &e, 1);
 }
 
 std::size_t batched_store::log_buffered() const {
@@ -249,70 +257,114 @@ std::size_t batched_store::log_buffered() const {
   return log_->buf.size();
 }
 
-void batched_store::schedule_log_write(const std::shared_ptr<log_buffer>& lb_ptr,
-                                       std::chrono::milliseconds delay) {
+template <class Entry>
+bool batched_store::buffer(const std::shared_ptr<write_behind<Entry>>& wb_ptr, Entry* first,
+                           std::size_t n) {
+  write_behind<Entry>& wb = *wb_ptr;
+  std::lock_guard lk(wb.mu);
+  if (wb.buf.size() + n > wb.opts.max_buffered) {
+    wb.stats.dropped += n;
+    wb.w.count_lost(n);
+    return false;
+  }
+  if (wb.buf.empty()) wb.first_at = std::chrono::steady_clock::now();
+  const std::size_t before = wb.buf.size();
+  for (std::size_t i = 0; i < n; ++i)
+    wb.buf.push_back(std::move(first[i]));
+  if (!wb.scheduled) return schedule_write(wb_ptr, wb.opts.delay);
+  if (before < wb.opts.max_per_write && wb.buf.size() >= wb.opts.max_per_write &&
+      wb.opts.delay.count() > 0) {
+    return schedule_write(wb_ptr, std::chrono::milliseconds{0});  // a full write's worth: no wait
+  }
+  return true;
+}
+
+template <class Entry>
+bool batched_store::schedule_write(const std::shared_ptr<write_behind<Entry>>& wb_ptr,
+                                   std::chrono::milliseconds delay) {
   // The batch is taken when the operation first runs, and kept for its retries (a retry must
   // write the same entries; append_logs skips those already there). Several operations may be
   // queued at once (a delayed one, and one queued at once for a full buffer or a read): each
   // takes what is buffered when it runs, possibly nothing.
-  auto taken = std::make_shared<std::vector<log_entry>>();
-  auto op = [lb_ptr, taken](backend& b) {
-    log_buffer& lb = *lb_ptr;
+  auto taken = std::make_shared<std::vector<Entry>>();
+  auto op = [wb_ptr, taken](backend& b) {
+    write_behind<Entry>& wb = *wb_ptr;
     if (taken->empty()) {
-      std::lock_guard lk(lb.mu);
-      if (lb.buf.empty()) return;
+      std::lock_guard lk(wb.mu);
+      if (wb.buf.empty()) return;
       const auto now = std::chrono::steady_clock::now();
       const auto waited = static_cast<std::uint64_t>(std::max<std::int64_t>(
-          0, std::chrono::duration_cast<std::chrono::nanoseconds>(now - lb.first_at).count()));
-      lb.stats.wait_ns_total += waited;
-      if (waited > lb.stats.wait_ns_max) lb.stats.wait_ns_max = waited;
-      if (lb.buf.size() <= lb.opts.max_per_write) {
-        taken->swap(lb.buf);
+          0, std::chrono::duration_cast<std::chrono::nanoseconds>(now - wb.first_at).count()));
+      wb.stats.wait_ns_total += waited;
+      if (waited > wb.stats.wait_ns_max) wb.stats.wait_ns_max = waited;
+      if (wb.buf.size() <= wb.opts.max_per_write) {
+        taken->swap(wb.buf);
       } else {
-        const auto cut = lb.buf.begin() + static_cast<std::ptrdiff_t>(lb.opts.max_per_write);
-        taken->assign(std::make_move_iterator(lb.buf.begin()), std::make_move_iterator(cut));
-        lb.buf.erase(lb.buf.begin(), cut);
+        const auto cut = wb.buf.begin() + static_cast<std::ptrdiff_t>(wb.opts.max_per_write);
+        taken->assign(std::make_move_iterator(wb.buf.begin()), std::make_move_iterator(cut));
+        wb.buf.erase(wb.buf.begin(), cut);
       }
       // What is left, or arrives from now on, needs an operation of its own: what is left at once
       // (there is a backlog), what arrives after the delay. (The time of the oldest one left is
       // not known; "now" is counted for it.)
-      lb.scheduled = false;
-      if (!lb.buf.empty()) {
-        lb.first_at = now;
-        schedule_log_write(lb_ptr, std::chrono::milliseconds{0});
+      wb.scheduled = false;
+      if (!wb.buf.empty()) {
+        wb.first_at = now;
+        schedule_write(wb_ptr, std::chrono::milliseconds{0});
       }
     }
-    lb.stats.entries += static_cast<std::uint64_t>(b.append_logs(*taken));
-    lb.stats.writes += 1;
+    wb.stats.entries += static_cast<std::uint64_t>(wb.write(b, *taken));
+    wb.stats.writes += 1;
   };
-  log_buffer& lb = *lb_ptr;
-  lb.scheduled = true;
-  if (!lb.w.submit_after(delay, std::move(op), {}, retry::until_committed)) {
-    // The worker refused (queue full, or stopping) and counted one write lost: the buffered
-    // entries go with it, counted.
-    lb.stats.dropped += lb.buf.size();
-    if (lb.buf.size() > 1) lb.w.count_lost(lb.buf.size() - 1);
-    lb.buf.clear();
-    lb.scheduled = false;
-  }
+  write_behind<Entry>& wb = *wb_ptr;
+  wb.scheduled = true;
+  worker& to = *wb.ws[wb.turn[delay.count() > 0 ? 1 : 0]++ % wb.ws.size()];
+  if (to.submit_after(delay, std::move(op), {}, retry::until_committed)) return true;
+  // The worker refused (queue full, or stopping) and counted one write lost: the buffered
+  // entries go with it, counted.
+  wb.stats.dropped += wb.buf.size();
+  if (wb.buf.size() > 1) wb.w.count_lost(wb.buf.size() - 1);
+  wb.buf.clear();
+  wb.scheduled = false;
+  return false;
 }
 
 void batched_store::read_log(std::string stream, std::int64_t after_seq, int limit,
                              reply<std::vector<log_entry>> done) {
   // Entries appended before this read are written first: a write queued now runs before the
-  // read (the worker's queue is in order), whatever the delayed one does later.
+  // read (a worker's queue is in order), whatever the delayed one does later.
   {
     std::lock_guard lk(log_->mu);
     // One write takes max_per_write at most: a backlog needs as many as that makes.
     for (std::size_t n = 0; n < log_->buf.size(); n += log_->opts.max_per_write)
-      schedule_log_write(log_, std::chrono::milliseconds{0});
+      schedule_write(log_, std::chrono::milliseconds{0});
   }
-  run<std::vector<log_entry>>(
-      worker_,
-      [s = std::move(stream), after_seq, limit](backend& b) {
-        return b.read_log(s, after_seq, limit);
-      },
-      std::move(done));
+  worker* main = &worker_;
+  auto read = [main, s = std::move(stream), after_seq, limit, done = std::move(done)]() mutable {
+    run<std::vector<log_entry>>(
+        *main,
+        [s = std::move(s), after_seq, limit](backend& b) {
+          return b.read_log(s, after_seq, limit);
+        },
+        std::move(done));
+  };
+  const auto& writers = log_->ws;
+  if (writers.size() == 1 && writers.front() == main) return read();
+  // Other workers write the log: the read waits until each has committed what it had queued (an
+  // empty operation's completion comes after the commit of everything queued before it).
+  struct barrier {
+    std::atomic<std::size_t> left;
+    std::function<void()> then;
+  };
+  auto bar = std::make_shared<barrier>();
+  bar->left = writers.size();
+  bar->then = std::move(read);
+  for (worker* w : writers) {
+    auto arrived = [bar](bool) {
+      if (--bar->left == 0) bar->then();
+    };
+    if (!w->submit([](backend&) {}, arrived)) arrived(false);
+  }
 }
 
 // --- traces::trace_store ------------------------------------------------------------------------
@@ -538,14 +590,12 @@ void batched_store::snapshots_of(std::string node, reply<std::vector<room_snapsh
 // --- events::outbox ----------------------------------------------------------------------------
 
 bool batched_store::append_events(std::vector<event_record> es) {
-  // A retry runs the operation again from the same input: each run appends copies, and a failed
-  // run's rows went with its savepoint.
-  return worker_.submit(
-      [es = std::move(es)](backend& b) {
-        for (auto e : es)
-          b.append_event(e);
-      },
-      {}, retry::until_committed);
+  return buffer(events_, es.data(), es.size());
+}
+
+std::size_t batched_store::outbox_buffered() const {
+  std::lock_guard lk(events_->mu);
+  return events_->buf.size();
 }
 
 // --- health -------------------------------------------------------------------------------------

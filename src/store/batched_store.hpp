@@ -26,10 +26,11 @@
 
 namespace maratang::store {
 
+class backend;
 class worker;
 
-// The write-behind of the action log: entries wait here, and one worker operation writes all that
-// arrived meanwhile in one statement (or a few).
+// The write-behind of the action log and of the event outbox: entries wait here, and one worker
+// operation writes all that arrived meanwhile in one statement (or a few).
 struct write_behind_options {
   std::size_t max_buffered = 200'000;  // entries waiting at most; beyond, new ones are dropped
   std::size_t max_per_write = 5000;    // entries per write at most
@@ -61,11 +62,12 @@ class batched_store final : public core::account_store,
                             public competition::competition_store,
                             public health {
  public:
-  // `w` must outlive this object.
-  explicit batched_store(worker& w, write_behind_options wb = {})
-      : worker_(w),
-        log_(std::make_shared<log_buffer>(w, wb)),
-        snapshots_(std::make_shared<snapshot_buffer>()) {}
+  // `w` must outlive this object, and so must `log_writers`: the workers (each with a connection of
+  // its own) that write the action log's bulk writes in turn, so that they run side by side on the
+  // database (PostgreSQL, storage.log_writers); empty: `w` writes them. A read of the log waits for
+  // every writer's queued writes to commit first.
+  explicit batched_store(worker& w, write_behind_options wb = {},
+                         std::vector<worker*> log_writers = {});
 
   // core::account_store
   void create_account(account a, reply<std::optional<account>> done) override;
@@ -152,29 +154,49 @@ class batched_store final : public core::account_store,
                        reply<std::vector<room_snapshot_record>> done) override;
   void flush_snapshots(reply<bool> done) override;
 
-  // events::outbox: one worker operation, retried until it commits.
+  // events::outbox: through a write-behind of its own (the action log's options), each bulk write
+  // retried until it commits. A retry after a commit whose answer was lost writes the events again
+  // (they have no key of their own here; their envelopes' ids let a reader drop the copies).
   bool append_events(std::vector<event_record> es) override;
+  const write_behind_stats& outbox_stats() const noexcept { return events_->stats; }
+  std::size_t outbox_buffered() const;
 
   // health
   std::string backend_name() const override;
   void ping(reply<bool> done) override;
 
  private:
-  // The write-behind's state, shared with the operations it queues: a delayed write still
-  // queued when the store is destroyed runs later (at the worker's stop at the latest).
-  struct log_buffer {
-    log_buffer(worker& wk, write_behind_options o) : w(wk), opts(o) {}
-    worker& w;
+  // A write-behind buffer (the action log's, the outbox's), shared with the operations it queues:
+  // a delayed write still queued when the store is destroyed runs later (at the worker's stop at
+  // the latest). `write` stores one batch in one transaction and says how many entries it stored.
+  template <class Entry>
+  struct write_behind {
+    using write_fn = std::int64_t (*)(backend&, const std::vector<Entry>&);
+    write_behind(std::vector<worker*> wk, write_behind_options o, write_fn f)
+        : ws(std::move(wk)), w(*ws.front()), opts(o), write(f) {}
+    const std::vector<worker*> ws;  // the workers that write, in turn; at least one
+    worker& w;                      // the first, which counts what is lost
     const write_behind_options opts;
+    const write_fn write;
     mutable std::mutex mu;
-    std::vector<log_entry> buf;                      // GUARDED_BY(mu)
+    // GUARDED_BY(mu): the next write's worker, counted apart for delayed writes and those queued
+    // at once (a delayed write tends to follow a full one: one count would hand every full write
+    // to the same worker).
+    std::size_t turn[2] = {0, 0};
+    std::vector<Entry> buf;                          // GUARDED_BY(mu)
     bool scheduled = false;                          // GUARDED_BY(mu): a write is queued for buf
     std::chrono::steady_clock::time_point first_at;  // GUARDED_BY(mu): buf's oldest entry came
     write_behind_stats stats;
   };
-  // Queues an operation that writes what is buffered when it runs. Called with lb->mu held.
-  static void schedule_log_write(const std::shared_ptr<log_buffer>& lb,
-                                 std::chrono::milliseconds delay);
+  // Buffers `n` entries from `first` (moved from), or none when they do not all fit (dropped and
+  // counted: false).
+  template <class Entry>
+  static bool buffer(const std::shared_ptr<write_behind<Entry>>& wb, Entry* first, std::size_t n);
+  // Queues an operation that writes what is buffered when it runs. Called with wb->mu held; false
+  // when the worker refused it (everything buffered is then dropped and counted).
+  template <class Entry>
+  static bool schedule_write(const std::shared_ptr<write_behind<Entry>>& wb,
+                             std::chrono::milliseconds delay);
 
   // The snapshots waiting for their write, newest per room.
   struct snapshot_buffer {
@@ -184,7 +206,8 @@ class batched_store final : public core::account_store,
   };
 
   worker& worker_;
-  std::shared_ptr<log_buffer> log_;
+  std::shared_ptr<write_behind<log_entry>> log_;
+  std::shared_ptr<write_behind<event_record>> events_;
   std::shared_ptr<snapshot_buffer> snapshots_;
 };
 

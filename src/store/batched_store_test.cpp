@@ -19,6 +19,8 @@
 
 #include "store/memory/memory_backend.hpp"
 #include "store/port_contract.hpp"
+#include "store/postgres/pg_backend.hpp"
+#include "store/postgres/pg_test_cluster.hpp"
 #include "store/worker.hpp"
 
 namespace maratang::store {
@@ -390,6 +392,70 @@ TEST(write_behind, entries_wait_for_the_delay_and_a_flush_writes_them_at_once) {
   EXPECT_EQ(s.log_buffered(), 0u);
   EXPECT_EQ(s.log_stats().writes.load(), 1u);  // one bulk write
   EXPECT_EQ(db->read_log("g1", 0, 10).size(), 2u);
+}
+
+// The outbox has a write-behind of its own: events published one by one wait for the delay and go
+// in one bulk write, in the order they came; a full buffer refuses and counts.
+TEST(write_behind, outbox_events_go_in_one_bulk_write_in_order) {
+  auto b = std::make_unique<memory_backend>();
+  memory_backend* db = b.get();
+  worker w(std::move(b));
+  batched_store s(w, {.max_buffered = 10, .max_per_write = 100, .delay = std::chrono::hours(1)});
+  for (int i = 0; i < 8; ++i) {
+    event_record e;
+    e.topic = "accounts";
+    e.key = "k" + std::to_string(i);
+    e.payload_json = "{}";
+    EXPECT_TRUE(s.append_events({e}));
+  }
+  std::vector<event_record> three(3);
+  EXPECT_FALSE(s.append_events(three));  // 8 + 3 > 10: none of them is taken
+  EXPECT_EQ(s.outbox_buffered(), 8u);
+  EXPECT_EQ(s.outbox_stats().dropped.load(), 3u);
+  EXPECT_TRUE(db->read_events(0, 100).empty());
+  EXPECT_EQ(w.queue_depth(), 1u);  // one delayed write for all
+  w.flush();
+  EXPECT_EQ(s.outbox_buffered(), 0u);
+  EXPECT_EQ(s.outbox_stats().writes.load(), 1u);
+  EXPECT_EQ(s.outbox_stats().entries.load(), 8u);
+  const auto got = db->read_events(0, 100);
+  ASSERT_EQ(got.size(), 8u);
+  for (std::size_t i = 0; i < got.size(); ++i)
+    EXPECT_EQ(got[i].key, "k" + std::to_string(i));
+}
+
+// With two log writers (storage.log_writers on PostgreSQL: two connections), bulk writes take
+// turns over both, and a read still sees every line appended before it: it waits for each
+// writer's queued writes (the delay is an hour: what is not a full write's worth waits for it).
+TEST(write_behind, two_postgres_writers_share_the_writes_and_a_read_waits_for_both) {
+  pg_options o;
+  o.schema = testing::fresh_schema_name();
+  const auto& url = testing::shared_test_url(MARATANG_SOURCE_DIR);
+  auto first = pg_backend::open(url, o);
+  first->migrate();
+  worker w(std::move(first));
+  worker w2(pg_backend::open(url, o));
+  batched_store s(w, {.max_buffered = 10'000, .max_per_write = 100, .delay = std::chrono::hours(1)},
+                  {&w, &w2});
+  constexpr int kStreams = 20, kPerStream = 100;
+  for (int seq = 1; seq <= kPerStream; ++seq) {
+    for (int g = 0; g < kStreams; ++g)
+      s.append_log(log_entry{"g" + std::to_string(g), seq, seq, "action", g, "{}"});
+  }
+  for (int g = 0; g < kStreams; ++g) {
+    auto got = call(s, &batched_store::read_log, "g" + std::to_string(g), 0, 1000);
+    ASSERT_EQ(got.size(), static_cast<std::size_t>(kPerStream)) << "stream g" << g;
+    for (std::size_t i = 0; i < got.size(); ++i)
+      ASSERT_EQ(got[i].seq, static_cast<std::int64_t>(i) + 1);
+  }
+  EXPECT_EQ(s.log_buffered(), 0u);
+  EXPECT_EQ(s.log_stats().entries.load(), static_cast<std::uint64_t>(kStreams * kPerStream));
+  EXPECT_GE(s.log_stats().writes.load(), 20u);  // 100 lines a write at most
+  // Each read queued exactly one empty operation on the second connection; the rest of what it
+  // ran were writes, about half of them (they take turns).
+  EXPECT_GE(w2.stats().ops.load(), static_cast<std::uint64_t>(kStreams) + 5);
+  w2.stop();
+  w.stop();
 }
 
 // A full write's worth does not wait for the delay; what comes after it does.

@@ -439,6 +439,13 @@ void memory_backend::append_event(event_record& e) {
   e.id = stored.id;
 }
 
+void memory_backend::append_events(const std::vector<event_record>& es) {
+  for (const auto& e : es) {
+    event_record row = e;
+    append_event(row);
+  }
+}
+
 std::vector<event_record> memory_backend::read_events(std::int64_t after_id, int limit) {
   std::vector<event_record> out;
   const std::size_t max = clamp_limit(limit);

@@ -1180,6 +1180,27 @@ void append_copy_text(std::string& out, std::string_view v) {
 
 }  // namespace
 
+PGresult* pg_backend::copy_in(const char* op, const char* sql, const std::string& data) {
+  PGresult* r = PQexec(conn_, sql);
+  if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
+    PQclear(checked(r, op));  // throws on an error; anything else is not a COPY either
+    throw store_error(std::string("postgres ") + op + ": COPY did not start");
+  }
+  PQclear(r);
+  if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1 ||
+      PQputCopyEnd(conn_, nullptr) != 1) {
+    // The connection failed under the COPY: drop it, the next operation reconnects.
+    std::string why = PQerrorMessage(conn_);
+    drop_connection();
+    throw store_error(std::string("postgres ") + op + ": " + why);
+  }
+  r = PQgetResult(conn_);
+  // After COPY, libpq hands one result and then nullptr.
+  while (PGresult* extra = PQgetResult(conn_))
+    PQclear(extra);
+  return r;
+}
+
 std::int64_t pg_backend::append_logs(const std::vector<log_entry>& es) {
   if (es.empty()) return 0;
   const char* op = "append_logs";
@@ -1206,24 +1227,8 @@ std::int64_t pg_backend::append_logs(const std::vector<log_entry>& es) {
     append_copy_text(data, e.payload_json);
     data += '\n';
   }
-  PGresult* r =
-      PQexec(conn_, "COPY action_log (stream, seq, ts_ms, kind, actor, payload_json) FROM STDIN");
-  if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
-    PQclear(checked(r, op));  // throws on an error; anything else is not a COPY either
-    throw store_error(std::string("postgres ") + op + ": COPY did not start");
-  }
-  PQclear(r);
-  if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1 ||
-      PQputCopyEnd(conn_, nullptr) != 1) {
-    // The connection failed under the COPY: drop it, the next operation reconnects.
-    std::string why = PQerrorMessage(conn_);
-    drop_connection();
-    throw store_error(std::string("postgres ") + op + ": " + why);
-  }
-  r = PQgetResult(conn_);
-  // After COPY, libpq hands one result and then nullptr.
-  while (PGresult* extra = PQgetResult(conn_))
-    PQclear(extra);
+  PGresult* r = copy_in(
+      op, "COPY action_log (stream, seq, ts_ms, kind, actor, payload_json) FROM STDIN", data);
   if (r && PQresultStatus(r) == PGRES_COMMAND_OK) {
     const std::int64_t n = std::atoll(PQcmdTuples(r));
     PQclear(r);
@@ -1286,6 +1291,27 @@ void pg_backend::append_event(event_record& e) {
                "RETURNING id",
                {p(e.topic), p(e.key), p(e.payload_json), p(e.ts_ms)});
   e.id = r.i64(0, 0);
+}
+
+void pg_backend::append_events(const std::vector<event_record>& es) {
+  if (es.empty()) return;
+  const char* op = "append_events";
+  ensure_connected();
+  // COPY: nothing can conflict (the ids come from the identity column), so no savepoint.
+  std::string data;
+  data.reserve(es.size() * 160);
+  for (const auto& e : es) {
+    append_copy_text(data, e.topic);
+    data += '\t';
+    append_copy_text(data, e.key);
+    data += '\t';
+    append_copy_text(data, e.payload_json);
+    data += '\t';
+    data += std::to_string(e.ts_ms);
+    data += '\n';
+  }
+  PQclear(checked(
+      copy_in(op, "COPY events (topic, event_key, payload_json, ts_ms) FROM STDIN", data), op));
 }
 
 std::vector<event_record> pg_backend::read_events(std::int64_t after_id, int limit) {

@@ -113,6 +113,7 @@ class pg_backend : public backend, private competition_rows {
                                   int limit) override;
 
   void append_event(event_record& e) override;
+  void append_events(const std::vector<event_record>& es) override;
   std::vector<event_record> read_events(std::int64_t after_id, int limit) override;
 
   void insert_trace(trace_record& t) override;
@@ -143,6 +144,10 @@ class pg_backend : public backend, private competition_rows {
                   const std::function<void(const board_row&)>& each) override;
   // The record, its players and statistics in one statement (see insert_game).
   status insert_game_row(const game_record& g);
+  // Runs `sql` (a COPY ... FROM STDIN) with `data` in COPY's text format and returns its result,
+  // which the caller frees (an error result included); throws store_error when the COPY did not
+  // start or the connection failed under it (the connection is dropped).
+  pg_result* copy_in(const char* op, const char* sql, const std::string& data);
   // append_logs for a batch some of whose rows exist already: INSERT ... ON CONFLICT DO NOTHING.
   std::int64_t append_logs_skipping(const std::vector<log_entry>& es);
   pg_backend(std::string url, pg_options opts);

@@ -1414,6 +1414,15 @@ void sqlite_backend::append_event(event_record& e) {
   e.id = sqlite3_last_insert_rowid(db_);
 }
 
+void sqlite_backend::append_events(const std::vector<event_record>& es) {
+  // One prepared statement run per row, inside the worker's transaction: SQLite has no round trip
+  // to save, and an event's payload (a whole envelope) is larger than the statement's own cost.
+  for (const auto& e : es) {
+    event_record row = e;
+    append_event(row);
+  }
+}
+
 std::vector<event_record> sqlite_backend::read_events(std::int64_t after_id, int limit) {
   const char* op = "read_events";
   if (limit <= 0) return {};

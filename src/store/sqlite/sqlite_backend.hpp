@@ -119,6 +119,7 @@ class sqlite_backend : public backend, private competition_rows {
                                   int limit) override;
 
   void append_event(event_record& e) override;
+  void append_events(const std::vector<event_record>& es) override;
   std::vector<event_record> read_events(std::int64_t after_id, int limit) override;
 
   void insert_trace(trace_record& t) override;
