@@ -41,6 +41,10 @@ namespace maratang::competition {
 class competition_store;
 class season_schedule;
 }  // namespace maratang::competition
+namespace maratang::match {
+class party_service;
+class match_service;
+}  // namespace maratang::match
 namespace maratang::api {
 
 class static_files;
@@ -139,6 +143,13 @@ class gateway final : public net::handler {
     seasons_ = seasons;
   }
 
+  // Serves parties and the matchmaker (party_api.cpp); both must outlive the gateway. Call once,
+  // before serving. Without them, those requests answer unavailable.
+  void set_matchmaking(match::party_service* parties, match::match_service* matches) {
+    parties_ = parties;
+    matches_ = matches;
+  }
+
   // Joins this node to the others. Call once, before serving.
   void set_cluster(cluster_hooks h) { cluster_ = std::move(h); }
 
@@ -180,6 +191,19 @@ class gateway final : public net::handler {
   void on_leaderboard_get(request& r);
   void on_leaderboard_around(request& r);
   void on_rating_get(request& r);
+  // Parties and the matchmaker (party_api.cpp).
+  void on_party_create(request& r);
+  void on_party_invite(request& r);
+  void on_party_accept(request& r);
+  void on_party_join(request& r);
+  void on_party_leave(request& r);
+  void on_party_kick(request& r);
+  void on_party_transfer(request& r);
+  void on_party_chat(request& r);
+  void on_party_get(request& r);
+  void on_match_start(request& r);
+  void on_match_cancel(request& r);
+  void on_match_join(request& r);
   void answer_hello(const std::shared_ptr<net::connection>& c, boost::json::value id);
   void reply(const request& r, result<boost::json::object> res);
   void send_error(const std::shared_ptr<net::connection>& c, std::string_view type,
@@ -214,6 +238,8 @@ class gateway final : public net::handler {
   const mystery::mystery_services* mystery_ = nullptr;
   competition::competition_store* competition_ = nullptr;
   const competition::season_schedule* seasons_ = nullptr;
+  match::party_service* parties_ = nullptr;
+  match::match_service* matches_ = nullptr;
   std::shared_ptr<static_files> web_files_;   // web_dir
   std::shared_ptr<static_files> docs_files_;  // docs_dir
 };

@@ -10,6 +10,8 @@
 #include "core/auth_service.hpp"
 #include "lobby/lobby.hpp"
 #include "lobby/room.hpp"
+#include "match/match_service.hpp"
+#include "match/party_service.hpp"
 #include "obs/metrics.hpp"
 
 namespace maratang::api {
@@ -36,6 +38,18 @@ gateway::gateway(core::auth_service& auth, lobby::lobby& lobby, gateway_stores s
       {"leaderboard.get", &gateway::on_leaderboard_get},
       {"leaderboard.around", &gateway::on_leaderboard_around},
       {"rating.get", &gateway::on_rating_get},
+      {"party.create", &gateway::on_party_create},
+      {"party.invite", &gateway::on_party_invite},
+      {"party.accept", &gateway::on_party_accept},
+      {"party.join", &gateway::on_party_join},
+      {"party.leave", &gateway::on_party_leave},
+      {"party.kick", &gateway::on_party_kick},
+      {"party.transfer", &gateway::on_party_transfer},
+      {"party.chat", &gateway::on_party_chat},
+      {"party.get", &gateway::on_party_get},
+      {"match.start", &gateway::on_match_start},
+      {"match.cancel", &gateway::on_match_cancel},
+      {"match.join", &gateway::on_match_join},
   };
   // Every request in the protocol table has a handler, and nothing else does.
   for (const auto& msg : proto::core_messages()) {
@@ -65,6 +79,7 @@ void gateway::on_ws_open(const std::shared_ptr<net::connection>& c) {
   if (old != c && cluster_.account_connected) {
     cluster_.account_connected(acc, lobby_.attached_at(acc));
   }
+  if (parties_ && !old) parties_->presence_changed(acc);
   // Read the account while the client sends hello; hello is answered once both are in.
   stores_.accounts.find_account(acc, [this, c](result<std::optional<store::account>> r) {
     auto found = std::make_shared<result<std::optional<store::account>>>(std::move(r));
@@ -90,7 +105,13 @@ void gateway::on_ws_open(const std::shared_ptr<net::connection>& c) {
 }
 
 void gateway::on_ws_close(const std::shared_ptr<net::connection>& c) {
-  lobby_.detach(c->context().account_id, c);
+  const auto acc = c->context().account_id;
+  lobby_.detach(acc, c);
+  // Gone, not replaced by a newer connection: the party sees it, and its ticket ends.
+  if (lobby_.attached_at(acc) == 0) {
+    if (parties_) parties_->presence_changed(acc);
+    if (matches_) matches_->disconnected(acc);
+  }
 }
 
 // --- Frames -----------------------------------------------------------------------------------

@@ -272,6 +272,35 @@ const std::vector<setting>& settings() {
         bool_setting("rooms.allow_seeds", &config::allow_seeds,
                      "Lets a room's creator fix its random seed (settings.seed) to replay a "
                      "game; the creator then knows the deal, so keep it off for real play."));
+    t.push_back(int_setting("parties.max_size", &config::party_max_size, 2, 100,
+                            "Members a party holds at most."));
+    t.push_back(int_setting("parties.invite_ttl_ms", &config::party_invite_ttl_ms, 1000, 86400000,
+                            "An invitation to a party by account is good this long."));
+    t.push_back(int_setting("matchmaker.interval_ms", &config::match_interval_ms, 10, 60000,
+                            "One matching pass per interval: every ticket that has a match is "
+                            "matched within it."));
+    t.push_back(int_setting("matchmaker.join_timeout_ms", &config::match_join_timeout_ms, 1000,
+                            600000,
+                            "A matched player must take the seat (match.join) within this; "
+                            "otherwise the seat is freed, their ticket ends and the others "
+                            "are queued again at the front."));
+    t.push_back(int_setting("matchmaker.ticket_ttl_ms", &config::match_ticket_ttl_ms, 1000,
+                            86400000, "A ticket not matched within this expires."));
+    t.push_back(int_setting("matchmaker.accept_min_after_ms", &config::match_accept_min_after_ms, 0,
+                            3600000,
+                            "A match smaller than the most players its tickets allow (but at "
+                            "least their minimum) is formed only once its oldest ticket has "
+                            "waited this long."));
+    t.push_back(int_setting("matchmaker.window_start_pct", &config::match_window_start_pct, 0,
+                            100000,
+                            "Rated tickets: the rating window at first, in hundredths of the "
+                            "ticket's rating deviation (sigma): two tickets meet when their "
+                            "ratings differ by at most the wider of their windows."));
+    t.push_back(int_setting("matchmaker.widen_pct_per_s", &config::match_widen_pct_per_s, 0, 100000,
+                            "How much the rating window widens per second waited, in "
+                            "hundredths of sigma."));
+    t.push_back(int_setting("matchmaker.window_max_pct", &config::match_window_max_pct, 0, 1000000,
+                            "The widest rating window, in hundredths of sigma."));
     t.push_back(int_setting("rooms.max_rooms", &config::max_rooms, 1, 10000000,
                             "Rooms at most on this node."));
     t.push_back(int_setting("mafia.min_players", &config::mafia_min_players, 4, 20,

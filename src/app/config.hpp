@@ -84,6 +84,16 @@ struct config {
   // competition (README "Competition")
   std::string season_schedule = "0 0 1 * *";  // cron, UTC: a new season each month
   int rating_period_s = 86400;                // an idle player's uncertainty grows per period
+  // parties and the matchmaker (README "Parties and the matchmaker")
+  int party_max_size = 8;
+  int party_invite_ttl_ms = 300000;
+  int match_interval_ms = 1000;
+  int match_join_timeout_ms = 20000;
+  int match_ticket_ttl_ms = 300000;
+  int match_accept_min_after_ms = 10000;
+  int match_window_start_pct = 50;  // rating window at first, in hundredths of a sigma
+  int match_widen_pct_per_s = 10;   // added per second waited
+  int match_window_max_pct = 600;   // the widest
   int max_rooms = 100000;
   bool allow_seeds = false;
   // Mafia's voice and video (src/media, docs/DEPLOY.md "Voice and video").

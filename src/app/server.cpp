@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -26,6 +27,8 @@
 #include "events/outbox_stream.hpp"
 #include "events/publishing_stores.hpp"
 #include "lobby/lobby.hpp"
+#include "match/match_service.hpp"
+#include "match/party_service.hpp"
 #include "media/janus_sfu.hpp"
 #include "modes/arena/arena_mode.hpp"
 #include "modes/mafia/mafia_mode.hpp"
@@ -269,6 +272,63 @@ result<std::string> set_admin(const config& cfg, const std::string& email, bool 
   } catch (const std::exception& e) {
     return error{errc::unavailable, fmt::format("storage failed: {}", e.what())};
   }
+}
+
+// Parties and the matchmaker (src/match/), with ratings read from the competition store.
+template <class Impl>
+void start_matchmaking(Impl& s) {
+  match::party_options po;
+  po.max_size = s.cfg.party_max_size;
+  po.invite_ttl_ms = s.cfg.party_invite_ttl_ms;
+  s.parties = std::make_unique<match::party_service>(s.ioc, *s.lob, real_clock(), po);
+  match::match_options mo;
+  mo.interval_ms = s.cfg.match_interval_ms;
+  // A matched seat is held by the room for rooms.reservation_ms: the deadline is never later.
+  mo.join_timeout_ms = std::min(s.cfg.match_join_timeout_ms, s.cfg.reservation_ms);
+  mo.mm.ticket_ttl_ms = s.cfg.match_ticket_ttl_ms;
+  mo.mm.accept_min_after_ms = s.cfg.match_accept_min_after_ms;
+  mo.mm.window_start = s.cfg.match_window_start_pct / 100.0;
+  mo.mm.widen_per_s = s.cfg.match_widen_pct_per_s / 100.0;
+  mo.mm.window_max = s.cfg.match_window_max_pct / 100.0;
+  mo.mm.seed = std::random_device{}();
+  competition::competition_store* ratings = s.ports.get();
+  auto reader = [ratings](match::player_id p, std::string key,
+                          std::function<void(std::optional<std::pair<double, double>>)> done) {
+    ratings->ratings_of(p, [key = std::move(key),
+                            done = std::move(done)](result<std::vector<store::rating_record>> rs) {
+      if (rs) {
+        for (const auto& r : *rs)
+          if (r.key == key) return done(std::pair{r.mu, r.sigma});
+      }
+      done(std::nullopt);
+    });
+  };
+  s.matches = std::make_unique<match::match_service>(s.ioc, *s.lob, *s.parties, real_clock(),
+                                                     std::move(reader), mo);
+  s.gate->set_matchmaking(s.parties.get(), s.matches.get());
+  s.matches->start();
+  s.m.add_collector([&s](std::string& out) {
+    const auto& st = s.matches->counters();
+    out += fmt::format(
+        "# HELP maratang_matchmaker_waiting Matchmaking tickets waiting.\n"
+        "# TYPE maratang_matchmaker_waiting gauge\nmaratang_matchmaker_waiting {}\n"
+        "# HELP maratang_matchmaker_tickets_total Tickets queued.\n"
+        "# TYPE maratang_matchmaker_tickets_total counter\nmaratang_matchmaker_tickets_total {}\n"
+        "# HELP maratang_matchmaker_matches_total Matches formed.\n"
+        "# TYPE maratang_matchmaker_matches_total counter\nmaratang_matchmaker_matches_total {}\n"
+        "# HELP maratang_matchmaker_games_total Matches whose game started.\n"
+        "# TYPE maratang_matchmaker_games_total counter\nmaratang_matchmaker_games_total {}\n"
+        "# HELP maratang_matchmaker_expired_total Tickets that expired unmatched.\n"
+        "# TYPE maratang_matchmaker_expired_total counter\nmaratang_matchmaker_expired_total {}\n"
+        "# HELP maratang_matchmaker_no_shows_total Tickets ended because a player did not join.\n"
+        "# TYPE maratang_matchmaker_no_shows_total counter\nmaratang_matchmaker_no_shows_total "
+        "{}\n"
+        "# HELP maratang_matchmaker_requeued_total Tickets queued again after a no-show.\n"
+        "# TYPE maratang_matchmaker_requeued_total counter\nmaratang_matchmaker_requeued_total "
+        "{}\n",
+        s.matches->waiting(), st.queued.load(), st.matched.load(), st.started.load(),
+        st.expired.load(), st.no_shows.load(), st.requeued.load());
+  });
 }
 
 // Joins this node to the others through Redis (docs/ARCHITECTURE.md, "Redis"): a logout here is
@@ -632,6 +692,9 @@ struct server::impl {
   std::unique_ptr<lobby::lobby> lob;
   std::unique_ptr<traces::trace_service> traces;
   std::unique_ptr<api::gateway> gate;
+  // Parties and the matchmaker, on one strand (docs/ARCHITECTURE.md).
+  std::unique_ptr<match::party_service> parties;
+  std::unique_ptr<match::match_service> matches;
   // With redis.url: one client for commands, one subscribed to the nodes' channels.
   std::shared_ptr<redis::client> redis;
   std::shared_ptr<redis::client> redis_sub;
@@ -643,6 +706,7 @@ struct server::impl {
   void shutdown() {
     if (stopping.exchange(true)) return;
     gate->set_draining();
+    if (matches) matches->stop();
     listen->stop();
     if (cluster && cfg.cluster_drain) {
       // Deploy: the games go on on another node (cluster_node::drain); then the clients are told
@@ -825,7 +889,19 @@ result<int> server::start() {
   s.gate->set_traces(s.traces.get());
   s.gate->set_mystery(s.mystery.get());
   s.gate->set_competition(s.ports.get(), &s.seasons);
+  start_matchmaking(s);
   if (!s.cfg.redis_url.empty()) start_redis(s);
+  {
+    // Party members see each other take and give up seats: the lobby's seat notices (which,
+    // with several nodes, also feed the seat directory) reach the parties too.
+    lobby::lobby_listener l = s.cluster ? s.cluster->listener() : lobby::lobby_listener{};
+    l.seat_changed = [inner = std::move(l.seat_changed), parties = s.parties.get()](
+                         lobby::player_id p, const std::string& room, bool seated) {
+      if (inner) inner(p, room, seated);
+      parties->presence_changed(p);
+    };
+    s.lob->set_listener(std::move(l));
+  }
   s.m.add_collector([&s](std::string& out) {
     if (!s.llm) return;
     std::vector<std::pair<const char*, llm::client::stats>> eps{

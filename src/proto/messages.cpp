@@ -72,6 +72,40 @@ constexpr field_spec room_chat_fields[] = {
     {"text", ft::string, true, 1, 500, "The message."},
 };
 
+constexpr field_spec party_accept_fields[] = {
+    {"party_id", ft::integer, true, 1, kMaxInt, "The party of a party.invitation you received."},
+};
+constexpr field_spec party_join_fields[] = {
+    {"code", ft::string, true, 1, 16, "The party's code (its members see it in party.get)."},
+};
+constexpr field_spec match_query_fields[] = {
+    {"must", ft::object, false, 0, 0,
+     "Property name -> value (string or number): every other ticket in the match has exactly "
+     "this value."},
+    {"should", ft::object, false, 0, 0,
+     "Property name -> value: preferred, not required (tickets meeting more come first)."},
+    {"ranges", ft::object, false, 0, 0,
+     "Property name -> {min, max}: every other ticket has this property as a number within."},
+};
+constexpr field_spec match_start_fields[] = {
+    {"mode", ft::string, true, 1, 32, "The game mode (mafia, arena, mystery, ...)."},
+    {"properties", ft::object, false, 0, 0,
+     "What others' queries look at: up to 16 names (1-32 characters) -> a string (up to 64 "
+     "characters) or a finite number, e.g. {\"region\":\"eu\",\"level\":12}."},
+    {"query", ft::object, false, 0, 0,
+     "What this ticket asks of every other ticket in its match; up to 16 clauses in all. Both "
+     "sides of a match satisfy each other's query.",
+     match_query_fields},
+    {"settings", ft::object, false, 0, 0,
+     "The room's mode settings, as room.create takes them (no seed); default: the mode's. "
+     "Tickets are matched only with tickets asking for the same settings (e.g. one Mystery "
+     "scenario)."},
+    {"min_players", ft::integer, false, 1, 1000,
+     "Fewest players in the match (default and floor: the mode's minimum)."},
+    {"max_players", ft::integer, false, 1, 1000,
+     "Most players in the match (default and cap: the mode's maximum)."},
+};
+
 // Event data
 constexpr field_spec member_fields[] = {
     {"member", ft::object, true, 0, 0,
@@ -118,6 +152,53 @@ constexpr field_spec game_ended_fields[] = {
 };
 constexpr field_spec shutdown_fields[] = {
     {"reconnect_after_ms", ft::integer, true, 0, kMaxInt, "Suggested wait before reconnecting."},
+};
+
+constexpr field_spec party_invitation_fields[] = {
+    {"party_id", ft::integer, true, 1, kMaxInt, "The party (party.accept with it)."},
+    {"code", ft::string, true, 0, 0, "Its code (party.join with it)."},
+    {"from", ft::object, true, 0, 0, "Who invites.", invitation_from_fields},
+    {"expires_at", ft::integer, true, 0, kMaxInt, "When the invitation ends (server time)."},
+};
+constexpr field_spec party_member_fields[] = {
+    {"member", ft::object, true, 0, 0, "The member: {id, nickname, online, room_id}."},
+};
+constexpr field_spec party_member_left_fields[] = {
+    {"player", ft::integer, true, 1, kMaxInt, "Who left."},
+    {"reason", ft::string, true, 0, 0, "left | kicked"},
+};
+constexpr field_spec party_presence_fields[] = {
+    {"player", ft::integer, true, 1, kMaxInt, "Which member."},
+    {"online", ft::boolean, true, 0, 0, "Whether they are connected."},
+    {"room_id", ft::string, false, 0, 0, "The room they sit in, or null."},
+};
+constexpr field_spec party_removed_fields[] = {
+    {"party_id", ft::integer, true, 1, kMaxInt, "The party."},
+    {"reason", ft::string, true, 0, 0, "kicked"},
+};
+constexpr field_spec match_searching_fields[] = {
+    {"ticket", ft::integer, true, 1, kMaxInt, "The party's ticket."},
+    {"mode", ft::string, true, 0, 0, "The mode it waits for."},
+    {"players", ft::array, true, 0, 0, "The accounts on the ticket."},
+};
+constexpr field_spec match_found_fields[] = {
+    {"match_id", ft::string, true, 0, 0, "The match."},
+    {"room_id", ft::string, true, 0, 0, "Its room, where a seat is reserved for you."},
+    {"mode", ft::string, true, 0, 0, "The mode."},
+    {"players", ft::array, true, 0, 0, "Every account in the match."},
+    {"join_by", ft::integer, true, 0, kMaxInt,
+     "Send match.join before this (server time), or the seat is freed."},
+};
+constexpr field_spec match_cancelled_fields[] = {
+    {"reason", ft::string, true, 0, 0,
+     "cancelled (by match.cancel), expired (matchmaker.ticket_ttl_ms), no_show (you, or someone "
+     "of your party, did not join a match in time), party_changed, disconnected, failed (the "
+     "room could not be made)."},
+};
+constexpr field_spec match_requeued_fields[] = {
+    {"match_id", ft::string, true, 0, 0,
+     "The match that did not happen: someone else did not join in time. Your ticket is back, "
+     "at the front of the queue."},
 };
 
 // REST bodies
@@ -317,6 +398,64 @@ constexpr message_spec messages[] = {
      "`{account_id, ratings:{<key>:{model, mu, sigma, volatility?, display, "
      "games, last_played_at}}}`"},
 
+    {"party.create",
+     direction::request,
+     "Creates a party with the sender as its leader. One party per account: out_of_order when the "
+     "sender is in one.",
+     {},
+     "`{party}`: `{id, code, leader, max_size, members:[{id, nickname, online, room_id}]}`"},
+    {"party.invite", direction::request,
+     "Invites an online player to the sender's party (any member may): they get "
+     "party.invitation. unknown_player when they are not online; out_of_order when the sender "
+     "is in no party, the party is full, or they are in it.",
+     room_invite_fields, "`{player}`"},
+    {"party.accept", direction::request,
+     "Joins the party of an invitation received (parties.invite_ttl_ms): not_found when there "
+     "is none; out_of_order when the sender is in a party or this one is full. A ticket of the "
+     "party ends (party_changed).",
+     party_accept_fields, "`{party}`"},
+    {"party.join", direction::request,
+     "Joins a party by its code, without an invitation. The same errors as party.accept.",
+     party_join_fields, "`{party}`"},
+    {"party.leave",
+     direction::request,
+     "Leaves the party; a leader's role passes to the member who joined first; an empty party "
+     "is gone.",
+     {},
+     "`{}`"},
+    {"party.kick", direction::request, "Leader only: removes a member (party.removed to them).",
+     player_fields, "`{}`"},
+    {"party.transfer", direction::request, "Leader only: hands leadership to another member.",
+     player_fields, "`{}`"},
+    {"party.chat", direction::request, "Sends a chat line to every member (party.chat).",
+     room_chat_fields, "`{}`"},
+    {"party.get",
+     direction::request,
+     "The sender's party with its members' presence.",
+     {},
+     "`{party}`: as party.create's, with `chat` (the last lines), or null."},
+    {"match.start", direction::request,
+     "Queues for a match: the sender alone, or the sender's whole party (leader only: "
+     "not_leader), which is never split. One live ticket per account or party "
+     "(out_of_order). Tickets are matched by rating when the mode rates its players (a window "
+     "that widens with waiting time: matchmaker.window_*) and by random pick otherwise; a match "
+     "takes the most players every ticket allows, or, once its oldest ticket has waited "
+     "matchmaker.accept_min_after_ms, at least the least. A ticket expires after "
+     "matchmaker.ticket_ttl_ms (match.cancelled). out_of_order when a member is offline, in a "
+     "room or matchmaking; already_in_room when the sender sits in one.",
+     match_start_fields, "`{ticket, mode, players}`"},
+    {"match.cancel",
+     direction::request,
+     "Ends the sender's ticket (a party's: any member). out_of_order when there is none.",
+     {},
+     "`{}`"},
+    {"match.join",
+     direction::request,
+     "Takes the seat a match reserved for the sender (after match.found, before its join_by). "
+     "Once every player has joined, the game starts. out_of_order when none waits.",
+     {},
+     kSnapshotDoc},
+
     {"room.member_joined", direction::event, "Someone joined the room.", member_fields, {}, true},
     {"room.member_left", direction::event, "Someone left the room.", member_left_fields, {}, true},
     {"room.member_ready",
@@ -368,6 +507,68 @@ constexpr message_spec messages[] = {
      "timeout or disconnected (the seat was not reclaimed in time), empty, closed_by_admin, "
      "shutdown; `message` carries an operator's words.",
      reason_fields,
+     {},
+     false},
+    {"party.invitation",
+     direction::event,
+     "A player invites the receiver to their party (party.accept or party.join).",
+     party_invitation_fields,
+     {},
+     false},
+    {"party.member_joined",
+     direction::event,
+     "Someone joined the party.",
+     party_member_fields,
+     {},
+     false},
+    {"party.member_left",
+     direction::event,
+     "Someone left the party.",
+     party_member_left_fields,
+     {},
+     false},
+    {"party.leader_changed",
+     direction::event,
+     "The party has a new leader.",
+     leader_fields,
+     {},
+     false},
+    {"party.chat", direction::event, "A party chat line.", chat_event_fields, {}, false},
+    {"party.presence",
+     direction::event,
+     "A member came online, went offline, or took or gave up a seat in a room.",
+     party_presence_fields,
+     {},
+     false},
+    {"party.removed",
+     direction::event,
+     "The receiver was removed from their party.",
+     party_removed_fields,
+     {},
+     false},
+    {"match.searching",
+     direction::event,
+     "The receiver's party leader queued the party (match.start).",
+     match_searching_fields,
+     {},
+     false},
+    {"match.found",
+     direction::event,
+     "A match was formed and its room made: answer with match.join before join_by.",
+     match_found_fields,
+     {},
+     false},
+    {"match.cancelled",
+     direction::event,
+     "The receiver's ticket ended without a match.",
+     match_cancelled_fields,
+     {},
+     false},
+    {"match.requeued",
+     direction::event,
+     "A match was dissolved because another player did not join in time; the receiver's "
+     "ticket is queued again, at the front.",
+     match_requeued_fields,
      {},
      false},
     {"session.closed",

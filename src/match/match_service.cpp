@@ -1,0 +1,457 @@
+#include "match/match_service.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+
+#include "core/crypto.hpp"
+#include "lobby/room.hpp"
+#include "proto/codec.hpp"
+
+namespace maratang::match {
+
+namespace json = boost::json;
+
+namespace {
+
+// The rating key a mode's games are rated under (the modes' competition inputs): Arena rates a
+// two-player game apart.
+std::string rating_key(const std::string& mode, int max_players) {
+  if (mode == "arena" && max_players == 2) return "arena_1v1";
+  if (mode == "counter") return "test.counter";
+  return mode;
+}
+
+json::array ids_json(const std::vector<player_id>& ids) {
+  json::array a;
+  for (player_id p : ids)
+    a.push_back(p);
+  return a;
+}
+
+}  // namespace
+
+match_service::match_service(boost::asio::io_context& ioc, lobby::lobby& lob,
+                             party_service& parties, const clock& clk, rating_reader ratings,
+                             match_options opts)
+    : ioc_(ioc),
+      lobby_(lob),
+      parties_(parties),
+      clock_(clk),
+      ratings_(std::move(ratings)),
+      opts_(opts),
+      mm_(opts.mm),
+      timer_(parties.strand()) {
+  parties_.set_on_changed([this](std::int64_t id) { party_changed(id); });
+}
+
+match_service::~match_service() = default;
+
+template <class F>
+void match_service::on_strand(F&& f) {
+  boost::asio::post(parties_.strand(), std::forward<F>(f));
+}
+
+void match_service::start() {
+  on_strand([this] { schedule(); });
+}
+
+void match_service::stop() {
+  on_strand([this] {
+    stopped_ = true;
+    timer_.cancel();
+    for (auto& [id, pm] : pending_)
+      if (pm.deadline) pm.deadline->cancel();
+  });
+}
+
+void match_service::schedule() {
+  if (stopped_) return;
+  timer_.expires_after(std::chrono::milliseconds(opts_.interval_ms));
+  timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopped_) return;
+    run_once();
+    schedule();
+  });
+}
+
+void match_service::send(player_id p, std::string_view type, const json::object& data) {
+  lobby_.deliver(p, proto::encode_event(type, data));
+}
+
+void match_service::end_ticket(const ticket& t, std::string_view reason) {
+  for (player_id p : t.players)
+    send(p, "match.cancelled", {{"reason", reason}});
+}
+
+void match_service::enqueue(player_id p, ticket_request req, lobby::reply_fn reply) {
+  on_strand([this, p, req = std::move(req), reply = std::move(reply)]() mutable {
+    if (stopped_) return reply(error{errc::unavailable});
+    const lobby::mode_factory* f = lobby_.modes().find(req.mode);
+    if (!f) return reply(error{errc::unknown_mode});
+    ticket t;
+    t.mode = req.mode;
+    t.props = std::move(req.props);
+    t.q = std::move(req.q);
+    if (const auto* pt = parties_.party_of(p)) {
+      if (pt->leader != p)
+        return reply(error{errc::not_leader, "Only the party's leader queues the party."});
+      t.party = pt->id;
+      t.players.push_back(p);
+      for (player_id m : pt->members)
+        if (m != p) t.players.push_back(m);
+    } else {
+      t.players.push_back(p);
+    }
+    // Every player: free to play now, and nowhere else in the matchmaker.
+    for (player_id m : t.players) {
+      if (mm_.ticket_of(m) || match_of_.count(m) || enqueuing_.count(m)) {
+        return reply(
+            m == p ? error{errc::out_of_order, "You are matchmaking already; match.cancel first."}
+                   : error{errc::out_of_order,
+                           fmt::format("{} is matchmaking already.", lobby_.nickname_of(m))});
+      }
+      if (lobby_.room_of(m)) {
+        return reply(m == p ? error{errc::already_in_room}
+                            : error{errc::out_of_order,
+                                    fmt::format("{} is in a room.", lobby_.nickname_of(m))});
+      }
+      if (lobby_.attached_at(m) == 0) {
+        return reply(
+            error{errc::out_of_order, fmt::format("{} is offline.", lobby_.nickname_of(m))});
+      }
+      if (lobby_.nickname_of(m).empty()) return reply(error{errc::nickname_required});
+    }
+    if (!req.settings.empty()) {
+      if (req.settings.contains("seed"))
+        return reply(error{errc::bad_field, "settings.seed is not for matchmaking."});
+      auto valid = f->validate_settings(req.settings);
+      if (!valid) return reply(valid.error());
+      t.settings = json::serialize(*valid);
+    }
+    t.min_players = std::max(req.min_players, f->min_players());
+    t.max_players =
+        req.max_players ? std::min(req.max_players, f->max_players()) : f->max_players();
+    if (t.min_players > t.max_players) {
+      return reply(error{errc::bad_field, fmt::format("{} takes {} to {} players.", f->name(),
+                                                      f->min_players(), f->max_players())});
+    }
+    if (static_cast<int>(t.players.size()) > t.max_players) {
+      return reply(error{errc::bad_field,
+                         fmt::format("The party has more than {} players.", t.max_players)});
+    }
+
+    // Queues the ticket once its ratings are known.
+    auto queue = [this](ticket tk, lobby::reply_fn done) {
+      for (player_id m : tk.players)
+        enqueuing_.erase(m);
+      const std::vector<player_id> players = tk.players;
+      const std::string mode = tk.mode;
+      const std::int64_t party = tk.party;
+      auto id = mm_.add(std::move(tk), clock_.now_ms());
+      if (!id) return done(id.error());
+      if (party) party_tickets_[party] = *id;
+      stats_.queued.fetch_add(1);
+      waiting_ = mm_.size();
+      json::object data{{"ticket", *id}, {"mode", mode}, {"players", ids_json(players)}};
+      done(data);
+      for (std::size_t i = 1; i < players.size(); ++i)
+        send(players[i], "match.searching", data);
+    };
+    if (!ratings_) return queue(std::move(t), std::move(reply));
+    // Each member's rating under the mode's key, read from the store; the party's is the mean.
+    struct gather {
+      ticket t;
+      lobby::reply_fn reply;
+      std::size_t left = 0;
+      int rated = 0;
+      double mu = 0, sigma = 0;
+    };
+    auto g = std::make_shared<gather>();
+    g->left = t.players.size();
+    const std::string key = rating_key(t.mode, t.max_players);
+    for (player_id m : t.players)
+      enqueuing_[m] = 1;
+    const std::vector<player_id> players = t.players;
+    g->t = std::move(t);
+    g->reply = std::move(reply);
+    for (player_id m : players) {
+      ratings_(m, key, [this, g, queue](std::optional<std::pair<double, double>> r) {
+        on_strand([this, g, queue, r] {
+          if (r) {
+            ++g->rated;
+            g->mu += r->first;
+            g->sigma += r->second;
+          }
+          if (--g->left > 0) return;
+          if (g->rated > 0) {
+            g->t.rated = true;
+            g->t.mu = g->mu / g->rated;
+            g->t.sigma = g->sigma / g->rated;
+          }
+          if (stopped_) return g->reply(error{errc::unavailable});
+          queue(std::move(g->t), std::move(g->reply));
+        });
+      });
+    }
+  });
+}
+
+void match_service::cancel(player_id p, lobby::reply_fn reply) {
+  on_strand([this, p, reply = std::move(reply)] {
+    const ticket* t = mm_.ticket_of(p);
+    if (!t) {
+      if (match_of_.count(p))
+        return reply(error{errc::out_of_order, "Your match is formed: match.join it."});
+      return reply(error{errc::out_of_order, "You are not matchmaking."});
+    }
+    const ticket copy = *t;
+    mm_.cancel(copy.id);
+    waiting_ = mm_.size();
+    reply(json::object{});
+    for (player_id m : copy.players)
+      if (m != p) send(m, "match.cancelled", {{"reason", "cancelled"}});
+  });
+}
+
+void match_service::disconnected(player_id p) {
+  on_strand([this, p] {
+    const ticket* t = mm_.ticket_of(p);
+    if (!t) return;
+    const ticket copy = *t;
+    mm_.cancel(copy.id);
+    waiting_ = mm_.size();
+    end_ticket(copy, "disconnected");
+  });
+}
+
+void match_service::party_changed(std::int64_t party_id) {
+  on_strand([this, party_id] {
+    // The party's ticket, and any ticket of its members now (one queued alone before joining).
+    std::vector<player_id> members;
+    if (const auto* pt = parties_.party_of_id(party_id)) members = pt->members;
+    std::vector<ticket> ended;
+    for (player_id m : members) {
+      if (const ticket* t = mm_.ticket_of(m)) ended.push_back(*t);
+    }
+    if (auto it = party_tickets_.find(party_id); it != party_tickets_.end()) {
+      if (const ticket* t = mm_.find(it->second); t && t->party == party_id) ended.push_back(*t);
+      party_tickets_.erase(it);
+    }
+    for (const auto& t : ended) {
+      if (!mm_.cancel(t.id)) continue;
+      end_ticket(t, "party_changed");
+    }
+    waiting_ = mm_.size();
+  });
+}
+
+void match_service::run_once() {
+  if (stopped_) return;
+  const epoch_ms now = clock_.now_ms();
+  std::vector<ticket> expired;
+  auto matches = mm_.run(now, &expired);
+  for (const auto& t : expired) {
+    stats_.expired.fetch_add(1);
+    end_ticket(t, "expired");
+  }
+  waiting_ = mm_.size();
+  for (auto& m : matches)
+    form(std::move(m));
+}
+
+void match_service::form(match m) {
+  stats_.matched.fetch_add(1);
+  pending pm;
+  pm.id = fmt::format("{}-{}", core::random_token(6), next_match_++);
+  pm.mode = m.mode;
+  pm.tickets = std::move(m.tickets);
+  const std::string pm_settings = pm.tickets.front().settings;
+  pm.leader = pm.tickets.front().players.front();
+  std::vector<player_id> players;
+  for (const auto& t : pm.tickets)
+    for (player_id p : t.players) {
+      players.push_back(p);
+      pm.joined[p] = false;
+      match_of_[p] = pm.id;
+    }
+  const std::string id = pm.id;
+  pending_.emplace(id, std::move(pm));
+
+  // The room, made as room.create makes one, private (it is joined through the match only) and
+  // as large as the match, with the settings its tickets asked for (all the same).
+  const lobby::mode_factory* f = lobby_.modes().find(m.mode);
+  const std::string& asked = pm_settings;
+  auto settings = !f              ? result<json::object>(error{errc::unknown_mode})
+                  : asked.empty() ? f->validate_settings(json::object{})
+                                  : result<json::object>(json::parse(asked).as_object());
+  if (!settings) {
+    spdlog::error("matchmaker: mode {} has no default settings: {}", m.mode,
+                  settings.error().message);
+    return dissolve(id, {}, "failed");
+  }
+  lobby::create_params cp;
+  cp.mode = m.mode;
+  cp.name = fmt::format("Quick play {}", id);
+  cp.capacity = static_cast<int>(players.size());
+  cp.is_private = true;
+  cp.settings = std::make_shared<const json::object>(std::move(*settings));
+  const player_id leader = players.front();
+  lobby_.create(leader, std::move(cp), nullptr, [this, id](result<json::object> res) {
+    std::string room_id;
+    error why;
+    if (res) {
+      room_id = std::string(res->at("room").at("id").as_string());
+    } else {
+      why = res.error();
+    }
+    on_strand([this, id, room_id, why] {
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return;
+      pending& pend = it->second;
+      if (room_id.empty()) {
+        spdlog::warn("matchmaker: match {}: its room could not be made: {}", id, why.message);
+        return dissolve(id, {pend.leader}, "failed");
+      }
+      pend.room_id = room_id;
+      auto room = lobby_.find_room(room_id);
+      const std::string invite = room ? room->invite_code() : std::string();
+      for (const auto& [p, joined] : pend.joined) {
+        if (p == pend.leader) continue;
+        ++pend.reserving;
+        lobby::join_params jp;
+        jp.room_id = room_id;
+        jp.invite_code = invite;
+        lobby_.reserve(p, lobby_.nickname_of(p), std::move(jp),
+                       [this, id, p](result<json::object> r) {
+                         const bool ok = r.has_value();
+                         on_strand([this, id, p, ok] {
+                           auto pit = pending_.find(id);
+                           if (pit == pending_.end()) return;
+                           if (!ok) pit->second.failed.push_back(p);
+                           if (--pit->second.reserving == 0) on_reserved(id);
+                         });
+                       });
+      }
+      if (pend.reserving == 0) on_reserved(id);
+    });
+  });
+}
+
+void match_service::on_reserved(const std::string& id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  pending& pm = it->second;
+  // A player who could not be seated (they sat down elsewhere meanwhile) fails the match now.
+  if (!pm.failed.empty()) return dissolve(id, pm.failed, "no_show");
+  pm.join_by = clock_.now_ms() + opts_.join_timeout_ms;
+  pm.deadline = std::make_unique<boost::asio::steady_timer>(parties_.strand());
+  pm.deadline->expires_after(std::chrono::milliseconds(opts_.join_timeout_ms));
+  pm.deadline->async_wait([this, id](boost::system::error_code ec) {
+    if (ec) return;
+    auto pit = pending_.find(id);
+    if (pit == pending_.end()) return;
+    std::vector<player_id> absent;
+    for (const auto& [p, joined] : pit->second.joined)
+      if (!joined) absent.push_back(p);
+    dissolve(id, std::move(absent), "no_show");
+  });
+  std::vector<player_id> players;
+  for (const auto& t : pm.tickets)
+    players.insert(players.end(), t.players.begin(), t.players.end());
+  const json::object data{{"match_id", id},
+                          {"room_id", pm.room_id},
+                          {"mode", pm.mode},
+                          {"players", ids_json(players)},
+                          {"join_by", pm.join_by}};
+  for (player_id p : players)
+    send(p, "match.found", data);
+}
+
+void match_service::join(player_id p, std::shared_ptr<net::connection> c, lobby::reply_fn reply) {
+  on_strand([this, p, c = std::move(c), reply = std::move(reply)]() mutable {
+    auto m = match_of_.find(p);
+    if (m == match_of_.end())
+      return reply(error{errc::out_of_order, "You have no match waiting to be joined."});
+    const std::string id = m->second;
+    const pending& pm = pending_.at(id);
+    if (pm.join_by == 0) {
+      return reply(error{errc::out_of_order,
+                         "The match's room is still being made: wait for "
+                         "match.found."});
+    }
+    lobby_.resume(
+        p, std::move(c), [this, p, id, reply = std::move(reply)](json::value room) mutable {
+          on_strand([this, p, id, room = std::move(room), reply = std::move(reply)]() mutable {
+            auto it = pending_.find(id);
+            if (room.is_null() || it == pending_.end()) {
+              return reply(error{errc::out_of_order, "The seat is not held any more."});
+            }
+            reply(json::object{{"room", std::move(room)}});
+            it->second.joined[p] = true;
+            for (const auto& [q, joined] : it->second.joined)
+              if (!joined) return;
+            start_game(it->second);
+          });
+        });
+  });
+}
+
+void match_service::start_game(pending& pm) {
+  const std::string id = pm.id;
+  auto room = lobby_.find_room(pm.room_id);
+  if (pm.deadline) pm.deadline->cancel();
+  for (const auto& [p, joined] : pm.joined)
+    match_of_.erase(p);
+  if (room) {
+    // Everyone is in: the others are ready, and the room's leader (the match's first player)
+    // starts the game, as a room's leader would.
+    for (const auto& [p, joined] : pm.joined)
+      if (p != pm.leader) room->ready(p, true, [](result<json::object>) {});
+    room->start(pm.leader, [id](result<json::object> r) {
+      if (!r)
+        spdlog::warn("matchmaker: match {}: the game did not start: {}", id, r.error().message);
+    });
+    stats_.started.fetch_add(1);
+  }
+  pending_.erase(id);
+}
+
+void match_service::dissolve(const std::string& id, std::vector<player_id> absent,
+                             std::string_view reason) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  pending pm = std::move(it->second);
+  pending_.erase(it);
+  if (pm.deadline) pm.deadline->cancel();
+  for (const auto& [p, joined] : pm.joined)
+    match_of_.erase(p);
+  // Everyone leaves the room (an empty room closes): the absent free their seats.
+  if (auto room = pm.room_id.empty() ? nullptr : lobby_.find_room(pm.room_id)) {
+    for (const auto& [p, joined] : pm.joined)
+      room->leave(p, [](result<json::object>) {});
+  }
+  const epoch_ms now = clock_.now_ms();
+  for (auto& t : pm.tickets) {
+    const bool failed = std::any_of(t.players.begin(), t.players.end(), [&](player_id p) {
+      return std::find(absent.begin(), absent.end(), p) != absent.end();
+    });
+    if (failed || reason == "failed") {
+      if (reason == "no_show") stats_.no_shows.fetch_add(1);
+      end_ticket(t, reason);
+      continue;
+    }
+    // Not their fault: back at the front, their wait (and rating window) kept.
+    stats_.requeued.fetch_add(1);
+    const std::vector<player_id> players = t.players;
+    if (t.party) party_tickets_[t.party] = t.id;
+    mm_.requeue_front(std::move(t), now);
+    for (player_id p : players)
+      send(p, "match.requeued", {{"match_id", id}});
+  }
+  waiting_ = mm_.size();
+}
+
+}  // namespace maratang::match

@@ -1,0 +1,131 @@
+// The matchmaker as a service: takes tickets from players and parties, runs the matchmaker
+// (matchmaker.hpp) every interval on the parties' strand, and turns each match into a room: it
+// creates the room through the lobby, reserves every seat (lobby::reserve), tells each player
+// match.found, and starts the game once everyone has joined (match.join). A player who does not
+// join in time frees the seat; the match is dissolved, that player's ticket ends (no_show) and
+// the others are queued again at the front. An actor on party_service's strand; public methods
+// post to it and return at once.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "lobby/lobby.hpp"
+#include "match/matchmaker.hpp"
+#include "match/party_service.hpp"
+#include "net/connection.hpp"
+
+namespace maratang::match {
+
+struct match_options {
+  int interval_ms = 1000;       // one matching pass per interval
+  int join_timeout_ms = 20000;  // a matched player joins within this, or is a no-show
+  matchmaker_options mm;
+};
+
+// Reads a player's rating under a key: calls back (on any thread) with {mu, sigma} or nothing
+// (unrated, or the store failed). Null: every ticket is unrated (random pick).
+using rating_reader = std::function<void(
+    player_id p, std::string key, std::function<void(std::optional<std::pair<double, double>>)>)>;
+
+// What a client asks for (match.start): checked by the api; bounds 0 take the mode's.
+struct ticket_request {
+  std::string mode;
+  properties props;
+  query q;
+  int min_players = 0;
+  int max_players = 0;
+  // The room's settings (validated by the mode; no seed): tickets match only others asking for
+  // the same. Empty: the mode's defaults.
+  boost::json::object settings;
+};
+
+class match_service {
+ public:
+  match_service(boost::asio::io_context& ioc, lobby::lobby& lob, party_service& parties,
+                const clock& clk, rating_reader ratings, match_options opts);
+  ~match_service();
+
+  // Starts the matching passes. Call once, after construction.
+  void start();
+  // Stops the passes (shutdown); pending requests still answer.
+  void stop();
+
+  // match.start: a ticket for `p` alone, or for p's party (p must lead it); replies {ticket,
+  // mode, players}. Errors: out_of_order (queued already; a member offline, in a room, or
+  // matched), not_leader, already_in_room, unknown_mode, bad_field, nickname_required.
+  void enqueue(player_id p, ticket_request req, lobby::reply_fn reply);
+  // match.cancel: ends p's ticket (a party's: its leader or any member); out_of_order when none.
+  void cancel(player_id p, lobby::reply_fn reply);
+  // match.join: takes the seat reserved for p in its match's room; replies {room: snapshot}.
+  void join(player_id p, std::shared_ptr<net::connection> c, lobby::reply_fn reply);
+  // The account went offline: its ticket (its party's) ends with reason "disconnected".
+  void disconnected(player_id p);
+  // A party's membership changed: its ticket ends ("party_changed").
+  void party_changed(std::int64_t party_id);
+
+  // Runs one pass now (tests and the timer), on the strand.
+  void run_once();
+
+  // Counters for /metrics (any thread).
+  struct stats {
+    std::atomic<std::int64_t> queued{0}, matched{0}, expired{0}, no_shows{0}, requeued{0},
+        started{0};
+  };
+  const stats& counters() const noexcept { return stats_; }
+  std::size_t waiting() const noexcept { return waiting_.load(); }
+
+ private:
+  struct pending {
+    std::string id;
+    std::string mode;
+    std::vector<ticket> tickets;
+    std::string room_id;
+    player_id leader = 0;              // the room's creator
+    std::map<player_id, bool> joined;  // every player: took the seat
+    int reserving = 0;                 // reserve replies still awaited
+    std::vector<player_id> failed;     // players whose seat could not be reserved
+    std::unique_ptr<boost::asio::steady_timer> deadline;
+    epoch_ms join_by = 0;
+  };
+
+  template <class F>
+  void on_strand(F&& f);
+  void schedule();
+  void form(match m);
+  void on_reserved(const std::string& match_id);
+  void start_game(pending& pm);
+  // Ends a pending match: everyone leaves its room; the tickets holding an `absent` player end
+  // with `reason` (all of them when reason is "failed"), the others go back to the front.
+  void dissolve(const std::string& match_id, std::vector<player_id> absent,
+                std::string_view reason);
+  void end_ticket(const ticket& t, std::string_view reason);
+  void send(player_id p, std::string_view type, const boost::json::object& data);
+
+  boost::asio::io_context& ioc_;
+  lobby::lobby& lobby_;
+  party_service& parties_;
+  const clock& clock_;
+  rating_reader ratings_;
+  match_options opts_;
+  matchmaker mm_;
+  boost::asio::steady_timer timer_;
+  bool stopped_ = false;
+  std::uint64_t next_match_ = 1;
+  std::map<std::string, pending> pending_;
+  std::unordered_map<player_id, std::string> match_of_;        // players of pending matches
+  std::unordered_map<player_id, int> enqueuing_;               // ratings being read for a ticket
+  std::unordered_map<std::int64_t, ticket_id> party_tickets_;  // party -> its latest ticket
+  stats stats_;
+  std::atomic<std::size_t> waiting_{0};
+};
+
+}  // namespace maratang::match
