@@ -7,7 +7,9 @@
 //   bytes/s       what each client received per second (WebSocket payloads), mean over the bots
 //   input-to-ack  from sending an input to the first state that names it as the last applied
 //                 (p50, p99; inputs dropped while dead are not counted)
-//   server CPU    the server process's CPU seconds per second of play
+//   server CPU    the server process's CPU seconds per second of play, and those of its busiest
+//                 thread (the network thread, which runs the rooms too) with the players a core
+//                 would hold at that rate (players / that fraction of a core)
 // Usage: arena_bots --server build/release/maratang [--rooms 10] [--players 8] [--duration 10]
 //                   [--binary]
 // GCC 12 reports Asio's coroutine frames, allocated by their own operator new, as freed by a
@@ -332,6 +334,7 @@ int main(int argc, char** argv) {
 
     const std::string before = metrics(srv.port);
     const double cpu0 = srv.cpu_seconds();
+    const auto threads0 = srv.thread_cpu_seconds();
     auto t0 = clock_type::now();
     auto end = t0 + std::chrono::seconds(duration);
     run_all(ioc, [&](auto spawn) {
@@ -343,6 +346,13 @@ int main(int argc, char** argv) {
     });
     const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     const double cpu = srv.cpu_seconds() - cpu0;
+    // The busiest thread is the network thread (rooms tick on it too); the others are storage,
+    // logging and the like.
+    double busiest = 0;
+    for (const auto& [tid, s1] : srv.thread_cpu_seconds()) {
+      auto it = threads0.find(tid);
+      busiest = std::max(busiest, s1 - (it == threads0.end() ? 0.0 : it->second));
+    }
     const std::string after = metrics(srv.port);
 
     std::uint64_t bytes = 0, states = 0;
@@ -364,6 +374,8 @@ int main(int argc, char** argv) {
                lat.pct(0.99), lat.ms.size());
     fmt::print("server CPU: {:.2f} s per second of play ({:.0f}% of one core)\n", cpu / secs,
                100 * cpu / secs);
+    fmt::print("network thread CPU: {:.0f}% of one core; players per core at that rate: {:.0f}\n",
+               100 * busiest / secs, busiest > 0 ? bots / (busiest / secs) : 0.0);
     fmt::print("inputs dropped: queue_full {:.0f}, too_many {:.0f}, dead {:.0f}\n",
                metric_value(after, "maratang_arena_inputs_dropped_total{reason=\"queue_full\"}"),
                metric_value(after, "maratang_arena_inputs_dropped_total{reason=\"too_many\"}"),
