@@ -130,6 +130,7 @@ struct bot {
   std::map<std::uint32_t, clock_type::time_point> in_flight;  // inputs not yet acknowledged
   std::int64_t latest_tick = 0;
   std::vector<double> input_to_ack_ms;
+  bool closing = false;  // the writer began the closing handshake
 
   awaitable<void> connect(int port) {
     auto& sock = beast::get_lowest_layer(ws);
@@ -175,7 +176,9 @@ struct bot {
       buf.clear();
       beast::error_code ec;
       co_await ws.async_read(buf, asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return;
+      // Once the writer's close is under way, Beast's close reads (and drains) frames too, and
+      // got_binary() may name the opcode of a frame it drained, not of this message: stop here.
+      if (ec || closing) co_return;
       bytes += buf.size();
       std::string text = beast::buffers_to_string(buf.data());
       std::int64_t tick = 0, applied = 0;
@@ -245,6 +248,7 @@ struct bot {
       co_await t.async_wait(use_awaitable);
     }
     beast::error_code ec;
+    closing = true;
     co_await ws.async_close(websocket::close_code::normal, asio::redirect_error(use_awaitable, ec));
   }
 };
