@@ -7,7 +7,9 @@
 //   bytes/s       what each client received per second (WebSocket payloads), mean over the bots
 //   input-to-ack  from sending an input to the first state that names it as the last applied
 //                 (p50, p99; inputs dropped while dead are not counted)
-//   server CPU    the server process's CPU seconds per second of play
+//   server CPU    the server process's CPU seconds per second of play, and those of its busiest
+//                 thread (the network thread, which runs the rooms too) with the players a core
+//                 would hold at that rate (players / that fraction of a core)
 // Usage: arena_bots --server build/release/maratang [--rooms 10] [--players 8] [--duration 10]
 //                   [--binary]
 // GCC 12 reports Asio's coroutine frames, allocated by their own operator new, as freed by a
@@ -128,6 +130,7 @@ struct bot {
   std::map<std::uint32_t, clock_type::time_point> in_flight;  // inputs not yet acknowledged
   std::int64_t latest_tick = 0;
   std::vector<double> input_to_ack_ms;
+  bool closing = false;  // the writer began the closing handshake
 
   awaitable<void> connect(int port) {
     auto& sock = beast::get_lowest_layer(ws);
@@ -173,7 +176,9 @@ struct bot {
       buf.clear();
       beast::error_code ec;
       co_await ws.async_read(buf, asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return;
+      // Once the writer's close is under way, Beast's close reads (and drains) frames too, and
+      // got_binary() may name the opcode of a frame it drained, not of this message: stop here.
+      if (ec || closing) co_return;
       bytes += buf.size();
       std::string text = beast::buffers_to_string(buf.data());
       std::int64_t tick = 0, applied = 0;
@@ -243,6 +248,7 @@ struct bot {
       co_await t.async_wait(use_awaitable);
     }
     beast::error_code ec;
+    closing = true;
     co_await ws.async_close(websocket::close_code::normal, asio::redirect_error(use_awaitable, ec));
   }
 };
@@ -332,6 +338,7 @@ int main(int argc, char** argv) {
 
     const std::string before = metrics(srv.port);
     const double cpu0 = srv.cpu_seconds();
+    const auto threads0 = srv.thread_cpu_seconds();
     auto t0 = clock_type::now();
     auto end = t0 + std::chrono::seconds(duration);
     run_all(ioc, [&](auto spawn) {
@@ -343,6 +350,13 @@ int main(int argc, char** argv) {
     });
     const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     const double cpu = srv.cpu_seconds() - cpu0;
+    // The busiest thread is the network thread (rooms tick on it too); the others are storage,
+    // logging and the like.
+    double busiest = 0;
+    for (const auto& [tid, s1] : srv.thread_cpu_seconds()) {
+      auto it = threads0.find(tid);
+      busiest = std::max(busiest, s1 - (it == threads0.end() ? 0.0 : it->second));
+    }
     const std::string after = metrics(srv.port);
 
     std::uint64_t bytes = 0, states = 0;
@@ -364,6 +378,8 @@ int main(int argc, char** argv) {
                lat.pct(0.99), lat.ms.size());
     fmt::print("server CPU: {:.2f} s per second of play ({:.0f}% of one core)\n", cpu / secs,
                100 * cpu / secs);
+    fmt::print("network thread CPU: {:.0f}% of one core; players per core at that rate: {:.0f}\n",
+               100 * busiest / secs, busiest > 0 ? bots / (busiest / secs) : 0.0);
     fmt::print("inputs dropped: queue_full {:.0f}, too_many {:.0f}, dead {:.0f}\n",
                metric_value(after, "maratang_arena_inputs_dropped_total{reason=\"queue_full\"}"),
                metric_value(after, "maratang_arena_inputs_dropped_total{reason=\"too_many\"}"),

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -68,8 +69,26 @@ struct server_process {
   }
 
   // utime + stime of the whole process, in seconds.
-  double cpu_seconds() const {
-    std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  double cpu_seconds() const { return stat_cpu_seconds(fmt::format("/proc/{}/stat", pid)); }
+
+  // utime + stime of each of its threads, by thread id.
+  std::map<int, double> thread_cpu_seconds() const {
+    std::map<int, double> out;
+    std::error_code ec;
+    for (const auto& e :
+         std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+      try {
+        out[std::stoi(e.path().filename().string())] =
+            stat_cpu_seconds((e.path() / "stat").string());
+      } catch (const std::exception&) {
+        // A thread that ended between the listing and the read.
+      }
+    }
+    return out;
+  }
+
+  static double stat_cpu_seconds(const std::string& path) {
+    std::ifstream in(path);
     std::string s((std::istreambuf_iterator<char>(in)), {});
     auto close = s.rfind(')');
     std::istringstream rest(s.substr(close + 2));
@@ -78,6 +97,7 @@ struct server_process {
     while (rest >> field)
       f.push_back(field);
     // Fields after the command: state is f[0]; utime is field 14 overall -> f[11], stime f[12].
+    if (f.size() < 13) return 0;
     double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
     return (std::stod(f[11]) + std::stod(f[12])) / ticks;
   }

@@ -247,7 +247,8 @@ class arena_mode final : public lobby::mode {
     if (!sim_ || sim_->over()) return;
     auto t0 = std::chrono::steady_clock::now();
     // 1. One queued input per player.
-    std::vector<std::pair<player_id, arena::input>> ins;
+    auto& ins = tick_inputs_;
+    ins.clear();
     for (auto& [id, s] : seats_) {
       s.arrived = 0;
       if (s.queue.empty()) continue;
@@ -382,6 +383,7 @@ class arena_mode final : public lobby::mode {
   struct client {
     arena::client_snapshots snaps;
     std::int64_t srtt_ms = -1;  // smoothed round trip, from acknowledgements
+    arena::view view;           // this tick's view, its memory kept from tick to tick
   };
 
   result<json::object> dropped(input_drop why) {
@@ -530,10 +532,10 @@ class arena_mode final : public lobby::mode {
       const arena::player* p = sim_->find(m.id);
       in.center = p ? p->pos : arena::vec{cfg.width / 2, cfg.height / 2};
       if (!p) in.radius = std::int64_t{cfg.width} + cfg.height;  // spectators: the whole map
-      arena::view v = arena::make_view(*sim_, m.id, in);
       client& c = clients_[m.id];
+      arena::make_view(*sim_, m.id, in, c.view);
       const bool binary = room.binary(m.id);
-      auto msg = c.snaps.next(v, now, set_.keepalive_ms, binary);
+      auto msg = c.snaps.next(c.view, now, set_.keepalive_ms, binary);
       if (!msg) continue;
       if (deps_.counters) {
         (msg->full ? deps_.counters->states_full : deps_.counters->states_delta)
@@ -587,6 +589,7 @@ class arena_mode final : public lobby::mode {
   std::map<player_id, seat> seats_;
   std::map<player_id, client> clients_;  // players and spectators
   json::array pending_inputs_;
+  std::vector<std::pair<player_id, arena::input>> tick_inputs_;  // this tick's, kept for its memory
   std::array<std::uint64_t, static_cast<std::size_t>(input_drop::count_)> dropped_{};
 };
 

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <numbers>
 #include <random>

@@ -76,42 +76,75 @@ struct reader {
 
 }  // namespace
 
+const entity* find_entity(const ent_list& l, std::int64_t id) {
+  auto it = std::lower_bound(l.begin(), l.end(), id,
+                             [](const entity& e, std::int64_t x) { return e.id < x; });
+  return it != l.end() && it->id == id ? &*it : nullptr;
+}
+
 std::string encode_binary(const view* base, const view& v) {
   std::string out;
+  encode_binary(base, v, out);
+  return out;
+}
+
+void encode_binary(const view* base, const view& v, std::string& out) {
+  static const ent_list none;
+  std::size_t room = 16;
+  for (std::size_t k = 0; k < k_kinds; ++k) {
+    room += 8 + v.ents[k].size() * (2 + 3 * field_count[k]);
+    if (base) room += 3 * base->ents[k].size();
+  }
+  out.reserve(out.size() + room);
   out.push_back(static_cast<char>(kStateTag));
   put_varint(out, v.tick);
   put_varint(out, base ? base->tick : 0);
   put_varint(out, v.seq);
-  static const std::map<std::int64_t, ent_fields> none;
   for (std::size_t k = 0; k < k_kinds; ++k) {
-    const auto& old = base ? base->ents[k] : none;
-    std::string body;
-    std::uint64_t n = 0;
-    for (const auto& [id, f] : v.ents[k]) {
-      auto it = old.find(id);
+    // Both lists are sorted by id: one merge finds each entity's old self, another the gone ids.
+    const ent_list& old = base ? base->ents[k] : none;
+    const ent_list& now = v.ents[k];
+    const std::size_t nf = field_count[k];
+    auto mask_of = [&](const entity& e, const entity* o) {
       unsigned mask = 0;
-      for (std::size_t i = 0; i < field_count[k]; ++i) {
-        if (it == old.end() || it->second[i] != f[i]) mask |= 1u << i;
+      for (std::size_t i = 0; i < nf; ++i) {
+        if (!o || o->f[i] != e.f[i]) mask |= 1u << i;
       }
-      if (mask == 0) continue;
-      ++n;
-      put_signed(body, id);
-      body.push_back(static_cast<char>(mask));
-      for (std::size_t i = 0; i < field_count[k]; ++i) {
-        if (mask & (1u << i)) put_signed(body, f[i]);
+      return mask;
+    };
+    // The count goes first: one pass counts, the next writes.
+    for (int pass = 0; pass < 2; ++pass) {
+      std::uint64_t n = 0;
+      std::size_t j = 0;
+      for (const entity& e : now) {
+        while (j < old.size() && old[j].id < e.id)
+          ++j;
+        const entity* o = j < old.size() && old[j].id == e.id ? &old[j++] : nullptr;
+        const unsigned mask = mask_of(e, o);
+        if (mask == 0) continue;
+        ++n;
+        if (pass == 0) continue;
+        put_signed(out, e.id);
+        out.push_back(static_cast<char>(mask));
+        for (std::size_t i = 0; i < nf; ++i) {
+          if (mask & (1u << i)) put_signed(out, e.f[i]);
+        }
       }
+      if (pass == 0) put_varint(out, n);
     }
-    put_varint(out, n);
-    out += body;
-    std::vector<std::int64_t> gone;
-    for (const auto& [id, f] : old) {
-      if (!v.ents[k].count(id)) gone.push_back(id);
+    for (int pass = 0; pass < 2; ++pass) {
+      std::uint64_t gone = 0;
+      std::size_t i = 0;
+      for (const entity& o : old) {
+        while (i < now.size() && now[i].id < o.id)
+          ++i;
+        if (i < now.size() && now[i].id == o.id) continue;
+        ++gone;
+        if (pass == 1) put_signed(out, o.id);
+      }
+      if (pass == 0) put_varint(out, gone);
     }
-    put_varint(out, gone.size());
-    for (std::int64_t id : gone)
-      put_signed(out, id);
   }
-  return out;
 }
 
 result<json::object> decode_binary(std::string_view bytes) {
@@ -171,7 +204,8 @@ std::string encode_ack(tick_t t) {
 result<std::pair<std::string_view, json::object>> decode_client_binary(std::string_view bytes) {
   reader r{bytes};
   const unsigned char tag = r.byte();
-  json::object d;
+  // Room for every field of an input at once: one allocation, not one per growth.
+  json::object d(tag == kInputTag ? 9 : 1);
   std::string_view type;
   // Numbers are range-checked by the message table afterwards; here only their shape.
   auto number = [&](std::uint64_t x) { return static_cast<std::int64_t>(x & 0x7fffffffffffffff); };
@@ -204,11 +238,21 @@ result<std::pair<std::string_view, json::object>> decode_client_binary(std::stri
 
 view make_view(const sim& s, player_id viewer, const interest& in) {
   view v;
+  make_view(s, viewer, in, v);
+  return v;
+}
+
+void make_view(const sim& s, player_id viewer, const interest& in, view& v) {
   v.tick = s.tick();
+  v.seq = 0;
+  for (ent_list& l : v.ents)
+    l.clear();
   const std::int64_t r2 = in.radius * in.radius;
   if (const player* me = s.find(viewer)) v.seq = me->last_seq;
-  // Players: the viewer, then the nearest others within the radius (by distance, then id).
-  std::vector<std::pair<std::int64_t, const player*>> near;
+  // Players: the viewer, then the nearest others within the radius (by distance, then id). The
+  // scratch list is the thread's own: views are made on a room's strand, one at a time.
+  static thread_local std::vector<std::pair<std::int64_t, const player*>> near;
+  near.clear();
   for (const auto& [id, p] : s.players()) {
     std::int64_t d = dist2(p.pos, in.center);
     if (id == viewer) {
@@ -221,23 +265,26 @@ view make_view(const sim& s, player_id viewer, const interest& in) {
     return a.first != b.first ? a.first < b.first : a.second->id < b.second->id;
   });
   if (near.size() > in.max_players) near.resize(in.max_players);
+  ent_list& players = v.ents[k_player];
   for (const auto& [d, p] : near) {
-    v.ents[k_player][p->id] = {p->pos.x,  p->pos.y,         p->aim >> 8,
-                               p->health, p->alive ? 1 : 0, p->slot};
+    players.push_back(
+        {p->id, {p->pos.x, p->pos.y, p->aim >> 8, p->health, p->alive ? 1 : 0, p->slot}});
   }
+  auto by_id = [](const entity& a, const entity& b) { return a.id < b.id; };
+  std::sort(players.begin(), players.end(), by_id);
+  // Bullets and pickups come in id order already.
   for (const auto& [id, b] : s.bullets()) {
     if (dist2(b.pos, in.center) > r2) continue;
     const player* owner = s.find(b.owner);
-    v.ents[k_bullet][id] = {b.origin.x,
-                            b.origin.y,
-                            b.vel.x,
-                            b.vel.y,
-                            static_cast<std::int32_t>(b.born),
-                            owner ? owner->slot : -1};
+    v.ents[k_bullet].push_back({id,
+                                {b.origin.x, b.origin.y, b.vel.x, b.vel.y,
+                                 static_cast<std::int32_t>(b.born), owner ? owner->slot : -1}});
   }
+  ent_list& pickups = v.ents[k_pickup];
   for (const pickup& k : s.pickups())
-    v.ents[k_pickup][k.id] = {k.pos.x, k.pos.y, k.active ? 1 : 0, 0, 0, 0};
-  return v;
+    pickups.push_back({k.id, {k.pos.x, k.pos.y, k.active ? 1 : 0, 0, 0, 0}});
+  if (!std::is_sorted(pickups.begin(), pickups.end(), by_id))
+    std::sort(pickups.begin(), pickups.end(), by_id);
 }
 
 json::object encode_full(const view& v) {
@@ -263,15 +310,15 @@ json::object encode_delta(const view& base, const view& v) {
   for (std::size_t k = 0; k < k_kinds; ++k) {
     json::array changed, removed;
     for (const auto& [id, f] : v.ents[k]) {
-      auto it = base.ents[k].find(id);
-      if (it == base.ents[k].end()) {
+      const entity* old = find_entity(base.ents[k], id);
+      if (!old) {
         changed.push_back(entity_json(k, id, f, nullptr));
-      } else if (it->second != f) {
-        changed.push_back(entity_json(k, id, f, &it->second));
+      } else if (old->f != f) {
+        changed.push_back(entity_json(k, id, f, &old->f));
       }
     }
     for (const auto& [id, f] : base.ents[k]) {
-      if (!v.ents[k].count(id)) removed.push_back(id);
+      if (!find_entity(v.ents[k], id)) removed.push_back(id);
     }
     if (!changed.empty()) o[kind_names[k]] = std::move(changed);
     if (!removed.empty()) gone[kind_names[k]] = std::move(removed);
@@ -302,8 +349,9 @@ result<view> apply_state(const view* base, const json::object& msg) {
       if (const json::value* ids = g->get_object().if_contains(kind_names[k]);
           ids && ids->is_array()) {
         for (const json::value& id : ids->get_array()) {
-          if (!id.is_int64() || !v.ents[k].erase(id.get_int64()))
-            return error{errc::bad_message, "gone: unknown id"};
+          const entity* e = id.is_int64() ? find_entity(v.ents[k], id.get_int64()) : nullptr;
+          if (!e) return error{errc::bad_message, "gone: unknown id"};
+          v.ents[k].erase(v.ents[k].begin() + (e - v.ents[k].data()));
         }
       }
     }
@@ -314,11 +362,15 @@ result<view> apply_state(const view* base, const json::object& msg) {
       if (!e.is_object()) return error{errc::bad_message, "entity: not an object"};
       auto id = int_of(e.get_object(), "id");
       if (!id) return error{errc::bad_message, "entity without id"};
-      auto [it, fresh] = v.ents[k].try_emplace(*id, ent_fields{});
+      ent_list& l = v.ents[k];
+      auto it = std::lower_bound(l.begin(), l.end(), *id,
+                                 [](const entity& a, std::int64_t x) { return a.id < x; });
+      const bool fresh = it == l.end() || it->id != *id;
+      if (fresh) it = l.insert(it, entity{*id, ent_fields{}});
       for (std::size_t i = 0; i < field_count[k]; ++i) {
         auto x = int_of(e.get_object(), field_names[k][i]);
         if (x) {
-          it->second[i] = static_cast<std::int32_t>(*x);
+          it->f[i] = static_cast<std::int32_t>(*x);
         } else if (fresh) {
           return error{errc::bad_message, "a new entity needs every field"};
         }
@@ -331,11 +383,12 @@ result<view> apply_state(const view* base, const json::object& msg) {
 std::optional<client_snapshots::message> client_snapshots::next(const view& v, std::int64_t now_ms,
                                                                 std::int64_t keepalive_ms,
                                                                 bool binary) {
-  if (!sent_.empty() && sent_.back().v.same_as(v) && now_ms - sent_.back().at_ms < keepalive_ms)
-    return std::nullopt;
+  const sent* last = newest();
+  if (last && last->v.same_as(v) && now_ms - last->at_ms < keepalive_ms) return std::nullopt;
   const view* base = nullptr;
   if (acked_ != 0) {
-    for (const sent& s : sent_) {
+    for (std::size_t i = 0; i < count_; ++i) {
+      const sent& s = sent_[(first_ + i) % kHistory];
       if (s.v.tick == acked_) base = &s.v;
     }
   }
@@ -343,20 +396,28 @@ std::optional<client_snapshots::message> client_snapshots::next(const view& v, s
   message msg;
   msg.full = base == nullptr;
   if (binary) {
-    msg.bytes = encode_binary(base, v);
+    encode_binary(base, v, msg.bytes);
   } else {
     msg.json = base ? encode_delta(*base, v) : encode_full(v);
   }
   ++(base ? deltas_sent_ : full_sent_);
-  sent_.push_back({v, now_ms});
-  while (sent_.size() > kHistory)
-    sent_.pop_front();
+  // Into the ring, over the oldest when it is full (after the encoding, which may use it).
+  sent* slot;
+  if (count_ < kHistory) {
+    slot = &sent_[(first_ + count_++) % kHistory];
+  } else {
+    slot = &sent_[first_];
+    first_ = (first_ + 1) % kHistory;
+  }
+  slot->v = v;
+  slot->at_ms = now_ms;
   return msg;
 }
 
 std::optional<std::int64_t> client_snapshots::ack(tick_t t, std::int64_t now_ms) {
   if (t <= acked_) return std::nullopt;
-  for (const sent& s : sent_) {
+  for (std::size_t i = 0; i < count_; ++i) {
+    const sent& s = sent_[(first_ + i) % kHistory];
     if (s.v.tick == t) {
       acked_ = t;
       return now_ms - s.at_ms;
@@ -366,7 +427,8 @@ std::optional<std::int64_t> client_snapshots::ack(tick_t t, std::int64_t now_ms)
 }
 
 void client_snapshots::reset() {
-  sent_.clear();
+  first_ = 0;
+  count_ = 0;
   acked_ = 0;
 }
 

@@ -7,11 +7,10 @@
 #include <array>
 #include <boost/json/object.hpp>
 #include <cstdint>
-#include <deque>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "modes/arena/sim.hpp"
 #include "util/error.hpp"
@@ -25,10 +24,22 @@ namespace maratang::arena {
 using ent_fields = std::array<std::int32_t, 6>;
 enum ent_kind : std::size_t { k_player = 0, k_bullet = 1, k_pickup = 2, k_kinds = 3 };
 
+struct entity {
+  std::int64_t id = 0;
+  ent_fields f{};
+  friend bool operator==(const entity&, const entity&) = default;
+};
+// A kind's entities in a view, sorted by id, each id once. A flat list rather than a map: a view
+// is built, copied into a client's history and compared every tick for every client, and a
+// vector reused from tick to tick does that without allocating.
+using ent_list = std::vector<entity>;
+// The entity `id` of a sorted list, or null.
+const entity* find_entity(const ent_list& l, std::int64_t id);
+
 struct view {
   tick_t tick = 0;
   std::uint32_t seq = 0;  // the receiver's last applied input sequence
-  std::array<std::map<std::int64_t, ent_fields>, k_kinds> ents;
+  std::array<ent_list, k_kinds> ents;
   // Same contents (the tick aside).
   bool same_as(const view& o) const { return seq == o.seq && ents == o.ents; }
   friend bool operator==(const view&, const view&) = default;
@@ -42,8 +53,10 @@ struct interest {
   std::size_t max_players = 16;
 };
 
-// The view of `viewer` (0 or a spectator: nobody's own) at the sim's current tick.
+// The view of `viewer` (0 or a spectator: nobody's own) at the sim's current tick. The second form
+// fills `out` in place, reusing its lists' memory.
 view make_view(const sim& s, player_id viewer, const interest& in);
+void make_view(const sim& s, player_id viewer, const interest& in, view& out);
 
 // JSON: a full view (`base` 0) or the changes from `base` to `v` (see README for the format).
 boost::json::object encode_full(const view& v);
@@ -52,6 +65,8 @@ boost::json::object encode_delta(const view& base, const view& v);
 // kStateTag.
 inline constexpr unsigned char kStateTag = 0xA1;
 std::string encode_binary(const view* base, const view& v);
+// The same, appended to `out`.
+void encode_binary(const view* base, const view& v, std::string& out);
 // The binary form back as the JSON form (for clients, tests and bots); the error says what is
 // malformed.
 result<boost::json::object> decode_binary(std::string_view bytes);
@@ -106,9 +121,14 @@ class client_snapshots {
  private:
   struct sent {
     view v;
-    std::int64_t at_ms;
+    std::int64_t at_ms = 0;
   };
-  std::deque<sent> sent_;  // oldest first
+  // The last kHistory views sent, a ring: the newest at (first_ + count_ - 1) % kHistory. Its
+  // slots are reused, so a view is copied into memory that the slot already holds.
+  const sent* newest() const { return count_ ? &sent_[(first_ + count_ - 1) % kHistory] : nullptr; }
+  std::array<sent, kHistory> sent_;
+  std::size_t first_ = 0;
+  std::size_t count_ = 0;
   tick_t acked_ = 0;
   std::size_t full_sent_ = 0;
   std::size_t deltas_sent_ = 0;
