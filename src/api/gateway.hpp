@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -184,6 +185,9 @@ class gateway final : public net::handler {
   void on_room_ready(request& r);
   void on_room_kick(request& r);
   void on_room_invite(request& r);
+  // The account a room or party invitation names (`player`, or `nickname` of one online here);
+  // nullopt after answering the request's error.
+  std::optional<std::int64_t> invite_target(request& r);
   void on_room_transfer(request& r);
   void on_room_start(request& r);
   void on_room_chat(request& r);

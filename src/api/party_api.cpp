@@ -115,23 +115,9 @@ void gateway::on_party_create(request& r) {
 }
 
 void gateway::on_party_invite(request& r) {
-  // Exactly one of player and nickname; a nickname names an account online here.
-  const auto player = r.args->opt_integer("player");
-  const auto nickname = r.args->opt_string("nickname");
-  if (player.has_value() == nickname.has_value()) {
-    return send_error(
-        r.conn, r.type, r.id,
-        error{errc::missing_field, "Give exactly one of \"player\" and \"nickname\"."});
-  }
-  lobby::player_id target = player.value_or(0);
-  if (nickname) {
-    target = lobby_.online_by_nickname(*nickname);
-    if (!target) {
-      return send_error(r.conn, r.type, r.id,
-                        error{errc::unknown_player, "Nobody by that nickname is online."});
-    }
-  }
-  MARATANG_SOCIAL(r, parties_, parties_->invite(acc, target, done));
+  const auto target = invite_target(r);
+  if (!target) return;
+  MARATANG_SOCIAL(r, parties_, parties_->invite(acc, *target, done));
 }
 
 void gateway::on_party_accept(request& r) {

@@ -413,24 +413,28 @@ void gateway::on_room_ready(request& r) {
 void gateway::on_room_kick(request& r) {
   MARATANG_IN_ROOM(r, room->kick(acc, args.integer("player"), done));
 }
-void gateway::on_room_invite(request& r) {
+std::optional<std::int64_t> gateway::invite_target(request& r) {
   // Exactly one of player and nickname; a nickname names an account online here.
   const auto player = r.args->opt_integer("player");
   const auto nickname = r.args->opt_string("nickname");
   if (player.has_value() == nickname.has_value()) {
-    return send_error(
-        r.conn, r.type, r.id,
-        error{errc::missing_field, "Give exactly one of \"player\" and \"nickname\"."});
+    send_error(r.conn, r.type, r.id,
+               error{errc::missing_field, "Give exactly one of \"player\" and \"nickname\"."});
+    return std::nullopt;
   }
-  lobby::player_id target = player.value_or(0);
-  if (nickname) {
-    target = lobby_.online_by_nickname(*nickname);
-    if (!target) {
-      return send_error(r.conn, r.type, r.id,
-                        error{errc::unknown_player, "Nobody by that nickname is online."});
-    }
+  if (!nickname) return *player;
+  const lobby::player_id target = lobby_.online_by_nickname(*nickname);
+  if (!target) {
+    send_error(r.conn, r.type, r.id,
+               error{errc::unknown_player, "Nobody by that nickname is online."});
+    return std::nullopt;
   }
-  MARATANG_IN_ROOM(r, room->invite(acc, target, done));
+  return target;
+}
+void gateway::on_room_invite(request& r) {
+  const auto target = invite_target(r);
+  if (!target) return;
+  MARATANG_IN_ROOM(r, room->invite(acc, *target, done));
 }
 void gateway::on_room_transfer(request& r) {
   MARATANG_IN_ROOM(r, room->transfer(acc, args.integer("player"), done));
