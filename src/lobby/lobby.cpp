@@ -173,6 +173,8 @@ void lobby::restore(std::vector<store::room_snapshot_record> snaps,
       cp.name = ro.at("name").as_string();
       cp.capacity = ro.at("capacity").to_number<int>();
       cp.is_private = ro.at("private").as_bool();
+      // Snapshots written before "ranked" existed: not ranked.
+      if (const auto* ranked = ro.if_contains("ranked")) cp.ranked = ranked->as_bool();
       cp.password = ro.at("password").as_string();
       cp.allow_spectators = ro.at("allow_spectators").as_bool();
       cp.settings = std::make_shared<const json::object>(ro.at("settings").as_object());

@@ -76,6 +76,10 @@ struct create_params {
   std::string name;
   int capacity = 0;
   bool is_private = false;
+  // The matchmaker's rooms: unlisted (is_private) yet rated, since their players did not choose
+  // each other. A room a player makes private is played among friends, who could trade wins: its
+  // games are not rated.
+  bool ranked = false;
   std::string password;
   bool allow_spectators = false;
   std::shared_ptr<const boost::json::object> settings;  // validated by the mode

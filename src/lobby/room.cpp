@@ -748,9 +748,9 @@ void room::finish_game(bool aborted) {
   g.is_private = params_.is_private;
   g.outcomes = game_outcomes(game_end{g.started_ms, g.ended_ms, game_players_, left_game_, aborted},
                              end_record_, aborted ? nullptr : &factory_);
-  // Ratings and leaderboards: finished public games only (an aborted game rates no one; a private
-  // room's game is among friends, who could trade wins).
-  if (!aborted && !params_.is_private) {
+  // Ratings and leaderboards: finished public or matchmade games only (an aborted game rates no
+  // one; a private room's game is among friends, who could trade wins).
+  if (!aborted && (!params_.is_private || params_.ranked)) {
     try {
       factory_.compete(end_record_, g.outcomes, g.competition);
       g.competition.season = opts_.season_of ? opts_.season_of(g.ended_ms) : 0;
@@ -846,6 +846,7 @@ std::string room::snapshot_text() const {
                      {"mode", params_.mode},
                      {"capacity", params_.capacity},
                      {"private", params_.is_private},
+                     {"ranked", params_.ranked},
                      {"password", params_.password},
                      {"allow_spectators", params_.allow_spectators},
                      {"settings", params_.settings ? *params_.settings : json::object{}},

@@ -280,8 +280,9 @@ void match_service::form(match m) {
   const std::string id = pm.id;
   pending_.emplace(id, std::move(pm));
 
-  // The room, made as room.create makes one, private (it is joined through the match only) and
-  // as large as the match, with the settings its tickets asked for (all the same).
+  // The room, made as room.create makes one, private (it is joined through the match only) yet
+  // ranked (its players did not choose each other: its games are rated), as large as the match,
+  // with the settings its tickets asked for (all the same).
   const lobby::mode_factory* f = lobby_.modes().find(m.mode);
   const std::string& asked = pm_settings;
   auto settings = !f              ? result<json::object>(error{errc::unknown_mode})
@@ -297,6 +298,7 @@ void match_service::form(match m) {
   cp.name = fmt::format("Quick play {}", id);
   cp.capacity = static_cast<int>(players.size());
   cp.is_private = true;
+  cp.ranked = true;
   cp.settings = std::make_shared<const json::object>(std::move(*settings));
   const player_id leader = players.front();
   lobby_.create(leader, std::move(cp), nullptr, [this, id](result<json::object> res) {

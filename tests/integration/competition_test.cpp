@@ -221,5 +221,39 @@ TEST_F(competition_test, private_and_aborted_games_are_not_rated) {
             0);
 }
 
+TEST_F(competition_test, a_matchmade_game_is_rated_though_its_room_is_unlisted) {
+  // The matchmaker's rooms are private (nobody finds them in room.list), but their players did
+  // not choose each other: unlike a private room's, their games are rated and go on the boards.
+  server_process srv({"matchmaker.interval_ms=50"});
+  auto seats = seat_players(srv.port(), {"Rue", "Sol"});
+  const json::object quick{{"mode", "test.counter"}, {"min_players", 2}, {"max_players", 2}};
+  for (auto& s : seats)
+    s.ws->call("match.start", quick);
+  for (auto& s : seats)
+    s.ws->expect("match.found");
+  for (auto& s : seats)
+    s.ws->call("match.join");
+  for (auto& s : seats)
+    s.ws->expect("room.game_started");
+  EXPECT_TRUE(at(seats[0].ws->call("room.list"), "rooms").as_array().empty());
+  seats[0].ws->call("test.counter.add", {{"n", 4}});
+  seats[0].ws->call("test.counter.finish");
+  seats[1].ws->expect("room.game_ended");
+  // The record (and its rating) is written behind the game's end.
+  for (int tries = 0; tries < 200; ++tries) {
+    auto v = get(srv.port(), "/v1/accounts/" + std::to_string(seats[0].acc.id) + "/ratings",
+                 seats[0].acc);
+    if (!at(v, "ratings").as_object().empty()) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  for (auto& s : seats)
+    EXPECT_EQ(num(at(rating(srv.port(), s.acc), "games")), 1);
+  // The winner rates above the loser, and the score board has the winner's count.
+  EXPECT_GT(at(rating(srv.port(), seats[0].acc), "mu").to_number<double>(),
+            at(rating(srv.port(), seats[1].acc), "mu").to_number<double>());
+  auto totals = get(srv.port(), "/v1/leaderboards/test.counter.total", seats[0].acc);
+  EXPECT_EQ(board_ids(totals), std::vector<std::int64_t>{seats[0].acc.id});
+}
+
 }  // namespace
 }  // namespace maratang::it

@@ -3,7 +3,9 @@
 // a whole Mafia game by five pages (tokens refreshed on the way), a solo Mystery game to an ending
 // and its casebook (with a dropped network), the Korean one typed in Korean, two players in Mystery
 // turns, an LLM line streamed from the fake OpenAI server, Traces, the language switch with
-// errors in place on a phone-sized screen, two pages moving and shooting in Arena, and Mafia's
+// errors in place on a phone-sized screen, two pages moving and shooting in Arena (with keys and
+// a mouse, and on phones with the thumb stick and a finger), a party and a
+// solo player matched into Arena by quick play, the leaderboards after a Mafia game, and Mafia's
 // voice and video with fake cameras and microphones (over the browser mesh, through a real Janus,
 // and relayed by a real coturn). Screenshots
 // of each screen go to <build dir>/web_client_screens/.
@@ -127,6 +129,15 @@ TEST_F(web_client_test, traces_leave_find_appraise_and_report_a_message) {
 TEST_F(web_client_test, two_pages_move_and_shoot_in_arena_and_see_the_same_outcome) {
   // The scenario's fixed seed (the harness allows seeds) puts the players in known places.
   play("arena");
+}
+
+TEST_F(web_client_test, two_phones_move_and_shoot_in_arena_with_the_stick_and_a_finger) {
+  play("arena_touch");
+}
+
+TEST_F(web_client_test, a_party_and_a_solo_player_quick_play_arena_into_one_room) {
+  play("quick_play",
+       {"llm.base_url=", "matchmaker.interval_ms=100", "matchmaker.accept_min_after_ms=1500"});
 }
 
 TEST_F(web_client_test, every_screen_outside_a_game_in_both_languages) {

@@ -10,6 +10,7 @@ import {MafiaView} from './mafia.js';
 import {MysteryView} from './mystery.js';
 import {ArenaView} from './arena.js';
 import {TracesView} from './traces.js';
+import {LeaderboardsView, loadCompetition, onCompetitionEvent, partyCard, quickPlayCard} from './competition.js';
 
 // Binary: Arena's states come in its compact encoding (every other message stays JSON);
 // `?encoding=json` asks for JSON states instead, to read them in the browser's tools.
@@ -29,6 +30,10 @@ const app = {
   view: null,      // the current screen: {el, update?, destroy?}
   modeView: null,  // MafiaView / MysteryView / ArenaView while a game runs
   traces: false,   // the Traces screen is open
+  boards: false,   // the leaderboards screen is open
+  party: null,     // party.get's party, kept current by party.* events
+  partyInvitations: [], // party.invitation events not yet taken up or dismissed
+  match: null,     // the matchmaking ticket: {state: searching|found, mode, since, found?}
 };
 
 const root = document.getElementById('app');
@@ -75,6 +80,7 @@ function redraw() {
   if (!app.account) return show(h0(t('ui.loading')));
   if (!app.account.nickname) return show(nicknameScreen());
   if (app.traces) return show(new TracesView(app, () => { app.traces = false; redraw(); }));
+  if (app.boards) return show(new LeaderboardsView(app, () => { app.boards = false; redraw(); }));
   if (app.room) return show(roomScreen());
   return show(lobbyScreen());
 }
@@ -192,9 +198,12 @@ function lobbyScreen() {
   const code = h('input#invite-code', {placeholder: t('ui.invite_code'), maxlength: 16});
   const codePw = h('input#invite-password', {type: 'password', placeholder: t('ui.room_password')});
   const joinErr = h('div.err');
+  const quick = quickPlayCard(app, redraw, enterRoom);
   const el = h('section.lobby',
     app.notice ? h('p.notice#notice', app.notice) : null,
     invitationsCard(),
+    quick.el,
+    partyCard(app, redraw),
     h('div.card',
       h('div.row', h('h2', t('ui.rooms')), h('button#refresh', {onclick: refresh}, t('ui.refresh'))),
       tabs, list, err),
@@ -204,11 +213,13 @@ function lobbyScreen() {
         code, codePw, h('button#join-code', {type: 'submit'}, t('ui.join'))),
       joinErr),
     createForm(),
-    h('div.card', h('button#open-traces', {onclick: () => { app.traces = true; redraw(); }}, t('traces.open'))));
+    h('div.card.row',
+      h('button#open-traces', {onclick: () => { app.traces = true; redraw(); }}, t('traces.open')),
+      h('button#open-boards', {onclick: () => { app.boards = true; redraw(); }}, t('boards.open'))));
   drawTabs();
   refresh();
   const timer = setInterval(refresh, 5000);
-  return {el, destroy: () => clearInterval(timer), update: refresh};
+  return {el, destroy: () => { clearInterval(timer); quick.destroy(); }, update: refresh};
 }
 
 // Invitations from other players (room.invitation): join with the invitation's code, or dismiss.
@@ -418,6 +429,11 @@ for (const type of ['room.member_joined', 'room.member_left', 'room.member_ready
   client.on(type, (d) => onRoomEvent(type, d));
 }
 client.on('*', (d, type) => {
+  if (type.startsWith('party.') || type.startsWith('match.')) {
+    // The lobby shows the party and quick play; in a room they wait for the player's return.
+    if (onCompetitionEvent(app, type, d) && !app.room && !app.traces && !app.boards) redraw();
+    return;
+  }
   if (type.includes('.') && !type.startsWith('room.') && !type.startsWith('session.') && !type.startsWith('server.')) {
     app.modeView?.event?.(type, d);
   }
@@ -427,6 +443,9 @@ client.on('*', (d, type) => {
 
 client.on('open', (hello) => {
   app.connection = 'online';
+  // The party as the server has it (a member may have left while this page was away).
+  loadCompetition(app).then(() => { if (!app.room && !app.traces && !app.boards) redraw(); },
+                            (e) => console.warn('party.get', e));
   // After a reload or a dropped network, the hello reply gives back the seat.
   if (hello.room) {
     const same = app.room && app.room.id === hello.room.id;
@@ -485,6 +504,9 @@ async function logout() {
   app.account = null;
   app.room = null;
   app.modeView = null;
+  app.party = null;
+  app.partyInvitations = [];
+  app.match = null;
   app.notice = '';
   redraw();
 }

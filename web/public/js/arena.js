@@ -1,7 +1,9 @@
 // Arena in the browser (src/modes/arena/README.md): the whole map on a canvas, the own player
 // predicted and the others interpolated by the SDK (/sdk/arena.js), moved with WASD or the arrow
-// keys, aimed with the mouse and fired with its button; ping, tick and the prediction error on
-// top; health, kills and deaths beside; the standings at the end. The server decides every hit.
+// keys, aimed with the mouse and fired with its button; on a touch screen, moved with a thumb
+// stick under the map and aimed and fired by touching the map (both at once: pointer events keep
+// each finger apart); ping, tick and the prediction error on top; health, kills and deaths beside;
+// the standings at the end. The server decides every hit.
 import {h, fill} from './dom.js';
 import {t} from './i18n.js';
 import {ArenaGame} from '/sdk/arena.js';
@@ -48,6 +50,8 @@ export class ArenaView {
     this.hitHealth = new Map(); // id → {tick, health}: arena.hit can be newer than the last state
     this.held = {up: false, down: false, left: false, right: false, fire: false};
     this.mouse = null;         // the pointer in world sub-units
+    this.firePointer = null;   // the pointer (mouse button or finger) holding fire on the map
+    this.stickPointer = null;  // the finger on the thumb stick
     this.ended_ = null;
     this.canvas = h('canvas#arena-canvas', {width: 800, height: 600, tabindex: 0});
     this.ctx = this.canvas.getContext('2d');
@@ -56,9 +60,13 @@ export class ArenaView {
     this.log = h('ol.log#arena-log');
     this.endCard = h('div#arena-end');
     this.help = h('p.hint#arena-help');
+    // The thumb stick: shown where the screen is touched (a phone, a tablet).
+    this.touch = navigator.maxTouchPoints > 0 || matchMedia('(pointer: coarse)').matches;
+    this.knob = h('div.knob');
+    this.stick = h('div.stick#arena-stick', {hidden: !this.touch}, this.knob);
     this.el = h('section.arena#arena',
       this.endCard,
-      h('div.card.field', this.hud, this.canvas, this.help),
+      h('div.card.field', this.hud, this.canvas, this.stick, this.help),
       h('div.card', this.scores, this.log));
     this.listen();
     this.lastPanel = 0;
@@ -80,28 +88,78 @@ export class ArenaView {
     };
     const onDown = key(true);
     const onUp = key(false);
-    const onBlur = () => { for (const k in this.held) this.held[k] = false; this.push(); };
-    const onMouseUp = () => { this.held.fire = false; this.push(); };
+    const onBlur = () => { for (const k in this.held) this.held[k] = false; this.stickAt(null); this.push(); };
+    // The map: the mouse aims as it moves and fires while its button is held; a finger aims where
+    // it touches and fires until it lifts. Pointer events, so that a touch makes no second,
+    // emulated mouse press, and a finger on the stick is not taken for the one on the map.
+    const onPointerUp = (e) => {
+      if (e.pointerId === this.firePointer) {
+        this.firePointer = null;
+        this.held.fire = false;
+        this.push();
+      }
+      if (e.pointerId === this.stickPointer) this.stickAt(null);
+    };
     window.addEventListener('keydown', onDown);
     window.addEventListener('keyup', onUp);
     window.addEventListener('blur', onBlur);
-    window.addEventListener('mouseup', onMouseUp);
-    this.canvas.addEventListener('mousemove', (e) => { this.mouse = this.toWorld(e); this.push(); });
-    this.canvas.addEventListener('mousedown', (e) => {
-      if (e.button !== 0 || this.ended_) return;
+    window.addEventListener('pointerup', onPointerUp);
+    window.addEventListener('pointercancel', onPointerUp);
+    this.canvas.addEventListener('pointermove', (e) => {
+      if (e.pointerType !== 'mouse' && e.pointerId !== this.firePointer) return;
+      this.mouse = this.toWorld(e);
+      this.push();
+    });
+    this.canvas.addEventListener('pointerdown', (e) => {
+      if ((e.pointerType === 'mouse' && e.button !== 0) || this.ended_) return;
       e.preventDefault();
       this.canvas.focus();
+      this.canvas.setPointerCapture(e.pointerId);
+      this.firePointer = e.pointerId;
       this.mouse = this.toWorld(e);
       this.held.fire = true;
       this.push();
     });
     this.canvas.addEventListener('contextmenu', (e) => e.preventDefault());
+    // The thumb stick: the direction from its centre, past a dead zone, holds up to two of the
+    // four directions (eight ways), as the keys would.
+    this.stick.addEventListener('pointerdown', (e) => {
+      if (this.ended_) return;
+      e.preventDefault();
+      this.stick.setPointerCapture(e.pointerId);
+      this.stickPointer = e.pointerId;
+      this.stickAt(e);
+    });
+    this.stick.addEventListener('pointermove', (e) => { if (e.pointerId === this.stickPointer) this.stickAt(e); });
     this.unlisten = () => {
       window.removeEventListener('keydown', onDown);
       window.removeEventListener('keyup', onUp);
       window.removeEventListener('blur', onBlur);
-      window.removeEventListener('mouseup', onMouseUp);
+      window.removeEventListener('pointerup', onPointerUp);
+      window.removeEventListener('pointercancel', onPointerUp);
     };
+  }
+
+  /** The stick held at a pointer event's place (null: let go): sets the four directions. */
+  stickAt(e) {
+    let dx = 0, dy = 0;
+    if (e) {
+      const r = this.stick.getBoundingClientRect();
+      dx = (e.clientX - (r.left + r.width / 2)) / (r.width / 2);
+      dy = (e.clientY - (r.top + r.height / 2)) / (r.height / 2);
+      const len = Math.hypot(dx, dy);
+      if (len > 1) { dx /= len; dy /= len; }
+    } else {
+      this.stickPointer = null;
+    }
+    const dead = 0.35;
+    this.held.left = dx < -dead;
+    this.held.right = dx > dead;
+    this.held.up = dy < -dead;
+    this.held.down = dy > dead;
+    const r = this.stick.clientWidth / 2 || 0;
+    this.knob.style.transform = `translate(${(dx * r * 0.6).toFixed(1)}px, ${(dy * r * 0.6).toFixed(1)}px)`;
+    this.push();
   }
 
   /** A pointer event's place on the map, in sub-units. */
@@ -182,7 +240,7 @@ export class ArenaView {
   }
 
   relabel() {
-    this.help.textContent = t('arena.help');
+    this.help.textContent = this.touch ? t('arena.help_touch') : t('arena.help');
     this.drawPanel();
   }
 
