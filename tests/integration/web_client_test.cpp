@@ -61,6 +61,8 @@ class web_client_test : public ::testing::Test {
     // The default web.public_dir: the source tree's web/public, found beside the executable.
     server_process srv(std::move(sets));
     auto [code, out] = run_scenario(srv, scenario, env);
+    // What each step checked and measured (the first page's budget, say): `ctest -V` shows it.
+    std::fputs(out.c_str(), stdout);
     EXPECT_EQ(code, 0) << out;
     EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;
   }
