@@ -133,6 +133,10 @@ TEST_F(web_client_test, two_pages_move_and_shoot_in_arena_and_see_the_same_outco
   play("arena");
 }
 
+TEST_F(web_client_test, a_mafia_page_keeps_drawing_while_twelve_players_chat_and_vote) {
+  play("mafia_fps");
+}
+
 TEST_F(web_client_test, two_phones_move_and_shoot_in_arena_with_the_stick_and_a_finger) {
   play("arena_touch");
 }
