@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # A throw-away Janus WebRTC server (videoroom plugin, HTTP transport) for tests and local clusters,
-# in a directory of its own, on free loopback ports. Usage: scripts/janus_temp.sh start|stop|url DIR
+# in a directory of its own, on free loopback ports.
+# Usage: scripts/janus_temp.sh start|stop|restart|url DIR
 #   start DIR  creates DIR if absent, writes a configuration there, starts Janus and prints one
 #              line on stdout: the settings Maratang needs, as
 #              JANUS_URL ADMIN_URL ADMIN_SECRET ADMIN_KEY
 #              (http://127.0.0.1:P/janus http://127.0.0.1:A/admin SECRET KEY)
 #   stop DIR   stops Janus (SIGTERM, then SIGKILL after 5 s) and removes DIR; quiet if DIR is gone
+#   restart DIR  stops Janus and starts it again with the same ports and secrets (it forgets
+#              every token and room it was given, as a real restart does); prints the line
 #   url DIR    prints the line again
 # Everything but that line goes to stderr; a failure exits non-zero with the reason and the tail
 # of the log. Every wait is bounded. Janus comes from Debian's janus package (scripts/setup.sh
@@ -19,7 +22,7 @@ set -euo pipefail
 
 die() { echo "janus_temp.sh: $*" >&2; exit 1; }
 
-[ $# = 2 ] || die "usage: janus_temp.sh start|stop|url DIR"
+[ $# = 2 ] || die "usage: janus_temp.sh start|stop|restart|url DIR"
 cmd=$1
 dir=$2
 janus=${MARATANG_JANUS:-$(command -v janus || true)}
@@ -207,6 +210,16 @@ case "$cmd" in
     locate
     stop_server
     rm -rf "$dir"
+    ;;
+  restart)
+    locate
+    stop_server
+    set +e
+    start_server
+    status=$?
+    set -e
+    [ "$status" = 0 ] || die "could not start Janus in $dir again"
+    line
     ;;
   url)
     locate

@@ -307,6 +307,13 @@ void gateway::run_admin(const admin_call& call, std::int64_t admin, const http_r
         n = (n.is_int64() ? n.get_int64() : 0) + 1;
         ++total;
       }
+      // Mafia's voice and video: the mode, and the SFU's health when there is one.
+      json::value media = nullptr;
+      if (admin_.media_status) {
+        boost::system::error_code ec;
+        media = json::parse(admin_.media_status(), ec);
+        if (ec) media = nullptr;
+      }
       return respond(json_response(
           200, json::object{{"node", admin_.node},
                             {"address", admin_.address},
@@ -318,7 +325,8 @@ void gateway::run_admin(const admin_call& call, std::int64_t admin, const http_r
                             {"draining", draining_.load()},
                             {"storage", admin_.storage},
                             {"redis", admin_.redis},
-                            {"kafka", admin_.kafka}}));
+                            {"kafka", admin_.kafka},
+                            {"media", media}}));
     }
     case action::rooms: {
       json::array rooms;

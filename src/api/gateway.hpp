@@ -113,6 +113,8 @@ struct admin_info {
   // {scenarios:[{folder, loaded, errors, id?, title?, language?}], llm:[{endpoint, breaker,
   // calls, ok, failed, retries, timeouts, in_flight}]} as JSON text; empty: no Mystery.
   std::function<std::string()> mystery_status;
+  // {mode: mesh|sfu|auto, sfu: null | {up, checked_at, games, resyncs, error?}} as JSON text.
+  std::function<std::string()> media_status;
 };
 
 class gateway final : public net::handler {

@@ -329,6 +329,10 @@ const std::vector<setting>& settings() {
     t.push_back(str_setting("media.janus_admin_key", &config::janus_admin_key,
                             "The videoroom plugin's admin_key: only Maratang creates rooms.", {},
                             true));
+    t.push_back(int_setting("media.janus_check_ms", &config::janus_check_ms, 0, 3600000,
+                            "How often Janus's health is checked (its admin API lists its "
+                            "tokens); a Janus found to have restarted is told every live game's "
+                            "rooms and tokens again. 0: never."));
     t.push_back(str_setting("media.stun_urls", &config::stun_urls,
                             "STUN servers for browsers, comma-separated (stun:host:port)."));
     t.push_back(str_setting("media.turn_urls", &config::turn_urls,

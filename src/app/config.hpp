@@ -104,8 +104,9 @@ struct config {
   std::string janus_admin_url;
   std::string janus_admin_secret;
   std::string janus_admin_key;
-  std::string stun_urls;  // comma-separated
-  std::string turn_urls;  // comma-separated
+  int janus_check_ms = 5000;  // Janus's health check; 0: never
+  std::string stun_urls;      // comma-separated
+  std::string turn_urls;      // comma-separated
   std::string turn_secret;
   int turn_ttl_s = 3600;
   std::string ice_transport_policy = "all";  // all | relay

@@ -510,6 +510,7 @@ std::shared_ptr<const media::media_options> media_options_of(Impl& s) {
     j.admin_url = s.cfg.janus_admin_url;
     j.admin_secret = s.cfg.janus_admin_secret;
     j.admin_key = s.cfg.janus_admin_key;
+    j.check_ms = s.cfg.janus_check_ms;
     o->sfu_server = media::make_janus_sfu(s.ioc, std::move(j));
   }
   o->ice.stun_urls = comma_list(s.cfg.stun_urls);
@@ -685,6 +686,7 @@ struct server::impl {
   lobby::action_log* action_log = nullptr;
   traces::trace_store* trace_store = nullptr;
   std::unique_ptr<core::auth_service> auth;
+  std::shared_ptr<const media::media_options> media;  // Mafia's voice and video (its SFU's health)
   lobby::mode_registry modes;
   std::unique_ptr<mystery::openai_port> llm;  // null: no LLM configured
   std::unique_ptr<mystery::casebook_writer> casebooks;
@@ -844,8 +846,9 @@ result<int> server::start() {
       [&s](std::function<void()> fn) { asio::post(s.hashing, std::move(fn)); });
   s.auth->load_revocations();
 
-  s.modes.add(modes::make_mafia_mode_factory(s.cfg.mafia_min_players, s.cfg.mafia_max_players,
-                                             media_options_of(s)));
+  s.media = media_options_of(s);
+  s.modes.add(
+      modes::make_mafia_mode_factory(s.cfg.mafia_min_players, s.cfg.mafia_max_players, s.media));
   if (s.cfg.test_modes) s.modes.add(modes::make_counter_mode_factory());
   start_mystery(s);
   {
@@ -1039,6 +1042,11 @@ result<int> server::start() {
     ai.redis = !s.cfg.redis_url.empty();
     ai.kafka = !s.cfg.kafka_brokers.empty();
     ai.history = &s.history;
+    ai.media_status = [&s] {
+      boost::json::object o{{"mode", s.cfg.media_mode}, {"sfu", nullptr}};
+      if (s.media && s.media->sfu_server) o["sfu"] = s.media->sfu_server->health();
+      return boost::json::serialize(o);
+    };
     ai.mystery_status = [&s] {
       boost::json::array llm;
       if (s.llm) {

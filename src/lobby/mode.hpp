@@ -139,6 +139,11 @@ class mode {
   // its timers at the same absolute times (a deadline already past fires at once) and its tick.
   // It sends nothing: no member is connected yet, and each gets view() on reconnecting.
   virtual void on_restore(room_api& room) = 0;
+  // The game ends without end_game: aborted (the mode threw, the server shuts down without a
+  // drain, an operator closed the room). Releases what it holds outside the process (an SFU's
+  // rooms). Not called for a game handed to another node, which goes on there; the mode is
+  // destroyed right after either way. Must not throw (a throw is logged and ignored).
+  virtual void on_abandon() {}
 };
 
 // Describes and creates a mode. Registered once at start-up; shared by all rooms (thread-safe:

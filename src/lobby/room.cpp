@@ -764,7 +764,15 @@ void room::finish_game(bool aborted) {
   games_.insert_game(std::move(g));
   log("game_ended", 0, end_result_);
 
-  // Destroy the game after the mode's call has returned (we are past it here).
+  // Destroy the game after the mode's call has returned (we are past it here); an aborted one
+  // first lets go of what it holds elsewhere.
+  if (aborted) {
+    try {
+      mode_->on_abandon();
+    } catch (const std::exception& e) {
+      spdlog::error("room {}: mode {} on_abandon() threw: {}", id_, params_.mode, e.what());
+    }
+  }
   mode_.reset();
   groups_.clear();
   state_ = state::waiting;

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -19,6 +20,7 @@
 #include <set>
 
 #include "core/crypto.hpp"
+#include "util/clock.hpp"
 
 namespace maratang::media {
 
@@ -96,19 +98,32 @@ struct post_op : std::enable_shared_from_this<post_op> {
   done_fn done;
 };
 
-// One request to Janus: to the admin API, or a videoroom plugin message.
+// One request to Janus: to the admin API, or a videoroom plugin message. `quiet`: a refusal is
+// expected at times (making again what may still exist) and logged only at debug level. `retry`:
+// removing something (a room, a token): when Janus does not answer, it is tried again once Janus
+// answers, so that nobody keeps a stream the policy took away.
 struct step {
   bool admin = false;
   json::object body;
+  bool quiet = false;
+  bool retry = false;
 };
 
 class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sfu> {
  public:
   janus_sfu(asio::io_context& io, janus_options o)
-      : strand_(asio::make_strand(io)), opt_(std::move(o)), own_token_(core::random_token(24)) {
+      : strand_(asio::make_strand(io)),
+        timer_(strand_),
+        opt_(std::move(o)),
+        own_token_(core::random_token(24)) {
     if (opt_.public_url.empty()) opt_.public_url = opt_.url;
     // Maratang's own token for the Janus API (token_auth), before anything else.
     batches_.push_back({add_token(own_token_)});
+  }
+
+  // Starts the health checks (after construction: they hold a weak reference).
+  void start() {
+    if (opt_.check_ms > 0) asio::post(strand_, [w = weak_from_this()] { schedule_check(w); });
   }
 
   void apply(std::string_view game_id, const std::vector<speaker>& speakers) override {
@@ -127,9 +142,8 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
       for (const auto& s : speakers) {
         std::set<std::int64_t> want(s.audience.begin(), s.audience.end());
         want.insert(s.id);
-        json::array tokens;
         for (auto m : want)
-          tokens.emplace_back(token_of(m));
+          token_of(m);  // every member of the room has a token before the room names it
         auto it = gm.rooms.find(s.id);
         if (it != gm.rooms.end() && it->second.allowed == want) continue;
         if (it != gm.rooms.end() &&
@@ -154,15 +168,7 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
           gm.rooms.erase(it);
         }
         room r{new_room_id(), core::random_token(24), std::move(want)};
-        batch.push_back(plugin({{"request", "create"},
-                                {"room", r.id},
-                                {"secret", r.secret},
-                                {"admin_key", opt_.admin_key},
-                                {"description", fmt_room(game_id, s.id)},
-                                {"is_private", true},
-                                {"require_pvtid", true},
-                                {"publishers", 1},
-                                {"allowed", std::move(tokens)}}));
+        batch.push_back(create_room(r, game_id, s.id, gm));
         gm.rooms.emplace(s.id, std::move(r));
       }
     }
@@ -197,10 +203,69 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
       for (const auto& [sp, r] : it->second.rooms)
         batch.push_back(destroy_room(r));
       for (const auto& [m, tok] : it->second.tokens)
-        batch.push_back(step{true, {{"janus", "remove_token"}, {"token", tok}}});
+        batch.push_back(remove_token(tok));
       games_.erase(it);
     }
     enqueue(std::move(batch));
+  }
+
+  json::object save(std::string_view game_id) const override {
+    std::lock_guard g(mu_);
+    auto it = games_.find(game_id);
+    if (it == games_.end()) return {};
+    json::object tokens;
+    for (const auto& [m, tok] : it->second.tokens)
+      tokens[std::to_string(m)] = tok;
+    json::array rooms;
+    for (const auto& [sp, r] : it->second.rooms) {
+      json::array allowed;
+      for (auto m : r.allowed)
+        allowed.push_back(m);
+      rooms.push_back(json::object{
+          {"speaker", sp}, {"id", r.id}, {"secret", r.secret}, {"allowed", std::move(allowed)}});
+    }
+    return {{"tokens", std::move(tokens)}, {"rooms", std::move(rooms)}};
+  }
+
+  void adopt(std::string_view game_id, const json::object& saved) override {
+    game gm;
+    try {
+      for (const auto& [m, tok] : saved.at("tokens").as_object())
+        gm.tokens.emplace(std::stoll(std::string(m)), std::string(tok.as_string()));
+      for (const auto& v : saved.at("rooms").as_array()) {
+        const auto& o = v.as_object();
+        room r{o.at("id").to_number<std::uint64_t>(), std::string(o.at("secret").as_string()), {}};
+        for (const auto& m : o.at("allowed").as_array())
+          r.allowed.insert(m.to_number<std::int64_t>());
+        gm.rooms.emplace(o.at("speaker").to_number<std::int64_t>(), std::move(r));
+      }
+    } catch (const std::exception& e) {
+      // Not ours to read (another version wrote it): the next apply() makes new rooms.
+      spdlog::warn("janus: game {}: its saved rooms are unreadable ({}); new ones will be made",
+                   game_id, e.what());
+      return;
+    }
+    std::vector<step> batch;
+    {
+      std::lock_guard g(mu_);
+      auto& slot = games_[std::string(game_id)];
+      slot = std::move(gm);
+      make_again(slot, game_id, batch);
+    }
+    enqueue(std::move(batch));
+  }
+
+  void release(std::string_view game_id) override {
+    std::lock_guard g(mu_);
+    if (auto it = games_.find(game_id); it != games_.end()) games_.erase(it);
+  }
+
+  json::object health() const override {
+    std::lock_guard g(mu_);
+    json::object o{
+        {"up", up_}, {"checked_at", checked_at_}, {"games", games_.size()}, {"resyncs", resyncs_}};
+    if (!error_.empty()) o["error"] = error_;
+    return o;
   }
 
  private:
@@ -218,13 +283,43 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
     return "maratang " + std::string(game_id) + " " + std::to_string(speaker);
   }
 
-  static step add_token(const std::string& token) {
+  static step add_token(const std::string& token, bool quiet = false) {
     return {true,
-            {{"janus", "add_token"}, {"token", token}, {"plugins", {"janus.plugin.videoroom"}}}};
+            {{"janus", "add_token"}, {"token", token}, {"plugins", {"janus.plugin.videoroom"}}},
+            quiet};
+  }
+  static step remove_token(const std::string& token) {
+    return {true, {{"janus", "remove_token"}, {"token", token}}, false, true};
   }
   static step plugin(json::object body) { return {false, std::move(body)}; }
   static step destroy_room(const room& r) {
-    return plugin({{"request", "destroy"}, {"room", r.id}, {"secret", r.secret}});
+    return {false, {{"request", "destroy"}, {"room", r.id}, {"secret", r.secret}}, false, true};
+  }
+  step create_room(const room& r, std::string_view game_id, std::int64_t speaker,
+                   const game& gm) const {
+    json::array tokens;
+    for (auto m : r.allowed) {
+      if (auto t = gm.tokens.find(m); t != gm.tokens.end()) tokens.emplace_back(t->second);
+    }
+    return plugin({{"request", "create"},
+                   {"room", r.id},
+                   {"secret", r.secret},
+                   {"admin_key", opt_.admin_key},
+                   {"description", fmt_room(game_id, speaker)},
+                   {"is_private", true},
+                   {"require_pvtid", true},
+                   {"publishers", 1},
+                   {"allowed", std::move(tokens)}});
+  }
+  // A game's tokens and rooms, told again to a Janus that may have some of them (adopted from a
+  // snapshot) or none (restarted): a refusal because one exists is expected.
+  void make_again(const game& gm, std::string_view game_id, std::vector<step>& batch) const {
+    for (const auto& [m, tok] : gm.tokens)
+      batch.push_back(add_token(tok, true));
+    for (const auto& [sp, r] : gm.rooms) {
+      batch.push_back(create_room(r, game_id, sp, gm));
+      batch.back().quiet = true;
+    }
   }
 
   // Room numbers are random below 2^53, so that browsers read them exactly.
@@ -266,10 +361,11 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
     }
     auto& s = b->front();
     if (s.admin) {
-      s.body["admin_secret"] = opt_.admin_secret;
-      post(opt_.admin_url, std::move(s.body),
+      auto body = s.body;
+      body["admin_secret"] = opt_.admin_secret;
+      post(opt_.admin_url, std::move(body),
            [self, b, session, handle](std::optional<json::value> r) {
-             check(r, "admin request");
+             self->done_step(b->front(), r, "admin request");
              b->pop_front();
              self->run(b, session, handle);
            });
@@ -289,10 +385,10 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
       });
       return;
     }
-    json::object msg{{"janus", "message"}, {"body", std::move(s.body)}};
+    json::object msg{{"janus", "message"}, {"body", s.body}};
     post(opt_.url + "/" + std::to_string(session) + "/" + std::to_string(handle), std::move(msg),
          [self, b, session, handle](std::optional<json::value> r) {
-           check(r, "videoroom request");
+           self->done_step(b->front(), r, "videoroom request");
            b->pop_front();
            self->run(b, session, handle);
          });
@@ -300,24 +396,111 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
 
   void give_up(const std::shared_ptr<std::deque<step>>& b, std::string_view what) {
     spdlog::warn("janus: could not {}; {} requests dropped", what, b->size());
+    for (auto& s : *b) {
+      if (s.retry) retry_.push_back(std::move(s));
+    }
     next();
   }
 
-  // Logs a refusal: Janus answers errors with HTTP 200 and an "error" member.
-  static void check(const std::optional<json::value>& r, std::string_view what) {
-    if (!r) return;
-    const auto* o = r->if_object();
-    if (!o) return;
-    if (auto* e = o->if_contains("error")) {
-      spdlog::warn("janus: {} refused: {}", what, json::serialize(*e));
+  // After a step: a removal Janus did not answer is kept to try again; a refusal is logged
+  // (Janus answers errors with HTTP 200 and an "error" member).
+  void done_step(const step& s, const std::optional<json::value>& r, std::string_view what) {
+    if (!r) {
+      if (s.retry) retry_.push_back(s);
       return;
     }
-    if (auto* pd = o->if_contains("plugindata")) {
-      if (auto* d = pd->as_object().if_contains("data")) {
-        if (d->as_object().contains("error"))
-          spdlog::warn("janus: {} refused: {}", what, json::serialize(*d));
+    const auto* o = r->if_object();
+    if (!o) return;
+    const json::value* refusal = o->if_contains("error");
+    if (!refusal) {
+      if (auto* pd = o->if_contains("plugindata")) {
+        if (auto* d = pd->as_object().if_contains("data")) {
+          if (d->as_object().contains("error")) refusal = d;
+        }
       }
     }
+    if (!refusal) return;
+    if (s.quiet)
+      spdlog::debug("janus: {} refused (expected when it exists): {}", what,
+                    json::serialize(*refusal));
+    else
+      spdlog::warn("janus: {} refused: {}", what, json::serialize(*refusal));
+  }
+
+  // --- health ------------------------------------------------------------------------------------
+
+  static void schedule_check(const std::weak_ptr<janus_sfu>& w) {
+    auto self = w.lock();
+    if (!self) return;
+    self->timer_.expires_after(std::chrono::milliseconds(self->opt_.check_ms));
+    self->timer_.async_wait([w](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto s = w.lock()) s->check_now(w);
+    });
+  }
+
+  // On the strand: asks the admin API for Janus's tokens. No answer: down. Ours missing: Janus
+  // lost its state (a restart): everything live is told again.
+  void check_now(const std::weak_ptr<janus_sfu>& w) {
+    json::object body{{"janus", "list_tokens"}, {"admin_secret", opt_.admin_secret}};
+    post(opt_.admin_url, std::move(body), [w](std::optional<json::value> r) {
+      auto self = w.lock();
+      if (!self) return;
+      self->on_checked(r);
+      schedule_check(w);
+    });
+  }
+
+  void on_checked(const std::optional<json::value>& r) {
+    const json::array* tokens = nullptr;
+    if (r && r->is_object()) {
+      if (const auto* d = r->as_object().if_contains("data"); d && d->is_object()) {
+        if (const auto* t = d->as_object().if_contains("tokens"); t && t->is_array())
+          tokens = &t->as_array();
+      }
+    }
+    bool ours = false;
+    for (const auto& t : tokens ? *tokens : json::array{}) {
+      const auto* o = t.if_object();
+      const auto* v = o ? o->if_contains("token") : nullptr;
+      if (v && v->is_string() && v->get_string() == own_token_) ours = true;
+    }
+    std::vector<step> batch;
+    {
+      std::lock_guard g(mu_);
+      checked_at_ = real_clock().now_ms();
+      if (!tokens) {
+        if (up_) spdlog::warn("janus: no answer from {}: Janus is down", opt_.admin_url);
+        up_ = false;
+        error_ = r ? "unexpected reply to list_tokens" : "no answer";
+        return;
+      }
+      if (!up_ && checked_once_) spdlog::info("janus: {} answers again", opt_.admin_url);
+      up_ = true;
+      checked_once_ = true;
+      error_.clear();
+      if (!ours) {
+        // Seen before and gone now: Janus restarted. (Never seen: the first batch has not
+        // reached a Janus that was down; adding again is harmless.)
+        if (own_token_seen_) {
+          ++resyncs_;
+          spdlog::warn("janus: its state is gone (restarted?); telling it {} games again",
+                       games_.size());
+        }
+        batch.push_back(add_token(own_token_, true));
+        for (const auto& [id, gm] : games_)
+          make_again(gm, id, batch);
+      } else {
+        own_token_seen_ = true;
+      }
+    }
+    // Removals Janus did not answer, now that it does.
+    for (auto& s : retry_) {
+      s.quiet = true;
+      batch.push_back(std::move(s));
+    }
+    retry_.clear();
+    enqueue(std::move(batch));
   }
 
   static std::optional<std::uint64_t> data_id(const std::optional<json::value>& r) {
@@ -340,18 +523,28 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
   }
 
   asio::strand<asio::io_context::executor_type> strand_;
+  asio::steady_timer timer_;  // the health checks, on the strand
   janus_options opt_;
   const std::string own_token_;
   mutable std::mutex mu_;
   std::map<std::string, game, std::less<>> games_;  // guarded by mu_
-  std::deque<std::vector<step>> batches_;           // on the strand
-  bool running_ = false;                            // on the strand
+  bool up_ = false;                                 // guarded by mu_, as the four below
+  bool checked_once_ = false;
+  bool own_token_seen_ = false;
+  std::int64_t checked_at_ = 0;
+  std::int64_t resyncs_ = 0;
+  std::string error_;
+  std::deque<std::vector<step>> batches_;  // on the strand
+  std::vector<step> retry_;                // on the strand
+  bool running_ = false;                   // on the strand
 };
 
 }  // namespace
 
 std::shared_ptr<sfu> make_janus_sfu(boost::asio::io_context& io, janus_options o) {
-  return std::make_shared<janus_sfu>(io, std::move(o));
+  auto s = std::make_shared<janus_sfu>(io, std::move(o));
+  s->start();
+  return s;
 }
 
 }  // namespace maratang::media

@@ -8,6 +8,12 @@
 // every publisher and subscriber in it) and made again under a new number. Each member of a game
 // gets one random token, added to Janus's token_auth store for the videoroom plugin and removed at
 // the end of the game. Room secrets and the videoroom admin_key are known to Maratang alone.
+//
+// Health: every `check_ms` the admin API lists Janus's tokens. No answer: Janus is down (health()
+// says so; the requests of the meantime are dropped). An answer without Maratang's own token:
+// Janus restarted and lost its state, so every live game's tokens and rooms are made again, with
+// the same numbers, secrets and tokens: browsers join again with the grants they hold. A game
+// moved to this process brings its rooms in its snapshot (save/adopt), made again the same way.
 #pragma once
 
 #include <memory>
@@ -28,6 +34,7 @@ struct janus_options {
   std::string admin_secret;  // janus.jcfg general.admin_secret
   std::string admin_key;     // janus.plugin.videoroom.jcfg general.admin_key ("" none)
   int timeout_ms = 5000;     // each HTTP request
+  int check_ms = 5000;       // how often Janus's health is checked; 0: never
 };
 
 // Calls run on `io`'s threads; `io` must outlive the returned object.

@@ -34,8 +34,24 @@ class sfu {
   // empty object when the game has no policy yet. The rooms may still be being made: a join that
   // finds no room is retried by the client.
   virtual boost::json::object grant(std::string_view game, std::int64_t member) const = 0;
-  // The game is over: its rooms and credentials are removed.
+  // The game is over (or abandoned: an error, a shutdown, an operator): its rooms and credentials
+  // are removed.
   virtual void end(std::string_view game) = 0;
+
+  // A game that moves: its rooms and credentials as an object for its snapshot (empty when this
+  // SFU knows no such game), so that the process that restores it adopts them instead of making
+  // new ones, and every browser's grant stays good.
+  virtual boost::json::object save(std::string_view game) const = 0;
+  // Takes over `saved` (save()'s object, written by another process or before a restart): the
+  // game's rooms and credentials are this one's from now on, made again on the SFU where they
+  // are missing. The next apply() changes them as usual.
+  virtual void adopt(std::string_view game, const boost::json::object& saved) = 0;
+  // The game goes on in another process (handed over): forgotten here, its rooms left as they are.
+  virtual void release(std::string_view game) = 0;
+  // The SFU as last checked: {up, checked_at (ms since the epoch, 0: never), games, resyncs,
+  // error?}. `resyncs`: how often the SFU was found to have lost what it was told (restarted),
+  // and was told it all again.
+  virtual boost::json::object health() const = 0;
 };
 
 // STUN and TURN servers for browsers: `ice_servers(member)` gives the RTCPeerConnection's

@@ -847,10 +847,14 @@ constexpr endpoint_spec endpoints[] = {
      "/v1/admin/overview",
      true,
      "Admins only: this node at a glance: its id, when it started, WebSocket connections, "
-     "players online, rooms by mode and state, whether it is draining, and its stores.",
+     "players online, rooms by mode and state, whether it is draining, its stores, and Mafia's "
+     "media: the mode (media.mode) and, with Janus, its health as last checked "
+     "(media.janus_check_ms): whether it answered, when, the games it carries, and how often it "
+     "was found restarted and told every live game's rooms and tokens again.",
      {},
      "`{node, address, started_at, server_time, connections, online, rooms:{total, by_mode:{mode:"
-     "{waiting, playing}}}, draining, storage, redis, kafka}`"},
+     "{waiting, playing}}}, draining, storage, redis, kafka, media:{mode, sfu: null | {up, "
+     "checked_at, games, resyncs, error?}}}`"},
     {"GET",
      "/v1/admin/rooms",
      true,

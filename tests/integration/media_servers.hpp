@@ -52,6 +52,13 @@ class janus_server {
   }
   int port() const { return port_; }
   const std::string& url() const { return url_; }
+  // Its admin API's port and secret (a test may add a token of its own there).
+  int admin_port() const {
+    return std::stoi(admin_url_.substr(admin_url_.rfind(':') + 1, std::string::npos));
+  }
+  const std::string& admin_secret() const { return admin_secret_; }
+  // Stops Janus and starts it again on the same ports: it forgets every token and room.
+  void restart() { run_script("janus_temp.sh", "restart '" + dir_.string() + "'"); }
   // The server's settings that point it at this Janus.
   std::vector<std::string> settings() const {
     return {"llm.base_url=",

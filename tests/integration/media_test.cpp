@@ -2,17 +2,20 @@
 // videoroom plugin), as a browser would use it: a member's Janus token and the rooms the server
 // hands out in mafia.media, and what Janus answers when that member asks for what the media policy
 // forbids — a citizen joining the mafioso's room at night — and the same request once the day lets
-// them hear the mafioso again. Also: a room the town was in is torn down at nightfall. And coturn
+// them hear the mafioso again. Also: a room the town was in is torn down at nightfall; a Janus
+// restarted mid-game gets every live room back; an aborted game leaves none. And coturn
 // (scripts/coturn_temp.sh) accepting the TURN credentials mafia.media hands out, and no forged one.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -39,6 +42,13 @@ class janus_session {
       }
       std::this_thread::sleep_for(ms(100));
     }
+    return r;
+  }
+
+  // One attempt at creating the session: Janus's answer.
+  json::object try_open() {
+    auto r = post("/janus", {{"janus", "create"}});
+    if (str(at(r, "janus")) == "success") id_ = static_cast<std::uint64_t>(num(at(r, "data.id")));
     return r;
   }
 
@@ -223,6 +233,151 @@ TEST(MediaTest, janus_refuses_a_citizen_the_mafia_room_at_night_and_lets_them_in
   const auto h3 = c.attach();
   auto allowed = c.join(h3, night_room, c_id, true);
   EXPECT_EQ(str(at(allowed, "videoroom")), "joined") << json::serialize(allowed);
+}
+
+// A videoroom request through a session of the test's own token (added on Janus's admin API, so
+// that it does not depend on the tokens the server hands out): the plugin's answer.
+json::object ask_janus(const janus_server& janus, const json::object& body) {
+  auto added = http_call(janus.admin_port(), "POST", "/admin",
+                         json::serialize(json::object{{"janus", "add_token"},
+                                                      {"token", "test-probe"},
+                                                      {"transaction", "probe"},
+                                                      {"admin_secret", janus.admin_secret()}}));
+  if (added.status != 200) throw std::runtime_error("add_token: " + added.body);
+  janus_session probe(janus.port(), "test-probe");
+  if (str(at(probe.open(), "janus")) != "success") throw std::runtime_error("no probe session");
+  return probe.message(probe.attach(), body);
+}
+
+// Whether Janus has videoroom `room`.
+bool room_exists(const janus_server& janus, std::int64_t room) {
+  auto r = ask_janus(janus, {{"request", "exists"}, {"room", room}});
+  if (!has(r, "exists")) throw std::runtime_error("exists: " + json::serialize(r));
+  return at(r, "exists").as_bool();
+}
+
+// Janus restarted mid-game forgets its tokens and rooms: the server's health check finds its own
+// token gone and tells Janus every live game again, with the same room numbers and tokens, so a
+// member joins again with the grant they already hold. Then an operator closes the room: the
+// aborted game's rooms and tokens leave Janus (before, they stayed until Janus restarted).
+TEST(MediaTest, a_restarted_janus_gets_the_rooms_back_and_an_aborted_game_leaves_none) {
+  janus_server janus;
+  auto sets = janus.settings();
+  sets.push_back("media.janus_check_ms=200");
+  server_process srv(sets);
+  auto ops = make_admin(srv, sets);
+  auto seats = seat_players(srv.port(), {"Ha", "Ja", "Ka", "Ta"});
+  auto snap = snapshot_of_reply(seats[0].ws->call(
+      "room.create", {{"mode", "mafia"}, {"name", "Restart"}, {"settings", {{"day_ms", 120000}}}}));
+  const auto room_id = str(at(snap, "id"));
+  for (std::size_t i = 1; i < seats.size(); ++i) {
+    seats[i].ws->call("room.join", {{"room_id", room_id}});
+    seats[i].ws->call("room.ready", {{"ready", true}});
+  }
+  seats[0].ws->call("room.start");
+  auto grant = latest_media(seats[1]);
+  ASSERT_EQ(str(at(grant, "transport")), "sfu") << json::serialize(grant);
+  const auto token = str(at(grant, "sfu.token"));
+  const auto mine = num(at(grant, "sfu.publish"));
+  janus_session before(janus.port(), token);
+  ASSERT_EQ(str(at(before.open(), "janus")), "success");
+  auto joined = before.join(before.attach(), mine, seats[1].acc.id, true);
+  ASSERT_EQ(str(at(joined, "videoroom")), "joined") << json::serialize(joined);
+  auto overview = [&] {
+    auto r = http_call(srv.port(), "GET", "/v1/admin/overview", {}, bearer(ops.token));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return at(r.json(), "media.sfu").as_object();
+  };
+  EXPECT_TRUE(at(overview(), "up").as_bool());
+  EXPECT_EQ(num(at(overview(), "resyncs")), 0);
+
+  janus.restart();
+  // The same token opens a session again, and the same room takes the member back, within the
+  // janus_session's 5 s of retries (the check runs every 200 ms).
+  janus_session after(janus.port(), token);
+  auto reopened = after.open();
+  ASSERT_EQ(str(at(reopened, "janus")), "success") << json::serialize(reopened);
+  auto rejoined = after.join(after.attach(), mine, seats[1].acc.id, true);
+  EXPECT_EQ(str(at(rejoined, "videoroom")), "joined") << json::serialize(rejoined);
+  auto health = overview();
+  EXPECT_TRUE(at(health, "up").as_bool()) << json::serialize(health);
+  EXPECT_EQ(num(at(health, "resyncs")), 1) << json::serialize(health);
+  EXPECT_EQ(num(at(health, "games")), 1) << json::serialize(health);
+  // The grant the server hands out now (a reconnecting member's hello) is the one they hold.
+  seats[1].ws = std::make_unique<ws_client>(srv.port(), seats[1].acc.token);
+  auto hello = seats[1].ws->hello();
+  EXPECT_EQ(str(at(hello, "room.game.media.sfu.token")), token) << json::serialize(hello);
+  EXPECT_EQ(num(at(hello, "room.game.media.sfu.publish")), mine) << json::serialize(hello);
+
+  // The operator closes the room: the game is aborted, and Janus loses its rooms and tokens.
+  auto closed =
+      http_call(srv.port(), "POST", "/v1/admin/rooms/" + room_id + "/close",
+                json::serialize(json::object{{"message", "maintenance"}}), bearer(ops.token));
+  ASSERT_EQ(closed.status, 200) << closed.body;
+  bool gone = false;
+  for (int i = 0; i < 50 && !gone; ++i) {
+    janus_session late(janus.port(), token);
+    gone = str(at(late.try_open(), "janus")) == "error" && !room_exists(janus, mine);
+    if (!gone) std::this_thread::sleep_for(ms(100));
+  }
+  EXPECT_TRUE(gone) << "the aborted game's token or room is still on Janus";
+  EXPECT_EQ(num(at(overview(), "games")), 0);
+}
+
+// A node killed mid-game restores it from its snapshot, which carries the game's Janus rooms and
+// tokens: the restored game adopts them, so every grant stays what it was, a browser already in
+// its room stays there undisturbed, and another joins with the token it held (a game moved to
+// another node by a drain does the same).
+TEST(MediaTest, a_game_restored_after_a_crash_keeps_its_janus_rooms_and_grants) {
+  janus_server janus;
+  temp_dir dir;
+  auto sets = janus.settings();
+  sets.push_back("rooms.reconnect_grace_ms=60000");
+  std::vector<seat> seats;
+  json::object before;
+  std::optional<janus_session> in_call;  // a browser in its room while the node dies
+  {
+    server_process srv(sets, dir.path());
+    seats = seat_players(srv.port(), {"Ma", "Pa", "Sa", "Ya"});
+    auto snap = snapshot_of_reply(seats[0].ws->call(
+        "room.create", {{"mode", "mafia"}, {"name", "Crash"}, {"settings", {{"day_ms", 120000}}}}));
+    for (std::size_t i = 1; i < seats.size(); ++i) {
+      seats[i].ws->call("room.join", {{"room_id", str(at(snap, "id"))}});
+      seats[i].ws->call("room.ready", {{"ready", true}});
+    }
+    seats[0].ws->call("room.start");
+    before = latest_media(seats[1]);
+    ASSERT_EQ(str(at(before, "transport")), "sfu") << json::serialize(before);
+    in_call.emplace(janus.port(), str(at(before, "sfu.token")));
+    ASSERT_EQ(str(at(in_call->open(), "janus")), "success");
+    auto joined =
+        in_call->join(in_call->attach(), num(at(before, "sfu.publish")), seats[1].acc.id, true);
+    ASSERT_EQ(str(at(joined, "videoroom")), "joined") << json::serialize(joined);
+    std::this_thread::sleep_for(ms(300));  // the snapshot is written behind the start
+    ASSERT_EQ(::kill(srv.pid(), SIGKILL), 0);
+    EXPECT_EQ(srv.stop().signal, SIGKILL);
+    for (auto& st : seats)
+      st.ws->drop();
+  }
+  server_process srv(sets, dir.path());
+  seats[1].ws = std::make_unique<ws_client>(srv.port(), seats[1].acc.token);
+  auto hello = seats[1].ws->hello();
+  const auto after = at(hello, "room.game.media.sfu").as_object();
+  EXPECT_EQ(json::serialize(after), json::serialize(at(before, "sfu")))
+      << "the restored game's grant differs";
+  // The browser that was in its room is still there: the room was not made again.
+  auto in_room =
+      ask_janus(janus, {{"request", "listparticipants"}, {"room", num(at(after, "publish"))}});
+  ASSERT_TRUE(has(in_room, "participants")) << json::serialize(in_room);
+  ASSERT_EQ(at(in_room, "participants").as_array().size(), 1u) << json::serialize(in_room);
+  EXPECT_EQ(num(at(at(in_room, "participants").as_array()[0], "id")), seats[1].acc.id);
+  // Another member joins their room with the token they were given before the crash.
+  seats[2].ws = std::make_unique<ws_client>(srv.port(), seats[2].acc.token);
+  const auto other = at(seats[2].ws->hello(), "room.game.media.sfu").as_object();
+  janus_session again(janus.port(), str(at(other, "token")));
+  ASSERT_EQ(str(at(again.open(), "janus")), "success");
+  auto joined = again.join(again.attach(), num(at(other, "publish")), seats[2].acc.id, true);
+  EXPECT_EQ(str(at(joined, "videoroom")), "joined") << json::serialize(joined);
 }
 
 // Runs coturn's own client (turnutils_uclient) against 127.0.0.1:`port` with a TURN username and

@@ -512,24 +512,28 @@ class mafia_game final : public lobby::mode {
       invs.push_back(i);
     for (const auto& c : chat_)
       chat.push_back(c.line);  // the line carries its channel
-    return {{"v", 1},
-            {"seats", std::move(seats)},
-            {"spectators", std::move(specs)},
-            {"phase", name(phase_)},
-            {"day", day_},
-            {"round", round_},
-            {"ends_at", ends_at_},
-            {"timer", timer_ != 0},
-            {"phase_serial", phase_serial_},
-            {"accused", accused_},
-            {"votes", std::move(votes)},
-            {"verdicts", std::move(verdicts)},
-            {"kill_picks", std::move(picks)},
-            {"heal", heal_},
-            {"investigated", investigated_},
-            {"investigations", std::move(invs)},
-            {"chat", std::move(chat)},
-            {"history", history_}};
+    json::object o{{"v", 1},
+                   {"seats", std::move(seats)},
+                   {"spectators", std::move(specs)},
+                   {"phase", name(phase_)},
+                   {"day", day_},
+                   {"round", round_},
+                   {"ends_at", ends_at_},
+                   {"timer", timer_ != 0},
+                   {"phase_serial", phase_serial_},
+                   {"accused", accused_},
+                   {"votes", std::move(votes)},
+                   {"verdicts", std::move(verdicts)},
+                   {"kill_picks", std::move(picks)},
+                   {"heal", heal_},
+                   {"investigated", investigated_},
+                   {"investigations", std::move(invs)},
+                   {"chat", std::move(chat)},
+                   {"history", history_}};
+    // The SFU's rooms and tokens, so that the node restoring the game keeps them (and every
+    // browser's grant): absent for a mesh game.
+    if (sfu_) o["sfu"] = media_->sfu_server->save(game_id_);
+    return o;
   }
 
   // Reads serialize()'s output; throws on anything malformed (the factory turns it into an error).
@@ -581,14 +585,31 @@ class mafia_game final : public lobby::mode {
       chat_.push_back({channel, line});
     }
     history_ = s.at("history").as_array();
+    if (const auto* m = s.if_contains("sfu"); m && m->is_object()) saved_sfu_ = m->as_object();
   }
 
   void on_restore(room_api& room) override {
     if (timer_ && phase_ != phase::over) timer_ = room.set_timer(ends_at_, phase_serial_);
-    // The SFU's rooms and tokens lived in the process that crashed: made again (sending
-    // nothing here; members read their grants in the snapshot they get on reconnecting).
+    // The SFU's rooms and tokens, from the snapshot: adopted (made again where Janus lost them),
+    // then brought in line with the policy (nothing changes when it is the same). A snapshot
+    // without them (a mesh game, or media.mode changed): new ones. Members read their grants in
+    // the snapshot they get on reconnecting.
     choose_media(room);
-    if (sfu_ && phase_ != phase::over) apply_sfu();
+    if (sfu_ && phase_ != phase::over) {
+      if (!saved_sfu_.empty()) media_->sfu_server->adopt(game_id_, saved_sfu_);
+      apply_sfu();
+    }
+    saved_sfu_ = {};
+  }
+
+  void on_abandon() override {
+    if (sfu_) media_->sfu_server->end(game_id_);
+  }
+
+  // A game that ended or was abandoned has told the SFU already (end() forgets it); one handed
+  // to another node goes on there with the same rooms: only forgotten here.
+  ~mafia_game() override {
+    if (sfu_) media_->sfu_server->release(game_id_);
   }
 
  private:
@@ -1126,7 +1147,8 @@ class mafia_game final : public lobby::mode {
   rules rules_;
   std::shared_ptr<const media::media_options> media_;  // null: no voice/video settings
   std::string game_id_;
-  bool sfu_ = false;  // this game's media go through media_->sfu
+  bool sfu_ = false;        // this game's media go through media_->sfu
+  json::object saved_sfu_;  // restore_from's "sfu", until on_restore adopts it
   std::vector<seat> seats_;
   std::vector<player_id> spectators_;  // as of the current phase
   phase phase_ = phase::day;

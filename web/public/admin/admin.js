@@ -104,11 +104,21 @@ async function overview() {
       stat('storage', o.storage, 'stat-storage'),
       stat('redis', yesNo(o.redis), 'stat-redis'),
       stat('kafka', yesNo(o.kafka), 'stat-kafka'),
-      stat('draining', yesNo(o.draining), 'stat-draining')),
+      stat('draining', yesNo(o.draining), 'stat-draining'),
+      stat('media', mediaText(o.media), 'stat-media')),
     h('p', rooms),
     h('h3', t('last_hour')),
     h('div.charts', Object.entries(m.series).map(([name, points]) => chart(name, points))),
   ];
+}
+
+/** Mafia's media: the mode, and Janus's health as the server last checked it. */
+function mediaText(m) {
+  if (!m) return '—';
+  if (!m.sfu) return m.mode;
+  const j = m.sfu;
+  const state = !j.checked_at ? t('janus_unchecked') : j.up ? t('janus_up') : t('janus_down') + (j.error ? ` (${j.error})` : '');
+  return `${m.mode} · Janus ${state} · ${t('janus_games', { n: j.games })}` + (j.resyncs ? ` · ${t('janus_resyncs', { n: j.resyncs })}` : '');
 }
 
 /** A line chart of [at, value] points as an SVG polyline (built with DOM calls: CSP-safe). */
