@@ -119,7 +119,8 @@ bool gateway::route_static(http_request& req, const http_responder& respond) {
       req.path == "/v1" || req.path == "/ws") {
     return false;
   }
-  if (req.method != "GET") return false;
+  // HEAD is answered as GET; the network layer sends the head alone.
+  if (req.method != "GET" && req.method != "HEAD") return false;
   // The admin console lives in its own folder; /admin is its page as /admin/ is.
   const std::string_view rel =
       req.path == "/admin" ? std::string_view("admin/") : std::string_view(req.path).substr(1);

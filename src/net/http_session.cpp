@@ -99,6 +99,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   auto req = parser_->release();
   version_ = req.version();
   keep_alive_ = req.keep_alive();
+  head_ = req.method() == http::verb::head;
   if (websocket::is_upgrade(req)) return upgrade(std::move(req));
 
   st_->m.http_requests.fetch_add(1, std::memory_order_relaxed);
@@ -151,8 +152,9 @@ void http_session::respond(http_response resp) {
     fmt::format_to(std::back_inserter(shared_head_), "Content-Length: {}\r\n\r\n",
                    resp.shared_body->size());
     shared_body_ = std::move(resp.shared_body);
-    const std::array<asio::const_buffer, 2> bufs = {asio::buffer(shared_head_),
-                                                    asio::buffer(*shared_body_)};
+    // HEAD: the same head, Content-Length included, and no body (RFC 9110, 9.3.2).
+    const std::array<asio::const_buffer, 2> bufs = {
+        asio::buffer(shared_head_), head_ ? asio::const_buffer() : asio::buffer(*shared_body_)};
     asio::async_write(
         stream_, bufs,
         beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive_));
@@ -167,6 +169,12 @@ void http_session::respond(http_response resp) {
   res->body() = std::move(resp.body);
   res->keep_alive(keep_alive_);
   res->prepare_payload();
+  if (head_) {
+    // HEAD: the GET's Content-Length, no body.
+    const auto length = res->body().size();
+    res->body().clear();
+    res->content_length(length);
+  }
   res_ = res;
   http::async_write(
       stream_, *res,

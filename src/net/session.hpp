@@ -69,6 +69,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::chrono::steady_clock::time_point started_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
+  bool head_ = false;  // the request is a HEAD: the response goes without its body
   bool upgraded_ = false;
 };
 

@@ -3,6 +3,10 @@
 // every other endpoint answering as it did before the client existed. Over real sockets.
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -71,6 +75,37 @@ TEST_F(web_static_test, serves_index_and_files_with_their_types) {
   auto ko = http_call(port(), "GET", "/i18n/ko.json");
   EXPECT_EQ(ko.header("content-type"), "application/json");
   EXPECT_EQ(ko.body, R"({"hello":"안녕하세요"})");
+}
+
+TEST_F(web_static_test, head_answers_as_get_without_the_body) {
+  auto get = http_call(port(), "GET", "/app.js");
+  ASSERT_EQ(get.status, 200);
+  auto head = http_call(port(), "HEAD", "/app.js");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("content-length"), std::to_string(get.body.size()));
+  EXPECT_EQ(head.header("etag"), get.header("etag"));
+  EXPECT_EQ(head.header("content-type"), get.header("content-type"));
+  EXPECT_EQ(http_call(port(), "HEAD", "/no-such-file.js").status, 404);
+  // On one connection, a HEAD then a GET: nothing follows the HEAD's head but the next response
+  // (a body sent after it would be read as the start of the next one).
+  namespace asio = boost::asio;
+  asio::io_context ioc;
+  asio::ip::tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port())});
+  asio::write(sock,
+              asio::buffer(std::string("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
+                                       "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+  std::string all;
+  boost::system::error_code ec;
+  char buf[4096];
+  while (!ec) {
+    auto n = sock.read_some(asio::buffer(buf), ec);
+    all.append(buf, n);
+  }
+  const auto end_of_head = all.find("\r\n\r\n");
+  ASSERT_NE(end_of_head, std::string::npos) << all;
+  EXPECT_EQ(all.compare(end_of_head + 4, 12, "HTTP/1.1 200"), 0) << all;
+  EXPECT_TRUE(all.ends_with(http_call(port(), "GET", "/").body)) << all;
 }
 
 TEST_F(web_static_test, etag_revalidates_and_a_changed_file_is_read_again) {
