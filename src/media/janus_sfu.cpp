@@ -107,6 +107,7 @@ struct step {
   json::object body;
   bool quiet = false;
   bool retry = false;
+  bool resync_end = false;  // no request: marks the end of a resync batch
 };
 
 class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sfu> {
@@ -360,6 +361,11 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
       return;
     }
     auto& s = b->front();
+    if (s.resync_end) {
+      resync_queued_ = false;
+      b->pop_front();
+      return run(b, session, handle);
+    }
     if (s.admin) {
       auto body = s.body;
       body["admin_secret"] = opt_.admin_secret;
@@ -398,6 +404,7 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
     spdlog::warn("janus: could not {}; {} requests dropped", what, b->size());
     for (auto& s : *b) {
       if (s.retry) retry_.push_back(std::move(s));
+      if (s.resync_end) resync_queued_ = false;  // the next check tries again
     }
     next();
   }
@@ -475,7 +482,9 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
         error_ = r ? "unexpected reply to list_tokens" : "no answer";
         return;
       }
-      if (!up_ && checked_once_) spdlog::info("janus: {} answers again", opt_.admin_url);
+      // Down until now: what was sent meanwhile was dropped, so everything is told again.
+      const bool back = !up_ && checked_once_;
+      if (back) spdlog::info("janus: {} answers again", opt_.admin_url);
       up_ = true;
       checked_once_ = true;
       error_.clear();
@@ -487,11 +496,20 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
           spdlog::warn("janus: its state is gone (restarted?); telling it {} games again",
                        games_.size());
         }
+        own_token_seen_ = false;
+      } else {
+        own_token_seen_ = true;
+      }
+      // One resync at a time: a check during one (a long one, or checks close together) waits
+      // for it to end rather than queueing another.
+      if ((!ours || back) && !resync_queued_) {
+        resync_queued_ = true;
         batch.push_back(add_token(own_token_, true));
         for (const auto& [id, gm] : games_)
           make_again(gm, id, batch);
-      } else {
-        own_token_seen_ = true;
+        step end;
+        end.resync_end = true;
+        batch.push_back(std::move(end));
       }
     }
     // Removals Janus did not answer, now that it does.
@@ -537,6 +555,7 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
   std::deque<std::vector<step>> batches_;  // on the strand
   std::vector<step> retry_;                // on the strand
   bool running_ = false;                   // on the strand
+  bool resync_queued_ = false;             // on the strand
 };
 
 }  // namespace

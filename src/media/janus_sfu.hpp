@@ -10,9 +10,11 @@
 // the end of the game. Room secrets and the videoroom admin_key are known to Maratang alone.
 //
 // Health: every `check_ms` the admin API lists Janus's tokens. No answer: Janus is down (health()
-// says so; the requests of the meantime are dropped). An answer without Maratang's own token:
-// Janus restarted and lost its state, so every live game's tokens and rooms are made again, with
-// the same numbers, secrets and tokens: browsers join again with the grants they hold. A game
+// says so; the requests of the meantime are dropped, but for removals, kept to send again). An
+// answer without Maratang's own token (Janus restarted and lost its state), or the first answer
+// after being down: every live game's tokens and rooms are told again, with the same numbers,
+// secrets and tokens (what exists already is refused, quietly): browsers join again with the
+// grants they hold. A game
 // moved to this process brings its rooms in its snapshot (save/adopt), made again the same way.
 #pragma once
 
