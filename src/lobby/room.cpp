@@ -355,8 +355,15 @@ void room::remove(player_id p, std::string_view reason, std::string_view message
       std::find_if(members_.begin(), members_.end(), [&](const member& m) { return m.id == p; });
   if (it == members_.end()) return;
   bool spectator = it->spectator;
-  if (reason != "left" && it->conn) {
-    it->conn->send(proto::encode_event("room.removed", removed_json(reason, id_, message)));
+  if (reason != "left") {
+    auto f = proto::encode_event("room.removed", removed_json(reason, id_, message));
+    if (it->conn) {
+      it->conn->send(f);
+    } else {
+      // No connection here: perhaps one on another node (a seat reserved through it, not yet
+      // taken). Best effort: a notice nobody hears is lost, the seat is gone either way.
+      lobby_.deliver_anywhere(p, std::move(f), [](result<bool>) {});
+    }
   }
   members_.erase(it);
   invites_sent_.erase(p);
@@ -451,11 +458,23 @@ void room::invite(player_id p, player_id target, reply_fn reply) {
                                                 {"mode", params_.mode},
                                                 {"invite_code", invite_},
                                                 {"from", {{"id", p}, {"nickname", me->nickname}}}});
-    if (!lobby_.deliver(target, f)) {
-      return reply(error{errc::unknown_player, "That player is not online."});
-    }
+    // Counted now (a second invitation sent before this one is delivered counts too); given
+    // back when it reached nobody.
     ++sent.count;
-    reply(json::object{{"player", target}});
+    const epoch_ms since = sent.since;
+    // The target may be connected to another node (lobby_listener::deliver_elsewhere).
+    lobby_.deliver_anywhere(
+        target, std::move(f),
+        [self = shared_from_this(), p, target, since, reply = std::move(reply)](result<bool> r) {
+          if (r && *r) return reply(json::object{{"player", target}});
+          self->on_strand([self, p, since] {
+            auto it = self->invites_sent_.find(p);
+            if (it != self->invites_sent_.end() && it->second.since == since && it->second.count)
+              --it->second.count;
+          });
+          if (!r) return reply(r.error());
+          reply(error{errc::unknown_player, "That player is not online."});
+        });
   });
 }
 

@@ -2,8 +2,9 @@
 // Redis (real servers, started by scripts/pg_temp.sh and scripts/redis_temp.sh), sharing a
 // signing key. A logout or a ban on one node ends the session's socket on the other at once and
 // its tokens there; a login on one takes over the account's socket on the other; a trace written
-// through one is listed through the other at once; a write budget is shared; GET /ready says when a
-// node cannot reach Redis, and Redis coming back is noticed by itself.
+// through one is listed through the other at once; a write budget and the sign-up budget are
+// shared; GET /ready says when a node cannot reach Redis, and Redis coming back is noticed by
+// itself. Invitations and kicks reach a player connected to the other node.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -222,6 +223,133 @@ TEST(cluster_test, ready_says_when_redis_is_away_and_recovers_by_itself) {
   redis.up();
   EXPECT_TRUE(ready_becomes(a.port(), 200)) << "the node did not notice Redis come back";
   EXPECT_TRUE(ws.ping_ok());
+}
+
+// Node settings with a route (other nodes send players here by it) and a quick heartbeat.
+std::vector<std::string> routed(const pg_test_cluster& pg, const redis_server& redis,
+                                const char* id, const char* route,
+                                std::vector<std::string> more = {}) {
+  auto v = with_node(node_sets(pg, redis), id);
+  v.push_back(std::string("node.route=") + route);
+  v.insert(v.end(), {"cluster.heartbeat_ms=200", "cluster.node_ttl_ms=600", "log.level=info"});
+  v.insert(v.end(), more.begin(), more.end());
+  return v;
+}
+
+// Until `fn` returns true, at most 5 s.
+bool eventually(const std::function<bool()>& fn, ms within = ms(5000)) {
+  const auto end = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < end) {
+    if (fn()) return true;
+    std::this_thread::sleep_for(ms(20));
+  }
+  return fn();
+}
+
+// Cross-node delivery (the node channel, found through the presence directory): a room
+// invitation from a leader on A reaches a player connected to B; a kick by that leader reaches
+// the member on B whose seat is reserved on A; an admin's kick through A closes a socket on B.
+TEST(cluster_test, invitations_and_kicks_reach_a_player_on_the_other_node) {
+  pg_test_cluster pg(MARATANG_SOURCE_DIR);
+  redis_server redis(MARATANG_SOURCE_DIR);
+  temp_dir data;
+  server_process a(routed(pg, redis, "a", "/node/1"), data.path() / "a");
+  server_process b(routed(pg, redis, "b", "/node/2"), data.path() / "b");
+  ASSERT_TRUE(ready_becomes(a.port(), 200));
+  ASSERT_TRUE(ready_becomes(b.port(), 200));
+
+  player lead = make_player(a.port(), "Inviter");
+  ws_client on_a(a.port(), lead.token);
+  on_a.hello();
+  auto room = snapshot_of_reply(
+      on_a.call("room.create", {{"mode", "test.counter"}, {"name", "Across"}, {"private", true}}));
+  const std::string room_id = str(at(room, "id"));
+  player guest = make_player(b.port(), "Invitee");
+  ws_client on_b(b.port(), guest.token);
+  on_b.hello();
+
+  // The invitation: A finds B in the presence directory and B hands it to the socket.
+  json::object sent;
+  ASSERT_TRUE(eventually([&] {
+    sent = on_a.request("room.invite", {{"player", guest.id}});
+    return error_code(sent).empty();
+  })) << json::serialize(sent);
+  EXPECT_EQ(num(at(sent, "data.player")), guest.id);
+  auto inv = on_b.expect("room.invitation", ms(2000));
+  EXPECT_EQ(str(at(inv, "data.room_id")), room_id);
+  EXPECT_EQ(num(at(inv, "data.from.id")), lead.id);
+  EXPECT_EQ(str(at(inv, "data.from.nickname")), "Inviter");
+  const std::string code = str(at(inv, "data.invite_code"));
+  // Nobody by that id is connected anywhere: the same error as on one node.
+  player offline = make_player(b.port(), "Offline");
+  auto none = on_a.request("room.invite", {{"player", offline.id}});
+  EXPECT_EQ(error_code(none), "unknown_player") << json::serialize(none);
+
+  // The guest accepts through B (a seat reserved on A, the client told to move), and before it
+  // moves, the leader kicks it: B's socket hears of it.
+  json::object joined;
+  ASSERT_TRUE(eventually([&] {
+    joined = on_b.request("room.join", {{"invite_code", code}});
+    return error_code(joined).empty();
+  })) << json::serialize(joined);
+  ASSERT_TRUE(has(joined, "data.moved")) << json::serialize(joined);
+  ASSERT_TRUE(on_a.recv_until([&](const json::object& f) {
+    return str(at(f, "type")) == "room.member_joined" && num(at(f, "data.member.id")) == guest.id;
+  }));
+  on_a.call("room.kick", {{"player", guest.id}});
+  auto removed = on_b.expect("room.removed", ms(2000));
+  EXPECT_EQ(str(at(removed, "data.reason")), "kicked");
+  EXPECT_EQ(str(at(removed, "data.room_id")), room_id);
+  EXPECT_TRUE(on_b.ping_ok()) << "a kick from a room is not a disconnection";
+
+  // An admin's kick through A of an account whose socket is on B.
+  const std::string admin_token = make_admin(a, {"storage.database_url=" + pg.url()}).token;
+  player far = make_player(b.port(), "Faraway");
+  ws_client far_b(b.port(), far.token);
+  far_b.hello();
+  http_result kicked;
+  ASSERT_TRUE(eventually([&] {
+    kicked = http_call(a.port(), "POST", fmt::format("/v1/admin/accounts/{}/kick", far.id),
+                       R"({"message": "Take a break."})", bearer(admin_token));
+    return kicked.status == 200 && at(kicked.json(), "connected").as_bool();
+  })) << kicked.body;
+  ASSERT_TRUE(far_b.wait_closed(ms(2000))) << "B kept the kicked account's socket";
+  EXPECT_EQ(far_b.close_reason().find("disconnected_by_admin"), 0u) << far_b.close_reason();
+  EXPECT_TRUE(on_b.ping_ok()) << "another account's socket on B stays";
+  // Once it is connected nowhere, a kick says so.
+  auto again = http_call(a.port(), "POST", fmt::format("/v1/admin/accounts/{}/kick", far.id), "{}",
+                         bearer(admin_token));
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_FALSE(at(again.json(), "connected").as_bool()) << again.body;
+}
+
+// The sign-up budget per address (auth.signups_per_hour, auth.signup_burst) is one across the
+// nodes: a burst of 2 spent once on A and once on B leaves nothing on either.
+TEST(cluster_test, a_signup_budget_is_shared_by_the_nodes) {
+  pg_test_cluster pg(MARATANG_SOURCE_DIR);
+  redis_server redis(MARATANG_SOURCE_DIR);
+  temp_dir data;
+  auto sets = node_sets(pg, redis);
+  sets.insert(sets.end(), {"auth.signups_per_hour=1", "auth.signup_burst=2"});
+  server_process a(with_node(sets, "a"), data.path() / "a");
+  server_process b(with_node(sets, "b"), data.path() / "b");
+  ASSERT_TRUE(ready_becomes(a.port(), 200));
+  ASSERT_TRUE(ready_becomes(b.port(), 200));
+  int n = 0;
+  auto signup = [&](const server_process& node) {
+    return http_call(node.port(), "POST", "/v1/auth/device",
+                     fmt::format(R"({{"device_id": "shared-budget-device-{}"}})", ++n))
+        .status;
+  };
+  EXPECT_EQ(signup(a), 201);
+  EXPECT_EQ(signup(b), 201);
+  EXPECT_EQ(signup(a), 429) << "A's own bucket would still hold 1";
+  EXPECT_EQ(signup(b), 429) << "B's own bucket would still hold 1";
+  // Logging in again is not a sign-up: not limited.
+  EXPECT_EQ(
+      http_call(b.port(), "POST", "/v1/auth/device", R"({"device_id": "shared-budget-device-1"})")
+          .status,
+      200);
 }
 
 }  // namespace
