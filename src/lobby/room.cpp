@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "core/crypto.hpp"
 #include "lobby/game_stats.hpp"
@@ -462,19 +464,30 @@ void room::invite(player_id p, player_id target, reply_fn reply) {
     // back when it reached nobody.
     ++sent.count;
     const epoch_ms since = sent.since;
+    // Whether the answer comes inline (on this strand, before deliver_anywhere returns: the
+    // target is connected here, or there are no other nodes) or later from another node.
+    auto returned = std::make_shared<std::atomic<bool>>(false);
+    const auto here = std::this_thread::get_id();
     // The target may be connected to another node (lobby_listener::deliver_elsewhere).
     lobby_.deliver_anywhere(
         target, std::move(f),
-        [self = shared_from_this(), p, target, since, reply = std::move(reply)](result<bool> r) {
+        [self = shared_from_this(), p, target, since, returned, here,
+         reply = std::move(reply)](result<bool> r) {
           if (r && *r) return reply(json::object{{"player", target}});
-          self->on_strand([self, p, since] {
+          auto give_back = [self, p, since] {
             auto it = self->invites_sent_.find(p);
             if (it != self->invites_sent_.end() && it->second.since == since && it->second.count)
               --it->second.count;
-          });
+          };
+          if (!returned->load() && std::this_thread::get_id() == here) {
+            give_back();
+          } else {
+            self->on_strand(std::move(give_back));
+          }
           if (!r) return reply(r.error());
           reply(error{errc::unknown_player, "That player is not online."});
         });
+    returned->store(true);
   });
 }
 

@@ -238,6 +238,21 @@ std::vector<std::string> routed(const pg_test_cluster& pg, const redis_server& r
   return v;
 }
 
+// PostgreSQL, Redis and two routed nodes (routed(): ids a and b, routes /node/1 and /node/2, with
+// `more` settings), both ready.
+struct two_nodes {
+  pg_test_cluster pg{MARATANG_SOURCE_DIR};
+  redis_server redis{MARATANG_SOURCE_DIR};
+  temp_dir data;
+  server_process a, b;
+  explicit two_nodes(const std::vector<std::string>& more = {})
+      : a(routed(pg, redis, "a", "/node/1", more), data.path() / "a"),
+        b(routed(pg, redis, "b", "/node/2", more), data.path() / "b") {
+    if (!ready_becomes(a.port(), 200) || !ready_becomes(b.port(), 200))
+      throw std::runtime_error("a node never became ready");
+  }
+};
+
 // Until `fn` returns true, at most 5 s.
 bool eventually(const std::function<bool()>& fn, ms within = ms(5000)) {
   const auto end = std::chrono::steady_clock::now() + within;
@@ -248,17 +263,23 @@ bool eventually(const std::function<bool()>& fn, ms within = ms(5000)) {
   return fn();
 }
 
+// room.invite of `target` sent by `from`: retried while it is unknown_player (the target's socket
+// is reported to the presence directory just after its upgrade); the last answer.
+json::object invite_when_present(ws_client& from, std::int64_t target) {
+  json::object sent;
+  eventually([&] {
+    sent = from.request("room.invite", {{"player", target}});
+    return error_code(sent) != "unknown_player";
+  });
+  return sent;
+}
+
 // Cross-node delivery (the node channel, found through the presence directory): a room
 // invitation from a leader on A reaches a player connected to B; a kick by that leader reaches
 // the member on B whose seat is reserved on A; an admin's kick through A closes a socket on B.
 TEST(cluster_test, invitations_and_kicks_reach_a_player_on_the_other_node) {
-  pg_test_cluster pg(MARATANG_SOURCE_DIR);
-  redis_server redis(MARATANG_SOURCE_DIR);
-  temp_dir data;
-  server_process a(routed(pg, redis, "a", "/node/1"), data.path() / "a");
-  server_process b(routed(pg, redis, "b", "/node/2"), data.path() / "b");
-  ASSERT_TRUE(ready_becomes(a.port(), 200));
-  ASSERT_TRUE(ready_becomes(b.port(), 200));
+  two_nodes c;
+  server_process &a = c.a, &b = c.b;
 
   player lead = make_player(a.port(), "Inviter");
   ws_client on_a(a.port(), lead.token);
@@ -266,16 +287,13 @@ TEST(cluster_test, invitations_and_kicks_reach_a_player_on_the_other_node) {
   auto room = snapshot_of_reply(
       on_a.call("room.create", {{"mode", "test.counter"}, {"name", "Across"}, {"private", true}}));
   const std::string room_id = str(at(room, "id"));
-  player guest = make_player(b.port(), "Invitee");
-  ws_client on_b(b.port(), guest.token);
-  on_b.hello();
+  auto guests = seat_players(b.port(), {"Invitee"});
+  const player guest = guests[0].acc;
+  ws_client& on_b = *guests[0].ws;
 
   // The invitation: A finds B in the presence directory and B hands it to the socket.
-  json::object sent;
-  ASSERT_TRUE(eventually([&] {
-    sent = on_a.request("room.invite", {{"player", guest.id}});
-    return error_code(sent).empty();
-  })) << json::serialize(sent);
+  auto sent = invite_when_present(on_a, guest.id);
+  ASSERT_TRUE(error_code(sent).empty()) << json::serialize(sent);
   EXPECT_EQ(num(at(sent, "data.player")), guest.id);
   auto inv = on_b.expect("room.invitation", ms(2000));
   EXPECT_EQ(str(at(inv, "data.room_id")), room_id);
@@ -305,7 +323,7 @@ TEST(cluster_test, invitations_and_kicks_reach_a_player_on_the_other_node) {
   EXPECT_TRUE(on_b.ping_ok()) << "a kick from a room is not a disconnection";
 
   // An admin's kick through A of an account whose socket is on B.
-  const std::string admin_token = make_admin(a, {"storage.database_url=" + pg.url()}).token;
+  const std::string admin_token = make_admin(a, {"storage.database_url=" + c.pg.url()}).token;
   player far = make_player(b.port(), "Faraway");
   ws_client far_b(b.port(), far.token);
   far_b.hello();
@@ -328,15 +346,8 @@ TEST(cluster_test, invitations_and_kicks_reach_a_player_on_the_other_node) {
 // The sign-up budget per address (auth.signups_per_hour, auth.signup_burst) is one across the
 // nodes: a burst of 2 spent once on A and once on B leaves nothing on either.
 TEST(cluster_test, a_signup_budget_is_shared_by_the_nodes) {
-  pg_test_cluster pg(MARATANG_SOURCE_DIR);
-  redis_server redis(MARATANG_SOURCE_DIR);
-  temp_dir data;
-  auto sets = node_sets(pg, redis);
-  sets.insert(sets.end(), {"auth.signups_per_hour=1", "auth.signup_burst=2"});
-  server_process a(with_node(sets, "a"), data.path() / "a");
-  server_process b(with_node(sets, "b"), data.path() / "b");
-  ASSERT_TRUE(ready_becomes(a.port(), 200));
-  ASSERT_TRUE(ready_becomes(b.port(), 200));
+  two_nodes c({"auth.signups_per_hour=1", "auth.signup_burst=2"});
+  server_process &a = c.a, &b = c.b;
   int n = 0;
   auto signup = [&](const server_process& node) {
     return http_call(node.port(), "POST", "/v1/auth/device",
@@ -403,13 +414,8 @@ bool lists_room(int port, const std::string& room_id) {
 // is back each node writes its part of the directory again by itself: a room A made while Redis
 // was away is listed through B, and joined through B.
 TEST(cluster_test, a_game_goes_on_while_redis_is_away_and_the_directory_comes_back_with_it) {
-  pg_test_cluster pg(MARATANG_SOURCE_DIR);
-  redis_server redis(MARATANG_SOURCE_DIR);
-  temp_dir data;
-  server_process a(routed(pg, redis, "a", "/node/1"), data.path() / "a");
-  server_process b(routed(pg, redis, "b", "/node/2"), data.path() / "b");
-  ASSERT_TRUE(ready_becomes(a.port(), 200));
-  ASSERT_TRUE(ready_becomes(b.port(), 200));
+  two_nodes c;
+  server_process &a = c.a, &b = c.b;
   const json::object settings{{"day_ms", 2500},    {"vote_ms", 2000}, {"defense_ms", 100},
                               {"verdict_ms", 100}, {"night_ms", 300}, {"tie", "night"},
                               {"max_days", 1}};
@@ -421,7 +427,7 @@ TEST(cluster_test, a_game_goes_on_while_redis_is_away_and_the_directory_comes_ba
   ws_client join_b(b.port(), joiner.token);
   join_b.hello();
 
-  redis.kill();
+  c.redis.kill();
   ASSERT_TRUE(ready_becomes(a.port(), 503));
   ASSERT_TRUE(ready_becomes(b.port(), 503));
   // A room made on A while Redis is away: A plays it; B cannot know of it yet.
@@ -453,7 +459,7 @@ TEST(cluster_test, a_game_goes_on_while_redis_is_away_and_the_directory_comes_ba
     s->expect("room.game_ended", ms(15000));
   EXPECT_TRUE(host_a.ping_ok());
 
-  redis.up();
+  c.redis.up();
   ASSERT_TRUE(ready_becomes(a.port(), 200)) << "A did not notice Redis come back";
   ASSERT_TRUE(ready_becomes(b.port(), 200)) << "B did not notice Redis come back";
   // The directory is written again: B lists A's room made meanwhile, and joins it.
@@ -466,15 +472,10 @@ TEST(cluster_test, a_game_goes_on_while_redis_is_away_and_the_directory_comes_ba
   })) << json::serialize(joined);
   EXPECT_EQ(str(at(joined, "data.moved.node")), "a") << json::serialize(joined);
   // And a player connected to B is reached from A again (the presence directory is back).
-  player other = make_player(b.port(), "Otherb");
-  ws_client other_b(b.port(), other.token);
-  other_b.hello();
-  json::object told;
-  EXPECT_TRUE(eventually([&] {
-    told = host_a.request("room.invite", {{"player", other.id}});
-    return error_code(told).empty();
-  })) << json::serialize(told);
-  EXPECT_TRUE(other_b.recv_until("room.invitation", ms(2000)));
+  auto other = seat_players(b.port(), {"Otherb"});
+  auto told = invite_when_present(host_a, other[0].acc.id);
+  EXPECT_TRUE(error_code(told).empty()) << json::serialize(told);
+  EXPECT_TRUE(other[0].ws->recv_until("room.invitation", ms(2000)));
 }
 
 // A node whose heartbeat stops (SIGSTOP: alive, cut off) loses its rooms to the other node,
@@ -483,16 +484,9 @@ TEST(cluster_test, a_game_goes_on_while_redis_is_away_and_the_directory_comes_ba
 // has the room, and from then on only the new node takes the room's actions. One room never
 // runs on two nodes.
 TEST(cluster_test, a_stopped_node_comes_back_to_find_its_rooms_elsewhere_and_drops_them) {
-  pg_test_cluster pg(MARATANG_SOURCE_DIR);
-  redis_server redis(MARATANG_SOURCE_DIR);
-  temp_dir data;
-  server_process a(routed(pg, redis, "a", "/node/1", {"rooms.reconnect_grace_ms=30000"}),
-                   data.path() / "a");
-  server_process b(routed(pg, redis, "b", "/node/2", {"rooms.reconnect_grace_ms=30000"}),
-                   data.path() / "b");
-  ASSERT_TRUE(ready_becomes(a.port(), 200));
-  ASSERT_TRUE(ready_becomes(b.port(), 200));
-  const std::string admin = make_admin(a, {"storage.database_url=" + pg.url()}).token;
+  two_nodes c({"rooms.reconnect_grace_ms=30000"});
+  server_process &a = c.a, &b = c.b;
+  const std::string admin = make_admin(a, {"storage.database_url=" + c.pg.url()}).token;
   const json::object settings{{"day_ms", 60000},   {"vote_ms", 100},  {"defense_ms", 100},
                               {"verdict_ms", 100}, {"night_ms", 100}, {"tie", "night"},
                               {"max_days", 1}};
