@@ -398,19 +398,32 @@ void gateway::run_admin(const admin_call& call, std::int64_t admin, const http_r
         }
         auto room = lobby_.room_of(call.id);
         const std::string room_id = room ? room->id() : std::string();
-        auto finish = [this, call, room_id, audited](bool) {
+        auto finish = [this, call, room_id, audited, respond](bool) {
           const bool connected = lobby_.disconnect(
               call.id, "disconnected_by_admin",
               call.message.empty() ? std::string_view("An admin disconnected you.")
                                    : std::string_view(call.message));
-          json::object detail{
-              {"room_id", room_id.empty() ? json::value(nullptr) : json::value(room_id)},
-              {"connected", connected},
-              {"message", call.message}};
-          json::object reply{
-              {"kicked", call.id}, {"room_id", detail.at("room_id")}, {"connected", connected}};
-          audited("account.kick", fmt::format("account:{}", call.id), std::move(detail),
-                  std::move(reply));
+          auto done = [call, audited](json::value seat, bool was_connected) {
+            json::object detail{
+                {"room_id", seat}, {"connected", was_connected}, {"message", call.message}};
+            json::object reply{
+                {"kicked", call.id}, {"room_id", seat}, {"connected", was_connected}};
+            audited("account.kick", fmt::format("account:{}", call.id), std::move(detail),
+                    std::move(reply));
+          };
+          json::value seat = room_id.empty() ? json::value(nullptr) : json::value(room_id);
+          // Not connected here: with several nodes, its socket (or seat) may be on another.
+          if (connected || !cluster_.kick_elsewhere) return done(std::move(seat), connected);
+          cluster_.kick_elsewhere(
+              call.id, call.message,
+              [this, seat = std::move(seat), done, respond](result<json::object> r) mutable {
+                if (!r) {
+                  metrics_.count_error(r.error().code);
+                  return respond(error_response(r.error()));
+                }
+                if (seat.is_null()) seat = r->at("room_id");
+                done(std::move(seat), r->at("connected").as_bool());
+              });
         };
         if (!room) return finish(false);
         room->admin_remove(call.id, call.message, finish);

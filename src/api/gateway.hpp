@@ -97,6 +97,11 @@ struct cluster_hooks {
       join_elsewhere;
   std::function<void(std::int64_t account, std::function<void(boost::json::value)>)> seat_elsewhere;
   std::function<void(std::string_view mode, boost::json::array& rooms)> list_elsewhere;
+  // An admin's kick of an account not connected here: the nodes holding its seat or socket act
+  // on it; the reply is {room_id, connected} as they saw it, or the error.
+  std::function<void(std::int64_t account, std::string message,
+                     std::function<void(result<boost::json::object>)>)>
+      kick_elsewhere;
 };
 
 // What the admin console shows of this process beside the lobby (admin_api.cpp), set by the

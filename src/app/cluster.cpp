@@ -8,10 +8,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/json.hpp>
+#include <limits>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "lobby/lobby.hpp"
+#include "lobby/room.hpp"
 #include "redis/client.hpp"
 
 namespace maratang::app {
@@ -24,6 +27,8 @@ namespace {
 constexpr const char* kNodes = "maratang:nodes";
 constexpr const char* kSeats = "maratang:seats";
 constexpr const char* kRoomsChannel = "maratang:rooms";
+// The presence directory: account -> the node its socket is connected to.
+constexpr const char* kPresence = "maratang:presence";
 
 std::string node_key(std::string_view id) {
   return fmt::format("maratang:node:{}", id);
@@ -53,6 +58,20 @@ constexpr const char* kReleaseSeat = R"lua(
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return redis.call('HDEL', KEYS[1], ARGV[1])
 end
+return 0
+)lua";
+
+// Rewrites a node's part of the presence directory: every entry naming the node goes, then the
+// accounts given are set to it. KEYS[1]: the presence hash; ARGV[1]: the node; ARGV[2..]: the
+// accounts connected to it (none: the node is gone).
+constexpr const char* kPresenceOfNode = R"lua(
+local keep = {}
+for i = 2, #ARGV do keep[ARGV[i]] = true end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i + 1] == ARGV[1] and not keep[all[i]] then redis.call('HDEL', KEYS[1], all[i]) end
+end
+for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[1]) end
 return 0
 )lua";
 
@@ -298,6 +317,12 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
                      if (!have.count(e.str)) args.push_back(e.str);
                    if (args.size() > 2) self->send(std::move(args), "the room directory");
                  });
+    {
+      std::vector<std::string> args{"EVAL", kPresenceOfNode, "1", kPresence, o.node_id};
+      for (const auto& p : lob.online_players(0, std::numeric_limits<std::size_t>::max()))
+        args.push_back(std::to_string(p.id));
+      send(std::move(args), "the presence directory");
+    }
     auto seats = lob.seats();
     if (!seats.empty()) {
       std::vector<std::string> args{"HSET", kSeats};
@@ -376,6 +401,8 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
       self->send({"PUBLISH", node_channel(from), json::serialize(a)}, "an answer");
     };
     if (op == "reserve") return on_reserve(msg, std::move(answer));
+    if (op == "deliver") return on_deliver(msg, std::move(answer));
+    if (op == "kick") return on_kick(msg, std::move(answer));
     if (op == "take_over") {
       const auto* node = msg.if_contains("node");
       if (!node || !node->is_string()) return answer(error{errc::bad_field, "no node"});
@@ -410,6 +437,77 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
                   if (!r) return answer(r.error());
                   answer(json::object{});
                 });
+  }
+
+  // Another node's message for a socket here (room::invite, a kick's room.removed).
+  void on_deliver(const json::object& msg, std::function<void(result<json::object>)> answer) {
+    std::int64_t player = 0;
+    std::string frame;
+    try {
+      player = msg.at("player").to_number<std::int64_t>();
+      frame = msg.at("frame").as_string();
+    } catch (const std::exception&) {
+      return answer(error{errc::bad_field, "a malformed delivery"});
+    }
+    const bool delivered =
+        lob.deliver(player, std::make_shared<const std::string>(std::move(frame)));
+    answer(json::object{{"delivered", delivered}});
+  }
+
+  // An admin's kick made on another node: the account's seat here is given up and its socket
+  // here closed, as admin_api does on one node.
+  void on_kick(const json::object& msg, std::function<void(result<json::object>)> answer) {
+    std::int64_t player = 0;
+    std::string message;
+    try {
+      player = msg.at("player").to_number<std::int64_t>();
+      message = msg.at("message").as_string();
+    } catch (const std::exception&) {
+      return answer(error{errc::bad_field, "a malformed kick"});
+    }
+    auto room = lob.room_of(player);
+    const std::string room_id = room ? room->id() : std::string();
+    auto finish = [self = shared_from_this(), player, message, room_id,
+                   answer = std::move(answer)](bool) {
+      const bool connected =
+          self->lob.disconnect(player, "disconnected_by_admin",
+                               message.empty() ? std::string_view("An admin disconnected you.")
+                                               : std::string_view(message));
+      answer(
+          json::object{{"room_id", room_id.empty() ? json::value(nullptr) : json::value(room_id)},
+                       {"connected", connected}});
+    };
+    if (!room) return finish(false);
+    room->admin_remove(player, message, std::move(finish));
+  }
+
+  // Whether `node` is known dead here (a node not yet read counts as alive: it is asked).
+  bool known_dead(const std::string& node) const {
+    std::lock_guard lk(mu);
+    auto it = nodes.find(node);
+    return it != nodes.end() && !it->second.alive;
+  }
+
+  void deliver_elsewhere(lobby::player_id p, proto::frame f,
+                         std::function<void(result<bool>)> done) {
+    cmd->command({"HGET", kPresence, std::to_string(p)}, [self = shared_from_this(), p,
+                                                          f = std::move(f), done = std::move(done)](
+                                                             result<redis::reply> r) mutable {
+      if (!r) {
+        return done(
+            error{errc::unavailable, "The other nodes cannot be reached; try again in a moment."});
+      }
+      if (r->type != redis::reply::kind::string) return done(false);
+      const std::string node = r->str;
+      // This node's own entry: the socket here went meanwhile. A dead node's: nobody hears.
+      if (node == self->o.node_id || self->known_dead(node)) return done(false);
+      self->ask(node, json::object{{"op", "deliver"}, {"player", p}, {"frame", *f}},
+                self->o.request_timeout_ms, [done = std::move(done)](result<json::object> a) {
+                  if (!a) return done(a.error());
+                  const auto* d = a->if_contains("delivered");
+                  done(d && d->is_bool() && d->as_bool());
+                });
+    });
   }
 
   void on_answer(const json::object& msg) {
@@ -610,6 +708,7 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
   void finish_take_over(const std::string& dead) {
     send({"SET", fenced_key(dead), o.node_id, "PX", "86400000"}, "a fence");
     send({"DEL", rooms_key(dead)}, "the room directory");
+    send({"EVAL", kPresenceOfNode, "1", kPresence, dead}, "the presence directory");
     send({"SREM", kNodes, dead}, "the node set");
     send({"PUBLISH", kRoomsChannel,
           json::serialize(json::object{{"node", o.node_id}, {"took_over", dead}})},
@@ -722,7 +821,92 @@ lobby::lobby_listener cluster_node::listener() {
                  "the seat directory");
     }
   };
+  l.connection_changed = [w](lobby::player_id p, bool online) {
+    auto self = w.lock();
+    if (!self) return;
+    if (online) {
+      self->send({"HSET", kPresence, std::to_string(p), self->o.node_id}, "the presence directory");
+    } else {
+      self->send({"EVAL", kReleaseSeat, "1", kPresence, std::to_string(p), self->o.node_id},
+                 "the presence directory");
+    }
+  };
+  l.deliver_elsewhere = [w](lobby::player_id p, proto::frame f,
+                            std::function<void(result<bool>)> done) {
+    auto self = w.lock();
+    if (!self) return done(false);
+    self->deliver_elsewhere(p, std::move(f), std::move(done));
+  };
   return l;
+}
+
+void cluster_node::kick_elsewhere(std::int64_t account, std::string message,
+                                  std::function<void(result<json::object>)> done) {
+  auto self = impl_;
+  const std::string key = std::to_string(account);
+  // Where its socket is, and where its seat is: each other live node of the two is asked.
+  self->cmd->command({"HGET", kPresence, key}, [self, key, account, message = std::move(message),
+                                                done = std::move(done)](
+                                                   result<redis::reply> pr) mutable {
+    if (!pr) {
+      return done(
+          error{errc::unavailable, "The other nodes cannot be reached; try again in a moment."});
+    }
+    std::string at_node = pr->type == redis::reply::kind::string ? pr->str : std::string();
+    self->cmd->command(
+        {"HGET", kSeats, key}, [self, account, at_node, message = std::move(message),
+                                done = std::move(done)](result<redis::reply> sr) mutable {
+          if (!sr) {
+            return done(error{errc::unavailable,
+                              "The other nodes cannot be reached; try again in a moment."});
+          }
+          std::vector<std::string> targets;
+          auto add = [&](const std::string& n) {
+            if (n.empty() || n == self->o.node_id || self->known_dead(n)) return;
+            if (std::find(targets.begin(), targets.end(), n) == targets.end()) targets.push_back(n);
+          };
+          add(at_node);
+          if (sr->type == redis::reply::kind::string) {
+            const auto sp = sr->str.find(' ');
+            if (sp != std::string::npos) add(sr->str.substr(sp + 1));
+          }
+          json::object merged{{"room_id", nullptr}, {"connected", false}};
+          if (targets.empty()) return done(std::move(merged));
+          struct gather {
+            json::object merged;
+            std::size_t left = 0;
+            std::optional<error> failed;
+            std::function<void(result<json::object>)> done;
+            std::mutex mu;
+          };
+          auto g = std::make_shared<gather>();
+          g->merged = std::move(merged);
+          g->left = targets.size();
+          g->done = std::move(done);
+          for (const auto& n : targets) {
+            self->ask(n, json::object{{"op", "kick"}, {"player", account}, {"message", message}},
+                      self->o.request_timeout_ms, [g](result<json::object> a) {
+                        std::unique_lock lk(g->mu);
+                        if (!a) {
+                          g->failed = a.error();
+                        } else {
+                          if (const auto* r = a->if_contains("room_id"); r && r->is_string())
+                            g->merged["room_id"] = *r;
+                          if (const auto* c = a->if_contains("connected");
+                              c && c->is_bool() && c->as_bool())
+                            g->merged["connected"] = true;
+                        }
+                        if (--g->left) return;
+                        lk.unlock();
+                        // A node that did not answer may hold the socket: say so rather than "not
+                        // connected".
+                        if (g->failed && !g->merged["connected"].as_bool())
+                          return g->done(*g->failed);
+                        g->done(std::move(g->merged));
+                      });
+          }
+        });
+  });
 }
 
 void cluster_node::join_elsewhere(std::int64_t account, std::string nickname,

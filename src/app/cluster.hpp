@@ -1,5 +1,5 @@
-// Several nodes as one server (issue 16): node membership, the room directory, the seat directory
-// and seat reservations across nodes, on Redis (docs/ARCHITECTURE.md, "Redis").
+// Several nodes as one server (issue 16): node membership, the room directory, the seat directory,
+// seat reservations and delivery across nodes, on Redis (docs/ARCHITECTURE.md, "Redis").
 //
 // - Membership: every node keeps `maratang:node:<id>` alive (SET ... PX node_ttl_ms, renewed
 //   every heartbeat_ms) with its route, and its id in the set `maratang:nodes`. A node whose key
@@ -16,6 +16,9 @@
 //   B's channel; B answers the client with `moved` {node, ws}: the path through which nginx
 //   reaches A (node.route). The client connects there with the same token and its hello resumes
 //   the seat. A reservation not taken in rooms.reservation_ms frees the seat.
+// - Presence and delivery: the hash `maratang:presence` (account -> node of its socket). A
+//   message for a player connected elsewhere (an invitation, a kick) is a `deliver` or `kick`
+//   request on that node's channel, answered like a reservation (at most once: pub/sub).
 //
 // Redis never holds the only copy of anything: the directory is rebuilt from the nodes' memory
 // whenever Redis comes back (each node writes its own part again).
@@ -84,6 +87,12 @@ class cluster_node {
   // node reserved the seat, or the error it gave (unknown_room when no live node has the room;
   // unavailable when its node does not answer in time or has no route).
   void join_elsewhere(std::int64_t account, std::string nickname, const lobby::join_params& p,
+                      std::function<void(result<boost::json::object>)> reply);
+  // An admin's kick of an account that is not connected here: the nodes where its socket is
+  // (the presence directory) and where its seat is (the seat directory) give up the seat and
+  // close the socket. reply: {room_id, connected} as they saw it; unavailable when Redis or one
+  // of them does not answer (and nothing says the socket was closed).
+  void kick_elsewhere(std::int64_t account, std::string message,
                       std::function<void(result<boost::json::object>)> reply);
   // Deploy (SIGTERM): every room of this node leaves it (room::hand_over with a final snapshot),
   // the snapshots are committed, and the live node with the fewest rooms claims and restores

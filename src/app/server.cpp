@@ -421,10 +421,14 @@ void start_redis(Impl& s) {
   h.account_connected = [&s, publish](std::int64_t account, epoch_ms at) {
     publish(online, fmt::format("{} {} {}", s.node_tag, account, at), "a new socket");
   };
-  s.traces->set_shared_buckets([&s](std::string key, double rate, double burst,
-                                    std::function<void(std::optional<bool>)> done) {
+  // The budgets that are one per account or address across the nodes (docs/ARCHITECTURE.md,
+  // "Shared budgets"): trace writes and sign-ups.
+  auto shared_bucket = [&s](std::string key, double rate, double burst,
+                            std::function<void(std::optional<bool>)> done) {
     redis::take_token(s.redis, key, rate, burst, std::move(done));
-  });
+  };
+  s.traces->set_shared_buckets(shared_bucket);
+  s.auth->set_shared_buckets(shared_bucket);
   s.traces->set_on_stale([&s, publish](const std::string& area) {
     publish(traces, fmt::format("{} {}", s.node_tag, area), "a trace write");
   });
@@ -443,6 +447,10 @@ void start_redis(Impl& s) {
   };
   h.list_elsewhere = [&s](std::string_view mode, boost::json::array& rooms) {
     s.cluster->list_elsewhere(mode, rooms);
+  };
+  h.kick_elsewhere = [&s](std::int64_t account, std::string message,
+                          std::function<void(result<boost::json::object>)> reply) {
+    s.cluster->kick_elsewhere(account, std::move(message), std::move(reply));
   };
   h.ready = [&s] { return s.redis->connected() && s.redis_sub->connected(); };
   s.gate->set_cluster(std::move(h));

@@ -93,8 +93,15 @@ bool auth_service::hash_queue_full(const std::string& addr) const {
   return it != hashing_by_address_.end() && it->second >= hash_per_address_max();
 }
 
-bool auth_service::allow_signup(const std::string& address_key) {
-  return signups_.allow(address_key);
+void auth_service::allow_signup(const std::string& address_key, std::function<void(bool)> done) {
+  const double per_hour = opts_.limits.signups_per_hour;
+  if (!shared_ || per_hour <= 0) return done(signups_.allow(address_key));
+  // Redis does not answer: this node's own bucket decides (sign-ups go on, each node allowing
+  // its own budget, until Redis is back).
+  shared_("maratang:limit:signups:" + address_key, per_hour / 3600.0, opts_.limits.signup_burst,
+          [this, address_key, done = std::move(done)](std::optional<bool> ok) {
+            done(ok ? *ok : signups_.allow(address_key));
+          });
 }
 
 error auth_service::signup_refused() const {
@@ -214,22 +221,24 @@ void auth_service::login_device(std::string device_id, std::string client,
     if (!found) return cb(found.error());
     if (*found) return issue((*found)->id, false, cb);
     // Only a new account counts against the address (logging in again is not limited).
-    if (!allow_signup(key)) return cb(signup_refused());
-    store::account a;
-    a.device_id = device_id;
-    a.created_ms = clock_.now_ms();
-    store_.create_account(std::move(a),
-                          [this, device_id, cb](result<std::optional<store::account>> made) {
-                            if (!made) return cb(made.error());
-                            if (*made) return issue((*made)->id, true, cb);
-                            // Another login created it meanwhile: log in to that one.
-                            store_.find_account_by_device(
-                                device_id, [this, cb](result<std::optional<store::account>> again) {
-                                  if (!again) return cb(again.error());
-                                  if (!*again) return cb(error{errc::internal});
-                                  issue((*again)->id, false, cb);
-                                });
-                          });
+    allow_signup(key, [this, device_id, cb](bool allowed) {
+      if (!allowed) return cb(signup_refused());
+      store::account a;
+      a.device_id = device_id;
+      a.created_ms = clock_.now_ms();
+      store_.create_account(
+          std::move(a), [this, device_id, cb](result<std::optional<store::account>> made) {
+            if (!made) return cb(made.error());
+            if (*made) return issue((*made)->id, true, cb);
+            // Another login created it meanwhile: log in to that one.
+            store_.find_account_by_device(device_id,
+                                          [this, cb](result<std::optional<store::account>> again) {
+                                            if (!again) return cb(again.error());
+                                            if (!*again) return cb(error{errc::internal});
+                                            issue((*again)->id, false, cb);
+                                          });
+          });
+    });
   });
 }
 
@@ -243,8 +252,15 @@ void auth_service::register_email(std::string email, std::string password, std::
   // Every attempt counts, whether the email is free or not: this bounds how fast anyone can
   // learn which emails have accounts (409 account_exists).
   std::string addr = address_key(client);
-  if (!allow_signup(addr)) return cb(signup_refused());
-  if (!reserve_hash(addr)) return cb(hashing_busy());  // after the sign-up check: it counts
+  allow_signup(addr, [this, norm, addr, password = std::move(password), cb](bool allowed) mutable {
+    if (!allowed) return cb(signup_refused());
+    if (!reserve_hash(addr)) return cb(hashing_busy());  // after the sign-up check: it counts
+    hash_and_register(std::move(norm), std::move(addr), std::move(password), std::move(cb));
+  });
+}
+
+void auth_service::hash_and_register(std::string norm, std::string addr, std::string password,
+                                     callback<session_tokens> cb) {
   // Hash first, off the network threads; then create the account.
   offload_([this, norm, addr, password = std::move(password), cb] {
     std::string hash;

@@ -14,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -99,6 +100,14 @@ class auth_service {
   // account_banned (with the reason and the end) while `account_id` is banned.
   result<> check_banned(std::int64_t account_id) const;
 
+  // Several nodes: `fn` takes a token from a bucket shared by every node (redis::take_token:
+  // key, rate per second, burst), answering nullopt when it cannot tell; then the node's own
+  // bucket decides. The sign-up budget per address is then one across the nodes. Set once,
+  // before serving.
+  using shared_bucket_fn = std::function<void(std::string key, double rate, double burst,
+                                              std::function<void(std::optional<bool>)> done)>;
+  void set_shared_buckets(shared_bucket_fn fn) { shared_ = std::move(fn); }
+
   void get_account(std::int64_t id, callback<store::account> cb);
   // Validates, then stores; nickname_taken when another account holds the same key.
   void set_nickname(std::int64_t id, std::string requested, callback<nickname> cb);
@@ -107,6 +116,9 @@ class auth_service {
 
  private:
   void issue(std::int64_t account_id, bool created, callback<session_tokens> cb);
+  // register_email once its sign-up token and hashing place are taken.
+  void hash_and_register(std::string norm, std::string addr, std::string password,
+                         callback<session_tokens> cb);
   bool is_revoked(const std::string& session_id) const;
   // Reserves a place in the hashing queue: false when it is full.
   // A place in the hashing queue: false when it is full, or when the address already holds its
@@ -115,7 +127,9 @@ class auth_service {
   bool hash_queue_full(const std::string& addr) const;
   void release_hash(const std::string& addr);
   int hash_per_address_max() const;
-  bool allow_signup(const std::string& address_key);
+  // A token of the address's sign-up budget: done(true) when there was one (on this thread, or
+  // with shared buckets on another).
+  void allow_signup(const std::string& address_key, std::function<void(bool)> done);
   error signup_refused() const;
 
   account_store& store_;
@@ -126,6 +140,7 @@ class auth_service {
   backoff_limiter account_failures_;
   backoff_limiter address_failures_;
   util::rate_limiter signups_;  // a token bucket per client address
+  shared_bucket_fn shared_;     // with several nodes: the buckets in Redis
   mutable std::mutex hashing_mu_;
   int hashing_ = 0;                                          // GUARDED_BY(hashing_mu_)
   std::unordered_map<std::string, int> hashing_by_address_;  // GUARDED_BY(hashing_mu_)

@@ -23,30 +23,38 @@ lobby::lobby(boost::asio::io_context& ioc, const mode_registry& modes, game_stor
 lobby::~lobby() = default;
 
 std::shared_ptr<net::connection> lobby::attach(player_id p, std::shared_ptr<net::connection> c) {
-  std::lock_guard lock(mu_);
-  auto& slot = online_[p];
-  // The newest connection is the one whose upgrade the server took last (ids increase in that
-  // order), not the one whose handshake happened to finish last: a socket that opens late loses.
-  if (slot && slot->id() > c->id()) return c;
-  auto old = std::move(slot);
-  slot = std::move(c);
-  attached_at_[p] = clock_.now_ms();
+  std::shared_ptr<net::connection> old;
+  {
+    std::lock_guard lock(mu_);
+    auto& slot = online_[p];
+    // The newest connection is the one whose upgrade the server took last (ids increase in that
+    // order), not the one whose handshake happened to finish last: a socket that opens late
+    // loses.
+    if (slot && slot->id() > c->id()) return c;
+    old = std::move(slot);
+    slot = std::move(c);
+    attached_at_[p] = clock_.now_ms();
+  }
+  if (listener_.connection_changed) listener_.connection_changed(p, true);
   return old;
 }
 
 void lobby::detach(player_id p, const std::shared_ptr<net::connection>& c) {
   std::shared_ptr<room> r;
+  bool gone = false;
   {
     std::lock_guard lock(mu_);
     auto it = online_.find(p);
     if (it != online_.end() && it->second == c) {
       online_.erase(it);
       attached_at_.erase(p);
+      gone = true;
     }
     if (auto s = seat_of_.find(p); s != seat_of_.end()) {
       if (auto rit = rooms_.find(s->second); rit != rooms_.end()) r = rit->second;
     }
   }
+  if (gone && listener_.connection_changed) listener_.connection_changed(p, false);
   if (r) r->disconnected(p, c->id());
 }
 
@@ -481,6 +489,12 @@ bool lobby::deliver(player_id p, const proto::frame& f) {
   }
   c->send(f);
   return true;
+}
+
+void lobby::deliver_anywhere(player_id p, proto::frame f, std::function<void(result<bool>)> done) {
+  if (deliver(p, f)) return done(true);
+  if (!listener_.deliver_elsewhere) return done(false);
+  listener_.deliver_elsewhere(p, std::move(f), std::move(done));
 }
 
 player_id lobby::online_by_nickname(std::string_view nickname) const {

@@ -102,6 +102,13 @@ struct lobby_listener {
   std::function<void(const std::string& room_id)> room_removed;
   // An account took (`seated`) or gave up a seat in a room of this node.
   std::function<void(player_id p, const std::string& room_id, bool seated)> seat_changed;
+  // An account's connection was attached here (`online`), or its connection here went.
+  std::function<void(player_id p, bool online)> connection_changed;
+  // Sends `f` to p's connection on another node (deliver_anywhere): done(true) when it was
+  // delivered, done(false) when p is connected to no live node, or unavailable when the nodes
+  // cannot be reached. `done` may run on any thread.
+  std::function<void(player_id p, proto::frame f, std::function<void(result<bool>)> done)>
+      deliver_elsewhere;
 };
 
 // Completes a request with reply data or an error. Called on a room strand or the caller's thread.
@@ -205,6 +212,10 @@ class lobby {
   // connected here. online_by_nickname: the connected account showing exactly this nickname, or
   // 0 (nicknames are unique, so at most one).
   bool deliver(player_id p, const proto::frame& f);
+  // deliver, and when p is not connected here, with several nodes, to p's connection on another
+  // node (lobby_listener::deliver_elsewhere): done as that documents. `done` runs on this thread
+  // when p is connected here or there are no other nodes, else on any thread.
+  void deliver_anywhere(player_id p, proto::frame f, std::function<void(result<bool>)> done);
   player_id online_by_nickname(std::string_view nickname) const;
 
   // Several nodes: the account connected on another node at `at` (server time). Its connection

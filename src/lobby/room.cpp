@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "core/crypto.hpp"
 #include "lobby/game_stats.hpp"
@@ -355,8 +357,15 @@ void room::remove(player_id p, std::string_view reason, std::string_view message
       std::find_if(members_.begin(), members_.end(), [&](const member& m) { return m.id == p; });
   if (it == members_.end()) return;
   bool spectator = it->spectator;
-  if (reason != "left" && it->conn) {
-    it->conn->send(proto::encode_event("room.removed", removed_json(reason, id_, message)));
+  if (reason != "left") {
+    auto f = proto::encode_event("room.removed", removed_json(reason, id_, message));
+    if (it->conn) {
+      it->conn->send(f);
+    } else {
+      // No connection here: perhaps one on another node (a seat reserved through it, not yet
+      // taken). Best effort: a notice nobody hears is lost, the seat is gone either way.
+      lobby_.deliver_anywhere(p, std::move(f), [](result<bool>) {});
+    }
   }
   members_.erase(it);
   invites_sent_.erase(p);
@@ -451,11 +460,34 @@ void room::invite(player_id p, player_id target, reply_fn reply) {
                                                 {"mode", params_.mode},
                                                 {"invite_code", invite_},
                                                 {"from", {{"id", p}, {"nickname", me->nickname}}}});
-    if (!lobby_.deliver(target, f)) {
-      return reply(error{errc::unknown_player, "That player is not online."});
-    }
+    // Counted now (a second invitation sent before this one is delivered counts too); given
+    // back when it reached nobody.
     ++sent.count;
-    reply(json::object{{"player", target}});
+    const epoch_ms since = sent.since;
+    // Whether the answer comes inline (on this strand, before deliver_anywhere returns: the
+    // target is connected here, or there are no other nodes) or later from another node.
+    auto returned = std::make_shared<std::atomic<bool>>(false);
+    const auto here = std::this_thread::get_id();
+    // The target may be connected to another node (lobby_listener::deliver_elsewhere).
+    lobby_.deliver_anywhere(
+        target, std::move(f),
+        [self = shared_from_this(), p, target, since, returned, here,
+         reply = std::move(reply)](result<bool> r) {
+          if (r && *r) return reply(json::object{{"player", target}});
+          auto give_back = [self, p, since] {
+            auto it = self->invites_sent_.find(p);
+            if (it != self->invites_sent_.end() && it->second.since == since && it->second.count)
+              --it->second.count;
+          };
+          if (!returned->load() && std::this_thread::get_id() == here) {
+            give_back();
+          } else {
+            self->on_strand(std::move(give_back));
+          }
+          if (!r) return reply(r.error());
+          reply(error{errc::unknown_player, "That player is not online."});
+        });
+    returned->store(true);
   });
 }
 

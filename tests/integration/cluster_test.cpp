@@ -2,10 +2,13 @@
 // Redis (real servers, started by scripts/pg_temp.sh and scripts/redis_temp.sh), sharing a
 // signing key. A logout or a ban on one node ends the session's socket on the other at once and
 // its tokens there; a login on one takes over the account's socket on the other; a trace written
-// through one is listed through the other at once; a write budget is shared; GET /ready says when a
-// node cannot reach Redis, and Redis coming back is noticed by itself.
+// through one is listed through the other at once; a write budget and the sign-up budget are
+// shared; GET /ready says when a node cannot reach Redis, and Redis coming back is noticed by
+// itself. Invitations and kicks reach a player connected to the other node; a game goes on while
+// Redis is away; a node cut off (SIGSTOP) finds its rooms taken over and drops them.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include "harness.hpp"
 #include "redis/test_server.hpp"
@@ -222,6 +225,316 @@ TEST(cluster_test, ready_says_when_redis_is_away_and_recovers_by_itself) {
   redis.up();
   EXPECT_TRUE(ready_becomes(a.port(), 200)) << "the node did not notice Redis come back";
   EXPECT_TRUE(ws.ping_ok());
+}
+
+// Node settings with a route (other nodes send players here by it) and a quick heartbeat.
+std::vector<std::string> routed(const pg_test_cluster& pg, const redis_server& redis,
+                                const char* id, const char* route,
+                                std::vector<std::string> more = {}) {
+  auto v = with_node(node_sets(pg, redis), id);
+  v.push_back(std::string("node.route=") + route);
+  v.insert(v.end(), {"cluster.heartbeat_ms=200", "cluster.node_ttl_ms=600", "log.level=info"});
+  v.insert(v.end(), more.begin(), more.end());
+  return v;
+}
+
+// PostgreSQL, Redis and two routed nodes (routed(): ids a and b, routes /node/1 and /node/2, with
+// `more` settings), both ready.
+struct two_nodes {
+  pg_test_cluster pg{MARATANG_SOURCE_DIR};
+  redis_server redis{MARATANG_SOURCE_DIR};
+  temp_dir data;
+  server_process a, b;
+  explicit two_nodes(const std::vector<std::string>& more = {})
+      : a(routed(pg, redis, "a", "/node/1", more), data.path() / "a"),
+        b(routed(pg, redis, "b", "/node/2", more), data.path() / "b") {
+    if (!ready_becomes(a.port(), 200) || !ready_becomes(b.port(), 200))
+      throw std::runtime_error("a node never became ready");
+  }
+};
+
+// Until `fn` returns true, at most 5 s.
+bool eventually(const std::function<bool()>& fn, ms within = ms(5000)) {
+  const auto end = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < end) {
+    if (fn()) return true;
+    std::this_thread::sleep_for(ms(20));
+  }
+  return fn();
+}
+
+// room.invite of `target` sent by `from`: retried while it is unknown_player (the target's socket
+// is reported to the presence directory just after its upgrade); the last answer.
+json::object invite_when_present(ws_client& from, std::int64_t target) {
+  json::object sent;
+  eventually([&] {
+    sent = from.request("room.invite", {{"player", target}});
+    return error_code(sent) != "unknown_player";
+  });
+  return sent;
+}
+
+// Cross-node delivery (the node channel, found through the presence directory): a room
+// invitation from a leader on A reaches a player connected to B; a kick by that leader reaches
+// the member on B whose seat is reserved on A; an admin's kick through A closes a socket on B.
+TEST(cluster_test, invitations_and_kicks_reach_a_player_on_the_other_node) {
+  two_nodes c;
+  server_process &a = c.a, &b = c.b;
+
+  player lead = make_player(a.port(), "Inviter");
+  ws_client on_a(a.port(), lead.token);
+  on_a.hello();
+  auto room = snapshot_of_reply(
+      on_a.call("room.create", {{"mode", "test.counter"}, {"name", "Across"}, {"private", true}}));
+  const std::string room_id = str(at(room, "id"));
+  auto guests = seat_players(b.port(), {"Invitee"});
+  const player guest = guests[0].acc;
+  ws_client& on_b = *guests[0].ws;
+
+  // The invitation: A finds B in the presence directory and B hands it to the socket.
+  auto sent = invite_when_present(on_a, guest.id);
+  ASSERT_TRUE(error_code(sent).empty()) << json::serialize(sent);
+  EXPECT_EQ(num(at(sent, "data.player")), guest.id);
+  auto inv = on_b.expect("room.invitation", ms(2000));
+  EXPECT_EQ(str(at(inv, "data.room_id")), room_id);
+  EXPECT_EQ(num(at(inv, "data.from.id")), lead.id);
+  EXPECT_EQ(str(at(inv, "data.from.nickname")), "Inviter");
+  const std::string code = str(at(inv, "data.invite_code"));
+  // Nobody by that id is connected anywhere: the same error as on one node.
+  player offline = make_player(b.port(), "Offline");
+  auto none = on_a.request("room.invite", {{"player", offline.id}});
+  EXPECT_EQ(error_code(none), "unknown_player") << json::serialize(none);
+
+  // The guest accepts through B (a seat reserved on A, the client told to move), and before it
+  // moves, the leader kicks it: B's socket hears of it.
+  json::object joined;
+  ASSERT_TRUE(eventually([&] {
+    joined = on_b.request("room.join", {{"invite_code", code}});
+    return error_code(joined).empty();
+  })) << json::serialize(joined);
+  ASSERT_TRUE(has(joined, "data.moved")) << json::serialize(joined);
+  ASSERT_TRUE(on_a.recv_until([&](const json::object& f) {
+    return str(at(f, "type")) == "room.member_joined" && num(at(f, "data.member.id")) == guest.id;
+  }));
+  on_a.call("room.kick", {{"player", guest.id}});
+  auto removed = on_b.expect("room.removed", ms(2000));
+  EXPECT_EQ(str(at(removed, "data.reason")), "kicked");
+  EXPECT_EQ(str(at(removed, "data.room_id")), room_id);
+  EXPECT_TRUE(on_b.ping_ok()) << "a kick from a room is not a disconnection";
+
+  // An admin's kick through A of an account whose socket is on B.
+  const std::string admin_token = make_admin(a, {"storage.database_url=" + c.pg.url()}).token;
+  player far = make_player(b.port(), "Faraway");
+  ws_client far_b(b.port(), far.token);
+  far_b.hello();
+  http_result kicked;
+  ASSERT_TRUE(eventually([&] {
+    kicked = http_call(a.port(), "POST", fmt::format("/v1/admin/accounts/{}/kick", far.id),
+                       R"({"message": "Take a break."})", bearer(admin_token));
+    return kicked.status == 200 && at(kicked.json(), "connected").as_bool();
+  })) << kicked.body;
+  ASSERT_TRUE(far_b.wait_closed(ms(2000))) << "B kept the kicked account's socket";
+  EXPECT_EQ(far_b.close_reason().find("disconnected_by_admin"), 0u) << far_b.close_reason();
+  EXPECT_TRUE(on_b.ping_ok()) << "another account's socket on B stays";
+  // Once it is connected nowhere, a kick says so.
+  auto again = http_call(a.port(), "POST", fmt::format("/v1/admin/accounts/{}/kick", far.id), "{}",
+                         bearer(admin_token));
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_FALSE(at(again.json(), "connected").as_bool()) << again.body;
+}
+
+// The sign-up budget per address (auth.signups_per_hour, auth.signup_burst) is one across the
+// nodes: a burst of 2 spent once on A and once on B leaves nothing on either.
+TEST(cluster_test, a_signup_budget_is_shared_by_the_nodes) {
+  two_nodes c({"auth.signups_per_hour=1", "auth.signup_burst=2"});
+  server_process &a = c.a, &b = c.b;
+  int n = 0;
+  auto signup = [&](const server_process& node) {
+    return http_call(node.port(), "POST", "/v1/auth/device",
+                     fmt::format(R"({{"device_id": "shared-budget-device-{}"}})", ++n))
+        .status;
+  };
+  EXPECT_EQ(signup(a), 201);
+  EXPECT_EQ(signup(b), 201);
+  EXPECT_EQ(signup(a), 429) << "A's own bucket would still hold 1";
+  EXPECT_EQ(signup(b), 429) << "B's own bucket would still hold 1";
+  // Logging in again is not a sign-up: not limited.
+  EXPECT_EQ(
+      http_call(b.port(), "POST", "/v1/auth/device", R"({"device_id": "shared-budget-device-1"})")
+          .status,
+      200);
+}
+
+// Four players of a Mafia game on the node at `port` (connected to it directly), started and in
+// its first day.
+struct mafia_game {
+  std::string room_id;
+  std::vector<player> players;
+  std::vector<std::unique_ptr<ws_client>> socks;
+};
+mafia_game start_mafia(int port, const std::string& prefix, const json::object& settings) {
+  mafia_game g;
+  for (int i = 1; i <= 4; ++i) {
+    g.players.push_back(make_player(port, prefix + std::to_string(i)));
+    g.socks.push_back(std::make_unique<ws_client>(port, g.players.back().token));
+    g.socks.back()->hello();
+  }
+  auto room = snapshot_of_reply(g.socks[0]->call(
+      "room.create",
+      {{"mode", "mafia"}, {"name", prefix}, {"capacity", 4}, {"settings", settings}}));
+  g.room_id = str(at(room, "id"));
+  for (int i = 1; i < 4; ++i) {
+    g.socks[i]->call("room.join", {{"room_id", g.room_id}});
+    g.socks[i]->call("room.ready", {{"ready", true}});
+  }
+  g.socks[0]->call("room.start");
+  for (auto& s : g.socks) {
+    if (!s->recv_until([](const json::object& f) {
+          return str(at(f, "type")) == "mafia.phase" && str(at(f, "data.phase")) == "day";
+        })) {
+      throw std::runtime_error("no day phase");
+    }
+  }
+  return g;
+}
+
+// GET /v1/rooms of the node at `port` lists `room_id`.
+bool lists_room(int port, const std::string& room_id) {
+  auto r = http_call(port, "GET", "/v1/rooms");
+  if (r.status != 200) return false;
+  const auto body = r.json();
+  for (const auto& e : at(body, "rooms").as_array())
+    if (str(at(e, "id")) == room_id) return true;
+  return false;
+}
+
+// Redis killed mid-game, then started again empty: both nodes say so on /ready; what needs Redis
+// (a join or an invitation through the other node) answers `unavailable` with a readable message;
+// the Mafia game on A goes on — its phases advance and its players vote — to its end. Once Redis
+// is back each node writes its part of the directory again by itself: a room A made while Redis
+// was away is listed through B, and joined through B.
+TEST(cluster_test, a_game_goes_on_while_redis_is_away_and_the_directory_comes_back_with_it) {
+  two_nodes c;
+  server_process &a = c.a, &b = c.b;
+  const json::object settings{{"day_ms", 2500},    {"vote_ms", 2000}, {"defense_ms", 100},
+                              {"verdict_ms", 100}, {"night_ms", 300}, {"tie", "night"},
+                              {"max_days", 1}};
+  auto g = start_mafia(a.port(), "Redisless", settings);
+  player host = make_player(a.port(), "Roomhost");
+  ws_client host_a(a.port(), host.token);
+  host_a.hello();
+  player joiner = make_player(b.port(), "Joinerb");
+  ws_client join_b(b.port(), joiner.token);
+  join_b.hello();
+
+  c.redis.kill();
+  ASSERT_TRUE(ready_becomes(a.port(), 503));
+  ASSERT_TRUE(ready_becomes(b.port(), 503));
+  // A room made on A while Redis is away: A plays it; B cannot know of it yet.
+  const std::string during = str(at(
+      snapshot_of_reply(host_a.call("room.create", {{"mode", "test.counter"}, {"name", "During"}})),
+      "id"));
+  // What needs Redis says so, and changes nothing.
+  auto not_told = host_a.request("room.invite", {{"player", joiner.id}});
+  EXPECT_EQ(error_code(not_told), "unavailable") << json::serialize(not_told);
+  EXPECT_FALSE(str(at(not_told, "error.message")).empty());
+  EXPECT_EQ(join_b.count_received("room.invitation"), 0u);
+  auto refused = join_b.request("room.join", {{"room_id", g.room_id}});
+  EXPECT_EQ(error_code(refused), "unavailable") << json::serialize(refused);
+
+  // The game goes on: the vote comes, every player votes (abstains), night, the end.
+  for (auto& s : g.socks) {
+    ASSERT_TRUE(s->recv_until(
+        [](const json::object& f) {
+          return str(at(f, "type")) == "mafia.phase" && str(at(f, "data.phase")) == "vote";
+        },
+        ms(10000)))
+        << "the game stopped while Redis was away";
+  }
+  for (auto& s : g.socks) {
+    auto voted = s->request("mafia.vote", {});
+    EXPECT_TRUE(error_code(voted).empty()) << json::serialize(voted);
+  }
+  for (auto& s : g.socks)
+    s->expect("room.game_ended", ms(15000));
+  EXPECT_TRUE(host_a.ping_ok());
+
+  c.redis.up();
+  ASSERT_TRUE(ready_becomes(a.port(), 200)) << "A did not notice Redis come back";
+  ASSERT_TRUE(ready_becomes(b.port(), 200)) << "B did not notice Redis come back";
+  // The directory is written again: B lists A's room made meanwhile, and joins it.
+  EXPECT_TRUE(eventually([&] { return lists_room(b.port(), during); }, ms(10000)))
+      << "B never listed the room A made while Redis was away";
+  json::object joined;
+  EXPECT_TRUE(eventually([&] {
+    joined = join_b.request("room.join", {{"room_id", during}});
+    return error_code(joined).empty();
+  })) << json::serialize(joined);
+  EXPECT_EQ(str(at(joined, "data.moved.node")), "a") << json::serialize(joined);
+  // And a player connected to B is reached from A again (the presence directory is back).
+  auto other = seat_players(b.port(), {"Otherb"});
+  auto told = invite_when_present(host_a, other[0].acc.id);
+  EXPECT_TRUE(error_code(told).empty()) << json::serialize(told);
+  EXPECT_TRUE(other[0].ws->recv_until("room.invitation", ms(2000)));
+}
+
+// A node whose heartbeat stops (SIGSTOP: alive, cut off) loses its rooms to the other node,
+// which restores the game from its snapshot. When it comes back (SIGCONT) it finds itself fenced
+// and drops its copy at once: its players there are told the room moved, its admin view no longer
+// has the room, and from then on only the new node takes the room's actions. One room never
+// runs on two nodes.
+TEST(cluster_test, a_stopped_node_comes_back_to_find_its_rooms_elsewhere_and_drops_them) {
+  two_nodes c({"rooms.reconnect_grace_ms=30000"});
+  server_process &a = c.a, &b = c.b;
+  const std::string admin = make_admin(a, {"storage.database_url=" + c.pg.url()}).token;
+  const json::object settings{{"day_ms", 60000},   {"vote_ms", 100},  {"defense_ms", 100},
+                              {"verdict_ms", 100}, {"night_ms", 100}, {"tie", "night"},
+                              {"max_days", 1}};
+  auto g = start_mafia(a.port(), "Fenced", settings);
+  std::this_thread::sleep_for(ms(500));  // the game's first snapshot is stored
+
+  ASSERT_EQ(::kill(a.pid(), SIGSTOP), 0);
+  const std::string restored = "restored 1 of 1 room(s) of node a";
+  const bool taken =
+      eventually([&] { return b.log_text().find(restored) != std::string::npos; }, ms(20000));
+  if (!taken) ::kill(a.pid(), SIGCONT);
+  ASSERT_TRUE(taken) << b.log_text();
+  // Three players reconnect to B: the game is there, in its day.
+  std::vector<std::unique_ptr<ws_client>> on_b;
+  for (int i = 0; i < 3; ++i) {
+    on_b.push_back(std::make_unique<ws_client>(b.port(), g.players[i].token));
+    auto hello = on_b.back()->hello();
+    EXPECT_EQ(str(at(hello, "room.id")), g.room_id) << json::serialize(hello);
+    EXPECT_EQ(str(at(hello, "room.game.phase")), "day");
+  }
+
+  ASSERT_EQ(::kill(a.pid(), SIGCONT), 0);
+  // The fourth player, still on A's socket, is told the room runs elsewhere now.
+  ASSERT_TRUE(g.socks[3]->wait_closed(ms(10000))) << "A kept running the room it lost";
+  EXPECT_EQ(g.socks[3]->close_reason().find("room_moved"), 0u) << g.socks[3]->close_reason();
+  EXPECT_NE(a.log_text().find("dropping them here"), std::string::npos) << a.log_text();
+  // A holds no copy: its admin view has no such room; B's has it.
+  EXPECT_EQ(http_call(a.port(), "GET", "/v1/admin/rooms/" + g.room_id, {}, bearer(admin)).status,
+            404);
+  EXPECT_EQ(http_call(b.port(), "GET", "/v1/admin/rooms/" + g.room_id, {}, bearer(admin)).status,
+            200);
+  // The fourth player's hello on A finds no seat there: it is sent to B, where the game takes
+  // its actions.
+  ws_client back_a(a.port(), g.players[3].token);
+  auto hello_a = back_a.hello();
+  EXPECT_TRUE(at(hello_a, "room").is_null()) << json::serialize(hello_a);
+  ASSERT_TRUE(has(hello_a, "moved")) << json::serialize(hello_a);
+  EXPECT_EQ(str(at(hello_a, "moved.node")), "b");
+  ws_client fourth_b(b.port(), g.players[3].token);
+  EXPECT_EQ(str(at(fourth_b.hello(), "room.id")), g.room_id);
+  auto said = fourth_b.request("room.chat", {{"text", "still here"}});
+  EXPECT_TRUE(error_code(said).empty()) << json::serialize(said);
+  EXPECT_TRUE(on_b[0]->recv_until(
+      [](const json::object& f) {
+        return has(f, "data.text") && str(at(f, "data.text")) == "still here";
+      },
+      ms(2000)))
+      << "B's game did not take the fourth player's line";
 }
 
 }  // namespace
