@@ -31,6 +31,8 @@ namespace maratang::lobby {
 
 class room;
 
+class scheduler;
+
 struct lobby_options {
   int reconnect_grace_ms = 30000;
   int max_rooms = 100000;
@@ -45,6 +47,9 @@ struct lobby_options {
   // A room writes at most one snapshot per this many ms: a checkpoint sooner is written when the
   // interval ends, with the state as it is then (0: every checkpoint at once).
   int snapshot_interval_ms = 1000;
+  // Where rooms arm their timers, ticks and seat graces (lobby/scheduler.hpp); null: Asio's steady
+  // timers. A test steps rooms with a manual_scheduler over the lobby's manual_clock.
+  std::shared_ptr<scheduler> timers;
   // Several nodes: a seat reserved here for a player who joined through another node (reserve())
   // is held this long for them to arrive; unused, it is freed as a reconnect grace ends.
   int reservation_ms = 15000;

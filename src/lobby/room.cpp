@@ -50,7 +50,8 @@ room::room(lobby& owner, asio::io_context& ioc, std::string id, std::string invi
       clock_(clk),
       metrics_(m),
       opts_(opts),
-      rng_(params_.seed ? params_.seed : random_seed()) {}
+      rng_(params_.seed ? params_.seed : random_seed()),
+      sched_(opts_.timers ? opts_.timers : asio_scheduler()) {}
 
 room::~room() = default;
 
@@ -601,7 +602,6 @@ void room::reconnect(player_id p, std::shared_ptr<net::connection> c,
     bool was_connected = m->conn != nullptr;
     m->conn = std::move(c);
     m->seat_kept_until = 0;
-    if (m->grace) m->grace->cancel();
     m->grace.reset();
     done(snapshot(p));
     if (!was_connected) {
@@ -629,26 +629,21 @@ void room::hold_seat(member& m, int grace_ms) {
   // A restored room holds seats even when the grace is 0: its members had no chance to reconnect.
   const int grace = grace_ms > 0 ? grace_ms : 30'000;
   m.seat_kept_until = clock_.now_ms() + grace;
-  m.grace = std::make_unique<asio::steady_timer>(strand_);
-  m.grace->expires_after(std::chrono::milliseconds(grace));
-  m.grace->async_wait([self = shared_from_this(), p = m.id](boost::system::error_code ec) {
-    if (ec) return;
-    member* mm = self->find(p);
-    if (mm && !mm->conn) self->remove(p, "timeout");
-  });
+  m.grace = sched().at(strand_, clock_.steady_now() + std::chrono::milliseconds(grace),
+                       [self = shared_from_this(), p = m.id] {
+                         member* mm = self->find(p);
+                         if (mm && !mm->conn) self->remove(p, "timeout");
+                       });
 }
 
 // --- Timers and ticks ---------------------------------------------------------------------------
 
 timer_id room::set_timer(epoch_ms at, std::uint64_t tag) {
   timer_id id = next_timer_++;
-  auto t = std::make_unique<asio::steady_timer>(strand_);
   // Deadlines are absolute server time; the timer runs on the monotonic clock.
   auto delay = std::chrono::milliseconds(std::max<epoch_ms>(0, at - clock_.now_ms()));
   auto due = clock_.steady_now() + delay;
-  t->expires_at(due);
-  t->async_wait([self = shared_from_this(), id, tag, due](boost::system::error_code ec) {
-    if (ec) return;
+  auto t = sched().at(strand_, due, [self = shared_from_this(), id, tag, due] {
     if (self->timers_.erase(id) == 0) return;
     self->metrics_.timer_lateness_seconds.observe(
         std::chrono::duration<double>(self->clock_.steady_now() - due).count());
@@ -659,35 +654,27 @@ timer_id room::set_timer(epoch_ms at, std::uint64_t tag) {
 }
 
 void room::cancel_timer(timer_id id) {
-  auto it = timers_.find(id);
-  if (it == timers_.end()) return;
-  it->second->cancel();
-  timers_.erase(it);
+  timers_.erase(id);  // cancels it
 }
 
 void room::set_tick(int hz) {
   tick_hz_ = std::max(0, hz);
-  if (tick_hz_ == 0) {
-    if (tick_timer_) tick_timer_->cancel();
-    tick_timer_.reset();
-    return;
-  }
-  tick_timer_ = std::make_unique<asio::steady_timer>(strand_);
-  next_tick_ = std::chrono::steady_clock::now();
+  ++tick_serial_;  // a tick already posted for the old rate does not run
+  tick_timer_.reset();
+  if (tick_hz_ == 0) return;
+  next_tick_ = clock_.steady_now();
   schedule_tick();
 }
 
 void room::schedule_tick() {
-  if (!tick_timer_ || tick_hz_ == 0) return;
+  if (tick_hz_ == 0) return;
   // Fixed-rate: the next tick is due one period after the previous due time, not after now.
   next_tick_ += std::chrono::nanoseconds(1'000'000'000 / tick_hz_);
-  tick_timer_->expires_at(next_tick_);
-  tick_timer_->async_wait(
-      [self = shared_from_this(), timer = tick_timer_.get()](boost::system::error_code ec) {
-        if (ec || self->tick_timer_.get() != timer) return;
-        self->call_mode([&](mode& md) { md.on_tick(*self); });
-        self->schedule_tick();
-      });
+  tick_timer_ = sched().at(strand_, next_tick_, [self = shared_from_this(), n = tick_serial_] {
+    if (self->tick_serial_ != n) return;
+    self->call_mode([&](mode& md) { md.on_tick(*self); });
+    if (self->tick_serial_ == n) self->schedule_tick();
+  });
 }
 
 // --- Game lifecycle ---------------------------------------------------------------------------
@@ -758,16 +745,13 @@ bool room::call_mode(F&& f) {
 void room::finish_game(bool aborted) {
   end_pending_ = false;
   checkpoint_pending_ = false;
-  if (snapshot_timer_) snapshot_timer_->cancel();
   snapshot_timer_.reset();
   last_snapshot_ms_ = 0;
   // The game is over: it must never be restored (the delete is retried until it commits).
   if (snapshotted_ && lobby_.snapshot_store())
     lobby_.snapshot_store()->delete_snapshot(id_, opts_.node_id, snapshot_seq_);
   snapshotted_ = false;
-  for (auto& [id, t] : timers_)
-    t->cancel();
-  timers_.clear();
+  timers_.clear();  // cancels them
   set_tick(0);
   store::game_record g;
   g.id = game_id_;
@@ -845,13 +829,11 @@ void room::close_room(std::string_view reason, std::string_view message) {
     lobby_.snapshot_store()->delete_snapshot(id_, opts_.node_id, snapshot_seq_);
   snapshotted_ = false;
   state_ = state::closed;
-  for (auto& [id, t] : timers_)
-    t->cancel();
-  timers_.clear();
+  timers_.clear();  // cancels them
   set_tick(0);
   auto f = proto::encode_event("room.removed", removed_json(reason, id_, message));
   for (auto& m : members_) {
-    if (m.grace) m.grace->cancel();
+    m.grace.reset();
     send_frame(m, f);
     lobby_.release_seat(m.id, id_);
   }
@@ -926,14 +908,14 @@ void room::write_snapshot() {
   if (snapshot_timer_) return;
   if (last_snapshot_ms_ && opts_.snapshot_interval_ms > 0 &&
       now < last_snapshot_ms_ + opts_.snapshot_interval_ms) {
-    snapshot_timer_ = std::make_unique<asio::steady_timer>(strand_);
-    snapshot_timer_->expires_after(
-        std::chrono::milliseconds(last_snapshot_ms_ + opts_.snapshot_interval_ms - now));
-    snapshot_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (ec) return;
-      self->snapshot_timer_.reset();
-      self->write_snapshot();
-    });
+    snapshot_timer_ = sched().at(
+        strand_,
+        clock_.steady_now() +
+            std::chrono::milliseconds(last_snapshot_ms_ + opts_.snapshot_interval_ms - now),
+        [self = shared_from_this()] {
+          self->snapshot_timer_.reset();
+          self->write_snapshot();
+        });
     return;
   }
   last_snapshot_ms_ = now;
@@ -1047,15 +1029,12 @@ void room::hand_over(bool write, std::function<void(bool)> done) {
     if (!write && !(snapshotted_ && mode_)) return done(false);
     if (write) put_snapshot_now();
     state_ = state::closed;
-    for (auto& [id, t] : timers_)
-      t->cancel();
-    timers_.clear();
+    timers_.clear();  // cancels them
     set_tick(0);
-    if (snapshot_timer_) snapshot_timer_->cancel();
     snapshot_timer_.reset();
     std::vector<player_id> ids;
     for (auto& m : members_) {
-      if (m.grace) m.grace->cancel();
+      m.grace.reset();
       if (!write && m.conn) {
         m.conn->close("room_moved",
                       "Your room runs on another node now; reconnecting takes you there.");

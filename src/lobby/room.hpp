@@ -5,7 +5,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/json/object.hpp>
 #include <deque>
@@ -19,6 +18,7 @@
 
 #include "lobby/lobby.hpp"
 #include "lobby/mode.hpp"
+#include "lobby/scheduler.hpp"
 #include "proto/codec.hpp"
 
 namespace maratang::lobby {
@@ -109,7 +109,7 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
     bool spectator = false;
     std::shared_ptr<net::connection> conn;  // null while disconnected
     epoch_ms seat_kept_until = 0;
-    std::unique_ptr<boost::asio::steady_timer> grace;
+    std::unique_ptr<scheduled> grace;
   };
   enum class state { waiting, playing, closed };
 
@@ -192,16 +192,20 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   bool snapshotted_ = false;         // the running game has a snapshot stored
   epoch_ms last_snapshot_ms_ = 0;    // when the last one was written (0: none in this game)
   // Armed while a checkpoint waits for the end of opts_.snapshot_interval_ms.
-  std::unique_ptr<boost::asio::steady_timer> snapshot_timer_;
+  std::unique_ptr<scheduled> snapshot_timer_;
   boost::json::object end_result_;
   boost::json::object end_record_;
   std::int64_t log_seq_ = 0;
   std::unordered_map<std::string, std::unordered_set<player_id>> groups_;
-  std::unordered_map<timer_id, std::unique_ptr<boost::asio::steady_timer>> timers_;
+  std::unordered_map<timer_id, std::unique_ptr<scheduled>> timers_;
   timer_id next_timer_ = 1;
   int tick_hz_ = 0;
-  std::unique_ptr<boost::asio::steady_timer> tick_timer_;
+  std::unique_ptr<scheduled> tick_timer_;
+  std::uint64_t tick_serial_ = 0;  // grows at each set_tick: a tick of an older rate is dropped
   std::chrono::steady_clock::time_point next_tick_;
+  // Where timers, ticks and graces are armed (lobby_options::timers; Asio's by default).
+  scheduler& sched() const { return *sched_; }
+  std::shared_ptr<scheduler> sched_;
 };
 
 }  // namespace maratang::lobby
