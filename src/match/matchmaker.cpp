@@ -47,7 +47,7 @@ result<ticket_id> matchmaker::add(ticket t, epoch_ms now) {
   }
   for (player_id p : t.players) {
     if (by_player_.count(p))
-      return error{errc::out_of_order, "You are matchmaking already; match.cancel first."};
+      return error{errc::already_matchmaking, "You are matchmaking already; match.cancel first."};
   }
   t.id = next_id_++;
   t.order = next_order_++;

@@ -89,8 +89,8 @@ class matchmaker {
  public:
   explicit matchmaker(matchmaker_options opts);
 
-  // Queues `t` (its id, order and times are set here) and returns its id. out_of_order when
-  // one of its players has a live ticket; bad_field when its bounds are inconsistent.
+  // Queues `t` (its id, order and times are set here) and returns its id. already_matchmaking
+  // when one of its players has a live ticket; bad_field when its bounds are inconsistent.
   result<ticket_id> add(ticket t, epoch_ms now);
   // Removes a live ticket; false when there is none.
   bool cancel(ticket_id id);

@@ -62,7 +62,7 @@ TEST(matchmaker, one_live_ticket_per_account) {
   ASSERT_TRUE(mm.add(solo(1), kT0));
   auto again = mm.add(solo(1), kT0);
   ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().code, errc::out_of_order);
+  EXPECT_EQ(again.error().code, errc::already_matchmaking);
   // A party holding that account is refused too, and changes nothing.
   ticket party = solo(5, 2, 4);
   party.players = {5, 1};
