@@ -7,7 +7,9 @@
 // tickets parties of 2-4, half of them rated), Mystery co-op (2..4, unrated, two settings).
 // Every ticket has a region (5, unevenly spread) and a language; 40% must meet their own region,
 // 20% should meet their language. The backlog's tickets were queued over the 20 s before the
-// first pass.
+// first pass; with --held-pct, that share of them wait for a friend who never comes (a must
+// clause on a code nobody else has): they stay queued, so every pass indexes them and the other
+// tickets' scans must not pay for them.
 //
 // Reported: CPU time a pass (p50/p99/max), matches and players matched a second in the steady
 // phase, time to match (simulated waiting time) p50/p99 for the steady phase's tickets, and the
@@ -18,7 +20,7 @@
 // exit status is 1.
 //
 // Usage: matchmaker [--tickets 100000] [--rate 2000] [--duration 30] [--interval-ms 1000]
-//                   [--check 200] [--seed 1]
+//                   [--check 200] [--held-pct 0] [--seed 1]
 #include <fmt/format.h>
 #include <pthread.h>
 
@@ -55,7 +57,9 @@ class generator {
  public:
   explicit generator(std::uint64_t seed) : rng_(seed) {}
 
-  ticket next() {
+  // A ticket; `held`: it waits for a friend (must meet a code only that friend has), who never
+  // comes in this run: it stays in the pool, and every pass indexes it.
+  ticket next(bool held = false) {
     static const char* regions[] = {"eu", "na", "asia", "sa", "oce"};
     static const std::discrete_distribution<int> region_of{40, 30, 20, 6, 4};
     static const char* langs[] = {"en", "ko", "de", "pt"};
@@ -89,6 +93,10 @@ class generator {
       t.max_players = 4;
       t.settings = rng_() % 2 ? R"({"scenario":"manor"})" : "";
     }
+    if (held) {
+      t.props["friend"] = static_cast<double>(next_party_ + 1'000'000'000);
+      t.q.must = {{"friend", static_cast<double>(next_party_++ + 2'000'000'000)}};
+    }
     if (t.players.empty()) t.players.resize(1);
     for (auto& p : t.players)
       p = next_player_++;
@@ -111,6 +119,7 @@ int main(int argc, char** argv) {
   int duration = 30;
   int interval_ms = 1000;
   int check = 200;
+  int held_pct = 0;
   std::uint64_t seed = 1;
   cli.add_option("--tickets", tickets, "Waiting tickets before the first pass")
       ->check(CLI::Range(0, 1'000'000));
@@ -120,6 +129,9 @@ int main(int argc, char** argv) {
   cli.add_option("--interval-ms", interval_ms, "A pass every")->check(CLI::Range(10, 60'000));
   cli.add_option("--check", check, "Remaining tickets checked after each pass")
       ->check(CLI::Range(0, 1'000'000));
+  cli.add_option("--held-pct", held_pct,
+                 "Backlog tickets that wait for a friend who never comes (they stay queued)")
+      ->check(CLI::Range(0, 100));
   cli.add_option("--seed", seed, "The generator's and the matchmaker's seed");
   CLI11_PARSE(cli, argc, argv);
 
@@ -134,7 +146,7 @@ int main(int argc, char** argv) {
   // The backlog, queued over the 20 s before the first pass.
   for (int i = 0; i < tickets; ++i) {
     const epoch_ms at = kT0 - 20'000 + static_cast<epoch_ms>(20'000.0 * i / std::max(1, tickets));
-    auto id = mm.add(gen.next(), at);
+    auto id = mm.add(gen.next(i % 100 < held_pct), at);
     if (!id) return fmt::print(stderr, "add: {}\n", id.error().message), 1;
     live.push_back(*id);
   }
@@ -224,9 +236,9 @@ int main(int argc, char** argv) {
   }
 
   fmt::print(
-      "matchmaker: {} waiting tickets, then {} new a second for {} s, a pass every {} ms "
-      "(seed {})\n",
-      tickets, rate, duration, interval_ms, seed);
+      "matchmaker: {} waiting tickets ({}% waiting for a friend), then {} new a second for {} s, "
+      "a pass every {} ms (seed {})\n",
+      tickets, held_pct, rate, duration, interval_ms, seed);
   fmt::print("  first pass (the backlog): {:.1f} ms CPU, {} matches, {} tickets left waiting\n",
              first_pass_ms, first_pass_matches, pool_after_first);
   fmt::print("  CPU a pass (one core, {} passes): p50 {:.2f} ms   p99 {:.2f} ms   max {:.2f} ms\n",

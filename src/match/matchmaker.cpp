@@ -166,8 +166,8 @@ struct band {
   std::vector<double> mu;
 };
 
-// The tickets an anchor may look at: all of a pool, or those having one property value (an
-// anchor with must clauses looks only at the tickets having its first one).
+// Some tickets of a pool an anchor may look at: those without must clauses, those having one
+// property value, or those whose first must clause asks for one.
 struct slice {
   // While the index is built: each band's (mean, ticket) by the band's window exponent.
   std::map<int, std::vector<std::pair<double, std::uint32_t>>> building;
@@ -181,8 +181,11 @@ struct pool {
   std::vector<const ticket*> tickets;  // queue order
   std::vector<char> used;
   std::vector<std::uint32_t> front;  // re-queued tickets: every anchor's first candidates
-  slice all;
-  std::map<std::string_view, std::map<value, slice>, std::less<>> by_must;
+  slice open;                        // tickets asking nothing (no must clause)
+  // By a key some ticket's first must clause names, then its value: the tickets having a value
+  // some ticket asks for (`has`), and those whose first must clause asks for it (`needs`).
+  std::map<std::string_view, std::map<value, slice>, std::less<>> has, needs;
+  std::vector<std::string_view> must_keys;
 };
 
 // An anchor whose greedy pick fails searches its candidates' subsets for at most this many steps.
@@ -194,8 +197,10 @@ constexpr int kSearchBudget = 20'000;
 // first from the pass's index rather than from the whole pool, so a pass costs about the
 // candidates the anchors look at, not the square of the pool:
 //  - re-queued tickets first (few: every anchor looks at all of them);
-//  - then, from the anchor's slice (the tickets having the value of its first must clause, or the
-//    whole pool), rated tickets nearest in mean first (a range scan outwards over bands of equal
+//  - then, from the anchor's slices (an anchor with must clauses: the tickets having the value of
+//    its first one; one without: the tickets asking nothing, and those whose first must clause
+//    asks for a value it has, so tickets waiting for others cost nothing to the rest), rated
+//    tickets nearest in mean first (a range scan outwards over bands of equal
 //    window size, each bounded by the wider of the two windows), then unrated ones in random
 //    order (a shuffled list walked from a random point); an unrated anchor takes unrated ones
 //    first, then rated ones in list order.
@@ -254,10 +259,13 @@ std::vector<match> matchmaker::run(epoch_ms now, std::vector<ticket>* expired) {
     std::sort(p.tickets.begin(), p.tickets.end(),
               [](const ticket* a, const ticket* b) { return a->order < b->order; });
     p.used.assign(p.tickets.size(), 0);
-    std::vector<std::string_view> must_keys;
-    for (const ticket* t : p.tickets)
-      for (const auto& [k, v] : t->q.must)
-        must_keys.push_back(k);
+    // Only the values some anchor asks for (its first must clause) get a `has` slice.
+    std::vector<std::string_view>& must_keys = p.must_keys;
+    for (const ticket* t : p.tickets) {
+      if (t->q.must.empty()) continue;
+      must_keys.push_back(t->q.must.begin()->first);
+      p.has[t->q.must.begin()->first].try_emplace(t->q.must.begin()->second);
+    }
     std::sort(must_keys.begin(), must_keys.end());
     must_keys.erase(std::unique(must_keys.begin(), must_keys.end()), must_keys.end());
     for (std::uint32_t i = 0; i < p.tickets.size(); ++i) {
@@ -273,10 +281,15 @@ std::vector<match> matchmaker::run(epoch_ms now, std::vector<ticket>* expired) {
         if (w > 0) std::frexp(w, &e);
         s.building[e].emplace_back(t.mu, i);
       };
-      put(p.all);
+      if (t.q.must.empty())
+        put(p.open);
+      else
+        put(p.needs[t.q.must.begin()->first][t.q.must.begin()->second]);
       for (std::string_view k : must_keys) {
         auto it = t.props.find(k);
-        if (it != t.props.end()) put(p.by_must[k][it->second]);
+        if (it == t.props.end()) continue;
+        auto& values = p.has.find(k)->second;
+        if (auto s = values.find(it->second); s != values.end()) put(s->second);
       }
     }
     auto finish = [&](slice& s) {
@@ -294,10 +307,11 @@ std::vector<match> matchmaker::run(epoch_ms now, std::vector<ticket>* expired) {
       std::shuffle(s.unrated.items.begin(), s.unrated.items.end(), rng_);
       s.unrated.init();
     };
-    finish(p.all);
-    for (auto& [k, values] : p.by_must)
-      for (auto& [v, s] : values)
-        finish(s);
+    finish(p.open);
+    for (auto* by : {&p.has, &p.needs})
+      for (auto& [k, values] : *by)
+        for (auto& [v, s] : values)
+          finish(s);
   }
 
   // 3. Each unmatched ticket in turn anchors a match.
@@ -367,8 +381,8 @@ std::vector<match> matchmaker::run(epoch_ms now, std::vector<ticket>* expired) {
           if (offer(l.items[static_cast<std::size_t>(i)], ++found)) return true;
         return false;
       };
-      // Rated tickets nearest to the anchor's mean first, merged across the bands.
-      auto nearest = [&](slice& s) {
+      // Rated tickets nearest to the anchor's mean first, merged across the slices' bands.
+      auto nearest = [&](const std::vector<slice*>& ss) {
         struct cursor {
           band* b;
           double reach;
@@ -376,11 +390,12 @@ std::vector<match> matchmaker::run(epoch_ms now, std::vector<ticket>* expired) {
         };
         std::vector<cursor> cs;
         const double wa = window(a, now);
-        for (band& b : s.bands) {
-          const auto pos = static_cast<std::int32_t>(
-              std::lower_bound(b.mu.begin(), b.mu.end(), a.mu) - b.mu.begin());
-          cs.push_back({&b, std::max(wa, b.reach), pos - 1, pos});
-        }
+        for (slice* s : ss)
+          for (band& b : s->bands) {
+            const auto pos = static_cast<std::int32_t>(
+                std::lower_bound(b.mu.begin(), b.mu.end(), a.mu) - b.mu.begin());
+            cs.push_back({&b, std::max(wa, b.reach), pos - 1, pos});
+          }
         for (;;) {
           cursor* best = nullptr;
           bool best_right = false;
@@ -422,20 +437,33 @@ std::vector<match> matchmaker::run(epoch_ms now, std::vector<ticket>* expired) {
         }
         full = flush();
       }
-      slice* s = &p.all;
+      std::vector<slice*> ss;
+      auto in = [](auto& by, std::string_view k, const value& v) -> slice* {
+        auto byk = by.find(k);
+        if (byk == by.end()) return nullptr;
+        auto it = byk->second.find(v);
+        return it == byk->second.end() ? nullptr : &it->second;
+      };
       if (!a.q.must.empty()) {
-        const auto& [k, v] = *a.q.must.begin();
-        s = nullptr;
-        if (auto byk = p.by_must.find(k); byk != p.by_must.end())
-          if (auto it = byk->second.find(v); it != byk->second.end()) s = &it->second;
+        if (slice* s = in(p.has, a.q.must.begin()->first, a.q.must.begin()->second))
+          ss.push_back(s);
+      } else {
+        ss.push_back(&p.open);
+        for (std::string_view k : p.must_keys)
+          if (auto it = a.props.find(k); it != a.props.end())
+            if (slice* s = in(p.needs, k, it->second)) ss.push_back(s);
       }
-      if (!full && s) {
+      if (!full && !ss.empty()) {
         if (a.rated) {
-          full = nearest(*s) || walk(s->unrated);
+          full = nearest(ss);
+          for (std::size_t si = 0; !full && si < ss.size(); ++si)
+            full = walk(ss[si]->unrated);
         } else {
-          full = walk(s->unrated);
-          for (std::size_t bi = 0; !full && bi < s->bands.size(); ++bi)
-            full = walk(s->bands[bi].by_mu);
+          for (std::size_t si = 0; !full && si < ss.size(); ++si)
+            full = walk(ss[si]->unrated);
+          for (std::size_t si = 0; !full && si < ss.size(); ++si)
+            for (std::size_t bi = 0; !full && bi < ss[si]->bands.size(); ++bi)
+              full = walk(ss[si]->bands[bi].by_mu);
         }
         if (!full) full = flush();
       }

@@ -340,6 +340,23 @@ TEST(matchmaker, a_must_clause_needs_the_value_present_on_the_other) {
   EXPECT_EQ(players_of(ms[0]), (std::set<player_id>{1, 6}));
 }
 
+TEST(matchmaker, an_anchor_asking_nothing_finds_tickets_that_ask_for_what_it_has) {
+  matchmaker mm(opts());
+  ticket a = rated(1, 100);  // first in queue, no query: it anchors
+  a.props = {{"region", std::string("eu")}};
+  ASSERT_TRUE(mm.add(a, kT0));
+  ticket na = rated(2, 100);  // the nearest, but asks for another region
+  na.q.must = {{"region", std::string("na")}};
+  ASSERT_TRUE(mm.add(na, kT0));
+  ticket eu = rated(3, 101);
+  eu.q.must = {{"region", std::string("eu")}};
+  ASSERT_TRUE(mm.add(eu, kT0));
+  auto ms = mm.run(kT0);
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(players_of(ms[0]), (std::set<player_id>{1, 3}));
+  EXPECT_NE(mm.ticket_of(2), nullptr);
+}
+
 TEST(matchmaker, rated_and_unrated_tickets_meet_both_ways) {
   matchmaker mm(opts());
   ASSERT_TRUE(mm.add(rated(1, 100), kT0));
