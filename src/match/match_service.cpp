@@ -108,10 +108,11 @@ void match_service::enqueue(player_id p, ticket_request req, lobby::reply_fn rep
     // Every player: free to play now, and nowhere else in the matchmaker.
     for (player_id m : t.players) {
       if (mm_.ticket_of(m) || match_of_.count(m) || enqueuing_.count(m)) {
-        return reply(
-            m == p ? error{errc::out_of_order, "You are matchmaking already; match.cancel first."}
-                   : error{errc::out_of_order,
-                           fmt::format("{} is matchmaking already.", lobby_.nickname_of(m))});
+        return reply(m == p
+                         ? error{errc::already_matchmaking,
+                                 "You are matchmaking already; match.cancel first."}
+                         : error{errc::already_matchmaking,
+                                 fmt::format("{} is matchmaking already.", lobby_.nickname_of(m))});
       }
       if (lobby_.room_of(m)) {
         return reply(m == p ? error{errc::already_in_room}
@@ -204,8 +205,8 @@ void match_service::cancel(player_id p, lobby::reply_fn reply) {
     const ticket* t = mm_.ticket_of(p);
     if (!t) {
       if (match_of_.count(p))
-        return reply(error{errc::out_of_order, "Your match is formed: match.join it."});
-      return reply(error{errc::out_of_order, "You are not matchmaking."});
+        return reply(error{errc::match_formed, "Your match is formed: match.join it."});
+      return reply(error{errc::not_matchmaking});
     }
     const ticket copy = *t;
     mm_.cancel(copy.id);
@@ -375,8 +376,7 @@ void match_service::on_reserved(const std::string& id) {
 void match_service::join(player_id p, std::shared_ptr<net::connection> c, lobby::reply_fn reply) {
   on_strand([this, p, c = std::move(c), reply = std::move(reply)]() mutable {
     auto m = match_of_.find(p);
-    if (m == match_of_.end())
-      return reply(error{errc::out_of_order, "You have no match waiting to be joined."});
+    if (m == match_of_.end()) return reply(error{errc::no_match});
     const std::string id = m->second;
     const pending& pm = pending_.at(id);
     if (pm.join_by == 0) {
@@ -389,7 +389,7 @@ void match_service::join(player_id p, std::shared_ptr<net::connection> c, lobby:
           on_strand([this, p, id, room = std::move(room), reply = std::move(reply)]() mutable {
             auto it = pending_.find(id);
             if (room.is_null() || it == pending_.end()) {
-              return reply(error{errc::out_of_order, "The seat is not held any more."});
+              return reply(error{errc::no_match, "The seat is not held any more."});
             }
             reply(json::object{{"room", std::move(room)}});
             it->second.joined[p] = true;

@@ -60,10 +60,12 @@ class match_service {
   void stop();
 
   // match.start: a ticket for `p` alone, or for p's party (p must lead it); replies {ticket,
-  // mode, players}. Errors: out_of_order (queued already; a member offline, in a room, or
-  // matched), not_leader, already_in_room, unknown_mode, bad_field, nickname_required.
+  // mode, players}. Errors: already_matchmaking (p or a member queued or matched already),
+  // out_of_order (a member offline or in a room), not_leader, already_in_room, unknown_mode,
+  // bad_field, nickname_required.
   void enqueue(player_id p, ticket_request req, lobby::reply_fn reply);
-  // match.cancel: ends p's ticket (a party's: its leader or any member); out_of_order when none.
+  // match.cancel: ends p's ticket (a party's: its leader or any member); not_matchmaking when
+  // none, match_formed when it became a match already.
   void cancel(player_id p, lobby::reply_fn reply);
   // match.join: takes the seat reserved for p in its match's room; replies {room: snapshot}.
   void join(player_id p, std::shared_ptr<net::connection> c, lobby::reply_fn reply);

@@ -89,8 +89,8 @@ class matchmaker {
  public:
   explicit matchmaker(matchmaker_options opts);
 
-  // Queues `t` (its id, order and times are set here) and returns its id. out_of_order when
-  // one of its players has a live ticket; bad_field when its bounds are inconsistent.
+  // Queues `t` (its id, order and times are set here) and returns its id. already_matchmaking
+  // when one of its players has a live ticket; bad_field when its bounds are inconsistent.
   result<ticket_id> add(ticket t, epoch_ms now);
   // Removes a live ticket; false when there is none.
   bool cancel(ticket_id id);
@@ -102,7 +102,11 @@ class matchmaker {
   void requeue_front(ticket t, epoch_ms now);
 
   // One matching pass at `now`: removes expired tickets (into `expired`) and forms as many
-  // matches as the pool allows; every ticket is in at most one, each leaves the pool.
+  // matches as the pool allows; every ticket is in at most one, each leaves the pool. Each
+  // unmatched ticket in queue order anchors a match, taking its candidates best first (re-queued
+  // ones, then should clauses met, then the nearest rating or a random pick) from an index built
+  // for the pass, so its cost follows the candidates looked at, not the pool's square (the .cpp
+  // says how, and where should clauses are only weighed among the nearest candidates).
   std::vector<match> run(epoch_ms now, std::vector<ticket>* expired = nullptr);
 
   std::size_t size() const noexcept { return tickets_.size(); }
@@ -111,6 +115,10 @@ class matchmaker {
   // Whether `a` and `b` may share a match at `now`: the same settings, each satisfies the
   // other's query and, both rated, their means lie within the wider window.
   bool compatible(const ticket& a, const ticket& b, epoch_ms now) const;
+  // Whether some tickets of `pool` (of a's mode, a excluded) would form a valid match with `a` at
+  // `now`: an exhaustive search of every subset, exponential; for tests and benchmarks checking
+  // that a pass left no match unformed.
+  bool could_form(const ticket& a, const std::vector<const ticket*>& pool, epoch_ms now) const;
 
  private:
   void remove(ticket_id id);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
 #include <set>
 
 namespace maratang::match {
@@ -61,7 +62,7 @@ TEST(matchmaker, one_live_ticket_per_account) {
   ASSERT_TRUE(mm.add(solo(1), kT0));
   auto again = mm.add(solo(1), kT0);
   ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().code, errc::out_of_order);
+  EXPECT_EQ(again.error().code, errc::already_matchmaking);
   // A party holding that account is refused too, and changes nothing.
   ticket party = solo(5, 2, 4);
   party.players = {5, 1};
@@ -277,6 +278,152 @@ TEST(matchmaker, the_same_seed_makes_the_same_matches) {
     return out;
   };
   EXPECT_EQ(play(), play());
+}
+
+// The pass's index: bands of window sizes, must slices and the random walk must find exactly the
+// candidates the rule allows.
+
+TEST(matchmaker, a_narrow_anchor_meets_a_wide_window_in_another_band) {
+  matchmaker mm(opts());
+  // The anchor (first in queue) has a window of 0.5 (sigma 1); the other's is 20 (sigma 40,
+  // 0.5 * 40), in a wider band: 15 apart, they meet by the wider window, not by the anchor's.
+  ticket a = rated(1, 100, 1);
+  ASSERT_TRUE(mm.add(a, kT0));
+  ASSERT_TRUE(mm.add(rated(2, 115, 40), kT0));
+  // One ticket in the anchor's own band but farther than both windows is not taken.
+  ASSERT_TRUE(mm.add(rated(3, 101, 1), kT0));
+  auto ms = mm.run(kT0);
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(players_of(ms[0]), (std::set<player_id>{1, 2}));
+  // Exactly at the edge of a window (distance == window) still meets; just past it does not.
+  matchmaker edge(opts());
+  ASSERT_TRUE(edge.add(rated(10, 100, 16), kT0));  // window 8: a band edge (2^3)
+  ASSERT_TRUE(edge.add(rated(11, 108, 1), kT0));
+  ASSERT_TRUE(edge.add(rated(12, 91.99, 1), kT0));
+  ms = edge.run(kT0);
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(players_of(ms[0]), (std::set<player_id>{10, 11}));
+  EXPECT_NE(edge.ticket_of(12), nullptr);
+}
+
+TEST(matchmaker, a_must_clause_needs_the_value_present_on_the_other) {
+  matchmaker mm(opts());
+  ticket a = solo(1);
+  a.props = {{"region", std::string("eu")}};
+  a.q.must = {{"region", std::string("eu")}};
+  ASSERT_TRUE(mm.add(a, kT0));
+  ticket lacks = solo(2);  // no region at all
+  ASSERT_TRUE(mm.add(lacks, kT0));
+  ticket other = solo(3);
+  other.props = {{"region", std::string("na")}};
+  ASSERT_TRUE(mm.add(other, kT0));
+  ticket number = solo(4);  // the same key, a number: not the string "eu"
+  number.props = {{"region", 1.0}};
+  ASSERT_TRUE(mm.add(number, kT0));
+  ticket picky = solo(5);  // has eu, but asks for a language the anchor lacks
+  picky.props = {{"region", std::string("eu")}};
+  picky.q.must = {{"lang", std::string("ko")}};
+  ASSERT_TRUE(mm.add(picky, kT0));
+  auto ms = mm.run(kT0);
+  // Two of 2, 3, 4 pair (none asks anything); 1 and 5 stay (and the third).
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_FALSE(players_of(ms[0]).count(1));
+  EXPECT_FALSE(players_of(ms[0]).count(5));
+  EXPECT_NE(mm.ticket_of(1), nullptr);
+  EXPECT_NE(mm.ticket_of(5), nullptr);
+  // A ticket with eu and no query of its own is met.
+  ticket fits = solo(6);
+  fits.props = {{"region", std::string("eu")}, {"lang", std::string("en")}};
+  ASSERT_TRUE(mm.add(fits, kT0 + 1));
+  ms = mm.run(kT0 + 1);
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(players_of(ms[0]), (std::set<player_id>{1, 6}));
+}
+
+TEST(matchmaker, an_anchor_asking_nothing_finds_tickets_that_ask_for_what_it_has) {
+  matchmaker mm(opts());
+  ticket a = rated(1, 100);  // first in queue, no query: it anchors
+  a.props = {{"region", std::string("eu")}};
+  ASSERT_TRUE(mm.add(a, kT0));
+  ticket na = rated(2, 100);  // the nearest, but asks for another region
+  na.q.must = {{"region", std::string("na")}};
+  ASSERT_TRUE(mm.add(na, kT0));
+  ticket eu = rated(3, 101);
+  eu.q.must = {{"region", std::string("eu")}};
+  ASSERT_TRUE(mm.add(eu, kT0));
+  auto ms = mm.run(kT0);
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(players_of(ms[0]), (std::set<player_id>{1, 3}));
+  EXPECT_NE(mm.ticket_of(2), nullptr);
+}
+
+TEST(matchmaker, rated_and_unrated_tickets_meet_both_ways) {
+  matchmaker mm(opts());
+  ASSERT_TRUE(mm.add(rated(1, 100), kT0));
+  ASSERT_TRUE(mm.add(solo(2), kT0));
+  ASSERT_TRUE(mm.add(solo(3), kT0));
+  ASSERT_TRUE(mm.add(rated(4, 500), kT0));
+  auto ms = mm.run(kT0);
+  // 1 (rated, nobody rated near) takes an unrated ticket; the other unrated takes 4.
+  ASSERT_EQ(ms.size(), 2u);
+  EXPECT_EQ(mm.size(), 0u);
+}
+
+TEST(matchmaker, after_a_pass_no_match_is_left_unformed) {
+  // Random pools mixing everything the index splits on; after each pass every match is valid
+  // and mutually compatible, and no ticket left could form one with those left (an exhaustive
+  // search of their subsets).
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int round = 0; round < 20; ++round) {
+    matchmaker mm(opts());
+    std::vector<ticket_id> ids;
+    player_id next = 1;
+    for (int i = 0; i < 300; ++i) {
+      ticket t = u(rng) < 0.5 ? solo(0, 2, 2, "duel") : solo(0, 3, 5, "group");
+      if (t.mode == "group" && u(rng) < 0.3) t.players.resize(2);
+      for (auto& p : t.players)
+        p = next++;
+      const char* regions[] = {"eu", "na", "kr"};
+      t.props = {{"region", std::string(regions[rng() % 3])}};
+      if (u(rng) < 0.3) t.props.erase("region");
+      if (u(rng) < 0.4) t.q.must = {{"region", std::string(regions[rng() % 3])}};
+      if (u(rng) < 0.3) t.q.should = {{"region", std::string(regions[rng() % 3])}};
+      if (u(rng) < 0.7) {
+        t.rated = true;
+        t.mu = 100 + 30 * (u(rng) - 0.5);
+        t.sigma = 0.5 + u(rng) * 10;
+      }
+      if (u(rng) < 0.1) t.settings = "{\"x\":1}";
+      auto id = mm.add(t, kT0 - static_cast<epoch_ms>(rng() % 30'000));
+      ASSERT_TRUE(id);
+      ids.push_back(*id);
+    }
+    for (epoch_ms now = kT0; now <= kT0 + 3000; now += 1000) {
+      auto ms = mm.run(now);
+      std::set<player_id> seen;
+      for (const auto& m : ms) {
+        const int n = static_cast<int>(m.players());
+        for (std::size_t i = 0; i < m.tickets.size(); ++i) {
+          EXPECT_GE(n, m.tickets[i].min_players);
+          EXPECT_LE(n, m.tickets[i].max_players);
+          EXPECT_EQ(m.tickets[i].mode, m.mode);
+          for (std::size_t j = i + 1; j < m.tickets.size(); ++j)
+            EXPECT_TRUE(mm.compatible(m.tickets[i], m.tickets[j], now));
+          for (player_id p : m.tickets[i].players)
+            EXPECT_TRUE(seen.insert(p).second);
+        }
+      }
+      std::vector<const ticket*> left;
+      for (ticket_id id : ids)
+        if (const ticket* t = mm.find(id)) left.push_back(t);
+      EXPECT_EQ(left.size(), mm.size());
+      for (const ticket* t : left)
+        EXPECT_FALSE(mm.could_form(*t, left, now))
+            << "round " << round << ": ticket " << t->id << " (" << t->mode << ", " << t->size()
+            << (t->rated ? " rated" : "") << ") could form a match at +" << (now - kT0);
+    }
+  }
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ void party_service::send_party(const party& pt, std::string_view type, const jso
 void party_service::create(player_id p, lobby::reply_fn reply) {
   on_strand([this, p, reply = std::move(reply)] {
     if (party_of(p))
-      return reply(error{errc::out_of_order, "You are in a party already; leave it first."});
+      return reply(error{errc::already_in_party, "You are in a party already; leave it first."});
     party pt;
     pt.id = next_id_++;
     pt.code = new_code();
@@ -96,11 +96,11 @@ void party_service::create(player_id p, lobby::reply_fn reply) {
 void party_service::invite(player_id p, player_id target, lobby::reply_fn reply) {
   on_strand([this, p, target, reply = std::move(reply)] {
     party* pt = find_party_of(p);
-    if (!pt) return reply(error{errc::out_of_order, "You are not in a party."});
+    if (!pt) return reply(error{errc::not_in_party});
     if (target == p || party_of(target) == pt)
-      return reply(error{errc::out_of_order, "That player is in your party already."});
+      return reply(error{errc::already_in_party, "That player is in your party already."});
     if (static_cast<int>(pt->members.size()) >= opts_.max_size)
-      return reply(error{errc::out_of_order, "The party is full."});
+      return reply(error{errc::party_full});
     const epoch_ms now = clock_.now_ms();
     // Expired invitations go; the table stays as small as the live ones.
     std::erase_if(pt->invited, [now](const auto& kv) { return kv.second <= now; });
@@ -119,10 +119,10 @@ void party_service::invite(player_id p, player_id target, lobby::reply_fn reply)
 void party_service::accept(player_id p, std::int64_t party_id, lobby::reply_fn reply) {
   on_strand([this, p, party_id, reply = std::move(reply)] {
     auto it = parties_.find(party_id);
-    if (it == parties_.end()) return reply(error{errc::not_found, "There is no such party."});
+    if (it == parties_.end()) return reply(error{errc::unknown_party});
     auto inv = it->second.invited.find(p);
     if (inv == it->second.invited.end() || inv->second <= clock_.now_ms())
-      return reply(error{errc::not_found, "You have no invitation to that party."});
+      return reply(error{errc::no_invitation});
     join_by_code(p, it->second.code, std::move(reply));
   });
 }
@@ -130,14 +130,14 @@ void party_service::accept(player_id p, std::int64_t party_id, lobby::reply_fn r
 void party_service::join_by_code(player_id p, std::string code, lobby::reply_fn reply) {
   on_strand([this, p, code = std::move(code), reply = std::move(reply)] {
     auto c = codes_.find(code);
-    if (c == codes_.end()) return reply(error{errc::not_found, "No party has that code."});
+    if (c == codes_.end()) return reply(error{errc::unknown_party, "No party has that code."});
     party& pt = parties_.at(c->second);
     if (party_of(p) == &pt)
-      return reply(error{errc::out_of_order, "You are in a party already; leave it first."});
+      return reply(error{errc::already_in_party, "You are in a party already; leave it first."});
     if (party_of(p))
-      return reply(error{errc::out_of_order, "You are in a party already; leave it first."});
+      return reply(error{errc::already_in_party, "You are in a party already; leave it first."});
     if (static_cast<int>(pt.members.size()) >= opts_.max_size)
-      return reply(error{errc::out_of_order, "The party is full."});
+      return reply(error{errc::party_full});
     pt.invited.erase(p);
     pt.members.push_back(p);
     party_of_[p] = pt.id;
@@ -168,7 +168,7 @@ void party_service::remove_member(party& pt, player_id p, std::string_view reaso
 void party_service::leave(player_id p, lobby::reply_fn reply) {
   on_strand([this, p, reply = std::move(reply)] {
     party* pt = find_party_of(p);
-    if (!pt) return reply(error{errc::out_of_order, "You are not in a party."});
+    if (!pt) return reply(error{errc::not_in_party});
     reply(json::object{});
     remove_member(*pt, p, "left");
   });
@@ -177,7 +177,7 @@ void party_service::leave(player_id p, lobby::reply_fn reply) {
 void party_service::kick(player_id p, player_id target, lobby::reply_fn reply) {
   on_strand([this, p, target, reply = std::move(reply)] {
     party* pt = find_party_of(p);
-    if (!pt) return reply(error{errc::out_of_order, "You are not in a party."});
+    if (!pt) return reply(error{errc::not_in_party});
     if (pt->leader != p) return reply(error{errc::not_leader});
     if (target == p) return reply(error{errc::bad_target, "Leave the party instead."});
     if (party_of(target) != pt)
@@ -192,7 +192,7 @@ void party_service::kick(player_id p, player_id target, lobby::reply_fn reply) {
 void party_service::transfer(player_id p, player_id target, lobby::reply_fn reply) {
   on_strand([this, p, target, reply = std::move(reply)] {
     party* pt = find_party_of(p);
-    if (!pt) return reply(error{errc::out_of_order, "You are not in a party."});
+    if (!pt) return reply(error{errc::not_in_party});
     if (pt->leader != p) return reply(error{errc::not_leader});
     if (party_of(target) != pt)
       return reply(error{errc::bad_target, "That player is not in your party."});
@@ -206,7 +206,7 @@ void party_service::transfer(player_id p, player_id target, lobby::reply_fn repl
 void party_service::chat(player_id p, std::string text, lobby::reply_fn reply) {
   on_strand([this, p, text = std::move(text), reply = std::move(reply)] {
     party* pt = find_party_of(p);
-    if (!pt) return reply(error{errc::out_of_order, "You are not in a party."});
+    if (!pt) return reply(error{errc::not_in_party});
     json::object line{
         {"from", p}, {"nickname", lobby_.nickname_of(p)}, {"text", text}, {"ts", clock_.now_ms()}};
     reply(json::object{});

@@ -369,7 +369,9 @@ constexpr message_spec messages[] = {
      "already_in_room when they sit in this room; rate_limited past 10 invitations a minute per "
      "member.",
      room_invite_fields, "`{player}`: the invited account's id", true},
-    {"room.transfer", direction::request, "Leader only: hands leadership to another member.",
+    {"room.transfer", direction::request,
+     "Leader only (not_leader): hands leadership to another member. not_in_party; bad_target "
+     "when they are not a member.",
      player_fields, "`{}`", true},
     {"room.start",
      direction::request,
@@ -400,35 +402,40 @@ constexpr message_spec messages[] = {
 
     {"party.create",
      direction::request,
-     "Creates a party with the sender as its leader. One party per account: out_of_order when the "
-     "sender is in one.",
+     "Creates a party with the sender as its leader. One party per account: already_in_party "
+     "when the sender is in one.",
      {},
      "`{party}`: `{id, code, leader, max_size, members:[{id, nickname, online, room_id}]}`"},
     {"party.invite", direction::request,
      "Invites an online player to the sender's party (any member may): they get "
-     "party.invitation. unknown_player when they are not online; out_of_order when the sender "
-     "is in no party, the party is full, or they are in it.",
+     "party.invitation. unknown_player when they are not online; not_in_party when the sender "
+     "is in none; party_full; already_in_party when they are in it.",
      room_invite_fields, "`{player}`"},
     {"party.accept", direction::request,
-     "Joins the party of an invitation received (parties.invite_ttl_ms): not_found when there "
-     "is none; out_of_order when the sender is in a party or this one is full. A ticket of the "
-     "party ends (party_changed).",
+     "Joins the party of an invitation received (parties.invite_ttl_ms): no_invitation when "
+     "there is none, unknown_party when the party is gone; already_in_party when the sender is "
+     "in one; party_full. A ticket of the party ends (party_changed).",
      party_accept_fields, "`{party}`"},
     {"party.join", direction::request,
-     "Joins a party by its code, without an invitation. The same errors as party.accept.",
+     "Joins a party by its code, without an invitation: unknown_party when no party has it; "
+     "otherwise the same errors as party.accept.",
      party_join_fields, "`{party}`"},
     {"party.leave",
      direction::request,
      "Leaves the party; a leader's role passes to the member who joined first; an empty party "
-     "is gone.",
+     "is gone. not_in_party when the sender is in none.",
      {},
      "`{}`"},
-    {"party.kick", direction::request, "Leader only: removes a member (party.removed to them).",
+    {"party.kick", direction::request,
+     "Leader only (not_leader): removes a member (party.removed to them). not_in_party; "
+     "bad_target when they are not a member.",
      player_fields, "`{}`"},
-    {"party.transfer", direction::request, "Leader only: hands leadership to another member.",
+    {"party.transfer", direction::request,
+     "Leader only (not_leader): hands leadership to another member. not_in_party; bad_target "
+     "when they are not a member.",
      player_fields, "`{}`"},
-    {"party.chat", direction::request, "Sends a chat line to every member (party.chat).",
-     room_chat_fields, "`{}`"},
+    {"party.chat", direction::request,
+     "Sends a chat line to every member (party.chat). not_in_party.", room_chat_fields, "`{}`"},
     {"party.get",
      direction::request,
      "The sender's party with its members' presence.",
@@ -437,22 +444,26 @@ constexpr message_spec messages[] = {
     {"match.start", direction::request,
      "Queues for a match: the sender alone, or the sender's whole party (leader only: "
      "not_leader), which is never split. One live ticket per account or party "
-     "(out_of_order). Tickets are matched by rating when the mode rates its players (a window "
+     "(already_matchmaking). Tickets are matched by rating when the mode rates its players (a "
+     "window "
      "that widens with waiting time: matchmaker.window_*) and by random pick otherwise; a match "
      "takes the most players every ticket allows, or, once its oldest ticket has waited "
      "matchmaker.accept_min_after_ms, at least the least. A ticket expires after "
-     "matchmaker.ticket_ttl_ms (match.cancelled). out_of_order when a member is offline, in a "
-     "room or matchmaking; already_in_room when the sender sits in one.",
+     "matchmaker.ticket_ttl_ms (match.cancelled). already_matchmaking when the sender or a "
+     "member is queued or matched; out_of_order when a member is offline or in a room; "
+     "already_in_room when the sender sits in one.",
      match_start_fields, "`{ticket, mode, players}`"},
     {"match.cancel",
      direction::request,
-     "Ends the sender's ticket (a party's: any member). out_of_order when there is none.",
+     "Ends the sender's ticket (a party's: any member). not_matchmaking when there is none; "
+     "match_formed when it became a match (match.join it).",
      {},
      "`{}`"},
     {"match.join",
      direction::request,
      "Takes the seat a match reserved for the sender (after match.found, before its join_by). "
-     "Once every player has joined, the game starts. out_of_order when none waits.",
+     "Once every player has joined, the game starts. no_match when no seat waits (or it is not "
+     "held any more); out_of_order while the room is still being made.",
      {},
      kSnapshotDoc},
 

@@ -112,6 +112,24 @@ constexpr code_info info_of(errc code) noexcept {
       return {"game_over", "The game is over.", 409};
     case errc::unknown_leaderboard:
       return {"unknown_leaderboard", "There is no such leaderboard.", 404};
+    case errc::already_in_party:
+      return {"already_in_party", "You are in a party already.", 409};
+    case errc::not_in_party:
+      return {"not_in_party", "You are not in a party.", 409};
+    case errc::party_full:
+      return {"party_full", "The party is full.", 409};
+    case errc::unknown_party:
+      return {"unknown_party", "There is no such party.", 404};
+    case errc::no_invitation:
+      return {"no_invitation", "You have no invitation to that party.", 404};
+    case errc::already_matchmaking:
+      return {"already_matchmaking", "You are matchmaking already.", 409};
+    case errc::not_matchmaking:
+      return {"not_matchmaking", "You are not matchmaking.", 409};
+    case errc::match_formed:
+      return {"match_formed", "Your match is formed: join it.", 409};
+    case errc::no_match:
+      return {"no_match", "You have no match waiting to be joined.", 409};
     case errc::not_found:
       return {"not_found", "Not found.", 404};
     case errc::method_not_allowed:

@@ -64,6 +64,16 @@ enum class errc {
   game_over,        // the game has ended
   // Competition
   unknown_leaderboard,  // no leaderboard of that name (GET /v1/leaderboards lists them)
+  // Parties and matchmaking
+  already_in_party,     // the sender (or the player invited) is in a party already
+  not_in_party,         // the sender is in no party
+  party_full,           // the party has its most members
+  unknown_party,        // no such party, or no party has that code
+  no_invitation,        // no invitation to that party (or it expired)
+  already_matchmaking,  // the sender or a member has a live ticket or a formed match
+  not_matchmaking,      // no live ticket
+  match_formed,         // the ticket became a match: match.join it
+  no_match,             // no match seat waits for the sender (or it is not held any more)
   // Server
   not_found,  // REST: no such resource
   method_not_allowed,

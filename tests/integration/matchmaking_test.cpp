@@ -39,12 +39,13 @@ TEST(matchmaking_test, a_party_and_solo_players_are_matched_into_a_mafia_game) {
                 "match.start", {{"mode", "mafia"}, {"query", {{"must", {{"x", json::array{}}}}}}})),
             "bad_field");
   EXPECT_EQ(error_code(leader.ws->request("match.start", {{"mode", "nope"}})), "unknown_mode");
-  EXPECT_EQ(error_code(leader.ws->request("match.cancel")), "out_of_order");
+  EXPECT_EQ(error_code(leader.ws->request("match.cancel")), "not_matchmaking");
+  EXPECT_EQ(error_code(leader.ws->request("match.join")), "no_match");
 
   auto ticket = leader.ws->call("match.start", quick);
   EXPECT_EQ(at(ticket, "players").as_array().size(), 2u);
   event(*member.ws, "match.searching");
-  EXPECT_EQ(error_code(leader.ws->request("match.start", quick)), "out_of_order");
+  EXPECT_EQ(error_code(leader.ws->request("match.start", quick)), "already_matchmaking");
   seats[2].ws->call("match.start", quick);
   seats[3].ws->call("match.start", quick);
 
@@ -59,6 +60,9 @@ TEST(matchmaking_test, a_party_and_solo_players_are_matched_into_a_mafia_game) {
       players.insert(p.as_int64());
   }
   EXPECT_EQ(players.size(), 4u);
+  // Formed: a ticket is no longer there to cancel, the seat waits to be taken.
+  EXPECT_EQ(error_code(seats[2].ws->request("match.cancel")), "match_formed");
+  EXPECT_EQ(error_code(seats[2].ws->request("match.start", quick)), "already_matchmaking");
   for (auto& s : seats) {
     auto snap = snapshot_of_reply(s.ws->call("match.join"));
     EXPECT_EQ(str(at(snap, "id")), room_id);
@@ -66,7 +70,8 @@ TEST(matchmaking_test, a_party_and_solo_players_are_matched_into_a_mafia_game) {
   for (auto& s : seats)
     EXPECT_EQ(str(at(event(*s.ws, "room.game_started"), "mode")), "mafia");
   // Nobody is matchmaking any more.
-  EXPECT_EQ(error_code(seats[2].ws->request("match.cancel")), "out_of_order");
+  EXPECT_EQ(error_code(seats[2].ws->request("match.cancel")), "not_matchmaking");
+  EXPECT_EQ(error_code(seats[2].ws->request("match.join")), "no_match");
 }
 
 TEST(matchmaking_test, a_no_show_frees_the_seat_and_the_others_go_first) {
@@ -85,7 +90,7 @@ TEST(matchmaking_test, a_no_show_frees_the_seat_and_the_others_go_first) {
     event(*seats[i].ws, "match.requeued", ms(5000));
   // Hal's seat is free: he may sit elsewhere; the three are back in the queue (match.start
   // refused) and Ivy completes their match.
-  EXPECT_EQ(error_code(seats[0].ws->request("match.start", quick)), "out_of_order");
+  EXPECT_EQ(error_code(seats[0].ws->request("match.start", quick)), "already_matchmaking");
   seats[4].ws->call("match.start", quick);
   std::string room_id;
   for (int i : {0, 1, 2, 4}) {

@@ -24,16 +24,21 @@ TEST(party_test, a_party_lives_and_its_members_see_each_other) {
   auto& c = seats[2];
 
   // Nothing to leave, kick or chat in before there is a party; bad input changes nothing.
-  EXPECT_EQ(error_code(a.ws->request("party.leave")), "out_of_order");
-  EXPECT_EQ(error_code(a.ws->request("party.accept", {{"party_id", 99}})), "not_found");
-  EXPECT_EQ(error_code(a.ws->request("party.join", {{"code", "NOPE"}})), "not_found");
+  // Each failure has its own stable code.
+  EXPECT_EQ(error_code(a.ws->request("party.leave")), "not_in_party");
+  EXPECT_EQ(error_code(a.ws->request("party.chat", {{"text", "hi"}})), "not_in_party");
+  EXPECT_EQ(error_code(a.ws->request("party.invite", {{"nickname", "Bo"}})), "not_in_party");
+  EXPECT_EQ(error_code(a.ws->request("party.accept", {{"party_id", 99}})), "unknown_party");
+  EXPECT_EQ(error_code(a.ws->request("party.join", {{"code", "NOPE"}})), "unknown_party");
   EXPECT_TRUE(at(a.ws->call("party.get"), "party").is_null());
 
   auto party = at(a.ws->call("party.create"), "party").as_object();
   const auto party_id = num(at(party, "id"));
   const auto code = str(at(party, "code"));
   EXPECT_EQ(num(at(party, "leader")), a.acc.id);
-  EXPECT_EQ(error_code(a.ws->request("party.create")), "out_of_order");  // one party per account
+  EXPECT_EQ(error_code(a.ws->request("party.create")), "already_in_party");  // one per account
+  // A party exists, but Cy has no invitation to it.
+  EXPECT_EQ(error_code(c.ws->request("party.accept", {{"party_id", party_id}})), "no_invitation");
 
   // An invitation by account, accepted.
   EXPECT_EQ(error_code(a.ws->request("party.invite", {{"player", 999999}})), "unknown_player");
@@ -44,8 +49,10 @@ TEST(party_test, a_party_lives_and_its_members_see_each_other) {
   auto joined = at(b.ws->call("party.accept", {{"party_id", party_id}}), "party").as_object();
   EXPECT_EQ(at(joined, "members").as_array().size(), 2u);
   EXPECT_EQ(num(at(event(*a.ws, "party.member_joined"), "member.id")), b.acc.id);
-  // An accepted invitation is used up.
-  EXPECT_EQ(error_code(c.ws->request("party.accept", {{"party_id", party_id}})), "not_found");
+  // An accepted invitation is used up; a member is not invited again.
+  EXPECT_EQ(error_code(c.ws->request("party.accept", {{"party_id", party_id}})), "no_invitation");
+  EXPECT_EQ(error_code(a.ws->request("party.invite", {{"nickname", "Bo"}})), "already_in_party");
+  EXPECT_EQ(error_code(b.ws->request("party.join", {{"code", code}})), "already_in_party");
 
   // By code, without an invitation.
   c.ws->call("party.join", {{"code", code}});
