@@ -367,7 +367,9 @@ constexpr message_spec messages[] = {
      "room.invitation with the room's invite code, which lets them in (a private room, a password "
      "room) with room.join. unknown_player when nobody by that id or nickname is online; "
      "already_in_room when they sit in this room; rate_limited past 10 invitations a minute per "
-     "member.",
+     "member. Several nodes: a player connected to another node is reached through it (by id; a "
+     "nickname finds players on this node only); unavailable when Redis or that node does not "
+     "answer in time.",
      room_invite_fields, "`{player}`: the invited account's id", true},
     {"room.transfer", direction::request,
      "Leader only (not_leader): hands leadership to another member. not_in_party; bad_target "
@@ -892,8 +894,9 @@ constexpr endpoint_spec endpoints[] = {
     {"POST", "/v1/admin/accounts/{id}/kick", true,
      "Admins only: removes the account from its room (room.removed, reason kicked_by_admin, with "
      "the message; a running game goes on without it, as when a player leaves) and closes its "
-     "connection (session.closed, reason disconnected_by_admin). It may log in again; a ban keeps "
-     "it out. "
+     "connection (session.closed, reason disconnected_by_admin), on whichever node it is connected "
+     "to (several nodes: 503 unavailable when Redis or that node does not answer). It may log in "
+     "again; a ban keeps it out. "
      "Written to the audit log (account.kick).",
      admin_action_body,
      "`{kicked: id, room_id|null, connected}`; 404 not_found when no such account."},
