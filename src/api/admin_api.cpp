@@ -314,8 +314,17 @@ void gateway::run_admin(const admin_call& call, std::int64_t admin, const http_r
         media = json::parse(admin_.media_status(), ec);
         if (ec) media = nullptr;
       }
+      // With several nodes, every node and its route: the console reads each node's rooms
+      // through its route (nginx's /node/N/).
+      json::value nodes = nullptr;
+      if (admin_.nodes_status) {
+        boost::system::error_code ec;
+        nodes = json::parse(admin_.nodes_status(), ec);
+        if (ec) nodes = nullptr;
+      }
       return respond(json_response(
           200, json::object{{"node", admin_.node},
+                            {"nodes", std::move(nodes)},
                             {"address", admin_.address},
                             {"started_at", admin_.started_at},
                             {"server_time", clock_.now_ms()},

@@ -120,6 +120,9 @@ struct admin_info {
   std::function<std::string()> mystery_status;
   // {mode: mesh|sfu|auto, sfu: null | {up, checked_at, games, resyncs, error?}} as JSON text.
   std::function<std::string()> media_status;
+  // With several nodes: [{id, route, alive, rooms, self}] as JSON text (app::cluster_node::
+  // nodes_json); empty: one node.
+  std::function<std::string()> nodes_status;
 };
 
 class gateway final : public net::handler {
@@ -195,6 +198,8 @@ class gateway final : public net::handler {
   // The account a room or party invitation names (`player`, or `nickname` of one online here);
   // nullopt after answering the request's error.
   std::optional<std::int64_t> invite_target(request& r);
+  // room.invite by a nickname nobody connected to this node has, with several nodes.
+  void invite_by_stored_nickname(request& r, std::string nickname);
   void on_room_transfer(request& r);
   void on_room_start(request& r);
   void on_room_chat(request& r);

@@ -432,9 +432,37 @@ std::optional<std::int64_t> gateway::invite_target(request& r) {
   return target;
 }
 void gateway::on_room_invite(request& r) {
+  // With several nodes, a nickname nobody connected here has may be that of an account connected
+  // to another node.
+  if (const auto nickname = r.args->opt_string("nickname");
+      nickname && !r.args->opt_integer("player") && cluster_.join_elsewhere &&
+      !lobby_.online_by_nickname(*nickname)) {
+    return invite_by_stored_nickname(r, std::string(*nickname));
+  }
   const auto target = invite_target(r);
   if (!target) return;
   MARATANG_IN_ROOM(r, room->invite(acc, *target, done));
+}
+
+void gateway::invite_by_stored_nickname(request& r, std::string nickname) {
+  if (!lobby_.room_of(r.conn->context().account_id)) {
+    return send_error(r.conn, r.type, r.id, errc::not_in_room);
+  }
+  // The account of that name, from storage (the name's key: Unicode rules), then invited like
+  // an id: the room's invitation reaches it on whichever node it is, or answers unknown_player.
+  auto shared = std::make_shared<request>(std::move(r));
+  auth_.find_by_nickname(
+      std::move(nickname), [this, shared](result<std::optional<std::int64_t>> found) {
+        if (!found) return reply(*shared, found.error());
+        if (!*found) {
+          return reply(*shared, error{errc::unknown_player, "Nobody by that nickname is online."});
+        }
+        const auto acc = shared->conn->context().account_id;
+        auto room = lobby_.room_of(acc);
+        if (!room) return reply(*shared, error{errc::not_in_room});
+        room->invite(acc, **found,
+                     [this, shared](result<json::object> res) { reply(*shared, std::move(res)); });
+      });
 }
 void gateway::on_room_transfer(request& r) {
   MARATANG_IN_ROOM(r, room->transfer(acc, args.integer("player"), done));

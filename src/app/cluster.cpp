@@ -256,6 +256,10 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
         {
           std::lock_guard lk(self->mu);
           auto& n = self->nodes[id];
+          if (n.alive) {
+            spdlog::warn("cluster: node {} stopped its heartbeat; its {} room(s) are not listed",
+                         id, n.rooms.size());
+          }
           n.alive = false;
           n.rooms.clear();
         }
@@ -592,10 +596,11 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
       if (stopped) return;
       auto& since = missing_since[dead];
       if (since == std::chrono::steady_clock::time_point{}) since = now;
-      // Missing for a whole node_ttl_ms, seen from a connection up all that time plus the
-      // longest reconnection pause (after Redis itself restarted, every node needs a moment to
-      // write its key again).
-      if (now - since < std::chrono::milliseconds(o.node_ttl_ms) ||
+      // Its key expired node_ttl_ms after its last renewal; seen missing again at the next
+      // heartbeat (a key only being written again is back by then), from a connection up for a
+      // whole node_ttl_ms plus the longest reconnection pause (after Redis itself restarted,
+      // every node needs a moment to write its key again).
+      if (now - since < std::chrono::milliseconds(o.heartbeat_ms / 2) ||
           now - connected_since < std::chrono::milliseconds(o.node_ttl_ms + 5000)) {
         return;
       }
@@ -1046,6 +1051,31 @@ void cluster_node::list_elsewhere(std::string_view mode, json::array& out) const
       out.push_back(lobby::summary_json(m.s));
     }
   }
+}
+
+json::array cluster_node::nodes_json() const {
+  // The lobby first, outside this object's lock (the lobby calls in under its own).
+  const std::size_t mine = impl_->lob.rooms().size();
+  json::array out;
+  out.push_back(json::object{{"id", impl_->o.node_id},
+                             {"route", impl_->o.route},
+                             {"alive", true},
+                             {"rooms", mine},
+                             {"self", true}});
+  std::lock_guard lk(impl_->mu);
+  std::vector<std::string> ids;
+  for (const auto& [id, v] : impl_->nodes)
+    ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (const auto& id : ids) {
+    const auto& v = impl_->nodes.at(id);
+    out.push_back(json::object{{"id", id},
+                               {"route", v.route},
+                               {"alive", v.alive},
+                               {"rooms", v.alive ? v.rooms.size() : 0},
+                               {"self", false}});
+  }
+  return out;
 }
 
 std::size_t cluster_node::live_nodes() const {

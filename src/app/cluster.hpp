@@ -54,8 +54,8 @@ struct cluster_options {
   // The path prefix through which clients reach this node only (nginx's /node/N), e.g. "/node/1";
   // empty: other nodes cannot send players here.
   std::string route;
-  int heartbeat_ms = 1000;
-  int node_ttl_ms = 3000;
+  int heartbeat_ms = 500;
+  int node_ttl_ms = 2000;
   int resync_ms = 10000;
   int request_timeout_ms = 3000;
 };
@@ -106,6 +106,9 @@ class cluster_node {
   // The public rooms of the other live nodes (filtered by mode when not empty), as room.list
   // shows them.
   void list_elsewhere(std::string_view mode, boost::json::array& out) const;
+  // Every node known, this one first, for the admin console: [{id, route, alive, rooms, self}]
+  // (rooms: this node's from its lobby, the others' from the mirror; a dead node's are 0).
+  boost::json::array nodes_json() const;
   // Live nodes known (this one included) and rooms mirrored from the others.
   std::size_t live_nodes() const;
   std::size_t mirrored_rooms() const;

@@ -76,8 +76,8 @@ struct config {
   // ("/node/1"), the heartbeat and when a silent node counts as dead, and how long a seat
   // reserved here for a player joining through another node waits for them.
   std::string node_route;
-  int cluster_heartbeat_ms = 1000;
-  int cluster_node_ttl_ms = 3000;
+  int cluster_heartbeat_ms = 500;
+  int cluster_node_ttl_ms = 2000;
   int reservation_ms = 15000;
   bool cluster_drain = true;
   int cluster_drain_timeout_ms = 10000;

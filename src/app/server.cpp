@@ -422,13 +422,22 @@ void start_redis(Impl& s) {
     publish(online, fmt::format("{} {} {}", s.node_tag, account, at), "a new socket");
   };
   // The budgets that are one per account or address across the nodes (docs/ARCHITECTURE.md,
-  // "Shared budgets"): trace writes and sign-ups.
+  // "Shared budgets"): trace writes, sign-ups and the failed-login back-off.
   auto shared_bucket = [&s](std::string key, double rate, double burst,
                             std::function<void(std::optional<bool>)> done) {
     redis::take_token(s.redis, key, rate, burst, std::move(done));
   };
   s.traces->set_shared_buckets(shared_bucket);
   s.auth->set_shared_buckets(shared_bucket);
+  core::auth_service::shared_backoff backoff;
+  backoff.acquire = [&s](std::string key, const core::backoff_options& o,
+                         std::function<void(std::optional<std::chrono::milliseconds>)> done) {
+    redis::backoff_acquire(s.redis, key, {o.free_attempts, o.base_delay, o.max_delay, o.window},
+                           std::move(done));
+  };
+  backoff.forgive = [&s](std::string key) { redis::backoff_forgive(s.redis, key); };
+  backoff.reset = [&s](std::string key) { redis::backoff_reset(s.redis, key); };
+  s.auth->set_shared_backoff(std::move(backoff));
   s.traces->set_on_stale([&s, publish](const std::string& area) {
     publish(traces, fmt::format("{} {}", s.node_tag, area), "a trace write");
   });
@@ -1055,6 +1064,9 @@ result<int> server::start() {
       if (s.media && s.media->sfu_server) o["sfu"] = s.media->sfu_server->health();
       return boost::json::serialize(o);
     };
+    if (s.cluster) {
+      ai.nodes_status = [&s] { return boost::json::serialize(s.cluster->nodes_json()); };
+    }
     ai.mystery_status = [&s] {
       boost::json::array llm;
       if (s.llm) {

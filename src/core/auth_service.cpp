@@ -292,17 +292,54 @@ void auth_service::login_email(std::string email, std::string password, std::str
   std::string addr = address_key(client);
   if (hash_queue_full(addr)) return cb(hashing_busy());
   // Each attempt counts as a failure until it succeeds; refused attempts cost no hash.
-  if (auto wait = address_failures_.acquire(addr); wait.count() > 0) {
-    return cb(limited(seconds_of(wait), "Too many failed logins from this address"));
-  }
-  if (auto wait = account_failures_.acquire(norm); wait.count() > 0) {
-    address_failures_.forgive(addr);
-    return cb(limited(seconds_of(wait), "Too many failed logins to this account"));
-  }
-  auto give_back = [this, norm, addr] {
-    account_failures_.forgive(norm);
-    address_failures_.forgive(addr);
-  };
+  const std::string addr_key = "maratang:limit:login:address:" + addr;
+  const std::string norm_key = "maratang:limit:login:email:" + norm;
+  acquire_failure(
+      address_failures_, opts_.limits.address, addr_key, addr,
+      [this, norm, addr, addr_key, norm_key, password = std::move(password), cb = std::move(cb)](
+          std::chrono::milliseconds wait, bool addr_shared) mutable {
+        if (wait.count() > 0) {
+          return cb(limited(seconds_of(wait), "Too many failed logins from this address"));
+        }
+        acquire_failure(
+            account_failures_, opts_.limits.account, norm_key, norm,
+            [this, norm, addr, addr_key, norm_key, addr_shared, password = std::move(password),
+             cb = std::move(cb)](std::chrono::milliseconds account_wait, bool norm_shared) mutable {
+              if (account_wait.count() > 0) {
+                failure_forgiven(address_failures_, addr_shared, addr_key, addr);
+                return cb(
+                    limited(seconds_of(account_wait), "Too many failed logins to this account"));
+              }
+              auto give_back = [this, norm, addr, addr_key, norm_key, addr_shared, norm_shared] {
+                failure_forgiven(account_failures_, norm_shared, norm_key, norm);
+                failure_forgiven(address_failures_, addr_shared, addr_key, addr);
+              };
+              check_password(norm, addr, std::move(password), std::move(give_back), std::move(cb));
+            });
+      });
+}
+
+void auth_service::acquire_failure(backoff_limiter& limiter, const backoff_options& rules,
+                                   std::string shared_key, std::string key,
+                                   std::function<void(std::chrono::milliseconds, bool)> done) {
+  if (!shared_backoff_.acquire || !limiter.enabled()) return done(limiter.acquire(key), false);
+  shared_backoff_.acquire(std::move(shared_key), rules,
+                          [&limiter, key = std::move(key),
+                           done = std::move(done)](std::optional<std::chrono::milliseconds> wait) {
+                            if (wait) return done(*wait, true);
+                            // Redis does not answer: this node counts.
+                            done(limiter.acquire(key), false);
+                          });
+}
+
+void auth_service::failure_forgiven(backoff_limiter& limiter, bool shared,
+                                    const std::string& shared_key, const std::string& key) {
+  if (shared && shared_backoff_.forgive) return shared_backoff_.forgive(shared_key);
+  limiter.forgive(key);
+}
+
+void auth_service::check_password(std::string norm, std::string addr, std::string password,
+                                  std::function<void()> give_back, callback<session_tokens> cb) {
   if (!reserve_hash(addr)) {
     give_back();
     return cb(hashing_busy());
@@ -315,15 +352,18 @@ void auth_service::login_email(std::string email, std::string password, std::str
       return cb(r.error());
     }
     auto found = std::make_shared<std::optional<store::account>>(std::move(*r));
-    offload_([this, found, norm, addr, password, cb] {
+    offload_([this, found, norm, addr, give_back, password, cb] {
       // Verify even for an unknown email, so timing does not tell which emails exist.
       static const std::string dummy = hash_password("maratang-dummy-password", opts_.pwhash);
       const std::string& hash = *found ? (*found)->password_hash : dummy;
       bool good = verify_password(hash, password) && found->has_value();
       release_hash(addr);
       if (!good) return cb(error{errc::bad_credentials});
+      // A success clears the account's count (here and, with several nodes, in Redis) and does
+      // not count against the address.
       account_failures_.reset(norm);
-      address_failures_.forgive(addr);
+      if (shared_backoff_.reset) shared_backoff_.reset("maratang:limit:login:email:" + norm);
+      give_back();
       issue((*found)->id, false, cb);
     });
   });
@@ -402,6 +442,16 @@ void auth_service::check_nickname(std::string requested, callback<std::pair<nick
                                         if (!found) return cb(found.error());
                                         cb(std::make_pair(n, !found->has_value()));
                                       });
+}
+
+void auth_service::find_by_nickname(std::string name, callback<std::optional<std::int64_t>> cb) {
+  auto nick = make_nickname(name, opts_.nicknames);
+  if (!nick) return cb(std::optional<std::int64_t>{});
+  store_.find_account_by_nickname_key(
+      nick->key, [cb = std::move(cb)](result<std::optional<store::account>> found) {
+        if (!found) return cb(found.error());
+        cb(*found ? std::optional<std::int64_t>{(*found)->id} : std::nullopt);
+      });
 }
 
 }  // namespace maratang::core

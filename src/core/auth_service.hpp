@@ -10,6 +10,7 @@
 // client address; and at most `hash_queue_max` password hashes wait or run at once.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -107,12 +108,27 @@ class auth_service {
   using shared_bucket_fn = std::function<void(std::string key, double rate, double burst,
                                               std::function<void(std::optional<bool>)> done)>;
   void set_shared_buckets(shared_bucket_fn fn) { shared_ = std::move(fn); }
+  // Several nodes: the failed-login back-off kept in Redis (redis::backoff_*), so that one email
+  // and one address have one count across the nodes. `acquire` answers the wait (0: go ahead),
+  // or nullopt when Redis cannot tell (then this node's own back-off decides); `forgive` and
+  // `reset` are best effort. Set once, before serving.
+  struct shared_backoff {
+    std::function<void(std::string key, const backoff_options& rules,
+                       std::function<void(std::optional<std::chrono::milliseconds>)> done)>
+        acquire;
+    std::function<void(std::string key)> forgive;
+    std::function<void(std::string key)> reset;
+  };
+  void set_shared_backoff(shared_backoff b) { shared_backoff_ = std::move(b); }
 
   void get_account(std::int64_t id, callback<store::account> cb);
   // Validates, then stores; nickname_taken when another account holds the same key.
   void set_nickname(std::int64_t id, std::string requested, callback<nickname> cb);
   // Whether a nickname is valid and free.
   void check_nickname(std::string requested, callback<std::pair<nickname, bool>> cb);
+  // The account whose nickname is the same name as `name` (the same key: Unicode rules), or
+  // nullopt when none is (an invalid name included).
+  void find_by_nickname(std::string name, callback<std::optional<std::int64_t>> cb);
 
  private:
   void issue(std::int64_t account_id, bool created, callback<session_tokens> cb);
@@ -130,6 +146,17 @@ class auth_service {
   // A token of the address's sign-up budget: done(true) when there was one (on this thread, or
   // with shared buckets on another).
   void allow_signup(const std::string& address_key, std::function<void(bool)> done);
+  // One failed-login count of `limiter` (account_failures_ or address_failures_) for `key`:
+  // with shared_backoff_, Redis's under `shared_key`; without, or when Redis does not answer,
+  // this node's. done(wait, shared): `shared` says which counted it, for failure_forgiven.
+  void acquire_failure(backoff_limiter& limiter, const backoff_options& rules,
+                       std::string shared_key, std::string key,
+                       std::function<void(std::chrono::milliseconds, bool)> done);
+  void failure_forgiven(backoff_limiter& limiter, bool shared, const std::string& shared_key,
+                        const std::string& key);
+  // The rest of login_email, once both counts let the attempt go ahead.
+  void check_password(std::string norm, std::string addr, std::string password,
+                      std::function<void()> give_back, callback<session_tokens> cb);
   error signup_refused() const;
 
   account_store& store_;
@@ -139,8 +166,9 @@ class auth_service {
   offload_fn offload_;
   backoff_limiter account_failures_;
   backoff_limiter address_failures_;
-  util::rate_limiter signups_;  // a token bucket per client address
-  shared_bucket_fn shared_;     // with several nodes: the buckets in Redis
+  util::rate_limiter signups_;     // a token bucket per client address
+  shared_bucket_fn shared_;        // with several nodes: the buckets in Redis
+  shared_backoff shared_backoff_;  // with several nodes: the failed-login counts in Redis
   mutable std::mutex hashing_mu_;
   int hashing_ = 0;                                          // GUARDED_BY(hashing_mu_)
   std::unordered_map<std::string, int> hashing_by_address_;  // GUARDED_BY(hashing_mu_)

@@ -367,9 +367,10 @@ constexpr message_spec messages[] = {
      "room.invitation with the room's invite code, which lets them in (a private room, a password "
      "room) with room.join. unknown_player when nobody by that id or nickname is online; "
      "already_in_room when they sit in this room; rate_limited past 10 invitations a minute per "
-     "member. Several nodes: a player connected to another node is reached through it (by id; a "
-     "nickname finds players on this node only); unavailable when Redis or that node does not "
-     "answer in time.",
+     "member. Several nodes: a player connected to another node is reached through it, by id or "
+     "by nickname (a nickname nobody on this node has is looked up in storage by the nickname "
+     "rules' key, so any case of the name finds the account); unavailable when Redis or that node "
+     "does not answer in time.",
      room_invite_fields, "`{player}`: the invited account's id", true},
     {"room.transfer", direction::request,
      "Leader only (not_leader): hands leadership to another member. not_in_party; bad_target "
@@ -863,11 +864,14 @@ constexpr endpoint_spec endpoints[] = {
      "players online, rooms by mode and state, whether it is draining, its stores, and Mafia's "
      "media: the mode (media.mode) and, with Janus, its health as last checked "
      "(media.janus_check_ms): whether it answered, when, the games it carries, and how often it "
-     "was found restarted and told every live game's rooms and tokens again.",
+     "was found restarted and told every live game's rooms and tokens again. With several "
+     "nodes, `nodes` lists every node known (this one first, `self`), alive or not, with its "
+     "route (nginx's /node/N/, through which every /v1/admin endpoint of that node is reached: "
+     "its rooms, a room's detail, closing it) and its rooms; null on one node.",
      {},
-     "`{node, address, started_at, server_time, connections, online, rooms:{total, by_mode:{mode:"
-     "{waiting, playing}}}, draining, storage, redis, kafka, media:{mode, sfu: null | {up, "
-     "checked_at, games, resyncs, error?}}}`"},
+     "`{node, nodes: null | [{id, route, alive, rooms, self}], address, started_at, server_time, "
+     "connections, online, rooms:{total, by_mode:{mode:{waiting, playing}}}, draining, storage, "
+     "redis, kafka, media:{mode, sfu: null | {up, checked_at, games, resyncs, error?}}}`"},
     {"GET",
      "/v1/admin/rooms",
      true,

@@ -1,7 +1,8 @@
 // The Redis client against a real redis-server (Debian's, started by scripts/redis_temp.sh in a
 // temporary directory, on a free loopback port): replies of every kind, binary-safe values,
 // pipelined order from several threads, a timeout, the server killed and started again (clear
-// errors, then reconnection by itself), publish/subscribe across a restart, database selection.
+// errors, then reconnection by itself), publish/subscribe across a restart, database selection;
+// and the failed-login back-off kept in Redis (shared_limit.hpp), held to backoff_limiter's rules.
 #include "redis/client.hpp"
 
 #include <gtest/gtest.h>
@@ -16,6 +17,8 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+
+#include "redis/shared_limit.hpp"
 
 #include "redis/test_server.hpp"
 
@@ -294,6 +297,57 @@ TEST_F(RedisClient, a_stopped_client_fails_at_once) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, errc::unavailable);
   EXPECT_NE(r.error().message.find("stopped"), std::string::npos);
+}
+
+// redis::backoff_acquire counts and blocks as core::backoff_limiter does (3 free attempts, then
+// a block of 50 ms doubling, the attempts while blocked not counted); forgive takes one failure
+// back; reset forgets the key; the key expires once idle for the window.
+TEST_F(RedisClient, a_shared_backoff_counts_and_blocks_as_the_local_one) {
+  auto c = open();
+  const backoff_rules rules{3, std::chrono::milliseconds(50), std::chrono::milliseconds(1000),
+                            std::chrono::milliseconds(60000)};
+  auto acquire = [&](const std::string& key) {
+    std::promise<std::optional<std::chrono::milliseconds>> p;
+    auto f = p.get_future();
+    backoff_acquire(c, key, rules, [&p](auto w) { p.set_value(w); });
+    EXPECT_EQ(f.wait_for(10s), std::future_status::ready);
+    auto w = f.get();
+    EXPECT_TRUE(w.has_value()) << "Redis answered";
+    return w.value_or(std::chrono::milliseconds(-1)).count();
+  };
+  const std::string key = "backoff:" + std::to_string(::getpid());
+  EXPECT_EQ(acquire(key), 0);
+  EXPECT_EQ(acquire(key), 0);
+  EXPECT_EQ(acquire(key), 0) << "the third goes ahead and blocks for 50 ms";
+  const auto w1 = acquire(key);
+  EXPECT_GT(w1, 0);
+  EXPECT_LE(w1, 50);
+  EXPECT_GT(acquire(key), 0) << "still blocked; not counted";
+  std::this_thread::sleep_for(60ms);
+  EXPECT_EQ(acquire(key), 0) << "the fourth goes ahead, then blocks for 100 ms";
+  const auto w2 = acquire(key);
+  EXPECT_GT(w2, 50) << "the block doubled";
+  EXPECT_LE(w2, 100);
+  const auto ttl = call(*c, {"PTTL", key});
+  ASSERT_TRUE(ttl);
+  EXPECT_GT(ttl->integer, 59000);
+  EXPECT_LE(ttl->integer, 60100) << "expires once idle for the window after the block";
+
+  // forgive: a success on the address side takes one failure back.
+  const std::string other = key + ":forgiven";
+  EXPECT_EQ(acquire(other), 0);
+  EXPECT_EQ(acquire(other), 0);
+  backoff_forgive(c, other);
+  backoff_forgive(c, other + ":never-seen");  // a missing key stays missing
+  EXPECT_EQ(acquire(other), 0) << "two counted, not three: no block";
+  EXPECT_EQ(acquire(other), 0) << "now the third: blocks";
+  EXPECT_GT(acquire(other), 0);
+  EXPECT_TRUE(call(*c, {"EXISTS", other + ":never-seen"})->integer == 0);
+
+  // reset: a successful login forgets the key and its block.
+  backoff_reset(c, key);
+  EXPECT_EQ(acquire(key), 0);
+  EXPECT_EQ(acquire(key), 0);
 }
 
 }  // namespace

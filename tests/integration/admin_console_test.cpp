@@ -96,6 +96,7 @@ TEST_F(admin_console_test, an_admin_sees_the_node_and_closes_a_running_game_with
   EXPECT_EQ(num(at(by_mode.at("test.counter"), "playing")), 1) << ov.body;
   EXPECT_EQ(num(at(by_mode.at("mafia"), "waiting")), 0) << ov.body;
   EXPECT_EQ(str(at(ov.json(), "storage")), "sqlite");
+  EXPECT_TRUE(at(ov.json(), "nodes").is_null()) << "one node: no list of nodes";
   EXPECT_FALSE(at(ov.json(), "draining").as_bool());
   EXPECT_TRUE(
       seats[0].ws->call("room.list", {{"mode", "test.counter"}}).at("rooms").as_array().empty());

@@ -3,9 +3,10 @@
 // signing key. A logout or a ban on one node ends the session's socket on the other at once and
 // its tokens there; a login on one takes over the account's socket on the other; a trace written
 // through one is listed through the other at once; a write budget and the sign-up budget are
-// shared; GET /ready says when a node cannot reach Redis, and Redis coming back is noticed by
-// itself. Invitations and kicks reach a player connected to the other node; a game goes on while
-// Redis is away; a node cut off (SIGSTOP) finds its rooms taken over and drops them.
+// shared, and so is the failed-login back-off; GET /ready says when a node cannot reach Redis, and
+// Redis coming back is noticed by itself. Invitations and kicks reach a player connected to the
+// other node; a game goes on while Redis is away; a node cut off (SIGSTOP) finds its rooms taken
+// over and drops them.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -275,8 +276,9 @@ json::object invite_when_present(ws_client& from, std::int64_t target) {
 }
 
 // Cross-node delivery (the node channel, found through the presence directory): a room
-// invitation from a leader on A reaches a player connected to B; a kick by that leader reaches
-// the member on B whose seat is reserved on A; an admin's kick through A closes a socket on B.
+// invitation from a leader on A reaches a player connected to B, by id and by nickname; a kick by
+// that leader reaches the member on B whose seat is reserved on A; an admin's kick through A closes
+// a socket on B.
 TEST(cluster_test, invitations_and_kicks_reach_a_player_on_the_other_node) {
   two_nodes c;
   server_process &a = c.a, &b = c.b;
@@ -304,6 +306,17 @@ TEST(cluster_test, invitations_and_kicks_reach_a_player_on_the_other_node) {
   player offline = make_player(b.port(), "Offline");
   auto none = on_a.request("room.invite", {{"player", offline.id}});
   EXPECT_EQ(error_code(none), "unknown_player") << json::serialize(none);
+  // By nickname: nobody on A has it, so A finds the account in storage (any case of the name)
+  // and reaches it on B. A name nobody has, or an account connected nowhere: unknown_player.
+  auto by_name = on_a.request("room.invite", {{"nickname", "INVITEE"}});
+  ASSERT_TRUE(error_code(by_name).empty()) << json::serialize(by_name);
+  EXPECT_EQ(num(at(by_name, "data.player")), guest.id);
+  auto inv2 = on_b.expect("room.invitation", ms(2000));
+  EXPECT_EQ(str(at(inv2, "data.room_id")), room_id);
+  for (const char* name : {"Nobody Here", "Offline"}) {
+    auto r = on_a.request("room.invite", {{"nickname", name}});
+    EXPECT_EQ(error_code(r), "unknown_player") << name << ": " << json::serialize(r);
+  }
 
   // The guest accepts through B (a seat reserved on A, the client told to move), and before it
   // moves, the leader kicks it: B's socket hears of it.
@@ -363,6 +376,42 @@ TEST(cluster_test, a_signup_budget_is_shared_by_the_nodes) {
       http_call(b.port(), "POST", "/v1/auth/device", R"({"device_id": "shared-budget-device-1"})")
           .status,
       200);
+}
+
+// The failed-login back-off is one count per email across the nodes: wrong passwords spread over
+// A and B block the account after auth.login_free_failures in all, on both nodes (each node alone
+// would still let 2 more through); a right password waits the block out on either node, and then
+// clears the count everywhere.
+TEST(cluster_test, a_failed_login_back_off_is_shared_by_the_nodes) {
+  two_nodes c({"auth.login_free_failures=3", "auth.backoff_ms=2000", "auth.signups_per_hour=0"});
+  server_process &a = c.a, &b = c.b;
+  auto body = [](const std::string& password) {
+    return json::serialize(json::object{{"email", "shared@example.com"}, {"password", password}});
+  };
+  const std::string right = "correct horse battery";
+  ASSERT_EQ(http_call(a.port(), "POST", "/v1/auth/register", body(right)).status, 201);
+  auto login = [&](const server_process& node, const std::string& password) {
+    return http_call(node.port(), "POST", "/v1/auth/login", body(password));
+  };
+  EXPECT_EQ(login(a, "wrong one").status, 401);
+  EXPECT_EQ(login(b, "wrong two").status, 401);
+  EXPECT_EQ(login(a, "wrong three").status, 401) << "the third goes ahead, then blocks";
+  for (const auto* node : {&b, &a}) {
+    auto r = login(*node, "wrong four");
+    EXPECT_EQ(r.status, 429) << "each node alone has seen at most 2 failures: " << r.body;
+    EXPECT_EQ(r.error_code(), "rate_limited");
+  }
+  auto r = login(b, right);
+  EXPECT_EQ(r.status, 429) << "even the right password waits the block out: " << r.body;
+  const int wait_s = std::atoi(r.header("Retry-After").c_str());
+  EXPECT_GE(wait_s, 1);
+  EXPECT_LE(wait_s, 2);
+  std::this_thread::sleep_for(std::chrono::seconds(wait_s));
+  r = login(b, right);
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The success cleared the count on both nodes: two wrong passwords go ahead again.
+  EXPECT_EQ(login(a, "wrong again").status, 401);
+  EXPECT_EQ(login(b, "wrong again").status, 401);
 }
 
 // Four players of a Mafia game on the node at `port` (connected to it directly), started and in

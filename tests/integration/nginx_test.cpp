@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "harness.hpp"
+#include "nginx_server.hpp"
 #include "redis/test_server.hpp"
 #include "store/postgres/pg_test_cluster.hpp"
 
@@ -16,50 +17,6 @@ namespace maratang::it {
 namespace {
 
 using store::testing::pg_test_cluster;
-
-// nginx in front of `nodes`, stopped with its directory when the object dies.
-class nginx_server {
- public:
-  explicit nginx_server(const std::vector<int>& nodes)
-      : script_(std::filesystem::path(MARATANG_SOURCE_DIR) / "scripts" / "nginx_temp.sh"),
-        dir_(std::filesystem::temp_directory_path() /
-             ("maratang_nginx_" + std::to_string(::getpid()))) {
-    std::string args = "start '" + dir_.string() + "'";
-    for (int p : nodes)
-      args += " 127.0.0.1:" + std::to_string(p);
-    const std::string url = run(args);
-    const auto colon = url.rfind(':');
-    if (url.rfind("http://127.0.0.1:", 0) != 0 || colon == std::string::npos) {
-      throw std::runtime_error("nginx_temp.sh start printed: " + url);
-    }
-    port_ = std::stoi(url.substr(colon + 1));
-  }
-  ~nginx_server() {
-    try {
-      run("stop '" + dir_.string() + "'");
-    } catch (...) {
-    }
-  }
-  int port() const { return port_; }
-
- private:
-  std::string run(const std::string& args) const {
-    const std::string cmd = "'" + script_.string() + "' " + args;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) throw std::runtime_error("popen " + cmd);
-    std::string out;
-    char buf[256];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
-      out.append(buf, n);
-    if (::pclose(p) != 0) throw std::runtime_error(cmd + " failed: " + out);
-    while (!out.empty() && out.back() == '\n')
-      out.pop_back();
-    return out;
-  }
-  std::filesystem::path script_;
-  std::filesystem::path dir_;
-  int port_ = 0;
-};
 
 double http_requests(int port) {
   const auto body = http_call(port, "GET", "/metrics").body;

@@ -1,7 +1,8 @@
 // Drives the player's web client (web/public, served by the server at /) in Debian's Chromium with
 // playwright-core, as players would: clicks and typing only, reading what each page shows.
 // Usage: node web_client.cjs CHROMIUM BASE_URL WEB_DIR SCENARIO SCREENSHOT_DIR
-// Scenarios: admin (an invitation, then the admin console closes the players' room), mafia (five
+// Scenarios: admin (an invitation, then the admin console closes the players' room), admin_cluster
+// (the console of two nodes behind nginx shows and closes the rooms of both), mafia (five
 // pages play a whole game; one reloads mid-game), mystery (a solo game to an ending and its
 // casebook), language (Korean from the browser, the switch, errors in place, a
 // phone-sized screen, a private room joined by invite code; as root, a dropped network mid-game),
@@ -854,6 +855,48 @@ async function admin(browser, problems) {
   await shot(page, 'config-ko');
 }
 
+// The console of two nodes behind nginx (the test made room "On A" on node a and "On B" on node
+// b, and granted ops@example.com): the overview lists both nodes with their routes, the rooms tab
+// lists the rooms of both (each node read through its route, whichever node nginx sent the page
+// to), and the room of node b is opened and closed from there.
+async function admin_cluster(browser, problems) {
+  const ctx = await browser.newContext({ locale: 'en-US' });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(WAIT);
+  watch(page, 'admin_cluster', problems);
+  await page.goto(base + '/admin');
+  await page.fill('#email', 'ops@example.com');
+  await page.fill('#password', 'operator-pass-77');
+  await page.click('#login');
+  await page.waitForSelector('#nodes tr[data-node]');
+  const nodes = await page.$$eval('#nodes tr[data-node]', (rows) => rows.map((r) => r.dataset.node + ' ' + r.textContent));
+  check(nodes.length === 2 && nodes.some((n) => n.startsWith('a ') && n.includes('/node/1')) &&
+    nodes.some((n) => n.startsWith('b ') && n.includes('/node/2')), `the overview lists both nodes with their routes: ${nodes.join(' | ')}`);
+  await shot(page, 'cluster-overview');
+
+  // Every tab reload asks again; the rooms of both nodes show whichever node answers the page.
+  for (let i = 0; i < 3; i++) {
+    await page.click('#tab-rooms');
+    await page.waitForFunction(() => document.querySelectorAll('tr[data-room]').length === 2);
+    const rooms = await page.$$eval('tr[data-room]', (rows) => rows.map((r) => `${r.dataset.node}:${r.children[1].textContent}`).sort());
+    check(rooms.join(',') === 'a:On A,b:On B', `the rooms tab lists each node's room with its node (${rooms.join(', ')})`);
+    await page.click('#tab-overview');
+    await page.waitForSelector('#nodes');
+  }
+  await page.click('#tab-rooms');
+  await page.waitForSelector('tr[data-room][data-node="b"] .open-room');
+  await page.click('tr[data-room][data-node="b"] .open-room');
+  await page.waitForSelector('#room-members li');
+  check((await text(page, '#room-members')).includes('OnNodeB'), "node b's room shows its member");
+  await page.fill('#close-reason', 'Moving house.');
+  await shot(page, 'cluster-room');
+  await page.click('#close-room');
+  await page.waitForSelector('#notice');
+  check((await text(page, '#notice')).startsWith('Room '), 'the console says the room closed');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-room]').length === 1);
+  check((await page.$eval('tr[data-room]', (r) => r.dataset.node)) === 'a', "only node a's room is left");
+}
+
 // Arena: two pages join one room and play on a fixed seed (servers with rooms.allow_seeds), so
 // the spawn points are known: (80, 600) and (100, 100), in a clear line. Both walk with the keys;
 // each sees the other where the other's own page (its prediction, reconciled) puts itself; one
@@ -1303,7 +1346,7 @@ async function mafia_turn(browser, problems) {
   });
   const problems = [];
   try {
-    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens, admin, arena, arena_touch: (b, p) => arena(b, p, true), quick_play, mafia_fps, mafia_media, media_refused, mafia_sfu, mafia_turn })[scenario](browser, problems);
+    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens, admin, admin_cluster, arena, arena_touch: (b, p) => arena(b, p, true), quick_play, mafia_fps, mafia_media, media_refused, mafia_sfu, mafia_turn })[scenario](browser, problems);
     // Expected refusals are answered with 4xx, which Chromium logs as console errors.
     const real = problems.filter((s) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(s));
     check(real.length === 0, 'no page error, no console error, nothing loaded from elsewhere' + (real.length ? ': ' + real.join('; ') : ''));

@@ -7,7 +7,7 @@
 // a mouse, and on phones with the thumb stick and a finger), a party and a
 // solo player matched into Arena by quick play, the leaderboards after a Mafia game, and Mafia's
 // voice and video with fake cameras and microphones (over the browser mesh, through a real Janus,
-// and relayed by a real coturn). Screenshots
+// and relayed by a real coturn), and the admin console of two nodes behind nginx. Screenshots
 // of each screen go to <build dir>/web_client_screens/.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -18,6 +18,9 @@
 #include "harness.hpp"
 #include "llm/fake_openai_server.hpp"
 #include "media_servers.hpp"
+#include "nginx_server.hpp"
+#include "redis/test_server.hpp"
+#include "store/postgres/pg_test_cluster.hpp"
 
 namespace maratang::it {
 namespace {
@@ -29,9 +32,9 @@ std::string browser_path() {
   return {};
 }
 
-// Runs one scenario of web_client.cjs against `srv`; returns what it printed, and its exit code.
-// `env`: variables put before the command ("NAME=value ").
-std::pair<int, std::string> run_scenario(const server_process& srv, std::string_view scenario,
+// Runs one scenario of web_client.cjs against the server at `port`; returns what it printed, and
+// its exit code. `env`: variables put before the command ("NAME=value ").
+std::pair<int, std::string> run_scenario(int port, std::string_view scenario,
                                          const std::string& env = {}) {
   // The calls measure their streams phase by phase: they get most of ctest's 360 s for them.
   const int limit = scenario.starts_with("mafia_") || scenario.starts_with("media_") ? 320 : 100;
@@ -41,7 +44,7 @@ std::pair<int, std::string> run_scenario(const server_process& srv, std::string_
   const auto cmd =
       fmt::format("{}timeout {} node {} {} http://127.0.0.1:{} {} {} {} 2>&1", env, limit,
                   (source / "tests" / "integration" / "web_client.cjs").string(), browser_path(),
-                  srv.port(), (source / "web").string(), scenario, shots.string());
+                  port, (source / "web").string(), scenario, shots.string());
   std::string out;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return {-1, "popen failed: " + cmd};
@@ -49,6 +52,10 @@ std::pair<int, std::string> run_scenario(const server_process& srv, std::string_
   for (std::size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;)
     out.append(buf, n);
   return {pclose(pipe), out};
+}
+std::pair<int, std::string> run_scenario(const server_process& srv, std::string_view scenario,
+                                         const std::string& env = {}) {
+  return run_scenario(srv.port(), scenario, env);
 }
 
 class web_client_test : public ::testing::Test {
@@ -160,6 +167,44 @@ TEST_F(web_client_test, an_admin_closes_a_room_from_the_console_and_its_player_r
   auto [code, out] = run_scenario(srv, "admin");
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;
+}
+
+// The console of two nodes behind nginx (on one PostgreSQL and one Redis): the overview lists
+// both nodes, the rooms tab every node's rooms (each read through its node's route), and a room
+// of either node is closed from the console, whichever node nginx sent the page to; the room's
+// players, on that node, hear why.
+TEST_F(web_client_test, the_console_of_two_nodes_shows_and_closes_the_rooms_of_both) {
+  store::testing::pg_test_cluster pg(MARATANG_SOURCE_DIR);
+  redis::testing::test_server redis(MARATANG_SOURCE_DIR);
+  temp_dir data;
+  auto node = [&](const char* id, const char* route) {
+    return std::vector<std::string>{"storage.database_url=" + pg.url(),
+                                    "redis.url=" + redis.url(),
+                                    "auth.secret=d2ViLWFkbWluLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzISE",
+                                    "llm.base_url=",
+                                    std::string("node.id=") + id,
+                                    std::string("node.route=") + route};
+  };
+  server_process a(node("a", "/node/1"), data.path() / "a");
+  server_process b(node("b", "/node/2"), data.path() / "b");
+  nginx_server nginx({a.port(), b.port()});
+  make_admin(a, {"storage.database_url=" + pg.url()});  // ops@example.com
+  // One room on each node, its leader connected to that node.
+  player pa = make_player(a.port(), "OnNodeA"), pb = make_player(b.port(), "OnNodeB");
+  ws_client wa(a.port(), pa.token), wb(b.port(), pb.token);
+  wa.hello();
+  wb.hello();
+  wa.call("room.create", {{"mode", "mafia"}, {"name", "On A"}});
+  wb.call("room.create", {{"mode", "mafia"}, {"name", "On B"}});
+  auto [code, out] = run_scenario(nginx.port(), "admin_cluster");
+  std::fputs(out.c_str(), stdout);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;
+  // The console closed the room of node B: its leader, on B, was told why; A's room stays.
+  auto removed = wb.expect("room.removed");
+  EXPECT_EQ(str(at(removed, "data.reason")), "closed_by_admin");
+  EXPECT_TRUE(wa.ping_ok());
+  EXPECT_FALSE(wa.count_received("room.removed")) << "A's room was not closed";
 }
 
 }  // namespace

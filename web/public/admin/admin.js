@@ -90,6 +90,31 @@ function table(cols, rows) {
 
 const TABS = ['overview', 'rooms', 'players', 'traces', 'games', 'mystery', 'audit', 'config'];
 
+/**
+ * Every node's answer to an admin GET: with several nodes (the overview's `nodes`), each live
+ * node through its own route (nginx's /node/N/), this one directly; on one node, just this one.
+ * Resolves to [{node, prefix, data} | {node, prefix, error}]: a node that does not answer is
+ * shown as such, never hides the others.
+ */
+async function fromEveryNode(path) {
+  const o = await api('GET', '/v1/admin/overview');
+  const nodes = (o.nodes ?? [{ id: o.node, route: '', alive: true, self: true }])
+    .filter((n) => n.alive && (n.self || n.route));
+  return Promise.all(nodes.map(async (n) => {
+    const prefix = n.route || ''; // behind nginx, even this node by its route: / may reach another
+    try {
+      return { node: n.id, prefix, data: await api('GET', prefix + path) };
+    } catch (e) {
+      return { node: n.id, prefix, error: e instanceof ApiError ? errorText(e) : String(e.message ?? e) };
+    }
+  }));
+}
+
+/** The nodes that did not answer, as lines under a table. */
+function unreachable(answers) {
+  return answers.filter((a) => a.error).map((a) => h('p.error.unreachable', t('unreachable', { node: a.node, error: a.error })));
+}
+
 async function overview() {
   const [o, m] = await Promise.all([api('GET', '/v1/admin/overview'), api('GET', '/v1/admin/metrics')]);
   const stat = (label, value, id) => h('div.stat', { id }, t(label), h('b', String(value)));
@@ -107,6 +132,10 @@ async function overview() {
       stat('draining', yesNo(o.draining), 'stat-draining'),
       stat('media', mediaText(o.media), 'stat-media')),
     h('p', rooms),
+    o.nodes ? [h('h3', t('nodes')), h('div#nodes', table(['node', 'route', 'alive', 'rooms'],
+      o.nodes.map((n) => h('tr', { dataset: { node: n.id } },
+        h('td', n.self ? `${n.id} (${t('this_node')})` : n.id), h('td', n.route || '—'),
+        h('td', yesNo(n.alive)), h('td', n.rooms)))))] : null,
     h('h3', t('last_hour')),
     h('div.charts', Object.entries(m.series).map(([name, points]) => chart(name, points))),
   ];
@@ -139,19 +168,22 @@ function chart(name, points) {
     h('div', `${t('series.' + name)}: ${Number.isInteger(last) ? last : last.toFixed(2)} (max ${Number.isInteger(max) ? max : max.toFixed(2)})`), svg);
 }
 
+/** Every node's rooms; a room is opened and closed through the node that holds it. */
 async function rooms() {
-  const { rooms } = await api('GET', '/v1/admin/rooms');
-  const rows = rooms.map((r) => h('tr', { dataset: { room: r.id } },
-    h('td', r.id), h('td', r.name), h('td', r.mode), h('td', r.state),
-    h('td', `${r.players}/${r.capacity}`), h('td', yesNo(r.private)),
-    h('td', h('button.open-room', { onclick: () => showRoom(r.id) }, t('open')))));
-  return [table(['id', 'name', 'mode', 'state', 'players', 'private', 'actions'], rows), h('div#room-detail')];
+  const answers = await fromEveryNode('/v1/admin/rooms');
+  const rows = answers.flatMap(({ node, prefix, data }) => (data?.rooms ?? []).map((r) =>
+    h('tr', { dataset: { room: r.id, node } },
+      h('td', r.id), h('td', r.name), h('td', r.mode), h('td', r.state),
+      h('td', `${r.players}/${r.capacity}`), h('td', yesNo(r.private)), h('td', node),
+      h('td', h('button.open-room', { onclick: () => showRoom(r.id, prefix) }, t('open'))))));
+  return [table(['id', 'name', 'mode', 'state', 'players', 'private', 'node', 'actions'], rows),
+    unreachable(answers), h('div#room-detail')];
 }
 
-async function showRoom(id) {
+async function showRoom(id, prefix = '') {
   const box = document.getElementById('room-detail');
   try {
-    const { room } = await api('GET', `/v1/admin/rooms/${encodeURIComponent(id)}`);
+    const { room } = await api('GET', `${prefix}/v1/admin/rooms/${encodeURIComponent(id)}`);
     const members = room.members.map((m) => h('li', `${m.nickname} (#${m.id})`,
       m.leader ? ` — ${t('leader')}` : '', m.connected ? '' : ` — ${t('away')}`));
     const reason = h('input#close-reason', { placeholder: t('reason'), maxlength: 500, size: 40 });
@@ -160,7 +192,7 @@ async function showRoom(id) {
       h('h4', t('members')), h('ul#room-members', members),
       room.game ? [h('h4', t('game')), h('pre#room-game', JSON.stringify(room.game, null, 1))] : null,
       h('div.row', reason, h('button#close-room', {
-        onclick: () => act(() => api('POST', `/v1/admin/rooms/${encodeURIComponent(id)}/close`,
+        onclick: () => act(() => api('POST', `${prefix}/v1/admin/rooms/${encodeURIComponent(id)}/close`,
           reason.value ? { message: reason.value } : {}), t('closed', { id })),
       }, t('close_room'))));
   } catch (e) {
@@ -168,8 +200,10 @@ async function showRoom(id) {
   }
 }
 
+/** The players online on every node; a kick or a ban reaches them wherever they are. */
 async function players() {
-  const { players } = await api('GET', '/v1/admin/players?limit=1000');
+  const answers = await fromEveryNode('/v1/admin/players?limit=1000');
+  const players = answers.flatMap(({ node, data }) => (data?.players ?? []).map((p) => ({ ...p, node })));
   const reason = h('input#account-reason', { placeholder: t('reason'), maxlength: 500, size: 40 });
   const until = h('input#ban-until', { type: 'datetime-local', title: t('ban_until') });
   const body = () => (reason.value ? { message: reason.value } : {});
@@ -182,11 +216,12 @@ async function players() {
     h('button.unban', { onclick: () => act(() => api('POST', `/v1/admin/accounts/${id}/unban`), t('unbanned', { id })) }, t('unban')),
   ];
   const rows = players.map((p) => h('tr', { dataset: { account: p.id } },
-    h('td', p.id), h('td', p.nickname), h('td', p.room_id ?? ''), h('td', accountActions(p.id))));
+    h('td', p.id), h('td', p.nickname), h('td', p.room_id ?? ''), h('td', p.node), h('td', accountActions(p.id))));
   const other = h('input#account-id', { type: 'number', min: 1, placeholder: t('account') });
   return [
     h('div.row', reason, h('label', t('ban_until'), ' ', until)),
-    table(['id', 'nickname', 'room', 'actions'], rows),
+    table(['id', 'nickname', 'room', 'node', 'actions'], rows),
+    unreachable(answers),
     h('div.row', other, h('button#unban-other', {
       onclick: () => act(() => api('POST', `/v1/admin/accounts/${Number(other.value)}/unban`), t('unbanned', { id: other.value })),
     }, t('unban'))),
