@@ -23,12 +23,13 @@ inline net::http_response json_response(int status, const boost::json::value& v)
   return r;
 }
 
-// The error body every endpoint answers with: {"error": {"code", "message"}}, with Retry-After
-// when the error says when to retry.
+// The error body every endpoint answers with: {"error": {"code", "message"}}, with
+// retry_after_s and a Retry-After header when the error says when to retry.
 inline net::http_response error_response(const error& e, int status = 0) {
-  auto r = json_response(
-      status ? status : http_status(e.code),
-      boost::json::object{{"error", {{"code", to_string(e.code)}, {"message", e.message}}}});
+  boost::json::object body{{"code", to_string(e.code)}, {"message", e.message}};
+  if (e.retry_after_s > 0) body.emplace("retry_after_s", e.retry_after_s);
+  auto r = json_response(status ? status : http_status(e.code),
+                         boost::json::object{{"error", std::move(body)}});
   if (e.retry_after_s > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
   return r;
 }

@@ -143,7 +143,8 @@ Every frame is one JSON object (text frames; binary frames holding the same JSON
 - reply: `{"type": T, "id": ID, "ok": true, "data": {...}}`
 - error: `{"type": T, "id": ID, "ok": false, "error": {"code": C, "message": M}}`: `type` is
   `"error"` when the frame could not be read far enough to know it. `code` is stable (see below);
-  `message` is for people.
+  `message` is for people. An error that knows when trying again can succeed (`rate_limited`,
+  mostly) also has `"retry_after_s": N`, whole seconds.
 - event: `{"type": T, "data": {...}}`: pushed by the server, no `id`, no `ok`.
 
 A client that sent `hello` with `"batch": true` may receive several envelopes in one WebSocket
@@ -217,7 +218,9 @@ a room of that mode. Each mode's README (under `src/modes/`) explains its rules 
   }
   md +=
       "## REST\n\nErrors have the body `{\"error\": {\"code\": C, \"message\": M}}` and the HTTP "
-      "status in the table below. Authenticated endpoints take `Authorization: Bearer "
+      "status in the table below; one that says when to try again also has `retry_after_s` in "
+      "`error` and the same seconds in a `Retry-After` header. Authenticated endpoints take "
+      "`Authorization: Bearer "
       "<token>`. Bodies are JSON (`Content-Type: application/json`; anything else is 415).\n\n";
   for (const auto& e : proto::core_endpoints()) {
     md += fmt::format("### `{} {}`\n\n{}{}\n\n", e.method, e.path, e.summary,

@@ -93,7 +93,9 @@ frame encode_error(std::string_view type, const json::value& id, const error& er
   o.emplace("type", type.empty() ? std::string_view("error") : type);
   if (!id.is_null()) o.emplace("id", id);
   o.emplace("ok", false);
-  o.emplace("error", json::object{{"code", to_string(err.code)}, {"message", err.message}});
+  json::object e{{"code", to_string(err.code)}, {"message", err.message}};
+  if (err.retry_after_s > 0) e.emplace("retry_after_s", err.retry_after_s);
+  o.emplace("error", std::move(e));
   return make_frame(o);
 }
 

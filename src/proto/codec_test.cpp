@@ -135,6 +135,11 @@ TEST(codec, frames_round_trip) {
   EXPECT_EQ(err.at("ok"), false);
   EXPECT_EQ(err.at("error").at("code"), "room_full");
   EXPECT_FALSE(err.at("error").at("message").as_string().empty());
+  EXPECT_FALSE(err.at("error").as_object().contains("retry_after_s")) << "only when known";
+  error limited{errc::rate_limited, "Slow down."};
+  limited.retry_after_s = 7;
+  auto later = json::parse(*encode_error("room.invite", json::value(4), limited));
+  EXPECT_EQ(later.at("error").at("retry_after_s"), 7);
   auto ev = json::parse(*encode_event("room.chat", {{"text", "안녕"}}));
   EXPECT_FALSE(ev.as_object().contains("id"));
   EXPECT_EQ(ev.at("data").at("text"), "안녕");

@@ -533,6 +533,7 @@ TEST(auth_limits, wrong_passwords_back_off_and_even_the_right_one_waits) {
   const int wait_s = std::atoi(r.header("Retry-After").c_str());
   EXPECT_GE(wait_s, 1) << "Retry-After: " << r.header("Retry-After");
   EXPECT_LE(wait_s, 4);
+  EXPECT_EQ(num(at(r.json(), "error.retry_after_s")), wait_s) << "the body says it too";
   // ...and works once it has; a success clears the account's count.
   std::this_thread::sleep_for(std::chrono::seconds(wait_s));
   r = http_call(port, "POST", "/v1/auth/login", login_body(email, right));

@@ -545,6 +545,8 @@ TEST_F(lobby_flow_test, a_member_invites_a_player_who_joins_with_the_invitation)
     seats[0].ws->call("room.invite", {{"player", seats[3].acc.id}});
   auto flood = seats[0].ws->request("room.invite", {{"player", seats[3].acc.id}});
   EXPECT_EQ(error_code(flood), "rate_limited") << json::serialize(flood);
+  EXPECT_GE(num(at(flood, "error.retry_after_s")), 1) << json::serialize(flood);
+  EXPECT_LE(num(at(flood, "error.retry_after_s")), 60) << json::serialize(flood);
   for (int i = 0; i < 10; ++i)
     seats[3].ws->expect("room.invitation");
   EXPECT_FALSE(seats[3].ws->recv_until("room.invitation", ms(300)))

@@ -118,7 +118,7 @@ test('binary: hello asks for it; a mode\'s bytes are a binary event, JSON in a b
   assert.equal(c.sendBinary(Uint8Array.from([2, 6])), false);
 });
 
-test('a request is answered by its id; an error reply rejects with its stable code', async () => {
+test('a request is answered by its id; an error reply rejects with its stable code and retry_after_s', async () => {
   const c = client();
   await c.connect();
   const ws = FakeWebSocket.last();
@@ -129,7 +129,12 @@ test('a request is answered by its id; an error reply rejects with its stable co
   assert.deepEqual(await p, {rooms: []});
   const q = c.request('room.join', {room_id: 'x'});
   ws.fail(ws.sent.find((x) => x.type === 'room.join'), 'unknown_room');
-  await assert.rejects(q, (e) => e instanceof MaratangError && e.code === 'unknown_room');
+  await assert.rejects(q, (e) => e instanceof MaratangError && e.code === 'unknown_room' && e.retryAfter === 0);
+  // An error that says when to try again: retry_after_s becomes retryAfter.
+  const r = c.request('room.invite', {player: 2});
+  const inv = ws.sent.find((x) => x.type === 'room.invite');
+  ws.push({type: inv.type, id: inv.id, ok: false, error: {code: 'rate_limited', message: 'wait', retry_after_s: 42}});
+  await assert.rejects(r, (e) => e.code === 'rate_limited' && e.retryAfter === 42);
   c.disconnect();
 });
 

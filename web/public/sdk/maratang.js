@@ -28,7 +28,7 @@ export class MaratangError extends Error {
     this.name = 'MaratangError';
     /** @type {string} */ this.code = code;
     /** @type {number} */ this.status = extra.status ?? 0;
-    /** @type {number} seconds to wait, when the server said (Retry-After) */
+    /** @type {number} seconds to wait, when the server said (retry_after_s, Retry-After) */
     this.retryAfter = extra.retryAfter ?? 0;
     /** @type {any[]|undefined} per-field errors (422 of the traces endpoints) */
     this.fields = extra.fields;
@@ -237,7 +237,7 @@ export class Client {
       return this.rest(method, path, body, {...opt, retried: true});
     }
     throw new MaratangError(code, err.message ?? res.statusText, {
-      status: res.status, retryAfter: Number(res.headers.get('Retry-After') ?? 0),
+      status: res.status, retryAfter: Number(err.retry_after_s ?? res.headers.get('Retry-After') ?? 0),
       fields: err.fields,
     });
   }
@@ -442,7 +442,7 @@ export class Client {
       this.#pending.delete(m.id);
       clearTimeout(p.timer);
       if (m.ok) p.resolve(m.data ?? {});
-      else p.reject(new MaratangError(m.error?.code ?? 'internal', m.error?.message ?? ''));
+      else p.reject(new MaratangError(m.error?.code ?? 'internal', m.error?.message ?? '', { retryAfter: m.error?.retry_after_s ?? 0 }));
       return;
     }
     if (m.ok === false) {  // an error the server could not tie to a request
