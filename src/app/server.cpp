@@ -528,6 +528,7 @@ std::shared_ptr<const media::media_options> media_options_of(Impl& s) {
     j.admin_secret = s.cfg.janus_admin_secret;
     j.admin_key = s.cfg.janus_admin_key;
     j.check_ms = s.cfg.janus_check_ms;
+    j.node_id = s.cfg.node_id;
     o->sfu_server = media::make_janus_sfu(s.ioc, std::move(j));
   }
   o->ice.stun_urls = comma_list(s.cfg.stun_urls);

@@ -116,10 +116,11 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
       : strand_(asio::make_strand(io)),
         timer_(strand_),
         opt_(std::move(o)),
-        own_token_(core::random_token(24)) {
+        own_token_(own_token_of(opt_)) {
     if (opt_.public_url.empty()) opt_.public_url = opt_.url;
-    // Maratang's own token for the Janus API (token_auth), before anything else.
-    batches_.push_back({add_token(own_token_)});
+    // Maratang's own token for the Janus API (token_auth), before anything else. Quiet: after a
+    // crash of this node, Janus still has it.
+    batches_.push_back({add_token(own_token_, true)});
   }
 
   // Starts the health checks (after construction: they hold a weak reference).
@@ -284,6 +285,14 @@ class janus_sfu final : public sfu, public std::enable_shared_from_this<janus_sf
     return "maratang " + std::string(game_id) + " " + std::to_string(speaker);
   }
 
+  // The node's own token: derived from the admin secret (which browsers never see) and the node
+  // id, so that it is the same after a restart and different for each node sharing a Janus.
+  static std::string own_token_of(const janus_options& o) {
+    if (o.node_id.empty()) return core::random_token(24);
+    return "maratang-" +
+           core::sha256_hex("maratang janus token\n" + o.admin_secret + "\n" + o.node_id)
+               .substr(0, 32);
+  }
   static step add_token(const std::string& token, bool quiet = false) {
     return {true,
             {{"janus", "add_token"}, {"token", token}, {"plugins", {"janus.plugin.videoroom"}}},

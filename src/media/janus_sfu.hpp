@@ -16,6 +16,8 @@
 // secrets and tokens (what exists already is refused, quietly): browsers join again with the
 // grants they hold. A game
 // moved to this process brings its rooms in its snapshot (save/adopt), made again the same way.
+// Maratang's own token (for the Janus API) is the same across restarts of a node
+// (janus_options::node_id), so crashes do not pile up tokens in Janus.
 #pragma once
 
 #include <memory>
@@ -37,6 +39,10 @@ struct janus_options {
   std::string admin_key;     // janus.plugin.videoroom.jcfg general.admin_key ("" none)
   int timeout_ms = 5000;     // each HTTP request
   int check_ms = 5000;       // how often Janus's health is checked; 0: never
+  // This node's id (node.id): Maratang's own Janus token is derived from it and the admin
+  // secret, so a node restarted after a crash uses the token it had rather than leaving one more
+  // in Janus; empty: a random token.
+  std::string node_id;
 };
 
 // Calls run on `io`'s threads; `io` must outlive the returned object.

@@ -249,6 +249,19 @@ json::object ask_janus(const janus_server& janus, const json::object& body) {
   return probe.message(probe.attach(), body);
 }
 
+// How many tokens Janus's token_auth store holds (its admin API's list_tokens).
+std::size_t janus_tokens(const janus_server& janus) {
+  auto r = http_call(janus.admin_port(), "POST", "/admin",
+                     json::serialize(json::object{{"janus", "list_tokens"},
+                                                  {"transaction", "count"},
+                                                  {"admin_secret", janus.admin_secret()}}));
+  const auto v = r.json();
+  if (r.status != 200 || !v.is_object() || !has(v.as_object(), "data.tokens")) {
+    throw std::runtime_error("list_tokens: " + r.body);
+  }
+  return at(v, "data.tokens").as_array().size();
+}
+
 // Whether Janus has videoroom `room`.
 bool room_exists(const janus_server& janus, std::int64_t room) {
   auto r = ask_janus(janus, {{"request", "exists"}, {"room", room}});
@@ -327,7 +340,7 @@ TEST(MediaTest, a_restarted_janus_gets_the_rooms_back_and_an_aborted_game_leaves
 // A node killed mid-game restores it from its snapshot, which carries the game's Janus rooms and
 // tokens: the restored game adopts them, so every grant stays what it was, a browser already in
 // its room stays there undisturbed, and another joins with the token it held (a game moved to
-// another node by a drain does the same).
+// another node by a drain does the same); and the restarted node leaves no extra token in Janus.
 TEST(MediaTest, a_game_restored_after_a_crash_keeps_its_janus_rooms_and_grants) {
   janus_server janus;
   temp_dir dir;
@@ -336,6 +349,7 @@ TEST(MediaTest, a_game_restored_after_a_crash_keeps_its_janus_rooms_and_grants) 
   std::vector<seat> seats;
   json::object before;
   std::optional<janus_session> in_call;  // a browser in its room while the node dies
+  std::size_t tokens_before = 0;         // Maratang's own and the members'
   {
     server_process srv(sets, dir.path());
     seats = seat_players(srv.port(), {"Ma", "Pa", "Sa", "Ya"});
@@ -354,6 +368,7 @@ TEST(MediaTest, a_game_restored_after_a_crash_keeps_its_janus_rooms_and_grants) 
         in_call->join(in_call->attach(), num(at(before, "sfu.publish")), seats[1].acc.id, true);
     ASSERT_EQ(str(at(joined, "videoroom")), "joined") << json::serialize(joined);
     std::this_thread::sleep_for(ms(300));  // the snapshot is written behind the start
+    tokens_before = janus_tokens(janus);
     ASSERT_EQ(::kill(srv.pid(), SIGKILL), 0);
     EXPECT_EQ(srv.stop().signal, SIGKILL);
     for (auto& st : seats)
@@ -365,6 +380,10 @@ TEST(MediaTest, a_game_restored_after_a_crash_keeps_its_janus_rooms_and_grants) 
   const auto after = at(hello, "room.game.media.sfu").as_object();
   EXPECT_EQ(json::serialize(after), json::serialize(at(before, "sfu")))
       << "the restored game's grant differs";
+  // The restarted node uses the own token it had (derived from its id): a crash leaves no token
+  // behind in Janus.
+  std::this_thread::sleep_for(ms(1000));
+  EXPECT_EQ(janus_tokens(janus), tokens_before) << "a crash left a token in Janus";
   // The browser that was in its room is still there: the room was not made again.
   auto in_room =
       ask_janus(janus, {{"request", "listparticipants"}, {"room", num(at(after, "publish"))}});
