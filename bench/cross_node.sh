@@ -2,7 +2,8 @@
 # Cross-node delivery (issue 16) on throw-away servers: starts a PostgreSQL 15
 # (scripts/pg_temp.sh) and a Redis (scripts/redis_temp.sh) on free loopback ports, runs
 # bench/cross_node against them (two nodes, A and B; see bench/cross_node.cpp), and stops both
-# servers (also on failure or Ctrl-C). Arguments go to cross_node, e.g. --senders 50 --duration 5.
+# servers (also on failure or Ctrl-C). Arguments go to cross_node, e.g. --senders 50 --duration 5;
+# MARATANG_SERVER names another maratang binary to drive (an A/B of two builds).
 # Needs a release build (cmake --build --preset release --target cross_node maratang) and
 # postgresql-15 and redis-server (scripts/setup.sh --test). About a minute; bounded, loopback only.
 set -euo pipefail
@@ -17,4 +18,4 @@ trap 'scripts/redis_temp.sh stop "$redisdir" >/dev/null 2>&1 || true
 db=$(scripts/pg_temp.sh start "$pgdir" 2>/dev/null)
 redis=$(scripts/redis_temp.sh start "$redisdir" 2>/dev/null)
 echo "PostgreSQL 15 at $db, Redis at $redis"
-"$b" --server build/release/maratang --database-url "$db" --redis-url "$redis" "$@"
+"$b" --server "${MARATANG_SERVER:-build/release/maratang}" --database-url "$db" --redis-url "$redis" "$@"
