@@ -75,18 +75,6 @@ for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[1]) end
 return 0
 )lua";
 
-// A delivery to the node an account's socket is on, in one round trip: reads the account's node
-// in the presence directory and publishes the request on that node's channel. KEYS[1]: the
-// presence hash; ARGV[1]: the account; ARGV[2]: this node; ARGV[3]: the request; ARGV[4]: the
-// nodes' channel prefix. Returns {node, subscribers}: "" when the account is connected nowhere;
-// -1 (nothing published) when the entry is this node's own.
-constexpr const char* kDeliverToPresence = R"lua(
-local n = redis.call('HGET', KEYS[1], ARGV[1])
-if not n then return {'', 0} end
-if n == ARGV[2] then return {n, -1} end
-return {n, redis.call('PUBLISH', ARGV[4] .. n, ARGV[3])}
-)lua";
-
 // A room as the directory holds it.
 json::object room_json(const lobby::room_summary& s, const std::string& invite) {
   auto o = lobby::summary_json(s);
@@ -500,39 +488,26 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
     return it != nodes.end() && !it->second.alive;
   }
 
-  // The node is found and asked in one round trip to Redis (kDeliverToPresence), not a read of
-  // the presence directory and then a request: a delivery waits for Redis once, not twice.
   void deliver_elsewhere(lobby::player_id p, proto::frame f,
                          std::function<void(result<bool>)> done) {
-    auto req = expect_answer(o.request_timeout_ms, "The player's node did not answer in time.",
-                             [done = std::move(done)](result<json::object> a) {
-                               if (!a) return done(a.error());
-                               const auto* d = a->if_contains("delivered");
-                               done(d && d->is_bool() && d->as_bool());
-                             });
-    if (!req) return;
-    json::object msg{
-        {"op", "deliver"}, {"player", p}, {"frame", *f}, {"req", *req}, {"from", o.node_id}};
-    cmd->command({"EVAL", kDeliverToPresence, "1", kPresence, std::to_string(p), o.node_id,
-                  json::serialize(msg), node_channel("")},
-                 [self = shared_from_this(), req = *req](result<redis::reply> r) {
-                   const json::object not_delivered{{"delivered", false}};
-                   if (!r || r->type != redis::reply::kind::array || r->elements.size() != 2) {
-                     return self->finish_request(
-                         req, error{errc::unavailable,
-                                    "The other nodes cannot be reached; try again in a moment."});
-                   }
-                   const std::string& node = r->elements[0].str;
-                   const std::int64_t heard = r->elements[1].integer;
-                   // Connected nowhere, or this node's own entry: the socket here went meanwhile.
-                   if (node.empty() || heard < 0) return self->finish_request(req, not_delivered);
-                   if (heard > 0) return;  // the node answers (or the timeout fails it)
-                   // Nobody listens on that node's channel: a dead node's sockets died with it;
-                   // one only cut off from Redis cannot be reached.
-                   if (self->known_dead(node)) return self->finish_request(req, not_delivered);
-                   self->finish_request(
-                       req, error{errc::unavailable, fmt::format("Node {} is not running.", node)});
-                 });
+    cmd->command({"HGET", kPresence, std::to_string(p)}, [self = shared_from_this(), p,
+                                                          f = std::move(f), done = std::move(done)](
+                                                             result<redis::reply> r) mutable {
+      if (!r) {
+        return done(
+            error{errc::unavailable, "The other nodes cannot be reached; try again in a moment."});
+      }
+      if (r->type != redis::reply::kind::string) return done(false);
+      const std::string node = r->str;
+      // This node's own entry: the socket here went meanwhile. A dead node's: nobody hears.
+      if (node == self->o.node_id || self->known_dead(node)) return done(false);
+      self->ask(node, json::object{{"op", "deliver"}, {"player", p}, {"frame", *f}},
+                self->o.request_timeout_ms, [done = std::move(done)](result<json::object> a) {
+                  if (!a) return done(a.error());
+                  const auto* d = a->if_contains("delivered");
+                  done(d && d->is_bool() && d->as_bool());
+                });
+    });
   }
 
   void on_answer(const json::object& msg) {
@@ -559,10 +534,7 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
     p.reply(std::move(e));
   }
 
-  void fail_request(std::uint64_t req, error e) { finish_request(req, std::move(e)); }
-
-  // Gives a request its outcome here (not from an answer), unless it has one already.
-  void finish_request(std::uint64_t req, result<json::object> r) {
+  void fail_request(std::uint64_t req, error e) {
     pending p;
     {
       std::lock_guard lk(mu);
@@ -571,42 +543,27 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
       p = std::move(it->second);
       waiting.erase(it);
     }
-    asio::post(strand, [t = p.timer] { t->cancel(); });
-    p.reply(std::move(r));
-  }
-
-  // Registers a request whose answer goes to `reply`, or unavailable with `late` when none comes
-  // within timeout_ms. Its id; none when this node is stopping (`reply` was told).
-  std::optional<std::uint64_t> expect_answer(int timeout_ms, std::string late,
-                                             std::function<void(result<json::object>)> reply) {
-    auto timer = std::make_shared<asio::steady_timer>(strand);
-    std::uint64_t req = 0;
-    {
-      std::lock_guard lk(mu);
-      if (stopped) {
-        reply(error{errc::unavailable, "The server is shutting down."});
-        return std::nullopt;
-      }
-      req = next_req++;
-      waiting.emplace(req, pending{std::move(reply), timer});
-    }
-    timer->expires_after(std::chrono::milliseconds(timeout_ms));
-    timer->async_wait(
-        [self = shared_from_this(), req, late = std::move(late)](boost::system::error_code ec) {
-          if (ec) return;
-          self->fail_request(req, error{errc::unavailable, late});
-        });
-    return req;
+    p.reply(std::move(e));
   }
 
   // Sends `msg` (with op) to `node` and gives `reply` its answer, or unavailable when it does not
   // answer within timeout_ms.
   void ask(const std::string& node, json::object msg, int timeout_ms,
            std::function<void(result<json::object>)> reply) {
-    auto id = expect_answer(timeout_ms, fmt::format("Node {} did not answer in time.", node),
-                            std::move(reply));
-    if (!id) return;
-    const std::uint64_t req = *id;
+    auto timer = std::make_shared<asio::steady_timer>(strand);
+    std::uint64_t req = 0;
+    {
+      std::lock_guard lk(mu);
+      if (stopped) return reply(error{errc::unavailable, "The server is shutting down."});
+      req = next_req++;
+      waiting.emplace(req, pending{std::move(reply), timer});
+    }
+    timer->expires_after(std::chrono::milliseconds(timeout_ms));
+    timer->async_wait([self = shared_from_this(), req, node](boost::system::error_code ec) {
+      if (ec) return;
+      self->fail_request(
+          req, error{errc::unavailable, fmt::format("Node {} did not answer in time.", node)});
+    });
     msg["req"] = req;
     msg["from"] = o.node_id;
     cmd->command({"PUBLISH", node_channel(node), json::serialize(msg)},

@@ -343,10 +343,9 @@ TEST(cluster_test, invitations_and_kicks_reach_a_player_on_the_other_node) {
   EXPECT_FALSE(at(again.json(), "connected").as_bool()) << again.body;
 }
 
-// A delivery finds the player's node and asks it in one round trip to Redis: when that node was
-// killed (its presence entries outlive it, nobody listens on its channel), an invitation answers
-// at once, unavailable while the node is not yet known dead, then unknown_player; never
-// delivered, never after the request timeout.
+// An invitation to a player whose node was killed (its presence entries outlive it, nobody
+// listens on its channel) answers at once: unavailable while the node is not yet known dead, then
+// unknown_player; never delivered, never after the request timeout.
 TEST(cluster_test, an_invitation_to_a_player_on_a_killed_node_answers_at_once) {
   two_nodes c;
   server_process &a = c.a, &b = c.b;
