@@ -5,7 +5,7 @@
 # servers (also on failure or Ctrl-C). Arguments go to cross_node, e.g. --senders 50 --duration 5;
 # MARATANG_SERVER names another maratang binary to drive (an A/B of two builds).
 # Needs a release build (cmake --build --preset release --target cross_node maratang) and
-# postgresql-15 and redis-server (scripts/setup.sh --test). About a minute; bounded, loopback only.
+# postgresql-15 and redis-server (scripts/setup.sh --test). About 30 s; bounded, loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 b=build/release/bench/cross_node
