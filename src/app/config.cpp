@@ -268,6 +268,9 @@ const std::vector<setting>& settings() {
     t.push_back(int_setting("rooms.reservation_ms", &config::reservation_ms, 1000, 600000,
                             "A seat reserved here for a player who joined through another node "
                             "waits this long for them to connect."));
+    t.push_back(int_setting("rooms.invites_per_minute", &config::invites_per_minute, 1, 1000000,
+                            "Invitations (room.invite) each member of a room may send a minute; "
+                            "past it rate_limited."));
     t.push_back(
         bool_setting("rooms.allow_seeds", &config::allow_seeds,
                      "Lets a room's creator fix its random seed (settings.seed) to replay a "

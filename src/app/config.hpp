@@ -79,6 +79,7 @@ struct config {
   int cluster_heartbeat_ms = 500;
   int cluster_node_ttl_ms = 2000;
   int reservation_ms = 15000;
+  int invites_per_minute = 10;  // room.invite per member and minute
   bool cluster_drain = true;
   int cluster_drain_timeout_ms = 10000;
   // competition (README "Competition")

@@ -882,6 +882,7 @@ result<int> server::start() {
   lo.node_id = s.cfg.node_id;
   lo.snapshot_interval_ms = s.cfg.snapshot_interval_ms;
   lo.reservation_ms = s.cfg.reservation_ms;
+  lo.invites_per_minute = s.cfg.invites_per_minute;
   // Checked by load_config already.
   s.seasons = competition::season_schedule::parse(s.cfg.season_schedule).value();
   lo.season_of = [&s](std::int64_t at_ms) { return s.seasons.season_of(at_ms); };

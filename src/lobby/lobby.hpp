@@ -41,6 +41,8 @@ struct lobby_options {
   // Wrong room-password guesses an account may make per window, per room.
   int password_attempts = 5;
   int password_window_ms = 60'000;
+  // Invitations (room.invite) a member may send per minute, per room.
+  int invites_per_minute = 10;
   // This node's name: the owner written in each room snapshot (lobby/room_snapshot.hpp), and the
   // snapshots this node restores at start-up.
   std::string node_id = "node-1";

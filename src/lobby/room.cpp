@@ -450,7 +450,7 @@ void room::invite(player_id p, player_id target, reply_fn reply) {
     const epoch_ms now = clock_.now_ms();
     auto& sent = invites_sent_[p];
     if (now >= sent.since + 60'000) sent = guesses{now, 0};
-    if (sent.count >= kInvitesPerMinute) {
+    if (sent.count >= opts_.invites_per_minute) {
       error e{errc::rate_limited, "Too many invitations; wait a minute."};
       e.retry_after_s = static_cast<int>((sent.since + 60'000 - now + 999) / 1000);
       return reply(std::move(e));

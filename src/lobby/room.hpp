@@ -176,8 +176,8 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   };
   static constexpr std::size_t kWrongPasswordsMax = 4096;
   std::unordered_map<player_id, guesses> wrong_passwords_;
-  // Invitations each member sent in the current minute (room.invite), at most kInvitesPerMinute.
-  static constexpr int kInvitesPerMinute = 10;
+  // Invitations each member sent in the current minute (room.invite), at most
+  // lobby_options::invites_per_minute.
   std::unordered_map<player_id, guesses> invites_sent_;
 
   // The running game.

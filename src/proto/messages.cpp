@@ -367,10 +367,10 @@ constexpr message_spec messages[] = {
      "room.invitation with the room's invite code, which lets them in (a private room, a password "
      "room) with room.join. unknown_player when nobody by that id or nickname is online; "
      "already_in_room when they sit in this room; rate_limited past 10 invitations a minute per "
-     "member. Several nodes: a player connected to another node is reached through it, by id or "
-     "by nickname (a nickname nobody on this node has is looked up in storage by the nickname "
-     "rules' key, so any case of the name finds the account); unavailable when Redis or that node "
-     "does not answer in time.",
+     "member (rooms.invites_per_minute). Several nodes: a player connected to another node is "
+     "reached through it, by id or by nickname (a nickname nobody on this node has is looked up "
+     "in storage by the nickname rules' key, so any case of the name finds the account); "
+     "unavailable when Redis or that node does not answer in time.",
      room_invite_fields, "`{player}`: the invited account's id", true},
     {"room.transfer", direction::request,
      "Leader only (not_leader): hands leadership to another member. not_in_party; bad_target "

@@ -356,6 +356,35 @@ TEST(cluster_test, invitations_and_kicks_reach_a_player_on_the_other_node) {
   EXPECT_FALSE(at(again.json(), "connected").as_bool()) << again.body;
 }
 
+// An invitation to a player whose node was killed (its presence entries outlive it, nobody
+// listens on its channel) answers at once: unavailable while the node is not yet known dead, then
+// unknown_player; never delivered, never after the request timeout.
+TEST(cluster_test, an_invitation_to_a_player_on_a_killed_node_answers_at_once) {
+  two_nodes c;
+  server_process &a = c.a, &b = c.b;
+  player lead = make_player(a.port(), "Asker");
+  ws_client on_a(a.port(), lead.token);
+  on_a.hello();
+  on_a.call("room.create", {{"mode", "test.counter"}, {"name", "Gone"}});
+  auto guests = seat_players(b.port(), {"Onkilled"});
+  auto sent = invite_when_present(on_a, guests[0].acc.id);
+  ASSERT_TRUE(error_code(sent).empty()) << json::serialize(sent);
+
+  ASSERT_EQ(::kill(b.pid(), SIGKILL), 0);
+  EXPECT_EQ(b.stop().signal, SIGKILL);
+  json::object r;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto t0 = std::chrono::steady_clock::now();
+        r = on_a.request("room.invite", {{"player", guests[0].acc.id}});
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, ms(2500)) << "waited for the 3 s timeout";
+        EXPECT_NE(error_code(r), "") << "delivered to a killed node";
+        return error_code(r) == "unknown_player";
+      },
+      ms(15000)))
+      << json::serialize(r);
+}
+
 // The sign-up budget per address (auth.signups_per_hour, auth.signup_burst) is one across the
 // nodes: a burst of 2 spent once on A and once on B leaves nothing on either.
 TEST(cluster_test, a_signup_budget_is_shared_by_the_nodes) {

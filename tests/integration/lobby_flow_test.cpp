@@ -556,6 +556,18 @@ TEST_F(lobby_flow_test, a_member_invites_a_player_who_joins_with_the_invitation)
   EXPECT_TRUE(seats[0].ws->ping_ok());
 }
 
+// The invitations-per-minute budget is a setting (rooms.invites_per_minute; bench/cross_node
+// raises it).
+TEST(lobby_flow_settings, the_invitation_budget_is_a_setting) {
+  server_process srv({"rooms.invites_per_minute=2"});
+  auto seats = seat_players(srv.port(), {"Host", "Guest"});
+  snapshot_of_reply(seats[0].ws->call("room.create", {{"mode", "test.counter"}, {"name", "T"}}));
+  for (int i = 0; i < 2; ++i)
+    seats[0].ws->call("room.invite", {{"player", seats[1].acc.id}});
+  auto third = seats[0].ws->request("room.invite", {{"player", seats[1].acc.id}});
+  EXPECT_EQ(error_code(third), "rate_limited") << json::serialize(third);
+}
+
 TEST_F(lobby_flow_test, full_room_refuses_with_room_full) {
   auto seats = seat_players(port(), {"Alpha", "Bravo", "Charlie"});
   auto snap = create_room(seats[0], {{"capacity", 2}});
