@@ -23,6 +23,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -110,12 +111,26 @@ int through_redis(std::unique_ptr<store::sqlite_backend> backend, const std::str
     std::cerr << "leaderboard: no connection to " << url << "\n";
     return 2;
   }
+  // Redis's used_memory, bytes (0 when unreadable).
+  const auto redis_memory = [&c] {
+    std::promise<std::int64_t> p;
+    c->command({"INFO", "memory"}, [&p](result<redis::reply> r) {
+      std::int64_t v = 0;
+      if (r && r->type == redis::reply::kind::string) {
+        const auto at = r->str.find("used_memory:");
+        if (at != std::string::npos) v = std::atoll(r->str.c_str() + at + 12);
+      }
+      p.set_value(v);
+    });
+    return p.get_future().get();
+  };
   {
     // A clean board: the fill's rows only.
     std::promise<void> p;
     c->command({"FLUSHDB"}, [&p](result<redis::reply>) { p.set_value(); });
     p.get_future().get();
   }
+  const std::int64_t mem0 = redis_memory();
   store::worker worker(std::move(backend), {});
   store::batched_store ports(worker);
   redis::redis_boards boards(c, ports,
@@ -128,8 +143,15 @@ int through_redis(std::unique_ptr<store::sqlite_backend> backend, const std::str
   const auto load0 = steady::now();
   const auto first = wait<store::leaderboard_page>(
       [&](auto done) { port.leaderboard_top(kBoard, kSeason, 0, 100, std::move(done)); });
-  fmt::print("  first read (rebuilds the sorted set from the database): {:.0f} ms, total {}\n",
-             std::chrono::duration<double, std::milli>(steady::now() - load0).count(), first.total);
+  const double rebuild_ms =
+      std::chrono::duration<double, std::milli>(steady::now() - load0).count();
+  const std::int64_t mem = redis_memory() - mem0;
+  fmt::print(
+      "  first read (rebuilds the sorted set from the database): {:.0f} ms, total {}, Redis "
+      "+{:.0f} "
+      "MiB ({:.0f} bytes an entry)\n",
+      rebuild_ms, first.total, static_cast<double>(mem) / (1 << 20),
+      static_cast<double>(mem) / static_cast<double>(entries));
   if (first.total != entries || first.entries.size() != 100 ||
       boards.stats().rebuilds.load() != 1) {
     std::cerr << "leaderboard: Redis holds " << first.total << " entries\n";
