@@ -382,6 +382,21 @@ void start_redis(Impl& s) {
   s.ports->watch_boards(
       [boards = s.boards](store::board_changes c) { boards->apply(std::move(c)); });
   s.gate->set_competition(s.boards.get(), &s.seasons);
+  s.m.add_collector([boards = s.boards](std::string& out) {
+    const auto& b = boards->stats();
+    out += fmt::format(
+        "# HELP maratang_board_reads_total Leaderboard reads, by who answered them.\n"
+        "# TYPE maratang_board_reads_total counter\n"
+        "maratang_board_reads_total{{from=\"redis\"}} {}\n"
+        "maratang_board_reads_total{{from=\"database\"}} {}\n"
+        "# HELP maratang_board_rebuilds_total Boards rebuilt in Redis from the database.\n"
+        "# TYPE maratang_board_rebuilds_total counter\nmaratang_board_rebuilds_total {}\n"
+        "# HELP maratang_board_write_failures_total Board entries not written to Redis (the "
+        "board is rebuilt).\n"
+        "# TYPE maratang_board_write_failures_total counter\n"
+        "maratang_board_write_failures_total {}\n",
+        b.redis_reads.load(), b.fallback_reads.load(), b.rebuilds.load(), b.failed_writes.load());
+  });
   s.redis_sub->on_message([&s, split](std::string_view channel, std::string_view msg) {
     if (s.cluster->on_message(channel, msg)) return;
     if (channel == revoked) {

@@ -4,7 +4,8 @@
 // (board, season), loaded from the rows on first use and kept in step with every write.
 // The index is a cache of committed-or-open rows: any rollback drops the boards the transaction
 // touched, which reload on their next use. Owned by one backend: not thread-safe (the worker
-// thread only). This is the seam where Redis sorted sets will come in for several nodes.
+// thread only). With several nodes, Redis sorted sets answer the board reads instead
+// (redis/redis_boards.hpp), fed by on_commit.
 #pragma once
 
 #include <cstdint>
