@@ -10,13 +10,20 @@
 // accounts, timed one by one, reported as p50/p99/max. Then the same in-process, on the backend
 // directly (no worker hop): the cost of the index itself. Bounded; stops by itself.
 //
+// With --redis-url (several nodes: redis/redis_boards.hpp), the same board is read through Redis
+// sorted sets instead, after the same fill: the first read finds no complete set and rebuilds it
+// from the database (timed), then `--queries` of each kind go through the real client. Start a
+// throw-away server with scripts/redis_temp.sh (loopback only), and stop it afterwards.
+//
 // Usage: leaderboard [--entries 1000000] [--queries 20000] [--per-game 1000] [--radius 5]
+//                    [--redis-url redis://127.0.0.1:PORT]
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -25,6 +32,12 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <thread>
+
+#include "redis/client.hpp"
+#include "redis/redis_boards.hpp"
 #include "store/batched_store.hpp"
 #include "store/sqlite/sqlite_backend.hpp"
 #include "store/worker.hpp"
@@ -69,6 +82,122 @@ T wait(const std::function<void(store::reply<T>)>& start) {
   return std::move(*r);
 }
 
+// The board read through Redis (redis_boards over the port), as the server does with redis.url.
+int through_redis(std::unique_ptr<store::sqlite_backend> backend, const std::string& url,
+                  std::int64_t entries, int queries, int radius, std::mt19937_64& rng) {
+  redis::options ro;
+  if (auto ok = redis::parse_url(url, ro); !ok) {
+    std::cerr << "leaderboard: " << ok.error().message << "\n";
+    return 2;
+  }
+  ro.command_timeout_ms = 10'000;
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  std::thread io_thread([&io] { io.run(); });
+  struct stop_io {
+    boost::asio::io_context& io;
+    decltype(guard)& g;
+    std::thread& t;
+    ~stop_io() {
+      g.reset();
+      io.stop();
+      t.join();
+    }
+  } stopper{io, guard, io_thread};
+  auto c = redis::client::start(io, ro);
+  for (int i = 0; i < 500 && !c->connected(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!c->connected()) {
+    std::cerr << "leaderboard: no connection to " << url << "\n";
+    return 2;
+  }
+  // Redis's used_memory, bytes (0 when unreadable).
+  const auto redis_memory = [&c] {
+    std::promise<std::int64_t> p;
+    c->command({"INFO", "memory"}, [&p](result<redis::reply> r) {
+      std::int64_t v = 0;
+      if (r && r->type == redis::reply::kind::string) {
+        const auto at = r->str.find("used_memory:");
+        if (at != std::string::npos) v = std::atoll(r->str.c_str() + at + 12);
+      }
+      p.set_value(v);
+    });
+    return p.get_future().get();
+  };
+  {
+    // A clean board: the fill's rows only.
+    std::promise<void> p;
+    c->command({"FLUSHDB"}, [&p](result<redis::reply>) { p.set_value(); });
+    p.get_future().get();
+  }
+  const std::int64_t mem0 = redis_memory();
+  store::worker worker(std::move(backend), {});
+  store::batched_store ports(worker);
+  redis::redis_boards boards(c, ports,
+                             [&ports](std::string board, std::int64_t season,
+                                      store::reply<std::vector<store::board_row>> done) {
+                               ports.board_rows(std::move(board), season, std::move(done));
+                             });
+  competition::competition_store& port = boards;
+
+  const auto load0 = steady::now();
+  const auto first = wait<store::leaderboard_page>(
+      [&](auto done) { port.leaderboard_top(kBoard, kSeason, 0, 100, std::move(done)); });
+  const double rebuild_ms =
+      std::chrono::duration<double, std::milli>(steady::now() - load0).count();
+  const std::int64_t mem = redis_memory() - mem0;
+  fmt::print(
+      "  first read (rebuilds the sorted set from the database): {:.0f} ms, total {}, Redis "
+      "+{:.0f} "
+      "MiB ({:.0f} bytes an entry)\n",
+      rebuild_ms, first.total, static_cast<double>(mem) / (1 << 20),
+      static_cast<double>(mem) / static_cast<double>(entries));
+  if (first.total != entries || first.entries.size() != 100 ||
+      boards.stats().rebuilds.load() != 1) {
+    std::cerr << "leaderboard: Redis holds " << first.total << " entries\n";
+    return 1;
+  }
+  std::uniform_int_distribution<std::int64_t> who(1, entries);
+  const auto time_one = [](figures& f, auto&& fn) {
+    const auto t0 = steady::now();
+    fn();
+    f.us.push_back(std::chrono::duration<double, std::micro>(steady::now() - t0).count());
+  };
+  std::int64_t check = 0;
+  fmt::print("through Redis (redis_boards -> client -> Lua script on a sorted set):\n");
+  figures rank, top, around;
+  for (int i = 0; i < queries; ++i) {
+    const auto acc = who(rng);
+    time_one(rank, [&] {
+      auto r = wait<std::optional<store::leaderboard_entry>>(
+          [&](auto done) { port.leaderboard_rank(kBoard, kSeason, acc, std::move(done)); });
+      check += r ? r->rank : 0;
+    });
+    time_one(top, [&] {
+      auto r = wait<store::leaderboard_page>(
+          [&](auto done) { port.leaderboard_top(kBoard, kSeason, 0, 100, std::move(done)); });
+      check += static_cast<std::int64_t>(r.entries.size());
+    });
+    time_one(around, [&] {
+      auto r = wait<store::leaderboard_page>([&](auto done) {
+        port.leaderboard_around(kBoard, kSeason, acc, radius, std::move(done));
+      });
+      check += static_cast<std::int64_t>(r.entries.size());
+    });
+  }
+  rank.print("rank (my rank)");
+  top.print("top-100");
+  around.print(fmt::format("around-me (+-{})", radius).c_str());
+  // Every answer must have come from Redis, not from the database's index.
+  if (boards.stats().fallback_reads.load() != 0) {
+    std::cerr << "leaderboard: " << boards.stats().fallback_reads.load()
+              << " reads fell back to the database\n";
+    return 1;
+  }
+  c->stop();
+  return check == 0 ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,6 +212,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100'000));
   cli.add_option("--radius", radius, "around-me: entries above and below")
       ->check(CLI::Range(0, 50));
+  std::string redis_url;
+  cli.add_option("--redis-url", redis_url,
+                 "Read the board through Redis sorted sets (redis://host:port[/db])");
   CLI11_PARSE(cli, argc, argv);
 
   auto dir = std::filesystem::temp_directory_path() / fmt::format("maratang_lboard_{}", getpid());
@@ -131,6 +263,9 @@ int main(int argc, char** argv) {
     fn();
     f.us.push_back(std::chrono::duration<double, std::micro>(steady::now() - t0).count());
   };
+
+  if (!redis_url.empty())
+    return through_redis(std::move(backend), redis_url, entries, queries, radius, rng);
 
   // In-process first, on the backend alone (before the worker owns it): the index's own cost.
   // The first read loads the board from the database into the in-memory index.

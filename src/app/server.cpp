@@ -41,6 +41,7 @@
 #include "obs/history.hpp"
 #include "obs/metrics.hpp"
 #include "redis/client.hpp"
+#include "redis/redis_boards.hpp"
 #include "redis/shared_limit.hpp"
 #include "store/batched_store.hpp"
 #include "store/memory/memory_backend.hpp"
@@ -369,6 +370,33 @@ void start_redis(Impl& s) {
   s.cluster = std::make_unique<cluster_node>(s.ioc, s.redis, s.redis_sub, *s.lob, co);
   s.lob->set_listener(s.cluster->listener());
   s.redis->on_state([&s](bool up) { s.cluster->on_state(up); });
+  // Leaderboards: read from Redis sorted sets that every node feeds with the entries its commits
+  // changed (redis/redis_boards.hpp); ratings stay with the database. The listener holds the
+  // decorator, which the worker thread may call until the store stops.
+  s.boards = std::make_shared<redis::redis_boards>(
+      s.redis, *s.ports,
+      [&s](std::string board, std::int64_t season,
+           store::reply<std::vector<store::board_row>> done) {
+        s.ports->board_rows(std::move(board), season, std::move(done));
+      });
+  s.ports->watch_boards(
+      [boards = s.boards](store::board_changes c) { boards->apply(std::move(c)); });
+  s.gate->set_competition(s.boards.get(), &s.seasons);
+  s.m.add_collector([boards = s.boards](std::string& out) {
+    const auto& b = boards->stats();
+    out += fmt::format(
+        "# HELP maratang_board_reads_total Leaderboard reads, by who answered them.\n"
+        "# TYPE maratang_board_reads_total counter\n"
+        "maratang_board_reads_total{{from=\"redis\"}} {}\n"
+        "maratang_board_reads_total{{from=\"database\"}} {}\n"
+        "# HELP maratang_board_rebuilds_total Boards rebuilt in Redis from the database.\n"
+        "# TYPE maratang_board_rebuilds_total counter\nmaratang_board_rebuilds_total {}\n"
+        "# HELP maratang_board_write_failures_total Board entries not written to Redis (the "
+        "board is rebuilt).\n"
+        "# TYPE maratang_board_write_failures_total counter\n"
+        "maratang_board_write_failures_total {}\n",
+        b.redis_reads.load(), b.fallback_reads.load(), b.rebuilds.load(), b.failed_writes.load());
+  });
   s.redis_sub->on_message([&s, split](std::string_view channel, std::string_view msg) {
     if (s.cluster->on_message(channel, msg)) return;
     if (channel == revoked) {
@@ -718,8 +746,9 @@ struct server::impl {
   // With redis.url: one client for commands, one subscribed to the nodes' channels.
   std::shared_ptr<redis::client> redis;
   std::shared_ptr<redis::client> redis_sub;
-  std::string node_tag;                   // this process among the nodes (random at start)
-  std::unique_ptr<cluster_node> cluster;  // with redis.url
+  std::string node_tag;                         // this process among the nodes (random at start)
+  std::unique_ptr<cluster_node> cluster;        // with redis.url
+  std::shared_ptr<redis::redis_boards> boards;  // with redis.url: the board reads
   std::unique_ptr<net::listener> listen;
   std::atomic<bool> stopping{false};
 

@@ -2,7 +2,8 @@
 // Ratings and board entries are written only by lobby::game_store::insert_game, from the game
 // record's competition input (store/records.hpp), in the record's own transaction. Implemented by
 // store::batched_store over the memory, SQLite and PostgreSQL backends (one contract suite);
-// with several nodes, Redis sorted sets are to serve the board reads (README "Competition").
+// with several nodes, redis::redis_boards serves the board reads from Redis sorted sets (README
+// "Competition").
 // Completions: see store/reply.hpp.
 #pragma once
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "store/competition_book.hpp"
 #include "store/records.hpp"
 
 namespace maratang::store {
@@ -109,6 +110,11 @@ class backend {
   virtual leaderboard_page leaderboard_around(const std::string& board, std::int64_t season,
                                               std::int64_t account_id, int radius) = 0;
   virtual std::vector<std::int64_t> leaderboard_seasons(const std::string& board) = 0;
+  // Every entry of one board's season as the database holds it now (a cache's rebuild: see
+  // store/redis_boards.hpp), in any order.
+  virtual std::vector<board_row> board_rows(const std::string& board, std::int64_t season) = 0;
+  // Tells `fn` what each later commit changed on the boards (competition_book::on_commit).
+  virtual void watch_boards(board_listener fn) = 0;
 
   // Casebooks. put_casebook inserts or replaces the game's casebook.
   virtual void put_casebook(const casebook_record& c) = 0;

@@ -248,6 +248,20 @@ void batched_store::leaderboard_seasons(std::string board, reply<std::vector<std
       std::move(done));
 }
 
+void batched_store::board_rows(std::string board, std::int64_t season,
+                               reply<std::vector<board_row>> done) {
+  run<std::vector<board_row>>(
+      worker_,
+      [board = std::move(board), season](backend& b) { return b.board_rows(board, season); },
+      std::move(done));
+}
+
+void batched_store::watch_boards(board_listener fn) {
+  // Retried: a listener lost to a failed transaction would leave the cache unfed for good.
+  worker_.submit([fn = std::move(fn)](backend& b) { b.watch_boards(fn); }, {},
+                 retry::until_committed);
+}
+
 void batched_store::append_log(log_entry e) {
   buffer(log_, &e, 1);
 }

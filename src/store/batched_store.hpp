@@ -21,6 +21,7 @@
 #include "lobby/game_store.hpp"
 #include "lobby/room_snapshot.hpp"
 #include "modes/mystery/casebook_store.hpp"
+#include "store/competition_book.hpp"
 #include "store/health.hpp"
 #include "traces/trace_store.hpp"
 
@@ -103,6 +104,11 @@ class batched_store final : public core::account_store,
   void leaderboard_around(std::string board, std::int64_t season, std::int64_t account_id,
                           int radius, reply<leaderboard_page> done) override;
   void leaderboard_seasons(std::string board, reply<std::vector<std::int64_t>> done) override;
+  // Not ports, for a board cache outside the store (store/redis_boards.hpp): every row of one
+  // board's season as the database holds it, and what each commit changed on the boards from
+  // the moment the worker runs this call (`fn` runs on the worker thread).
+  void board_rows(std::string board, std::int64_t season, reply<std::vector<board_row>> done);
+  void watch_boards(board_listener fn);
 
   // lobby::game_store, lobby::action_log
   void insert_game(game_record g) override;

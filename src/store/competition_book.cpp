@@ -76,20 +76,51 @@ struct competition_book::state {
   std::map<std::pair<std::string, std::int64_t>, index> boards;
   // Boards loaded or written since the last commit: dropped by a rollback.
   std::set<std::pair<std::string, std::int64_t>> touched;
+  // With a listener: the rows written since the last commit, and the boards whose rows a
+  // rollback dropped since then.
+  board_listener listener;
+  std::vector<board_row> pending;
+  std::set<std::pair<std::string, std::int64_t>> stale;
 };
 
 competition_book::competition_book(competition_rows& rows)
     : rows_(rows), st_(std::make_unique<state>()) {}
 competition_book::~competition_book() = default;
 
+void competition_book::on_commit(board_listener fn) {
+  st_->listener = std::move(fn);
+  st_->pending.clear();
+  st_->stale.clear();
+}
+
+std::vector<board_row> competition_book::rows_of(const std::string& board, std::int64_t season) {
+  std::vector<board_row> out;
+  rows_.load_board(board, season, [&](const board_row& r) { out.push_back(r); });
+  return out;
+}
+
 void competition_book::committed() {
   st_->touched.clear();
+  if (!st_->listener || (st_->pending.empty() && st_->stale.empty())) return;
+  board_changes c;
+  c.rows = std::move(st_->pending);
+  c.stale.assign(st_->stale.begin(), st_->stale.end());
+  st_->pending.clear();
+  st_->stale.clear();
+  st_->listener(std::move(c));
 }
 
 void competition_book::rolled_back() {
   for (const auto& b : st_->touched)
     st_->boards.erase(b);
   st_->touched.clear();
+  // A rollback to a savepoint drops one operation's rows and keeps the others of the
+  // transaction, and a failed commit may have committed after all: which rows the database kept
+  // is not known here, so the boards are reported stale at the next commit (not now: rows of this
+  // transaction kept by the savepoint's rollback are not in the database before its commit).
+  for (const board_row& r : st_->pending)
+    st_->stale.emplace(r.board, r.season);
+  st_->pending.clear();
 }
 
 std::size_t competition_book::loaded_boards() const {
@@ -128,6 +159,7 @@ void competition_book::apply(const game_record& g) {
     rows_.save_entry(row);
     auto k = std::make_pair(row.board, row.season);
     st_->touched.insert(k);
+    if (st_->listener) st_->pending.push_back(row);
     auto it = st_->boards.find(k);
     if (it == st_->boards.end()) return;
     index& ix = it->second;

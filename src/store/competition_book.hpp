@@ -4,7 +4,8 @@
 // (board, season), loaded from the rows on first use and kept in step with every write.
 // The index is a cache of committed-or-open rows: any rollback drops the boards the transaction
 // touched, which reload on their next use. Owned by one backend: not thread-safe (the worker
-// thread only). This is the seam where Redis sorted sets will come in for several nodes.
+// thread only). With several nodes, Redis sorted sets answer the board reads instead
+// (redis/redis_boards.hpp), fed by on_commit.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/records.hpp"
@@ -28,6 +30,19 @@ struct board_row {
   double sort_key = 0;
   std::int64_t reached_ms = 0;
 };
+
+// What one commit changed on the boards, for a cache kept outside the backend (with several
+// nodes, the Redis sorted sets: store/redis_boards.hpp). `rows`: every entry written by the
+// transaction, in order. `stale`: boards whose writes of this transaction (or of one rolled back
+// since the last commit) were dropped by a rollback to a savepoint or of a failed write: the
+// book cannot tell which of them the database kept, so such a board must be re-read whole.
+struct board_changes {
+  std::vector<board_row> rows;
+  std::vector<std::pair<std::string, std::int64_t>> stale;  // (board, season)
+};
+// Called on the backend's thread right after a commit that changed something (never inside a
+// transaction); must not block.
+using board_listener = std::function<void(board_changes)>;
 
 // The rows a backend keeps for competition, read and written in its open transaction.
 class competition_rows {
@@ -65,6 +80,13 @@ class competition_book {
                                         std::int64_t account_id);
   leaderboard_page around(const std::string& board, std::int64_t season, std::int64_t account_id,
                           int radius);
+
+  // Every row of one board's season as stored now (not the index: with several nodes the index
+  // may miss what other nodes wrote since it was loaded).
+  std::vector<board_row> rows_of(const std::string& board, std::int64_t season);
+
+  // Tells `fn` what each commit changed from now on (board_changes); empty: nobody.
+  void on_commit(board_listener fn);
 
   // Transaction events from the backend: commit keeps the index; a rollback (whole, to a
   // savepoint, or of a failed write) drops every board the transaction touched.

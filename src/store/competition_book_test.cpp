@@ -86,5 +86,52 @@ TEST(competition_book, sqlite_rollbacks_drop_what_they_undid) {
   rollbacks_drop_what_they_undid(*b);
 }
 
+// What a commit changed reaches the listener after the commit (a cache outside the backend, as
+// the Redis boards): the rows written, in order; rows dropped by a rollback to a savepoint are
+// not sent, and their board is reported stale at the next commit instead; a whole rollback sends
+// nothing until a commit.
+TEST(competition_book, commits_tell_the_listener_what_they_changed) {
+  memory_backend b;
+  b.migrate();
+  std::vector<board_changes> told;
+  b.watch_boards([&](board_changes c) { told.push_back(std::move(c)); });
+
+  b.begin();
+  ASSERT_EQ(b.insert_game(kills_game("g1", 100, {{1, 3}, {2, 1}})), status::ok);
+  EXPECT_TRUE(told.empty());  // not before the commit
+  b.commit();
+  ASSERT_EQ(told.size(), 1u);
+  ASSERT_EQ(told[0].rows.size(), 2u);
+  EXPECT_EQ(told[0].rows[0].account_id, 1);
+  EXPECT_EQ(told[0].rows[0].value, 3);
+  EXPECT_EQ(told[0].rows[0].reached_ms, 100);
+  EXPECT_EQ(told[0].rows[1].account_id, 2);
+  EXPECT_TRUE(told[0].stale.empty());
+
+  b.begin();
+  ASSERT_EQ(b.insert_game(kills_game("g2", 200, {{2, 5}})), status::ok);
+  b.rollback();
+  EXPECT_EQ(told.size(), 1u);
+
+  b.begin();
+  b.savepoint();
+  ASSERT_EQ(b.insert_game(kills_game("g3", 300, {{3, 9}})), status::ok);
+  b.release();
+  b.savepoint();
+  ASSERT_EQ(b.insert_game(kills_game("g4", 400, {{2, 9}})), status::ok);
+  b.rollback_to();
+  b.release();
+  b.commit();
+  ASSERT_EQ(told.size(), 2u);
+  // g3's row went with g4's to the rollback's list: the board is stale, not half-sent.
+  EXPECT_TRUE(told[1].rows.empty());
+  ASSERT_EQ(told[1].stale.size(), 1u);
+  EXPECT_EQ(told[1].stale[0], std::make_pair(std::string("arena.kills"), std::int64_t{5}));
+
+  // The rows as the database holds them, for a rebuild.
+  auto rows = b.board_rows("arena.kills", 5);
+  EXPECT_EQ(rows.size(), 3u);  // 1, 2 (g1) and 3 (g3)
+}
+
 }  // namespace
 }  // namespace maratang::store

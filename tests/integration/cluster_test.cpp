@@ -6,7 +6,8 @@
 // shared, and so is the failed-login back-off; GET /ready says when a node cannot reach Redis, and
 // Redis coming back is noticed by itself. Invitations and kicks reach a player connected to the
 // other node; a game goes on while Redis is away; a node cut off (SIGSTOP) finds its rooms taken
-// over and drops them.
+// over and drops them. A game finished on one node is on the leaderboard read through the other
+// at once (the boards are Redis sorted sets).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -613,6 +614,62 @@ TEST(cluster_test, a_stopped_node_comes_back_to_find_its_rooms_elsewhere_and_dro
       },
       ms(2000)))
       << "B's game did not take the fourth player's line";
+}
+
+// Leaderboards with several nodes are read from Redis sorted sets that every node feeds after
+// its commits: a game finished on node A is on the board read through node B at once, although
+// B loaded the board (into its own index and into Redis) before that game.
+TEST(cluster_test, a_game_finished_on_one_node_is_on_the_board_read_through_the_other) {
+  two_nodes t;
+  auto seats = seat_players(t.a.port(), {"Boarda", "Boardb"});
+  const std::string board = "/v1/leaderboards/test.counter.total";
+  const auto read_b = [&] {
+    auto r = http_call(t.b.port(), "GET", board, {}, bearer(seats[0].acc.token));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.json().as_object();
+  };
+  ASSERT_EQ(num(at(read_b(), "total")), 0);  // B's board is loaded, empty, before the game
+
+  const auto room = str(at(snapshot_of_reply(seats[0].ws->call(
+                               "room.create", {{"mode", "test.counter"}, {"name", "Boards"}})),
+                           "id"));
+  seats[1].ws->call("room.join", {{"room_id", room}});
+  seats[1].ws->call("room.ready", {{"ready", true}});
+  seats[0].ws->call("room.start");
+  seats[0].ws->call("test.counter.add", {{"n", 4}});
+  seats[1].ws->call("test.counter.add", {{"n", 6}});
+  seats[0].ws->call("test.counter.finish");
+  seats[1].ws->expect("room.game_ended");
+  // The record is written behind the game's end: wait until node A's database has rated it.
+  ASSERT_TRUE(eventually([&] {
+    auto r =
+        http_call(t.a.port(), "GET", "/v1/accounts/" + std::to_string(seats[0].acc.id) + "/ratings",
+                  {}, bearer(seats[0].acc.token));
+    return r.body.find("test.counter") != std::string::npos;
+  }));
+  // Then node B's board has it (within the moment between A's commit and A's Redis write).
+  json::object page;
+  ASSERT_TRUE(eventually(
+      [&] {
+        page = read_b();
+        return num(at(page, "total")) == 2;
+      },
+      ms(2000)))
+      << json::serialize(page);
+  EXPECT_EQ(num(at(page, "entries.0.account_id")), seats[1].acc.id);
+  EXPECT_EQ(num(at(page, "entries.0.value")), 6);
+  EXPECT_EQ(num(at(page, "entries.1.account_id")), seats[0].acc.id);
+  auto me =
+      http_call(t.b.port(), "GET", board + "/around?radius=0", {}, bearer(seats[0].acc.token));
+  ASSERT_EQ(me.status, 200) << me.body;
+  EXPECT_EQ(num(at(me.json().as_object(), "entries.0.rank")), 2);
+  // The rating board too.
+  auto rated = http_call(t.b.port(), "GET", "/v1/leaderboards/rating.test.counter", {},
+                         bearer(seats[0].acc.token));
+  ASSERT_EQ(rated.status, 200) << rated.body;
+  EXPECT_EQ(num(at(rated.json().as_object(), "total")), 2);
+  for (auto& s : seats)
+    s.ws->close();
 }
 
 }  // namespace

@@ -112,6 +112,10 @@ class sqlite_backend : public backend, private competition_rows {
   leaderboard_page leaderboard_around(const std::string& board, std::int64_t season,
                                       std::int64_t account_id, int radius) override;
   std::vector<std::int64_t> leaderboard_seasons(const std::string& board) override;
+  std::vector<board_row> board_rows(const std::string& board, std::int64_t season) override {
+    return book_.rows_of(board, season);
+  }
+  void watch_boards(board_listener fn) override { book_.on_commit(std::move(fn)); }
 
   status append_log(const log_entry& e) override;
   std::int64_t append_logs(const std::vector<log_entry>& es) override;
