@@ -15,7 +15,9 @@
 # Prints requests/s, p50/p99 and the CPU seconds of every process involved, and the ratios.
 #
 # Usage: bench/traces_side_by_side.sh [--duration 10] [--warmup 2] [--connections 64]
-#                                     [--threads 1] [--maratang PATH]
+#                                     [--threads 1] [--maratang PATH] [--direct]
+# --direct also drives one Maratang node and one uvicorn instance without nginx (what nginx
+# costs; one process each, so these rates are per process, not per side).
 # Needs build/release/maratang (or --maratang) and scripts/setup.sh --test (postgresql-15,
 # redis-server, nginx-light, wrk, python3-fastapi, python3-uvicorn, python3-asyncpg,
 # python3-redis, python3-uvloop, python3-httptools). Takes about 4 x (duration + warm-up) + 20 s.
@@ -25,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd -P)
 
-duration=10 warmup=2 connections=64 threads=1
+duration=10 warmup=2 connections=64 threads=1 direct=0
 maratang=$root/build/release/maratang
 while [ $# -gt 0 ]; do
   case $1 in
@@ -34,7 +36,8 @@ while [ $# -gt 0 ]; do
     --connections) connections=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --maratang) maratang=$2; shift 2 ;;
-    *) echo "usage: $0 [--duration S] [--warmup S] [--connections N] [--threads N] [--maratang PATH]" >&2
+    --direct) direct=1; shift ;;
+    *) echo "usage: $0 [--duration S] [--warmup S] [--connections N] [--threads N] [--maratang PATH] [--direct]" >&2
        exit 2 ;;
   esac
 done
@@ -166,10 +169,11 @@ cpu_line() {
 }
 
 # --- the load --------------------------------------------------------------------------------
-# run_wrk SIDE MODE SECONDS: prints "ok non2xx errors seconds p50 p99 client_cpu app ngx pg redis"
+# run_wrk SIDE MODE SECONDS [URL]: prints "ok non2xx errors seconds p50 p99 client_cpu app ngx pg
+# redis" (the CPU seconds of side m or f during the run)
 run_wrk() {
-  local side=$1 mode=$2 secs=$3 url out before after client
-  url=${side}_url; url=${!url}
+  local side=$1 mode=$2 secs=$3 url=${4:-} out before after client
+  [ -n "$url" ] || { url=${side}_url; url=${!url}; }
   before=$(cpu_line "$side")
   out=$(
     TIMEFORMAT='CLIENT %U %S'
@@ -196,16 +200,30 @@ for mode in get post; do
     echo "  $mode $side: ${res[$side.$mode]}" >&2
   done
 done
+if [ $direct = 1 ]; then
+  for mode in get post; do
+    for side in m f; do
+      url=http://$([ $side = m ] && echo "${upstreams[0]}" || echo "${app_ups[0]}")
+      psql_cmd -c CHECKPOINT
+      [ "$warmup" = 0 ] || run_wrk "$side" "$mode" "$warmup" "$url" >/dev/null
+      res[$side.$mode.direct]=$(run_wrk "$side" "$mode" "$duration" "$url")
+      echo "  $mode $side direct: ${res[$side.$mode.direct]}" >&2
+    done
+  done
+fi
 
 # --- the table -------------------------------------------------------------------------------------
 echo
 echo "wrk -t $threads -c $connections, ${duration} s per phase (after ${warmup} s of warm-up), through nginx; CPU seconds in the phase"
 printf '%-22s %-9s %9s %8s %8s %6s %6s %7s %6s %6s %6s %6s %9s\n' \
   request server "req/s" "p50 ms" "p99 ms" non2xx errors "app" nginx PG Redis client "req/srvCPU"
-for mode in get post; do
-  label=$([ $mode = get ] && echo "GET /get-objects (gz)" || echo "POST /add-object")
+keys=(get post)
+[ $direct = 0 ] || keys+=(get.direct post.direct)
+for key in "${keys[@]}"; do
+  label=$([ "${key%%.*}" = get ] && echo "GET /get-objects (gz)" || echo "POST /add-object")
+  [ "$key" = "${key%.direct}" ] || label="${label%% *} direct, 1 process"
   for side in m f; do
-    read -r ok bad err secs p50 p99 client app ngx pg redis <<<"${res[$side.$mode]}"
+    read -r ok bad err secs p50 p99 client app ngx pg redis <<<"${res[$side.$key]}"
     awk -v l="$label" -v s="$([ $side = m ] && echo Maratang || echo FastAPI)" -v ok="$ok" \
         -v bad="$bad" -v err="$err" -v secs="$secs" -v p50="$p50" -v p99="$p99" -v c="$client" \
         -v app="$app" -v ngx="$ngx" -v pg="$pg" -v rd="$redis" 'BEGIN {
@@ -215,6 +233,7 @@ for mode in get post; do
   done
 done
 echo "(app: the two Maratang nodes / the two uvicorn instances; req/srvCPU: requests per CPU-second of app + nginx + PostgreSQL + Redis)"
+[ $direct = 0 ] || echo "(1 process, no nginx: wrk straight to node 1 / uvicorn instance 1; the other one idles)"
 echo
 for mode in get post; do
   read -r mok _ _ msecs _ _ _ mapp mngx mpg mrd <<<"${res[m.$mode]}"
