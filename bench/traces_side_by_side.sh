@@ -159,18 +159,26 @@ pg_pm=$(head -n 1 "$dir/pg/data/postmaster.pid")
 redis_pid=$(cat "$dir/redis/redis.pid")
 m_ngx=$(cat "$dir/nginx-maratang/nginx.pid")
 f_ngx=$(cat "$dir/nginx-fastapi/nginx.pid")
-# One line of CPU seconds: app nginx PostgreSQL Redis, for side $1.
+# One line of CPU seconds: app nginx PostgreSQL Redis, for side $1; then the kernel's (interrupts
+# and softirqs from /proc/stat: on loopback much of the network stack runs there, charged to no
+# process; and kernel threads) and every process's (with reaped children's, so that processes
+# that came and went are counted through their parents).
 cpu_line() {
   local app
   if [ "$1" = m ]; then app=$(cpu_of "${node_pids[@]}"); else app=$(cpu_of "${app_pids[@]}"); fi
   local ngx; ngx=$([ "$1" = m ] && echo "$m_ngx" || echo "$f_ngx")
   # shellcheck disable=SC2046
-  echo "$app $(cpu_of $(tree "$ngx")) $(cpu_of $(tree "$pg_pm")) $(cpu_of "$redis_pid")"
+  echo "$app $(cpu_of $(tree "$ngx")) $(cpu_of $(tree "$pg_pm")) $(cpu_of "$redis_pid")" \
+    "$(awk -v hz="$hz" '/^cpu / { printf "%.2f", ($7 + $8) / hz }' /proc/stat)" \
+    "$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v hz="$hz" '{ sub(/^.*\) /, "")
+         if (int($7 / 2097152) % 2) k += $12 + $13; else u += $12 + $13 + $14 + $15 }  # PF_KTHREAD
+       END { printf "%.2f %.2f", k / hz, u / hz }')"
 }
 
 # --- the load --------------------------------------------------------------------------------
 # run_wrk SIDE MODE SECONDS [URL]: prints "ok non2xx errors seconds p50 p99 client_cpu app ngx pg
-# redis" (the CPU seconds of side m or f during the run)
+# redis kernel other" (CPU seconds during the run: side m's or f's processes; the kernel's
+# interrupts, softirqs and threads; every other process, other builds and tests included)
 run_wrk() {
   local side=$1 mode=$2 secs=$3 url=${4:-} out before after client
   [ -n "$url" ] || { url=${side}_url; url=${!url}; }
@@ -186,9 +194,11 @@ run_wrk() {
   awk -v b="$before" -v a="$after" -v c="$client" '/^RESULT/ {
       for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
       split(b, x, " "); split(a, y, " ")
-      printf "%d %d %d %.3f %.3f %.3f %s %.2f %.2f %.2f %.2f\n", r["requests"] - r["non2xx"],
+      ours = c + y[1] - x[1] + y[2] - x[2] + y[3] - x[3] + y[4] - x[4]
+      irq = y[5] - x[5] + y[6] - x[6]; other = y[7] - x[7] - ours
+      printf "%d %d %d %.3f %.3f %.3f %s %.2f %.2f %.2f %.2f %.2f %.2f\n", r["requests"] - r["non2xx"],
         r["non2xx"], r["errors"], r["seconds"], r["p50_ms"], r["p99_ms"], c,
-        y[1] - x[1], y[2] - x[2], y[3] - x[3], y[4] - x[4] }' <<<"$out"
+        y[1] - x[1], y[2] - x[2], y[3] - x[3], y[4] - x[4], irq, (other > 0 ? other : 0) }' <<<"$out"
 }
 
 declare -A res
@@ -215,24 +225,26 @@ fi
 # --- the table -------------------------------------------------------------------------------------
 echo
 echo "wrk -t $threads -c $connections, ${duration} s per phase (after ${warmup} s of warm-up), through nginx; CPU seconds in the phase"
-printf '%-22s %-9s %9s %8s %8s %6s %6s %7s %6s %6s %6s %6s %9s\n' \
-  request server "req/s" "p50 ms" "p99 ms" non2xx errors "app" nginx PG Redis client "req/srvCPU"
+printf '%-22s %-9s %9s %8s %8s %6s %6s %7s %6s %6s %6s %6s %6s %6s %9s\n' \
+  request server "req/s" "p50 ms" "p99 ms" non2xx errors "app" nginx PG Redis client kernel other "req/srvCPU"
 keys=(get post)
 [ $direct = 0 ] || keys+=(get.direct post.direct)
 for key in "${keys[@]}"; do
   label=$([ "${key%%.*}" = get ] && echo "GET /get-objects (gz)" || echo "POST /add-object")
   [ "$key" = "${key%.direct}" ] || label="${label%% *} direct, 1 process"
   for side in m f; do
-    read -r ok bad err secs p50 p99 client app ngx pg redis <<<"${res[$side.$key]}"
+    read -r ok bad err secs p50 p99 client app ngx pg redis irq other <<<"${res[$side.$key]}"
     awk -v l="$label" -v s="$([ $side = m ] && echo Maratang || echo FastAPI)" -v ok="$ok" \
         -v bad="$bad" -v err="$err" -v secs="$secs" -v p50="$p50" -v p99="$p99" -v c="$client" \
-        -v app="$app" -v ngx="$ngx" -v pg="$pg" -v rd="$redis" 'BEGIN {
+        -v app="$app" -v ngx="$ngx" -v pg="$pg" -v rd="$redis" -v irq="$irq" -v o="$other" 'BEGIN {
       srv = app + ngx + pg + rd
-      printf "%-22s %-9s %9.0f %8.2f %8.2f %6d %6d %7.2f %6.2f %6.2f %6.2f %6.2f %9.0f\n",
-        l, s, ok / secs, p50, p99, bad, err, app, ngx, pg, rd, c, (srv > 0 ? ok / srv : 0) }'
+      printf "%-22s %-9s %9.0f %8.2f %8.2f %6d %6d %7.2f %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f %9.0f\n",
+        l, s, ok / secs, p50, p99, bad, err, app, ngx, pg, rd, c, irq, o, (srv > 0 ? ok / srv : 0) }'
   done
 done
-echo "(app: the two Maratang nodes / the two uvicorn instances; req/srvCPU: requests per CPU-second of app + nginx + PostgreSQL + Redis)"
+echo "(app: the two Maratang nodes / the two uvicorn instances; client: wrk; kernel: interrupts, softirqs (loopback's"
+echo " network stack among them, charged to no process) and kernel threads; other: every other process, so near 0 when"
+echo " nothing else ran; req/srvCPU: requests per CPU-second of app + nginx + PostgreSQL + Redis)"
 [ $direct = 0 ] || echo "(1 process, no nginx: wrk straight to node 1 / uvicorn instance 1; the other one idles)"
 echo
 for mode in get post; do
