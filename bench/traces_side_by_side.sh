@@ -159,17 +159,17 @@ pg_pm=$(head -n 1 "$dir/pg/data/postmaster.pid")
 redis_pid=$(cat "$dir/redis/redis.pid")
 m_ngx=$(cat "$dir/nginx-maratang/nginx.pid")
 f_ngx=$(cat "$dir/nginx-fastapi/nginx.pid")
-# One line of CPU seconds: app nginx PostgreSQL Redis, for side $1; then the kernel's (interrupts
-# and softirqs from /proc/stat: on loopback much of the network stack runs there, charged to no
-# process; and kernel threads) and every process's (with reaped children's, so that processes
-# that came and went are counted through their parents).
+# One line of CPU seconds: app nginx PostgreSQL Redis, for side $1; then kernel threads' and every
+# process's (with reaped children's, so that processes that came and went are counted through
+# their parents). Interrupts and softirqs (where loopback's network stack does much of its work)
+# are charged to the process they interrupted on this kernel (tick accounting, no
+# CONFIG_IRQ_TIME_ACCOUNTING), so they are in the processes' figures already.
 cpu_line() {
   local app
   if [ "$1" = m ]; then app=$(cpu_of "${node_pids[@]}"); else app=$(cpu_of "${app_pids[@]}"); fi
   local ngx; ngx=$([ "$1" = m ] && echo "$m_ngx" || echo "$f_ngx")
   # shellcheck disable=SC2046
   echo "$app $(cpu_of $(tree "$ngx")) $(cpu_of $(tree "$pg_pm")) $(cpu_of "$redis_pid")" \
-    "$(awk -v hz="$hz" '/^cpu / { printf "%.2f", ($7 + $8) / hz }' /proc/stat)" \
     "$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v hz="$hz" '{ sub(/^.*\) /, "")
          if (int($7 / 2097152) % 2) k += $12 + $13; else u += $12 + $13 + $14 + $15 }  # PF_KTHREAD
        END { printf "%.2f %.2f", k / hz, u / hz }')"
@@ -177,8 +177,8 @@ cpu_line() {
 
 # --- the load --------------------------------------------------------------------------------
 # run_wrk SIDE MODE SECONDS [URL]: prints "ok non2xx errors seconds p50 p99 client_cpu app ngx pg
-# redis kernel other" (CPU seconds during the run: side m's or f's processes; the kernel's
-# interrupts, softirqs and threads; every other process, other builds and tests included)
+# redis kernel other" (CPU seconds during the run: side m's or f's processes; kernel threads;
+# every other process, other builds and tests included)
 run_wrk() {
   local side=$1 mode=$2 secs=$3 url=${4:-} out before after client
   [ -n "$url" ] || { url=${side}_url; url=${!url}; }
@@ -195,7 +195,7 @@ run_wrk() {
       for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
       split(b, x, " "); split(a, y, " ")
       ours = c + y[1] - x[1] + y[2] - x[2] + y[3] - x[3] + y[4] - x[4]
-      irq = y[5] - x[5] + y[6] - x[6]; other = y[7] - x[7] - ours
+      irq = y[5] - x[5]; other = y[6] - x[6] - ours
       printf "%d %d %d %.3f %.3f %.3f %s %.2f %.2f %.2f %.2f %.2f %.2f\n", r["requests"] - r["non2xx"],
         r["non2xx"], r["errors"], r["seconds"], r["p50_ms"], r["p99_ms"], c,
         y[1] - x[1], y[2] - x[2], y[3] - x[3], y[4] - x[4], irq, (other > 0 ? other : 0) }' <<<"$out"
@@ -242,9 +242,9 @@ for key in "${keys[@]}"; do
         l, s, ok / secs, p50, p99, bad, err, app, ngx, pg, rd, c, irq, o, (srv > 0 ? ok / srv : 0) }'
   done
 done
-echo "(app: the two Maratang nodes / the two uvicorn instances; client: wrk; kernel: interrupts, softirqs (loopback's"
-echo " network stack among them, charged to no process) and kernel threads; other: every other process, so near 0 when"
-echo " nothing else ran; req/srvCPU: requests per CPU-second of app + nginx + PostgreSQL + Redis)"
+echo "(app: the two Maratang nodes / the two uvicorn instances; client: wrk; kernel: kernel threads (interrupts and"
+echo " softirqs, loopback's network stack among them, are in the figures of the processes they interrupted); other: every"
+echo " other process, so near 0 when nothing else ran; req/srvCPU: requests per CPU-second of app + nginx + PG + Redis)"
 [ $direct = 0 ] || echo "(1 process, no nginx: wrk straight to node 1 / uvicorn instance 1; the other one idles)"
 echo
 for mode in get post; do
