@@ -3,7 +3,8 @@
 # Idempotent and non-interactive; safe to run again. Usage: scripts/setup.sh [--test]
 #   --test  also installs what the test suite needs beyond the build (tools, Chromium for the
 #           headless test of /docs, and PostgreSQL 15, Redis, Janus and coturn servers that the
-#           tests start themselves).
+#           tests start themselves), and what the benchmarks against peers run (wrk, Debian's
+#           FastAPI stack).
 set -euo pipefail
 
 want_test=0
@@ -33,7 +34,11 @@ test_pkgs=(clang-format procps chromium clang libclang-rt-14-dev
   redis-server  # started by scripts/redis_temp.sh
   nginx-light  # in front of several nodes: scripts/nginx_temp.sh, scripts/cluster.sh
   janus  # Mafia's SFU (videoroom plugin), started by scripts/janus_temp.sh
-  coturn)  # TURN for browsers (and turnutils_uclient), started by scripts/coturn_temp.sh
+  coturn  # TURN for browsers (and turnutils_uclient), started by scripts/coturn_temp.sh
+  wrk  # the load generator of bench/traces_side_by_side.sh
+  # seed 003's own stack, the peer in bench/traces_side_by_side.sh (bench/peers/traces_fastapi),
+  # run by /usr/bin/python3; uvloop and httptools are what uvicorn[standard] would add
+  python3-fastapi python3-uvicorn python3-asyncpg python3-redis python3-uvloop python3-httptools)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want_test" = 1 ]; then pkgs+=("${test_pkgs[@]}"); fi
