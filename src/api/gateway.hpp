@@ -120,8 +120,8 @@ struct admin_info {
   std::function<std::string()> mystery_status;
   // {mode: mesh|sfu|auto, sfu: null | {up, checked_at, games, resyncs, error?}} as JSON text.
   std::function<std::string()> media_status;
-  // With several nodes: [{id, route, alive, rooms, self}] as JSON text (app::cluster_node::
-  // nodes_json); empty: one node.
+  // With several nodes: [{id, route, alive, rooms, self, matchmaker}] as JSON text
+  // (app::cluster_node:: nodes_json); empty: one node.
   std::function<std::string()> nodes_status;
 };
 

@@ -181,7 +181,18 @@ void gateway::on_match_cancel(request& r) {
 }
 
 void gateway::on_match_join(request& r) {
-  MARATANG_SOCIAL(r, matches_, matches_->join(acc, shared->conn, done));
+  // Several nodes: a match made by the cluster's matchmaker on another node holds the seat there;
+  // the seat directory sends the client to that node (`moved`), whose hello takes the seat.
+  MARATANG_SOCIAL(
+      r, matches_,
+      matches_->join(acc, shared->conn, [this, acc, done](result<json::object> res) mutable {
+        if (res || res.error().code != errc::no_match || !cluster_.seat_elsewhere)
+          return done(std::move(res));
+        cluster_.seat_elsewhere(acc, [res = std::move(res), done](json::value moved) mutable {
+          if (moved.is_null()) return done(std::move(res));
+          done(json::object{{"moved", std::move(moved)}});
+        });
+      }));
 }
 
 #undef MARATANG_SOCIAL

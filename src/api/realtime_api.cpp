@@ -288,6 +288,8 @@ void gateway::answer_hello(const std::shared_ptr<net::connection>& c, json::valu
     data["server_time"] = clock_.now_ms();
     data["room"] = std::move(room);
     c->send(proto::encode_reply("hello", id, data));
+    // The seat may be one a match reserved (the player was sent here by match.join).
+    if (matches_) matches_->seated(c->context().account_id);
   });
 }
 

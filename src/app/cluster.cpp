@@ -29,6 +29,29 @@ constexpr const char* kSeats = "maratang:seats";
 constexpr const char* kRoomsChannel = "maratang:rooms";
 // The presence directory: account -> the node its socket is connected to.
 constexpr const char* kPresence = "maratang:presence";
+// The node that runs the cluster's matchmaker (match_service): a lease renewed every heartbeat.
+constexpr const char* kMatchmaker = "maratang:matchmaker";
+
+// Takes or renews the matchmaker's lease; returns its holder. KEYS[1]: the lease; ARGV[1]: this
+// node; ARGV[2]: its time to live (ms).
+constexpr const char* kLead = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return cur
+end
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+return cur
+)lua";
+
+// Gives the lease up when this node holds it (a node stopping or draining).
+constexpr const char* kUnlead = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
 
 std::string node_key(std::string_view id) {
   return fmt::format("maratang:node:{}", id);
@@ -153,6 +176,11 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
   std::unordered_map<std::string, std::chrono::steady_clock::time_point>
       missing_since;                                      // GUARDED_BY(mu)
   std::chrono::steady_clock::time_point connected_since;  // GUARDED_BY(mu)
+  std::string lead;                                       // GUARDED_BY(mu): the matchmaker's node
+  bool leading = true;  // GUARDED_BY(mu): false once stopping or draining (the lease is given up)
+  // Set before start(): the matchmaker's requests (mm.*), and its lead changing.
+  std::function<void(json::object, std::function<void(result<json::object>)>)> on_mm;
+  std::function<void(std::string old_lead)> on_lead_moved;
 
   void send(std::vector<std::string> args, const char* what) {
     cmd->command(std::move(args), [what](result<redis::reply> r) {
@@ -181,6 +209,7 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
            "the heartbeat");
       send({"SADD", kNodes, o.node_id}, "the heartbeat");
       check_fenced();
+      elect();
     }
     if (!cmd->connected()) {
       // Nothing to read.
@@ -193,6 +222,33 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
     beat.expires_after(std::chrono::milliseconds(o.heartbeat_ms));
     beat.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->heartbeat();
+    });
+  }
+
+  // Takes or renews the matchmaker's lease, and learns who holds it.
+  void elect() {
+    bool leading_now = false;
+    {
+      std::lock_guard lk(mu);
+      leading_now = leading;
+    }
+    std::vector<std::string> args{"EVAL",      kLead,     "1",
+                                  kMatchmaker, o.node_id, std::to_string(o.node_ttl_ms)};
+    if (!leading_now) args = {"GET", kMatchmaker};
+    cmd->command(std::move(args), [self = shared_from_this()](result<redis::reply> r) {
+      if (!r) return;
+      const std::string holder = r->type == redis::reply::kind::string ? r->str : std::string();
+      std::string old;
+      {
+        std::lock_guard lk(self->mu);
+        old = self->lead;
+        self->lead = holder;
+      }
+      if (old != holder) {
+        spdlog::info("cluster: the matchmaker runs on node {}",
+                     holder.empty() ? std::string("(none)") : holder);
+      }
+      if (!old.empty() && old != holder && self->on_lead_moved) self->on_lead_moved(old);
     });
   }
 
@@ -407,6 +463,10 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
     if (op == "reserve") return on_reserve(msg, std::move(answer));
     if (op == "deliver") return on_deliver(msg, std::move(answer));
     if (op == "kick") return on_kick(msg, std::move(answer));
+    if (op.starts_with("mm.")) {
+      if (!on_mm) return answer(error{errc::unavailable, "No matchmaker runs here."});
+      return on_mm(std::move(msg), std::move(answer));
+    }
     if (op == "take_over") {
       const auto* node = msg.if_contains("node");
       if (!node || !node->is_string()) return answer(error{errc::bad_field, "no node"});
@@ -770,7 +830,34 @@ void cluster_node::on_state(bool up) {
   asio::post(impl_->strand, [self = impl_] {
     self->last_resync = std::chrono::steady_clock::now();
     self->resync(true);
+    self->elect();  // the matchmaker is known at once, not only at the next heartbeat
   });
+}
+
+std::string cluster_node::matchmaker() const {
+  if (!impl_->cmd->connected()) return {};
+  std::lock_guard lk(impl_->mu);
+  return impl_->lead;
+}
+
+void cluster_node::set_matchmaking(
+    std::function<void(json::object, std::function<void(result<json::object>)>)> on_request,
+    std::function<void(std::string old_lead)> lead_moved) {
+  impl_->on_mm = std::move(on_request);
+  impl_->on_lead_moved = std::move(lead_moved);
+}
+
+void cluster_node::ask(const std::string& node, json::object msg,
+                       std::function<void(result<json::object>)> reply) {
+  impl_->ask(node, std::move(msg), impl_->o.request_timeout_ms, std::move(reply));
+}
+
+void cluster_node::give_up_lead() {
+  {
+    std::lock_guard lk(impl_->mu);
+    impl_->leading = false;
+  }
+  impl_->send({"EVAL", kUnlead, "1", kMatchmaker, impl_->o.node_id}, "the matchmaker's lease");
 }
 
 void cluster_node::start() {
@@ -786,6 +873,7 @@ void cluster_node::stop() {
     waiting.swap(impl_->waiting);
   }
   asio::post(impl_->strand, [self = impl_] { self->beat.cancel(); });
+  impl_->send({"EVAL", kUnlead, "1", kMatchmaker, impl_->o.node_id}, "the matchmaker's lease");
   // The other nodes stop listing this one's rooms at once rather than when its key expires.
   impl_->send({"DEL", node_key(impl_->o.node_id)}, "the node's entry");
   for (auto& [req, p] : waiting) {
@@ -962,6 +1050,7 @@ void cluster_node::join_elsewhere(std::int64_t account, std::string nickname,
 }
 
 void cluster_node::drain(int timeout_ms, std::function<void(int rooms, bool taken)> done) {
+  give_up_lead();
   auto self = impl_;
   self->lob.hand_over_all(true, [self, timeout_ms, done = std::move(done)](int n) mutable {
     auto* st = self->lob.snapshot_store();
@@ -1057,12 +1146,13 @@ json::array cluster_node::nodes_json() const {
   // The lobby first, outside this object's lock (the lobby calls in under its own).
   const std::size_t mine = impl_->lob.rooms().size();
   json::array out;
+  std::lock_guard lk(impl_->mu);
   out.push_back(json::object{{"id", impl_->o.node_id},
                              {"route", impl_->o.route},
                              {"alive", true},
                              {"rooms", mine},
-                             {"self", true}});
-  std::lock_guard lk(impl_->mu);
+                             {"self", true},
+                             {"matchmaker", impl_->lead == impl_->o.node_id}});
   std::vector<std::string> ids;
   for (const auto& [id, v] : impl_->nodes)
     ids.push_back(id);
@@ -1073,7 +1163,8 @@ json::array cluster_node::nodes_json() const {
                                {"route", v.route},
                                {"alive", v.alive},
                                {"rooms", v.alive ? v.rooms.size() : 0},
-                               {"self", false}});
+                               {"self", false},
+                               {"matchmaker", impl_->lead == id}});
   }
   return out;
 }

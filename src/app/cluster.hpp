@@ -19,6 +19,10 @@
 // - Presence and delivery: the hash `maratang:presence` (account -> node of its socket). A
 //   message for a player connected elsewhere (an invitation, a kick) is a `deliver` or `kick`
 //   request on that node's channel, answered like a reservation (at most once: pub/sub).
+// - Matchmaker: one node runs the matchmaker of the cluster, holding the lease
+//   `maratang:matchmaker` (SET NX PX node_ttl_ms, renewed every heartbeat; given up when the node
+//   stops or drains). The others send it their tickets as mm.* requests on its channel
+//   (match/match_service.hpp).
 //
 // Redis never holds the only copy of anything: the directory is rebuilt from the nodes' memory
 // whenever Redis comes back (each node writes its own part again).
@@ -106,9 +110,25 @@ class cluster_node {
   // The public rooms of the other live nodes (filtered by mode when not empty), as room.list
   // shows them.
   void list_elsewhere(std::string_view mode, boost::json::array& out) const;
-  // Every node known, this one first, for the admin console: [{id, route, alive, rooms, self}]
-  // (rooms: this node's from its lobby, the others' from the mirror; a dead node's are 0).
+  // Every node known, this one first, for the admin console: [{id, route, alive, rooms, self,
+  // matchmaker}] (rooms: this node's from its lobby, the others' from the mirror; a dead node's are
+  // 0).
   boost::json::array nodes_json() const;
+  // The node holding the matchmaker's lease (this node's own id when it does); empty while Redis is
+  // away or before the first heartbeat.
+  std::string matchmaker() const;
+  // Before start(): mm.* requests from other nodes go to `on_request`; `lead_moved(old)` runs
+  // when the lease passed from `old` to another node (on the Redis client's strand).
+  void set_matchmaking(
+      std::function<void(boost::json::object, std::function<void(result<boost::json::object>)>)>
+          on_request,
+      std::function<void(std::string old_lead)> lead_moved);
+  // A request (msg with its op) to `node`, answered once: its reply or error, unavailable when it
+  // does not answer in request_timeout_ms.
+  void ask(const std::string& node, boost::json::object msg,
+           std::function<void(result<boost::json::object>)> reply);
+  // Gives the matchmaker's lease up for good (drain, stop): another node takes it.
+  void give_up_lead();
   // Live nodes known (this one included) and rooms mirrored from the others.
   std::size_t live_nodes() const;
   std::size_t mirrored_rooms() const;

@@ -370,6 +370,20 @@ void start_redis(Impl& s) {
   s.cluster = std::make_unique<cluster_node>(s.ioc, s.redis, s.redis_sub, *s.lob, co);
   s.lob->set_listener(s.cluster->listener());
   s.redis->on_state([&s](bool up) { s.cluster->on_state(up); });
+  // One matchmaker for the cluster (match_service.hpp, "Several nodes").
+  match::match_peers mp;
+  mp.self = co.node_id;
+  mp.lead = [&s] { return s.cluster->matchmaker(); };
+  mp.ask = [&s](const std::string& node, boost::json::object msg,
+                std::function<void(result<boost::json::object>)> answer) {
+    s.cluster->ask(node, std::move(msg), std::move(answer));
+  };
+  s.matches->set_peers(std::move(mp));
+  s.cluster->set_matchmaking(
+      [&s](boost::json::object msg, std::function<void(result<boost::json::object>)> answer) {
+        s.matches->on_request(std::move(msg), std::move(answer));
+      },
+      [&s](std::string old_lead) { s.matches->lead_changed(std::move(old_lead)); });
   // Leaderboards: read from Redis sorted sets that every node feeds with the entries its commits
   // changed (redis/redis_boards.hpp); ratings stay with the database. The listener holds the
   // decorator, which the worker thread may call until the store stops.

@@ -31,6 +31,70 @@ json::array ids_json(const std::vector<player_id>& ids) {
   return a;
 }
 
+// A ticket as one node sends it to the lead (mm.ticket), and back.
+json::object props_json(const properties& ps) {
+  json::object o;
+  for (const auto& [k, v] : ps) {
+    if (const auto* s = std::get_if<std::string>(&v))
+      o[k] = *s;
+    else
+      o[k] = std::get<double>(v);
+  }
+  return o;
+}
+
+properties props_of(const json::value& v) {
+  properties ps;
+  for (const auto& [k, x] : v.as_object()) {
+    if (x.is_string())
+      ps.emplace(std::string(k), std::string(x.get_string()));
+    else
+      ps.emplace(std::string(k), x.to_number<double>());
+  }
+  return ps;
+}
+
+json::object ticket_json(const ticket& t) {
+  json::object ranges;
+  for (const auto& [k, r] : t.q.ranges)
+    ranges[k] = json::array{r.min, r.max};
+  return {{"mode", t.mode},
+          {"players", ids_json(t.players)},
+          {"props", props_json(t.props)},
+          {"must", props_json(t.q.must)},
+          {"should", props_json(t.q.should)},
+          {"ranges", std::move(ranges)},
+          {"settings", t.settings},
+          {"min_players", t.min_players},
+          {"max_players", t.max_players},
+          {"rated", t.rated},
+          {"mu", t.mu},
+          {"sigma", t.sigma}};
+}
+
+// Throws on a malformed ticket.
+ticket ticket_of(const json::object& o) {
+  ticket t;
+  t.mode = o.at("mode").as_string();
+  for (const auto& p : o.at("players").as_array())
+    t.players.push_back(p.to_number<player_id>());
+  t.props = props_of(o.at("props"));
+  t.q.must = props_of(o.at("must"));
+  t.q.should = props_of(o.at("should"));
+  for (const auto& [k, r] : o.at("ranges").as_object()) {
+    const auto& a = r.as_array();
+    t.q.ranges.emplace(std::string(k),
+                       query::range{a.at(0).to_number<double>(), a.at(1).to_number<double>()});
+  }
+  t.settings = o.at("settings").as_string();
+  t.min_players = o.at("min_players").to_number<int>();
+  t.max_players = o.at("max_players").to_number<int>();
+  t.rated = o.at("rated").as_bool();
+  t.mu = o.at("mu").to_number<double>();
+  t.sigma = o.at("sigma").to_number<double>();
+  return t;
+}
+
 }  // namespace
 
 match_service::match_service(boost::asio::io_context& ioc, lobby::lobby& lob,
@@ -78,7 +142,20 @@ void match_service::schedule() {
 }
 
 void match_service::send(player_id p, std::string_view type, const json::object& data) {
-  lobby_.deliver(p, proto::encode_event(type, data));
+  // Wherever p is connected (several nodes: a player of another node's ticket).
+  lobby_.deliver_anywhere(p, proto::encode_event(type, data), [](result<bool>) {});
+}
+
+result<std::string> match_service::remote_lead() const {
+  if (!peers_.lead) return std::string();
+  std::string lead = peers_.lead();
+  if (lead.empty()) {
+    return error{errc::unavailable,
+                 "The matchmaker cannot be reached now (the nodes lost Redis); try again in a "
+                 "moment."};
+  }
+  if (lead == peers_.self) return std::string();
+  return lead;
 }
 
 void match_service::end_ticket(const ticket& t, std::string_view reason) {
@@ -144,22 +221,14 @@ void match_service::enqueue(player_id p, ticket_request req, lobby::reply_fn rep
                          fmt::format("The party has more than {} players.", t.max_players)});
     }
 
-    // Queues the ticket once its ratings are known.
+    // Queues the ticket once its ratings are known: here, or at the cluster's matchmaker.
     auto queue = [this](ticket tk, lobby::reply_fn done) {
       for (player_id m : tk.players)
         enqueuing_.erase(m);
-      const std::vector<player_id> players = tk.players;
-      const std::string mode = tk.mode;
-      const std::int64_t party = tk.party;
-      auto id = mm_.add(std::move(tk), clock_.now_ms());
-      if (!id) return done(id.error());
-      if (party) party_tickets_[party] = *id;
-      stats_.queued.fetch_add(1);
-      waiting_ = mm_.size();
-      json::object data{{"ticket", *id}, {"mode", mode}, {"players", ids_json(players)}};
-      done(data);
-      for (std::size_t i = 1; i < players.size(); ++i)
-        send(players[i], "match.searching", data);
+      auto lead = remote_lead();
+      if (!lead) return done(lead.error());
+      if (lead->empty()) return queue_here(std::move(tk), std::move(done));
+      forward(std::move(*lead), std::move(tk), std::move(done));
     };
     if (!ratings_) return queue(std::move(t), std::move(reply));
     // Each member's rating under the mode's key, read from the store; the party's is the mean.
@@ -200,25 +269,125 @@ void match_service::enqueue(player_id p, ticket_request req, lobby::reply_fn rep
   });
 }
 
-void match_service::cancel(player_id p, lobby::reply_fn reply) {
-  on_strand([this, p, reply = std::move(reply)] {
-    const ticket* t = mm_.ticket_of(p);
-    if (!t) {
-      if (match_of_.count(p))
-        return reply(error{errc::match_formed, "Your match is formed: match.join it."});
-      return reply(error{errc::not_matchmaking});
+void match_service::queue_here(ticket t, lobby::reply_fn reply) {
+  const std::vector<player_id> players = t.players;
+  const std::string mode = t.mode;
+  const std::int64_t party = t.party;
+  auto id = mm_.add(std::move(t), clock_.now_ms());
+  if (!id) return reply(id.error());
+  if (party) party_tickets_[party] = *id;
+  stats_.queued.fetch_add(1);
+  waiting_ = mm_.size();
+  json::object data{{"ticket", *id}, {"mode", mode}, {"players", ids_json(players)}};
+  reply(data);
+  for (std::size_t i = 1; i < players.size(); ++i)
+    send(players[i], "match.searching", data);
+}
+
+void match_service::forward(std::string lead, ticket t, lobby::reply_fn reply) {
+  auto f = std::make_shared<forwarded>();
+  f->lead = lead;
+  f->players = t.players;
+  f->party = t.party;
+  json::array names;
+  for (player_id m : t.players) {
+    enqueuing_[m] = 1;
+    names.push_back(json::string(lobby_.nickname_of(m)));
+  }
+  json::object msg{
+      {"op", "mm.ticket"}, {"ticket", ticket_json(t)}, {"nicknames", std::move(names)}};
+  peers_.ask(
+      lead, std::move(msg), [this, f, reply = std::move(reply)](result<json::object> r) mutable {
+        on_strand([this, f, r = std::move(r), reply = std::move(reply)]() mutable {
+          for (player_id m : f->players)
+            enqueuing_.erase(m);
+          if (!r) {
+            // Unanswered: the lead may have queued it all the same; it is ended there, so
+            // that a second match.start is not refused as already_matchmaking.
+            if (r.error().code == errc::unavailable) {
+              peers_.ask(
+                  f->lead,
+                  {{"op", "mm.end"}, {"players", ids_json(f->players)}, {"reason", "failed"}},
+                  [](result<json::object>) {});
+            }
+            return reply(r.error());
+          }
+          for (player_id m : f->players)
+            forwarded_[m] = f;
+          if (f->party) forwarded_parties_[f->party] = f;
+          reply(std::move(*r));
+        });
+      });
+}
+
+void match_service::forget(const std::shared_ptr<forwarded>& f) {
+  for (player_id m : f->players)
+    if (auto it = forwarded_.find(m); it != forwarded_.end() && it->second == f)
+      forwarded_.erase(it);
+  if (f->party) {
+    if (auto it = forwarded_parties_.find(f->party);
+        it != forwarded_parties_.end() && it->second == f) {
+      forwarded_parties_.erase(it);
     }
-    const ticket copy = *t;
-    mm_.cancel(copy.id);
-    waiting_ = mm_.size();
-    reply(json::object{});
-    for (player_id m : copy.players)
-      if (m != p) send(m, "match.cancelled", {{"reason", "cancelled"}});
+  }
+}
+
+void match_service::cancel(player_id p, lobby::reply_fn reply) {
+  on_strand([this, p, reply = std::move(reply)]() mutable {
+    auto it = forwarded_.find(p);
+    if (it == forwarded_.end() || mm_.ticket_of(p) || match_of_.count(p))
+      return cancel_here(p, std::move(reply));
+    // The ticket is at the cluster's matchmaker.
+    auto f = it->second;
+    peers_.ask(f->lead, {{"op", "mm.cancel"}, {"player", p}},
+               [this, f, reply = std::move(reply)](result<json::object> r) mutable {
+                 on_strand([this, f, r = std::move(r), reply = std::move(reply)]() mutable {
+                   if (r || r.error().code == errc::not_matchmaking) forget(f);
+                   reply(std::move(r));
+                 });
+               });
   });
+}
+
+void match_service::cancel_here(player_id p, lobby::reply_fn reply) {
+  const ticket* t = mm_.ticket_of(p);
+  if (!t) {
+    if (match_of_.count(p))
+      return reply(error{errc::match_formed, "Your match is formed: match.join it."});
+    return reply(error{errc::not_matchmaking});
+  }
+  const ticket copy = *t;
+  mm_.cancel(copy.id);
+  waiting_ = mm_.size();
+  reply(json::object{});
+  for (player_id m : copy.players)
+    if (m != p) send(m, "match.cancelled", {{"reason", "cancelled"}});
+}
+
+void match_service::end_tickets_of(const std::vector<player_id>& players, std::string_view reason) {
+  std::vector<ticket> ended;
+  for (player_id m : players) {
+    const ticket* t = mm_.ticket_of(m);
+    if (!t) continue;
+    if (std::none_of(ended.begin(), ended.end(), [&](const ticket& e) { return e.id == t->id; }))
+      ended.push_back(*t);
+  }
+  for (const auto& t : ended) {
+    if (!mm_.cancel(t.id)) continue;
+    end_ticket(t, reason);
+  }
+  waiting_ = mm_.size();
 }
 
 void match_service::disconnected(player_id p) {
   on_strand([this, p] {
+    if (auto it = forwarded_.find(p); it != forwarded_.end()) {
+      auto f = it->second;
+      forget(f);
+      peers_.ask(f->lead,
+                 {{"op", "mm.end"}, {"players", ids_json(f->players)}, {"reason", "disconnected"}},
+                 [](result<json::object>) {});
+    }
     const ticket* t = mm_.ticket_of(p);
     if (!t) return;
     const ticket copy = *t;
@@ -230,6 +399,13 @@ void match_service::disconnected(player_id p) {
 
 void match_service::party_changed(std::int64_t party_id) {
   on_strand([this, party_id] {
+    if (auto it = forwarded_parties_.find(party_id); it != forwarded_parties_.end()) {
+      auto f = it->second;
+      forget(f);
+      peers_.ask(f->lead,
+                 {{"op", "mm.end"}, {"players", ids_json(f->players)}, {"reason", "party_changed"}},
+                 [](result<json::object>) {});
+    }
     // The party's ticket, and any ticket of its members now (one queued alone before joining).
     std::vector<player_id> members;
     if (const auto* pt = parties_.party_of_id(party_id)) members = pt->members;
@@ -247,6 +423,95 @@ void match_service::party_changed(std::int64_t party_id) {
     }
     waiting_ = mm_.size();
   });
+}
+
+void match_service::on_request(json::object msg, std::function<void(result<json::object>)> answer) {
+  on_strand([this, msg = std::move(msg), answer = std::move(answer)]() mutable {
+    if (stopped_) return answer(error{errc::unavailable, "The matchmaker is stopping."});
+    const auto* op = msg.if_contains("op");
+    const std::string_view name = op && op->is_string() ? std::string_view(op->get_string()) : "";
+    try {
+      if (name == "mm.ticket") {
+        ticket t = ticket_of(msg.at("ticket").as_object());
+        const auto& names = msg.at("nicknames").as_array();
+        if (names.size() != t.players.size() || t.players.empty())
+          return answer(error{errc::bad_field, "a ticket's nicknames do not fit its players"});
+        if (!lobby_.modes().find(t.mode)) return answer(error{errc::unknown_mode});
+        for (std::size_t i = 0; i < names.size(); ++i) {
+          const player_id m = t.players[i];
+          if (mm_.ticket_of(m) || match_of_.count(m) || enqueuing_.count(m)) {
+            return answer(
+                i == 0 ? error{errc::already_matchmaking,
+                               "You are matchmaking already; match.cancel first."}
+                       : error{errc::already_matchmaking,
+                               fmt::format("{} is matchmaking already.", names[i].as_string())});
+          }
+        }
+        // The room made here for a match seats them by these names.
+        for (std::size_t i = 0; i < names.size(); ++i)
+          lobby_.remember_nickname(t.players[i], std::string(names[i].as_string()));
+        t.party = 0;  // its node's party: a unit here, as every ticket
+        return queue_here(std::move(t), std::move(answer));
+      }
+      if (name == "mm.cancel") return cancel_here(msg.at("player").to_number<player_id>(), answer);
+      if (name == "mm.end") {
+        const std::string_view reason = msg.at("reason").as_string();
+        if (reason != "disconnected" && reason != "party_changed" && reason != "failed")
+          return answer(error{errc::bad_field, "no such reason"});
+        std::vector<player_id> players;
+        for (const auto& p : msg.at("players").as_array())
+          players.push_back(p.to_number<player_id>());
+        end_tickets_of(players, reason);
+        return answer(json::object{});
+      }
+    } catch (const std::exception&) {
+      return answer(error{errc::bad_field, fmt::format("a malformed {} request", name)});
+    }
+    answer(error{errc::unknown_type, fmt::format("no request \"{}\"", name)});
+  });
+}
+
+void match_service::lead_changed(std::string old_lead) {
+  on_strand([this, old_lead = std::move(old_lead)] {
+    std::vector<std::shared_ptr<forwarded>> held;
+    for (const auto& [p, f] : forwarded_)
+      if (f->lead == old_lead && std::find(held.begin(), held.end(), f) == held.end())
+        held.push_back(f);
+    for (auto& f : held) {
+      forget(f);
+      // The old lead ends them and tells the players; when it does not answer, this node does.
+      peers_.ask(old_lead,
+                 {{"op", "mm.end"}, {"players", ids_json(f->players)}, {"reason", "failed"}},
+                 [this, f](result<json::object> r) {
+                   if (r) return;
+                   on_strand([this, f] {
+                     for (player_id p : f->players)
+                       send(p, "match.cancelled", {{"reason", "failed"}});
+                   });
+                 });
+    }
+  });
+}
+
+void match_service::seated(player_id p) {
+  on_strand([this, p] {
+    auto m = match_of_.find(p);
+    if (m == match_of_.end()) return;
+    const std::string id = m->second;
+    const pending& pm = pending_.at(id);
+    auto room = lobby_.room_of(p);
+    if (pm.join_by == 0 || !room || room->id() != pm.room_id) return;
+    mark_joined(id, p);
+  });
+}
+
+void match_service::mark_joined(const std::string& id, player_id p) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  it->second.joined[p] = true;
+  for (const auto& [q, joined] : it->second.joined)
+    if (!joined) return;
+  start_game(it->second);
 }
 
 void match_service::run_once() {
@@ -392,10 +657,7 @@ void match_service::join(player_id p, std::shared_ptr<net::connection> c, lobby:
               return reply(error{errc::no_match, "The seat is not held any more."});
             }
             reply(json::object{{"room", std::move(room)}});
-            it->second.joined[p] = true;
-            for (const auto& [q, joined] : it->second.joined)
-              if (!joined) return;
-            start_game(it->second);
+            mark_joined(id, p);
           });
         });
   });

@@ -5,6 +5,15 @@
 // join in time frees the seat; the match is dissolved, that player's ticket ends (no_show) and
 // the others are queued again at the front. An actor on party_service's strand; public methods
 // post to it and return at once.
+//
+// Several nodes (set_peers): one node runs the matchmaker of the whole cluster (the lead, elected
+// in Redis by app/cluster.cpp). Every node checks its own players' match.start as on one node and
+// forwards the ticket to the lead (mm.ticket), and its cancels, disconnects and party changes
+// after it (mm.cancel, mm.end). The lead matches every ticket of the cluster, makes the room on
+// its own node and reserves the seats; match.found reaches each player wherever they are
+// connected, and a match.join through another node is sent to the lead's route (`moved`), where
+// the hello takes the seat (seated()). When the lead changes, the tickets the old one held end
+// (match.cancelled, reason failed) unless it still answers for them.
 #pragma once
 
 #include <atomic>
@@ -48,6 +57,18 @@ struct ticket_request {
   boost::json::object settings;
 };
 
+// How match_service reaches the other nodes (null members: one node).
+struct match_peers {
+  std::string self;  // this node's id
+  // The node running the cluster's matchmaker now; empty when nobody knows (Redis is away).
+  std::function<std::string()> lead;
+  // A request to `node`'s match_service (its on_request), answered once: its reply, its error,
+  // or unavailable when it does not answer in time.
+  std::function<void(const std::string& node, boost::json::object msg,
+                     std::function<void(result<boost::json::object>)> answer)>
+      ask;
+};
+
 class match_service {
  public:
   match_service(boost::asio::io_context& ioc, lobby::lobby& lob, party_service& parties,
@@ -73,6 +94,17 @@ class match_service {
   void disconnected(player_id p);
   // A party's membership changed: its ticket ends ("party_changed").
   void party_changed(std::int64_t party_id);
+
+  // Several nodes: how to reach the others (before start()).
+  void set_peers(match_peers peers) { peers_ = std::move(peers); }
+  // A request from another node (mm.ticket, mm.cancel, mm.end); `answer` exactly once.
+  void on_request(boost::json::object msg, std::function<void(result<boost::json::object>)> answer);
+  // The cluster's matchmaker moved away from `old_lead`: the tickets forwarded to it end there
+  // (it is told, when it still answers) and, when it does not answer, here (reason failed).
+  void lead_changed(std::string old_lead);
+  // A hello resumed p's seat on this node: when it is the seat of p's match, p has joined it
+  // (the match.join that moved p here is answered by that hello).
+  void seated(player_id p);
 
   // Runs one pass now (tests and the timer), on the strand.
   void run_once();
@@ -111,6 +143,17 @@ class match_service {
                 std::string_view reason);
   void end_ticket(const ticket& t, std::string_view reason);
   void send(player_id p, std::string_view type, const boost::json::object& data);
+  // Queues a checked ticket here (the lead, or one node); replies {ticket, mode, players}.
+  void queue_here(ticket t, lobby::reply_fn reply);
+  // Sends a checked ticket to the lead; replies as queue_here.
+  void forward(std::string lead, ticket t, lobby::reply_fn reply);
+  void cancel_here(player_id p, lobby::reply_fn reply);
+  // Ends the live tickets holding any of `players` with `reason` (everyone of them is told).
+  void end_tickets_of(const std::vector<player_id>& players, std::string_view reason);
+  void mark_joined(const std::string& match_id, player_id p);
+  // The lead to forward to: empty when this node matches (no peers, or it leads); unavailable
+  // when nobody knows.
+  result<std::string> remote_lead() const;
 
   boost::asio::io_context& ioc_;
   lobby::lobby& lobby_;
@@ -126,6 +169,16 @@ class match_service {
   std::unordered_map<player_id, std::string> match_of_;        // players of pending matches
   std::unordered_map<player_id, int> enqueuing_;               // ratings being read for a ticket
   std::unordered_map<std::int64_t, ticket_id> party_tickets_;  // party -> its latest ticket
+  // Several nodes: tickets of this node's players held by another node's matchmaker.
+  struct forwarded {
+    std::string lead;
+    std::vector<player_id> players;
+    std::int64_t party = 0;
+  };
+  match_peers peers_;
+  std::unordered_map<player_id, std::shared_ptr<forwarded>> forwarded_;
+  std::unordered_map<std::int64_t, std::shared_ptr<forwarded>> forwarded_parties_;
+  void forget(const std::shared_ptr<forwarded>& f);
   stats stats_;
   std::atomic<std::size_t> waiting_{0};
 };

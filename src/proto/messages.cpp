@@ -193,7 +193,8 @@ constexpr field_spec match_cancelled_fields[] = {
     {"reason", ft::string, true, 0, 0,
      "cancelled (by match.cancel), expired (matchmaker.ticket_ttl_ms), no_show (you, or someone "
      "of your party, did not join a match in time), party_changed, disconnected, failed (the "
-     "room could not be made)."},
+     "room could not be made; several nodes: the node running the matchmaker went away — "
+     "queue again)."},
 };
 constexpr field_spec match_requeued_fields[] = {
     {"match_id", ft::string, true, 0, 0,
@@ -454,7 +455,9 @@ constexpr message_spec messages[] = {
      "matchmaker.accept_min_after_ms, at least the least. A ticket expires after "
      "matchmaker.ticket_ttl_ms (match.cancelled). already_matchmaking when the sender or a "
      "member is queued or matched; out_of_order when a member is offline or in a room; "
-     "already_in_room when the sender sits in one.",
+     "already_in_room when the sender sits in one. Several nodes: one node runs the matchmaker "
+     "of the whole cluster and the ticket is queued there, so players of every node meet; "
+     "unavailable while that node cannot be reached (Redis away).",
      match_start_fields, "`{ticket, mode, players}`"},
     {"match.cancel",
      direction::request,
@@ -466,7 +469,10 @@ constexpr message_spec messages[] = {
      direction::request,
      "Takes the seat a match reserved for the sender (after match.found, before its join_by). "
      "Once every player has joined, the game starts. no_match when no seat waits (or it is not "
-     "held any more); out_of_order while the room is still being made.",
+     "held any more); out_of_order while the room is still being made. Several nodes: when the "
+     "match's room is on another node, the reply is `{moved:{node, ws, room_id}}` instead: "
+     "connect to the path `ws` with the same token, and that hello's room is the snapshot "
+     "(the hello takes the seat).",
      {},
      kSnapshotDoc},
 
@@ -867,9 +873,11 @@ constexpr endpoint_spec endpoints[] = {
      "was found restarted and told every live game's rooms and tokens again. With several "
      "nodes, `nodes` lists every node known (this one first, `self`), alive or not, with its "
      "route (nginx's /node/N/, through which every /v1/admin endpoint of that node is reached: "
-     "its rooms, a room's detail, closing it) and its rooms; null on one node.",
+     "its rooms, a room's detail, closing it), its rooms and whether it runs the cluster's "
+     "matchmaker (`matchmaker`); null on one node.",
      {},
-     "`{node, nodes: null | [{id, route, alive, rooms, self}], address, started_at, server_time, "
+     "`{node, nodes: null | [{id, route, alive, rooms, self, matchmaker}], address, started_at, "
+     "server_time, "
      "connections, online, rooms:{total, by_mode:{mode:{waiting, playing}}}, draining, storage, "
      "redis, kafka, media:{mode, sfu: null | {up, checked_at, games, resyncs, error?}}}`"},
     {"GET",

@@ -672,5 +672,116 @@ TEST(cluster_test, a_game_finished_on_one_node_is_on_the_board_read_through_the_
     s.ws->close();
 }
 
+// The node running the cluster's matchmaker, as the admin overview of the node at `port` shows it
+// (empty when none is named within 5 s).
+std::string matchmaker_node(int port, const std::string& admin_token) {
+  std::string lead;
+  eventually([&] {
+    lead.clear();
+    auto r = http_call(port, "GET", "/v1/admin/overview", {}, bearer(admin_token));
+    auto v = r.json();
+    if (!v.is_object() || !v.as_object().contains("nodes")) return false;
+    int leads = 0;
+    for (const auto& n : v.at("nodes").as_array()) {
+      if (n.at("matchmaker").as_bool()) {
+        lead = n.at("id").as_string();
+        ++leads;
+      }
+    }
+    return leads == 1;
+  });
+  return lead;
+}
+
+// Quick play across nodes: one node runs the matchmaker of both. A ticket sent through the other
+// node is held there (queued once, cancelled once); players of both nodes are matched into one
+// room on the matchmaker's node, those of the other node are sent there by match.join (`moved`)
+// and their hello takes the seat; the game starts for all.
+TEST(cluster_test, quick_play_matches_players_connected_to_different_nodes) {
+  two_nodes c({"matchmaker.interval_ms=50", "matchmaker.join_timeout_ms=8000"});
+  const std::string admin = make_admin(c.a, {"storage.database_url=" + c.pg.url()}).token;
+  const std::string lead = matchmaker_node(c.a.port(), admin);
+  ASSERT_TRUE(lead == "a" || lead == "b") << lead;
+  EXPECT_EQ(matchmaker_node(c.b.port(), admin), lead) << "the nodes disagree";
+  server_process& host = lead == "a" ? c.a : c.b;
+  server_process& other = lead == "a" ? c.b : c.a;
+  auto far = seat_players(other.port(), {"Farq", "Farr"});
+  auto near = seat_players(host.port(), {"Nearq"});
+  const json::object quick{{"mode", "test.counter"}, {"min_players", 3}, {"max_players", 3}};
+
+  far[0].ws->call("match.start", quick);
+  EXPECT_EQ(error_code(far[0].ws->request("match.start", quick)), "already_matchmaking");
+  EXPECT_TRUE(error_code(far[0].ws->request("match.cancel")).empty());
+  EXPECT_EQ(error_code(far[0].ws->request("match.cancel")), "not_matchmaking");
+
+  std::vector<seat*> all{&far[0], &far[1], &near[0]};
+  for (auto* s : all)
+    s->ws->call("match.start", quick);
+  std::string room_id;
+  for (auto* s : all) {
+    auto found = s->ws->expect("match.found", ms(5000));
+    if (room_id.empty()) room_id = str(at(found, "data.room_id"));
+    EXPECT_EQ(str(at(found, "data.room_id")), room_id);
+    EXPECT_EQ(at(found, "data.players").as_array().size(), 3u);
+  }
+  EXPECT_EQ(error_code(far[1].ws->request("match.cancel")), "match_formed");
+
+  EXPECT_EQ(str(at(snapshot_of_reply(near[0].ws->call("match.join")), "id")), room_id);
+  std::vector<std::unique_ptr<ws_client>> moved;
+  for (std::size_t i = 0; i < far.size(); ++i) {
+    auto joined = far[i].ws->call("match.join");
+    ASSERT_TRUE(has(joined, "moved")) << json::serialize(joined);
+    EXPECT_EQ(str(at(joined, "moved.node")), lead);
+    EXPECT_EQ(str(at(joined, "moved.room_id")), room_id);
+    auto ws = std::make_unique<ws_client>(host.port(), far[i].acc.token);
+    auto hello = ws->hello();
+    ASSERT_TRUE(has(hello, "room.id")) << json::serialize(hello);
+    EXPECT_EQ(str(at(hello, "room.id")), room_id);
+    moved.push_back(std::move(ws));
+  }
+  near[0].ws->expect("room.game_started", ms(5000));
+  for (auto& ws : moved)
+    ws->expect("room.game_started", ms(5000));
+}
+
+// The matchmaker's node killed: its lease expires, the other node takes it, the ticket the dead
+// node held for a player of the other node ends (match.cancelled, failed), and matching goes on
+// on the node left.
+TEST(cluster_test, a_killed_matchmaker_ends_its_tickets_and_the_other_node_matches_on) {
+  two_nodes c({"matchmaker.interval_ms=50"});
+  const std::string admin = make_admin(c.a, {"storage.database_url=" + c.pg.url()}).token;
+  const std::string lead = matchmaker_node(c.a.port(), admin);
+  ASSERT_TRUE(lead == "a" || lead == "b") << lead;
+  EXPECT_EQ(matchmaker_node(c.b.port(), admin), lead) << "the nodes disagree";
+  server_process& host = lead == "a" ? c.a : c.b;
+  server_process& other = lead == "a" ? c.b : c.a;
+  auto left = seat_players(other.port(), {"Stay1", "Stay2"});
+  left[0].ws->call("match.start", {{"mode", "test.counter"}, {"min_players", 3}});
+
+  ASSERT_EQ(::kill(host.pid(), SIGKILL), 0);
+  EXPECT_EQ(host.stop().signal, SIGKILL);
+  auto ended = left[0].ws->expect("match.cancelled", ms(10000));
+  EXPECT_EQ(str(at(ended, "data.reason")), "failed");
+
+  const json::object two{{"mode", "test.counter"}, {"min_players", 2}, {"max_players", 2}};
+  for (auto& s : left) {
+    json::object r;
+    EXPECT_TRUE(eventually([&] {
+      r = s.ws->request("match.start", two);
+      return error_code(r).empty();
+    })) << json::serialize(r);
+  }
+  std::string room_id;
+  for (auto& s : left) {
+    auto found = s.ws->expect("match.found", ms(5000));
+    if (room_id.empty()) room_id = str(at(found, "data.room_id"));
+    EXPECT_EQ(str(at(found, "data.room_id")), room_id);
+  }
+  for (auto& s : left)
+    EXPECT_EQ(str(at(snapshot_of_reply(s.ws->call("match.join")), "id")), room_id);
+  for (auto& s : left)
+    s.ws->expect("room.game_started", ms(5000));
+}
+
 }  // namespace
 }  // namespace maratang::it
