@@ -96,6 +96,10 @@ struct cluster_hooks {
                      std::function<void(result<boost::json::object>)>)>
       join_elsewhere;
   std::function<void(std::int64_t account, std::function<void(boost::json::value)>)> seat_elsewhere;
+  // At hello, when the account holds no seat: its party is kept by another node; done({node, ws,
+  // room_id: null}) sends the client there, done(null) keeps it here.
+  std::function<void(std::int64_t account, std::function<void(boost::json::value)>)>
+      party_elsewhere;
   std::function<void(std::string_view mode, boost::json::array& rooms)> list_elsewhere;
   // An admin's kick of an account not connected here: the nodes holding its seat or socket act
   // on it; the reply is {room_id, connected} as they saw it, or the error.

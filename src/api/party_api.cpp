@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "api/gateway.hpp"
+#include "core/auth_service.hpp"
 #include "lobby/lobby.hpp"
 #include "match/match_service.hpp"
 #include "match/party_service.hpp"
@@ -115,6 +116,24 @@ void gateway::on_party_create(request& r) {
 }
 
 void gateway::on_party_invite(request& r) {
+  // With several nodes, a nickname nobody connected here has may be that of an account connected
+  // to another node: found in storage, then invited like an id (on whichever node it is).
+  if (const auto nickname = r.args->opt_string("nickname");
+      parties_ && nickname && !r.args->opt_integer("player") && cluster_.join_elsewhere &&
+      !lobby_.online_by_nickname(*nickname)) {
+    auto shared = std::make_shared<request>(std::move(r));
+    return auth_.find_by_nickname(std::string(*nickname), [this, shared](
+                                                              result<std::optional<std::int64_t>>
+                                                                  found) {
+      if (!found) return reply(*shared, found.error());
+      if (!*found) {
+        return reply(*shared, error{errc::unknown_player, "Nobody by that nickname is online."});
+      }
+      parties_->invite(
+          shared->conn->context().account_id, **found,
+          [this, shared](result<json::object> res) { reply(*shared, std::move(res)); });
+    });
+  }
   const auto target = invite_target(r);
   if (!target) return;
   MARATANG_SOCIAL(r, parties_, parties_->invite(acc, *target, done));

@@ -279,10 +279,18 @@ void gateway::answer_hello(const std::shared_ptr<net::connection>& c, json::valu
       return cluster_.seat_elsewhere(
           c->context().account_id,
           [this, c, id = std::move(id), data = std::move(data)](json::value moved) mutable {
-            data["server_time"] = clock_.now_ms();
-            data["room"] = nullptr;
-            if (!moved.is_null()) data["moved"] = std::move(moved);
-            c->send(proto::encode_reply("hello", id, data));
+            auto answer = [this, c, id = std::move(id),
+                           data = std::move(data)](json::value to) mutable {
+              data["server_time"] = clock_.now_ms();
+              data["room"] = nullptr;
+              if (!to.is_null()) data["moved"] = std::move(to);
+              c->send(proto::encode_reply("hello", id, data));
+            };
+            // No seat anywhere: the player's party may be kept by another node.
+            if (moved.is_null() && cluster_.party_elsewhere) {
+              return cluster_.party_elsewhere(c->context().account_id, std::move(answer));
+            }
+            answer(std::move(moved));
           });
     }
     data["server_time"] = clock_.now_ms();

@@ -29,6 +29,23 @@ constexpr const char* kSeats = "maratang:seats";
 constexpr const char* kRoomsChannel = "maratang:rooms";
 // The presence directory: account -> the node its socket is connected to.
 constexpr const char* kPresence = "maratang:presence";
+// The party directory (match/party_service.hpp): "id:<id>" and "code:<code>" -> the party's node,
+// and account -> the node of its party.
+constexpr const char* kParties = "maratang:parties";
+constexpr const char* kPartyMembers = "maratang:party_members";
+
+// Deletes fields of a hash that still name this node. KEYS[1]: the hash; ARGV[1]: the node;
+// ARGV[2..]: the fields.
+constexpr const char* kReleaseFields = R"lua(
+local n = 0
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then
+    n = n + redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return n
+)lua";
+
 // The node that runs the cluster's matchmaker (match_service): a lease renewed every heartbeat.
 constexpr const char* kMatchmaker = "maratang:matchmaker";
 
@@ -181,6 +198,9 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
   // Set before start(): the matchmaker's requests (mm.*), and its lead changing.
   std::function<void(json::object, std::function<void(result<json::object>)>)> on_mm;
   std::function<void(std::string old_lead)> on_lead_moved;
+  // Set before start(): parties' requests (party.*), and writing their directory again.
+  std::function<void(json::object, std::function<void(result<json::object>)>)> on_party;
+  std::function<void()> republish_parties;
 
   void send(std::vector<std::string> args, const char* what) {
     cmd->command(std::move(args), [what](result<redis::reply> r) {
@@ -383,6 +403,7 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
         args.push_back(std::to_string(p.id));
       send(std::move(args), "the presence directory");
     }
+    if (republish_parties) republish_parties();
     auto seats = lob.seats();
     if (!seats.empty()) {
       std::vector<std::string> args{"HSET", kSeats};
@@ -463,6 +484,10 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
     if (op == "reserve") return on_reserve(msg, std::move(answer));
     if (op == "deliver") return on_deliver(msg, std::move(answer));
     if (op == "kick") return on_kick(msg, std::move(answer));
+    if (op.starts_with("party.")) {
+      if (!on_party) return answer(error{errc::unavailable, "No parties are kept here."});
+      return on_party(std::move(msg), std::move(answer));
+    }
     if (op.starts_with("mm.")) {
       if (!on_mm) return answer(error{errc::unavailable, "No matchmaker runs here."});
       return on_mm(std::move(msg), std::move(answer));
@@ -543,6 +568,14 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
     };
     if (!room) return finish(false);
     room->admin_remove(player, message, std::move(finish));
+  }
+
+  // {node, ws, room_id: null} for a live node with a route; else null.
+  json::value route_of(const std::string& node) const {
+    std::lock_guard lk(mu);
+    auto it = nodes.find(node);
+    if (it == nodes.end() || !it->second.alive || it->second.route.empty()) return nullptr;
+    return json::object{{"node", node}, {"ws", it->second.route + "/ws"}, {"room_id", nullptr}};
   }
 
   // Whether `node` is known dead here (a node not yet read counts as alive: it is asked).
@@ -772,6 +805,9 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
 
   void finish_take_over(const std::string& dead) {
     send({"SET", fenced_key(dead), o.node_id, "PX", "86400000"}, "a fence");
+    // Its parties ended with it.
+    send({"EVAL", kPresenceOfNode, "1", kParties, dead}, "the party directory");
+    send({"EVAL", kPresenceOfNode, "1", kPartyMembers, dead}, "the party directory");
     send({"DEL", rooms_key(dead)}, "the room directory");
     send({"EVAL", kPresenceOfNode, "1", kPresence, dead}, "the presence directory");
     send({"SREM", kNodes, dead}, "the node set");
@@ -850,6 +886,69 @@ void cluster_node::set_matchmaking(
 void cluster_node::ask(const std::string& node, json::object msg,
                        std::function<void(result<json::object>)> reply) {
   impl_->ask(node, std::move(msg), impl_->o.request_timeout_ms, std::move(reply));
+}
+
+void cluster_node::set_parties(
+    std::function<void(json::object, std::function<void(result<json::object>)>)> on_request,
+    std::function<void()> republish) {
+  impl_->on_party = std::move(on_request);
+  impl_->republish_parties = std::move(republish);
+}
+
+void cluster_node::party_locate(std::string key, std::function<void(result<std::string>)> done) {
+  impl_->cmd->command({"HGET", kParties, std::move(key)},
+                      [self = impl_, done = std::move(done)](result<redis::reply> r) {
+                        if (!r) {
+                          return done(error{errc::unavailable,
+                                            "The other nodes cannot be reached; try again in a "
+                                            "moment."});
+                        }
+                        if (r->type != redis::reply::kind::string || self->known_dead(r->str))
+                          return done(std::string());
+                        done(r->str);
+                      });
+}
+
+void cluster_node::party_publish(std::vector<std::string> keys, std::vector<std::int64_t> members,
+                                 bool present) {
+  const std::string& me = impl_->o.node_id;
+  auto write = [&](const char* hash, std::vector<std::string> fields) {
+    if (fields.empty()) return;
+    std::vector<std::string> args;
+    if (present) {
+      args = {"HSET", hash};
+      for (auto& f : fields) {
+        args.push_back(std::move(f));
+        args.push_back(me);
+      }
+    } else {
+      args = {"EVAL", kReleaseFields, "1", hash, me};
+      for (auto& f : fields)
+        args.push_back(std::move(f));
+    }
+    impl_->send(std::move(args), "the party directory");
+  };
+  write(kParties, std::move(keys));
+  std::vector<std::string> ids;
+  for (auto m : members)
+    ids.push_back(std::to_string(m));
+  write(kPartyMembers, std::move(ids));
+}
+
+json::value cluster_node::route_of(const std::string& node) const {
+  return impl_->route_of(node);
+}
+
+void cluster_node::party_elsewhere(std::int64_t account,
+                                   std::function<void(json::value moved)> done) {
+  impl_->cmd->command(
+      {"HGET", kPartyMembers, std::to_string(account)},
+      [self = impl_, done = std::move(done)](result<redis::reply> r) {
+        if (!r || r->type != redis::reply::kind::string || r->str == self->o.node_id) {
+          return done(nullptr);
+        }
+        done(self->route_of(r->str));
+      });
 }
 
 void cluster_node::give_up_lead() {

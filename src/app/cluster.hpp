@@ -36,6 +36,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/error.hpp"
 
@@ -127,6 +128,24 @@ class cluster_node {
   // does not answer in request_timeout_ms.
   void ask(const std::string& node, boost::json::object msg,
            std::function<void(result<boost::json::object>)> reply);
+  // Parties (match/party_service.hpp, "Several nodes"). Before start(): party.* requests from
+  // other nodes go to `on_request`; `republish` writes every party's directory entries again
+  // (called when the connection to Redis comes back).
+  void set_parties(
+      std::function<void(boost::json::object, std::function<void(result<boost::json::object>)>)>
+          on_request,
+      std::function<void()> republish);
+  // The node of a party by its directory key ("id:<id>", "code:<code>"): "" when no live node
+  // holds it; unavailable when Redis does not answer.
+  void party_locate(std::string key, std::function<void(result<std::string>)> done);
+  // Writes (present) or removes, if they still name this node, directory entries of this node's
+  // parties: party keys and member accounts.
+  void party_publish(std::vector<std::string> keys, std::vector<std::int64_t> members,
+                     bool present);
+  // {node, ws, room_id: null} for a live routed node, or null.
+  boost::json::value route_of(const std::string& node) const;
+  // At hello: the account is in a party of another live node: {node, ws, room_id: null}; else null.
+  void party_elsewhere(std::int64_t account, std::function<void(boost::json::value moved)> done);
   // Gives the matchmaker's lease up for good (drain, stop): another node takes it.
   void give_up_lead();
   // Live nodes known (this one included) and rooms mirrored from the others.

@@ -384,6 +384,27 @@ void start_redis(Impl& s) {
         s.matches->on_request(std::move(msg), std::move(answer));
       },
       [&s](std::string old_lead) { s.matches->lead_changed(std::move(old_lead)); });
+  // Parties live on the node where they were made (party_service.hpp, "Several nodes").
+  match::party_peers pp;
+  pp.self = co.node_id;
+  pp.locate = [&s](std::string key, std::function<void(result<std::string>)> done) {
+    s.cluster->party_locate(std::move(key), std::move(done));
+  };
+  pp.publish = [&s](std::vector<std::string> keys, std::vector<std::int64_t> members,
+                    bool present) {
+    s.cluster->party_publish(std::move(keys), std::move(members), present);
+  };
+  pp.ask = [&s](const std::string& node, boost::json::object msg,
+                std::function<void(result<boost::json::object>)> answer) {
+    s.cluster->ask(node, std::move(msg), std::move(answer));
+  };
+  pp.route_of = [&s](const std::string& node) { return s.cluster->route_of(node); };
+  s.parties->set_peers(std::move(pp));
+  s.cluster->set_parties(
+      [&s](boost::json::object msg, std::function<void(result<boost::json::object>)> answer) {
+        s.parties->on_request(std::move(msg), std::move(answer));
+      },
+      [&s] { s.parties->republish(); });
   // Leaderboards: read from Redis sorted sets that every node feeds with the entries its commits
   // changed (redis/redis_boards.hpp); ratings stay with the database. The listener holds the
   // decorator, which the worker thread may call until the store stops.
@@ -495,6 +516,9 @@ void start_redis(Impl& s) {
   };
   h.seat_elsewhere = [&s](std::int64_t account, std::function<void(boost::json::value)> done) {
     s.cluster->seat_elsewhere(account, std::move(done));
+  };
+  h.party_elsewhere = [&s](std::int64_t account, std::function<void(boost::json::value)> done) {
+    s.cluster->party_elsewhere(account, std::move(done));
   };
   h.list_elsewhere = [&s](std::string_view mode, boost::json::array& rooms) {
     s.cluster->list_elsewhere(mode, rooms);

@@ -1,7 +1,10 @@
 #include "match/party_service.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <random>
 #include <utility>
 
 #include "core/crypto.hpp"
@@ -32,6 +35,86 @@ std::string party_service::new_code() {
       code += alphabet[static_cast<unsigned char>(raw[i]) % alphabet.size()];
   } while (codes_.count(code));
   return code;
+}
+
+std::int64_t party_service::new_id() {
+  // Random, so that the parties of several nodes never share an id (and below 2^53: exact in
+  // JavaScript).
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::int64_t id = 0;
+  do {
+    id = static_cast<std::int64_t>(rng() >> 11);
+  } while (id == 0 || parties_.count(id));
+  return id;
+}
+
+void party_service::deliver(player_id p, proto::frame f) {
+  lobby_.deliver_anywhere(p, std::move(f), [](result<bool>) {});
+}
+
+void party_service::publish(const party& pt, std::vector<player_id> members, bool present) {
+  if (!peers_.publish) return;
+  std::vector<std::string> keys;
+  // The party's own keys go with its last member, and come with its first.
+  if (present ? members.size() == pt.members.size() : pt.members.empty()) {
+    keys.push_back("id:" + std::to_string(pt.id));
+    keys.push_back("code:" + pt.code);
+  }
+  peers_.publish(std::move(keys), std::move(members), present);
+}
+
+void party_service::republish() {
+  on_strand([this] {
+    for (const auto& [id, pt] : parties_)
+      publish(pt, pt.members, true);
+  });
+}
+
+void party_service::join_elsewhere(player_id p, std::string key, json::object msg,
+                                   lobby::reply_fn reply) {
+  if (party_of(p))
+    return reply(error{errc::already_in_party, "You are in a party already; leave it first."});
+  peers_.locate(std::move(key), [this, p, msg = std::move(msg),
+                                 reply = std::move(reply)](result<std::string> node) mutable {
+    on_strand([this, p, msg = std::move(msg), reply = std::move(reply),
+               node = std::move(node)]() mutable {
+      if (!node) return reply(node.error());
+      if (node->empty() || *node == peers_.self) return reply(error{errc::unknown_party});
+      json::value moved = peers_.route_of(*node);
+      if (moved.is_null()) {
+        return reply(error{errc::unavailable, "The party's node cannot be reached; try again."});
+      }
+      msg["player"] = p;
+      msg["nickname"] = lobby_.nickname_of(p);
+      peers_.ask(*node, std::move(msg),
+                 [moved = std::move(moved), reply = std::move(reply)](result<json::object> r) {
+                   if (!r) return reply(r.error());
+                   // The party is there: the client reconnects to its node.
+                   (*r)["moved"] = moved;
+                   reply(std::move(*r));
+                 });
+    });
+  });
+}
+
+void party_service::on_request(json::object msg, std::function<void(result<json::object>)> answer) {
+  on_strand([this, msg = std::move(msg), answer = std::move(answer)]() mutable {
+    const auto* op = msg.if_contains("op");
+    const std::string_view name = op && op->is_string() ? std::string_view(op->get_string()) : "";
+    player_id p = 0;
+    try {
+      p = msg.at("player").to_number<player_id>();
+      // The member is seated by this name in the party's events until their hello here.
+      lobby_.remember_nickname(p, std::string(msg.at("nickname").as_string()));
+      if (name == "party.accept")
+        return accept(p, msg.at("party_id").to_number<std::int64_t>(), std::move(answer));
+      if (name == "party.join")
+        return join_by_code(p, std::string(msg.at("code").as_string()), std::move(answer));
+    } catch (const std::exception&) {
+      return answer(error{errc::bad_field, fmt::format("a malformed {} request", name)});
+    }
+    answer(error{errc::unknown_type, fmt::format("no request \"{}\"", name)});
+  });
 }
 
 const party_service::party* party_service::party_of(player_id p) const {
@@ -74,7 +157,7 @@ void party_service::send_party(const party& pt, std::string_view type, const jso
                                player_id except) {
   const auto f = proto::encode_event(type, data);
   for (player_id m : pt.members)
-    if (m != except) lobby_.deliver(m, f);
+    if (m != except) deliver(m, f);
 }
 
 void party_service::create(player_id p, lobby::reply_fn reply) {
@@ -82,13 +165,14 @@ void party_service::create(player_id p, lobby::reply_fn reply) {
     if (party_of(p))
       return reply(error{errc::already_in_party, "You are in a party already; leave it first."});
     party pt;
-    pt.id = next_id_++;
+    pt.id = new_id();
     pt.code = new_code();
     pt.leader = p;
     pt.members.push_back(p);
     codes_.emplace(pt.code, pt.id);
     party_of_[p] = pt.id;
     auto& stored = parties_.emplace(pt.id, std::move(pt)).first->second;
+    publish(stored, {p}, true);
     reply(json::object{{"party", party_json(stored)}});
   });
 }
@@ -108,18 +192,43 @@ void party_service::invite(player_id p, player_id target, lobby::reply_fn reply)
                             {"code", pt->code},
                             {"from", {{"id", p}, {"nickname", lobby_.nickname_of(p)}}},
                             {"expires_at", now + opts_.invite_ttl_ms}};
-    if (!lobby_.deliver(target, proto::encode_event("party.invitation", data))) {
-      return reply(error{errc::unknown_player, "That player is not online."});
-    }
-    pt->invited[target] = now + opts_.invite_ttl_ms;
-    reply(json::object{{"player", target}});
+    // Recorded first: the answer may come back before the delivery is confirmed.
+    const epoch_ms expiry = now + opts_.invite_ttl_ms;
+    pt->invited[target] = expiry;
+    const std::int64_t party_id = pt->id;
+    lobby_.deliver_anywhere(
+        target, proto::encode_event("party.invitation", data),
+        [this, party_id, target, expiry, reply = std::move(reply)](result<bool> sent) {
+          // Not the result itself: a copy of a result<bool> may be made from its truth (Boost's
+          // converting constructor), which is whether it holds a value.
+          const bool delivered = sent && *sent;
+          error why =
+              sent ? error{errc::unknown_player, "That player is not online."} : sent.error();
+          on_strand([this, party_id, target, expiry, reply = std::move(reply), delivered,
+                     why = std::move(why)] {
+            if (delivered) return reply(json::object{{"player", target}});
+            if (auto it = parties_.find(party_id); it != parties_.end()) {
+              auto inv = it->second.invited.find(target);
+              if (inv != it->second.invited.end() && inv->second == expiry)
+                it->second.invited.erase(inv);
+            }
+            reply(why);
+          });
+        });
   });
 }
 
 void party_service::accept(player_id p, std::int64_t party_id, lobby::reply_fn reply) {
   on_strand([this, p, party_id, reply = std::move(reply)] {
     auto it = parties_.find(party_id);
-    if (it == parties_.end()) return reply(error{errc::unknown_party});
+    if (it == parties_.end()) {
+      // Several nodes: perhaps a party of another node.
+      if (peers_.locate) {
+        return join_elsewhere(p, "id:" + std::to_string(party_id),
+                              {{"op", "party.accept"}, {"party_id", party_id}}, std::move(reply));
+      }
+      return reply(error{errc::unknown_party});
+    }
     auto inv = it->second.invited.find(p);
     if (inv == it->second.invited.end() || inv->second <= clock_.now_ms())
       return reply(error{errc::no_invitation});
@@ -130,7 +239,13 @@ void party_service::accept(player_id p, std::int64_t party_id, lobby::reply_fn r
 void party_service::join_by_code(player_id p, std::string code, lobby::reply_fn reply) {
   on_strand([this, p, code = std::move(code), reply = std::move(reply)] {
     auto c = codes_.find(code);
-    if (c == codes_.end()) return reply(error{errc::unknown_party, "No party has that code."});
+    if (c == codes_.end()) {
+      if (peers_.locate) {
+        return join_elsewhere(p, "code:" + code, {{"op", "party.join"}, {"code", code}},
+                              std::move(reply));
+      }
+      return reply(error{errc::unknown_party, "No party has that code."});
+    }
     party& pt = parties_.at(c->second);
     if (party_of(p) == &pt)
       return reply(error{errc::already_in_party, "You are in a party already; leave it first."});
@@ -141,6 +256,7 @@ void party_service::join_by_code(player_id p, std::string code, lobby::reply_fn 
     pt.invited.erase(p);
     pt.members.push_back(p);
     party_of_[p] = pt.id;
+    publish(pt, {p}, true);
     reply(json::object{{"party", party_json(pt)}});
     send_party(pt, "party.member_joined", {{"member", member_json(p)}}, p);
     if (on_changed_) on_changed_(pt.id);
@@ -150,6 +266,7 @@ void party_service::join_by_code(player_id p, std::string code, lobby::reply_fn 
 void party_service::remove_member(party& pt, player_id p, std::string_view reason) {
   std::erase(pt.members, p);
   party_of_.erase(p);
+  publish(pt, {p}, false);
   const std::int64_t id = pt.id;
   if (pt.members.empty()) {
     codes_.erase(pt.code);
@@ -183,8 +300,8 @@ void party_service::kick(player_id p, player_id target, lobby::reply_fn reply) {
     if (party_of(target) != pt)
       return reply(error{errc::bad_target, "That player is not in your party."});
     reply(json::object{});
-    lobby_.deliver(
-        target, proto::encode_event("party.removed", {{"party_id", pt->id}, {"reason", "kicked"}}));
+    deliver(target,
+            proto::encode_event("party.removed", {{"party_id", pt->id}, {"reason", "kicked"}}));
     remove_member(*pt, target, "kicked");
   });
 }

@@ -3,6 +3,12 @@
 // the others' presence (online, and the room they sit in). An actor: every public method posts to
 // its strand and returns at once; its state is touched only there. The matchmaker
 // (match_service) runs on the same strand and reads parties through the strand-only accessors.
+//
+// Several nodes (set_peers): a party lives on the node where it was made, and its members play
+// from there. Its id and code, and each member, are in a directory in Redis (app/cluster.cpp).
+// party.accept or party.join through another node asks the party's node (party.accept,
+// party.join requests); the reply carries `moved`, and the client reconnects there. Invitations,
+// kicks and party events reach members on any node (lobby::deliver_anywhere).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -17,6 +23,7 @@
 #include <vector>
 
 #include "lobby/lobby.hpp"
+#include "proto/codec.hpp"
 #include "util/clock.hpp"
 #include "util/error.hpp"
 
@@ -28,6 +35,24 @@ struct party_options {
   int max_size = 8;             // members at most
   int invite_ttl_ms = 300'000;  // an invitation by account is good this long
   int chat_history = 20;        // chat lines kept for party.get
+};
+
+// How party_service reaches the other nodes (null members: one node).
+struct party_peers {
+  std::string self;  // this node's id
+  // The node holding the party of a directory key ("id:<id>" or "code:<code>"): done(node), ""
+  // when no live node holds it, or unavailable when Redis does not answer. Any thread.
+  std::function<void(std::string key, std::function<void(result<std::string>)> done)> locate;
+  // Writes (present) or removes this node's directory entries: party keys and member accounts.
+  std::function<void(std::vector<std::string> keys, std::vector<std::int64_t> members,
+                     bool present)>
+      publish;
+  // A request to `node`'s party_service (its on_request), answered once.
+  std::function<void(const std::string& node, boost::json::object msg,
+                     std::function<void(result<boost::json::object>)> answer)>
+      ask;
+  // Where clients reach `node`: {node, ws}, or null when it is not alive or has no route.
+  std::function<boost::json::value(const std::string& node)> route_of;
 };
 
 class party_service {
@@ -60,6 +85,14 @@ class party_service {
   // p's party get party.presence.
   void presence_changed(player_id p);
 
+  // Several nodes: how to reach the others (before serving).
+  void set_peers(party_peers peers) { peers_ = std::move(peers); }
+  // A request from another node (party.accept, party.join for a player connected there);
+  // `answer` exactly once.
+  void on_request(boost::json::object msg, std::function<void(result<boost::json::object>)> answer);
+  // Writes every party's directory entries again (Redis came back and may have lost them).
+  void republish();
+
   // Strand only (match_service).
   strand_type& strand() noexcept { return strand_; }
   const party* party_of(player_id p) const;
@@ -84,13 +117,19 @@ class party_service {
   // Takes p out of their party (the leader's role passes on; an empty party is gone).
   void remove_member(party& pt, player_id p, std::string_view reason);
   std::string new_code();
+  std::int64_t new_id();
+  // party.accept / party.join of a party this node does not hold: asked of its node, found by
+  // the directory `key`; the reply gains `moved`.
+  void join_elsewhere(player_id p, std::string key, boost::json::object msg, lobby::reply_fn reply);
+  void publish(const party& pt, std::vector<player_id> members, bool present);
+  void deliver(player_id p, proto::frame f);
 
   boost::asio::io_context& ioc_;
   lobby::lobby& lobby_;
   const clock& clock_;
   party_options opts_;
   strand_type strand_;
-  std::int64_t next_id_ = 1;
+  party_peers peers_;
   std::map<std::int64_t, party> parties_;
   std::unordered_map<player_id, std::int64_t> party_of_;
   std::unordered_map<std::string, std::int64_t> codes_;

@@ -335,7 +335,8 @@ constexpr message_spec messages[] = {
      "messages_per_second, inputs_per_second}, room, moved?}`; room is the snapshot of the room "
      "the player still has a seat in (after a reconnect), or null. Several nodes: when the seat is "
      "in a room of another node, room is null and moved is `{node, ws, room_id}`: connect to the "
-     "path `ws` (the same token) and say hello there.",
+     "path `ws` (the same token) and say hello there; with no seat, when the player is in a "
+     "party kept by another node, moved is `{node, ws, room_id: null}` alike.",
      false},
     {"time.sync", direction::request,
      "NTP-style clock sync: offset = ((server_recv - client_send) + (server_send - "
@@ -407,7 +408,9 @@ constexpr message_spec messages[] = {
     {"party.create",
      direction::request,
      "Creates a party with the sender as its leader. One party per account: already_in_party "
-     "when the sender is in one.",
+     "when the sender is in one. Several nodes: the party lives on the sender's node, and its "
+     "members play from there (party.accept, party.join and a hello through another node send "
+     "them there: `moved`).",
      {},
      "`{party}`: `{id, code, leader, max_size, members:[{id, nickname, online, room_id}]}`"},
     {"party.invite", direction::request,
@@ -418,12 +421,16 @@ constexpr message_spec messages[] = {
     {"party.accept", direction::request,
      "Joins the party of an invitation received (parties.invite_ttl_ms): no_invitation when "
      "there is none, unknown_party when the party is gone; already_in_party when the sender is "
-     "in one; party_full. A ticket of the party ends (party_changed).",
-     party_accept_fields, "`{party}`"},
+     "in one; party_full. A ticket of the party ends (party_changed). Several nodes: when the "
+     "party lives on another node, the reply is `{party, moved:{node, ws, room_id: null}}`: "
+     "connect to the path `ws` with the same token (a later hello through any node sends you "
+     "there while you are in the party); unavailable when that node cannot be reached.",
+     party_accept_fields, "`{party, moved?}`"},
     {"party.join", direction::request,
      "Joins a party by its code, without an invitation: unknown_party when no party has it; "
-     "otherwise the same errors as party.accept.",
-     party_join_fields, "`{party}`"},
+     "otherwise the same errors as party.accept, and the same `moved` when the party lives on "
+     "another node.",
+     party_join_fields, "`{party, moved?}`"},
     {"party.leave",
      direction::request,
      "Leaves the party; a leader's role passes to the member who joined first; an empty party "

@@ -783,5 +783,53 @@ TEST(cluster_test, a_killed_matchmaker_ends_its_tickets_and_the_other_node_match
     s.ws->expect("room.game_started", ms(5000));
 }
 
+// Parties across nodes: a party lives on the node where it was made. Its leader's invitation by
+// nickname reaches a player connected to the other node; accepting it there answers `moved` to the
+// party's node, and a hello through the other node sends the member back there; from there the
+// member hears the party's chat. party.join by code through the other node works alike; an
+// unknown code is unknown_party there too.
+TEST(cluster_test, a_party_made_on_one_node_is_joined_through_the_other) {
+  two_nodes c;
+  auto lead = seat_players(c.a.port(), {"Partya"});
+  auto guests = seat_players(c.b.port(), {"Guestb", "Coderb"});
+  auto party = at(lead[0].ws->call("party.create"), "party").as_object();
+  const auto party_id = num(at(party, "id"));
+
+  json::object sent;
+  eventually([&] {
+    sent = lead[0].ws->request("party.invite", {{"nickname", "Guestb"}});
+    return error_code(sent) != "unknown_player";
+  });
+  ASSERT_TRUE(error_code(sent).empty()) << json::serialize(sent);
+  auto inv = guests[0].ws->expect("party.invitation", ms(3000));
+  EXPECT_EQ(num(at(inv, "data.party_id")), party_id);
+  auto accepted = guests[0].ws->call("party.accept", {{"party_id", party_id}});
+  ASSERT_TRUE(has(accepted, "moved")) << json::serialize(accepted);
+  EXPECT_EQ(str(at(accepted, "moved.node")), "a");
+  EXPECT_EQ(str(at(accepted, "moved.ws")), "/node/1/ws");
+  EXPECT_EQ(at(accepted, "party.members").as_array().size(), 2u);
+  lead[0].ws->expect("party.member_joined", ms(3000));
+
+  {
+    ws_client through_b(c.b.port(), guests[0].acc.token);
+    auto hello = through_b.hello();
+    ASSERT_TRUE(has(hello, "moved")) << json::serialize(hello);
+    EXPECT_EQ(str(at(hello, "moved.node")), "a");
+  }
+  ws_client member(c.a.port(), guests[0].acc.token);
+  member.hello();
+  auto got = member.call("party.get");
+  EXPECT_EQ(num(at(got, "party.id")), party_id);
+  lead[0].ws->call("party.chat", {{"text", "across"}});
+  EXPECT_EQ(str(at(member.expect("party.chat", ms(3000)), "data.text")), "across");
+
+  EXPECT_EQ(error_code(guests[1].ws->request("party.join", {{"code", "ZZZZZZ"}})), "unknown_party");
+  auto joined = guests[1].ws->call("party.join", {{"code", at(party, "code")}});
+  ASSERT_TRUE(has(joined, "moved")) << json::serialize(joined);
+  EXPECT_EQ(str(at(joined, "moved.node")), "a");
+  EXPECT_EQ(at(joined, "party.members").as_array().size(), 3u);
+  member.expect("party.member_joined", ms(3000));
+}
+
 }  // namespace
 }  // namespace maratang::it
