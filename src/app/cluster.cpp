@@ -935,6 +935,14 @@ void cluster_node::party_publish(std::vector<std::string> keys, std::vector<std:
   write(kPartyMembers, std::move(ids));
 }
 
+void cluster_node::party_home(std::int64_t account, std::function<void(std::string node)> done) {
+  impl_->cmd->command({"HGET", kPartyMembers, std::to_string(account)},
+                      [done = std::move(done)](result<redis::reply> r) {
+                        if (!r || r->type != redis::reply::kind::string) return done(std::string());
+                        done(r->str);
+                      });
+}
+
 json::value cluster_node::route_of(const std::string& node) const {
   return impl_->route_of(node);
 }

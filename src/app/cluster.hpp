@@ -142,6 +142,8 @@ class cluster_node {
   // parties: party keys and member accounts.
   void party_publish(std::vector<std::string> keys, std::vector<std::int64_t> members,
                      bool present);
+  // The node of the party the account is in, per the directory ("" none, or Redis away).
+  void party_home(std::int64_t account, std::function<void(std::string node)> done);
   // {node, ws, room_id: null} for a live routed node, or null.
   boost::json::value route_of(const std::string& node) const;
   // At hello: the account is in a party of another live node: {node, ws, room_id: null}; else null.

@@ -399,6 +399,9 @@ void start_redis(Impl& s) {
     s.cluster->ask(node, std::move(msg), std::move(answer));
   };
   pp.route_of = [&s](const std::string& node) { return s.cluster->route_of(node); };
+  pp.party_node = [&s](std::int64_t p, std::function<void(std::string)> done) {
+    s.cluster->party_home(p, std::move(done));
+  };
   s.parties->set_peers(std::move(pp));
   s.cluster->set_parties(
       [&s](boost::json::object msg, std::function<void(result<boost::json::object>)> answer) {

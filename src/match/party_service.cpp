@@ -104,8 +104,27 @@ void party_service::on_request(json::object msg, std::function<void(result<json:
     player_id p = 0;
     try {
       p = msg.at("player").to_number<player_id>();
-      // The member is seated by this name in the party's events until their hello here.
-      lobby_.remember_nickname(p, std::string(msg.at("nickname").as_string()));
+      if (name == "party.presence") {
+        // A member's presence on the node it is connected to.
+        const bool online = msg.at("online").as_bool();
+        const json::value& room = msg.at("room_id");
+        if (!room.is_null() && !room.is_string())
+          return answer(error{errc::bad_field, "room_id must be a string or null"});
+        const party* pt = party_of(p);
+        if (!pt) return answer(error{errc::not_in_party});
+        if (online)
+          far_[p] = far_presence{true, room};
+        else
+          far_.erase(p);
+        answer(json::object{});
+        json::object m = member_json(p);
+        send_party(*pt, "party.presence",
+                   {{"player", p}, {"online", m["online"]}, {"room_id", m["room_id"]}}, p);
+        return;
+      }
+      // The member is shown by this name in the party's events until their hello here.
+      if (name == "party.accept" || name == "party.join")
+        lobby_.remember_nickname(p, std::string(msg.at("nickname").as_string()));
       if (name == "party.accept")
         return accept(p, msg.at("party_id").to_number<std::int64_t>(), std::move(answer));
       if (name == "party.join")
@@ -136,10 +155,33 @@ party_service::party* party_service::find_party_of(player_id p) {
 json::object party_service::member_json(player_id p) const {
   json::value room = nullptr;
   if (auto r = lobby_.room_of(p)) room = r->id();
+  bool online = lobby_.attached_at(p) != 0;
+  // Not connected here: as the node it is connected to last said (several nodes).
+  if (auto it = far_.find(p); !online && it != far_.end() && it->second.online) {
+    online = true;
+    room = it->second.room_id;
+  }
   return {{"id", p},
           {"nickname", lobby_.nickname_of(p)},
-          {"online", lobby_.attached_at(p) != 0},
+          {"online", online},
           {"room_id", std::move(room)}};
+}
+
+void party_service::report_presence(player_id p) {
+  peers_.party_node(p, [this, p](std::string node) {
+    if (node.empty() || node == peers_.self) return;
+    on_strand([this, p, node = std::move(node)] {
+      if (party_of(p)) return;  // it joined a party here meanwhile
+      json::value room = nullptr;
+      if (auto r = lobby_.room_of(p)) room = r->id();
+      peers_.ask(node,
+                 {{"op", "party.presence"},
+                  {"player", p},
+                  {"online", lobby_.attached_at(p) != 0},
+                  {"room_id", std::move(room)}},
+                 [](result<json::object>) {});
+    });
+  });
 }
 
 json::object party_service::party_json(const party& pt) const {
@@ -266,6 +308,7 @@ void party_service::join_by_code(player_id p, std::string code, lobby::reply_fn 
 void party_service::remove_member(party& pt, player_id p, std::string_view reason) {
   std::erase(pt.members, p);
   party_of_.erase(p);
+  far_.erase(p);
   publish(pt, {p}, false);
   const std::int64_t id = pt.id;
   if (pt.members.empty()) {
@@ -350,7 +393,12 @@ void party_service::get(player_id p, lobby::reply_fn reply) {
 void party_service::presence_changed(player_id p) {
   on_strand([this, p] {
     const party* pt = party_of(p);
-    if (!pt || pt->members.size() < 2) return;
+    if (!pt) {
+      // Several nodes: perhaps a member of a party kept by another node.
+      if (peers_.party_node) report_presence(p);
+      return;
+    }
+    if (pt->members.size() < 2) return;
     json::object m = member_json(p);
     send_party(*pt, "party.presence",
                {{"player", p}, {"online", m["online"]}, {"room_id", m["room_id"]}}, p);

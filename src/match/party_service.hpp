@@ -8,7 +8,9 @@
 // from there. Its id and code, and each member, are in a directory in Redis (app/cluster.cpp).
 // party.accept or party.join through another node asks the party's node (party.accept,
 // party.join requests); the reply carries `moved`, and the client reconnects there. Invitations,
-// kicks and party events reach members on any node (lobby::deliver_anywhere).
+// kicks and party events reach members on any node (lobby::deliver_anywhere). A member connected
+// to another node (sitting in a room there) is shown as that node reports it: its presence
+// changes are sent to the party's node (party.presence requests).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -53,6 +55,9 @@ struct party_peers {
       ask;
   // Where clients reach `node`: {node, ws}, or null when it is not alive or has no route.
   std::function<boost::json::value(const std::string& node)> route_of;
+  // The node of the party `p` is in, per the directory: done(node), or "" when none (or Redis
+  // does not answer). Any thread.
+  std::function<void(std::int64_t p, std::function<void(std::string)> done)> party_node;
 };
 
 class party_service {
@@ -123,6 +128,8 @@ class party_service {
   void join_elsewhere(player_id p, std::string key, boost::json::object msg, lobby::reply_fn reply);
   void publish(const party& pt, std::vector<player_id> members, bool present);
   void deliver(player_id p, proto::frame f);
+  // Sends p's presence here to the node of p's party (p is in no party of this node).
+  void report_presence(player_id p);
 
   boost::asio::io_context& ioc_;
   lobby::lobby& lobby_;
@@ -134,6 +141,12 @@ class party_service {
   std::unordered_map<player_id, std::int64_t> party_of_;
   std::unordered_map<std::string, std::int64_t> codes_;
   std::function<void(std::int64_t)> on_changed_;
+  // Members connected to another node, as it last reported them: {online, room_id}.
+  struct far_presence {
+    bool online = false;
+    boost::json::value room_id;
+  };
+  std::unordered_map<player_id, far_presence> far_;
 };
 
 }  // namespace maratang::match

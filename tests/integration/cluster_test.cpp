@@ -787,7 +787,8 @@ TEST(cluster_test, a_killed_matchmaker_ends_its_tickets_and_the_other_node_match
 // nickname reaches a player connected to the other node; accepting it there answers `moved` to the
 // party's node, and a hello through the other node sends the member back there; from there the
 // member hears the party's chat. party.join by code through the other node works alike; an
-// unknown code is unknown_party there too.
+// unknown code is unknown_party there too. A member sitting in a room of the other node is shown
+// there to the others (party.presence, party.get).
 TEST(cluster_test, a_party_made_on_one_node_is_joined_through_the_other) {
   two_nodes c;
   auto lead = seat_players(c.a.port(), {"Partya"});
@@ -829,6 +830,30 @@ TEST(cluster_test, a_party_made_on_one_node_is_joined_through_the_other) {
   EXPECT_EQ(str(at(joined, "moved.node")), "a");
   EXPECT_EQ(at(joined, "party.members").as_array().size(), 3u);
   member.expect("party.member_joined", ms(3000));
+
+  // A member still connected to the other node sits down in a room there: the party's node hears
+  // it, and the members see where they are.
+  auto room = snapshot_of_reply(guests[1].ws->call(
+      "room.create", {{"mode", "test.counter"}, {"name", "Elsewhere"}, {"private", true}}));
+  const std::string room_id = str(at(room, "id"));
+  auto seen = member.recv_until(
+      [&](const json::object& fr) {
+        return str(at(fr, "type")) == "party.presence" &&
+               num(at(fr, "data.player")) == guests[1].acc.id && at(fr, "data.room_id").is_string();
+      },
+      ms(3000));
+  ASSERT_TRUE(seen) << "no party.presence from the other node";
+  EXPECT_EQ(str(at(*seen, "data.room_id")), room_id);
+  EXPECT_TRUE(at(*seen, "data.online").as_bool());
+  bool listed = false;
+  const auto now = member.call("party.get");
+  for (const auto& m : at(now, "party.members").as_array()) {
+    if (num(at(m.as_object(), "id")) != guests[1].acc.id) continue;
+    listed = true;
+    EXPECT_TRUE(at(m.as_object(), "online").as_bool());
+    EXPECT_EQ(str(at(m.as_object(), "room_id")), room_id);
+  }
+  EXPECT_TRUE(listed);
 }
 
 }  // namespace
