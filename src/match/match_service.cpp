@@ -16,9 +16,6 @@ namespace json = boost::json;
 
 namespace {
 
-// A match.found not delivered is sent again this often, until the match's join_by.
-constexpr int kFoundRetryMs = 500;
-
 // The rating key a mode's games are rated under (the modes' competition inputs): Arena rates a
 // two-player game apart.
 std::string rating_key(const std::string& mode, int max_players) {
@@ -129,11 +126,8 @@ void match_service::stop() {
   on_strand([this] {
     stopped_ = true;
     timer_.cancel();
-    for (auto& [id, pm] : pending_) {
+    for (auto& [id, pm] : pending_)
       if (pm.deadline) pm.deadline->cancel();
-      for (auto& t : pm.retries)
-        t->cancel();
-    }
   });
 }
 
@@ -648,30 +642,8 @@ void match_service::on_reserved(const std::string& id) {
                           {"mode", pm.mode},
                           {"players", ids_json(players)},
                           {"join_by", pm.join_by}};
-  const auto frame = proto::encode_event("match.found", data);
   for (player_id p : players)
-    tell_found(id, p, frame);
-}
-
-void match_service::tell_found(const std::string& id, player_id p, proto::frame f) {
-  lobby_.deliver_anywhere(p, f, [this, id, p, f](result<bool> r) {
-    if (r && *r) return;
-    // Not delivered (several nodes: the player's node was not reached, or the player is between
-    // two sockets): tried again every half second until the match's join_by.
-    on_strand([this, id, p, f] {
-      auto it = pending_.find(id);
-      if (it == pending_.end() || stopped_) return;
-      pending& pm = it->second;
-      if (clock_.now_ms() + kFoundRetryMs >= pm.join_by) return;
-      auto t = std::make_shared<boost::asio::steady_timer>(parties_.strand());
-      pm.retries.push_back(t);
-      t->expires_after(std::chrono::milliseconds(kFoundRetryMs));
-      t->async_wait([this, id, p, f](boost::system::error_code ec) {
-        if (ec || !pending_.count(id)) return;
-        tell_found(id, p, f);
-      });
-    });
-  });
+    send(p, "match.found", data);
 }
 
 void match_service::join(player_id p, std::shared_ptr<net::connection> c, lobby::reply_fn reply) {
@@ -703,8 +675,6 @@ void match_service::start_game(pending& pm) {
   const std::string id = pm.id;
   auto room = lobby_.find_room(pm.room_id);
   if (pm.deadline) pm.deadline->cancel();
-  for (auto& t : pm.retries)
-    t->cancel();
   for (const auto& [p, joined] : pm.joined)
     match_of_.erase(p);
   if (room) {
@@ -728,8 +698,6 @@ void match_service::dissolve(const std::string& id, std::vector<player_id> absen
   pending pm = std::move(it->second);
   pending_.erase(it);
   if (pm.deadline) pm.deadline->cancel();
-  for (auto& t : pm.retries)
-    t->cancel();
   for (const auto& [p, joined] : pm.joined)
     match_of_.erase(p);
   // Everyone leaves the room (an empty room closes): the absent free their seats.

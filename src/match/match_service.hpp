@@ -129,8 +129,6 @@ class match_service {
     int reserving = 0;                 // reserve replies still awaited
     std::vector<player_id> failed;     // players whose seat could not be reserved
     std::unique_ptr<boost::asio::steady_timer> deadline;
-    // match.found sent again to players it did not reach (tell_found).
-    std::vector<std::shared_ptr<boost::asio::steady_timer>> retries;
     epoch_ms join_by = 0;
   };
 
@@ -154,8 +152,6 @@ class match_service {
   // Ends the live tickets holding any of `players` with `reason` (everyone of them is told).
   void end_tickets_of(const std::vector<player_id>& players, std::string_view reason);
   void mark_joined(const std::string& match_id, player_id p);
-  // Sends match.found to p, again every half second while it is not delivered (join_by).
-  void tell_found(const std::string& match_id, player_id p, proto::frame f);
   // The lead to forward to: empty when this node matches (no peers, or it leads); unavailable
   // when nobody knows.
   result<std::string> remote_lead() const;

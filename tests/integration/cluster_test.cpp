@@ -859,7 +859,7 @@ TEST(cluster_test, a_party_made_on_one_node_is_joined_through_the_other) {
 // The matchmaker's node cut off (SIGSTOP) past its lease: the other node takes the lease and
 // matches from then on. When the old one wakes, it ends the ticket still queued with it
 // (match.cancelled, failed), and its player's next ticket goes to the new matchmaker, where it
-// meets a player of that node (match.found reaches it, sent again if the first one was lost).
+// meets a player of that node.
 TEST(cluster_test, a_matchmaker_that_lost_its_lease_ends_the_tickets_it_still_holds) {
   two_nodes c({"matchmaker.interval_ms=50"});
   const std::string admin = make_admin(c.a, {"storage.database_url=" + c.pg.url()}).token;
@@ -881,8 +881,15 @@ TEST(cluster_test, a_matchmaker_that_lost_its_lease_ends_the_tickets_it_still_ho
   EXPECT_EQ(str(at(ended, "data.reason")), "failed");
 
   auto there = seat_players(other.port(), {"There1"});
-  // The woken node's connections to Redis may be made anew (a command in flight timed out while
-  // it was stopped): a match.found published meanwhile is lost, and sent again until it arrives.
+  // Once the woken node hears the other again (its connections to Redis may have been made
+  // anew: a command in flight timed out while it was stopped), a party invitation reaches it.
+  there[0].ws->call("party.create");
+  json::object probe;
+  EXPECT_TRUE(eventually([&] {
+    probe = there[0].ws->request("party.invite", {{"player", mine[0].acc.id}});
+    return error_code(probe).empty();
+  })) << json::serialize(probe);
+  there[0].ws->call("party.leave");
   const json::object two{{"mode", "test.counter"}, {"min_players", 2}, {"max_players", 2}};
   json::object r;
   EXPECT_TRUE(eventually([&] {
