@@ -473,14 +473,6 @@ void match_service::on_request(json::object msg, std::function<void(result<json:
 
 void match_service::lead_changed(std::string old_lead) {
   on_strand([this, old_lead = std::move(old_lead)] {
-    // This node lost the lease (cut off from Redis longer than the lease): another node matches
-    // now, and the tickets queued here would never meet its players. They end.
-    if (old_lead == peers_.self) {
-      for (const auto& t : mm_.take_all())
-        end_ticket(t, "failed");
-      party_tickets_.clear();
-      waiting_ = 0;
-    }
     std::vector<std::shared_ptr<forwarded>> held;
     for (const auto& [p, f] : forwarded_)
       if (f->lead == old_lead && std::find(held.begin(), held.end(), f) == held.end())

@@ -100,8 +100,7 @@ class match_service {
   // A request from another node (mm.ticket, mm.cancel, mm.end); `answer` exactly once.
   void on_request(boost::json::object msg, std::function<void(result<boost::json::object>)> answer);
   // The cluster's matchmaker moved away from `old_lead`: the tickets forwarded to it end there
-  // (it is told, when it still answers) and, when it does not answer, here (reason failed). When
-  // `old_lead` is this node, every ticket still queued here ends (failed).
+  // (it is told, when it still answers) and, when it does not answer, here (reason failed).
   void lead_changed(std::string old_lead);
   // A hello resumed p's seat on this node: when it is the seat of p's match, p has joined it
   // (the match.join that moved p here is answered by that hello).
