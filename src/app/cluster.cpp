@@ -949,14 +949,10 @@ json::value cluster_node::route_of(const std::string& node) const {
 
 void cluster_node::party_elsewhere(std::int64_t account,
                                    std::function<void(json::value moved)> done) {
-  impl_->cmd->command(
-      {"HGET", kPartyMembers, std::to_string(account)},
-      [self = impl_, done = std::move(done)](result<redis::reply> r) {
-        if (!r || r->type != redis::reply::kind::string || r->str == self->o.node_id) {
-          return done(nullptr);
-        }
-        done(self->route_of(r->str));
-      });
+  party_home(account, [self = impl_, done = std::move(done)](std::string node) {
+    if (node.empty() || node == self->o.node_id) return done(nullptr);
+    done(self->route_of(node));
+  });
 }
 
 void cluster_node::give_up_lead() {

@@ -332,6 +332,12 @@ void match_service::forget(const std::shared_ptr<forwarded>& f) {
   }
 }
 
+void match_service::end_forwarded(std::shared_ptr<forwarded> f, std::string_view reason) {
+  forget(f);
+  peers_.ask(f->lead, {{"op", "mm.end"}, {"players", ids_json(f->players)}, {"reason", reason}},
+             [](result<json::object>) {});
+}
+
 void match_service::cancel(player_id p, lobby::reply_fn reply) {
   on_strand([this, p, reply = std::move(reply)]() mutable {
     auto it = forwarded_.find(p);
@@ -381,13 +387,8 @@ void match_service::end_tickets_of(const std::vector<player_id>& players, std::s
 
 void match_service::disconnected(player_id p) {
   on_strand([this, p] {
-    if (auto it = forwarded_.find(p); it != forwarded_.end()) {
-      auto f = it->second;
-      forget(f);
-      peers_.ask(f->lead,
-                 {{"op", "mm.end"}, {"players", ids_json(f->players)}, {"reason", "disconnected"}},
-                 [](result<json::object>) {});
-    }
+    if (auto it = forwarded_.find(p); it != forwarded_.end())
+      end_forwarded(it->second, "disconnected");
     const ticket* t = mm_.ticket_of(p);
     if (!t) return;
     const ticket copy = *t;
@@ -399,13 +400,8 @@ void match_service::disconnected(player_id p) {
 
 void match_service::party_changed(std::int64_t party_id) {
   on_strand([this, party_id] {
-    if (auto it = forwarded_parties_.find(party_id); it != forwarded_parties_.end()) {
-      auto f = it->second;
-      forget(f);
-      peers_.ask(f->lead,
-                 {{"op", "mm.end"}, {"players", ids_json(f->players)}, {"reason", "party_changed"}},
-                 [](result<json::object>) {});
-    }
+    if (auto it = forwarded_parties_.find(party_id); it != forwarded_parties_.end())
+      end_forwarded(it->second, "party_changed");
     // The party's ticket, and any ticket of its members now (one queued alone before joining).
     std::vector<player_id> members;
     if (const auto* pt = parties_.party_of_id(party_id)) members = pt->members;

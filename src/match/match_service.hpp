@@ -179,6 +179,8 @@ class match_service {
   std::unordered_map<player_id, std::shared_ptr<forwarded>> forwarded_;
   std::unordered_map<std::int64_t, std::shared_ptr<forwarded>> forwarded_parties_;
   void forget(const std::shared_ptr<forwarded>& f);
+  // Forgets a forwarded ticket and tells its lead to end it (mm.end, `reason`).
+  void end_forwarded(std::shared_ptr<forwarded> f, std::string_view reason);
   stats stats_;
   std::atomic<std::size_t> waiting_{0};
 };
