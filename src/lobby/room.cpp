@@ -340,8 +340,10 @@ void room::count_wrong_password(player_id p) {
 void room::leave(player_id p, reply_fn reply) {
   on_strand([this, p, reply = std::move(reply)] {
     if (!find(p)) return reply(error{errc::not_in_room});
-    reply(ok_empty());
+    // Acknowledged once applied: a game the leave ended is already queued to the store, whose
+    // worker runs in order, so a read of it sent after this reply finds it.
     remove(p, "left");
+    reply(ok_empty());
   });
 }
 

@@ -356,7 +356,8 @@ constexpr message_spec messages[] = {
      room_join_fields, kSnapshotDoc, false},
     {"room.leave",
      direction::request,
-     "Leaves the current room (giving up the seat).",
+     "Leaves the current room (giving up the seat). Replied once the leave is applied: when it "
+     "ended the game (the last player out), a read of that game after the reply finds its record.",
      {},
      "`{}`",
      true},
