@@ -5,9 +5,11 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "net/handler.hpp"
 #include "proto/codec.hpp"
@@ -195,6 +197,10 @@ class gateway final : public net::handler {
   boost::json::array room_list(std::string_view mode) const;
   void on_room_create(request& r);
   void on_room_join(request& r);
+  // party:true on room.create and room.join: once the matchmaker confirmed the sender leads a
+  // party that is not matchmaking, `go(request, the other members)`; else its error is the reply.
+  void with_party(request& r,
+                  std::function<void(std::shared_ptr<request>, std::vector<std::int64_t>)> go);
   void on_room_leave(request& r);
   void on_room_ready(request& r);
   void on_room_kick(request& r);

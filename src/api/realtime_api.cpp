@@ -366,9 +366,33 @@ void gateway::on_room_create(request& r) {
     valid->erase("seed");
   }
   p.settings = std::make_shared<const json::object>(std::move(*valid));
+  if (flag(*r.args, "party")) {
+    return with_party(r, [this, p = std::move(p)](std::shared_ptr<request> shared,
+                                                  std::vector<std::int64_t> others) mutable {
+      lobby_.create(
+          shared->conn->context().account_id, std::move(p), shared->conn,
+          [this, shared](result<json::object> res) { reply(*shared, std::move(res)); },
+          std::move(others));
+    });
+  }
   auto shared = std::make_shared<request>(std::move(r));
   lobby_.create(shared->conn->context().account_id, std::move(p), shared->conn,
                 [this, shared](result<json::object> res) { reply(*shared, std::move(res)); });
+}
+
+void gateway::with_party(
+    request& r, std::function<void(std::shared_ptr<request>, std::vector<std::int64_t>)> go) {
+  if (!matches_) {
+    return send_error(r.conn, r.type, r.id,
+                      error{errc::unavailable, "Parties are not served here."});
+  }
+  auto shared = std::make_shared<request>(std::move(r));
+  matches_->party_companions(
+      shared->conn->context().account_id,
+      [this, shared, go = std::move(go)](result<std::vector<std::int64_t>> others) {
+        if (!others) return reply(*shared, others.error());
+        go(shared, std::move(*others));
+      });
 }
 
 void gateway::on_room_join(request& r) {
@@ -381,6 +405,19 @@ void gateway::on_room_join(request& r) {
     return send_error(
         r.conn, r.type, r.id,
         error{errc::missing_field, "Give exactly one of \"room_id\" and \"invite_code\"."});
+  }
+  if (flag(*r.args, "party")) {
+    if (p.spectate) {
+      return send_error(r.conn, r.type, r.id,
+                        error{errc::bad_field, "A party takes seats as players, not spectators."});
+    }
+    // A party joins rooms of the node it plays on: an unknown room stays unknown.
+    return with_party(r, [this, p = std::move(p)](std::shared_ptr<request> shared,
+                                                  std::vector<std::int64_t> others) mutable {
+      p.party = std::move(others);
+      lobby_.join(shared->conn->context().account_id, std::move(p), shared->conn,
+                  [this, shared](result<json::object> res) { reply(*shared, std::move(res)); });
+    });
   }
   cluster_hooks::join_request elsewhere{p.room_id, p.invite_code, p.password, p.spectate};
   const auto account = r.conn->context().account_id;

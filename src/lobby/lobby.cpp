@@ -107,7 +107,7 @@ std::string lobby::new_invite_code() {
 }
 
 void lobby::create(player_id p, create_params params, std::shared_ptr<net::connection> c,
-                   reply_fn reply) {
+                   reply_fn reply, std::vector<player_id> party) {
   const mode_factory* f = modes_.find(params.mode);
   if (!f)
     return reply(
@@ -118,9 +118,14 @@ void lobby::create(player_id p, create_params params, std::shared_ptr<net::conne
         error{errc::bad_field, fmt::format("capacity must be between {} and {} for {}.",
                                            f->min_players(), f->max_players(), f->name())});
   }
+  if (party.size() + 1 > static_cast<std::size_t>(params.capacity)) {
+    return reply(error{errc::room_full, fmt::format("A room of {} cannot seat your party of {}.",
+                                                    params.capacity, party.size() + 1)});
+  }
   std::string nickname = nickname_of(p);
   if (nickname.empty()) return reply(error{errc::nickname_required});
   std::shared_ptr<room> r;
+  std::vector<companion> companions;
   {
     std::lock_guard lock(mu_);
     if (shutting_down_) return reply(error{errc::unavailable});
@@ -138,12 +143,36 @@ void lobby::create(player_id p, create_params params, std::shared_ptr<net::conne
     } while (invites_.count(invite));
     r = std::make_shared<room>(*this, ioc_, id, invite, std::move(params), *f, games_, log_, clock_,
                                metrics_, opts_);
+    auto taken = take_companions(party, id);
+    if (!taken) return reply(taken.error());
+    companions = std::move(*taken);
     rooms_.emplace(id, r);
     invites_.emplace(invite, id);
     seat_of_[p] = id;
   }
   seat_changed(p, r->id(), true);
-  r->join(p, std::move(nickname), {}, std::move(c), std::move(reply));
+  for (const auto& m : companions)
+    seat_changed(m.id, r->id(), true);
+  r->join(p, std::move(nickname), {}, std::move(c), std::move(reply), std::move(companions));
+}
+
+result<std::vector<companion>> lobby::take_companions(const std::vector<player_id>& party,
+                                                      const std::string& room_id) {
+  std::vector<companion> out;
+  for (player_id m : party) {
+    auto nick = nicknames_.find(m);
+    const std::string name = nick == nicknames_.end() ? std::to_string(m) : nick->second;
+    if (seat_of_.count(m))
+      return error{errc::already_in_room, fmt::format("{} sits in a room already.", name)};
+    auto on = online_.find(m);
+    if (on == online_.end()) return error{errc::out_of_order, fmt::format("{} is offline.", name)};
+    if (nick == nicknames_.end() || nick->second.empty())
+      return error{errc::nickname_required, fmt::format("{} has no nickname yet.", name)};
+    out.push_back({m, nick->second, on->second});
+  }
+  for (const auto& m : out)
+    seat_of_[m.id] = room_id;
+  return out;
 }
 
 void lobby::restore(std::vector<store::room_snapshot_record> snaps,
@@ -233,6 +262,7 @@ void lobby::join_as(player_id p, std::string nickname, join_params params,
                     std::shared_ptr<net::connection> c, reply_fn reply) {
   if (nickname.empty()) return reply(error{errc::nickname_required});
   std::shared_ptr<room> r;
+  std::vector<companion> companions;
   {
     std::lock_guard lock(mu_);
     if (shutting_down_) return reply(error{errc::unavailable});
@@ -252,10 +282,16 @@ void lobby::join_as(player_id p, std::string nickname, join_params params,
     if (sit != summaries_.end() && sit->second.is_private && params.invite_code.empty()) {
       return reply(error{errc::unknown_room});
     }
+    auto taken = take_companions(params.party, id);
+    if (!taken) return reply(taken.error());
+    companions = std::move(*taken);
     seat_of_[p] = id;  // reserved; the room releases it if it refuses
   }
   seat_changed(p, r->id(), true);
-  r->join(p, std::move(nickname), std::move(params), std::move(c), std::move(reply));
+  for (const auto& m : companions)
+    seat_changed(m.id, r->id(), true);
+  r->join(p, std::move(nickname), std::move(params), std::move(c), std::move(reply),
+          std::move(companions));
 }
 
 std::shared_ptr<room> lobby::room_of(player_id p) const {

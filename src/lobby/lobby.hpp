@@ -98,6 +98,16 @@ struct join_params {
   std::string invite_code;
   std::string password;
   bool spectate = false;
+  // The joiner's party (room.join party:true): these accounts take seats with the joiner, all or
+  // none. Each must be connected to this node and seated nowhere; each is told party.room.
+  std::vector<player_id> party;
+};
+
+// A party member seated with the player who brought them, as the lobby resolved it.
+struct companion {
+  player_id id = 0;
+  std::string nickname;
+  std::shared_ptr<net::connection> conn;
 };
 
 // Several nodes (app/cluster.cpp): what the other nodes must learn of this one's rooms and seats.
@@ -144,8 +154,9 @@ class lobby {
   std::string nickname_of(player_id p) const;
 
   // Rooms.
-  void create(player_id p, create_params params, std::shared_ptr<net::connection> c,
-              reply_fn reply);
+  // `party`: accounts seated with the creator, as join_params::party.
+  void create(player_id p, create_params params, std::shared_ptr<net::connection> c, reply_fn reply,
+              std::vector<player_id> party = {});
   void join(player_id p, join_params params, std::shared_ptr<net::connection> c, reply_fn reply);
   // Several nodes: a join sent through another node (app/cluster.cpp). Seats the player in a room
   // of this node as join() does, without a connection: the seat is held for
@@ -244,6 +255,10 @@ class lobby {
   std::string new_room_id();
   void join_as(player_id p, std::string nickname, join_params params,
                std::shared_ptr<net::connection> c, reply_fn reply);
+  // Seats `party` in room `room_id` (under mu_): each connected here and seated nowhere, else
+  // nothing changes and the error names the first who is not.
+  result<std::vector<companion>> take_companions(const std::vector<player_id>& party,
+                                                 const std::string& room_id);
   void seat_changed(player_id p, const std::string& room_id, bool seated) const {
     if (listener_.seat_changed) listener_.seat_changed(p, room_id, seated);
   }

@@ -235,11 +235,13 @@ void room::publish_summary() {
 }
 
 void room::join(player_id p, std::string nickname, join_params jp,
-                std::shared_ptr<net::connection> c, reply_fn reply) {
+                std::shared_ptr<net::connection> c, reply_fn reply, std::vector<companion> party) {
   on_strand([this, p, nickname = std::move(nickname), jp = std::move(jp), c = std::move(c),
-             reply = std::move(reply)]() mutable {
+             reply = std::move(reply), party = std::move(party)]() mutable {
     auto refuse = [&](error e) {
       lobby_.release_seat(p, id_);
+      for (const auto& m : party)
+        lobby_.release_seat(m.id, id_);
       reply(std::move(e));
     };
     if (state_ == state::closed) return refuse(errc::unknown_room);
@@ -273,8 +275,12 @@ void room::join(player_id p, std::string nickname, join_params jp,
         return refuse(error{errc::forbidden, "This room does not allow spectators."});
       std::size_t specs = members_.size() - player_count();
       if (specs >= static_cast<std::size_t>(opts_.max_spectators)) return refuse(errc::room_full);
-    } else if (player_count() >= static_cast<std::size_t>(params_.capacity)) {
-      return refuse(errc::room_full);
+    } else if (player_count() + 1 + party.size() > static_cast<std::size_t>(params_.capacity)) {
+      if (party.empty()) return refuse(errc::room_full);
+      return refuse(error{
+          errc::room_full,
+          fmt::format("The room has {} free seats; your party needs {}.",
+                      params_.capacity - static_cast<int>(player_count()), party.size() + 1)});
     }
 
     member m;
@@ -293,11 +299,36 @@ void room::join(player_id p, std::string nickname, join_params jp,
     // A seat reserved for a player joining through another node (lobby::reserve) is held until
     // they connect here, as a reconnect grace.
     if (!it->conn) hold_seat(*it, opts_.reservation_ms);
-    broadcast(proto::encode_event("room.member_joined", {{"member", member_json(*it)}}), p);
+    if (party.empty()) {
+      broadcast(proto::encode_event("room.member_joined", {{"member", member_json(*it)}}), p);
+    } else {
+      // The party sits down at once, after the joiner: the members who were here hear each of
+      // them join; the party hears nothing but its snapshots (the reply, party.room).
+      std::vector<player_id> newcomers{p};
+      for (auto& cm : party) {
+        member pm;
+        pm.id = cm.id;
+        pm.nickname = std::move(cm.nickname);
+        pm.conn = std::move(cm.conn);
+        auto at = members_.insert(std::find_if(members_.begin(), members_.end(),
+                                               [](const member& x) { return x.spectator; }),
+                                  std::move(pm));
+        if (!at->conn) hold_seat(*at, opts_.reservation_ms);  // went offline meanwhile
+        newcomers.push_back(cm.id);
+      }
+      for (player_id n : newcomers) {
+        auto f = proto::encode_event("room.member_joined", {{"member", member_json(*find(n))}});
+        for (const auto& x : members_)
+          if (std::find(newcomers.begin(), newcomers.end(), x.id) == newcomers.end())
+            send_frame(x, f);
+      }
+    }
     // The lobby's list shows the new member (and a new room) before the join is acknowledged, so
     // a room.list sent after the reply arrived sees it.
     publish_summary();
     reply(json::object{{"room", snapshot(p)}});
+    for (const auto& cm : party)
+      send_to(cm.id, "party.room", {{"room", snapshot(cm.id)}, {"by", p}});
     if (spectator && mode_) call_mode([&](mode& md) { md.on_reconnect(*this, p); });
     if (spectator) write_snapshot();  // a spectator of a running game keeps their seat too
     announce_can_start();

@@ -34,8 +34,10 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   const std::string& invite_code() const noexcept { return invite_; }
 
   // Requests from players. Each replies exactly once through `reply`.
+  // `party`: seated with p, all or none (the lobby reserved their seats); each is told
+  // party.room with their snapshot.
   void join(player_id p, std::string nickname, join_params params,
-            std::shared_ptr<net::connection> c, reply_fn reply);
+            std::shared_ptr<net::connection> c, reply_fn reply, std::vector<companion> party = {});
   void leave(player_id p, reply_fn reply);
   void ready(player_id p, bool value, reply_fn reply);
   void kick(player_id p, player_id target, reply_fn reply);

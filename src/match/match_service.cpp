@@ -634,6 +634,26 @@ void match_service::on_reserved(const std::string& id) {
     send(p, "match.found", data);
 }
 
+void match_service::party_companions(player_id p,
+                                     std::function<void(result<std::vector<player_id>>)> done) {
+  on_strand([this, p, done = std::move(done)] {
+    const auto* pt = parties_.party_of(p);
+    if (!pt) return done(error{errc::not_in_party});
+    if (pt->leader != p)
+      return done(error{errc::not_leader, "Only the party's leader brings the party into a room."});
+    std::vector<player_id> others;
+    for (player_id m : pt->members) {
+      if (mm_.ticket_of(m) || match_of_.count(m) || enqueuing_.count(m)) {
+        return done(error{errc::already_matchmaking,
+                          m == p ? std::string("You are matchmaking; match.cancel first.")
+                                 : fmt::format("{} is matchmaking.", lobby_.nickname_of(m))});
+      }
+      if (m != p) others.push_back(m);
+    }
+    done(std::move(others));
+  });
+}
+
 void match_service::join(player_id p, std::shared_ptr<net::connection> c, lobby::reply_fn reply) {
   on_strand([this, p, c = std::move(c), reply = std::move(reply)]() mutable {
     auto m = match_of_.find(p);

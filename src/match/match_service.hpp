@@ -88,6 +88,9 @@ class match_service {
   // match.cancel: ends p's ticket (a party's: its leader or any member); not_matchmaking when
   // none, match_formed when it became a match already.
   void cancel(player_id p, lobby::reply_fn reply);
+  // room.create / room.join with party:true: p must lead a party none of whose members is
+  // matchmaking; done(the other members), or not_in_party, not_leader, already_matchmaking.
+  void party_companions(player_id p, std::function<void(result<std::vector<player_id>>)> done);
   // match.join: takes the seat reserved for p in its match's room; replies {room: snapshot}.
   void join(player_id p, std::shared_ptr<net::connection> c, lobby::reply_fn reply);
   // The account went offline: its ticket (its party's) ends with reason "disconnected".

@@ -39,12 +39,18 @@ constexpr field_spec room_create_fields[] = {
     {"password", ft::string, false, 1, 64, "Required to join by id."},
     {"allow_spectators", ft::boolean, false, 0, 0, "Others may watch a game in progress."},
     {"settings", ft::object, false, 0, 0, "Mode settings; each mode documents its own."},
+    {"party", ft::boolean, false, 0, 0,
+     "Bring the sender's party (the sender leads it): every member sits down too, all or none "
+     "(party.room tells each). Default false."},
 };
 constexpr field_spec room_join_fields[] = {
     {"room_id", ft::string, false, 1, 64, "The room to join (this or invite_code)."},
     {"invite_code", ft::string, false, 1, 16, "A private room's invite code."},
     {"password", ft::string, false, 0, 64, "The room password, if it has one."},
     {"spectate", ft::boolean, false, 0, 0, "Join as a spectator."},
+    {"party", ft::boolean, false, 0, 0,
+     "Bring the sender's party (the sender leads it): every member sits down too, all or none "
+     "(party.room tells each). Not with spectate. Default false."},
 };
 constexpr field_spec room_ready_fields[] = {
     {"ready", ft::boolean, true, 0, 0, "true to mark ready, false to unmark."},
@@ -171,6 +177,11 @@ constexpr field_spec party_presence_fields[] = {
     {"player", ft::integer, true, 1, kMaxInt, "Which member."},
     {"online", ft::boolean, true, 0, 0, "Whether they are connected."},
     {"room_id", ft::string, false, 0, 0, "The room they sit in, or null."},
+};
+constexpr field_spec party_room_fields[] = {
+    {"room", ft::object, true, 0, 0,
+     "The room snapshot, as room.join answers it: the receiver sits in it."},
+    {"by", ft::integer, true, 1, kMaxInt, "The party's leader, who brought the party."},
 };
 constexpr field_spec party_removed_fields[] = {
     {"party_id", ft::integer, true, 1, kMaxInt, "The party."},
@@ -352,7 +363,9 @@ constexpr message_spec messages[] = {
      "per account: the next tries answer rate_limited until the minute is over. Several nodes: a "
      "room of another node is joined there; the seat is reserved for rooms.reservation_ms and the "
      "reply is `{moved:{node, ws, room_id}}` instead: connect to the path `ws` with the same "
-     "token, and that hello's room is the snapshot.",
+     "token, and that hello's room is the snapshot. With party: true, all the party's members "
+     "must be connected to this node, seated nowhere and not matchmaking, and the room must have "
+     "a seat for each (room_full); a room of another node is unknown_room to a party.",
      room_join_fields, kSnapshotDoc, false},
     {"room.leave",
      direction::request,
@@ -566,6 +579,13 @@ constexpr message_spec messages[] = {
      direction::event,
      "A member came online, went offline, or took or gave up a seat in a room.",
      party_presence_fields,
+     {},
+     false},
+    {"party.room",
+     direction::event,
+     "The party's leader took the party into a room (room.create or room.join with party: "
+     "true): the receiver sits in it now, as after a room.join.",
+     party_room_fields,
      {},
      false},
     {"party.removed",

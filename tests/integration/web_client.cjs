@@ -8,7 +8,7 @@
 // phone-sized screen, a private room joined by invite code; as root, a dropped network mid-game),
 // arena (two pages move, one shoots the other; both see the same outcome; arena_touch: the same
 // on two phones with touch screens), quick_play (a party
-// and a solo player matched into one Arena room). Prints "ok ..." per
+// seated by its leader in a new room, then with a solo player matched into one Arena room). Prints "ok ..." per
 // step and "PASS"; exits 1 with the reason on the first failure.
 const path = require('path');
 const fs = require('fs');
@@ -396,6 +396,22 @@ async function quick_play(browser, problems) {
   check(true, 'party chat reaches the other member');
   check(await B.page.$eval('#quick-start', (b) => b.disabled), 'only the party leader can start quick play');
   await shot(B.page, 'party-ko');
+
+  // The leader makes a room with the party (the choice is on by default for a leader; a member
+  // has none): the member's page is seated in it too; both leave it again.
+  check(await A.page.$eval('#create-party', (c) => c.checked), "a party's leader makes rooms with the party");
+  check((await B.page.$('#create-party')) === null, 'a member who does not lead cannot bring the party');
+  await A.page.fill('#create-name', 'Party table');
+  await A.page.click('#create');
+  for (const pl of [A, B]) await pl.page.waitForSelector('section.room');
+  const partyRooms = new Set();
+  for (const pl of [A, B]) partyRooms.add(await pl.page.$eval('section.room', (s) => s.dataset.room));
+  check(partyRooms.size === 1, 'the member was taken into the leader\'s new room');
+  await shot(B.page, 'party-room');
+  for (const pl of [A, B]) {
+    await pl.page.click('#leave');
+    await pl.page.waitForSelector('#quick-start');
+  }
 
   // The solo player queues and leaves the queue; the search screen comes and goes.
   await C.page.selectOption('#quick-mode', 'arena');

@@ -4,11 +4,11 @@
 // and its casebook (with a dropped network), the Korean one typed in Korean, two players in Mystery
 // turns, an LLM line streamed from the fake OpenAI server, Traces, the language switch with
 // errors in place on a phone-sized screen, two pages moving and shooting in Arena (with keys and
-// a mouse, and on phones with the thumb stick and a finger), a party and a
-// solo player matched into Arena by quick play, the leaderboards after a Mafia game, and Mafia's
-// voice and video with fake cameras and microphones (over the browser mesh, through a real Janus,
-// and relayed by a real coturn), and the admin console of two nodes behind nginx. Screenshots
-// of each screen go to <build dir>/web_client_screens/.
+// a mouse, and on phones with the thumb stick and a finger), a party seated in a room by its
+// leader and then, with a solo player, matched into Arena by quick play, the leaderboards after a
+// Mafia game, and Mafia's voice and video with fake cameras and microphones (over the browser mesh,
+// through a real Janus, and relayed by a real coturn), and the admin console of two nodes behind
+// nginx. Screenshots of each screen go to <build dir>/web_client_screens/.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 

@@ -188,6 +188,7 @@ function lobbyScreen() {
       info,
       pw,
       h('button.join', {onclick: () => attempt(rowErr, () => joinRoom({room_id: r.id, ...(r.has_password ? {password: pw.value} : {})}))}, t('ui.join')),
+      leadsParty() ? h('button.join-party', {onclick: () => attempt(rowErr, () => joinRoom({room_id: r.id, party: true, ...(r.has_password ? {password: pw.value} : {})}))}, t('ui.join_with_party')) : null,
       watch,
       rowErr);
     return {el, update: (now) => {
@@ -233,6 +234,11 @@ function invitationsCard() {
     h('button.dismiss', {onclick: () => dismiss(inv)}, t('ui.dismiss')))), err);
 }
 
+/** Whether the player leads a party of more than one: rooms may be joined or made with it. */
+function leadsParty() {
+  return app.party?.leader === app.account?.id && app.party.members.length > 1;
+}
+
 async function joinRoom(data) {
   const r = await client.request('room.join', data);
   app.notice = '';
@@ -247,6 +253,7 @@ function createForm() {
   const priv = h('input#create-private', {type: 'checkbox'});
   const password = h('input#create-password', {type: 'password', maxlength: 64, placeholder: t('ui.room_password_optional')});
   const spectators = h('input#create-spectators', {type: 'checkbox'});
+  const withParty = h('input#create-party', {type: 'checkbox', checked: leadsParty()});
   const settings = h('div.settings#create-settings');
   const drawSettings = () => {
     if (mode.value === 'mafia') fill(settings, MafiaView.settingsForm());
@@ -267,6 +274,7 @@ function createForm() {
         const data = {mode: mode.value, name: name.value, private: priv.checked, allow_spectators: spectators.checked, settings: s};
         if (capacity.value) data.capacity = Number(capacity.value);
         if (password.value) data.password = password.value;
+        if (leadsParty() && withParty.checked) data.party = true;
         const r = await client.request('room.create', data);
         enterRoom(r.room);
       });
@@ -276,6 +284,7 @@ function createForm() {
       h('label', t('ui.capacity'), capacity),
       h('label.check', priv, t('ui.private_room')),
       h('label.check', spectators, t('ui.allow_spectators')),
+      leadsParty() ? h('label.check', withParty, t('ui.with_party')) : null,
       h('label', t('ui.room_password'), password),
       settings,
       h('button.primary#create', {type: 'submit'}, t('ui.create'))),
@@ -429,6 +438,14 @@ for (const type of ['room.member_joined', 'room.member_left', 'room.member_ready
   client.on(type, (d) => onRoomEvent(type, d));
 }
 client.on('*', (d, type) => {
+  if (type === 'party.room') {
+    // The party's leader took the party into a room: the player sits in it already.
+    app.traces = false;
+    app.boards = false;
+    app.notice = '';
+    enterRoom(d.room);
+    return;
+  }
   if (type.startsWith('party.') || type.startsWith('match.')) {
     // The lobby shows the party and quick play; in a room they wait for the player's return.
     if (onCompetitionEvent(app, type, d) && !app.room && !app.traces && !app.boards) redraw();
