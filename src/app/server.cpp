@@ -1196,6 +1196,10 @@ int server::run() {
   s.store->stop();
   // Then the events those last writes published get their chance to reach Kafka.
   if (s.kafka) s.kafka->stop(s.cfg.shutdown_grace_ms);
+  // Redis commands still unanswered when the threads stopped hold callbacks that own the cluster,
+  // which owns the clients: failed and let go here, or the cycle would never be freed.
+  if (s.redis) s.redis->abandon();
+  if (s.redis_sub) s.redis_sub->abandon();
   spdlog::info("stopped; storage flushed ({} operations in {} transactions)",
                s.store->stats().ops.load(), s.store->stats().batches.load());
   return 0;

@@ -424,4 +424,10 @@ void client::stop() {
   asio::post(impl_->strand, [p = impl_] { p->do_stop(); });
 }
 
+void client::abandon() {
+  impl_->on_st = nullptr;
+  impl_->on_msg = nullptr;
+  impl_->do_stop();
+}
+
 }  // namespace maratang::redis

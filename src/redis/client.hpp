@@ -102,6 +102,10 @@ class client {
   // Closes the connection, fails what is in flight with `unavailable` and stops reconnecting.
   // Idempotent; later commands fail at once.
   void stop();
+  // stop(), done now on the calling thread, for when no thread runs the io_context any more (the
+  // server's last step): what is in flight fails and its callbacks, which may own this client
+  // through the objects they capture, are let go; on_state and on_message are not called again.
+  void abandon();
 
   struct impl;
 

@@ -299,6 +299,46 @@ TEST_F(RedisClient, a_stopped_client_fails_at_once) {
   EXPECT_NE(r.error().message.find("stopped"), std::string::npos);
 }
 
+// The server's last step: a command still unanswered when its io_context stopped holds a callback
+// that owns the client (as the cluster's callbacks own the cluster, which owns its clients).
+// abandon() fails it on the calling thread and lets it go, so the client is freed.
+TEST_F(RedisClient, abandon_fails_what_is_still_in_flight_after_the_io_context_stopped) {
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  options o;
+  ASSERT_TRUE(parse_url(url_, o));
+  o.command_timeout_ms = 60'000;
+  auto c = client::start(io, o);
+  ASSERT_TRUE(eventually([&] { return c->connected(); }, 5s));
+  std::weak_ptr<client> weak = c;
+  std::promise<result<reply>> outcome;
+  const std::string key = "never:" + std::to_string(::getpid());
+  c->command({"BLPOP", key, "0"},
+             [c, &outcome](result<reply> r) { outcome.set_value(std::move(r)); });
+  c.reset();  // only the callback holds the client now
+  // The BLPOP is on the wire: another connection sees it blocked.
+  auto watcher = open();
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto list = call(*watcher, {"CLIENT", "LIST"});
+        return list && list->str.find("cmd=blpop") != std::string::npos;
+      },
+      5s));
+  work.reset();
+  io.stop();
+  runner.join();
+  ASSERT_FALSE(weak.expired()) << "the unanswered command's callback keeps the client";
+  weak.lock()->abandon();
+  auto f = outcome.get_future();
+  ASSERT_EQ(f.wait_for(0s), std::future_status::ready) << "abandon() completes it at once";
+  auto r = f.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::unavailable);
+  EXPECT_NE(r.error().message.find("stopped"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(weak.expired()) << "the callback was let go, and the client with it";
+}
+
 // redis::backoff_acquire counts and blocks as core::backoff_limiter does (3 free attempts, then
 // a block of 50 ms doubling, the attempts while blocked not counted); forgive takes one failure
 // back; reset forgets the key; the key expires once idle for the window.
