@@ -368,6 +368,16 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
     });
   }
 
+  // Who is connected here, and the parties kept here, written again: after Redis came back, or
+  // after another node took this one over (and removed its entries) while it was cut off.
+  void publish_presence() {
+    std::vector<std::string> args{"EVAL", kPresenceOfNode, "1", kPresence, o.node_id};
+    for (const auto& p : lob.online_players(0, std::numeric_limits<std::size_t>::max()))
+      args.push_back(std::to_string(p.id));
+    send(std::move(args), "the presence directory");
+    if (republish_parties) republish_parties();
+  }
+
   // This node's rooms and seats, written again (after Redis came back: it may have lost them).
   void publish_own() {
     send({"SET", node_key(o.node_id), me_json(), "PX", std::to_string(o.node_ttl_ms)},
@@ -397,13 +407,7 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
                      if (!have.count(e.str)) args.push_back(e.str);
                    if (args.size() > 2) self->send(std::move(args), "the room directory");
                  });
-    {
-      std::vector<std::string> args{"EVAL", kPresenceOfNode, "1", kPresence, o.node_id};
-      for (const auto& p : lob.online_players(0, std::numeric_limits<std::size_t>::max()))
-        args.push_back(std::to_string(p.id));
-      send(std::move(args), "the presence directory");
-    }
-    if (republish_parties) republish_parties();
+    publish_presence();
     auto seats = lob.seats();
     if (!seats.empty()) {
       std::vector<std::string> args{"HSET", kSeats};
@@ -828,6 +832,9 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
           self->send({"DEL", fenced_key(self->o.node_id)}, "a fence");
           spdlog::warn("cluster: node {} took this node's rooms over while it was away", r->str);
           self->check_ownership();
+          // The node that took over removed this one's presence and parties: its sockets and
+          // parties are still here.
+          self->publish_presence();
         });
   }
 };

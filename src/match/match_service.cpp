@@ -16,6 +16,9 @@ namespace json = boost::json;
 
 namespace {
 
+// A match.found not delivered is sent again this often, until the match's join_by.
+constexpr int kFoundRetryMs = 500;
+
 // The rating key a mode's games are rated under (the modes' competition inputs): Arena rates a
 // two-player game apart.
 std::string rating_key(const std::string& mode, int max_players) {
@@ -126,8 +129,11 @@ void match_service::stop() {
   on_strand([this] {
     stopped_ = true;
     timer_.cancel();
-    for (auto& [id, pm] : pending_)
+    for (auto& [id, pm] : pending_) {
       if (pm.deadline) pm.deadline->cancel();
+      for (auto& t : pm.retries)
+        t->cancel();
+    }
   });
 }
 
@@ -469,6 +475,14 @@ void match_service::on_request(json::object msg, std::function<void(result<json:
 
 void match_service::lead_changed(std::string old_lead) {
   on_strand([this, old_lead = std::move(old_lead)] {
+    // This node lost the lease (cut off from Redis longer than the lease): another node matches
+    // now, and the tickets queued here would never meet its players. They end.
+    if (old_lead == peers_.self) {
+      for (const auto& t : mm_.take_all())
+        end_ticket(t, "failed");
+      party_tickets_.clear();
+      waiting_ = 0;
+    }
     std::vector<std::shared_ptr<forwarded>> held;
     for (const auto& [p, f] : forwarded_)
       if (f->lead == old_lead && std::find(held.begin(), held.end(), f) == held.end())
@@ -630,8 +644,30 @@ void match_service::on_reserved(const std::string& id) {
                           {"mode", pm.mode},
                           {"players", ids_json(players)},
                           {"join_by", pm.join_by}};
+  const auto frame = proto::encode_event("match.found", data);
   for (player_id p : players)
-    send(p, "match.found", data);
+    tell_found(id, p, frame);
+}
+
+void match_service::tell_found(const std::string& id, player_id p, proto::frame f) {
+  lobby_.deliver_anywhere(p, f, [this, id, p, f](result<bool> r) {
+    if (r && *r) return;
+    // Not delivered (several nodes: the player's node was not reached, or the player is between
+    // two sockets): tried again every half second until the match's join_by.
+    on_strand([this, id, p, f] {
+      auto it = pending_.find(id);
+      if (it == pending_.end() || stopped_) return;
+      pending& pm = it->second;
+      if (clock_.now_ms() + kFoundRetryMs >= pm.join_by) return;
+      auto t = std::make_shared<boost::asio::steady_timer>(parties_.strand());
+      pm.retries.push_back(t);
+      t->expires_after(std::chrono::milliseconds(kFoundRetryMs));
+      t->async_wait([this, id, p, f](boost::system::error_code ec) {
+        if (ec || !pending_.count(id)) return;
+        tell_found(id, p, f);
+      });
+    });
+  });
 }
 
 void match_service::party_companions(player_id p,
@@ -683,6 +719,8 @@ void match_service::start_game(pending& pm) {
   const std::string id = pm.id;
   auto room = lobby_.find_room(pm.room_id);
   if (pm.deadline) pm.deadline->cancel();
+  for (auto& t : pm.retries)
+    t->cancel();
   for (const auto& [p, joined] : pm.joined)
     match_of_.erase(p);
   if (room) {
@@ -706,6 +744,8 @@ void match_service::dissolve(const std::string& id, std::vector<player_id> absen
   pending pm = std::move(it->second);
   pending_.erase(it);
   if (pm.deadline) pm.deadline->cancel();
+  for (auto& t : pm.retries)
+    t->cancel();
   for (const auto& [p, joined] : pm.joined)
     match_of_.erase(p);
   // Everyone leaves the room (an empty room closes): the absent free their seats.

@@ -103,7 +103,8 @@ class match_service {
   // A request from another node (mm.ticket, mm.cancel, mm.end); `answer` exactly once.
   void on_request(boost::json::object msg, std::function<void(result<boost::json::object>)> answer);
   // The cluster's matchmaker moved away from `old_lead`: the tickets forwarded to it end there
-  // (it is told, when it still answers) and, when it does not answer, here (reason failed).
+  // (it is told, when it still answers) and, when it does not answer, here (reason failed). When
+  // `old_lead` is this node, every ticket still queued here ends (failed).
   void lead_changed(std::string old_lead);
   // A hello resumed p's seat on this node: when it is the seat of p's match, p has joined it
   // (the match.join that moved p here is answered by that hello).
@@ -131,6 +132,8 @@ class match_service {
     int reserving = 0;                 // reserve replies still awaited
     std::vector<player_id> failed;     // players whose seat could not be reserved
     std::unique_ptr<boost::asio::steady_timer> deadline;
+    // match.found sent again to players it did not reach (tell_found).
+    std::vector<std::shared_ptr<boost::asio::steady_timer>> retries;
     epoch_ms join_by = 0;
   };
 
@@ -154,6 +157,8 @@ class match_service {
   // Ends the live tickets holding any of `players` with `reason` (everyone of them is told).
   void end_tickets_of(const std::vector<player_id>& players, std::string_view reason);
   void mark_joined(const std::string& match_id, player_id p);
+  // Sends match.found to p, again every half second while it is not delivered (join_by).
+  void tell_found(const std::string& match_id, player_id p, proto::frame f);
   // The lead to forward to: empty when this node matches (no peers, or it leads); unavailable
   // when nobody knows.
   result<std::string> remote_lead() const;

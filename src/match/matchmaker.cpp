@@ -85,6 +85,18 @@ bool matchmaker::cancel(ticket_id id) {
   return true;
 }
 
+std::vector<ticket> matchmaker::take_all() {
+  std::vector<ticket> out;
+  out.reserve(tickets_.size());
+  for (auto& [id, t] : tickets_)
+    out.push_back(std::move(t));
+  tickets_.clear();
+  by_player_.clear();
+  std::sort(out.begin(), out.end(),
+            [](const ticket& a, const ticket& b) { return a.order < b.order; });
+  return out;
+}
+
 const ticket* matchmaker::ticket_of(player_id p) const {
   auto b = by_player_.find(p);
   return b == by_player_.end() ? nullptr : find(b->second);

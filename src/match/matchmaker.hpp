@@ -97,6 +97,8 @@ class matchmaker {
   // The live ticket holding `p`, or null.
   const ticket* ticket_of(player_id p) const;
   const ticket* find(ticket_id id) const;
+  // Empties the pool: every ticket, in queue order.
+  std::vector<ticket> take_all();
   // Puts a ticket of a failed match back, ahead of every ticket queued normally (in the order of
   // the calls), keeping its enqueued_at, with a fresh expiry. Its players must hold no live ticket.
   void requeue_front(ticket t, epoch_ms now);

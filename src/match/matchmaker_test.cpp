@@ -72,6 +72,24 @@ TEST(matchmaker, one_live_ticket_per_account) {
   EXPECT_EQ(mm.ticket_of(5), nullptr);
 }
 
+TEST(matchmaker, take_all_empties_the_pool_in_queue_order) {
+  matchmaker mm(opts());
+  ASSERT_TRUE(mm.add(solo(1, 3, 3), kT0));
+  ASSERT_TRUE(mm.add(solo(2, 3, 3), kT0));
+  ticket back = solo(3, 3, 3);
+  back.id = 77;
+  mm.requeue_front(back, kT0);
+  auto all = mm.take_all();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].players.front(), 3);  // re-queued first
+  EXPECT_EQ(all[1].players.front(), 1);
+  EXPECT_EQ(all[2].players.front(), 2);
+  EXPECT_EQ(mm.size(), 0u);
+  EXPECT_EQ(mm.ticket_of(1), nullptr);
+  // The accounts are free to queue again.
+  EXPECT_TRUE(mm.add(solo(1), kT0));
+}
+
 TEST(matchmaker, rating_window_widens_with_waiting_time) {
   matchmaker mm(opts());
   // 20 apart, sigma 10: the window is 5 at first and reaches 20 after 15 s.

@@ -856,5 +856,44 @@ TEST(cluster_test, a_party_made_on_one_node_is_joined_through_the_other) {
   EXPECT_TRUE(listed);
 }
 
+// The matchmaker's node cut off (SIGSTOP) past its lease: the other node takes the lease and
+// matches from then on. When the old one wakes, it ends the ticket still queued with it
+// (match.cancelled, failed), and its player's next ticket goes to the new matchmaker, where it
+// meets a player of that node (match.found reaches it, sent again if the first one was lost).
+TEST(cluster_test, a_matchmaker_that_lost_its_lease_ends_the_tickets_it_still_holds) {
+  two_nodes c({"matchmaker.interval_ms=50"});
+  const std::string admin = make_admin(c.a, {"storage.database_url=" + c.pg.url()}).token;
+  const std::string lead = matchmaker_node(c.a.port(), admin);
+  ASSERT_TRUE(lead == "a" || lead == "b") << lead;
+  EXPECT_EQ(matchmaker_node(c.b.port(), admin), lead) << "the nodes disagree";
+  server_process& host = lead == "a" ? c.a : c.b;
+  server_process& other = lead == "a" ? c.b : c.a;
+  const std::string other_id = lead == "a" ? "b" : "a";
+  auto mine = seat_players(host.port(), {"Held1"});
+  mine[0].ws->call("match.start", {{"mode", "test.counter"}, {"min_players", 3}});
+
+  ASSERT_EQ(::kill(host.pid(), SIGSTOP), 0);
+  const bool taken =
+      eventually([&] { return matchmaker_node(other.port(), admin) == other_id; }, ms(10000));
+  ASSERT_EQ(::kill(host.pid(), SIGCONT), 0);
+  ASSERT_TRUE(taken) << "the other node never took the matchmaker's lease";
+  auto ended = mine[0].ws->expect("match.cancelled", ms(10000));
+  EXPECT_EQ(str(at(ended, "data.reason")), "failed");
+
+  auto there = seat_players(other.port(), {"There1"});
+  // The woken node's connections to Redis may be made anew (a command in flight timed out while
+  // it was stopped): a match.found published meanwhile is lost, and sent again until it arrives.
+  const json::object two{{"mode", "test.counter"}, {"min_players", 2}, {"max_players", 2}};
+  json::object r;
+  EXPECT_TRUE(eventually([&] {
+    r = mine[0].ws->request("match.start", two);
+    return error_code(r).empty();
+  })) << json::serialize(r);
+  there[0].ws->call("match.start", two);
+  auto found_here = mine[0].ws->expect("match.found", ms(5000));
+  auto found_there = there[0].ws->expect("match.found", ms(5000));
+  EXPECT_EQ(str(at(found_here, "data.room_id")), str(at(found_there, "data.room_id")));
+}
+
 }  // namespace
 }  // namespace maratang::it
