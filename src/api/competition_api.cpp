@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "api/http_replies.hpp"
 #include "competition/competition_store.hpp"
 #include "competition/season.hpp"
+#include "core/account_store.hpp"
 #include "core/auth_service.hpp"
 #include "lobby/lobby.hpp"
 #include "lobby/mode.hpp"
@@ -35,18 +37,39 @@ json::value number(double v) {
   return v;
 }
 
-json::object entry_json(const store::leaderboard_entry& e) {
+using nickname_list = core::account_store::nickname_list;
+
+// An entry with its account's nickname (null when it has none, or the names could not be read).
+json::object entry_json(const store::leaderboard_entry& e, const nickname_list& names) {
+  json::value nickname = nullptr;
+  for (const auto& [id, name] : names)
+    if (id == e.account_id) nickname = json::string(name);
   return {{"rank", e.rank},
           {"account_id", e.account_id},
+          {"nickname", std::move(nickname)},
           {"value", number(e.value)},
           {"reached_at", e.reached_ms}};
 }
 
-json::array entries_json(const std::vector<store::leaderboard_entry>& es) {
+json::array entries_json(const std::vector<store::leaderboard_entry>& es,
+                         const nickname_list& names) {
   json::array out;
   for (const auto& e : es)
-    out.push_back(entry_json(e));
+    out.push_back(entry_json(e, names));
   return out;
+}
+
+// Reads the nicknames of a page's accounts, then `then(names)`; a failed read names nobody
+// (the entries still answer, with nickname null).
+void with_names(core::account_store& accounts, const store::leaderboard_page& page,
+                std::function<void(const nickname_list&)> then) {
+  std::vector<std::int64_t> ids;
+  for (const auto& e : page.entries)
+    ids.push_back(e.account_id);
+  if (ids.empty()) return then({});
+  accounts.nicknames_of(std::move(ids), [then = std::move(then)](result<nickname_list> names) {
+    then(names ? *names : nickname_list{});
+  });
 }
 
 json::object rating_json(const store::rating_record& r) {
@@ -139,6 +162,7 @@ json::object season_header(const competition::season_schedule& s, const std::str
 // The queries both forms share.
 struct competition_queries {
   competition::competition_store& store;
+  core::account_store& accounts;
   const competition::season_schedule& seasons;
   const lobby::mode_registry& modes;
   epoch_ms now;
@@ -152,12 +176,17 @@ struct competition_queries {
     if (!is_known(modes, board)) return done(unknown_board(board));
     const std::int64_t sid = season_or_now(season);
     const auto* sched = &seasons;
+    auto* names = &accounts;
     store.leaderboard_top(board, sid, offset, limit,
-                          [sched, board, sid, done](result<store::leaderboard_page> page) {
+                          [sched, names, board, sid, done](result<store::leaderboard_page> page) {
                             if (!page) return done(page.error());
-                            json::object o = season_header(*sched, board, sid, page->total);
-                            o["entries"] = entries_json(page->entries);
-                            done(std::move(o));
+                            with_names(
+                                *names, *page,
+                                [sched, board, sid, done, page = *page](const nickname_list& ns) {
+                                  json::object o = season_header(*sched, board, sid, page.total);
+                                  o["entries"] = entries_json(page.entries, ns);
+                                  done(std::move(o));
+                                });
                           });
   }
 
@@ -166,17 +195,21 @@ struct competition_queries {
     if (!is_known(modes, board)) return done(unknown_board(board));
     const std::int64_t sid = season_or_now(season);
     const auto* sched = &seasons;
+    auto* names = &accounts;
     store.leaderboard_around(
         board, sid, account, radius,
-        [sched, board, sid, account, done](result<store::leaderboard_page> page) {
+        [sched, names, board, sid, account, done](result<store::leaderboard_page> page) {
           if (!page) return done(page.error());
-          json::object o = season_header(*sched, board, sid, page->total);
-          json::value me = nullptr;
-          for (const auto& e : page->entries)
-            if (e.account_id == account) me = entry_json(e);
-          o["me"] = std::move(me);
-          o["entries"] = entries_json(page->entries);
-          done(std::move(o));
+          with_names(*names, *page,
+                     [sched, board, sid, account, done, page = *page](const nickname_list& ns) {
+                       json::object o = season_header(*sched, board, sid, page.total);
+                       json::value me = nullptr;
+                       for (const auto& e : page.entries)
+                         if (e.account_id == account) me = entry_json(e, ns);
+                       o["me"] = std::move(me);
+                       o["entries"] = entries_json(page.entries, ns);
+                       done(std::move(o));
+                     });
         });
   }
 };
@@ -209,7 +242,8 @@ bool gateway::route_competition(http_request& req, const http_responder& respond
     fail(error{errc::unavailable, "Ratings and leaderboards are not served here."});
     return true;
   }
-  const competition_queries q{*competition_, *seasons_, lobby_.modes(), clock_.now_ms()};
+  const competition_queries q{*competition_, stores_.accounts, *seasons_, lobby_.modes(),
+                              clock_.now_ms()};
   auto reply_json = [respond](result<json::object> r) {
     if (!r) return respond(error_response(r.error()));
     respond(json_response(200, *r));
@@ -351,7 +385,8 @@ void gateway::on_leaderboard_get(request& r) {
     return send_error(r.conn, r.type, r.id,
                       error{errc::unavailable, "Ratings and leaderboards are not served here."});
   }
-  const competition_queries q{*competition_, *seasons_, lobby_.modes(), clock_.now_ms()};
+  const competition_queries q{*competition_, stores_.accounts, *seasons_, lobby_.modes(),
+                              clock_.now_ms()};
   auto back = std::make_shared<pending_reply>(pending_reply{r.conn, r.type, r.id});
   q.top(std::string(r.args->string("board")), r.args->opt_integer("season"),
         r.args->opt_integer("offset").value_or(0),
@@ -366,7 +401,8 @@ void gateway::on_leaderboard_around(request& r) {
     return send_error(r.conn, r.type, r.id,
                       error{errc::unavailable, "Ratings and leaderboards are not served here."});
   }
-  const competition_queries q{*competition_, *seasons_, lobby_.modes(), clock_.now_ms()};
+  const competition_queries q{*competition_, stores_.accounts, *seasons_, lobby_.modes(),
+                              clock_.now_ms()};
   auto back = std::make_shared<pending_reply>(pending_reply{r.conn, r.type, r.id});
   q.around(std::string(r.args->string("board")), r.args->opt_integer("season"),
            r.conn->context().account_id,

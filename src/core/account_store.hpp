@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/records.hpp"
@@ -31,6 +32,10 @@ class account_store {
                                      store::reply<std::optional<store::account>> done) = 0;
   virtual void find_account_by_nickname_key(std::string key,
                                             store::reply<std::optional<store::account>> done) = 0;
+  // The nicknames of these accounts, in one storage operation: {id, nickname} for each that
+  // exists and has one (leaderboards name their entries).
+  using nickname_list = std::vector<std::pair<std::int64_t, std::string>>;
+  virtual void nicknames_of(std::vector<std::int64_t> ids, store::reply<nickname_list> done) = 0;
   // Sets both nickname fields: ok; conflict when another account holds the key; not_found when
   // there is no such account. Setting the key the account already holds is ok.
   virtual void set_nickname(std::int64_t account_id, std::string nickname, std::string key,

@@ -142,6 +142,11 @@ void publishing_account_store::find_account_by_nickname_key(
   inner_.find_account_by_nickname_key(std::move(key), std::move(done));
 }
 
+void publishing_account_store::nicknames_of(std::vector<std::int64_t> ids,
+                                            store::reply<nickname_list> done) {
+  inner_.nicknames_of(std::move(ids), std::move(done));
+}
+
 void publishing_account_store::create_session(store::session_record s,
                                               store::reply<store::status> done) {
   inner_.create_session(std::move(s), std::move(done));

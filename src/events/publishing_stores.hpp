@@ -86,6 +86,7 @@ class publishing_account_store final : public core::account_store {
                              store::reply<std::optional<store::account>> done) override;
   void find_account_by_nickname_key(std::string key,
                                     store::reply<std::optional<store::account>> done) override;
+  void nicknames_of(std::vector<std::int64_t> ids, store::reply<nickname_list> done) override;
   void set_nickname(std::int64_t account_id, std::string nickname, std::string key,
                     store::reply<store::status> done) override;
   void create_session(store::session_record s, store::reply<store::status> done) override;

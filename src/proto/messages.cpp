@@ -404,14 +404,17 @@ constexpr message_spec messages[] = {
      "A leaderboard's entries of one season, best first, a page at a time (as GET "
      "/v1/leaderboards/{board}).",
      leaderboard_get_fields,
-     "`{board, season, season_starts_at, season_ends_at, total, entries:[{rank, account_id, value, "
-     "reached_at}]}`; unknown_leaderboard when no such board."},
+     "`{board, season, season_starts_at, season_ends_at, total, entries:[{rank, account_id, "
+     "nickname, "
+     "value, reached_at}]}`; unknown_leaderboard when no such board."},
     {"leaderboard.around", direction::request,
      "Your rank on a leaderboard and the entries around it (as GET "
      "/v1/leaderboards/{board}/around).",
      leaderboard_around_fields,
-     "`{board, season, season_starts_at, season_ends_at, total, me:{rank, account_id, value, "
-     "reached_at}|null, entries:[...]}`; me is null (and entries empty) when you have no entry."},
+     "`{board, season, season_starts_at, season_ends_at, total, me:{rank, account_id, nickname, "
+     "value, reached_at}|null, entries:[...]}`; me is null (and entries empty) when you have no "
+     "entry. nickname: the "
+     "account's, or null when it has none."},
     {"rating.get", direction::request,
      "A player's ratings, computed by the server from stored games (as GET "
      "/v1/accounts/{id}/ratings).",
@@ -772,13 +775,14 @@ constexpr endpoint_spec endpoints[] = {
      "summary}]}`"},
     {"GET", "/v1/leaderboards/{board}", false,
      "A leaderboard's entries of one season, best first, a page at a time.", leaderboard_get_fields,
-     "`{board, season, season_starts_at, season_ends_at, total, entries:[{rank, account_id, value, "
-     "reached_at}]}`; 404 unknown_leaderboard when no such board."},
+     "`{board, season, season_starts_at, season_ends_at, total, entries:[{rank, account_id, "
+     "nickname, "
+     "value, reached_at}]}`; 404 unknown_leaderboard when no such board."},
     {"GET", "/v1/leaderboards/{board}/around", true,
      "Your rank on a leaderboard and the entries up to `radius` above and below it.",
      leaderboard_around_fields,
-     "`{board, season, season_starts_at, season_ends_at, total, me:{rank, account_id, value, "
-     "reached_at}|null, entries:[...]}`"},
+     "`{board, season, season_starts_at, season_ends_at, total, me:{rank, account_id, nickname, "
+     "value, reached_at}|null, entries:[...]}`"},
     {"GET",
      "/v1/leaderboards/{board}/seasons",
      false,

@@ -91,6 +91,21 @@ void batched_store::find_account_by_nickname_key(std::string key,
       std::move(done));
 }
 
+void batched_store::nicknames_of(std::vector<std::int64_t> ids, reply<nickname_list> done) {
+  // One worker operation, each id read by its primary key (a page of a board: 100 at most).
+  run<nickname_list>(
+      worker_,
+      [ids = std::move(ids)](backend& b) {
+        nickname_list out;
+        for (std::int64_t id : ids) {
+          auto a = b.find_account(id);
+          if (a && !a->nickname.empty()) out.emplace_back(id, a->nickname);
+        }
+        return out;
+      },
+      std::move(done));
+}
+
 void batched_store::set_nickname(std::int64_t account_id, std::string nickname, std::string key,
                                  reply<status> done) {
   run<status>(

@@ -76,6 +76,7 @@ class batched_store final : public core::account_store,
   void find_account_by_device(std::string device_id, reply<std::optional<account>> done) override;
   void find_account_by_email(std::string email, reply<std::optional<account>> done) override;
   void find_account_by_nickname_key(std::string key, reply<std::optional<account>> done) override;
+  void nicknames_of(std::vector<std::int64_t> ids, reply<nickname_list> done) override;
   void set_nickname(std::int64_t account_id, std::string nickname, std::string key,
                     reply<status> done) override;
   void create_session(session_record s, reply<status> done) override;

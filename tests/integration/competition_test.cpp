@@ -140,8 +140,12 @@ TEST_F(competition_test, each_game_is_rated_once_across_a_crash_and_a_restart) {
   auto page = get(port, "/v1/leaderboards/test.counter.total?offset=1&limit=1", seats[0].acc);
   EXPECT_EQ(board_ids(page), (std::vector<std::int64_t>{seats[0].acc.id}));
   EXPECT_EQ(num(at(page, "entries.0.rank")), 2);
+  // Entries name their players.
+  EXPECT_EQ(str(at(page, "entries.0.nickname")), seats[0].acc.nickname);
   auto me = get(port, "/v1/leaderboards/test.counter.total/around?radius=1", seats[1].acc);
   EXPECT_EQ(num(at(me, "me.rank")), 3);
+  EXPECT_EQ(str(at(me, "me.nickname")), seats[1].acc.nickname);
+  EXPECT_EQ(str(at(me, "entries.0.nickname")), seats[0].acc.nickname);
   EXPECT_EQ(board_ids(me), (std::vector<std::int64_t>{seats[0].acc.id, seats[1].acc.id}));
   auto rated = get(port, "/v1/leaderboards/rating.test.counter", seats[0].acc);
   EXPECT_EQ(num(at(rated, "total")), 3);
@@ -158,6 +162,8 @@ TEST_F(competition_test, each_game_is_rated_once_across_a_crash_and_a_restart) {
   ws->hello();
   auto top = ws->call("leaderboard.get", {{"board", "test.counter.total"}, {"limit", 2}});
   EXPECT_EQ(board_ids(top), (std::vector<std::int64_t>{seats[2].acc.id, seats[0].acc.id}));
+  EXPECT_EQ(str(at(top, "entries.0.nickname")), seats[2].acc.nickname);
+  EXPECT_EQ(str(at(top, "entries.1.nickname")), seats[0].acc.nickname);
   auto around = ws->call("leaderboard.around", {{"board", "test.counter.total"}, {"radius", 0}});
   EXPECT_EQ(num(at(around, "me.rank")), 3);
   EXPECT_EQ(num(at(around, "total")), 3);

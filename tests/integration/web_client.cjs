@@ -279,6 +279,8 @@ async function mafia(browser, problems) {
   }
   const ranks = await M.page.$$eval('#board-entries tr[data-rank]', (rs) => rs.map((r) => Number(r.dataset.rank)));
   check(JSON.stringify(ranks) === '[1,2,3,4,5]', `the Mafia board ranks the game's five players: ${ranks}`);
+  const named = await M.page.$$eval('#board-entries tr[data-rank] td:nth-child(2)', (ts) => ts.map((x) => x.textContent).sort());
+  check(JSON.stringify(named) === JSON.stringify([...names].sort()), `the board names its players: ${named}`);
   await M.page.click('#board-around');
   await M.page.waitForSelector('#board-my-rank');
   check(/#?\d/.test(await text(M.page, '#board-my-rank')) && await count(M.page, '#board-me tr[data-me="1"]') === 1,
