@@ -416,7 +416,15 @@ void gateway::on_room_join(request& r) {
                                                   std::vector<std::int64_t> others) mutable {
       p.party = std::move(others);
       lobby_.join(shared->conn->context().account_id, std::move(p), shared->conn,
-                  [this, shared](result<json::object> res) { reply(*shared, std::move(res)); });
+                  [this, shared](result<json::object> res) {
+                    if (!res && res.error().code == errc::unknown_room && cluster_.join_elsewhere) {
+                      return reply(*shared,
+                                   error{errc::unknown_room,
+                                         "No such room on this node: a party joins rooms of the "
+                                         "node it plays on."});
+                    }
+                    reply(*shared, std::move(res));
+                  });
     });
   }
   cluster_hooks::join_request elsewhere{p.room_id, p.invite_code, p.password, p.spectate};

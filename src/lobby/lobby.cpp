@@ -165,7 +165,13 @@ result<std::vector<companion>> lobby::take_companions(const std::vector<player_i
     if (seat_of_.count(m))
       return error{errc::already_in_room, fmt::format("{} sits in a room already.", name)};
     auto on = online_.find(m);
-    if (on == online_.end()) return error{errc::out_of_order, fmt::format("{} is offline.", name)};
+    if (on == online_.end()) {
+      // Several nodes: a member may be connected to another one, whose players are not here.
+      return error{errc::out_of_order,
+                   listener_.deliver_elsewhere
+                       ? fmt::format("{} is offline or connected to another node.", name)
+                       : fmt::format("{} is offline.", name)};
+    }
     if (nick == nicknames_.end() || nick->second.empty())
       return error{errc::nickname_required, fmt::format("{} has no nickname yet.", name)};
     out.push_back({m, nick->second, on->second});

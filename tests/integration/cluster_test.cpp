@@ -854,6 +854,20 @@ TEST(cluster_test, a_party_made_on_one_node_is_joined_through_the_other) {
     EXPECT_EQ(str(at(m.as_object(), "room_id")), room_id);
   }
   EXPECT_TRUE(listed);
+
+  // A party takes rooms of its own node only: that room, on the other node, is not found for it;
+  // and a member connected to the other node cannot be seated here. Nothing changes.
+  auto f = lead[0].ws->request("room.join", {{"room_id", room_id}, {"party", true}});
+  EXPECT_EQ(error_code(f), "unknown_room") << json::serialize(f);
+  EXPECT_NE(str(at(f, "error.message")).find("node it plays on"), std::string::npos)
+      << json::serialize(f);
+  guests[1].ws->call("room.leave");
+  f = lead[0].ws->request("room.create",
+                          {{"mode", "test.counter"}, {"name", "All of us"}, {"party", true}});
+  EXPECT_EQ(error_code(f), "out_of_order") << json::serialize(f);
+  EXPECT_NE(str(at(f, "error.message")).find("Coderb"), std::string::npos) << json::serialize(f);
+  EXPECT_EQ(error_code(lead[0].ws->request("room.leave")), "not_in_room");
+  EXPECT_EQ(error_code(member.request("room.leave")), "not_in_room");
 }
 
 // The matchmaker's node cut off (SIGSTOP) past its lease: the other node takes the lease and
