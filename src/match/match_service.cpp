@@ -679,7 +679,8 @@ void match_service::party_companions(player_id p,
       return done(error{errc::not_leader, "Only the party's leader brings the party into a room."});
     std::vector<player_id> others;
     for (player_id m : pt->members) {
-      if (mm_.ticket_of(m) || match_of_.count(m) || enqueuing_.count(m)) {
+      // Queued here, being queued, matched, or queued at the cluster's matchmaker (forwarded).
+      if (mm_.ticket_of(m) || match_of_.count(m) || enqueuing_.count(m) || forwarded_.count(m)) {
         return done(error{errc::already_matchmaking,
                           m == p ? std::string("You are matchmaking; match.cancel first.")
                                  : fmt::format("{} is matchmaking.", lobby_.nickname_of(m))});

@@ -870,6 +870,31 @@ TEST(cluster_test, a_party_made_on_one_node_is_joined_through_the_other) {
   EXPECT_EQ(error_code(member.request("room.leave")), "not_in_room");
 }
 
+// A party queued through the node that does not run the matchmaker (its ticket forwarded to the
+// other node) is matchmaking for room.create party:true too; cancelled, it takes the room whole.
+TEST(cluster_test, a_party_queued_at_the_other_nodes_matchmaker_cannot_also_take_a_room) {
+  two_nodes c;
+  const std::string admin = make_admin(c.a, {"storage.database_url=" + c.pg.url()}).token;
+  const std::string lead = matchmaker_node(c.a.port(), admin);
+  ASSERT_TRUE(lead == "a" || lead == "b") << lead;
+  server_process& other = lead == "a" ? c.b : c.a;
+  auto seats = seat_players(other.port(), {"Fwda", "Fwdb"});
+  auto party = at(seats[0].ws->call("party.create"), "party").as_object();
+  seats[1].ws->call("party.join", {{"code", at(party, "code")}});
+  seats[0].ws->expect("party.member_joined", ms(3000));
+  seats[0].ws->call("match.start", {{"mode", "mafia"}});
+
+  const json::object table{{"mode", "test.counter"}, {"name", "Both of us"}, {"party", true}};
+  auto f = seats[0].ws->request("room.create", table);
+  EXPECT_EQ(error_code(f), "already_matchmaking") << json::serialize(f);
+  EXPECT_EQ(error_code(seats[1].ws->request("room.leave")), "not_in_room");
+  seats[0].ws->call("match.cancel");
+  auto room = snapshot_of_reply(seats[0].ws->call("room.create", table));
+  EXPECT_EQ(at(room, "members").as_array().size(), 2u) << json::serialize(room);
+  EXPECT_EQ(str(at(seats[1].ws->expect("party.room", ms(3000)), "data.room.id")),
+            str(at(room, "id")));
+}
+
 // The matchmaker's node cut off (SIGSTOP) past its lease: the other node takes the lease and
 // matches from then on. When the old one wakes, it ends the ticket still queued with it
 // (match.cancelled, failed), and its player's next ticket goes to the new matchmaker, where it
