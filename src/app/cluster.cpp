@@ -877,6 +877,17 @@ void cluster_node::on_state(bool up) {
   });
 }
 
+void cluster_node::on_subscriber_up() {
+  {
+    std::lock_guard lk(impl_->mu);
+    if (impl_->stopped) return;
+  }
+  asio::post(impl_->strand, [self = impl_] {
+    self->last_resync = std::chrono::steady_clock::now();
+    self->resync(false);
+  });
+}
+
 std::string cluster_node::matchmaker() const {
   if (!impl_->cmd->connected()) return {};
   std::lock_guard lk(impl_->mu);

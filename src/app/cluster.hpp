@@ -7,8 +7,9 @@
 // - Room directory: each node keeps the hash `maratang:rooms:<id>` (room id -> summary and invite
 //   code) of its own rooms, and announces every change on the channel `maratang:rooms`. Every
 //   node mirrors the others' hashes in memory (listings and lookups never wait on Redis), and
-//   reads them all again when its connection to Redis comes back and every resync_ms, so a missed
-//   notice is corrected within that time.
+//   reads them all again when either of its connections to Redis comes back (a notice published
+//   while the subscriber was away is lost) and every resync_ms, so a missed notice is corrected
+//   within that time.
 // - Seat directory: the hash `maratang:seats` (account -> room id). A hello on a node where the
 //   account holds no seat asks it, and a seat in another node's room sends the client there.
 // - Reservations: a room.join through node B for a room of node A is a request on A's channel
@@ -81,6 +82,9 @@ class cluster_node {
   bool on_message(std::string_view channel, std::string_view payload);
   // The commands connection came up (true) or went down.
   void on_state(bool up);
+  // The subscriber's connection came up again: notices published while it was down are lost
+  // (pub/sub), so the others' directories are read again now rather than at the next resync.
+  void on_subscriber_up();
   // Starts the heartbeat; call once, after the lobby is ready and before serving.
   void start();
   void stop();

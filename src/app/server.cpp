@@ -370,6 +370,9 @@ void start_redis(Impl& s) {
   s.cluster = std::make_unique<cluster_node>(s.ioc, s.redis, s.redis_sub, *s.lob, co);
   s.lob->set_listener(s.cluster->listener());
   s.redis->on_state([&s](bool up) { s.cluster->on_state(up); });
+  s.redis_sub->on_state([&s](bool up) {
+    if (up) s.cluster->on_subscriber_up();
+  });
   // One matchmaker for the cluster (match_service.hpp, "Several nodes").
   match::match_peers mp;
   mp.self = co.node_id;

@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
+
 #include "harness.hpp"
 #include "redis/test_server.hpp"
 #include "store/postgres/pg_test_cluster.hpp"
@@ -555,6 +557,24 @@ TEST(cluster_test, a_game_goes_on_while_redis_is_away_and_the_directory_comes_ba
   auto told = invite_when_present(host_a, other[0].acc.id);
   EXPECT_TRUE(error_code(told).empty()) << json::serialize(told);
   EXPECT_TRUE(other[0].ws->recv_until("room.invitation", ms(2000)));
+}
+
+// Both nodes' subscriber connections cut (CLIENT KILL TYPE pubsub): a room notice published while
+// they reconnect is lost, so a node whose subscriber is back reads the others' directories at
+// once; the room is listed on the other node well before the next periodic resync (10 s).
+TEST(cluster_test, a_room_announced_while_the_subscribers_reconnect_is_listed_soon_after) {
+  two_nodes c;
+  const std::string& url = c.redis.url();
+  auto host = seat_players(c.a.port(), {"Unheardhost"});
+  const std::string kill = "redis-cli -p " + url.substr(url.rfind(':') + 1) +
+                           " CLIENT KILL TYPE pubsub > /dev/null 2>&1";
+  ASSERT_EQ(std::system(kill.c_str()), 0);
+  const std::string id =
+      str(at(snapshot_of_reply(
+                 host[0].ws->call("room.create", {{"mode", "test.counter"}, {"name", "Unheard"}})),
+             "id"));
+  EXPECT_TRUE(eventually([&] { return lists_room(c.b.port(), id); }, ms(3000)))
+      << "B did not list A's room within 3 s of its subscriber coming back";
 }
 
 // A node whose heartbeat stops (SIGSTOP: alive, cut off) loses its rooms to the other node,
