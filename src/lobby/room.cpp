@@ -289,19 +289,12 @@ void room::join(player_id p, std::string nickname, join_params jp,
     m.spectator = spectator;
     m.conn = std::move(c);
     if (creator) leader_ = p;
-    // Players sit before spectators.
-    auto pos = members_.end();
-    if (!spectator) {
-      pos = std::find_if(members_.begin(), members_.end(),
-                         [](const member& x) { return x.spectator; });
-    }
-    auto it = members_.insert(pos, std::move(m));
-    // A seat reserved for a player joining through another node (lobby::reserve) is held until
-    // they connect here, as a reconnect grace.
-    if (!it->conn) hold_seat(*it, opts_.reservation_ms);
     if (party.empty()) {
-      broadcast(proto::encode_event("room.member_joined", {{"member", member_json(*it)}}), p);
+      broadcast(
+          proto::encode_event("room.member_joined", {{"member", member_json(seat(std::move(m)))}}),
+          p);
     } else {
+      seat(std::move(m));
       // The party sits down at once, after the joiner: the members who were here hear each of
       // them join; the party hears nothing but its snapshots (the reply, party.room).
       std::vector<player_id> newcomers{p};
@@ -310,10 +303,7 @@ void room::join(player_id p, std::string nickname, join_params jp,
         pm.id = cm.id;
         pm.nickname = std::move(cm.nickname);
         pm.conn = std::move(cm.conn);
-        auto at = members_.insert(std::find_if(members_.begin(), members_.end(),
-                                               [](const member& x) { return x.spectator; }),
-                                  std::move(pm));
-        if (!at->conn) hold_seat(*at, opts_.reservation_ms);  // went offline meanwhile
+        seat(std::move(pm));  // without a connection when it went offline meanwhile
         newcomers.push_back(cm.id);
       }
       for (player_id n : newcomers) {
@@ -333,6 +323,20 @@ void room::join(player_id p, std::string nickname, join_params jp,
     if (spectator) write_snapshot();  // a spectator of a running game keeps their seat too
     announce_can_start();
   });
+}
+
+room::member& room::seat(member m) {
+  // Players sit before spectators.
+  auto pos = members_.end();
+  if (!m.spectator) {
+    pos =
+        std::find_if(members_.begin(), members_.end(), [](const member& x) { return x.spectator; });
+  }
+  auto it = members_.insert(pos, std::move(m));
+  // A seat reserved for a player joining through another node (lobby::reserve) is held until
+  // they connect here, as a reconnect grace.
+  if (!it->conn) hold_seat(*it, opts_.reservation_ms);
+  return *it;
 }
 
 // Wrong room passwords: each account may guess opts_.password_attempts times per window of

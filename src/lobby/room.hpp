@@ -121,6 +121,9 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   const member* find(player_id p) const;
   std::size_t player_count() const;
   boost::json::object member_json(const member& m) const;
+  // Adds a member (players before spectators); one without a connection has its seat held for
+  // rooms.reservation_ms. The reference is good until members_ changes.
+  member& seat(member m);
   boost::json::object snapshot(player_id viewer) const;
   void broadcast(const proto::frame& f, player_id except = 0);
   void send_frame(const member& m, const proto::frame& f);

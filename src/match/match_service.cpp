@@ -190,7 +190,7 @@ void match_service::enqueue(player_id p, ticket_request req, lobby::reply_fn rep
     }
     // Every player: free to play now, and nowhere else in the matchmaker.
     for (player_id m : t.players) {
-      if (mm_.ticket_of(m) || match_of_.count(m) || enqueuing_.count(m)) {
+      if (queued_or_matched(m)) {
         return reply(m == p
                          ? error{errc::already_matchmaking,
                                  "You are matchmaking already; match.cancel first."}
@@ -670,6 +670,10 @@ void match_service::tell_found(const std::string& id, player_id p, proto::frame 
   });
 }
 
+bool match_service::queued_or_matched(player_id p) const {
+  return mm_.ticket_of(p) || match_of_.count(p) || enqueuing_.count(p);
+}
+
 void match_service::party_companions(player_id p,
                                      std::function<void(result<std::vector<player_id>>)> done) {
   on_strand([this, p, done = std::move(done)] {
@@ -680,7 +684,7 @@ void match_service::party_companions(player_id p,
     std::vector<player_id> others;
     for (player_id m : pt->members) {
       // Queued here, being queued, matched, or queued at the cluster's matchmaker (forwarded).
-      if (mm_.ticket_of(m) || match_of_.count(m) || enqueuing_.count(m) || forwarded_.count(m)) {
+      if (queued_or_matched(m) || forwarded_.count(m)) {
         return done(error{errc::already_matchmaking,
                           m == p ? std::string("You are matchmaking; match.cancel first.")
                                  : fmt::format("{} is matchmaking.", lobby_.nickname_of(m))});

@@ -157,6 +157,8 @@ class match_service {
   // Ends the live tickets holding any of `players` with `reason` (everyone of them is told).
   void end_tickets_of(const std::vector<player_id>& players, std::string_view reason);
   void mark_joined(const std::string& match_id, player_id p);
+  // Strand only: p has a ticket here, one being queued, or a formed match.
+  bool queued_or_matched(player_id p) const;
   // Sends match.found to p, again every half second while it is not delivered (join_by).
   void tell_found(const std::string& match_id, player_id p, proto::frame f);
   // The lead to forward to: empty when this node matches (no peers, or it leads); unavailable
