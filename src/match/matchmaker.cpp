@@ -187,18 +187,36 @@ struct slice {
   skip_list unrated;  // shuffled once a pass: the random pick
 };
 
+// Some tickets split by what they ask of others: those asking nothing (no must clause), and by
+// the key and value of their first must clause. An anchor looks at `open` and at the `needs`
+// slices of the values it has: a ticket asking what the anchor lacks is never looked at.
+struct index {
+  slice open;
+  std::map<std::string_view, std::map<value, slice>, std::less<>> needs;
+};
+
 // One mode-and-settings pool for one pass: tickets of different settings never share a match.
 struct pool {
   std::string_view mode;
   std::vector<const ticket*> tickets;  // queue order
   std::vector<char> used;
   std::vector<std::uint32_t> front;  // re-queued tickets: every anchor's first candidates
-  slice open;                        // tickets asking nothing (no must clause)
-  // By a key some ticket's first must clause names, then its value: the tickets having a value
-  // some ticket asks for (`has`), and those whose first must clause asks for it (`needs`).
-  std::map<std::string_view, std::map<value, slice>, std::less<>> has, needs;
+  index all;                         // every ticket: for anchors without must clauses
+  // By a key some ticket's first must clause names, then a value some ticket asks for: the
+  // tickets having that value, for the anchors whose first must clause asks for it.
+  std::map<std::string_view, std::map<value, index>, std::less<>> has;
   std::vector<std::string_view> must_keys;
 };
+
+// The entry under key `k` and value `v`, or null.
+template <class T>
+T* find_in(std::map<std::string_view, std::map<value, T>, std::less<>>& by, std::string_view k,
+           const value& v) {
+  auto byk = by.find(k);
+  if (byk == by.end()) return nullptr;
+  auto it = byk->second.find(v);
+  return it == byk->second.end() ? nullptr : &it->second;
+}
 
 // An anchor whose greedy pick fails searches its candidates' subsets for at most this many steps.
 constexpr int kSearchBudget = 20'000;
@@ -209,9 +227,10 @@ constexpr int kSearchBudget = 20'000;
 // first from the pass's index rather than from the whole pool, so a pass costs about the
 // candidates the anchors look at, not the square of the pool:
 //  - re-queued tickets first (few: every anchor looks at all of them);
-//  - then, from the anchor's slices (an anchor with must clauses: the tickets having the value of
-//    its first one; one without: the tickets asking nothing, and those whose first must clause
-//    asks for a value it has, so tickets waiting for others cost nothing to the rest), rated
+//  - then, from the anchor's slices (of the tickets having the value its first must clause asks
+//    for, or of every ticket when it asks nothing: those asking nothing, and those whose first
+//    must clause asks for a value the anchor has, so tickets waiting for others cost nothing to
+//    the rest, whichever index they sit in), rated
 //    tickets nearest in mean first (a range scan outwards over bands of equal
 //    window size, each bounded by the wider of the two windows), then unrated ones in random
 //    order (a shuffled list walked from a random point); an unrated anchor takes unrated ones
@@ -293,15 +312,18 @@ std::vector<match> matchmaker::run(epoch_ms now, std::vector<ticket>* expired) {
         if (w > 0) std::frexp(w, &e);
         s.building[e].emplace_back(t.mu, i);
       };
-      if (t.q.must.empty())
-        put(p.open);
-      else
-        put(p.needs[t.q.must.begin()->first][t.q.must.begin()->second]);
+      auto put_in = [&](index& x) {
+        if (t.q.must.empty())
+          put(x.open);
+        else
+          put(x.needs[t.q.must.begin()->first][t.q.must.begin()->second]);
+      };
+      put_in(p.all);
       for (std::string_view k : must_keys) {
         auto it = t.props.find(k);
         if (it == t.props.end()) continue;
         auto& values = p.has.find(k)->second;
-        if (auto s = values.find(it->second); s != values.end()) put(s->second);
+        if (auto x = values.find(it->second); x != values.end()) put_in(x->second);
       }
     }
     auto finish = [&](slice& s) {
@@ -319,11 +341,16 @@ std::vector<match> matchmaker::run(epoch_ms now, std::vector<ticket>* expired) {
       std::shuffle(s.unrated.items.begin(), s.unrated.items.end(), rng_);
       s.unrated.init();
     };
-    finish(p.open);
-    for (auto* by : {&p.has, &p.needs})
-      for (auto& [k, values] : *by)
+    auto finish_index = [&](index& x) {
+      finish(x.open);
+      for (auto& [k, values] : x.needs)
         for (auto& [v, s] : values)
           finish(s);
+    };
+    finish_index(p.all);
+    for (auto& [k, values] : p.has)
+      for (auto& [v, x] : values)
+        finish_index(x);
   }
 
   // 3. Each unmatched ticket in turn anchors a match.
@@ -449,21 +476,18 @@ std::vector<match> matchmaker::run(epoch_ms now, std::vector<ticket>* expired) {
         }
         full = flush();
       }
+      // The anchor's candidates: the index of the tickets having what its first must clause
+      // asks for (every ticket when it asks nothing), of them those asking nothing or asking a
+      // value the anchor has.
       std::vector<slice*> ss;
-      auto in = [](auto& by, std::string_view k, const value& v) -> slice* {
-        auto byk = by.find(k);
-        if (byk == by.end()) return nullptr;
-        auto it = byk->second.find(v);
-        return it == byk->second.end() ? nullptr : &it->second;
-      };
-      if (!a.q.must.empty()) {
-        if (slice* s = in(p.has, a.q.must.begin()->first, a.q.must.begin()->second))
-          ss.push_back(s);
-      } else {
-        ss.push_back(&p.open);
+      index* x = a.q.must.empty()
+                     ? &p.all
+                     : find_in(p.has, a.q.must.begin()->first, a.q.must.begin()->second);
+      if (x) {
+        ss.push_back(&x->open);
         for (std::string_view k : p.must_keys)
           if (auto it = a.props.find(k); it != a.props.end())
-            if (slice* s = in(p.needs, k, it->second)) ss.push_back(s);
+            if (slice* s = find_in(x->needs, k, it->second)) ss.push_back(s);
       }
       if (!full && !ss.empty()) {
         if (a.rated) {

@@ -388,7 +388,8 @@ TEST(matchmaker, rated_and_unrated_tickets_meet_both_ways) {
 }
 
 TEST(matchmaker, after_a_pass_no_match_is_left_unformed) {
-  // Random pools mixing everything the index splits on; after each pass every match is valid
+  // Random pools mixing everything the index splits on (must clauses on either of two keys,
+  // or both); after each pass every match is valid
   // and mutually compatible, and no ticket left could form one with those left (an exhaustive
   // search of their subsets).
   std::mt19937_64 rng(7);
@@ -402,10 +403,15 @@ TEST(matchmaker, after_a_pass_no_match_is_left_unformed) {
       if (t.mode == "group" && u(rng) < 0.3) t.players.resize(2);
       for (auto& p : t.players)
         p = next++;
+      // Two keys, so that a ticket asking one thing is a candidate of anchors asking another.
       const char* regions[] = {"eu", "na", "kr"};
-      t.props = {{"region", std::string(regions[rng() % 3])}};
+      const char* langs[] = {"en", "ko"};
+      t.props = {{"region", std::string(regions[rng() % 3])},
+                 {"lang", std::string(langs[rng() % 2])}};
       if (u(rng) < 0.3) t.props.erase("region");
-      if (u(rng) < 0.4) t.q.must = {{"region", std::string(regions[rng() % 3])}};
+      if (u(rng) < 0.2) t.props.erase("lang");
+      if (u(rng) < 0.4) t.q.must["region"] = std::string(regions[rng() % 3]);
+      if (u(rng) < 0.3) t.q.must["lang"] = std::string(langs[rng() % 2]);
       if (u(rng) < 0.3) t.q.should = {{"region", std::string(regions[rng() % 3])}};
       if (u(rng) < 0.7) {
         t.rated = true;
