@@ -134,6 +134,8 @@ void match_service::stop() {
       for (auto& t : pm.retries)
         t->cancel();
     }
+    for (auto& [id, h] : hosted_)
+      h.expiry->cancel();
   });
 }
 
@@ -167,6 +169,13 @@ result<std::string> match_service::remote_lead() const {
 void match_service::end_ticket(const ticket& t, std::string_view reason) {
   for (player_id p : t.players)
     send(p, "match.cancelled", {{"reason", reason}});
+  tell_gone(t);
+}
+
+void match_service::tell_gone(const ticket& t) {
+  if (t.node.empty() || t.node == peers_.self || !peers_.ask) return;
+  peers_.ask(t.node, {{"op", "mm.gone"}, {"ticket", t.id}, {"players", ids_json(t.players)}},
+             [](result<json::object>) {});
 }
 
 void match_service::enqueue(player_id p, ticket_request req, lobby::reply_fn reply) {
@@ -300,8 +309,10 @@ void match_service::forward(std::string lead, ticket t, lobby::reply_fn reply) {
     enqueuing_[m] = 1;
     names.push_back(json::string(lobby_.nickname_of(m)));
   }
-  json::object msg{
-      {"op", "mm.ticket"}, {"ticket", ticket_json(t)}, {"nicknames", std::move(names)}};
+  json::object msg{{"op", "mm.ticket"},
+                   {"ticket", ticket_json(t)},
+                   {"nicknames", std::move(names)},
+                   {"node", peers_.self}};
   peers_.ask(
       lead, std::move(msg), [this, f, reply = std::move(reply)](result<json::object> r) mutable {
         on_strand([this, f, r = std::move(r), reply = std::move(reply)]() mutable {
@@ -318,6 +329,8 @@ void match_service::forward(std::string lead, ticket t, lobby::reply_fn reply) {
             }
             return reply(r.error());
           }
+          if (const auto* id = r->if_contains("ticket"); id && id->is_number())
+            f->ticket = id->to_number<ticket_id>();
           for (player_id m : f->players)
             forwarded_[m] = f;
           if (f->party) forwarded_parties_[f->party] = f;
@@ -453,7 +466,84 @@ void match_service::on_request(json::object msg, std::function<void(result<json:
         for (std::size_t i = 0; i < names.size(); ++i)
           lobby_.remember_nickname(t.players[i], std::string(names[i].as_string()));
         t.party = 0;  // its node's party: a unit here, as every ticket
+        t.node = msg.at("node").as_string();
         return queue_here(std::move(t), std::move(answer));
+      }
+      if (name == "mm.gone") {
+        // The lead: a ticket forwarded from here ended, or its game started.
+        const auto id = msg.at("ticket").to_number<ticket_id>();
+        for (const auto& p : msg.at("players").as_array()) {
+          auto it = forwarded_.find(p.to_number<player_id>());
+          if (it != forwarded_.end() && it->second->ticket == id) {
+            forget(std::shared_ptr<forwarded>(it->second));
+            break;
+          }
+        }
+        return answer(json::object{});
+      }
+      if (name == "mm.host") {
+        // The lead asks this node to make a match's room, where most of its players are.
+        std::string id(msg.at("match").as_string());
+        std::string lead(msg.at("lead").as_string());
+        std::vector<player_id> players;
+        for (const auto& p : msg.at("players").as_array())
+          players.push_back(p.to_number<player_id>());
+        const auto& names = msg.at("nicknames").as_array();
+        if (players.empty() || names.size() != players.size() || hosted_.count(id))
+          return answer(error{errc::bad_field, "a match's players do not fit its nicknames"});
+        for (std::size_t i = 0; i < players.size(); ++i)
+          lobby_.remember_nickname(players[i], std::string(names[i].as_string()));
+        return make_room(
+            id, std::string(msg.at("mode").as_string()),
+            std::string(msg.at("settings").as_string()), players,
+            [this, id, lead, players, answer](result<made_room> r) {
+              if (!r) return answer(r.error());
+              hosted& h = hosted_[id];
+              h.lead = lead;
+              h.room_id = r->room_id;
+              h.players = players;
+              for (player_id p : players)
+                hosted_of_[p] = id;
+              // The lead starts or dissolves it within join_timeout_ms; past that and a margin,
+              // the lead is gone and so is the match.
+              h.expiry = std::make_unique<boost::asio::steady_timer>(parties_.strand());
+              h.expiry->expires_after(std::chrono::milliseconds(opts_.join_timeout_ms + 5000));
+              h.expiry->async_wait([this, id](boost::system::error_code ec) {
+                if (!ec) drop_hosted(id, true);
+              });
+              answer(json::object{{"room_id", r->room_id}, {"failed", ids_json(r->failed)}});
+            });
+      }
+      if (name == "mm.joined") {
+        // The lead: a player took their seat in a room another node made for a match of ours.
+        const std::string id(msg.at("match").as_string());
+        const auto p = msg.at("player").to_number<player_id>();
+        auto it = pending_.find(id);
+        if (it == pending_.end() || !it->second.joined.count(p))
+          return answer(error{errc::no_match, "no such match or player"});
+        answer(json::object{});
+        return mark_joined(id, p);
+      }
+      if (name == "mm.start" || name == "mm.dissolve") {
+        // The lead: everyone joined (the game starts), or the match is dissolved.
+        const std::string id(msg.at("match").as_string());
+        auto it = hosted_.find(id);
+        if (it == hosted_.end()) return answer(error{errc::no_match, "no such match here"});
+        if (name == "mm.start") {
+          // The others are ready, and the room's creator starts the game, as a leader would.
+          const std::vector<player_id> players = it->second.players;
+          if (auto room = lobby_.find_room(it->second.room_id)) {
+            for (std::size_t i = 1; i < players.size(); ++i)
+              room->ready(players[i], true, [](result<json::object>) {});
+            room->start(players.front(), [id](result<json::object> r) {
+              if (!r)
+                spdlog::warn("matchmaker: match {}: the game did not start: {}", id,
+                             r.error().message);
+            });
+          }
+        }
+        drop_hosted(id, name == "mm.dissolve");
+        return answer(json::object{});
       }
       if (name == "mm.cancel") return cancel_here(msg.at("player").to_number<player_id>(), answer);
       if (name == "mm.end") {
@@ -506,7 +596,14 @@ void match_service::lead_changed(std::string old_lead) {
 void match_service::seated(player_id p) {
   on_strand([this, p] {
     auto m = match_of_.find(p);
-    if (m == match_of_.end()) return;
+    if (m == match_of_.end()) {
+      // A room made here for another node's match: that node counts the seat taken.
+      auto h = hosted_of_.find(p);
+      if (h == hosted_of_.end()) return;
+      auto room = lobby_.room_of(p);
+      if (room && room->id() == hosted_.at(h->second).room_id) tell_joined(h->second, p, 5);
+      return;
+    }
     const std::string id = m->second;
     const pending& pm = pending_.at(id);
     auto room = lobby_.room_of(p);
@@ -544,86 +641,163 @@ void match_service::form(match m) {
   pm.id = fmt::format("{}-{}", core::random_token(6), next_match_++);
   pm.mode = m.mode;
   pm.tickets = std::move(m.tickets);
-  const std::string pm_settings = pm.tickets.front().settings;
   pm.leader = pm.tickets.front().players.front();
+  pm.host = host_for(pm.tickets);
   std::vector<player_id> players;
+  json::array names;
   for (const auto& t : pm.tickets)
     for (player_id p : t.players) {
       players.push_back(p);
+      names.push_back(json::string(lobby_.nickname_of(p)));
       pm.joined[p] = false;
       match_of_[p] = pm.id;
     }
   const std::string id = pm.id;
+  const std::string host = pm.host;
+  json::object ask{{"op", "mm.host"},
+                   {"match", id},
+                   {"lead", peers_.self},
+                   {"mode", pm.mode},
+                   {"settings", pm.tickets.front().settings},
+                   {"players", ids_json(players)},
+                   {"nicknames", std::move(names)}};
   pending_.emplace(id, std::move(pm));
+  if (host.empty()) return host_here(id);
+  peers_.ask(host, std::move(ask), [this, id, host](result<json::object> r) {
+    on_strand([this, id, host, r = std::move(r)] {
+      std::string room_id;
+      std::vector<player_id> failed;
+      try {
+        if (r) {
+          room_id = r->at("room_id").as_string();
+          for (const auto& p : r->at("failed").as_array())
+            failed.push_back(p.to_number<player_id>());
+        }
+      } catch (const std::exception&) {
+        room_id.clear();
+      }
+      auto it = pending_.find(id);
+      if (it == pending_.end() || room_id.empty()) {
+        // Dissolved meanwhile, or the host could not make it: what it made goes.
+        if (!room_id.empty())
+          peers_.ask(host, {{"op", "mm.dissolve"}, {"match", id}}, [](result<json::object>) {});
+        if (it == pending_.end()) return;
+        spdlog::warn("matchmaker: match {}: node {} did not make its room ({}); made here", id,
+                     host, r ? "malformed answer" : r.error().message);
+        it->second.host.clear();
+        return host_here(id);
+      }
+      on_reserved(id, std::move(room_id), failed);
+    });
+  });
+}
 
-  // The room, made as room.create makes one, private (it is joined through the match only) yet
-  // ranked (its players did not choose each other: its games are rated), as large as the match,
-  // with the settings its tickets asked for (all the same).
-  const lobby::mode_factory* f = lobby_.modes().find(m.mode);
-  const std::string& asked = pm_settings;
+std::string match_service::host_for(const std::vector<ticket>& tickets) {
+  if (!peers_.ask) return std::string();
+  std::map<std::string, std::size_t> players;
+  for (const auto& t : tickets)
+    players[t.node.empty() ? peers_.self : t.node] += t.size();
+  std::size_t most = 0;
+  for (const auto& [node, n] : players)
+    most = std::max(most, n);
+  std::vector<std::string> tied;
+  for (const auto& [node, n] : players)
+    if (n == most) tied.push_back(node);
+  std::string pick = tied[host_turn_++ % tied.size()];
+  return pick == peers_.self ? std::string() : pick;
+}
+
+void match_service::host_here(const std::string& id) {
+  const pending& pm = pending_.at(id);
+  std::vector<player_id> players;
+  for (const auto& t : pm.tickets)
+    players.insert(players.end(), t.players.begin(), t.players.end());
+  make_room(id, pm.mode, pm.tickets.front().settings, std::move(players),
+            [this, id](result<made_room> r) {
+              auto it = pending_.find(id);
+              if (it == pending_.end()) return;
+              if (!r) {
+                spdlog::warn("matchmaker: match {}: its room could not be made: {}", id,
+                             r.error().message);
+                return dissolve(id, {it->second.leader}, "failed");
+              }
+              on_reserved(id, std::move(r->room_id), r->failed);
+            });
+}
+
+void match_service::make_room(const std::string& id, const std::string& mode,
+                              const std::string& asked, std::vector<player_id> players,
+                              std::function<void(result<made_room>)> done) {
+  // Made as room.create makes one, private (it is joined through the match only) yet ranked
+  // (its players did not choose each other: its games are rated), as large as the match, with
+  // the settings its tickets asked for (all the same).
+  const lobby::mode_factory* f = lobby_.modes().find(mode);
   auto settings = !f              ? result<json::object>(error{errc::unknown_mode})
                   : asked.empty() ? f->validate_settings(json::object{})
                                   : result<json::object>(json::parse(asked).as_object());
   if (!settings) {
-    spdlog::error("matchmaker: mode {} has no default settings: {}", m.mode,
+    spdlog::error("matchmaker: mode {} has no default settings: {}", mode,
                   settings.error().message);
-    return dissolve(id, {}, "failed");
+    return done(settings.error());
   }
   lobby::create_params cp;
-  cp.mode = m.mode;
+  cp.mode = mode;
   cp.name = fmt::format("Quick play {}", id);
   cp.capacity = static_cast<int>(players.size());
   cp.is_private = true;
   cp.ranked = true;
   cp.settings = std::make_shared<const json::object>(std::move(*settings));
   const player_id leader = players.front();
-  lobby_.create(leader, std::move(cp), nullptr, [this, id](result<json::object> res) {
-    std::string room_id;
-    error why;
-    if (res) {
-      room_id = std::string(res->at("room").at("id").as_string());
-    } else {
-      why = res.error();
-    }
-    on_strand([this, id, room_id, why] {
-      auto it = pending_.find(id);
-      if (it == pending_.end()) return;
-      pending& pend = it->second;
-      if (room_id.empty()) {
-        spdlog::warn("matchmaker: match {}: its room could not be made: {}", id, why.message);
-        return dissolve(id, {pend.leader}, "failed");
-      }
-      pend.room_id = room_id;
-      auto room = lobby_.find_room(room_id);
-      const std::string invite = room ? room->invite_code() : std::string();
-      for (const auto& [p, joined] : pend.joined) {
-        if (p == pend.leader) continue;
-        ++pend.reserving;
-        lobby::join_params jp;
-        jp.room_id = room_id;
-        jp.invite_code = invite;
-        lobby_.reserve(p, lobby_.nickname_of(p), std::move(jp),
-                       [this, id, p](result<json::object> r) {
-                         const bool ok = r.has_value();
-                         on_strand([this, id, p, ok] {
-                           auto pit = pending_.find(id);
-                           if (pit == pending_.end()) return;
-                           if (!ok) pit->second.failed.push_back(p);
-                           if (--pit->second.reserving == 0) on_reserved(id);
-                         });
-                       });
-      }
-      if (pend.reserving == 0) on_reserved(id);
-    });
-  });
+  lobby_.create(leader, std::move(cp), nullptr,
+                [this, players = std::move(players),
+                 done = std::move(done)](result<json::object> res) mutable {
+                  std::string room_id;
+                  error why;
+                  if (res)
+                    room_id = std::string(res->at("room").at("id").as_string());
+                  else
+                    why = res.error();
+                  on_strand([this, room_id, why, players = std::move(players),
+                             done = std::move(done)]() mutable {
+                    if (room_id.empty()) return done(why);
+                    struct reserving {
+                      made_room made;
+                      std::size_t left = 0;
+                      std::function<void(result<made_room>)> done;
+                    };
+                    auto st = std::make_shared<reserving>();
+                    st->made.room_id = room_id;
+                    st->left = players.size() - 1;
+                    st->done = std::move(done);
+                    if (st->left == 0) return st->done(std::move(st->made));
+                    auto room = lobby_.find_room(room_id);
+                    const std::string invite = room ? room->invite_code() : std::string();
+                    for (std::size_t i = 1; i < players.size(); ++i) {
+                      const player_id p = players[i];
+                      lobby::join_params jp;
+                      jp.room_id = room_id;
+                      jp.invite_code = invite;
+                      lobby_.reserve(p, lobby_.nickname_of(p), std::move(jp),
+                                     [this, st, p](result<json::object> r) {
+                                       const bool ok = r.has_value();
+                                       on_strand([st, p, ok] {
+                                         if (!ok) st->made.failed.push_back(p);
+                                         if (--st->left == 0) st->done(std::move(st->made));
+                                       });
+                                     });
+                    }
+                  });
+                });
 }
 
-void match_service::on_reserved(const std::string& id) {
+void match_service::on_reserved(const std::string& id, std::string room_id,
+                                const std::vector<player_id>& failed) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
   pending& pm = it->second;
+  pm.room_id = std::move(room_id);
   // A player who could not be seated (they sat down elsewhere meanwhile) fails the match now.
-  if (!pm.failed.empty()) return dissolve(id, pm.failed, "no_show");
+  if (!failed.empty()) return dissolve(id, failed, "no_show");
   pm.join_by = clock_.now_ms() + opts_.join_timeout_ms;
   pm.deadline = std::make_unique<boost::asio::steady_timer>(parties_.strand());
   pm.deadline->expires_after(std::chrono::milliseconds(opts_.join_timeout_ms));
@@ -670,6 +844,33 @@ void match_service::tell_found(const std::string& id, player_id p, proto::frame 
   });
 }
 
+void match_service::tell_joined(const std::string& id, player_id p, int tries) {
+  auto it = hosted_.find(id);
+  if (it == hosted_.end()) return;
+  peers_.ask(it->second.lead, {{"op", "mm.joined"}, {"match", id}, {"player", p}},
+             [this, id, p, tries](result<json::object> r) {
+               if (r || r.error().code != errc::unavailable || tries <= 1) return;
+               on_strand([this, id, p, tries] {
+                 if (!stopped_) tell_joined(id, p, tries - 1);
+               });
+             });
+}
+
+void match_service::drop_hosted(const std::string& id, bool leave) {
+  auto it = hosted_.find(id);
+  if (it == hosted_.end()) return;
+  hosted h = std::move(it->second);
+  hosted_.erase(it);
+  h.expiry->cancel();
+  for (player_id p : h.players)
+    if (auto o = hosted_of_.find(p); o != hosted_of_.end() && o->second == id) hosted_of_.erase(o);
+  if (!leave) return;
+  if (auto room = lobby_.find_room(h.room_id)) {
+    for (player_id p : h.players)
+      room->leave(p, [](result<json::object>) {});
+  }
+}
+
 bool match_service::queued_or_matched(player_id p) const {
   return mm_.ticket_of(p) || match_of_.count(p) || enqueuing_.count(p);
 }
@@ -698,7 +899,21 @@ void match_service::party_companions(player_id p,
 void match_service::join(player_id p, std::shared_ptr<net::connection> c, lobby::reply_fn reply) {
   on_strand([this, p, c = std::move(c), reply = std::move(reply)]() mutable {
     auto m = match_of_.find(p);
-    if (m == match_of_.end()) return reply(error{errc::no_match});
+    if (m == match_of_.end()) {
+      // A room made here for another node's match: the seat is taken here, that node is told.
+      auto h = hosted_of_.find(p);
+      if (h == hosted_of_.end()) return reply(error{errc::no_match});
+      const std::string id = h->second;
+      return lobby_.resume(
+          p, std::move(c), [this, p, id, reply = std::move(reply)](json::value room) mutable {
+            on_strand([this, p, id, room = std::move(room), reply = std::move(reply)]() mutable {
+              if (room.is_null() || !hosted_.count(id))
+                return reply(error{errc::no_match, "The seat is not held any more."});
+              reply(json::object{{"room", std::move(room)}});
+              tell_joined(id, p, 5);
+            });
+          });
+    }
     const std::string id = m->second;
     const pending& pm = pending_.at(id);
     if (pm.join_by == 0) {
@@ -706,6 +921,9 @@ void match_service::join(player_id p, std::shared_ptr<net::connection> c, lobby:
                          "The match's room is still being made: wait for "
                          "match.found."});
     }
+    // The room is on another node: the caller reads the seat directory and answers `moved`.
+    if (!pm.host.empty())
+      return reply(error{errc::no_match, "The match's room is on another node."});
     lobby_.resume(
         p, std::move(c), [this, p, id, reply = std::move(reply)](json::value room) mutable {
           on_strand([this, p, id, room = std::move(room), reply = std::move(reply)]() mutable {
@@ -722,13 +940,21 @@ void match_service::join(player_id p, std::shared_ptr<net::connection> c, lobby:
 
 void match_service::start_game(pending& pm) {
   const std::string id = pm.id;
-  auto room = lobby_.find_room(pm.room_id);
   if (pm.deadline) pm.deadline->cancel();
   for (auto& t : pm.retries)
     t->cancel();
   for (const auto& [p, joined] : pm.joined)
     match_of_.erase(p);
-  if (room) {
+  for (const auto& t : pm.tickets)
+    tell_gone(t);
+  if (!pm.host.empty()) {
+    peers_.ask(pm.host, {{"op", "mm.start"}, {"match", id}}, [this, id](result<json::object> r) {
+      if (r)
+        stats_.started.fetch_add(1);
+      else
+        spdlog::warn("matchmaker: match {}: its node did not start it: {}", id, r.error().message);
+    });
+  } else if (auto room = lobby_.find_room(pm.room_id)) {
     // Everyone is in: the others are ready, and the room's leader (the match's first player)
     // starts the game, as a room's leader would.
     for (const auto& [p, joined] : pm.joined)
@@ -754,7 +980,9 @@ void match_service::dissolve(const std::string& id, std::vector<player_id> absen
   for (const auto& [p, joined] : pm.joined)
     match_of_.erase(p);
   // Everyone leaves the room (an empty room closes): the absent free their seats.
-  if (auto room = pm.room_id.empty() ? nullptr : lobby_.find_room(pm.room_id)) {
+  if (!pm.host.empty() && !pm.room_id.empty()) {
+    peers_.ask(pm.host, {{"op", "mm.dissolve"}, {"match", id}}, [](result<json::object>) {});
+  } else if (auto room = pm.room_id.empty() ? nullptr : lobby_.find_room(pm.room_id)) {
     for (const auto& [p, joined] : pm.joined)
       room->leave(p, [](result<json::object>) {});
   }

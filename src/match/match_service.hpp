@@ -9,11 +9,14 @@
 // Several nodes (set_peers): one node runs the matchmaker of the whole cluster (the lead, elected
 // in Redis by app/cluster.cpp). Every node checks its own players' match.start as on one node and
 // forwards the ticket to the lead (mm.ticket), and its cancels, disconnects and party changes
-// after it (mm.cancel, mm.end). The lead matches every ticket of the cluster, makes the room on
-// its own node and reserves the seats; match.found reaches each player wherever they are
-// connected, and a match.join through another node is sent to the lead's route (`moved`), where
-// the hello takes the seat (seated()). When the lead changes, the tickets the old one held end
-// (match.cancelled, reason failed) unless it still answers for them.
+// after it (mm.cancel, mm.end). The lead matches every ticket of the cluster and has the room made
+// on the node most of the match's players are connected to (mm.host: that node makes it and
+// reserves the seats; on its own node when that one does not answer); match.found reaches each
+// player wherever they are connected, and a match.join through another node is sent to the room's
+// node (`moved`), where the hello takes the seat (seated(): mm.joined tells the lead). The lead
+// keeps the match until it starts (mm.start) or is dissolved (mm.dissolve). When a ticket of
+// another node ends or its game starts, that node is told (mm.gone). When the lead changes, the
+// tickets the old one held end (match.cancelled, reason failed) unless it still answers for them.
 #pragma once
 
 #include <atomic>
@@ -126,11 +129,10 @@ class match_service {
     std::string id;
     std::string mode;
     std::vector<ticket> tickets;
+    std::string host;  // the node making the room ("" this one)
     std::string room_id;
     player_id leader = 0;              // the room's creator
     std::map<player_id, bool> joined;  // every player: took the seat
-    int reserving = 0;                 // reserve replies still awaited
-    std::vector<player_id> failed;     // players whose seat could not be reserved
     std::unique_ptr<boost::asio::steady_timer> deadline;
     // match.found sent again to players it did not reach (tell_found).
     std::vector<std::shared_ptr<boost::asio::steady_timer>> retries;
@@ -141,13 +143,40 @@ class match_service {
   void on_strand(F&& f);
   void schedule();
   void form(match m);
-  void on_reserved(const std::string& match_id);
+  // The node where a match's room is made: the one most of its players are connected to (ties
+  // taken in turn); "" this one.
+  std::string host_for(const std::vector<ticket>& tickets);
+  // Makes a pending match's room on this node.
+  void host_here(const std::string& match_id);
+  // A match's room on this node: private, ranked, as large as the match, with `settings` (JSON
+  // text, "" the mode's defaults); the first player's seat held without a connection, every
+  // other's reserved. `done` (on the strand): the room and the players whose seat could not be
+  // reserved, or why the room was not made.
+  struct made_room {
+    std::string room_id;
+    std::vector<player_id> failed;
+  };
+  void make_room(const std::string& match_id, const std::string& mode, const std::string& settings,
+                 std::vector<player_id> players, std::function<void(result<made_room>)> done);
+  // The match's room is made and its seats reserved (but `failed`): everyone is told, or, when a
+  // seat could not be reserved, the match is dissolved.
+  void on_reserved(const std::string& match_id, std::string room_id,
+                   const std::vector<player_id>& failed);
   void start_game(pending& pm);
   // Ends a pending match: everyone leaves its room; the tickets holding an `absent` player end
   // with `reason` (all of them when reason is "failed"), the others go back to the front.
   void dissolve(const std::string& match_id, std::vector<player_id> absent,
                 std::string_view reason);
+  // Tells the ticket's players it ended (match.cancelled) and its node it is gone.
   void end_ticket(const ticket& t, std::string_view reason);
+  // The node a ticket came from forgets it (mm.gone): it ended, or its game started.
+  void tell_gone(const ticket& t);
+  // A host: tells `lead` that p took its seat in match `match_id`'s room (mm.joined), again while
+  // the lead does not answer and the room is still held here (`tries` left).
+  void tell_joined(const std::string& match_id, player_id p, int tries);
+  // A host: the room of a match made here for another node's matchmaker; everyone leaves it
+  // (an empty room closes) and it is forgotten.
+  void drop_hosted(const std::string& match_id, bool leave);
   void send(player_id p, std::string_view type, const boost::json::object& data);
   // Queues a checked ticket here (the lead, or one node); replies {ticket, mode, players}.
   void queue_here(ticket t, lobby::reply_fn reply);
@@ -184,7 +213,19 @@ class match_service {
     std::string lead;
     std::vector<player_id> players;
     std::int64_t party = 0;
+    ticket_id ticket = 0;  // its id at the lead
   };
+  // Several nodes: the rooms made here for the lead's matches (mm.host), until the lead starts or
+  // dissolves them, or join_timeout_ms and a margin pass (a lead that died).
+  struct hosted {
+    std::string lead;
+    std::string room_id;
+    std::vector<player_id> players;  // the room's creator first
+    std::unique_ptr<boost::asio::steady_timer> expiry;
+  };
+  std::map<std::string, hosted> hosted_;                  // match id -> its room here
+  std::unordered_map<player_id, std::string> hosted_of_;  // players of those matches
+  std::size_t host_turn_ = 0;                             // ties between nodes, in turn
   match_peers peers_;
   std::unordered_map<player_id, std::shared_ptr<forwarded>> forwarded_;
   std::unordered_map<std::int64_t, std::shared_ptr<forwarded>> forwarded_parties_;

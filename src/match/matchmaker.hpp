@@ -59,6 +59,9 @@ struct ticket {
   epoch_ms enqueued_at = 0;  // first queued (kept when re-queued: the window stays wide)
   epoch_ms expires_at = 0;
   std::int64_t order = 0;  // queue position: lower goes first (re-queued tickets are negative)
+  // Several nodes: the node the ticket was sent from, where its players are connected ("" this
+  // one). Not used by the matching itself; the service makes the room where most players are.
+  std::string node;
 
   std::size_t size() const noexcept { return players.size(); }
 };

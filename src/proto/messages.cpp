@@ -493,8 +493,10 @@ constexpr message_spec messages[] = {
      direction::request,
      "Takes the seat a match reserved for the sender (after match.found, before its join_by). "
      "Once every player has joined, the game starts. no_match when no seat waits (or it is not "
-     "held any more); out_of_order while the room is still being made. Several nodes: when the "
-     "match's room is on another node, the reply is `{moved:{node, ws, room_id}}` instead: "
+     "held any more); out_of_order while the room is still being made. Several nodes: the room "
+     "is made on the node most of the match's players are connected to (ties taken in turn), "
+     "so most take their seat where they are; when it is on another node, the reply is "
+     "`{moved:{node, ws, room_id}}` instead: "
      "connect to the path `ws` with the same token, and that hello's room is the snapshot "
      "(the hello takes the seat).",
      {},

@@ -715,8 +715,9 @@ std::string matchmaker_node(int port, const std::string& admin_token) {
 
 // Quick play across nodes: one node runs the matchmaker of both. A ticket sent through the other
 // node is held there (queued once, cancelled once); players of both nodes are matched into one
-// room on the matchmaker's node, those of the other node are sent there by match.join (`moved`)
-// and their hello takes the seat; the game starts for all.
+// room, made on the node most of them are connected to (the other node: two of three); they take
+// their seats there with match.join, the matchmaker's own player is sent there (`moved`) and its
+// hello takes the seat; the game starts for all.
 TEST(cluster_test, quick_play_matches_players_connected_to_different_nodes) {
   two_nodes c({"matchmaker.interval_ms=50", "matchmaker.join_timeout_ms=8000"});
   const std::string admin = make_admin(c.a, {"storage.database_url=" + c.pg.url()}).token;
@@ -746,22 +747,86 @@ TEST(cluster_test, quick_play_matches_players_connected_to_different_nodes) {
   }
   EXPECT_EQ(error_code(far[1].ws->request("match.cancel")), "match_formed");
 
-  EXPECT_EQ(str(at(snapshot_of_reply(near[0].ws->call("match.join")), "id")), room_id);
-  std::vector<std::unique_ptr<ws_client>> moved;
-  for (std::size_t i = 0; i < far.size(); ++i) {
-    auto joined = far[i].ws->call("match.join");
-    ASSERT_TRUE(has(joined, "moved")) << json::serialize(joined);
-    EXPECT_EQ(str(at(joined, "moved.node")), lead);
-    EXPECT_EQ(str(at(joined, "moved.room_id")), room_id);
-    auto ws = std::make_unique<ws_client>(host.port(), far[i].acc.token);
-    auto hello = ws->hello();
-    ASSERT_TRUE(has(hello, "room.id")) << json::serialize(hello);
-    EXPECT_EQ(str(at(hello, "room.id")), room_id);
-    moved.push_back(std::move(ws));
+  for (auto& s : far)
+    EXPECT_EQ(str(at(snapshot_of_reply(s.ws->call("match.join")), "id")), room_id);
+  auto joined = near[0].ws->call("match.join");
+  ASSERT_TRUE(has(joined, "moved")) << json::serialize(joined);
+  EXPECT_EQ(str(at(joined, "moved.node")), lead == "a" ? "b" : "a");
+  EXPECT_EQ(str(at(joined, "moved.room_id")), room_id);
+  EXPECT_EQ(http_call(other.port(), "GET", "/v1/admin/rooms/" + room_id, {}, bearer(admin)).status,
+            200);
+  auto moved = std::make_unique<ws_client>(other.port(), near[0].acc.token);
+  auto hello = moved->hello();
+  ASSERT_TRUE(has(hello, "room.id")) << json::serialize(hello);
+  EXPECT_EQ(str(at(hello, "room.id")), room_id);
+  for (auto& s : far)
+    s.ws->expect("room.game_started", ms(5000));
+  moved->expect("room.game_started", ms(5000));
+}
+
+// A match whose players are all connected to the node that does not run the matchmaker plays
+// there: the room is made on their node, nobody moves. A player who does not join in time fails
+// the match: that node's room closes, the absent player's ticket ends (no_show), the one who
+// joined is queued again at the front and meets the next player there. Once the game starts, the
+// player's node forgets the ticket it sent (mm.gone): its party may take a room by hand again.
+TEST(cluster_test, a_match_of_one_nodes_players_plays_on_that_node) {
+  two_nodes c({"matchmaker.interval_ms=50", "matchmaker.join_timeout_ms=1500"});
+  const std::string admin = make_admin(c.a, {"storage.database_url=" + c.pg.url()}).token;
+  const std::string lead = matchmaker_node(c.a.port(), admin);
+  ASSERT_TRUE(lead == "a" || lead == "b") << lead;
+  server_process& other = lead == "a" ? c.b : c.a;
+  auto seats = seat_players(other.port(), {"Here1", "Here2", "Here3", "Here4"});
+  const json::object duel{{"mode", "test.counter"}, {"min_players", 2}, {"max_players", 2}};
+
+  seats[0].ws->call("match.start", duel);
+  seats[1].ws->call("match.start", duel);
+  auto found = seats[0].ws->expect("match.found", ms(5000));
+  const std::string first_room = str(at(found, "data.room_id"));
+  seats[1].ws->expect("match.found", ms(5000));
+  // Made on this node (the matchmaker's has no such room): the seat is taken here, no `moved`.
+  const auto room_status = [&](server_process& node, const std::string& id) {
+    return http_call(node.port(), "GET", "/v1/admin/rooms/" + id, {}, bearer(admin)).status;
+  };
+  EXPECT_EQ(room_status(other, first_room), 200);
+  EXPECT_EQ(room_status(lead == "a" ? c.a : c.b, first_room), 404);
+  auto joined = seats[0].ws->call("match.join");
+  ASSERT_FALSE(has(joined, "moved")) << json::serialize(joined);
+  EXPECT_EQ(str(at(snapshot_of_reply(joined), "id")), first_room);
+  // Here2 never joins: a no-show.
+  auto ended = seats[1].ws->expect("match.cancelled", ms(5000));
+  EXPECT_EQ(str(at(ended, "data.reason")), "no_show");
+  seats[0].ws->expect("match.requeued", ms(3000));
+  // The room is gone and Here1 is queued again (its wait kept).
+  EXPECT_TRUE(eventually([&] { return room_status(other, first_room) == 404; }));
+  EXPECT_EQ(error_code(seats[0].ws->request("room.leave")), "not_in_room");
+  EXPECT_EQ(error_code(seats[0].ws->request("match.start", duel)), "already_matchmaking");
+
+  seats[2].ws->call("match.start", duel);
+  found = seats[0].ws->expect("match.found", ms(5000));
+  const std::string room = str(at(found, "data.room_id"));
+  EXPECT_NE(room, first_room);
+  EXPECT_EQ(str(at(seats[2].ws->expect("match.found", ms(5000)), "data.room_id")), room);
+  for (int i : {0, 2}) {
+    auto j = seats[static_cast<std::size_t>(i)].ws->call("match.join");
+    ASSERT_FALSE(has(j, "moved")) << json::serialize(j);
+    EXPECT_EQ(str(at(snapshot_of_reply(j), "id")), room);
   }
-  near[0].ws->expect("room.game_started", ms(5000));
-  for (auto& ws : moved)
-    ws->expect("room.game_started", ms(5000));
+  seats[0].ws->expect("room.game_started", ms(5000));
+  seats[2].ws->expect("room.game_started", ms(5000));
+
+  // After the game, Here1 leads a party into a room by hand: the ticket it had sent to the
+  // matchmaker is forgotten here (it was not, before mm.gone: already_matchmaking).
+  seats[0].ws->call("room.leave");
+  auto party = at(seats[0].ws->call("party.create"), "party").as_object();
+  seats[3].ws->call("party.join", {{"code", at(party, "code")}});
+  seats[0].ws->expect("party.member_joined", ms(3000));
+  const json::object table{{"mode", "test.counter"}, {"name", "After"}, {"party", true}};
+  json::object made;
+  EXPECT_TRUE(eventually([&] {
+    made = seats[0].ws->request("room.create", table);
+    return error_code(made).empty();
+  })) << json::serialize(made);
+  EXPECT_EQ(at(made, "data.room.members").as_array().size(), 2u) << json::serialize(made);
 }
 
 // The matchmaker's node killed: its lease expires, the other node takes it, the ticket the dead
