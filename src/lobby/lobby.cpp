@@ -124,6 +124,7 @@ void lobby::create(player_id p, create_params params, std::shared_ptr<net::conne
   }
   std::string nickname = nickname_of(p);
   if (nickname.empty()) return reply(error{errc::nickname_required});
+  hash_room_password(params);  // before the lock
   std::shared_ptr<room> r;
   std::vector<companion> companions;
   {
@@ -218,7 +219,11 @@ void lobby::restore(std::vector<store::room_snapshot_record> snaps,
       cp.is_private = ro.at("private").as_bool();
       // Snapshots written before "ranked" existed: not ranked.
       if (const auto* ranked = ro.if_contains("ranked")) cp.ranked = ranked->as_bool();
-      cp.password = ro.at("password").as_string();
+      // Snapshots written before hashes were kept carry the password; the room hashes it.
+      if (const auto* hash = ro.if_contains("password_hash"))
+        cp.password_hash = hash->as_string();
+      else
+        cp.password = ro.at("password").as_string();
       cp.allow_spectators = ro.at("allow_spectators").as_bool();
       cp.settings = std::make_shared<const json::object>(ro.at("settings").as_object());
       cp.seed = ro.at("seed").to_number<std::uint64_t>();

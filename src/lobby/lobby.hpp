@@ -87,7 +87,12 @@ struct create_params {
   // each other. A room a player makes private is played among friends, who could trade wins: its
   // games are not rated.
   bool ranked = false;
+  // The password as typed (room.create; a snapshot written before hashes were kept). The room
+  // keeps only `password_hash` (Argon2id, libsodium's minimum limits: a salted hash, cheap
+  // enough to check on the room's strand), never the password: snapshots and handovers carry
+  // the hash. Empty both: no password.
   std::string password;
+  std::string password_hash;
   bool allow_spectators = false;
   std::shared_ptr<const boost::json::object> settings;  // validated by the mode
   std::uint64_t seed = 0;                               // 0: random

@@ -43,7 +43,12 @@ room::room(lobby& owner, asio::io_context& ioc, std::string id, std::string invi
       strand_(asio::make_strand(ioc)),
       id_(std::move(id)),
       invite_(std::move(invite)),
-      params_(std::move(params)),
+      // lobby::create hashes before it takes its lock; a legacy snapshot's password is hashed
+      // here.
+      params_([](create_params p) {
+        hash_room_password(p);
+        return p;
+      }(std::move(params))),
       factory_(factory),
       games_(games),
       log_(log),
@@ -52,6 +57,15 @@ room::room(lobby& owner, asio::io_context& ioc, std::string id, std::string invi
       opts_(opts),
       rng_(params_.seed ? params_.seed : random_seed()),
       sched_(opts_.timers ? opts_.timers : asio_scheduler()) {}
+
+void hash_room_password(create_params& p) {
+  if (p.password.empty()) return;
+  if (p.password_hash.empty()) {
+    core::crypto_init();
+    p.password_hash = core::hash_password(p.password, core::pwhash_params::minimal());
+  }
+  p.password.clear();
+}
 
 room::~room() = default;
 
@@ -107,7 +121,7 @@ json::object room::snapshot(player_id viewer) const {
                  {"state", state_ == state::playing ? "playing" : "waiting"},
                  {"capacity", params_.capacity},
                  {"private", params_.is_private},
-                 {"has_password", !params_.password.empty()},
+                 {"has_password", !params_.password_hash.empty()},
                  {"allow_spectators", params_.allow_spectators},
                  {"leader", leader_},
                  {"members", std::move(members)},
@@ -228,7 +242,7 @@ void room::publish_summary() {
   s.state = state_ == state::playing ? "playing" : "waiting";
   s.players = static_cast<int>(player_count());
   s.capacity = params_.capacity;
-  s.has_password = !params_.password.empty();
+  s.has_password = !params_.password_hash.empty();
   s.allow_spectators = params_.allow_spectators;
   s.is_private = params_.is_private;
   lobby_.update_summary(s);
@@ -250,14 +264,14 @@ void room::join(player_id p, std::string nickname, join_params jp,
     bool creator = members_.empty() && leader_ == 0;
     if (!creator) {
       bool by_invite = !jp.invite_code.empty() && jp.invite_code == invite_;
-      if (!params_.password.empty() && !by_invite) {
+      if (!params_.password_hash.empty() && !by_invite) {
         if (auto wait = password_blocked(p)) {
           return refuse(error{errc::rate_limited,
                               fmt::format("Too many wrong passwords for this room; try again in "
                                           "{} s.",
                                           (wait + 999) / 1000)});
         }
-        if (jp.password != params_.password) {
+        if (!core::verify_password(params_.password_hash, jp.password)) {
           count_wrong_password(p);
           return refuse(errc::wrong_password);
         }
@@ -906,7 +920,7 @@ std::string room::snapshot_text() const {
                      {"capacity", params_.capacity},
                      {"private", params_.is_private},
                      {"ranked", params_.ranked},
-                     {"password", params_.password},
+                     {"password_hash", params_.password_hash},
                      {"allow_spectators", params_.allow_spectators},
                      {"settings", params_.settings ? *params_.settings : json::object{}},
                      {"seed", params_.seed}}},

@@ -23,6 +23,10 @@
 
 namespace maratang::lobby {
 
+// Replaces a typed room password by its salted hash (create_params::password_hash), unless the
+// hash is known already; the typed one is cleared. Any thread (about 0.2 ms).
+void hash_room_password(create_params& p);
+
 class room final : public room_api, public std::enable_shared_from_this<room> {
  public:
   room(lobby& owner, boost::asio::io_context& ioc, std::string id, std::string invite,

@@ -201,6 +201,22 @@ TEST_P(account_store_contract, set_nickname_sets_both_fields) {
   EXPECT_EQ(by_key("ada lovelace")->id, a.id);
 }
 
+TEST_P(account_store_contract, nicknames_of_names_the_accounts_that_exist_and_have_one) {
+  const account named = create(device_account("dev-n1"));
+  const account other = create(device_account("dev-n2"));
+  const account unnamed = create(device_account("dev-n3"));
+  ASSERT_EQ(set_nickname(named.id, "Named", "named"), status::ok);
+  ASSERT_EQ(set_nickname(other.id, "Other One", "other one"), status::ok);
+  const std::int64_t missing = std::max({named.id, other.id, unnamed.id}) + 100;
+  auto names = call(accounts(), &account_store::nicknames_of,
+                    std::vector<std::int64_t>{other.id, missing, unnamed.id, named.id});
+  // One entry each for the named accounts, in the order asked; none for the others.
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names[0], (std::pair<std::int64_t, std::string>{other.id, "Other One"}));
+  EXPECT_EQ(names[1], (std::pair<std::int64_t, std::string>{named.id, "Named"}));
+  EXPECT_TRUE(call(accounts(), &account_store::nicknames_of, std::vector<std::int64_t>{}).empty());
+}
+
 TEST_P(account_store_contract, set_nickname_conflicts_when_another_account_holds_the_key) {
   const account a = create(device_account("dev-a"));
   const account b = create(device_account("dev-b"));

@@ -23,6 +23,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "store/sqlite/sqlite_backend.hpp"
+
 #ifndef MARATANG_BINARY
 #error "MARATANG_BINARY must name the server binary"
 #endif
@@ -790,6 +792,22 @@ json::object member_of(const json::object& snapshot, std::int64_t id) {
     if (num(at(m, "id")) == id) return m.as_object();
   }
   throw std::runtime_error("member " + std::to_string(id) + " not in " + json::serialize(snapshot));
+}
+
+json::object wait_snapshot(const std::filesystem::path& db_file,
+                           const std::function<bool(const json::object&)>& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      auto db = store::sqlite_backend::open(db_file.string());
+      for (const auto& s : db->room_snapshots("node-1")) {
+        auto doc = json::parse(s.data_json).as_object();
+        if (ready(doc)) return doc;
+      }
+    }
+    std::this_thread::sleep_for(ms(20));  // polling interval
+  }
+  throw std::runtime_error("the expected snapshot was never stored");
 }
 
 // --- Threads

@@ -260,6 +260,11 @@ std::vector<std::int64_t> member_ids(const json::object& snapshot);
 // The snapshot's member entry for `id`; throws when absent.
 json::object member_of(const json::object& snapshot, std::int64_t id);
 
+// The room snapshot stored by node-1 (one node's default id) in the server's SQLite file `db_file`
+// (read while the server runs), once `ready` holds for its document; throws after kWait.
+json::object wait_snapshot(const std::filesystem::path& db_file,
+                           const std::function<bool(const json::object&)>& ready);
+
 // --- Threads -------------------------------------------------------------------------------------
 
 // A thread running `fn`; an exception escaping it becomes a test failure instead of terminating

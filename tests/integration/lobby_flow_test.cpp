@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <set>
 #include <thread>
 
 #include "harness.hpp"
+#include "store/sqlite/sqlite_backend.hpp"
 
 namespace maratang::it {
 namespace {
@@ -1078,6 +1080,81 @@ TEST_F(lobby_flow_test, a_mode_that_throws_ends_only_its_game_and_stores_it_as_a
   EXPECT_EQ(http_call(port(), "GET", "/health").status, 200);
   auto m = http_call(port(), "GET", "/metrics");
   EXPECT_NE(m.body.find("\nmaratang_mode_crashes_total 1\n"), std::string::npos) << m.body;
+}
+
+// A room's password is never stored: its snapshot keeps a salted hash (Argon2id), and the room
+// restored from it after kill -9 asks for the same password (a wrong one is refused; the right
+// one passes on to the next check: the game is in progress, so its bearer spectates).
+TEST(lobby_restart_test, a_rooms_password_is_stored_as_a_salted_hash_and_holds_after_a_restart) {
+  temp_dir data;
+  const auto dir = data.path() / "data";
+  const std::vector<std::string> sets{"rooms.reconnect_grace_ms=20000"};
+  std::string room_id;
+  std::vector<seat> seats;
+  {
+    server_process srv(sets, dir);
+    seats = seat_players(srv.port(), {"Lock", "Key", "Guess"});
+    const json::object locked{{"mode", "test.counter"},
+                              {"name", "Locked"},
+                              {"password", "open sesame"},
+                              {"allow_spectators", true}};
+    room_id = str(at(snapshot_of_reply(seats[0].ws->call("room.create", locked)), "id"));
+    EXPECT_EQ(error_code(seats[1].ws->request("room.join",
+                                              {{"room_id", room_id}, {"password", "open sesam"}})),
+              "wrong_password");
+    seats[1].ws->call("room.join", {{"room_id", room_id}, {"password", "open sesame"}});
+    seats[1].ws->call("room.ready", {{"ready", true}});
+    seats[0].ws->call("room.start");
+    seats[0].ws->call("test.counter.add", {{"n", 1}});
+    auto doc = wait_snapshot(dir / "maratang.db", [&](const json::object& d) {
+      return str(at(d, "room.id")) == room_id;
+    });
+    const std::string text = json::serialize(doc);
+    EXPECT_EQ(text.find("open sesame"), std::string::npos) << text;
+    EXPECT_FALSE(has(doc, "room.password")) << text;
+    EXPECT_TRUE(str(at(doc, "room.password_hash")).starts_with("$argon2id$")) << text;
+    ASSERT_EQ(::kill(srv.pid(), SIGKILL), 0);
+    EXPECT_EQ(srv.stop().signal, SIGKILL);
+    for (auto& s : seats)
+      s.ws->drop();
+  }
+  // The room, restored, asks `who` for the same password.
+  const auto password_holds = [&](server_process& srv, seat& who) {
+    ws_client ws(srv.port(), who.acc.token);
+    ws.hello();
+    auto join = [&](const std::string& password, bool spectate) {
+      return ws.request("room.join",
+                        {{"room_id", room_id}, {"password", password}, {"spectate", spectate}});
+    };
+    EXPECT_EQ(error_code(join("open sesame!", false)), "wrong_password");
+    EXPECT_EQ(error_code(join("open sesame", false)), "game_in_progress");
+    auto in = join("open sesame", true);
+    ASSERT_EQ(error_code(in), "") << json::serialize(in);
+    EXPECT_EQ(str(at(in, "data.room.id")), room_id);
+  };
+  {
+    server_process srv(sets, dir);
+    password_holds(srv, seats[2]);
+    ASSERT_EQ(::kill(srv.pid(), SIGKILL), 0);
+    EXPECT_EQ(srv.stop().signal, SIGKILL);
+  }
+  // A snapshot written before hashes were kept (the password itself) is restored too, and the
+  // password hashed.
+  {
+    auto db = store::sqlite_backend::open((dir / "maratang.db").string());
+    auto snaps = db->room_snapshots("node-1");
+    ASSERT_EQ(snaps.size(), 1u);
+    auto doc = json::parse(snaps[0].data_json).as_object();
+    auto& room = doc.at("room").as_object();
+    room.erase("password_hash");
+    room["password"] = "open sesame";
+    snaps[0].data_json = json::serialize(doc);
+    db->put_room_snapshot(snaps[0]);
+  }
+  server_process srv(sets, dir);
+  auto late = seat_players(srv.port(), {"Late"});
+  late[0].ws->drop();
+  password_holds(srv, late[0]);
 }
 
 }  // namespace

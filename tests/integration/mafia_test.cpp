@@ -637,24 +637,6 @@ TEST(MafiaTest, scripted_game_from_start_to_stored_record) {
 // --- Crash recovery (issue 16: rooms outlive their process)
 // ---------------------------------------
 
-// The room's stored snapshot (read from the server's SQLite file while it runs), once `ready` holds
-// for its document.
-json::object wait_snapshot(const std::filesystem::path& db_file,
-                           const std::function<bool(const json::object&)>& ready) {
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
-  while (std::chrono::steady_clock::now() < deadline) {
-    {
-      auto db = store::sqlite_backend::open(db_file.string());
-      for (const auto& s : db->room_snapshots("node-1")) {
-        auto doc = json::parse(s.data_json).as_object();
-        if (ready(doc)) return doc;
-      }
-    }
-    std::this_thread::sleep_for(20ms);  // polling interval
-  }
-  throw std::runtime_error("the expected snapshot was never stored");
-}
-
 // rooms.snapshot_interval_ms: plays in quick succession are saved together, at most one snapshot
 // an interval, and the last of them is in the snapshot written when the interval ends.
 TEST(MafiaTest, snapshots_come_at_most_once_an_interval_and_keep_the_last_play) {
