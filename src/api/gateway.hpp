@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "net/handler.hpp"
@@ -31,6 +32,7 @@ class health;
 namespace maratang::lobby {
 class lobby;
 class game_store;
+struct companion;
 }  // namespace maratang::lobby
 namespace maratang::traces {
 class trace_service;
@@ -93,6 +95,8 @@ struct cluster_hooks {
   struct join_request {
     std::string room_id, invite_code, password;
     bool spectate = false;
+    // The sender's party following it (room.join party:true): ids and nicknames.
+    std::vector<std::pair<std::int64_t, std::string>> party;
   };
   std::function<void(std::int64_t account, std::string nickname, join_request,
                      std::function<void(result<boost::json::object>)>)>
@@ -199,6 +203,11 @@ class gateway final : public net::handler {
   void on_room_join(request& r);
   // party:true on room.create and room.join: once the matchmaker confirmed the sender leads a
   // party that is not matchmaking, `go(request, the other members)`; else its error is the reply.
+  // room.join party:true of a room of another node (cluster_.join_elsewhere with the party):
+  // `members` as lobby::companions_here read them before the join.
+  void party_join_elsewhere(std::shared_ptr<request> shared, std::vector<std::int64_t> others,
+                            std::string leader_name, result<std::vector<lobby::companion>> members,
+                            cluster_hooks::join_request elsewhere);
   void with_party(request& r,
                   std::function<void(std::shared_ptr<request>, std::vector<std::int64_t>)> go);
   void on_room_leave(request& r);

@@ -411,23 +411,31 @@ void gateway::on_room_join(request& r) {
       return send_error(r.conn, r.type, r.id,
                         error{errc::bad_field, "A party takes seats as players, not spectators."});
     }
-    // A party joins rooms of the node it plays on: an unknown room stays unknown.
     return with_party(r, [this, p = std::move(p)](std::shared_ptr<request> shared,
                                                   std::vector<std::int64_t> others) mutable {
-      p.party = std::move(others);
-      lobby_.join(shared->conn->context().account_id, std::move(p), shared->conn,
-                  [this, shared](result<json::object> res) {
-                    if (!res && res.error().code == errc::unknown_room && cluster_.join_elsewhere) {
-                      return reply(*shared,
-                                   error{errc::unknown_room,
-                                         "No such room on this node: a party joins rooms of the "
-                                         "node it plays on."});
-                    }
-                    reply(*shared, std::move(res));
-                  });
+      cluster_hooks::join_request elsewhere{p.room_id, p.invite_code, p.password, false, {}};
+      const auto leader = shared->conn->context().account_id;
+      // For a room of another node, read now: the lobby answers unknown_room under its lock.
+      result<std::vector<lobby::companion>> members = error{errc::unknown_room};
+      std::string name;
+      if (cluster_.join_elsewhere) {
+        members = lobby_.companions_here(others);
+        name = lobby_.nickname_of(leader);
+      }
+      p.party = others;
+      lobby_.join(
+          leader, std::move(p), shared->conn,
+          [this, shared, others, elsewhere = std::move(elsewhere), members = std::move(members),
+           name = std::move(name)](result<json::object> res) mutable {
+            if (!res && res.error().code == errc::unknown_room && cluster_.join_elsewhere) {
+              return party_join_elsewhere(shared, std::move(others), std::move(name),
+                                          std::move(members), std::move(elsewhere));
+            }
+            reply(*shared, std::move(res));
+          });
     });
   }
-  cluster_hooks::join_request elsewhere{p.room_id, p.invite_code, p.password, p.spectate};
+  cluster_hooks::join_request elsewhere{p.room_id, p.invite_code, p.password, p.spectate, {}};
   const auto account = r.conn->context().account_id;
   // Read now: the lobby may answer under its lock, where asking it again would deadlock.
   std::string nickname = cluster_.join_elsewhere ? lobby_.nickname_of(account) : std::string();
@@ -444,6 +452,30 @@ void gateway::on_room_join(request& r) {
                 }
                 reply(*shared, std::move(res));
               });
+}
+
+void gateway::party_join_elsewhere(std::shared_ptr<request> shared,
+                                   std::vector<std::int64_t> others, std::string leader_name,
+                                   result<std::vector<lobby::companion>> members,
+                                   cluster_hooks::join_request elsewhere) {
+  // The party follows its leader to the room's node: each member connected here and seated
+  // nowhere; the room's node holds every seat or none (capacity, password); the leader is moved
+  // there by the reply, each member by party.room. Called under the lobby's lock: asks it nothing.
+  const auto leader = shared->conn->context().account_id;
+  if (!members) return reply(*shared, members.error());
+  for (const auto& m : *members)
+    elsewhere.party.emplace_back(m.id, m.nickname);
+  cluster_.join_elsewhere(
+      leader, std::move(leader_name), std::move(elsewhere),
+      [this, shared, leader, others = std::move(others)](result<json::object> moved) {
+        if (moved) {
+          const auto frame = proto::encode_event(
+              "party.room", {{"room", nullptr}, {"by", leader}, {"moved", moved->at("moved")}});
+          for (std::int64_t m : others)
+            lobby_.deliver_anywhere(m, frame, [](result<bool>) {});
+        }
+        reply(*shared, std::move(moved));
+      });
 }
 
 // Runs `fn(room, account, reply)` on the sender's room, or answers not_in_room.

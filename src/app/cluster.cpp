@@ -521,6 +521,13 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
       p.invite_code = msg.at("invite_code").as_string();
       p.password = msg.at("password").as_string();
       p.spectate = msg.at("spectate").as_bool();
+      // A party of that node following its leader: their seats are held with the leader's.
+      if (const auto* party = msg.if_contains("party")) {
+        for (const auto& m : party->as_array()) {
+          p.party.push_back(m.at("id").to_number<std::int64_t>());
+          p.party_nicknames.emplace_back(m.at("nickname").as_string());
+        }
+      }
     } catch (const std::exception&) {
       return answer(error{errc::bad_field, "a malformed reservation request"});
     }
@@ -1162,6 +1169,15 @@ void cluster_node::join_elsewhere(std::int64_t account, std::string nickname,
                    {"invite_code", p.invite_code},
                    {"password", p.password},
                    {"spectate", p.spectate}};
+  if (!p.party.empty()) {
+    json::array party;
+    for (std::size_t i = 0; i < p.party.size(); ++i) {
+      party.push_back(json::object{
+          {"id", p.party[i]},
+          {"nickname", i < p.party_nicknames.size() ? p.party_nicknames[i] : std::string()}});
+    }
+    ask["party"] = std::move(party);
+  }
   s.ask(node, std::move(ask), s.o.request_timeout_ms,
         [reply = std::move(reply), node, route, room_id](result<json::object> r) {
           if (!r) return reply(r.error());

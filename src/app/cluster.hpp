@@ -93,7 +93,8 @@ class cluster_node {
   lobby::lobby_listener listener();
 
   // room.join for a room this node does not hold. `reply` gets {moved: {node, ws}} once the room's
-  // node reserved the seat, or the error it gave (unknown_room when no live node has the room;
+  // node reserved the seat (with `p.party`: the seats of the leader and the whole party, all or
+  // none), or the error it gave (unknown_room when no live node has the room;
   // unavailable when its node does not answer in time or has no route).
   void join_elsewhere(std::int64_t account, std::string nickname, const lobby::join_params& p,
                       std::function<void(result<boost::json::object>)> reply);

@@ -518,6 +518,10 @@ void start_redis(Impl& s) {
     p.invite_code = std::move(j.invite_code);
     p.password = std::move(j.password);
     p.spectate = j.spectate;
+    for (auto& [member, name] : j.party) {
+      p.party.push_back(member);
+      p.party_nicknames.push_back(std::move(name));
+    }
     s.cluster->join_elsewhere(account, std::move(nickname), p, std::move(reply));
   };
   h.seat_elsewhere = [&s](std::int64_t account, std::function<void(boost::json::value)> done) {

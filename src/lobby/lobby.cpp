@@ -157,29 +157,45 @@ void lobby::create(player_id p, create_params params, std::shared_ptr<net::conne
   r->join(p, std::move(nickname), {}, std::move(c), std::move(reply), std::move(companions));
 }
 
-result<std::vector<companion>> lobby::take_companions(const std::vector<player_id>& party,
-                                                      const std::string& room_id) {
+result<std::vector<companion>> lobby::check_companions(const std::vector<player_id>& party,
+                                                       bool held) const {
   std::vector<companion> out;
   for (player_id m : party) {
     auto nick = nicknames_.find(m);
     const std::string name = nick == nicknames_.end() ? std::to_string(m) : nick->second;
     if (seat_of_.count(m))
       return error{errc::already_in_room, fmt::format("{} sits in a room already.", name)};
-    auto on = online_.find(m);
-    if (on == online_.end()) {
-      // Several nodes: a member may be connected to another one, whose players are not here.
-      return error{errc::out_of_order,
-                   listener_.deliver_elsewhere
-                       ? fmt::format("{} is offline or connected to another node.", name)
-                       : fmt::format("{} is offline.", name)};
+    std::shared_ptr<net::connection> conn;
+    if (!held) {
+      auto on = online_.find(m);
+      if (on == online_.end()) {
+        // Several nodes: a member may be connected to another one, whose players are not here.
+        return error{errc::out_of_order,
+                     listener_.deliver_elsewhere
+                         ? fmt::format("{} is offline or connected to another node.", name)
+                         : fmt::format("{} is offline.", name)};
+      }
+      conn = on->second;
     }
     if (nick == nicknames_.end() || nick->second.empty())
       return error{errc::nickname_required, fmt::format("{} has no nickname yet.", name)};
-    out.push_back({m, nick->second, on->second});
+    out.push_back({m, nick->second, std::move(conn)});
   }
-  for (const auto& m : out)
+  return out;
+}
+
+result<std::vector<companion>> lobby::take_companions(const std::vector<player_id>& party,
+                                                      const std::string& room_id, bool held) {
+  auto out = check_companions(party, held);
+  if (!out) return out;
+  for (const auto& m : *out)
     seat_of_[m.id] = room_id;
   return out;
+}
+
+result<std::vector<companion>> lobby::companions_here(const std::vector<player_id>& party) const {
+  std::lock_guard lock(mu_);
+  return check_companions(party, false);
 }
 
 void lobby::restore(std::vector<store::room_snapshot_record> snaps,
@@ -266,6 +282,10 @@ void lobby::join(player_id p, join_params params, std::shared_ptr<net::connectio
 
 void lobby::reserve(player_id p, std::string nickname, join_params params, reply_fn reply) {
   remember_nickname(p, nickname);
+  if (params.party_nicknames.size() != params.party.size())
+    return reply(error{errc::bad_field, "a party's nicknames do not fit its members"});
+  for (std::size_t i = 0; i < params.party.size(); ++i)
+    remember_nickname(params.party[i], params.party_nicknames[i]);
   join_as(p, std::move(nickname), std::move(params), nullptr, std::move(reply));
 }
 
@@ -293,7 +313,8 @@ void lobby::join_as(player_id p, std::string nickname, join_params params,
     if (sit != summaries_.end() && sit->second.is_private && params.invite_code.empty()) {
       return reply(error{errc::unknown_room});
     }
-    auto taken = take_companions(params.party, id);
+    // A reservation (no connection): its party's seats are held too.
+    auto taken = take_companions(params.party, id, c == nullptr);
     if (!taken) return reply(taken.error());
     companions = std::move(*taken);
     seat_of_[p] = id;  // reserved; the room releases it if it refuses

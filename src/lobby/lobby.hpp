@@ -104,8 +104,12 @@ struct join_params {
   std::string password;
   bool spectate = false;
   // The joiner's party (room.join party:true): these accounts take seats with the joiner, all or
-  // none. Each must be connected to this node and seated nowhere; each is told party.room.
+  // none. Each must be connected to this node and seated nowhere; each is told party.room. For
+  // reserve() (a party of another node): seated nowhere here, their seats held without a
+  // connection, named by `party_nicknames` (the other node's, in the same order); that node
+  // tells them.
   std::vector<player_id> party;
+  std::vector<std::string> party_nicknames;
 };
 
 // A party member seated with the player who brought them, as the lobby resolved it.
@@ -167,6 +171,10 @@ class lobby {
   // of this node as join() does, without a connection: the seat is held for
   // lobby_options::reservation_ms, and the player takes it by connecting here (hello resumes it).
   // `nickname` is the one the other node knows.
+  // Several nodes: whether `party` could follow its leader into a room of another node (each
+  // connected here, seated nowhere, named): their ids and nicknames, or the error naming the
+  // first who could not. Takes nothing.
+  result<std::vector<companion>> companions_here(const std::vector<player_id>& party) const;
   void reserve(player_id p, std::string nickname, join_params params, reply_fn reply);
   // Set once, before serving.
   void set_listener(lobby_listener l) { listener_ = std::move(l); }
@@ -260,10 +268,15 @@ class lobby {
   std::string new_room_id();
   void join_as(player_id p, std::string nickname, join_params params,
                std::shared_ptr<net::connection> c, reply_fn reply);
-  // Seats `party` in room `room_id` (under mu_): each connected here and seated nowhere, else
-  // nothing changes and the error names the first who is not.
+  // Seats `party` in room `room_id` (under mu_): each connected here (unless `held`: seats held
+  // without a connection, for a reservation) and seated nowhere, else nothing changes and the
+  // error names the first who is not.
   result<std::vector<companion>> take_companions(const std::vector<player_id>& party,
-                                                 const std::string& room_id);
+                                                 const std::string& room_id, bool held = false);
+  // Under mu_: whether each of `party` could be seated (connected here unless `held`, seated
+  // nowhere, named); their entries, or the error naming the first who could not.
+  result<std::vector<companion>> check_companions(const std::vector<player_id>& party,
+                                                  bool held) const;
   void seat_changed(player_id p, const std::string& room_id, bool seated) const {
     if (listener_.seat_changed) listener_.seat_changed(p, room_id, seated);
   }

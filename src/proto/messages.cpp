@@ -180,8 +180,12 @@ constexpr field_spec party_presence_fields[] = {
 };
 constexpr field_spec party_room_fields[] = {
     {"room", ft::object, true, 0, 0,
-     "The room snapshot, as room.join answers it: the receiver sits in it."},
+     "The room snapshot, as room.join answers it: the receiver sits in it. Null with `moved`."},
     {"by", ft::integer, true, 1, kMaxInt, "The party's leader, who brought the party."},
+    {"moved", ft::object, false, 0, 0,
+     "Several nodes: the room is on another node, where the receiver's seat is held for "
+     "rooms.reservation_ms: {node, ws, room_id}; connect to the path `ws` with the same token, "
+     "and that hello's room is the snapshot (the SDK follows it)."},
 };
 constexpr field_spec party_removed_fields[] = {
     {"party_id", ft::integer, true, 1, kMaxInt, "The party."},
@@ -365,7 +369,8 @@ constexpr message_spec messages[] = {
      "reply is `{moved:{node, ws, room_id}}` instead: connect to the path `ws` with the same "
      "token, and that hello's room is the snapshot. With party: true, all the party's members "
      "must be connected to this node, seated nowhere and not matchmaking, and the room must have "
-     "a seat for each (room_full); a room of another node is unknown_room to a party.",
+     "a seat for each (room_full); a room of another node reserves every seat or none, the "
+     "reply is `{moved}` as above, and each member gets party.room with `moved`.",
      room_join_fields, kSnapshotDoc, false},
     {"room.leave",
      direction::request,

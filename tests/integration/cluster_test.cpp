@@ -940,12 +940,11 @@ TEST(cluster_test, a_party_made_on_one_node_is_joined_through_the_other) {
   }
   EXPECT_TRUE(listed);
 
-  // A party takes rooms of its own node only: that room, on the other node, is not found for it;
-  // and a member connected to the other node cannot be seated here. Nothing changes.
+  // A party follows its leader only when every member is connected to the party's node: one
+  // connected to the other node is in the way, for a room there or here. Nothing changes.
   auto f = lead[0].ws->request("room.join", {{"room_id", room_id}, {"party", true}});
-  EXPECT_EQ(error_code(f), "unknown_room") << json::serialize(f);
-  EXPECT_NE(str(at(f, "error.message")).find("node it plays on"), std::string::npos)
-      << json::serialize(f);
+  EXPECT_EQ(error_code(f), "out_of_order") << json::serialize(f);
+  EXPECT_NE(str(at(f, "error.message")).find("Coderb"), std::string::npos) << json::serialize(f);
   guests[1].ws->call("room.leave");
   f = lead[0].ws->request("room.create",
                           {{"mode", "test.counter"}, {"name", "All of us"}, {"party", true}});
@@ -953,6 +952,63 @@ TEST(cluster_test, a_party_made_on_one_node_is_joined_through_the_other) {
   EXPECT_NE(str(at(f, "error.message")).find("Coderb"), std::string::npos) << json::serialize(f);
   EXPECT_EQ(error_code(lead[0].ws->request("room.leave")), "not_in_room");
   EXPECT_EQ(error_code(member.request("room.leave")), "not_in_room");
+}
+
+// A party joins a room of the other node as a unit: that node holds every seat or none. Too few
+// seats: room_full, nothing taken. Then the leader's reply and each member's party.room say
+// `moved`; their hellos there take the seats, the room's member heard both join, and the game
+// starts with all three.
+TEST(cluster_test, a_party_follows_its_leader_into_a_room_of_the_other_node) {
+  two_nodes c;
+  auto there = seat_players(c.b.port(), {"Hostb", "Fillb"});
+  auto party_seats = seat_players(c.a.port(), {"Leada", "Folla"});
+  auto party = at(party_seats[0].ws->call("party.create"), "party").as_object();
+  party_seats[1].ws->call("party.join", {{"code", at(party, "code")}});
+  party_seats[0].ws->expect("party.member_joined", ms(3000));
+  const std::string room_id =
+      str(at(snapshot_of_reply(there[0].ws->call(
+                 "room.create", {{"mode", "test.counter"}, {"name", "Across"}, {"capacity", 3}})),
+             "id"));
+  there[1].ws->call("room.join", {{"room_id", room_id}});
+  EXPECT_EQ(num(at(there[0].ws->expect("room.member_joined", ms(3000)), "data.member.id")),
+            there[1].acc.id);
+  ASSERT_TRUE(eventually([&] { return lists_room(c.a.port(), room_id); }));
+
+  const json::object join{{"room_id", room_id}, {"party", true}};
+  auto full = party_seats[0].ws->request("room.join", join);
+  EXPECT_EQ(error_code(full), "room_full") << json::serialize(full);
+  for (auto& s : party_seats)
+    EXPECT_EQ(error_code(s.ws->request("room.leave")), "not_in_room");
+
+  there[1].ws->call("room.leave");
+  auto joined = party_seats[0].ws->call("room.join", join);
+  ASSERT_TRUE(has(joined, "moved")) << json::serialize(joined);
+  EXPECT_EQ(str(at(joined, "moved.node")), "b");
+  EXPECT_EQ(str(at(joined, "moved.room_id")), room_id);
+  auto told = party_seats[1].ws->expect("party.room", ms(3000));
+  EXPECT_TRUE(at(told, "data").as_object().at("room").is_null()) << json::serialize(told);
+  EXPECT_EQ(num(at(told, "data.by")), party_seats[0].acc.id);
+  EXPECT_EQ(str(at(told, "data.moved.room_id")), room_id);
+  EXPECT_EQ(str(at(told, "data.moved.ws")), str(at(joined, "moved.ws")));
+  for (int i = 0; i < 2; ++i) {
+    auto j = there[0].ws->expect("room.member_joined", ms(3000));
+    const auto who = num(at(j, "data.member.id"));
+    EXPECT_TRUE(who == party_seats[0].acc.id || who == party_seats[1].acc.id) << who;
+  }
+
+  std::vector<std::unique_ptr<ws_client>> moved;
+  for (auto& s : party_seats) {
+    auto ws = std::make_unique<ws_client>(c.b.port(), s.acc.token);
+    auto hello = ws->hello();
+    ASSERT_TRUE(has(hello, "room.id")) << json::serialize(hello);
+    EXPECT_EQ(str(at(hello, "room.id")), room_id);
+    EXPECT_EQ(at(hello, "room.members").as_array().size(), 3u) << json::serialize(hello);
+    ws->call("room.ready", {{"ready", true}});
+    moved.push_back(std::move(ws));
+  }
+  there[0].ws->call("room.start");
+  for (auto& ws : moved)
+    ws->expect("room.game_started", ms(5000));
 }
 
 // A party queued through the node that does not run the matchmaker (its ticket forwarded to the

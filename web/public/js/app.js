@@ -439,11 +439,12 @@ for (const type of ['room.member_joined', 'room.member_left', 'room.member_ready
 }
 client.on('*', (d, type) => {
   if (type === 'party.room') {
-    // The party's leader took the party into a room: the player sits in it already.
+    // The party's leader took the party into a room: the player sits in it already (or, on
+    // another node, is being moved there: the hello there gives the room).
     app.traces = false;
     app.boards = false;
     app.notice = '';
-    enterRoom(d.room);
+    if (d.room) enterRoom(d.room);
     return;
   }
   if (type.startsWith('party.') || type.startsWith('match.')) {

@@ -450,6 +450,12 @@ export class Client {
       return;
     }
     this.#emit(m.type, m.data ?? {});
+    // Several nodes: the party's leader took the party into a room of another node; the seat is
+    // held there, and the hello there gives the room (the 'open' event's room).
+    if (m.type === 'party.room' && m.data?.moved?.ws && this.#moves < 20) {
+      this.#moves++;
+      this.#moveTo(m.data.moved.ws);
+    }
   }
 
   #moves = 0;
