@@ -873,6 +873,69 @@ async function admin(browser, problems) {
   await shot(page, 'config-ko');
 }
 
+// A party across two nodes behind nginx, played by SDK clients in one page: the leader and the
+// member connect to node a (its route), the host makes a room on node b; the leader's room.join
+// with party: true is followed to node b (the reply's `moved`) and the member's client follows
+// party.room's `moved` there by itself: both are in the host's room, on node b.
+async function party_cluster(browser, problems) {
+  const ctx = await browser.newContext({ locale: 'en-US' });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(WAIT);
+  watch(page, 'party_cluster', problems);
+  await page.goto(base + '/');
+  const r = await page.evaluate(async () => {
+    const { Client } = await import('/sdk/maratang.js');
+    const memory = () => {
+      const m = new Map();
+      return { getItem: (k) => m.get(k) ?? null, setItem: (k, v) => m.set(k, String(v)), removeItem: (k) => m.delete(k) };
+    };
+    const player = async (name, wsPath) => {
+      const c = new Client({ storage: memory(), clientName: 'party-cluster' });
+      c.wsPath = wsPath;
+      await c.loginGuest();
+      await c.setNickname(name);
+      await c.connect();
+      return c;
+    };
+    const host = await player('Hostpc', '/node/2/ws');
+    const leader = await player('Leadpc', '/node/1/ws');
+    const member = await player('Folpc', '/node/1/ws');
+    const room = (await host.request('room.create', { mode: 'test.counter', name: 'Across nodes' })).room;
+    const { party } = await leader.request('party.create');
+    const joinedParty = new Promise((ok) => leader.on('party.member_joined', ok));
+    await member.request('party.join', { code: party.code });
+    await joinedParty;
+    // The member's client: party.room (moved), then the hello on node b with the room.
+    const told = new Promise((ok) => member.on('party.room', ok));
+    const reopened = new Promise((ok) => member.on('open', (h) => { if (h.room) ok(h); }));
+    // The room is listed through node a once node b's directory entry reached it.
+    let reply = null;
+    for (let i = 0; i < 50 && !reply; i++) {
+      try {
+        reply = await leader.request('room.join', { room_id: room.id, party: true });
+      } catch (e) {
+        if (e.code !== 'unknown_room') throw e;
+        await new Promise((ok) => setTimeout(ok, 100));
+      }
+    }
+    const within = (p, what) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error(what)), 10000))]);
+    const t = await within(told, 'no party.room within 10 s');
+    const h = await within(reopened, 'the member\'s client never reopened with the room within 10 s');
+    return {
+      leaderRoom: reply?.room?.id, leaderMembers: reply?.room?.members?.length ?? 0,
+      leaderPath: leader.wsPath, movedNode: reply?.moved?.node,
+      toldRoom: t.room, toldMoved: t.moved?.room_id,
+      memberRoom: h.room.id, memberMembers: h.room.members.length, memberPath: member.wsPath,
+      roomId: room.id,
+    };
+  });
+  check(r.movedNode === 'b' && r.leaderPath === '/node/2/ws', `the leader was moved to node b (${r.movedNode}, ${r.leaderPath})`);
+  check(r.leaderRoom === r.roomId && r.leaderMembers === 3, `the leader's room.join resolved with the room of three (${r.leaderRoom}, ${r.leaderMembers})`);
+  check(r.toldRoom === null && r.toldMoved === r.roomId, `the member was told party.room with moved (${r.toldRoom}, ${r.toldMoved})`);
+  check(r.memberPath === '/node/2/ws' && r.memberRoom === r.roomId && r.memberMembers === 3,
+    `the member's client followed it and sits in the room (${r.memberPath}, ${r.memberRoom}, ${r.memberMembers})`);
+}
+
 // The console of two nodes behind nginx (the test made room "On A" on node a and "On B" on node
 // b, and granted ops@example.com): the overview lists both nodes with their routes, the rooms tab
 // lists the rooms of both (each node read through its route, whichever node nginx sent the page
@@ -1364,7 +1427,7 @@ async function mafia_turn(browser, problems) {
   });
   const problems = [];
   try {
-    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens, admin, admin_cluster, arena, arena_touch: (b, p) => arena(b, p, true), quick_play, mafia_fps, mafia_media, media_refused, mafia_sfu, mafia_turn })[scenario](browser, problems);
+    await ({ mafia, mystery, mystery_ko, mystery_group, mystery_llm, traces, language, screens, admin, admin_cluster, party_cluster, arena, arena_touch: (b, p) => arena(b, p, true), quick_play, mafia_fps, mafia_media, media_refused, mafia_sfu, mafia_turn })[scenario](browser, problems);
     // Expected refusals are answered with 4xx, which Chromium logs as console errors.
     const real = problems.filter((s) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(s));
     check(real.length === 0, 'no page error, no console error, nothing loaded from elsewhere' + (real.length ? ': ' + real.join('; ') : ''));

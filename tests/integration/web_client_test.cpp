@@ -207,5 +207,28 @@ TEST_F(web_client_test, the_console_of_two_nodes_shows_and_closes_the_rooms_of_b
   EXPECT_FALSE(wa.count_received("room.removed")) << "A's room was not closed";
 }
 
+// A party across two nodes behind nginx, as the SDK plays it in Chromium: the member's client
+// follows party.room's `moved` to the room's node by itself (the scenario says how).
+TEST_F(web_client_test, a_partys_clients_follow_their_leader_into_a_room_of_the_other_node) {
+  store::testing::pg_test_cluster pg(MARATANG_SOURCE_DIR);
+  redis::testing::test_server redis(MARATANG_SOURCE_DIR);
+  temp_dir data;
+  auto node = [&](const char* id, const char* route) {
+    return std::vector<std::string>{"storage.database_url=" + pg.url(),
+                                    "redis.url=" + redis.url(),
+                                    "auth.secret=d2ViLWFkbWluLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzISE",
+                                    "llm.base_url=",
+                                    std::string("node.id=") + id,
+                                    std::string("node.route=") + route};
+  };
+  server_process a(node("a", "/node/1"), data.path() / "a");
+  server_process b(node("b", "/node/2"), data.path() / "b");
+  nginx_server nginx({a.port(), b.port()});
+  auto [code, out] = run_scenario(nginx.port(), "party_cluster");
+  std::fputs(out.c_str(), stdout);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace maratang::it
