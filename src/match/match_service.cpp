@@ -498,6 +498,13 @@ void match_service::on_request(json::object msg, std::function<void(result<json:
             std::string(msg.at("settings").as_string()), players,
             [this, id, lead, players, answer](result<made_room> r) {
               if (!r) return answer(r.error());
+              if (dissolved_early_.erase(id)) {
+                // The lead gave up on it while it was being made: everyone leaves.
+                if (auto room = lobby_.find_room(r->room_id))
+                  for (player_id p : players)
+                    room->leave(p, [](result<json::object>) {});
+                return answer(error{errc::no_match, "the match was dissolved meanwhile"});
+              }
               hosted& h = hosted_[id];
               h.lead = lead;
               h.room_id = r->room_id;
@@ -528,7 +535,15 @@ void match_service::on_request(json::object msg, std::function<void(result<json:
         // The lead: everyone joined (the game starts), or the match is dissolved.
         const std::string id(msg.at("match").as_string());
         auto it = hosted_.find(id);
-        if (it == hosted_.end()) return answer(error{errc::no_match, "no such match here"});
+        if (it == hosted_.end()) {
+          // A dissolve may overtake the room still being made (mm.host): remembered, so that
+          // the room is dropped once made. Bounded: a burst of unknown ids starts it afresh.
+          if (name == "mm.dissolve") {
+            if (dissolved_early_.size() >= 1024) dissolved_early_.clear();
+            dissolved_early_.insert(id);
+          }
+          return answer(error{errc::no_match, "no such match here"});
+        }
         if (name == "mm.start") {
           // The others are ready, and the room's creator starts the game, as a leader would.
           const std::vector<player_id> players = it->second.players;
@@ -678,9 +693,9 @@ void match_service::form(match m) {
       }
       auto it = pending_.find(id);
       if (it == pending_.end() || room_id.empty()) {
-        // Dissolved meanwhile, or the host could not make it: what it made goes.
-        if (!room_id.empty())
-          peers_.ask(host, {{"op", "mm.dissolve"}, {"match", id}}, [](result<json::object>) {});
+        // Dissolved meanwhile, or the host did not make it (it refused, or did not answer in
+        // time: what it makes late is dropped there at once, mm.dissolve arriving first).
+        peers_.ask(host, {{"op", "mm.dissolve"}, {"match", id}}, [](result<json::object>) {});
         if (it == pending_.end()) return;
         spdlog::warn("matchmaker: match {}: node {} did not make its room ({}); made here", id,
                      host, r ? "malformed answer" : r.error().message);

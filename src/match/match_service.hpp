@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -225,7 +226,8 @@ class match_service {
   };
   std::map<std::string, hosted> hosted_;                  // match id -> its room here
   std::unordered_map<player_id, std::string> hosted_of_;  // players of those matches
-  std::size_t host_turn_ = 0;                             // ties between nodes, in turn
+  std::set<std::string> dissolved_early_;  // dissolved before their room was made here
+  std::size_t host_turn_ = 0;              // ties between nodes, in turn
   match_peers peers_;
   std::unordered_map<player_id, std::shared_ptr<forwarded>> forwarded_;
   std::unordered_map<std::int64_t, std::shared_ptr<forwarded>> forwarded_parties_;

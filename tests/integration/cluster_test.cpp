@@ -868,6 +868,37 @@ TEST(cluster_test, a_killed_matchmaker_ends_its_tickets_and_the_other_node_match
     s.ws->expect("room.game_started", ms(5000));
 }
 
+// The node most of a match's players are connected to cannot make its room (it holds as many
+// rooms as it may): the matchmaker's node makes it instead, and the players are sent there.
+TEST(cluster_test, a_match_whose_node_cannot_make_its_room_is_made_on_the_matchmakers) {
+  two_nodes c({"matchmaker.interval_ms=50", "rooms.max_rooms=1"});
+  const std::string admin = make_admin(c.a, {"storage.database_url=" + c.pg.url()}).token;
+  const std::string lead = matchmaker_node(c.a.port(), admin);
+  ASSERT_TRUE(lead == "a" || lead == "b") << lead;
+  server_process& host = lead == "a" ? c.a : c.b;
+  server_process& other = lead == "a" ? c.b : c.a;
+  auto seats = seat_players(other.port(), {"Full1", "Full2", "Full3"});
+  seats[0].ws->call("room.create", {{"mode", "test.counter"}, {"name", "The only one"}});
+  const json::object duel{{"mode", "test.counter"}, {"min_players", 2}, {"max_players", 2}};
+  seats[1].ws->call("match.start", duel);
+  seats[2].ws->call("match.start", duel);
+  const std::string room_id = str(at(seats[1].ws->expect("match.found", ms(5000)), "data.room_id"));
+  EXPECT_EQ(str(at(seats[2].ws->expect("match.found", ms(5000)), "data.room_id")), room_id);
+  EXPECT_EQ(http_call(host.port(), "GET", "/v1/admin/rooms/" + room_id, {}, bearer(admin)).status,
+            200);
+  std::vector<std::unique_ptr<ws_client>> moved;
+  for (std::size_t i : {1u, 2u}) {
+    auto joined = seats[i].ws->call("match.join");
+    ASSERT_TRUE(has(joined, "moved")) << json::serialize(joined);
+    EXPECT_EQ(str(at(joined, "moved.node")), lead);
+    auto ws = std::make_unique<ws_client>(host.port(), seats[i].acc.token);
+    EXPECT_EQ(str(at(ws->hello(), "room.id")), room_id);
+    moved.push_back(std::move(ws));
+  }
+  for (auto& ws : moved)
+    ws->expect("room.game_started", ms(5000));
+}
+
 // Parties across nodes: a party lives on the node where it was made. Its leader's invitation by
 // nickname reaches a player connected to the other node; accepting it there answers `moved` to the
 // party's node, and a hello through the other node sends the member back there; from there the
