@@ -9,8 +9,8 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -21,9 +21,7 @@ class test_server {
  public:
   // Starts a server; throws std::runtime_error if the script cannot.
   explicit test_server(const std::filesystem::path& source_dir)
-      : script_(source_dir / "scripts" / "redis_temp.sh"),
-        dir_(std::filesystem::temp_directory_path() /
-             ("maratang_redis_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++))) {
+      : script_(source_dir / "scripts" / "redis_temp.sh"), dir_(fresh_dir()) {
     url_ = run("start");
   }
   // Stops the server and removes its directory; never throws.
@@ -44,9 +42,12 @@ class test_server {
   void up() { run("up"); }
 
  private:
-  static std::atomic<int>& counter() {
-    static std::atomic<int> n{0};
-    return n;
+  // A new directory of its own (mkdtemp): a name made of the process id could be one a test
+  // killed earlier left behind, holding a server the script refuses to replace.
+  static std::filesystem::path fresh_dir() {
+    std::string t = (std::filesystem::temp_directory_path() / "maratang_redis_XXXXXX").string();
+    if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp " + t);
+    return t;
   }
 
   // Runs the script with `command` and the directory; returns its stdout without the newline.
