@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -792,6 +793,12 @@ json::object member_of(const json::object& snapshot, std::int64_t id) {
     if (num(at(m, "id")) == id) return m.as_object();
   }
   throw std::runtime_error("member " + std::to_string(id) + " not in " + json::serialize(snapshot));
+}
+
+std::filesystem::path fresh_temp_dir(const std::string& prefix) {
+  std::string t = (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
+  if (!::mkdtemp(t.data())) throw std::runtime_error("mkdtemp " + t);
+  return t;
 }
 
 json::object wait_snapshot(const std::filesystem::path& db_file,

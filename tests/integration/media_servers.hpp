@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "harness.hpp"
+
 namespace maratang::it {
 
 // Runs `script args`; its stdout without the trailing newline. Throws when it fails.
@@ -33,9 +35,7 @@ inline std::string run_script(const std::string& script, const std::string& args
 // Janus in a directory of its own, stopped with it when the object dies.
 class janus_server {
  public:
-  janus_server()
-      : dir_(std::filesystem::temp_directory_path() /
-             ("maratang_janus_" + std::to_string(::getpid()))) {
+  janus_server() : dir_(fresh_temp_dir("maratang_janus_")) {
     std::istringstream line(run_script("janus_temp.sh", "start '" + dir_.string() + "'"));
     line >> url_ >> admin_url_ >> admin_secret_ >> admin_key_;
     const auto colon = url_.rfind(':');
@@ -78,9 +78,7 @@ class janus_server {
 // coturn on loopback with a shared secret (TURN REST API credentials).
 class coturn_server {
  public:
-  coturn_server()
-      : dir_(std::filesystem::temp_directory_path() /
-             ("maratang_coturn_" + std::to_string(::getpid()))) {
+  coturn_server() : dir_(fresh_temp_dir("maratang_coturn_")) {
     std::istringstream line(run_script("coturn_temp.sh", "start '" + dir_.string() + "'"));
     line >> turn_url_ >> stun_url_ >> secret_;
     if (turn_url_.rfind("turn:127.0.0.1:", 0) != 0 || secret_.empty()) {

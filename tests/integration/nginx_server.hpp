@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "harness.hpp"
+
 namespace maratang::it {
 
 // nginx in front of `nodes`, stopped with its directory when the object dies.
@@ -17,8 +19,7 @@ class nginx_server {
  public:
   explicit nginx_server(const std::vector<int>& nodes)
       : script_(std::filesystem::path(MARATANG_SOURCE_DIR) / "scripts" / "nginx_temp.sh"),
-        dir_(std::filesystem::temp_directory_path() /
-             ("maratang_nginx_" + std::to_string(::getpid()))) {
+        dir_(fresh_temp_dir("maratang_nginx_")) {
     std::string args = "start '" + dir_.string() + "'";
     for (int p : nodes)
       args += " 127.0.0.1:" + std::to_string(p);
