@@ -171,11 +171,11 @@ class lobby {
   // of this node as join() does, without a connection: the seat is held for
   // lobby_options::reservation_ms, and the player takes it by connecting here (hello resumes it).
   // `nickname` is the one the other node knows.
+  void reserve(player_id p, std::string nickname, join_params params, reply_fn reply);
   // Several nodes: whether `party` could follow its leader into a room of another node (each
   // connected here, seated nowhere, named): their ids and nicknames, or the error naming the
   // first who could not. Takes nothing.
   result<std::vector<companion>> companions_here(const std::vector<player_id>& party) const;
-  void reserve(player_id p, std::string nickname, join_params params, reply_fn reply);
   // Set once, before serving.
   void set_listener(lobby_listener l) { listener_ = std::move(l); }
   // Every room of this node: its summary and invite code (to publish them all again).
