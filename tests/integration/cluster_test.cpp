@@ -255,6 +255,9 @@ struct two_nodes {
     if (!ready_becomes(a.port(), 200) || !ready_becomes(b.port(), 200))
       throw std::runtime_error("a node never became ready");
   }
+  // The node named `id` ("a" or "b"), and the other one.
+  server_process& node(const std::string& id) { return id == "a" ? a : b; }
+  server_process& other_than(const std::string& id) { return id == "a" ? b : a; }
 };
 
 // Until `fn` returns true, at most 5 s.
@@ -724,8 +727,8 @@ TEST(cluster_test, quick_play_matches_players_connected_to_different_nodes) {
   const std::string lead = matchmaker_node(c.a.port(), admin);
   ASSERT_TRUE(lead == "a" || lead == "b") << lead;
   EXPECT_EQ(matchmaker_node(c.b.port(), admin), lead) << "the nodes disagree";
-  server_process& host = lead == "a" ? c.a : c.b;
-  server_process& other = lead == "a" ? c.b : c.a;
+  server_process& host = c.node(lead);
+  server_process& other = c.other_than(lead);
   auto far = seat_players(other.port(), {"Farq", "Farr"});
   auto near = seat_players(host.port(), {"Nearq"});
   const json::object quick{{"mode", "test.counter"}, {"min_players", 3}, {"max_players", 3}};
@@ -774,7 +777,7 @@ TEST(cluster_test, a_match_of_one_nodes_players_plays_on_that_node) {
   const std::string admin = make_admin(c.a, {"storage.database_url=" + c.pg.url()}).token;
   const std::string lead = matchmaker_node(c.a.port(), admin);
   ASSERT_TRUE(lead == "a" || lead == "b") << lead;
-  server_process& other = lead == "a" ? c.b : c.a;
+  server_process& other = c.other_than(lead);
   auto seats = seat_players(other.port(), {"Here1", "Here2", "Here3", "Here4"});
   const json::object duel{{"mode", "test.counter"}, {"min_players", 2}, {"max_players", 2}};
 
@@ -788,7 +791,7 @@ TEST(cluster_test, a_match_of_one_nodes_players_plays_on_that_node) {
     return http_call(node.port(), "GET", "/v1/admin/rooms/" + id, {}, bearer(admin)).status;
   };
   EXPECT_EQ(room_status(other, first_room), 200);
-  EXPECT_EQ(room_status(lead == "a" ? c.a : c.b, first_room), 404);
+  EXPECT_EQ(room_status(c.node(lead), first_room), 404);
   auto joined = seats[0].ws->call("match.join");
   ASSERT_FALSE(has(joined, "moved")) << json::serialize(joined);
   EXPECT_EQ(str(at(snapshot_of_reply(joined), "id")), first_room);
@@ -838,8 +841,8 @@ TEST(cluster_test, a_killed_matchmaker_ends_its_tickets_and_the_other_node_match
   const std::string lead = matchmaker_node(c.a.port(), admin);
   ASSERT_TRUE(lead == "a" || lead == "b") << lead;
   EXPECT_EQ(matchmaker_node(c.b.port(), admin), lead) << "the nodes disagree";
-  server_process& host = lead == "a" ? c.a : c.b;
-  server_process& other = lead == "a" ? c.b : c.a;
+  server_process& host = c.node(lead);
+  server_process& other = c.other_than(lead);
   auto left = seat_players(other.port(), {"Stay1", "Stay2"});
   left[0].ws->call("match.start", {{"mode", "test.counter"}, {"min_players", 3}});
 
@@ -875,8 +878,8 @@ TEST(cluster_test, a_match_whose_node_cannot_make_its_room_is_made_on_the_matchm
   const std::string admin = make_admin(c.a, {"storage.database_url=" + c.pg.url()}).token;
   const std::string lead = matchmaker_node(c.a.port(), admin);
   ASSERT_TRUE(lead == "a" || lead == "b") << lead;
-  server_process& host = lead == "a" ? c.a : c.b;
-  server_process& other = lead == "a" ? c.b : c.a;
+  server_process& host = c.node(lead);
+  server_process& other = c.other_than(lead);
   auto seats = seat_players(other.port(), {"Full1", "Full2", "Full3"});
   seats[0].ws->call("room.create", {{"mode", "test.counter"}, {"name", "The only one"}});
   const json::object duel{{"mode", "test.counter"}, {"min_players", 2}, {"max_players", 2}};
@@ -1049,7 +1052,7 @@ TEST(cluster_test, a_party_queued_at_the_other_nodes_matchmaker_cannot_also_take
   const std::string admin = make_admin(c.a, {"storage.database_url=" + c.pg.url()}).token;
   const std::string lead = matchmaker_node(c.a.port(), admin);
   ASSERT_TRUE(lead == "a" || lead == "b") << lead;
-  server_process& other = lead == "a" ? c.b : c.a;
+  server_process& other = c.other_than(lead);
   auto seats = seat_players(other.port(), {"Fwda", "Fwdb"});
   auto party = at(seats[0].ws->call("party.create"), "party").as_object();
   seats[1].ws->call("party.join", {{"code", at(party, "code")}});
@@ -1077,8 +1080,8 @@ TEST(cluster_test, a_matchmaker_that_lost_its_lease_ends_the_tickets_it_still_ho
   const std::string lead = matchmaker_node(c.a.port(), admin);
   ASSERT_TRUE(lead == "a" || lead == "b") << lead;
   EXPECT_EQ(matchmaker_node(c.b.port(), admin), lead) << "the nodes disagree";
-  server_process& host = lead == "a" ? c.a : c.b;
-  server_process& other = lead == "a" ? c.b : c.a;
+  server_process& host = c.node(lead);
+  server_process& other = c.other_than(lead);
   const std::string other_id = lead == "a" ? "b" : "a";
   auto mine = seat_players(host.port(), {"Held1"});
   mine[0].ws->call("match.start", {{"mode", "test.counter"}, {"min_players", 3}});

@@ -169,34 +169,41 @@ TEST_F(web_client_test, an_admin_closes_a_room_from_the_console_and_its_player_r
   EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;
 }
 
+// Two nodes (ids a and b, routes /node/1 and /node/2) on one PostgreSQL and one Redis, behind
+// nginx; the admin secret the console scenarios expect, no LLM.
+struct behind_nginx {
+  store::testing::pg_test_cluster pg{MARATANG_SOURCE_DIR};
+  redis::testing::test_server redis{MARATANG_SOURCE_DIR};
+  temp_dir data;
+  server_process a{node("a", "/node/1"), data.path() / "a"};
+  server_process b{node("b", "/node/2"), data.path() / "b"};
+  nginx_server nginx{{a.port(), b.port()}};
+
+  std::vector<std::string> node(const char* id, const char* route) const {
+    return {"storage.database_url=" + pg.url(),
+            "redis.url=" + redis.url(),
+            "auth.secret=d2ViLWFkbWluLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzISE",
+            "llm.base_url=",
+            std::string("node.id=") + id,
+            std::string("node.route=") + route};
+  }
+};
+
 // The console of two nodes behind nginx (on one PostgreSQL and one Redis): the overview lists
 // both nodes, the rooms tab every node's rooms (each read through its node's route), and a room
 // of either node is closed from the console, whichever node nginx sent the page to; the room's
 // players, on that node, hear why.
 TEST_F(web_client_test, the_console_of_two_nodes_shows_and_closes_the_rooms_of_both) {
-  store::testing::pg_test_cluster pg(MARATANG_SOURCE_DIR);
-  redis::testing::test_server redis(MARATANG_SOURCE_DIR);
-  temp_dir data;
-  auto node = [&](const char* id, const char* route) {
-    return std::vector<std::string>{"storage.database_url=" + pg.url(),
-                                    "redis.url=" + redis.url(),
-                                    "auth.secret=d2ViLWFkbWluLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzISE",
-                                    "llm.base_url=",
-                                    std::string("node.id=") + id,
-                                    std::string("node.route=") + route};
-  };
-  server_process a(node("a", "/node/1"), data.path() / "a");
-  server_process b(node("b", "/node/2"), data.path() / "b");
-  nginx_server nginx({a.port(), b.port()});
-  make_admin(a, {"storage.database_url=" + pg.url()});  // ops@example.com
+  behind_nginx c;
+  make_admin(c.a, {"storage.database_url=" + c.pg.url()});  // ops@example.com
   // One room on each node, its leader connected to that node.
-  player pa = make_player(a.port(), "OnNodeA"), pb = make_player(b.port(), "OnNodeB");
-  ws_client wa(a.port(), pa.token), wb(b.port(), pb.token);
+  player pa = make_player(c.a.port(), "OnNodeA"), pb = make_player(c.b.port(), "OnNodeB");
+  ws_client wa(c.a.port(), pa.token), wb(c.b.port(), pb.token);
   wa.hello();
   wb.hello();
   wa.call("room.create", {{"mode", "mafia"}, {"name", "On A"}});
   wb.call("room.create", {{"mode", "mafia"}, {"name", "On B"}});
-  auto [code, out] = run_scenario(nginx.port(), "admin_cluster");
+  auto [code, out] = run_scenario(c.nginx.port(), "admin_cluster");
   std::fputs(out.c_str(), stdout);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;
@@ -210,21 +217,8 @@ TEST_F(web_client_test, the_console_of_two_nodes_shows_and_closes_the_rooms_of_b
 // A party across two nodes behind nginx, as the SDK plays it in Chromium: the member's client
 // follows party.room's `moved` to the room's node by itself (the scenario says how).
 TEST_F(web_client_test, a_partys_clients_follow_their_leader_into_a_room_of_the_other_node) {
-  store::testing::pg_test_cluster pg(MARATANG_SOURCE_DIR);
-  redis::testing::test_server redis(MARATANG_SOURCE_DIR);
-  temp_dir data;
-  auto node = [&](const char* id, const char* route) {
-    return std::vector<std::string>{"storage.database_url=" + pg.url(),
-                                    "redis.url=" + redis.url(),
-                                    "auth.secret=d2ViLWFkbWluLXRlc3Qtc2VjcmV0LTMyLWJ5dGVzISE",
-                                    "llm.base_url=",
-                                    std::string("node.id=") + id,
-                                    std::string("node.route=") + route};
-  };
-  server_process a(node("a", "/node/1"), data.path() / "a");
-  server_process b(node("b", "/node/2"), data.path() / "b");
-  nginx_server nginx({a.port(), b.port()});
-  auto [code, out] = run_scenario(nginx.port(), "party_cluster");
+  behind_nginx c;
+  auto [code, out] = run_scenario(c.nginx.port(), "party_cluster");
   std::fputs(out.c_str(), stdout);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("\nPASS\n"), std::string::npos) << out;
