@@ -659,25 +659,29 @@ void match_service::form(match m) {
   pm.leader = pm.tickets.front().players.front();
   pm.host = host_for(pm.tickets);
   std::vector<player_id> players;
-  json::array names;
   for (const auto& t : pm.tickets)
     for (player_id p : t.players) {
       players.push_back(p);
-      names.push_back(json::string(lobby_.nickname_of(p)));
       pm.joined[p] = false;
       match_of_[p] = pm.id;
     }
   const std::string id = pm.id;
   const std::string host = pm.host;
+  const std::string mode = pm.mode;
+  const std::string settings = pm.tickets.front().settings;
+  pending_.emplace(id, std::move(pm));
+  if (host.empty()) return host_here(id);
+  // Another node makes it: it seats the players by the names known here.
+  json::array names;
+  for (player_id p : players)
+    names.push_back(json::string(lobby_.nickname_of(p)));
   json::object ask{{"op", "mm.host"},
                    {"match", id},
                    {"lead", peers_.self},
-                   {"mode", pm.mode},
-                   {"settings", pm.tickets.front().settings},
+                   {"mode", mode},
+                   {"settings", settings},
                    {"players", ids_json(players)},
                    {"nicknames", std::move(names)}};
-  pending_.emplace(id, std::move(pm));
-  if (host.empty()) return host_here(id);
   peers_.ask(host, std::move(ask), [this, id, host](result<json::object> r) {
     on_strand([this, id, host, r = std::move(r)] {
       std::string room_id;
