@@ -379,14 +379,9 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
   }
 
   // This node's rooms and seats, written again (after Redis came back: it may have lost them).
+  // The rooms go first, the node's key and the notice after them (one connection keeps the
+  // order): a node that reads this one on the notice, or finds its key, finds its rooms too.
   void publish_own() {
-    send({"SET", node_key(o.node_id), me_json(), "PX", std::to_string(o.node_ttl_ms)},
-         "the heartbeat");
-    send({"SADD", kNodes, o.node_id}, "the heartbeat");
-    // The other nodes read this one now rather than at their next resync.
-    send({"PUBLISH", kRoomsChannel,
-          json::serialize(json::object{{"node", o.node_id}, {"joined", true}})},
-         "a joined notice");
     auto rooms = lob.rooms_with_invites();
     std::unordered_map<std::string, bool> have;
     if (!rooms.empty()) {
@@ -398,6 +393,13 @@ struct cluster_node::impl : std::enable_shared_from_this<impl> {
       }
       send(std::move(args), "the room directory");
     }
+    send({"SET", node_key(o.node_id), me_json(), "PX", std::to_string(o.node_ttl_ms)},
+         "the heartbeat");
+    send({"SADD", kNodes, o.node_id}, "the heartbeat");
+    // The other nodes read this one now rather than at their next resync.
+    send({"PUBLISH", kRoomsChannel,
+          json::serialize(json::object{{"node", o.node_id}, {"joined", true}})},
+         "a joined notice");
     // Rooms that ended while Redis was away.
     cmd->command({"HKEYS", rooms_key(o.node_id)},
                  [self = shared_from_this(), have](result<redis::reply> r) {

@@ -17,6 +17,7 @@
 #include <charconv>
 #include <deque>
 #include <set>
+#include <utility>
 
 namespace maratang::redis {
 
@@ -115,8 +116,9 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   struct pending {
     callback done;
     steady::time_point sent;
-    std::string what;  // the command's name, for logs
-    bool own = false;  // the client's own (AUTH, SELECT, SUBSCRIBE, ...): no caller waits
+    std::string what;        // the command's name, for logs
+    bool own = false;        // the client's own (AUTH, SELECT, SUBSCRIBE, ...): no caller waits
+    bool announces = false;  // its answer makes the connection up for on_state (a subscriber's)
   };
 
   impl(asio::io_context& io, options o)
@@ -148,6 +150,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
   bool subscriber = false;
   message_fn on_msg;
   state_fn on_st;
+  bool told_up = false;  // on_st(true) was called for this connection
   std::atomic<bool> up{false};
   std::atomic<std::uint64_t> n_commands{0}, n_failed{0}, n_connects{0}, n_disconnects{0},
       n_messages{0};
@@ -199,7 +202,14 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     up = true;
     read();
     arm_tick();
-    if (on_st) on_st(true);
+    // A subscriber is up once Redis has answered its subscriptions: a message published after
+    // that is heard (a caller that reads what it missed when told up misses nothing between).
+    if (subscriber && !subscriptions.empty()) {
+      in_flight.back().announces = true;
+    } else {
+      told_up = true;
+      if (on_st) on_st(true);
+    }
   }
 
   // Queues one encoded command on the wire (st must be up).
@@ -275,6 +285,10 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         broken(p.what + " refused: " + r.str);
         return false;
       }
+      if (p.announces && !told_up) {
+        told_up = true;
+        if (on_st) on_st(true);
+      }
       return true;
     }
     if (p.done) p.done(std::move(r));
@@ -310,7 +324,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
       spdlog::warn("redis {}:{}: {}; retrying", opts.host, opts.port, why);
     }
     fail_all(why);
-    if (was_up && on_st) on_st(false);
+    if (std::exchange(told_up, false) && on_st) on_st(false);
     backoff_ms =
         backoff_ms == 0 ? opts.reconnect_first_ms : std::min(backoff_ms * 2, opts.reconnect_max_ms);
     auto self = shared_from_this();
@@ -355,11 +369,10 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
 
   void do_stop() {
     if (st == state::stopped) return;
-    const bool was_up = st == state::up;
     st = state::stopped;
     close_socket();
     fail_all("the client is stopped");
-    if (was_up && on_st) on_st(false);
+    if (std::exchange(told_up, false) && on_st) on_st(false);
   }
 };
 

@@ -75,7 +75,8 @@ class client {
   using callback = std::function<void(result<reply>)>;
   // A pub/sub message: the channel and the payload.
   using message_fn = std::function<void(std::string_view channel, std::string_view payload)>;
-  // Told when the connection comes up (true) or goes down (false), on the strand.
+  // Told when the connection comes up (true) or goes down (false), on the strand. A subscriber is
+  // up once Redis has answered its subscriptions: what is published after that is heard.
   using state_fn = std::function<void(bool up)>;
 
   // Connects in the background (and keeps reconnecting): the client is usable at once, and

@@ -277,6 +277,61 @@ TEST_F(RedisClient, server_down_gives_clear_errors_and_the_clients_come_back_by_
   EXPECT_GE(sub->stats().messages, 7u);
 }
 
+// A subscriber is told it is up only once Redis has answered its subscriptions, on its first
+// connection and after the server came back: a message published the moment it is first told so
+// is heard (the cluster reads what it missed when told up, and would otherwise lose what falls
+// between); and each `up` comes after the subscriber's replies of that connection.
+TEST_F(RedisClient, a_subscriber_is_told_up_once_redis_has_its_subscriptions) {
+  auto pub = open();
+  struct seen {
+    std::mutex mu;
+    std::vector<std::string> heard;
+    std::vector<std::uint64_t> replies_when_up;  // the subscriber's replies, at each `up`
+  };
+  auto box = std::make_shared<seen>();
+  const std::string ch = "told:" + std::to_string(::getpid());
+  options o;
+  ASSERT_TRUE(parse_url(url_, o));
+  auto sub = client::start(io_, o);
+  // Weak: the handlers may run on the client's thread after the test body has ended.
+  std::weak_ptr<client> weak_sub = sub, weak_pub = pub;
+  sub->on_message([box](std::string_view, std::string_view payload) {
+    std::lock_guard lk(box->mu);
+    box->heard.emplace_back(payload);
+  });
+  sub->on_state([box, weak_sub, weak_pub, ch](bool up) {
+    auto self = weak_sub.lock();
+    if (!up || !self) return;
+    std::size_t n = 0;
+    {
+      std::lock_guard lk(box->mu);
+      box->replies_when_up.push_back(self->stats().commands);
+      n = box->replies_when_up.size();
+    }
+    if (auto publisher = weak_pub.lock(); publisher && n == 1)
+      publisher->command({"PUBLISH", ch, "up"}, {});
+  });
+  sub->subscribe(ch);
+  auto heard = [&] {
+    std::lock_guard lk(box->mu);
+    return box->heard;
+  };
+  ASSERT_TRUE(eventually([&] { return heard().size() == 1; }, 5s))
+      << "the message published when the subscriber was told up was not heard";
+  EXPECT_EQ(heard().front(), "up");
+
+  server_->kill();
+  ASSERT_TRUE(eventually([&] { return !sub->connected(); }, 5s));
+  server_->up();
+  auto ups = [&] {
+    std::lock_guard lk(box->mu);
+    return box->replies_when_up;
+  };
+  ASSERT_TRUE(eventually([&] { return ups().size() == 2; }, 10s)) << "not told up again";
+  EXPECT_GE(ups()[0], 1u) << "told up before Redis answered the subscription";
+  EXPECT_GT(ups()[1], ups()[0]) << "told up again before Redis answered the subscription again";
+}
+
 TEST_F(RedisClient, the_urls_database_is_selected_on_every_connection) {
   options o;
   ASSERT_TRUE(parse_url(url_ + "/5", o));
