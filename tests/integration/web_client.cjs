@@ -1178,107 +1178,92 @@ async function hears(pl, hear, deaf, what) {
 const flowing = (pl, from, what) => hears(pl, from, [], what);
 const silent = (pl, from, what) => hears(pl, [], from, what);
 
-// Four pages with fake cameras and microphones play Mafia; at each phase their live WebRTC streams
-// are measured against the policy: everyone hears the living by day, the town hears nobody at
-// night while the dead overhear the mafia, the dead are never heard by the living, a reloaded
-// page joins the call again. A fifth page refuses the camera and is told so.
-async function mafia_media(browser, problems) {
-  const names = ['Ara', 'Bin', 'Cho', 'Dal'];
-  const p = [];
-  for (const n of names) p.push(await newPlayer(browser, n, { permissions: ['camera', 'microphone'] }, problems));
-  const [a] = p;
-  await a.page.selectOption('#create-mode', 'mafia');
-  await a.page.fill('#create-name', 'Call Room');
-  const set = async (n, v) => a.page.fill(`#create-settings [name=${n}]`, String(v));
-  // Long phases: the streams are measured within them, on a machine that may be busy.
-  await set('day_ms', 1); await set('vote_ms', 600); await set('defense_ms', 1);
-  await set('verdict_ms', 600); await set('night_ms', 600);
-  await a.page.check('#create-settings [name=night_early_end]');
-  await a.page.check('#create-spectators');
-  await a.page.click('#create');
-  await a.page.waitForSelector('#room-name');
-  for (const pl of p.slice(1)) {
-    await pl.page.click('#refresh');
-    await pl.page.click('#rooms .room[data-name="Call Room"] .join');
-    await pl.page.waitForSelector('#ready');
-    await pl.page.click('#ready');
-  }
-  await a.page.waitForSelector('#start:not([disabled])');
-  await a.page.click('#start');
-  const role = {}, id = {};
-  for (const pl of p) {
-    await pl.page.waitForSelector('#role-name[data-role]:not([data-role=""])');
-    role[pl.name] = await pl.page.$eval('#role-name', (e) => e.dataset.role);
-    id[pl.name] = await pl.page.$eval('#mafia-players li[data-role]:not([data-role=""])', (l) => Number(l.dataset.player));
-  }
-  const by = (r) => p.filter((pl) => role[pl.name] === r);
-  const M = by('mafia')[0], D = by('doctor')[0], [C1, C2] = by('citizen');
-  check(M && D && C1 && C2, 'four players: a mafioso, a doctor, two citizens');
-  const ids = (...pls) => pls.map((pl) => id[pl.name]);
-
+// Five pages with fake cameras and microphones play a whole Mafia game, and at each phase their
+// live WebRTC streams are measured against the policy: everyone hears the living by day, the town
+// (the police too) hears nobody at night while the dead overhear the mafia, the dead are never
+// heard by the living, and when the game ends every call ends. `hooks` add what one transport
+// checks on the way: {day1, night, day2}(table), each run in that phase.
+async function callGame(t, hooks = {}) {
+  const { p, M, D, P, C1, C2, id, ids } = t;
   // Day 1 (the vote): everyone hears and sees every other living player.
-  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
   for (const pl of p) {
     await pl.page.waitForSelector('#media-status[data-state=on]', { state: 'attached' });
-    await flowing(pl, ids(...p.filter((q) => q !== pl)), `by day ${pl.name} hears the three others`);
+    await flowing(pl, ids(...p.filter((q) => q !== pl)), `by day ${pl.name} hears the four others`);
   }
-  await shot(C1.page, 'call-day');
-  // Mute: the microphone's track is switched off and the button says so.
-  await M.page.click('#mute-mic');
-  check(await M.page.$eval('#mute-mic', (b) => b.getAttribute('aria-pressed')) === 'true' &&
-    await M.page.$eval('#self-view', (v) => v.srcObject.getAudioTracks()[0].enabled) === false, 'the mute button mutes the microphone');
-  await M.page.click('#mute-mic');
-  await M.page.click('#mute-cam');
-  check(await M.page.$eval('#self-view', (v) => v.srcObject.getVideoTracks()[0].enabled) === false, 'the camera button turns the camera off');
-  await M.page.click('#mute-cam');
+  if (hooks.day1) await hooks.day1(t);
 
   // C1 is voted out and executed: night.
-  for (const pl of [M, D, C2]) await pl.page.click(`#mafia-players li[data-player="${id[C1.name]}"] button.vote`);
+  for (const pl of [M, D, P, C2]) await pl.page.click(`#mafia-players li[data-player="${id[C1.name]}"] button.vote`);
   await C1.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
   for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=verdict]', { timeout: 20000 });
-  for (const pl of [M, D, C2]) await pl.page.click('#verdict-yes');
+  for (const pl of [M, D, P, C2]) await pl.page.click('#verdict-yes');
   for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=night]', { timeout: 20000 });
   await C1.page.waitForSelector('#you-are-dead');
 
   // Night: the town hears nobody; the dead overhear the mafia; the dead are not heard by the mafia.
-  await silent(C2, ids(M, D, C1), 'at night a citizen hears nobody');
-  await silent(M, ids(D, C2, C1), 'at night the mafioso hears no one of the town, nor the dead');
-  await hears(C1, ids(M), ids(D, C2), 'at night the dead overhear the mafia, and not the town');
-  // A spectator comes in during the night: never asked for a camera, they join the call at once
-  // (their first signal puts them in everyone's policy) and hear the dead, not the living.
-  const W = await newPlayer(browser, 'Watcher', {}, problems);
-  await W.page.click('#refresh');
-  await W.page.click('#rooms .room[data-name="Call Room"] .watch');
-  await W.page.waitForSelector('#media-status[data-state=watching]');
-  check(true, 'a spectator is told they are never heard');
-  await hears(W, ids(C1), ids(M, D, C2), 'at night the spectator hears the dead, not the living');
-  check(await count(C2.page, '#media-tiles .tile') === 0, 'a citizen at night shows no one');
-  await shot(C1.page, 'call-night-dead');
+  await silent(C2, ids(M, D, P, C1), 'at night a citizen hears nobody');
+  await silent(P, ids(M, D, C2, C1), 'at night the police hears nobody');
+  await silent(M, ids(D, P, C2, C1), 'at night the mafioso hears no one of the town, nor the dead');
+  await hears(C1, ids(M), ids(D, P, C2), 'at night the dead overhear the mafia, and not the town');
+  if (hooks.night) await hooks.night(t);
 
-  // Nobody dies (the doctor saves the mafia's victim): day 2.
+  // The police finds the mafioso; nobody dies (the doctor saves the mafia's victim): day 2.
+  await P.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.investigate`);
+  await P.page.waitForSelector(`p.investigation[data-player="${id[M.name]}"][data-mafia="1"]`);
   await M.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.kill`);
   await D.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.heal`);
   for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
   check(await M.page.$eval('#phase', (e) => e.dataset.day) === '2', 'day 2');
-  await hears(C2, ids(M, D), ids(C1), 'on day 2 a citizen hears the living again, and never the dead');
-  await flowing(C1, ids(M, D, C2), 'the dead hear the living by day');
+  await hears(C2, ids(M, D, P), ids(C1), 'on day 2 a citizen hears the living again, and never the dead');
+  await flowing(C1, ids(M, D, P, C2), 'the dead hear the living by day');
+  if (hooks.day2) await hooks.day2(t);
 
-  // A reload: the page joins the call again (the others offer anew when it asks).
-  await C2.page.reload();
-  await C2.page.waitForSelector('#phase-name[data-phase=vote]');
-  await flowing(C2, ids(M, D), 'after a reload the citizen hears the living again');
-  await flowing(M, ids(D, C2), 'after the reload the mafioso hears the reloaded citizen');
-
-  // The town votes the mafioso out and wins; the call ends.
-  for (const pl of [D, C2]) await pl.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
+  // The town votes the mafioso out and wins; every call ends.
+  for (const pl of [D, P, C2]) await pl.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
   await M.page.click(`#mafia-players li[data-player="${id[D.name]}"] button.vote`);
-  for (const pl of [D, C2]) await pl.page.waitForSelector('#phase-name[data-phase=verdict]', { timeout: 20000 });
-  for (const pl of [D, C2]) await pl.page.click('#verdict-yes');
+  for (const pl of [D, P, C2]) await pl.page.waitForSelector('#phase-name[data-phase=verdict]', { timeout: 20000 });
+  for (const pl of [D, P, C2]) await pl.page.click('#verdict-yes');
   for (const pl of p) await pl.page.waitForSelector('#winner[data-winner=town]', { timeout: 20000 });
   for (const pl of p) {
     await pl.page.waitForSelector('#media-panel', { state: 'hidden' });
     check(await pl.page.evaluate(() => !document.querySelector('#self-view').srcObject), `${pl.name}: the call ended with the game`);
   }
+}
+
+// The whole game over the browser mesh, with the mute buttons by day, a spectator coming in at
+// night (never asked for a camera: they hear the dead, not the living) and a reload on day 2 (the
+// page joins the call again).
+async function mafia_media(browser, problems) {
+  await callGame(await callTable(browser, problems, 'Call Room', ['Ara', 'Bin', 'Cho', 'Dal', 'Eda'], { spectators: true }), {
+    day1: async ({ M, C1 }) => {
+      await shot(C1.page, 'call-day');
+      // Mute: the microphone's track is switched off and the button says so.
+      await M.page.click('#mute-mic');
+      check(await M.page.$eval('#mute-mic', (b) => b.getAttribute('aria-pressed')) === 'true' &&
+        await M.page.$eval('#self-view', (v) => v.srcObject.getAudioTracks()[0].enabled) === false, 'the mute button mutes the microphone');
+      await M.page.click('#mute-mic');
+      await M.page.click('#mute-cam');
+      check(await M.page.$eval('#self-view', (v) => v.srcObject.getVideoTracks()[0].enabled) === false, 'the camera button turns the camera off');
+      await M.page.click('#mute-cam');
+    },
+    night: async ({ M, D, P, C1, C2, ids }) => {
+      // Their first signal puts the spectator in everyone's policy.
+      const W = await newPlayer(browser, 'Watcher', {}, problems);
+      await W.page.click('#refresh');
+      await W.page.click('#rooms .room[data-name="Call Room"] .watch');
+      await W.page.waitForSelector('#media-status[data-state=watching]');
+      check(true, 'a spectator is told they are never heard');
+      await hears(W, ids(C1), ids(M, D, P, C2), 'at night the spectator hears the dead, not the living');
+      check(await count(C2.page, '#media-tiles .tile') === 0, 'a citizen at night shows no one');
+      await shot(C1.page, 'call-night-dead');
+    },
+    day2: async ({ M, D, P, C2, ids }) => {
+      await C2.page.reload();
+      await C2.page.waitForSelector('#phase-name[data-phase=vote]');
+      await flowing(C2, ids(M, D, P), 'after a reload the citizen hears the living again');
+      await flowing(M, ids(D, P, C2), 'after the reload the mafioso hears the reloaded citizen');
+    },
+  });
 }
 
 // A player who refuses the camera and microphone is told so, in place, and the game goes on.
@@ -1310,17 +1295,20 @@ async function media_refused(browser, problems) {
     'the player who refused still hears the others');
 }
 
-// Four pages with cameras start a Mafia game and reach the vote: returns {p, M, D, C1, C2, id}.
-async function callTable(browser, problems, room, names) {
+// Pages with cameras start a Mafia game and reach the vote: returns {p, M, D, P, C1, C2, id, ids}.
+// Five make a mafioso, a doctor, the police and two citizens (checked); four, no police.
+async function callTable(browser, problems, room, names, { spectators = false } = {}) {
   const p = [];
   for (const n of names) p.push(await newPlayer(browser, n, { permissions: ['camera', 'microphone'] }, problems));
   const [a] = p;
   await a.page.selectOption('#create-mode', 'mafia');
   await a.page.fill('#create-name', room);
   const set = async (n, v) => a.page.fill(`#create-settings [name=${n}]`, String(v));
+  // Long phases: the streams are measured within them, on a machine that may be busy.
   await set('day_ms', 1); await set('vote_ms', 600); await set('defense_ms', 1);
   await set('verdict_ms', 600); await set('night_ms', 600);
   await a.page.check('#create-settings [name=night_early_end]');
+  if (spectators) await a.page.check('#create-spectators');
   await a.page.click('#create');
   await a.page.waitForSelector('#room-name');
   for (const pl of p.slice(1)) {
@@ -1338,9 +1326,10 @@ async function callTable(browser, problems, room, names) {
     id[pl.name] = await pl.page.$eval('#mafia-players li[data-role]:not([data-role=""])', (l) => Number(l.dataset.player));
   }
   const by = (r) => p.filter((pl) => role[pl.name] === r);
-  const M = by('mafia')[0], D = by('doctor')[0], [C1, C2] = by('citizen');
+  const M = by('mafia')[0], D = by('doctor')[0], P = by('police')[0], [C1, C2] = by('citizen');
+  if (names.length === 5) check(M && D && P && C1 && C2, `five players: a mafioso, a doctor, the police, two citizens (${JSON.stringify(role)})`);
   for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
-  return { p, M, D, C1, C2, id, ids: (...pls) => pls.map((pl) => id[pl.name]) };
+  return { p, M, D, P, C1, C2, id, ids: (...pls) => pls.map((pl) => id[pl.name]) };
 }
 
 // What Janus answers a page that asks, with its own token, to join `room` (as a participant, then
@@ -1370,37 +1359,28 @@ async function askJanus(pl, room, feed, me) {
   }, { url: g.url, token: g.token, room, feed, me });
 }
 
-// The same game through a real Janus (media.mode sfu): every stream goes through the SFU, which
-// the server tells at each phase who may hear whom. At night the citizen's page hears nobody, and
-// asking Janus directly for the mafioso's room is refused; by day 2 it hears the mafioso again.
+// The whole game through a real Janus (media.mode sfu): every stream goes through the SFU, which
+// the server tells at each phase who may hear whom; and Janus itself refuses a page that asks, with
+// its own token, for a stream the policy forbids (the mafioso's room at night), and lets it in by day.
 async function mafia_sfu(browser, problems) {
-  const { p, M, D, C1, C2, id, ids } = await callTable(browser, problems, 'SFU Room', ['Iro', 'Jun', 'Kay', 'Lim']);
-  check(p.every((pl) => pl.frames.media?.transport === 'sfu'), 'the server sends every page to Janus');
-  for (const pl of p) await flowing(pl, ids(...p.filter((q) => q !== pl)), `by day ${pl.name} hears the three others through Janus`);
-  await shot(C1.page, 'sfu-day');
-
-  for (const pl of [M, D, C2]) await pl.page.click(`#mafia-players li[data-player="${id[C1.name]}"] button.vote`);
-  await C1.page.click(`#mafia-players li[data-player="${id[M.name]}"] button.vote`);
-  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=verdict]', { timeout: 20000 });
-  for (const pl of [M, D, C2]) await pl.page.click('#verdict-yes');
-  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=night]', { timeout: 20000 });
-  await C1.page.waitForSelector('#you-are-dead');
-
-  await silent(C2, ids(M, D, C1), 'at night a citizen hears nobody through Janus');
-  await silent(M, ids(D, C2, C1), 'at night the mafioso hears neither the town nor the dead');
-  await hears(C1, ids(M), ids(D, C2), 'at night the dead overhear the mafia through Janus, not the town');
-  const nightRoom = M.frames.media.sfu.publish;
-  const asked = await askJanus(C2, nightRoom, id[M.name], id[C2.name]);
-  check(asked[0] === 433 && asked[1] === 433, `Janus refuses the citizen the mafioso's night room, as participant and as subscriber (${JSON.stringify(asked)})`);
-  const dead = await askJanus(C1, nightRoom, id[M.name], id[C1.name]);
-  check(dead[0] === 'joined', `the same request by the dead, who may hear the mafioso, is let in (${JSON.stringify(dead)})`);
-
-  await M.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.kill`);
-  await D.page.click(`#mafia-players li[data-player="${id[C2.name]}"] button.heal`);
-  for (const pl of p) await pl.page.waitForSelector('#phase-name[data-phase=vote]', { timeout: 20000 });
-  await hears(C2, ids(M, D), ids(C1), 'on day 2 the citizen hears the living again through Janus, never the dead');
-  const again = await askJanus(C2, nightRoom, id[M.name], id[C2.name]);
-  check(again[0] === 'joined', `by day the mafioso's room lets the citizen in (${JSON.stringify(again)})`);
+  let nightRoom = null;
+  await callGame(await callTable(browser, problems, 'SFU Room', ['Iro', 'Jun', 'Kay', 'Lim', 'Mun']), {
+    day1: async ({ p, C1 }) => {
+      check(p.every((pl) => pl.frames.media?.transport === 'sfu'), 'the server sends every page to Janus');
+      await shot(C1.page, 'sfu-day');
+    },
+    night: async ({ M, C1, C2, id }) => {
+      nightRoom = M.frames.media.sfu.publish;
+      const asked = await askJanus(C2, nightRoom, id[M.name], id[C2.name]);
+      check(asked[0] === 433 && asked[1] === 433, `Janus refuses the citizen the mafioso's night room, as participant and as subscriber (${JSON.stringify(asked)})`);
+      const dead = await askJanus(C1, nightRoom, id[M.name], id[C1.name]);
+      check(dead[0] === 'joined', `the same request by the dead, who may hear the mafioso, is let in (${JSON.stringify(dead)})`);
+    },
+    day2: async ({ M, C2, id }) => {
+      const again = await askJanus(C2, nightRoom, id[M.name], id[C2.name]);
+      check(again[0] === 'joined', `by day the mafioso's room lets the citizen in (${JSON.stringify(again)})`);
+    },
+  });
 }
 
 // The mesh with media.ice_transport_policy relay and a real coturn: every connection goes through
