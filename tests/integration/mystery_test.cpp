@@ -264,7 +264,12 @@ class mystery_llm_test : public ::testing::Test {
 };
 
 TEST_F(mystery_llm_test, failures_fall_back_to_the_scenario_and_the_room_keeps_answering) {
-  server_process srv(llm_sets());
+  // The breaker stays open long enough for the checks below to run while it is (an admin's
+  // account made in between took more than 800 ms once under ASan, and the probe went through).
+  auto sets = llm_sets();
+  sets.push_back("llm.breaker_open_ms=2500");
+  server_process srv(sets);
+  auto admin = make_admin(srv);
   auto seats = seat_players(srv.port(), {"Ana", "Bo"});
   auto& a = *seats[0].ws;
   auto& b = *seats[1].ws;
@@ -320,7 +325,6 @@ TEST_F(mystery_llm_test, failures_fall_back_to_the_scenario_and_the_room_keeps_a
   // Three failed calls in a row: the breaker is open, calls fail without reaching the server.
   EXPECT_EQ(metric(srv.port(), "maratang_llm_breaker_open{endpoint=\"base\"}"), "1");
   // The admin console says so too (GET /v1/admin/mystery).
-  auto admin = make_admin(srv);
   auto health = [&] {
     auto r = http_call(srv.port(), "GET", "/v1/admin/mystery", {}, bearer(admin.token));
     EXPECT_EQ(r.status, 200) << r.body;
@@ -336,7 +340,7 @@ TEST_F(mystery_llm_test, failures_fall_back_to_the_scenario_and_the_room_keeps_a
   mode_ = mode::reply;
   check_fallback(mode::reply, "breaker open", 0);
   // After the open time one probe goes through; it succeeds and closes the breaker.
-  std::this_thread::sleep_for(ms(900));
+  std::this_thread::sleep_for(ms(2600));
   EXPECT_EQ(error_code(a.request("mystery.act", {{"text", "look"}})), "");
   auto line = line_done(a, 5s);
   EXPECT_EQ(str(at(line, "source")), "llm");
