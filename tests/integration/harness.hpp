@@ -30,12 +30,12 @@ using ms = std::chrono::milliseconds;
 // The default wait for anything the server should do promptly.
 inline constexpr ms kWait = 5s;
 
-// A fresh directory under the system temp dir, removed (recursively) on destruction.
 // A new directory under the system temp dir, named `prefix` and six random characters (mkdtemp):
 // for the servers the tests start with the project's scripts (a name made of the process id could
 // be one a killed test left behind, which the scripts refuse to reuse).
 std::filesystem::path fresh_temp_dir(const std::string& prefix);
 
+// A fresh directory under the system temp dir, removed (recursively) on destruction.
 class temp_dir {
  public:
   temp_dir();
