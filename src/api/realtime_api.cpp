@@ -177,6 +177,15 @@ void gateway::on_ws_message(const std::shared_ptr<net::connection>& c, std::stri
     // A mode's binary message (e.g. Arena's input): decoded into the request it encodes, then
     // checked and handled exactly as its JSON form. Errors are answered in JSON, without an id.
     if (!c->context().hello_done) return send_error(c, "", r.id, errc::hello_required);
+    // The fast path: a whole, valid realtime input goes to its room as bytes (no JSON object,
+    // request or reply), when the sender's room plays that mode. Anything else, the general path.
+    const lobby::mode_factory* owner = nullptr;
+    if (auto type = lobby_.modes().binary_input_type(text, owner); !type.empty()) {
+      const lobby::player_id p = c->context().account_id;
+      auto room = lobby_.room_of(p);
+      if (!room) return send_error(c, type, r.id, errc::not_in_room);
+      if (room->binary_input(p, *owner, type, text, c)) return;
+    }
     auto d = lobby_.modes().decode_binary(text);
     if (!d) {
       return send_error(c, "", r.id,

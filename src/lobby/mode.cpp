@@ -8,11 +8,15 @@ result<bool> mode::on_chat(room_api&, player_id, std::string_view) {
   return false;
 }
 void mode::on_tick(room_api&) {}
+void mode::on_binary_input(room_api&, player_id, std::string_view) {}
 result<> mode_factory::check_start(const boost::json::object&, int) const {
   return {};
 }
 result<mode_factory::decoded> mode_factory::decode_binary(std::string_view) const {
   return error{errc::unknown_type};
+}
+std::string_view mode_factory::binary_input_type(std::string_view) const {
+  return {};
 }
 void mode_factory::score(const boost::json::object&, std::span<store::player_outcome>) const {}
 std::span<const std::string_view> mode_factory::tallies() const {
@@ -43,6 +47,17 @@ result<mode_factory::decoded> mode_registry::decode_binary(std::string_view byte
     if (d || d.error().code != errc::unknown_type) return d;
   }
   return error{errc::unknown_type, "No mode has a binary message of this kind."};
+}
+
+std::string_view mode_registry::binary_input_type(std::string_view bytes,
+                                                  const mode_factory*& owner) const {
+  for (const auto& f : factories_) {
+    if (auto type = f->binary_input_type(bytes); !type.empty()) {
+      owner = f.get();
+      return type;
+    }
+  }
+  return {};
 }
 
 const proto::message_spec* mode_registry::find_message(std::string_view type,

@@ -119,6 +119,10 @@ class mode {
   // A room.chat line during the game. Return true when the mode routed it itself; false lets the
   // room broadcast it to everyone. An error refuses it.
   virtual result<bool> on_chat(room_api& room, player_id from, std::string_view text);
+  // A message of the mode's binary fast path (mode_factory::binary_input_type), on the room's
+  // strand while the game runs: taken as on_message would take its decoded form, and, like
+  // every silent message, with no reply. The bytes are the ones binary_input_type accepted.
+  virtual void on_binary_input(room_api& room, player_id from, std::string_view bytes);
   virtual void on_timer(room_api& room, std::uint64_t tag) = 0;
   virtual void on_tick(room_api& room);
   // A player's connection dropped (seat kept) or came back.
@@ -179,6 +183,14 @@ class mode_factory {
     boost::json::object data;
   };
   virtual result<decoded> decode_binary(std::string_view bytes) const;
+  // The fast path for realtime inputs (Arena's come 30 a second from every player): bytes that
+  // are, whole and valid, one of this mode's silent messages are handed to the game as they are
+  // (mode::on_binary_input), without a JSON object, a request or a reply. Returns that message's
+  // type, or empty for any other bytes (malformed, out of the table's ranges, not this mode's,
+  // and the default): those go through decode_binary and the field checks, and get that path's
+  // errors. It must accept exactly what that path would accept without an error. Untrusted
+  // bytes: must never throw.
+  virtual std::string_view binary_input_type(std::string_view bytes) const;
 
   // Players' statistics (lobby/game_stats.hpp). score() reads the record a game of this mode
   // passed to end_game and decides, for each player who stayed to the end (`stayed`: they come in
@@ -223,6 +235,9 @@ class mode_registry {
                                           const mode_factory** owner = nullptr) const;
   // The first mode that reads `bytes` as one of its binary messages (see decode_binary).
   result<mode_factory::decoded> decode_binary(std::string_view bytes) const;
+  // The first mode whose fast path takes `bytes` (see binary_input_type): the type, and that
+  // mode in `owner`; empty when none does.
+  std::string_view binary_input_type(std::string_view bytes, const mode_factory*& owner) const;
   std::span<const std::unique_ptr<mode_factory>> all() const { return factories_; }
 
  private:

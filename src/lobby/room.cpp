@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
@@ -638,6 +639,28 @@ void room::game_message(player_id p, std::string type, json::object data, reply_
       return reply(error{errc::internal});
     reply(std::move(r));
   });
+}
+
+bool room::binary_input(player_id p, const mode_factory& f, std::string_view type,
+                        std::string_view bytes, std::shared_ptr<net::connection> c) {
+  // Copied whole into the handler (no allocation of its own): Arena's inputs are 20 bytes at most.
+  struct small_bytes {
+    std::array<char, 32> b;
+    std::uint8_t n;
+  } in{};
+  if (&f != &factory_ || bytes.size() > in.b.size()) return false;
+  std::copy(bytes.begin(), bytes.end(), in.b.begin());
+  in.n = static_cast<std::uint8_t>(bytes.size());
+  on_strand([this, p, type, in, c = std::move(c)] {
+    auto refuse = [&](const error& e) {
+      metrics_.count_error(e.code);
+      c->send(proto::encode_error(type, nullptr, e));
+    };
+    if (!find(p)) return refuse(errc::not_in_room);
+    if (!mode_) return refuse(errc::no_game);
+    call_mode([&](mode& md) { md.on_binary_input(*this, p, std::string_view(in.b.data(), in.n)); });
+  });
+  return true;
 }
 
 // --- Presence -----------------------------------------------------------------------------------

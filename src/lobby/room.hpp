@@ -51,6 +51,13 @@ class room final : public room_api, public std::enable_shared_from_this<room> {
   void start(player_id p, reply_fn reply);
   void chat(player_id p, std::string text, reply_fn reply);
   void game_message(player_id p, std::string type, boost::json::object data, reply_fn reply);
+  // A message of a mode's binary fast path (mode_factory::binary_input_type, of type `type`)
+  // from `p` over `c`: handed to the game on the room's strand (mode::on_binary_input), with no
+  // reply; when `p` is no longer in the room or no game runs, `c` gets game_message's error.
+  // False, doing nothing, when this room's mode is not `f` or the bytes are longer than a fast
+  // input may be: the caller takes the general path, whose errors say why.
+  bool binary_input(player_id p, const mode_factory& f, std::string_view type,
+                    std::string_view bytes, std::shared_ptr<net::connection> c);
   // Presence: the account's new connection (after hello), or its connection `conn_id` dropped.
   void reconnect(player_id p, std::shared_ptr<net::connection> c,
                  std::function<void(boost::json::value)> done);

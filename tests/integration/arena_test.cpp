@@ -125,8 +125,22 @@ TEST_F(arena_test, a_binary_client_plays_in_binary_frames) {
   ws_client bin(port(), p.token);
   auto hello = bin.call("hello", {{"version", 1}, {"encoding", "binary"}});
   EXPECT_GT(num(at(hello, "limits.inputs_per_second")), 0);
+  // Outside a room, then in one whose game has not started, a binary input is refused as its
+  // JSON form is, and the connection goes on.
+  auto refused_as = [&](const char* code) {
+    arena::input_message in;
+    in.seq = 1;
+    ASSERT_TRUE(bin.send_raw_binary(arena::encode_input(in)));
+    auto err = bin.recv_until([](const json::object& f) { return f.contains("error"); }, kWait);
+    ASSERT_TRUE(err) << code;
+    EXPECT_EQ(error_code(*err), code) << json::serialize(*err);
+    EXPECT_EQ(str(at(*err, "type")), "arena.input");
+    EXPECT_TRUE(bin.ping_ok());
+  };
+  refused_as("not_in_room");
   auto others = seat_players(port(), {"Jay"});
   auto snap = snapshot_of_reply(bin.call("room.create", {{"mode", "arena"}, {"name", "Bits"}}));
+  refused_as("no_game");
   others[0].ws->call("room.join", {{"room_id", at(snap, "id")}});
   others[0].ws->call("room.ready", {{"ready", true}});
   bin.call("room.start");

@@ -199,30 +199,9 @@ class arena_mode final : public lobby::mode {
       take_ack(room, from, static_cast<arena::tick_t>(data.integer("tick")));
       return json::object{};
     }
-    // arena.input. An acknowledgement rides along whether or not the input is kept.
-    if (auto a = data.opt_integer("ack")) take_ack(room, from, static_cast<arena::tick_t>(*a));
-    auto it = seats_.find(from);
-    if (it == seats_.end()) return dropped(input_drop::spectator);
-    seat& s = it->second;
-    const arena::player* p = sim_->find(from);
-    if (!p || !p->alive) return dropped(input_drop::dead);
-    auto seq = static_cast<std::uint32_t>(data.integer("seq"));
-    if (seq == s.last_seq) return dropped(input_drop::duplicate);
-    if (seq < s.last_seq) return dropped(input_drop::out_of_order);
-    // The input is applied at the next tick; it saw the world at view_tick.
-    const arena::tick_t next = sim_->tick() + 1;
-    arena::tick_t rewind = 0;
-    if (auto vt = data.opt_integer("view_tick")) {
-      if (*vt + sim_->rules().history < next) return dropped(input_drop::stale);
-      if (*vt < next) rewind = next - static_cast<arena::tick_t>(*vt);
-    }
-    if (s.arrived >= set_.max_inputs_per_tick) return dropped(input_drop::too_many);
-    if (s.queue.size() >= static_cast<std::size_t>(set_.input_queue))
-      return dropped(input_drop::queue_full);
-    s.last_seq = seq;
-    ++s.arrived;
-    arena::input in;
-    in.seq = seq;
+    // arena.input, as its binary form reads it.
+    arena::input_message in;
+    in.seq = static_cast<std::uint32_t>(data.integer("seq"));
     auto press = [&](std::string_view k, std::uint8_t b) {
       if (data.opt_boolean(k).value_or(false)) in.buttons |= b;
     };
@@ -231,14 +210,57 @@ class arena_mode final : public lobby::mode {
     press("left", arena::btn_left);
     press("right", arena::btn_right);
     press("fire", arena::btn_fire);
-    s.aim = static_cast<std::uint16_t>(data.opt_integer("aim").value_or(s.aim));
+    std::optional<std::uint16_t> aim;
+    if (auto a = data.opt_integer("aim")) aim = static_cast<std::uint16_t>(*a);
+    if (auto vt = data.opt_integer("view_tick")) in.view_tick = static_cast<std::uint32_t>(*vt);
+    if (auto a = data.opt_integer("ack")) in.ack = static_cast<std::uint32_t>(*a);
+    take_input(room, from, in, aim);
+    return json::object{};
+  }
+
+  void on_binary_input(room_api& room, player_id from, std::string_view bytes) override {
+    auto m = arena::read_client_binary(bytes);
+    if (!m) return;  // binary_input_type accepted these bytes: not reached
+    if (m->is_ack) return take_ack(room, from, *m->input.ack);
+    take_input(room, from, m->input, m->input.aim);
+  }
+
+  // One arena.input, from JSON or binary (`aim` absent: unchanged). Its acknowledgement rides
+  // along whether or not the input is kept; a dropped input is counted, never answered.
+  void take_input(room_api& room, player_id from, const arena::input_message& msg,
+                  std::optional<std::uint16_t> aim) {
+    if (msg.ack) take_ack(room, from, *msg.ack);
+    auto it = seats_.find(from);
+    if (it == seats_.end()) return dropped(input_drop::spectator);
+    seat& s = it->second;
+    const arena::player* p = sim_->find(from);
+    if (!p || !p->alive) return dropped(input_drop::dead);
+    const std::uint32_t seq = msg.seq;
+    if (seq == s.last_seq) return dropped(input_drop::duplicate);
+    if (seq < s.last_seq) return dropped(input_drop::out_of_order);
+    // The input is applied at the next tick; it saw the world at view_tick.
+    const arena::tick_t next = sim_->tick() + 1;
+    arena::tick_t rewind = 0;
+    if (msg.view_tick) {
+      const std::int64_t vt = *msg.view_tick;
+      if (vt + sim_->rules().history < next) return dropped(input_drop::stale);
+      if (vt < next) rewind = next - static_cast<arena::tick_t>(vt);
+    }
+    if (s.arrived >= set_.max_inputs_per_tick) return dropped(input_drop::too_many);
+    if (s.queue.size() >= static_cast<std::size_t>(set_.input_queue))
+      return dropped(input_drop::queue_full);
+    s.last_seq = seq;
+    ++s.arrived;
+    arena::input in;
+    in.seq = seq;
+    in.buttons = msg.buttons;
+    if (aim) s.aim = *aim;
     in.aim = s.aim;
     // Lag compensation: what the client says it saw, within what its measured round trip and
     // three snapshot intervals of interpolation allow (README, "Lag compensation").
     in.rewind = std::min(rewind, allowed_rewind_of(from));
     s.queue.push_back(in);
     if (deps_.counters) deps_.counters->inputs.fetch_add(1, std::memory_order_relaxed);
-    return json::object{};
   }
 
   void on_timer(room_api&, std::uint64_t) override {}
@@ -386,10 +408,9 @@ class arena_mode final : public lobby::mode {
     arena::view view;           // this tick's view, its memory kept from tick to tick
   };
 
-  result<json::object> dropped(input_drop why) {
+  void dropped(input_drop why) {
     if (deps_.counters) deps_.counters->drop(why);
     ++dropped_[static_cast<std::size_t>(why)];
-    return json::object{};
   }
 
   arena::tick_t allowed_rewind_of(player_id p) const {
@@ -635,6 +656,12 @@ class arena_factory final : public lobby::mode_factory {
     auto d = arena::decode_client_binary(bytes);
     if (!d) return d.error();
     return decoded{d->first, std::move(d->second)};
+  }
+
+  std::string_view binary_input_type(std::string_view bytes) const override {
+    auto m = arena::read_client_binary(bytes);
+    if (!m) return {};
+    return m->is_ack ? "arena.ack" : "arena.input";
   }
 
   std::unique_ptr<lobby::mode> create(const json::object& settings) const override {

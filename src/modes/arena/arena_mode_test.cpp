@@ -13,6 +13,7 @@
 #include "lobby/fake_room.hpp"
 #include "modes/arena/sim.hpp"
 #include "modes/arena/snapshot.hpp"
+#include "proto/fields.hpp"
 
 namespace maratang::modes {
 namespace {
@@ -539,6 +540,150 @@ TEST(ArenaBinary, InputsRoundTripAndHostileBytesNeverThrow) {
     if (!b.empty() && r() % 2) b[0] = static_cast<char>(1 + r() % 2);
     EXPECT_NO_THROW((void)f->decode_binary(b));
   }
+}
+
+// The fast path (binary_input_type, on_binary_input) must take exactly the bytes the general
+// path (decode_binary, then the message table's checks) accepts, as the same message.
+TEST(ArenaBinary, TheFastPathTakesExactlyWhatTheGeneralPathAccepts) {
+  auto f = make_arena_mode_factory();
+  auto spec_of = [&](std::string_view type) -> const proto::message_spec* {
+    for (const auto& m : f->messages()) {
+      if (m.type == type) return &m;
+    }
+    return nullptr;
+  };
+  auto varint = [](std::string& out, std::uint64_t x) {
+    do {
+      auto b = static_cast<unsigned char>(x & 0x7f);
+      x >>= 7;
+      out.push_back(static_cast<char>(x ? b | 0x80 : b));
+    } while (x);
+  };
+  std::mt19937_64 r(11);
+  // Field values around every edge of the table's ranges, and far past them.
+  const std::uint64_t edges[] = {0,
+                                 1,
+                                 2,
+                                 65535,
+                                 65536,
+                                 4294967295,
+                                 4294967296,
+                                 std::uint64_t{1} << 62,
+                                 (std::uint64_t{1} << 63) + 3,
+                                 ~std::uint64_t{0}};
+  auto value = [&]() { return r() % 3 ? r() % 70000 : edges[r() % std::size(edges)]; };
+  int taken = 0, refused = 0;
+  for (int i = 0; i < 200000; ++i) {
+    std::string b;
+    switch (r() % 4) {
+      case 0:  // random bytes, often with an Arena tag
+        b.resize(r() % 24);
+        for (auto& c : b)
+          c = static_cast<char>(r());
+        if (!b.empty() && r() % 2) b[0] = static_cast<char>(1 + r() % 2);
+        break;
+      case 1:  // an ack
+        b.push_back(static_cast<char>(arena::kAckTag));
+        varint(b, value());
+        break;
+      default:  // an input, its buttons sometimes with unknown bits
+        b.push_back(static_cast<char>(arena::kInputTag));
+        varint(b, value());
+        b.push_back(static_cast<char>(r() % 8 ? r() % 32 : r() % 256));
+        varint(b, value());
+        varint(b, r() % 2 ? 0 : value());
+        varint(b, r() % 2 ? 0 : value());
+    }
+    if (r() % 10 == 0 && !b.empty()) b.pop_back();  // truncated
+    if (r() % 10 == 0) b.push_back('x');            // trailing byte
+    auto d = f->decode_binary(b);
+    bool accepted = false;
+    if (d) {
+      const proto::message_spec* spec = spec_of(d->type);
+      ASSERT_NE(spec, nullptr);
+      accepted = proto::fields::check(d->data, spec->fields).has_value();
+    }
+    const std::string_view fast = f->binary_input_type(b);
+    ASSERT_EQ(!fast.empty(), accepted) << "bytes of size " << b.size() << " case " << i;
+    if (!accepted) {
+      ++refused;
+      continue;
+    }
+    ++taken;
+    EXPECT_EQ(fast, d->type);
+    auto m = arena::read_client_binary(b);
+    ASSERT_TRUE(m);
+    const json::object& o = d->data;
+    if (m->is_ack) {
+      EXPECT_EQ(std::int64_t{*m->input.ack}, o.at("tick").as_int64());
+      continue;
+    }
+    EXPECT_EQ(std::int64_t{m->input.seq}, o.at("seq").as_int64());
+    EXPECT_EQ(std::int64_t{m->input.aim}, o.at("aim").as_int64());
+    EXPECT_EQ(m->input.view_tick.has_value(), o.contains("view_tick"));
+    if (m->input.view_tick) {
+      EXPECT_EQ(std::int64_t{*m->input.view_tick}, o.at("view_tick").as_int64());
+    }
+    EXPECT_EQ(m->input.ack.has_value(), o.contains("ack"));
+    if (m->input.ack) {
+      EXPECT_EQ(std::int64_t{*m->input.ack}, o.at("ack").as_int64());
+    }
+    EXPECT_EQ((m->input.buttons & arena::btn_fire) != 0, o.contains("fire"));
+    EXPECT_EQ((m->input.buttons & arena::btn_up) != 0, o.contains("up"));
+  }
+  EXPECT_GT(taken, 20000);
+  EXPECT_GT(refused, 20000);
+}
+
+// The same inputs, one game fed their JSON form and one their bytes, play the same game and drop
+// the same inputs for the same reasons.
+TEST(ArenaMode, ABinaryInputIsTakenAsItsJsonForm) {
+  game as_json(3, {}, 7);
+  game as_bytes(3, {}, 7);
+  std::mt19937_64 r(5);
+  std::map<player_id, std::uint32_t> seq;
+  for (int t = 0; t < 300; ++t) {
+    for (player_id p = 1; p <= 3; ++p) {
+      for (int k = 0; k < 2; ++k) {
+        // Mostly the next input; sometimes a repeat, one from the past or a burst.
+        std::uint32_t s = seq[p] + 1;
+        if (r() % 10 == 0) s = seq[p];
+        if (r() % 20 == 0 && s > 2) s -= 2;
+        seq[p] = std::max(seq[p], s);
+        arena::input_message in;
+        in.seq = s;
+        in.buttons = static_cast<std::uint8_t>(r() % 32);
+        in.aim = static_cast<std::uint16_t>(r());
+        if (r() % 2) in.view_tick = static_cast<std::uint32_t>(t > 3 ? t - r() % 4 : t);
+        if (t > 0 && r() % 2) in.ack = static_cast<std::uint32_t>(t);
+        json::object d{{"seq", in.seq}, {"aim", in.aim}};
+        static constexpr std::pair<const char*, std::uint8_t> names[] = {
+            {"up", arena::btn_up},
+            {"down", arena::btn_down},
+            {"left", arena::btn_left},
+            {"right", arena::btn_right},
+            {"fire", arena::btn_fire}};
+        for (const auto& [name, bit] : names) {
+          if (in.buttons & bit) d[name] = true;
+        }
+        if (in.view_tick) d["view_tick"] = *in.view_tick;
+        if (in.ack) d["ack"] = *in.ack;
+        ASSERT_TRUE(as_json.input(p, d));
+        const std::string bytes = arena::encode_input(in);
+        ASSERT_EQ(as_bytes.f->binary_input_type(bytes), "arena.input");
+        as_bytes.m->on_binary_input(*as_bytes.room, p, bytes);
+      }
+    }
+    as_json.tick();
+    as_bytes.tick();
+  }
+  EXPECT_EQ(as_bytes.sim->digest(), as_json.sim->digest());
+  EXPECT_EQ(as_bytes.counters->inputs.load(), as_json.counters->inputs.load());
+  EXPECT_GT(as_json.counters->inputs.load(), 500u);
+  for (std::size_t i = 0; i < as_json.counters->dropped.size(); ++i)
+    EXPECT_EQ(as_bytes.counters->dropped[i].load(), as_json.counters->dropped[i].load()) << i;
+  EXPECT_GT(as_json.counters->dropped_of(input_drop::duplicate), 0u);
+  EXPECT_EQ(as_bytes.states(1).size(), as_json.states(1).size());
 }
 
 TEST(ArenaBinary, BinaryClientsGetBinaryStatesEqualToTheJsonOnes) {

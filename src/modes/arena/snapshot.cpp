@@ -236,6 +236,42 @@ result<std::pair<std::string_view, json::object>> decode_client_binary(std::stri
   return std::pair{type, std::move(d)};
 }
 
+std::optional<client_message> read_client_binary(std::string_view bytes) {
+  constexpr std::uint64_t kU32 = 4294967295;
+  // As decode_client_binary reads a number (its low 63 bits), then as the table checks it.
+  auto in_range = [](std::uint64_t x, std::uint64_t lo, std::uint64_t hi) {
+    x &= 0x7fffffffffffffff;
+    return x >= lo && x <= hi;
+  };
+  reader r{bytes};
+  const unsigned char tag = r.byte();
+  client_message m;
+  if (tag == kInputTag) {
+    const std::uint64_t seq = r.varint();
+    const unsigned char b = r.byte();
+    const std::uint64_t aim = r.varint();
+    const std::uint64_t vt = r.varint();
+    const std::uint64_t ack = r.varint();
+    if (!in_range(seq, 1, kU32) || (b & ~kButtonsMask) || !in_range(aim, 0, 65535)) return {};
+    if (vt != 0 && !in_range(vt - 1, 0, kU32)) return {};
+    if (ack != 0 && !in_range(ack, 1, kU32)) return {};
+    m.input.seq = static_cast<std::uint32_t>(seq);
+    m.input.buttons = b;
+    m.input.aim = static_cast<std::uint16_t>(aim);
+    if (vt != 0) m.input.view_tick = static_cast<std::uint32_t>(vt - 1);
+    if (ack != 0) m.input.ack = static_cast<std::uint32_t>(ack);
+  } else if (tag == kAckTag) {
+    const std::uint64_t t = r.varint();
+    if (!in_range(t, 1, kU32)) return {};
+    m.is_ack = true;
+    m.input.ack = static_cast<std::uint32_t>(t);
+  } else {
+    return {};
+  }
+  if (r.bad || r.pos != bytes.size()) return {};
+  return m;
+}
+
 view make_view(const sim& s, player_id viewer, const interest& in) {
   view v;
   make_view(s, viewer, in, v);

@@ -87,6 +87,16 @@ std::string encode_ack(tick_t t);
 // against the message table like the JSON form). errc::unknown_type: not an Arena message.
 result<std::pair<std::string_view, boost::json::object>> decode_client_binary(
     std::string_view bytes);
+// The same, typed, for the server's fast path (mode_factory::binary_input_type): the message
+// when the bytes are a whole arena.input or arena.ack whose fields are all within the message
+// table's ranges, exactly when decode_client_binary and the table's checks would accept them;
+// nothing otherwise (those take the JSON path and get its errors). An input's aim is always
+// present in binary.
+struct client_message {
+  bool is_ack = false;  // arena.ack: only `ack` is set
+  input_message input;
+};
+std::optional<client_message> read_client_binary(std::string_view bytes);
 
 // What a client does with a state message: `base` is its own copy of the view the message names
 // as base (null for a full one). The error says what does not fit.
