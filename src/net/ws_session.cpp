@@ -487,8 +487,10 @@ void ws_session::flush() {
       // queue go out in the same sendmsg (and, for a batching client, the same message). When
       // the server is idle the queue is empty and the turn costs microseconds; under load it
       // turns many small writes into one (rooms of 8: 9 -> 21 envelopes per write, and 1.4x the
-      // deliveries per CPU-second; bench/ws_load).
-      if (!yielded_ && !pending_.empty() && !close_after_ &&
+      // deliveries per CPU-second; bench/ws_load). A binary frame last in the queue goes at once:
+      // it is a game's state (Arena's), the last thing a tick sends its client, so the tick's
+      // other frames are already queued before it and the turn would only cost a post.
+      if (!yielded_ && !pending_.empty() && !pending_.back().binary && !close_after_ &&
           pending_.size() + out_.size() < kMaxBatch) {
         yielded_ = true;
         flush_scheduled_ = true;
