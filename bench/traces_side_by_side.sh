@@ -12,7 +12,11 @@
 # objects, 200 messages, 20 phantoms listed), checks that a POST through nginx is then listed by
 # a GET through nginx, and drives both with wrk (bench/traces_wrk.lua, the same requests, the same
 # connections): per endpoint, Maratang then the peer, each after a CHECKPOINT and a warm-up.
-# Prints requests/s, p50/p99 and the CPU seconds of every process involved, and the ratios.
+# Then the floor: the same nginx configuration in front of an upstream that costs next to nothing
+# (a second nginx answering Maratang's gzip'd listing and an add's reply from memory), which is
+# the most any server behind this nginx could do on this machine.
+# Prints requests/s, p50/p99 and the CPU seconds of every process involved, the ratios, and the
+# largest ratios the floor leaves room for.
 #
 # Usage: bench/traces_side_by_side.sh [--duration 10] [--warmup 2] [--connections 64]
 #                                     [--threads 1] [--maratang PATH] [--direct]
@@ -20,7 +24,7 @@
 # costs; one process each, so these rates are per process, not per side).
 # Needs build/release/maratang (or --maratang) and scripts/setup.sh --test (postgresql-15,
 # redis-server, nginx-light, wrk, python3-fastapi, python3-uvicorn, python3-asyncpg,
-# python3-redis, python3-uvloop, python3-httptools). Takes about 4 x (duration + warm-up) + 20 s.
+# python3-redis, python3-uvloop, python3-httptools). Takes about 6 x (duration + warm-up) + 20 s.
 # Loopback only; every wait is bounded; everything it started is stopped on exit, also on
 # failure or Ctrl-C.
 set -euo pipefail
@@ -70,6 +74,8 @@ cleanup() {
   for pid in "${app_pids[@]}" "${node_pids[@]}"; do stop_pid "$pid"; done
   scripts/nginx_temp.sh stop "$dir/nginx-maratang" >/dev/null 2>&1
   scripts/nginx_temp.sh stop "$dir/nginx-fastapi" >/dev/null 2>&1
+  scripts/nginx_temp.sh stop "$dir/nginx-floor" >/dev/null 2>&1
+  [ ! -f "$dir/static/nginx.pid" ] || stop_pid "$(cat "$dir/static/nginx.pid")"
   scripts/redis_temp.sh stop "$dir/redis" >/dev/null 2>&1
   scripts/pg_temp.sh stop "$dir/pg" >/dev/null 2>&1
   rm -rf "$dir"
@@ -145,6 +151,65 @@ for side in m f; do
   timeout 30 $py bench/traces_check.py find "$url" "$marker" || die "a trace POSTed through $url is not listed there"
 done
 
+# --- the floor: the same nginx in front of an upstream that answers from memory -------------------
+# A second nginx plays two nodes (two ports): GET /get-objects answers the bytes Maratang's
+# listing had through nginx (gzip'd), POST /add-object a fixed success, whatever the body.
+mkdir -p "$dir/static/tmp"
+$py - "$m_url/get-objects" "$dir/static/listing.gz" <<'PY' || die "could not read Maratang's listing"
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], headers={"Accept-Encoding": "gzip"})
+with urllib.request.urlopen(req, timeout=30) as r:
+    assert r.headers.get("Content-Encoding") == "gzip", r.headers
+    open(sys.argv[2], "wb").write(r.read())
+PY
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+nginx=${MARATANG_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+static_ups=()
+for _ in 1 2 3 4 5; do
+  p1=$(free_port) p2=$(free_port)
+  [ "$p1" != "$p2" ] || continue
+  cat >"$dir/static/nginx.conf" <<CONF
+$([ "$(id -u)" != 0 ] || echo "user root root;")
+worker_processes 1;
+pid $dir/static/nginx.pid;
+error_log $dir/static/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $dir/static/tmp/body;
+  proxy_temp_path $dir/static/tmp/proxy;
+  fastcgi_temp_path $dir/static/tmp/fastcgi;
+  uwsgi_temp_path $dir/static/tmp/uwsgi;
+  scgi_temp_path $dir/static/tmp/scgi;
+  keepalive_requests 1000000;
+  open_file_cache max=16 inactive=1h;  # the listing's file opened once, read from the page cache
+  open_file_cache_valid 1h;
+  server {
+    listen 127.0.0.1:$p1;
+    listen 127.0.0.1:$p2;
+    location = /get-objects {
+      default_type application/json;
+      add_header Content-Encoding gzip;
+      alias $dir/static/listing.gz;
+    }
+    location = /add-object {
+      default_type application/json;
+      return 200 '{"status":"success","ids":{"obj":1,"message":2,"phantom":3}}';
+    }
+  }
+}
+CONF
+  if "$nginx" -c "$dir/static/nginx.conf" -p "$dir/static" -e "$dir/static/error.log" 2>>"$dir/static/error.log"; then
+    for _ in $(seq 1 100); do port_open "$p2" && break; sleep 0.1; done
+    port_open "$p1" && port_open "$p2" && static_ups=("127.0.0.1:$p1" "127.0.0.1:$p2") && break
+  fi
+  grep -q "Address already in use" "$dir/static/error.log" 2>/dev/null || { tail -n 20 "$dir/static/error.log" >&2; die "the floor's static nginx did not start"; }
+done
+[ ${#static_ups[@]} = 2 ] || die "no free ports for the floor's static nginx"
+z_url=$(scripts/nginx_temp.sh start "$dir/nginx-floor" "${static_ups[@]}")
+echo "Floor: nginx at $z_url in front of a static nginx (${static_ups[*]}) answering from memory"
+
 # --- CPU accounting ------------------------------------------------------------------------------
 hz=$(getconf CLK_TCK)
 # utime + stime (+ reaped children's) of the given processes, in seconds.
@@ -159,15 +224,21 @@ pg_pm=$(head -n 1 "$dir/pg/data/postmaster.pid")
 redis_pid=$(cat "$dir/redis/redis.pid")
 m_ngx=$(cat "$dir/nginx-maratang/nginx.pid")
 f_ngx=$(cat "$dir/nginx-fastapi/nginx.pid")
+z_ngx=$(cat "$dir/nginx-floor/nginx.pid")
+z_app=$(cat "$dir/static/nginx.pid")
 # One line of CPU seconds: app nginx PostgreSQL Redis, for side $1; then kernel threads' and every
 # process's (with reaped children's, so that processes that came and went are counted through
 # their parents). Interrupts and softirqs (where loopback's network stack does much of its work)
 # are charged to the process they interrupted on this kernel (tick accounting, no
 # CONFIG_IRQ_TIME_ACCOUNTING), so they are in the processes' figures already.
 cpu_line() {
-  local app
-  if [ "$1" = m ]; then app=$(cpu_of "${node_pids[@]}"); else app=$(cpu_of "${app_pids[@]}"); fi
-  local ngx; ngx=$([ "$1" = m ] && echo "$m_ngx" || echo "$f_ngx")
+  local app ngx
+  case $1 in
+    m) app=$(cpu_of "${node_pids[@]}") ngx=$m_ngx ;;
+    f) app=$(cpu_of "${app_pids[@]}") ngx=$f_ngx ;;
+    # shellcheck disable=SC2046
+    z) app=$(cpu_of $(tree "$z_app")) ngx=$z_ngx ;;  # the floor: "app" is the static nginx
+  esac
   # shellcheck disable=SC2046
   echo "$app $(cpu_of $(tree "$ngx")) $(cpu_of $(tree "$pg_pm")) $(cpu_of "$redis_pid")" \
     "$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v hz="$hz" '{ sub(/^.*\) /, "")
@@ -203,7 +274,7 @@ run_wrk() {
 
 declare -A res
 for mode in get post; do
-  for side in m f; do
+  for side in m f z; do
     psql_cmd -c CHECKPOINT
     [ "$warmup" = 0 ] || run_wrk "$side" "$mode" "$warmup" >/dev/null
     res[$side.$mode]=$(run_wrk "$side" "$mode" "$duration")
@@ -232,9 +303,12 @@ keys=(get post)
 for key in "${keys[@]}"; do
   label=$([ "${key%%.*}" = get ] && echo "GET /get-objects (gz)" || echo "POST /add-object")
   [ "$key" = "${key%.direct}" ] || label="${label%% *} direct, 1 process"
-  for side in m f; do
+  sides=(m f)
+  [ "$key" != "${key%.direct}" ] || sides+=(z)
+  for side in "${sides[@]}"; do
     read -r ok bad err secs p50 p99 client app ngx pg redis irq other <<<"${res[$side.$key]}"
-    awk -v l="$label" -v s="$([ $side = m ] && echo Maratang || echo FastAPI)" -v ok="$ok" \
+    case $side in m) name=Maratang ;; f) name=FastAPI ;; z) name=floor ;; esac
+    awk -v l="$label" -v s="$name" -v ok="$ok" \
         -v bad="$bad" -v err="$err" -v secs="$secs" -v p50="$p50" -v p99="$p99" -v c="$client" \
         -v app="$app" -v ngx="$ngx" -v pg="$pg" -v rd="$redis" -v irq="$irq" -v o="$other" 'BEGIN {
       srv = app + ngx + pg + rd
@@ -244,7 +318,8 @@ for key in "${keys[@]}"; do
 done
 echo "(app: the two Maratang nodes / the two uvicorn instances; client: wrk; kernel: kernel threads (interrupts and"
 echo " softirqs, loopback's network stack among them, are in the figures of the processes they interrupted); other: every"
-echo " other process, so near 0 when nothing else ran; req/srvCPU: requests per CPU-second of app + nginx + PG + Redis)"
+echo " other process, so near 0 when nothing else ran; req/srvCPU: requests per CPU-second of app + nginx + PG + Redis;"
+echo " floor: the same nginx in front of a static nginx answering from memory, whose CPU is in app)"
 [ $direct = 0 ] || echo "(1 process, no nginx: wrk straight to node 1 / uvicorn instance 1; the other one idles)"
 echo
 for mode in get post; do
@@ -259,4 +334,19 @@ for mode in get post; do
       (mode == "get" ? "GET /get-objects" : "POST /add-object"), (fr > 0 ? mr / fr : 0),
       ((fsrv > 0 && msrv > 0) ? (mok / msrv) / (fok / fsrv) : 0),
       ((a[1] > 0 && b[1] > 0) ? (mok / a[1]) / (fok / b[1]) : 0) }'
+done
+# The floor: an upstream costing nothing still leaves nginx's CPU per request (and wrk's, and the
+# static upstream's) on these cores; the peer's whole server CPU per request over nginx's alone
+# is the most any server behind this nginx can beat the peer by, per server CPU-second.
+for mode in get post; do
+  read -r zok _ _ zsecs _ _ zc zapp zngx _ _ <<<"${res[z.$mode]}"
+  read -r fok _ _ fsecs _ _ _ fapp fngx fpg frd <<<"${res[f.$mode]}"
+  awk -v mode="$mode" -v zok="$zok" -v zs="$zsecs" -v zc="$zc" -v zapp="$zapp" -v zngx="$zngx" \
+      -v fok="$fok" -v fs="$fsecs" -v fc="$fapp $fngx $fpg $frd" 'BEGIN {
+    split(fc, b, " "); fsrv = b[1] + b[2] + b[3] + b[4]
+    zr = zok / zs; fr = fok / fs
+    printf "Floor, %s: %.0f requests/s (%.1fx the peer); nginx %.1f us, wrk %.1f us, the static upstream %.1f us per request; at most %.1fx the peer per server CPU-second behind this nginx\n",
+      (mode == "get" ? "GET /get-objects" : "POST /add-object"), zr, (fr > 0 ? zr / fr : 0),
+      zngx / zok * 1e6, zc / zok * 1e6, zapp / zok * 1e6,
+      ((zngx > 0 && fok > 0) ? (fsrv / fok) / (zngx / zok) : 0) }'
 done
