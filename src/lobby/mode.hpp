@@ -188,8 +188,10 @@ class mode_factory {
   // (mode::on_binary_input), without a JSON object, a request or a reply. Returns that message's
   // type, or empty for any other bytes (malformed, out of the table's ranges, not this mode's,
   // and the default): those go through decode_binary and the field checks, and get that path's
-  // errors. It must accept exactly what that path would accept without an error. Untrusted
-  // bytes: must never throw.
+  // errors. It must accept exactly what that path would accept without an error, and a mode
+  // that accepts any bytes must take them in mode::on_binary_input. The type returned must have
+  // static storage (a literal): the room keeps it until the handler runs. Untrusted bytes: must
+  // never throw.
   virtual std::string_view binary_input_type(std::string_view bytes) const;
 
   // Players' statistics (lobby/game_stats.hpp). score() reads the record a game of this mode

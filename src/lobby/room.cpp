@@ -658,7 +658,10 @@ bool room::binary_input(player_id p, const mode_factory& f, std::string_view typ
     };
     if (!find(p)) return refuse(errc::not_in_room);
     if (!mode_) return refuse(errc::no_game);
-    call_mode([&](mode& md) { md.on_binary_input(*this, p, std::string_view(in.b.data(), in.n)); });
+    // A mode that throws is ended (call_mode); the sender hears `internal`, as game_message says.
+    if (!call_mode(
+            [&](mode& md) { md.on_binary_input(*this, p, std::string_view(in.b.data(), in.n)); }))
+      refuse(errc::internal);
   });
   return true;
 }

@@ -194,5 +194,22 @@ TEST_F(arena_test, a_binary_client_plays_in_binary_frames) {
   EXPECT_TRUE(others[0].ws->recv_until("arena.state", kWait));
 }
 
+// A valid Arena input from a player whose room plays another mode is not taken by the fast path:
+// the general path refuses it as no message of that room's mode, and the connection goes on.
+TEST_F(arena_test, a_binary_input_in_a_room_of_another_mode_is_unknown_type) {
+  auto p = make_player(port(), "Elsewhere");
+  ws_client c(port(), p.token);
+  c.call("hello", {{"version", 1}, {"encoding", "binary"}});
+  snapshot_of_reply(c.call("room.create", {{"mode", "mafia"}, {"name", "Not an arena"}}));
+  arena::input_message in;
+  in.seq = 1;
+  ASSERT_TRUE(c.send_raw_binary(arena::encode_input(in)));
+  auto err = c.recv_until([](const json::object& f) { return f.contains("error"); }, kWait);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(error_code(*err), "unknown_type") << json::serialize(*err);
+  EXPECT_EQ(str(at(*err, "type")), "arena.input");
+  EXPECT_TRUE(c.ping_ok());
+}
+
 }  // namespace
 }  // namespace maratang::it
