@@ -61,15 +61,22 @@ double process_cpu_seconds() {
   return s(u.ru_utime) + s(u.ru_stime);
 }
 
-// The clients, in a child process: read what arrives, answer each whole state with one input.
-[[noreturn]] void play_clients(const std::vector<int>& fds, const options& o) {
+// An epoll instance watching `fds` for reading, each event carrying its index in `fds`.
+int epoll_over(const std::vector<int>& fds) {
   int ep = ::epoll_create1(0);
+  check(ep >= 0, "epoll_create1");
   for (std::size_t i = 0; i < fds.size(); ++i) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = i;
-    ::epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+    check(::epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) == 0, "epoll_ctl");
   }
+  return ep;
+}
+
+// The clients, in a child process: read what arrives, answer each whole state with one input.
+[[noreturn]] void play_clients(const std::vector<int>& fds, const options& o) {
+  const int ep = epoll_over(fds);
   std::vector<std::size_t> pending(fds.size(), 0);
   std::vector<char> buf(1 << 16);
   const std::string input(static_cast<std::size_t>(o.input_bytes) * 64, 'i');
@@ -97,13 +104,7 @@ struct counts {
 
 // epoll and a send()/recv() per message: the reactor's way.
 counts serve_syscalls(const std::vector<int>& fds, const options& o, clock_type::time_point end) {
-  int ep = ::epoll_create1(0);
-  for (std::size_t i = 0; i < fds.size(); ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = i;
-    ::epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
-  }
+  const int ep = epoll_over(fds);
   const std::string state(static_cast<std::size_t>(o.state_bytes), 's');
   std::vector<char> buf(4096);
   std::vector<epoll_event> evs(512);
@@ -142,12 +143,17 @@ counts serve_uring(const std::vector<int>& fds, const options& o, clock_type::ti
   constexpr std::size_t kBuf = 512;
   std::vector<char> bufs(fds.size() * kBuf);
   constexpr std::uint64_t kSendTag = std::uint64_t{1} << 63;
-  auto arm_recv = [&](std::size_t i) {
+  // A free submission slot, submitting what is queued when there is none.
+  auto next_sqe = [&] {
     io_uring_sqe* sqe = ::io_uring_get_sqe(&ring);
     if (!sqe) {
       ::io_uring_submit(&ring);
       sqe = ::io_uring_get_sqe(&ring);
     }
+    return sqe;
+  };
+  auto arm_recv = [&](std::size_t i) {
+    io_uring_sqe* sqe = next_sqe();
     ::io_uring_prep_recv(sqe, fds[i], bufs.data() + i * kBuf, kBuf, 0);
     ::io_uring_sqe_set_data64(sqe, i);
   };
@@ -174,11 +180,7 @@ counts serve_uring(const std::vector<int>& fds, const options& o, clock_type::ti
   };
   while (next < end) {
     for (std::size_t i = 0; i < fds.size(); ++i) {
-      io_uring_sqe* sqe = ::io_uring_get_sqe(&ring);
-      if (!sqe) {
-        ::io_uring_submit(&ring);
-        sqe = ::io_uring_get_sqe(&ring);
-      }
+      io_uring_sqe* sqe = next_sqe();
       ::io_uring_prep_send(sqe, fds[i], state.data(), state.size(), 0);
       ::io_uring_sqe_set_data64(sqe, kSendTag | i);
     }
