@@ -156,6 +156,12 @@ class backend {
 
   // Traces. insert_trace assigns t.id (rating, votes, reports and hidden start at zero/false).
   virtual void insert_trace(trace_record& t) = 0;
+  // insert_trace of each, in order (ids increasing in that order). PostgreSQL sends them in one
+  // pipeline: one round trip, all or none of them stored.
+  virtual void insert_traces(std::vector<trace_record>& ts) {
+    for (auto& t : ts)
+      insert_trace(t);
+  }
   virtual std::vector<trace_record> list_traces(const trace_query& q) = 0;
   // Any trace by id, hidden ones included.
   virtual std::optional<trace_record> find_trace(std::int64_t id) = 0;

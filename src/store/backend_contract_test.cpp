@@ -846,6 +846,43 @@ TEST_P(store_contract, insert_trace_assigns_increasing_ids_and_round_trips) {
   EXPECT_FALSE(db().find_trace(b.id + 100));
 }
 
+TEST_P(store_contract, insert_traces_stores_each_in_order) {
+  std::vector<trace_record> ts;
+  for (int i = 0; i < 5; ++i) {
+    ts.push_back(make_trace(i % 2 == 0 ? "lvl-1" : "lvl-2",
+                            i % 3 == 0   ? trace_kind::object
+                            : i % 3 == 1 ? trace_kind::message
+                                         : trace_kind::phantom,
+                            2000 + i, R"({"n":)" + std::to_string(i) + "}"));
+    ts.back().has_pos = i == 3;
+    ts.back().x = i;
+    ts.back().rating = 9;
+  }
+  db().insert_traces(ts);
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    SCOPED_TRACE(i);
+    if (i > 0) {
+      EXPECT_GT(ts[i].id, ts[i - 1].id);
+    }
+    EXPECT_EQ(ts[i].rating, 0);
+    auto found = db().find_trace(ts[i].id);
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->area, ts[i].area);
+    EXPECT_EQ(found->kind, ts[i].kind);
+    EXPECT_EQ(found->created_ms, ts[i].created_ms);
+    EXPECT_EQ(found->payload_json, ts[i].payload_json);
+    EXPECT_EQ(found->has_pos, i == 3);
+    if (found->has_pos) {
+      EXPECT_DOUBLE_EQ(found->x, 3);
+    }
+  }
+  std::vector<trace_record> none;
+  db().insert_traces(none);
+  trace_record after = make_trace("lvl-1", trace_kind::object, 3000);
+  db().insert_trace(after);
+  EXPECT_GT(after.id, ts.back().id);
+}
+
 TEST_P(store_contract, list_traces_is_newest_first_per_area_and_kind_with_paging) {
   std::vector<std::int64_t> objects;
   for (int i = 0; i < 5; ++i) {
@@ -1119,6 +1156,51 @@ TEST_P(store_contract, moderation_queue_lists_reported_traces_and_restore_or_del
 
 INSTANTIATE_TEST_SUITE_P(backends, store_contract,
                          ::testing::Values(kind::memory, kind::sqlite, kind::postgres), param_name);
+
+// PostgreSQL refuses text that is not UTF-8 (SQLite and the memory store keep the bytes): a
+// refused trace in the middle of insert_traces (one pipeline) fails the call with the server's
+// error, stores none of its traces, and leaves the connection usable, in a transaction or not.
+TEST(pg_backend_traces, a_refused_trace_fails_insert_traces_whole_and_the_store_goes_on) {
+  pg_options o;
+  o.schema = testing::fresh_schema_name();
+  auto store = pg_backend::open(testing::shared_test_url(MARATANG_SOURCE_DIR), o);
+  store->migrate();
+  auto db = [&]() -> backend& { return *store; };
+  auto batch = [] {
+    std::vector<trace_record> ts{make_trace("bad", trace_kind::object, 1),
+                                 make_trace("bad", trace_kind::message, 2, "{\"m\":\"\xff\xfe\"}"),
+                                 make_trace("bad", trace_kind::phantom, 3)};
+    return ts;
+  };
+  auto ts = batch();
+  try {
+    db().insert_traces(ts);
+    ADD_FAILURE() << "a trace that is not UTF-8 was stored";
+  } catch (const store_error& e) {
+    EXPECT_NE(std::string(e.what()).find("insert_traces"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("22021"), std::string::npos) << e.what();
+  }
+  for (auto k : {trace_kind::object, trace_kind::message, trace_kind::phantom})
+    EXPECT_TRUE(db().list_traces(latest("bad", k, 10)).empty());
+  trace_record ok = make_trace("good", trace_kind::object, 4);
+  db().insert_trace(ok);
+  EXPECT_TRUE(db().find_trace(ok.id));
+
+  // In a transaction: the call fails, the transaction rolls back, the next one works.
+  db().begin();
+  ts = batch();
+  EXPECT_THROW(db().insert_traces(ts), store_error);
+  db().rollback();
+  db().begin();
+  std::vector<trace_record> good{make_trace("good", trace_kind::message, 5),
+                                 make_trace("good", trace_kind::phantom, 6)};
+  db().insert_traces(good);
+  db().commit();
+  EXPECT_EQ(db().list_traces(latest("good", trace_kind::message, 10)).size(), 1u);
+  EXPECT_EQ(db().list_traces(latest("good", trace_kind::phantom, 10)).size(), 1u);
+  for (auto k : {trace_kind::object, trace_kind::message, trace_kind::phantom})
+    EXPECT_TRUE(db().list_traces(latest("bad", k, 10)).empty());
+}
 
 }  // namespace
 }  // namespace maratang::store

@@ -405,8 +405,7 @@ void batched_store::insert_traces(std::vector<trace_record> ts,
       [ts = std::move(ts)](backend& b) mutable {
         // The operation may run again after a failed batch: each run starts from the input.
         auto out = ts;
-        for (auto& t : out)
-          b.insert_trace(t);
+        b.insert_traces(out);
         return out;
       },
       std::move(done));

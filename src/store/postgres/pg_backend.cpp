@@ -443,23 +443,102 @@ void pg_backend::exec(const char* op, const std::string& sql) {
   PQclear(checked(r, op));
 }
 
-pg_backend::rows pg_backend::run(const char* op, const char* sql,
-                                 const std::vector<param>& params) {
-  ensure_connected();
+const std::string& pg_backend::prepared(const char* op, const char* sql, std::size_t params) {
   auto it = prepared_.find(std::string_view(sql));
   if (it == prepared_.end()) {
     std::string name = "m" + std::to_string(prepared_.size() + 1);
-    PGresult* r = PQprepare(conn_, name.c_str(), sql, static_cast<int>(params.size()), nullptr);
+    PGresult* r = PQprepare(conn_, name.c_str(), sql, static_cast<int>(params), nullptr);
     PQclear(checked(r, op));
     it = prepared_.emplace(sql, std::move(name)).first;
   }
+  return it->second;
+}
+
+namespace {
+
+std::vector<const char*> param_values(const std::vector<pg_backend::param>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& v : params)
     values.push_back(v ? v->c_str() : nullptr);
-  PGresult* r = PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
-                               values.data(), nullptr, nullptr, 0);
+  return values;
+}
+
+}  // namespace
+
+pg_backend::rows pg_backend::run(const char* op, const char* sql,
+                                 const std::vector<param>& params) {
+  ensure_connected();
+  const std::string& name = prepared(op, sql, params.size());
+  const auto values = param_values(params);
+  PGresult* r = PQexecPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(),
+                               nullptr, nullptr, 0);
   return rows(checked(r, op));
+}
+
+std::vector<pg_backend::rows> pg_backend::run_pipelined(
+    const char* op, const char* sql, const std::vector<std::vector<param>>& each) {
+  std::vector<rows> out;
+  out.reserve(each.size());
+  if (each.size() <= 1) {
+    for (const auto& params : each)
+      out.push_back(run(op, sql, params));
+    return out;
+  }
+  ensure_connected();
+  const std::string name = prepared(op, sql, each.front().size());
+  // Anything but an error result of the server's (a failed send, a connection lost between
+  // results, a pipeline that does not end as it should): the connection is dropped, and the next
+  // statement reconnects.
+  auto broken = [&](const char* what) {
+    std::string why = PQerrorMessage(conn_);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
+      why.pop_back();
+    drop_connection();
+    return store_error(std::string("postgres ") + op + ": " + what +
+                       (why.empty() ? std::string() : ": " + why));
+  };
+  if (PQenterPipelineMode(conn_) != 1) throw broken("could not enter pipeline mode");
+  for (const auto& params : each) {
+    const auto values = param_values(params);
+    if (PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(),
+                            nullptr, nullptr, 0) != 1) {
+      throw broken("could not send a statement");
+    }
+  }
+  if (PQpipelineSync(conn_) != 1) throw broken("could not send the pipeline");
+  // Each statement's result, then a null; after an error the later ones are PIPELINE_ABORTED;
+  // then the sync.
+  PGresult* failed = nullptr;
+  for (std::size_t i = 0; i < each.size(); ++i) {
+    PGresult* r = PQgetResult(conn_);
+    if (!r) {
+      if (failed) PQclear(failed);
+      throw broken("the connection was lost");
+    }
+    const auto st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+      out.emplace_back(r);
+    } else if (!failed && st != PGRES_PIPELINE_ABORTED) {
+      failed = r;
+    } else {
+      PQclear(r);
+    }
+    if (PGresult* end = PQgetResult(conn_)) {
+      PQclear(end);
+      if (failed) PQclear(failed);
+      throw broken("a statement gave more than one result");
+    }
+  }
+  PGresult* sync = PQgetResult(conn_);
+  const bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  PQclear(sync);
+  if (!synced || PQexitPipelineMode(conn_) != 1) {
+    if (failed) PQclear(failed);
+    throw broken("the pipeline did not end as it should");
+  }
+  if (failed) PQclear(checked(failed, op));  // throws: the server's error, with its SQLSTATE
+  return out;
 }
 
 bool pg_backend::ping() {
@@ -1364,19 +1443,45 @@ std::vector<trace_record> read_traces(const pg_backend::rows& r) {
   return out;
 }
 
+constexpr const char* kInsertTrace =
+    "INSERT INTO traces (area, kind, account_id, u_uuid, payload_json, x, y, z, created_ms) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+
+std::vector<pg_backend::param> trace_params(const trace_record& t) {
+  const pg_backend::param none;
+  return {p(t.area),
+          p(static_cast<std::int64_t>(t.kind)),
+          p(t.account_id),
+          p(t.u_uuid),
+          p(t.payload_json),
+          t.has_pos ? p_f64(t.x) : none,
+          t.has_pos ? p_f64(t.y) : none,
+          t.has_pos ? p_f64(t.z) : none,
+          p(t.created_ms)};
+}
+
+void inserted(trace_record& t, std::int64_t id) {
+  t.id = id;
+  t.rating = t.votes = t.reports = 0;
+  t.hidden = false;
+}
+
 }  // namespace
 
 void pg_backend::insert_trace(trace_record& t) {
-  const pg_backend::param none;
-  auto r = run("insert_trace",
-               "INSERT INTO traces (area, kind, account_id, u_uuid, payload_json, x, y, z, "
-               "created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-               {p(t.area), p(static_cast<std::int64_t>(t.kind)), p(t.account_id), p(t.u_uuid),
-                p(t.payload_json), t.has_pos ? p_f64(t.x) : none, t.has_pos ? p_f64(t.y) : none,
-                t.has_pos ? p_f64(t.z) : none, p(t.created_ms)});
-  t.id = r.i64(0, 0);
-  t.rating = t.votes = t.reports = 0;
-  t.hidden = false;
+  inserted(t, run("insert_trace", kInsertTrace, trace_params(t)).i64(0, 0));
+}
+
+// An add of the traces API stores up to three traces (object, message, phantom): one pipeline is
+// one round trip to the server for all of them, not three.
+void pg_backend::insert_traces(std::vector<trace_record>& ts) {
+  std::vector<std::vector<param>> each;
+  each.reserve(ts.size());
+  for (const auto& t : ts)
+    each.push_back(trace_params(t));
+  auto rs = run_pipelined("insert_traces", kInsertTrace, each);
+  for (std::size_t i = 0; i < ts.size(); ++i)
+    inserted(ts[i], rs[i].i64(0, 0));
 }
 
 std::vector<trace_record> pg_backend::list_traces(const trace_query& q) {

@@ -121,6 +121,7 @@ class pg_backend : public backend, private competition_rows {
   std::vector<event_record> read_events(std::int64_t after_id, int limit) override;
 
   void insert_trace(trace_record& t) override;
+  void insert_traces(std::vector<trace_record>& ts) override;
   std::vector<trace_record> list_traces(const trace_query& q) override;
   std::optional<trace_record> find_trace(std::int64_t id) override;
   status appraise_trace(std::int64_t id, std::int64_t account_id, int value) override;
@@ -163,6 +164,13 @@ class pg_backend : public backend, private competition_rows {
   // Runs one statement (prepared once per connection) and returns its rows; throws store_error
   // naming `op` on any error.
   rows run(const char* op, const char* sql, const std::vector<param>& params = {});
+  // Runs `sql` once for each parameter list, all in one pipeline (one round trip; one implicit
+  // transaction when none is open): the rows of each, in order. Throws store_error naming `op`
+  // when any run fails (none of them then counts: the transaction is aborted).
+  std::vector<rows> run_pipelined(const char* op, const char* sql,
+                                  const std::vector<std::vector<param>>& each);
+  // The name of `sql` prepared on this connection (prepared now when it is not yet).
+  const std::string& prepared(const char* op, const char* sql, std::size_t params);
   // Returns `r` when it succeeded; else frees it and throws store_error naming `op` (dropping the
   // connection first when it is lost).
   pg_result* checked(pg_result* r, const char* op);
