@@ -398,17 +398,82 @@ void batched_store::read_log(std::string stream, std::int64_t after_seq, int lim
 
 // --- traces::trace_store ------------------------------------------------------------------------
 
+// Adds that arrive while the worker is busy go in together: one operation takes every add
+// waiting when it runs and inserts all their traces in one backend::insert_traces (on PostgreSQL
+// one pipeline, one round trip, rather than one per add). Should that fail, a group of several
+// adds is not failed whole: each add is tried again as an operation of its own, so that an add
+// the database refuses fails alone.
 void batched_store::insert_traces(std::vector<trace_record> ts,
                                   reply<std::vector<trace_record>> done) {
-  run<std::vector<trace_record>>(
-      worker_,
-      [ts = std::move(ts)](backend& b) mutable {
+  {
+    std::lock_guard lk(traces_->mu);
+    traces_->waiting.push_back({std::move(ts), std::move(done)});
+    if (traces_->scheduled) return;
+    traces_->scheduled = true;
+  }
+  insert_group(worker_, traces_);
+}
+
+void batched_store::insert_group(worker& w, std::shared_ptr<trace_inbox> inbox) {
+  struct group {
+    std::vector<trace_inbox::entry> entries;
+    bool taken = false;
+    std::vector<trace_record> out;  // every entry's traces, in order, as inserted
+  };
+  auto g = std::make_shared<group>();
+  auto take = [inbox, g] {
+    if (g->taken) return;
+    std::lock_guard lk(inbox->mu);
+    g->entries = std::move(inbox->waiting);
+    inbox->waiting.clear();
+    inbox->scheduled = false;
+    g->taken = true;
+  };
+  const bool queued = w.submit(
+      [take, g](backend& b) {
+        take();
         // The operation may run again after a failed batch: each run starts from the input.
-        auto out = ts;
-        b.insert_traces(out);
-        return out;
+        g->out.clear();
+        for (const auto& e : g->entries)
+          g->out.insert(g->out.end(), e.ts.begin(), e.ts.end());
+        b.insert_traces(g->out);
       },
-      std::move(done));
+      [&w, take, g](bool ok) {
+        take();  // a worker that gave the operation up without running it: answer them still
+        if (!ok && g->entries.size() > 1) {
+          for (auto& e : g->entries) {
+            run<std::vector<trace_record>>(
+                w,
+                [ts = std::move(e.ts)](backend& b) {
+                  auto out = ts;
+                  b.insert_traces(out);
+                  return out;
+                },
+                std::move(e.done));
+          }
+          return;
+        }
+        auto at = g->out.begin();
+        for (auto& e : g->entries) {
+          if (!ok) {
+            e.done(failed());
+            continue;
+          }
+          const auto n = static_cast<std::ptrdiff_t>(e.ts.size());
+          e.done(std::vector<trace_record>(at, at + n));
+          at += n;
+        }
+      });
+  if (queued) return;
+  std::vector<trace_inbox::entry> refused;
+  {
+    std::lock_guard lk(inbox->mu);
+    refused = std::move(inbox->waiting);
+    inbox->waiting.clear();
+    inbox->scheduled = false;
+  }
+  for (auto& e : refused)
+    e.done(busy());
 }
 
 void batched_store::list_traces(std::vector<trace_query> qs,

@@ -212,7 +212,20 @@ class batched_store final : public core::account_store,
     bool scheduled = false;                               // GUARDED_BY(mu): a write is queued
   };
 
+  // Adds of traces waiting for the operation that inserts them all at once (insert_traces).
+  struct trace_inbox {
+    struct entry {
+      std::vector<trace_record> ts;
+      reply<std::vector<trace_record>> done;
+    };
+    std::mutex mu;
+    std::vector<entry> waiting;  // GUARDED_BY(mu)
+    bool scheduled = false;      // GUARDED_BY(mu): an operation is queued and has not taken them
+  };
+  static void insert_group(worker& w, std::shared_ptr<trace_inbox> inbox);
+
   worker& worker_;
+  std::shared_ptr<trace_inbox> traces_ = std::make_shared<trace_inbox>();
   std::shared_ptr<write_behind<log_entry>> log_;
   std::shared_ptr<write_behind<event_record>> events_;
   std::shared_ptr<snapshot_buffer> snapshots_;

@@ -62,9 +62,10 @@ class gate {
 
 // Faults to inject into the memory backend, switched from the test thread.
 struct faults {
-  std::atomic<bool> commit{false};        // every commit fails
-  std::atomic<int> insert_trace_ok{-1};   // >= 0: that many more insert_trace succeed, then fail
-  std::atomic<bool> append_audit{false};  // append_audit fails
+  std::atomic<bool> commit{false};          // every commit fails
+  std::atomic<int> insert_trace_ok{-1};     // >= 0: that many more insert_trace succeed, then fail
+  std::atomic<bool> append_audit{false};    // append_audit fails
+  std::atomic<int> insert_traces_calls{0};  // backend::insert_traces calls, counted
 };
 
 class faulty_backend : public memory_backend {
@@ -74,7 +75,12 @@ class faulty_backend : public memory_backend {
     if (f_->commit) throw store_error("injected: commit");
     memory_backend::commit();
   }
+  void insert_traces(std::vector<trace_record>& ts) override {
+    ++f_->insert_traces_calls;
+    memory_backend::insert_traces(ts);
+  }
   void insert_trace(trace_record& t) override {
+    if (t.area == "refused") throw store_error("injected: a trace of the area 'refused'");
     if (f_->insert_trace_ok.load() == 0) throw store_error("injected: insert_trace");
     if (f_->insert_trace_ok.load() > 0) --f_->insert_trace_ok;
     memory_backend::insert_trace(t);
@@ -276,6 +282,100 @@ TEST(batched_store_completion_contract, insert_traces_is_all_or_none) {
   auto ok = call(s, &batched_store::insert_traces, std::vector<trace_record>{message("a")});
   ASSERT_EQ(ok.size(), 1u);
   EXPECT_EQ(call(s, &batched_store::list_traces, std::vector<trace_query>{q})[0].size(), 1u);
+}
+
+// Adds that wait while the worker is busy are inserted by one operation, in one insert_traces
+// call, and each gets back its own traces with their ids.
+TEST(batched_store_completion_contract, adds_waiting_together_go_in_one_insert_each_answered) {
+  auto f = std::make_shared<faults>();
+  worker w(std::make_unique<faulty_backend>(f));
+  batched_store s(w);
+  gate g;
+  ASSERT_TRUE(w.submit(g.op()));
+  g.wait_started();
+  std::vector<std::unique_ptr<completion_probe<std::vector<trace_record>>>> probes;
+  for (int i = 0; i < 5; ++i) {
+    std::vector<trace_record> ts;
+    for (int k = 0; k <= i % 3; ++k)
+      ts.push_back(message("area-" + std::to_string(i)));
+    probes.push_back(std::make_unique<completion_probe<std::vector<trace_record>>>());
+    s.insert_traces(std::move(ts), probes.back()->done());
+    probes.back()->returned = true;
+  }
+  EXPECT_EQ(w.queue_depth(), 1u) << "one operation for every add waiting";
+  g.open();
+  std::int64_t last = 0;
+  for (int i = 0; i < 5; ++i) {
+    SCOPED_TRACE(i);
+    auto r = probes[static_cast<std::size_t>(i)]->get();
+    ASSERT_TRUE(r.has_value());
+    ASSERT_EQ(r->size(), static_cast<std::size_t>(i % 3 + 1));
+    for (const auto& t : *r) {
+      EXPECT_EQ(t.area, "area-" + std::to_string(i));
+      EXPECT_GT(t.id, last);
+      last = t.id;
+      auto found = call(s, &batched_store::find_trace, t.id);
+      ASSERT_TRUE(found.has_value());
+      EXPECT_EQ(found->area, t.area);
+    }
+  }
+  EXPECT_EQ(f->insert_traces_calls.load(), 1);
+}
+
+// When the group's insert fails, each add is tried again alone: one the database refuses fails
+// by itself, and the others are stored and answered.
+TEST(batched_store_completion_contract, an_add_refused_in_a_group_fails_alone) {
+  auto f = std::make_shared<faults>();
+  worker w(std::make_unique<faulty_backend>(f));
+  batched_store s(w);
+  gate g;
+  ASSERT_TRUE(w.submit(g.op()));
+  g.wait_started();
+  completion_probe<std::vector<trace_record>> before, refused, after;
+  s.insert_traces({message("kept"), message("kept")}, before.done());
+  s.insert_traces({message("refused"), message("kept")}, refused.done());
+  s.insert_traces({message("kept")}, after.done());
+  g.open();
+  auto a = before.get();
+  auto r = refused.get();
+  auto b = after.get();
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(b.has_value());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, errc::unavailable);
+  EXPECT_EQ(a->size(), 2u);
+  EXPECT_EQ(b->size(), 1u);
+  trace_query q;
+  q.kind = trace_kind::message;
+  q.limit = 10;
+  q.area = "kept";
+  auto kept = call(s, &batched_store::list_traces, std::vector<trace_query>{q});
+  EXPECT_EQ(kept[0].size(), 3u) << "the refused add's other trace is not stored either";
+  q.area = "refused";
+  EXPECT_TRUE(call(s, &batched_store::list_traces, std::vector<trace_query>{q})[0].empty());
+  // The group, then each of its three adds alone.
+  EXPECT_EQ(f->insert_traces_calls.load(), 4);
+}
+
+// A worker that refuses the group's operation answers every add waiting in it at once.
+TEST(batched_store_completion_contract, adds_refused_by_a_full_queue_are_all_answered) {
+  worker w(std::make_unique<memory_backend>(), {.max_batch = 256, .max_queue = 1});
+  batched_store s(w);
+  gate g;
+  ASSERT_TRUE(w.submit(g.op()));
+  g.wait_started();
+  ASSERT_TRUE(w.submit([](backend&) {}));  // the queue's one place
+  completion_probe<std::vector<trace_record>> refused;
+  s.insert_traces({message("a")}, refused.done());
+  refused.returned = true;
+  auto r = refused.get();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, errc::unavailable);
+  g.open();
+  w.flush();
+  // Nothing is left waiting: the next add is scheduled and stored.
+  auto ok = call(s, &batched_store::insert_traces, std::vector<trace_record>{message("a")});
+  EXPECT_EQ(ok.size(), 1u);
 }
 
 // Restore and delete write their audit line in the same transaction: when the line cannot be

@@ -1472,16 +1472,22 @@ void pg_backend::insert_trace(trace_record& t) {
   inserted(t, run("insert_trace", kInsertTrace, trace_params(t)).i64(0, 0));
 }
 
-// An add of the traces API stores up to three traces (object, message, phantom): one pipeline is
-// one round trip to the server for all of them, not three.
+// An add of the traces API stores up to three traces (object, message, phantom), and
+// batched_store gathers the adds waiting into one call: at most kPipelineMost statements go in a
+// pipeline, so that the results the server writes meanwhile (under 100 bytes each) fit in the
+// socket's buffers while this thread is still sending, in libpq's blocking mode.
 void pg_backend::insert_traces(std::vector<trace_record>& ts) {
-  std::vector<std::vector<param>> each;
-  each.reserve(ts.size());
-  for (const auto& t : ts)
-    each.push_back(trace_params(t));
-  auto rs = run_pipelined("insert_traces", kInsertTrace, each);
-  for (std::size_t i = 0; i < ts.size(); ++i)
-    inserted(ts[i], rs[i].i64(0, 0));
+  constexpr std::size_t kPipelineMost = 256;
+  for (std::size_t from = 0; from < ts.size(); from += kPipelineMost) {
+    const std::size_t to = std::min(ts.size(), from + kPipelineMost);
+    std::vector<std::vector<param>> each;
+    each.reserve(to - from);
+    for (std::size_t i = from; i < to; ++i)
+      each.push_back(trace_params(ts[i]));
+    auto rs = run_pipelined("insert_traces", kInsertTrace, each);
+    for (std::size_t i = from; i < to; ++i)
+      inserted(ts[i], rs[i - from].i64(0, 0));
+  }
 }
 
 std::vector<trace_record> pg_backend::list_traces(const trace_query& q) {
