@@ -156,8 +156,10 @@ class backend {
 
   // Traces. insert_trace assigns t.id (rating, votes, reports and hidden start at zero/false).
   virtual void insert_trace(trace_record& t) = 0;
-  // insert_trace of each, in order (ids increasing in that order). PostgreSQL sends them in one
-  // pipeline: one round trip, all or none of them stored.
+  // insert_trace of each, in order (ids increasing in that order). PostgreSQL sends them in
+  // pipelines of at most 256 statements (one round trip each); a failure throws store_error, and
+  // none of a failed pipeline's traces is stored (in a transaction, roll it back: the earlier
+  // pipelines' are in it).
   virtual void insert_traces(std::vector<trace_record>& ts) {
     for (auto& t : ts)
       insert_trace(t);

@@ -853,7 +853,7 @@ TEST_P(store_contract, insert_traces_stores_each_in_order) {
                             i % 3 == 0   ? trace_kind::object
                             : i % 3 == 1 ? trace_kind::message
                                          : trace_kind::phantom,
-                            2000 + i, R"({"n":)" + std::to_string(i) + "}"));
+                            2000 + i, R"({"n":)" + std::to_string(i) + R"(,"s":"a\\b \"q\" 한"})"));
     ts.back().has_pos = i == 3;
     ts.back().x = i;
     ts.back().rating = 9;
@@ -1172,23 +1172,30 @@ TEST(pg_backend_traces, a_refused_trace_fails_insert_traces_whole_and_the_store_
                                  make_trace("bad", trace_kind::phantom, 3)};
     return ts;
   };
-  auto ts = batch();
-  try {
-    db().insert_traces(ts);
-    ADD_FAILURE() << "a trace that is not UTF-8 was stored";
-  } catch (const store_error& e) {
-    EXPECT_NE(std::string(e.what()).find("insert_traces"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("22021"), std::string::npos) << e.what();
+  // The refused trace among three, and among six.
+  for (std::size_t n : {3u, 6u}) {
+    SCOPED_TRACE(n);
+    auto ts = batch();
+    while (ts.size() < n)
+      ts.push_back(
+          make_trace("bad", trace_kind::object, 10 + static_cast<std::int64_t>(ts.size())));
+    try {
+      db().insert_traces(ts);
+      ADD_FAILURE() << "a trace that is not UTF-8 was stored";
+    } catch (const store_error& e) {
+      EXPECT_NE(std::string(e.what()).find("insert_traces"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("22021"), std::string::npos) << e.what();
+    }
+    for (auto k : {trace_kind::object, trace_kind::message, trace_kind::phantom})
+      EXPECT_TRUE(db().list_traces(latest("bad", k, 10)).empty());
   }
-  for (auto k : {trace_kind::object, trace_kind::message, trace_kind::phantom})
-    EXPECT_TRUE(db().list_traces(latest("bad", k, 10)).empty());
   trace_record ok = make_trace("good", trace_kind::object, 4);
   db().insert_trace(ok);
   EXPECT_TRUE(db().find_trace(ok.id));
 
   // In a transaction: the call fails, the transaction rolls back, the next one works.
   db().begin();
-  ts = batch();
+  auto ts = batch();
   EXPECT_THROW(db().insert_traces(ts), store_error);
   db().rollback();
   db().begin();
