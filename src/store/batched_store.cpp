@@ -398,35 +398,59 @@ void batched_store::read_log(std::string stream, std::int64_t after_seq, int lim
 
 // --- traces::trace_store ------------------------------------------------------------------------
 
-// Adds that arrive while the worker is busy go in together: one operation takes every add
-// waiting when it runs and inserts all their traces in one backend::insert_traces (on PostgreSQL
-// one pipeline, one round trip, rather than one per add). Should that fail, a group of several
-// adds is not failed whole: each add is tried again as an operation of its own, so that an add
-// the database refuses fails alone.
+// Adds that arrive while the worker is busy go in together: one operation takes the adds
+// waiting when it runs (at most kTraceGroupMost) and inserts all their traces in one
+// backend::insert_traces (on PostgreSQL one pipeline, one round trip, rather than one per add).
+// Should that fail, a group of several adds is not failed whole: each add is tried again as an
+// operation of its own, so that an add the database refuses fails alone. At most kTraceInboxMost
+// adds wait; more are answered busy at once, as a full worker queue answers.
 void batched_store::insert_traces(std::vector<trace_record> ts,
                                   reply<std::vector<trace_record>> done) {
-  {
-    std::lock_guard lk(traces_->mu);
-    traces_->waiting.push_back({std::move(ts), std::move(done)});
-    if (traces_->scheduled) return;
-    traces_->scheduled = true;
+  std::unique_lock lk(traces_->mu);
+  if (traces_->waiting.size() >= kTraceInboxMost) {
+    lk.unlock();
+    return done(busy());
   }
-  insert_group(worker_, traces_);
+  traces_->waiting.push_back({std::move(ts), std::move(done)});
+  if (traces_->scheduled || submit_group(worker_, traces_)) return;
+  // Refused: nothing else was waiting (adds wait only while a group is scheduled).
+  auto refused = std::move(traces_->waiting.back());
+  traces_->waiting.clear();
+  lk.unlock();
+  refused.done(busy());
 }
 
-void batched_store::insert_group(worker& w, std::shared_ptr<trace_inbox> inbox) {
+namespace {
+
+// A reply must not throw; one that does must not keep the rest of its group unanswered.
+template <class T>
+void answer(reply<T>& done, result<T> r) {
+  try {
+    done(std::move(r));
+  } catch (...) {
+  }
+}
+
+}  // namespace
+
+bool batched_store::submit_group(worker& w, const std::shared_ptr<trace_inbox>& inbox) {
   struct group {
     std::vector<trace_inbox::entry> entries;
     bool taken = false;
+    bool more = false;              // adds were left waiting: the completion submits the next group
     std::vector<trace_record> out;  // every entry's traces, in order, as inserted
   };
   auto g = std::make_shared<group>();
   auto take = [inbox, g] {
     if (g->taken) return;
     std::lock_guard lk(inbox->mu);
-    g->entries = std::move(inbox->waiting);
-    inbox->waiting.clear();
-    inbox->scheduled = false;
+    auto& q = inbox->waiting;
+    const auto n = std::min(q.size(), kTraceGroupMost);
+    g->entries.assign(std::make_move_iterator(q.begin()),
+                      std::make_move_iterator(q.begin() + static_cast<std::ptrdiff_t>(n)));
+    q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n));
+    g->more = !q.empty();
+    inbox->scheduled = g->more;
     g->taken = true;
   };
   const bool queued = w.submit(
@@ -438,8 +462,21 @@ void batched_store::insert_group(worker& w, std::shared_ptr<trace_inbox> inbox) 
           g->out.insert(g->out.end(), e.ts.begin(), e.ts.end());
         b.insert_traces(g->out);
       },
-      [&w, take, g](bool ok) {
+      [&w, inbox, take, g](bool ok) {
         take();  // a worker that gave the operation up without running it: answer them still
+        if (g->more) {
+          std::vector<trace_inbox::entry> refused;
+          {
+            std::lock_guard lk(inbox->mu);
+            if (!submit_group(w, inbox)) {
+              refused = std::move(inbox->waiting);
+              inbox->waiting.clear();
+              inbox->scheduled = false;
+            }
+          }
+          for (auto& e : refused)
+            answer<std::vector<trace_record>>(e.done, busy());
+        }
         if (!ok && g->entries.size() > 1) {
           for (auto& e : g->entries) {
             run<std::vector<trace_record>>(
@@ -456,24 +493,16 @@ void batched_store::insert_group(worker& w, std::shared_ptr<trace_inbox> inbox) 
         auto at = g->out.begin();
         for (auto& e : g->entries) {
           if (!ok) {
-            e.done(failed());
+            answer<std::vector<trace_record>>(e.done, failed());
             continue;
           }
           const auto n = static_cast<std::ptrdiff_t>(e.ts.size());
-          e.done(std::vector<trace_record>(at, at + n));
+          answer<std::vector<trace_record>>(e.done, std::vector<trace_record>(at, at + n));
           at += n;
         }
       });
-  if (queued) return;
-  std::vector<trace_inbox::entry> refused;
-  {
-    std::lock_guard lk(inbox->mu);
-    refused = std::move(inbox->waiting);
-    inbox->waiting.clear();
-    inbox->scheduled = false;
-  }
-  for (auto& e : refused)
-    e.done(busy());
+  if (queued) inbox->scheduled = true;
+  return queued;
 }
 
 void batched_store::list_traces(std::vector<trace_query> qs,

@@ -129,7 +129,11 @@ class batched_store final : public core::account_store,
   void read_log(std::string stream, std::int64_t after_seq, int limit,
                 reply<std::vector<log_entry>> done) override;
 
-  // traces::trace_store
+  // traces::trace_store. Adds waiting for the storage thread are inserted together (at most
+  // kTraceGroupMost an operation); beyond kTraceInboxMost waiting, an add is answered unavailable
+  // at once.
+  static constexpr std::size_t kTraceGroupMost = 512;
+  static constexpr std::size_t kTraceInboxMost = 20'000;
   void insert_traces(std::vector<trace_record> ts, reply<std::vector<trace_record>> done) override;
   void list_traces(std::vector<trace_query> qs,
                    reply<std::vector<std::vector<trace_record>>> done) override;
@@ -220,9 +224,11 @@ class batched_store final : public core::account_store,
     };
     std::mutex mu;
     std::vector<entry> waiting;  // GUARDED_BY(mu)
-    bool scheduled = false;      // GUARDED_BY(mu): an operation is queued and has not taken them
+    bool scheduled = false;      // GUARDED_BY(mu): an operation is queued that will take them
   };
-  static void insert_group(worker& w, std::shared_ptr<trace_inbox> inbox);
+  // Submits the operation that inserts the adds waiting (called with inbox->mu held); false when
+  // the worker refused it.
+  static bool submit_group(worker& w, const std::shared_ptr<trace_inbox>& inbox);
 
   worker& worker_;
   std::shared_ptr<trace_inbox> traces_ = std::make_shared<trace_inbox>();

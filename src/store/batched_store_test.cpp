@@ -8,8 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -357,8 +359,9 @@ TEST(batched_store_completion_contract, an_add_refused_in_a_group_fails_alone) {
   EXPECT_EQ(f->insert_traces_calls.load(), 4);
 }
 
-// A worker that refuses the group's operation answers every add waiting in it at once.
-TEST(batched_store_completion_contract, adds_refused_by_a_full_queue_are_all_answered) {
+// A worker that refuses the group's operation: the add is answered at once, on the caller's
+// thread, and nothing is left waiting.
+TEST(batched_store_completion_contract, an_add_refused_by_a_full_queue_is_answered_at_once) {
   worker w(std::make_unique<memory_backend>(), {.max_batch = 256, .max_queue = 1});
   batched_store s(w);
   gate g;
@@ -371,11 +374,105 @@ TEST(batched_store_completion_contract, adds_refused_by_a_full_queue_are_all_ans
   auto r = refused.get();
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, errc::unavailable);
+  EXPECT_TRUE(refused.ran_inline.load());
+  EXPECT_EQ(refused.thread, std::this_thread::get_id());
   g.open();
   w.flush();
   // Nothing is left waiting: the next add is scheduled and stored.
   auto ok = call(s, &batched_store::insert_traces, std::vector<trace_record>{message("a")});
   EXPECT_EQ(ok.size(), 1u);
+}
+
+// Counts replies of many adds; wait() returns once `n` have come.
+struct reply_counter {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t ok = 0, failed = 0;
+  std::vector<std::string> areas;  // of the traces answered, in the order answered
+
+  reply<std::vector<trace_record>> done() {
+    return [this](result<std::vector<trace_record>> r) {
+      std::lock_guard lk(mu);
+      if (r) {
+        ++ok;
+        for (const auto& t : *r)
+          areas.push_back(t.area);
+      } else {
+        ++failed;
+      }
+      cv.notify_all();
+    };
+  }
+  bool wait(std::size_t n) {
+    std::unique_lock lk(mu);
+    return cv.wait_for(lk, testing::call_timeout, [&] { return ok + failed >= n; });
+  }
+};
+
+// More adds than one operation takes: the rest go in the next one, and every add is answered.
+TEST(batched_store_completion_contract, adds_beyond_a_group_go_in_the_next_one) {
+  auto f = std::make_shared<faults>();
+  worker w(std::make_unique<faulty_backend>(f));
+  batched_store s(w);
+  gate g;
+  ASSERT_TRUE(w.submit(g.op()));
+  g.wait_started();
+  const std::size_t n = batched_store::kTraceGroupMost + 10;
+  reply_counter c;
+  for (std::size_t i = 0; i < n; ++i)
+    s.insert_traces({message("area-" + std::to_string(i))}, c.done());
+  g.open();
+  ASSERT_TRUE(c.wait(n));
+  w.flush();
+  std::lock_guard lk(c.mu);
+  EXPECT_EQ(c.ok, n);
+  ASSERT_EQ(c.areas.size(), n);
+  for (std::size_t i = 0; i < n; ++i)
+    EXPECT_EQ(c.areas[i], "area-" + std::to_string(i));
+  EXPECT_EQ(f->insert_traces_calls.load(), 2);
+}
+
+// At most kTraceInboxMost adds wait: one more is answered unavailable at once; the waiting ones
+// are all stored.
+TEST(batched_store_completion_contract, adds_beyond_the_inbox_are_answered_busy_at_once) {
+  worker w(std::make_unique<memory_backend>());
+  batched_store s(w);
+  gate g;
+  ASSERT_TRUE(w.submit(g.op()));
+  g.wait_started();
+  reply_counter c;
+  for (std::size_t i = 0; i < batched_store::kTraceInboxMost; ++i)
+    s.insert_traces({message("a")}, c.done());
+  completion_probe<std::vector<trace_record>> refused;
+  s.insert_traces({message("a")}, refused.done());
+  refused.returned = true;
+  auto r = refused.get();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, errc::unavailable);
+  EXPECT_TRUE(refused.ran_inline.load());
+  g.open();
+  ASSERT_TRUE(c.wait(batched_store::kTraceInboxMost));
+  std::lock_guard lk(c.mu);
+  EXPECT_EQ(c.ok, batched_store::kTraceInboxMost);
+}
+
+// A reply that throws does not keep the rest of its group unanswered.
+TEST(batched_store_completion_contract, a_throwing_reply_leaves_its_group_answered) {
+  worker w(std::make_unique<memory_backend>());
+  batched_store s(w);
+  gate g;
+  ASSERT_TRUE(w.submit(g.op()));
+  g.wait_started();
+  s.insert_traces({message("a")}, [](result<std::vector<trace_record>>) {
+    throw std::runtime_error("a reply that throws");
+  });
+  reply_counter c;
+  s.insert_traces({message("b")}, c.done());
+  s.insert_traces({message("c")}, c.done());
+  g.open();
+  ASSERT_TRUE(c.wait(2));
+  std::lock_guard lk(c.mu);
+  EXPECT_EQ(c.ok, 2u);
 }
 
 // Restore and delete write their audit line in the same transaction: when the line cannot be

@@ -498,11 +498,15 @@ std::vector<pg_backend::rows> pg_backend::run_pipelined(
     return store_error(std::string("postgres ") + op + ": " + what +
                        (why.empty() ? std::string() : ": " + why));
   };
+  // Built before pipeline mode: nothing between entering and leaving it may throw but broken().
+  std::vector<std::vector<const char*>> values;
+  values.reserve(each.size());
+  for (const auto& params : each)
+    values.push_back(param_values(params));
   if (PQenterPipelineMode(conn_) != 1) throw broken("could not enter pipeline mode");
-  for (const auto& params : each) {
-    const auto values = param_values(params);
-    if (PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(),
-                            nullptr, nullptr, 0) != 1) {
+  for (const auto& v : values) {
+    if (PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(v.size()), v.data(), nullptr,
+                            nullptr, 0) != 1) {
       throw broken("could not send a statement");
     }
   }
@@ -1474,8 +1478,8 @@ void pg_backend::insert_trace(trace_record& t) {
 
 // An add of the traces API stores up to three traces (object, message, phantom), and
 // batched_store gathers the adds waiting into one call: at most kPipelineMost statements go in a
-// pipeline, so that the results the server writes meanwhile (under 100 bytes each) fit in the
-// socket's buffers while this thread is still sending, in libpq's blocking mode.
+// pipeline, which bounds what one round trip holds in memory (libpq reads the server's results
+// while a send would block, so a longer one would not deadlock).
 void pg_backend::insert_traces(std::vector<trace_record>& ts) {
   constexpr std::size_t kPipelineMost = 256;
   for (std::size_t from = 0; from < ts.size(); from += kPipelineMost) {
