@@ -412,12 +412,14 @@ namespace {
 
 [[noreturn]] void fail_result(PGconn* c, PGresult* r, const char* op) {
   std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
-  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  // Copied before PQclear: the field points into the result.
+  const char* field = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string state = field ? field : "";
   if (r) PQclear(r);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
     msg.pop_back();
   throw store_error(std::string("postgres ") + op + ": " + msg +
-                    (state ? std::string(" (") + state + ")" : std::string()));
+                    (state.empty() ? std::string() : " (" + state + ")"));
 }
 
 }  // namespace
