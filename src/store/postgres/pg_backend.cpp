@@ -355,6 +355,17 @@ pg_backend::~pg_backend() {
   drop_connection();
 }
 
+namespace {
+
+// libpq's messages end in a newline: without it, for ours.
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
+}  // namespace
+
 void pg_backend::drop_connection() {
   if (conn_) PQfinish(conn_);
   conn_ = nullptr;
@@ -372,10 +383,8 @@ void pg_backend::connect_now() {
   // expand_dbname = 1: the URL's own parameters apply, ours fill in what it leaves out.
   PGconn* c = PQconnectdbParams(keys, values, 1);
   if (!c || PQstatus(c) != CONNECTION_OK) {
-    std::string why = c ? PQerrorMessage(c) : "out of memory";
+    const std::string why = trimmed(c ? PQerrorMessage(c) : "out of memory");
     if (c) PQfinish(c);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
-      why.pop_back();
     throw store_error("postgres: cannot connect to " + describe(url_) + ": " + why);
   }
   conn_ = c;
@@ -411,13 +420,11 @@ void pg_backend::ensure_connected() {
 namespace {
 
 [[noreturn]] void fail_result(PGconn* c, PGresult* r, const char* op) {
-  std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
+  const std::string msg = trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(c));
   // Copied before PQclear: the field points into the result.
   const char* field = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   const std::string state = field ? field : "";
   if (r) PQclear(r);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
-    msg.pop_back();
   throw store_error(std::string("postgres ") + op + ": " + msg +
                     (state.empty() ? std::string() : " (" + state + ")"));
 }
@@ -429,11 +436,9 @@ PGresult* pg_backend::checked(PGresult* r, const char* op) {
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
   // A connection that broke under the statement is dropped: the next one reconnects.
   if (PQstatus(conn_) != CONNECTION_OK) {
-    std::string why = r ? PQresultErrorMessage(r) : PQerrorMessage(conn_);
+    const std::string why = trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_));
     drop_connection();
     if (r) PQclear(r);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
-      why.pop_back();
     throw store_error(std::string("postgres ") + op + ": " + why);
   }
   fail_result(conn_, r, op);
@@ -493,9 +498,7 @@ std::vector<pg_backend::rows> pg_backend::run_pipelined(
   // results, a pipeline that does not end as it should): the connection is dropped, and the next
   // statement reconnects.
   auto broken = [&](const char* what) {
-    std::string why = PQerrorMessage(conn_);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
-      why.pop_back();
+    const std::string why = trimmed(PQerrorMessage(conn_));
     drop_connection();
     return store_error(std::string("postgres ") + op + ": " + what +
                        (why.empty() ? std::string() : ": " + why));
