@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -596,15 +597,20 @@ TEST(auth_limits, a_flood_from_one_address_does_not_delay_a_login_from_another) 
                             login_body(email, password), {}, 20s);
     took.push_back(seconds_since(t));
     EXPECT_EQ(r.status, 200) << r.body;
-    // Behind at most its address's share of the queue: about three Argon2id hashes (0.5-0.8 s
-    // on the shared 2-core test machine while other builds ran), never the flood's whole queue.
-    EXPECT_LT(took.back(), bound) << "login " << k << " took " << took.back() << " s; alone "
-                                  << alone << " s";
     std::this_thread::sleep_for(300ms);
   }
   stop = true;
   for (auto& t : flood)
     t.join();
+  // Behind at most its address's share of the queue: about three Argon2id hashes (0.5-0.8 s on
+  // the shared 2-core test machine while other builds ran), never the flood's whole queue. The
+  // middle of the three is what is bounded: a queue that is not shared fairly delays every login,
+  // while one login may meet a moment when another build holds both cores (1.7 s once, under
+  // ASan beside a compile).
+  auto middle = took;
+  std::sort(middle.begin(), middle.end());
+  EXPECT_LT(middle[1], bound) << "logins took " << took[0] << ", " << took[1] << ", " << took[2]
+                              << " s; alone " << alone << " s";
   std::cout << "[ figures  ] flood requests " << sent.load() << ", refused "
             << address_limited.load() << "; logins from another address took " << took[0] << ", "
             << took[1] << ", " << took[2] << " s\n";
