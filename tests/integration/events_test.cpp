@@ -15,14 +15,6 @@
 namespace maratang::it {
 namespace {
 
-// The value of a metric line "name value" in /metrics, or -1.
-std::int64_t metric(int port, const std::string& name) {
-  const auto body = http_call(port, "GET", "/metrics").body;
-  const auto at_name = body.find("\n" + name + " ");
-  if (at_name == std::string::npos) return -1;
-  return std::stoll(body.substr(at_name + name.size() + 2));
-}
-
 // Plays one test.counter game to its end; returns its game id.
 std::string play_one_game(std::vector<seat>& seats) {
   auto snap = snapshot_of_reply(
@@ -47,17 +39,17 @@ TEST(events, a_played_game_reaches_kafka_keyed_and_in_order) {
   const auto game_id = play_one_game(seats);
 
   // Every event produced is delivered, none dropped or failed.
-  std::int64_t produced = -1;
+  double produced = -1;
   ASSERT_TRUE(events::testing::eventually(
       [&] {
-        produced = metric(srv.port(), "maratang_events_kafka_produced_total");
+        produced = metric_value(srv.port(), "maratang_events_kafka_produced_total");
         return produced > 0 &&
-               metric(srv.port(), "maratang_events_kafka_delivered_total") == produced;
+               metric_value(srv.port(), "maratang_events_kafka_delivered_total") == produced;
       },
       10s))
       << http_call(srv.port(), "GET", "/metrics").body;
-  EXPECT_EQ(metric(srv.port(), "maratang_events_kafka_dropped_total"), 0);
-  EXPECT_EQ(metric(srv.port(), "maratang_events_kafka_failed_total"), 0);
+  EXPECT_EQ(metric_value(srv.port(), "maratang_events_kafka_dropped_total"), 0);
+  EXPECT_EQ(metric_value(srv.port(), "maratang_events_kafka_failed_total"), 0);
 
   auto games = events::testing::read_topic(mc.bootstraps(), "games", 2, 1, 5s);
   ASSERT_EQ(games.size(), 1u);

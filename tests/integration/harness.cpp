@@ -383,6 +383,13 @@ header_list bearer(const std::string& token) {
   return {{"Authorization", "Bearer " + token}};
 }
 
+double metric_value(int port, std::string_view name) {
+  const auto body = http_call(port, "GET", "/metrics").body;
+  const auto line = "\n" + std::string(name) + " ";
+  const auto at = body.find(line);
+  return at == std::string::npos ? -1 : std::stod(body.substr(at + line.size()));
+}
+
 std::string url_encode(std::string_view s) {
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;

@@ -127,6 +127,9 @@ http_result http_call_from(std::string_view source, int port, std::string_view m
                            std::string_view target, std::string body = {},
                            const header_list& headers = {}, ms timeout = kWait);
 
+// The value of the unlabelled metric `name` in the server's GET /metrics, or -1 when it has none.
+double metric_value(int port, std::string_view name);
+
 // Percent-encodes one path segment or query value (UTF-8 bytes).
 std::string url_encode(std::string_view s);
 

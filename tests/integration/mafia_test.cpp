@@ -643,12 +643,7 @@ TEST(MafiaTest, snapshots_come_at_most_once_an_interval_and_keep_the_last_play) 
   temp_dir data;
   const auto dir = data.path() / "data";
   server_process srv({"rooms.snapshot_interval_ms=1500"}, dir);
-  auto snapshots = [&] {
-    const auto body = http_call(srv.port(), "GET", "/metrics").body;
-    const std::string name = "\nmaratang_room_snapshots_total ";
-    const auto pos = body.find(name);
-    return pos == std::string::npos ? -1 : std::stoll(body.substr(pos + name.size()));
-  };
+  auto snapshots = [&] { return metric_value(srv.port(), "maratang_room_snapshots_total"); };
   table t;
   t.seats = seat_players(srv.port(), {"Na", "Ma", "La", "Ka", "Ja"});
   start_game(t, {{"day_ms", 100}, {"vote_ms", 30000}, {"seed", 5}});

@@ -19,10 +19,7 @@ namespace {
 using store::testing::pg_test_cluster;
 
 double http_requests(int port) {
-  const auto body = http_call(port, "GET", "/metrics").body;
-  const std::string name = "maratang_http_requests_total ";
-  const auto pos = body.find("\n" + name);
-  return pos == std::string::npos ? -1 : std::stod(body.substr(pos + 1 + name.size()));
+  return metric_value(port, "maratang_http_requests_total");
 }
 
 TEST(nginx_test, two_nodes_serve_rest_and_websockets_through_one_port) {

@@ -116,11 +116,7 @@ TEST(postgres_test, database_down_gives_clear_errors_loses_nothing_and_recovers)
   EXPECT_EQ(http_call(srv.port(), "GET", "/health").status, 200);
   EXPECT_TRUE(seats[1].ws->ping_ok());
   // The record (and the game's log lines) are being retried, not dropped.
-  auto retries = [&] {
-    auto body = http_call(srv.port(), "GET", "/metrics").body;
-    auto at_ = body.find("\nmaratang_storage_retries_total ");
-    return at_ == std::string::npos ? -1 : std::stoll(body.substr(at_ + 32));
-  };
+  auto retries = [&] { return metric_value(srv.port(), "maratang_storage_retries_total"); };
   deadline_wait(10s, [&] { return retries() > 0; });
   ASSERT_GT(retries(), 0) << "the game's record was not kept for a retry";
 

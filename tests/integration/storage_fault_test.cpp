@@ -62,11 +62,7 @@ TEST(storage_fault_test, a_full_disk_refuses_writes_clearly_loses_nothing_and_re
   // Games end while the disk is full: their records cannot be written yet, and must not be lost.
   // (SQLite is full page by page: a table may still have room in its last page, so games are
   // played until a record has had to wait.)
-  auto retries = [&] {
-    auto body = http_call(srv.port(), "GET", "/metrics").body;
-    auto at_ = body.find("\nmaratang_storage_retries_total ");
-    return at_ == std::string::npos ? -1 : std::stoll(body.substr(at_ + 32));
-  };
+  auto retries = [&] { return metric_value(srv.port(), "maratang_storage_retries_total"); };
   std::vector<std::string> games;
   for (int i = 0; i < 300 && retries() == 0; ++i) {
     seats[1].ws->call("room.ready", {{"ready", true}});

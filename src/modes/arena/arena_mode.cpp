@@ -221,6 +221,7 @@ class arena_mode final : public lobby::mode {
   void on_binary_input(room_api& room, player_id from, std::string_view bytes) override {
     auto m = arena::read_client_binary(bytes);
     if (!m) return;  // binary_input_type accepted these bytes: not reached
+    if (deps_.counters) deps_.counters->fast_path.fetch_add(1, std::memory_order_relaxed);
     if (m->is_ack) return take_ack(room, from, *m->input.ack);
     take_input(room, from, m->input, m->input.aim);
   }
@@ -750,9 +751,13 @@ class arena_factory final : public lobby::mode_factory {
         "# HELP maratang_arena_inputs_total Arena inputs accepted into a queue.\n"
         "# TYPE maratang_arena_inputs_total counter\n"
         "maratang_arena_inputs_total {}\n"
+        "# HELP maratang_arena_fast_path_total Arena binary inputs and acknowledgements handed "
+        "to their game as bytes (the fast path), before any is dropped.\n"
+        "# TYPE maratang_arena_fast_path_total counter\n"
+        "maratang_arena_fast_path_total {}\n"
         "# HELP maratang_arena_inputs_dropped_total Arena inputs dropped, by reason.\n"
         "# TYPE maratang_arena_inputs_dropped_total counter\n",
-        c.inputs.load());
+        c.inputs.load(), c.fast_path.load());
     for (std::size_t i = 0; i < c.dropped.size(); ++i) {
       out += fmt::format("maratang_arena_inputs_dropped_total{{reason=\"{}\"}} {}\n",
                          input_drop_name(static_cast<input_drop>(i)), c.dropped[i].load());

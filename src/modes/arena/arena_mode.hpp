@@ -36,7 +36,8 @@ std::string_view input_drop_name(input_drop d);
 
 // Counters shared by every Arena game of a server (any thread).
 struct arena_counters {
-  std::atomic<std::uint64_t> inputs{0};  // accepted into a queue
+  std::atomic<std::uint64_t> inputs{0};     // accepted into a queue
+  std::atomic<std::uint64_t> fast_path{0};  // binary inputs and acks the fast path brought
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(input_drop::count_)> dropped{};
   std::atomic<std::uint64_t> states_full{0};
   std::atomic<std::uint64_t> states_delta{0};
