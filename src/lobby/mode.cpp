@@ -1,6 +1,9 @@
 #include "lobby/mode.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/json/object.hpp>
+#include <stdexcept>
 
 namespace maratang::lobby {
 
@@ -10,6 +13,9 @@ result<bool> mode::on_chat(room_api&, player_id, std::string_view) {
 void mode::on_tick(room_api&) {}
 void mode::on_binary_input(room_api&, player_id, std::string_view) {}
 result<> mode_factory::check_start(const boost::json::object&, int) const {
+  return {};
+}
+std::span<const unsigned char> mode_factory::binary_tags() const {
   return {};
 }
 result<mode_factory::decoded> mode_factory::decode_binary(std::string_view) const {
@@ -31,7 +37,26 @@ void mode::on_disconnect(room_api&, player_id) {}
 void mode::on_reconnect(room_api&, player_id) {}
 
 void mode_registry::add(std::unique_ptr<mode_factory> f) {
+  const auto tags = f->binary_tags();
+  std::array<bool, 256> named{};
+  for (const unsigned char t : tags) {
+    if (t == '{') {
+      throw std::logic_error(fmt::format(
+          "mode {}: a binary message cannot start with '{{' (such frames are JSON)", f->name()));
+    }
+    if (const mode_factory* other = by_tag_[t]; other || named[t]) {
+      throw std::logic_error(fmt::format("binary tag {:#04x} of mode {} is named already by {}", t,
+                                         f->name(), other ? other->name() : f->name()));
+    }
+    named[t] = true;
+  }
   factories_.push_back(std::move(f));
+  for (const unsigned char t : tags)
+    by_tag_[t] = factories_.back().get();
+}
+
+const mode_factory* mode_registry::binary_owner(std::string_view bytes) const {
+  return bytes.empty() ? nullptr : by_tag_[static_cast<unsigned char>(bytes[0])];
 }
 
 const mode_factory* mode_registry::find(std::string_view name) const {
@@ -42,22 +67,17 @@ const mode_factory* mode_registry::find(std::string_view name) const {
 }
 
 result<mode_factory::decoded> mode_registry::decode_binary(std::string_view bytes) const {
-  for (const auto& f : factories_) {
-    auto d = f->decode_binary(bytes);
-    if (d || d.error().code != errc::unknown_type) return d;
-  }
+  if (const mode_factory* f = binary_owner(bytes)) return f->decode_binary(bytes);
   return error{errc::unknown_type, "No mode has a binary message of this kind."};
 }
 
 std::string_view mode_registry::binary_input_type(std::string_view bytes,
                                                   const mode_factory*& owner) const {
-  for (const auto& f : factories_) {
-    if (auto type = f->binary_input_type(bytes); !type.empty()) {
-      owner = f.get();
-      return type;
-    }
-  }
-  return {};
+  const mode_factory* f = binary_owner(bytes);
+  if (!f) return {};
+  auto type = f->binary_input_type(bytes);
+  if (!type.empty()) owner = f;
+  return type;
 }
 
 const proto::message_spec* mode_registry::find_message(std::string_view type,

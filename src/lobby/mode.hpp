@@ -13,6 +13,7 @@
 // What a restored game has lost is what happened after its last checkpoint.
 #pragma once
 
+#include <array>
 #include <boost/json/fwd.hpp>
 #include <cstdint>
 #include <functional>
@@ -174,10 +175,16 @@ class mode_factory {
   // aborted). on_restore() is called next. Untrusted as storage is: must never throw.
   virtual result<std::unique_ptr<mode>> restore(const boost::json::object& settings,
                                                 const boost::json::object& state) const = 0;
+  // The first bytes of this mode's binary messages. A binary frame goes, by its first byte, to the
+  // one mode that names it (decode_binary, binary_input_type), so that both paths ask the same
+  // mode: no two modes may name the same byte, and none may name '{' (a binary frame that starts
+  // so is JSON). Empty (the default): the mode has no binary messages and is never asked.
+  virtual std::span<const unsigned char> binary_tags() const;
   // A binary message from a client (WebSocket binary frame) as the request it encodes: its type
   // and data, then validated and handled exactly as the JSON form. errc::unknown_type when the
   // bytes are none of this mode's (the default: a mode without a binary encoding); any other
-  // error names what is malformed. Untrusted bytes: must never throw.
+  // error names what is malformed. Only bytes whose first byte is one of binary_tags() are
+  // passed. Untrusted bytes: must never throw.
   struct decoded {
     std::string_view type;
     boost::json::object data;
@@ -230,20 +237,27 @@ class mode_factory {
 // The modes a server runs. Filled at start-up, then read-only.
 class mode_registry {
  public:
+  // Throws std::logic_error (a mistake in the build, found at start-up) when the mode names a
+  // binary tag another mode has, or '{'; the registry is then unchanged.
   void add(std::unique_ptr<mode_factory> f);
   const mode_factory* find(std::string_view name) const;
   // The mode whose message table has `type`, and that message's spec.
   const proto::message_spec* find_message(std::string_view type,
                                           const mode_factory** owner = nullptr) const;
-  // The first mode that reads `bytes` as one of its binary messages (see decode_binary).
+  // `bytes` decoded by the mode that names their first byte (see binary_tags); unknown_type when
+  // none does.
   result<mode_factory::decoded> decode_binary(std::string_view bytes) const;
-  // The first mode whose fast path takes `bytes` (see binary_input_type): the type, and that
-  // mode in `owner`; empty when none does.
+  // The fast path's verdict (see binary_input_type) of the mode that names the first byte of
+  // `bytes`: the type, and that mode in `owner`; empty when it does not take them or no mode
+  // names that byte.
   std::string_view binary_input_type(std::string_view bytes, const mode_factory*& owner) const;
   std::span<const std::unique_ptr<mode_factory>> all() const { return factories_; }
 
  private:
+  const mode_factory* binary_owner(std::string_view bytes) const;
+
   std::vector<std::unique_ptr<mode_factory>> factories_;
+  std::array<const mode_factory*, 256> by_tag_{};  // binary messages' first bytes
 };
 
 }  // namespace maratang::lobby

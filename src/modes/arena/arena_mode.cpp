@@ -653,6 +653,11 @@ class arena_factory final : public lobby::mode_factory {
     return out;
   }
 
+  std::span<const unsigned char> binary_tags() const override {
+    static constexpr unsigned char tags[] = {arena::kInputTag, arena::kAckTag};
+    return tags;
+  }
+
   result<decoded> decode_binary(std::string_view bytes) const override {
     auto d = arena::decode_client_binary(bytes);
     if (!d) return d.error();
