@@ -23,6 +23,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libpq-dev librdkafka-dev  # PostgreSQL client (libpq) and Kafka client (librdkafka, its mock cluster)
   libhiredis-dev  # the Redis protocol (src/redis/)
+  libjemalloc-dev  # the server binary's allocator (CMakeLists.txt: MARATANG_JEMALLOC)
   liburing-dev  # io_uring, beside plain system calls in bench/arena_floor
   john-data cracklib-runtime  # common-password lists (auth.password_lists), read at start-up
   ca-certificates  # the system's authorities, which an https:// LLM endpoint is verified against

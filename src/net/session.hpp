@@ -174,8 +174,9 @@ class ws_session final : public connection, public std::enable_shared_from_this<
   bool ping_sent_ = false;    // a keep-alive ping is unanswered
   asio::steady_timer timer_;  // hello, idle and closing timeouts
 
-  // Reading: bytes received and not yet parsed sit at in_[0, used_).
-  std::string in_;
+  // Reading: bytes received and not yet parsed sit at in_[0, used_). A vector, not a string: a
+  // string of 4,096 bytes allocates 4,097, which jemalloc rounds up to 5,120 on every connection.
+  std::vector<char> in_;
   std::size_t used_ = 0;
   std::size_t want_ = 0;  // bytes the frame at in_[0] needs in all (header and payload)
   std::string msg_;       // a fragmented message being assembled
