@@ -190,8 +190,8 @@ TEST_F(arena_test, a_binary_client_plays_in_binary_frames) {
   ASSERT_TRUE(err);
   EXPECT_EQ(error_code(*err), "bad_message");
   EXPECT_TRUE(bin.ping_ok());
-  // The 30 inputs came by the fast path (bytes to the room), the two refused ones and the
-  // malformed one by the general path.
+  // The 30 inputs reached the game by the fast path (as bytes); the two refused ones (outside a
+  // room, before the game) never reached it, and the malformed one went the general path.
   EXPECT_EQ(metric_value(port(), "maratang_arena_fast_path_total"), 30.0);
   // The JSON client got JSON states.
   EXPECT_TRUE(others[0].ws->recv_until("arena.state", kWait));

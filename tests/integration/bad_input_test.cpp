@@ -626,12 +626,7 @@ TEST_F(bad_input_test, a_slow_consumer_is_closed_with_1008_slow_consumer) {
   slow.hello();
   slow.call("room.join", {{"room_id", at(snap, "id")}});
 
-  auto drops = [&] {
-    auto body = http_call(port(), "GET", "/metrics").body;
-    constexpr std::string_view key = "\nmaratang_slow_consumer_drops_total ";
-    auto at_line = body.find(key);
-    return at_line == std::string::npos ? -1 : std::atoi(body.c_str() + at_line + key.size());
-  };
+  auto drops = [&] { return metric_value(port(), "maratang_slow_consumer_drops_total"); };
   ASSERT_EQ(drops(), 0);
   std::atomic<bool> stop{false};
   std::string text;
