@@ -238,7 +238,7 @@ class mode_factory {
 class mode_registry {
  public:
   // Throws std::logic_error (a mistake in the build, found at start-up) when the mode names a
-  // binary tag another mode has, or '{'; the registry is then unchanged.
+  // binary tag twice, one another mode has, or '{'; the registry is then unchanged.
   void add(std::unique_ptr<mode_factory> f);
   const mode_factory* find(std::string_view name) const;
   // The mode whose message table has `type`, and that message's spec.
