@@ -18,9 +18,7 @@ namespace {
 
 using store::testing::pg_test_cluster;
 
-double http_requests(int port) {
-  return metric_value(port, "maratang_http_requests_total");
-}
+constexpr std::string_view kRequests = "maratang_http_requests_total";
 
 TEST(nginx_test, two_nodes_serve_rest_and_websockets_through_one_port) {
   pg_test_cluster pg(MARATANG_SOURCE_DIR);
@@ -35,11 +33,11 @@ TEST(nginx_test, two_nodes_serve_rest_and_websockets_through_one_port) {
   const int port = nginx.port();
 
   // REST through nginx, spread over both nodes.
-  const double a0 = http_requests(a.port()), b0 = http_requests(b.port());
+  const double a0 = metric_value(a.port(), kRequests), b0 = metric_value(b.port(), kRequests);
   for (int i = 0; i < 20; ++i)
     ASSERT_EQ(http_call(port, "GET", "/health").status, 200);
-  EXPECT_GT(http_requests(a.port()) - a0, 2) << "node A got almost none of 20 requests";
-  EXPECT_GT(http_requests(b.port()) - b0, 2) << "node B got almost none of 20 requests";
+  EXPECT_GT(metric_value(a.port(), kRequests) - a0, 2) << "node A got almost none of 20 requests";
+  EXPECT_GT(metric_value(b.port(), kRequests) - b0, 2) << "node B got almost none of 20 requests";
 
   // Each node by its own route: the admin overview names the node's port.
   auto admin = make_admin(a, {"storage.database_url=" + pg.url()});
